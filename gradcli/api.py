@@ -1,0 +1,111 @@
+"""The Python API: ``evaluate(expr, inputs, ...)`` -> Result. Never prints."""
+
+import math
+
+import numpy as np
+
+from . import engine
+from .errors import InputError
+from .inputs import check_dtype, to_array
+from .parser import Program, parse
+
+
+class Result:
+    """An evaluated program: output value and label, gradients, and every node."""
+
+    def __init__(self, program, nodes, output, wrt, dtype):
+        self.program = program
+        self.nodes = nodes
+        self.output = nodes[output]
+        self.dtype = dtype
+        self.wrt = wrt  # input names that require grad, in program order
+        by_name = {n.name: n for n in nodes if n.op == "input"}
+        self.grad = {name: by_name[name].grad for name in wrt}
+
+    @property
+    def value(self):
+        return self.output.value
+
+    @property
+    def grad_fn(self):
+        return self.output.label
+
+    @property
+    def shape(self):
+        return self.output.shape
+
+    def text(self, node):
+        """The source text a node came from."""
+        return self.program.source(self.program.nodes[node.src])
+
+    def to_dict(self, nodes=True):
+        """The JSON object of ``grad --json`` (CONTRACT.md); strict-JSON-ready values."""
+        out = {"expr": self.program.text, "dtype": self.dtype,
+               "value": json_value(self.value), "shape": list(self.shape),
+               "grad_fn": self.grad_fn,
+               "grad": {k: json_value(v) for k, v in self.grad.items()}}
+        if nodes:
+            out["nodes"] = [{"id": n.id, "name": n.name, "text": self.text(n), "op": n.op,
+                             "grad_fn": n.label, "inputs": list(n.args),
+                             "shape": list(n.shape), "value": json_value(n.value),
+                             "grad": json_value(n.grad)} for n in self.nodes]
+        return out
+
+
+def json_value(value):
+    """A number or nested lists at full precision; non-finite numbers as strings."""
+    if value is None:
+        return None
+    if isinstance(value, float):
+        return value if math.isfinite(value) else _special(value)
+    arr = np.asarray(value)
+    if arr.dtype.kind == "b":
+        return arr.tolist()
+    if np.isfinite(arr).all():
+        return arr.tolist()
+    obj = arr.astype(object)
+    obj[np.isnan(arr)] = "nan"
+    obj[arr == np.inf] = "inf"
+    obj[arr == -np.inf] = "-inf"
+    return obj.tolist()
+
+
+def _special(x):
+    return "nan" if math.isnan(x) else ("inf" if x > 0 else "-inf")
+
+
+def evaluate(expr, inputs=None, *, seed_vector=None, wrt=None, dtype="float32",
+             random_seed=None):
+    """Parse (unless given a Program), evaluate, and run reverse mode.
+
+    ``inputs`` maps names to values: numbers, nested lists, numpy arrays, or VALUE strings
+    (JSON, ``1,2,3``, ``randn(3)``...). ``wrt`` is a list or comma string of input names that
+    require grad (default: all). ``seed_vector`` is the cotangent for a non-scalar output.
+    """
+    check_dtype(dtype)
+    program = expr if isinstance(expr, Program) else parse(expr)
+    inputs = dict(inputs or {})
+    missing = [n for n in program.inputs if n not in inputs]
+    if missing:
+        raise InputError(f"missing input{'s' if len(missing) > 1 else ''}: "
+                         f"{', '.join(missing)}",
+                         hint="give each as NAME=VALUE, e.g. " + f"{missing[0]}=1,2,3")
+    rng = np.random.default_rng(random_seed)
+    arrays = {n: to_array(inputs[n], dtype, n, rng) for n in program.inputs}
+    wrt = resolve_wrt(program, wrt)
+    nodes, out = engine.forward(program, arrays, set(wrt), dtype)
+    seed = None if seed_vector is None else to_array(seed_vector, dtype, "seed vector", rng)
+    engine.backward(nodes, out, engine.make_seed(nodes[out], seed, dtype), dtype)
+    return Result(program, nodes, out, wrt, dtype)
+
+
+def resolve_wrt(program, wrt):
+    if wrt is None:
+        return list(program.inputs)
+    names = [w.strip() for w in wrt.split(",")] if isinstance(wrt, str) else list(wrt)
+    names = [n for n in names if n]
+    unknown = [n for n in names if n not in program.inputs]
+    if unknown:
+        raise InputError(f"--wrt names {', '.join(unknown)}, not an input of the program",
+                         hint=f"its inputs are {', '.join(program.inputs) or 'none'}")
+    return [n for n in program.inputs if n in names]

@@ -1,0 +1,211 @@
+"""The command line: a thin click layer over gradcli.api. Heavy imports (numpy, lark, rich)
+happen inside the commands, so --help and usage errors are instant."""
+
+import os
+import re
+import sys
+
+import click
+
+from .errors import GradcliError, InputError
+
+_NAME_VALUE = re.compile(r"([A-Za-z_][A-Za-z0-9_]*)=(.*)$", re.S)
+
+
+def _fail(error, as_json):
+    """Report a GradcliError: plain lines on stderr (+ JSON on stdout) and its exit code."""
+    lines = [f"error: {error.message}"]
+    if error.position is not None and error.context:
+        lines.append(f"  at line {error.position[0]}, column {error.position[1]}:")
+        lines += ["    " + line for line in error.context.split("\n")]
+    if error.hint:
+        lines.append(f"hint: {error.hint}")
+    click.echo("\n".join(lines), err=True)
+    if as_json:
+        from .render import error_json
+
+        click.echo(error_json(error))
+    sys.exit(error.exit_code)
+
+
+def _run(as_json, fn):
+    """Run a command body, turning every failure into a message and an exit code."""
+    try:
+        fn()
+    except GradcliError as e:
+        _fail(e, as_json)
+    except MemoryError:
+        from .errors import EvaluationError
+
+        _fail(EvaluationError("out of memory evaluating the program",
+                              hint="use smaller inputs"), as_json)
+    except BrokenPipeError:
+        _quiet_broken_pipe()
+    except KeyboardInterrupt:
+        sys.exit(130)
+
+
+def _quiet_broken_pipe():
+    # The reader went away (`| head`): stop quietly, and keep Python's own flush at exit
+    # from printing a second error.
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+    except OSError:
+        pass
+    sys.exit(0)
+
+
+def _read_text(path, what):
+    try:
+        if path == "-":
+            data = sys.stdin.buffer.read()
+        else:
+            with open(path, "rb") as f:
+                data = f.read()
+    except OSError as e:
+        raise InputError(f"cannot read {what} '{path}': {e.strerror}") from None
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as e:
+        raise InputError(f"{what} '{path}' is not UTF-8 text (byte {e.start})") from None
+
+
+def _read_inputs(path):
+    import json
+
+    text = _read_text(path, "inputs file")
+    try:
+        obj = json.loads(text)
+    except RecursionError:
+        raise InputError("inputs: JSON nested too deeply") from None
+    except ValueError as e:
+        raise InputError(f"inputs: malformed JSON: {e}") from None
+    if not isinstance(obj, dict):
+        raise InputError("inputs: expected a JSON object like {\"x\": [1, 2, 3]}")
+    return obj
+
+
+def _split_args(args, file_):
+    """EXPR (unless --file) then NAME=VALUE pairs."""
+    args = list(args)
+    for a in args:
+        if a.startswith("--") and not _NAME_VALUE.match(a):
+            raise InputError(f"no such option: {a.split('=')[0]}",
+                             hint="'gradcli grad --help' lists the options")
+    expr = None
+    if file_ is None:
+        if not args:
+            raise InputError("missing EXPR", hint="e.g. gradcli grad 'mean(x^2)' x=1,2,3")
+        expr = args.pop(0)
+    pairs = {}
+    for a in args:
+        m = _NAME_VALUE.match(a)
+        if not m:
+            raise InputError(f"expected NAME=VALUE, got '{a}'",
+                             hint="quote the whole expression: gradcli grad 'x * 2 + 1' x=3")
+        pairs[m.group(1)] = m.group(2)
+    return expr, pairs
+
+
+CONTEXT = {"help_option_names": ["-h", "--help"]}
+
+
+@click.group(context_settings=CONTEXT)
+@click.version_option(package_name="gradcli", prog_name="gradcli")
+def main():
+    """gradcli: values, PyTorch grad_fn labels, gradients and VJPs of expressions.
+
+    \b
+    gradcli grad 'mean(2*(x+2)^2)' x=-1.0475,0.2038,0.2971
+    gradcli grad 'y = x + 2; z = y * y * 2; z' x=1,2,3 --seed-vector 1,0,0
+    """
+
+
+@main.command(context_settings={**CONTEXT, "ignore_unknown_options": True})
+@click.argument("args", nargs=-1)
+@click.option("-f", "--file", "file_", metavar="PATH",
+              help="Read the program from PATH ('-' = stdin) instead of EXPR.")
+@click.option("-i", "--inputs", "inputs_path", metavar="PATH",
+              help="A JSON object of inputs ('-' = stdin); NAME=VALUE arguments override it.")
+@click.option("--seed-vector", metavar="VALUE",
+              help="The seed (cotangent) for a non-scalar output: backward(gradient=VALUE).")
+@click.option("--wrt", metavar="NAMES",
+              help="Comma-separated inputs that require grad (default: every input).")
+@click.option("--dtype", default="float32", metavar="float32|float64",
+              help="Floating-point type (default float32, as in PyTorch).")
+@click.option("--random-seed", metavar="N", help="Makes randn()/rand() inputs reproducible.")
+@click.option("--json", "as_json", is_flag=True, help="One JSON object on stdout instead of text.")
+def grad(args, file_, inputs_path, seed_vector, wrt, dtype, random_seed, as_json):
+    """Value, per-node grad_fn labels, and the gradient (or VJP) of EXPR.
+
+    \b
+    Usage: gradcli grad EXPR [NAME=VALUE ...]
+    VALUE: 3 | 1,2,3 | [[1,2],[3,4]] | "nan" | randn(2,3) | rand(n) | zeros(n) | ones(n)
+           | arange(n) | linspace(a,b,n)
+    Exit status: 0 ok, 1 cannot evaluate, 2 bad usage or input.
+    """
+    def body():
+        expr, pairs = _split_args(args, file_)
+        if file_ == "-" and inputs_path == "-":
+            raise InputError("--file and --inputs cannot both read stdin")
+        seed = _random_seed(random_seed)
+        text = expr if file_ is None else _read_text(file_, "program file")
+        inputs = _read_inputs(inputs_path) if inputs_path is not None else {}
+        from .inputs import check_dtype, parse_value
+
+        check_dtype(dtype)
+        inputs.update({k: parse_value(v, k) for k, v in pairs.items()})
+        sv = parse_value(seed_vector, "--seed-vector") if seed_vector is not None else None
+
+        from .api import evaluate
+
+        result = evaluate(text, inputs, seed_vector=sv, wrt=wrt, dtype=dtype,
+                          random_seed=seed)
+        _emit(result, as_json)
+
+    _run(as_json, body)
+
+
+def _random_seed(text):
+    if text is None:
+        return None
+    try:
+        seed = int(text)
+    except ValueError:
+        raise InputError(f"--random-seed takes a whole number, got '{text}'") from None
+    if seed < 0:
+        raise InputError("--random-seed must be >= 0")
+    return seed
+
+
+def _emit(result, as_json):
+    from . import render
+
+    if as_json:
+        click.echo(render.to_json(result))
+    elif sys.stdout.isatty():
+        from rich.console import Console
+
+        render.rich_print(result, Console(highlight=False))
+    else:
+        sys.stdout.write(render.plain(result))
+        sys.stdout.flush()
+
+
+@main.command(context_settings=CONTEXT)
+@click.option("--json", "as_json", is_flag=True, help="The table as JSON Lines.")
+def ops(as_json):
+    """The operator table: name, arguments, PyTorch mirror, grad_fn labels, derivative."""
+    from .ops import TABLE
+
+    rows = [op.describe() for op in TABLE if op.public]
+    if as_json:
+        from .render import dumps
+
+        for row in rows:
+            click.echo(dumps(row))
+        return
+    for row in rows:
+        click.echo(f"{row['call']:<34} {row['mirror']:<34} {row['labels']}")
+        click.echo(f"{'':<34} {row['rule']}")

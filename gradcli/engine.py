@@ -1,0 +1,171 @@
+"""The passes: a forward loop that instantiates the program for given inputs, and a reverse
+loop that accumulates adjoints. Both are plain loops over a list in topological order."""
+
+import numpy as np
+
+from .errors import EvaluationError, GradcliError
+from .ops import OPS, fmt_shape
+from .parser import caret
+
+
+class Node:
+    """One evaluated node. ``args`` are ids of earlier nodes; ``src`` the program node."""
+
+    __slots__ = ("id", "op", "args", "attrs", "src", "name", "label", "requires_grad",
+                 "value", "shape", "grad")
+
+    def __init__(self, id, op, args, attrs, src, value, requires_grad=False, label=None,
+                 name=None):
+        self.id, self.op, self.args, self.attrs, self.src = id, op, args, attrs, src
+        self.value, self.requires_grad, self.label, self.name = value, requires_grad, label, name
+        self.shape = () if isinstance(value, float) else value.shape
+        self.grad = None
+
+    @property
+    def is_number(self):
+        return self.op == "number"
+
+
+def _operands(op, args):
+    """Argument values for an op: Python numbers stay numbers only where PyTorch takes them."""
+    if op.numbers:
+        return [a.value for a in args]
+    return [np.asarray(a.value, dtype=_dtype_of(args)) if a.op == "number" else a.value
+            for a in args]
+
+
+def _dtype_of(args):
+    for a in args:
+        if a.op != "number":
+            return a.value.dtype
+    return np.float32
+
+
+def forward(program, arrays, wrt, dtype):
+    """Evaluate ``program`` on ``arrays`` (name -> ndarray of ``dtype``); returns the nodes
+    and the id of the output node. Inputs named in ``wrt`` require grad."""
+    nodes = []
+    where = [0] * len(program.nodes)
+    current = [None]  # the program node being evaluated, for emit() and error positions
+
+    def emit(opname, args, attrs=None):
+        op = OPS[opname]
+        argn = [nodes[a] for a in args]
+        attrs = attrs or {}
+        shape = op.shape([a.shape for a in argn], attrs)
+        value = np.asarray(op.forward(*_operands(op, argn), **attrs), dtype=dtype)
+        if value.shape != shape:
+            raise RuntimeError(f"{opname}: shape rule says {shape}, forward gave {value.shape}")
+        rg = any(a.requires_grad for a in argn)
+        label = op.label_for(tuple(a.op == "number" for a in argn), attrs) if rg else None
+        nodes.append(Node(len(nodes), opname, tuple(args), attrs or None, current[0], value,
+                          rg, label))
+        return len(nodes) - 1
+
+    with np.errstate(all="ignore"):
+        for i, p in enumerate(program.nodes):
+            current[0] = i
+            if p.op == "input":
+                rg = p.name in wrt
+                nodes.append(Node(len(nodes), "input", (), None, i, arrays[p.name], rg,
+                                  "AccumulateGrad" if rg else None))
+            elif p.op == "number":
+                nodes.append(Node(len(nodes), "number", (), None, i, p.attrs["value"]))
+            elif p.op == "const":
+                nodes.append(Node(len(nodes), "const", (), None, i, _const(p.attrs["value"], dtype)))
+            else:
+                args = [where[a] for a in p.args]
+                try:
+                    op = OPS[p.op]
+                    if op.lower is not None:
+                        emit_from = op.lower(emit, *args, *[nodes[a].shape for a in args])
+                    else:
+                        emit_from = emit(p.op, args, p.attrs)
+                except GradcliError as e:
+                    raise _at(e, program, p) from None
+                where[i] = emit_from
+                if p.name is not None and nodes[emit_from].name is None:
+                    nodes[emit_from].name = p.name
+                continue
+            where[i] = len(nodes) - 1
+            nodes[-1].name = p.name
+    return nodes, where[program.output]
+
+
+def _const(value, dtype):
+    try:
+        return np.asarray(value, dtype=dtype)
+    except ValueError:
+        raise EvaluationError("a list literal is ragged: every row must have the same length") \
+            from None
+
+
+def _at(error, program, pnode):
+    """Attach the program position of ``pnode`` to an error raised while evaluating it."""
+    if error.position is None:
+        error.position = program.position(pnode.start)
+        error.context = caret(program.text, pnode.start, pnode.end - pnode.start)
+        error.message = f"{error.message} (in '{program.source(pnode)}')"
+    return error
+
+
+def backward(nodes, out, seed, dtype):
+    """Reverse pass from ``out`` seeded with ``seed``; sets ``node.grad`` on every node that
+    requires grad and lies on a path to the output."""
+    adj = [None] * len(nodes)
+    adj[out] = seed
+    with np.errstate(all="ignore"):
+        for i in range(out, -1, -1):
+            g = adj[i]
+            node = nodes[i]
+            if g is None or not node.args:
+                continue
+            op = OPS[node.op]
+            argn = [nodes[a] for a in node.args]
+            vals = _operands(op, argn)
+            attrs = node.attrs or {}
+            for k, a in enumerate(node.args):
+                if not argn[k].requires_grad:
+                    continue
+                ga = _unbroadcast(np.asarray(op.grads[k](g, node.value, *vals, **attrs)),
+                                  argn[k].shape, dtype)
+                adj[a] = ga if adj[a] is None else adj[a] + ga
+    for node, g in zip(nodes, adj):
+        if node.requires_grad:
+            node.grad = g
+
+
+def _unbroadcast(g, shape, dtype):
+    """Sum a gradient back to the shape of the input it belongs to."""
+    if g.shape != shape:
+        extra = g.ndim - len(shape)
+        if extra > 0:
+            g = g.sum(axis=tuple(range(extra)))
+        axes = tuple(i for i, n in enumerate(shape) if n == 1 and g.shape[i] != 1)
+        if axes:
+            g = g.sum(axis=axes, keepdims=True)
+        if g.shape != shape:
+            g = np.broadcast_to(g, shape)
+    return g if g.dtype == dtype else g.astype(dtype)
+
+
+def make_seed(out_node, seed, dtype):
+    """The cotangent for the output: ones for a scalar, else the user's seed vector."""
+    if not out_node.requires_grad:
+        raise EvaluationError(
+            "element 0 of tensors does not require grad and does not have a grad_fn",
+            hint="the output does not depend on any input that requires grad; check --wrt")
+    shape = out_node.shape
+    if seed is None:
+        if shape != ():
+            raise EvaluationError(
+                "grad can be implicitly created only for scalar outputs",
+                hint=f"the output has shape {fmt_shape(shape)}; pass --seed-vector with that "
+                     f"shape to get the vector-Jacobian product")
+        return np.ones((), dtype=dtype)
+    if seed.shape != shape:
+        raise EvaluationError(
+            f"seed vector has shape {fmt_shape(seed.shape)} but the output has shape "
+            f"{fmt_shape(shape)}; they must match (Mismatch in shape: grad_output[0] and "
+            f"output[0])")
+    return seed.astype(dtype, copy=False)

@@ -1,0 +1,47 @@
+"""The one exception family. The CLI maps it to exit codes and JSON error objects."""
+
+
+class GradcliError(Exception):
+    """Base of every error gradcli reports to a user. ``exit_code`` follows CONTRACT.md."""
+
+    exit_code = 2
+
+    def __init__(self, message, *, position=None, context=None, hint=None):
+        super().__init__(message)
+        self.message = message
+        self.position = position  # (line, column), 1-based, or None
+        self.context = context  # source line(s) with a caret, or None
+        self.hint = hint
+
+    @property
+    def type(self):
+        return type(self).__name__
+
+    def to_dict(self):
+        pos = None
+        if self.position is not None:
+            pos = {"line": self.position[0], "column": self.position[1]}
+        message = self.message if not self.hint else f"{self.message} ({self.hint})"
+        return {"type": self.type, "message": message, "position": pos}
+
+
+class ParseError(GradcliError):
+    """The program text is not in the language."""
+
+
+class UnknownNameError(GradcliError):
+    """An unknown function, keyword argument or attribute."""
+
+
+class InputError(GradcliError):
+    """A malformed VALUE, JSON input, missing input or bad flag value."""
+
+
+class EvaluationError(GradcliError):
+    """The program parsed but could not be evaluated (exit 1)."""
+
+    exit_code = 1
+
+
+class ShapeError(EvaluationError):
+    """Operand shapes do not fit the operator."""

@@ -1,0 +1,182 @@
+"""Input values: NAME=VALUE strings, JSON values and generators, checked and made arrays.
+
+VALUE is JSON (``3``, ``[1, 2]``, ``[[1, 2], [3, 4]]``, with the strings "nan", "inf",
+"-inf"), a comma list (``1,2,3``), or a generator: randn(2,3), rand(n), zeros(n), ones(n),
+arange(n), linspace(a,b,n).
+"""
+
+import itertools
+import json
+import math
+import re
+
+from .errors import InputError
+
+MAX_ELEMENTS = 50_000_000  # generators refuse more than this (a typo must not eat the RAM)
+_NUMBER = re.compile(r"[+-]?(\d+(\.\d*)?|\.\d+)([eE][+-]?\d+)?$")
+_SPECIAL = {"nan": math.nan, "inf": math.inf, "+inf": math.inf, "-inf": -math.inf,
+            "infinity": math.inf, "-infinity": -math.inf}
+_GENERATOR = re.compile(r"\s*(randn|rand|zeros|ones|arange|linspace)\s*\((.*)\)\s*$", re.S)
+DTYPES = ("float32", "float64")
+
+
+def check_dtype(dtype):
+    if dtype not in DTYPES:
+        raise InputError(f"unknown dtype '{dtype}': use float32 or float64")
+    return dtype
+
+
+def parse_value(text, name="value"):
+    """A VALUE string -> a Python number, nested lists, or a generator call (kept as text)."""
+    text = text.strip()
+    if not text:
+        raise InputError(f"{name}: empty value; give a number, a list like 1,2,3 or JSON")
+    if _GENERATOR.match(text):
+        return text
+    if text[0] in "[{\"" or _NUMBER.match(text):
+        try:
+            return json.loads(text)
+        except RecursionError:
+            raise InputError(f"{name}: JSON nested too deeply") from None
+        except ValueError as e:
+            raise InputError(f"{name}: malformed JSON value: {e}") from None
+    items = [t.strip() for t in text.split(",")]
+    out = []
+    for t in items:
+        if _NUMBER.match(t):
+            out.append(float(t))
+        elif t.lower() in _SPECIAL:
+            out.append(_SPECIAL[t.lower()])
+        else:
+            raise InputError(f"{name}: '{t}' is not a number",
+                             hint="VALUE is a number, a comma list 1,2,3, JSON like [[1,2],[3,4]], "
+                                  "or randn(3), rand(3), zeros(3), ones(3), arange(3), "
+                                  "linspace(0,1,5)")
+    return out[0] if len(items) == 1 else out
+
+
+def to_array(value, dtype, name="value", rng=None):
+    """A value from JSON, the API or parse_value -> ndarray of ``dtype``."""
+    import numpy as np
+
+    if isinstance(value, str):
+        m = _GENERATOR.match(value)
+        if m:
+            return _generate(m.group(1), m.group(2), dtype, name, rng)
+        value = parse_value(value, name)
+        if isinstance(value, str):
+            return to_array(value, dtype, name, rng)
+    if isinstance(value, np.ndarray):
+        if value.dtype.kind not in "iuf":
+            raise InputError(f"{name}: expected numbers, got an array of {value.dtype}")
+        return value.astype(dtype, copy=False)
+    if isinstance(value, bool) or value is None:
+        raise InputError(f"{name}: expected a number or a list of numbers, got "
+                         f"{json.dumps(value)}")
+    if isinstance(value, (int, float)):
+        return np.asarray(float(value), dtype=dtype)
+    if isinstance(value, (list, tuple)):
+        try:
+            arr = np.array(value)
+        except (ValueError, RecursionError):
+            arr = None
+        # numpy turns booleans into 1/0 silently; scan the leaves of the common 1-D and 2-D
+        # shapes for them (a C-speed loop), and leave anything else to the careful walk.
+        if arr is not None and arr.dtype.kind in "iuf" and arr.ndim <= 2:
+            leaves = value if arr.ndim == 1 else itertools.chain.from_iterable(value)
+            if not any(type(v) is bool for v in leaves):
+                return arr.astype(dtype, copy=False)
+        return _checked(value, dtype, name)
+    raise InputError(f"{name}: expected a number or a list of numbers, got "
+                     f"{type(value).__name__}")
+
+
+def _checked(value, dtype, name):
+    """Slow path: walk nested lists without recursion, allowing "nan"/"inf" strings, and
+    say exactly what is wrong (ragged rows, booleans, other strings, objects)."""
+    import numpy as np
+
+    flat = []
+    shape = None
+    stack = [(value, 0, ())]  # (item, depth, index path)
+    level_len = {}
+    while stack:
+        item, depth, path = stack.pop()
+        if isinstance(item, (list, tuple)):
+            if depth in level_len and level_len[depth] != len(item) or \
+                    (shape is not None and depth >= len(shape)):
+                raise InputError(f"{name}: ragged nested list (rows of different lengths "
+                                 f"or depths)")
+            level_len[depth] = len(item)
+            for k in range(len(item) - 1, -1, -1):
+                stack.append((item[k], depth + 1, path + (k,)))
+            continue
+        if shape is None:
+            shape = tuple(level_len[d] for d in range(depth))
+        elif depth != len(shape):
+            raise InputError(f"{name}: ragged nested list (rows of different lengths or depths)")
+        if isinstance(item, bool) or item is None:
+            raise InputError(f"{name}: expected numbers, got {json.dumps(item)} at "
+                             f"{_where(path)}")
+        if isinstance(item, (int, float)):
+            try:
+                flat.append(float(item))
+            except OverflowError:
+                raise InputError(f"{name}: the number at {_where(path)} is too large") from None
+        elif isinstance(item, str) and item.strip().lower() in _SPECIAL:
+            flat.append(_SPECIAL[item.strip().lower()])
+        elif isinstance(item, str):
+            raise InputError(f"{name}: the string {json.dumps(item[:40])} at {_where(path)} is "
+                             f"not a number (only \"nan\", \"inf\" and \"-inf\" are)")
+        else:
+            raise InputError(f"{name}: expected numbers, got {type(item).__name__} at "
+                             f"{_where(path)}")
+    if shape is None:  # only empty lists
+        shape = tuple(level_len[d] for d in sorted(level_len))
+    return np.array(flat, dtype=dtype).reshape(shape)
+
+
+def _where(path):
+    return "[" + "][".join(str(i) for i in path) + "]" if path else "the top level"
+
+
+def _generate(kind, args_text, dtype, name, rng):
+    import numpy as np
+
+    args = []
+    for a in (x.strip() for x in args_text.split(",")) if args_text.strip() else ():
+        if not _NUMBER.match(a):
+            raise InputError(f"{name}: {kind}() takes numbers, got '{a}'")
+        args.append(float(a))
+    if kind == "linspace":
+        if len(args) != 3 or not args[2].is_integer() or args[2] < 0:
+            raise InputError(f"{name}: linspace(start, end, steps) takes three numbers, "
+                             "steps a whole number")
+        shape = (int(args[2]),)
+    elif kind == "arange":
+        if not 1 <= len(args) <= 3:
+            raise InputError(f"{name}: arange(end), arange(start, end) or arange(start, end, "
+                             "step)")
+        start, end, step = (0.0, args[0], 1.0) if len(args) == 1 else (
+            args[0], args[1], args[2] if len(args) == 3 else 1.0)
+        if step == 0:
+            raise InputError(f"{name}: arange step must not be zero")
+        shape = (max(0, math.ceil((end - start) / step)),)
+    else:
+        if not all(a.is_integer() and a >= 0 for a in args):
+            raise InputError(f"{name}: {kind}() takes sizes, whole numbers >= 0")
+        shape = tuple(int(a) for a in args)
+    size = math.prod(shape)
+    if size > MAX_ELEMENTS:
+        raise InputError(f"{name}: {kind}() would make {size} elements; the limit is "
+                         f"{MAX_ELEMENTS}")
+    if kind == "linspace":
+        return np.linspace(args[0], args[1], shape[0]).astype(dtype)
+    if kind == "arange":
+        return np.arange(start, end, step).astype(dtype)
+    if kind in ("zeros", "ones"):
+        return (np.zeros if kind == "zeros" else np.ones)(shape, dtype=dtype)
+    rng = rng if rng is not None else np.random.default_rng()
+    if kind == "randn":
+        return rng.standard_normal(shape).astype(dtype)
+    return rng.random(shape).astype(dtype)

@@ -1,0 +1,471 @@
+"""Program text -> graph: a flat list of nodes, each naming only earlier nodes.
+
+The LALR parser calls the Builder's methods as it reduces rules, so nodes are made in
+evaluation order and nothing recurses on the nesting depth of the user's program. Python
+semantics are kept on purpose: arithmetic on plain numbers folds to a number (``2*3`` is 6
+before any tensor sees it, as in Python), and names bound to numbers stay numbers, so a
+node's PyTorch label is chosen exactly as PyTorch would choose it.
+"""
+
+import difflib
+import math
+import os
+
+from .errors import GradcliError, ParseError, UnknownNameError
+from .ops import ALIASES, OPS
+
+CONSTANT_NAMES = {"True": True, "False": False, "None": None}
+MAX_TEXT = 120  # node source text kept in output (long texts are elided in the middle)
+
+
+class PNode:
+    """One node of a parsed program. ``args`` are ids of earlier nodes."""
+
+    __slots__ = ("op", "args", "attrs", "start", "end", "name")
+
+    def __init__(self, op, args, attrs, start, end, name=None):
+        self.op, self.args, self.attrs = op, args, attrs
+        self.start, self.end, self.name = start, end, name
+
+
+class Program:
+    """A parsed program: nodes in evaluation order, free inputs, and the output node."""
+
+    def __init__(self, text, nodes, inputs, output):
+        self.text = text
+        self.nodes = nodes
+        self.inputs = inputs  # name -> node id, in order of first use
+        self.output = output
+
+    def source(self, node):
+        """The source text of a node, elided in the middle when long."""
+        text = " ".join(self.text[node.start:node.end].split()) if node.end - node.start < 4 * MAX_TEXT \
+            else self.text[node.start:node.end]
+        if len(text) > MAX_TEXT:
+            half = MAX_TEXT // 2 - 1
+            text = " ".join(text[:half].split()) + " … " + " ".join(text[-half:].split())
+        return text
+
+    def position(self, offset):
+        return position_of(self.text, offset)
+
+
+def position_of(text, offset):
+    """1-based (line, column) of a character offset."""
+    line = text.count("\n", 0, offset) + 1
+    column = offset - (text.rfind("\n", 0, offset) + 1) + 1
+    return line, column
+
+
+def caret(text, offset, width=1):
+    """The source line around ``offset`` with a caret under it (long lines are windowed)."""
+    start = text.rfind("\n", 0, offset) + 1
+    end = text.find("\n", offset)
+    line = text[start:] if end < 0 else text[start:end]
+    col = offset - start
+    if len(line) > 100:  # keep the context readable on one screen line
+        lo = max(0, col - 50)
+        line, col = ("…" if lo else "") + line[lo:lo + 100] + ("…" if lo + 100 < len(line) else ""), \
+            col - lo + (1 if lo else 0)
+    return line + "\n" + " " * col + "^" * max(1, min(width, len(line) - col))
+
+
+class E:
+    """A value while parsing: a number, a node, a list literal or a constant (str/bool/None)."""
+
+    __slots__ = ("kind", "value", "start", "end")
+
+    def __init__(self, kind, value, start, end):
+        self.kind, self.value, self.start, self.end = kind, value, start, end
+
+
+class _PostLex:
+    """Drops separators inside brackets and collapses runs of them (Python's rule)."""
+
+    always_accept = ("_SEP",)
+
+    def process(self, stream):
+        depth, pending, started = 0, None, False
+        for tok in stream:
+            kind = tok.type
+            if kind == "_SEP":
+                if depth == 0 and started:
+                    pending = tok
+                continue
+            if pending is not None:
+                yield pending
+                pending = None
+            if kind in ("LPAR", "LSQB"):
+                depth += 1
+            elif kind in ("RPAR", "RSQB") and depth:
+                depth -= 1
+            started = True
+            yield tok
+
+
+def _fold(op, a, b=None):
+    """Python-number arithmetic with IEEE results instead of exceptions (1/0 -> inf)."""
+    try:
+        if op == "add":
+            return a + b
+        if op == "sub":
+            return a - b
+        if op == "mul":
+            return a * b
+        if op == "neg":
+            return -a
+        if op == "div":
+            if b == 0:
+                return math.nan if a == 0 or math.isnan(a) else math.copysign(math.inf, a) * math.copysign(1, b)
+            return a / b
+        if op == "pow":
+            if a < 0 and b != int(b) if math.isfinite(b) else False:
+                return math.nan
+            r = a ** b
+            return r if isinstance(r, float) else math.nan
+    except ZeroDivisionError:
+        return math.inf
+    except OverflowError:
+        return math.inf if a > 0 or (b == int(b) and int(b) % 2 == 0) else -math.inf
+    except ValueError:
+        return math.nan
+    raise AssertionError(op)
+
+
+class Builder:
+    """The parser's callbacks: each reduce makes at most one node."""
+
+    def __init__(self, text):
+        self.text = text
+        self.nodes = []
+        self.env = {}
+        self.inputs = {}
+
+    # -- helpers ------------------------------------------------------------------------
+    def error(self, cls, message, start, end=None, hint=None):
+        return cls(message, position=position_of(self.text, start),
+                   context=caret(self.text, start, (end or start + 1) - start), hint=hint)
+
+    def node(self, op, args, attrs, start, end):
+        self.nodes.append(PNode(op, tuple(args), attrs, start, end))
+        return E("node", len(self.nodes) - 1, start, end)
+
+    def as_node(self, e, what="an operand"):
+        """The node id of a value used as a tensor (numbers and list literals become nodes)."""
+        if e.kind == "node":
+            return e.value
+        if e.kind == "num":
+            return self.node("number", (), {"value": e.value}, e.start, e.end).value
+        if e.kind == "list":
+            return self.node("const", (), {"value": self.literal(e)}, e.start, e.end).value
+        raise self.error(ParseError, f"{what} must be a tensor or a number, not "
+                         f"{_describe(e.value)}", e.start, e.end)
+
+    def literal(self, e):
+        """A list literal of numbers as nested Python lists (checked, without recursion)."""
+        out = []
+        stack = [(e, out)]
+        while stack:
+            item, dest = stack.pop()
+            for el in item.value:
+                if isinstance(el, tuple):
+                    raise self.error(ParseError, "keyword arguments are not allowed in a list",
+                                     el[2].start)
+                if el.kind == "num":
+                    dest.append(el.value)
+                elif el.kind == "list":
+                    sub = []
+                    dest.append(sub)
+                    stack.append((el, sub))
+                else:
+                    raise self.error(ParseError, "a list literal holds numbers only (use "
+                                     "variables as inputs instead)", el.start, el.end)
+        return out
+
+    def apply(self, op, args, attrs, start, end):
+        """An operator applied to values: numbers fold as in Python, anything else is a node."""
+        if OPS[op].numbers and all(a.kind == "num" for a in args):
+            return E("num", _fold(op, *[a.value for a in args]), start, end)
+        if op == "div" and args[0].kind == "num" and args[1].kind != "num":
+            # Python's `2 / x` is `x.reciprocal() * 2` in PyTorch: two nodes.
+            rec = self.node("reciprocal", [self.as_node(args[1])], None, args[1].start, args[1].end)
+            return self.node("mul", [rec.value, self.as_node(args[0])], None, start, end)
+        return self.node(op, [self.as_node(a) for a in args], attrs, start, end)
+
+    def call(self, name_tok, args, end, receiver=None):
+        name = str(name_tok)
+        op = OPS.get(ALIASES.get(name, name))
+        if op is None or not op.public:
+            choices = [n for n, o in OPS.items() if o.public] + list(ALIASES)
+            close = difflib.get_close_matches(name, choices, n=1)
+            raise self.error(UnknownNameError, f"unknown function '{name}'", name_tok.start_pos,
+                             name_tok.end_pos, hint=f"did you mean '{close[0]}'?" if close
+                             else "'gradcli ops' lists the functions")
+        positional = ([receiver] if receiver is not None else [])
+        keywords = {}
+        for a in args or ():
+            if a is None:
+                continue
+            if isinstance(a, tuple):
+                kw, value, tok = a[1], a[2], a[3]
+                if kw not in op.params:
+                    close = difflib.get_close_matches(kw, list(op.params), n=1)
+                    raise self.error(UnknownNameError, f"{name}() got an unexpected keyword "
+                                     f"argument '{kw}'", tok.start_pos, tok.end_pos,
+                                     hint=f"did you mean '{close[0]}'?" if close else
+                                     (f"it takes {', '.join(op.params)}" if op.params else None))
+                if kw in keywords:
+                    raise self.error(ParseError, f"{name}() got argument '{kw}' twice",
+                                     tok.start_pos, tok.end_pos)
+                keywords[kw] = value
+            else:
+                if keywords:
+                    raise self.error(ParseError, "a positional argument follows a keyword "
+                                     "argument", a.start, a.end)
+                positional.append(a)
+        start = receiver.start if receiver is not None else name_tok.start_pos
+        params = list(op.params)
+        if len(positional) < op.arity or len(positional) > op.arity + len(params):
+            want = f"{op.arity} tensor argument{'s' if op.arity != 1 else ''}"
+            if params:
+                want += f" and up to {len(params)} more ({', '.join(params)})"
+            raise self.error(ParseError, f"{name}() takes {want}, got {len(positional)}",
+                             start, end)
+        attrs = {}
+        for pname, e in list(zip(params, positional[op.arity:])) + list(keywords.items()):
+            if pname in attrs:
+                raise self.error(ParseError, f"{name}() got argument '{pname}' twice",
+                                 e.start, e.end)
+            attrs[pname] = self.attr(name, pname, e)
+        for pname, default in op.params.items():
+            if pname not in attrs and default is _REQUIRED:
+                raise self.error(ParseError, f"{name}() needs the argument '{pname}'", start, end)
+            attrs.setdefault(pname, default)
+        return self.apply(op.name, positional[:op.arity], attrs or None, start, end)
+
+    def attr(self, fname, pname, e):
+        """A constant argument (dim=, keepdim=, ...), checked for its kind."""
+        if e.kind == "num":
+            value = e.value
+        elif e.kind == "list":
+            value = self.literal(e)
+        elif e.kind == "const":
+            value = e.value
+        else:
+            raise self.error(ParseError, f"{fname}(): '{pname}' must be a constant, not a tensor",
+                             e.start, e.end)
+        if pname == "dim":
+            items = value if isinstance(value, list) else [value]
+            if value is not None and not all(
+                    isinstance(v, float) and v.is_integer() for v in items):
+                raise self.error(ParseError, f"{fname}(): dim must be an integer or a list of "
+                                 f"integers", e.start, e.end)
+            if value is not None:
+                value = tuple(int(v) for v in value) if isinstance(value, list) else int(value)
+        elif pname == "keepdim" and not isinstance(value, bool):
+            raise self.error(ParseError, f"{fname}(): keepdim must be True or False",
+                             e.start, e.end)
+        return value
+
+    # -- callbacks, one per grammar alias ---------------------------------------------
+    def start(self, *stmts):
+        return stmts[-1]
+
+    def assign(self, name_tok, e):
+        name = str(name_tok)
+        if name in CONSTANT_NAMES:
+            raise self.error(ParseError, f"cannot assign to {name}", name_tok.start_pos)
+        if e.kind == "node" and self.nodes[e.value].name is None:
+            self.nodes[e.value].name = name
+        self.env[name] = e
+        return E(e.kind, e.value, e.start, e.end)
+
+    def number(self, tok):
+        return E("num", float(tok), tok.start_pos, tok.end_pos)
+
+    def string(self, tok):
+        return E("const", str(tok)[1:-1], tok.start_pos, tok.end_pos)
+
+    def name(self, tok):
+        name = str(tok)
+        if name in self.env:
+            e = self.env[name]
+            return E(e.kind, e.value, tok.start_pos, tok.end_pos)
+        if name in CONSTANT_NAMES:
+            return E("const", CONSTANT_NAMES[name], tok.start_pos, tok.end_pos)
+        if name not in self.inputs:
+            n = self.node("input", (), None, tok.start_pos, tok.end_pos)
+            self.nodes[n.value].name = name
+            self.inputs[name] = n.value
+        return E("node", self.inputs[name], tok.start_pos, tok.end_pos)
+
+    def _binary(op):
+        def callback(self, *children):
+            a, b = children[0], children[-1]
+            return self.apply(op, [a, b], None, a.start, b.end)
+        return callback
+
+    add, sub, mul = _binary("add"), _binary("sub"), _binary("mul")
+    div, matmul, pow = _binary("div"), _binary("matmul"), _binary("pow")
+
+    def neg(self, minus, e):
+        return self.apply("neg", [e], None, minus.start_pos, e.end)
+
+    def pos(self, plus, e):
+        if e.kind not in ("num", "node"):
+            raise self.error(ParseError, "unary + needs a number or a tensor", plus.start_pos)
+        return E(e.kind, e.value, plus.start_pos, e.end)  # +x is x itself, as in PyTorch
+
+    def paren(self, lpar, e, rpar):
+        return E(e.kind, e.value, lpar.start_pos, rpar.end_pos)
+
+    def list(self, lsqb, args, rsqb):
+        return E("list", [a for a in (args or ()) if a is not None], lsqb.start_pos, rsqb.end_pos)
+
+    def args(self, *items):
+        return [a for a in items if a is not None]
+
+    def kwarg(self, name_tok, e):
+        return ("kw", str(name_tok), e, name_tok)
+
+    def call_(self, name_tok, *rest):
+        return self.call(name_tok, rest[0] if len(rest) == 2 else None, rest[-1].end_pos)
+
+    def method(self, obj, name_tok, *rest):
+        if obj.kind not in ("node", "num", "list"):
+            raise self.error(ParseError, f"{_describe(obj.value)} has no methods", obj.start)
+        return self.call(name_tok, rest[0] if len(rest) == 2 else None, rest[-1].end_pos,
+                         receiver=obj)
+
+    def attr_(self, obj, name_tok):
+        if str(name_tok) != "T":
+            raise self.error(UnknownNameError, f"unknown attribute '.{name_tok}'",
+                             name_tok.start_pos, name_tok.end_pos,
+                             hint="tensors have .T; methods are called with ()")
+        return self.apply("permute_T", [obj], None, obj.start, name_tok.end_pos)
+
+
+_REQUIRED = object()
+
+
+def _describe(value):
+    if isinstance(value, str):
+        return f"the string '{value}'"
+    return repr(value)
+
+
+_parser = None
+
+
+def _grammar_path():
+    here = os.path.dirname(os.path.abspath(__file__))
+    shipped = os.path.join(here, "grammars", "gradcli.lark")  # inside the wheel
+    return shipped if os.path.exists(shipped) else os.path.join(here, "..", "grammars",
+                                                               "gradcli.lark")
+
+
+def _get_parser():
+    global _parser
+    if _parser is None:
+        from lark import Lark
+
+        with open(_grammar_path(), encoding="utf-8") as f:
+            grammar = f.read()
+        _parser = Lark(grammar, parser="lalr", lexer="basic", postlex=_PostLex(),
+                       transformer=_Transformer(), maybe_placeholders=True, cache=True)
+    return _parser
+
+
+class _Transformer:
+    """What Lark calls for each rule; dispatches to the current Builder."""
+
+    _names = ("start", "assign", "number", "string", "name", "add", "sub", "mul", "div",
+              "matmul", "pow", "neg", "pos", "paren", "list", "args", "kwarg", "call",
+              "method", "attr")
+
+    def __init__(self):
+        self.builder = None
+        for n in self._names:
+            target = {"call": "call_", "attr": "attr_"}.get(n, n)
+            setattr(self, n, self._forward(target))
+
+    def _forward(self, target):
+        def callback(children):
+            return getattr(self.builder, target)(*children)
+        return callback
+
+    # Lark looks callbacks up with getattr and wraps them; __default__ is never needed
+    # because every rule that survives inlining has an alias above.
+
+
+def parse(text):
+    """Parse program text into a Program. Raises ParseError/UnknownNameError."""
+    from lark.exceptions import UnexpectedCharacters, UnexpectedEOF, UnexpectedInput, \
+        UnexpectedToken
+
+    if not text.strip() or _only_comments(text):
+        raise ParseError("empty program: write an expression, e.g. 'mean(x^2)'")
+    parser = _get_parser()
+    builder = Builder(text)
+    transformer = parser.options.transformer
+    transformer.builder = builder
+    try:
+        out = parser.parse(text)
+    except GradcliError:
+        raise
+    except UnexpectedCharacters as e:
+        ch = text[e.pos_in_stream] if e.pos_in_stream < len(text) else ""
+        raise builder.error(ParseError, f"unexpected character {_show_char(ch)}",
+                            e.pos_in_stream) from None
+    except UnexpectedEOF as e:
+        raise builder.error(ParseError, "unexpected end of program" + _expected(e),
+                            len(text)) from None
+    except UnexpectedToken as e:
+        tok = e.token
+        if tok.type == "$END":
+            raise builder.error(ParseError, "unexpected end of program" + _expected(e),
+                                len(text)) from None
+        what = "a line break or ';'" if tok.type == "_SEP" else f"'{tok}'"
+        raise builder.error(ParseError, f"unexpected {what}" + _expected(e),
+                            tok.start_pos, tok.end_pos) from None
+    except UnexpectedInput as e:  # any other parse failure Lark reports
+        raise ParseError(f"cannot parse the program: {e}") from None
+    finally:
+        transformer.builder = None
+    if out.kind == "const":
+        raise builder.error(ParseError, f"the program's output is {_describe(out.value)}; it "
+                            "must be a tensor expression", out.start, out.end)
+    output = builder.as_node(out)
+    return Program(text, builder.nodes, builder.inputs, output)
+
+
+def _only_comments(text):
+    return all(not line.strip() or line.strip().startswith("#") for line in text.splitlines())
+
+
+def _show_char(ch):
+    if ch.isprintable() and ch.isascii():
+        return f"'{ch}'"
+    return f"'{ch}' (U+{ord(ch):04X})" if ch.isprintable() else f"U+{ord(ch):04X}"
+
+
+_TOKEN_NAMES = {"NAME": "a name", "NUMBER": "a number", "STRING": "a string", "RPAR": "')'",
+                "LPAR": "'('", "RSQB": "']'", "LSQB": "'['", "PLUS": "'+'", "MINUS": "'-'",
+                "POW": "'^'", "_SEP": "a line break or ';'"}
+
+
+def _expected(e):
+    names = set()
+    parser = _get_parser()
+    for t in getattr(e, "expected", None) or ():
+        if t in _TOKEN_NAMES:
+            names.add(_TOKEN_NAMES[t])
+            continue
+        try:
+            pattern = parser.get_terminal(t).pattern
+            names.add(f"'{pattern.value}'" if pattern.type == "str" else t)
+        except KeyError:
+            names.add(t)
+    if not names or len(names) > 6:
+        return ""
+    return "; expected " + " or ".join(sorted(names))
