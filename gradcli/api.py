@@ -20,7 +20,7 @@ class Result:
         self.dtype = dtype
         self.wrt = wrt  # input names that require grad, in program order
         by_name = {n.name: n for n in nodes if n.op == "input"}
-        self.grad = {name: by_name[name].grad for name in wrt}
+        self.grad = {name: by_name[name].grad if name in by_name else None for name in wrt}
 
     @property
     def value(self):
@@ -91,21 +91,24 @@ def evaluate(expr, inputs=None, *, seed_vector=None, wrt=None, dtype="float32",
                          f"{', '.join(missing)}",
                          hint="give each as NAME=VALUE, e.g. " + f"{missing[0]}=1,2,3")
     rng = np.random.default_rng(random_seed)
-    arrays = {n: to_array(inputs[n], dtype, n, rng) for n in program.inputs}
-    wrt = resolve_wrt(program, wrt)
+    # Every supplied input is a leaf, as in PyTorch: one the output does not use still
+    # requires grad and reports a grad of None.
+    names = list(program.inputs) + [n for n in inputs if n not in program.inputs]
+    arrays = {n: to_array(inputs[n], dtype, n, rng) for n in names}
+    wrt = resolve_wrt(names, wrt)
     nodes, out = engine.forward(program, arrays, set(wrt), dtype)
     seed = None if seed_vector is None else to_array(seed_vector, dtype, "seed vector", rng)
     engine.backward(nodes, out, engine.make_seed(nodes[out], seed, dtype), dtype)
     return Result(program, nodes, out, wrt, dtype)
 
 
-def resolve_wrt(program, wrt):
+def resolve_wrt(inputs, wrt):
+    """The input names that require grad, in input order."""
     if wrt is None:
-        return list(program.inputs)
+        return list(inputs)
     names = [w.strip() for w in wrt.split(",")] if isinstance(wrt, str) else list(wrt)
-    names = [n for n in names if n]
-    unknown = [n for n in names if n not in program.inputs]
+    unknown = [n for n in names if n and n not in inputs]
     if unknown:
-        raise InputError(f"--wrt names {', '.join(unknown)}, not an input of the program",
-                         hint=f"its inputs are {', '.join(program.inputs) or 'none'}")
-    return [n for n in program.inputs if n in names]
+        raise InputError(f"--wrt names {', '.join(unknown)}, not an input",
+                         hint=f"the inputs are {', '.join(inputs) or 'none'}")
+    return [n for n in inputs if n in names]

@@ -195,17 +195,27 @@ def _emit(result, as_json):
 
 @main.command(context_settings=CONTEXT)
 @click.option("--json", "as_json", is_flag=True, help="The table as JSON Lines.")
-def ops(as_json):
-    """The operator table: name, arguments, PyTorch mirror, grad_fn labels, derivative."""
-    from .ops import TABLE
+@click.option("--markdown", is_flag=True, help="The table as Markdown (the README's list).")
+def ops(as_json, markdown):
+    """The operator table: call, PyTorch mirror, grad_fn labels, local derivative."""
+    from .ops import operator_rows
 
-    rows = [op.describe() for op in TABLE if op.public]
+    rows = operator_rows()
     if as_json:
         from .render import dumps
 
+        click.echo("\n".join(dumps(row) for row in rows))
+    elif markdown:
+        click.echo(markdown_table(rows))
+    else:
         for row in rows:
-            click.echo(dumps(row))
-        return
-    for row in rows:
-        click.echo(f"{row['call']:<34} {row['mirror']:<34} {row['labels']}")
-        click.echo(f"{'':<34} {row['rule']}")
+            click.echo(f"{row['call']:<34} {row['mirror']:<34} {row['labels']}")
+            click.echo(f"{'':<34} {row['rule']}")
+
+
+def markdown_table(rows):
+    lines = ["| call | PyTorch | grad_fn | derivative |", "|---|---|---|---|"]
+    for r in rows:
+        cells = [f"`{r['call']}`", f"`{r['mirror']}`", r["labels"], r["rule"]]
+        lines.append("| " + " | ".join(c.replace("|", "\\|") for c in cells) + " |")
+    return "\n".join(lines)

@@ -26,19 +26,11 @@ class Node:
         return self.op == "number"
 
 
-def _operands(op, args):
+def _operands(op, args, dtype):
     """Argument values for an op: Python numbers stay numbers only where PyTorch takes them."""
     if op.numbers:
         return [a.value for a in args]
-    return [np.asarray(a.value, dtype=_dtype_of(args)) if a.op == "number" else a.value
-            for a in args]
-
-
-def _dtype_of(args):
-    for a in args:
-        if a.op != "number":
-            return a.value.dtype
-    return np.float32
+    return [np.asarray(a.value, dtype=dtype) if a.op == "number" else a.value for a in args]
 
 
 def forward(program, arrays, wrt, dtype):
@@ -53,7 +45,7 @@ def forward(program, arrays, wrt, dtype):
         argn = [nodes[a] for a in args]
         attrs = attrs or {}
         shape = op.shape([a.shape for a in argn], attrs)
-        value = np.asarray(op.forward(*_operands(op, argn), **attrs), dtype=dtype)
+        value = np.asarray(op.forward(*_operands(op, argn, dtype), **attrs), dtype=dtype)
         if value.shape != shape:
             raise RuntimeError(f"{opname}: shape rule says {shape}, forward gave {value.shape}")
         rg = any(a.requires_grad for a in argn)
@@ -122,7 +114,7 @@ def backward(nodes, out, seed, dtype):
                 continue
             op = OPS[node.op]
             argn = [nodes[a] for a in node.args]
-            vals = _operands(op, argn)
+            vals = _operands(op, argn, dtype)
             attrs = node.attrs or {}
             for k, a in enumerate(node.args):
                 if not argn[k].requires_grad:

@@ -33,7 +33,9 @@ def parse_value(text, name="value"):
         raise InputError(f"{name}: empty value; give a number, a list like 1,2,3 or JSON")
     if _GENERATOR.match(text):
         return text
-    if text[0] in "[{\"" or _NUMBER.match(text):
+    if _NUMBER.match(text):
+        return float(text)
+    if text[0] in "[{\"" or text in ("null", "true", "false"):
         try:
             return json.loads(text)
         except RecursionError:

@@ -30,14 +30,15 @@ class _LazyNumpy:
 
 
 np = _LazyNumpy()
+REQUIRED = object()  # a parameter default meaning "must be given"
 
 
 class Op:
     __slots__ = ("name", "arity", "params", "forward", "grads", "label", "shape", "mirror",
-                 "rule", "examples", "numbers", "lower", "public")
+                 "rule", "examples", "numbers", "lower", "public", "call")
 
     def __init__(self, name, forward, grads, label, shape, *, arity=1, params=None,
-                 mirror=None, rule="", examples=(), numbers=False, lower=None, public=True):
+                 mirror=None, rule="", examples=(), numbers=False, lower=None, public=True, call=None):
         self.name = name
         self.arity = arity  # number of tensor inputs, which come first
         self.params = dict(params or {})  # attribute name -> default, after the tensors
@@ -45,28 +46,27 @@ class Op:
         self.grads = grads  # one rule per tensor input: (g, out, *inputs, **attrs) -> array
         self.label = label
         self.shape = shape  # (shapes, attrs) -> shape; raises ShapeError
-        self.mirror = mirror or f"torch.{name}(x)"
+        self.mirror = mirror or f"torch.{name}(a)"
         self.rule = rule  # the local derivative, for people
         self.examples = examples  # ((program, {input: (shape, domain)}), ...) for the tests
         self.numbers = numbers  # takes Python numbers as operands (arithmetic operators)
         self.lower = lower  # shape-dependent decomposition into other ops (matmul)
         self.public = public  # callable by name from programs
+        self.call = call  # how a program spells it, when not as a call by name (a.T)
 
     def label_for(self, kinds, attrs):
         return self.label if isinstance(self.label, str) else self.label(kinds, attrs)
 
     def describe(self):
         """One row of `gradcli ops` and of the README's operator list."""
-        tensors = ["x"] if self.arity == 1 else ["a", "b"][:self.arity]
-        params = [f"{k}={_show(v)}" for k, v in self.params.items()]
+        tensors = ["a", "b"][:self.arity]
+        params = [k if v is REQUIRED else f"{k}={v!r}" for k, v in self.params.items()]
         labels = self.label if isinstance(self.label, str) else self.label.__doc__
-        return {"name": self.name, "call": f"{self.name}({', '.join(tensors + params)})",
+        return {"name": self.name,
+                "call": self.call or f"{self.name}({', '.join(tensors + params)})",
                 "mirror": self.mirror, "labels": labels, "rule": self.rule}
 
 
-def _show(v):
-    return {None: "None", True: "True", False: "False"}.get(v, v) if not isinstance(v, (int, float)) \
-        or isinstance(v, bool) else str(v)
 
 
 # ---- shape rules -------------------------------------------------------------------------
@@ -316,7 +316,7 @@ VB = {"a": ((2, 3), REAL), "b": ((3,), REAL)}  # broadcasting pair
 
 def _unary(name, forward, grad, rule, domain=REAL, label=None):
     return Op(name, forward, (grad,), label or f"{name.capitalize()}Backward0", _same,
-              mirror=f"torch.{name}(x)", rule=rule,
+              mirror=f"torch.{name}(a)", rule=rule,
               examples=((f"{name}(a)", {"a": ((3,), domain)}),
                         (f"{name}(A)", {"A": ((2, 2), domain)})))
 
@@ -347,7 +347,7 @@ TABLE = [
        examples=(("a ^ 2", V), ("a ^ 3", V), ("a ^ 0.5", {"a": ((3,), "positive")}),
                  ("a ^ b", {"a": ((2, 3), "positive"), "b": ((3,), REAL)}),
                  ("2 ^ a", V), ("a ^ 0", V))),
-    Op("neg", lambda a: -a, (lambda g, o, a: -g,), "NegBackward0", _same, mirror="-a",
+    Op("neg", lambda a: -a, (lambda g, o, a: -g,), "NegBackward0", _same, mirror="-a", numbers=True,
        rule="∂(-a)/∂a = -1", examples=(("-a", V),)),
     Op("reciprocal", lambda a: 1 / a, (lambda g, o, a: -g * (o * o),),
        "ReciprocalBackward0", _same, mirror="torch.reciprocal(a)", rule="∂(1/a)/∂a = -1/a²",
@@ -375,7 +375,7 @@ TABLE = [
     Op("sum", lambda a, dim=None, keepdim=False: np.sum(a, axis=_axes(a, dim), keepdims=keepdim),
        (lambda g, o, a, dim=None, keepdim=False: _expand_reduced(g, a, dim, keepdim),),
        _reduce_label("SumBackward"), _reduce_shape, params={"dim": None, "keepdim": False},
-       mirror="x.sum() / x.sum(dim, keepdim)", rule="∂Σa/∂aᵢ = 1",
+       mirror="a.sum() / a.sum(dim, keepdim)", rule="∂Σa/∂aᵢ = 1",
        examples=(("sum(A)", {"A": ((2, 3), REAL)}), ("sum(A, dim=0)", {"A": ((2, 3), REAL)}),
                  ("sum(A, dim=1, keepdim=True)", {"A": ((2, 3), REAL)}),
                  ("sum(A, dim=[0, 1])", {"A": ((2, 3), REAL)}))),
@@ -383,14 +383,14 @@ TABLE = [
        (lambda g, o, a, dim=None, keepdim=False:
         _expand_reduced(g / _count(a, dim), a, dim, keepdim),),
        _reduce_label("MeanBackward"), _reduce_shape, params={"dim": None, "keepdim": False},
-       mirror="x.mean() / x.mean(dim, keepdim)", rule="∂mean(a)/∂aᵢ = 1/n",
+       mirror="a.mean() / a.mean(dim, keepdim)", rule="∂mean(a)/∂aᵢ = 1/n",
        examples=(("mean(A)", {"A": ((2, 3), REAL)}), ("mean(A, dim=-1)", {"A": ((2, 3), REAL)}),
                  ("mean(A, dim=0, keepdim=True)", {"A": ((2, 3), REAL)}))),
     Op("max", lambda a: np.max(a), (lambda g, o, a: _evenly(g, o, a),), "MaxBackward1",
-       _full_reduce_shape, mirror="x.max()", rule="∂max(a)/∂aᵢ = 1/k at the k maxima, else 0",
+       _full_reduce_shape, mirror="a.max()", rule="∂max(a)/∂aᵢ = 1/k at the k maxima, else 0",
        examples=(("max(a)", {"a": ((4,), "distinct")}), ("max(A)", {"A": ((2, 3), "distinct")}))),
     Op("min", lambda a: np.min(a), (lambda g, o, a: _evenly(g, o, a),), "MinBackward1",
-       _full_reduce_shape, mirror="x.min()", rule="∂min(a)/∂aᵢ = 1/k at the k minima, else 0",
+       _full_reduce_shape, mirror="a.min()", rule="∂min(a)/∂aᵢ = 1/k at the k minima, else 0",
        examples=(("min(a)", {"a": ((4,), "distinct")}),)),
     Op("maximum", lambda a, b: np.maximum(a, b), (_maximum_grad(True), _maximum_grad(False)),
        "MaximumBackward0", _bcast, arity=2, mirror="torch.maximum(a, b)",
@@ -411,25 +411,25 @@ TABLE = [
        "DotBackward0", _dot_shape, arity=2, mirror="torch.dot(a, b)",
        rule="∂(a·b)/∂a = b", examples=(("dot(a, b)", {"a": ((3,), REAL), "b": ((3,), REAL)}),)),
     Op("mv", lambda a, b: a @ b, (lambda g, o, a, b: np.outer(g, b), lambda g, o, a, b: a.T @ g),
-       "MvBackward0", _mv_shape, arity=2, mirror="torch.mv(A, v)", rule="∂(Av)/∂A = g vᵀ, ∂(Av)/∂v = Aᵀg",
+       "MvBackward0", _mv_shape, arity=2, mirror="torch.mv(a, b)", rule="∂(Av)/∂A = g vᵀ, ∂(Av)/∂v = Aᵀg",
        examples=(("mv(A, b)", {"A": ((2, 3), REAL), "b": ((3,), REAL)}),)),
     Op("mm", lambda a, b: a @ b, (lambda g, o, a, b: g @ b.T, lambda g, o, a, b: a.T @ g),
-       "MmBackward0", _mm_shape, arity=2, mirror="torch.mm(A, B)",
+       "MmBackward0", _mm_shape, arity=2, mirror="torch.mm(a, b)",
        rule="∂(AB)/∂A = G Bᵀ, ∂(AB)/∂B = Aᵀ G",
        examples=(("mm(A, B)", {"A": ((2, 3), REAL), "B": ((3, 2), REAL)}),)),
     Op("unsqueeze", lambda a, dim: np.expand_dims(a, dim), (lambda g, o, a, dim: g.reshape(a.shape),),
-       "UnsqueezeBackward0", _unsqueeze_shape, params={"dim": 0}, mirror="x.unsqueeze(dim)",
+       "UnsqueezeBackward0", _unsqueeze_shape, params={"dim": REQUIRED}, mirror="a.unsqueeze(dim)",
        rule="reshape back", examples=(("unsqueeze(a, 0)", V), ("unsqueeze(a, dim=-1)", V))),
     Op("squeeze", _squeeze, (lambda g, o, a, dim=None: g.reshape(a.shape),), _squeeze_label,
-       _squeeze_shape, params={"dim": None}, mirror="x.squeeze() / x.squeeze(dim)",
+       _squeeze_shape, params={"dim": None}, mirror="a.squeeze() / a.squeeze(dim)",
        rule="reshape back", examples=(("squeeze(A)", {"A": ((1, 3), REAL)}),
                                       ("squeeze(A, 0)", {"A": ((1, 3), REAL)}))),
     Op("transpose", lambda a: a.T, (lambda g, o, a: g.T,), "TBackward0", _transpose_shape,
-       mirror="A.t()", rule="transpose back",
+       mirror="a.t()", rule="transpose back",
        examples=(("transpose(A)", {"A": ((2, 3), REAL)}), ("A.t()", {"A": ((2, 3), REAL)}))),
     Op("permute_T", lambda a: np.transpose(a), (lambda g, o, a: np.transpose(g),),
-       "PermuteBackward0", lambda s, a: s[0][::-1], mirror="A.T", rule="transpose back",
-       public=False, examples=(("A.T", {"A": ((2, 3), REAL)}),)),
+       "PermuteBackward0", lambda s, a: s[0][::-1], mirror="a.T", rule="transpose back",
+       public=False, call="a.T", examples=(("A.T", {"A": ((2, 3), REAL)}),)),
 ]
 
 
@@ -443,4 +443,9 @@ def _axes(a, dim):
 
 
 OPS = {op.name: op for op in TABLE}
+
+
+def operator_rows():
+    """The public operators, as `gradcli ops` and the README list them."""
+    return [op.describe() for op in TABLE if op.public or op.call]
 ALIASES = {"t": "transpose"}  # method spellings PyTorch users type: A.t()

@@ -12,7 +12,7 @@ import math
 import os
 
 from .errors import GradcliError, ParseError, UnknownNameError
-from .ops import ALIASES, OPS
+from .ops import ALIASES, OPS, REQUIRED
 
 CONSTANT_NAMES = {"True": True, "False": False, "None": None}
 MAX_TEXT = 120  # node source text kept in output (long texts are elided in the middle)
@@ -238,7 +238,7 @@ class Builder:
                                  e.start, e.end)
             attrs[pname] = self.attr(name, pname, e)
         for pname, default in op.params.items():
-            if pname not in attrs and default is _REQUIRED:
+            if pname not in attrs and default is REQUIRED:
                 raise self.error(ParseError, f"{name}() needs the argument '{pname}'", start, end)
             attrs.setdefault(pname, default)
         return self.apply(op.name, positional[:op.arity], attrs or None, start, end)
@@ -345,9 +345,6 @@ class Builder:
         return self.apply("permute_T", [obj], None, obj.start, name_tok.end_pos)
 
 
-_REQUIRED = object()
-
-
 def _describe(value):
     if isinstance(value, str):
         return f"the string '{value}'"
@@ -419,13 +416,13 @@ def parse(text):
                             e.pos_in_stream) from None
     except UnexpectedEOF as e:
         raise builder.error(ParseError, "unexpected end of program" + _expected(e),
-                            len(text)) from None
+                            len(text.rstrip()), hint=_unclosed(text)) from None
     except UnexpectedToken as e:
         tok = e.token
         if tok.type == "$END":
             raise builder.error(ParseError, "unexpected end of program" + _expected(e),
-                                len(text)) from None
-        what = "a line break or ';'" if tok.type == "_SEP" else f"'{tok}'"
+                                len(text.rstrip()), hint=_unclosed(text)) from None
+        what = "line break" if tok == "\n" else f"'{tok}'"
         raise builder.error(ParseError, f"unexpected {what}" + _expected(e),
                             tok.start_pos, tok.end_pos) from None
     except UnexpectedInput as e:  # any other parse failure Lark reports
@@ -436,7 +433,31 @@ def parse(text):
         raise builder.error(ParseError, f"the program's output is {_describe(out.value)}; it "
                             "must be a tensor expression", out.start, out.end)
     output = builder.as_node(out)
-    return Program(text, builder.nodes, builder.inputs, output)
+    return _live(Program(text, builder.nodes, builder.inputs, output))
+
+
+def _live(program):
+    """Keep only the nodes the output depends on. PyTorch's graph, walked from the output,
+    never contains a statement that does not feed it, so neither does ours; and such a
+    statement costs nothing to evaluate."""
+    nodes = program.nodes
+    keep = [False] * len(nodes)
+    keep[program.output] = True
+    for i in range(program.output, -1, -1):
+        if keep[i]:
+            for a in nodes[i].args:
+                keep[a] = True
+    if all(keep):
+        return program
+    new_id = {}
+    kept = []
+    for i, n in enumerate(nodes):
+        if keep[i]:
+            new_id[i] = len(kept)
+            n.args = tuple(new_id[a] for a in n.args)
+            kept.append(n)
+    inputs = {k: new_id[v] for k, v in program.inputs.items() if keep[v]}
+    return Program(program.text, kept, inputs, new_id[program.output])
 
 
 def _only_comments(text):
@@ -451,7 +472,24 @@ def _show_char(ch):
 
 _TOKEN_NAMES = {"NAME": "a name", "NUMBER": "a number", "STRING": "a string", "RPAR": "')'",
                 "LPAR": "'('", "RSQB": "']'", "LSQB": "'['", "PLUS": "'+'", "MINUS": "'-'",
-                "POW": "'^'", "_SEP": "a line break or ';'"}
+                "POW": "'^'", "_SEP": "a line break or ';'", "$END": "the end of the program"}
+
+
+def _unclosed(text):
+    """Where the innermost bracket left open at the end of the program is, if any."""
+    stack = []
+    try:
+        for tok in _get_parser().lex(text):
+            if tok.type in ("LPAR", "LSQB"):
+                stack.append(tok)
+            elif tok.type in ("RPAR", "RSQB") and stack:
+                stack.pop()
+    except Exception:  # noqa: BLE001 - only a hint; the parse error itself is reported
+        return None
+    if not stack:
+        return None
+    tok = stack[-1]
+    return f"the '{tok}' at line {tok.line}, column {tok.column} is not closed"
 
 
 def _expected(e):

@@ -1,0 +1,128 @@
+"""Shared test helpers: domain-aware inputs, the PyTorch oracle, label walks.
+
+PyTorch is an oracle only. Without it the oracle tests skip, unless GRADCLI_REQUIRE_TORCH=1
+(as .ci/run sets), which turns the skip into a failure."""
+
+import ast
+import collections
+import os
+
+import numpy as np
+import pytest
+
+
+def _torch():
+    try:
+        import torch
+    except ImportError:
+        if os.environ.get("GRADCLI_REQUIRE_TORCH") == "1":
+            pytest.fail("GRADCLI_REQUIRE_TORCH=1 but torch is not installed")
+        pytest.skip("torch is not installed (pip install torch==2.13.0)")
+    return torch
+
+
+@pytest.fixture
+def torch():
+    return _torch()
+
+
+def sample(shape, domain, rng):
+    """Inputs drawn from an operator's domain, away from kinks and ties."""
+    n = int(np.prod(shape))
+    if domain == "real":
+        x = rng.standard_normal(n)
+    elif domain == "positive":
+        x = rng.uniform(0.5, 2.0, n)
+    elif domain == "nonzero":
+        x = rng.choice([-1.0, 1.0], n) * rng.uniform(0.5, 2.0, n)
+    elif domain == "away":  # away from 0, where relu/abs have kinks
+        x = rng.choice([-1.0, 1.0], n) * rng.uniform(0.2, 2.0, n)
+    elif domain == "distinct":  # well separated values: no ties for max/min
+        x = rng.permutation(n) * 0.37 - 1.0 + rng.uniform(0, 0.05, n)
+    elif domain == "unit":
+        x = rng.uniform(-0.9, 0.9, n)
+    else:
+        raise ValueError(domain)
+    return x.reshape(shape)
+
+
+def table_examples():
+    """(id, program, {name: (shape, domain)}) for every example of every operator."""
+    from gradcli.ops import TABLE
+
+    out = []
+    for op in TABLE:
+        for k, (text, specs) in enumerate(op.examples):
+            out.append(pytest.param(text, specs, id=f"{op.name}-{k}:{text}"))
+    return out
+
+
+def torch_labels(t):
+    """The multiset of grad_fn class names reachable from ``t``, as PyTorch records them."""
+    seen, out, stack = set(), collections.Counter(), [t.grad_fn]
+    while stack:
+        f = stack.pop()
+        if f is None or f in seen:
+            continue
+        seen.add(f)
+        out[type(f).__name__] += 1
+        stack.extend(g for g, _ in f.next_functions)
+    return out
+
+
+def our_labels(result):
+    return collections.Counter(n.label for n in result.nodes if n.label)
+
+
+def torch_namespace(torch, dtype):
+    """gradcli's functions spelled in PyTorch (the mirror of each operator)."""
+    def t(v):
+        return v if isinstance(v, torch.Tensor) else torch.tensor(v, dtype=dtype)
+
+    def reduce(method):
+        def f(x, dim=None, keepdim=False):
+            x = t(x)
+            return getattr(x, method)() if dim is None else getattr(x, method)(dim=dim, keepdim=keepdim)
+        return f
+
+    ns = {name: (lambda f: lambda x: f(t(x)))(getattr(torch, name)) for name in
+          ("exp", "log", "sqrt", "sin", "cos", "tan", "tanh", "sigmoid", "relu", "abs",
+           "log1p", "expm1", "reciprocal")}
+    ns.update(
+        sum=reduce("sum"), mean=reduce("mean"),
+        max=lambda x: t(x).max(), min=lambda x: t(x).min(),
+        maximum=lambda a, b: torch.maximum(t(a), t(b)),
+        minimum=lambda a, b: torch.minimum(t(a), t(b)),
+        dot=lambda a, b: torch.dot(a, b), mv=lambda a, b: torch.mv(a, b),
+        mm=lambda a, b: torch.mm(a, b), transpose=lambda a: a.t(),
+        unsqueeze=lambda x, dim=0: x.unsqueeze(dim),
+        squeeze=lambda x, dim=None: x.squeeze() if dim is None else x.squeeze(dim),
+        True_=True,
+    )
+    return ns
+
+
+def run_torch(torch, program, inputs, wrt=None, dtype="float64", seed=None):
+    """Run a gradcli program in PyTorch (Python parses it: ^ is **, the last line is the
+    output). Returns (output tensor, {name: grad or None})."""
+    tdtype = getattr(torch, dtype)
+    leaves = {k: torch.tensor(np.asarray(v, dtype=dtype), dtype=tdtype,
+                              requires_grad=(wrt is None or k in wrt)) for k, v in inputs.items()}
+    ns = torch_namespace(torch, tdtype)
+    ns.update(leaves)
+    tree = ast.parse(program.replace("^", "**"))
+    last = tree.body[-1]
+    if isinstance(last, ast.Expr):
+        tree.body[-1] = ast.Assign(targets=[ast.Name("__out__", ast.Store())], value=last.value)
+        ast.fix_missing_locations(tree)
+        out_name = "__out__"
+    else:
+        out_name = last.targets[0].id
+    exec(compile(tree, "<program>", "exec"), ns)
+    out = ns[out_name]
+    if seed is None:
+        out.backward()
+    else:
+        out.backward(gradient=torch.tensor(np.asarray(seed, dtype=dtype), dtype=tdtype))
+    return out, {k: (None if v.grad is None else v.grad.numpy()) for k, v in leaves.items()
+                 if v.requires_grad}

@@ -1,0 +1,191 @@
+"""The command line, through click's CliRunner and as an installed command."""
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+
+import pytest
+from click.testing import CliRunner
+
+from gradcli.cli import main
+
+X = "x=-1.0475,0.2038,0.2971"
+
+
+def run(*args, input=None):
+    return CliRunner().invoke(main, list(args), input=input)
+
+
+def test_one_liner_text():
+    r = run("grad", "mean(2*(x+2)^2)", X)
+    assert r.exit_code == 0
+    lines = r.output.splitlines()
+    assert lines[0] == "tensor(7.3604, grad_fn=<MeanBackward0>)"
+    labels = [w for line in lines for w in line.split() if w.endswith("Backward0") or w == "AccumulateGrad"]
+    assert labels == ["AccumulateGrad", "AddBackward0", "PowBackward0", "MulBackward0", "MeanBackward0"]
+    assert lines[-2:] == ["x.grad", "tensor([1.2700, 2.9384, 3.0628])"]
+    assert "\x1b" not in r.output  # piped: no escape codes
+
+
+def test_program_and_vjp():
+    r = run("grad", "y = x + 2; z = y * y * 2; z.mean()", X)
+    assert r.exit_code == 0 and r.output.startswith("tensor(7.3604, grad_fn=<MeanBackward0>)")
+    r = run("grad", "y = x + 2; z = y * y * 2; z", X)
+    assert r.exit_code == 1
+    assert "grad can be implicitly created only for scalar outputs" in r.output
+    assert "--seed-vector" in r.output
+    r = run("grad", "y = x + 2; z = y * y * 2; z", X, "--seed-vector", "1,0,0")
+    assert r.exit_code == 0 and r.output.rstrip().endswith("tensor([3.8100, 0.0000, 0.0000])")
+
+
+def test_json_object():
+    r = run("grad", "mean(2*(x+2)^2)", X, "--json")
+    assert r.exit_code == 0
+    obj = json.loads(r.output)
+    assert list(obj) == ["expr", "dtype", "value", "shape", "grad_fn", "grad", "nodes"]
+    assert obj["value"] == 7.360439300537109 and obj["shape"] == [] and obj["dtype"] == "float32"
+    assert obj["grad_fn"] == "MeanBackward0"
+    assert obj["grad"]["x"] == [1.2699999809265137, 2.9384000301361084, 3.062800168991089]
+    x = obj["nodes"][0]
+    assert {k: x[k] for k in ("id", "name", "text", "op", "grad_fn", "inputs", "shape")} == \
+        {"id": 0, "name": "x", "text": "x", "op": "input", "grad_fn": "AccumulateGrad",
+         "inputs": [], "shape": [3]}
+    for node in obj["nodes"]:
+        assert set(node) == {"id", "name", "text", "op", "grad_fn", "inputs", "shape", "value", "grad"}
+        assert all(i < node["id"] for i in node["inputs"])
+
+
+def test_json_is_strict_with_non_finite_values():
+    r = run("grad", "sum(log(x))", "x=0,1", "--json")
+    obj = json.loads(r.output, parse_constant=lambda c: pytest.fail(f"non-strict {c}"))
+    assert obj["value"] == "-inf" and obj["grad"]["x"] == ["inf", 1.0]
+
+
+def test_inputs_file_and_override(tmp_path):
+    r = run("grad", "mean(2*(x+2)^2)", "--inputs", "-", "--json",
+            input='{"x": [-1.0475, 0.2038, 0.2971]}')
+    assert json.loads(r.output)["grad_fn"] == "MeanBackward0"
+    path = tmp_path / "in.json"
+    path.write_text('{"x": [1, 2], "y": 3}')
+    r = run("grad", "sum(x * y)", "-i", str(path), "y=10", "--json")
+    assert json.loads(r.output)["value"] == 30
+
+
+def test_program_file_and_stdin(tmp_path):
+    path = tmp_path / "prog.gc"
+    path.write_text("# the walk-through\ny = x + 2\nz = y * y * 2\nz.mean()\n")
+    r = run("grad", "-f", str(path), X)
+    assert r.exit_code == 0 and r.output.startswith("tensor(7.3604")
+    r = run("grad", "-f", "-", X, input="y = x + 2; z = y * y * 2; z.mean()")
+    assert r.exit_code == 0 and r.output.startswith("tensor(7.3604")
+
+
+def test_wrt_dtype_and_random_seed():
+    r = run("grad", "sum(x * y)", "x=1,2", "y=3,4", "--wrt", "x", "--json", "--dtype", "float64")
+    obj = json.loads(r.output)
+    assert obj["grad"] == {"x": [3.0, 4.0]} and obj["dtype"] == "float64"
+    a = run("grad", "sum(x)", "x=randn(4)", "--random-seed", "3", "--json").output
+    b = run("grad", "sum(x)", "x=randn(4)", "--random-seed", "3", "--json").output
+    assert a == b
+    r = run("grad", "sum(x)", "x=1,2", "--dtype", "float64")
+    assert "dtype=torch.float64" in r.output
+
+
+def test_unused_input_has_no_grad():
+    r = run("grad", "sum(x)", "x=1,2", "y=3")
+    assert r.exit_code == 0 and r.output.rstrip().endswith("y.grad\nNone")
+
+
+@pytest.mark.parametrize("args,code,fragment", [
+    (["grad", "mean(x", "x=1"], 2, "unexpected end of program"),
+    (["grad", "meen(x)", "x=1"], 2, "did you mean 'mean'"),
+    (["grad", "x + y", "x=1"], 2, "missing input: y"),
+    (["grad", "sum(x)", "x=abc"], 2, "'abc' is not a number"),
+    (["grad", "sum(x)", "x=[1,"], 2, "malformed JSON"),
+    (["grad", "sum(x)", "--dtype", "float16", "x=1"], 2, "unknown dtype"),
+    (["grad", "sum(x)", "--bogus", "x=1"], 2, "no such option: --bogus"),
+    (["grad", "x", "+", "1"], 2, "expected NAME=VALUE"),
+    (["grad", "x + y", "x=1,2", "y=1,2,3"], 1, "cannot be broadcast"),
+    (["grad", "x", "x=1,2", "--seed-vector", "1,2,3"], 1, "shape [3]"),
+    (["grad", "2 + 3"], 1, "does not require grad"),
+    (["grad", "sum(x)", "-i", "/nonexistent.json"], 2, "cannot read inputs file"),
+    (["grad", "sum(x)", "--wrt", "q", "x=1"], 2, "--wrt names q"),
+    (["grad"], 2, "missing EXPR"),
+])
+def test_errors(args, code, fragment):
+    r = run(*args)
+    assert r.exit_code == code, r.output
+    assert fragment in r.output
+    assert "Traceback" not in r.output
+    j = run(*args, "--json")
+    obj = json.loads(j.output.strip().splitlines()[-1])
+    assert set(obj["error"]) == {"type", "message", "position"} and j.exit_code == code
+
+
+def test_parse_error_has_caret_and_json_position():
+    r = run("grad", "x +* 2", "x=1")
+    assert "x +* 2\n" in r.output and "       ^" in r.output
+    obj = json.loads(run("grad", "x +* 2", "x=1", "--json").output.splitlines()[-1])
+    assert obj["error"]["position"] == {"line": 1, "column": 4}
+    assert obj["error"]["type"] == "ParseError"
+
+
+def test_ops_lists_the_table():
+    r = run("ops", "--json")
+    rows = [json.loads(line) for line in r.output.splitlines()]
+    names = {row["name"] for row in rows}
+    assert {"add", "pow", "matmul", "exp", "sum", "mean", "max", "maximum", "dot"} <= names
+    assert next(r for r in rows if r["name"] == "sub")["labels"].startswith("SubBackward0")
+
+
+def test_help_is_fast_and_does_not_import_numpy():
+    code = ("import sys; from gradcli.cli import main\n"
+            "try:\n    main(['grad', '--help'])\nexcept SystemExit:\n    pass\n"
+            "assert 'numpy' not in sys.modules and 'lark' not in sys.modules")
+    subprocess.run([sys.executable, "-c", code], check=True, capture_output=True)
+
+
+def _installed():
+    exe = shutil.which("gradcli", path=os.path.dirname(sys.executable))
+    if exe is None:
+        pytest.skip("the gradcli console script is not installed beside this Python")
+    return exe
+
+
+def test_installed_command_from_another_directory(tmp_path):
+    exe = _installed()
+    p = subprocess.run([exe, "grad", "mean(2*(x+2)^2)", X], cwd=tmp_path, capture_output=True,
+                       text=True, timeout=60)
+    assert p.returncode == 0, p.stderr
+    assert p.stdout.splitlines()[0] == "tensor(7.3604, grad_fn=<MeanBackward0>)"
+    assert p.stdout.rstrip().endswith("tensor([1.2700, 2.9384, 3.0628])")
+    assert "\x1b" not in p.stdout and p.stderr == ""
+    p = subprocess.run([exe, "grad", "mean(2*(x+2)^2)", "--inputs", "-"], cwd=tmp_path,
+                       input='{"x": [-1.0475, 0.2038, 0.2971]}', capture_output=True, text=True)
+    assert p.returncode == 0 and p.stdout.startswith("tensor(7.3604")
+    p = subprocess.run([sys.executable, "-m", "gradcli", "grad", "x", "x=1,2"], cwd=tmp_path,
+                       capture_output=True, text=True)
+    assert p.returncode == 1 and "scalar outputs" in p.stderr and "Traceback" not in p.stderr
+
+
+def test_readme_operator_list_matches_the_table():
+    import pathlib
+
+    from gradcli.cli import markdown_table
+    from gradcli.ops import operator_rows
+
+    readme = (pathlib.Path(__file__).parent.parent / "README.md").read_text(encoding="utf-8")
+    listed = readme.split("<!-- operators:start -->\n")[1].split("\n<!-- operators:end -->")[0]
+    assert listed == markdown_table(operator_rows())
+
+
+def test_readme_examples_run():
+    """The README's one-liners print what the README says they print."""
+    import pathlib
+
+    readme = (pathlib.Path(__file__).parent.parent / "README.md").read_text(encoding="utf-8")
+    block = readme.split("$ gradcli grad 'mean(2*(x+2)^2)' x=-1.0475,0.2038,0.2971\n")[1]
+    expected = block.split("```")[0]
+    assert run("grad", "mean(2*(x+2)^2)", X).output == expected

@@ -1,0 +1,170 @@
+"""The language of CONTRACT.md: precedence, statements, names, errors with positions, and
+programs far deeper and longer than any recursion limit."""
+
+import math
+
+import numpy as np
+import pytest
+
+import gradcli
+from gradcli.parser import parse
+
+
+def value(program, **inputs):
+    return float(gradcli.evaluate(program, inputs or {"x": 1.0}, dtype="float64",
+                                  seed_vector=None).value)
+
+
+@pytest.mark.parametrize("program,expected", [
+    ("-x^2", -(3.0 ** 2)),  # unary minus binds looser than power, as in Python
+    ("2^3^2 * x / x", 2.0 ** 9),  # power is right-associative
+    ("x ** 2 ** 0.5", 3.0 ** (2 ** 0.5)),
+    ("x^-1", 1 / 3),
+    ("2 * x + 1", 7.0),
+    ("2 + x * 3", 11.0),
+    ("(2 + x) * 3", 15.0),
+    ("x - 1 - 1", 1.0),  # left-associative
+    ("x / 2 / 3", 0.5),
+    ("+x", 3.0),
+    ("- -x", 3.0),
+    ("x * .5 + 1e-3 + 2.5e1 * 0", 1.501),
+])
+def test_precedence_like_python(program, expected):
+    assert value(program, x=3.0) == pytest.approx(expected)
+
+
+def test_statements_newlines_semicolons_and_comments():
+    program = "# a comment\ny = x + 2   # trailing\n\n;; z = y * (y +\n 0) * 2\nz.mean()\n"
+    assert value(program, x=[1.0, 2.0]) == pytest.approx((18 + 32) / 2)
+
+
+def test_last_assignment_is_the_output():
+    r = gradcli.evaluate("y = x * 3", {"x": 2.0})
+    assert r.value == 6 and r.output.name == "y"
+
+
+def test_reassignment_sees_latest_value():
+    r = gradcli.evaluate("c = x; c = c + 1; c = c * c; c", {"x": 2.0}, dtype="float64")
+    assert r.value == 9 and r.grad["x"] == 6
+
+
+def test_numbers_fold_as_in_python():
+    p = parse("2 * 3 * x")
+    assert [n.op for n in p.nodes] == ["input", "number", "mul"]
+    assert p.nodes[1].attrs["value"] == 6.0
+    assert value("x * (1/0)", x=1.0) == math.inf
+    assert math.isnan(value("x * (0/0)", x=1.0))
+
+
+def test_shared_names_make_one_node():
+    r = gradcli.evaluate("y = x + 2; y * y", {"x": 1.0})
+    adds = [n for n in r.nodes if n.op == "add"]
+    assert len(adds) == 1 and r.grad["x"] == 6
+
+
+def test_method_sugar_and_T():
+    r = gradcli.evaluate("(x * x).relu().sum() + A.T.sum() + A.t().sum()",
+                         {"x": [1.0, -2.0], "A": [[1.0, 2.0]]})
+    assert r.value == 5 + 3 + 3
+
+
+def test_keyword_and_positional_arguments():
+    a = gradcli.evaluate("sum(x, 0)", {"x": [[1.0, 2.0]]}, seed_vector=[1, 1])
+    b = gradcli.evaluate("x.sum(dim=0)", {"x": [[1.0, 2.0]]}, seed_vector=[1, 1])
+    assert a.value.tolist() == b.value.tolist() == [1.0, 2.0]
+
+
+def test_matrix_literal_constant():
+    r = gradcli.evaluate("sum([[1, 2], [3, 4]] @ x)", {"x": [1.0, 1.0]})
+    assert r.value == 10 and r.grad["x"].tolist() == [4.0, 6.0]
+
+
+def test_dead_statements_are_not_in_the_graph():
+    r = gradcli.evaluate("y = x * 2; w = q + 1; x + 1", {"x": 1.0})
+    assert [n.op for n in r.nodes] == ["input", "number", "add"]
+
+
+# -- errors: the exception family, positions, suggestions -----------------------------
+
+@pytest.mark.parametrize("program,cls,line,column,fragment", [
+    ("mean(x", gradcli.ParseError, 1, 7, "unexpected end"),
+    ("x +* 2", gradcli.ParseError, 1, 4, "unexpected '*'"),
+    ("x $ 2", gradcli.ParseError, 1, 3, "unexpected character '$'"),
+    ("y = 1\nz = y +\n", gradcli.ParseError, 2, 8, "unexpected end"),
+    ("y = 1 +\nz = y\n", gradcli.ParseError, 1, 8, "unexpected line break"),
+    ("meen(x)", gradcli.UnknownNameError, 1, 1, "unknown function 'meen'"),
+    ("sum(x, dims=0)", gradcli.UnknownNameError, 1, 8, "unexpected keyword argument 'dims'"),
+    ("x.foo", gradcli.UnknownNameError, 1, 3, "unknown attribute"),
+    ("sum(x, dim=1.5)", gradcli.ParseError, 1, 12, "dim must be an integer"),
+    ("exp()", gradcli.ParseError, 1, 1, "takes 1 tensor argument"),
+    ("sum(x, 0, True, 1)", gradcli.ParseError, 1, 1, "got 4"),
+    ("exp(x, dim=0)", gradcli.UnknownNameError, 1, 8, "unexpected keyword"),
+    ("'text'", gradcli.ParseError, 1, 1, "must be a tensor expression"),
+    ("x + 'a'", gradcli.ParseError, 1, 5, "not the string"),
+    ("[1, x]", gradcli.ParseError, 1, 5, "numbers only"),
+    ("True = x", gradcli.ParseError, 1, 1, "cannot assign"),
+    ("x ≤ 2", gradcli.ParseError, 1, 3, "U+2264"),
+])
+def test_parse_errors(program, cls, line, column, fragment):
+    with pytest.raises(cls) as info:
+        parse(program)
+    e = info.value
+    assert fragment in str(e) + (e.hint or "")
+    assert e.position == (line, column)
+    assert "^" in e.context
+    assert e.exit_code == 2
+
+
+def test_unknown_function_suggests_close_match():
+    with pytest.raises(gradcli.UnknownNameError) as info:
+        parse("sigmod(x)")
+    assert info.value.hint == "did you mean 'sigmoid'?"
+
+
+def test_empty_program():
+    for text in ["", "   ", "# only a comment\n"]:
+        with pytest.raises(gradcli.ParseError, match="empty program"):
+            parse(text)
+
+
+def test_evaluation_errors_have_positions_and_exit_1():
+    with pytest.raises(gradcli.ShapeError) as info:
+        gradcli.evaluate("y = x + 1\nz = y * w", {"x": [1.0, 2.0], "w": [1.0, 2.0, 3.0]})
+    assert info.value.position == (2, 5) and info.value.exit_code == 1
+    assert "[2] and [3]" in info.value.message
+
+
+def test_missing_inputs_are_named():
+    with pytest.raises(gradcli.InputError, match="missing inputs: y, z"):
+        gradcli.evaluate("x + y * z", {"x": 1.0})
+
+
+def test_nonscalar_output_and_seed_shape():
+    with pytest.raises(gradcli.EvaluationError, match="only for scalar outputs") as info:
+        gradcli.evaluate("x * 2", {"x": [1.0, 2.0]})
+    assert "--seed-vector" in info.value.hint
+    with pytest.raises(gradcli.EvaluationError, match=r"shape \[3\].*shape \[2\]"):
+        gradcli.evaluate("x * 2", {"x": [1.0, 2.0]}, seed_vector=[1, 2, 3])
+
+
+# -- size and depth: linear, never recursive --------------------------------------------
+
+def test_ten_thousand_nested_parentheses():
+    r = gradcli.evaluate("(" * 10_000 + "x * 2" + ")" * 10_000, {"x": 3.0})
+    assert r.value == 6 and r.grad["x"] == 2
+
+
+def test_deep_unary_and_power_tower():
+    r = gradcli.evaluate("-" * 10_001 + "x", {"x": 2.0})
+    assert r.value == -2 and r.grad["x"] == -1
+    r = gradcli.evaluate("x" + "^1" * 2_000, {"x": 2.0})
+    assert r.value == 2 and r.grad["x"] == 1
+    r = gradcli.evaluate("sqrt(" * 3000 + "x" + ")" * 3000, {"x": 1.0}, dtype="float64")
+    assert r.value == 1
+
+
+def test_hundred_thousand_node_program():
+    lines = ["y0 = x"] + [f"y{i} = y{i - 1} + x * 0.5" for i in range(1, 34_000)]
+    r = gradcli.evaluate("\n".join(lines) + "\nsum(y33999)", {"x": [1.0, 2.0]}, dtype="float64")
+    assert len(r.nodes) >= 100_000
+    np.testing.assert_allclose(r.grad["x"], [1 + 33_999 * 0.5] * 2)

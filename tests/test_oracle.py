@@ -1,0 +1,204 @@
+"""Whole programs against PyTorch 2.13: the autograd walk-through, micrograd's engine tests,
+PyTorch's conventions at kinks and ties, and hypothesis-generated random programs."""
+
+import numpy as np
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+import gradcli
+from conftest import our_labels, run_torch, torch_labels
+
+X = [-1.0475, 0.2038, 0.2971]
+
+
+def check(torch, program, inputs, *, seed=None, wrt=None, dtype="float64"):
+    ours = gradcli.evaluate(program, inputs, seed_vector=seed, wrt=wrt, dtype=dtype)
+    out, grads = run_torch(torch, program, inputs, wrt=wrt, dtype=dtype, seed=seed)
+    rtol = 1e-9 if dtype == "float64" else 2e-5
+    np.testing.assert_allclose(ours.value, out.detach().numpy(), rtol=rtol, atol=1e-12)
+    assert set(ours.grad) == set(grads)
+    for name, g in grads.items():
+        if g is None:
+            assert ours.grad[name] is None
+        else:
+            np.testing.assert_allclose(ours.grad[name], g, rtol=rtol, atol=1e-12,
+                                       err_msg=f"d/d{name} of {program}")
+    assert ours.grad_fn == type(out.grad_fn).__name__
+    assert our_labels(ours) == torch_labels(out)
+    return ours
+
+
+# -- the PyTorch autograd walk-through --------------------------------------------------
+
+def test_walkthrough_mean(torch):
+    r = check(torch, "mean(2*(x+2)^2)", {"x": X}, dtype="float32")
+    assert [n.label for n in r.nodes if n.label] == [
+        "AccumulateGrad", "AddBackward0", "PowBackward0", "MulBackward0", "MeanBackward0"]
+    np.testing.assert_allclose(r.grad["x"], [1.27, 2.9384, 3.0628], atol=1e-4)
+
+
+def test_walkthrough_program(torch):
+    r = check(torch, "y = x + 2; z = y * y * 2; z.mean()", {"x": X}, dtype="float32")
+    assert r.value == pytest.approx(7.3604, abs=1e-4)
+
+
+def test_walkthrough_vjp(torch):
+    r = check(torch, "y = x + 2; z = y * y * 2; z", {"x": X}, seed=[1, 0, 0], dtype="float32")
+    np.testing.assert_allclose(r.grad["x"], [3.81, 0, 0], atol=1e-5)
+
+
+def test_walkthrough_nonscalar_needs_seed():
+    with pytest.raises(gradcli.EvaluationError,
+                       match="grad can be implicitly created only for scalar outputs"):
+        gradcli.evaluate("y = x + 2; z = y * y * 2; z", {"x": X})
+
+
+# -- micrograd's test/test_engine.py, in gradcli's language ---------------------------
+
+def test_micrograd_sanity_check(torch):
+    program = """
+z = 2 * x + 2 + x
+q = z.relu() + z * x
+h = (z * z).relu()
+y = h + q + q * x
+"""
+    r = check(torch, program, {"x": -4.0})
+    assert r.value == pytest.approx(-20.0) and r.grad["x"] == pytest.approx(46.0)
+
+
+def test_micrograd_more_ops(torch):
+    program = """
+c = a + b
+d = a * b + b**3
+c = c + c + 1
+c = c + 1 + c + (-a)
+d = d + d * 2 + (b + a).relu()
+d = d + 3 * d + (b - a).relu()
+e = c - d
+f = e**2
+g = f / 2.0
+g = g + 10.0 / f
+"""
+    r = check(torch, program, {"a": -4.0, "b": 2.0})
+    assert r.value == pytest.approx(24.70408163265306)
+    assert r.grad["a"] == pytest.approx(138.83381924198252)
+    assert r.grad["b"] == pytest.approx(645.5772594752186)
+
+
+# -- conventions at kinks, ties and edges (PyTorch's, checked against PyTorch) ---------
+
+@pytest.mark.parametrize("program,inputs", [
+    ("sum(relu(x))", {"x": [-1.0, 0.0, 2.0]}),
+    ("sum(abs(x))", {"x": [-1.0, 0.0, 2.0]}),
+    ("max(x)", {"x": [1.0, 3.0, 3.0, 2.0]}),
+    ("min(x)", {"x": [1.0, 1.0, 3.0]}),
+    ("max(x)", {"x": [1.0, "nan", 3.0]}),
+    ("sum(maximum(x, y))", {"x": [1.0, 2.0, 3.0], "y": [1.0, 5.0, 0.0]}),
+    ("sum(minimum(x, y))", {"x": [1.0, 2.0, 3.0], "y": [1.0, 5.0, 0.0]}),
+    ("sum(sqrt(x))", {"x": [0.0, 4.0]}),
+    ("sum(x^0)", {"x": [0.0, 2.0]}),
+    ("sum(x^2)", {"x": [0.0, -3.0]}),
+    ("sum(x^y)", {"x": [0.0, 2.0, 0.0], "y": [0.0, 3.0, 2.0]}),
+    ("sum(2^x)", {"x": [0.0, -1.0, 3.5]}),
+    ("sum(0^x)", {"x": [0.0, 1.0, 2.0]}),
+    ("sum(log(x))", {"x": [0.0, 1.0]}),
+    ("sum(x / y)", {"x": [1.0, 0.0], "y": [0.0, 0.0]}),
+    ("sum(sigmoid(x))", {"x": [-1000.0, 0.0, 1000.0]}),
+    ("sum(tanh(x))", {"x": [-30.0, 0.0, 30.0]}),
+    ("mean(x)", {"x": [[1.0, 2.0], [3.0, 4.0]]}),
+    ("sum(exp(x))", {"x": [1000.0, -1000.0]}),
+])
+def test_conventions(torch, program, inputs):
+    check(torch, program, inputs)
+
+
+# -- assorted programs: broadcasting, sharing, reassignment, VJPs, --wrt, dtypes --------
+
+PROGRAMS = [
+    ("sum(A * b + c)", {"A": [[1.0, 2, 3], [4, 5, 6]], "b": [0.5, -1, 2], "c": 3.0}, None, None),
+    ("y = x * x; y = y + x; sum(y * y)", {"x": [1.0, -2, 3]}, None, None),
+    ("sum(x * y)", {"x": [1.0, 2], "y": [3.0, 4]}, None, ["x"]),
+    ("A @ x", {"A": [[1.0, 2], [3, 4], [5, 6]], "x": [1.0, -1]}, [1.0, 2, 3], None),
+    ("x @ A", {"A": [[1.0, 2, 3], [3, 4, 5]], "x": [1.0, -1]}, [1.0, 2, 3], None),
+    ("A @ B", {"A": [[1.0, 2], [3, 4]], "B": [[0.5, 1], [2, -1]]}, [[1.0, 0], [0, 1]], None),
+    ("x @ y", {"x": [1.0, 2, 3], "y": [4.0, 5, 6]}, None, None),
+    ("sum(A.T * 2) + sum(transpose(A)) + sum(A.t())", {"A": [[1.0, 2, 3], [4, 5, 6]]}, None, None),
+    ("2 - x", {"x": [1.0, 2]}, [1.0, 1], None),
+    ("2 / x + x / 2", {"x": [1.0, 2]}, [1.0, 1], None),
+    ("-x^2 + 2^3^0.5 * x", {"x": [1.5, 2]}, [1.0, -1], None),
+    ("sum(x, dim=0)", {"x": [[1.0, 2], [3, 4]]}, [1.0, 2], None),
+    ("mean(x, dim=1, keepdim=True)", {"x": [[1.0, 2], [3, 4]]}, [[1.0], [2]], None),
+    ("s = sum(x); s * s", {"x": [1.0, 2]}, None, None),
+    ("exp(x) * log1p(x) + expm1(x) / sqrt(x) - tan(x) + cos(x) * sin(x)", {"x": [0.3, 0.7]}, [1.0, 2], None),
+    ("x * [1, 2, 3]", {"x": 2.0}, [1.0, 1, 1], None),
+]
+
+
+@pytest.mark.parametrize("dtype", ["float64", "float32"])
+@pytest.mark.parametrize("program,inputs,seed,wrt", PROGRAMS)
+def test_programs(torch, program, inputs, seed, wrt, dtype):
+    if "[" in program:  # a list literal: PyTorch spells it torch.tensor([...])
+        program_t = program
+        ours = gradcli.evaluate(program, inputs, seed_vector=seed, wrt=wrt, dtype=dtype)
+        t = torch.tensor(inputs["x"], dtype=getattr(torch, dtype), requires_grad=True)
+        out = t * torch.tensor([1, 2, 3], dtype=getattr(torch, dtype))
+        out.backward(torch.tensor(seed, dtype=getattr(torch, dtype)))
+        np.testing.assert_allclose(ours.grad["x"], t.grad.numpy())
+        assert our_labels(ours) == torch_labels(out)
+        return
+    check(torch, program, inputs, seed=seed, wrt=wrt, dtype=dtype)
+
+
+# -- random programs -----------------------------------------------------------------
+
+UNARY = ["sin({})", "cos({})", "tanh({})", "sigmoid({})", "relu({})", "abs({})", "-{}",
+         "({})^2", "exp(tanh({}))", "sqrt(1 + ({})^2)", "log1p(({})^2)", "(x * {}).relu()"]
+BINARY = ["{} + {}", "{} - {}", "{} * {}", "{} / (1 + ({})^2)", "maximum({}, {})",
+          "minimum({}, {})", "({})^(sigmoid({}))"]
+LEAVES = ["x", "y", "s", "2", "0.5", "t1"]
+
+
+def _expr(draw, depth):
+    if depth == 0 or draw(st.integers(0, 3)) == 0:
+        return draw(st.sampled_from(LEAVES))
+    if draw(st.booleans()):
+        return draw(st.sampled_from(UNARY)).format(_expr(draw, depth - 1))
+    form = draw(st.sampled_from(BINARY))
+    if form.startswith("({})^(sigmoid"):  # a positive base keeps the power real
+        return f"(1 + ({_expr(draw, depth - 1)})^2)^(sigmoid({_expr(draw, depth - 1)}))"
+    return form.format(_expr(draw, depth - 1), _expr(draw, depth - 1))
+
+
+@st.composite
+def programs(draw):
+    first = _expr(draw, 3).replace("t1", "x")
+    second = _expr(draw, 3)
+    reducer = draw(st.sampled_from(["sum({})", "mean({})", "max({})", "({}).sum()"]))
+    return f"t1 = {first}\nt2 = {second}\n" + reducer.format(f"t2 * t1 + x")
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(program=programs(), seed=st.integers(0, 2**31), wrt=st.sampled_from([None, ["x"], ["y", "s"]]))
+def test_random_programs(program, seed, wrt):
+    import conftest
+
+    torch = conftest._torch()
+    rng = np.random.default_rng(seed)
+    inputs = {"x": rng.standard_normal(3), "y": rng.standard_normal(3), "s": rng.standard_normal()}
+    try:
+        out, grads = run_torch(torch, program, inputs, wrt=wrt)
+    except RuntimeError as e:  # the output does not depend on what requires grad
+        with pytest.raises(gradcli.EvaluationError, match="does not require grad"):
+            gradcli.evaluate(program, inputs, wrt=wrt, dtype="float64")
+        assert "does not require grad" in str(e)
+        return
+    ours = gradcli.evaluate(program, inputs, wrt=wrt, dtype="float64")
+    np.testing.assert_allclose(ours.value, out.detach().numpy(), rtol=1e-9, atol=1e-12)
+    for name, g in grads.items():
+        if g is None:
+            assert ours.grad[name] is None
+        else:
+            np.testing.assert_allclose(ours.grad[name], g, rtol=1e-7, atol=1e-9)
+    assert ours.grad_fn == type(out.grad_fn).__name__
+    assert our_labels(ours) == torch_labels(out)
