@@ -88,6 +88,7 @@ def rich_print(result, console):
 
     head, table, grads = sections(result)
     console.print(Text(head, style="bold"))
+    console.print()
     t = Table(show_header=True, header_style="bold", box=None, pad_edge=False)
     for h in HEADERS:
         t.add_column(h, justify="right" if h == "id" else "left",
