@@ -45,10 +45,11 @@ def forward(program, arrays, wrt, dtype):
         argn = [nodes[a] for a in args]
         attrs = attrs or {}
         shape = op.shape([a.shape for a in argn], attrs)
-        value = np.asarray(op.forward(*_operands(op, argn, dtype), **attrs), dtype=dtype)
+        value = np.asarray(op.forward(*_operands(op, argn, dtype), **attrs),
+                           dtype=op.dtype or dtype)
         if value.shape != shape:
             raise RuntimeError(f"{opname}: shape rule says {shape}, forward gave {value.shape}")
-        rg = any(a.requires_grad for a in argn)
+        rg = op.grads is not None and any(a.requires_grad for a in argn)
         label = op.label_for(tuple(a.op == "number" for a in argn), attrs) if rg else None
         nodes.append(Node(len(nodes), opname, tuple(args), attrs or None, current[0], value,
                           rg, label))
@@ -70,7 +71,7 @@ def forward(program, arrays, wrt, dtype):
                 try:
                     op = OPS[p.op]
                     if op.lower is not None:
-                        emit_from = op.lower(emit, *args, *[nodes[a].shape for a in args])
+                        emit_from = op.lower(emit, nodes.__getitem__, args, p.attrs or {})
                     else:
                         emit_from = emit(p.op, args, p.attrs)
                 except GradcliError as e:
@@ -103,7 +104,7 @@ def _at(error, program, pnode):
 
 def backward(nodes, out, seed, dtype):
     """Reverse pass from ``out`` seeded with ``seed``; sets ``node.grad`` on every node that
-    requires grad and lies on a path to the output."""
+    requires grad and lies on a path to the output, and keeps labels only on those nodes."""
     adj = [None] * len(nodes)
     adj[out] = seed
     with np.errstate(all="ignore"):
@@ -116,15 +117,22 @@ def backward(nodes, out, seed, dtype):
             argn = [nodes[a] for a in node.args]
             vals = _operands(op, argn, dtype)
             attrs = node.attrs or {}
+            # a tuple holds one rule per input; a function (cat, stack) gives all at once
+            every = op.grads(g, node.value, *vals, **attrs) if callable(op.grads) else None
             for k, a in enumerate(node.args):
-                if not argn[k].requires_grad:
-                    continue
-                ga = _unbroadcast(np.asarray(op.grads[k](g, node.value, *vals, **attrs)),
-                                  argn[k].shape, dtype)
+                rule = None if every is not None else op.grads[k]
+                if not argn[k].requires_grad or (every is None and rule is None):
+                    continue  # no gradient flows to a condition or a class index
+                ga = every[k] if every is not None else rule(g, node.value, *vals, **attrs)
+                ga = _unbroadcast(np.asarray(ga), argn[k].shape, dtype)
                 adj[a] = ga if adj[a] is None else adj[a] + ga
     for node, g in zip(nodes, adj):
         if node.requires_grad:
             node.grad = g
+        if g is None:
+            # Not in the backward graph PyTorch records from the output (it feeds the
+            # output only through a comparison or a class index, or not at all): no label.
+            node.label = None
 
 
 def _unbroadcast(g, shape, dtype):

@@ -16,7 +16,7 @@ Conventions every rule follows:
 
 import math
 
-from .errors import ShapeError
+from .errors import EvaluationError, ShapeError
 
 
 class _LazyNumpy:
@@ -35,15 +35,19 @@ REQUIRED = object()  # a parameter default meaning "must be given"
 
 class Op:
     __slots__ = ("name", "arity", "params", "forward", "grads", "label", "shape", "mirror",
-                 "rule", "examples", "numbers", "lower", "public", "call")
+                 "rule", "examples", "numbers", "lower", "public", "call", "dtype", "variadic",
+                 "listarg")
 
     def __init__(self, name, forward, grads, label, shape, *, arity=1, params=None,
-                 mirror=None, rule="", examples=(), numbers=False, lower=None, public=True, call=None):
+                 mirror=None, rule="", examples=(), numbers=False, lower=None, public=True, call=None, dtype=None,
+                 variadic=False, listarg=False):
         self.name = name
         self.arity = arity  # number of tensor inputs, which come first
         self.params = dict(params or {})  # attribute name -> default, after the tensors
         self.forward = forward  # (*inputs, **attrs) -> array
-        self.grads = grads  # one rule per tensor input: (g, out, *inputs, **attrs) -> array
+        # one rule per tensor input, (g, out, *inputs, **attrs) -> array; or one function
+        # giving the list of all inputs' gradients (list arguments); None: no gradient
+        self.grads = grads
         self.label = label
         self.shape = shape  # (shapes, attrs) -> shape; raises ShapeError
         self.mirror = mirror or f"torch.{name}(a)"
@@ -53,13 +57,16 @@ class Op:
         self.lower = lower  # shape-dependent decomposition into other ops (matmul)
         self.public = public  # callable by name from programs
         self.call = call  # how a program spells it, when not as a call by name (a.T)
+        self.dtype = dtype  # the output dtype when not the evaluation dtype ("bool")
+        self.variadic = variadic  # reshape(x, 3, 2): trailing positionals form one argument
+        self.listarg = listarg  # cat([a, b]): the tensors come as one list
 
     def label_for(self, kinds, attrs):
         return self.label if isinstance(self.label, str) else self.label(kinds, attrs)
 
     def describe(self):
         """One row of `gradcli ops` and of the README's operator list."""
-        tensors = ["a", "b"][:self.arity]
+        tensors = ["[a, b, ...]"] if self.listarg else ["a", "b", "c"][:self.arity]
         params = [k if v is REQUIRED else f"{k}={v!r}" for k, v in self.params.items()]
         labels = self.label if isinstance(self.label, str) else self.label.__doc__
         return {"name": self.name,
@@ -282,8 +289,10 @@ def _mm_shape(shapes, attrs):
     return (a[0], b[1])
 
 
-def _matmul_lower(emit, a, b, sa, sb):
+def _matmul_lower(emit, node, args, attrs):
     """What torch.matmul records, by the operands' ranks."""
+    a, b = args
+    sa, sb = node(a).shape, node(b).shape
     if len(sa) == 1 and len(sb) == 1:
         return emit("dot", (a, b))
     if len(sa) == 2 and len(sb) == 1:
@@ -386,12 +395,6 @@ TABLE = [
        mirror="a.mean() / a.mean(dim, keepdim)", rule="∂mean(a)/∂aᵢ = 1/n",
        examples=(("mean(A)", {"A": ((2, 3), REAL)}), ("mean(A, dim=-1)", {"A": ((2, 3), REAL)}),
                  ("mean(A, dim=0, keepdim=True)", {"A": ((2, 3), REAL)}))),
-    Op("max", lambda a: np.max(a), (lambda g, o, a: _evenly(g, o, a),), "MaxBackward1",
-       _full_reduce_shape, mirror="a.max()", rule="∂max(a)/∂aᵢ = 1/k at the k maxima, else 0",
-       examples=(("max(a)", {"a": ((4,), "distinct")}), ("max(A)", {"A": ((2, 3), "distinct")}))),
-    Op("min", lambda a: np.min(a), (lambda g, o, a: _evenly(g, o, a),), "MinBackward1",
-       _full_reduce_shape, mirror="a.min()", rule="∂min(a)/∂aᵢ = 1/k at the k minima, else 0",
-       examples=(("min(a)", {"a": ((4,), "distinct")}),)),
     Op("maximum", lambda a, b: np.maximum(a, b), (_maximum_grad(True), _maximum_grad(False)),
        "MaximumBackward0", _bcast, arity=2, mirror="torch.maximum(a, b)",
        rule="∂max(a,b)/∂a = 1 where a > b, ½ where a = b",
@@ -430,6 +433,839 @@ TABLE = [
     Op("permute_T", lambda a: np.transpose(a), (lambda g, o, a: np.transpose(g),),
        "PermuteBackward0", lambda s, a: s[0][::-1], mirror="a.T", rule="transpose back",
        public=False, call="a.T", examples=(("A.T", {"A": ((2, 3), REAL)}),)),
+]
+
+
+
+# ---- issue 3: activations, elementwise math, reductions, losses, selection, shapes -------
+
+M = {"A": ((2, 3), REAL)}  # the usual matrix example input
+P3 = {"a": ((3,), "prob"), "b": ((3,), "prob")}
+
+
+def _erf(x):
+    """erf to float64 precision (max relative error ~1e-15 against math.erf), vectorised:
+    |x| < 2: 2/sqrt(pi) * exp(-x^2) * sum 2^n x^(2n+1) / (2n+1)!!  (positive terms only);
+    |x| >= 2: 1 - erfc(|x|), erfc by its continued fraction evaluated backwards."""
+    x64 = np.asarray(x, dtype=np.float64)
+    ax = np.abs(x64)
+    out = np.empty_like(x64)
+    small = ax < 2.0
+    xs = x64[small]
+    term, total, two_x2 = xs.copy(), xs.copy(), 2.0 * xs * xs
+    for n in range(1, 200):
+        if not term.size or np.all(np.abs(term) <= 1e-17 * np.abs(total)):
+            break
+        term = term * two_x2 / (2 * n + 1)
+        total += term
+    out[small] = 2.0 / math.sqrt(math.pi) * np.exp(-xs * xs) * total
+    xl = ax[~small]
+    t = xl.copy()
+    for k in range(120, 0, -1):
+        t = xl + (k / 2.0) / t
+    out[~small] = np.sign(x64[~small]) * (1.0 - np.exp(-xl * xl) / math.sqrt(math.pi) / t)
+    return out.astype(np.asarray(x).dtype, copy=False)
+
+
+def _gelu(a, approximate="none"):
+    if approximate == "tanh":
+        return 0.5 * a * (1 + np.tanh(_GELU_BETA * (a + 0.044715 * a * a * a)))
+    return 0.5 * a * (1 + _erf(a / math.sqrt(2)))
+
+
+_GELU_BETA = math.sqrt(2 / math.pi)
+
+
+def _gelu_grad(g, o, a, approximate="none"):
+    if approximate == "tanh":  # PyTorch's GeluBackward formula for the tanh form
+        inner = np.tanh(_GELU_BETA * (a + 0.044715 * a * a * a))
+        right = 1 + inner
+        return g * (0.5 * right + 0.5 * a * (1 - inner * inner) * _GELU_BETA
+                    * (1 + 3 * 0.044715 * a * a))
+    cdf = 0.5 * (1 + _erf(a / math.sqrt(2)))
+    return g * (cdf + a * np.exp(-0.5 * a * a) / math.sqrt(2 * math.pi))
+
+
+def _softplus(a, beta=1.0, threshold=20.0):
+    return np.where(a * beta > threshold, a, np.log1p(np.exp(a * beta)) / beta)
+
+
+def _zero_grad(g, o, a, **attrs):
+    return np.zeros_like(g)
+
+
+def _unary_attrs(name, forward, grad, rule, params, examples, label=None, mirror=None):
+    return Op(name, forward, (grad,), label or f"{name.capitalize()}Backward0", _same,
+              params=params, mirror=mirror or f"F.{name}(a, ...)", rule=rule, examples=examples)
+
+
+def _one_dim(dim, ndim):
+    if isinstance(dim, tuple):
+        if len(dim) != 1:
+            raise ShapeError(f"dim must be a single integer here, got {list(dim)}")
+        dim = dim[0]
+    return norm_dims(dim, ndim)[0] if ndim else 0
+
+
+def _moved(a, axis):
+    return np.moveaxis(a, axis, -1)
+
+
+def _prod_others(a, axis):
+    """The product of all other elements along ``axis``: exact where there are zeros."""
+    m = _moved(a, axis)
+    one = np.ones(m.shape[:-1] + (1,), m.dtype)
+    left = np.cumprod(np.concatenate([one, m[..., :-1]], -1), -1)
+    right = np.flip(np.cumprod(np.flip(np.concatenate([m[..., 1:], one], -1), -1), -1), -1)
+    return np.moveaxis(left * right, -1, axis)
+
+
+def _prod(a, dim=None, keepdim=False):
+    if dim is None:
+        return np.prod(a)
+    return np.prod(a, axis=_one_dim(dim, a.ndim) if a.ndim else None, keepdims=keepdim)
+
+
+def _prod_grad(g, o, a, dim=None, keepdim=False):
+    if a.ndim == 0:
+        return g * np.ones_like(a)
+    if dim is None:
+        return g * _prod_others(a.reshape(-1), 0).reshape(a.shape)
+    d = _one_dim(dim, a.ndim)
+    return _expand_reduced(g, a, d, keepdim) * _prod_others(a, d)
+
+
+def _prod_shape(shapes, attrs):
+    dim = attrs.get("dim")
+    if dim is not None and shapes[0]:
+        _one_dim(dim, len(shapes[0]))
+    return _reduce_shape(shapes, attrs)
+
+
+def _logsumexp(a, dim, keepdim=False):
+    axes = norm_dims(dim, a.ndim)
+    m = np.amax(a, axis=axes, keepdims=True) if a.size else np.zeros((1,) * a.ndim, a.dtype)
+    m = np.where(np.isfinite(m), m, 0)
+    out = np.log(np.sum(np.exp(a - m), axis=axes, keepdims=True)) + m
+    return out if keepdim else np.squeeze(out, axis=axes)
+
+
+def _logsumexp_grad(g, o, a, dim, keepdim=False):
+    return _expand_reduced(g, a, dim, keepdim) * np.exp(a - _expand_reduced(o, a, dim, keepdim))
+
+
+def _norm(a, p=2.0, dim=None, keepdim=False):
+    axes = None if dim is None else norm_dims(dim, a.ndim)
+    x = np.abs(a)
+    if p == 2:
+        out = np.sqrt(np.sum(x * x, axis=axes, keepdims=keepdim))
+    elif p == 1:
+        out = np.sum(x, axis=axes, keepdims=keepdim)
+    elif p == math.inf:
+        out = np.amax(x, axis=axes, keepdims=keepdim)
+    elif p == -math.inf:
+        out = np.amin(x, axis=axes, keepdims=keepdim)
+    elif p == 0:
+        out = np.sum(x != 0, axis=axes, keepdims=keepdim)
+    else:
+        out = np.sum(x ** p, axis=axes, keepdims=keepdim) ** (1.0 / p)
+    return out
+
+
+def _norm_grad(g, o, a, p=2.0, dim=None, keepdim=False):
+    """PyTorch's norm_backward: zero where the norm is zero; ties share an inf-norm."""
+    g = _expand_reduced(g, a, dim, keepdim)
+    n = _expand_reduced(o, a, dim, keepdim)
+    if p == 0:
+        return np.zeros_like(a)
+    if p == 1:
+        return g * np.sign(a)
+    if p == 2:
+        return np.where(n == 0, 0, g * a / n)
+    if abs(p) == math.inf:
+        mask = (np.abs(a) == n)
+        count = np.sum(mask, axis=None if dim is None else norm_dims(dim, a.ndim), keepdims=True)
+        return g * np.sign(a) * mask / count
+    if p < 1:
+        scaled = np.where(a == 0, 0, np.sign(a) * np.abs(a) ** (p - 1))
+    else:
+        scaled = a * np.abs(a) ** (p - 2)
+    return np.where(n == 0, 0, scaled * g / n ** (p - 1))
+
+
+def _var(a, dim=None, correction=1.0, keepdim=False):
+    axes = None if dim is None else norm_dims(dim, a.ndim)
+    return np.var(a, axis=axes, ddof=correction, keepdims=keepdim)
+
+
+def _var_grad(g, o, a, dim=None, correction=1.0, keepdim=False):
+    axes = None if dim is None else norm_dims(dim, a.ndim)
+    mean = np.mean(a, axis=axes, keepdims=True)
+    return _expand_reduced(g, a, dim, keepdim) * 2 * (a - mean) / (_count(a, dim) - correction)
+
+
+def _std_grad(g, o, a, dim=None, correction=1.0, keepdim=False):
+    return _var_grad(np.where(o == 0, 0, g / (2 * o)), None, a, dim, correction, keepdim)
+
+
+def _extremum(reduce, arg):
+    def forward(a, dim=None, keepdim=False):
+        if dim is None:
+            return reduce(a)
+        return reduce(a, axis=_one_dim(dim, a.ndim), keepdims=keepdim) if a.ndim else a
+
+    def grad(g, o, a, dim=None, keepdim=False):
+        if dim is None:
+            return _evenly(g, o, a)
+        if a.ndim == 0:
+            return g
+        d = _one_dim(dim, a.ndim)  # the gradient goes to the index the value came from
+        idx = arg(a, axis=d, keepdims=True)
+        out = np.zeros(a.shape, dtype=np.result_type(g, a))
+        np.put_along_axis(out, idx, g if keepdim else np.expand_dims(g, d), axis=d)
+        return out
+    return forward, grad
+
+
+def _extremum_shape(shapes, attrs):
+    if attrs.get("dim") is None:
+        return _full_reduce_shape(shapes, attrs)
+    if shapes[0]:
+        d = _one_dim(attrs["dim"], len(shapes[0]))
+        if shapes[0][d] == 0:
+            raise ShapeError("max()/min() over an empty dimension: the reduction has no identity")
+    return _reduce_shape(shapes, attrs)
+
+
+def _extremum_label(stem):
+    def label(kinds, attrs):
+        return stem + ("0" if attrs.get("dim") is not None else "1")
+    label.__doc__ = f"{stem}1; {stem}0 with dim= (the gradient goes to the index)"
+    return label
+
+
+_max_fwd, _max_grad = _extremum(np.max, np.argmax)
+_min_fwd, _min_grad = _extremum(np.min, np.argmin)
+
+
+def _amax_grad(g, o, a, dim=None, keepdim=False):
+    """Ties share the gradient evenly (PyTorch's scale_grad_by_count)."""
+    axes = None if dim is None else norm_dims(dim, a.ndim)
+    mask = a == _expand_reduced(o, a, dim, keepdim)
+    return _expand_reduced(g, a, dim, keepdim) * mask / np.sum(mask, axis=axes, keepdims=True)
+
+
+def _amax_shape(shapes, attrs):
+    if 0 in shapes[0]:
+        raise ShapeError("amax()/amin() of an empty tensor: the reduction has no identity")
+    return _reduce_shape(shapes, attrs)
+
+
+def _cumsum(a, dim):
+    return np.cumsum(a, axis=_one_dim(dim, a.ndim)) if a.ndim else a.copy()
+
+
+def _cumsum_grad(g, o, a, dim):
+    if a.ndim == 0:
+        return g
+    d = _one_dim(dim, a.ndim)
+    return np.flip(np.cumsum(np.flip(g, d), axis=d), d)
+
+
+def _dim_shape(shapes, attrs):
+    if shapes[0]:
+        _one_dim(attrs["dim"], len(shapes[0]))
+    elif attrs["dim"] not in (0, -1):
+        raise ShapeError(f"dimension out of range (expected to be in range of [-1, 0], but got "
+                         f"{attrs['dim']})")
+    return shapes[0]
+
+
+def _softmax_dim(a, dim):
+    if a.ndim == 0:
+        return None
+    if dim is None:  # PyTorch's implicit choice (_get_softmax_dim)
+        return 0 if a.ndim in (0, 1, 3) else 1
+    return _one_dim(dim, a.ndim)
+
+
+def _softmax(a, dim=None):
+    d = _softmax_dim(a, dim)
+    if d is None:
+        return np.ones_like(a)
+    e = np.exp(a - np.amax(a, axis=d, keepdims=True))
+    return e / np.sum(e, axis=d, keepdims=True)
+
+
+def _log_softmax(a, dim=None):
+    d = _softmax_dim(a, dim)
+    if d is None:
+        return np.zeros_like(a)
+    shifted = a - np.amax(a, axis=d, keepdims=True)
+    return shifted - np.log(np.sum(np.exp(shifted), axis=d, keepdims=True))
+
+
+def _softmax_grad(g, o, a, dim=None):
+    d = _softmax_dim(a, dim)
+    return np.zeros_like(g) if d is None else (g - np.sum(g * o, axis=d, keepdims=True)) * o
+
+
+def _log_softmax_grad(g, o, a, dim=None):
+    d = _softmax_dim(a, dim)
+    return np.zeros_like(g) if d is None else g - np.exp(o) * np.sum(g, axis=d, keepdims=True)
+
+
+def _softmax_shape(shapes, attrs):
+    if attrs.get("dim") is not None:
+        return _dim_shape(shapes, attrs)
+    return shapes[0]
+
+
+def _reduce_loss(x, reduction):
+    if reduction == "mean":
+        return np.mean(x)
+    if reduction == "sum":
+        return np.sum(x)
+    return x
+
+
+def _loss_grad_scale(g, x, reduction):
+    """The incoming gradient of a reduced loss, spread over the elementwise losses."""
+    if reduction == "mean":
+        return np.broadcast_to(g / max(x.size, 1) if x.size else g, x.shape)
+    return np.broadcast_to(g, x.shape)
+
+
+def _loss_shape(shapes, attrs):
+    shape = broadcast_shapes(*shapes)
+    return shape if attrs.get("reduction") == "none" else ()
+
+
+def _mse_grad(sign):
+    def rule(g, o, a, b, reduction="mean"):
+        d = a - b
+        return sign * 2 * d * _loss_grad_scale(g, d, reduction)
+    return rule
+
+
+def _same_size_loss_shape(shapes, attrs):
+    if shapes[0] != shapes[1]:
+        raise ShapeError(f"target size ({fmt_shape(shapes[1])}) must be the same as input size "
+                         f"({fmt_shape(shapes[0])})")
+    return _loss_shape(shapes, attrs)
+
+
+def _bce(p, t, reduction="mean"):
+    if np.any((p < 0) | (p > 1)):
+        raise EvaluationError("all elements of input should be between 0 and 1")
+    loss = -(t * np.maximum(np.log(p), -100) + (1 - t) * np.maximum(np.log1p(-p), -100))
+    return _reduce_loss(loss, reduction)
+
+
+def _bce_grad_p(g, o, p, t, reduction="mean"):
+    scale = _loss_grad_scale(g, np.broadcast_to(p - t, np.broadcast_shapes(p.shape, t.shape)),
+                             reduction)
+    return scale * (p - t) / np.maximum((1 - p) * p, 1e-12)
+
+
+def _bce_grad_t(g, o, p, t, reduction="mean"):
+    scale = _loss_grad_scale(g, np.broadcast_to(p - t, np.broadcast_shapes(p.shape, t.shape)),
+                             reduction)
+    return scale * (np.log1p(-p) - np.log(p))
+
+
+def _bce_logits(z, t, reduction="mean"):
+    # PyTorch's stable form: (1 - t) z + m + log(exp(-m) + exp(-z - m)), m = max(-z, 0)
+    m = np.maximum(-z, 0)
+    loss = (1 - t) * z + m + np.log(np.exp(-m) + np.exp(-z - m))
+    return _reduce_loss(loss, reduction)
+
+
+def _bce_logits_grad(which):
+    def rule(g, o, z, t, reduction="mean"):
+        d = _sigmoid(z) - t
+        scale = _loss_grad_scale(g, d, reduction)
+        return scale * (d if which == 0 else -z)
+    return rule
+
+
+def _class_index(t, classes):
+    """Class-index targets: whole numbers in [0, classes)."""
+    t = np.asarray(t)
+    if not np.all(np.isfinite(t)) or not np.all(t == np.round(t)):
+        raise EvaluationError("class index targets must be whole numbers")
+    bad = t[(t < 0) | (t >= classes)]
+    if bad.size:
+        raise EvaluationError(f"Target {int(bad.flat[0])} is out of bounds.")
+    return t.astype(np.int64)
+
+
+def _nll_loss(logp, t, reduction="mean"):
+    if logp.ndim == 1:
+        picked = -logp[_class_index(t, logp.shape[0])]
+    else:
+        idx = _class_index(t, logp.shape[1])
+        picked = -logp[np.arange(logp.shape[0]), idx]
+    return _reduce_loss(picked, reduction)
+
+
+def _nll_grad(g, o, logp, t, reduction="mean"):
+    out = np.zeros(logp.shape, dtype=np.result_type(g, logp))
+    if logp.ndim == 1:
+        out[_class_index(t, logp.shape[0])] = -g
+        return out
+    n = logp.shape[0]
+    idx = _class_index(t, logp.shape[1])
+    scale = _loss_grad_scale(g, np.empty(n), reduction)
+    out[np.arange(n), idx] = -scale
+    return out
+
+
+def _nll_shape(shapes, attrs):
+    x, t = shapes
+    if len(x) not in (1, 2):
+        raise ShapeError(f"nll_loss expects a 1-D or 2-D input, got {fmt_shape(x)}")
+    if t != x[:-1]:
+        raise ShapeError(f"expected a target of shape {fmt_shape(x[:-1])} for an input of "
+                         f"shape {fmt_shape(x)}, got {fmt_shape(t)}")
+    return x[:1] if attrs.get("reduction") == "none" and len(x) == 2 else ()
+
+
+def _cross_entropy_lower(emit, node, args, attrs):
+    """What F.cross_entropy records: log_softmax, then nll_loss for class indices, or
+    -(logp * target).sum() [/ batch] for class probabilities."""
+    x, t = args
+    sx, st = node(x).shape, node(t).shape
+    if len(sx) not in (1, 2):
+        raise ShapeError(f"cross_entropy expects 1-D (C) or 2-D (N, C) logits, got {fmt_shape(sx)}")
+    cls = len(sx) - 1
+    logp = emit("log_softmax", (x,), {"dim": cls})
+    reduction = attrs.get("reduction", "mean")
+    if st != sx:
+        return emit("nll_loss", (logp, t), {"reduction": reduction})
+    prod = emit("mul", (logp, t))
+    if reduction == "none":
+        return emit("neg", (emit("sum", (prod,), {"dim": cls, "keepdim": False}),))
+    total = emit("neg", (emit("sum", (prod,), {"dim": None, "keepdim": False}),))
+    if reduction == "sum":
+        return total
+    return emit("div_scalar", (total,), {"divisor": float(sx[0] if cls else 1)})
+
+
+def _broadcast_tensors(emit, node, args):
+    """torch.broadcast_tensors, as F.mse_loss and F.l1_loss call it: ExpandBackward0 on each
+    operand whose shape is not already the common one."""
+    shape = broadcast_shapes(*[node(a).shape for a in args])
+    return [a if node(a).shape == shape else emit("expand", (a,), {"shape": shape}) for a in args]
+
+
+def _mse_lower(emit, node, args, attrs):
+    return emit("mse", _broadcast_tensors(emit, node, args), attrs)
+
+
+def _l1_lower(emit, node, args, attrs):
+    """F.l1_loss is recorded as (a - b).abs() then mean or sum."""
+    diff = emit("abs", (emit("sub", _broadcast_tensors(emit, node, args)),))
+    reduction = attrs.get("reduction", "mean")
+    if reduction == "none":
+        return diff
+    return emit(reduction, (diff,), {"dim": None, "keepdim": False})
+
+
+def _where(c, a, b):
+    if not (isinstance(c, np.ndarray) and c.dtype == np.bool_):
+        raise EvaluationError("where expected condition to be a boolean tensor (a comparison "
+                              "such as x > 0)")
+    return np.where(c, a, b)
+
+
+def _clamp(a, min=None, max=None):
+    if min is None and max is None:
+        raise EvaluationError("clamp: at least one of 'min' or 'max' must not be None")
+    out = a if min is None else np.maximum(a, min)
+    return out if max is None else np.minimum(out, max)
+
+
+def _clamp_grad(g, o, a, min=None, max=None):
+    keep = np.ones(a.shape, bool)
+    if min is not None:
+        keep &= a >= min
+    if max is not None:
+        keep &= a <= max
+    return np.where(keep, g, 0)
+
+
+def _compare(name, fn, symbol):
+    return Op(name, fn, None, "", _bcast, arity=2, numbers=True, dtype="bool",
+              mirror=f"a {symbol} b", rule="no gradient: a boolean constant",
+              call=f"a {symbol} b",
+              examples=((f"sum(a * (b {symbol} 0.1))", {"a": ((3,), REAL), "b": ((3,), "away")}),))
+
+
+# shapes: reshape records a view when it can (PyTorch and numpy agree on when: strides)
+
+def _resolve_shape(shape, size):
+    shape = tuple(shape) if isinstance(shape, tuple) else (shape,)
+    if shape.count(-1) > 1:
+        raise ShapeError("only one dimension can be inferred (-1)")
+    if any(d < -1 for d in shape):
+        raise ShapeError(f"invalid shape dimension {min(shape)}")
+    known = math.prod(d for d in shape if d != -1)
+    if -1 in shape:
+        if known == 0 or size % known:
+            raise ShapeError(f"shape '{list(shape)}' is invalid for input of size {size}")
+        shape = tuple(size // known if d == -1 else d for d in shape)
+    if math.prod(shape) != size:
+        raise ShapeError(f"shape '{list(shape)}' is invalid for input of size {size}")
+    return shape
+
+
+def _reshape_ids(emit, node, a, shape):
+    """torch.reshape: a view of a contiguous tensor, an aliasing reshape of a strided one
+    that allows it, else a contiguous clone then a view."""
+    value = node(a).value
+    shape = _resolve_shape(shape, value.size)
+    if value.flags.c_contiguous:
+        return emit("view", (a,), {"shape": shape, "kind": "view"})
+    try:
+        np.reshape(value, shape, copy=False)
+        return emit("view", (a,), {"shape": shape, "kind": "alias"})
+    except ValueError:
+        return emit("view", (emit("clone", (a,)),), {"shape": shape, "kind": "unsafe"})
+
+
+def _reshape_lower(emit, node, args, attrs):
+    return _reshape_ids(emit, node, args[0], attrs["shape"])
+
+
+def _flatten_lower(emit, node, args, attrs):
+    a = args[0]
+    shape = node(a).shape
+    if not shape:
+        return _reshape_ids(emit, node, a, (1,))
+    start = norm_dims(int(attrs.get("start_dim", 0)), len(shape))[0]
+    end = norm_dims(int(attrs.get("end_dim", -1)), len(shape))[0]
+    if start > end:
+        raise ShapeError("flatten() has invalid args: start_dim cannot come after end_dim")
+    if start == end:
+        return a  # PyTorch returns the tensor itself: no node
+    flat = shape[:start] + (math.prod(shape[start:end + 1]),) + shape[end + 1:]
+    return _reshape_ids(emit, node, a, flat)
+
+
+def _outer_lower(emit, node, args, attrs):
+    a, b = args
+    if len(node(a).shape) != 1 or len(node(b).shape) != 1:
+        raise ShapeError(f"outer: 1D tensors expected, but got "
+                         f"{_dims((node(a).shape, node(b).shape))} tensors")
+    return emit("mul", (_reshape_ids(emit, node, a, (-1, 1)), b))
+
+
+def _view_label(kinds, attrs):
+    """ViewBackward0 (contiguous), ReshapeAliasBackward0 (strided), UnsafeViewBackward0 (after a clone)"""
+    return {"view": "ViewBackward0", "alias": "ReshapeAliasBackward0",
+            "unsafe": "UnsafeViewBackward0"}[attrs["kind"]]
+
+
+def _index_lower(emit, node, args, attrs):
+    """x[i], x[a:b:c], A[i, j], A[:, j]: one SelectBackward0 per integer, one
+    SliceBackward0 per slice; in a multi-index a slice of everything records nothing (and
+    if nothing is left, PyTorch records an AliasBackward0)."""
+    cur = args[0]
+    items = attrs["items"]
+    shape = node(cur).shape
+    if len(items) > len(shape):
+        raise ShapeError(f"too many indices for tensor of dimension {len(shape)}")
+    dim = 0
+    for item in items:
+        size = node(cur).shape[dim]
+        if item[0] == "int":
+            i = item[1]
+            if not -size <= i < size:
+                raise ShapeError(f"index {i} is out of bounds for dimension {dim} with size {size}")
+            cur = emit("select", (cur,), {"dim": dim, "index": i % size})
+            continue
+        start, stop, step = item[1:]
+        if step is not None and step <= 0:
+            raise ShapeError("step must be greater than zero")
+        start, stop, step = slice(start, stop, step).indices(size)
+        stop = max(stop, start)
+        if not (attrs["multi"] and start == 0 and stop == size and step == 1):
+            cur = emit("slice", (cur,), {"dim": dim, "start": start, "stop": stop, "step": step})
+        dim += 1
+    if cur == args[0]:
+        cur = emit("alias", (cur,))
+    return cur
+
+
+def _at(dim, key):
+    return (slice(None),) * dim + (key,)
+
+
+def _scatter_into(shape, key, g):
+    out = np.zeros(shape, dtype=g.dtype)
+    out[key] = g
+    return out
+
+
+def _cat_shape(shapes, attrs):
+    first = shapes[0]
+    if not first:
+        raise ShapeError("zero-dimensional tensor cannot be concatenated")
+    d = _one_dim(attrs["dim"], len(first))
+    for s in shapes[1:]:
+        if len(s) != len(first) or any(x != y for i, (x, y) in enumerate(zip(s, first)) if i != d):
+            raise ShapeError(f"cat: sizes of tensors must match except in dimension {d}: "
+                             f"{fmt_shape(first)} and {fmt_shape(s)}")
+    return first[:d] + (sum(s[d] for s in shapes),) + first[d + 1:]
+
+
+def _cat_grads(g, o, *args, dim=0):
+    d = _one_dim(dim, g.ndim)
+    bounds = np.cumsum([a.shape[d] for a in args])[:-1]
+    return np.split(g, bounds, axis=d)
+
+
+def _stack_shape(shapes, attrs):
+    first = shapes[0]
+    if any(s != first for s in shapes):
+        raise ShapeError(f"stack expects each tensor to be equal size, but got "
+                         f"{fmt_shape(first)} and {fmt_shape(next(s for s in shapes if s != first))}")
+    d = attrs["dim"]
+    if not -len(first) - 1 <= d <= len(first):
+        raise ShapeError(f"dimension out of range (expected to be in range of "
+                         f"[{-len(first) - 1}, {len(first)}], but got {d})")
+    d %= len(first) + 1
+    return first[:d] + (len(shapes),) + first[d:]
+
+
+def _stack_grads(g, o, *args, dim=0):
+    d = dim % g.ndim
+    return [np.take(g, k, axis=d) for k in range(len(args))]
+
+
+TABLE += [
+    # activations
+    _unary_attrs("softplus", _softplus,
+                 lambda g, o, a, beta=1.0, threshold=20.0:
+                 np.where(a * beta > threshold, g, g * _sigmoid(a * beta)),
+                 "∂softplus(a)/∂a = σ(βa)", {"beta": 1.0, "threshold": 20.0},
+                 (("softplus(a)", V), ("softplus(A, beta=2)", M)),
+                 mirror="F.softplus(a, beta, threshold)"),
+    _unary_attrs("leaky_relu", lambda a, negative_slope=0.01: np.where(a > 0, a, a * negative_slope),
+                 lambda g, o, a, negative_slope=0.01: np.where(a > 0, g, g * negative_slope),
+                 "∂/∂a = 1 if a > 0 else slope", {"negative_slope": 0.01},
+                 (("leaky_relu(a)", {"a": ((3,), "away")}),
+                  ("leaky_relu(a, 0.2)", {"a": ((3,), "away")})),
+                 label="LeakyReluBackward0", mirror="F.leaky_relu(a, negative_slope)"),
+    _unary_attrs("elu", lambda a, alpha=1.0: np.where(a > 0, a, alpha * np.expm1(a)),
+                 lambda g, o, a, alpha=1.0: np.where(a > 0, g, g * alpha * np.exp(a)),
+                 "∂/∂a = 1 if a > 0 else α·eᵃ", {"alpha": 1.0},
+                 (("elu(a)", {"a": ((3,), "away")}), ("elu(a, alpha=0.5)", {"a": ((3,), "away")})),
+                 mirror="F.elu(a, alpha)"),
+    _unary("silu", lambda a: a * _sigmoid(a),
+           lambda g, o, a: g * _sigmoid(a) * (1 + a * (1 - _sigmoid(a))),
+           "∂(a·σ(a))/∂a = σ(a)(1 + a(1 - σ(a)))"),
+    _unary_attrs("gelu", _gelu, _gelu_grad, "∂/∂a = Φ(a) + a·φ(a)", {"approximate": "none"},
+                 (("gelu(a)", V), ("gelu(A)", M), ("gelu(a, approximate='tanh')", V)),
+                 mirror="F.gelu(a, approximate)"),
+    _unary("erf", lambda a: _erf(a), lambda g, o, a: g * (2 / math.sqrt(math.pi)) * np.exp(-a * a),
+           "∂erf(a)/∂a = 2/√π·exp(-a²)"),
+    _unary_attrs("hardtanh", lambda a, min_val=-1.0, max_val=1.0: np.clip(a, min_val, max_val),
+                 lambda g, o, a, min_val=-1.0, max_val=1.0:
+                 np.where((a > min_val) & (a < max_val), g, 0),
+                 "∂/∂a = 1 strictly inside (min_val, max_val), else 0",
+                 {"min_val": -1.0, "max_val": 1.0},
+                 (("hardtanh(a * 2)", {"a": ((4,), "away")}),),
+                 mirror="F.hardtanh(a, min_val, max_val)"),
+    # elementwise math
+    _unary("asin", lambda a: np.arcsin(a), lambda g, o, a: g / np.sqrt(1 - a * a),
+           "∂asin(a)/∂a = 1/√(1-a²)", "unit"),
+    _unary("acos", lambda a: np.arccos(a), lambda g, o, a: -g / np.sqrt(1 - a * a),
+           "∂acos(a)/∂a = -1/√(1-a²)", "unit"),
+    _unary("atan", lambda a: np.arctan(a), lambda g, o, a: g / (1 + a * a), "∂atan(a)/∂a = 1/(1+a²)"),
+    _unary("sinh", lambda a: np.sinh(a), lambda g, o, a: g * np.cosh(a), "∂sinh(a)/∂a = cosh(a)"),
+    _unary("cosh", lambda a: np.cosh(a), lambda g, o, a: g * np.sinh(a), "∂cosh(a)/∂a = sinh(a)"),
+    Op("atan2", lambda a, b: np.arctan2(a, b),
+       (lambda g, o, a, b: g * b / (a * a + b * b), lambda g, o, a, b: g * -a / (a * a + b * b)),
+       "Atan2Backward0", _bcast, arity=2, mirror="torch.atan2(a, b)",
+       rule="∂atan2(a,b)/∂a = b/(a²+b²), ∂/∂b = -a/(a²+b²)",
+       examples=(("atan2(a, b)", {"a": ((3,), REAL), "b": ((2, 3), "nonzero")}),)),
+    _unary("log2", lambda a: np.log2(a), lambda g, o, a: g / (a * math.log(2)),
+           "∂log₂(a)/∂a = 1/(a ln 2)", "positive"),
+    _unary("log10", lambda a: np.log10(a), lambda g, o, a: g / (a * math.log(10)),
+           "∂log₁₀(a)/∂a = 1/(a ln 10)", "positive"),
+    _unary("exp2", lambda a: np.exp2(a), lambda g, o, a: g * o * math.log(2), "∂2ᵃ/∂a = 2ᵃ ln 2"),
+    _unary("rsqrt", lambda a: 1 / np.sqrt(a), lambda g, o, a: -0.5 * g * o * o * o,
+           "∂a^(-½)/∂a = -½·a^(-3/2)", "positive"),
+    _unary("square", lambda a: a * a, lambda g, o, a: g * (2.0 * a), "∂a²/∂a = 2a",
+           label="PowBackward0"),
+    _unary("sign", lambda a: np.sign(a), _zero_grad, "zero (as PyTorch)", "away"),
+    _unary("floor", lambda a: np.floor(a), _zero_grad, "zero (as PyTorch)"),
+    _unary("ceil", lambda a: np.ceil(a), _zero_grad, "zero (as PyTorch)"),
+    _unary("round", lambda a: np.round(a), _zero_grad, "zero (as PyTorch; halves to even)"),
+    # reductions
+    Op("max", _max_fwd, (_max_grad,), _extremum_label("MaxBackward"), _extremum_shape,
+       params={"dim": None, "keepdim": False}, mirror="a.max() / a.max(dim, keepdim).values",
+       rule="∂max(a)/∂aᵢ = 1/k at the k maxima (with dim: 1 at the index)",
+       examples=(("max(a)", {"a": ((4,), "distinct")}), ("max(A)", {"A": ((2, 3), "distinct")}),
+                 ("max(A, dim=1)", {"A": ((2, 3), "distinct")}),
+                 ("max(A, 0, keepdim=True)", {"A": ((2, 3), "distinct")}))),
+    Op("min", _min_fwd, (_min_grad,), _extremum_label("MinBackward"), _extremum_shape,
+       params={"dim": None, "keepdim": False}, mirror="a.min() / a.min(dim, keepdim).values",
+       rule="∂min(a)/∂aᵢ = 1/k at the k minima (with dim: 1 at the index)",
+       examples=(("min(a)", {"a": ((4,), "distinct")}), ("min(A, dim=0)", {"A": ((2, 3), "distinct")}))),
+    Op("prod", _prod, (_prod_grad,), _reduce_label("ProdBackward"), _prod_shape,
+       params={"dim": None, "keepdim": False}, mirror="a.prod() / a.prod(dim, keepdim)",
+       rule="∂Πa/∂aᵢ = product of the others",
+       examples=(("prod(a)", V), ("prod(A, dim=1)", M), ("prod(A, 0, keepdim=True)", M))),
+    Op("logsumexp", _logsumexp, (_logsumexp_grad,), "LogsumexpBackward0", _reduce_shape,
+       params={"dim": REQUIRED, "keepdim": False}, mirror="torch.logsumexp(a, dim, keepdim)",
+       rule="∂lse(a)/∂aᵢ = softmax(a)ᵢ",
+       examples=(("logsumexp(A, 1)", M), ("logsumexp(a, dim=0, keepdim=True)", V))),
+    Op("norm", _norm, (_norm_grad,), "LinalgVectorNormBackward0", _reduce_shape,
+       params={"p": 2.0, "dim": None, "keepdim": False}, mirror="a.norm(p, dim, keepdim)",
+       rule="∂‖a‖₂/∂a = a/‖a‖₂ (0 at 0)",
+       examples=(("norm(a)", V), ("norm(A, dim=1)", M), ("norm(a, p=1)", {"a": ((3,), "away")}),
+                 ("norm(a, 3)", V), ("norm(a, p=inf)", {"a": ((4,), "distinct")}))),
+    Op("var", _var, (_var_grad,), "VarBackward0", _reduce_shape,
+       params={"dim": None, "correction": 1.0, "keepdim": False},
+       mirror="a.var(dim, correction=1, keepdim)", rule="∂var/∂aᵢ = 2(aᵢ - mean)/(N - correction)",
+       examples=(("var(a)", V), ("var(A, dim=0)", M), ("var(A, 1, correction=0)", M))),
+    Op("std", lambda a, dim=None, correction=1.0, keepdim=False:
+       np.sqrt(_var(a, dim, correction, keepdim)), (_std_grad,), "StdBackward0", _reduce_shape,
+       params={"dim": None, "correction": 1.0, "keepdim": False},
+       mirror="a.std(dim, correction=1, keepdim)", rule="∂std/∂aᵢ = (aᵢ - mean)/((N - correction)·std)",
+       examples=(("std(a)", V), ("std(A, dim=1, keepdim=True)", M))),
+    Op("amax", lambda a, dim=None, keepdim=False: np.amax(a, axis=_axes(a, dim), keepdims=keepdim),
+       (_amax_grad,), "AmaxBackward0", _amax_shape, params={"dim": None, "keepdim": False},
+       mirror="a.amax(dim, keepdim)", rule="ties share the gradient evenly",
+       examples=(("amax(A, dim=0)", {"A": ((2, 3), "distinct")}), ("amax(a)", {"a": ((4,), "distinct")}))),
+    Op("amin", lambda a, dim=None, keepdim=False: np.amin(a, axis=_axes(a, dim), keepdims=keepdim),
+       (_amax_grad,), "AminBackward0", _amax_shape, params={"dim": None, "keepdim": False},
+       mirror="a.amin(dim, keepdim)", rule="ties share the gradient evenly",
+       examples=(("amin(A, dim=1)", {"A": ((2, 3), "distinct")}),)),
+    Op("cumsum", _cumsum, (_cumsum_grad,), "CumsumBackward0", _dim_shape,
+       params={"dim": REQUIRED}, mirror="torch.cumsum(a, dim)", rule="reverse cumulative sum",
+       examples=(("cumsum(a, 0)", V), ("cumsum(A, dim=1)", M))),
+    # normalisation and losses
+    Op("softmax", _softmax, (_softmax_grad,), "SoftmaxBackward0", _softmax_shape,
+       params={"dim": None}, mirror="F.softmax(a, dim)", rule="∂s/∂a = s ⊙ (g - Σ g s)",
+       examples=(("softmax(A, dim=1)", M), ("softmax(a, 0)", V), ("softmax(A)", M))),
+    Op("log_softmax", _log_softmax, (_log_softmax_grad,), "LogSoftmaxBackward0", _softmax_shape,
+       params={"dim": None}, mirror="F.log_softmax(a, dim)", rule="∂/∂a = g - softmax(a)·Σg",
+       examples=(("log_softmax(A, dim=1)", M), ("log_softmax(a, 0)", V))),
+    Op("mse_loss", None, (), "MseLossBackward0 (ExpandBackward0 on a broadcast operand)", None,
+       arity=2, params={"reduction": "mean"}, lower=_mse_lower, mirror="F.mse_loss(a, b, reduction)",
+       rule="∂/∂a = 2(a - b)/N",
+       examples=(("mse_loss(a, b)", {"a": ((3,), REAL), "b": ((3,), REAL)}),
+                 ("mse_loss(A, b, reduction='sum')", {"A": ((2, 3), REAL), "b": ((3,), REAL)}),
+                 ("mse_loss(a, b, reduction='none')", {"a": ((3,), REAL), "b": ((3,), REAL)}))),
+    Op("l1_loss", None, (), "(a - b).abs() then MeanBackward0 / SumBackward0", None, arity=2,
+       params={"reduction": "mean"}, lower=_l1_lower, mirror="F.l1_loss(a, b, reduction)",
+       rule="recorded as AbsBackward0 over SubBackward0",
+       examples=(("l1_loss(a, b)", {"a": ((3,), "away"), "b": ((3,), "away")}),
+                 ("l1_loss(a, b, reduction='sum')", {"a": ((3,), "away"), "b": ((3,), "away")}),
+                 ("l1_loss(a, b, reduction='none')", {"a": ((3,), "away"), "b": ((3,), "away")}))),
+    Op("cross_entropy", None, (), "NllLossBackward0 over LogSoftmaxBackward0 (class indices); "
+       "probabilities: LogSoftmax, Mul, Sum, Neg[, DivBackward1]", None, arity=2,
+       params={"reduction": "mean"}, lower=_cross_entropy_lower,
+       mirror="F.cross_entropy(a, target, reduction)",
+       rule="target: a class index, a vector of indices, or class probabilities",
+       examples=(("cross_entropy(a, 2)", V), ("cross_entropy(A, [0, 2])", M),
+                 ("cross_entropy(A, [2, 1], reduction='sum')", M),
+                 ("cross_entropy(A, [1, 0], reduction='none')", M),
+                 ("cross_entropy(A, P)", {"A": ((2, 3), REAL), "P": ((2, 3), "prob")}),
+                 ("cross_entropy(A, P, reduction='none')", {"A": ((2, 3), REAL), "P": ((2, 3), "prob")}),
+                 ("cross_entropy(a, p)", {"a": ((3,), REAL), "p": ((3,), "prob")}))),
+    Op("nll_loss", _nll_loss, (_nll_grad, None), "NllLossBackward0", _nll_shape, arity=2,
+       params={"reduction": "mean"}, mirror="F.nll_loss(a, target, reduction)",
+       rule="∂/∂aᵢ,ₜ = -1/N at the target class",
+       examples=(("nll_loss(A, [0, 2])", M), ("nll_loss(a, 1)", V),
+                 ("nll_loss(A, [1, 1], reduction='none')", M))),
+    Op("binary_cross_entropy", _bce, (_bce_grad_p, _bce_grad_t), "BinaryCrossEntropyBackward0",
+       _same_size_loss_shape, arity=2, params={"reduction": "mean"},
+       mirror="F.binary_cross_entropy(a, target, reduction)",
+       rule="∂/∂p = (p - t)/(p(1 - p)); logs clamped at -100",
+       examples=(("binary_cross_entropy(a, b)", P3),
+                 ("binary_cross_entropy(a, b, reduction='sum')", P3))),
+    Op("binary_cross_entropy_with_logits", _bce_logits, (_bce_logits_grad(0), _bce_logits_grad(1)),
+       "BinaryCrossEntropyWithLogitsBackward0", _same_size_loss_shape, arity=2, params={"reduction": "mean"},
+       mirror="F.binary_cross_entropy_with_logits(a, target, reduction)",
+       rule="∂/∂z = σ(z) - t; stable for |z| large",
+       examples=(("binary_cross_entropy_with_logits(a, b)", {"a": ((3,), REAL), "b": ((3,), "prob")}),
+                 ("binary_cross_entropy_with_logits(a, b, reduction='none')",
+                  {"a": ((3,), REAL), "b": ((3,), "prob")}))),
+    Op("mse", lambda a, b, reduction="mean": _reduce_loss((a - b) * (a - b), reduction),
+       (_mse_grad(1), _mse_grad(-1)), "MseLossBackward0", _loss_shape, arity=2,
+       params={"reduction": "mean"}, public=False),
+    Op("expand", lambda a, shape: np.broadcast_to(a, shape), (lambda g, o, a, shape: g,),
+       "ExpandBackward0", lambda s, at: tuple(at["shape"]), params={"shape": ()}, public=False),
+    Op("div_scalar", lambda a, divisor: a / divisor, (lambda g, o, a, divisor: g / divisor,),
+       "DivBackward1", _same, params={"divisor": 1.0}, public=False,
+       mirror="a / n (in PyTorch's C++)", rule="∂(a/n)/∂a = 1/n"),
+    # comparisons and selection
+    _compare("lt", lambda a, b: np.less(a, b), "<"),
+    _compare("le", lambda a, b: np.less_equal(a, b), "<="),
+    _compare("gt", lambda a, b: np.greater(a, b), ">"),
+    _compare("ge", lambda a, b: np.greater_equal(a, b), ">="),
+    _compare("eq", lambda a, b: np.equal(a, b), "=="),
+    _compare("ne", lambda a, b: np.not_equal(a, b), "!="),
+    Op("where", _where, (None, lambda g, o, c, a, b: np.where(c, g, 0),
+                         lambda g, o, c, a, b: np.where(c, 0, g)),
+       "WhereBackward0", _bcast, arity=3, numbers=True, mirror="torch.where(cond, a, b)",
+       rule="the gradient goes to the side chosen",
+       examples=(("where(a > 0, a, b)", {"a": ((3,), "away"), "b": ((3,), REAL)}),
+                 ("where(b < 0, a * 2, 0)", {"a": ((2, 3), REAL), "b": ((3,), "away")}))),
+    Op("clamp", _clamp, (_clamp_grad,), "ClampBackward1", _same,
+       params={"min": None, "max": None}, mirror="torch.clamp(a, min, max)",
+       rule="∂/∂a = 1 where min ≤ a ≤ max, else 0",
+       examples=(("clamp(a, -0.5, 0.5)", {"a": ((4,), "away")}),
+                 ("clamp(a, min=0.3)", {"a": ((4,), "away")}), ("clamp(a, max=0.3)", {"a": ((4,), "away")}))),
+    # shapes and indexing
+    Op("reshape", None, (), "ViewBackward0, or ReshapeAliasBackward0 / CloneBackward0 + "
+       "UnsafeViewBackward0 for strided tensors", None, params={"shape": REQUIRED},
+       variadic=True, lower=_reshape_lower, mirror="a.reshape(*shape)", rule="reshape back",
+       examples=(("reshape(A, 3, 2)", M), ("A.reshape(-1)", M), ("reshape(a, [3, 1])", V),
+                 ("reshape(A.T, 6)", M), ("A[:, 1].reshape(2)", M))),
+    Op("flatten", None, (), "ViewBackward0 (as reshape); none for a 1-D tensor", None,
+       params={"start_dim": 0.0, "end_dim": -1.0}, lower=_flatten_lower,
+       mirror="torch.flatten(a, start_dim, end_dim)", rule="reshape back",
+       examples=(("flatten(A)", M), ("flatten(A.T)", M))),
+    Op("outer", None, (), "MulBackward0 over ViewBackward0", None, arity=2, lower=_outer_lower,
+       mirror="torch.outer(a, b)", rule="∂(abᵀ)/∂a = G b",
+       examples=(("outer(a, b)", {"a": ((3,), REAL), "b": ((2,), REAL)}),)),
+    Op("cat", lambda *args, dim=0: np.concatenate(args, axis=_one_dim(dim, args[0].ndim)),
+       _cat_grads, "CatBackward0", _cat_shape, params={"dim": 0}, listarg=True,
+       mirror="torch.cat([a, b, ...], dim)", rule="split the gradient back",
+       examples=(("cat([a, b], 0)", {"a": ((3,), REAL), "b": ((2,), REAL)}),
+                 ("cat([A, A * 2], dim=1)", M))),
+    Op("stack", lambda *args, dim=0: np.stack(args, axis=dim), _stack_grads, "StackBackward0",
+       _stack_shape, params={"dim": 0}, listarg=True, mirror="torch.stack([a, b, ...], dim)",
+       rule="take each slice of the gradient back",
+       examples=(("stack([a, b])", {"a": ((3,), REAL), "b": ((3,), REAL)}),
+                 ("stack([A, A], dim=-1)", M))),
+    Op("index", None, (), "SelectBackward0 per integer, SliceBackward0 per slice", None,
+       lower=_index_lower, public=False, call="a[i], a[i:j:k], A[i, j], A[:, j]",
+       mirror="a[...]", rule="scatter the gradient back",
+       examples=(("a[0]", V), ("a[-1]", V), ("a[1:3]", {"a": ((4,), REAL)}),
+                 ("a[::2]", {"a": ((5,), REAL)}), ("A[:, 1]", M), ("A[1, 2]", M), ("a[1:]", V),
+                 ("a[:-1]", V), ("A[0:1, 1:]", M), ("A[:, :]", M), ("a[:]", V))),
+    Op("select", lambda a, dim, index: a[_at(dim, index)],
+       (lambda g, o, a, dim, index: _scatter_into(a.shape, _at(dim, index), g),),
+       "SelectBackward0", lambda s, at: s[0][:at["dim"]] + s[0][at["dim"] + 1:],
+       params={"dim": 0, "index": 0}, public=False),
+    Op("slice", lambda a, dim, start, stop, step: a[_at(dim, slice(start, stop, step))],
+       (lambda g, o, a, dim, start, stop, step:
+        _scatter_into(a.shape, _at(dim, slice(start, stop, step)), g),),
+       "SliceBackward0",
+       lambda s, at: s[0][:at["dim"]] + (len(range(at["start"], at["stop"], at["step"])),)
+       + s[0][at["dim"] + 1:], public=False),
+    Op("alias", lambda a: a.view(), (lambda g, o, a: g,), "AliasBackward0", _same, public=False),
+    Op("view", lambda a, shape, kind: np.reshape(a, shape), (lambda g, o, a, shape, kind: g.reshape(a.shape),),
+       _view_label, lambda s, at: tuple(at["shape"]), public=False),
+    Op("clone", lambda a: np.array(a, order="C", copy=True), (lambda g, o, a: g,), "CloneBackward0",
+       _same, public=False),
 ]
 
 

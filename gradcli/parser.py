@@ -15,6 +15,9 @@ from .errors import GradcliError, ParseError, UnknownNameError
 from .ops import ALIASES, OPS, REQUIRED
 
 CONSTANT_NAMES = {"True": True, "False": False, "None": None}
+NUMBER_NAMES = {"inf": math.inf, "nan": math.nan}  # handy in a calculator: clamp(x, max=inf)
+COMPARISONS = {"<": "lt", "<=": "le", ">": "gt", ">=": "ge", "==": "eq", "!=": "ne"}
+CHOICES = {"reduction": ("mean", "sum", "none"), "approximate": ("none", "tanh")}
 MAX_TEXT = 120  # node source text kept in output (long texts are elided in the middle)
 
 
@@ -103,6 +106,11 @@ class _PostLex:
             yield tok
 
 
+_PY_COMPARE = {"lt": lambda a, b: a < b, "le": lambda a, b: a <= b, "gt": lambda a, b: a > b,
+               "ge": lambda a, b: a >= b, "eq": lambda a, b: a == b, "ne": lambda a, b: a != b}
+FOLDABLE = {"add", "sub", "mul", "div", "pow", "neg", *_PY_COMPARE}
+
+
 def _fold(op, a, b=None):
     """Python-number arithmetic with IEEE results instead of exceptions (1/0 -> inf)."""
     try:
@@ -118,6 +126,8 @@ def _fold(op, a, b=None):
             if b == 0:
                 return math.nan if a == 0 or math.isnan(a) else math.copysign(math.inf, a) * math.copysign(1, b)
             return a / b
+        if op in _PY_COMPARE:
+            return float(_PY_COMPARE[op](a, b))
         if op == "pow":
             if a < 0 and b != int(b) if math.isfinite(b) else False:
                 return math.nan
@@ -184,7 +194,7 @@ class Builder:
 
     def apply(self, op, args, attrs, start, end):
         """An operator applied to values: numbers fold as in Python, anything else is a node."""
-        if OPS[op].numbers and all(a.kind == "num" for a in args):
+        if op in FOLDABLE and all(a.kind == "num" for a in args):
             return E("num", _fold(op, *[a.value for a in args]), start, end)
         if op == "div" and args[0].kind == "num" and args[1].kind != "num":
             # Python's `2 / x` is `x.reciprocal() * 2` in PyTorch: two nodes.
@@ -225,14 +235,27 @@ class Builder:
                 positional.append(a)
         start = receiver.start if receiver is not None else name_tok.start_pos
         params = list(op.params)
-        if len(positional) < op.arity or len(positional) > op.arity + len(params):
+        if op.variadic and len(positional) > op.arity + 1:  # reshape(x, 3, 2)
+            rest = positional[op.arity:]
+            positional = positional[:op.arity] + [E("list", rest, rest[0].start, rest[-1].end)]
+        if op.listarg:  # cat([a, b], dim): the tensors come in one list
+            if not positional or positional[0].kind != "list":
+                raise self.error(ParseError, f"{name}() takes a list of tensors first, e.g. "
+                                 f"{name}([a, b], dim=0)", start, end)
+            tensors = positional[0].value
+            if not tensors or any(isinstance(t, tuple) for t in tensors):
+                raise self.error(ParseError, f"{name}() needs a non-empty list of tensors",
+                                 positional[0].start, positional[0].end)
+            positional = positional[1:]
+        arity = 0 if op.listarg else op.arity
+        if len(positional) < arity or len(positional) > arity + len(params):
             want = f"{op.arity} tensor argument{'s' if op.arity != 1 else ''}"
             if params:
                 want += f" and up to {len(params)} more ({', '.join(params)})"
             raise self.error(ParseError, f"{name}() takes {want}, got {len(positional)}",
                              start, end)
         attrs = {}
-        for pname, e in list(zip(params, positional[op.arity:])) + list(keywords.items()):
+        for pname, e in list(zip(params, positional[arity:])) + list(keywords.items()):
             if pname in attrs:
                 raise self.error(ParseError, f"{name}() got argument '{pname}' twice",
                                  e.start, e.end)
@@ -241,7 +264,8 @@ class Builder:
             if pname not in attrs and default is REQUIRED:
                 raise self.error(ParseError, f"{name}() needs the argument '{pname}'", start, end)
             attrs.setdefault(pname, default)
-        return self.apply(op.name, positional[:op.arity], attrs or None, start, end)
+        args = tensors if op.listarg else positional[:arity]
+        return self.apply(op.name, args, attrs or None, start, end)
 
     def attr(self, fname, pname, e):
         """A constant argument (dim=, keepdim=, ...), checked for its kind."""
@@ -254,17 +278,27 @@ class Builder:
         else:
             raise self.error(ParseError, f"{fname}(): '{pname}' must be a constant, not a tensor",
                              e.start, e.end)
-        if pname == "dim":
+        default = OPS[ALIASES.get(fname, fname)].params[pname]
+        if pname in ("dim", "shape"):
             items = value if isinstance(value, list) else [value]
-            if value is not None and not all(
+            if (value is not None or pname == "shape") and not all(
                     isinstance(v, float) and v.is_integer() for v in items):
-                raise self.error(ParseError, f"{fname}(): dim must be an integer or a list of "
-                                 f"integers", e.start, e.end)
+                raise self.error(ParseError, f"{fname}(): {pname} must be an integer or a list "
+                                 f"of integers", e.start, e.end)
             if value is not None:
                 value = tuple(int(v) for v in value) if isinstance(value, list) else int(value)
-        elif pname == "keepdim" and not isinstance(value, bool):
-            raise self.error(ParseError, f"{fname}(): keepdim must be True or False",
-                             e.start, e.end)
+        elif isinstance(default, bool):
+            if not isinstance(value, bool):
+                raise self.error(ParseError, f"{fname}(): {pname} must be True or False",
+                                 e.start, e.end)
+        elif pname in CHOICES:
+            if value not in CHOICES[pname]:
+                raise self.error(ParseError, f"{fname}(): {pname} must be one of "
+                                 f"{', '.join(repr(c) for c in CHOICES[pname])}", e.start, e.end)
+        elif isinstance(default, float) or default is None or default is REQUIRED:
+            if not (isinstance(value, float) or (value is None and default is None)):
+                raise self.error(ParseError, f"{fname}(): {pname} must be a number"
+                                 + (" or None" if default is None else ""), e.start, e.end)
         return value
 
     # -- callbacks, one per grammar alias ---------------------------------------------
@@ -273,7 +307,7 @@ class Builder:
 
     def assign(self, name_tok, e):
         name = str(name_tok)
-        if name in CONSTANT_NAMES:
+        if name in CONSTANT_NAMES or name in NUMBER_NAMES:
             raise self.error(ParseError, f"cannot assign to {name}", name_tok.start_pos)
         if e.kind == "node" and self.nodes[e.value].name is None:
             self.nodes[e.value].name = name
@@ -293,6 +327,8 @@ class Builder:
             return E(e.kind, e.value, tok.start_pos, tok.end_pos)
         if name in CONSTANT_NAMES:
             return E("const", CONSTANT_NAMES[name], tok.start_pos, tok.end_pos)
+        if name in NUMBER_NAMES:
+            return E("num", NUMBER_NAMES[name], tok.start_pos, tok.end_pos)
         if name not in self.inputs:
             n = self.node("input", (), None, tok.start_pos, tok.end_pos)
             self.nodes[n.value].name = name
@@ -307,6 +343,45 @@ class Builder:
 
     add, sub, mul = _binary("add"), _binary("sub"), _binary("mul")
     div, matmul, pow = _binary("div"), _binary("matmul"), _binary("pow")
+
+    def compare(self, a, tok, b):
+        if a.kind not in ("num", "node", "list") or b.kind not in ("num", "node", "list"):
+            raise self.error(ParseError, f"'{tok}' compares numbers and tensors", tok.start_pos)
+        return self.apply(COMPARISONS[str(tok)], [a, b], None, a.start, b.end)
+
+    def tuple(self, lpar, first, args, rpar):
+        return E("list", [first] + [a for a in (args or ()) if a is not None], lpar.start_pos,
+                 rpar.end_pos)
+
+    def subscripts(self, *items):
+        return [i for i in items if i is not None]
+
+    def slice2(self, start, stop):
+        return ("slice", start, stop, None)
+
+    def slice3(self, start, stop, step):
+        return ("slice", start, stop, step)
+
+    def index(self, obj, lsqb, items, rsqb):
+        """x[i], x[a:b:c], A[i, j], A[:, j]: constant integer indices and slices."""
+        out = []
+        for item in items:
+            if isinstance(item, tuple):
+                out.append(("slice",) + tuple(self.index_number(b, none_ok=True)
+                                              for b in item[1:]))
+            else:
+                out.append(("int", self.index_number(item)))
+        attrs = {"items": tuple(out), "multi": len(items) > 1}
+        return self.apply("index", [obj], attrs, obj.start, rsqb.end_pos)
+
+    def index_number(self, e, none_ok=False):
+        if e is None and none_ok:
+            return None
+        if e is None or e.kind != "num" or not math.isfinite(e.value) or not e.value.is_integer():
+            raise self.error(ParseError, "indices must be integer constants (tensor and mask "
+                             "indexing are not supported)", e.start if e else 0,
+                             e.end if e else None)
+        return int(e.value)
 
     def neg(self, minus, e):
         return self.apply("neg", [e], None, minus.start_pos, e.end)
@@ -378,7 +453,7 @@ class _Transformer:
 
     _names = ("start", "assign", "number", "string", "name", "add", "sub", "mul", "div",
               "matmul", "pow", "neg", "pos", "paren", "list", "args", "kwarg", "call",
-              "method", "attr")
+              "method", "attr", "compare", "tuple", "subscripts", "slice2", "slice3", "index")
 
     def __init__(self):
         self.builder = None

@@ -5,6 +5,7 @@ PyTorch is an oracle only. Without it the oracle tests skip, unless GRADCLI_REQU
 
 import ast
 import collections
+import math
 import os
 
 import numpy as np
@@ -39,6 +40,8 @@ def sample(shape, domain, rng):
         x = rng.choice([-1.0, 1.0], n) * rng.uniform(0.2, 2.0, n)
     elif domain == "distinct":  # well separated values: no ties for max/min
         x = rng.permutation(n) * 0.37 - 1.0 + rng.uniform(0, 0.05, n)
+    elif domain == "prob":  # inside (0, 1), as probabilities and BCE inputs are
+        x = rng.uniform(0.1, 0.9, n)
     elif domain == "unit":
         x = rng.uniform(-0.9, 0.9, n)
     else:
@@ -85,19 +88,48 @@ def torch_namespace(torch, dtype):
             return getattr(x, method)() if dim is None else getattr(x, method)(dim=dim, keepdim=keepdim)
         return f
 
-    ns = {name: (lambda f: lambda x: f(t(x)))(getattr(torch, name)) for name in
+    F = torch.nn.functional
+
+    def target(x, tgt):
+        tgt = t(tgt)
+        return tgt if tgt.shape == x.shape else tgt.detach().long()
+
+    ns = {name: (lambda f: lambda x, *a, **k: f(t(x), *a, **k))(getattr(torch, name)) for name in
           ("exp", "log", "sqrt", "sin", "cos", "tan", "tanh", "sigmoid", "relu", "abs",
-           "log1p", "expm1", "reciprocal")}
+           "log1p", "expm1", "reciprocal", "erf", "asin", "acos", "atan", "sinh", "cosh",
+           "log2", "log10", "exp2", "rsqrt", "square", "sign", "floor", "ceil", "round",
+           "atan2", "logsumexp", "cumsum", "flatten", "outer", "where", "clamp")}
+    ns.update({name: getattr(F, name) for name in
+               ("softplus", "leaky_relu", "elu", "silu", "gelu", "hardtanh", "softmax",
+                "log_softmax", "mse_loss", "l1_loss", "binary_cross_entropy",
+                "binary_cross_entropy_with_logits")})
+
+    def extremum(method):
+        def f(x, dim=None, keepdim=False):
+            x = t(x)
+            return getattr(x, method)() if dim is None else getattr(x, method)(dim=dim, keepdim=keepdim).values
+        return f
+
     ns.update(
-        sum=reduce("sum"), mean=reduce("mean"),
-        max=lambda x: t(x).max(), min=lambda x: t(x).min(),
+        sum=reduce("sum"), mean=reduce("mean"), prod=reduce("prod"),
+        max=extremum("max"), min=extremum("min"),
+        amax=lambda x, dim=None, keepdim=False: x.amax(dim=() if dim is None else dim, keepdim=keepdim),
+        amin=lambda x, dim=None, keepdim=False: x.amin(dim=() if dim is None else dim, keepdim=keepdim),
         maximum=lambda a, b: torch.maximum(t(a), t(b)),
         minimum=lambda a, b: torch.minimum(t(a), t(b)),
         dot=lambda a, b: torch.dot(a, b), mv=lambda a, b: torch.mv(a, b),
         mm=lambda a, b: torch.mm(a, b), transpose=lambda a: a.t(),
         unsqueeze=lambda x, dim=0: x.unsqueeze(dim),
         squeeze=lambda x, dim=None: x.squeeze() if dim is None else x.squeeze(dim),
-        True_=True,
+        norm=lambda x, p=2, dim=None, keepdim=False: x.norm(p=p, dim=dim, keepdim=keepdim),
+        var=lambda x, dim=None, correction=1, keepdim=False: x.var(dim=dim, correction=correction, keepdim=keepdim),
+        std=lambda x, dim=None, correction=1, keepdim=False: x.std(dim=dim, correction=correction, keepdim=keepdim),
+        reshape=lambda x, *shape: x.reshape(*shape),
+        cross_entropy=lambda x, tgt, reduction="mean": F.cross_entropy(x, target(x, tgt), reduction=reduction),
+        nll_loss=lambda x, tgt, reduction="mean": F.nll_loss(x, t(tgt).long(), reduction=reduction),
+        cat=lambda xs, dim=0: torch.cat([t(v) for v in xs], dim),
+        stack=lambda xs, dim=0: torch.stack([t(v) for v in xs], dim),
+        inf=math.inf, nan=math.nan,
     )
     return ns
 
