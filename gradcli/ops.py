@@ -755,6 +755,9 @@ def _same_size_loss_shape(shapes, attrs):
     return _loss_shape(shapes, attrs)
 
 
+_BCE_EPS = 9.999999960041972e-13  # PyTorch clamps with a float 1e-12, even in float64
+
+
 def _bce(p, t, reduction="mean"):
     if np.any((p < 0) | (p > 1)):
         raise EvaluationError("all elements of input should be between 0 and 1")
@@ -765,7 +768,7 @@ def _bce(p, t, reduction="mean"):
 def _bce_grad_p(g, o, p, t, reduction="mean"):
     scale = _loss_grad_scale(g, np.broadcast_to(p - t, np.broadcast_shapes(p.shape, t.shape)),
                              reduction)
-    return scale * (p - t) / np.maximum((1 - p) * p, 1e-12)
+    return scale * (p - t) / np.maximum((1 - p) * p, _BCE_EPS)
 
 
 def _bce_grad_t(g, o, p, t, reduction="mean"):

@@ -99,7 +99,7 @@ def torch_namespace(torch, dtype):
            "log1p", "expm1", "reciprocal", "erf", "asin", "acos", "atan", "sinh", "cosh",
            "log2", "log10", "exp2", "rsqrt", "square", "sign", "floor", "ceil", "round",
            "atan2", "logsumexp", "cumsum", "flatten", "outer", "where", "clamp")}
-    ns.update({name: getattr(F, name) for name in
+    ns.update({name: (lambda f: lambda x, *a, **k: f(t(x), *a, **k))(getattr(F, name)) for name in
                ("softplus", "leaky_relu", "elu", "silu", "gelu", "hardtanh", "softmax",
                 "log_softmax", "mse_loss", "l1_loss", "binary_cross_entropy",
                 "binary_cross_entropy_with_logits")})

@@ -108,6 +108,36 @@ g = g + 10.0 / f
     ("sum(tanh(x))", {"x": [-30.0, 0.0, 30.0]}),
     ("mean(x)", {"x": [[1.0, 2.0], [3.0, 4.0]]}),
     ("sum(exp(x))", {"x": [1000.0, -1000.0]}),
+    # issue 3 operators at their kinks, ties and edges
+    ("sum(leaky_relu(x))", {"x": [-1.0, 0.0, 2.0]}),
+    ("sum(elu(x))", {"x": [-1.0, 0.0, 2.0]}),
+    ("sum(hardtanh(x))", {"x": [-1.0, 0.0, 1.0, 2.0]}),
+    ("sum(clamp(x, -1, 1))", {"x": [-1.0, 0.0, 1.0, 2.0]}),
+    ("sum(clamp(x, min=0))", {"x": [-1.0, 0.0, 2.0]}),
+    ("sum(sign(x) + floor(x) + ceil(x) + round(x))", {"x": [-1.5, 0.0, 0.5, 2.5]}),
+    ("sum(max(A, dim=1))", {"A": [[1.0, 3.0, 3.0], [2.0, 2.0, 1.0]]}),
+    ("sum(min(A, dim=0))", {"A": [[1.0, 3.0, 3.0], [1.0, 2.0, 4.0]]}),
+    ("sum(amax(A, dim=1))", {"A": [[1.0, 3.0, 3.0], [2.0, 2.0, 1.0]]}),
+    ("amin(A)", {"A": [[1.0, 3.0, 1.0], [2.0, 2.0, 1.0]]}),
+    ("norm(x)", {"x": [0.0, 0.0]}),
+    ("norm(x, p=inf)", {"x": [1.0, -3.0, 3.0]}),
+    ("norm(x, p=1)", {"x": [0.0, -3.0, 3.0]}),
+    ("std(x)", {"x": [2.0, 2.0, 2.0]}),
+    ("prod(x)", {"x": [0.0, 2.0, 3.0]}),
+    ("prod(x)", {"x": [0.0, 2.0, 0.0]}),
+    ("sum(prod(A, dim=1))", {"A": [[0.0, 2.0], [3.0, 4.0]]}),
+    ("sum(where(x > 0, x, y))", {"x": [-1.0, 0.0, 2.0], "y": [5.0, 6.0, 7.0]}),
+    ("sum(sqrt(x) * (x != 0))", {"x": [0.0, 4.0]}),
+    # numerically stable forms: nothing overflows at +-1000
+    ("sum(log_softmax(x, 0))", {"x": [1000.0, -1000.0, 0.0]}),
+    ("sum(softmax(x, 0) * x)", {"x": [1000.0, -1000.0, 0.0]}),
+    ("logsumexp(x, 0)", {"x": [1000.0, -1000.0, 0.0]}),
+    ("logsumexp(x, 0)", {"x": ["-inf", "-inf"]}),
+    ("sum(softplus(x))", {"x": [1000.0, -1000.0, 0.0, 19.0, 21.0]}),
+    ("binary_cross_entropy_with_logits(x, t)", {"x": [1000.0, -1000.0, 0.0], "t": [0.0, 1.0, 0.5]}),
+    ("binary_cross_entropy(p, t)", {"p": [0.0, 1.0, 0.5], "t": [1.0, 0.0, 0.5]}),
+    ("cross_entropy(x, 0)", {"x": [1000.0, -1000.0, 0.0]}),
+    ("sum(sigmoid(x) + tanh(x) + silu(x) + gelu(x) + erf(x))", {"x": [-1000.0, 0.0, 1000.0]}),
 ])
 def test_conventions(torch, program, inputs):
     check(torch, program, inputs)
@@ -153,7 +183,10 @@ def test_programs(torch, program, inputs, seed, wrt, dtype):
 # -- random programs -----------------------------------------------------------------
 
 UNARY = ["sin({})", "cos({})", "tanh({})", "sigmoid({})", "relu({})", "abs({})", "-{}",
-         "({})^2", "exp(tanh({}))", "sqrt(1 + ({})^2)", "log1p(({})^2)", "(x * {}).relu()"]
+         "({})^2", "exp(tanh({}))", "sqrt(1 + ({})^2)", "log1p(({})^2)", "(x * {}).relu()",
+         "softplus({})", "silu({})", "gelu({})", "erf({})", "atan({})", "leaky_relu({})",
+         "elu({})", "softmax(x * {}, 0)", "log_softmax(x + {}, dim=0)", "clamp({}, -0.5, 0.5)",
+         "where(x > 0, {}, y)", "cumsum(x * {}, 0)", "square({})", "hardtanh({})"]
 BINARY = ["{} + {}", "{} - {}", "{} * {}", "{} / (1 + ({})^2)", "maximum({}, {})",
           "minimum({}, {})", "({})^(sigmoid({}))"]
 LEAVES = ["x", "y", "s", "2", "0.5", "t1"]
@@ -174,8 +207,12 @@ def _expr(draw, depth):
 def programs(draw):
     first = _expr(draw, 3).replace("t1", "x")
     second = _expr(draw, 3)
-    reducer = draw(st.sampled_from(["sum({})", "mean({})", "max({})", "({}).sum()"]))
-    return f"t1 = {first}\nt2 = {second}\n" + reducer.format(f"t2 * t1 + x")
+    reducer = draw(st.sampled_from(["sum({})", "mean({})", "max({})", "({}).sum()", "norm({})",
+                                    "logsumexp({}, 0)", "prod({})", "var({})", "amax({})",
+                                    "mse_loss({}, y)", "cross_entropy({}, 1)",
+                                    "sum(({})[1:] * ({})[:-1])"]))
+    body = "t2 * t1 + x"
+    return f"t1 = {first}\nt2 = {second}\n" + reducer.format(*[body] * reducer.count("{}"))
 
 
 @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
