@@ -28,7 +28,9 @@ class Result:
 
     @property
     def grad_fn(self):
-        return self.output.label
+        """The output's grad_fn: None for a leaf, as in PyTorch (its node row shows the
+        AccumulateGrad that the backward graph holds for it)."""
+        return None if self.output.op == "input" else self.output.label
 
     @property
     def shape(self):
@@ -89,7 +91,8 @@ def evaluate(expr, inputs=None, *, seed_vector=None, wrt=None, dtype="float32",
     if missing:
         raise InputError(f"missing input{'s' if len(missing) > 1 else ''}: "
                          f"{', '.join(missing)}",
-                         hint="give each as NAME=VALUE, e.g. " + f"{missing[0]}=1,2,3")
+                         hint=f"give each a value: NAME=VALUE on the command line (e.g. "
+                              f"{missing[0]}=1,2,3), or in \"inputs\" in a batch record")
     rng = np.random.default_rng(random_seed)
     # Every supplied input is a leaf, as in PyTorch: one the output does not use still
     # requires grad and reports a grad of None.

@@ -168,15 +168,7 @@ def grad(args, file_, inputs_path, seed_vector, wrt, dtype, random_seed, as_json
 
 
 def _random_seed(text):
-    if text is None:
-        return None
-    try:
-        seed = int(text)
-    except ValueError:
-        raise InputError(f"--random-seed takes a whole number, got '{text}'") from None
-    if seed < 0:
-        raise InputError("--random-seed must be >= 0")
-    return seed
+    return None if text is None else _whole(text, "--random-seed")
 
 
 def _emit(result, as_json):
@@ -191,6 +183,79 @@ def _emit(result, as_json):
     else:
         sys.stdout.write(render.plain(result))
         sys.stdout.flush()
+
+
+@main.command(context_settings=CONTEXT)
+@click.argument("source", default="-", metavar="[FILE|-]")
+@click.option("--expr", metavar="PROGRAM", help="The program for records without \"expr\".")
+@click.option("-f", "--file", "file_", metavar="PATH",
+              help="Read that program from PATH instead of --expr.")
+@click.option("--dtype", default="float32", metavar="float32|float64",
+              help="Default dtype for records without \"dtype\".")
+@click.option("--wrt", metavar="NAMES", help="Default inputs that require grad.")
+@click.option("--nodes", is_flag=True, help="Include every node in each answer.")
+@click.option("--jobs", "-j", default="1", metavar="N", help="Evaluate on N processes "
+              "(output identical to --jobs 1).")
+@click.option("--random-seed", metavar="N",
+              help="Makes randn()/rand() inputs reproducible (per record, whatever --jobs).")
+def batch(source, expr, file_, dtype, wrt, nodes, jobs, random_seed):
+    """JSON Lines in, JSON Lines out: one answer per non-blank line, in order.
+
+    \b
+    Each line: {"id"?, "expr"?, "inputs"?, "seed_vector"?, "wrt"?, "dtype"?}
+    Each answer: grad --json's keys plus "id" (the record's, or its line number),
+    or {"id": ..., "error": {"type", "message", "line"}}.
+    Exit status: 0 every record succeeded, 1 some failed, 2 bad usage, 130 interrupted.
+    """
+    def body():
+        from . import batch as b
+        from .inputs import check_dtype
+
+        check_dtype(dtype)
+        if expr is not None and file_ is not None:
+            raise InputError("give the program with --expr or -f, not both")
+        if file_ == "-" and source == "-":
+            raise InputError("-f - and the records cannot both come from stdin")
+        n_jobs = _whole(jobs, "--jobs", minimum=1)
+        program = _read_text(file_, "program file") if file_ is not None else expr
+        defaults = b.Defaults(program, dtype, wrt, nodes, _random_seed(random_seed))
+        if program is not None:
+            from .parser import parse
+
+            parse(program)  # a bad default program is a usage error, not 10,000 bad records
+        try:
+            stream = sys.stdin.buffer if source == "-" else open(source, "rb")
+        except OSError as e:
+            raise InputError(f"cannot read '{source}': {e.strerror}") from None
+        bar, progress = None, None
+        if source != "-" and sys.stderr.isatty():
+            bar, progress = b.progress_bar(source)
+            bar.start()
+        try:
+            total, failed, interrupted = b.run(
+                stream, sys.stdout, defaults, jobs=n_jobs,
+                interactive=b.is_interactive(stream), progress=progress)
+        finally:
+            if bar is not None:
+                bar.stop()
+        if interrupted:
+            click.echo(f"interrupted after {total} record{'s' if total != 1 else ''}", err=True)
+            sys.exit(130)
+        if failed:
+            click.echo(f"{failed} of {total} records failed", err=True)
+            sys.exit(1)
+
+    _run(False, body)
+
+
+def _whole(text, flag, minimum=0):
+    try:
+        value = int(text)
+    except ValueError:
+        raise InputError(f"{flag} takes a whole number, got '{text}'") from None
+    if value < minimum:
+        raise InputError(f"{flag} must be at least {minimum}")
+    return value
 
 
 @main.command(context_settings=CONTEXT)

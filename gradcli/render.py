@@ -13,7 +13,7 @@ NODE_TEXT = 32
 
 def dumps(obj):
     """Strict JSON (RFC 8259): non-finite numbers were made strings by json_value."""
-    return json.dumps(obj, allow_nan=False, ensure_ascii=False)
+    return json.dumps(obj, allow_nan=False)  # ASCII-only: safe on any terminal encoding
 
 
 def to_json(result, nodes=True):
@@ -50,7 +50,7 @@ def rows(result):
 def sections(result):
     """(output repr, table rows, [(name, grad repr)]) — what both renderers show."""
     out = result.output
-    head = tensor_repr(out.value, grad_fn=out.label, requires_grad=out.requires_grad)
+    head = tensor_repr(out.value, grad_fn=result.grad_fn, requires_grad=out.requires_grad)
     grads = [(name, "None" if g is None else tensor_repr(g)) for name, g in result.grad.items()]
     return head, rows(result), grads
 

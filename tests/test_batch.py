@@ -1,0 +1,228 @@
+"""gradcli batch: JSON Lines in and out, bad lines cost only themselves, streaming, --jobs,
+and shell manners (head, Ctrl-C), run as real processes where that is the point."""
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+from click.testing import CliRunner
+
+from gradcli.cli import main
+
+EXPR = "mean(2*(x+2)^2)"
+GOOD = {"id": "walk", "expr": EXPR, "inputs": {"x": [-1.0475, 0.2038, 0.2971]}}
+BAD_LINES = [
+    b"not json",
+    b"[1, 2, 3]",
+    b'"a string"',
+    b"\xff\xfe invalid utf-8",
+    b'{"expr": "mean(x", "inputs": {"x": 1}}',
+    b'{"expr": "meen(x)", "inputs": {"x": 1}}',
+    b'{"expr": "x + y", "inputs": {"x": [1, 2], "y": [1, 2, 3]}}',
+    b'{"expr": "x * 2", "inputs": {"x": [1, 2]}}',
+    b'{"expr": "x * 2", "inputs": {"x": [1, 2]}, "seed_vector": [1, 2, 3]}',
+    b'{"inputs": {"y": 1}}',
+    b'{"inputs": {"x": "abc"}}',
+    b'{"inputs": {"x": [[1, 2], [3]]}}',
+    b'{"inputs": {"x": [true, 1]}}',
+    b'{"inputs": 3}',
+    b'{"expr": 7, "inputs": {"x": 1}}',
+    b'{"dtype": "float16", "inputs": {"x": 1}}',
+    b'{"wrt": 5, "inputs": {"x": 1}}',
+    b'{"wrt": ["q"], "inputs": {"x": 1}}',
+    b'{"bogus": 1}',
+    b"[" * 100_000 + b"]" * 100_000,
+    b'{"inputs": {"x": ' + b"[" * 5000 + b"1" + b"]" * 5000 + b"}}",
+]
+
+
+def run(args, data):
+    return CliRunner().invoke(main, ["batch", *args], input=data)
+
+
+def answers(output):
+    return [json.loads(line, parse_constant=lambda c: pytest.fail(c)) for line in output.splitlines()]
+
+
+def test_good_and_bad_lines_mixed():
+    lines = []
+    for bad in BAD_LINES:
+        lines += [json.dumps(GOOD).encode(), bad, b""]
+    r = run(["--expr", EXPR], b"\n".join(lines) + b"\n")
+    got = [json.loads(line) for line in r.stdout.splitlines()]
+    assert len(got) == 2 * len(BAD_LINES)  # one answer per non-blank line
+    for k, bad in enumerate(BAD_LINES):
+        good, err = got[2 * k], got[2 * k + 1]
+        assert good["id"] == "walk" and good["grad_fn"] == "MeanBackward0"
+        assert good["grad"]["x"] == [1.2699999809265137, 2.9384000301361084, 3.062800168991089]
+        assert set(err) == {"id", "error"}, bad[:60]
+        assert set(err["error"]) == {"type", "message", "line"} and err["error"]["message"]
+        assert err["error"]["line"] == 3 * k + 2 and err["id"] == 3 * k + 2
+    assert r.exit_code == 1
+    assert f"{len(BAD_LINES)} of {2 * len(BAD_LINES)} records failed" in r.stderr
+    assert "Traceback" not in r.output
+
+
+def test_ids_keys_and_nodes():
+    data = "\n".join(json.dumps(r) for r in [
+        {"id": 7, "inputs": {"x": [1, 2]}},
+        {"inputs": {"x": [1, 2]}, "dtype": "float64", "wrt": ["x"]},
+        {"expr": "sum(x * y)", "inputs": {"x": [1, 2], "y": "3,4"}, "wrt": "x"},
+        {"expr": "y = x + 2; z = y * y * 2; z", "inputs": {"x": [1, 2]}, "seed_vector": "1,0"},
+    ]) + "\n"
+    r = run(["--expr", EXPR], data)
+    assert r.exit_code == 0 and r.stderr == ""
+    a, b, c, d = answers(r.stdout)
+    assert a["id"] == 7 and b["id"] == 2 and c["id"] == 3
+    assert list(a) == ["id", "expr", "dtype", "value", "shape", "grad_fn", "grad"]
+    assert b["dtype"] == "float64" and c["grad"] == {"x": [3.0, 4.0]}
+    assert d["grad"] == {"x": [12.0, 0.0]}
+    r = run(["--expr", EXPR, "--nodes"], data)
+    assert "nodes" in answers(r.stdout)[0]
+
+
+def test_defaults_from_flags_and_file(tmp_path):
+    prog = tmp_path / "p.gc"
+    prog.write_text("sum(x * w)")
+    r = run(["-f", str(prog), "--wrt", "w", "--dtype", "float64"],
+            '{"inputs": {"x": [1, 2], "w": [3, 4]}}\n')
+    (a,) = answers(r.stdout)
+    assert a["grad"] == {"w": [1.0, 2.0]} and a["dtype"] == "float64"
+
+
+def test_records_accept_generators_reproducibly():
+    data = '{"inputs": {"x": "randn(3)"}}\n' * 2
+    one = run(["--expr", EXPR, "--random-seed", "5"], data).stdout
+    two = run(["--expr", EXPR, "--random-seed", "5"], data).stdout
+    assert one == two
+    a, b = answers(one)
+    assert a["value"] != b["value"]  # each record its own draw
+
+
+@pytest.mark.parametrize("args,fragment", [
+    (["--expr", "mean(x"], "unexpected end"),
+    (["--jobs", "0"], "--jobs must be at least 1"),
+    (["--dtype", "half"], "unknown dtype"),
+    (["/nonexistent.jsonl"], "cannot read"),
+])
+def test_usage_errors_exit_2(args, fragment):
+    r = run(args, "")
+    assert r.exit_code == 2 and fragment in r.output
+
+
+def test_blank_input_is_fine():
+    r = run(["--expr", EXPR], "\n\n  \n")
+    assert r.exit_code == 0 and r.stdout == ""
+
+
+def test_program_cache():
+    from gradcli.batch import ProgramCache
+
+    cache = ProgramCache(size=2)
+    p = cache.get("x + 1")
+    assert cache.get("x + 1") is p
+    cache.get("x + 2"), cache.get("x + 3")
+    assert cache.get("x + 1") is not p  # evicted, parsed again
+
+
+# ---- as real processes ----------------------------------------------------------------
+
+def gradcli(*args, **kw):
+    return subprocess.Popen([sys.executable, "-m", "gradcli", *args], **kw)
+
+
+def records(n):
+    return "".join(json.dumps({"inputs": {"x": [i * 0.001, 0.2, 0.3]}}) + "\n" for i in range(n))
+
+
+def test_jobs_output_is_byte_identical(tmp_path):
+    path = tmp_path / "r.jsonl"
+    path.write_text(records(3000) + "garbage\n" + records(10))
+    outs = []
+    for jobs in ("1", "2", "3"):
+        p = subprocess.run([sys.executable, "-m", "gradcli", "batch", "--expr", EXPR, "--jobs",
+                            jobs, str(path)], capture_output=True)
+        assert p.returncode == 1 and p.stderr == b"1 of 3011 records failed\n"
+        outs.append(p.stdout)
+    assert outs[0] == outs[1] == outs[2]
+
+
+def test_head_exits_quietly(tmp_path):
+    path = tmp_path / "r.jsonl"
+    path.write_text(records(20000))
+    for jobs in ("1", "2"):
+        p = subprocess.run(f"{sys.executable} -m gradcli batch --expr '{EXPR}' --jobs {jobs} "
+                           f"{path} | head -1", shell=True, capture_output=True, timeout=120)
+        assert p.stderr == b"" and len(p.stdout.splitlines()) == 1
+
+
+def test_interactive_pipe_answers_each_line_at_once():
+    p = gradcli("batch", "--expr", EXPR, stdin=subprocess.PIPE, stdout=subprocess.PIPE)
+    try:
+        for i in range(3):
+            p.stdin.write(json.dumps({"id": i, "inputs": {"x": [1.0, 2.0]}}).encode() + b"\n")
+            p.stdin.flush()
+            line = p.stdout.readline()  # arrives while stdin is still open
+            assert json.loads(line)["id"] == i
+    finally:
+        p.stdin.close()
+        assert p.wait(timeout=30) == 0
+
+
+def test_ctrl_c_while_waiting_exits_130():
+    p = gradcli("batch", "--expr", EXPR, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE)
+    p.stdin.write(b'{"inputs": {"x": 1}}\n')
+    p.stdin.flush()
+    assert json.loads(p.stdout.readline())["id"] == 1
+    p.send_signal(signal.SIGINT)
+    out, err = p.communicate(timeout=30)
+    assert p.returncode == 130 and b"Traceback" not in err and b"interrupted after 1" in err
+
+
+def test_ctrl_c_mid_file_stops_at_a_line_boundary(tmp_path):
+    path = tmp_path / "r.jsonl"
+    path.write_text(records(200000))
+    p = gradcli("batch", "--expr", EXPR, str(path), stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    time.sleep(2.0)
+    p.send_signal(signal.SIGINT)
+    out, err = p.communicate(timeout=60)
+    assert p.returncode == 130 and b"Traceback" not in err
+    assert out.endswith(b"\n")
+    rows = out.splitlines()
+    assert 0 < len(rows) < 200000
+    assert [json.loads(r)["id"] for r in rows] == list(range(1, len(rows) + 1))
+
+
+def test_memory_stays_flat(tmp_path):
+    """Peak memory for 20x the records stays within a few MB of the small run's."""
+    def peak(n):
+        path = tmp_path / f"r{n}.jsonl"
+        path.write_text(records(n))
+        code = ("import resource, subprocess, sys; subprocess.run([sys.executable, '-m', "
+                f"'gradcli', 'batch', '--expr', '{EXPR}', '{path}'], stdout=subprocess.DEVNULL);"
+                "print(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss)")
+        return int(subprocess.run([sys.executable, "-c", code], capture_output=True,
+                                  text=True).stdout)
+    small, large = peak(1000), peak(20000)
+    assert large < small + 10_000  # KiB
+
+
+def test_huge_line_costs_only_itself(tmp_path, monkeypatch):
+    from gradcli import batch
+
+    monkeypatch.setattr(batch, "MAX_LINE", 1000)
+    good = json.dumps(GOOD).encode()
+    huge = b'{"inputs": {"x": [' + b"1," * 5000 + b'1]}}'
+    import io
+
+    out = io.StringIO()
+    total, failed, _ = batch.run(io.BytesIO(b"\n".join([good, huge, good]) + b"\n"), out,
+                                 batch.Defaults(EXPR))
+    rows = [json.loads(r) for r in out.getvalue().splitlines()]
+    assert (total, failed) == (3, 1)
+    assert "longer than 1000 bytes" in rows[1]["error"]["message"] and rows[2]["id"] == "walk"
