@@ -283,7 +283,8 @@ def progress_bar(path):
 
     size = os.path.getsize(path)
     bar = Progress("batch", BarColumn(), TaskProgressColumn(), TimeRemainingColumn(),
-                   console=_stderr_console(), transient=True)
+                   console=_stderr_console(), transient=True, redirect_stdout=False,
+                   redirect_stderr=False)
     task = bar.add_task("batch", total=size or 1)
     state = {"n": 0}
 

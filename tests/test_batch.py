@@ -226,3 +226,19 @@ def test_huge_line_costs_only_itself(tmp_path, monkeypatch):
     rows = [json.loads(r) for r in out.getvalue().splitlines()]
     assert (total, failed) == (3, 1)
     assert "longer than 1000 bytes" in rows[1]["error"]["message"] and rows[2]["id"] == "walk"
+
+
+def test_progress_bar_leaves_stdout_alone(tmp_path, capsys):
+    import io
+
+    from gradcli import batch
+
+    path = tmp_path / "r.jsonl"
+    path.write_text(records(600))
+    bar, progress = batch.progress_bar(str(path))
+    bar.start()
+    with open(path, "rb") as stream:
+        total, failed, _ = batch.run(stream, sys.stdout, batch.Defaults(EXPR), progress=progress)
+    bar.stop()
+    out = capsys.readouterr().out
+    assert total == 600 and len(out.splitlines()) == 600
