@@ -228,11 +228,13 @@ def test_huge_line_costs_only_itself(tmp_path, monkeypatch):
     assert "longer than 1000 bytes" in rows[1]["error"]["message"] and rows[2]["id"] == "walk"
 
 
-def test_progress_bar_leaves_stdout_alone(tmp_path, capsys):
-    import io
+def test_progress_bar_leaves_stdout_alone(tmp_path, capsys, monkeypatch):
+    from rich.console import Console
 
     from gradcli import batch
 
+    # as on a terminal, where rich would otherwise capture stdout into its live display
+    monkeypatch.setattr(batch, "_stderr_console", lambda: Console(file=sys.stderr, force_terminal=True))
     path = tmp_path / "r.jsonl"
     path.write_text(records(600))
     bar, progress = batch.progress_bar(str(path))
