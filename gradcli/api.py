@@ -1,13 +1,14 @@
 """The Python API: ``evaluate(expr, inputs, ...)`` -> Result. Never prints."""
 
 import math
+import warnings
 
 import numpy as np
 
 from . import engine
 from .errors import InputError
 from .inputs import check_dtype, to_array
-from .parser import Program, parse
+from .parser import Program, parse, short
 
 
 class Result:
@@ -77,7 +78,7 @@ def _special(x):
 
 
 def evaluate(expr, inputs=None, *, seed_vector=None, wrt=None, dtype="float32",
-             random_seed=None):
+             random_seed=None, max_elements=None, detect_anomaly=False):
     """Parse (unless given a Program), evaluate, and run reverse mode.
 
     ``inputs`` maps names to values: numbers, nested lists, numpy arrays, or VALUE strings
@@ -86,22 +87,37 @@ def evaluate(expr, inputs=None, *, seed_vector=None, wrt=None, dtype="float32",
     """
     check_dtype(dtype)
     program = expr if isinstance(expr, Program) else parse(expr)
+    # overflow, 0/0, log(0), the mean of nothing: inf and nan, as in PyTorch, and quietly
+    with np.errstate(all="ignore"), warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        return _evaluate(program, inputs, seed_vector, wrt, dtype, random_seed,
+                         engine.MAX_ELEMENTS if max_elements is None else max_elements,
+                         detect_anomaly)
+
+
+def _evaluate(program, inputs, seed_vector, wrt, dtype, random_seed, max_elements,
+              detect_anomaly):
     inputs = dict(inputs or {})
     missing = [n for n in program.inputs if n not in inputs]
     if missing:
         raise InputError(f"missing input{'s' if len(missing) > 1 else ''}: "
-                         f"{', '.join(missing)}",
-                         hint=f"give each a value: NAME=VALUE on the command line (e.g. "
-                              f"{missing[0]}=1,2,3), or in \"inputs\" in a batch record")
+                         f"{', '.join(short(m) for m in missing[:10])}"
+                         + (f" and {len(missing) - 10} more" if len(missing) > 10 else ""),
+                         hint="give each a value: NAME=VALUE on the command line (e.g. "
+                              "x=1,2,3), or in \"inputs\" in a batch record")
     rng = np.random.default_rng(random_seed)
     # Every supplied input is a leaf, as in PyTorch: one the output does not use still
     # requires grad and reports a grad of None.
     names = list(program.inputs) + [n for n in inputs if n not in program.inputs]
-    arrays = {n: to_array(inputs[n], dtype, n, rng) for n in names}
+    arrays = {n: to_array(inputs[n], dtype, n, rng, max_elements) for n in names}
     wrt = resolve_wrt(names, wrt)
-    nodes, out = engine.forward(program, arrays, set(wrt), dtype)
-    seed = None if seed_vector is None else to_array(seed_vector, dtype, "seed vector", rng)
-    engine.backward(nodes, out, engine.make_seed(nodes[out], seed, dtype), dtype)
+    nodes, out = engine.forward(program, arrays, set(wrt), dtype, max_elements)
+    text = (lambda node: program.source(program.nodes[node.src])) if detect_anomaly else None
+    if detect_anomaly:
+        engine.check_forward(nodes, text)
+    seed = None if seed_vector is None else to_array(seed_vector, dtype, "seed vector", rng,
+                                                    max_elements)
+    engine.backward(nodes, out, engine.make_seed(nodes[out], seed, dtype), dtype, text)
     return Result(program, nodes, out, wrt, dtype)
 
 
@@ -112,6 +128,7 @@ def resolve_wrt(inputs, wrt):
     names = [w.strip() for w in wrt.split(",")] if isinstance(wrt, str) else list(wrt)
     unknown = [n for n in names if n and n not in inputs]
     if unknown:
-        raise InputError(f"--wrt names {', '.join(unknown)}, not an input",
-                         hint=f"the inputs are {', '.join(inputs) or 'none'}")
+        raise InputError(f"--wrt names {', '.join(short(u) for u in unknown[:10])}, not an "
+                         f"input", hint=f"the inputs are "
+                         f"{', '.join(short(i) for i in list(inputs)[:10]) or 'none'}")
     return [n for n in inputs if n in names]

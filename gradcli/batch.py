@@ -4,13 +4,14 @@ N processes gives byte-identical output."""
 
 import collections
 import io
-import json
+import math
 import os
 import signal
 import stat
 import sys
 
 from .errors import GradcliError, InputError
+from .inputs import loads
 
 FIELDS = ("id", "expr", "inputs", "seed_vector", "wrt", "dtype")
 MAX_LINE = 64 * 1024 * 1024  # a longer line is answered with an error, not read into memory
@@ -21,9 +22,11 @@ CACHE_SIZE = 256  # parsed programs kept, most recently used
 class Defaults:
     """What the command line supplies for records that do not say."""
 
-    def __init__(self, expr=None, dtype="float32", wrt=None, nodes=False, random_seed=None):
+    def __init__(self, expr=None, dtype="float32", wrt=None, nodes=False, random_seed=None,
+                 max_elements=None, detect_anomaly=False):
         self.expr, self.dtype, self.wrt = expr, dtype, wrt
         self.nodes, self.random_seed = nodes, random_seed
+        self.max_elements, self.detect_anomaly = max_elements, detect_anomaly
 
 
 class ProgramCache:
@@ -54,7 +57,7 @@ def answer(line_no, raw, defaults, cache):
     record_id = line_no
     try:
         record = _record(raw)
-        record_id = record.get("id", line_no)
+        record_id = _check_id(record.get("id", line_no))
         result = _evaluate(record, line_no, defaults, cache)
         out = {"id": record_id}
         out.update(result.to_dict(nodes=defaults.nodes))
@@ -79,7 +82,7 @@ def _record(raw):
     except UnicodeDecodeError as e:
         raise InputError(f"line is not valid UTF-8 (byte {e.start})") from None
     try:
-        record = json.loads(text)
+        record = loads(text)
     except RecursionError:
         raise InputError("JSON nested too deeply") from None
     except ValueError as e:
@@ -91,6 +94,14 @@ def _record(raw):
         raise InputError(f"unknown field '{unknown[0]}'; a record has "
                          f"{', '.join(FIELDS)}")
     return record
+
+
+def _check_id(value):
+    """An id is echoed in every answer: a string or a finite number."""
+    if isinstance(value, str) or (isinstance(value, (int, float)) and not isinstance(value, bool)
+                                  and math.isfinite(value)):
+        return value
+    raise InputError("\"id\" must be a string or a finite number")
 
 
 def _evaluate(record, line_no, defaults, cache):
@@ -113,7 +124,8 @@ def _evaluate(record, line_no, defaults, cache):
         raise InputError("\"wrt\" must be a list of names or a comma-separated string")
     seed = None if defaults.random_seed is None else [defaults.random_seed, line_no]
     return evaluate(cache.get(expr), inputs, seed_vector=record.get("seed_vector"), wrt=wrt,
-                    dtype=dtype, random_seed=seed)
+                    dtype=dtype, random_seed=seed, max_elements=defaults.max_elements,
+                    detect_anomaly=defaults.detect_anomaly)
 
 
 def _message(e):

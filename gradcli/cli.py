@@ -72,11 +72,11 @@ def _read_text(path, what):
 
 
 def _read_inputs(path):
-    import json
+    from .inputs import loads
 
     text = _read_text(path, "inputs file")
     try:
-        obj = json.loads(text)
+        obj = loads(text)
     except RecursionError:
         raise InputError("inputs: JSON nested too deeply") from None
     except ValueError as e:
@@ -135,8 +135,13 @@ def main():
 @click.option("--dtype", default="float32", metavar="float32|float64",
               help="Floating-point type (default float32, as in PyTorch).")
 @click.option("--random-seed", metavar="N", help="Makes randn()/rand() inputs reproducible.")
+@click.option("--max-elements", default=None, metavar="N",
+              help="Refuse any tensor with more elements (default 50,000,000).")
+@click.option("--detect-anomaly", is_flag=True,
+              help="Fail (exit 1) naming the first node whose value or gradient is nan/inf.")
 @click.option("--json", "as_json", is_flag=True, help="One JSON object on stdout instead of text.")
-def grad(args, file_, inputs_path, seed_vector, wrt, dtype, random_seed, as_json):
+def grad(args, file_, inputs_path, seed_vector, wrt, dtype, random_seed, max_elements,
+         detect_anomaly, as_json):
     """Value, per-node grad_fn labels, and the gradient (or VJP) of EXPR.
 
     \b
@@ -161,7 +166,8 @@ def grad(args, file_, inputs_path, seed_vector, wrt, dtype, random_seed, as_json
         from .api import evaluate
 
         result = evaluate(text, inputs, seed_vector=sv, wrt=wrt, dtype=dtype,
-                          random_seed=seed)
+                          random_seed=seed, max_elements=_max_elements(max_elements),
+                          detect_anomaly=detect_anomaly)
         _emit(result, as_json)
 
     _run(as_json, body)
@@ -198,7 +204,12 @@ def _emit(result, as_json):
               "(output identical to --jobs 1).")
 @click.option("--random-seed", metavar="N",
               help="Makes randn()/rand() inputs reproducible (per record, whatever --jobs).")
-def batch(source, expr, file_, dtype, wrt, nodes, jobs, random_seed):
+@click.option("--max-elements", default=None, metavar="N",
+              help="Refuse any tensor with more elements (default 50,000,000).")
+@click.option("--detect-anomaly", is_flag=True,
+              help="A record whose values or gradients go nan/inf fails, naming the node.")
+def batch(source, expr, file_, dtype, wrt, nodes, jobs, random_seed, max_elements,
+          detect_anomaly):
     """JSON Lines in, JSON Lines out: one answer per non-blank line, in order.
 
     \b
@@ -218,7 +229,8 @@ def batch(source, expr, file_, dtype, wrt, nodes, jobs, random_seed):
             raise InputError("-f - and the records cannot both come from stdin")
         n_jobs = _whole(jobs, "--jobs", minimum=1)
         program = _read_text(file_, "program file") if file_ is not None else expr
-        defaults = b.Defaults(program, dtype, wrt, nodes, _random_seed(random_seed))
+        defaults = b.Defaults(program, dtype, wrt, nodes, _random_seed(random_seed),
+                              _max_elements(max_elements), detect_anomaly)
         if program is not None:
             from .parser import parse
 
@@ -246,6 +258,10 @@ def batch(source, expr, file_, dtype, wrt, nodes, jobs, random_seed):
             sys.exit(1)
 
     _run(False, body)
+
+
+def _max_elements(text):
+    return None if text is None else _whole(text.replace("_", ""), "--max-elements", minimum=1)
 
 
 def _whole(text, flag, minimum=0):

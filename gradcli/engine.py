@@ -1,11 +1,14 @@
 """The passes: a forward loop that instantiates the program for given inputs, and a reverse
 loop that accumulates adjoints. Both are plain loops over a list in topological order."""
 
+import math
+
 import numpy as np
 
 from .errors import EvaluationError, GradcliError
+from .inputs import MAX_ELEMENTS
 from .ops import OPS, fmt_shape
-from .parser import caret
+from .parser import caret, short
 
 
 class Node:
@@ -33,9 +36,20 @@ def _operands(op, args, dtype):
     return [np.asarray(a.value, dtype=dtype) if a.op == "number" else a.value for a in args]
 
 
-def forward(program, arrays, wrt, dtype):
+def check_size(shape, max_elements, what):
+    """Refuse a tensor over the element cap before anything is allocated for it; ``what()``
+    names it (only built when the check fails)."""
+    size = math.prod(shape)
+    if size > max_elements:
+        raise EvaluationError(
+            f"{what()} would have shape {fmt_shape(shape)} ({size:,} elements), over the "
+            f"limit of {max_elements:,}", hint="raise the limit with --max-elements")
+
+
+def forward(program, arrays, wrt, dtype, max_elements=MAX_ELEMENTS):
     """Evaluate ``program`` on ``arrays`` (name -> ndarray of ``dtype``); returns the nodes
-    and the id of the output node. Inputs named in ``wrt`` require grad."""
+    and the id of the output node. Inputs named in ``wrt`` require grad. Every node's shape
+    is known, and checked against ``max_elements``, before it is computed."""
     nodes = []
     where = [0] * len(program.nodes)
     current = [None]  # the program node being evaluated, for emit() and error positions
@@ -45,6 +59,7 @@ def forward(program, arrays, wrt, dtype):
         argn = [nodes[a] for a in args]
         attrs = attrs or {}
         shape = op.shape([a.shape for a in argn], attrs)
+        check_size(shape, max_elements, lambda: "the result")  # _at() says where
         value = np.asarray(op.forward(*_operands(op, argn, dtype), **attrs),
                            dtype=op.dtype or dtype)
         if value.shape != shape:
@@ -59,6 +74,7 @@ def forward(program, arrays, wrt, dtype):
         for i, p in enumerate(program.nodes):
             current[0] = i
             if p.op == "input":
+                check_size(arrays[p.name].shape, max_elements, lambda: f"input {short(p.name)}")
                 rg = p.name in wrt
                 nodes.append(Node(len(nodes), "input", (), None, i, arrays[p.name], rg,
                                   "AccumulateGrad" if rg else None))
@@ -102,7 +118,36 @@ def _at(error, program, pnode):
     return error
 
 
-def backward(nodes, out, seed, dtype):
+class AnomalyError(EvaluationError):
+    """--detect-anomaly found a non-finite value or gradient."""
+
+
+def _first_bad(a):
+    a = np.asarray(a)
+    if a.dtype.kind != "f" or np.isfinite(a).all():
+        return None
+    idx = tuple(int(i) for i in np.argwhere(~np.isfinite(a))[0])
+    return a[idx].item(), list(idx)
+
+
+def _describe(node, text):
+    what = f"node {node.id} '{text(node)}'"
+    return what + (f" ({node.label})" if node.label else f" ({node.op})")
+
+
+def check_forward(nodes, text):
+    """The first node, in evaluation order, whose value holds a nan or an infinity."""
+    for node in nodes:
+        bad = _first_bad(node.value)
+        if bad is not None:
+            where = f" at index {bad[1]}" if bad[1] else ""
+            raise AnomalyError(f"anomaly in the forward pass: {_describe(node, text)} is "
+                               f"{bad[0]}{where}", hint="its inputs are all finite" if all(
+                                   _first_bad(nodes[a].value) is None for a in node.args)
+                               else None)
+
+
+def backward(nodes, out, seed, dtype, text=None):
     """Reverse pass from ``out`` seeded with ``seed``; sets ``node.grad`` on every node that
     requires grad and lies on a path to the output, and keeps labels only on those nodes."""
     adj = [None] * len(nodes)
@@ -125,6 +170,13 @@ def backward(nodes, out, seed, dtype):
                     continue  # no gradient flows to a condition or a class index
                 ga = every[k] if every is not None else rule(g, node.value, *vals, **attrs)
                 ga = _unbroadcast(np.asarray(ga), argn[k].shape, dtype)
+                if text is not None:  # --detect-anomaly: name the first backward step to go bad
+                    bad = _first_bad(ga)
+                    if bad is not None and _first_bad(g) is None:
+                        raise AnomalyError(
+                            f"anomaly in the backward pass: {_describe(node, text)} sent "
+                            f"{bad[0]} to its input {k} ({_describe(argn[k], text)}) although "
+                            f"the gradient arriving at it was finite")
                 adj[a] = ga if adj[a] is None else adj[a] + ga
     for node, g in zip(nodes, adj):
         if node.requires_grad:

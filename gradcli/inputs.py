@@ -12,12 +12,21 @@ import re
 
 from .errors import InputError
 
-MAX_ELEMENTS = 50_000_000  # generators refuse more than this (a typo must not eat the RAM)
+MAX_ELEMENTS = 50_000_000  # per tensor, unless --max-elements says otherwise
 _NUMBER = re.compile(r"[+-]?(\d+(\.\d*)?|\.\d+)([eE][+-]?\d+)?$")
 _SPECIAL = {"nan": math.nan, "inf": math.inf, "+inf": math.inf, "-inf": -math.inf,
             "infinity": math.inf, "-infinity": -math.inf}
 _GENERATOR = re.compile(r"\s*(randn|rand|zeros|ones|arange|linspace)\s*\((.*)\)\s*$", re.S)
 DTYPES = ("float32", "float64")
+
+
+def _reject_constant(name):
+    raise ValueError(f"{name} is not JSON (write the string \"nan\", \"inf\" or \"-inf\")")
+
+
+def loads(text):
+    """Strict JSON (RFC 8259): Python's NaN/Infinity extensions are refused."""
+    return json.loads(text, parse_constant=_reject_constant)
 
 
 def check_dtype(dtype):
@@ -37,7 +46,7 @@ def parse_value(text, name="value"):
         return float(text)
     if text[0] in "[{\"" or text in ("null", "true", "false"):
         try:
-            return json.loads(text)
+            return loads(text)
         except RecursionError:
             raise InputError(f"{name}: JSON nested too deeply") from None
         except ValueError as e:
@@ -57,17 +66,24 @@ def parse_value(text, name="value"):
     return out[0] if len(items) == 1 else out
 
 
-def to_array(value, dtype, name="value", rng=None):
+def to_array(value, dtype, name="value", rng=None, max_elements=MAX_ELEMENTS):
     """A value from JSON, the API or parse_value -> ndarray of ``dtype``."""
+    import numpy as np
+
+    with np.errstate(all="ignore"):  # 1e40 in float32 is inf, as in PyTorch, silently
+        return _to_array(value, dtype, name, rng, max_elements)
+
+
+def _to_array(value, dtype, name, rng, max_elements):
     import numpy as np
 
     if isinstance(value, str):
         m = _GENERATOR.match(value)
         if m:
-            return _generate(m.group(1), m.group(2), dtype, name, rng)
+            return _generate(m.group(1), m.group(2), dtype, name, rng, max_elements)
         value = parse_value(value, name)
         if isinstance(value, str):
-            return to_array(value, dtype, name, rng)
+            return _to_array(value, dtype, name, rng, max_elements)
     if isinstance(value, np.ndarray):
         if value.dtype.kind not in "iuf":
             raise InputError(f"{name}: expected numbers, got an array of {value.dtype}")
@@ -135,6 +151,11 @@ def _checked(value, dtype, name):
                              f"{_where(path)}")
     if shape is None:  # only empty lists
         shape = tuple(level_len[d] for d in sorted(level_len))
+    elif len(flat) != math.prod(shape) or any(d >= len(shape) for d in level_len):
+        raise InputError(f"{name}: ragged nested list (rows of different lengths or depths)")
+    if len(shape) > 32:
+        raise InputError(f"{name}: nested {len(shape)} lists deep; a tensor has at most 32 "
+                         f"dimensions")
     return np.array(flat, dtype=dtype).reshape(shape)
 
 
@@ -142,7 +163,7 @@ def _where(path):
     return "[" + "][".join(str(i) for i in path) + "]" if path else "the top level"
 
 
-def _generate(kind, args_text, dtype, name, rng):
+def _generate(kind, args_text, dtype, name, rng, max_elements):
     import numpy as np
 
     args = []
@@ -169,9 +190,9 @@ def _generate(kind, args_text, dtype, name, rng):
             raise InputError(f"{name}: {kind}() takes sizes, whole numbers >= 0")
         shape = tuple(int(a) for a in args)
     size = math.prod(shape)
-    if size > MAX_ELEMENTS:
-        raise InputError(f"{name}: {kind}() would make {size} elements; the limit is "
-                         f"{MAX_ELEMENTS}")
+    if size > max_elements:
+        raise InputError(f"{name}: {kind}() would make {size:,} elements, over the limit of "
+                         f"{max_elements:,}", hint="raise the limit with --max-elements")
     if kind == "linspace":
         return np.linspace(args[0], args[1], shape[0]).astype(dtype)
     if kind == "arange":

@@ -10,6 +10,8 @@ node's PyTorch label is chosen exactly as PyTorch would choose it.
 import difflib
 import math
 import os
+import re
+import unicodedata
 
 from .errors import GradcliError, ParseError, UnknownNameError
 from .ops import ALIASES, OPS, REQUIRED
@@ -41,16 +43,29 @@ class Program:
         self.output = output
 
     def source(self, node):
-        """The source text of a node, elided in the middle when long."""
-        text = " ".join(self.text[node.start:node.end].split()) if node.end - node.start < 4 * MAX_TEXT \
-            else self.text[node.start:node.end]
-        if len(text) > MAX_TEXT:
-            half = MAX_TEXT // 2 - 1
-            text = " ".join(text[:half].split()) + " … " + " ".join(text[-half:].split())
-        return text
+        """The source text of a node, elided in the middle when long (in constant time: a
+        deep program has many long, nested spans)."""
+        return elide(self.text, node.start, node.end)
 
     def position(self, offset):
         return position_of(self.text, offset)
+
+
+def elide(text, start=0, end=None, limit=MAX_TEXT):
+    """``text[start:end]`` on one line, with its middle cut out past ``limit`` characters."""
+    end = len(text) if end is None else end
+    if end - start <= limit:
+        return " ".join(text[start:end].split())
+    half = limit // 2 - 1
+    return " ".join(text[start:start + half].split()) + " … " + \
+        " ".join(text[end - half:end].split())
+
+
+def short(name, limit=40):
+    """A user's name for an error message: long ones are elided, with their length."""
+    if len(name) <= limit:
+        return name
+    return f"{name[:24]}…{name[-8:]} ({len(name)} characters)"
 
 
 def position_of(text, offset):
@@ -70,6 +85,7 @@ def caret(text, offset, width=1):
         lo = max(0, col - 50)
         line, col = ("…" if lo else "") + line[lo:lo + 100] + ("…" if lo + 100 < len(line) else ""), \
             col - lo + (1 if lo else 0)
+    line = "".join(c if c.isprintable() and c.isascii() else "?" for c in line)
     return line + "\n" + " " * col + "^" * max(1, min(width, len(line) - col))
 
 
@@ -207,8 +223,8 @@ class Builder:
         op = OPS.get(ALIASES.get(name, name))
         if op is None or not op.public:
             choices = [n for n, o in OPS.items() if o.public] + list(ALIASES)
-            close = difflib.get_close_matches(name, choices, n=1)
-            raise self.error(UnknownNameError, f"unknown function '{name}'", name_tok.start_pos,
+            close = difflib.get_close_matches(name, choices, n=1) if len(name) < 64 else []
+            raise self.error(UnknownNameError, f"unknown function '{short(name)}'", name_tok.start_pos,
                              name_tok.end_pos, hint=f"did you mean '{close[0]}'?" if close
                              else "'gradcli ops' lists the functions")
         positional = ([receiver] if receiver is not None else [])
@@ -219,9 +235,10 @@ class Builder:
             if isinstance(a, tuple):
                 kw, value, tok = a[1], a[2], a[3]
                 if kw not in op.params:
-                    close = difflib.get_close_matches(kw, list(op.params), n=1)
+                    close = difflib.get_close_matches(kw, list(op.params), n=1) \
+                        if len(kw) < 64 else []
                     raise self.error(UnknownNameError, f"{name}() got an unexpected keyword "
-                                     f"argument '{kw}'", tok.start_pos, tok.end_pos,
+                                     f"argument '{short(kw)}'", tok.start_pos, tok.end_pos,
                                      hint=f"did you mean '{close[0]}'?" if close else
                                      (f"it takes {', '.join(op.params)}" if op.params else None))
                 if kw in keywords:
@@ -414,7 +431,7 @@ class Builder:
 
     def attr_(self, obj, name_tok):
         if str(name_tok) != "T":
-            raise self.error(UnknownNameError, f"unknown attribute '.{name_tok}'",
+            raise self.error(UnknownNameError, f"unknown attribute '.{short(str(name_tok))}'",
                              name_tok.start_pos, name_tok.end_pos,
                              hint="tensors have .T; methods are called with ()")
         return self.apply("permute_T", [obj], None, obj.start, name_tok.end_pos)
@@ -475,6 +492,7 @@ def parse(text):
     from lark.exceptions import UnexpectedCharacters, UnexpectedEOF, UnexpectedInput, \
         UnexpectedToken
 
+    _check_characters(text)
     if not text.strip() or _only_comments(text):
         raise ParseError("empty program: write an expression, e.g. 'mean(x^2)'")
     parser = _get_parser()
@@ -535,6 +553,32 @@ def _live(program):
     return Program(program.text, kept, inputs, new_id[program.output])
 
 
+_SUSPECT = re.compile(r"[^\t\n\r\f\x20-\x7e]")
+
+
+def _check_characters(text):
+    """Program text is ASCII. A control character (NUL...), a bidi or other format character,
+    or a Unicode look-alike is named by its code point, even inside a comment, where it could
+    make the program read differently from what it does. (Printable non-ASCII text in a
+    comment is fine.)"""
+    comment_at = {}  # line start -> where its comment starts
+    for m in _SUSPECT.finditer(text):
+        ch, at = m.group(), m.start()
+        line = text.rfind("\n", 0, at) + 1
+        if line not in comment_at:
+            end = text.find("\n", line)
+            hash_at = text.find("#", line, len(text) if end < 0 else end)
+            comment_at[line] = len(text) if hash_at < 0 else hash_at
+        if at > comment_at[line] and ch.isprintable() and \
+                unicodedata.category(ch) not in ("Cf", "Cc", "Co", "Cs"):
+            continue
+        raise ParseError(f"unexpected character {_show_char(ch)}: program text must be ASCII"
+                         + ("" if ch.isprintable() else " (it holds an invisible control or "
+                            "formatting character)"),
+                         position=position_of(text, at), context=caret(text, at),
+                         hint="names are ASCII letters, digits and _; retype the character")
+
+
 def _only_comments(text):
     return all(not line.strip() or line.strip().startswith("#") for line in text.splitlines())
 
@@ -542,7 +586,9 @@ def _only_comments(text):
 def _show_char(ch):
     if ch.isprintable() and ch.isascii():
         return f"'{ch}'"
-    return f"'{ch}' (U+{ord(ch):04X})" if ch.isprintable() else f"U+{ord(ch):04X}"
+    name = unicodedata.name(ch, "")
+    label = f"U+{ord(ch):04X}" + (f" {name}" if name else "")
+    return f"'{ch}' ({label})" if ch.isprintable() else label
 
 
 _TOKEN_NAMES = {"NAME": "a name", "NUMBER": "a number", "STRING": "a string", "RPAR": "')'",

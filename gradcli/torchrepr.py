@@ -55,6 +55,18 @@ class _Formatter:
         return (self.max_width - len(ret)) * " " + ret
 
 
+def _scalar(v):
+    """What _Formatter + format give for one float, without building arrays."""
+    if not math.isfinite(v) or v == 0:
+        return f"{v:.0f}" + ("." if math.isfinite(v) else "")
+    m = abs(v)
+    if m > 1.0e8 or m < 1.0e-4:
+        return f"{v:.{PRECISION}e}"
+    if v == math.ceil(v):
+        return f"{v:.0f}."
+    return f"{v:.{PRECISION}f}"
+
+
 def _summarized(a):
     """The values a summarised print shows (get_summarized_data)."""
     if a.ndim == 0:
@@ -99,8 +111,11 @@ def tensor_str(a, indent=0, linewidth=LINEWIDTH, threshold=THRESHOLD):
     a = np.asarray(a)
     if a.size == 0:
         return "[]"
+    if a.ndim == 0 and a.dtype.kind == "f":
+        return _scalar(a.item())
     summarize = a.size > threshold
-    fmt = _Formatter(_summarized(a) if summarize else a)
+    with np.errstate(all="ignore"):  # max/min of extreme values may overflow: no warning
+        fmt = _Formatter(_summarized(a) if summarize else a)
     return _with_formatter(a, indent, summarize, fmt, linewidth)
 
 

@@ -244,3 +244,17 @@ def test_progress_bar_leaves_stdout_alone(tmp_path, capsys, monkeypatch):
     bar.stop()
     out = capsys.readouterr().out
     assert total == 600 and len(out.splitlines()) == 600
+
+
+@pytest.mark.parametrize("line,fragment", [
+    (b'{"id": [1], "inputs": {"x": 1}}', "\"id\" must be a string"),
+    (b'{"id": 1e400, "inputs": {"x": 1}}', "\"id\" must be a string"),
+    (b'{"id": NaN, "inputs": {"x": 1}}', "NaN is not JSON"),
+    (b'{"inputs": {"x": [Infinity]}}', "Infinity is not JSON"),
+])
+def test_ids_and_non_standard_json(line, fragment):
+    from gradcli import batch
+
+    text, ok = batch.answer(4, line, batch.Defaults("x"), batch.ProgramCache())
+    obj = json.loads(text, parse_constant=lambda c: pytest.fail(c))
+    assert not ok and fragment in obj["error"]["message"] and obj["id"] == 4
