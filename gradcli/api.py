@@ -87,16 +87,28 @@ def evaluate(expr, inputs=None, *, seed_vector=None, wrt=None, dtype="float32",
     """
     check_dtype(dtype)
     program = expr if isinstance(expr, Program) else parse(expr)
-    # overflow, 0/0, log(0), the mean of nothing: inf and nan, as in PyTorch, and quietly
-    with np.errstate(all="ignore"), warnings.catch_warnings():
-        warnings.simplefilter("ignore", RuntimeWarning)
-        return _evaluate(program, inputs, seed_vector, wrt, dtype, random_seed,
-                         engine.MAX_ELEMENTS if max_elements is None else max_elements,
+    with quietly():
+        return _evaluate(program, inputs, seed_vector, wrt, dtype, random_seed, max_elements,
                          detect_anomaly)
 
 
-def _evaluate(program, inputs, seed_vector, wrt, dtype, random_seed, max_elements,
-              detect_anomaly):
+def quietly():
+    """Overflow, 0/0, log(0), the mean of nothing: inf and nan, as in PyTorch, and no
+    warnings on stderr."""
+    import contextlib
+
+    stack = contextlib.ExitStack()
+    stack.enter_context(np.errstate(all="ignore"))
+    stack.enter_context(warnings.catch_warnings())
+    warnings.simplefilter("ignore", RuntimeWarning)
+    return stack
+
+
+def prepare(expr, inputs, wrt, dtype, random_seed=None, max_elements=None):
+    """Parse (unless given a Program) and check the inputs: (program, name -> ndarray,
+    names that require grad, the element cap, the random generator)."""
+    check_dtype(dtype)
+    program = expr if isinstance(expr, Program) else parse(expr)
     inputs = dict(inputs or {})
     missing = [n for n in program.inputs if n not in inputs]
     if missing:
@@ -105,18 +117,24 @@ def _evaluate(program, inputs, seed_vector, wrt, dtype, random_seed, max_element
                          + (f" and {len(missing) - 10} more" if len(missing) > 10 else ""),
                          hint="give each a value: NAME=VALUE on the command line (e.g. "
                               "x=1,2,3), or in \"inputs\" in a batch record")
+    cap = engine.MAX_ELEMENTS if max_elements is None else max_elements
     rng = np.random.default_rng(random_seed)
     # Every supplied input is a leaf, as in PyTorch: one the output does not use still
     # requires grad and reports a grad of None.
     names = list(program.inputs) + [n for n in inputs if n not in program.inputs]
-    arrays = {n: to_array(inputs[n], dtype, n, rng, max_elements) for n in names}
-    wrt = resolve_wrt(names, wrt)
-    nodes, out = engine.forward(program, arrays, set(wrt), dtype, max_elements)
+    arrays = {n: to_array(inputs[n], dtype, n, rng, cap) for n in names}
+    return program, arrays, resolve_wrt(names, wrt), cap, rng
+
+
+def _evaluate(program, inputs, seed_vector, wrt, dtype, random_seed, max_elements,
+              detect_anomaly):
+    program, arrays, wrt, cap, rng = prepare(program, inputs, wrt, dtype, random_seed,
+                                             max_elements)
+    nodes, out = engine.forward(program, arrays, set(wrt), dtype, cap)
     text = (lambda node: program.source(program.nodes[node.src])) if detect_anomaly else None
     if detect_anomaly:
         engine.check_forward(nodes, text)
-    seed = None if seed_vector is None else to_array(seed_vector, dtype, "seed vector", rng,
-                                                    max_elements)
+    seed = None if seed_vector is None else to_array(seed_vector, dtype, "seed vector", rng, cap)
     engine.backward(nodes, out, engine.make_seed(nodes[out], seed, dtype), dtype, text)
     return Result(program, nodes, out, wrt, dtype)
 

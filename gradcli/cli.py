@@ -122,26 +122,64 @@ def main():
     """
 
 
-@main.command(context_settings={**CONTEXT, "ignore_unknown_options": True})
-@click.argument("args", nargs=-1)
-@click.option("-f", "--file", "file_", metavar="PATH",
-              help="Read the program from PATH ('-' = stdin) instead of EXPR.")
-@click.option("-i", "--inputs", "inputs_path", metavar="PATH",
-              help="A JSON object of inputs ('-' = stdin); NAME=VALUE arguments override it.")
+def program_options(fn):
+    """The options every command that evaluates a program shares (as in sqlite-utils)."""
+    decorators = [
+        click.argument("args", nargs=-1),
+        click.option("-f", "--file", "file_", metavar="PATH",
+                     help="Read the program from PATH ('-' = stdin) instead of EXPR."),
+        click.option("-i", "--inputs", "inputs_path", metavar="PATH",
+                     help="A JSON object of inputs ('-' = stdin); NAME=VALUE arguments "
+                          "override it."),
+        click.option("--wrt", metavar="NAMES",
+                     help="Comma-separated inputs that require grad (default: every input)."),
+        click.option("--dtype", default="float32", metavar="float32|float64",
+                     help="Floating-point type (default float32, as in PyTorch)."),
+        click.option("--random-seed", metavar="N",
+                     help="Makes randn()/rand() inputs reproducible."),
+        click.option("--max-elements", default=None, metavar="N",
+                     help="Refuse any tensor with more elements (default 50,000,000)."),
+        click.option("--json", "as_json", is_flag=True,
+                     help="One JSON object on stdout instead of text."),
+    ]
+    for d in reversed(decorators):
+        fn = d(fn)
+    return fn
+
+
+class Job:
+    """What the shared options say: the program text, its inputs, and the settings."""
+
+    def __init__(self, args, file_, inputs_path, wrt, dtype, random_seed, max_elements):
+        from .inputs import check_dtype, parse_value
+
+        expr, pairs = _split_args(args, file_)
+        if file_ == "-" and inputs_path == "-":
+            raise InputError("--file and --inputs cannot both read stdin")
+        self.random_seed = _random_seed(random_seed)
+        self.max_elements = _max_elements(max_elements)
+        self.text = expr if file_ is None else _read_text(file_, "program file")
+        self.inputs = _read_inputs(inputs_path) if inputs_path is not None else {}
+        self.dtype = check_dtype(dtype)
+        self.inputs.update({k: parse_value(v, k) for k, v in pairs.items()})
+        self.wrt = wrt
+
+    def settings(self):
+        return {"wrt": self.wrt, "dtype": self.dtype, "random_seed": self.random_seed,
+                "max_elements": self.max_elements}
+
+
+COMMAND = {**CONTEXT, "ignore_unknown_options": True}
+
+
+@main.command(context_settings=COMMAND)
+@program_options
 @click.option("--seed-vector", metavar="VALUE",
               help="The seed (cotangent) for a non-scalar output: backward(gradient=VALUE).")
-@click.option("--wrt", metavar="NAMES",
-              help="Comma-separated inputs that require grad (default: every input).")
-@click.option("--dtype", default="float32", metavar="float32|float64",
-              help="Floating-point type (default float32, as in PyTorch).")
-@click.option("--random-seed", metavar="N", help="Makes randn()/rand() inputs reproducible.")
-@click.option("--max-elements", default=None, metavar="N",
-              help="Refuse any tensor with more elements (default 50,000,000).")
 @click.option("--detect-anomaly", is_flag=True,
               help="Fail (exit 1) naming the first node whose value or gradient is nan/inf.")
-@click.option("--json", "as_json", is_flag=True, help="One JSON object on stdout instead of text.")
-def grad(args, file_, inputs_path, seed_vector, wrt, dtype, random_seed, max_elements,
-         detect_anomaly, as_json):
+def grad(args, file_, inputs_path, wrt, dtype, random_seed, max_elements, as_json,
+         seed_vector, detect_anomaly):
     """Value, per-node grad_fn labels, and the gradient (or VJP) of EXPR.
 
     \b
@@ -151,26 +189,162 @@ def grad(args, file_, inputs_path, seed_vector, wrt, dtype, random_seed, max_ele
     Exit status: 0 ok, 1 cannot evaluate, 2 bad usage or input.
     """
     def body():
-        expr, pairs = _split_args(args, file_)
-        if file_ == "-" and inputs_path == "-":
-            raise InputError("--file and --inputs cannot both read stdin")
-        seed = _random_seed(random_seed)
-        text = expr if file_ is None else _read_text(file_, "program file")
-        inputs = _read_inputs(inputs_path) if inputs_path is not None else {}
-        from .inputs import check_dtype, parse_value
+        from .inputs import parse_value
 
-        check_dtype(dtype)
-        inputs.update({k: parse_value(v, k) for k, v in pairs.items()})
+        job = Job(args, file_, inputs_path, wrt, dtype, random_seed, max_elements)
         sv = parse_value(seed_vector, "--seed-vector") if seed_vector is not None else None
-
         from .api import evaluate
 
-        result = evaluate(text, inputs, seed_vector=sv, wrt=wrt, dtype=dtype,
-                          random_seed=seed, max_elements=_max_elements(max_elements),
-                          detect_anomaly=detect_anomaly)
+        result = evaluate(job.text, job.inputs, seed_vector=sv, detect_anomaly=detect_anomaly,
+                          **job.settings())
         _emit(result, as_json)
 
     _run(as_json, body)
+
+
+@main.command(context_settings=COMMAND)
+@program_options
+@click.option("--tangent", "tangents", multiple=True, metavar="NAME=VALUE",
+              help="The direction for an input (repeatable); inputs without one get 0.")
+def jvp(args, file_, inputs_path, wrt, dtype, random_seed, max_elements, as_json, tangents):
+    """Forward mode: the value and the Jacobian-vector product J·t of EXPR.
+
+    \b
+    gradcli jvp 'sin(x) * y' x=1,2 y=3,4 --tangent x=1,0
+    """
+    def body():
+        from . import derivatives, render
+        from .inputs import parse_value
+
+        job = Job(args, file_, inputs_path, wrt, dtype, random_seed, max_elements)
+        pairs = {}
+        for t in tangents:
+            m = _NAME_VALUE.match(t)
+            if not m:
+                raise InputError(f"--tangent takes NAME=VALUE, got '{t}'")
+            pairs[m.group(1)] = parse_value(m.group(2), f"tangent {m.group(1)}")
+        out = derivatives.jvp(job.text, job.inputs, pairs, **job.settings())
+        _print(render.jvp_text(out, job.dtype), render.jvp_json(out, job), as_json)
+
+    _run(as_json, body)
+
+
+@main.command(context_settings=COMMAND)
+@program_options
+@click.option("--mode", type=click.Choice(["auto", "forward", "reverse"]), default="auto",
+              help="Forward passes (one per input element) or reverse passes (one per "
+                   "output element); auto takes the fewer.")
+def jacobian(args, file_, inputs_path, wrt, dtype, random_seed, max_elements, as_json, mode):
+    """The full Jacobian of EXPR for each input (shape = output shape + input shape)."""
+    def body():
+        from . import derivatives, render
+
+        job = Job(args, file_, inputs_path, wrt, dtype, random_seed, max_elements)
+        out = derivatives.jacobian(job.text, job.inputs, mode=None if mode == "auto" else mode,
+                                   **job.settings())
+        _print(render.jacobian_text(out, job.dtype), render.jacobian_json(out, job), as_json)
+
+    _run(as_json, body)
+
+
+@main.command(context_settings=COMMAND)
+@program_options
+def hessian(args, file_, inputs_path, wrt, dtype, random_seed, max_elements, as_json):
+    """Every block ∂²out/∂a∂b of a scalar EXPR (the gradient, differentiated)."""
+    def body():
+        from . import derivatives, render
+
+        job = Job(args, file_, inputs_path, wrt, dtype, random_seed, max_elements)
+        out = derivatives.hessian(job.text, job.inputs, **job.settings())
+        _print(render.hessian_text(out, job.dtype), render.hessian_json(out, job), as_json)
+
+    _run(as_json, body)
+
+
+@main.command(context_settings=COMMAND)
+@program_options
+@click.option("--eps", default=1e-6, type=float, help="Finite-difference step (default 1e-6).")
+@click.option("--atol", default=1e-5, type=float, help="Absolute tolerance (default 1e-5).")
+@click.option("--rtol", default=1e-3, type=float, help="Relative tolerance (default 1e-3).")
+@click.option("--sweep", is_flag=True,
+              help="Also show the finite-difference error as the step shrinks 1e-1 .. 1e-12.")
+def check(args, file_, inputs_path, wrt, dtype, random_seed, max_elements, as_json, eps, atol,
+          rtol, sweep):
+    """Reverse and forward mode against central finite differences, in float64 (exit 1 when
+    they disagree), like torch.autograd.gradcheck."""
+    def body():
+        from . import derivatives, render
+
+        job = Job(args, file_, inputs_path, wrt, dtype, random_seed, max_elements)
+        settings = job.settings()
+        settings.pop("dtype")
+        out = derivatives.check(job.text, job.inputs, eps=eps, atol=atol, rtol=rtol,
+                                sweep=sweep, **settings)
+        _print(render.check_text(out, plot=sweep and sys.stdout.isatty()),
+               render.check_json(out, job), as_json)
+        if not out["ok"]:
+            sys.exit(1)
+
+    _run(as_json, body)
+
+
+@main.command(context_settings=COMMAND)
+@program_options
+@click.option("--format", "fmt", type=click.Choice(["tree", "dot", "mermaid", "json"]),
+              default="tree", help="tree (rich on a terminal), Graphviz dot, Mermaid, or JSON.")
+@click.option("--seed-vector", metavar="VALUE", help="The seed for a non-scalar output.")
+def graph(args, file_, inputs_path, wrt, dtype, random_seed, max_elements, as_json, fmt,
+          seed_vector):
+    """The operator DAG of EXPR, shared nodes once; with inputs, values and adjoints too."""
+    def body():
+        from . import graphs
+        from .inputs import parse_value
+
+        job = Job(args, file_, inputs_path, wrt, dtype, random_seed, max_elements)
+        sv = parse_value(seed_vector, "--seed-vector") if seed_vector is not None else None
+        g = graphs.build(job.text, job.inputs, seed_vector=sv, **job.settings())
+        kind = "json" if as_json else fmt
+        if kind == "tree" and sys.stdout.isatty():
+            from rich.console import Console
+
+            Console(highlight=False).print(graphs.rich_tree(g))
+        else:
+            click.echo(graphs.render(g, kind))
+
+    _run(as_json, body)
+
+
+@main.command(context_settings=COMMAND)
+@program_options
+@click.option("--seed-vector", metavar="VALUE", help="The seed for a non-scalar output.")
+def explain(args, file_, inputs_path, wrt, dtype, random_seed, max_elements, as_json,
+            seed_vector):
+    """The reverse pass step by step: each node's rule, the adjoint arriving, and what it
+    sends to each input; then the gradient."""
+    def body():
+        from . import graphs
+        from .inputs import parse_value
+
+        job = Job(args, file_, inputs_path, wrt, dtype, random_seed, max_elements)
+        sv = parse_value(seed_vector, "--seed-vector") if seed_vector is not None else None
+        out = graphs.explain(job.text, job.inputs, seed_vector=sv, **job.settings())
+        if as_json:
+            from .render import dumps
+
+            click.echo(dumps(out["json"]))
+        else:
+            sys.stdout.write(out["text"])
+
+    _run(as_json, body)
+
+
+def _print(text, obj, as_json):
+    from .render import dumps
+
+    if as_json:
+        click.echo(dumps(obj))
+    else:
+        sys.stdout.write(text)
 
 
 def _random_seed(text):

@@ -147,37 +147,57 @@ def check_forward(nodes, text):
                                else None)
 
 
-def backward(nodes, out, seed, dtype, text=None):
-    """Reverse pass from ``out`` seeded with ``seed``; sets ``node.grad`` on every node that
-    requires grad and lies on a path to the output, and keeps labels only on those nodes."""
+def steps(nodes, out, seed, dtype, text=None):
+    """The reverse pass, one node at a time from the output back: yields (node, adjoint
+    arriving, [(input id, contribution sent)]) and leaves the accumulated adjoints in the
+    returned list. ``text`` (a node -> source function) turns on anomaly checks."""
     adj = [None] * len(nodes)
     adj[out] = seed
+    for i in range(out, -1, -1):
+        g = adj[i]
+        node = nodes[i]
+        if g is None or not node.args:
+            continue
+        op = OPS[node.op]
+        argn = [nodes[a] for a in node.args]
+        vals = _operands(op, argn, dtype)
+        attrs = node.attrs or {}
+        # a tuple holds one rule per input; a function (cat, stack) gives all at once
+        every = op.grads(g, node.value, *vals, **attrs) if callable(op.grads) else None
+        sent = []
+        for k, a in enumerate(node.args):
+            rule = None if every is not None else op.grads[k]
+            if not argn[k].requires_grad or (every is None and rule is None):
+                continue  # no gradient flows to a condition or a class index
+            ga = every[k] if every is not None else rule(g, node.value, *vals, **attrs)
+            ga = _unbroadcast(np.asarray(ga), argn[k].shape, dtype)
+            if text is not None:  # --detect-anomaly: name the first backward step to go bad
+                bad = _first_bad(ga)
+                if bad is not None and _first_bad(g) is None:
+                    raise AnomalyError(
+                        f"anomaly in the backward pass: {_describe(node, text)} sent "
+                        f"{bad[0]} to its input {k} ({_describe(argn[k], text)}) although "
+                        f"the gradient arriving at it was finite")
+            adj[a] = ga if adj[a] is None else adj[a] + ga
+            sent.append((a, ga))
+        yield node, g, sent
+    return adj
+
+
+def backward(nodes, out, seed, dtype, text=None, on_step=None):
+    """Reverse pass from ``out`` seeded with ``seed``; sets ``node.grad`` on every node that
+    requires grad and lies on a path to the output, and keeps labels only on those nodes.
+    ``on_step`` sees each step (gradcli explain)."""
+    walk = steps(nodes, out, seed, dtype, text)
     with np.errstate(all="ignore"):
-        for i in range(out, -1, -1):
-            g = adj[i]
-            node = nodes[i]
-            if g is None or not node.args:
-                continue
-            op = OPS[node.op]
-            argn = [nodes[a] for a in node.args]
-            vals = _operands(op, argn, dtype)
-            attrs = node.attrs or {}
-            # a tuple holds one rule per input; a function (cat, stack) gives all at once
-            every = op.grads(g, node.value, *vals, **attrs) if callable(op.grads) else None
-            for k, a in enumerate(node.args):
-                rule = None if every is not None else op.grads[k]
-                if not argn[k].requires_grad or (every is None and rule is None):
-                    continue  # no gradient flows to a condition or a class index
-                ga = every[k] if every is not None else rule(g, node.value, *vals, **attrs)
-                ga = _unbroadcast(np.asarray(ga), argn[k].shape, dtype)
-                if text is not None:  # --detect-anomaly: name the first backward step to go bad
-                    bad = _first_bad(ga)
-                    if bad is not None and _first_bad(g) is None:
-                        raise AnomalyError(
-                            f"anomaly in the backward pass: {_describe(node, text)} sent "
-                            f"{bad[0]} to its input {k} ({_describe(argn[k], text)}) although "
-                            f"the gradient arriving at it was finite")
-                adj[a] = ga if adj[a] is None else adj[a] + ga
+        while True:
+            try:
+                step = next(walk)
+            except StopIteration as done:
+                adj = done.value
+                break
+            if on_step is not None:
+                on_step(*step)
     for node, g in zip(nodes, adj):
         if node.requires_grad:
             node.grad = g

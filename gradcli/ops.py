@@ -159,8 +159,27 @@ def _count(x, dim):
 
 def _evenly(g, out, x):
     """PyTorch's evenly_distribute_backward: ties (and NaNs) share the gradient."""
-    mask = np.isnan(x) if np.isnan(out) else (x == out)
-    return np.where(mask, g / mask.sum(), 0).astype(x.dtype)
+    x, out_ = _re(x), _re(out)
+    mask = np.isnan(x) if np.isnan(out_) else (x == out_)
+    return np.where(mask, g / mask.sum(), 0).astype(np.result_type(g, x))
+
+
+def _re(a):
+    """The real part. Every branch (comparison, |x|, sign) is taken on it, so each rule also
+    runs on complex dual numbers x + i·h·t, which is how forward mode and Hessians work."""
+    return a.real if getattr(a, "dtype", None) is not None and a.dtype.kind == "c" else a
+
+
+def _complex(a):
+    return getattr(a, "dtype", None) is not None and a.dtype.kind == "c"
+
+
+def _abs(a):
+    return a * np.sign(a.real) if _complex(a) else np.abs(a)
+
+
+def _relu(a):
+    return np.where(a.real > 0, a, 0) if _complex(a) else np.maximum(a, 0)
 
 
 def _kind(number):
@@ -205,7 +224,7 @@ def _pow(a, b):
 
 def _pow_grad_base(g, out, a, b):
     if not isinstance(b, float):  # PowBackward1: where(exponent == 0, 0, ...)
-        return g * np.where(b == 0, 0, b * np.power(a, b - 1))
+        return g * np.where(_re(b) == 0, 0, b * np.power(a, b - 1))
     if b == 0:
         return np.zeros_like(g * a)
     return g * (b * np.power(a, b - 1))
@@ -214,13 +233,14 @@ def _pow_grad_base(g, out, a, b):
 def _pow_grad_exponent(g, out, a, b):
     if isinstance(a, float):  # PowBackward2: the base is a Python number
         if a == 0:
-            return g * np.where(b >= 0, 0, out * -np.inf)
+            return g * np.where(_re(b) >= 0, 0, out * -np.inf)
         return g * (out * math.log(a) if a > 0 else out * np.nan)
-    return g * np.where((a == 0) & (b >= 0), 0, out * np.log(a))
+    return g * np.where((_re(a) == 0) & (_re(b) >= 0), 0, out * np.log(a))
 
 
 def _maximum_grad(first):
     def rule(g, out, a, b):
+        a, b = _re(a), _re(b)
         lose = (a < b) if first else (a > b)
         return np.where(lose, 0, np.where(a == b, g / 2, g))
     return rule
@@ -228,6 +248,7 @@ def _maximum_grad(first):
 
 def _minimum_grad(first):
     def rule(g, out, a, b):
+        a, b = _re(a), _re(b)
         lose = (a > b) if first else (a < b)
         return np.where(lose, 0, np.where(a == b, g / 2, g))
     return rule
@@ -373,9 +394,9 @@ TABLE = [
            "∂tanh(a)/∂a = 1 - tanh²(a)"),
     _unary("sigmoid", lambda a: _sigmoid(a), lambda g, o, a: g * ((1 - o) * o),
            "∂σ(a)/∂a = σ(a)(1 - σ(a))"),
-    _unary("relu", lambda a: np.maximum(a, 0), lambda g, o, a: np.where(o <= 0, 0, g),
+    _unary("relu", lambda a: _relu(a), lambda g, o, a: np.where(_re(o) <= 0, 0, g),
            "∂relu(a)/∂a = 1 if a > 0 else 0", "away"),
-    _unary("abs", lambda a: np.abs(a), lambda g, o, a: g * np.sign(a),
+    _unary("abs", lambda a: _abs(a), lambda g, o, a: g * np.sign(_re(a)),
            "∂|a|/∂a = sign(a) (0 at 0)", "away"),
     _unary("log1p", lambda a: np.log1p(a), lambda g, o, a: g / (a + 1), "∂ln(1+a)/∂a = 1/(1+a)",
            "positive", label="Log1PBackward0"),
@@ -447,10 +468,12 @@ def _erf(x):
     """erf to float64 precision (max relative error ~1e-15 against math.erf), vectorised:
     |x| < 2: 2/sqrt(pi) * exp(-x^2) * sum 2^n x^(2n+1) / (2n+1)!!  (positive terms only);
     |x| >= 2: 1 - erfc(|x|), erfc by its continued fraction evaluated backwards."""
-    x64 = np.asarray(x, dtype=np.float64)
-    ax = np.abs(x64)
+    x = np.asarray(x)
+    x64 = x.astype(np.complex128 if _complex(x) else np.float64)
+    sign = np.where(_re(x64) < 0, -1.0, 1.0)
+    ax = x64 * sign  # |x| on the real line, continued analytically for dual numbers
     out = np.empty_like(x64)
-    small = ax < 2.0
+    small = np.abs(_re(ax)) < 2.0
     xs = x64[small]
     term, total, two_x2 = xs.copy(), xs.copy(), 2.0 * xs * xs
     for n in range(1, 200):
@@ -463,8 +486,9 @@ def _erf(x):
     t = xl.copy()
     for k in range(120, 0, -1):
         t = xl + (k / 2.0) / t
-    out[~small] = np.sign(x64[~small]) * (1.0 - np.exp(-xl * xl) / math.sqrt(math.pi) / t)
-    return out.astype(np.asarray(x).dtype, copy=False)
+    out[~small] = np.where(np.isnan(_re(xl)), np.nan, sign[~small]
+                           * (1.0 - np.exp(-xl * xl) / math.sqrt(math.pi) / t))
+    return out.astype(x.dtype, copy=False)
 
 
 def _gelu(a, approximate="none"):
@@ -487,7 +511,16 @@ def _gelu_grad(g, o, a, approximate="none"):
 
 
 def _softplus(a, beta=1.0, threshold=20.0):
-    return np.where(a * beta > threshold, a, np.log1p(np.exp(a * beta)) / beta)
+    return np.where(_re(a) * beta > threshold, a, np.log1p(np.exp(a * beta)) / beta)
+
+
+def _atan2(a, b):
+    if not (_complex(a) or _complex(b)):
+        return np.arctan2(a, b)
+    # numpy has no complex arctan2: the dual-number value is the real one plus the
+    # derivative (b·da - a·db)/(a² + b²) along the imaginary parts
+    ar, br, ai, bi = _re(a), _re(b), np.imag(a), np.imag(b)
+    return np.arctan2(ar, br) + 1j * ((br * ai - ar * bi) / (ar * ar + br * br))
 
 
 def _zero_grad(g, o, a, **attrs):
@@ -556,7 +589,7 @@ def _logsumexp_grad(g, o, a, dim, keepdim=False):
 
 def _norm(a, p=2.0, dim=None, keepdim=False):
     axes = None if dim is None else norm_dims(dim, a.ndim)
-    x = np.abs(a)
+    x = _abs(a)
     if p == 2:
         out = np.sqrt(np.sum(x * x, axis=axes, keepdims=keepdim))
     elif p == 1:
@@ -566,7 +599,7 @@ def _norm(a, p=2.0, dim=None, keepdim=False):
     elif p == -math.inf:
         out = np.amin(x, axis=axes, keepdims=keepdim)
     elif p == 0:
-        out = np.sum(x != 0, axis=axes, keepdims=keepdim)
+        out = np.sum(_re(x) != 0, axis=axes, keepdims=keepdim)
     else:
         out = np.sum(x ** p, axis=axes, keepdims=keepdim) ** (1.0 / p)
     return out
@@ -578,24 +611,26 @@ def _norm_grad(g, o, a, p=2.0, dim=None, keepdim=False):
     n = _expand_reduced(o, a, dim, keepdim)
     if p == 0:
         return np.zeros_like(a)
+    sign = np.sign(_re(a))
     if p == 1:
-        return g * np.sign(a)
+        return g * sign
     if p == 2:
-        return np.where(n == 0, 0, g * a / n)
+        return np.where(_re(n) == 0, 0, g * a / n)
     if abs(p) == math.inf:
-        mask = (np.abs(a) == n)
+        mask = (_re(_abs(a)) == _re(n))
         count = np.sum(mask, axis=None if dim is None else norm_dims(dim, a.ndim), keepdims=True)
-        return g * np.sign(a) * mask / count
+        return g * sign * mask / count
     if p < 1:
-        scaled = np.where(a == 0, 0, np.sign(a) * np.abs(a) ** (p - 1))
+        scaled = np.where(_re(a) == 0, 0, sign * _abs(a) ** (p - 1))
     else:
-        scaled = a * np.abs(a) ** (p - 2)
-    return np.where(n == 0, 0, scaled * g / n ** (p - 1))
+        scaled = a * _abs(a) ** (p - 2)
+    return np.where(_re(n) == 0, 0, scaled * g / n ** (p - 1))
 
 
 def _var(a, dim=None, correction=1.0, keepdim=False):
     axes = None if dim is None else norm_dims(dim, a.ndim)
-    return np.var(a, axis=axes, ddof=correction, keepdims=keepdim)
+    d = a - np.mean(a, axis=axes, keepdims=True)  # as np.var does, but without |d|² for duals
+    return np.sum(d * d, axis=axes, keepdims=keepdim) / (_count(a, dim) - correction)
 
 
 def _var_grad(g, o, a, dim=None, correction=1.0, keepdim=False):
@@ -605,7 +640,7 @@ def _var_grad(g, o, a, dim=None, correction=1.0, keepdim=False):
 
 
 def _std_grad(g, o, a, dim=None, correction=1.0, keepdim=False):
-    return _var_grad(np.where(o == 0, 0, g / (2 * o)), None, a, dim, correction, keepdim)
+    return _var_grad(np.where(_re(o) == 0, 0, g / (2 * o)), None, a, dim, correction, keepdim)
 
 
 def _extremum(reduce, arg):
@@ -651,7 +686,7 @@ _min_fwd, _min_grad = _extremum(np.min, np.argmin)
 def _amax_grad(g, o, a, dim=None, keepdim=False):
     """Ties share the gradient evenly (PyTorch's scale_grad_by_count)."""
     axes = None if dim is None else norm_dims(dim, a.ndim)
-    mask = a == _expand_reduced(o, a, dim, keepdim)
+    mask = _re(a) == _re(_expand_reduced(o, a, dim, keepdim))
     return _expand_reduced(g, a, dim, keepdim) * mask / np.sum(mask, axis=axes, keepdims=True)
 
 
@@ -759,7 +794,7 @@ _BCE_EPS = 9.999999960041972e-13  # PyTorch clamps with a float 1e-12, even in f
 
 
 def _bce(p, t, reduction="mean"):
-    if np.any((p < 0) | (p > 1)):
+    if np.any((_re(p) < 0) | (_re(p) > 1)):
         raise EvaluationError("all elements of input should be between 0 and 1")
     loss = -(t * np.maximum(np.log(p), -100) + (1 - t) * np.maximum(np.log1p(-p), -100))
     return _reduce_loss(loss, reduction)
@@ -794,7 +829,7 @@ def _bce_logits_grad(which):
 
 def _class_index(t, classes):
     """Class-index targets: whole numbers in [0, classes)."""
-    t = np.asarray(t)
+    t = _re(np.asarray(t))
     if not np.all(np.isfinite(t)) or not np.all(t == np.round(t)):
         raise EvaluationError("class index targets must be whole numbers")
     bad = t[(t < 0) | (t >= classes)]
@@ -892,14 +927,15 @@ def _clamp(a, min=None, max=None):
 def _clamp_grad(g, o, a, min=None, max=None):
     keep = np.ones(a.shape, bool)
     if min is not None:
-        keep &= a >= min
+        keep &= _re(a) >= min
     if max is not None:
-        keep &= a <= max
+        keep &= _re(a) <= max
     return np.where(keep, g, 0)
 
 
 def _compare(name, fn, symbol):
-    return Op(name, fn, None, "", _bcast, arity=2, numbers=True, dtype="bool",
+    return Op(name, lambda a, b: fn(_re(a), _re(b)), None, "", _bcast, arity=2, numbers=True,
+              dtype="bool",
               mirror=f"a {symbol} b", rule="no gradient: a boolean constant",
               call=f"a {symbol} b",
               examples=((f"sum(a * (b {symbol} 0.1))", {"a": ((3,), REAL), "b": ((3,), "away")}),))
@@ -1051,18 +1087,19 @@ TABLE += [
     # activations
     _unary_attrs("softplus", _softplus,
                  lambda g, o, a, beta=1.0, threshold=20.0:
-                 np.where(a * beta > threshold, g, g * _sigmoid(a * beta)),
+                 np.where(_re(a) * beta > threshold, g, g * _sigmoid(a * beta)),
                  "∂softplus(a)/∂a = σ(βa)", {"beta": 1.0, "threshold": 20.0},
                  (("softplus(a)", V), ("softplus(A, beta=2)", M)),
                  mirror="F.softplus(a, beta, threshold)"),
-    _unary_attrs("leaky_relu", lambda a, negative_slope=0.01: np.where(a > 0, a, a * negative_slope),
-                 lambda g, o, a, negative_slope=0.01: np.where(a > 0, g, g * negative_slope),
+    _unary_attrs("leaky_relu",
+                 lambda a, negative_slope=0.01: np.where(_re(a) > 0, a, a * negative_slope),
+                 lambda g, o, a, negative_slope=0.01: np.where(_re(a) > 0, g, g * negative_slope),
                  "∂/∂a = 1 if a > 0 else slope", {"negative_slope": 0.01},
                  (("leaky_relu(a)", {"a": ((3,), "away")}),
                   ("leaky_relu(a, 0.2)", {"a": ((3,), "away")})),
                  label="LeakyReluBackward0", mirror="F.leaky_relu(a, negative_slope)"),
-    _unary_attrs("elu", lambda a, alpha=1.0: np.where(a > 0, a, alpha * np.expm1(a)),
-                 lambda g, o, a, alpha=1.0: np.where(a > 0, g, g * alpha * np.exp(a)),
+    _unary_attrs("elu", lambda a, alpha=1.0: np.where(_re(a) > 0, a, alpha * np.expm1(a)),
+                 lambda g, o, a, alpha=1.0: np.where(_re(a) > 0, g, g * alpha * np.exp(a)),
                  "∂/∂a = 1 if a > 0 else α·eᵃ", {"alpha": 1.0},
                  (("elu(a)", {"a": ((3,), "away")}), ("elu(a, alpha=0.5)", {"a": ((3,), "away")})),
                  mirror="F.elu(a, alpha)"),
@@ -1074,9 +1111,10 @@ TABLE += [
                  mirror="F.gelu(a, approximate)"),
     _unary("erf", lambda a: _erf(a), lambda g, o, a: g * (2 / math.sqrt(math.pi)) * np.exp(-a * a),
            "∂erf(a)/∂a = 2/√π·exp(-a²)"),
-    _unary_attrs("hardtanh", lambda a, min_val=-1.0, max_val=1.0: np.clip(a, min_val, max_val),
+    _unary_attrs("hardtanh",
+                 lambda a, min_val=-1.0, max_val=1.0: np.minimum(np.maximum(a, min_val), max_val),
                  lambda g, o, a, min_val=-1.0, max_val=1.0:
-                 np.where((a > min_val) & (a < max_val), g, 0),
+                 np.where((_re(a) > min_val) & (_re(a) < max_val), g, 0),
                  "∂/∂a = 1 strictly inside (min_val, max_val), else 0",
                  {"min_val": -1.0, "max_val": 1.0},
                  (("hardtanh(a * 2)", {"a": ((4,), "away")}),),
@@ -1089,7 +1127,7 @@ TABLE += [
     _unary("atan", lambda a: np.arctan(a), lambda g, o, a: g / (1 + a * a), "∂atan(a)/∂a = 1/(1+a²)"),
     _unary("sinh", lambda a: np.sinh(a), lambda g, o, a: g * np.cosh(a), "∂sinh(a)/∂a = cosh(a)"),
     _unary("cosh", lambda a: np.cosh(a), lambda g, o, a: g * np.sinh(a), "∂cosh(a)/∂a = sinh(a)"),
-    Op("atan2", lambda a, b: np.arctan2(a, b),
+    Op("atan2", lambda a, b: _atan2(a, b),
        (lambda g, o, a, b: g * b / (a * a + b * b), lambda g, o, a, b: g * -a / (a * a + b * b)),
        "Atan2Backward0", _bcast, arity=2, mirror="torch.atan2(a, b)",
        rule="∂atan2(a,b)/∂a = b/(a²+b²), ∂/∂b = -a/(a²+b²)",
@@ -1103,10 +1141,10 @@ TABLE += [
            "∂a^(-½)/∂a = -½·a^(-3/2)", "positive"),
     _unary("square", lambda a: a * a, lambda g, o, a: g * (2.0 * a), "∂a²/∂a = 2a",
            label="PowBackward0"),
-    _unary("sign", lambda a: np.sign(a), _zero_grad, "zero (as PyTorch)", "away"),
-    _unary("floor", lambda a: np.floor(a), _zero_grad, "zero (as PyTorch)"),
-    _unary("ceil", lambda a: np.ceil(a), _zero_grad, "zero (as PyTorch)"),
-    _unary("round", lambda a: np.round(a), _zero_grad, "zero (as PyTorch; halves to even)"),
+    _unary("sign", lambda a: np.sign(_re(a)), _zero_grad, "zero (as PyTorch)", "away"),
+    _unary("floor", lambda a: np.floor(_re(a)), _zero_grad, "zero (as PyTorch)"),
+    _unary("ceil", lambda a: np.ceil(_re(a)), _zero_grad, "zero (as PyTorch)"),
+    _unary("round", lambda a: np.round(_re(a)), _zero_grad, "zero (as PyTorch; halves to even)"),
     # reductions
     Op("max", _max_fwd, (_max_grad,), _extremum_label("MaxBackward"), _extremum_shape,
        params={"dim": None, "keepdim": False}, mirror="a.max() / a.max(dim, keepdim).values",
@@ -1274,6 +1312,10 @@ TABLE += [
 
 def _sigmoid(a):
     # 1/(1+e^-a) overflows harmlessly to 0 for large negative a; no warnings leak (errstate).
+    # Dual numbers take the form that does not overflow on their side of 0.
+    if _complex(a):
+        e = np.exp(-np.where(a.real >= 0, a, -a))
+        return np.where(a.real >= 0, 1 / (1 + e), e / (1 + e))
     return 1 / (1 + np.exp(-a))
 
 

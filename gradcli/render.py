@@ -58,17 +58,16 @@ def sections(result):
 def plain(result):
     head, table, grads = sections(result)
     lines = [head, ""]
-    lines += _plain_table(HEADERS, table)
+    lines += _plain_table(HEADERS, table, right={0})
     for name, text in grads:
         lines += ["", f"{name}.grad", text]
     return "\n".join(lines) + "\n"
 
 
-def _plain_table(headers, rows):
-    """Aligned columns; cells may hold several lines."""
+def _plain_table(headers, rows, right=()):
+    """Aligned columns (those in ``right`` right-aligned); cells may hold several lines."""
     split = [[c.split("\n") for c in row] for row in [headers] + rows]
     widths = [max(max(len(line) for line in row[i]) for row in split) for i in range(len(headers))]
-    right = {0}  # ids right-aligned
     out = []
     for row in split:
         height = max(len(c) for c in row)
@@ -107,3 +106,94 @@ def error_json(error):
 
 
 __all__ = ["plain", "rich_print", "to_json", "dumps", "error_json", "json_value"]
+
+
+# ---- jvp, jacobian, hessian, check ------------------------------------------------------
+
+def _meta(job):
+    return {"expr": job.text, "dtype": job.dtype}
+
+
+def _head(value, grad_fn):
+    return tensor_repr(value, grad_fn=grad_fn) + "\n"
+
+
+def jvp_json(out, job):
+    return {**_meta(job), "value": json_value(out["value"]), "shape": list(out["shape"]),
+            "jvp": json_value(out["jvp"])}
+
+
+def jvp_text(out, dtype):
+    return _head(out["value"], out["grad_fn"]) + "\njvp (J·t, forward mode)\n" + \
+        tensor_repr(out["jvp"]) + "\n"
+
+
+def jacobian_json(out, job):
+    return {**_meta(job), "value": json_value(out["value"]), "mode": out["mode"],
+            "passes": out["passes"],
+            "jacobian": {k: json_value(v) for k, v in out["jacobian"].items()}}
+
+
+def jacobian_text(out, dtype):
+    lines = [_head(out["value"], out["grad_fn"])]
+    for name, block in out["jacobian"].items():
+        lines.append(f"∂out/∂{name}  (shape {_shape(block.shape)})\n{tensor_repr(block)}\n")
+    passes = out["passes"]
+    lines.append(f"by {out['mode']} mode: {passes} {out['mode']} pass"
+                 f"{'es' if passes != 1 else ''}\n")
+    return "\n".join(lines)
+
+
+def hessian_json(out, job):
+    return {**_meta(job), "value": json_value(out["value"]),
+            "hessian": {a: {b: json_value(v) for b, v in row.items()}
+                        for a, row in out["hessian"].items()}}
+
+
+def hessian_text(out, dtype):
+    lines = [_head(out["value"], out["grad_fn"])]
+    for a, row in out["hessian"].items():
+        for b, block in row.items():
+            lines.append(f"∂²out/∂{a}∂{b}  (shape {_shape(block.shape)})\n{tensor_repr(block)}\n")
+    return "\n".join(lines)
+
+
+def check_json(out, job):
+    obj = {"expr": job.text, "ok": out["ok"], "eps": out["eps"], "atol": out["atol"],
+           "rtol": out["rtol"], "value": json_value(out["value"]), "inputs": out["inputs"]}
+    if "sweep" in out:
+        obj["sweep"] = out["sweep"]
+    return obj
+
+
+def check_text(out, plot=False):
+    lines = [f"{'ok' if out['ok'] else 'FAILED'}: reverse and forward mode against central "
+             f"finite differences (float64, eps={out['eps']:g}, atol={out['atol']:g}, "
+             f"rtol={out['rtol']:g})", ""]
+    rows = []
+    for name, entry in out["inputs"].items():
+        for mode, r in entry.items():
+            rows.append((name, mode, f"{r['max_abs_error']:.3e}", f"{r['max_rel_error']:.3e}",
+                         "yes" if r["ok"] else "NO"))
+    lines += _plain_table(("input", "mode", "max abs error", "max rel error", "ok"), rows)
+    if "sweep" in out:
+        lines += ["", "finite-difference error as the step shrinks (truncation error falls "
+                  "with the step, rounding error grows as it shrinks):", ""]
+        sweep = out["sweep"]
+        lines += _plain_table(("step", "max abs error"),
+                              [(f"{r['step']:.0e}", f"{r['max_abs_error']:.3e}") for r in sweep])
+        if plot:
+            lines += [""] + _sweep_plot(sweep)
+    return "\n".join(lines) + "\n"
+
+
+def _sweep_plot(sweep, width=40):
+    import math
+
+    logs = [math.log10(r["max_abs_error"]) if r["max_abs_error"] > 0 else -17.0 for r in sweep]
+    lo, hi = min(logs), max(logs)
+    out = []
+    for r, v in zip(sweep, logs):
+        n = 1 + int((v - lo) / (hi - lo) * (width - 1)) if hi > lo else 1
+        out.append(f"{r['step']:.0e} │{'█' * n:<{width}}│ 1e{v:+.1f}")
+    return out

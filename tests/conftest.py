@@ -158,3 +158,24 @@ def run_torch(torch, program, inputs, wrt=None, dtype="float64", seed=None):
         out.backward(gradient=torch.tensor(np.asarray(seed, dtype=dtype), dtype=tdtype))
     return out, {k: (None if v.grad is None else v.grad.numpy()) for k, v in leaves.items()
                  if v.requires_grad}
+
+
+def torch_function(torch, program, names, dtype="float64"):
+    """The program as a PyTorch function of its inputs (for torch.autograd.functional)."""
+    tdtype = getattr(torch, dtype)
+    tree = ast.parse(program.replace("^", "**"))
+    last = tree.body[-1]
+    if isinstance(last, ast.Expr):
+        tree.body[-1] = ast.Assign(targets=[ast.Name("__out__", ast.Store())], value=last.value)
+        ast.fix_missing_locations(tree)
+        out_name = "__out__"
+    else:
+        out_name = last.targets[0].id
+    code = compile(tree, "<program>", "exec")
+
+    def f(*tensors):
+        ns = torch_namespace(torch, tdtype)
+        ns.update(dict(zip(names, tensors)))
+        exec(code, ns)
+        return ns[out_name]
+    return f

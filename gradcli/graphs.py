@@ -1,0 +1,209 @@
+"""The graph drawn (tree, Graphviz dot, Mermaid, JSON) and the reverse pass explained.
+Every walk here is a plain loop or an explicit stack."""
+
+from . import engine
+from .api import prepare, quietly
+from .errors import EvaluationError
+from .inputs import to_array
+from .ops import OPS
+from .render import _shape, dumps, json_value, tensor_repr
+from .torchrepr import tensor_str
+
+
+def _compact(value):
+    return None if value is None else tensor_str(value, 0, 48, 8)
+
+
+def build(text, inputs=None, *, seed_vector=None, wrt=None, dtype="float32", random_seed=None,
+          max_elements=None):
+    """The DAG as plain data. Without inputs: the program's structure, with the labels that
+    do not depend on shapes. With inputs: the evaluated graph, values, and adjoints (when the
+    output is scalar or a seed vector is given). Python-number operands are not nodes here,
+    as they are not in PyTorch; their text stays in their consumers'."""
+    from .parser import parse
+
+    program = parse(text)
+    if program.inputs and not inputs:
+        nodes = []
+        for i, p in enumerate(program.nodes):
+            if p.op == "number":
+                continue
+            op = OPS.get(p.op)
+            kinds = tuple(program.nodes[a].op == "number" for a in p.args)
+            label = "AccumulateGrad" if p.op == "input" else (
+                None if op is None or op.lower is not None or op.grads is None
+                else op.label_for(kinds, p.attrs or {}))
+            nodes.append({"id": i, "op": p.op, "grad_fn": label, "name": p.name,
+                          "text": program.source(p),
+                          "inputs": [a for a in p.args if program.nodes[a].op != "number"]})
+        return {"expr": text, "evaluated": False, "output": program.output, "nodes": nodes}
+    with quietly():
+        program, arrays, names, cap, rng = prepare(program, inputs, wrt, dtype, random_seed,
+                                                   max_elements)
+        nodes, out = engine.forward(program, arrays, set(names), dtype, cap)
+        seed = None if seed_vector is None else to_array(seed_vector, dtype, "seed vector", rng,
+                                                        cap)
+        if nodes[out].requires_grad and (seed is not None or nodes[out].shape == ()):
+            engine.backward(nodes, out, engine.make_seed(nodes[out], seed, dtype), dtype)
+    data = []
+    for n in nodes:
+        if n.op == "number":
+            continue
+        data.append({"id": n.id, "op": n.op, "grad_fn": n.label, "name": n.name,
+                     "text": program.source(program.nodes[n.src]),
+                     "inputs": [a for a in n.args if nodes[a].op != "number"],
+                     "shape": list(n.shape), "value": n.value, "grad": n.grad})
+    return {"expr": text, "evaluated": True, "output": out, "nodes": data}
+
+
+def _title(node):
+    """x for an input; y = x + 2 for a named node; its source text otherwise."""
+    if node["name"] and node["op"] != "input" and node["name"] != node["text"]:
+        return f"{node['name']} = {node['text']}"
+    return node["name"] if node["op"] == "input" else node["text"]
+
+
+def _caption(node, lines=True):
+    parts = [_title(node)]
+    parts.append(node["grad_fn"] or node["op"])
+    if "shape" in node:
+        parts.append(_shape(node["shape"]))
+        if lines:
+            parts.append("value " + _compact(node["value"]))
+            if node["grad"] is not None:
+                parts.append("grad " + _compact(node["grad"]))
+    return parts
+
+
+def render(g, kind):
+    if kind == "json":
+        return dumps({**g, "nodes": [{**n, **({"value": json_value(n["value"]),
+                                              "grad": json_value(n["grad"])} if "value" in n else {})}
+                                     for n in g["nodes"]]})
+    if kind == "dot":
+        def esc(s):
+            return s.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n")
+        out = ["digraph gradcli {", "  rankdir=TB;",
+               '  node [shape=box, style="rounded", fontname="monospace"];']
+        for n in g["nodes"]:
+            extra = ", penwidth=2" if n["id"] == g["output"] else ""
+            out.append(f'  n{n["id"]} [label="{esc(chr(10).join(_caption(n)))}"{extra}];')
+        for n in g["nodes"]:
+            out += [f"  n{a} -> n{n['id']};" for a in n["inputs"]]
+        return "\n".join(out + ["}"])
+    if kind == "mermaid":
+        def esc(s):
+            return (s.replace("&", "#amp;").replace('"', "#quot;").replace("<", "#lt;")
+                    .replace(">", "#gt;").replace("\n", " "))
+        out = ["flowchart TD"]
+        for n in g["nodes"]:
+            out.append(f'  n{n["id"]}["{"<br/>".join(esc(p) for p in _caption(n))}"]')
+        for n in g["nodes"]:
+            out += [f"  n{a} --> n{n['id']}" for a in n["inputs"]]
+        return "\n".join(out)
+    return "\n".join(_tree_lines(g))
+
+
+def _walk(g):
+    """(depth, node, seen before) from the output down, each shared node expanded once."""
+    by_id = {n["id"]: n for n in g["nodes"]}
+    seen = set()
+    stack = [(g["output"], 0)]
+    while stack:
+        i, depth = stack.pop()
+        node = by_id[i]
+        yield depth, node, i in seen
+        if i in seen:
+            continue
+        seen.add(i)
+        stack += [(a, depth + 1) for a in reversed(node["inputs"])]
+
+
+def _tree_lines(g):
+    lines = []
+    for depth, node, again in _walk(g):
+        caption = "  ".join(_caption(node, lines=False))
+        if again:
+            caption = f"[{node['id']}] {_caption(node, lines=False)[0]}  (shared: shown above)"
+        else:
+            caption = f"[{node['id']}] {caption}"
+            if "value" in node:
+                caption += f"  value {_compact(node['value'])}"
+                if node["grad"] is not None:
+                    caption += f"  grad {_compact(node['grad'])}"
+        lines.append("  " * depth + ("└─ " if depth else "") + caption)
+    return lines
+
+
+def rich_tree(g):
+    from rich.text import Text
+    from rich.tree import Tree
+
+    root, branches = None, {}
+    for depth, node, again in _walk(g):
+        label = Text(f"[{node['id']}] ", style="dim")
+        label.append(_caption(node, lines=False)[0], style="bold")
+        if again:
+            label.append("  (shared: shown above)", style="dim")
+        else:
+            label.append(f"  {node['grad_fn'] or node['op']}", style="magenta")
+            if "shape" in node:
+                label.append(f"  {_shape(node['shape'])}  value {_compact(node['value'])}")
+                if node["grad"] is not None:
+                    label.append(f"  grad {_compact(node['grad'])}", style="green")
+        if root is None:
+            root = Tree(label)
+            branches[0] = root
+        else:
+            branches[depth] = branches[depth - 1].add(label)
+    return root
+
+
+def explain(text, inputs=None, *, seed_vector=None, wrt=None, dtype="float32", random_seed=None,
+            max_elements=None):
+    """The reverse pass as a textbook walk-through, from the output back to the inputs."""
+    with quietly():
+        program, arrays, names, cap, rng = prepare(text, inputs, wrt, dtype, random_seed,
+                                                   max_elements)
+        nodes, out = engine.forward(program, arrays, set(names), dtype, cap)
+        seed = None if seed_vector is None else to_array(seed_vector, dtype, "seed vector", rng,
+                                                        cap)
+        seed = engine.make_seed(nodes[out], seed, dtype)
+        recorded = []
+        engine.backward(nodes, out, seed, dtype,
+                        on_step=lambda node, g, sent: recorded.append((node, g, sent)))
+
+    def src(node):
+        text = program.source(program.nodes[node.src])
+        if node.op == "input" or node.name is None or node.name == text:
+            return node.name or text
+        return f"{node.name} = {text}"
+
+    steps, lines = [], []
+    o = nodes[out]
+    lines += [f"program: {program.source(program.nodes[program.output]) if len(program.text) > 120 else ' '.join(program.text.split())}",
+              f"output:  {tensor_repr(o.value, grad_fn=o.label)}",
+              f"seed:    ∂out/∂out = {tensor_str(seed)}", "",
+              "the reverse pass, from the output back (chain rule: what arrives at a node, "
+              "times its local derivative, goes to each input):", ""]
+    for node, g, sent in recorded:
+        rule = OPS[node.op].rule
+        lines += [f"[{node.id}] {node.label}  {src(node)}",
+                  f"    local rule:  {node.label}: {rule}",
+                  f"    arriving:    {tensor_str(g, 17, 80)}"]
+        for a, ga in sent:
+            lines.append(f"    → to [{a}] {src(nodes[a])}:  {tensor_str(ga, 8, 80)}")
+        lines.append("")
+        steps.append({"node": node.id, "grad_fn": node.label, "text": src(node), "rule": rule,
+                      "adjoint": json_value(g),
+                      "sends": [{"to": a, "text": src(nodes[a]), "value": json_value(ga)}
+                                for a, ga in sent]})
+    by_name = {n.name: n for n in nodes if n.op == "input"}
+    grads = {n: (by_name[n].grad if n in by_name else None) for n in names}
+    lines.append("the gradient (what accumulated at each leaf, AccumulateGrad):")
+    for n, gr in grads.items():
+        lines.append(f"    {n}.grad = {'None' if gr is None else tensor_repr(gr)}")
+    return {"text": "\n".join(lines) + "\n",
+            "json": {"expr": text, "dtype": dtype, "value": json_value(o.value),
+                     "grad_fn": o.label, "steps": steps,
+                     "grad": {n: json_value(v) for n, v in grads.items()}}}
