@@ -14,8 +14,9 @@ from .parser import Program, parse, short
 class Result:
     """An evaluated program: output value and label, gradients, and every node."""
 
-    def __init__(self, program, nodes, output, wrt, dtype):
+    def __init__(self, program, nodes, output, wrt, dtype, keep="all"):
         self.program = program
+        self.keep = keep
         self.nodes = nodes
         self.output = nodes[output]
         self.dtype = dtype
@@ -48,6 +49,8 @@ class Result:
                "grad_fn": self.grad_fn,
                "grad": {k: json_value(v) for k, v in self.grad.items()}}
         if nodes:
+            if self.keep != "all":
+                raise ValueError("this result was evaluated with keep='inputs': no node values")
             out["nodes"] = [{"id": n.id, "name": n.name, "text": self.text(n), "op": n.op,
                              "grad_fn": n.label, "inputs": list(n.args),
                              "shape": list(n.shape), "value": json_value(n.value),
@@ -62,6 +65,9 @@ def json_value(value):
     if isinstance(value, float):
         return value if math.isfinite(value) else _special(value)
     arr = np.asarray(value)
+    if arr.ndim == 0 and arr.dtype.kind == "f":
+        v = float(arr)
+        return v if math.isfinite(v) else _special(v)
     if arr.dtype.kind == "b":
         return arr.tolist()
     if np.isfinite(arr).all():
@@ -78,18 +84,23 @@ def _special(x):
 
 
 def evaluate(expr, inputs=None, *, seed_vector=None, wrt=None, dtype="float32",
-             random_seed=None, max_elements=None, detect_anomaly=False):
+             random_seed=None, max_elements=None, detect_anomaly=False, keep="all"):
     """Parse (unless given a Program), evaluate, and run reverse mode.
 
     ``inputs`` maps names to values: numbers, nested lists, numpy arrays, or VALUE strings
     (JSON, ``1,2,3``, ``randn(3)``...). ``wrt`` is a list or comma string of input names that
     require grad (default: all). ``seed_vector`` is the cotangent for a non-scalar output.
+    ``keep="inputs"`` frees every intermediate value and adjoint as soon as the reverse pass
+    is done with it (as PyTorch keeps only what backward needs): the result then has the
+    output, the inputs and their gradients, but no per-node values.
     """
+    if keep not in ("all", "inputs"):
+        raise ValueError(f"keep must be 'all' or 'inputs', not {keep!r}")
     check_dtype(dtype)
     program = expr if isinstance(expr, Program) else parse(expr)
     with quietly():
         return _evaluate(program, inputs, seed_vector, wrt, dtype, random_seed, max_elements,
-                         detect_anomaly)
+                         detect_anomaly, keep)
 
 
 def quietly():
@@ -118,7 +129,7 @@ def prepare(expr, inputs, wrt, dtype, random_seed=None, max_elements=None):
                          hint="give each a value: NAME=VALUE on the command line (e.g. "
                               "x=1,2,3), or in \"inputs\" in a batch record")
     cap = engine.MAX_ELEMENTS if max_elements is None else max_elements
-    rng = np.random.default_rng(random_seed)
+    rng = _LazyRng(random_seed)
     # Every supplied input is a leaf, as in PyTorch: one the output does not use still
     # requires grad and reports a grad of None.
     names = list(program.inputs) + [n for n in inputs if n not in program.inputs]
@@ -126,8 +137,29 @@ def prepare(expr, inputs, wrt, dtype, random_seed=None, max_elements=None):
     return program, arrays, resolve_wrt(names, wrt), cap, rng
 
 
+def run(program, inputs, seed_vector=None, wrt=None, dtype="float32", random_seed=None,
+        max_elements=None, detect_anomaly=False, keep="all"):
+    """evaluate() for callers that parsed the program and hold quietly() themselves (batch
+    enters it once for all its records)."""
+    return _evaluate(program, inputs, seed_vector, wrt, dtype, random_seed, max_elements,
+                     detect_anomaly, keep)
+
+
+class _LazyRng:
+    """numpy's generator, made only if a randn()/rand() input asks for it (making one costs
+    more than evaluating a small record)."""
+
+    def __init__(self, seed):
+        self.seed, self.rng = seed, None
+
+    def __getattr__(self, name):
+        if self.rng is None:
+            self.rng = np.random.default_rng(self.seed)
+        return getattr(self.rng, name)
+
+
 def _evaluate(program, inputs, seed_vector, wrt, dtype, random_seed, max_elements,
-              detect_anomaly):
+              detect_anomaly, keep="all"):
     program, arrays, wrt, cap, rng = prepare(program, inputs, wrt, dtype, random_seed,
                                              max_elements)
     nodes, out = engine.forward(program, arrays, set(wrt), dtype, cap)
@@ -135,8 +167,9 @@ def _evaluate(program, inputs, seed_vector, wrt, dtype, random_seed, max_element
     if detect_anomaly:
         engine.check_forward(nodes, text)
     seed = None if seed_vector is None else to_array(seed_vector, dtype, "seed vector", rng, cap)
-    engine.backward(nodes, out, engine.make_seed(nodes[out], seed, dtype), dtype, text)
-    return Result(program, nodes, out, wrt, dtype)
+    engine.backward(nodes, out, engine.make_seed(nodes[out], seed, dtype), dtype, text,
+                    free=keep == "inputs")
+    return Result(program, nodes, out, wrt, dtype, keep)
 
 
 def resolve_wrt(inputs, wrt):

@@ -105,7 +105,7 @@ def _check_id(value):
 
 
 def _evaluate(record, line_no, defaults, cache):
-    from .api import evaluate
+    from .api import run
 
     expr = record.get("expr", defaults.expr)
     if expr is None:
@@ -123,9 +123,10 @@ def _evaluate(record, line_no, defaults, cache):
             isinstance(wrt, list) and all(isinstance(w, str) for w in wrt))):
         raise InputError("\"wrt\" must be a list of names or a comma-separated string")
     seed = None if defaults.random_seed is None else [defaults.random_seed, line_no]
-    return evaluate(cache.get(expr), inputs, seed_vector=record.get("seed_vector"), wrt=wrt,
+    return run(cache.get(expr), inputs, seed_vector=record.get("seed_vector"), wrt=wrt,
                     dtype=dtype, random_seed=seed, max_elements=defaults.max_elements,
-                    detect_anomaly=defaults.detect_anomaly)
+                    detect_anomaly=defaults.detect_anomaly,
+                    keep="all" if defaults.nodes else "inputs")
 
 
 def _message(e):
@@ -162,6 +163,21 @@ def lines(stream):
                     break
         if raw.strip():
             yield line_no, raw.rstrip(b"\r\n")
+
+
+AUTO_BYTES = 256 * 1024  # --jobs auto spreads a file this big over every core
+
+
+def auto_jobs(stream):
+    """Every core for a regular file big enough to repay the workers' start; one process
+    for pipes and terminals (answers come as lines arrive) and for small files."""
+    try:
+        st = os.fstat(stream.fileno())
+    except (OSError, ValueError, AttributeError, io.UnsupportedOperation):
+        return 1
+    if not stat.S_ISREG(st.st_mode) or st.st_size < AUTO_BYTES:
+        return 1
+    return max(1, min(os.cpu_count() or 1, 8))
 
 
 def is_interactive(stream):
@@ -204,8 +220,10 @@ class _Interrupt:
 def run(stream, out, defaults, *, jobs=1, interactive=False, progress=None):
     """Answer every line of ``stream`` (binary) on ``out`` (text). Returns (records, failed,
     interrupted)."""
+    from .api import quietly
+
     total = failed = 0
-    with _Interrupt() as interrupt:
+    with _Interrupt() as interrupt, quietly():
         source = _guarded(lines(stream), interrupt)
         # On an interactive input a chunk is one line, so each answer still comes as soon as
         # its line (and every line before it) is done; files go in chunks, for throughput.
@@ -256,10 +274,13 @@ def _worker_init():
 
 
 def _answer_chunk(chunk, defaults):
+    from .api import quietly
+
     global _worker_cache
     if _worker_cache is None:
         _worker_cache = ProgramCache()
-    return [answer(n, raw, defaults, _worker_cache) + (n,) for n, raw in chunk]
+    with quietly():
+        return [answer(n, raw, defaults, _worker_cache) + (n,) for n, raw in chunk]
 
 
 def _answers_parallel(source, defaults, jobs, interrupt, chunk_size):

@@ -374,8 +374,9 @@ def _emit(result, as_json):
               help="Default dtype for records without \"dtype\".")
 @click.option("--wrt", metavar="NAMES", help="Default inputs that require grad.")
 @click.option("--nodes", is_flag=True, help="Include every node in each answer.")
-@click.option("--jobs", "-j", default="1", metavar="N", help="Evaluate on N processes "
-              "(output identical to --jobs 1).")
+@click.option("--jobs", "-j", default="auto", metavar="N|auto", help="Evaluate on N "
+              "processes (output identical to --jobs 1). auto: every core for a file of "
+              "256 KiB or more, one process otherwise.")
 @click.option("--random-seed", metavar="N",
               help="Makes randn()/rand() inputs reproducible (per record, whatever --jobs).")
 @click.option("--max-elements", default=None, metavar="N",
@@ -401,7 +402,7 @@ def batch(source, expr, file_, dtype, wrt, nodes, jobs, random_seed, max_element
             raise InputError("give the program with --expr or -f, not both")
         if file_ == "-" and source == "-":
             raise InputError("-f - and the records cannot both come from stdin")
-        n_jobs = _whole(jobs, "--jobs", minimum=1)
+        n_jobs = None if jobs == "auto" else _whole(jobs, "--jobs", minimum=1)
         program = _read_text(file_, "program file") if file_ is not None else expr
         defaults = b.Defaults(program, dtype, wrt, nodes, _random_seed(random_seed),
                               _max_elements(max_elements), detect_anomaly)
@@ -413,6 +414,8 @@ def batch(source, expr, file_, dtype, wrt, nodes, jobs, random_seed, max_element
             stream = sys.stdin.buffer if source == "-" else open(source, "rb")
         except OSError as e:
             raise InputError(f"cannot read '{source}': {e.strerror}") from None
+        if n_jobs is None:
+            n_jobs = b.auto_jobs(stream)
         bar, progress = None, None
         if source != "-" and sys.stderr.isatty():
             bar, progress = b.progress_bar(source)

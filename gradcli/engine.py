@@ -46,10 +46,55 @@ def check_size(shape, max_elements, what):
             f"limit of {max_elements:,}", hint="raise the limit with --max-elements")
 
 
+PLANS = 16  # evaluation plans kept per program
+
+
 def forward(program, arrays, wrt, dtype, max_elements=MAX_ELEMENTS):
-    """Evaluate ``program`` on ``arrays`` (name -> ndarray of ``dtype``); returns the nodes
+    """(Like every pass here, it expects the caller to hold api.quietly(): inf and nan
+    without warnings.) Evaluate ``program`` on ``arrays`` (name -> ndarray of ``dtype``); returns the nodes
     and the id of the output node. Inputs named in ``wrt`` require grad. Every node's shape
-    is known, and checked against ``max_elements``, before it is computed."""
+    is known, and checked against ``max_elements``, before it is computed.
+
+    The first evaluation for given input shapes and layouts records a plan: every node's
+    op, arguments, shape, label and the decompositions chosen. Those depend on nothing else,
+    so later evaluations with the same shapes (batch records) only compute values."""
+    key = (dtype, frozenset(wrt), max_elements) + tuple(
+        (a.shape, a.flags.c_contiguous, a.dtype.str) for a in
+        (arrays[n] for n in program.inputs))
+    plan = program.plans.get(key)
+    if plan is not None:
+        return _replay(plan, program, arrays, dtype)
+    nodes, out = _forward(program, arrays, wrt, dtype, max_elements)
+    if len(program.plans) >= PLANS:
+        program.plans.clear()
+    program.plans[key] = ([(n.op, n.args, n.attrs, n.src, n.requires_grad, n.label, n.name)
+                           for n in nodes], out)
+    return nodes, out
+
+
+def _replay(plan, program, arrays, dtype):
+    entries, out = plan
+    nodes = []
+    for op_name, args, attrs, src, rg, label, name in entries:
+        p = program.nodes[src]
+        if op_name == "input":
+            value = arrays[name]
+        elif op_name == "number":
+            value = p.attrs["value"]
+        elif op_name == "const":
+            value = _const(p.attrs["value"], dtype)
+        else:
+            op = OPS[op_name]
+            try:
+                value = np.asarray(op.forward(*_operands(op, [nodes[a] for a in args], dtype),
+                                              **(attrs or {})), dtype=op.dtype or dtype)
+            except GradcliError as e:
+                raise _at(e, program, p) from None
+        nodes.append(Node(len(nodes), op_name, args, attrs, src, value, rg, label, name))
+    return nodes, out
+
+
+def _forward(program, arrays, wrt, dtype, max_elements):
     nodes = []
     where = [0] * len(program.nodes)
     current = [None]  # the program node being evaluated, for emit() and error positions
@@ -70,34 +115,33 @@ def forward(program, arrays, wrt, dtype, max_elements=MAX_ELEMENTS):
                           rg, label))
         return len(nodes) - 1
 
-    with np.errstate(all="ignore"):
-        for i, p in enumerate(program.nodes):
-            current[0] = i
-            if p.op == "input":
-                check_size(arrays[p.name].shape, max_elements, lambda: f"input {short(p.name)}")
-                rg = p.name in wrt
-                nodes.append(Node(len(nodes), "input", (), None, i, arrays[p.name], rg,
-                                  "AccumulateGrad" if rg else None))
-            elif p.op == "number":
-                nodes.append(Node(len(nodes), "number", (), None, i, p.attrs["value"]))
-            elif p.op == "const":
-                nodes.append(Node(len(nodes), "const", (), None, i, _const(p.attrs["value"], dtype)))
-            else:
-                args = [where[a] for a in p.args]
-                try:
-                    op = OPS[p.op]
-                    if op.lower is not None:
-                        emit_from = op.lower(emit, nodes.__getitem__, args, p.attrs or {})
-                    else:
-                        emit_from = emit(p.op, args, p.attrs)
-                except GradcliError as e:
-                    raise _at(e, program, p) from None
-                where[i] = emit_from
-                if p.name is not None and nodes[emit_from].name is None:
-                    nodes[emit_from].name = p.name
-                continue
-            where[i] = len(nodes) - 1
-            nodes[-1].name = p.name
+    for i, p in enumerate(program.nodes):
+        current[0] = i
+        if p.op == "input":
+            check_size(arrays[p.name].shape, max_elements, lambda: f"input {short(p.name)}")
+            rg = p.name in wrt
+            nodes.append(Node(len(nodes), "input", (), None, i, arrays[p.name], rg,
+                              "AccumulateGrad" if rg else None))
+        elif p.op == "number":
+            nodes.append(Node(len(nodes), "number", (), None, i, p.attrs["value"]))
+        elif p.op == "const":
+            nodes.append(Node(len(nodes), "const", (), None, i, _const(p.attrs["value"], dtype)))
+        else:
+            args = [where[a] for a in p.args]
+            try:
+                op = OPS[p.op]
+                if op.lower is not None:
+                    emit_from = op.lower(emit, nodes.__getitem__, args, p.attrs or {})
+                else:
+                    emit_from = emit(p.op, args, p.attrs)
+            except GradcliError as e:
+                raise _at(e, program, p) from None
+            where[i] = emit_from
+            if p.name is not None and nodes[emit_from].name is None:
+                nodes[emit_from].name = p.name
+            continue
+        where[i] = len(nodes) - 1
+        nodes[-1].name = p.name
     return nodes, where[program.output]
 
 
@@ -147,12 +191,17 @@ def check_forward(nodes, text):
                                else None)
 
 
-def steps(nodes, out, seed, dtype, text=None):
-    """The reverse pass, one node at a time from the output back: yields (node, adjoint
-    arriving, [(input id, contribution sent)]) and leaves the accumulated adjoints in the
-    returned list. ``text`` (a node -> source function) turns on anomaly checks."""
+def backward(nodes, out, seed, dtype, text=None, on_step=None, free=False):
+    """Reverse pass from ``out`` seeded with ``seed``, one node at a time from the output
+    back. Sets ``node.grad`` on every node that requires grad and lies on a path to the
+    output, and keeps labels only on those nodes. ``on_step(node, adjoint arriving,
+    [(input id, contribution sent)])`` sees each step (gradcli explain); ``text`` (node ->
+    source) turns on anomaly checks; ``free`` drops each intermediate's value and adjoint as
+    soon as the pass is past it (its consumers come after it, so were processed before)."""
     adj = [None] * len(nodes)
+    reached = [False] * len(nodes)
     adj[out] = seed
+    reached[out] = True
     for i in range(out, -1, -1):
         g = adj[i]
         node = nodes[i]
@@ -164,7 +213,7 @@ def steps(nodes, out, seed, dtype, text=None):
         attrs = node.attrs or {}
         # a tuple holds one rule per input; a function (cat, stack) gives all at once
         every = op.grads(g, node.value, *vals, **attrs) if callable(op.grads) else None
-        sent = []
+        sent = [] if on_step is not None else None
         for k, a in enumerate(node.args):
             rule = None if every is not None else op.grads[k]
             if not argn[k].requires_grad or (every is None and rule is None):
@@ -179,29 +228,18 @@ def steps(nodes, out, seed, dtype, text=None):
                         f"{bad[0]} to its input {k} ({_describe(argn[k], text)}) although "
                         f"the gradient arriving at it was finite")
             adj[a] = ga if adj[a] is None else adj[a] + ga
-            sent.append((a, ga))
-        yield node, g, sent
-    return adj
-
-
-def backward(nodes, out, seed, dtype, text=None, on_step=None):
-    """Reverse pass from ``out`` seeded with ``seed``; sets ``node.grad`` on every node that
-    requires grad and lies on a path to the output, and keeps labels only on those nodes.
-    ``on_step`` sees each step (gradcli explain)."""
-    walk = steps(nodes, out, seed, dtype, text)
-    with np.errstate(all="ignore"):
-        while True:
-            try:
-                step = next(walk)
-            except StopIteration as done:
-                adj = done.value
-                break
-            if on_step is not None:
-                on_step(*step)
-    for node, g in zip(nodes, adj):
+            reached[a] = True
+            if sent is not None:
+                sent.append((a, ga))
+        if on_step is not None:
+            on_step(node, g, sent)
+        if free and i != out:
+            node.value = None
+            adj[i] = None
+    for node, g, hit in zip(nodes, adj, reached):
         if node.requires_grad:
             node.grad = g
-        if g is None:
+        if not hit:
             # Not in the backward graph PyTorch records from the output (it feeds the
             # output only through a comparison or a class index, or not at all): no label.
             node.label = None

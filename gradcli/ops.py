@@ -31,6 +31,7 @@ class _LazyNumpy:
 
 np = _LazyNumpy()
 REQUIRED = object()  # a parameter default meaning "must be given"
+SMALL = 4096  # below this many elements, broadcasting views cost more than they save
 
 
 class Op:
@@ -147,6 +148,8 @@ def _expand_reduced(g, x, dim, keepdim):
     """Broadcast the gradient of a reduction back over the reduced dimensions."""
     if dim is not None and not keepdim:
         g = np.expand_dims(g, norm_dims(dim, x.ndim))
+    if x.size <= SMALL:
+        return np.broadcast_to(g, x.shape).copy() if g.shape != x.shape else g
     return np.broadcast_to(g, x.shape)
 
 
@@ -219,7 +222,25 @@ def _squeeze_label(kinds, attrs):
 # ---- forward rules needing more than one numpy call -------------------------------------
 
 def _pow(a, b):
+    if isinstance(b, float) and b == 2.0 and not isinstance(a, float):
+        return np.square(a)  # the common case, at the cost of one multiply
     return np.power(a, b)
+
+
+def _constant(g):
+    """The value of a gradient that is one number broadcast (the backward of a mean or a
+    sum), or None: scaling it then costs nothing until it meets a full tensor."""
+    if isinstance(g, np.ndarray) and g.size > SMALL and not any(g.strides):
+        return g.reshape(-1)[0]
+    return None
+
+
+def _scale(g, k):
+    """g * k for a Python number k, keeping a broadcast constant a broadcast constant."""
+    c = _constant(g)
+    if c is not None:
+        return np.broadcast_to(c * k, g.shape)
+    return g * k
 
 
 def _pow_grad_base(g, out, a, b):
@@ -227,6 +248,11 @@ def _pow_grad_base(g, out, a, b):
         return g * np.where(_re(b) == 0, 0, b * np.power(a, b - 1))
     if b == 0:
         return np.zeros_like(g * a)
+    c = _constant(g)
+    if b == 2.0:  # g · 2a, in one pass over a when g is a broadcast constant
+        return a * (2.0 * c) if c is not None else g * (2.0 * a)
+    if b == 1.0:
+        return g * np.ones_like(a)
     return g * (b * np.power(a, b - 1))
 
 
@@ -357,16 +383,18 @@ TABLE = [
        "AddBackward0", _bcast, arity=2, numbers=True, mirror="a + b",
        rule="∂(a+b)/∂a = 1, ∂(a+b)/∂b = 1",
        examples=(("a + b", VB), ("a + 2", V), ("2 + a", V))),
-    Op("sub", lambda a, b: a - b, (lambda g, o, a, b: g, lambda g, o, a, b: -g),
+    Op("sub", lambda a, b: a - b, (lambda g, o, a, b: g, lambda g, o, a, b: _scale(g, -1.0)),
        _sub_label, _bcast, arity=2, numbers=True, mirror="a - b",
        rule="∂(a-b)/∂a = 1, ∂(a-b)/∂b = -1",
        examples=(("a - b", VB), ("a - 2", V), ("2 - a", V))),
-    Op("mul", lambda a, b: a * b, (lambda g, o, a, b: g * b, lambda g, o, a, b: g * a),
+    Op("mul", lambda a, b: a * b, (lambda g, o, a, b: _scale(g, b) if isinstance(b, float) else g * b,
+                                   lambda g, o, a, b: _scale(g, a) if isinstance(a, float) else g * a),
        "MulBackward0", _bcast, arity=2, numbers=True, mirror="a * b",
        rule="∂(a·b)/∂a = b, ∂(a·b)/∂b = a",
        examples=(("a * b", VB), ("a * 2.5", V), ("a * a", V))),
     Op("div", lambda a, b: a / b,
-       (lambda g, o, a, b: g / b, lambda g, o, a, b: -g * ((a / b) / b)),
+       (lambda g, o, a, b: _scale(g, 1.0 / b) if isinstance(b, float) and b else g / b,
+        lambda g, o, a, b: -g * ((a / b) / b)),
        "DivBackward0", _bcast, arity=2, numbers=True, mirror="a / b (number / b is b.reciprocal() * number)",
        rule="∂(a/b)/∂a = 1/b, ∂(a/b)/∂b = -a/b²",
        examples=(("a / b", {"a": ((2, 3), REAL), "b": ((3,), "nonzero")}),
@@ -377,7 +405,8 @@ TABLE = [
        examples=(("a ^ 2", V), ("a ^ 3", V), ("a ^ 0.5", {"a": ((3,), "positive")}),
                  ("a ^ b", {"a": ((2, 3), "positive"), "b": ((3,), REAL)}),
                  ("2 ^ a", V), ("a ^ 0", V))),
-    Op("neg", lambda a: -a, (lambda g, o, a: -g,), "NegBackward0", _same, mirror="-a", numbers=True,
+    Op("neg", lambda a: -a, (lambda g, o, a: _scale(g, -1.0),), "NegBackward0", _same, mirror="-a",
+       numbers=True,
        rule="∂(-a)/∂a = -1", examples=(("-a", V),)),
     Op("reciprocal", lambda a: 1 / a, (lambda g, o, a: -g * (o * o),),
        "ReciprocalBackward0", _same, mirror="torch.reciprocal(a)", rule="∂(1/a)/∂a = -1/a²",
@@ -409,7 +438,7 @@ TABLE = [
        examples=(("sum(A)", {"A": ((2, 3), REAL)}), ("sum(A, dim=0)", {"A": ((2, 3), REAL)}),
                  ("sum(A, dim=1, keepdim=True)", {"A": ((2, 3), REAL)}),
                  ("sum(A, dim=[0, 1])", {"A": ((2, 3), REAL)}))),
-    Op("mean", lambda a, dim=None, keepdim=False: np.mean(a, axis=_axes(a, dim), keepdims=keepdim),
+    Op("mean", lambda a, dim=None, keepdim=False: _mean(a, dim, keepdim),
        (lambda g, o, a, dim=None, keepdim=False:
         _expand_reduced(g / _count(a, dim), a, dim, keepdim),),
        _reduce_label("MeanBackward"), _reduce_shape, params={"dim": None, "keepdim": False},
@@ -1317,6 +1346,12 @@ def _sigmoid(a):
         e = np.exp(-np.where(a.real >= 0, a, -a))
         return np.where(a.real >= 0, 1 / (1 + e), e / (1 + e))
     return 1 / (1 + np.exp(-a))
+
+
+def _mean(a, dim=None, keepdim=False):
+    # np.mean's own steps (a pairwise sum in the input's dtype, then a division by the
+    # count) without its Python wrapper, which costs more than a small mean itself
+    return np.add.reduce(a, axis=_axes(a, dim), keepdims=keepdim) / _count(a, dim)
 
 
 def _axes(a, dim):

@@ -41,6 +41,7 @@ class Program:
         self.nodes = nodes
         self.inputs = inputs  # name -> node id, in order of first use
         self.output = output
+        self.plans = {}  # evaluation plans by input shapes (engine.forward)
 
     def source(self, node):
         """The source text of a node, elided in the middle when long (in constant time: a

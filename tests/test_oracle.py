@@ -239,3 +239,13 @@ def test_random_programs(program, seed, wrt):
             np.testing.assert_allclose(ours.grad[name], g, rtol=1e-7, atol=1e-9)
     assert ours.grad_fn == type(out.grad_fn).__name__
     assert our_labels(ours) == torch_labels(out)
+
+
+@pytest.mark.parametrize("program,inputs,seed,wrt", PROGRAMS)
+def test_lean_mode_gives_the_same_gradients(program, inputs, seed, wrt):
+    """keep='inputs' frees intermediates during the reverse pass: same answers."""
+    full = gradcli.evaluate(program, inputs, seed_vector=seed, wrt=wrt, dtype="float64")
+    lean = gradcli.evaluate(program, inputs, seed_vector=seed, wrt=wrt, dtype="float64",
+                            keep="inputs")
+    np.testing.assert_array_equal(full.value, lean.value)
+    assert full.to_dict(nodes=False) == lean.to_dict(nodes=False)
