@@ -1,112 +1,13 @@
 """The command line: a thin click layer over gradcli.api. Heavy imports (numpy, lark, rich)
 happen inside the commands, so --help and usage errors are instant."""
 
-import os
-import re
 import sys
 
 import click
 
-from .errors import GradcliError, InputError
-
-_NAME_VALUE = re.compile(r"([A-Za-z_][A-Za-z0-9_]*)=(.*)$", re.S)
-
-
-def _fail(error, as_json):
-    """Report a GradcliError: plain lines on stderr (+ JSON on stdout) and its exit code."""
-    lines = [f"error: {error.message}"]
-    if error.position is not None and error.context:
-        lines.append(f"  at line {error.position[0]}, column {error.position[1]}:")
-        lines += ["    " + line for line in error.context.split("\n")]
-    if error.hint:
-        lines.append(f"hint: {error.hint}")
-    click.echo("\n".join(lines), err=True)
-    if as_json:
-        from .render import error_json
-
-        click.echo(error_json(error))
-    sys.exit(error.exit_code)
-
-
-def _run(as_json, fn):
-    """Run a command body, turning every failure into a message and an exit code."""
-    try:
-        fn()
-    except GradcliError as e:
-        _fail(e, as_json)
-    except MemoryError:
-        from .errors import EvaluationError
-
-        _fail(EvaluationError("out of memory evaluating the program",
-                              hint="use smaller inputs"), as_json)
-    except BrokenPipeError:
-        _quiet_broken_pipe()
-    except KeyboardInterrupt:
-        sys.exit(130)
-
-
-def _quiet_broken_pipe():
-    # The reader went away (`| head`): stop quietly, and keep Python's own flush at exit
-    # from printing a second error.
-    try:
-        devnull = os.open(os.devnull, os.O_WRONLY)
-        os.dup2(devnull, sys.stdout.fileno())
-    except OSError:
-        pass
-    sys.exit(0)
-
-
-def _read_text(path, what):
-    try:
-        if path == "-":
-            data = sys.stdin.buffer.read()
-        else:
-            with open(path, "rb") as f:
-                data = f.read()
-    except OSError as e:
-        raise InputError(f"cannot read {what} '{path}': {e.strerror}") from None
-    try:
-        return data.decode("utf-8")
-    except UnicodeDecodeError as e:
-        raise InputError(f"{what} '{path}' is not UTF-8 text (byte {e.start})") from None
-
-
-def _read_inputs(path):
-    from .inputs import loads
-
-    text = _read_text(path, "inputs file")
-    try:
-        obj = loads(text)
-    except RecursionError:
-        raise InputError("inputs: JSON nested too deeply") from None
-    except ValueError as e:
-        raise InputError(f"inputs: malformed JSON: {e}") from None
-    if not isinstance(obj, dict):
-        raise InputError("inputs: expected a JSON object like {\"x\": [1, 2, 3]}")
-    return obj
-
-
-def _split_args(args, file_):
-    """EXPR (unless --file) then NAME=VALUE pairs."""
-    args = list(args)
-    for a in args:
-        if a.startswith("--") and not _NAME_VALUE.match(a):
-            raise InputError(f"no such option: {a.split('=')[0]}",
-                             hint="'gradcli grad --help' lists the options")
-    expr = None
-    if file_ is None:
-        if not args:
-            raise InputError("missing EXPR", hint="e.g. gradcli grad 'mean(x^2)' x=1,2,3")
-        expr = args.pop(0)
-    pairs = {}
-    for a in args:
-        m = _NAME_VALUE.match(a)
-        if not m:
-            raise InputError(f"expected NAME=VALUE, got '{a}'",
-                             hint="quote the whole expression: gradcli grad 'x * 2 + 1' x=3")
-        pairs[m.group(1)] = m.group(2)
-    return expr, pairs
-
+from .commands import (GRAD_OPTIONS, PROGRAM_OPTIONS, Job, _max_elements, _NAME_VALUE, _print,
+                       _random_seed, _read_text, _run, _whole, grad_command)
+from .errors import InputError
 
 CONTEXT = {"help_option_names": ["-h", "--help"]}
 
@@ -122,64 +23,28 @@ def main():
     """
 
 
-def program_options(fn):
-    """The options every command that evaluates a program shares (as in sqlite-utils)."""
-    decorators = [
-        click.argument("args", nargs=-1),
-        click.option("-f", "--file", "file_", metavar="PATH",
-                     help="Read the program from PATH ('-' = stdin) instead of EXPR."),
-        click.option("-i", "--inputs", "inputs_path", metavar="PATH",
-                     help="A JSON object of inputs ('-' = stdin); NAME=VALUE arguments "
-                          "override it."),
-        click.option("--wrt", metavar="NAMES",
-                     help="Comma-separated inputs that require grad (default: every input)."),
-        click.option("--dtype", default="float32", metavar="float32|float64",
-                     help="Floating-point type (default float32, as in PyTorch)."),
-        click.option("--random-seed", metavar="N",
-                     help="Makes randn()/rand() inputs reproducible."),
-        click.option("--max-elements", default=None, metavar="N",
-                     help="Refuse any tensor with more elements (default 50,000,000)."),
-        click.option("--json", "as_json", is_flag=True,
-                     help="One JSON object on stdout instead of text."),
-    ]
-    for d in reversed(decorators):
-        fn = d(fn)
-    return fn
+def _options(table):
+    """click options from the table commands.py shares with the hot path."""
+    def decorate(fn):
+        for flags, param, takes, default, metavar, help_text in reversed(table):
+            if takes:
+                fn = click.option(*flags, param, default=default, metavar=metavar,
+                                  help=help_text)(fn)
+            else:
+                fn = click.option(*flags, param, is_flag=True, help=help_text)(fn)
+        return click.argument("args", nargs=-1)(fn)
+    return decorate
 
 
-class Job:
-    """What the shared options say: the program text, its inputs, and the settings."""
-
-    def __init__(self, args, file_, inputs_path, wrt, dtype, random_seed, max_elements):
-        from .inputs import check_dtype, parse_value
-
-        expr, pairs = _split_args(args, file_)
-        if file_ == "-" and inputs_path == "-":
-            raise InputError("--file and --inputs cannot both read stdin")
-        self.random_seed = _random_seed(random_seed)
-        self.max_elements = _max_elements(max_elements)
-        self.text = expr if file_ is None else _read_text(file_, "program file")
-        self.inputs = _read_inputs(inputs_path) if inputs_path is not None else {}
-        self.dtype = check_dtype(dtype)
-        self.inputs.update({k: parse_value(v, k) for k, v in pairs.items()})
-        self.wrt = wrt
-
-    def settings(self):
-        return {"wrt": self.wrt, "dtype": self.dtype, "random_seed": self.random_seed,
-                "max_elements": self.max_elements}
+program_options = _options(PROGRAM_OPTIONS)
 
 
 COMMAND = {**CONTEXT, "ignore_unknown_options": True}
 
 
 @main.command(context_settings=COMMAND)
-@program_options
-@click.option("--seed-vector", metavar="VALUE",
-              help="The seed (cotangent) for a non-scalar output: backward(gradient=VALUE).")
-@click.option("--detect-anomaly", is_flag=True,
-              help="Fail (exit 1) naming the first node whose value or gradient is nan/inf.")
-def grad(args, file_, inputs_path, wrt, dtype, random_seed, max_elements, as_json,
-         seed_vector, detect_anomaly):
+@_options(GRAD_OPTIONS)
+def grad(**kwargs):
     """Value, per-node grad_fn labels, and the gradient (or VJP) of EXPR.
 
     \b
@@ -188,18 +53,7 @@ def grad(args, file_, inputs_path, wrt, dtype, random_seed, max_elements, as_jso
            | arange(n) | linspace(a,b,n)
     Exit status: 0 ok, 1 cannot evaluate, 2 bad usage or input.
     """
-    def body():
-        from .inputs import parse_value
-
-        job = Job(args, file_, inputs_path, wrt, dtype, random_seed, max_elements)
-        sv = parse_value(seed_vector, "--seed-vector") if seed_vector is not None else None
-        from .api import evaluate
-
-        result = evaluate(job.text, job.inputs, seed_vector=sv, detect_anomaly=detect_anomaly,
-                          **job.settings())
-        _emit(result, as_json)
-
-    _run(as_json, body)
+    grad_command(**kwargs)
 
 
 @main.command(context_settings=COMMAND)
@@ -338,33 +192,6 @@ def explain(args, file_, inputs_path, wrt, dtype, random_seed, max_elements, as_
     _run(as_json, body)
 
 
-def _print(text, obj, as_json):
-    from .render import dumps
-
-    if as_json:
-        click.echo(dumps(obj))
-    else:
-        sys.stdout.write(text)
-
-
-def _random_seed(text):
-    return None if text is None else _whole(text, "--random-seed")
-
-
-def _emit(result, as_json):
-    from . import render
-
-    if as_json:
-        click.echo(render.to_json(result))
-    elif sys.stdout.isatty():
-        from rich.console import Console
-
-        render.rich_print(result, Console(highlight=False))
-    else:
-        sys.stdout.write(render.plain(result))
-        sys.stdout.flush()
-
-
 @main.command(context_settings=CONTEXT)
 @click.argument("source", default="-", metavar="[FILE|-]")
 @click.option("--expr", metavar="PROGRAM", help="The program for records without \"expr\".")
@@ -435,20 +262,6 @@ def batch(source, expr, file_, dtype, wrt, nodes, jobs, random_seed, max_element
             sys.exit(1)
 
     _run(False, body)
-
-
-def _max_elements(text):
-    return None if text is None else _whole(text.replace("_", ""), "--max-elements", minimum=1)
-
-
-def _whole(text, flag, minimum=0):
-    try:
-        value = int(text)
-    except ValueError:
-        raise InputError(f"{flag} takes a whole number, got '{text}'") from None
-    if value < minimum:
-        raise InputError(f"{flag} must be at least {minimum}")
-    return value
 
 
 @main.command(context_settings=CONTEXT)
