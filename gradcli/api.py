@@ -162,7 +162,8 @@ def _evaluate(program, inputs, seed_vector, wrt, dtype, random_seed, max_element
               detect_anomaly, keep="all"):
     program, arrays, wrt, cap, rng = prepare(program, inputs, wrt, dtype, random_seed,
                                              max_elements)
-    nodes, out = engine.forward(program, arrays, set(wrt), dtype, cap)
+    nodes, out = engine.forward(program, arrays, set(wrt), dtype, cap,
+                                lean=keep == "inputs" and not detect_anomaly)
     text = (lambda node: program.source(program.nodes[node.src])) if detect_anomaly else None
     if detect_anomaly:
         engine.check_forward(nodes, text)

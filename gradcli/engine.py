@@ -49,7 +49,7 @@ def check_size(shape, max_elements, what):
 PLANS = 16  # evaluation plans kept per program
 
 
-def forward(program, arrays, wrt, dtype, max_elements=MAX_ELEMENTS):
+def forward(program, arrays, wrt, dtype, max_elements=MAX_ELEMENTS, lean=False):
     """(Like every pass here, it expects the caller to hold api.quietly(): inf and nan
     without warnings.) Evaluate ``program`` on ``arrays`` (name -> ndarray of ``dtype``); returns the nodes
     and the id of the output node. Inputs named in ``wrt`` require grad. Every node's shape
@@ -62,18 +62,53 @@ def forward(program, arrays, wrt, dtype, max_elements=MAX_ELEMENTS):
         (a.shape, a.flags.c_contiguous, a.dtype.str) for a in
         (arrays[n] for n in program.inputs))
     plan = program.plans.get(key)
-    if plan is not None:
-        return _replay(plan, program, arrays, dtype)
-    nodes, out = _forward(program, arrays, wrt, dtype, max_elements)
-    if len(program.plans) >= PLANS:
-        program.plans.clear()
-    program.plans[key] = ([(n.op, n.args, n.attrs, n.src, n.requires_grad, n.label, n.name)
-                           for n in nodes], out)
-    return nodes, out
+    if plan is None:
+        nodes, out = _forward(program, arrays, wrt, dtype, max_elements)
+        if len(program.plans) >= PLANS:
+            program.plans.clear()
+        program.plans[key] = ([(n.op, n.args, n.attrs, n.src, n.requires_grad, n.label, n.name)
+                               for n in nodes], out, _last_uses(nodes, out))
+        return nodes, out  # (the first evaluation keeps everything: it is the one recorded)
+    return _replay(plan, program, arrays, dtype, lean)
 
 
-def _replay(plan, program, arrays, dtype):
-    entries, out = plan
+def _needed(nodes, out):
+    """Which values the reverse pass will read (PyTorch's saved tensors), by each op's
+    ``saves``: a value nobody's rule reads can go once its last consumer has run."""
+    need = [False] * len(nodes)
+    need[out] = True
+    for c in nodes:
+        if not c.args or not c.requires_grad:
+            continue
+        saves = OPS[c.op].saves
+        if saves in ("all", "out"):
+            need[c.id] = True
+        if saves in ("all", "inputs"):
+            for a in c.args:
+                need[a] = True
+        elif saves == "others":
+            for k, a in enumerate(c.args):
+                if any(nodes[b].requires_grad for j, b in enumerate(c.args) if j != k):
+                    need[a] = True
+    return need
+
+
+def _last_uses(nodes, out):
+    """For each node, the values that may be dropped right after it is computed."""
+    need = _needed(nodes, out)
+    last = {}
+    for c in nodes:
+        for a in c.args:
+            last[a] = c.id
+    drop = [[] for _ in nodes]
+    for a, c in last.items():
+        if not need[a] and nodes[a].op not in ("input", "number"):
+            drop[c].append(a)
+    return drop
+
+
+def _replay(plan, program, arrays, dtype, lean=False):
+    entries, out, drop = plan
     nodes = []
     for op_name, args, attrs, src, rg, label, name in entries:
         p = program.nodes[src]
@@ -91,7 +126,15 @@ def _replay(plan, program, arrays, dtype):
             except GradcliError as e:
                 raise _at(e, program, p) from None
         nodes.append(Node(len(nodes), op_name, args, attrs, src, value, rg, label, name))
+        if lean:  # values the reverse pass will not read: gone, their shapes kept
+            for a in drop[len(nodes) - 1]:
+                nodes[a].value = _stand_in(nodes[a].value)
     return nodes, out
+
+
+def _stand_in(value):
+    """A zero-cost array of the same shape and dtype, for rules that read only shapes."""
+    return np.broadcast_to(np.zeros((), dtype=value.dtype), value.shape)
 
 
 def _forward(program, arrays, wrt, dtype, max_elements):

@@ -37,11 +37,11 @@ SMALL = 4096  # below this many elements, broadcasting views cost more than they
 class Op:
     __slots__ = ("name", "arity", "params", "forward", "grads", "label", "shape", "mirror",
                  "rule", "examples", "numbers", "lower", "public", "call", "dtype", "variadic",
-                 "listarg")
+                 "listarg", "saves")
 
     def __init__(self, name, forward, grads, label, shape, *, arity=1, params=None,
                  mirror=None, rule="", examples=(), numbers=False, lower=None, public=True, call=None, dtype=None,
-                 variadic=False, listarg=False):
+                 variadic=False, listarg=False, saves="all"):
         self.name = name
         self.arity = arity  # number of tensor inputs, which come first
         self.params = dict(params or {})  # attribute name -> default, after the tensors
@@ -61,6 +61,10 @@ class Op:
         self.dtype = dtype  # the output dtype when not the evaluation dtype ("bool")
         self.variadic = variadic  # reshape(x, 3, 2): trailing positionals form one argument
         self.listarg = listarg  # cat([a, b]): the tensors come as one list
+        # What the VJP rules read, as PyTorch's saved tensors: "all" (inputs and output),
+        # "inputs", "out", "others" (an input's value only when another input is
+        # differentiated, as for a·b), or "none" (shapes only). Lean evaluation frees the rest.
+        self.saves = saves
 
     def label_for(self, kinds, attrs):
         return self.label if isinstance(self.label, str) else self.label(kinds, attrs)
@@ -380,16 +384,16 @@ def _unary(name, forward, grad, rule, domain=REAL, label=None):
 TABLE = [
     # arithmetic: what Python operators do to tensors and numbers
     Op("add", lambda a, b: a + b, (lambda g, o, a, b: g, lambda g, o, a, b: g),
-       "AddBackward0", _bcast, arity=2, numbers=True, mirror="a + b",
+       "AddBackward0", _bcast, arity=2, numbers=True, mirror="a + b", saves="none",
        rule="∂(a+b)/∂a = 1, ∂(a+b)/∂b = 1",
        examples=(("a + b", VB), ("a + 2", V), ("2 + a", V))),
     Op("sub", lambda a, b: a - b, (lambda g, o, a, b: g, lambda g, o, a, b: _scale(g, -1.0)),
-       _sub_label, _bcast, arity=2, numbers=True, mirror="a - b",
+       _sub_label, _bcast, arity=2, numbers=True, mirror="a - b", saves="none",
        rule="∂(a-b)/∂a = 1, ∂(a-b)/∂b = -1",
        examples=(("a - b", VB), ("a - 2", V), ("2 - a", V))),
     Op("mul", lambda a, b: a * b, (lambda g, o, a, b: _scale(g, b) if isinstance(b, float) else g * b,
                                    lambda g, o, a, b: _scale(g, a) if isinstance(a, float) else g * a),
-       "MulBackward0", _bcast, arity=2, numbers=True, mirror="a * b",
+       "MulBackward0", _bcast, arity=2, numbers=True, mirror="a * b", saves="others",
        rule="∂(a·b)/∂a = b, ∂(a·b)/∂b = a",
        examples=(("a * b", VB), ("a * 2.5", V), ("a * a", V))),
     Op("div", lambda a, b: a / b,
@@ -406,7 +410,7 @@ TABLE = [
                  ("a ^ b", {"a": ((2, 3), "positive"), "b": ((3,), REAL)}),
                  ("2 ^ a", V), ("a ^ 0", V))),
     Op("neg", lambda a: -a, (lambda g, o, a: _scale(g, -1.0),), "NegBackward0", _same, mirror="-a",
-       numbers=True,
+       numbers=True, saves="none",
        rule="∂(-a)/∂a = -1", examples=(("-a", V),)),
     Op("reciprocal", lambda a: 1 / a, (lambda g, o, a: -g * (o * o),),
        "ReciprocalBackward0", _same, mirror="torch.reciprocal(a)", rule="∂(1/a)/∂a = -1/a²",
@@ -434,6 +438,7 @@ TABLE = [
     Op("sum", lambda a, dim=None, keepdim=False: np.sum(a, axis=_axes(a, dim), keepdims=keepdim),
        (lambda g, o, a, dim=None, keepdim=False: _expand_reduced(g, a, dim, keepdim),),
        _reduce_label("SumBackward"), _reduce_shape, params={"dim": None, "keepdim": False},
+       saves="none",
        mirror="a.sum() / a.sum(dim, keepdim)", rule="∂Σa/∂aᵢ = 1",
        examples=(("sum(A)", {"A": ((2, 3), REAL)}), ("sum(A, dim=0)", {"A": ((2, 3), REAL)}),
                  ("sum(A, dim=1, keepdim=True)", {"A": ((2, 3), REAL)}),
@@ -442,6 +447,7 @@ TABLE = [
        (lambda g, o, a, dim=None, keepdim=False:
         _expand_reduced(g / _count(a, dim), a, dim, keepdim),),
        _reduce_label("MeanBackward"), _reduce_shape, params={"dim": None, "keepdim": False},
+       saves="none",
        mirror="a.mean() / a.mean(dim, keepdim)", rule="∂mean(a)/∂aᵢ = 1/n",
        examples=(("mean(A)", {"A": ((2, 3), REAL)}), ("mean(A, dim=-1)", {"A": ((2, 3), REAL)}),
                  ("mean(A, dim=0, keepdim=True)", {"A": ((2, 3), REAL)}))),
