@@ -8,8 +8,9 @@ from .errors import (EvaluationError, GradcliError, InputError, ParseError, Shap
                      UnknownNameError)
 
 __version__ = "0.1.0"
-__all__ = ["evaluate", "parse", "GradcliError", "ParseError", "UnknownNameError",
-           "InputError", "EvaluationError", "ShapeError", "__version__"]
+__all__ = ["evaluate", "jvp", "jacobian", "hessian", "check", "parse", "GradcliError",
+           "ParseError", "UnknownNameError", "InputError", "EvaluationError", "ShapeError",
+           "__version__"]
 
 
 def __getattr__(name):
@@ -17,6 +18,10 @@ def __getattr__(name):
         from .api import evaluate
 
         return evaluate
+    if name in ("jvp", "jacobian", "hessian", "check"):
+        from . import derivatives
+
+        return getattr(derivatives, name)
     if name == "parse":
         from .parser import parse
 
