@@ -11,7 +11,7 @@ import stat
 import sys
 
 from .errors import GradcliError, InputError
-from .inputs import loads
+from .inputs import load_object
 
 FIELDS = ("id", "expr", "inputs", "seed_vector", "wrt", "dtype")
 MAX_LINE = 64 * 1024 * 1024  # a longer line is answered with an error, not read into memory
@@ -81,14 +81,7 @@ def _record(raw):
         text = raw.decode("utf-8")
     except UnicodeDecodeError as e:
         raise InputError(f"line is not valid UTF-8 (byte {e.start})") from None
-    try:
-        record = loads(text)
-    except RecursionError:
-        raise InputError("JSON nested too deeply") from None
-    except ValueError as e:
-        raise InputError(f"not JSON: {e}") from None
-    if not isinstance(record, dict):
-        raise InputError(f"a record must be a JSON object, got {type(record).__name__}")
+    record = load_object(text, "record")
     unknown = [k for k in record if k not in FIELDS]
     if unknown:
         raise InputError(f"unknown field '{unknown[0]}'; a record has "

@@ -72,18 +72,9 @@ def _read_text(path, what):
 
 
 def _read_inputs(path):
-    from .inputs import loads
+    from .inputs import load_object
 
-    text = _read_text(path, "inputs file")
-    try:
-        obj = loads(text)
-    except RecursionError:
-        raise InputError("inputs: JSON nested too deeply") from None
-    except ValueError as e:
-        raise InputError(f"inputs: malformed JSON: {e}") from None
-    if not isinstance(obj, dict):
-        raise InputError("inputs: expected a JSON object like {\"x\": [1, 2, 3]}")
-    return obj
+    return load_object(_read_text(path, "inputs file"), "inputs")
 
 
 def _split_args(args, file_):

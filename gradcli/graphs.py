@@ -38,11 +38,8 @@ def build(text, inputs=None, *, seed_vector=None, wrt=None, dtype="float32", ran
                           "inputs": [a for a in p.args if program.nodes[a].op != "number"]})
         return {"expr": text, "evaluated": False, "output": program.output, "nodes": nodes}
     with quietly():
-        program, arrays, names, cap, rng = prepare(program, inputs, wrt, dtype, random_seed,
-                                                   max_elements)
-        nodes, out = engine.forward(program, arrays, set(names), dtype, cap)
-        seed = None if seed_vector is None else to_array(seed_vector, dtype, "seed vector", rng,
-                                                        cap)
+        program, nodes, out, names, seed = _evaluated(program, inputs, seed_vector, wrt, dtype,
+                                                      random_seed, max_elements)
         if nodes[out].requires_grad and (seed is not None or nodes[out].shape == ()):
             engine.backward(nodes, out, engine.make_seed(nodes[out], seed, dtype), dtype)
     data = []
@@ -61,6 +58,15 @@ def _title(node):
     if node["name"] and node["op"] != "input" and node["name"] != node["text"]:
         return f"{node['name']} = {node['text']}"
     return node["name"] if node["op"] == "input" else node["text"]
+
+
+def _evaluated(expr, inputs, seed_vector, wrt, dtype, random_seed, max_elements):
+    """The forward pass, and the seed vector as an array (or None)."""
+    program, arrays, names, cap, rng = prepare(expr, inputs, wrt, dtype, random_seed,
+                                               max_elements)
+    nodes, out = engine.forward(program, arrays, set(names), dtype, cap)
+    seed = None if seed_vector is None else to_array(seed_vector, dtype, "seed vector", rng, cap)
+    return program, nodes, out, names, seed
 
 
 def _caption(node, lines=True):
@@ -163,11 +169,8 @@ def explain(text, inputs=None, *, seed_vector=None, wrt=None, dtype="float32", r
             max_elements=None):
     """The reverse pass as a textbook walk-through, from the output back to the inputs."""
     with quietly():
-        program, arrays, names, cap, rng = prepare(text, inputs, wrt, dtype, random_seed,
-                                                   max_elements)
-        nodes, out = engine.forward(program, arrays, set(names), dtype, cap)
-        seed = None if seed_vector is None else to_array(seed_vector, dtype, "seed vector", rng,
-                                                        cap)
+        program, nodes, out, names, seed = _evaluated(text, inputs, seed_vector, wrt, dtype,
+                                                      random_seed, max_elements)
         seed = engine.make_seed(nodes[out], seed, dtype)
         recorded = []
         engine.backward(nodes, out, seed, dtype,

@@ -29,6 +29,19 @@ def loads(text):
     return json.loads(text, parse_constant=_reject_constant)
 
 
+def load_object(text, what):
+    """A JSON object from text, strictly, with errors that say what was being read."""
+    try:
+        obj = loads(text)
+    except RecursionError:
+        raise InputError(f"{what}: JSON nested too deeply") from None
+    except ValueError as e:
+        raise InputError(f"{what}: not JSON: {e}") from None
+    if not isinstance(obj, dict):
+        raise InputError(f"{what}: expected a JSON object, got {type(obj).__name__}")
+    return obj
+
+
 def check_dtype(dtype):
     if dtype not in DTYPES:
         raise InputError(f"unknown dtype '{dtype}': use float32 or float64")

@@ -134,6 +134,18 @@ def torch_namespace(torch, dtype):
     return ns
 
 
+def _compiled(program):
+    """A gradcli program as Python code (^ is **; the last line, or the last assignment's
+    name, is the output): (code object, name of the output)."""
+    tree = ast.parse(program.replace("^", "**"))
+    last = tree.body[-1]
+    if isinstance(last, ast.Expr):
+        tree.body[-1] = ast.Assign(targets=[ast.Name("__out__", ast.Store())], value=last.value)
+        ast.fix_missing_locations(tree)
+        return compile(tree, "<program>", "exec"), "__out__"
+    return compile(tree, "<program>", "exec"), last.targets[0].id
+
+
 def run_torch(torch, program, inputs, wrt=None, dtype="float64", seed=None):
     """Run a gradcli program in PyTorch (Python parses it: ^ is **, the last line is the
     output). Returns (output tensor, {name: grad or None})."""
@@ -142,15 +154,8 @@ def run_torch(torch, program, inputs, wrt=None, dtype="float64", seed=None):
                               requires_grad=(wrt is None or k in wrt)) for k, v in inputs.items()}
     ns = torch_namespace(torch, tdtype)
     ns.update(leaves)
-    tree = ast.parse(program.replace("^", "**"))
-    last = tree.body[-1]
-    if isinstance(last, ast.Expr):
-        tree.body[-1] = ast.Assign(targets=[ast.Name("__out__", ast.Store())], value=last.value)
-        ast.fix_missing_locations(tree)
-        out_name = "__out__"
-    else:
-        out_name = last.targets[0].id
-    exec(compile(tree, "<program>", "exec"), ns)
+    code, out_name = _compiled(program)
+    exec(code, ns)
     out = ns[out_name]
     if seed is None:
         out.backward()
@@ -163,15 +168,7 @@ def run_torch(torch, program, inputs, wrt=None, dtype="float64", seed=None):
 def torch_function(torch, program, names, dtype="float64"):
     """The program as a PyTorch function of its inputs (for torch.autograd.functional)."""
     tdtype = getattr(torch, dtype)
-    tree = ast.parse(program.replace("^", "**"))
-    last = tree.body[-1]
-    if isinstance(last, ast.Expr):
-        tree.body[-1] = ast.Assign(targets=[ast.Name("__out__", ast.Store())], value=last.value)
-        ast.fix_missing_locations(tree)
-        out_name = "__out__"
-    else:
-        out_name = last.targets[0].id
-    code = compile(tree, "<program>", "exec")
+    code, out_name = _compiled(program)
 
     def f(*tensors):
         ns = torch_namespace(torch, tdtype)
