@@ -165,6 +165,11 @@ def rich_tree(g):
     return root
 
 
+def _hang(prefix, text):
+    """``prefix`` then a multi-line text whose later lines keep their place under the first."""
+    return prefix + text.replace("\n", "\n" + " " * len(prefix))
+
+
 def explain(text, inputs=None, *, seed_vector=None, wrt=None, dtype="float32", random_seed=None,
             max_elements=None):
     """The reverse pass as a textbook walk-through, from the output back to the inputs."""
@@ -193,9 +198,9 @@ def explain(text, inputs=None, *, seed_vector=None, wrt=None, dtype="float32", r
         rule = OPS[node.op].rule
         lines += [f"[{node.id}] {node.label}  {src(node)}",
                   f"    local rule:  {node.label}: {rule}",
-                  f"    arriving:    {tensor_str(g, 17, 80)}"]
+                  _hang("    arriving:    ", tensor_str(g))]
         for a, ga in sent:
-            lines.append(f"    → to [{a}] {src(nodes[a])}:  {tensor_str(ga, 8, 80)}")
+            lines.append(_hang(f"    → to [{a}] {src(nodes[a])}:  ", tensor_str(ga)))
         lines.append("")
         steps.append({"node": node.id, "grad_fn": node.label, "text": src(node), "rule": rule,
                       "adjoint": json_value(g),
@@ -205,7 +210,7 @@ def explain(text, inputs=None, *, seed_vector=None, wrt=None, dtype="float32", r
     grads = {n: (by_name[n].grad if n in by_name else None) for n in names}
     lines.append("the gradient (what accumulated at each leaf, AccumulateGrad):")
     for n, gr in grads.items():
-        lines.append(f"    {n}.grad = {'None' if gr is None else tensor_repr(gr)}")
+        lines.append(_hang(f"    {n}.grad = ", "None" if gr is None else tensor_repr(gr)))
     return {"text": "\n".join(lines) + "\n",
             "json": {"expr": text, "dtype": dtype, "value": json_value(o.value),
                      "grad_fn": o.label, "steps": steps,
