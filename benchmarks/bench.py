@@ -170,7 +170,7 @@ def main():
     print(f"gradcli benchmarks — {time.strftime('%Y-%m-%d')}, python {sys.version.split()[0]}, "
           f"{os.cpu_count()} cores; medians of interleaved runs")
     print()
-    print(f"| case | gradcli | PyTorch | gradcli / PyTorch | numpy by hand | gradcli / numpy | goal |")
+    print("| case | gradcli | PyTorch | gradcli / PyTorch | numpy by hand | gradcli / numpy | goal |")
     print("|---|---|---|---|---|---|---|")
     for name, ours, torch_t, numpy_t, goal in rows:
         tr = f"{ours / torch_t:.3f}" if torch_t else "—"

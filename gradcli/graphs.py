@@ -3,7 +3,6 @@ Every walk here is a plain loop or an explicit stack."""
 
 from . import engine
 from .api import prepare, quietly
-from .errors import EvaluationError
 from .inputs import to_array
 from .ops import OPS
 from .render import _shape, dumps, json_value, tensor_repr

@@ -2,7 +2,6 @@
 and shell manners (head, Ctrl-C), run as real processes where that is the point."""
 
 import json
-import os
 import signal
 import subprocess
 import sys

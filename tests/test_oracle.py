@@ -169,7 +169,6 @@ PROGRAMS = [
 @pytest.mark.parametrize("program,inputs,seed,wrt", PROGRAMS)
 def test_programs(torch, program, inputs, seed, wrt, dtype):
     if "[" in program:  # a list literal: PyTorch spells it torch.tensor([...])
-        program_t = program
         ours = gradcli.evaluate(program, inputs, seed_vector=seed, wrt=wrt, dtype=dtype)
         t = torch.tensor(inputs["x"], dtype=getattr(torch, dtype), requires_grad=True)
         out = t * torch.tensor([1, 2, 3], dtype=getattr(torch, dtype))

@@ -3,7 +3,6 @@ a traceback, a hang, a leaked warning or an out-of-memory kill. The hypothesis b
 are what CI tries; the README states them."""
 
 import json
-import math
 import pathlib
 import re
 import subprocess
@@ -17,7 +16,7 @@ from hypothesis import strategies as st
 import gradcli
 from gradcli import batch
 from gradcli.errors import GradcliError
-from gradcli.inputs import parse_value, to_array
+from gradcli.inputs import to_array
 
 INPUTS = {"x": [0.5, -1.0, 2.0], "y": [1.0, 0.0, -2.0], "s": 3.0, "A": [[1.0, 2.0, 3.0], [4.0, 5.0, 6.0]]}
 SEEDS = [
