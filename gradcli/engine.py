@@ -2,6 +2,7 @@
 loop that accumulates adjoints. Both are plain loops over a list in topological order."""
 
 import math
+import sys
 
 import numpy as np
 
@@ -66,8 +67,8 @@ def forward(program, arrays, wrt, dtype, max_elements=MAX_ELEMENTS, lean=False):
         nodes, out = _forward(program, arrays, wrt, dtype, max_elements)
         if len(program.plans) >= PLANS:
             program.plans.clear()
-        program.plans[key] = ([(n.op, n.args, n.attrs, n.src, n.requires_grad, n.label, n.name)
-                               for n in nodes], out, _last_uses(nodes, out))
+        program.plans[key] = ([(n.op, n.args, n.attrs, n.src, n.requires_grad, n.label, n.name,
+                                n.shape) for n in nodes], out, _last_uses(nodes, out))
         return nodes, out  # (the first evaluation keeps everything: it is the one recorded)
     return _replay(plan, program, arrays, dtype, lean)
 
@@ -83,7 +84,9 @@ def _needed(nodes, out):
         saves = OPS[c.op].saves
         if saves in ("all", "out"):
             need[c.id] = True
-        if saves in ("all", "inputs"):
+        if saves == "pow" and nodes[c.args[1]].requires_grad:
+            need[c.id] = True
+        if saves in ("all", "inputs", "pow"):
             for a in c.args:
                 need[a] = True
         elif saves == "others":
@@ -110,7 +113,8 @@ def _last_uses(nodes, out):
 def _replay(plan, program, arrays, dtype, lean=False):
     entries, out, drop = plan
     nodes = []
-    for op_name, args, attrs, src, rg, label, name in entries:
+    operands = None
+    for op_name, args, attrs, src, rg, label, name, shape in entries:
         p = program.nodes[src]
         if op_name == "input":
             value = arrays[name]
@@ -120,16 +124,35 @@ def _replay(plan, program, arrays, dtype, lean=False):
             value = _const(p.attrs["value"], dtype)
         else:
             op = OPS[op_name]
+            buffer = _reusable(drop[len(nodes)], nodes, shape, dtype) if lean else None
+            operands = _operands(op, [nodes[a] for a in args], dtype)
             try:
-                value = np.asarray(op.forward(*_operands(op, [nodes[a] for a in args], dtype),
-                                              **(attrs or {})), dtype=op.dtype or dtype)
+                if buffer is not None and op.ufunc is not None and op.ufunc(operands) is not None:
+                    value = op.ufunc(operands)(*operands, out=buffer)
+                else:
+                    value = np.asarray(op.forward(*operands, **(attrs or {})),
+                                       dtype=op.dtype or dtype)
             except GradcliError as e:
                 raise _at(e, program, p) from None
         nodes.append(Node(len(nodes), op_name, args, attrs, src, value, rg, label, name))
+        value = operands = None  # hold no reference that would hide a dying buffer
         if lean:  # values the reverse pass will not read: gone, their shapes kept
             for a in drop[len(nodes) - 1]:
                 nodes[a].value = _stand_in(nodes[a].value)
     return nodes, out
+
+
+def _reusable(dropped, nodes, shape, dtype):
+    """A buffer this node may write its result into: a value dropped right after this node,
+    of the same shape and dtype, owning its memory, and referenced by nothing else (no view
+    of it exists) -- the temporary elision numpy does inside one expression."""
+    for a in dropped:
+        v = nodes[a].value
+        # references: the node's slot, this local, getrefcount's argument
+        if (isinstance(v, np.ndarray) and v.shape == shape and v.dtype == dtype
+                and v.flags.owndata and v.flags.writeable and sys.getrefcount(v) <= 3):
+            return v
+    return None
 
 
 def _stand_in(value):

@@ -37,11 +37,11 @@ SMALL = 4096  # below this many elements, broadcasting views cost more than they
 class Op:
     __slots__ = ("name", "arity", "params", "forward", "grads", "label", "shape", "mirror",
                  "rule", "examples", "numbers", "lower", "public", "call", "dtype", "variadic",
-                 "listarg", "saves")
+                 "listarg", "saves", "ufunc")
 
     def __init__(self, name, forward, grads, label, shape, *, arity=1, params=None,
                  mirror=None, rule="", examples=(), numbers=False, lower=None, public=True, call=None, dtype=None,
-                 variadic=False, listarg=False, saves="all"):
+                 variadic=False, listarg=False, saves="all", ufunc=None):
         self.name = name
         self.arity = arity  # number of tensor inputs, which come first
         self.params = dict(params or {})  # attribute name -> default, after the tensors
@@ -63,8 +63,12 @@ class Op:
         self.listarg = listarg  # cat([a, b]): the tensors come as one list
         # What the VJP rules read, as PyTorch's saved tensors: "all" (inputs and output),
         # "inputs", "out", "others" (an input's value only when another input is
-        # differentiated, as for a·b), or "none" (shapes only). Lean evaluation frees the rest.
+        # differentiated, as for a·b), "pow" (the inputs, and the output only when the
+        # exponent is differentiated), or "none" (shapes only). Lean evaluation frees the rest.
         self.saves = saves
+        # operands -> the numpy ufunc that computes this op (so a result can be written
+        # into a dying operand's buffer), or None where the op is not one ufunc call
+        self.ufunc = ufunc
 
     def label_for(self, kinds, attrs):
         return self.label if isinstance(self.label, str) else self.label(kinds, attrs)
@@ -385,15 +389,18 @@ TABLE = [
     # arithmetic: what Python operators do to tensors and numbers
     Op("add", lambda a, b: a + b, (lambda g, o, a, b: g, lambda g, o, a, b: g),
        "AddBackward0", _bcast, arity=2, numbers=True, mirror="a + b", saves="none",
+       ufunc=lambda ops: np.add,
        rule="∂(a+b)/∂a = 1, ∂(a+b)/∂b = 1",
        examples=(("a + b", VB), ("a + 2", V), ("2 + a", V))),
     Op("sub", lambda a, b: a - b, (lambda g, o, a, b: g, lambda g, o, a, b: _scale(g, -1.0)),
        _sub_label, _bcast, arity=2, numbers=True, mirror="a - b", saves="none",
+       ufunc=lambda ops: np.subtract,
        rule="∂(a-b)/∂a = 1, ∂(a-b)/∂b = -1",
        examples=(("a - b", VB), ("a - 2", V), ("2 - a", V))),
     Op("mul", lambda a, b: a * b, (lambda g, o, a, b: _scale(g, b) if isinstance(b, float) else g * b,
                                    lambda g, o, a, b: _scale(g, a) if isinstance(a, float) else g * a),
        "MulBackward0", _bcast, arity=2, numbers=True, mirror="a * b", saves="others",
+       ufunc=lambda ops: np.multiply,
        rule="∂(a·b)/∂a = b, ∂(a·b)/∂b = a",
        examples=(("a * b", VB), ("a * 2.5", V), ("a * a", V))),
     Op("div", lambda a, b: a / b,
@@ -404,7 +411,9 @@ TABLE = [
        examples=(("a / b", {"a": ((2, 3), REAL), "b": ((3,), "nonzero")}),
                  ("a / 4", V), ("2 / a", {"a": ((3,), "nonzero")}))),
     Op("pow", _pow, (_pow_grad_base, _pow_grad_exponent), _pow_label, _bcast, arity=2,
-       numbers=True, mirror="a ** b",
+       numbers=True, mirror="a ** b", saves="pow",
+       ufunc=lambda ops: (lambda a, b, out: np.square(a, out=out))
+       if isinstance(ops[1], float) and ops[1] == 2.0 and not isinstance(ops[0], float) else None,
        rule="∂(a^b)/∂a = b·a^(b-1), ∂(a^b)/∂b = a^b·ln a",
        examples=(("a ^ 2", V), ("a ^ 3", V), ("a ^ 0.5", {"a": ((3,), "positive")}),
                  ("a ^ b", {"a": ((2, 3), "positive"), "b": ((3,), REAL)}),
