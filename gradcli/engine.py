@@ -68,7 +68,9 @@ def forward(program, arrays, wrt, dtype, max_elements=MAX_ELEMENTS, lean=False):
         if len(program.plans) >= PLANS:
             program.plans.clear()
         program.plans[key] = ([(n.op, n.args, n.attrs, n.src, n.requires_grad, n.label, n.name,
-                                n.shape) for n in nodes], out, _last_uses(nodes, out))
+                                n.shape, isinstance(n.value, np.ndarray)
+                                and n.value.nbytes >= LEAN_BYTES) for n in nodes],
+                              out, _last_uses(nodes, out))
         return nodes, out  # (the first evaluation keeps everything: it is the one recorded)
     return _replay(plan, program, arrays, dtype, lean)
 
@@ -96,8 +98,12 @@ def _needed(nodes, out):
     return need
 
 
+LEAN_BYTES = 1 << 16  # smaller tensors are not worth dropping or recycling
+
+
 def _last_uses(nodes, out):
-    """For each node, the values that may be dropped right after it is computed."""
+    """For each node, the values that may be dropped right after it is computed (tensors
+    of LEAN_BYTES or more: for small ones the bookkeeping costs more than it saves)."""
     need = _needed(nodes, out)
     last = {}
     for c in nodes:
@@ -105,7 +111,8 @@ def _last_uses(nodes, out):
             last[a] = c.id
     drop = [[] for _ in nodes]
     for a, c in last.items():
-        if not need[a] and nodes[a].op not in ("input", "number"):
+        if not need[a] and nodes[a].op not in ("input", "number") \
+                and nodes[a].value.nbytes >= LEAN_BYTES:
             drop[c].append(a)
     return drop
 
@@ -114,7 +121,7 @@ def _replay(plan, program, arrays, dtype, lean=False):
     entries, out, drop = plan
     nodes = []
     operands = None
-    for op_name, args, attrs, src, rg, label, name, shape in entries:
+    for op_name, args, attrs, src, rg, label, name, shape, big in entries:
         p = program.nodes[src]
         if op_name == "input":
             value = arrays[name]
@@ -124,21 +131,33 @@ def _replay(plan, program, arrays, dtype, lean=False):
             value = _const(p.attrs["value"], dtype)
         else:
             op = OPS[op_name]
-            buffer = _reusable(drop[len(nodes)], nodes, shape, dtype) if lean else None
+            buffer = pooled = None
+            if lean and big and op.ufunc is not None:  # (before `operands` holds references)
+                buffer = _reusable(drop[len(nodes)], nodes, shape, dtype)
+                if buffer is None:
+                    buffer = pooled = _POOL.take(shape, dtype)
             operands = _operands(op, [nodes[a] for a in args], dtype)
+            fn = op.ufunc(operands) if buffer is not None else None
+            if fn is None and pooled is not None:
+                buffer = None
+                _POOL.keep(pooled)  # not used after all: back it goes
+            pooled = None
             try:
-                if buffer is not None and op.ufunc is not None and op.ufunc(operands) is not None:
-                    value = op.ufunc(operands)(*operands, out=buffer)
+                if fn is not None:
+                    value = fn(*operands, out=buffer)
                 else:
                     value = np.asarray(op.forward(*operands, **(attrs or {})),
                                        dtype=op.dtype or dtype)
             except GradcliError as e:
                 raise _at(e, program, p) from None
         nodes.append(Node(len(nodes), op_name, args, attrs, src, value, rg, label, name))
-        value = operands = None  # hold no reference that would hide a dying buffer
+        value = operands = buffer = None  # hold no reference that would hide a dying buffer
         if lean:  # values the reverse pass will not read: gone, their shapes kept
             for a in drop[len(nodes) - 1]:
-                nodes[a].value = _stand_in(nodes[a].value)
+                dying = nodes[a].value
+                nodes[a].value = _stand_in(dying)
+                _POOL.keep(dying)
+                dying = None
     return nodes, out
 
 
@@ -153,6 +172,38 @@ def _reusable(dropped, nodes, shape, dtype):
                 and v.flags.owndata and v.flags.writeable and sys.getrefcount(v) <= 3):
             return v
     return None
+
+
+class _Pool:
+    """A few freed buffers kept for later results, as PyTorch's caching allocator does: a
+    fresh multi-megabyte buffer costs page faults that reuse avoids. Capped, thread-safe;
+    only buffers that own their memory and that nothing else references go in."""
+
+    def __init__(self, max_bytes=64 << 20, min_bytes=1 << 16):
+        import threading
+
+        self.buffers, self.max_bytes, self.min_bytes = [], max_bytes, min_bytes
+        self.lock = threading.Lock()
+
+    def keep(self, value):
+        # references: the caller's local, this parameter, getrefcount's argument
+        if not (isinstance(value, np.ndarray) and value.nbytes >= self.min_bytes
+                and value.flags.owndata and value.flags.writeable
+                and sys.getrefcount(value) <= 3):
+            return
+        with self.lock:
+            if sum(b.nbytes for b in self.buffers) + value.nbytes <= self.max_bytes:
+                self.buffers.append(value)
+
+    def take(self, shape, dtype):
+        with self.lock:
+            for k, b in enumerate(self.buffers):
+                if b.shape == shape and b.dtype == dtype:
+                    return self.buffers.pop(k)
+        return None
+
+
+_POOL = _Pool()
 
 
 def _stand_in(value):
@@ -300,7 +351,9 @@ def backward(nodes, out, seed, dtype, text=None, on_step=None, free=False):
         if on_step is not None:
             on_step(node, g, sent)
         if free and i != out:
-            node.value = None
+            dying, node.value = node.value, None
+            _POOL.keep(dying)
+            dying = None
             adj[i] = None
     for node, g, hit in zip(nodes, adj, reached):
         if node.requires_grad:

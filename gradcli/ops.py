@@ -691,7 +691,7 @@ def _extremum(reduce, arg):
     def forward(a, dim=None, keepdim=False):
         if dim is None:
             return reduce(a)
-        return reduce(a, axis=_one_dim(dim, a.ndim), keepdims=keepdim) if a.ndim else a
+        return reduce(a, axis=_one_dim(dim, a.ndim), keepdims=keepdim) if a.ndim else a.copy()
 
     def grad(g, o, a, dim=None, keepdim=False):
         if dim is None:

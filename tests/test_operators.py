@@ -66,10 +66,20 @@ def test_pytorch_oracle(torch, program, specs, dtype):
     assert str(ours.value.dtype) == dtype
 
 
+@pytest.fixture
+def lean_everything(monkeypatch):
+    """Drop and recycle even tiny tensors, so small examples exercise lean replay."""
+    from gradcli import engine
+
+    monkeypatch.setattr(engine, "LEAN_BYTES", 0)
+    monkeypatch.setattr(engine._POOL, "min_bytes", 0)
+
+
 @pytest.mark.parametrize("program,specs", table_examples())
-def test_lean_replay_matches(program, specs):
+def test_lean_replay_matches(program, specs, lean_everything):
     """A replayed plan in lean mode drops the values each op's `saves` says its rules never
-    read: a wrong declaration would change these numbers."""
+    read, and writes results into dying or pooled buffers: a wrong declaration or a reused
+    buffer still in use would change these numbers."""
     from gradcli.parser import parse
 
     inputs = _inputs(specs, 8)

@@ -241,10 +241,13 @@ def test_random_programs(program, seed, wrt):
 
 
 @pytest.mark.parametrize("program,inputs,seed,wrt", PROGRAMS)
-def test_lean_mode_gives_the_same_gradients(program, inputs, seed, wrt):
+def test_lean_mode_gives_the_same_gradients(program, inputs, seed, wrt, monkeypatch):
     """keep='inputs' frees intermediates during the reverse pass: same answers."""
+    from gradcli import engine
     from gradcli.parser import parse
 
+    monkeypatch.setattr(engine, "LEAN_BYTES", 0)  # small tensors too: drops and reuse
+    monkeypatch.setattr(engine._POOL, "min_bytes", 0)
     parsed = parse(program)
     full = gradcli.evaluate(parsed, inputs, seed_vector=seed, wrt=wrt, dtype="float64")
     for _ in range(2):  # the second evaluation replays the plan: drops and in-place writes
@@ -252,3 +255,22 @@ def test_lean_mode_gives_the_same_gradients(program, inputs, seed, wrt):
                                 keep="inputs")
         np.testing.assert_array_equal(full.value, lean.value)
         assert full.to_dict(nodes=False) == lean.to_dict(nodes=False)
+
+
+def test_lean_evaluation_never_writes_into_the_callers_arrays():
+    """Buffers are reused only when nothing else references them: inputs never are."""
+    from gradcli.parser import parse
+
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal(100_000).astype(np.float32)
+    y = rng.standard_normal(100_000).astype(np.float32)
+    before = x.copy(), y.copy()
+    for program in ("mean(2*(x+2)^2)", "sum(x * y + x)", "sum(exp(x) - y * 3)",
+                    "z = x + y; w = reshape(z, 1000, 100); sum(w * w) + sum(z)"):
+        p = parse(program)
+        results = [gradcli.evaluate(p, {"x": x, "y": y}, keep="inputs") for _ in range(4)]
+        assert np.array_equal(x, before[0]) and np.array_equal(y, before[1])
+        first = results[0].grad
+        for r in results[1:]:  # earlier results are not overwritten by later evaluations
+            for k in first:
+                np.testing.assert_array_equal(r.grad[k], first[k])
