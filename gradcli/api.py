@@ -99,8 +99,8 @@ def evaluate(expr, inputs=None, *, seed_vector=None, wrt=None, dtype="float32",
     check_dtype(dtype)
     program = expr if isinstance(expr, Program) else parse(expr)
     with quietly():
-        return _evaluate(program, inputs, seed_vector, wrt, dtype, random_seed, max_elements,
-                         detect_anomaly, keep)
+        return run(program, inputs, seed_vector, wrt, dtype, random_seed, max_elements,
+                   detect_anomaly, keep)
 
 
 def quietly():
@@ -137,14 +137,6 @@ def prepare(expr, inputs, wrt, dtype, random_seed=None, max_elements=None):
     return program, arrays, resolve_wrt(names, wrt), cap, rng
 
 
-def run(program, inputs, seed_vector=None, wrt=None, dtype="float32", random_seed=None,
-        max_elements=None, detect_anomaly=False, keep="all"):
-    """evaluate() for callers that parsed the program and hold quietly() themselves (batch
-    enters it once for all its records)."""
-    return _evaluate(program, inputs, seed_vector, wrt, dtype, random_seed, max_elements,
-                     detect_anomaly, keep)
-
-
 class _LazyRng:
     """numpy's generator, made only if a randn()/rand() input asks for it (making one costs
     more than evaluating a small record)."""
@@ -158,8 +150,10 @@ class _LazyRng:
         return getattr(self.rng, name)
 
 
-def _evaluate(program, inputs, seed_vector, wrt, dtype, random_seed, max_elements,
-              detect_anomaly, keep="all"):
+def run(program, inputs, seed_vector=None, wrt=None, dtype="float32", random_seed=None,
+        max_elements=None, detect_anomaly=False, keep="all"):
+    """evaluate() without its checks of the arguments and its quietly(): for callers that
+    parsed the program and hold quietly() themselves (batch enters it once for all records)."""
     program, arrays, wrt, cap, rng = prepare(program, inputs, wrt, dtype, random_seed,
                                              max_elements)
     nodes, out = engine.forward(program, arrays, set(wrt), dtype, cap,

@@ -25,10 +25,6 @@ class Node:
         self.shape = () if isinstance(value, float) else value.shape
         self.grad = None
 
-    @property
-    def is_number(self):
-        return self.op == "number"
-
 
 def _operands(op, args, dtype):
     """Argument values for an op: Python numbers stay numbers only where PyTorch takes them."""
