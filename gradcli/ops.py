@@ -193,10 +193,6 @@ def _relu(a):
     return np.where(a.real > 0, a, 0) if _complex(a) else np.maximum(a, 0)
 
 
-def _kind(number):
-    return "number" if number else "tensor"
-
-
 # ---- labels that depend on operand kinds ------------------------------------------------
 
 def _sub_label(kinds, attrs):
