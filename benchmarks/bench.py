@@ -112,8 +112,9 @@ print(json.dumps({"times": times, "extra_peak_kib": peak - base}))
 
 
 def in_process(which, n, reps):
-    p = subprocess.run([PY, "-c", IN_PROCESS, which, str(n), str(reps)], capture_output=True,
-                       text=True, check=True)
+    p = subprocess.run(
+        [PY, "-c", IN_PROCESS, which, str(n), str(reps)], capture_output=True, text=True, check=True
+    )
     return json.loads(p.stdout)
 
 
@@ -144,8 +145,9 @@ def main():
         if torch_ok:
             cmds["torch"] = ([PY, "-c", TORCH_BATCH, path], {})
         t = interleaved(cmds, max(3, reps // 2))
-        rows.append(("(b) 10,000 JSONL records, whole process", t["gradcli"], t.get("torch"), None,
-                     0.33))
+        rows.append(
+            ("(b) 10,000 JSONL records, whole process", t["gradcli"], t.get("torch"), None, 0.33)
+        )
 
         # (d) long programs, read with -f
         sizes = {}
@@ -155,41 +157,62 @@ def main():
                 f.write(" + ".join(f"x*{i % 7 + 1}" for i in range(terms)) + "\n")
             sizes[terms] = statistics.median(
                 timed(gc + ["batch", "-f", prog], input=b'{"inputs": {"x": 1.5}}\n')
-                for _ in range(3))
+                for _ in range(3)
+            )
 
     # (c) and (e) in process
     big = {}
     for n in (10**6, 10**7):
-        r = {w: in_process(w, n, max(5, reps)) for w in (["gradcli", "numpy"] +
-                                                          (["torch"] if torch_ok else []))}
+        r = {
+            w: in_process(w, n, max(5, reps))
+            for w in (["gradcli", "numpy"] + (["torch"] if torch_ok else []))
+        }
         big[n] = r
         med = {w: statistics.median(v["times"][1:]) for w, v in r.items()}
-        rows.append((f"(c) forward+backward, {n:.0e} float32, in process", med["gradcli"],
-                     med.get("torch"), med["numpy"], 1.0))
+        rows.append(
+            (
+                f"(c) forward+backward, {n:.0e} float32, in process",
+                med["gradcli"],
+                med.get("torch"),
+                med["numpy"],
+                1.0,
+            )
+        )
 
-    print(f"gradcli benchmarks — {time.strftime('%Y-%m-%d')}, python {sys.version.split()[0]}, "
-          f"{os.cpu_count()} cores; medians of interleaved runs")
+    print(
+        f"gradcli benchmarks — {time.strftime('%Y-%m-%d')}, python {sys.version.split()[0]}, "
+        f"{os.cpu_count()} cores; medians of interleaved runs"
+    )
     print()
-    print("| case | gradcli | PyTorch | gradcli / PyTorch | numpy by hand | gradcli / numpy | goal |")
+    print(
+        "| case | gradcli | PyTorch | gradcli / PyTorch | numpy by hand | gradcli / numpy | goal |"
+    )
     print("|---|---|---|---|---|---|---|")
     for name, ours, torch_t, numpy_t, goal in rows:
         tr = f"{ours / torch_t:.3f}" if torch_t else "—"
         nr = f"{ours / numpy_t:.2f}" if numpy_t else "—"
         goal_text = f"≤ {goal}" + (" (≤ 1.3 vs numpy)" if numpy_t else "")
-        print(f"| {name} | {ours * 1e3:.1f} ms | {torch_t * 1e3:.1f} ms | {tr} | "
-              f"{'%.1f ms' % (numpy_t * 1e3) if numpy_t else '—'} | {nr} | {goal_text} |"
-              if torch_t else
-              f"| {name} | {ours * 1e3:.1f} ms | — | — | "
-              f"{'%.1f ms' % (numpy_t * 1e3) if numpy_t else '—'} | {nr} | {goal_text} |")
+        print(
+            f"| {name} | {ours * 1e3:.1f} ms | {torch_t * 1e3:.1f} ms | {tr} | "
+            f"{'%.1f ms' % (numpy_t * 1e3) if numpy_t else '—'} | {nr} | {goal_text} |"
+            if torch_t
+            else f"| {name} | {ours * 1e3:.1f} ms | — | — | "
+            f"{'%.1f ms' % (numpy_t * 1e3) if numpy_t else '—'} | {nr} | {goal_text} |"
+        )
     ratio = sizes[200_000] / sizes[50_000]
-    print(f"| (d) 200,000 vs 50,000 terms with -f | {sizes[200_000]:.2f} s vs "
-          f"{sizes[50_000]:.2f} s | | | | {ratio:.2f}× for 4× the terms | ≤ 5× |")
+    print(
+        f"| (d) 200,000 vs 50,000 terms with -f | {sizes[200_000]:.2f} s vs "
+        f"{sizes[50_000]:.2f} s | | | | {ratio:.2f}× for 4× the terms | ≤ 5× |"
+    )
     mem = big[10**7]
     ours_mb = mem["gradcli"]["extra_peak_kib"] / 1024
     if torch_ok:
         torch_mb = mem["torch"]["extra_peak_kib"] / 1024
-        print(f"| (e) extra peak memory, 1e+07 float32 | {ours_mb:.0f} MiB | {torch_mb:.0f} MiB | "
-              f"{ours_mb / torch_mb:.2f} | {mem['numpy']['extra_peak_kib'] / 1024:.0f} MiB | | ≤ 1.0 |")
+        print(
+            f"| (e) extra peak memory, 1e+07 float32 | {ours_mb:.0f} MiB | {torch_mb:.0f} MiB | "
+            f"{ours_mb / torch_mb:.2f} | {mem['numpy']['extra_peak_kib'] / 1024:.0f} MiB | "
+            "| ≤ 1.0 |"
+        )
     for s in skipped:
         print(f"\nskipped: {s}")
 

@@ -4,13 +4,31 @@
 Python API; importing the package is cheap (numpy loads on first use).
 """
 
-from .errors import (EvaluationError, GradcliError, InputError, ParseError, ShapeError,
-                     UnknownNameError)
+from .errors import (
+    EvaluationError,
+    GradcliError,
+    InputError,
+    ParseError,
+    ShapeError,
+    UnknownNameError,
+)
 
 __version__ = "0.1.0"
-__all__ = ["evaluate", "jvp", "jacobian", "hessian", "check", "parse", "GradcliError",
-           "ParseError", "UnknownNameError", "InputError", "EvaluationError", "ShapeError",
-           "__version__"]
+__all__ = [
+    "evaluate",
+    "jvp",
+    "jacobian",
+    "hessian",
+    "check",
+    "parse",
+    "GradcliError",
+    "ParseError",
+    "UnknownNameError",
+    "InputError",
+    "EvaluationError",
+    "ShapeError",
+    "__version__",
+]
 
 
 def __getattr__(name):

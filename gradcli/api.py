@@ -44,17 +44,31 @@ class Result:
 
     def to_dict(self, nodes=True):
         """The JSON object of ``grad --json`` (CONTRACT.md); strict-JSON-ready values."""
-        out = {"expr": self.program.text, "dtype": self.dtype,
-               "value": json_value(self.value), "shape": list(self.shape),
-               "grad_fn": self.grad_fn,
-               "grad": {k: json_value(v) for k, v in self.grad.items()}}
+        out = {
+            "expr": self.program.text,
+            "dtype": self.dtype,
+            "value": json_value(self.value),
+            "shape": list(self.shape),
+            "grad_fn": self.grad_fn,
+            "grad": {k: json_value(v) for k, v in self.grad.items()},
+        }
         if nodes:
             if self.keep != "all":
                 raise ValueError("this result was evaluated with keep='inputs': no node values")
-            out["nodes"] = [{"id": n.id, "name": n.name, "text": self.text(n), "op": n.op,
-                             "grad_fn": n.label, "inputs": list(n.args),
-                             "shape": list(n.shape), "value": json_value(n.value),
-                             "grad": json_value(n.grad)} for n in self.nodes]
+            out["nodes"] = [
+                {
+                    "id": n.id,
+                    "name": n.name,
+                    "text": self.text(n),
+                    "op": n.op,
+                    "grad_fn": n.label,
+                    "inputs": list(n.args),
+                    "shape": list(n.shape),
+                    "value": json_value(n.value),
+                    "grad": json_value(n.grad),
+                }
+                for n in self.nodes
+            ]
         return out
 
 
@@ -83,8 +97,18 @@ def _special(x):
     return "nan" if math.isnan(x) else ("inf" if x > 0 else "-inf")
 
 
-def evaluate(expr, inputs=None, *, seed_vector=None, wrt=None, dtype="float32",
-             random_seed=None, max_elements=None, detect_anomaly=False, keep="all"):
+def evaluate(
+    expr,
+    inputs=None,
+    *,
+    seed_vector=None,
+    wrt=None,
+    dtype="float32",
+    random_seed=None,
+    max_elements=None,
+    detect_anomaly=False,
+    keep="all",
+):
     """Parse (unless given a Program), evaluate, and run reverse mode.
 
     ``inputs`` maps names to values: numbers, nested lists, numpy arrays, or VALUE strings
@@ -99,8 +123,17 @@ def evaluate(expr, inputs=None, *, seed_vector=None, wrt=None, dtype="float32",
     check_dtype(dtype)
     program = expr if isinstance(expr, Program) else parse(expr)
     with quietly():
-        return run(program, inputs, seed_vector, wrt, dtype, random_seed, max_elements,
-                   detect_anomaly, keep)
+        return run(
+            program,
+            inputs,
+            seed_vector,
+            wrt,
+            dtype,
+            random_seed,
+            max_elements,
+            detect_anomaly,
+            keep,
+        )
 
 
 def quietly():
@@ -123,11 +156,13 @@ def prepare(expr, inputs, wrt, dtype, random_seed=None, max_elements=None):
     inputs = dict(inputs or {})
     missing = [n for n in program.inputs if n not in inputs]
     if missing:
-        raise InputError(f"missing input{'s' if len(missing) > 1 else ''}: "
-                         f"{', '.join(short(m) for m in missing[:10])}"
-                         + (f" and {len(missing) - 10} more" if len(missing) > 10 else ""),
-                         hint="give each a value: NAME=VALUE on the command line (e.g. "
-                              "x=1,2,3), or in \"inputs\" in a batch record")
+        raise InputError(
+            f"missing input{'s' if len(missing) > 1 else ''}: "
+            f"{', '.join(short(m) for m in missing[:10])}"
+            + (f" and {len(missing) - 10} more" if len(missing) > 10 else ""),
+            hint="give each a value: NAME=VALUE on the command line (e.g. "
+            'x=1,2,3), or in "inputs" in a batch record',
+        )
     cap = engine.MAX_ELEMENTS if max_elements is None else max_elements
     rng = _LazyRng(random_seed)
     # Every supplied input is a leaf, as in PyTorch: one the output does not use still
@@ -150,20 +185,30 @@ class _LazyRng:
         return getattr(self.rng, name)
 
 
-def run(program, inputs, seed_vector=None, wrt=None, dtype="float32", random_seed=None,
-        max_elements=None, detect_anomaly=False, keep="all"):
+def run(
+    program,
+    inputs,
+    seed_vector=None,
+    wrt=None,
+    dtype="float32",
+    random_seed=None,
+    max_elements=None,
+    detect_anomaly=False,
+    keep="all",
+):
     """evaluate() without its checks of the arguments and its quietly(): for callers that
     parsed the program and hold quietly() themselves (batch enters it once for all records)."""
-    program, arrays, wrt, cap, rng = prepare(program, inputs, wrt, dtype, random_seed,
-                                             max_elements)
-    nodes, out = engine.forward(program, arrays, set(wrt), dtype, cap,
-                                lean=keep == "inputs" and not detect_anomaly)
+    program, arrays, wrt, cap, rng = prepare(program, inputs, wrt, dtype, random_seed, max_elements)
+    nodes, out = engine.forward(
+        program, arrays, set(wrt), dtype, cap, lean=keep == "inputs" and not detect_anomaly
+    )
     text = (lambda node: program.source(program.nodes[node.src])) if detect_anomaly else None
     if detect_anomaly:
         engine.check_forward(nodes, text)
     seed = None if seed_vector is None else to_array(seed_vector, dtype, "seed vector", rng, cap)
-    engine.backward(nodes, out, engine.make_seed(nodes[out], seed, dtype), dtype, text,
-                    free=keep == "inputs")
+    engine.backward(
+        nodes, out, engine.make_seed(nodes[out], seed, dtype), dtype, text, free=keep == "inputs"
+    )
     return Result(program, nodes, out, wrt, dtype, keep)
 
 
@@ -174,7 +219,8 @@ def resolve_wrt(inputs, wrt):
     names = [w.strip() for w in wrt.split(",")] if isinstance(wrt, str) else list(wrt)
     unknown = [n for n in names if n and n not in inputs]
     if unknown:
-        raise InputError(f"--wrt names {', '.join(short(u) for u in unknown[:10])}, not an "
-                         f"input", hint=f"the inputs are "
-                         f"{', '.join(short(i) for i in list(inputs)[:10]) or 'none'}")
+        raise InputError(
+            f"--wrt names {', '.join(short(u) for u in unknown[:10])}, not an input",
+            hint=f"the inputs are {', '.join(short(i) for i in list(inputs)[:10]) or 'none'}",
+        )
     return [n for n in inputs if n in names]

@@ -22,8 +22,16 @@ CACHE_SIZE = 256  # parsed programs kept, most recently used
 class Defaults:
     """What the command line supplies for records that do not say."""
 
-    def __init__(self, expr=None, dtype="float32", wrt=None, nodes=False, random_seed=None,
-                 max_elements=None, detect_anomaly=False):
+    def __init__(
+        self,
+        expr=None,
+        dtype="float32",
+        wrt=None,
+        nodes=False,
+        random_seed=None,
+        max_elements=None,
+        detect_anomaly=False,
+    ):
         self.expr, self.dtype, self.wrt = expr, dtype, wrt
         self.nodes, self.random_seed = nodes, random_seed
         self.max_elements, self.detect_anomaly = max_elements, detect_anomaly
@@ -65,13 +73,18 @@ def answer(line_no, raw, defaults, cache):
     except GradcliError as e:
         return _error(record_id, e.type, _message(e), line_no), False
     except MemoryError:
-        return _error(record_id, "EvaluationError", "out of memory evaluating this record",
-                      line_no), False
+        return _error(
+            record_id, "EvaluationError", "out of memory evaluating this record", line_no
+        ), False
     except RecursionError:
         return _error(record_id, "InputError", "input nested too deeply", line_no), False
     except Exception as e:  # noqa: BLE001 - a bug must not cost the other records their answers
-        return _error(record_id, "InternalError", f"{type(e).__name__}: {e} (please report this "
-                      "as a gradcli bug)", line_no), False
+        return _error(
+            record_id,
+            "InternalError",
+            f"{type(e).__name__}: {e} (please report this as a gradcli bug)",
+            line_no,
+        ), False
 
 
 def _record(raw):
@@ -84,17 +97,17 @@ def _record(raw):
     record = load_object(text, "record")
     unknown = [k for k in record if k not in FIELDS]
     if unknown:
-        raise InputError(f"unknown field '{unknown[0]}'; a record has "
-                         f"{', '.join(FIELDS)}")
+        raise InputError(f"unknown field '{unknown[0]}'; a record has {', '.join(FIELDS)}")
     return record
 
 
 def _check_id(value):
     """An id is echoed in every answer: a string or a finite number."""
-    if isinstance(value, str) or (isinstance(value, (int, float)) and not isinstance(value, bool)
-                                  and math.isfinite(value)):
+    if isinstance(value, str) or (
+        isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+    ):
         return value
-    raise InputError("\"id\" must be a string or a finite number")
+    raise InputError('"id" must be a string or a finite number')
 
 
 def _evaluate(record, line_no, defaults, cache):
@@ -102,24 +115,32 @@ def _evaluate(record, line_no, defaults, cache):
 
     expr = record.get("expr", defaults.expr)
     if expr is None:
-        raise InputError("no program: give \"expr\" in the record, or --expr/-f")
+        raise InputError('no program: give "expr" in the record, or --expr/-f')
     if not isinstance(expr, str):
-        raise InputError("\"expr\" must be a string")
+        raise InputError('"expr" must be a string')
     inputs = record.get("inputs", {})
     if not isinstance(inputs, dict):
-        raise InputError("\"inputs\" must be a JSON object of NAME: VALUE")
+        raise InputError('"inputs" must be a JSON object of NAME: VALUE')
     dtype = record.get("dtype", defaults.dtype)
     if not isinstance(dtype, str):
-        raise InputError("\"dtype\" must be \"float32\" or \"float64\"")
+        raise InputError('"dtype" must be "float32" or "float64"')
     wrt = record.get("wrt", defaults.wrt)
-    if wrt is not None and not (isinstance(wrt, str) or (
-            isinstance(wrt, list) and all(isinstance(w, str) for w in wrt))):
-        raise InputError("\"wrt\" must be a list of names or a comma-separated string")
+    if wrt is not None and not (
+        isinstance(wrt, str) or (isinstance(wrt, list) and all(isinstance(w, str) for w in wrt))
+    ):
+        raise InputError('"wrt" must be a list of names or a comma-separated string')
     seed = None if defaults.random_seed is None else [defaults.random_seed, line_no]
-    return run(cache.get(expr), inputs, seed_vector=record.get("seed_vector"), wrt=wrt,
-                    dtype=dtype, random_seed=seed, max_elements=defaults.max_elements,
-                    detect_anomaly=defaults.detect_anomaly,
-                    keep="all" if defaults.nodes else "inputs")
+    return run(
+        cache.get(expr),
+        inputs,
+        seed_vector=record.get("seed_vector"),
+        wrt=wrt,
+        dtype=dtype,
+        random_seed=seed,
+        max_elements=defaults.max_elements,
+        detect_anomaly=defaults.detect_anomaly,
+        keep="all" if defaults.nodes else "inputs",
+    )
 
 
 def _message(e):
@@ -134,11 +155,11 @@ def _message(e):
 def _error(record_id, kind, message, line_no):
     from .render import dumps
 
-    return dumps({"id": record_id, "error": {"type": kind, "message": message,
-                                             "line": line_no}})
+    return dumps({"id": record_id, "error": {"type": kind, "message": message, "line": line_no}})
 
 
 # ---- reading ------------------------------------------------------------------------------
+
 
 def lines(stream):
     """(line number, bytes) for each non-blank line; an over-long line is cut at MAX_LINE + 1
@@ -184,6 +205,7 @@ def is_interactive(stream):
 
 # ---- running ------------------------------------------------------------------------------
 
+
 class _Interrupt:
     """Ctrl-C stops at a line boundary: while a line is being answered and written, SIGINT
     only sets a flag; while waiting for input it interrupts the read at once."""
@@ -220,10 +242,13 @@ def run(stream, out, defaults, *, jobs=1, interactive=False, progress=None):
         source = _guarded(lines(stream), interrupt)
         # On an interactive input a chunk is one line, so each answer still comes as soon as
         # its line (and every line before it) is done; files go in chunks, for throughput.
-        answers = _answers_serial(source, defaults) if jobs <= 1 else \
-            _answers_parallel(source, defaults, jobs, interrupt, 1 if interactive else CHUNK)
+        answers = (
+            _answers_serial(source, defaults)
+            if jobs <= 1
+            else _answers_parallel(source, defaults, jobs, interrupt, 1 if interactive else CHUNK)
+        )
         try:
-            for text, ok, line_no in answers:
+            for text, ok, _line in answers:
                 out.write(text + "\n")
                 total += 1
                 failed += not ok
@@ -308,9 +333,16 @@ def progress_bar(path):
     from rich.progress import BarColumn, Progress, TaskProgressColumn, TimeRemainingColumn
 
     size = os.path.getsize(path)
-    bar = Progress("batch", BarColumn(), TaskProgressColumn(), TimeRemainingColumn(),
-                   console=_stderr_console(), transient=True, redirect_stdout=False,
-                   redirect_stderr=False)
+    bar = Progress(
+        "batch",
+        BarColumn(),
+        TaskProgressColumn(),
+        TimeRemainingColumn(),
+        console=_stderr_console(),
+        transient=True,
+        redirect_stdout=False,
+        redirect_stderr=False,
+    )
     task = bar.add_task("batch", total=size or 1)
     state = {"n": 0}
 
@@ -318,6 +350,7 @@ def progress_bar(path):
         state["n"] += 1
         if state["n"] % 512 == 0:
             bar.update(task, completed=stream.tell())
+
     return bar, update
 
 

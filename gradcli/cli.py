@@ -5,8 +5,19 @@ import sys
 
 import click
 
-from .commands import (GRAD_OPTIONS, PROGRAM_OPTIONS, Job, _max_elements, _NAME_VALUE, _print,
-                       _random_seed, _read_text, _run, _whole, grad_command)
+from .commands import (
+    _NAME_VALUE,
+    GRAD_OPTIONS,
+    PROGRAM_OPTIONS,
+    Job,
+    _max_elements,
+    _print,
+    _random_seed,
+    _read_text,
+    _run,
+    _whole,
+    grad_command,
+)
 from .errors import InputError
 
 CONTEXT = {"help_option_names": ["-h", "--help"]}
@@ -25,14 +36,17 @@ def main():
 
 def _options(table):
     """click options from the table commands.py shares with the hot path."""
+
     def decorate(fn):
         for flags, param, takes, default, metavar, help_text in reversed(table):
             if takes:
-                fn = click.option(*flags, param, default=default, metavar=metavar,
-                                  help=help_text)(fn)
+                fn = click.option(*flags, param, default=default, metavar=metavar, help=help_text)(
+                    fn
+                )
             else:
                 fn = click.option(*flags, param, is_flag=True, help=help_text)(fn)
         return click.argument("args", nargs=-1)(fn)
+
     return decorate
 
 
@@ -58,14 +72,20 @@ def grad(**kwargs):
 
 @main.command(context_settings=COMMAND)
 @program_options
-@click.option("--tangent", "tangents", multiple=True, metavar="NAME=VALUE",
-              help="The direction for an input (repeatable); inputs without one get 0.")
+@click.option(
+    "--tangent",
+    "tangents",
+    multiple=True,
+    metavar="NAME=VALUE",
+    help="The direction for an input (repeatable); inputs without one get 0.",
+)
 def jvp(args, file_, inputs_path, wrt, dtype, random_seed, max_elements, as_json, tangents):
     """Forward mode: the value and the Jacobian-vector product J·t of EXPR.
 
     \b
     gradcli jvp 'sin(x) * y' x=1,2 y=3,4 --tangent x=1,0
     """
+
     def body():
         from . import derivatives, render
         from .inputs import parse_value
@@ -85,17 +105,23 @@ def jvp(args, file_, inputs_path, wrt, dtype, random_seed, max_elements, as_json
 
 @main.command(context_settings=COMMAND)
 @program_options
-@click.option("--mode", type=click.Choice(["auto", "forward", "reverse"]), default="auto",
-              help="Forward passes (one per input element) or reverse passes (one per "
-                   "output element); auto takes the fewer.")
+@click.option(
+    "--mode",
+    type=click.Choice(["auto", "forward", "reverse"]),
+    default="auto",
+    help="Forward passes (one per input element) or reverse passes (one per "
+    "output element); auto takes the fewer.",
+)
 def jacobian(args, file_, inputs_path, wrt, dtype, random_seed, max_elements, as_json, mode):
     """The full Jacobian of EXPR for each input (shape = output shape + input shape)."""
+
     def body():
         from . import derivatives, render
 
         job = Job(args, file_, inputs_path, wrt, dtype, random_seed, max_elements)
-        out = derivatives.jacobian(job.text, job.inputs, mode=None if mode == "auto" else mode,
-                                   **job.settings())
+        out = derivatives.jacobian(
+            job.text, job.inputs, mode=None if mode == "auto" else mode, **job.settings()
+        )
         _print(render.jacobian_text(out, job.dtype), render.jacobian_json(out, job), as_json)
 
     _run(as_json, body)
@@ -105,6 +131,7 @@ def jacobian(args, file_, inputs_path, wrt, dtype, random_seed, max_elements, as
 @program_options
 def hessian(args, file_, inputs_path, wrt, dtype, random_seed, max_elements, as_json):
     """Every block ∂²out/∂a∂b of a scalar EXPR (the gradient, differentiated)."""
+
     def body():
         from . import derivatives, render
 
@@ -120,22 +147,31 @@ def hessian(args, file_, inputs_path, wrt, dtype, random_seed, max_elements, as_
 @click.option("--eps", default=1e-6, type=float, help="Finite-difference step (default 1e-6).")
 @click.option("--atol", default=1e-5, type=float, help="Absolute tolerance (default 1e-5).")
 @click.option("--rtol", default=1e-3, type=float, help="Relative tolerance (default 1e-3).")
-@click.option("--sweep", is_flag=True,
-              help="Also show the finite-difference error as the step shrinks 1e-1 .. 1e-12.")
-def check(args, file_, inputs_path, wrt, dtype, random_seed, max_elements, as_json, eps, atol,
-          rtol, sweep):
+@click.option(
+    "--sweep",
+    is_flag=True,
+    help="Also show the finite-difference error as the step shrinks 1e-1 .. 1e-12.",
+)
+def check(
+    args, file_, inputs_path, wrt, dtype, random_seed, max_elements, as_json, eps, atol, rtol, sweep
+):
     """Reverse and forward mode against central finite differences, in float64 (exit 1 when
     they disagree), like torch.autograd.gradcheck."""
+
     def body():
         from . import derivatives, render
 
         job = Job(args, file_, inputs_path, wrt, dtype, random_seed, max_elements)
         settings = job.settings()
         settings.pop("dtype")
-        out = derivatives.check(job.text, job.inputs, eps=eps, atol=atol, rtol=rtol,
-                                sweep=sweep, **settings)
-        _print(render.check_text(out, plot=sweep and sys.stdout.isatty()),
-               render.check_json(out, job), as_json)
+        out = derivatives.check(
+            job.text, job.inputs, eps=eps, atol=atol, rtol=rtol, sweep=sweep, **settings
+        )
+        _print(
+            render.check_text(out, plot=sweep and sys.stdout.isatty()),
+            render.check_json(out, job),
+            as_json,
+        )
         if not out["ok"]:
             sys.exit(1)
 
@@ -144,12 +180,19 @@ def check(args, file_, inputs_path, wrt, dtype, random_seed, max_elements, as_js
 
 @main.command(context_settings=COMMAND)
 @program_options
-@click.option("--format", "fmt", type=click.Choice(["tree", "dot", "mermaid", "json"]),
-              default="tree", help="tree (rich on a terminal), Graphviz dot, Mermaid, or JSON.")
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(["tree", "dot", "mermaid", "json"]),
+    default="tree",
+    help="tree (rich on a terminal), Graphviz dot, Mermaid, or JSON.",
+)
 @click.option("--seed-vector", metavar="VALUE", help="The seed for a non-scalar output.")
-def graph(args, file_, inputs_path, wrt, dtype, random_seed, max_elements, as_json, fmt,
-          seed_vector):
+def graph(
+    args, file_, inputs_path, wrt, dtype, random_seed, max_elements, as_json, fmt, seed_vector
+):
     """The operator DAG of EXPR, shared nodes once; with inputs, values and adjoints too."""
+
     def body():
         from . import graphs
         from .inputs import parse_value
@@ -171,10 +214,10 @@ def graph(args, file_, inputs_path, wrt, dtype, random_seed, max_elements, as_js
 @main.command(context_settings=COMMAND)
 @program_options
 @click.option("--seed-vector", metavar="VALUE", help="The seed for a non-scalar output.")
-def explain(args, file_, inputs_path, wrt, dtype, random_seed, max_elements, as_json,
-            seed_vector):
+def explain(args, file_, inputs_path, wrt, dtype, random_seed, max_elements, as_json, seed_vector):
     """The reverse pass step by step: each node's rule, the adjoint arriving, and what it
     sends to each input; then the gradient."""
+
     def body():
         from . import graphs
         from .inputs import parse_value
@@ -194,24 +237,44 @@ def explain(args, file_, inputs_path, wrt, dtype, random_seed, max_elements, as_
 
 @main.command(context_settings=CONTEXT)
 @click.argument("source", default="-", metavar="[FILE|-]")
-@click.option("--expr", metavar="PROGRAM", help="The program for records without \"expr\".")
-@click.option("-f", "--file", "file_", metavar="PATH",
-              help="Read that program from PATH instead of --expr.")
-@click.option("--dtype", default="float32", metavar="float32|float64",
-              help="Default dtype for records without \"dtype\".")
+@click.option("--expr", metavar="PROGRAM", help='The program for records without "expr".')
+@click.option(
+    "-f", "--file", "file_", metavar="PATH", help="Read that program from PATH instead of --expr."
+)
+@click.option(
+    "--dtype",
+    default="float32",
+    metavar="float32|float64",
+    help='Default dtype for records without "dtype".',
+)
 @click.option("--wrt", metavar="NAMES", help="Default inputs that require grad.")
 @click.option("--nodes", is_flag=True, help="Include every node in each answer.")
-@click.option("--jobs", "-j", default="auto", metavar="N|auto", help="Evaluate on N "
-              "processes (output identical to --jobs 1). auto: every core for a file of "
-              "256 KiB or more, one process otherwise.")
-@click.option("--random-seed", metavar="N",
-              help="Makes randn()/rand() inputs reproducible (per record, whatever --jobs).")
-@click.option("--max-elements", default=None, metavar="N",
-              help="Refuse any tensor with more elements (default 50,000,000).")
-@click.option("--detect-anomaly", is_flag=True,
-              help="A record whose values or gradients go nan/inf fails, naming the node.")
-def batch(source, expr, file_, dtype, wrt, nodes, jobs, random_seed, max_elements,
-          detect_anomaly):
+@click.option(
+    "--jobs",
+    "-j",
+    default="auto",
+    metavar="N|auto",
+    help="Evaluate on N "
+    "processes (output identical to --jobs 1). auto: every core for a file of "
+    "256 KiB or more, one process otherwise.",
+)
+@click.option(
+    "--random-seed",
+    metavar="N",
+    help="Makes randn()/rand() inputs reproducible (per record, whatever --jobs).",
+)
+@click.option(
+    "--max-elements",
+    default=None,
+    metavar="N",
+    help="Refuse any tensor with more elements (default 50,000,000).",
+)
+@click.option(
+    "--detect-anomaly",
+    is_flag=True,
+    help="A record whose values or gradients go nan/inf fails, naming the node.",
+)
+def batch(source, expr, file_, dtype, wrt, nodes, jobs, random_seed, max_elements, detect_anomaly):
     """JSON Lines in, JSON Lines out: one answer per non-blank line, in order.
 
     \b
@@ -220,6 +283,7 @@ def batch(source, expr, file_, dtype, wrt, nodes, jobs, random_seed, max_element
     or {"id": ..., "error": {"type", "message", "line"}}.
     Exit status: 0 every record succeeded, 1 some failed, 2 bad usage, 130 interrupted.
     """
+
     def body():
         from . import batch as b
         from .inputs import check_dtype
@@ -231,14 +295,21 @@ def batch(source, expr, file_, dtype, wrt, nodes, jobs, random_seed, max_element
             raise InputError("-f - and the records cannot both come from stdin")
         n_jobs = None if jobs == "auto" else _whole(jobs, "--jobs", minimum=1)
         program = _read_text(file_, "program file") if file_ is not None else expr
-        defaults = b.Defaults(program, dtype, wrt, nodes, _random_seed(random_seed),
-                              _max_elements(max_elements), detect_anomaly)
+        defaults = b.Defaults(
+            program,
+            dtype,
+            wrt,
+            nodes,
+            _random_seed(random_seed),
+            _max_elements(max_elements),
+            detect_anomaly,
+        )
         if program is not None:
             from .parser import parse
 
             parse(program)  # a bad default program is a usage error, not 10,000 bad records
         try:
-            stream = sys.stdin.buffer if source == "-" else open(source, "rb")
+            stream = sys.stdin.buffer if source == "-" else open(source, "rb")  # noqa: SIM115
         except OSError as e:
             raise InputError(f"cannot read '{source}': {e.strerror}") from None
         if n_jobs is None:
@@ -249,11 +320,18 @@ def batch(source, expr, file_, dtype, wrt, nodes, jobs, random_seed, max_element
             bar.start()
         try:
             total, failed, interrupted = b.run(
-                stream, sys.stdout, defaults, jobs=n_jobs,
-                interactive=b.is_interactive(stream), progress=progress)
+                stream,
+                sys.stdout,
+                defaults,
+                jobs=n_jobs,
+                interactive=b.is_interactive(stream),
+                progress=progress,
+            )
         finally:
             if bar is not None:
                 bar.stop()
+            if stream is not sys.stdin.buffer:
+                stream.close()
         if interrupted:
             click.echo(f"interrupted after {total} record{'s' if total != 1 else ''}", err=True)
             sys.exit(130)

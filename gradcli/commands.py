@@ -37,8 +37,10 @@ def _run(as_json, fn):
     except MemoryError:
         from .errors import EvaluationError
 
-        _fail(EvaluationError("out of memory evaluating the program",
-                              hint="use smaller inputs"), as_json)
+        _fail(
+            EvaluationError("out of memory evaluating the program", hint="use smaller inputs"),
+            as_json,
+        )
     except BrokenPipeError:
         _quiet_broken_pipe()
     except KeyboardInterrupt:
@@ -82,8 +84,9 @@ def _split_args(args, file_):
     args = list(args)
     for a in args:
         if a.startswith("--") and not _NAME_VALUE.match(a):
-            raise InputError(f"no such option: {a.split('=')[0]}",
-                             hint="'gradcli grad --help' lists the options")
+            raise InputError(
+                f"no such option: {a.split('=')[0]}", hint="'gradcli grad --help' lists the options"
+            )
     expr = None
     if file_ is None:
         if not args:
@@ -93,8 +96,10 @@ def _split_args(args, file_):
     for a in args:
         m = _NAME_VALUE.match(a)
         if not m:
-            raise InputError(f"expected NAME=VALUE, got '{a}'",
-                             hint="quote the whole expression: gradcli grad 'x * 2 + 1' x=3")
+            raise InputError(
+                f"expected NAME=VALUE, got '{a}'",
+                hint="quote the whole expression: gradcli grad 'x * 2 + 1' x=3",
+            )
         pairs[m.group(1)] = m.group(2)
     return expr, pairs
 
@@ -117,8 +122,12 @@ class Job:
         self.wrt = wrt
 
     def settings(self):
-        return {"wrt": self.wrt, "dtype": self.dtype, "random_seed": self.random_seed,
-                "max_elements": self.max_elements}
+        return {
+            "wrt": self.wrt,
+            "dtype": self.dtype,
+            "random_seed": self.random_seed,
+            "max_elements": self.max_elements,
+        }
 
 
 def _print(text, obj, as_json):
@@ -162,36 +171,93 @@ def _whole(text, flag, minimum=0):
     return value
 
 
-
-
 # ---- the option table both front-ends read ------------------------------------------------
 # (flag names, parameter, takes a value, default, metavar, help)
 PROGRAM_OPTIONS = [
-    (("-f", "--file"), "file_", True, None, "PATH",
-     "Read the program from PATH ('-' = stdin) instead of EXPR."),
-    (("-i", "--inputs"), "inputs_path", True, None, "PATH",
-     "A JSON object of inputs ('-' = stdin); NAME=VALUE arguments override it."),
-    (("--wrt",), "wrt", True, None, "NAMES",
-     "Comma-separated inputs that require grad (default: every input)."),
-    (("--dtype",), "dtype", True, "float32", "float32|float64",
-     "Floating-point type (default float32, as in PyTorch)."),
-    (("--random-seed",), "random_seed", True, None, "N",
-     "Makes randn()/rand() inputs reproducible."),
-    (("--max-elements",), "max_elements", True, None, "N",
-     "Refuse any tensor with more elements (default 50,000,000)."),
+    (
+        ("-f", "--file"),
+        "file_",
+        True,
+        None,
+        "PATH",
+        "Read the program from PATH ('-' = stdin) instead of EXPR.",
+    ),
+    (
+        ("-i", "--inputs"),
+        "inputs_path",
+        True,
+        None,
+        "PATH",
+        "A JSON object of inputs ('-' = stdin); NAME=VALUE arguments override it.",
+    ),
+    (
+        ("--wrt",),
+        "wrt",
+        True,
+        None,
+        "NAMES",
+        "Comma-separated inputs that require grad (default: every input).",
+    ),
+    (
+        ("--dtype",),
+        "dtype",
+        True,
+        "float32",
+        "float32|float64",
+        "Floating-point type (default float32, as in PyTorch).",
+    ),
+    (
+        ("--random-seed",),
+        "random_seed",
+        True,
+        None,
+        "N",
+        "Makes randn()/rand() inputs reproducible.",
+    ),
+    (
+        ("--max-elements",),
+        "max_elements",
+        True,
+        None,
+        "N",
+        "Refuse any tensor with more elements (default 50,000,000).",
+    ),
     (("--json",), "as_json", False, False, None, "One JSON object on stdout instead of text."),
 ]
 GRAD_OPTIONS = PROGRAM_OPTIONS + [
-    (("--seed-vector",), "seed_vector", True, None, "VALUE",
-     "The seed (cotangent) for a non-scalar output: backward(gradient=VALUE)."),
-    (("--detect-anomaly",), "detect_anomaly", False, False, None,
-     "Fail (exit 1) naming the first node whose value or gradient is nan/inf."),
+    (
+        ("--seed-vector",),
+        "seed_vector",
+        True,
+        None,
+        "VALUE",
+        "The seed (cotangent) for a non-scalar output: backward(gradient=VALUE).",
+    ),
+    (
+        ("--detect-anomaly",),
+        "detect_anomaly",
+        False,
+        False,
+        None,
+        "Fail (exit 1) naming the first node whose value or gradient is nan/inf.",
+    ),
 ]
 
 
-def grad_command(args, file_, inputs_path, wrt, dtype, random_seed, max_elements, as_json,
-                 seed_vector, detect_anomaly):
+def grad_command(
+    args,
+    file_,
+    inputs_path,
+    wrt,
+    dtype,
+    random_seed,
+    max_elements,
+    as_json,
+    seed_vector,
+    detect_anomaly,
+):
     """The body of `gradcli grad`."""
+
     def body():
         from .inputs import parse_value
 
@@ -199,8 +265,9 @@ def grad_command(args, file_, inputs_path, wrt, dtype, random_seed, max_elements
         sv = parse_value(seed_vector, "--seed-vector") if seed_vector is not None else None
         from .api import evaluate
 
-        result = evaluate(job.text, job.inputs, seed_vector=sv, detect_anomaly=detect_anomaly,
-                          **job.settings())
+        result = evaluate(
+            job.text, job.inputs, seed_vector=sv, detect_anomaly=detect_anomaly, **job.settings()
+        )
         _emit(result, as_json)
 
     _run(as_json, body)

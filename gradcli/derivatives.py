@@ -43,30 +43,36 @@ def _tangent(value, real_value, dtype):
     return np.where(np.isnan(real_value), np.nan, d)
 
 
-def jvp(expr, inputs, tangents, *, wrt=None, dtype="float32", random_seed=None,
-        max_elements=None):
+def jvp(expr, inputs, tangents, *, wrt=None, dtype="float32", random_seed=None, max_elements=None):
     """J·t for the given tangents (inputs without one have tangent 0): two forward passes,
     one for the value, one on dual numbers."""
     with quietly():
-        program, arrays, names, cap, rng = prepare(expr, inputs, wrt, dtype, random_seed,
-                                                   max_elements)
+        program, arrays, names, cap, rng = prepare(
+            expr, inputs, wrt, dtype, random_seed, max_elements
+        )
         direction = {}
         for name, value in (tangents or {}).items():
             if name not in arrays:
-                raise InputError(f"--tangent names {name}, not an input",
-                                 hint=f"the inputs are {', '.join(arrays) or 'none'}")
+                raise InputError(
+                    f"--tangent names {name}, not an input",
+                    hint=f"the inputs are {', '.join(arrays) or 'none'}",
+                )
             t = to_array(value, dtype, f"tangent {name}", rng, cap)
             if t.shape != arrays[name].shape:
-                raise EvaluationError(f"the tangent for {name} has shape {list(t.shape)} but "
-                                      f"{name} has shape {list(arrays[name].shape)}")
+                raise EvaluationError(
+                    f"the tangent for {name} has shape {list(t.shape)} but "
+                    f"{name} has shape {list(arrays[name].shape)}"
+                )
             direction[name] = t
         nodes, out = _forward(program, arrays, names, dtype, cap)
-        duals, dout = _forward(program, _dual(arrays, dtype, direction), (),
-                               COMPLEX[dtype], cap)
+        duals, dout = _forward(program, _dual(arrays, dtype, direction), (), COMPLEX[dtype], cap)
         value = nodes[out].value
-        return {"value": value, "jvp": _tangent(duals[dout].value, value, dtype),
-                "grad_fn": None if nodes[out].op == "input" else nodes[out].label,
-                "shape": nodes[out].shape}
+        return {
+            "value": value,
+            "jvp": _tangent(duals[dout].value, value, dtype),
+            "grad_fn": None if nodes[out].op == "input" else nodes[out].label,
+            "shape": nodes[out].shape,
+        }
 
 
 def _unit(shape, index, dtype):
@@ -75,14 +81,16 @@ def _unit(shape, index, dtype):
     return t
 
 
-def jacobian(expr, inputs, *, wrt=None, dtype="float32", random_seed=None, max_elements=None,
-             mode=None):
+def jacobian(
+    expr, inputs, *, wrt=None, dtype="float32", random_seed=None, max_elements=None, mode=None
+):
     """The full Jacobian of the output for each input that requires grad, shaped
     output.shape + input.shape: by forward passes (one per input element) or reverse passes
     (one per output element), whichever are fewer, unless ``mode`` says."""
     with quietly():
-        program, arrays, names, cap, _ = prepare(expr, inputs, wrt, dtype, random_seed,
-                                                 max_elements)
+        program, arrays, names, cap, _ = prepare(
+            expr, inputs, wrt, dtype, random_seed, max_elements
+        )
         nodes, out = _forward(program, arrays, names, dtype, cap)
         oshape = nodes[out].shape
         n_in = sum(arrays[n].size for n in names)
@@ -93,8 +101,9 @@ def jacobian(expr, inputs, *, wrt=None, dtype="float32", random_seed=None, max_e
             for name in names:
                 for idx in np.ndindex(arrays[name].shape):
                     direction = {name: _unit(arrays[name].shape, idx, dtype)}
-                    duals, dout = _forward(program, _dual(arrays, dtype, direction), (),
-                                           COMPLEX[dtype], cap)
+                    duals, dout = _forward(
+                        program, _dual(arrays, dtype, direction), (), COMPLEX[dtype], cap
+                    )
                     col = _tangent(duals[dout].value, nodes[out].value, dtype)
                     blocks[name][(Ellipsis,) + idx] = col
             passes = n_in
@@ -108,55 +117,75 @@ def jacobian(expr, inputs, *, wrt=None, dtype="float32", random_seed=None, max_e
                         if g is not None:
                             blocks[name][idx] = g
             passes = n_out
-        return {"value": nodes[out].value, "jacobian": blocks, "mode": mode, "passes": passes,
-                "grad_fn": None if nodes[out].op == "input" else nodes[out].label}
+        return {
+            "value": nodes[out].value,
+            "jacobian": blocks,
+            "mode": mode,
+            "passes": passes,
+            "grad_fn": None if nodes[out].op == "input" else nodes[out].label,
+        }
 
 
 def hessian(expr, inputs, *, wrt=None, dtype="float32", random_seed=None, max_elements=None):
     """Every block {a: {b: ∂²out/∂a∂b}} of a scalar output: one reverse pass on dual numbers
     per element of b, i.e. the gradient differentiated (forward-over-reverse)."""
     with quietly():
-        program, arrays, names, cap, _ = prepare(expr, inputs, wrt, dtype, random_seed,
-                                                 max_elements)
+        program, arrays, names, cap, _ = prepare(
+            expr, inputs, wrt, dtype, random_seed, max_elements
+        )
         nodes, out = _forward(program, arrays, names, dtype, cap)
         if nodes[out].shape != ():
-            raise EvaluationError("a Hessian needs a scalar output",
-                                  hint=f"the output has shape {list(nodes[out].shape)}; "
-                                       f"reduce it, e.g. with sum(...)")
-        blocks = {a: {b: np.zeros(arrays[a].shape + arrays[b].shape, dtype=dtype)
-                      for b in names} for a in names}
+            raise EvaluationError(
+                "a Hessian needs a scalar output",
+                hint=f"the output has shape {list(nodes[out].shape)}; "
+                f"reduce it, e.g. with sum(...)",
+            )
+        blocks = {
+            a: {b: np.zeros(arrays[a].shape + arrays[b].shape, dtype=dtype) for b in names}
+            for a in names
+        }
         if nodes[out].requires_grad:
             cdtype = COMPLEX[dtype]
             for b in names:
                 for idx in np.ndindex(arrays[b].shape):
                     direction = {b: _unit(arrays[b].shape, idx, dtype)}
-                    duals, dout = _forward(program, _dual(arrays, dtype, direction), names,
-                                           cdtype, cap)
+                    duals, dout = _forward(
+                        program, _dual(arrays, dtype, direction), names, cdtype, cap
+                    )
                     engine.backward(duals, dout, np.ones((), dtype=cdtype), cdtype)
                     by_name = {n.name: n for n in duals if n.op == "input"}
                     for a in names:
                         g = by_name[a].grad if a in by_name else None
                         if g is not None:
-                            blocks[a][b][(Ellipsis,) + idx] = (np.imag(g) / STEP[dtype])
+                            blocks[a][b][(Ellipsis,) + idx] = np.imag(g) / STEP[dtype]
         return {"value": nodes[out].value, "hessian": blocks, "grad_fn": nodes[out].label}
 
 
-SWEEP = [10.0 ** -k for k in range(1, 13)]
+SWEEP = [10.0**-k for k in range(1, 13)]
 
 
-def check(expr, inputs, *, wrt=None, eps=1e-6, atol=1e-5, rtol=1e-3, random_seed=None,
-          max_elements=None, sweep=False):
+def check(
+    expr,
+    inputs,
+    *,
+    wrt=None,
+    eps=1e-6,
+    atol=1e-5,
+    rtol=1e-3,
+    random_seed=None,
+    max_elements=None,
+    sweep=False,
+):
     """Reverse- and forward-mode Jacobians against central finite differences, in float64
     (as torch.autograd.gradcheck): max absolute and relative error per input, ok or not.
     ``sweep`` adds the finite-difference error for steps 1e-1 .. 1e-12."""
     dtype = "float64"
     with quietly():
-        program, arrays, names, cap, _ = prepare(expr, inputs, wrt, dtype, random_seed,
-                                                 max_elements)
-        rev = jacobian(program, arrays, wrt=names, dtype=dtype, mode="reverse",
-                       max_elements=cap)
-        fwd = jacobian(program, arrays, wrt=names, dtype=dtype, mode="forward",
-                       max_elements=cap)
+        program, arrays, names, cap, _ = prepare(
+            expr, inputs, wrt, dtype, random_seed, max_elements
+        )
+        rev = jacobian(program, arrays, wrt=names, dtype=dtype, mode="reverse", max_elements=cap)
+        fwd = jacobian(program, arrays, wrt=names, dtype=dtype, mode="forward", max_elements=cap)
 
         def value_at(shifted):
             nodes, out = _forward(program, shifted, (), dtype, cap)
@@ -184,19 +213,39 @@ def check(expr, inputs, *, wrt=None, eps=1e-6, atol=1e-5, rtol=1e-3, random_seed
                 a, n = analytic["jacobian"][name], num[name]
                 diff = np.abs(a - n)
                 bad = ~(diff <= atol + rtol * np.abs(n))
-                entry[label] = {"max_abs_error": float(diff.max()) if diff.size else 0.0,
-                                "max_rel_error": float((diff / np.maximum(np.abs(n), 1e-300)).max())
-                                if diff.size else 0.0, "ok": not bad.any()}
+                entry[label] = {
+                    "max_abs_error": float(diff.max()) if diff.size else 0.0,
+                    "max_rel_error": float((diff / np.maximum(np.abs(n), 1e-300)).max())
+                    if diff.size
+                    else 0.0,
+                    "ok": not bad.any(),
+                }
                 ok &= not bad.any()
             report[name] = entry
-        out = {"ok": bool(ok), "eps": eps, "atol": atol, "rtol": rtol,
-               "value": rev["value"], "inputs": report}
+        out = {
+            "ok": bool(ok),
+            "eps": eps,
+            "atol": atol,
+            "rtol": rtol,
+            "value": rev["value"],
+            "inputs": report,
+        }
         if sweep:
             rows = []
             for step in SWEEP:
                 approx = numeric(step)
-                err = max((float(np.abs(approx[n] - rev["jacobian"][n]).max())
-                           if approx[n].size else 0.0) for n in names) if names else 0.0
+                err = (
+                    max(
+                        (
+                            float(np.abs(approx[n] - rev["jacobian"][n]).max())
+                            if approx[n].size
+                            else 0.0
+                        )
+                        for n in names
+                    )
+                    if names
+                    else 0.0
+                )
                 rows.append({"step": step, "max_abs_error": err})
             out["sweep"] = rows
         return out

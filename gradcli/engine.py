@@ -15,11 +15,21 @@ from .parser import caret, short
 class Node:
     """One evaluated node. ``args`` are ids of earlier nodes; ``src`` the program node."""
 
-    __slots__ = ("id", "op", "args", "attrs", "src", "name", "label", "requires_grad",
-                 "value", "shape", "grad")
+    __slots__ = (
+        "id",
+        "op",
+        "args",
+        "attrs",
+        "src",
+        "name",
+        "label",
+        "requires_grad",
+        "value",
+        "shape",
+        "grad",
+    )
 
-    def __init__(self, id, op, args, attrs, src, value, requires_grad=False, label=None,
-                 name=None):
+    def __init__(self, id, op, args, attrs, src, value, requires_grad=False, label=None, name=None):
         self.id, self.op, self.args, self.attrs, self.src = id, op, args, attrs, src
         self.value, self.requires_grad, self.label, self.name = value, requires_grad, label, name
         self.shape = () if isinstance(value, float) else value.shape
@@ -40,7 +50,9 @@ def check_size(shape, max_elements, what):
     if size > max_elements:
         raise EvaluationError(
             f"{what()} would have shape {fmt_shape(shape)} ({size:,} elements), over the "
-            f"limit of {max_elements:,}", hint="raise the limit with --max-elements")
+            f"limit of {max_elements:,}",
+            hint="raise the limit with --max-elements",
+        )
 
 
 PLANS = 16  # evaluation plans kept per program
@@ -48,25 +60,39 @@ PLANS = 16  # evaluation plans kept per program
 
 def forward(program, arrays, wrt, dtype, max_elements=MAX_ELEMENTS, lean=False):
     """(Like every pass here, it expects the caller to hold api.quietly(): inf and nan
-    without warnings.) Evaluate ``program`` on ``arrays`` (name -> ndarray of ``dtype``); returns the nodes
-    and the id of the output node. Inputs named in ``wrt`` require grad. Every node's shape
-    is known, and checked against ``max_elements``, before it is computed.
+    without warnings.) Evaluate ``program`` on ``arrays`` (name -> ndarray of ``dtype``);
+    returns the nodes and the id of the output node. Inputs named in ``wrt`` require grad.
+    Every node's shape is known, and checked against ``max_elements``, before it is computed.
 
     The first evaluation for given input shapes and layouts records a plan: every node's
     op, arguments, shape, label and the decompositions chosen. Those depend on nothing else,
     so later evaluations with the same shapes (batch records) only compute values."""
     key = (dtype, frozenset(wrt), max_elements) + tuple(
-        (a.shape, a.flags.c_contiguous, a.dtype.str) for a in
-        (arrays[n] for n in program.inputs))
+        (a.shape, a.flags.c_contiguous, a.dtype.str) for a in (arrays[n] for n in program.inputs)
+    )
     plan = program.plans.get(key)
     if plan is None:
         nodes, out = _forward(program, arrays, wrt, dtype, max_elements)
         if len(program.plans) >= PLANS:
             program.plans.clear()
-        program.plans[key] = ([(n.op, n.args, n.attrs, n.src, n.requires_grad, n.label, n.name,
-                                n.shape, isinstance(n.value, np.ndarray)
-                                and n.value.nbytes >= LEAN_BYTES) for n in nodes],
-                              out, _last_uses(nodes, out))
+        program.plans[key] = (
+            [
+                (
+                    n.op,
+                    n.args,
+                    n.attrs,
+                    n.src,
+                    n.requires_grad,
+                    n.label,
+                    n.name,
+                    n.shape,
+                    isinstance(n.value, np.ndarray) and n.value.nbytes >= LEAN_BYTES,
+                )
+                for n in nodes
+            ],
+            out,
+            _last_uses(nodes, out),
+        )
         return nodes, out  # (the first evaluation keeps everything: it is the one recorded)
     return _replay(plan, program, arrays, dtype, lean)
 
@@ -107,8 +133,11 @@ def _last_uses(nodes, out):
             last[a] = c.id
     drop = [[] for _ in nodes]
     for a, c in last.items():
-        if not need[a] and nodes[a].op not in ("input", "number") \
-                and nodes[a].value.nbytes >= LEAN_BYTES:
+        if (
+            not need[a]
+            and nodes[a].op not in ("input", "number")
+            and nodes[a].value.nbytes >= LEAN_BYTES
+        ):
             drop[c].append(a)
     return drop
 
@@ -142,8 +171,9 @@ def _replay(plan, program, arrays, dtype, lean=False):
                 if fn is not None:
                     value = fn(*operands, out=buffer)
                 else:
-                    value = np.asarray(op.forward(*operands, **(attrs or {})),
-                                       dtype=op.dtype or dtype)
+                    value = np.asarray(
+                        op.forward(*operands, **(attrs or {})), dtype=op.dtype or dtype
+                    )
             except GradcliError as e:
                 raise _at(e, program, p) from None
         nodes.append(Node(len(nodes), op_name, args, attrs, src, value, rg, label, name))
@@ -164,8 +194,14 @@ def _reusable(dropped, nodes, shape, dtype):
     for a in dropped:
         v = nodes[a].value
         # references: the node's slot, this local, getrefcount's argument
-        if (isinstance(v, np.ndarray) and v.shape == shape and v.dtype == dtype
-                and v.flags.owndata and v.flags.writeable and sys.getrefcount(v) <= 3):
+        if (
+            isinstance(v, np.ndarray)
+            and v.shape == shape
+            and v.dtype == dtype
+            and v.flags.owndata
+            and v.flags.writeable
+            and sys.getrefcount(v) <= 3
+        ):
             return v
     return None
 
@@ -183,9 +219,13 @@ class _Pool:
 
     def keep(self, value):
         # references: the caller's local, this parameter, getrefcount's argument
-        if not (isinstance(value, np.ndarray) and value.nbytes >= self.min_bytes
-                and value.flags.owndata and value.flags.writeable
-                and sys.getrefcount(value) <= 3):
+        if not (
+            isinstance(value, np.ndarray)
+            and value.nbytes >= self.min_bytes
+            and value.flags.owndata
+            and value.flags.writeable
+            and sys.getrefcount(value) <= 3
+        ):
             return
         with self.lock:
             if sum(b.nbytes for b in self.buffers) + value.nbytes <= self.max_bytes:
@@ -218,23 +258,35 @@ def _forward(program, arrays, wrt, dtype, max_elements):
         attrs = attrs or {}
         shape = op.shape([a.shape for a in argn], attrs)
         check_size(shape, max_elements, lambda: "the result")  # _at() says where
-        value = np.asarray(op.forward(*_operands(op, argn, dtype), **attrs),
-                           dtype=op.dtype or dtype)
+        value = np.asarray(
+            op.forward(*_operands(op, argn, dtype), **attrs), dtype=op.dtype or dtype
+        )
         if value.shape != shape:
             raise RuntimeError(f"{opname}: shape rule says {shape}, forward gave {value.shape}")
         rg = op.grads is not None and any(a.requires_grad for a in argn)
         label = op.label_for(tuple(a.op == "number" for a in argn), attrs) if rg else None
-        nodes.append(Node(len(nodes), opname, tuple(args), attrs or None, current[0], value,
-                          rg, label))
+        nodes.append(
+            Node(len(nodes), opname, tuple(args), attrs or None, current[0], value, rg, label)
+        )
         return len(nodes) - 1
 
     for i, p in enumerate(program.nodes):
         current[0] = i
         if p.op == "input":
-            check_size(arrays[p.name].shape, max_elements, lambda: f"input {short(p.name)}")
+            check_size(arrays[p.name].shape, max_elements, lambda p=p: f"input {short(p.name)}")
             rg = p.name in wrt
-            nodes.append(Node(len(nodes), "input", (), None, i, arrays[p.name], rg,
-                              "AccumulateGrad" if rg else None))
+            nodes.append(
+                Node(
+                    len(nodes),
+                    "input",
+                    (),
+                    None,
+                    i,
+                    arrays[p.name],
+                    rg,
+                    "AccumulateGrad" if rg else None,
+                )
+            )
         elif p.op == "number":
             nodes.append(Node(len(nodes), "number", (), None, i, p.attrs["value"]))
         elif p.op == "const":
@@ -262,8 +314,9 @@ def _const(value, dtype):
     try:
         return np.asarray(value, dtype=dtype)
     except ValueError:
-        raise EvaluationError("a list literal is ragged: every row must have the same length") \
-            from None
+        raise EvaluationError(
+            "a list literal is ragged: every row must have the same length"
+        ) from None
 
 
 def _at(error, program, pnode):
@@ -298,10 +351,12 @@ def check_forward(nodes, text):
         bad = _first_bad(node.value)
         if bad is not None:
             where = f" at index {bad[1]}" if bad[1] else ""
-            raise AnomalyError(f"anomaly in the forward pass: {_describe(node, text)} is "
-                               f"{bad[0]}{where}", hint="its inputs are all finite" if all(
-                                   _first_bad(nodes[a].value) is None for a in node.args)
-                               else None)
+            raise AnomalyError(
+                f"anomaly in the forward pass: {_describe(node, text)} is {bad[0]}{where}",
+                hint="its inputs are all finite"
+                if all(_first_bad(nodes[a].value) is None for a in node.args)
+                else None,
+            )
 
 
 def backward(nodes, out, seed, dtype, text=None, on_step=None, free=False):
@@ -339,7 +394,8 @@ def backward(nodes, out, seed, dtype, text=None, on_step=None, free=False):
                     raise AnomalyError(
                         f"anomaly in the backward pass: {_describe(node, text)} sent "
                         f"{bad[0]} to its input {k} ({_describe(argn[k], text)}) although "
-                        f"the gradient arriving at it was finite")
+                        f"the gradient arriving at it was finite"
+                    )
             adj[a] = ga if adj[a] is None else adj[a] + ga
             reached[a] = True
             if sent is not None:
@@ -351,7 +407,7 @@ def backward(nodes, out, seed, dtype, text=None, on_step=None, free=False):
             _POOL.keep(dying)
             dying = None
             adj[i] = None
-    for node, g, hit in zip(nodes, adj, reached):
+    for node, g, hit in zip(nodes, adj, reached, strict=True):
         if node.requires_grad:
             node.grad = g
         if not hit:
@@ -379,18 +435,21 @@ def make_seed(out_node, seed, dtype):
     if not out_node.requires_grad:
         raise EvaluationError(
             "element 0 of tensors does not require grad and does not have a grad_fn",
-            hint="the output does not depend on any input that requires grad; check --wrt")
+            hint="the output does not depend on any input that requires grad; check --wrt",
+        )
     shape = out_node.shape
     if seed is None:
         if shape != ():
             raise EvaluationError(
                 "grad can be implicitly created only for scalar outputs",
                 hint=f"the output has shape {fmt_shape(shape)}; pass --seed-vector with that "
-                     f"shape to get the vector-Jacobian product")
+                f"shape to get the vector-Jacobian product",
+            )
         return np.ones((), dtype=dtype)
     if seed.shape != shape:
         raise EvaluationError(
             f"seed vector has shape {fmt_shape(seed.shape)} but the output has shape "
             f"{fmt_shape(shape)}; they must match (Mismatch in shape: grad_output[0] and "
-            f"output[0])")
+            f"output[0])"
+        )
     return seed.astype(dtype, copy=False)

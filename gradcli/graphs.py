@@ -13,8 +13,16 @@ def _compact(value):
     return None if value is None else tensor_str(value, 0, 48, 8)
 
 
-def build(text, inputs=None, *, seed_vector=None, wrt=None, dtype="float32", random_seed=None,
-          max_elements=None):
+def build(
+    text,
+    inputs=None,
+    *,
+    seed_vector=None,
+    wrt=None,
+    dtype="float32",
+    random_seed=None,
+    max_elements=None,
+):
     """The DAG as plain data. Without inputs: the program's structure, with the labels that
     do not depend on shapes. With inputs: the evaluated graph, values, and adjoints (when the
     output is scalar or a seed vector is given). Python-number operands are not nodes here,
@@ -29,26 +37,49 @@ def build(text, inputs=None, *, seed_vector=None, wrt=None, dtype="float32", ran
                 continue
             op = OPS.get(p.op)
             kinds = tuple(program.nodes[a].op == "number" for a in p.args)
-            label = "AccumulateGrad" if p.op == "input" else (
-                None if op is None or op.lower is not None or op.grads is None
-                else op.label_for(kinds, p.attrs or {}))
-            nodes.append({"id": i, "op": p.op, "grad_fn": label, "name": p.name,
-                          "text": program.source(p),
-                          "inputs": [a for a in p.args if program.nodes[a].op != "number"]})
+            label = (
+                "AccumulateGrad"
+                if p.op == "input"
+                else (
+                    None
+                    if op is None or op.lower is not None or op.grads is None
+                    else op.label_for(kinds, p.attrs or {})
+                )
+            )
+            nodes.append(
+                {
+                    "id": i,
+                    "op": p.op,
+                    "grad_fn": label,
+                    "name": p.name,
+                    "text": program.source(p),
+                    "inputs": [a for a in p.args if program.nodes[a].op != "number"],
+                }
+            )
         return {"expr": text, "evaluated": False, "output": program.output, "nodes": nodes}
     with quietly():
-        program, nodes, out, names, seed = _evaluated(program, inputs, seed_vector, wrt, dtype,
-                                                      random_seed, max_elements)
+        program, nodes, out, names, seed = _evaluated(
+            program, inputs, seed_vector, wrt, dtype, random_seed, max_elements
+        )
         if nodes[out].requires_grad and (seed is not None or nodes[out].shape == ()):
             engine.backward(nodes, out, engine.make_seed(nodes[out], seed, dtype), dtype)
     data = []
     for n in nodes:
         if n.op == "number":
             continue
-        data.append({"id": n.id, "op": n.op, "grad_fn": n.label, "name": n.name,
-                     "text": program.source(program.nodes[n.src]),
-                     "inputs": [a for a in n.args if nodes[a].op != "number"],
-                     "shape": list(n.shape), "value": n.value, "grad": n.grad})
+        data.append(
+            {
+                "id": n.id,
+                "op": n.op,
+                "grad_fn": n.label,
+                "name": n.name,
+                "text": program.source(program.nodes[n.src]),
+                "inputs": [a for a in n.args if nodes[a].op != "number"],
+                "shape": list(n.shape),
+                "value": n.value,
+                "grad": n.grad,
+            }
+        )
     return {"expr": text, "evaluated": True, "output": out, "nodes": data}
 
 
@@ -61,8 +92,7 @@ def _title(node):
 
 def _evaluated(expr, inputs, seed_vector, wrt, dtype, random_seed, max_elements):
     """The forward pass, and the seed vector as an array (or None)."""
-    program, arrays, names, cap, rng = prepare(expr, inputs, wrt, dtype, random_seed,
-                                               max_elements)
+    program, arrays, names, cap, rng = prepare(expr, inputs, wrt, dtype, random_seed, max_elements)
     nodes, out = engine.forward(program, arrays, set(names), dtype, cap)
     seed = None if seed_vector is None else to_array(seed_vector, dtype, "seed vector", rng, cap)
     return program, nodes, out, names, seed
@@ -82,14 +112,32 @@ def _caption(node, lines=True):
 
 def render(g, kind):
     if kind == "json":
-        return dumps({**g, "nodes": [{**n, **({"value": json_value(n["value"]),
-                                              "grad": json_value(n["grad"])} if "value" in n else {})}
-                                     for n in g["nodes"]]})
+        return dumps(
+            {
+                **g,
+                "nodes": [
+                    {
+                        **n,
+                        **(
+                            {"value": json_value(n["value"]), "grad": json_value(n["grad"])}
+                            if "value" in n
+                            else {}
+                        ),
+                    }
+                    for n in g["nodes"]
+                ],
+            }
+        )
     if kind == "dot":
+
         def esc(s):
             return s.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n")
-        out = ["digraph gradcli {", "  rankdir=TB;",
-               '  node [shape=box, style="rounded", fontname="monospace"];']
+
+        out = [
+            "digraph gradcli {",
+            "  rankdir=TB;",
+            '  node [shape=box, style="rounded", fontname="monospace"];',
+        ]
         for n in g["nodes"]:
             extra = ", penwidth=2" if n["id"] == g["output"] else ""
             out.append(f'  n{n["id"]} [label="{esc(chr(10).join(_caption(n)))}"{extra}];')
@@ -97,9 +145,16 @@ def render(g, kind):
             out += [f"  n{a} -> n{n['id']};" for a in n["inputs"]]
         return "\n".join(out + ["}"])
     if kind == "mermaid":
+
         def esc(s):
-            return (s.replace("&", "#amp;").replace('"', "#quot;").replace("<", "#lt;")
-                    .replace(">", "#gt;").replace("\n", " "))
+            return (
+                s.replace("&", "#amp;")
+                .replace('"', "#quot;")
+                .replace("<", "#lt;")
+                .replace(">", "#gt;")
+                .replace("\n", " ")
+            )
+
         out = ["flowchart TD"]
         for n in g["nodes"]:
             out.append(f'  n{n["id"]}["{"<br/>".join(esc(p) for p in _caption(n))}"]')
@@ -169,16 +224,26 @@ def _hang(prefix, text):
     return prefix + text.replace("\n", "\n" + " " * len(prefix))
 
 
-def explain(text, inputs=None, *, seed_vector=None, wrt=None, dtype="float32", random_seed=None,
-            max_elements=None):
+def explain(
+    text,
+    inputs=None,
+    *,
+    seed_vector=None,
+    wrt=None,
+    dtype="float32",
+    random_seed=None,
+    max_elements=None,
+):
     """The reverse pass as a textbook walk-through, from the output back to the inputs."""
     with quietly():
-        program, nodes, out, names, seed = _evaluated(text, inputs, seed_vector, wrt, dtype,
-                                                      random_seed, max_elements)
+        program, nodes, out, names, seed = _evaluated(
+            text, inputs, seed_vector, wrt, dtype, random_seed, max_elements
+        )
         seed = engine.make_seed(nodes[out], seed, dtype)
         recorded = []
-        engine.backward(nodes, out, seed, dtype,
-                        on_step=lambda node, g, sent: recorded.append((node, g, sent)))
+        engine.backward(
+            nodes, out, seed, dtype, on_step=lambda node, g, sent: recorded.append((node, g, sent))
+        )
 
     def src(node):
         text = program.source(program.nodes[node.src])
@@ -188,29 +253,56 @@ def explain(text, inputs=None, *, seed_vector=None, wrt=None, dtype="float32", r
 
     steps, lines = [], []
     o = nodes[out]
-    lines += [f"program: {program.source(program.nodes[program.output]) if len(program.text) > 120 else ' '.join(program.text.split())}",
-              f"output:  {tensor_repr(o.value, grad_fn=o.label)}",
-              f"seed:    ∂out/∂out = {tensor_str(seed)}", "",
-              "the reverse pass, from the output back (chain rule: what arrives at a node, "
-              "times its local derivative, goes to each input):", ""]
+    shown = program.text
+    shown = (
+        program.source(program.nodes[program.output])
+        if len(shown) > 120
+        else " ".join(shown.split())
+    )
+    lines += [
+        f"program: {shown}",
+        f"output:  {tensor_repr(o.value, grad_fn=o.label)}",
+        f"seed:    ∂out/∂out = {tensor_str(seed)}",
+        "",
+        "the reverse pass, from the output back (chain rule: what arrives at a node, "
+        "times its local derivative, goes to each input):",
+        "",
+    ]
     for node, g, sent in recorded:
         rule = OPS[node.op].rule
-        lines += [f"[{node.id}] {node.label}  {src(node)}",
-                  f"    local rule:  {node.label}: {rule}",
-                  _hang("    arriving:    ", tensor_str(g))]
+        lines += [
+            f"[{node.id}] {node.label}  {src(node)}",
+            f"    local rule:  {node.label}: {rule}",
+            _hang("    arriving:    ", tensor_str(g)),
+        ]
         for a, ga in sent:
             lines.append(_hang(f"    → to [{a}] {src(nodes[a])}:  ", tensor_str(ga)))
         lines.append("")
-        steps.append({"node": node.id, "grad_fn": node.label, "text": src(node), "rule": rule,
-                      "adjoint": json_value(g),
-                      "sends": [{"to": a, "text": src(nodes[a]), "value": json_value(ga)}
-                                for a, ga in sent]})
+        steps.append(
+            {
+                "node": node.id,
+                "grad_fn": node.label,
+                "text": src(node),
+                "rule": rule,
+                "adjoint": json_value(g),
+                "sends": [
+                    {"to": a, "text": src(nodes[a]), "value": json_value(ga)} for a, ga in sent
+                ],
+            }
+        )
     by_name = {n.name: n for n in nodes if n.op == "input"}
     grads = {n: (by_name[n].grad if n in by_name else None) for n in names}
     lines.append("the gradient (what accumulated at each leaf, AccumulateGrad):")
     for n, gr in grads.items():
         lines.append(_hang(f"    {n}.grad = ", "None" if gr is None else tensor_repr(gr)))
-    return {"text": "\n".join(lines) + "\n",
-            "json": {"expr": text, "dtype": dtype, "value": json_value(o.value),
-                     "grad_fn": o.label, "steps": steps,
-                     "grad": {n: json_value(v) for n, v in grads.items()}}}
+    return {
+        "text": "\n".join(lines) + "\n",
+        "json": {
+            "expr": text,
+            "dtype": dtype,
+            "value": json_value(o.value),
+            "grad_fn": o.label,
+            "steps": steps,
+            "grad": {n: json_value(v) for n, v in grads.items()},
+        },
+    }

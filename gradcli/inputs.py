@@ -14,14 +14,20 @@ from .errors import InputError
 
 MAX_ELEMENTS = 50_000_000  # per tensor, unless --max-elements says otherwise
 _NUMBER = re.compile(r"[+-]?(\d+(\.\d*)?|\.\d+)([eE][+-]?\d+)?$")
-_SPECIAL = {"nan": math.nan, "inf": math.inf, "+inf": math.inf, "-inf": -math.inf,
-            "infinity": math.inf, "-infinity": -math.inf}
+_SPECIAL = {
+    "nan": math.nan,
+    "inf": math.inf,
+    "+inf": math.inf,
+    "-inf": -math.inf,
+    "infinity": math.inf,
+    "-infinity": -math.inf,
+}
 _GENERATOR = re.compile(r"\s*(randn|rand|zeros|ones|arange|linspace)\s*\((.*)\)\s*$", re.S)
 DTYPES = ("float32", "float64")
 
 
 def _reject_constant(name):
-    raise ValueError(f"{name} is not JSON (write the string \"nan\", \"inf\" or \"-inf\")")
+    raise ValueError(f'{name} is not JSON (write the string "nan", "inf" or "-inf")')
 
 
 def loads(text):
@@ -57,7 +63,7 @@ def parse_value(text, name="value"):
         return text
     if _NUMBER.match(text):
         return float(text)
-    if text[0] in "[{\"" or text in ("null", "true", "false"):
+    if text[0] in '[{"' or text in ("null", "true", "false"):
         try:
             return loads(text)
         except RecursionError:
@@ -72,10 +78,12 @@ def parse_value(text, name="value"):
         elif t.lower() in _SPECIAL:
             out.append(_SPECIAL[t.lower()])
         else:
-            raise InputError(f"{name}: '{t}' is not a number",
-                             hint="VALUE is a number, a comma list 1,2,3, JSON like [[1,2],[3,4]], "
-                                  "or randn(3), rand(3), zeros(3), ones(3), arange(3), "
-                                  "linspace(0,1,5)")
+            raise InputError(
+                f"{name}: '{t}' is not a number",
+                hint="VALUE is a number, a comma list 1,2,3, JSON like [[1,2],[3,4]], "
+                "or randn(3), rand(3), zeros(3), ones(3), arange(3), "
+                "linspace(0,1,5)",
+            )
     return out[0] if len(items) == 1 else out
 
 
@@ -102,8 +110,7 @@ def _to_array(value, dtype, name, rng, max_elements):
             raise InputError(f"{name}: expected numbers, got an array of {value.dtype}")
         return value.astype(dtype, copy=False)
     if isinstance(value, bool) or value is None:
-        raise InputError(f"{name}: expected a number or a list of numbers, got "
-                         f"{json.dumps(value)}")
+        raise InputError(f"{name}: expected a number or a list of numbers, got {json.dumps(value)}")
     if isinstance(value, (int, float)):
         return np.asarray(float(value), dtype=dtype)
     if isinstance(value, (list, tuple)):
@@ -118,8 +125,7 @@ def _to_array(value, dtype, name, rng, max_elements):
             if not any(type(v) is bool for v in leaves):
                 return arr.astype(dtype, copy=False)
         return _checked(value, dtype, name)
-    raise InputError(f"{name}: expected a number or a list of numbers, got "
-                     f"{type(value).__name__}")
+    raise InputError(f"{name}: expected a number or a list of numbers, got {type(value).__name__}")
 
 
 def _checked(value, dtype, name):
@@ -134,10 +140,14 @@ def _checked(value, dtype, name):
     while stack:
         item, depth, path = stack.pop()
         if isinstance(item, (list, tuple)):
-            if depth in level_len and level_len[depth] != len(item) or \
-                    (shape is not None and depth >= len(shape)):
-                raise InputError(f"{name}: ragged nested list (rows of different lengths "
-                                 f"or depths)")
+            if (
+                depth in level_len
+                and level_len[depth] != len(item)
+                or (shape is not None and depth >= len(shape))
+            ):
+                raise InputError(
+                    f"{name}: ragged nested list (rows of different lengths or depths)"
+                )
             level_len[depth] = len(item)
             for k in range(len(item) - 1, -1, -1):
                 stack.append((item[k], depth + 1, path + (k,)))
@@ -147,8 +157,7 @@ def _checked(value, dtype, name):
         elif depth != len(shape):
             raise InputError(f"{name}: ragged nested list (rows of different lengths or depths)")
         if isinstance(item, bool) or item is None:
-            raise InputError(f"{name}: expected numbers, got {json.dumps(item)} at "
-                             f"{_where(path)}")
+            raise InputError(f"{name}: expected numbers, got {json.dumps(item)} at {_where(path)}")
         if isinstance(item, (int, float)):
             try:
                 flat.append(float(item))
@@ -157,18 +166,22 @@ def _checked(value, dtype, name):
         elif isinstance(item, str) and item.strip().lower() in _SPECIAL:
             flat.append(_SPECIAL[item.strip().lower()])
         elif isinstance(item, str):
-            raise InputError(f"{name}: the string {json.dumps(item[:40])} at {_where(path)} is "
-                             f"not a number (only \"nan\", \"inf\" and \"-inf\" are)")
+            raise InputError(
+                f"{name}: the string {json.dumps(item[:40])} at {_where(path)} is "
+                f'not a number (only "nan", "inf" and "-inf" are)'
+            )
         else:
-            raise InputError(f"{name}: expected numbers, got {type(item).__name__} at "
-                             f"{_where(path)}")
+            raise InputError(
+                f"{name}: expected numbers, got {type(item).__name__} at {_where(path)}"
+            )
     if shape is None:  # only empty lists
         shape = tuple(level_len[d] for d in sorted(level_len))
     elif len(flat) != math.prod(shape) or any(d >= len(shape) for d in level_len):
         raise InputError(f"{name}: ragged nested list (rows of different lengths or depths)")
     if len(shape) > 32:
-        raise InputError(f"{name}: nested {len(shape)} lists deep; a tensor has at most 32 "
-                         f"dimensions")
+        raise InputError(
+            f"{name}: nested {len(shape)} lists deep; a tensor has at most 32 dimensions"
+        )
     return np.array(flat, dtype=dtype).reshape(shape)
 
 
@@ -186,15 +199,18 @@ def _generate(kind, args_text, dtype, name, rng, max_elements):
         args.append(float(a))
     if kind == "linspace":
         if len(args) != 3 or not args[2].is_integer() or args[2] < 0:
-            raise InputError(f"{name}: linspace(start, end, steps) takes three numbers, "
-                             "steps a whole number")
+            raise InputError(
+                f"{name}: linspace(start, end, steps) takes three numbers, steps a whole number"
+            )
         shape = (int(args[2]),)
     elif kind == "arange":
         if not 1 <= len(args) <= 3:
-            raise InputError(f"{name}: arange(end), arange(start, end) or arange(start, end, "
-                             "step)")
-        start, end, step = (0.0, args[0], 1.0) if len(args) == 1 else (
-            args[0], args[1], args[2] if len(args) == 3 else 1.0)
+            raise InputError(f"{name}: arange(end), arange(start, end) or arange(start, end, step)")
+        start, end, step = (
+            (0.0, args[0], 1.0)
+            if len(args) == 1
+            else (args[0], args[1], args[2] if len(args) == 3 else 1.0)
+        )
         if step == 0:
             raise InputError(f"{name}: arange step must not be zero")
         shape = (max(0, math.ceil((end - start) / step)),)
@@ -204,8 +220,10 @@ def _generate(kind, args_text, dtype, name, rng, max_elements):
         shape = tuple(int(a) for a in args)
     size = math.prod(shape)
     if size > max_elements:
-        raise InputError(f"{name}: {kind}() would make {size:,} elements, over the limit of "
-                         f"{max_elements:,}", hint="raise the limit with --max-elements")
+        raise InputError(
+            f"{name}: {kind}() would make {size:,} elements, over the limit of {max_elements:,}",
+            hint="raise the limit with --max-elements",
+        )
     if kind == "linspace":
         return np.linspace(args[0], args[1], shape[0]).astype(dtype)
     if kind == "arange":

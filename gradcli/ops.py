@@ -35,13 +35,51 @@ SMALL = 4096  # below this many elements, broadcasting views cost more than they
 
 
 class Op:
-    __slots__ = ("name", "arity", "params", "forward", "grads", "label", "shape", "mirror",
-                 "rule", "examples", "numbers", "lower", "public", "call", "dtype", "variadic",
-                 "listarg", "saves", "ufunc")
+    __slots__ = (
+        "name",
+        "arity",
+        "params",
+        "forward",
+        "grads",
+        "label",
+        "shape",
+        "mirror",
+        "rule",
+        "examples",
+        "numbers",
+        "lower",
+        "public",
+        "call",
+        "dtype",
+        "variadic",
+        "listarg",
+        "saves",
+        "ufunc",
+    )
 
-    def __init__(self, name, forward, grads, label, shape, *, arity=1, params=None,
-                 mirror=None, rule="", examples=(), numbers=False, lower=None, public=True, call=None, dtype=None,
-                 variadic=False, listarg=False, saves="all", ufunc=None):
+    def __init__(
+        self,
+        name,
+        forward,
+        grads,
+        label,
+        shape,
+        *,
+        arity=1,
+        params=None,
+        mirror=None,
+        rule="",
+        examples=(),
+        numbers=False,
+        lower=None,
+        public=True,
+        call=None,
+        dtype=None,
+        variadic=False,
+        listarg=False,
+        saves="all",
+        ufunc=None,
+    ):
         self.name = name
         self.arity = arity  # number of tensor inputs, which come first
         self.params = dict(params or {})  # attribute name -> default, after the tensors
@@ -75,17 +113,20 @@ class Op:
 
     def describe(self):
         """One row of `gradcli ops` and of the README's operator list."""
-        tensors = ["[a, b, ...]"] if self.listarg else ["a", "b", "c"][:self.arity]
+        tensors = ["[a, b, ...]"] if self.listarg else ["a", "b", "c"][: self.arity]
         params = [k if v is REQUIRED else f"{k}={v!r}" for k, v in self.params.items()]
         labels = self.label if isinstance(self.label, str) else self.label.__doc__
-        return {"name": self.name,
-                "call": self.call or f"{self.name}({', '.join(tensors + params)})",
-                "mirror": self.mirror, "labels": labels, "rule": self.rule}
-
-
+        return {
+            "name": self.name,
+            "call": self.call or f"{self.name}({', '.join(tensors + params)})",
+            "mirror": self.mirror,
+            "labels": labels,
+            "rule": self.rule,
+        }
 
 
 # ---- shape rules -------------------------------------------------------------------------
+
 
 def fmt_shape(shape):
     return "[" + ", ".join(str(d) for d in shape) + "]"
@@ -105,7 +146,8 @@ def broadcast_shapes(*shapes):
                     raise ShapeError(
                         f"shapes {fmt_shape(a)} and {fmt_shape(b)} cannot be broadcast: the "
                         f"size of tensor a ({size}) must match the size of tensor b ({d}) "
-                        f"at non-singleton dimension {i}")
+                        f"at non-singleton dimension {i}"
+                    )
                 size = d
         out.append(size)
     return tuple(out)
@@ -128,8 +170,10 @@ def norm_dims(dim, ndim):
     rank = max(ndim, 1)
     for d in dims:
         if not -rank <= d < rank:
-            raise ShapeError(f"dimension out of range (expected to be in range of "
-                             f"[{-rank}, {rank - 1}], but got {d})")
+            raise ShapeError(
+                f"dimension out of range (expected to be in range of "
+                f"[{-rank}, {rank - 1}], but got {d})"
+            )
         d = d % rank
         if d in out:
             raise ShapeError(f"dim {d} appears multiple times in the list of dims")
@@ -151,6 +195,7 @@ def _full_reduce_shape(shapes, attrs):
 
 
 # ---- gradient helpers --------------------------------------------------------------------
+
 
 def _expand_reduced(g, x, dim, keepdim):
     """Broadcast the gradient of a reduction back over the reduced dimensions."""
@@ -195,13 +240,14 @@ def _relu(a):
 
 # ---- labels that depend on operand kinds ------------------------------------------------
 
+
 def _sub_label(kinds, attrs):
     """SubBackward0; RsubBackward1 for number - tensor"""
     return "RsubBackward1" if kinds[0] and not kinds[1] else "SubBackward0"
 
 
 def _pow_label(kinds, attrs):
-    """PowBackward0 (tensor ^ number), PowBackward1 (tensor ^ tensor), PowBackward2 (number ^ tensor)"""
+    """PowBackward0 (tensor ^ number), PowBackward1 (tensor ^ tensor), PowBackward2 (number ^ tensor)"""  # noqa: E501
     if kinds[1]:
         return "PowBackward0"  # tensor ** number
     if kinds[0]:
@@ -212,6 +258,7 @@ def _pow_label(kinds, attrs):
 def _reduce_label(stem):
     def label(kinds, attrs):
         return stem + ("1" if attrs.get("dim") is not None else "0")
+
     label.__doc__ = f"{stem}0; {stem}1 with dim="
     return label
 
@@ -219,11 +266,15 @@ def _reduce_label(stem):
 def _squeeze_label(kinds, attrs):
     """SqueezeBackward0; SqueezeBackward1 with dim=int; SqueezeBackward4 with a list of dims"""
     dim = attrs.get("dim")
-    return "SqueezeBackward0" if dim is None else (
-        "SqueezeBackward4" if isinstance(dim, (list, tuple)) else "SqueezeBackward1")
+    return (
+        "SqueezeBackward0"
+        if dim is None
+        else ("SqueezeBackward4" if isinstance(dim, (list, tuple)) else "SqueezeBackward1")
+    )
 
 
 # ---- forward rules needing more than one numpy call -------------------------------------
+
 
 def _pow(a, b):
     if isinstance(b, float) and b == 2.0 and not isinstance(a, float):
@@ -273,6 +324,7 @@ def _maximum_grad(first):
         a, b = _re(a), _re(b)
         lose = (a < b) if first else (a > b)
         return np.where(lose, 0, np.where(a == b, g / 2, g))
+
     return rule
 
 
@@ -281,6 +333,7 @@ def _minimum_grad(first):
         a, b = _re(a), _re(b)
         lose = (a > b) if first else (a < b)
         return np.where(lose, 0, np.where(a == b, g / 2, g))
+
     return rule
 
 
@@ -301,13 +354,16 @@ def _squeeze_shape(shapes, attrs):
 def _unsqueeze_shape(shapes, attrs):
     shape, d = shapes[0], attrs["dim"]
     if not -len(shape) - 1 <= d <= len(shape):
-        raise ShapeError(f"dimension out of range (expected to be in range of "
-                         f"[{-len(shape) - 1}, {len(shape)}], but got {d})")
+        raise ShapeError(
+            f"dimension out of range (expected to be in range of "
+            f"[{-len(shape) - 1}, {len(shape)}], but got {d})"
+        )
     d = d % (len(shape) + 1)
     return shape[:d] + (1,) + shape[d:]
 
 
 # ---- matrix products ---------------------------------------------------------------------
+
 
 def _dims(shapes):
     return "".join(f"{len(s)}D" if i == 0 else f" and {len(s)}D" for i, s in enumerate(shapes))
@@ -318,8 +374,10 @@ def _dot_shape(shapes, attrs):
     if len(a) != 1 or len(b) != 1:
         raise ShapeError(f"dot: 1D tensors expected, but got {_dims(shapes)} tensors")
     if a != b:
-        raise ShapeError(f"dot: inconsistent tensor size, expected tensor {fmt_shape(a)} and "
-                         f"{fmt_shape(b)} to have the same number of elements")
+        raise ShapeError(
+            f"dot: inconsistent tensor size, expected tensor {fmt_shape(a)} and "
+            f"{fmt_shape(b)} to have the same number of elements"
+        )
     return ()
 
 
@@ -335,8 +393,9 @@ def _mm_shape(shapes, attrs):
     if len(a) != 2 or len(b) != 2:
         raise ShapeError(f"mm: 2D tensors expected, but got {_dims(shapes)} tensors")
     if a[1] != b[0]:
-        raise ShapeError(f"mat1 and mat2 shapes cannot be multiplied "
-                         f"({a[0]}x{a[1]} and {b[0]}x{b[1]})")
+        raise ShapeError(
+            f"mat1 and mat2 shapes cannot be multiplied ({a[0]}x{a[1]} and {b[0]}x{b[1]})"
+        )
     return (a[0], b[1])
 
 
@@ -354,16 +413,20 @@ def _matmul_lower(emit, node, args, attrs):
         row = emit("unsqueeze", (a,), {"dim": 0})
         return emit("squeeze", (emit("mm", (row, b)),), {"dim": (0,)})
     if not sa or not sb:
-        raise ShapeError(f"both arguments to matmul need to be at least 1D, but they are "
-                         f"{_dims((sa, sb))}")
-    raise ShapeError(f"matmul of {_dims((sa, sb))} tensors is not supported: "
-                     f"gradcli's @ takes vectors and matrices")
+        raise ShapeError(
+            f"both arguments to matmul need to be at least 1D, but they are {_dims((sa, sb))}"
+        )
+    raise ShapeError(
+        f"matmul of {_dims((sa, sb))} tensors is not supported: "
+        f"gradcli's @ takes vectors and matrices"
+    )
 
 
 def _transpose_shape(shapes, attrs):
     if len(shapes[0]) > 2:
-        raise ShapeError(f"t() expects a tensor with <= 2 dimensions, but self is "
-                         f"{len(shapes[0])}D")
+        raise ShapeError(
+            f"t() expects a tensor with <= 2 dimensions, but self is {len(shapes[0])}D"
+        )
     return shapes[0][::-1]
 
 
@@ -375,127 +438,329 @@ VB = {"a": ((2, 3), REAL), "b": ((3,), REAL)}  # broadcasting pair
 
 
 def _unary(name, forward, grad, rule, domain=REAL, label=None):
-    return Op(name, forward, (grad,), label or f"{name.capitalize()}Backward0", _same,
-              mirror=f"torch.{name}(a)", rule=rule,
-              examples=((f"{name}(a)", {"a": ((3,), domain)}),
-                        (f"{name}(A)", {"A": ((2, 2), domain)})))
+    return Op(
+        name,
+        forward,
+        (grad,),
+        label or f"{name.capitalize()}Backward0",
+        _same,
+        mirror=f"torch.{name}(a)",
+        rule=rule,
+        examples=((f"{name}(a)", {"a": ((3,), domain)}), (f"{name}(A)", {"A": ((2, 2), domain)})),
+    )
 
 
 TABLE = [
     # arithmetic: what Python operators do to tensors and numbers
-    Op("add", lambda a, b: a + b, (lambda g, o, a, b: g, lambda g, o, a, b: g),
-       "AddBackward0", _bcast, arity=2, numbers=True, mirror="a + b", saves="none",
-       ufunc=lambda ops: np.add,
-       rule="∂(a+b)/∂a = 1, ∂(a+b)/∂b = 1",
-       examples=(("a + b", VB), ("a + 2", V), ("2 + a", V))),
-    Op("sub", lambda a, b: a - b, (lambda g, o, a, b: g, lambda g, o, a, b: _scale(g, -1.0)),
-       _sub_label, _bcast, arity=2, numbers=True, mirror="a - b", saves="none",
-       ufunc=lambda ops: np.subtract,
-       rule="∂(a-b)/∂a = 1, ∂(a-b)/∂b = -1",
-       examples=(("a - b", VB), ("a - 2", V), ("2 - a", V))),
-    Op("mul", lambda a, b: a * b, (lambda g, o, a, b: _scale(g, b) if isinstance(b, float) else g * b,
-                                   lambda g, o, a, b: _scale(g, a) if isinstance(a, float) else g * a),
-       "MulBackward0", _bcast, arity=2, numbers=True, mirror="a * b", saves="others",
-       ufunc=lambda ops: np.multiply,
-       rule="∂(a·b)/∂a = b, ∂(a·b)/∂b = a",
-       examples=(("a * b", VB), ("a * 2.5", V), ("a * a", V))),
-    Op("div", lambda a, b: a / b,
-       (lambda g, o, a, b: _scale(g, 1.0 / b) if isinstance(b, float) and b else g / b,
-        lambda g, o, a, b: -g * ((a / b) / b)),
-       "DivBackward0", _bcast, arity=2, numbers=True, mirror="a / b (number / b is b.reciprocal() * number)",
-       rule="∂(a/b)/∂a = 1/b, ∂(a/b)/∂b = -a/b²",
-       examples=(("a / b", {"a": ((2, 3), REAL), "b": ((3,), "nonzero")}),
-                 ("a / 4", V), ("2 / a", {"a": ((3,), "nonzero")}))),
-    Op("pow", _pow, (_pow_grad_base, _pow_grad_exponent), _pow_label, _bcast, arity=2,
-       numbers=True, mirror="a ** b", saves="pow",
-       ufunc=lambda ops: (lambda a, b, out: np.square(a, out=out))
-       if isinstance(ops[1], float) and ops[1] == 2.0 and not isinstance(ops[0], float) else None,
-       rule="∂(a^b)/∂a = b·a^(b-1), ∂(a^b)/∂b = a^b·ln a",
-       examples=(("a ^ 2", V), ("a ^ 3", V), ("a ^ 0.5", {"a": ((3,), "positive")}),
-                 ("a ^ b", {"a": ((2, 3), "positive"), "b": ((3,), REAL)}),
-                 ("2 ^ a", V), ("a ^ 0", V))),
-    Op("neg", lambda a: -a, (lambda g, o, a: _scale(g, -1.0),), "NegBackward0", _same, mirror="-a",
-       numbers=True, saves="none",
-       rule="∂(-a)/∂a = -1", examples=(("-a", V),)),
-    Op("reciprocal", lambda a: 1 / a, (lambda g, o, a: -g * (o * o),),
-       "ReciprocalBackward0", _same, mirror="torch.reciprocal(a)", rule="∂(1/a)/∂a = -1/a²",
-       examples=(("reciprocal(a)", {"a": ((3,), "nonzero")}),)),
+    Op(
+        "add",
+        lambda a, b: a + b,
+        (lambda g, o, a, b: g, lambda g, o, a, b: g),
+        "AddBackward0",
+        _bcast,
+        arity=2,
+        numbers=True,
+        mirror="a + b",
+        saves="none",
+        ufunc=lambda ops: np.add,
+        rule="∂(a+b)/∂a = 1, ∂(a+b)/∂b = 1",
+        examples=(("a + b", VB), ("a + 2", V), ("2 + a", V)),
+    ),
+    Op(
+        "sub",
+        lambda a, b: a - b,
+        (lambda g, o, a, b: g, lambda g, o, a, b: _scale(g, -1.0)),
+        _sub_label,
+        _bcast,
+        arity=2,
+        numbers=True,
+        mirror="a - b",
+        saves="none",
+        ufunc=lambda ops: np.subtract,
+        rule="∂(a-b)/∂a = 1, ∂(a-b)/∂b = -1",
+        examples=(("a - b", VB), ("a - 2", V), ("2 - a", V)),
+    ),
+    Op(
+        "mul",
+        lambda a, b: a * b,
+        (
+            lambda g, o, a, b: _scale(g, b) if isinstance(b, float) else g * b,
+            lambda g, o, a, b: _scale(g, a) if isinstance(a, float) else g * a,
+        ),
+        "MulBackward0",
+        _bcast,
+        arity=2,
+        numbers=True,
+        mirror="a * b",
+        saves="others",
+        ufunc=lambda ops: np.multiply,
+        rule="∂(a·b)/∂a = b, ∂(a·b)/∂b = a",
+        examples=(("a * b", VB), ("a * 2.5", V), ("a * a", V)),
+    ),
+    Op(
+        "div",
+        lambda a, b: a / b,
+        (
+            lambda g, o, a, b: _scale(g, 1.0 / b) if isinstance(b, float) and b else g / b,
+            lambda g, o, a, b: -g * ((a / b) / b),
+        ),
+        "DivBackward0",
+        _bcast,
+        arity=2,
+        numbers=True,
+        mirror="a / b (number / b is b.reciprocal() * number)",
+        rule="∂(a/b)/∂a = 1/b, ∂(a/b)/∂b = -a/b²",
+        examples=(
+            ("a / b", {"a": ((2, 3), REAL), "b": ((3,), "nonzero")}),
+            ("a / 4", V),
+            ("2 / a", {"a": ((3,), "nonzero")}),
+        ),
+    ),
+    Op(
+        "pow",
+        _pow,
+        (_pow_grad_base, _pow_grad_exponent),
+        _pow_label,
+        _bcast,
+        arity=2,
+        numbers=True,
+        mirror="a ** b",
+        saves="pow",
+        ufunc=lambda ops: (
+            (lambda a, b, out: np.square(a, out=out))
+            if isinstance(ops[1], float) and ops[1] == 2.0 and not isinstance(ops[0], float)
+            else None
+        ),
+        rule="∂(a^b)/∂a = b·a^(b-1), ∂(a^b)/∂b = a^b·ln a",
+        examples=(
+            ("a ^ 2", V),
+            ("a ^ 3", V),
+            ("a ^ 0.5", {"a": ((3,), "positive")}),
+            ("a ^ b", {"a": ((2, 3), "positive"), "b": ((3,), REAL)}),
+            ("2 ^ a", V),
+            ("a ^ 0", V),
+        ),
+    ),
+    Op(
+        "neg",
+        lambda a: -a,
+        (lambda g, o, a: _scale(g, -1.0),),
+        "NegBackward0",
+        _same,
+        mirror="-a",
+        numbers=True,
+        saves="none",
+        rule="∂(-a)/∂a = -1",
+        examples=(("-a", V),),
+    ),
+    Op(
+        "reciprocal",
+        lambda a: 1 / a,
+        (lambda g, o, a: -g * (o * o),),
+        "ReciprocalBackward0",
+        _same,
+        mirror="torch.reciprocal(a)",
+        rule="∂(1/a)/∂a = -1/a²",
+        examples=(("reciprocal(a)", {"a": ((3,), "nonzero")}),),
+    ),
     # elementwise functions
     _unary("exp", lambda a: np.exp(a), lambda g, o, a: g * o, "∂exp(a)/∂a = exp(a)"),
     _unary("log", lambda a: np.log(a), lambda g, o, a: g / a, "∂ln(a)/∂a = 1/a", "positive"),
-    _unary("sqrt", lambda a: np.sqrt(a), lambda g, o, a: g / (2 * o), "∂√a/∂a = 1/(2√a)",
-           "positive"),
+    _unary(
+        "sqrt", lambda a: np.sqrt(a), lambda g, o, a: g / (2 * o), "∂√a/∂a = 1/(2√a)", "positive"
+    ),
     _unary("sin", lambda a: np.sin(a), lambda g, o, a: g * np.cos(a), "∂sin(a)/∂a = cos(a)"),
     _unary("cos", lambda a: np.cos(a), lambda g, o, a: g * -np.sin(a), "∂cos(a)/∂a = -sin(a)"),
     _unary("tan", lambda a: np.tan(a), lambda g, o, a: g * (1 + o * o), "∂tan(a)/∂a = 1 + tan²(a)"),
-    _unary("tanh", lambda a: np.tanh(a), lambda g, o, a: g * (1 - o * o),
-           "∂tanh(a)/∂a = 1 - tanh²(a)"),
-    _unary("sigmoid", lambda a: _sigmoid(a), lambda g, o, a: g * ((1 - o) * o),
-           "∂σ(a)/∂a = σ(a)(1 - σ(a))"),
-    _unary("relu", lambda a: _relu(a), lambda g, o, a: np.where(_re(o) <= 0, 0, g),
-           "∂relu(a)/∂a = 1 if a > 0 else 0", "away"),
-    _unary("abs", lambda a: _abs(a), lambda g, o, a: g * np.sign(_re(a)),
-           "∂|a|/∂a = sign(a) (0 at 0)", "away"),
-    _unary("log1p", lambda a: np.log1p(a), lambda g, o, a: g / (a + 1), "∂ln(1+a)/∂a = 1/(1+a)",
-           "positive", label="Log1PBackward0"),
+    _unary(
+        "tanh", lambda a: np.tanh(a), lambda g, o, a: g * (1 - o * o), "∂tanh(a)/∂a = 1 - tanh²(a)"
+    ),
+    _unary(
+        "sigmoid",
+        lambda a: _sigmoid(a),
+        lambda g, o, a: g * ((1 - o) * o),
+        "∂σ(a)/∂a = σ(a)(1 - σ(a))",
+    ),
+    _unary(
+        "relu",
+        lambda a: _relu(a),
+        lambda g, o, a: np.where(_re(o) <= 0, 0, g),
+        "∂relu(a)/∂a = 1 if a > 0 else 0",
+        "away",
+    ),
+    _unary(
+        "abs",
+        lambda a: _abs(a),
+        lambda g, o, a: g * np.sign(_re(a)),
+        "∂|a|/∂a = sign(a) (0 at 0)",
+        "away",
+    ),
+    _unary(
+        "log1p",
+        lambda a: np.log1p(a),
+        lambda g, o, a: g / (a + 1),
+        "∂ln(1+a)/∂a = 1/(1+a)",
+        "positive",
+        label="Log1PBackward0",
+    ),
     _unary("expm1", lambda a: np.expm1(a), lambda g, o, a: g * (o + 1), "∂(eᵃ-1)/∂a = eᵃ"),
     # reductions
-    Op("sum", lambda a, dim=None, keepdim=False: np.sum(a, axis=_axes(a, dim), keepdims=keepdim),
-       (lambda g, o, a, dim=None, keepdim=False: _expand_reduced(g, a, dim, keepdim),),
-       _reduce_label("SumBackward"), _reduce_shape, params={"dim": None, "keepdim": False},
-       saves="none",
-       mirror="a.sum() / a.sum(dim, keepdim)", rule="∂Σa/∂aᵢ = 1",
-       examples=(("sum(A)", {"A": ((2, 3), REAL)}), ("sum(A, dim=0)", {"A": ((2, 3), REAL)}),
-                 ("sum(A, dim=1, keepdim=True)", {"A": ((2, 3), REAL)}),
-                 ("sum(A, dim=[0, 1])", {"A": ((2, 3), REAL)}))),
-    Op("mean", lambda a, dim=None, keepdim=False: _mean(a, dim, keepdim),
-       (lambda g, o, a, dim=None, keepdim=False:
-        _expand_reduced(g / _count(a, dim), a, dim, keepdim),),
-       _reduce_label("MeanBackward"), _reduce_shape, params={"dim": None, "keepdim": False},
-       saves="none",
-       mirror="a.mean() / a.mean(dim, keepdim)", rule="∂mean(a)/∂aᵢ = 1/n",
-       examples=(("mean(A)", {"A": ((2, 3), REAL)}), ("mean(A, dim=-1)", {"A": ((2, 3), REAL)}),
-                 ("mean(A, dim=0, keepdim=True)", {"A": ((2, 3), REAL)}))),
-    Op("maximum", lambda a, b: np.maximum(a, b), (_maximum_grad(True), _maximum_grad(False)),
-       "MaximumBackward0", _bcast, arity=2, mirror="torch.maximum(a, b)",
-       rule="∂max(a,b)/∂a = 1 where a > b, ½ where a = b",
-       examples=(("maximum(a, b)", {"a": ((3,), "distinct"), "b": ((3,), "distinct")}),)),
-    Op("minimum", lambda a, b: np.minimum(a, b), (_minimum_grad(True), _minimum_grad(False)),
-       "MinimumBackward0", _bcast, arity=2, mirror="torch.minimum(a, b)",
-       rule="∂min(a,b)/∂a = 1 where a < b, ½ where a = b",
-       examples=(("minimum(a, b)", {"a": ((3,), "distinct"), "b": ((3,), "distinct")}),)),
+    Op(
+        "sum",
+        lambda a, dim=None, keepdim=False: np.sum(a, axis=_axes(a, dim), keepdims=keepdim),
+        (lambda g, o, a, dim=None, keepdim=False: _expand_reduced(g, a, dim, keepdim),),
+        _reduce_label("SumBackward"),
+        _reduce_shape,
+        params={"dim": None, "keepdim": False},
+        saves="none",
+        mirror="a.sum() / a.sum(dim, keepdim)",
+        rule="∂Σa/∂aᵢ = 1",
+        examples=(
+            ("sum(A)", {"A": ((2, 3), REAL)}),
+            ("sum(A, dim=0)", {"A": ((2, 3), REAL)}),
+            ("sum(A, dim=1, keepdim=True)", {"A": ((2, 3), REAL)}),
+            ("sum(A, dim=[0, 1])", {"A": ((2, 3), REAL)}),
+        ),
+    ),
+    Op(
+        "mean",
+        lambda a, dim=None, keepdim=False: _mean(a, dim, keepdim),
+        (
+            lambda g, o, a, dim=None, keepdim=False: _expand_reduced(
+                g / _count(a, dim), a, dim, keepdim
+            ),
+        ),
+        _reduce_label("MeanBackward"),
+        _reduce_shape,
+        params={"dim": None, "keepdim": False},
+        saves="none",
+        mirror="a.mean() / a.mean(dim, keepdim)",
+        rule="∂mean(a)/∂aᵢ = 1/n",
+        examples=(
+            ("mean(A)", {"A": ((2, 3), REAL)}),
+            ("mean(A, dim=-1)", {"A": ((2, 3), REAL)}),
+            ("mean(A, dim=0, keepdim=True)", {"A": ((2, 3), REAL)}),
+        ),
+    ),
+    Op(
+        "maximum",
+        lambda a, b: np.maximum(a, b),
+        (_maximum_grad(True), _maximum_grad(False)),
+        "MaximumBackward0",
+        _bcast,
+        arity=2,
+        mirror="torch.maximum(a, b)",
+        rule="∂max(a,b)/∂a = 1 where a > b, ½ where a = b",
+        examples=(("maximum(a, b)", {"a": ((3,), "distinct"), "b": ((3,), "distinct")}),),
+    ),
+    Op(
+        "minimum",
+        lambda a, b: np.minimum(a, b),
+        (_minimum_grad(True), _minimum_grad(False)),
+        "MinimumBackward0",
+        _bcast,
+        arity=2,
+        mirror="torch.minimum(a, b)",
+        rule="∂min(a,b)/∂a = 1 where a < b, ½ where a = b",
+        examples=(("minimum(a, b)", {"a": ((3,), "distinct"), "b": ((3,), "distinct")}),),
+    ),
     # matrix products and the shape ops they decompose into
-    Op("matmul", None, (), "by rank: DotBackward0, MvBackward0, MmBackward0, or SqueezeBackward4 over MmBackward0 over UnsqueezeBackward0", None, arity=2, lower=_matmul_lower, mirror="a @ b",
-       rule="by rank: dot, mv, mm, or unsqueeze · mm · squeeze",
-       examples=(("a @ b", {"a": ((3,), REAL), "b": ((3,), REAL)}),
-                 ("A @ b", {"A": ((2, 3), REAL), "b": ((3,), REAL)}),
-                 ("A @ B", {"A": ((2, 3), REAL), "B": ((3, 2), REAL)}),
-                 ("b @ A", {"b": ((2,), REAL), "A": ((2, 3), REAL)}))),
-    Op("dot", lambda a, b: np.dot(a, b), (lambda g, o, a, b: g * b, lambda g, o, a, b: g * a),
-       "DotBackward0", _dot_shape, arity=2, mirror="torch.dot(a, b)",
-       rule="∂(a·b)/∂a = b", examples=(("dot(a, b)", {"a": ((3,), REAL), "b": ((3,), REAL)}),)),
-    Op("mv", lambda a, b: a @ b, (lambda g, o, a, b: np.outer(g, b), lambda g, o, a, b: a.T @ g),
-       "MvBackward0", _mv_shape, arity=2, mirror="torch.mv(a, b)", rule="∂(Av)/∂A = g vᵀ, ∂(Av)/∂v = Aᵀg",
-       examples=(("mv(A, b)", {"A": ((2, 3), REAL), "b": ((3,), REAL)}),)),
-    Op("mm", lambda a, b: a @ b, (lambda g, o, a, b: g @ b.T, lambda g, o, a, b: a.T @ g),
-       "MmBackward0", _mm_shape, arity=2, mirror="torch.mm(a, b)",
-       rule="∂(AB)/∂A = G Bᵀ, ∂(AB)/∂B = Aᵀ G",
-       examples=(("mm(A, B)", {"A": ((2, 3), REAL), "B": ((3, 2), REAL)}),)),
-    Op("unsqueeze", lambda a, dim: np.expand_dims(a, dim), (lambda g, o, a, dim: g.reshape(a.shape),),
-       "UnsqueezeBackward0", _unsqueeze_shape, params={"dim": REQUIRED}, mirror="a.unsqueeze(dim)",
-       rule="reshape back", examples=(("unsqueeze(a, 0)", V), ("unsqueeze(a, dim=-1)", V))),
-    Op("squeeze", _squeeze, (lambda g, o, a, dim=None: g.reshape(a.shape),), _squeeze_label,
-       _squeeze_shape, params={"dim": None}, mirror="a.squeeze() / a.squeeze(dim)",
-       rule="reshape back", examples=(("squeeze(A)", {"A": ((1, 3), REAL)}),
-                                      ("squeeze(A, 0)", {"A": ((1, 3), REAL)}))),
-    Op("transpose", lambda a: a.T, (lambda g, o, a: g.T,), "TBackward0", _transpose_shape,
-       mirror="a.t()", rule="transpose back",
-       examples=(("transpose(A)", {"A": ((2, 3), REAL)}), ("A.t()", {"A": ((2, 3), REAL)}))),
-    Op("permute_T", lambda a: np.transpose(a), (lambda g, o, a: np.transpose(g),),
-       "PermuteBackward0", lambda s, a: s[0][::-1], mirror="a.T", rule="transpose back",
-       public=False, call="a.T", examples=(("A.T", {"A": ((2, 3), REAL)}),)),
+    Op(
+        "matmul",
+        None,
+        (),
+        "by rank: DotBackward0, MvBackward0, MmBackward0, or SqueezeBackward4 over "
+        "MmBackward0 over UnsqueezeBackward0",
+        None,
+        arity=2,
+        lower=_matmul_lower,
+        mirror="a @ b",
+        rule="by rank: dot, mv, mm, or unsqueeze · mm · squeeze",
+        examples=(
+            ("a @ b", {"a": ((3,), REAL), "b": ((3,), REAL)}),
+            ("A @ b", {"A": ((2, 3), REAL), "b": ((3,), REAL)}),
+            ("A @ B", {"A": ((2, 3), REAL), "B": ((3, 2), REAL)}),
+            ("b @ A", {"b": ((2,), REAL), "A": ((2, 3), REAL)}),
+        ),
+    ),
+    Op(
+        "dot",
+        lambda a, b: np.dot(a, b),
+        (lambda g, o, a, b: g * b, lambda g, o, a, b: g * a),
+        "DotBackward0",
+        _dot_shape,
+        arity=2,
+        mirror="torch.dot(a, b)",
+        rule="∂(a·b)/∂a = b",
+        examples=(("dot(a, b)", {"a": ((3,), REAL), "b": ((3,), REAL)}),),
+    ),
+    Op(
+        "mv",
+        lambda a, b: a @ b,
+        (lambda g, o, a, b: np.outer(g, b), lambda g, o, a, b: a.T @ g),
+        "MvBackward0",
+        _mv_shape,
+        arity=2,
+        mirror="torch.mv(a, b)",
+        rule="∂(Av)/∂A = g vᵀ, ∂(Av)/∂v = Aᵀg",
+        examples=(("mv(A, b)", {"A": ((2, 3), REAL), "b": ((3,), REAL)}),),
+    ),
+    Op(
+        "mm",
+        lambda a, b: a @ b,
+        (lambda g, o, a, b: g @ b.T, lambda g, o, a, b: a.T @ g),
+        "MmBackward0",
+        _mm_shape,
+        arity=2,
+        mirror="torch.mm(a, b)",
+        rule="∂(AB)/∂A = G Bᵀ, ∂(AB)/∂B = Aᵀ G",
+        examples=(("mm(A, B)", {"A": ((2, 3), REAL), "B": ((3, 2), REAL)}),),
+    ),
+    Op(
+        "unsqueeze",
+        lambda a, dim: np.expand_dims(a, dim),
+        (lambda g, o, a, dim: g.reshape(a.shape),),
+        "UnsqueezeBackward0",
+        _unsqueeze_shape,
+        params={"dim": REQUIRED},
+        mirror="a.unsqueeze(dim)",
+        rule="reshape back",
+        examples=(("unsqueeze(a, 0)", V), ("unsqueeze(a, dim=-1)", V)),
+    ),
+    Op(
+        "squeeze",
+        _squeeze,
+        (lambda g, o, a, dim=None: g.reshape(a.shape),),
+        _squeeze_label,
+        _squeeze_shape,
+        params={"dim": None},
+        mirror="a.squeeze() / a.squeeze(dim)",
+        rule="reshape back",
+        examples=(("squeeze(A)", {"A": ((1, 3), REAL)}), ("squeeze(A, 0)", {"A": ((1, 3), REAL)})),
+    ),
+    Op(
+        "transpose",
+        lambda a: a.T,
+        (lambda g, o, a: g.T,),
+        "TBackward0",
+        _transpose_shape,
+        mirror="a.t()",
+        rule="transpose back",
+        examples=(("transpose(A)", {"A": ((2, 3), REAL)}), ("A.t()", {"A": ((2, 3), REAL)})),
+    ),
+    Op(
+        "permute_T",
+        lambda a: np.transpose(a),
+        (lambda g, o, a: np.transpose(g),),
+        "PermuteBackward0",
+        lambda s, a: s[0][::-1],
+        mirror="a.T",
+        rule="transpose back",
+        public=False,
+        call="a.T",
+        examples=(("A.T", {"A": ((2, 3), REAL)}),),
+    ),
 ]
-
 
 
 # ---- issue 3: activations, elementwise math, reductions, losses, selection, shapes -------
@@ -526,8 +791,9 @@ def _erf(x):
     t = xl.copy()
     for k in range(120, 0, -1):
         t = xl + (k / 2.0) / t
-    out[~small] = np.where(np.isnan(_re(xl)), np.nan, sign[~small]
-                           * (1.0 - np.exp(-xl * xl) / math.sqrt(math.pi) / t))
+    out[~small] = np.where(
+        np.isnan(_re(xl)), np.nan, sign[~small] * (1.0 - np.exp(-xl * xl) / math.sqrt(math.pi) / t)
+    )
     return out.astype(x.dtype, copy=False)
 
 
@@ -544,8 +810,9 @@ def _gelu_grad(g, o, a, approximate="none"):
     if approximate == "tanh":  # PyTorch's GeluBackward formula for the tanh form
         inner = np.tanh(_GELU_BETA * (a + 0.044715 * a * a * a))
         right = 1 + inner
-        return g * (0.5 * right + 0.5 * a * (1 - inner * inner) * _GELU_BETA
-                    * (1 + 3 * 0.044715 * a * a))
+        return g * (
+            0.5 * right + 0.5 * a * (1 - inner * inner) * _GELU_BETA * (1 + 3 * 0.044715 * a * a)
+        )
     cdf = 0.5 * (1 + _erf(a / math.sqrt(2)))
     return g * (cdf + a * np.exp(-0.5 * a * a) / math.sqrt(2 * math.pi))
 
@@ -568,8 +835,17 @@ def _zero_grad(g, o, a, **attrs):
 
 
 def _unary_attrs(name, forward, grad, rule, params, examples, label=None, mirror=None):
-    return Op(name, forward, (grad,), label or f"{name.capitalize()}Backward0", _same,
-              params=params, mirror=mirror or f"F.{name}(a, ...)", rule=rule, examples=examples)
+    return Op(
+        name,
+        forward,
+        (grad,),
+        label or f"{name.capitalize()}Backward0",
+        _same,
+        params=params,
+        mirror=mirror or f"F.{name}(a, ...)",
+        rule=rule,
+        examples=examples,
+    )
 
 
 def _one_dim(dim, ndim):
@@ -641,7 +917,7 @@ def _norm(a, p=2.0, dim=None, keepdim=False):
     elif p == 0:
         out = np.sum(_re(x) != 0, axis=axes, keepdims=keepdim)
     else:
-        out = np.sum(x ** p, axis=axes, keepdims=keepdim) ** (1.0 / p)
+        out = np.sum(x**p, axis=axes, keepdims=keepdim) ** (1.0 / p)
     return out
 
 
@@ -657,7 +933,7 @@ def _norm_grad(g, o, a, p=2.0, dim=None, keepdim=False):
     if p == 2:
         return np.where(_re(n) == 0, 0, g * a / n)
     if abs(p) == math.inf:
-        mask = (_re(_abs(a)) == _re(n))
+        mask = _re(_abs(a)) == _re(n)
         count = np.sum(mask, axis=None if dim is None else norm_dims(dim, a.ndim), keepdims=True)
         return g * sign * mask / count
     if p < 1:
@@ -699,6 +975,7 @@ def _extremum(reduce, arg):
         out = np.zeros(a.shape, dtype=np.result_type(g, a))
         np.put_along_axis(out, idx, g if keepdim else np.expand_dims(g, d), axis=d)
         return out
+
     return forward, grad
 
 
@@ -715,6 +992,7 @@ def _extremum_shape(shapes, attrs):
 def _extremum_label(stem):
     def label(kinds, attrs):
         return stem + ("0" if attrs.get("dim") is not None else "1")
+
     label.__doc__ = f"{stem}1; {stem}0 with dim= (the gradient goes to the index)"
     return label
 
@@ -751,8 +1029,9 @@ def _dim_shape(shapes, attrs):
     if shapes[0]:
         _one_dim(attrs["dim"], len(shapes[0]))
     elif attrs["dim"] not in (0, -1):
-        raise ShapeError(f"dimension out of range (expected to be in range of [-1, 0], but got "
-                         f"{attrs['dim']})")
+        raise ShapeError(
+            f"dimension out of range (expected to be in range of [-1, 0], but got {attrs['dim']})"
+        )
     return shapes[0]
 
 
@@ -820,13 +1099,16 @@ def _mse_grad(sign):
     def rule(g, o, a, b, reduction="mean"):
         d = a - b
         return sign * 2 * d * _loss_grad_scale(g, d, reduction)
+
     return rule
 
 
 def _same_size_loss_shape(shapes, attrs):
     if shapes[0] != shapes[1]:
-        raise ShapeError(f"target size ({fmt_shape(shapes[1])}) must be the same as input size "
-                         f"({fmt_shape(shapes[0])})")
+        raise ShapeError(
+            f"target size ({fmt_shape(shapes[1])}) must be the same as input size "
+            f"({fmt_shape(shapes[0])})"
+        )
     return _loss_shape(shapes, attrs)
 
 
@@ -841,14 +1123,16 @@ def _bce(p, t, reduction="mean"):
 
 
 def _bce_grad_p(g, o, p, t, reduction="mean"):
-    scale = _loss_grad_scale(g, np.broadcast_to(p - t, np.broadcast_shapes(p.shape, t.shape)),
-                             reduction)
+    scale = _loss_grad_scale(
+        g, np.broadcast_to(p - t, np.broadcast_shapes(p.shape, t.shape)), reduction
+    )
     return scale * (p - t) / np.maximum((1 - p) * p, _BCE_EPS)
 
 
 def _bce_grad_t(g, o, p, t, reduction="mean"):
-    scale = _loss_grad_scale(g, np.broadcast_to(p - t, np.broadcast_shapes(p.shape, t.shape)),
-                             reduction)
+    scale = _loss_grad_scale(
+        g, np.broadcast_to(p - t, np.broadcast_shapes(p.shape, t.shape)), reduction
+    )
     return scale * (np.log1p(-p) - np.log(p))
 
 
@@ -864,6 +1148,7 @@ def _bce_logits_grad(which):
         d = _sigmoid(z) - t
         scale = _loss_grad_scale(g, d, reduction)
         return scale * (d if which == 0 else -z)
+
     return rule
 
 
@@ -904,8 +1189,10 @@ def _nll_shape(shapes, attrs):
     if len(x) not in (1, 2):
         raise ShapeError(f"nll_loss expects a 1-D or 2-D input, got {fmt_shape(x)}")
     if t != x[:-1]:
-        raise ShapeError(f"expected a target of shape {fmt_shape(x[:-1])} for an input of "
-                         f"shape {fmt_shape(x)}, got {fmt_shape(t)}")
+        raise ShapeError(
+            f"expected a target of shape {fmt_shape(x[:-1])} for an input of "
+            f"shape {fmt_shape(x)}, got {fmt_shape(t)}"
+        )
     return x[:1] if attrs.get("reduction") == "none" and len(x) == 2 else ()
 
 
@@ -952,8 +1239,9 @@ def _l1_lower(emit, node, args, attrs):
 
 def _where(c, a, b):
     if not (isinstance(c, np.ndarray) and c.dtype == np.bool_):
-        raise EvaluationError("where expected condition to be a boolean tensor (a comparison "
-                              "such as x > 0)")
+        raise EvaluationError(
+            "where expected condition to be a boolean tensor (a comparison such as x > 0)"
+        )
     return np.where(c, a, b)
 
 
@@ -974,14 +1262,24 @@ def _clamp_grad(g, o, a, min=None, max=None):
 
 
 def _compare(name, fn, symbol):
-    return Op(name, lambda a, b: fn(_re(a), _re(b)), None, "", _bcast, arity=2, numbers=True,
-              dtype="bool",
-              mirror=f"a {symbol} b", rule="no gradient: a boolean constant",
-              call=f"a {symbol} b",
-              examples=((f"sum(a * (b {symbol} 0.1))", {"a": ((3,), REAL), "b": ((3,), "away")}),))
+    return Op(
+        name,
+        lambda a, b: fn(_re(a), _re(b)),
+        None,
+        "",
+        _bcast,
+        arity=2,
+        numbers=True,
+        dtype="bool",
+        mirror=f"a {symbol} b",
+        rule="no gradient: a boolean constant",
+        call=f"a {symbol} b",
+        examples=((f"sum(a * (b {symbol} 0.1))", {"a": ((3,), REAL), "b": ((3,), "away")}),),
+    )
 
 
 # shapes: reshape records a view when it can (PyTorch and numpy agree on when: strides)
+
 
 def _resolve_shape(shape, size):
     shape = tuple(shape) if isinstance(shape, tuple) else (shape,)
@@ -1028,22 +1326,26 @@ def _flatten_lower(emit, node, args, attrs):
         raise ShapeError("flatten() has invalid args: start_dim cannot come after end_dim")
     if start == end:
         return a  # PyTorch returns the tensor itself: no node
-    flat = shape[:start] + (math.prod(shape[start:end + 1]),) + shape[end + 1:]
+    flat = shape[:start] + (math.prod(shape[start : end + 1]),) + shape[end + 1 :]
     return _reshape_ids(emit, node, a, flat)
 
 
 def _outer_lower(emit, node, args, attrs):
     a, b = args
     if len(node(a).shape) != 1 or len(node(b).shape) != 1:
-        raise ShapeError(f"outer: 1D tensors expected, but got "
-                         f"{_dims((node(a).shape, node(b).shape))} tensors")
+        raise ShapeError(
+            f"outer: 1D tensors expected, but got {_dims((node(a).shape, node(b).shape))} tensors"
+        )
     return emit("mul", (_reshape_ids(emit, node, a, (-1, 1)), b))
 
 
 def _view_label(kinds, attrs):
-    """ViewBackward0 (contiguous), ReshapeAliasBackward0 (strided), UnsafeViewBackward0 (after a clone)"""
-    return {"view": "ViewBackward0", "alias": "ReshapeAliasBackward0",
-            "unsafe": "UnsafeViewBackward0"}[attrs["kind"]]
+    """ViewBackward0 (contiguous), ReshapeAliasBackward0 (strided), UnsafeViewBackward0 (after a clone)"""  # noqa: E501
+    return {
+        "view": "ViewBackward0",
+        "alias": "ReshapeAliasBackward0",
+        "unsafe": "UnsafeViewBackward0",
+    }[attrs["kind"]]
 
 
 def _index_lower(emit, node, args, attrs):
@@ -1093,10 +1395,14 @@ def _cat_shape(shapes, attrs):
         raise ShapeError("zero-dimensional tensor cannot be concatenated")
     d = _one_dim(attrs["dim"], len(first))
     for s in shapes[1:]:
-        if len(s) != len(first) or any(x != y for i, (x, y) in enumerate(zip(s, first)) if i != d):
-            raise ShapeError(f"cat: sizes of tensors must match except in dimension {d}: "
-                             f"{fmt_shape(first)} and {fmt_shape(s)}")
-    return first[:d] + (sum(s[d] for s in shapes),) + first[d + 1:]
+        if len(s) != len(first) or any(
+            x != y for i, (x, y) in enumerate(zip(s, first, strict=True)) if i != d
+        ):
+            raise ShapeError(
+                f"cat: sizes of tensors must match except in dimension {d}: "
+                f"{fmt_shape(first)} and {fmt_shape(s)}"
+            )
+    return first[:d] + (sum(s[d] for s in shapes),) + first[d + 1 :]
 
 
 def _cat_grads(g, o, *args, dim=0):
@@ -1108,12 +1414,16 @@ def _cat_grads(g, o, *args, dim=0):
 def _stack_shape(shapes, attrs):
     first = shapes[0]
     if any(s != first for s in shapes):
-        raise ShapeError(f"stack expects each tensor to be equal size, but got "
-                         f"{fmt_shape(first)} and {fmt_shape(next(s for s in shapes if s != first))}")
+        raise ShapeError(
+            f"stack expects each tensor to be equal size, but got "
+            f"{fmt_shape(first)} and {fmt_shape(next(s for s in shapes if s != first))}"
+        )
     d = attrs["dim"]
     if not -len(first) - 1 <= d <= len(first):
-        raise ShapeError(f"dimension out of range (expected to be in range of "
-                         f"[{-len(first) - 1}, {len(first)}], but got {d})")
+        raise ShapeError(
+            f"dimension out of range (expected to be in range of "
+            f"[{-len(first) - 1}, {len(first)}], but got {d})"
+        )
     d %= len(first) + 1
     return first[:d] + (len(shapes),) + first[d:]
 
@@ -1125,166 +1435,420 @@ def _stack_grads(g, o, *args, dim=0):
 
 TABLE += [
     # activations
-    _unary_attrs("softplus", _softplus,
-                 lambda g, o, a, beta=1.0, threshold=20.0:
-                 np.where(_re(a) * beta > threshold, g, g * _sigmoid(a * beta)),
-                 "∂softplus(a)/∂a = σ(βa)", {"beta": 1.0, "threshold": 20.0},
-                 (("softplus(a)", V), ("softplus(A, beta=2)", M)),
-                 mirror="F.softplus(a, beta, threshold)"),
-    _unary_attrs("leaky_relu",
-                 lambda a, negative_slope=0.01: np.where(_re(a) > 0, a, a * negative_slope),
-                 lambda g, o, a, negative_slope=0.01: np.where(_re(a) > 0, g, g * negative_slope),
-                 "∂/∂a = 1 if a > 0 else slope", {"negative_slope": 0.01},
-                 (("leaky_relu(a)", {"a": ((3,), "away")}),
-                  ("leaky_relu(a, 0.2)", {"a": ((3,), "away")})),
-                 label="LeakyReluBackward0", mirror="F.leaky_relu(a, negative_slope)"),
-    _unary_attrs("elu", lambda a, alpha=1.0: np.where(_re(a) > 0, a, alpha * np.expm1(a)),
-                 lambda g, o, a, alpha=1.0: np.where(_re(a) > 0, g, g * alpha * np.exp(a)),
-                 "∂/∂a = 1 if a > 0 else α·eᵃ", {"alpha": 1.0},
-                 (("elu(a)", {"a": ((3,), "away")}), ("elu(a, alpha=0.5)", {"a": ((3,), "away")})),
-                 mirror="F.elu(a, alpha)"),
-    _unary("silu", lambda a: a * _sigmoid(a),
-           lambda g, o, a: g * _sigmoid(a) * (1 + a * (1 - _sigmoid(a))),
-           "∂(a·σ(a))/∂a = σ(a)(1 + a(1 - σ(a)))"),
-    _unary_attrs("gelu", _gelu, _gelu_grad, "∂/∂a = Φ(a) + a·φ(a)", {"approximate": "none"},
-                 (("gelu(a)", V), ("gelu(A)", M), ("gelu(a, approximate='tanh')", V)),
-                 mirror="F.gelu(a, approximate)"),
-    _unary("erf", lambda a: _erf(a), lambda g, o, a: g * (2 / math.sqrt(math.pi)) * np.exp(-a * a),
-           "∂erf(a)/∂a = 2/√π·exp(-a²)"),
-    _unary_attrs("hardtanh",
-                 lambda a, min_val=-1.0, max_val=1.0: np.minimum(np.maximum(a, min_val), max_val),
-                 lambda g, o, a, min_val=-1.0, max_val=1.0:
-                 np.where((_re(a) > min_val) & (_re(a) < max_val), g, 0),
-                 "∂/∂a = 1 strictly inside (min_val, max_val), else 0",
-                 {"min_val": -1.0, "max_val": 1.0},
-                 (("hardtanh(a * 2)", {"a": ((4,), "away")}),),
-                 mirror="F.hardtanh(a, min_val, max_val)"),
+    _unary_attrs(
+        "softplus",
+        _softplus,
+        lambda g, o, a, beta=1.0, threshold=20.0: np.where(
+            _re(a) * beta > threshold, g, g * _sigmoid(a * beta)
+        ),
+        "∂softplus(a)/∂a = σ(βa)",
+        {"beta": 1.0, "threshold": 20.0},
+        (("softplus(a)", V), ("softplus(A, beta=2)", M)),
+        mirror="F.softplus(a, beta, threshold)",
+    ),
+    _unary_attrs(
+        "leaky_relu",
+        lambda a, negative_slope=0.01: np.where(_re(a) > 0, a, a * negative_slope),
+        lambda g, o, a, negative_slope=0.01: np.where(_re(a) > 0, g, g * negative_slope),
+        "∂/∂a = 1 if a > 0 else slope",
+        {"negative_slope": 0.01},
+        (("leaky_relu(a)", {"a": ((3,), "away")}), ("leaky_relu(a, 0.2)", {"a": ((3,), "away")})),
+        label="LeakyReluBackward0",
+        mirror="F.leaky_relu(a, negative_slope)",
+    ),
+    _unary_attrs(
+        "elu",
+        lambda a, alpha=1.0: np.where(_re(a) > 0, a, alpha * np.expm1(a)),
+        lambda g, o, a, alpha=1.0: np.where(_re(a) > 0, g, g * alpha * np.exp(a)),
+        "∂/∂a = 1 if a > 0 else α·eᵃ",
+        {"alpha": 1.0},
+        (("elu(a)", {"a": ((3,), "away")}), ("elu(a, alpha=0.5)", {"a": ((3,), "away")})),
+        mirror="F.elu(a, alpha)",
+    ),
+    _unary(
+        "silu",
+        lambda a: a * _sigmoid(a),
+        lambda g, o, a: g * _sigmoid(a) * (1 + a * (1 - _sigmoid(a))),
+        "∂(a·σ(a))/∂a = σ(a)(1 + a(1 - σ(a)))",
+    ),
+    _unary_attrs(
+        "gelu",
+        _gelu,
+        _gelu_grad,
+        "∂/∂a = Φ(a) + a·φ(a)",
+        {"approximate": "none"},
+        (("gelu(a)", V), ("gelu(A)", M), ("gelu(a, approximate='tanh')", V)),
+        mirror="F.gelu(a, approximate)",
+    ),
+    _unary(
+        "erf",
+        lambda a: _erf(a),
+        lambda g, o, a: g * (2 / math.sqrt(math.pi)) * np.exp(-a * a),
+        "∂erf(a)/∂a = 2/√π·exp(-a²)",
+    ),
+    _unary_attrs(
+        "hardtanh",
+        lambda a, min_val=-1.0, max_val=1.0: np.minimum(np.maximum(a, min_val), max_val),
+        lambda g, o, a, min_val=-1.0, max_val=1.0: np.where(
+            (_re(a) > min_val) & (_re(a) < max_val), g, 0
+        ),
+        "∂/∂a = 1 strictly inside (min_val, max_val), else 0",
+        {"min_val": -1.0, "max_val": 1.0},
+        (("hardtanh(a * 2)", {"a": ((4,), "away")}),),
+        mirror="F.hardtanh(a, min_val, max_val)",
+    ),
     # elementwise math
-    _unary("asin", lambda a: np.arcsin(a), lambda g, o, a: g / np.sqrt(1 - a * a),
-           "∂asin(a)/∂a = 1/√(1-a²)", "unit"),
-    _unary("acos", lambda a: np.arccos(a), lambda g, o, a: -g / np.sqrt(1 - a * a),
-           "∂acos(a)/∂a = -1/√(1-a²)", "unit"),
-    _unary("atan", lambda a: np.arctan(a), lambda g, o, a: g / (1 + a * a), "∂atan(a)/∂a = 1/(1+a²)"),
+    _unary(
+        "asin",
+        lambda a: np.arcsin(a),
+        lambda g, o, a: g / np.sqrt(1 - a * a),
+        "∂asin(a)/∂a = 1/√(1-a²)",
+        "unit",
+    ),
+    _unary(
+        "acos",
+        lambda a: np.arccos(a),
+        lambda g, o, a: -g / np.sqrt(1 - a * a),
+        "∂acos(a)/∂a = -1/√(1-a²)",
+        "unit",
+    ),
+    _unary(
+        "atan", lambda a: np.arctan(a), lambda g, o, a: g / (1 + a * a), "∂atan(a)/∂a = 1/(1+a²)"
+    ),
     _unary("sinh", lambda a: np.sinh(a), lambda g, o, a: g * np.cosh(a), "∂sinh(a)/∂a = cosh(a)"),
     _unary("cosh", lambda a: np.cosh(a), lambda g, o, a: g * np.sinh(a), "∂cosh(a)/∂a = sinh(a)"),
-    Op("atan2", lambda a, b: _atan2(a, b),
-       (lambda g, o, a, b: g * b / (a * a + b * b), lambda g, o, a, b: g * -a / (a * a + b * b)),
-       "Atan2Backward0", _bcast, arity=2, mirror="torch.atan2(a, b)",
-       rule="∂atan2(a,b)/∂a = b/(a²+b²), ∂/∂b = -a/(a²+b²)",
-       examples=(("atan2(a, b)", {"a": ((3,), REAL), "b": ((2, 3), "nonzero")}),)),
-    _unary("log2", lambda a: np.log2(a), lambda g, o, a: g / (a * math.log(2)),
-           "∂log₂(a)/∂a = 1/(a ln 2)", "positive"),
-    _unary("log10", lambda a: np.log10(a), lambda g, o, a: g / (a * math.log(10)),
-           "∂log₁₀(a)/∂a = 1/(a ln 10)", "positive"),
+    Op(
+        "atan2",
+        lambda a, b: _atan2(a, b),
+        (lambda g, o, a, b: g * b / (a * a + b * b), lambda g, o, a, b: g * -a / (a * a + b * b)),
+        "Atan2Backward0",
+        _bcast,
+        arity=2,
+        mirror="torch.atan2(a, b)",
+        rule="∂atan2(a,b)/∂a = b/(a²+b²), ∂/∂b = -a/(a²+b²)",
+        examples=(("atan2(a, b)", {"a": ((3,), REAL), "b": ((2, 3), "nonzero")}),),
+    ),
+    _unary(
+        "log2",
+        lambda a: np.log2(a),
+        lambda g, o, a: g / (a * math.log(2)),
+        "∂log₂(a)/∂a = 1/(a ln 2)",
+        "positive",
+    ),
+    _unary(
+        "log10",
+        lambda a: np.log10(a),
+        lambda g, o, a: g / (a * math.log(10)),
+        "∂log₁₀(a)/∂a = 1/(a ln 10)",
+        "positive",
+    ),
     _unary("exp2", lambda a: np.exp2(a), lambda g, o, a: g * o * math.log(2), "∂2ᵃ/∂a = 2ᵃ ln 2"),
-    _unary("rsqrt", lambda a: 1 / np.sqrt(a), lambda g, o, a: -0.5 * g * o * o * o,
-           "∂a^(-½)/∂a = -½·a^(-3/2)", "positive"),
-    _unary("square", lambda a: a * a, lambda g, o, a: g * (2.0 * a), "∂a²/∂a = 2a",
-           label="PowBackward0"),
+    _unary(
+        "rsqrt",
+        lambda a: 1 / np.sqrt(a),
+        lambda g, o, a: -0.5 * g * o * o * o,
+        "∂a^(-½)/∂a = -½·a^(-3/2)",
+        "positive",
+    ),
+    _unary(
+        "square",
+        lambda a: a * a,
+        lambda g, o, a: g * (2.0 * a),
+        "∂a²/∂a = 2a",
+        label="PowBackward0",
+    ),
     _unary("sign", lambda a: np.sign(_re(a)), _zero_grad, "zero (as PyTorch)", "away"),
     _unary("floor", lambda a: np.floor(_re(a)), _zero_grad, "zero (as PyTorch)"),
     _unary("ceil", lambda a: np.ceil(_re(a)), _zero_grad, "zero (as PyTorch)"),
     _unary("round", lambda a: np.round(_re(a)), _zero_grad, "zero (as PyTorch; halves to even)"),
     # reductions
-    Op("max", _max_fwd, (_max_grad,), _extremum_label("MaxBackward"), _extremum_shape,
-       params={"dim": None, "keepdim": False}, mirror="a.max() / a.max(dim, keepdim).values",
-       rule="∂max(a)/∂aᵢ = 1/k at the k maxima (with dim: 1 at the index)",
-       examples=(("max(a)", {"a": ((4,), "distinct")}), ("max(A)", {"A": ((2, 3), "distinct")}),
-                 ("max(A, dim=1)", {"A": ((2, 3), "distinct")}),
-                 ("max(A, 0, keepdim=True)", {"A": ((2, 3), "distinct")}))),
-    Op("min", _min_fwd, (_min_grad,), _extremum_label("MinBackward"), _extremum_shape,
-       params={"dim": None, "keepdim": False}, mirror="a.min() / a.min(dim, keepdim).values",
-       rule="∂min(a)/∂aᵢ = 1/k at the k minima (with dim: 1 at the index)",
-       examples=(("min(a)", {"a": ((4,), "distinct")}), ("min(A, dim=0)", {"A": ((2, 3), "distinct")}))),
-    Op("prod", _prod, (_prod_grad,), _reduce_label("ProdBackward"), _prod_shape,
-       params={"dim": None, "keepdim": False}, mirror="a.prod() / a.prod(dim, keepdim)",
-       rule="∂Πa/∂aᵢ = product of the others",
-       examples=(("prod(a)", V), ("prod(A, dim=1)", M), ("prod(A, 0, keepdim=True)", M))),
-    Op("logsumexp", _logsumexp, (_logsumexp_grad,), "LogsumexpBackward0", _reduce_shape,
-       params={"dim": REQUIRED, "keepdim": False}, mirror="torch.logsumexp(a, dim, keepdim)",
-       rule="∂lse(a)/∂aᵢ = softmax(a)ᵢ",
-       examples=(("logsumexp(A, 1)", M), ("logsumexp(a, dim=0, keepdim=True)", V))),
-    Op("norm", _norm, (_norm_grad,), "LinalgVectorNormBackward0", _reduce_shape,
-       params={"p": 2.0, "dim": None, "keepdim": False}, mirror="a.norm(p, dim, keepdim)",
-       rule="∂‖a‖₂/∂a = a/‖a‖₂ (0 at 0)",
-       examples=(("norm(a)", V), ("norm(A, dim=1)", M), ("norm(a, p=1)", {"a": ((3,), "away")}),
-                 ("norm(a, 3)", V), ("norm(a, p=inf)", {"a": ((4,), "distinct")}))),
-    Op("var", _var, (_var_grad,), "VarBackward0", _reduce_shape,
-       params={"dim": None, "correction": 1.0, "keepdim": False},
-       mirror="a.var(dim, correction=1, keepdim)", rule="∂var/∂aᵢ = 2(aᵢ - mean)/(N - correction)",
-       examples=(("var(a)", V), ("var(A, dim=0)", M), ("var(A, 1, correction=0)", M))),
-    Op("std", lambda a, dim=None, correction=1.0, keepdim=False:
-       np.sqrt(_var(a, dim, correction, keepdim)), (_std_grad,), "StdBackward0", _reduce_shape,
-       params={"dim": None, "correction": 1.0, "keepdim": False},
-       mirror="a.std(dim, correction=1, keepdim)", rule="∂std/∂aᵢ = (aᵢ - mean)/((N - correction)·std)",
-       examples=(("std(a)", V), ("std(A, dim=1, keepdim=True)", M))),
-    Op("amax", lambda a, dim=None, keepdim=False: np.amax(a, axis=_axes(a, dim), keepdims=keepdim),
-       (_amax_grad,), "AmaxBackward0", _amax_shape, params={"dim": None, "keepdim": False},
-       mirror="a.amax(dim, keepdim)", rule="ties share the gradient evenly",
-       examples=(("amax(A, dim=0)", {"A": ((2, 3), "distinct")}), ("amax(a)", {"a": ((4,), "distinct")}))),
-    Op("amin", lambda a, dim=None, keepdim=False: np.amin(a, axis=_axes(a, dim), keepdims=keepdim),
-       (_amax_grad,), "AminBackward0", _amax_shape, params={"dim": None, "keepdim": False},
-       mirror="a.amin(dim, keepdim)", rule="ties share the gradient evenly",
-       examples=(("amin(A, dim=1)", {"A": ((2, 3), "distinct")}),)),
-    Op("cumsum", _cumsum, (_cumsum_grad,), "CumsumBackward0", _dim_shape,
-       params={"dim": REQUIRED}, mirror="torch.cumsum(a, dim)", rule="reverse cumulative sum",
-       examples=(("cumsum(a, 0)", V), ("cumsum(A, dim=1)", M))),
+    Op(
+        "max",
+        _max_fwd,
+        (_max_grad,),
+        _extremum_label("MaxBackward"),
+        _extremum_shape,
+        params={"dim": None, "keepdim": False},
+        mirror="a.max() / a.max(dim, keepdim).values",
+        rule="∂max(a)/∂aᵢ = 1/k at the k maxima (with dim: 1 at the index)",
+        examples=(
+            ("max(a)", {"a": ((4,), "distinct")}),
+            ("max(A)", {"A": ((2, 3), "distinct")}),
+            ("max(A, dim=1)", {"A": ((2, 3), "distinct")}),
+            ("max(A, 0, keepdim=True)", {"A": ((2, 3), "distinct")}),
+        ),
+    ),
+    Op(
+        "min",
+        _min_fwd,
+        (_min_grad,),
+        _extremum_label("MinBackward"),
+        _extremum_shape,
+        params={"dim": None, "keepdim": False},
+        mirror="a.min() / a.min(dim, keepdim).values",
+        rule="∂min(a)/∂aᵢ = 1/k at the k minima (with dim: 1 at the index)",
+        examples=(
+            ("min(a)", {"a": ((4,), "distinct")}),
+            ("min(A, dim=0)", {"A": ((2, 3), "distinct")}),
+        ),
+    ),
+    Op(
+        "prod",
+        _prod,
+        (_prod_grad,),
+        _reduce_label("ProdBackward"),
+        _prod_shape,
+        params={"dim": None, "keepdim": False},
+        mirror="a.prod() / a.prod(dim, keepdim)",
+        rule="∂Πa/∂aᵢ = product of the others",
+        examples=(("prod(a)", V), ("prod(A, dim=1)", M), ("prod(A, 0, keepdim=True)", M)),
+    ),
+    Op(
+        "logsumexp",
+        _logsumexp,
+        (_logsumexp_grad,),
+        "LogsumexpBackward0",
+        _reduce_shape,
+        params={"dim": REQUIRED, "keepdim": False},
+        mirror="torch.logsumexp(a, dim, keepdim)",
+        rule="∂lse(a)/∂aᵢ = softmax(a)ᵢ",
+        examples=(("logsumexp(A, 1)", M), ("logsumexp(a, dim=0, keepdim=True)", V)),
+    ),
+    Op(
+        "norm",
+        _norm,
+        (_norm_grad,),
+        "LinalgVectorNormBackward0",
+        _reduce_shape,
+        params={"p": 2.0, "dim": None, "keepdim": False},
+        mirror="a.norm(p, dim, keepdim)",
+        rule="∂‖a‖₂/∂a = a/‖a‖₂ (0 at 0)",
+        examples=(
+            ("norm(a)", V),
+            ("norm(A, dim=1)", M),
+            ("norm(a, p=1)", {"a": ((3,), "away")}),
+            ("norm(a, 3)", V),
+            ("norm(a, p=inf)", {"a": ((4,), "distinct")}),
+        ),
+    ),
+    Op(
+        "var",
+        _var,
+        (_var_grad,),
+        "VarBackward0",
+        _reduce_shape,
+        params={"dim": None, "correction": 1.0, "keepdim": False},
+        mirror="a.var(dim, correction=1, keepdim)",
+        rule="∂var/∂aᵢ = 2(aᵢ - mean)/(N - correction)",
+        examples=(("var(a)", V), ("var(A, dim=0)", M), ("var(A, 1, correction=0)", M)),
+    ),
+    Op(
+        "std",
+        lambda a, dim=None, correction=1.0, keepdim=False: np.sqrt(
+            _var(a, dim, correction, keepdim)
+        ),
+        (_std_grad,),
+        "StdBackward0",
+        _reduce_shape,
+        params={"dim": None, "correction": 1.0, "keepdim": False},
+        mirror="a.std(dim, correction=1, keepdim)",
+        rule="∂std/∂aᵢ = (aᵢ - mean)/((N - correction)·std)",
+        examples=(("std(a)", V), ("std(A, dim=1, keepdim=True)", M)),
+    ),
+    Op(
+        "amax",
+        lambda a, dim=None, keepdim=False: np.amax(a, axis=_axes(a, dim), keepdims=keepdim),
+        (_amax_grad,),
+        "AmaxBackward0",
+        _amax_shape,
+        params={"dim": None, "keepdim": False},
+        mirror="a.amax(dim, keepdim)",
+        rule="ties share the gradient evenly",
+        examples=(
+            ("amax(A, dim=0)", {"A": ((2, 3), "distinct")}),
+            ("amax(a)", {"a": ((4,), "distinct")}),
+        ),
+    ),
+    Op(
+        "amin",
+        lambda a, dim=None, keepdim=False: np.amin(a, axis=_axes(a, dim), keepdims=keepdim),
+        (_amax_grad,),
+        "AminBackward0",
+        _amax_shape,
+        params={"dim": None, "keepdim": False},
+        mirror="a.amin(dim, keepdim)",
+        rule="ties share the gradient evenly",
+        examples=(("amin(A, dim=1)", {"A": ((2, 3), "distinct")}),),
+    ),
+    Op(
+        "cumsum",
+        _cumsum,
+        (_cumsum_grad,),
+        "CumsumBackward0",
+        _dim_shape,
+        params={"dim": REQUIRED},
+        mirror="torch.cumsum(a, dim)",
+        rule="reverse cumulative sum",
+        examples=(("cumsum(a, 0)", V), ("cumsum(A, dim=1)", M)),
+    ),
     # normalisation and losses
-    Op("softmax", _softmax, (_softmax_grad,), "SoftmaxBackward0", _softmax_shape,
-       params={"dim": None}, mirror="F.softmax(a, dim)", rule="∂s/∂a = s ⊙ (g - Σ g s)",
-       examples=(("softmax(A, dim=1)", M), ("softmax(a, 0)", V), ("softmax(A)", M))),
-    Op("log_softmax", _log_softmax, (_log_softmax_grad,), "LogSoftmaxBackward0", _softmax_shape,
-       params={"dim": None}, mirror="F.log_softmax(a, dim)", rule="∂/∂a = g - softmax(a)·Σg",
-       examples=(("log_softmax(A, dim=1)", M), ("log_softmax(a, 0)", V))),
-    Op("mse_loss", None, (), "MseLossBackward0 (ExpandBackward0 on a broadcast operand)", None,
-       arity=2, params={"reduction": "mean"}, lower=_mse_lower, mirror="F.mse_loss(a, b, reduction)",
-       rule="∂/∂a = 2(a - b)/N",
-       examples=(("mse_loss(a, b)", {"a": ((3,), REAL), "b": ((3,), REAL)}),
-                 ("mse_loss(A, b, reduction='sum')", {"A": ((2, 3), REAL), "b": ((3,), REAL)}),
-                 ("mse_loss(a, b, reduction='none')", {"a": ((3,), REAL), "b": ((3,), REAL)}))),
-    Op("l1_loss", None, (), "(a - b).abs() then MeanBackward0 / SumBackward0", None, arity=2,
-       params={"reduction": "mean"}, lower=_l1_lower, mirror="F.l1_loss(a, b, reduction)",
-       rule="recorded as AbsBackward0 over SubBackward0",
-       examples=(("l1_loss(a, b)", {"a": ((3,), "away"), "b": ((3,), "away")}),
-                 ("l1_loss(a, b, reduction='sum')", {"a": ((3,), "away"), "b": ((3,), "away")}),
-                 ("l1_loss(a, b, reduction='none')", {"a": ((3,), "away"), "b": ((3,), "away")}))),
-    Op("cross_entropy", None, (), "NllLossBackward0 over LogSoftmaxBackward0 (class indices); "
-       "probabilities: LogSoftmax, Mul, Sum, Neg[, DivBackward1]", None, arity=2,
-       params={"reduction": "mean"}, lower=_cross_entropy_lower,
-       mirror="F.cross_entropy(a, target, reduction)",
-       rule="target: a class index, a vector of indices, or class probabilities",
-       examples=(("cross_entropy(a, 2)", V), ("cross_entropy(A, [0, 2])", M),
-                 ("cross_entropy(A, [2, 1], reduction='sum')", M),
-                 ("cross_entropy(A, [1, 0], reduction='none')", M),
-                 ("cross_entropy(A, P)", {"A": ((2, 3), REAL), "P": ((2, 3), "prob")}),
-                 ("cross_entropy(A, P, reduction='none')", {"A": ((2, 3), REAL), "P": ((2, 3), "prob")}),
-                 ("cross_entropy(a, p)", {"a": ((3,), REAL), "p": ((3,), "prob")}))),
-    Op("nll_loss", _nll_loss, (_nll_grad, None), "NllLossBackward0", _nll_shape, arity=2,
-       params={"reduction": "mean"}, mirror="F.nll_loss(a, target, reduction)",
-       rule="∂/∂aᵢ,ₜ = -1/N at the target class",
-       examples=(("nll_loss(A, [0, 2])", M), ("nll_loss(a, 1)", V),
-                 ("nll_loss(A, [1, 1], reduction='none')", M))),
-    Op("binary_cross_entropy", _bce, (_bce_grad_p, _bce_grad_t), "BinaryCrossEntropyBackward0",
-       _same_size_loss_shape, arity=2, params={"reduction": "mean"},
-       mirror="F.binary_cross_entropy(a, target, reduction)",
-       rule="∂/∂p = (p - t)/(p(1 - p)); logs clamped at -100",
-       examples=(("binary_cross_entropy(a, b)", P3),
-                 ("binary_cross_entropy(a, b, reduction='sum')", P3))),
-    Op("binary_cross_entropy_with_logits", _bce_logits, (_bce_logits_grad(0), _bce_logits_grad(1)),
-       "BinaryCrossEntropyWithLogitsBackward0", _same_size_loss_shape, arity=2, params={"reduction": "mean"},
-       mirror="F.binary_cross_entropy_with_logits(a, target, reduction)",
-       rule="∂/∂z = σ(z) - t; stable for |z| large",
-       examples=(("binary_cross_entropy_with_logits(a, b)", {"a": ((3,), REAL), "b": ((3,), "prob")}),
-                 ("binary_cross_entropy_with_logits(a, b, reduction='none')",
-                  {"a": ((3,), REAL), "b": ((3,), "prob")}))),
-    Op("mse", lambda a, b, reduction="mean": _reduce_loss((a - b) * (a - b), reduction),
-       (_mse_grad(1), _mse_grad(-1)), "MseLossBackward0", _loss_shape, arity=2,
-       params={"reduction": "mean"}, public=False),
-    Op("expand", lambda a, shape: np.broadcast_to(a, shape), (lambda g, o, a, shape: g,),
-       "ExpandBackward0", lambda s, at: tuple(at["shape"]), params={"shape": ()}, public=False),
-    Op("div_scalar", lambda a, divisor: a / divisor, (lambda g, o, a, divisor: g / divisor,),
-       "DivBackward1", _same, params={"divisor": 1.0}, public=False,
-       mirror="a / n (in PyTorch's C++)", rule="∂(a/n)/∂a = 1/n"),
+    Op(
+        "softmax",
+        _softmax,
+        (_softmax_grad,),
+        "SoftmaxBackward0",
+        _softmax_shape,
+        params={"dim": None},
+        mirror="F.softmax(a, dim)",
+        rule="∂s/∂a = s ⊙ (g - Σ g s)",
+        examples=(("softmax(A, dim=1)", M), ("softmax(a, 0)", V), ("softmax(A)", M)),
+    ),
+    Op(
+        "log_softmax",
+        _log_softmax,
+        (_log_softmax_grad,),
+        "LogSoftmaxBackward0",
+        _softmax_shape,
+        params={"dim": None},
+        mirror="F.log_softmax(a, dim)",
+        rule="∂/∂a = g - softmax(a)·Σg",
+        examples=(("log_softmax(A, dim=1)", M), ("log_softmax(a, 0)", V)),
+    ),
+    Op(
+        "mse_loss",
+        None,
+        (),
+        "MseLossBackward0 (ExpandBackward0 on a broadcast operand)",
+        None,
+        arity=2,
+        params={"reduction": "mean"},
+        lower=_mse_lower,
+        mirror="F.mse_loss(a, b, reduction)",
+        rule="∂/∂a = 2(a - b)/N",
+        examples=(
+            ("mse_loss(a, b)", {"a": ((3,), REAL), "b": ((3,), REAL)}),
+            ("mse_loss(A, b, reduction='sum')", {"A": ((2, 3), REAL), "b": ((3,), REAL)}),
+            ("mse_loss(a, b, reduction='none')", {"a": ((3,), REAL), "b": ((3,), REAL)}),
+        ),
+    ),
+    Op(
+        "l1_loss",
+        None,
+        (),
+        "(a - b).abs() then MeanBackward0 / SumBackward0",
+        None,
+        arity=2,
+        params={"reduction": "mean"},
+        lower=_l1_lower,
+        mirror="F.l1_loss(a, b, reduction)",
+        rule="recorded as AbsBackward0 over SubBackward0",
+        examples=(
+            ("l1_loss(a, b)", {"a": ((3,), "away"), "b": ((3,), "away")}),
+            ("l1_loss(a, b, reduction='sum')", {"a": ((3,), "away"), "b": ((3,), "away")}),
+            ("l1_loss(a, b, reduction='none')", {"a": ((3,), "away"), "b": ((3,), "away")}),
+        ),
+    ),
+    Op(
+        "cross_entropy",
+        None,
+        (),
+        "NllLossBackward0 over LogSoftmaxBackward0 (class indices); "
+        "probabilities: LogSoftmax, Mul, Sum, Neg[, DivBackward1]",
+        None,
+        arity=2,
+        params={"reduction": "mean"},
+        lower=_cross_entropy_lower,
+        mirror="F.cross_entropy(a, target, reduction)",
+        rule="target: a class index, a vector of indices, or class probabilities",
+        examples=(
+            ("cross_entropy(a, 2)", V),
+            ("cross_entropy(A, [0, 2])", M),
+            ("cross_entropy(A, [2, 1], reduction='sum')", M),
+            ("cross_entropy(A, [1, 0], reduction='none')", M),
+            ("cross_entropy(A, P)", {"A": ((2, 3), REAL), "P": ((2, 3), "prob")}),
+            ("cross_entropy(A, P, reduction='none')", {"A": ((2, 3), REAL), "P": ((2, 3), "prob")}),
+            ("cross_entropy(a, p)", {"a": ((3,), REAL), "p": ((3,), "prob")}),
+        ),
+    ),
+    Op(
+        "nll_loss",
+        _nll_loss,
+        (_nll_grad, None),
+        "NllLossBackward0",
+        _nll_shape,
+        arity=2,
+        params={"reduction": "mean"},
+        mirror="F.nll_loss(a, target, reduction)",
+        rule="∂/∂aᵢ,ₜ = -1/N at the target class",
+        examples=(
+            ("nll_loss(A, [0, 2])", M),
+            ("nll_loss(a, 1)", V),
+            ("nll_loss(A, [1, 1], reduction='none')", M),
+        ),
+    ),
+    Op(
+        "binary_cross_entropy",
+        _bce,
+        (_bce_grad_p, _bce_grad_t),
+        "BinaryCrossEntropyBackward0",
+        _same_size_loss_shape,
+        arity=2,
+        params={"reduction": "mean"},
+        mirror="F.binary_cross_entropy(a, target, reduction)",
+        rule="∂/∂p = (p - t)/(p(1 - p)); logs clamped at -100",
+        examples=(
+            ("binary_cross_entropy(a, b)", P3),
+            ("binary_cross_entropy(a, b, reduction='sum')", P3),
+        ),
+    ),
+    Op(
+        "binary_cross_entropy_with_logits",
+        _bce_logits,
+        (_bce_logits_grad(0), _bce_logits_grad(1)),
+        "BinaryCrossEntropyWithLogitsBackward0",
+        _same_size_loss_shape,
+        arity=2,
+        params={"reduction": "mean"},
+        mirror="F.binary_cross_entropy_with_logits(a, target, reduction)",
+        rule="∂/∂z = σ(z) - t; stable for |z| large",
+        examples=(
+            ("binary_cross_entropy_with_logits(a, b)", {"a": ((3,), REAL), "b": ((3,), "prob")}),
+            (
+                "binary_cross_entropy_with_logits(a, b, reduction='none')",
+                {"a": ((3,), REAL), "b": ((3,), "prob")},
+            ),
+        ),
+    ),
+    Op(
+        "mse",
+        lambda a, b, reduction="mean": _reduce_loss((a - b) * (a - b), reduction),
+        (_mse_grad(1), _mse_grad(-1)),
+        "MseLossBackward0",
+        _loss_shape,
+        arity=2,
+        params={"reduction": "mean"},
+        public=False,
+    ),
+    Op(
+        "expand",
+        lambda a, shape: np.broadcast_to(a, shape),
+        (lambda g, o, a, shape: g,),
+        "ExpandBackward0",
+        lambda s, at: tuple(at["shape"]),
+        params={"shape": ()},
+        public=False,
+    ),
+    Op(
+        "div_scalar",
+        lambda a, divisor: a / divisor,
+        (lambda g, o, a, divisor: g / divisor,),
+        "DivBackward1",
+        _same,
+        params={"divisor": 1.0},
+        public=False,
+        mirror="a / n (in PyTorch's C++)",
+        rule="∂(a/n)/∂a = 1/n",
+    ),
     # comparisons and selection
     _compare("lt", lambda a, b: np.less(a, b), "<"),
     _compare("le", lambda a, b: np.less_equal(a, b), "<="),
@@ -1292,61 +1856,178 @@ TABLE += [
     _compare("ge", lambda a, b: np.greater_equal(a, b), ">="),
     _compare("eq", lambda a, b: np.equal(a, b), "=="),
     _compare("ne", lambda a, b: np.not_equal(a, b), "!="),
-    Op("where", _where, (None, lambda g, o, c, a, b: np.where(c, g, 0),
-                         lambda g, o, c, a, b: np.where(c, 0, g)),
-       "WhereBackward0", _bcast, arity=3, numbers=True, mirror="torch.where(cond, a, b)",
-       rule="the gradient goes to the side chosen",
-       examples=(("where(a > 0, a, b)", {"a": ((3,), "away"), "b": ((3,), REAL)}),
-                 ("where(b < 0, a * 2, 0)", {"a": ((2, 3), REAL), "b": ((3,), "away")}))),
-    Op("clamp", _clamp, (_clamp_grad,), "ClampBackward1", _same,
-       params={"min": None, "max": None}, mirror="torch.clamp(a, min, max)",
-       rule="∂/∂a = 1 where min ≤ a ≤ max, else 0",
-       examples=(("clamp(a, -0.5, 0.5)", {"a": ((4,), "away")}),
-                 ("clamp(a, min=0.3)", {"a": ((4,), "away")}), ("clamp(a, max=0.3)", {"a": ((4,), "away")}))),
+    Op(
+        "where",
+        _where,
+        (None, lambda g, o, c, a, b: np.where(c, g, 0), lambda g, o, c, a, b: np.where(c, 0, g)),
+        "WhereBackward0",
+        _bcast,
+        arity=3,
+        numbers=True,
+        mirror="torch.where(cond, a, b)",
+        rule="the gradient goes to the side chosen",
+        examples=(
+            ("where(a > 0, a, b)", {"a": ((3,), "away"), "b": ((3,), REAL)}),
+            ("where(b < 0, a * 2, 0)", {"a": ((2, 3), REAL), "b": ((3,), "away")}),
+        ),
+    ),
+    Op(
+        "clamp",
+        _clamp,
+        (_clamp_grad,),
+        "ClampBackward1",
+        _same,
+        params={"min": None, "max": None},
+        mirror="torch.clamp(a, min, max)",
+        rule="∂/∂a = 1 where min ≤ a ≤ max, else 0",
+        examples=(
+            ("clamp(a, -0.5, 0.5)", {"a": ((4,), "away")}),
+            ("clamp(a, min=0.3)", {"a": ((4,), "away")}),
+            ("clamp(a, max=0.3)", {"a": ((4,), "away")}),
+        ),
+    ),
     # shapes and indexing
-    Op("reshape", None, (), "ViewBackward0, or ReshapeAliasBackward0 / CloneBackward0 + "
-       "UnsafeViewBackward0 for strided tensors", None, params={"shape": REQUIRED},
-       variadic=True, lower=_reshape_lower, mirror="a.reshape(*shape)", rule="reshape back",
-       examples=(("reshape(A, 3, 2)", M), ("A.reshape(-1)", M), ("reshape(a, [3, 1])", V),
-                 ("reshape(A.T, 6)", M), ("A[:, 1].reshape(2)", M))),
-    Op("flatten", None, (), "ViewBackward0 (as reshape); none for a 1-D tensor", None,
-       params={"start_dim": 0.0, "end_dim": -1.0}, lower=_flatten_lower,
-       mirror="torch.flatten(a, start_dim, end_dim)", rule="reshape back",
-       examples=(("flatten(A)", M), ("flatten(A.T)", M))),
-    Op("outer", None, (), "MulBackward0 over ViewBackward0", None, arity=2, lower=_outer_lower,
-       mirror="torch.outer(a, b)", rule="∂(abᵀ)/∂a = G b",
-       examples=(("outer(a, b)", {"a": ((3,), REAL), "b": ((2,), REAL)}),)),
-    Op("cat", lambda *args, dim=0: np.concatenate(args, axis=_one_dim(dim, args[0].ndim)),
-       _cat_grads, "CatBackward0", _cat_shape, params={"dim": 0}, listarg=True,
-       mirror="torch.cat([a, b, ...], dim)", rule="split the gradient back",
-       examples=(("cat([a, b], 0)", {"a": ((3,), REAL), "b": ((2,), REAL)}),
-                 ("cat([A, A * 2], dim=1)", M))),
-    Op("stack", lambda *args, dim=0: np.stack(args, axis=dim), _stack_grads, "StackBackward0",
-       _stack_shape, params={"dim": 0}, listarg=True, mirror="torch.stack([a, b, ...], dim)",
-       rule="take each slice of the gradient back",
-       examples=(("stack([a, b])", {"a": ((3,), REAL), "b": ((3,), REAL)}),
-                 ("stack([A, A], dim=-1)", M))),
-    Op("index", None, (), "SelectBackward0 per integer, SliceBackward0 per slice", None,
-       lower=_index_lower, public=False, call="a[i], a[i:j:k], A[i, j], A[:, j]",
-       mirror="a[...]", rule="scatter the gradient back",
-       examples=(("a[0]", V), ("a[-1]", V), ("a[1:3]", {"a": ((4,), REAL)}),
-                 ("a[::2]", {"a": ((5,), REAL)}), ("A[:, 1]", M), ("A[1, 2]", M), ("a[1:]", V),
-                 ("a[:-1]", V), ("A[0:1, 1:]", M), ("A[:, :]", M), ("a[:]", V))),
-    Op("select", lambda a, dim, index: a[_at(dim, index)],
-       (lambda g, o, a, dim, index: _scatter_into(a.shape, _at(dim, index), g),),
-       "SelectBackward0", lambda s, at: s[0][:at["dim"]] + s[0][at["dim"] + 1:],
-       params={"dim": 0, "index": 0}, public=False),
-    Op("slice", lambda a, dim, start, stop, step: a[_at(dim, slice(start, stop, step))],
-       (lambda g, o, a, dim, start, stop, step:
-        _scatter_into(a.shape, _at(dim, slice(start, stop, step)), g),),
-       "SliceBackward0",
-       lambda s, at: s[0][:at["dim"]] + (len(range(at["start"], at["stop"], at["step"])),)
-       + s[0][at["dim"] + 1:], public=False),
+    Op(
+        "reshape",
+        None,
+        (),
+        "ViewBackward0, or ReshapeAliasBackward0 / CloneBackward0 + "
+        "UnsafeViewBackward0 for strided tensors",
+        None,
+        params={"shape": REQUIRED},
+        variadic=True,
+        lower=_reshape_lower,
+        mirror="a.reshape(*shape)",
+        rule="reshape back",
+        examples=(
+            ("reshape(A, 3, 2)", M),
+            ("A.reshape(-1)", M),
+            ("reshape(a, [3, 1])", V),
+            ("reshape(A.T, 6)", M),
+            ("A[:, 1].reshape(2)", M),
+        ),
+    ),
+    Op(
+        "flatten",
+        None,
+        (),
+        "ViewBackward0 (as reshape); none for a 1-D tensor",
+        None,
+        params={"start_dim": 0.0, "end_dim": -1.0},
+        lower=_flatten_lower,
+        mirror="torch.flatten(a, start_dim, end_dim)",
+        rule="reshape back",
+        examples=(("flatten(A)", M), ("flatten(A.T)", M)),
+    ),
+    Op(
+        "outer",
+        None,
+        (),
+        "MulBackward0 over ViewBackward0",
+        None,
+        arity=2,
+        lower=_outer_lower,
+        mirror="torch.outer(a, b)",
+        rule="∂(abᵀ)/∂a = G b",
+        examples=(("outer(a, b)", {"a": ((3,), REAL), "b": ((2,), REAL)}),),
+    ),
+    Op(
+        "cat",
+        lambda *args, dim=0: np.concatenate(args, axis=_one_dim(dim, args[0].ndim)),
+        _cat_grads,
+        "CatBackward0",
+        _cat_shape,
+        params={"dim": 0},
+        listarg=True,
+        mirror="torch.cat([a, b, ...], dim)",
+        rule="split the gradient back",
+        examples=(
+            ("cat([a, b], 0)", {"a": ((3,), REAL), "b": ((2,), REAL)}),
+            ("cat([A, A * 2], dim=1)", M),
+        ),
+    ),
+    Op(
+        "stack",
+        lambda *args, dim=0: np.stack(args, axis=dim),
+        _stack_grads,
+        "StackBackward0",
+        _stack_shape,
+        params={"dim": 0},
+        listarg=True,
+        mirror="torch.stack([a, b, ...], dim)",
+        rule="take each slice of the gradient back",
+        examples=(
+            ("stack([a, b])", {"a": ((3,), REAL), "b": ((3,), REAL)}),
+            ("stack([A, A], dim=-1)", M),
+        ),
+    ),
+    Op(
+        "index",
+        None,
+        (),
+        "SelectBackward0 per integer, SliceBackward0 per slice",
+        None,
+        lower=_index_lower,
+        public=False,
+        call="a[i], a[i:j:k], A[i, j], A[:, j]",
+        mirror="a[...]",
+        rule="scatter the gradient back",
+        examples=(
+            ("a[0]", V),
+            ("a[-1]", V),
+            ("a[1:3]", {"a": ((4,), REAL)}),
+            ("a[::2]", {"a": ((5,), REAL)}),
+            ("A[:, 1]", M),
+            ("A[1, 2]", M),
+            ("a[1:]", V),
+            ("a[:-1]", V),
+            ("A[0:1, 1:]", M),
+            ("A[:, :]", M),
+            ("a[:]", V),
+        ),
+    ),
+    Op(
+        "select",
+        lambda a, dim, index: a[_at(dim, index)],
+        (lambda g, o, a, dim, index: _scatter_into(a.shape, _at(dim, index), g),),
+        "SelectBackward0",
+        lambda s, at: s[0][: at["dim"]] + s[0][at["dim"] + 1 :],
+        params={"dim": 0, "index": 0},
+        public=False,
+    ),
+    Op(
+        "slice",
+        lambda a, dim, start, stop, step: a[_at(dim, slice(start, stop, step))],
+        (
+            lambda g, o, a, dim, start, stop, step: _scatter_into(
+                a.shape, _at(dim, slice(start, stop, step)), g
+            ),
+        ),
+        "SliceBackward0",
+        lambda s, at: (
+            s[0][: at["dim"]]
+            + (len(range(at["start"], at["stop"], at["step"])),)
+            + s[0][at["dim"] + 1 :]
+        ),
+        public=False,
+    ),
     Op("alias", lambda a: a.view(), (lambda g, o, a: g,), "AliasBackward0", _same, public=False),
-    Op("view", lambda a, shape, kind: np.reshape(a, shape), (lambda g, o, a, shape, kind: g.reshape(a.shape),),
-       _view_label, lambda s, at: tuple(at["shape"]), public=False),
-    Op("clone", lambda a: np.array(a, order="C", copy=True), (lambda g, o, a: g,), "CloneBackward0",
-       _same, public=False),
+    Op(
+        "view",
+        lambda a, shape, kind: np.reshape(a, shape),
+        (lambda g, o, a, shape, kind: g.reshape(a.shape),),
+        _view_label,
+        lambda s, at: tuple(at["shape"]),
+        public=False,
+    ),
+    Op(
+        "clone",
+        lambda a: np.array(a, order="C", copy=True),
+        (lambda g, o, a: g,),
+        "CloneBackward0",
+        _same,
+        public=False,
+    ),
 ]
 
 
@@ -1375,4 +2056,6 @@ OPS = {op.name: op for op in TABLE}
 def operator_rows():
     """The public operators, as `gradcli ops` and the README list them."""
     return [op.describe() for op in TABLE if op.public or op.call]
+
+
 ALIASES = {"t": "transpose"}  # method spellings PyTorch users type: A.t()

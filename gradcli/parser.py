@@ -58,8 +58,11 @@ def elide(text, start=0, end=None, limit=MAX_TEXT):
     if end - start <= limit:
         return " ".join(text[start:end].split())
     half = limit // 2 - 1
-    return " ".join(text[start:start + half].split()) + " … " + \
-        " ".join(text[end - half:end].split())
+    return (
+        " ".join(text[start : start + half].split())
+        + " … "
+        + " ".join(text[end - half : end].split())
+    )
 
 
 def short(name, limit=40):
@@ -84,8 +87,10 @@ def caret(text, offset, width=1):
     col = offset - start
     if len(line) > 100:  # keep the context readable on one screen line
         lo = max(0, col - 50)
-        line, col = ("…" if lo else "") + line[lo:lo + 100] + ("…" if lo + 100 < len(line) else ""), \
-            col - lo + (1 if lo else 0)
+        line, col = (
+            ("…" if lo else "") + line[lo : lo + 100] + ("…" if lo + 100 < len(line) else ""),
+            col - lo + (1 if lo else 0),
+        )
     line = "".join(c if c.isprintable() and c.isascii() else "?" for c in line)
     return line + "\n" + " " * col + "^" * max(1, min(width, len(line) - col))
 
@@ -123,8 +128,14 @@ class _PostLex:
             yield tok
 
 
-_PY_COMPARE = {"lt": lambda a, b: a < b, "le": lambda a, b: a <= b, "gt": lambda a, b: a > b,
-               "ge": lambda a, b: a >= b, "eq": lambda a, b: a == b, "ne": lambda a, b: a != b}
+_PY_COMPARE = {
+    "lt": lambda a, b: a < b,
+    "le": lambda a, b: a <= b,
+    "gt": lambda a, b: a > b,
+    "ge": lambda a, b: a >= b,
+    "eq": lambda a, b: a == b,
+    "ne": lambda a, b: a != b,
+}
 FOLDABLE = {"add", "sub", "mul", "div", "pow", "neg", *_PY_COMPARE}
 
 
@@ -141,14 +152,18 @@ def _fold(op, a, b=None):
             return -a
         if op == "div":
             if b == 0:
-                return math.nan if a == 0 or math.isnan(a) else math.copysign(math.inf, a) * math.copysign(1, b)
+                return (
+                    math.nan
+                    if a == 0 or math.isnan(a)
+                    else math.copysign(math.inf, a) * math.copysign(1, b)
+                )
             return a / b
         if op in _PY_COMPARE:
             return float(_PY_COMPARE[op](a, b))
         if op == "pow":
             if a < 0 and b != int(b) if math.isfinite(b) else False:
                 return math.nan
-            r = a ** b
+            r = a**b
             return r if isinstance(r, float) else math.nan
     except ZeroDivisionError:
         return math.inf
@@ -170,8 +185,12 @@ class Builder:
 
     # -- helpers ------------------------------------------------------------------------
     def error(self, cls, message, start, end=None, hint=None):
-        return cls(message, position=position_of(self.text, start),
-                   context=caret(self.text, start, (end or start + 1) - start), hint=hint)
+        return cls(
+            message,
+            position=position_of(self.text, start),
+            context=caret(self.text, start, (end or start + 1) - start),
+            hint=hint,
+        )
 
     def node(self, op, args, attrs, start, end):
         self.nodes.append(PNode(op, tuple(args), attrs, start, end))
@@ -185,8 +204,12 @@ class Builder:
             return self.node("number", (), {"value": e.value}, e.start, e.end).value
         if e.kind == "list":
             return self.node("const", (), {"value": self.literal(e)}, e.start, e.end).value
-        raise self.error(ParseError, f"{what} must be a tensor or a number, not "
-                         f"{_describe(e.value)}", e.start, e.end)
+        raise self.error(
+            ParseError,
+            f"{what} must be a tensor or a number, not {_describe(e.value)}",
+            e.start,
+            e.end,
+        )
 
     def literal(self, e):
         """A list literal of numbers as nested Python lists (checked, without recursion)."""
@@ -196,8 +219,9 @@ class Builder:
             item, dest = stack.pop()
             for el in item.value:
                 if isinstance(el, tuple):
-                    raise self.error(ParseError, "keyword arguments are not allowed in a list",
-                                     el[2].start)
+                    raise self.error(
+                        ParseError, "keyword arguments are not allowed in a list", el[2].start
+                    )
                 if el.kind == "num":
                     dest.append(el.value)
                 elif el.kind == "list":
@@ -205,8 +229,12 @@ class Builder:
                     dest.append(sub)
                     stack.append((el, sub))
                 else:
-                    raise self.error(ParseError, "a list literal holds numbers only (use "
-                                     "variables as inputs instead)", el.start, el.end)
+                    raise self.error(
+                        ParseError,
+                        "a list literal holds numbers only (use variables as inputs instead)",
+                        el.start,
+                        el.end,
+                    )
         return out
 
     def apply(self, op, args, attrs, start, end):
@@ -225,10 +253,16 @@ class Builder:
         if op is None or not op.public:
             choices = [n for n, o in OPS.items() if o.public] + list(ALIASES)
             close = difflib.get_close_matches(name, choices, n=1) if len(name) < 64 else []
-            raise self.error(UnknownNameError, f"unknown function '{short(name)}'", name_tok.start_pos,
-                             name_tok.end_pos, hint=f"did you mean '{close[0]}'?" if close
-                             else "'gradcli ops' lists the functions")
-        positional = ([receiver] if receiver is not None else [])
+            raise self.error(
+                UnknownNameError,
+                f"unknown function '{short(name)}'",
+                name_tok.start_pos,
+                name_tok.end_pos,
+                hint=f"did you mean '{close[0]}'?"
+                if close
+                else "'gradcli ops' lists the functions",
+            )
+        positional = [receiver] if receiver is not None else []
         keywords = {}
         for a in args or ():
             if a is None:
@@ -236,47 +270,73 @@ class Builder:
             if isinstance(a, tuple):
                 kw, value, tok = a[1], a[2], a[3]
                 if kw not in op.params:
-                    close = difflib.get_close_matches(kw, list(op.params), n=1) \
-                        if len(kw) < 64 else []
-                    raise self.error(UnknownNameError, f"{name}() got an unexpected keyword "
-                                     f"argument '{short(kw)}'", tok.start_pos, tok.end_pos,
-                                     hint=f"did you mean '{close[0]}'?" if close else
-                                     (f"it takes {', '.join(op.params)}" if op.params else None))
+                    close = (
+                        difflib.get_close_matches(kw, list(op.params), n=1) if len(kw) < 64 else []
+                    )
+                    raise self.error(
+                        UnknownNameError,
+                        f"{name}() got an unexpected keyword argument '{short(kw)}'",
+                        tok.start_pos,
+                        tok.end_pos,
+                        hint=f"did you mean '{close[0]}'?"
+                        if close
+                        else (f"it takes {', '.join(op.params)}" if op.params else None),
+                    )
                 if kw in keywords:
-                    raise self.error(ParseError, f"{name}() got argument '{kw}' twice",
-                                     tok.start_pos, tok.end_pos)
+                    raise self.error(
+                        ParseError,
+                        f"{name}() got argument '{kw}' twice",
+                        tok.start_pos,
+                        tok.end_pos,
+                    )
                 keywords[kw] = value
             else:
                 if keywords:
-                    raise self.error(ParseError, "a positional argument follows a keyword "
-                                     "argument", a.start, a.end)
+                    raise self.error(
+                        ParseError,
+                        "a positional argument follows a keyword argument",
+                        a.start,
+                        a.end,
+                    )
                 positional.append(a)
         start = receiver.start if receiver is not None else name_tok.start_pos
         params = list(op.params)
         if op.variadic and len(positional) > op.arity + 1:  # reshape(x, 3, 2)
-            rest = positional[op.arity:]
-            positional = positional[:op.arity] + [E("list", rest, rest[0].start, rest[-1].end)]
+            rest = positional[op.arity :]
+            positional = positional[: op.arity] + [E("list", rest, rest[0].start, rest[-1].end)]
         if op.listarg:  # cat([a, b], dim): the tensors come in one list
             if not positional or positional[0].kind != "list":
-                raise self.error(ParseError, f"{name}() takes a list of tensors first, e.g. "
-                                 f"{name}([a, b], dim=0)", start, end)
+                raise self.error(
+                    ParseError,
+                    f"{name}() takes a list of tensors first, e.g. {name}([a, b], dim=0)",
+                    start,
+                    end,
+                )
             tensors = positional[0].value
             if not tensors or any(isinstance(t, tuple) for t in tensors):
-                raise self.error(ParseError, f"{name}() needs a non-empty list of tensors",
-                                 positional[0].start, positional[0].end)
+                raise self.error(
+                    ParseError,
+                    f"{name}() needs a non-empty list of tensors",
+                    positional[0].start,
+                    positional[0].end,
+                )
             positional = positional[1:]
         arity = 0 if op.listarg else op.arity
         if len(positional) < arity or len(positional) > arity + len(params):
             want = f"{op.arity} tensor argument{'s' if op.arity != 1 else ''}"
             if params:
                 want += f" and up to {len(params)} more ({', '.join(params)})"
-            raise self.error(ParseError, f"{name}() takes {want}, got {len(positional)}",
-                             start, end)
+            raise self.error(
+                ParseError, f"{name}() takes {want}, got {len(positional)}", start, end
+            )
         attrs = {}
-        for pname, e in list(zip(params, positional[arity:])) + list(keywords.items()):
+        for pname, e in list(zip(params, positional[arity:], strict=False)) + list(
+            keywords.items()
+        ):
             if pname in attrs:
-                raise self.error(ParseError, f"{name}() got argument '{pname}' twice",
-                                 e.start, e.end)
+                raise self.error(
+                    ParseError, f"{name}() got argument '{pname}' twice", e.start, e.end
+                )
             attrs[pname] = self.attr(name, pname, e)
         for pname, default in op.params.items():
             if pname not in attrs and default is REQUIRED:
@@ -294,29 +354,46 @@ class Builder:
         elif e.kind == "const":
             value = e.value
         else:
-            raise self.error(ParseError, f"{fname}(): '{pname}' must be a constant, not a tensor",
-                             e.start, e.end)
+            raise self.error(
+                ParseError, f"{fname}(): '{pname}' must be a constant, not a tensor", e.start, e.end
+            )
         default = OPS[ALIASES.get(fname, fname)].params[pname]
         if pname in ("dim", "shape"):
             items = value if isinstance(value, list) else [value]
             if (value is not None or pname == "shape") and not all(
-                    isinstance(v, float) and v.is_integer() for v in items):
-                raise self.error(ParseError, f"{fname}(): {pname} must be an integer or a list "
-                                 f"of integers", e.start, e.end)
+                isinstance(v, float) and v.is_integer() for v in items
+            ):
+                raise self.error(
+                    ParseError,
+                    f"{fname}(): {pname} must be an integer or a list of integers",
+                    e.start,
+                    e.end,
+                )
             if value is not None:
                 value = tuple(int(v) for v in value) if isinstance(value, list) else int(value)
         elif isinstance(default, bool):
             if not isinstance(value, bool):
-                raise self.error(ParseError, f"{fname}(): {pname} must be True or False",
-                                 e.start, e.end)
+                raise self.error(
+                    ParseError, f"{fname}(): {pname} must be True or False", e.start, e.end
+                )
         elif pname in CHOICES:
             if value not in CHOICES[pname]:
-                raise self.error(ParseError, f"{fname}(): {pname} must be one of "
-                                 f"{', '.join(repr(c) for c in CHOICES[pname])}", e.start, e.end)
-        elif isinstance(default, float) or default is None or default is REQUIRED:
-            if not (isinstance(value, float) or (value is None and default is None)):
-                raise self.error(ParseError, f"{fname}(): {pname} must be a number"
-                                 + (" or None" if default is None else ""), e.start, e.end)
+                raise self.error(
+                    ParseError,
+                    f"{fname}(): {pname} must be one of "
+                    f"{', '.join(repr(c) for c in CHOICES[pname])}",
+                    e.start,
+                    e.end,
+                )
+        elif (isinstance(default, float) or default is None or default is REQUIRED) and not (
+            isinstance(value, float) or (value is None and default is None)
+        ):
+            raise self.error(
+                ParseError,
+                f"{fname}(): {pname} must be a number" + (" or None" if default is None else ""),
+                e.start,
+                e.end,
+            )
         return value
 
     # -- callbacks, one per grammar alias ---------------------------------------------
@@ -357,6 +434,7 @@ class Builder:
         def callback(self, *children):
             a, b = children[0], children[-1]
             return self.apply(op, [a, b], None, a.start, b.end)
+
         return callback
 
     add, sub, mul = _binary("add"), _binary("sub"), _binary("mul")
@@ -368,8 +446,12 @@ class Builder:
         return self.apply(COMPARISONS[str(tok)], [a, b], None, a.start, b.end)
 
     def tuple(self, lpar, first, args, rpar):
-        return E("list", [first] + [a for a in (args or ()) if a is not None], lpar.start_pos,
-                 rpar.end_pos)
+        return E(
+            "list",
+            [first] + [a for a in (args or ()) if a is not None],
+            lpar.start_pos,
+            rpar.end_pos,
+        )
 
     def subscripts(self, *items):
         return [i for i in items if i is not None]
@@ -385,8 +467,7 @@ class Builder:
         out = []
         for item in items:
             if isinstance(item, tuple):
-                out.append(("slice",) + tuple(self.index_number(b, none_ok=True)
-                                              for b in item[1:]))
+                out.append(("slice",) + tuple(self.index_number(b, none_ok=True) for b in item[1:]))
             else:
                 out.append(("int", self.index_number(item)))
         attrs = {"items": tuple(out), "multi": len(items) > 1}
@@ -396,9 +477,12 @@ class Builder:
         if e is None and none_ok:
             return None
         if e is None or e.kind != "num" or not math.isfinite(e.value) or not e.value.is_integer():
-            raise self.error(ParseError, "indices must be integer constants (tensor and mask "
-                             "indexing are not supported)", e.start if e else 0,
-                             e.end if e else None)
+            raise self.error(
+                ParseError,
+                "indices must be integer constants (tensor and mask indexing are not supported)",
+                e.start if e else 0,
+                e.end if e else None,
+            )
         return int(e.value)
 
     def neg(self, minus, e):
@@ -427,14 +511,19 @@ class Builder:
     def method(self, obj, name_tok, *rest):
         if obj.kind not in ("node", "num", "list"):
             raise self.error(ParseError, f"{_describe(obj.value)} has no methods", obj.start)
-        return self.call(name_tok, rest[0] if len(rest) == 2 else None, rest[-1].end_pos,
-                         receiver=obj)
+        return self.call(
+            name_tok, rest[0] if len(rest) == 2 else None, rest[-1].end_pos, receiver=obj
+        )
 
     def attr_(self, obj, name_tok):
         if str(name_tok) != "T":
-            raise self.error(UnknownNameError, f"unknown attribute '.{short(str(name_tok))}'",
-                             name_tok.start_pos, name_tok.end_pos,
-                             hint="tensors have .T; methods are called with ()")
+            raise self.error(
+                UnknownNameError,
+                f"unknown attribute '.{short(str(name_tok))}'",
+                name_tok.start_pos,
+                name_tok.end_pos,
+                hint="tensors have .T; methods are called with ()",
+            )
         return self.apply("permute_T", [obj], None, obj.start, name_tok.end_pos)
 
 
@@ -450,8 +539,9 @@ _parser = None
 def _grammar_path():
     here = os.path.dirname(os.path.abspath(__file__))
     shipped = os.path.join(here, "grammars", "gradcli.lark")  # inside the wheel
-    return shipped if os.path.exists(shipped) else os.path.join(here, "..", "grammars",
-                                                               "gradcli.lark")
+    return (
+        shipped if os.path.exists(shipped) else os.path.join(here, "..", "grammars", "gradcli.lark")
+    )
 
 
 def _get_parser():
@@ -461,17 +551,49 @@ def _get_parser():
 
         with open(_grammar_path(), encoding="utf-8") as f:
             grammar = f.read()
-        _parser = Lark(grammar, parser="lalr", lexer="basic", postlex=_PostLex(),
-                       transformer=_Transformer(), maybe_placeholders=True, cache=True)
+        _parser = Lark(
+            grammar,
+            parser="lalr",
+            lexer="basic",
+            postlex=_PostLex(),
+            transformer=_Transformer(),
+            maybe_placeholders=True,
+            cache=True,
+        )
     return _parser
 
 
 class _Transformer:
     """What Lark calls for each rule; dispatches to the current Builder."""
 
-    _names = ("start", "assign", "number", "string", "name", "add", "sub", "mul", "div",
-              "matmul", "pow", "neg", "pos", "paren", "list", "args", "kwarg", "call",
-              "method", "attr", "compare", "tuple", "subscripts", "slice2", "slice3", "index")
+    _names = (
+        "start",
+        "assign",
+        "number",
+        "string",
+        "name",
+        "add",
+        "sub",
+        "mul",
+        "div",
+        "matmul",
+        "pow",
+        "neg",
+        "pos",
+        "paren",
+        "list",
+        "args",
+        "kwarg",
+        "call",
+        "method",
+        "attr",
+        "compare",
+        "tuple",
+        "subscripts",
+        "slice2",
+        "slice3",
+        "index",
+    )
 
     def __init__(self):
         self.builder = None
@@ -482,6 +604,7 @@ class _Transformer:
     def _forward(self, target):
         def callback(children):
             return getattr(self.builder, target)(*children)
+
         return callback
 
     # Lark looks callbacks up with getattr and wraps them; __default__ is never needed
@@ -490,8 +613,12 @@ class _Transformer:
 
 def parse(text):
     """Parse program text into a Program. Raises ParseError/UnknownNameError."""
-    from lark.exceptions import UnexpectedCharacters, UnexpectedEOF, UnexpectedInput, \
-        UnexpectedToken
+    from lark.exceptions import (
+        UnexpectedCharacters,
+        UnexpectedEOF,
+        UnexpectedInput,
+        UnexpectedToken,
+    )
 
     _check_characters(text)
     if not text.strip() or _only_comments(text):
@@ -506,26 +633,40 @@ def parse(text):
         raise
     except UnexpectedCharacters as e:
         ch = text[e.pos_in_stream] if e.pos_in_stream < len(text) else ""
-        raise builder.error(ParseError, f"unexpected character {_show_char(ch)}",
-                            e.pos_in_stream) from None
+        raise builder.error(
+            ParseError, f"unexpected character {_show_char(ch)}", e.pos_in_stream
+        ) from None
     except UnexpectedEOF as e:
-        raise builder.error(ParseError, "unexpected end of program" + _expected(e),
-                            len(text.rstrip()), hint=_unclosed(text)) from None
+        raise builder.error(
+            ParseError,
+            "unexpected end of program" + _expected(e),
+            len(text.rstrip()),
+            hint=_unclosed(text),
+        ) from None
     except UnexpectedToken as e:
         tok = e.token
         if tok.type == "$END":
-            raise builder.error(ParseError, "unexpected end of program" + _expected(e),
-                                len(text.rstrip()), hint=_unclosed(text)) from None
+            raise builder.error(
+                ParseError,
+                "unexpected end of program" + _expected(e),
+                len(text.rstrip()),
+                hint=_unclosed(text),
+            ) from None
         what = "line break" if tok == "\n" else f"'{tok}'"
-        raise builder.error(ParseError, f"unexpected {what}" + _expected(e),
-                            tok.start_pos, tok.end_pos) from None
+        raise builder.error(
+            ParseError, f"unexpected {what}" + _expected(e), tok.start_pos, tok.end_pos
+        ) from None
     except UnexpectedInput as e:  # any other parse failure Lark reports
         raise ParseError(f"cannot parse the program: {e}") from None
     finally:
         transformer.builder = None
     if out.kind == "const":
-        raise builder.error(ParseError, f"the program's output is {_describe(out.value)}; it "
-                            "must be a tensor expression", out.start, out.end)
+        raise builder.error(
+            ParseError,
+            f"the program's output is {_describe(out.value)}; it must be a tensor expression",
+            out.start,
+            out.end,
+        )
     output = builder.as_node(out)
     return _live(Program(text, builder.nodes, builder.inputs, output))
 
@@ -570,14 +711,23 @@ def _check_characters(text):
             end = text.find("\n", line)
             hash_at = text.find("#", line, len(text) if end < 0 else end)
             comment_at[line] = len(text) if hash_at < 0 else hash_at
-        if at > comment_at[line] and ch.isprintable() and \
-                unicodedata.category(ch) not in ("Cf", "Cc", "Co", "Cs"):
+        if (
+            at > comment_at[line]
+            and ch.isprintable()
+            and unicodedata.category(ch) not in ("Cf", "Cc", "Co", "Cs")
+        ):
             continue
-        raise ParseError(f"unexpected character {_show_char(ch)}: program text must be ASCII"
-                         + ("" if ch.isprintable() else " (it holds an invisible control or "
-                            "formatting character)"),
-                         position=position_of(text, at), context=caret(text, at),
-                         hint="names are ASCII letters, digits and _; retype the character")
+        raise ParseError(
+            f"unexpected character {_show_char(ch)}: program text must be ASCII"
+            + (
+                ""
+                if ch.isprintable()
+                else " (it holds an invisible control or formatting character)"
+            ),
+            position=position_of(text, at),
+            context=caret(text, at),
+            hint="names are ASCII letters, digits and _; retype the character",
+        )
 
 
 def _only_comments(text):
@@ -592,9 +742,20 @@ def _show_char(ch):
     return f"'{ch}' ({label})" if ch.isprintable() else label
 
 
-_TOKEN_NAMES = {"NAME": "a name", "NUMBER": "a number", "STRING": "a string", "RPAR": "')'",
-                "LPAR": "'('", "RSQB": "']'", "LSQB": "'['", "PLUS": "'+'", "MINUS": "'-'",
-                "POW": "'^'", "_SEP": "a line break or ';'", "$END": "the end of the program"}
+_TOKEN_NAMES = {
+    "NAME": "a name",
+    "NUMBER": "a number",
+    "STRING": "a string",
+    "RPAR": "')'",
+    "LPAR": "'('",
+    "RSQB": "']'",
+    "LSQB": "'['",
+    "PLUS": "'+'",
+    "MINUS": "'-'",
+    "POW": "'^'",
+    "_SEP": "a line break or ';'",
+    "$END": "the end of the program",
+}
 
 
 def _unclosed(text):

@@ -32,7 +32,7 @@ def _cell(value):
 
 def _node_text(result, node):
     text = node.name if node.name is not None else result.text(node)
-    return text if len(text) <= NODE_TEXT else text[:NODE_TEXT - 1] + "…"
+    return text if len(text) <= NODE_TEXT else text[: NODE_TEXT - 1] + "…"
 
 
 def rows(result):
@@ -42,8 +42,16 @@ def rows(result):
     for n in result.nodes:
         if n.op == "number":
             continue
-        out.append((str(n.id), _node_text(result, n), n.label or "", _shape(n.shape),
-                    _cell(n.value), _cell(n.grad)))
+        out.append(
+            (
+                str(n.id),
+                _node_text(result, n),
+                n.label or "",
+                _shape(n.shape),
+                _cell(n.value),
+                _cell(n.grad),
+            )
+        )
     return out
 
 
@@ -90,8 +98,11 @@ def rich_print(result, console):
     console.print()
     t = Table(show_header=True, header_style="bold", box=None, pad_edge=False)
     for h in HEADERS:
-        t.add_column(h, justify="right" if h == "id" else "left",
-                     style={"grad_fn": "magenta", "id": "dim", "grad": "green"}.get(h))
+        t.add_column(
+            h,
+            justify="right" if h == "id" else "left",
+            style={"grad_fn": "magenta", "id": "dim", "grad": "green"}.get(h),
+        )
     for row in table:
         t.add_row(*[Text(c) for c in row])
     console.print(t)
@@ -110,6 +121,7 @@ __all__ = ["plain", "rich_print", "to_json", "dumps", "error_json", "json_value"
 
 # ---- jvp, jacobian, hessian, check ------------------------------------------------------
 
+
 def _meta(job):
     return {"expr": job.text, "dtype": job.dtype}
 
@@ -119,19 +131,31 @@ def _head(value, grad_fn):
 
 
 def jvp_json(out, job):
-    return {**_meta(job), "value": json_value(out["value"]), "shape": list(out["shape"]),
-            "jvp": json_value(out["jvp"])}
+    return {
+        **_meta(job),
+        "value": json_value(out["value"]),
+        "shape": list(out["shape"]),
+        "jvp": json_value(out["jvp"]),
+    }
 
 
 def jvp_text(out, dtype):
-    return _head(out["value"], out["grad_fn"]) + "\njvp (J·t, forward mode)\n" + \
-        tensor_repr(out["jvp"]) + "\n"
+    return (
+        _head(out["value"], out["grad_fn"])
+        + "\njvp (J·t, forward mode)\n"
+        + tensor_repr(out["jvp"])
+        + "\n"
+    )
 
 
 def jacobian_json(out, job):
-    return {**_meta(job), "value": json_value(out["value"]), "mode": out["mode"],
-            "passes": out["passes"],
-            "jacobian": {k: json_value(v) for k, v in out["jacobian"].items()}}
+    return {
+        **_meta(job),
+        "value": json_value(out["value"]),
+        "mode": out["mode"],
+        "passes": out["passes"],
+        "jacobian": {k: json_value(v) for k, v in out["jacobian"].items()},
+    }
 
 
 def jacobian_text(out, dtype):
@@ -139,15 +163,20 @@ def jacobian_text(out, dtype):
     for name, block in out["jacobian"].items():
         lines.append(f"∂out/∂{name}  (shape {_shape(block.shape)})\n{tensor_repr(block)}\n")
     passes = out["passes"]
-    lines.append(f"by {out['mode']} mode: {passes} {out['mode']} pass"
-                 f"{'es' if passes != 1 else ''}\n")
+    lines.append(
+        f"by {out['mode']} mode: {passes} {out['mode']} pass{'es' if passes != 1 else ''}\n"
+    )
     return "\n".join(lines)
 
 
 def hessian_json(out, job):
-    return {**_meta(job), "value": json_value(out["value"]),
-            "hessian": {a: {b: json_value(v) for b, v in row.items()}
-                        for a, row in out["hessian"].items()}}
+    return {
+        **_meta(job),
+        "value": json_value(out["value"]),
+        "hessian": {
+            a: {b: json_value(v) for b, v in row.items()} for a, row in out["hessian"].items()
+        },
+    }
 
 
 def hessian_text(out, dtype):
@@ -159,29 +188,52 @@ def hessian_text(out, dtype):
 
 
 def check_json(out, job):
-    obj = {"expr": job.text, "ok": out["ok"], "eps": out["eps"], "atol": out["atol"],
-           "rtol": out["rtol"], "value": json_value(out["value"]), "inputs": out["inputs"]}
+    obj = {
+        "expr": job.text,
+        "ok": out["ok"],
+        "eps": out["eps"],
+        "atol": out["atol"],
+        "rtol": out["rtol"],
+        "value": json_value(out["value"]),
+        "inputs": out["inputs"],
+    }
     if "sweep" in out:
         obj["sweep"] = out["sweep"]
     return obj
 
 
 def check_text(out, plot=False):
-    lines = [f"{'ok' if out['ok'] else 'FAILED'}: reverse and forward mode against central "
-             f"finite differences (float64, eps={out['eps']:g}, atol={out['atol']:g}, "
-             f"rtol={out['rtol']:g})", ""]
+    lines = [
+        f"{'ok' if out['ok'] else 'FAILED'}: reverse and forward mode against central "
+        f"finite differences (float64, eps={out['eps']:g}, atol={out['atol']:g}, "
+        f"rtol={out['rtol']:g})",
+        "",
+    ]
     rows = []
     for name, entry in out["inputs"].items():
         for mode, r in entry.items():
-            rows.append((name, mode, f"{r['max_abs_error']:.3e}", f"{r['max_rel_error']:.3e}",
-                         "yes" if r["ok"] else "NO"))
+            rows.append(
+                (
+                    name,
+                    mode,
+                    f"{r['max_abs_error']:.3e}",
+                    f"{r['max_rel_error']:.3e}",
+                    "yes" if r["ok"] else "NO",
+                )
+            )
     lines += _plain_table(("input", "mode", "max abs error", "max rel error", "ok"), rows)
     if "sweep" in out:
-        lines += ["", "finite-difference error as the step shrinks (truncation error falls "
-                  "with the step, rounding error grows as it shrinks):", ""]
+        lines += [
+            "",
+            "finite-difference error as the step shrinks (truncation error falls "
+            "with the step, rounding error grows as it shrinks):",
+            "",
+        ]
         sweep = out["sweep"]
-        lines += _plain_table(("step", "max abs error"),
-                              [(f"{r['step']:.0e}", f"{r['max_abs_error']:.3e}") for r in sweep])
+        lines += _plain_table(
+            ("step", "max abs error"),
+            [(f"{r['step']:.0e}", f"{r['max_abs_error']:.3e}") for r in sweep],
+        )
         if plot:
             lines += [""] + _sweep_plot(sweep)
     return "\n".join(lines) + "\n"
@@ -193,7 +245,7 @@ def _sweep_plot(sweep, width=40):
     logs = [math.log10(r["max_abs_error"]) if r["max_abs_error"] > 0 else -17.0 for r in sweep]
     lo, hi = min(logs), max(logs)
     out = []
-    for r, v in zip(sweep, logs):
+    for r, v in zip(sweep, logs, strict=True):
         n = 1 + int((v - lo) / (hi - lo) * (width - 1)) if hi > lo else 1
         out.append(f"{r['step']:.0e} │{'█' * n:<{width}}│ 1e{v:+.1f}")
     return out

@@ -9,8 +9,12 @@ PRECISION = 4
 THRESHOLD = 1000
 EDGEITEMS = 3
 LINEWIDTH = 80
-_DTYPE_NAMES = {"float32": "torch.float32", "float64": "torch.float64", "bool": "torch.bool",
-                "int64": "torch.int64"}
+_DTYPE_NAMES = {
+    "float32": "torch.float32",
+    "float64": "torch.float64",
+    "bool": "torch.bool",
+    "int64": "torch.int64",
+}
 _DEFAULT_DTYPES = ("float32", "int64", "bool")
 
 
@@ -73,8 +77,11 @@ def _summarized(a):
         return a
     if a.ndim == 1:
         return np.concatenate((a[:EDGEITEMS], a[-EDGEITEMS:])) if a.shape[0] > 2 * EDGEITEMS else a
-    rows = list(range(EDGEITEMS)) + list(range(a.shape[0] - EDGEITEMS, a.shape[0])) \
-        if a.shape[0] > 2 * EDGEITEMS else range(a.shape[0])
+    rows = (
+        list(range(EDGEITEMS)) + list(range(a.shape[0] - EDGEITEMS, a.shape[0]))
+        if a.shape[0] > 2 * EDGEITEMS
+        else range(a.shape[0])
+    )
     return np.stack([_summarized(a[i]) for i in rows])
 
 
@@ -82,11 +89,14 @@ def _vector_str(a, indent, summarize, fmt, linewidth):
     element_length = fmt.max_width + 2
     per_line = max(1, math.floor((linewidth - indent) / element_length))
     if summarize and a.shape[0] > 2 * EDGEITEMS:
-        data = [fmt.format(v) for v in a[:EDGEITEMS].tolist()] + [" ..."] + \
-            [fmt.format(v) for v in a[-EDGEITEMS:].tolist()]
+        data = (
+            [fmt.format(v) for v in a[:EDGEITEMS].tolist()]
+            + [" ..."]
+            + [fmt.format(v) for v in a[-EDGEITEMS:].tolist()]
+        )
     else:
         data = [fmt.format(v) for v in a.tolist()]
-    lines = [", ".join(data[i:i + per_line]) for i in range(0, len(data), per_line)]
+    lines = [", ".join(data[i : i + per_line]) for i in range(0, len(data), per_line)]
     return "[" + ("," + "\n" + " " * (indent + 1)).join(lines) + "]"
 
 
@@ -100,8 +110,10 @@ def _with_formatter(a, indent, summarize, fmt, linewidth=LINEWIDTH):
         rows = list(range(EDGEITEMS)) + [None] + list(range(n - EDGEITEMS, n))
     else:
         rows = range(n)
-    slices = ["..." if i is None else _with_formatter(a[i], indent + 1, summarize, fmt, linewidth)
-              for i in rows]
+    slices = [
+        "..." if i is None else _with_formatter(a[i], indent + 1, summarize, fmt, linewidth)
+        for i in rows
+    ]
     return "[" + ("," + "\n" * (a.ndim - 1) + " " * (indent + 1)).join(slices) + "]"
 
 

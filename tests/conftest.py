@@ -79,13 +79,19 @@ def our_labels(result):
 
 def torch_namespace(torch, dtype):
     """gradcli's functions spelled in PyTorch (the mirror of each operator)."""
+
     def t(v):
         return v if isinstance(v, torch.Tensor) else torch.tensor(v, dtype=dtype)
 
     def reduce(method):
         def f(x, dim=None, keepdim=False):
             x = t(x)
-            return getattr(x, method)() if dim is None else getattr(x, method)(dim=dim, keepdim=keepdim)
+            return (
+                getattr(x, method)()
+                if dim is None
+                else getattr(x, method)(dim=dim, keepdim=keepdim)
+            )
+
         return f
 
     F = torch.nn.functional
@@ -94,42 +100,113 @@ def torch_namespace(torch, dtype):
         tgt = t(tgt)
         return tgt if tgt.shape == x.shape else tgt.detach().long()
 
-    ns = {name: (lambda f: lambda x, *a, **k: f(t(x), *a, **k))(getattr(torch, name)) for name in
-          ("exp", "log", "sqrt", "sin", "cos", "tan", "tanh", "sigmoid", "relu", "abs",
-           "log1p", "expm1", "reciprocal", "erf", "asin", "acos", "atan", "sinh", "cosh",
-           "log2", "log10", "exp2", "rsqrt", "square", "sign", "floor", "ceil", "round",
-           "atan2", "logsumexp", "cumsum", "flatten", "outer", "where", "clamp")}
-    ns.update({name: (lambda f: lambda x, *a, **k: f(t(x), *a, **k))(getattr(F, name)) for name in
-               ("softplus", "leaky_relu", "elu", "silu", "gelu", "hardtanh", "softmax",
-                "log_softmax", "mse_loss", "l1_loss", "binary_cross_entropy",
-                "binary_cross_entropy_with_logits")})
+    ns = {
+        name: (lambda f: lambda x, *a, **k: f(t(x), *a, **k))(getattr(torch, name))
+        for name in (
+            "exp",
+            "log",
+            "sqrt",
+            "sin",
+            "cos",
+            "tan",
+            "tanh",
+            "sigmoid",
+            "relu",
+            "abs",
+            "log1p",
+            "expm1",
+            "reciprocal",
+            "erf",
+            "asin",
+            "acos",
+            "atan",
+            "sinh",
+            "cosh",
+            "log2",
+            "log10",
+            "exp2",
+            "rsqrt",
+            "square",
+            "sign",
+            "floor",
+            "ceil",
+            "round",
+            "atan2",
+            "logsumexp",
+            "cumsum",
+            "flatten",
+            "outer",
+            "where",
+            "clamp",
+        )
+    }
+    ns.update(
+        {
+            name: (lambda f: lambda x, *a, **k: f(t(x), *a, **k))(getattr(F, name))
+            for name in (
+                "softplus",
+                "leaky_relu",
+                "elu",
+                "silu",
+                "gelu",
+                "hardtanh",
+                "softmax",
+                "log_softmax",
+                "mse_loss",
+                "l1_loss",
+                "binary_cross_entropy",
+                "binary_cross_entropy_with_logits",
+            )
+        }
+    )
 
     def extremum(method):
         def f(x, dim=None, keepdim=False):
             x = t(x)
-            return getattr(x, method)() if dim is None else getattr(x, method)(dim=dim, keepdim=keepdim).values
+            return (
+                getattr(x, method)()
+                if dim is None
+                else getattr(x, method)(dim=dim, keepdim=keepdim).values
+            )
+
         return f
 
     ns.update(
-        sum=reduce("sum"), mean=reduce("mean"), prod=reduce("prod"),
-        max=extremum("max"), min=extremum("min"),
-        amax=lambda x, dim=None, keepdim=False: x.amax(dim=() if dim is None else dim, keepdim=keepdim),
-        amin=lambda x, dim=None, keepdim=False: x.amin(dim=() if dim is None else dim, keepdim=keepdim),
+        sum=reduce("sum"),
+        mean=reduce("mean"),
+        prod=reduce("prod"),
+        max=extremum("max"),
+        min=extremum("min"),
+        amax=lambda x, dim=None, keepdim=False: x.amax(
+            dim=() if dim is None else dim, keepdim=keepdim
+        ),
+        amin=lambda x, dim=None, keepdim=False: x.amin(
+            dim=() if dim is None else dim, keepdim=keepdim
+        ),
         maximum=lambda a, b: torch.maximum(t(a), t(b)),
         minimum=lambda a, b: torch.minimum(t(a), t(b)),
-        dot=lambda a, b: torch.dot(a, b), mv=lambda a, b: torch.mv(a, b),
-        mm=lambda a, b: torch.mm(a, b), transpose=lambda a: a.t(),
+        dot=lambda a, b: torch.dot(a, b),
+        mv=lambda a, b: torch.mv(a, b),
+        mm=lambda a, b: torch.mm(a, b),
+        transpose=lambda a: a.t(),
         unsqueeze=lambda x, dim=0: x.unsqueeze(dim),
         squeeze=lambda x, dim=None: x.squeeze() if dim is None else x.squeeze(dim),
         norm=lambda x, p=2, dim=None, keepdim=False: x.norm(p=p, dim=dim, keepdim=keepdim),
-        var=lambda x, dim=None, correction=1, keepdim=False: x.var(dim=dim, correction=correction, keepdim=keepdim),
-        std=lambda x, dim=None, correction=1, keepdim=False: x.std(dim=dim, correction=correction, keepdim=keepdim),
+        var=lambda x, dim=None, correction=1, keepdim=False: x.var(
+            dim=dim, correction=correction, keepdim=keepdim
+        ),
+        std=lambda x, dim=None, correction=1, keepdim=False: x.std(
+            dim=dim, correction=correction, keepdim=keepdim
+        ),
         reshape=lambda x, *shape: x.reshape(*shape),
-        cross_entropy=lambda x, tgt, reduction="mean": F.cross_entropy(x, target(x, tgt), reduction=reduction),
+        cross_entropy=lambda x, tgt, reduction="mean": F.cross_entropy(
+            x, target(x, tgt), reduction=reduction
+        ),
         nll_loss=lambda x, tgt, reduction="mean": F.nll_loss(x, t(tgt).long(), reduction=reduction),
         cat=lambda xs, dim=0: torch.cat([t(v) for v in xs], dim),
         stack=lambda xs, dim=0: torch.stack([t(v) for v in xs], dim),
-        inf=math.inf, nan=math.nan,
+        inf=math.inf,
+        nan=math.nan,
     )
     return ns
 
@@ -150,8 +227,12 @@ def run_torch(torch, program, inputs, wrt=None, dtype="float64", seed=None):
     """Run a gradcli program in PyTorch (Python parses it: ^ is **, the last line is the
     output). Returns (output tensor, {name: grad or None})."""
     tdtype = getattr(torch, dtype)
-    leaves = {k: torch.tensor(np.asarray(v, dtype=dtype), dtype=tdtype,
-                              requires_grad=(wrt is None or k in wrt)) for k, v in inputs.items()}
+    leaves = {
+        k: torch.tensor(
+            np.asarray(v, dtype=dtype), dtype=tdtype, requires_grad=(wrt is None or k in wrt)
+        )
+        for k, v in inputs.items()
+    }
     ns = torch_namespace(torch, tdtype)
     ns.update(leaves)
     code, out_name = _compiled(program)
@@ -161,8 +242,11 @@ def run_torch(torch, program, inputs, wrt=None, dtype="float64", seed=None):
         out.backward()
     else:
         out.backward(gradient=torch.tensor(np.asarray(seed, dtype=dtype), dtype=tdtype))
-    return out, {k: (None if v.grad is None else v.grad.numpy()) for k, v in leaves.items()
-                 if v.requires_grad}
+    return out, {
+        k: (None if v.grad is None else v.grad.numpy())
+        for k, v in leaves.items()
+        if v.requires_grad
+    }
 
 
 def torch_function(torch, program, names, dtype="float64"):
@@ -172,7 +256,8 @@ def torch_function(torch, program, names, dtype="float64"):
 
     def f(*tensors):
         ns = torch_namespace(torch, tdtype)
-        ns.update(dict(zip(names, tensors)))
+        ns.update(dict(zip(names, tensors, strict=True)))
         exec(code, ns)
         return ns[out_name]
+
     return f

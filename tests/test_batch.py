@@ -44,7 +44,9 @@ def run(args, data):
 
 
 def answers(output):
-    return [json.loads(line, parse_constant=lambda c: pytest.fail(c)) for line in output.splitlines()]
+    return [
+        json.loads(line, parse_constant=lambda c: pytest.fail(c)) for line in output.splitlines()
+    ]
 
 
 def test_good_and_bad_lines_mixed():
@@ -67,12 +69,22 @@ def test_good_and_bad_lines_mixed():
 
 
 def test_ids_keys_and_nodes():
-    data = "\n".join(json.dumps(r) for r in [
-        {"id": 7, "inputs": {"x": [1, 2]}},
-        {"inputs": {"x": [1, 2]}, "dtype": "float64", "wrt": ["x"]},
-        {"expr": "sum(x * y)", "inputs": {"x": [1, 2], "y": "3,4"}, "wrt": "x"},
-        {"expr": "y = x + 2; z = y * y * 2; z", "inputs": {"x": [1, 2]}, "seed_vector": "1,0"},
-    ]) + "\n"
+    data = (
+        "\n".join(
+            json.dumps(r)
+            for r in [
+                {"id": 7, "inputs": {"x": [1, 2]}},
+                {"inputs": {"x": [1, 2]}, "dtype": "float64", "wrt": ["x"]},
+                {"expr": "sum(x * y)", "inputs": {"x": [1, 2], "y": "3,4"}, "wrt": "x"},
+                {
+                    "expr": "y = x + 2; z = y * y * 2; z",
+                    "inputs": {"x": [1, 2]},
+                    "seed_vector": "1,0",
+                },
+            ]
+        )
+        + "\n"
+    )
     r = run(["--expr", EXPR], data)
     assert r.exit_code == 0 and r.stderr == ""
     a, b, c, d = answers(r.stdout)
@@ -87,8 +99,10 @@ def test_ids_keys_and_nodes():
 def test_defaults_from_flags_and_file(tmp_path):
     prog = tmp_path / "p.gc"
     prog.write_text("sum(x * w)")
-    r = run(["-f", str(prog), "--wrt", "w", "--dtype", "float64"],
-            '{"inputs": {"x": [1, 2], "w": [3, 4]}}\n')
+    r = run(
+        ["-f", str(prog), "--wrt", "w", "--dtype", "float64"],
+        '{"inputs": {"x": [1, 2], "w": [3, 4]}}\n',
+    )
     (a,) = answers(r.stdout)
     assert a["grad"] == {"w": [1.0, 2.0]} and a["dtype"] == "float64"
 
@@ -102,12 +116,15 @@ def test_records_accept_generators_reproducibly():
     assert a["value"] != b["value"]  # each record its own draw
 
 
-@pytest.mark.parametrize("args,fragment", [
-    (["--expr", "mean(x"], "unexpected end"),
-    (["--jobs", "0"], "--jobs must be at least 1"),
-    (["--dtype", "half"], "unknown dtype"),
-    (["/nonexistent.jsonl"], "cannot read"),
-])
+@pytest.mark.parametrize(
+    "args,fragment",
+    [
+        (["--expr", "mean(x"], "unexpected end"),
+        (["--jobs", "0"], "--jobs must be at least 1"),
+        (["--dtype", "half"], "unknown dtype"),
+        (["/nonexistent.jsonl"], "cannot read"),
+    ],
+)
 def test_usage_errors_exit_2(args, fragment):
     r = run(args, "")
     assert r.exit_code == 2 and fragment in r.output
@@ -130,6 +147,7 @@ def test_program_cache():
 
 # ---- as real processes ----------------------------------------------------------------
 
+
 def gradcli(*args, **kw):
     return subprocess.Popen([sys.executable, "-m", "gradcli", *args], **kw)
 
@@ -143,8 +161,10 @@ def test_jobs_output_is_byte_identical(tmp_path):
     path.write_text(records(3000) + "garbage\n" + records(10))
     outs = []
     for jobs in ("1", "2", "3"):
-        p = subprocess.run([sys.executable, "-m", "gradcli", "batch", "--expr", EXPR, "--jobs",
-                            jobs, str(path)], capture_output=True)
+        p = subprocess.run(
+            [sys.executable, "-m", "gradcli", "batch", "--expr", EXPR, "--jobs", jobs, str(path)],
+            capture_output=True,
+        )
         assert p.returncode == 1 and p.stderr == b"1 of 3011 records failed\n"
         outs.append(p.stdout)
     assert outs[0] == outs[1] == outs[2]
@@ -154,8 +174,12 @@ def test_head_exits_quietly(tmp_path):
     path = tmp_path / "r.jsonl"
     path.write_text(records(20000))
     for jobs in ("1", "2"):
-        p = subprocess.run(f"{sys.executable} -m gradcli batch --expr '{EXPR}' --jobs {jobs} "
-                           f"{path} | head -1", shell=True, capture_output=True, timeout=120)
+        p = subprocess.run(
+            f"{sys.executable} -m gradcli batch --expr '{EXPR}' --jobs {jobs} {path} | head -1",
+            shell=True,
+            capture_output=True,
+            timeout=120,
+        )
         assert p.stderr == b"" and len(p.stdout.splitlines()) == 1
 
 
@@ -173,8 +197,14 @@ def test_interactive_pipe_answers_each_line_at_once():
 
 
 def test_ctrl_c_while_waiting_exits_130():
-    p = gradcli("batch", "--expr", EXPR, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                stderr=subprocess.PIPE)
+    p = gradcli(
+        "batch",
+        "--expr",
+        EXPR,
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
     p.stdin.write(b'{"inputs": {"x": 1}}\n')
     p.stdin.flush()
     assert json.loads(p.stdout.readline())["id"] == 1
@@ -199,14 +229,19 @@ def test_ctrl_c_mid_file_stops_at_a_line_boundary(tmp_path):
 
 def test_memory_stays_flat(tmp_path):
     """Peak memory for 20x the records stays within a few MB of the small run's."""
+
     def peak(n):
         path = tmp_path / f"r{n}.jsonl"
         path.write_text(records(n))
-        code = ("import resource, subprocess, sys; subprocess.run([sys.executable, '-m', "
-                f"'gradcli', 'batch', '--expr', '{EXPR}', '{path}'], stdout=subprocess.DEVNULL);"
-                "print(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss)")
-        return int(subprocess.run([sys.executable, "-c", code], capture_output=True,
-                                  text=True).stdout)
+        code = (
+            "import resource, subprocess, sys; subprocess.run([sys.executable, '-m', "
+            f"'gradcli', 'batch', '--expr', '{EXPR}', '{path}'], stdout=subprocess.DEVNULL);"
+            "print(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss)"
+        )
+        return int(
+            subprocess.run([sys.executable, "-c", code], capture_output=True, text=True).stdout
+        )
+
     small, large = peak(1000), peak(20000)
     assert large < small + 10_000  # KiB
 
@@ -216,12 +251,13 @@ def test_huge_line_costs_only_itself(tmp_path, monkeypatch):
 
     monkeypatch.setattr(batch, "MAX_LINE", 1000)
     good = json.dumps(GOOD).encode()
-    huge = b'{"inputs": {"x": [' + b"1," * 5000 + b'1]}}'
+    huge = b'{"inputs": {"x": [' + b"1," * 5000 + b"1]}}"
     import io
 
     out = io.StringIO()
-    total, failed, _ = batch.run(io.BytesIO(b"\n".join([good, huge, good]) + b"\n"), out,
-                                 batch.Defaults(EXPR))
+    total, failed, _ = batch.run(
+        io.BytesIO(b"\n".join([good, huge, good]) + b"\n"), out, batch.Defaults(EXPR)
+    )
     rows = [json.loads(r) for r in out.getvalue().splitlines()]
     assert (total, failed) == (3, 1)
     assert "longer than 1000 bytes" in rows[1]["error"]["message"] and rows[2]["id"] == "walk"
@@ -233,7 +269,9 @@ def test_progress_bar_leaves_stdout_alone(tmp_path, capsys, monkeypatch):
     from gradcli import batch
 
     # as on a terminal, where rich would otherwise capture stdout into its live display
-    monkeypatch.setattr(batch, "_stderr_console", lambda: Console(file=sys.stderr, force_terminal=True))
+    monkeypatch.setattr(
+        batch, "_stderr_console", lambda: Console(file=sys.stderr, force_terminal=True)
+    )
     path = tmp_path / "r.jsonl"
     path.write_text(records(600))
     bar, progress = batch.progress_bar(str(path))
@@ -245,12 +283,15 @@ def test_progress_bar_leaves_stdout_alone(tmp_path, capsys, monkeypatch):
     assert total == 600 and len(out.splitlines()) == 600
 
 
-@pytest.mark.parametrize("line,fragment", [
-    (b'{"id": [1], "inputs": {"x": 1}}', "\"id\" must be a string"),
-    (b'{"id": 1e400, "inputs": {"x": 1}}', "\"id\" must be a string"),
-    (b'{"id": NaN, "inputs": {"x": 1}}', "NaN is not JSON"),
-    (b'{"inputs": {"x": [Infinity]}}', "Infinity is not JSON"),
-])
+@pytest.mark.parametrize(
+    "line,fragment",
+    [
+        (b'{"id": [1], "inputs": {"x": 1}}', '"id" must be a string'),
+        (b'{"id": 1e400, "inputs": {"x": 1}}', '"id" must be a string'),
+        (b'{"id": NaN, "inputs": {"x": 1}}', "NaN is not JSON"),
+        (b'{"inputs": {"x": [Infinity]}}', "Infinity is not JSON"),
+    ],
+)
 def test_ids_and_non_standard_json(line, fragment):
     from gradcli import batch
 

@@ -23,8 +23,19 @@ def test_one_liner_text():
     assert r.exit_code == 0
     lines = r.output.splitlines()
     assert lines[0] == "tensor(7.3604, grad_fn=<MeanBackward0>)"
-    labels = [w for line in lines for w in line.split() if w.endswith("Backward0") or w == "AccumulateGrad"]
-    assert labels == ["AccumulateGrad", "AddBackward0", "PowBackward0", "MulBackward0", "MeanBackward0"]
+    labels = [
+        w
+        for line in lines
+        for w in line.split()
+        if w.endswith("Backward0") or w == "AccumulateGrad"
+    ]
+    assert labels == [
+        "AccumulateGrad",
+        "AddBackward0",
+        "PowBackward0",
+        "MulBackward0",
+        "MeanBackward0",
+    ]
     assert lines[-2:] == ["x.grad", "tensor([1.2700, 2.9384, 3.0628])"]
     assert "\x1b" not in r.output  # piped: no escape codes
 
@@ -49,11 +60,27 @@ def test_json_object():
     assert obj["grad_fn"] == "MeanBackward0"
     assert obj["grad"]["x"] == [1.2699999809265137, 2.9384000301361084, 3.062800168991089]
     x = obj["nodes"][0]
-    assert {k: x[k] for k in ("id", "name", "text", "op", "grad_fn", "inputs", "shape")} == \
-        {"id": 0, "name": "x", "text": "x", "op": "input", "grad_fn": "AccumulateGrad",
-         "inputs": [], "shape": [3]}
+    assert {k: x[k] for k in ("id", "name", "text", "op", "grad_fn", "inputs", "shape")} == {
+        "id": 0,
+        "name": "x",
+        "text": "x",
+        "op": "input",
+        "grad_fn": "AccumulateGrad",
+        "inputs": [],
+        "shape": [3],
+    }
     for node in obj["nodes"]:
-        assert set(node) == {"id", "name", "text", "op", "grad_fn", "inputs", "shape", "value", "grad"}
+        assert set(node) == {
+            "id",
+            "name",
+            "text",
+            "op",
+            "grad_fn",
+            "inputs",
+            "shape",
+            "value",
+            "grad",
+        }
         assert all(i < node["id"] for i in node["inputs"])
 
 
@@ -64,8 +91,14 @@ def test_json_is_strict_with_non_finite_values():
 
 
 def test_inputs_file_and_override(tmp_path):
-    r = run("grad", "mean(2*(x+2)^2)", "--inputs", "-", "--json",
-            input='{"x": [-1.0475, 0.2038, 0.2971]}')
+    r = run(
+        "grad",
+        "mean(2*(x+2)^2)",
+        "--inputs",
+        "-",
+        "--json",
+        input='{"x": [-1.0475, 0.2038, 0.2971]}',
+    )
     assert json.loads(r.output)["grad_fn"] == "MeanBackward0"
     path = tmp_path / "in.json"
     path.write_text('{"x": [1, 2], "y": 3}')
@@ -98,22 +131,25 @@ def test_unused_input_has_no_grad():
     assert r.exit_code == 0 and r.output.rstrip().endswith("y.grad\nNone")
 
 
-@pytest.mark.parametrize("args,code,fragment", [
-    (["grad", "mean(x", "x=1"], 2, "unexpected end of program"),
-    (["grad", "meen(x)", "x=1"], 2, "did you mean 'mean'"),
-    (["grad", "x + y", "x=1"], 2, "missing input: y"),
-    (["grad", "sum(x)", "x=abc"], 2, "'abc' is not a number"),
-    (["grad", "sum(x)", "x=[1,"], 2, "malformed JSON"),
-    (["grad", "sum(x)", "--dtype", "float16", "x=1"], 2, "unknown dtype"),
-    (["grad", "sum(x)", "--bogus", "x=1"], 2, "no such option: --bogus"),
-    (["grad", "x", "+", "1"], 2, "expected NAME=VALUE"),
-    (["grad", "x + y", "x=1,2", "y=1,2,3"], 1, "cannot be broadcast"),
-    (["grad", "x", "x=1,2", "--seed-vector", "1,2,3"], 1, "shape [3]"),
-    (["grad", "2 + 3"], 1, "does not require grad"),
-    (["grad", "sum(x)", "-i", "/nonexistent.json"], 2, "cannot read inputs file"),
-    (["grad", "sum(x)", "--wrt", "q", "x=1"], 2, "--wrt names q"),
-    (["grad"], 2, "missing EXPR"),
-])
+@pytest.mark.parametrize(
+    "args,code,fragment",
+    [
+        (["grad", "mean(x", "x=1"], 2, "unexpected end of program"),
+        (["grad", "meen(x)", "x=1"], 2, "did you mean 'mean'"),
+        (["grad", "x + y", "x=1"], 2, "missing input: y"),
+        (["grad", "sum(x)", "x=abc"], 2, "'abc' is not a number"),
+        (["grad", "sum(x)", "x=[1,"], 2, "malformed JSON"),
+        (["grad", "sum(x)", "--dtype", "float16", "x=1"], 2, "unknown dtype"),
+        (["grad", "sum(x)", "--bogus", "x=1"], 2, "no such option: --bogus"),
+        (["grad", "x", "+", "1"], 2, "expected NAME=VALUE"),
+        (["grad", "x + y", "x=1,2", "y=1,2,3"], 1, "cannot be broadcast"),
+        (["grad", "x", "x=1,2", "--seed-vector", "1,2,3"], 1, "shape [3]"),
+        (["grad", "2 + 3"], 1, "does not require grad"),
+        (["grad", "sum(x)", "-i", "/nonexistent.json"], 2, "cannot read inputs file"),
+        (["grad", "sum(x)", "--wrt", "q", "x=1"], 2, "--wrt names q"),
+        (["grad"], 2, "missing EXPR"),
+    ],
+)
 def test_errors(args, code, fragment):
     r = run(*args)
     assert r.exit_code == code, r.output
@@ -141,9 +177,11 @@ def test_ops_lists_the_table():
 
 
 def test_help_is_fast_and_does_not_import_numpy():
-    code = ("import sys; from gradcli.cli import main\n"
-            "try:\n    main(['grad', '--help'])\nexcept SystemExit:\n    pass\n"
-            "assert 'numpy' not in sys.modules and 'lark' not in sys.modules")
+    code = (
+        "import sys; from gradcli.cli import main\n"
+        "try:\n    main(['grad', '--help'])\nexcept SystemExit:\n    pass\n"
+        "assert 'numpy' not in sys.modules and 'lark' not in sys.modules"
+    )
     subprocess.run([sys.executable, "-c", code], check=True, capture_output=True)
 
 
@@ -156,17 +194,31 @@ def _installed():
 
 def test_installed_command_from_another_directory(tmp_path):
     exe = _installed()
-    p = subprocess.run([exe, "grad", "mean(2*(x+2)^2)", X], cwd=tmp_path, capture_output=True,
-                       text=True, timeout=60)
+    p = subprocess.run(
+        [exe, "grad", "mean(2*(x+2)^2)", X],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert p.returncode == 0, p.stderr
     assert p.stdout.splitlines()[0] == "tensor(7.3604, grad_fn=<MeanBackward0>)"
     assert p.stdout.rstrip().endswith("tensor([1.2700, 2.9384, 3.0628])")
     assert "\x1b" not in p.stdout and p.stderr == ""
-    p = subprocess.run([exe, "grad", "mean(2*(x+2)^2)", "--inputs", "-"], cwd=tmp_path,
-                       input='{"x": [-1.0475, 0.2038, 0.2971]}', capture_output=True, text=True)
+    p = subprocess.run(
+        [exe, "grad", "mean(2*(x+2)^2)", "--inputs", "-"],
+        cwd=tmp_path,
+        input='{"x": [-1.0475, 0.2038, 0.2971]}',
+        capture_output=True,
+        text=True,
+    )
     assert p.returncode == 0 and p.stdout.startswith("tensor(7.3604")
-    p = subprocess.run([sys.executable, "-m", "gradcli", "grad", "x", "x=1,2"], cwd=tmp_path,
-                       capture_output=True, text=True)
+    p = subprocess.run(
+        [sys.executable, "-m", "gradcli", "grad", "x", "x=1,2"],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+    )
     assert p.returncode == 1 and "scalar outputs" in p.stderr and "Traceback" not in p.stderr
 
 
@@ -219,12 +271,21 @@ def test_hot_path_skips_click_only_when_safe():
 
     assert fast_grad(["grad", "x", "x=1", "--json"])["as_json"] is True
     assert fast_grad(["grad", "x", "--wrt=x", "x=1"])["wrt"] == "x"
-    for argv in (["grad", "--help"], ["grad", "x", "-h"], ["grad", "x", "--bogus"],
-                 ["grad", "x", "--dtype"], ["grad", "x", "--json=1"], ["batch"], [],
-                 ["grad", "-x", "x=1"]):
+    for argv in (
+        ["grad", "--help"],
+        ["grad", "x", "-h"],
+        ["grad", "x", "--bogus"],
+        ["grad", "x", "--dtype"],
+        ["grad", "x", "--json=1"],
+        ["batch"],
+        [],
+        ["grad", "-x", "x=1"],
+    ):
         assert fast_grad(argv) is None, argv
-    code = ("import sys; from gradcli.commands import main\n"
-            "main(['grad', 'x * 2', 'x=1', '--json'])\n"
-            "assert 'click' not in sys.modules")
+    code = (
+        "import sys; from gradcli.commands import main\n"
+        "main(['grad', 'x * 2', 'x=1', '--json'])\n"
+        "assert 'click' not in sys.modules"
+    )
     p = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert p.returncode == 0 and '"grad_fn": "MulBackward0"' in p.stdout

@@ -9,11 +9,11 @@ import subprocess
 import numpy as np
 import pytest
 from click.testing import CliRunner
+from conftest import sample, table_examples, torch_function
 
 import gradcli
 from gradcli import derivatives as D
 from gradcli.cli import main
-from conftest import sample, table_examples, torch_function
 
 
 def _inputs(specs, seed=5):
@@ -75,8 +75,14 @@ PROGRAMS = [
     ("sum(exp(x) * sin(y))", {"x": [0.1, 0.2], "y": [0.3, -0.4]}),
     ("y = x + 2; z = y * y * 2; z.mean()", {"x": [-1.0475, 0.2038, 0.2971]}),
     ("sum(100*(x[1:] - x[:-1]^2)^2 + (1 - x[:-1])^2)", {"x": [1.5, -0.5, 0.3, 2.0]}),
-    ("sum((A @ x) ^ 2) + dot(x, x) * s", {"A": [[1.0, 2.0], [3.0, 4.0], [0.5, -1.0]], "x": [0.5, -1.5], "s": 2.0}),
-    ("cross_entropy(W @ x + b, 1)", {"W": [[0.2, -0.1], [0.4, 0.3], [-0.5, 0.1]], "x": [1.0, 2.0], "b": [0.1, 0.0, -0.1]}),
+    (
+        "sum((A @ x) ^ 2) + dot(x, x) * s",
+        {"A": [[1.0, 2.0], [3.0, 4.0], [0.5, -1.0]], "x": [0.5, -1.5], "s": 2.0},
+    ),
+    (
+        "cross_entropy(W @ x + b, 1)",
+        {"W": [[0.2, -0.1], [0.4, 0.3], [-0.5, 0.1]], "x": [1.0, 2.0], "b": [0.1, 0.0, -0.1]},
+    ),
     ("sum(sigmoid(x) * tanh(y)) / sum(x ^ 2)", {"x": [0.3, -0.7, 1.1], "y": [0.2, 0.4, -0.6]}),
 ]
 
@@ -132,12 +138,15 @@ def test_check_passes_and_fails():
 
 # ---- the commands ------------------------------------------------------------------
 
+
 def run(*args):
     return CliRunner().invoke(main, list(args))
 
 
 def test_cli_json_keys():
-    j = json.loads(run("jvp", "sin(x) * y", "x=1,2", "y=3,4", "--tangent", "x=1,0", "--json").output)
+    j = json.loads(
+        run("jvp", "sin(x) * y", "x=1,2", "y=3,4", "--tangent", "x=1,0", "--json").output
+    )
     assert j["jvp"][1] == 0.0 and "value" in j
     j = json.loads(run("jacobian", "A @ x", "A=[[1,2],[3,4]]", "x=1,2", "--json").output)
     assert j["jacobian"]["x"] == [[1.0, 2.0], [3.0, 4.0]] and j["mode"] in ("forward", "reverse")
@@ -164,10 +173,17 @@ def test_graph_formats():
     dot = run("graph", WALK, "--format", "dot").output
     assert dot.startswith("digraph") and dot.count("[label=") == 5  # y shared: once
     mermaid = run("graph", WALK, "--format", "mermaid", "x=1,2").output
-    assert mermaid.startswith("flowchart") and "AddBackward0" in mermaid and "grad [6., 8.]" in mermaid
+    assert (
+        mermaid.startswith("flowchart") and "AddBackward0" in mermaid and "grad [6., 8.]" in mermaid
+    )
     g = json.loads(run("graph", WALK, "--format", "json", "x=1,2").output)
     assert g["evaluated"] and [n["grad_fn"] for n in g["nodes"]] == [
-        "AccumulateGrad", "AddBackward0", "MulBackward0", "MulBackward0", "MeanBackward0"]
+        "AccumulateGrad",
+        "AddBackward0",
+        "MulBackward0",
+        "MulBackward0",
+        "MeanBackward0",
+    ]
     tree = run("graph", WALK).output
     assert tree.splitlines()[0].startswith("[6] z.mean()") and "shared: shown above" in tree
 
@@ -189,6 +205,11 @@ def test_explain_walks_the_reverse_pass():
     assert text.index("MeanBackward0  z.mean()") < text.index("AddBackward0  y = x + 2")
     assert text.rstrip().endswith("x.grad = tensor([1.2700, 2.9384, 3.0628])")
     j = json.loads(run("explain", WALK, "x=1,2", "--json").output)
-    assert [s["grad_fn"] for s in j["steps"]] == ["MeanBackward0", "MulBackward0", "MulBackward0", "AddBackward0"]
+    assert [s["grad_fn"] for s in j["steps"]] == [
+        "MeanBackward0",
+        "MulBackward0",
+        "MulBackward0",
+        "AddBackward0",
+    ]
     assert j["grad"]["x"] == [6.0, 8.0]
     assert j["steps"][2]["sends"][0]["to"] == 2 and len(j["steps"][2]["sends"]) == 2

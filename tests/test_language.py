@@ -11,24 +11,28 @@ from gradcli.parser import parse
 
 
 def value(program, **inputs):
-    return float(gradcli.evaluate(program, inputs or {"x": 1.0}, dtype="float64",
-                                  seed_vector=None).value)
+    return float(
+        gradcli.evaluate(program, inputs or {"x": 1.0}, dtype="float64", seed_vector=None).value
+    )
 
 
-@pytest.mark.parametrize("program,expected", [
-    ("-x^2", -(3.0 ** 2)),  # unary minus binds looser than power, as in Python
-    ("2^3^2 * x / x", 2.0 ** 9),  # power is right-associative
-    ("x ** 2 ** 0.5", 3.0 ** (2 ** 0.5)),
-    ("x^-1", 1 / 3),
-    ("2 * x + 1", 7.0),
-    ("2 + x * 3", 11.0),
-    ("(2 + x) * 3", 15.0),
-    ("x - 1 - 1", 1.0),  # left-associative
-    ("x / 2 / 3", 0.5),
-    ("+x", 3.0),
-    ("- -x", 3.0),
-    ("x * .5 + 1e-3 + 2.5e1 * 0", 1.501),
-])
+@pytest.mark.parametrize(
+    "program,expected",
+    [
+        ("-x^2", -(3.0**2)),  # unary minus binds looser than power, as in Python
+        ("2^3^2 * x / x", 2.0**9),  # power is right-associative
+        ("x ** 2 ** 0.5", 3.0 ** (2**0.5)),
+        ("x^-1", 1 / 3),
+        ("2 * x + 1", 7.0),
+        ("2 + x * 3", 11.0),
+        ("(2 + x) * 3", 15.0),
+        ("x - 1 - 1", 1.0),  # left-associative
+        ("x / 2 / 3", 0.5),
+        ("+x", 3.0),
+        ("- -x", 3.0),
+        ("x * .5 + 1e-3 + 2.5e1 * 0", 1.501),
+    ],
+)
 def test_precedence_like_python(program, expected):
     assert value(program, x=3.0) == pytest.approx(expected)
 
@@ -63,8 +67,9 @@ def test_shared_names_make_one_node():
 
 
 def test_method_sugar_and_T():
-    r = gradcli.evaluate("(x * x).relu().sum() + A.T.sum() + A.t().sum()",
-                         {"x": [1.0, -2.0], "A": [[1.0, 2.0]]})
+    r = gradcli.evaluate(
+        "(x * x).relu().sum() + A.T.sum() + A.t().sum()", {"x": [1.0, -2.0], "A": [[1.0, 2.0]]}
+    )
     assert r.value == 5 + 3 + 3
 
 
@@ -86,25 +91,29 @@ def test_dead_statements_are_not_in_the_graph():
 
 # -- errors: the exception family, positions, suggestions -----------------------------
 
-@pytest.mark.parametrize("program,cls,line,column,fragment", [
-    ("mean(x", gradcli.ParseError, 1, 7, "unexpected end"),
-    ("x +* 2", gradcli.ParseError, 1, 4, "unexpected '*'"),
-    ("x $ 2", gradcli.ParseError, 1, 3, "unexpected character '$'"),
-    ("y = 1\nz = y +\n", gradcli.ParseError, 2, 8, "unexpected end"),
-    ("y = 1 +\nz = y\n", gradcli.ParseError, 1, 8, "unexpected line break"),
-    ("meen(x)", gradcli.UnknownNameError, 1, 1, "unknown function 'meen'"),
-    ("sum(x, dims=0)", gradcli.UnknownNameError, 1, 8, "unexpected keyword argument 'dims'"),
-    ("x.foo", gradcli.UnknownNameError, 1, 3, "unknown attribute"),
-    ("sum(x, dim=1.5)", gradcli.ParseError, 1, 12, "dim must be an integer"),
-    ("exp()", gradcli.ParseError, 1, 1, "takes 1 tensor argument"),
-    ("sum(x, 0, True, 1)", gradcli.ParseError, 1, 1, "got 4"),
-    ("exp(x, dim=0)", gradcli.UnknownNameError, 1, 8, "unexpected keyword"),
-    ("'text'", gradcli.ParseError, 1, 1, "must be a tensor expression"),
-    ("x + 'a'", gradcli.ParseError, 1, 5, "not the string"),
-    ("[1, x]", gradcli.ParseError, 1, 5, "numbers only"),
-    ("True = x", gradcli.ParseError, 1, 1, "cannot assign"),
-    ("x ≤ 2", gradcli.ParseError, 1, 3, "U+2264"),
-])
+
+@pytest.mark.parametrize(
+    "program,cls,line,column,fragment",
+    [
+        ("mean(x", gradcli.ParseError, 1, 7, "unexpected end"),
+        ("x +* 2", gradcli.ParseError, 1, 4, "unexpected '*'"),
+        ("x $ 2", gradcli.ParseError, 1, 3, "unexpected character '$'"),
+        ("y = 1\nz = y +\n", gradcli.ParseError, 2, 8, "unexpected end"),
+        ("y = 1 +\nz = y\n", gradcli.ParseError, 1, 8, "unexpected line break"),
+        ("meen(x)", gradcli.UnknownNameError, 1, 1, "unknown function 'meen'"),
+        ("sum(x, dims=0)", gradcli.UnknownNameError, 1, 8, "unexpected keyword argument 'dims'"),
+        ("x.foo", gradcli.UnknownNameError, 1, 3, "unknown attribute"),
+        ("sum(x, dim=1.5)", gradcli.ParseError, 1, 12, "dim must be an integer"),
+        ("exp()", gradcli.ParseError, 1, 1, "takes 1 tensor argument"),
+        ("sum(x, 0, True, 1)", gradcli.ParseError, 1, 1, "got 4"),
+        ("exp(x, dim=0)", gradcli.UnknownNameError, 1, 8, "unexpected keyword"),
+        ("'text'", gradcli.ParseError, 1, 1, "must be a tensor expression"),
+        ("x + 'a'", gradcli.ParseError, 1, 5, "not the string"),
+        ("[1, x]", gradcli.ParseError, 1, 5, "numbers only"),
+        ("True = x", gradcli.ParseError, 1, 1, "cannot assign"),
+        ("x ≤ 2", gradcli.ParseError, 1, 3, "U+2264"),
+    ],
+)
 def test_parse_errors(program, cls, line, column, fragment):
     with pytest.raises(cls) as info:
         parse(program)
@@ -148,6 +157,7 @@ def test_nonscalar_output_and_seed_shape():
 
 
 # -- size and depth: linear, never recursive --------------------------------------------
+
 
 def test_ten_thousand_nested_parentheses():
     r = gradcli.evaluate("(" * 10_000 + "x * 2" + ")" * 10_000, {"x": 3.0})

@@ -3,9 +3,9 @@ the table's own examples. Adding an operator adds its rows here automatically.""
 
 import numpy as np
 import pytest
+from conftest import our_labels, run_torch, sample, table_examples, torch_labels
 
 import gradcli
-from conftest import our_labels, run_torch, sample, table_examples, torch_labels
 
 
 def _inputs(specs, seed):
@@ -14,8 +14,8 @@ def _inputs(specs, seed):
 
 
 def _value(program, inputs):
-    from gradcli.parser import parse
     from gradcli import engine
+    from gradcli.parser import parse
 
     p = parse(program)
     arrays = {k: np.asarray(v, dtype="float64") for k, v in inputs.items()}
@@ -40,9 +40,13 @@ def test_finite_differences(program, specs):
             down[name][idx] -= h
             numeric[idx] = np.sum(weights * (_value(program, up) - _value(program, down))) / (2 * h)
         ours = result.grad[name]  # None: no gradient flows (a comparison, a class index)
-        np.testing.assert_allclose(np.zeros_like(x) if ours is None else ours, numeric,
-                                   rtol=1e-5, atol=1e-6,
-                                   err_msg=f"d/d{name} of {program}")
+        np.testing.assert_allclose(
+            np.zeros_like(x) if ours is None else ours,
+            numeric,
+            rtol=1e-5,
+            atol=1e-6,
+            err_msg=f"d/d{name} of {program}",
+        )
 
 
 @pytest.mark.parametrize("dtype", ["float64", "float32"])
@@ -59,8 +63,9 @@ def test_pytorch_oracle(torch, program, specs, dtype):
         if grads[name] is None:
             assert ours.grad[name] is None, f"d/d{name}"
             continue
-        np.testing.assert_allclose(ours.grad[name], grads[name], rtol=rtol, atol=rtol,
-                                   err_msg=f"d/d{name}")
+        np.testing.assert_allclose(
+            ours.grad[name], grads[name], rtol=rtol, atol=rtol, err_msg=f"d/d{name}"
+        )
     assert ours.grad_fn == type(out.grad_fn).__name__
     assert our_labels(ours) == torch_labels(out)
     assert str(ours.value.dtype) == dtype

@@ -3,11 +3,11 @@ PyTorch's conventions at kinks and ties, and hypothesis-generated random program
 
 import numpy as np
 import pytest
+from conftest import our_labels, run_torch, torch_labels
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import gradcli
-from conftest import our_labels, run_torch, torch_labels
 
 X = [-1.0475, 0.2038, 0.2971]
 
@@ -22,8 +22,9 @@ def check(torch, program, inputs, *, seed=None, wrt=None, dtype="float64"):
         if g is None:
             assert ours.grad[name] is None
         else:
-            np.testing.assert_allclose(ours.grad[name], g, rtol=rtol, atol=1e-12,
-                                       err_msg=f"d/d{name} of {program}")
+            np.testing.assert_allclose(
+                ours.grad[name], g, rtol=rtol, atol=1e-12, err_msg=f"d/d{name} of {program}"
+            )
     assert ours.grad_fn == type(out.grad_fn).__name__
     assert our_labels(ours) == torch_labels(out)
     return ours
@@ -31,10 +32,16 @@ def check(torch, program, inputs, *, seed=None, wrt=None, dtype="float64"):
 
 # -- the PyTorch autograd walk-through --------------------------------------------------
 
+
 def test_walkthrough_mean(torch):
     r = check(torch, "mean(2*(x+2)^2)", {"x": X}, dtype="float32")
     assert [n.label for n in r.nodes if n.label] == [
-        "AccumulateGrad", "AddBackward0", "PowBackward0", "MulBackward0", "MeanBackward0"]
+        "AccumulateGrad",
+        "AddBackward0",
+        "PowBackward0",
+        "MulBackward0",
+        "MeanBackward0",
+    ]
     np.testing.assert_allclose(r.grad["x"], [1.27, 2.9384, 3.0628], atol=1e-4)
 
 
@@ -49,12 +56,14 @@ def test_walkthrough_vjp(torch):
 
 
 def test_walkthrough_nonscalar_needs_seed():
-    with pytest.raises(gradcli.EvaluationError,
-                       match="grad can be implicitly created only for scalar outputs"):
+    with pytest.raises(
+        gradcli.EvaluationError, match="grad can be implicitly created only for scalar outputs"
+    ):
         gradcli.evaluate("y = x + 2; z = y * y * 2; z", {"x": X})
 
 
 # -- micrograd's test/test_engine.py, in gradcli's language ---------------------------
+
 
 def test_micrograd_sanity_check(torch):
     program = """
@@ -88,57 +97,64 @@ g = g + 10.0 / f
 
 # -- conventions at kinks, ties and edges (PyTorch's, checked against PyTorch) ---------
 
-@pytest.mark.parametrize("program,inputs", [
-    ("sum(relu(x))", {"x": [-1.0, 0.0, 2.0]}),
-    ("sum(abs(x))", {"x": [-1.0, 0.0, 2.0]}),
-    ("max(x)", {"x": [1.0, 3.0, 3.0, 2.0]}),
-    ("min(x)", {"x": [1.0, 1.0, 3.0]}),
-    ("max(x)", {"x": [1.0, "nan", 3.0]}),
-    ("sum(maximum(x, y))", {"x": [1.0, 2.0, 3.0], "y": [1.0, 5.0, 0.0]}),
-    ("sum(minimum(x, y))", {"x": [1.0, 2.0, 3.0], "y": [1.0, 5.0, 0.0]}),
-    ("sum(sqrt(x))", {"x": [0.0, 4.0]}),
-    ("sum(x^0)", {"x": [0.0, 2.0]}),
-    ("sum(x^2)", {"x": [0.0, -3.0]}),
-    ("sum(x^y)", {"x": [0.0, 2.0, 0.0], "y": [0.0, 3.0, 2.0]}),
-    ("sum(2^x)", {"x": [0.0, -1.0, 3.5]}),
-    ("sum(0^x)", {"x": [0.0, 1.0, 2.0]}),
-    ("sum(log(x))", {"x": [0.0, 1.0]}),
-    ("sum(x / y)", {"x": [1.0, 0.0], "y": [0.0, 0.0]}),
-    ("sum(sigmoid(x))", {"x": [-1000.0, 0.0, 1000.0]}),
-    ("sum(tanh(x))", {"x": [-30.0, 0.0, 30.0]}),
-    ("mean(x)", {"x": [[1.0, 2.0], [3.0, 4.0]]}),
-    ("sum(exp(x))", {"x": [1000.0, -1000.0]}),
-    # issue 3 operators at their kinks, ties and edges
-    ("sum(leaky_relu(x))", {"x": [-1.0, 0.0, 2.0]}),
-    ("sum(elu(x))", {"x": [-1.0, 0.0, 2.0]}),
-    ("sum(hardtanh(x))", {"x": [-1.0, 0.0, 1.0, 2.0]}),
-    ("sum(clamp(x, -1, 1))", {"x": [-1.0, 0.0, 1.0, 2.0]}),
-    ("sum(clamp(x, min=0))", {"x": [-1.0, 0.0, 2.0]}),
-    ("sum(sign(x) + floor(x) + ceil(x) + round(x))", {"x": [-1.5, 0.0, 0.5, 2.5]}),
-    ("sum(max(A, dim=1))", {"A": [[1.0, 3.0, 3.0], [2.0, 2.0, 1.0]]}),
-    ("sum(min(A, dim=0))", {"A": [[1.0, 3.0, 3.0], [1.0, 2.0, 4.0]]}),
-    ("sum(amax(A, dim=1))", {"A": [[1.0, 3.0, 3.0], [2.0, 2.0, 1.0]]}),
-    ("amin(A)", {"A": [[1.0, 3.0, 1.0], [2.0, 2.0, 1.0]]}),
-    ("norm(x)", {"x": [0.0, 0.0]}),
-    ("norm(x, p=inf)", {"x": [1.0, -3.0, 3.0]}),
-    ("norm(x, p=1)", {"x": [0.0, -3.0, 3.0]}),
-    ("std(x)", {"x": [2.0, 2.0, 2.0]}),
-    ("prod(x)", {"x": [0.0, 2.0, 3.0]}),
-    ("prod(x)", {"x": [0.0, 2.0, 0.0]}),
-    ("sum(prod(A, dim=1))", {"A": [[0.0, 2.0], [3.0, 4.0]]}),
-    ("sum(where(x > 0, x, y))", {"x": [-1.0, 0.0, 2.0], "y": [5.0, 6.0, 7.0]}),
-    ("sum(sqrt(x) * (x != 0))", {"x": [0.0, 4.0]}),
-    # numerically stable forms: nothing overflows at +-1000
-    ("sum(log_softmax(x, 0))", {"x": [1000.0, -1000.0, 0.0]}),
-    ("sum(softmax(x, 0) * x)", {"x": [1000.0, -1000.0, 0.0]}),
-    ("logsumexp(x, 0)", {"x": [1000.0, -1000.0, 0.0]}),
-    ("logsumexp(x, 0)", {"x": ["-inf", "-inf"]}),
-    ("sum(softplus(x))", {"x": [1000.0, -1000.0, 0.0, 19.0, 21.0]}),
-    ("binary_cross_entropy_with_logits(x, t)", {"x": [1000.0, -1000.0, 0.0], "t": [0.0, 1.0, 0.5]}),
-    ("binary_cross_entropy(p, t)", {"p": [0.0, 1.0, 0.5], "t": [1.0, 0.0, 0.5]}),
-    ("cross_entropy(x, 0)", {"x": [1000.0, -1000.0, 0.0]}),
-    ("sum(sigmoid(x) + tanh(x) + silu(x) + gelu(x) + erf(x))", {"x": [-1000.0, 0.0, 1000.0]}),
-])
+
+@pytest.mark.parametrize(
+    "program,inputs",
+    [
+        ("sum(relu(x))", {"x": [-1.0, 0.0, 2.0]}),
+        ("sum(abs(x))", {"x": [-1.0, 0.0, 2.0]}),
+        ("max(x)", {"x": [1.0, 3.0, 3.0, 2.0]}),
+        ("min(x)", {"x": [1.0, 1.0, 3.0]}),
+        ("max(x)", {"x": [1.0, "nan", 3.0]}),
+        ("sum(maximum(x, y))", {"x": [1.0, 2.0, 3.0], "y": [1.0, 5.0, 0.0]}),
+        ("sum(minimum(x, y))", {"x": [1.0, 2.0, 3.0], "y": [1.0, 5.0, 0.0]}),
+        ("sum(sqrt(x))", {"x": [0.0, 4.0]}),
+        ("sum(x^0)", {"x": [0.0, 2.0]}),
+        ("sum(x^2)", {"x": [0.0, -3.0]}),
+        ("sum(x^y)", {"x": [0.0, 2.0, 0.0], "y": [0.0, 3.0, 2.0]}),
+        ("sum(2^x)", {"x": [0.0, -1.0, 3.5]}),
+        ("sum(0^x)", {"x": [0.0, 1.0, 2.0]}),
+        ("sum(log(x))", {"x": [0.0, 1.0]}),
+        ("sum(x / y)", {"x": [1.0, 0.0], "y": [0.0, 0.0]}),
+        ("sum(sigmoid(x))", {"x": [-1000.0, 0.0, 1000.0]}),
+        ("sum(tanh(x))", {"x": [-30.0, 0.0, 30.0]}),
+        ("mean(x)", {"x": [[1.0, 2.0], [3.0, 4.0]]}),
+        ("sum(exp(x))", {"x": [1000.0, -1000.0]}),
+        # issue 3 operators at their kinks, ties and edges
+        ("sum(leaky_relu(x))", {"x": [-1.0, 0.0, 2.0]}),
+        ("sum(elu(x))", {"x": [-1.0, 0.0, 2.0]}),
+        ("sum(hardtanh(x))", {"x": [-1.0, 0.0, 1.0, 2.0]}),
+        ("sum(clamp(x, -1, 1))", {"x": [-1.0, 0.0, 1.0, 2.0]}),
+        ("sum(clamp(x, min=0))", {"x": [-1.0, 0.0, 2.0]}),
+        ("sum(sign(x) + floor(x) + ceil(x) + round(x))", {"x": [-1.5, 0.0, 0.5, 2.5]}),
+        ("sum(max(A, dim=1))", {"A": [[1.0, 3.0, 3.0], [2.0, 2.0, 1.0]]}),
+        ("sum(min(A, dim=0))", {"A": [[1.0, 3.0, 3.0], [1.0, 2.0, 4.0]]}),
+        ("sum(amax(A, dim=1))", {"A": [[1.0, 3.0, 3.0], [2.0, 2.0, 1.0]]}),
+        ("amin(A)", {"A": [[1.0, 3.0, 1.0], [2.0, 2.0, 1.0]]}),
+        ("norm(x)", {"x": [0.0, 0.0]}),
+        ("norm(x, p=inf)", {"x": [1.0, -3.0, 3.0]}),
+        ("norm(x, p=1)", {"x": [0.0, -3.0, 3.0]}),
+        ("std(x)", {"x": [2.0, 2.0, 2.0]}),
+        ("prod(x)", {"x": [0.0, 2.0, 3.0]}),
+        ("prod(x)", {"x": [0.0, 2.0, 0.0]}),
+        ("sum(prod(A, dim=1))", {"A": [[0.0, 2.0], [3.0, 4.0]]}),
+        ("sum(where(x > 0, x, y))", {"x": [-1.0, 0.0, 2.0], "y": [5.0, 6.0, 7.0]}),
+        ("sum(sqrt(x) * (x != 0))", {"x": [0.0, 4.0]}),
+        # numerically stable forms: nothing overflows at +-1000
+        ("sum(log_softmax(x, 0))", {"x": [1000.0, -1000.0, 0.0]}),
+        ("sum(softmax(x, 0) * x)", {"x": [1000.0, -1000.0, 0.0]}),
+        ("logsumexp(x, 0)", {"x": [1000.0, -1000.0, 0.0]}),
+        ("logsumexp(x, 0)", {"x": ["-inf", "-inf"]}),
+        ("sum(softplus(x))", {"x": [1000.0, -1000.0, 0.0, 19.0, 21.0]}),
+        (
+            "binary_cross_entropy_with_logits(x, t)",
+            {"x": [1000.0, -1000.0, 0.0], "t": [0.0, 1.0, 0.5]},
+        ),
+        ("binary_cross_entropy(p, t)", {"p": [0.0, 1.0, 0.5], "t": [1.0, 0.0, 0.5]}),
+        ("cross_entropy(x, 0)", {"x": [1000.0, -1000.0, 0.0]}),
+        ("sum(sigmoid(x) + tanh(x) + silu(x) + gelu(x) + erf(x))", {"x": [-1000.0, 0.0, 1000.0]}),
+    ],
+)
 def test_conventions(torch, program, inputs):
     check(torch, program, inputs)
 
@@ -160,7 +176,12 @@ PROGRAMS = [
     ("sum(x, dim=0)", {"x": [[1.0, 2], [3, 4]]}, [1.0, 2], None),
     ("mean(x, dim=1, keepdim=True)", {"x": [[1.0, 2], [3, 4]]}, [[1.0], [2]], None),
     ("s = sum(x); s * s", {"x": [1.0, 2]}, None, None),
-    ("exp(x) * log1p(x) + expm1(x) / sqrt(x) - tan(x) + cos(x) * sin(x)", {"x": [0.3, 0.7]}, [1.0, 2], None),
+    (
+        "exp(x) * log1p(x) + expm1(x) / sqrt(x) - tan(x) + cos(x) * sin(x)",
+        {"x": [0.3, 0.7]},
+        [1.0, 2],
+        None,
+    ),
     ("x * [1, 2, 3]", {"x": 2.0}, [1.0, 1, 1], None),
 ]
 
@@ -181,13 +202,43 @@ def test_programs(torch, program, inputs, seed, wrt, dtype):
 
 # -- random programs -----------------------------------------------------------------
 
-UNARY = ["sin({})", "cos({})", "tanh({})", "sigmoid({})", "relu({})", "abs({})", "-{}",
-         "({})^2", "exp(tanh({}))", "sqrt(1 + ({})^2)", "log1p(({})^2)", "(x * {}).relu()",
-         "softplus({})", "silu({})", "gelu({})", "erf({})", "atan({})", "leaky_relu({})",
-         "elu({})", "softmax(x * {}, 0)", "log_softmax(x + {}, dim=0)", "clamp({}, -0.5, 0.5)",
-         "where(x > 0, {}, y)", "cumsum(x * {}, 0)", "square({})", "hardtanh({})"]
-BINARY = ["{} + {}", "{} - {}", "{} * {}", "{} / (1 + ({})^2)", "maximum({}, {})",
-          "minimum({}, {})", "({})^(sigmoid({}))"]
+UNARY = [
+    "sin({})",
+    "cos({})",
+    "tanh({})",
+    "sigmoid({})",
+    "relu({})",
+    "abs({})",
+    "-{}",
+    "({})^2",
+    "exp(tanh({}))",
+    "sqrt(1 + ({})^2)",
+    "log1p(({})^2)",
+    "(x * {}).relu()",
+    "softplus({})",
+    "silu({})",
+    "gelu({})",
+    "erf({})",
+    "atan({})",
+    "leaky_relu({})",
+    "elu({})",
+    "softmax(x * {}, 0)",
+    "log_softmax(x + {}, dim=0)",
+    "clamp({}, -0.5, 0.5)",
+    "where(x > 0, {}, y)",
+    "cumsum(x * {}, 0)",
+    "square({})",
+    "hardtanh({})",
+]
+BINARY = [
+    "{} + {}",
+    "{} - {}",
+    "{} * {}",
+    "{} / (1 + ({})^2)",
+    "maximum({}, {})",
+    "minimum({}, {})",
+    "({})^(sigmoid({}))",
+]
 LEAVES = ["x", "y", "s", "2", "0.5", "t1"]
 
 
@@ -206,16 +257,32 @@ def _expr(draw, depth):
 def programs(draw):
     first = _expr(draw, 3).replace("t1", "x")
     second = _expr(draw, 3)
-    reducer = draw(st.sampled_from(["sum({})", "mean({})", "max({})", "({}).sum()", "norm({})",
-                                    "logsumexp({}, 0)", "prod({})", "var({})", "amax({})",
-                                    "mse_loss({}, y)", "cross_entropy({}, 1)",
-                                    "sum(({})[1:] * ({})[:-1])"]))
+    reducer = draw(
+        st.sampled_from(
+            [
+                "sum({})",
+                "mean({})",
+                "max({})",
+                "({}).sum()",
+                "norm({})",
+                "logsumexp({}, 0)",
+                "prod({})",
+                "var({})",
+                "amax({})",
+                "mse_loss({}, y)",
+                "cross_entropy({}, 1)",
+                "sum(({})[1:] * ({})[:-1])",
+            ]
+        )
+    )
     body = "t2 * t1 + x"
     return f"t1 = {first}\nt2 = {second}\n" + reducer.format(*[body] * reducer.count("{}"))
 
 
 @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(program=programs(), seed=st.integers(0, 2**31), wrt=st.sampled_from([None, ["x"], ["y", "s"]]))
+@given(
+    program=programs(), seed=st.integers(0, 2**31), wrt=st.sampled_from([None, ["x"], ["y", "s"]])
+)
 def test_random_programs(program, seed, wrt):
     import conftest
 
@@ -251,8 +318,9 @@ def test_lean_mode_gives_the_same_gradients(program, inputs, seed, wrt, monkeypa
     parsed = parse(program)
     full = gradcli.evaluate(parsed, inputs, seed_vector=seed, wrt=wrt, dtype="float64")
     for _ in range(2):  # the second evaluation replays the plan: drops and in-place writes
-        lean = gradcli.evaluate(parsed, inputs, seed_vector=seed, wrt=wrt, dtype="float64",
-                                keep="inputs")
+        lean = gradcli.evaluate(
+            parsed, inputs, seed_vector=seed, wrt=wrt, dtype="float64", keep="inputs"
+        )
         np.testing.assert_array_equal(full.value, lean.value)
         assert full.to_dict(nodes=False) == lean.to_dict(nodes=False)
 
@@ -265,8 +333,12 @@ def test_lean_evaluation_never_writes_into_the_callers_arrays():
     x = rng.standard_normal(100_000).astype(np.float32)
     y = rng.standard_normal(100_000).astype(np.float32)
     before = x.copy(), y.copy()
-    for program in ("mean(2*(x+2)^2)", "sum(x * y + x)", "sum(exp(x) - y * 3)",
-                    "z = x + y; w = reshape(z, 1000, 100); sum(w * w) + sum(z)"):
+    for program in (
+        "mean(2*(x+2)^2)",
+        "sum(x * y + x)",
+        "sum(exp(x) - y * 3)",
+        "z = x + y; w = reshape(z, 1000, 100); sum(w * w) + sum(z)",
+    ):
         p = parse(program)
         results = [gradcli.evaluate(p, {"x": x, "y": y}, keep="inputs") for _ in range(4)]
         assert np.array_equal(x, before[0]) and np.array_equal(y, before[1])

@@ -18,16 +18,48 @@ from gradcli import batch
 from gradcli.errors import GradcliError
 from gradcli.inputs import to_array
 
-INPUTS = {"x": [0.5, -1.0, 2.0], "y": [1.0, 0.0, -2.0], "s": 3.0, "A": [[1.0, 2.0, 3.0], [4.0, 5.0, 6.0]]}
+INPUTS = {
+    "x": [0.5, -1.0, 2.0],
+    "y": [1.0, 0.0, -2.0],
+    "s": 3.0,
+    "A": [[1.0, 2.0, 3.0], [4.0, 5.0, 6.0]],
+}
 SEEDS = [
-    "mean(2*(x+2)^2)", "y = x + 2; z = y * y * 2; z.mean()", "sum(A @ x) + s",
-    "sum(softmax(A, dim=1) * A)", "cross_entropy(A, [0, 2])", "x[1:] @ y[:-1]",
-    "norm(x - y, p=1) / var(x)", "sum(where(x > 0, log(x), -x))", "max(A, dim=0).sum()",
-    "reshape(A.T, 6).cumsum(0)[-1]", "sum(cat([x, y], 0) ^ 2)", "clamp(x, min=0).prod()",
+    "mean(2*(x+2)^2)",
+    "y = x + 2; z = y * y * 2; z.mean()",
+    "sum(A @ x) + s",
+    "sum(softmax(A, dim=1) * A)",
+    "cross_entropy(A, [0, 2])",
+    "x[1:] @ y[:-1]",
+    "norm(x - y, p=1) / var(x)",
+    "sum(where(x > 0, log(x), -x))",
+    "max(A, dim=0).sum()",
+    "reshape(A.T, 6).cumsum(0)[-1]",
+    "sum(cat([x, y], 0) ^ 2)",
+    "clamp(x, min=0).prod()",
 ]
 ALPHABET = list("xyzsA0123456789.+-*/^@()[],:;=<>!#'\"\n eE_") + [
-    "**", "sum(", "mean(", "exp(", "log(", "dim=", "keepdim=True", "@", "reshape(", "[::",
-    "\x00", "\u202e", "\u0445", "é", "\t", "\\\n", "inf", "nan", "True", "None"]
+    "**",
+    "sum(",
+    "mean(",
+    "exp(",
+    "log(",
+    "dim=",
+    "keepdim=True",
+    "@",
+    "reshape(",
+    "[::",
+    "\x00",
+    "\u202e",
+    "\u0445",
+    "é",
+    "\t",
+    "\\\n",
+    "inf",
+    "nan",
+    "True",
+    "None",
+]
 
 
 def clean(fn):
@@ -48,10 +80,10 @@ def mutated(draw):
         if kind == "insert":
             text = text[:i] + draw(st.sampled_from(ALPHABET)) + text[i:]
         elif kind == "delete":
-            text = text[:i] + text[i + draw(st.integers(1, 3)):]
+            text = text[:i] + text[i + draw(st.integers(1, 3)) :]
         elif kind == "duplicate":
             j = draw(st.integers(0, len(text)))
-            text = text[:i] + text[min(i, j):max(i, j)] + text[i:]
+            text = text[:i] + text[min(i, j) : max(i, j)] + text[i:]
         else:
             j = draw(st.integers(0, max(0, len(text) - 1)))
             chars = list(text)
@@ -68,8 +100,12 @@ SETTINGS = settings(max_examples=300, deadline=None, suppress_health_check=list(
 @given(mutated())
 def test_mutated_programs(text):
     for dtype in ("float32", "float64"):
-        clean(lambda: gradcli.evaluate(text, INPUTS, dtype=dtype))
-        clean(lambda: gradcli.evaluate(text, INPUTS, dtype=dtype, seed_vector=[1.0, 1.0, 1.0]))
+        clean(lambda dtype=dtype: gradcli.evaluate(text, INPUTS, dtype=dtype))
+        clean(
+            lambda dtype=dtype: gradcli.evaluate(
+                text, INPUTS, dtype=dtype, seed_vector=[1.0, 1.0, 1.0]
+            )
+        )
 
 
 @SETTINGS
@@ -85,11 +121,31 @@ def test_random_text(text):
 
 
 JSONISH = st.recursive(
-    st.none() | st.booleans() | st.integers(-10**30, 10**30) | st.floats(allow_nan=True)
-    | st.sampled_from(["nan", "inf", "-inf", "1,2", "randn(2)", "zeros(0)", "abc", "", "[1,",
-                       "1e400", "ones(3, 0)"]) | st.text(max_size=5),
-    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=3), inner, max_size=2),
-    max_leaves=12)
+    st.none()
+    | st.booleans()
+    | st.integers(-(10**30), 10**30)
+    | st.floats(allow_nan=True)
+    | st.sampled_from(
+        [
+            "nan",
+            "inf",
+            "-inf",
+            "1,2",
+            "randn(2)",
+            "zeros(0)",
+            "abc",
+            "",
+            "[1,",
+            "1e400",
+            "ones(3, 0)",
+        ]
+    )
+    | st.text(max_size=5),
+    lambda inner: (
+        st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=3), inner, max_size=2)
+    ),
+    max_leaves=12,
+)
 
 
 @SETTINGS
@@ -111,16 +167,19 @@ RECORD_KEYS = ["id", "expr", "inputs", "seed_vector", "wrt", "dtype", "extra"]
 
 
 @SETTINGS
-@given(st.dictionaries(st.sampled_from(RECORD_KEYS), JSONISH | st.sampled_from(SEEDS), max_size=5),
-       st.booleans())
+@given(
+    st.dictionaries(st.sampled_from(RECORD_KEYS), JSONISH | st.sampled_from(SEEDS), max_size=5),
+    st.booleans(),
+)
 def test_hostile_records(record, with_expr):
     raw = json.dumps(record).encode()
     check_answer(raw, 7, batch.Defaults("sum(x)" if with_expr else None))
 
 
 def check_answer(raw, line_no, defaults=None):
-    text, ok = batch.answer(line_no, raw, defaults or batch.Defaults("mean(x)"),
-                            batch.ProgramCache())
+    text, ok = batch.answer(
+        line_no, raw, defaults or batch.Defaults("mean(x)"), batch.ProgramCache()
+    )
     obj = json.loads(text, parse_constant=lambda c: pytest.fail(f"non-strict JSON: {c}"))
     assert "\n" not in text and "id" in obj
     if ok:
@@ -132,12 +191,16 @@ def check_answer(raw, line_no, defaults=None):
 
 # ---- deep and large structures: linear, never recursive, fast -------------------------
 
-@pytest.mark.parametrize("text,inputs,expected", [
-    ("(" * 100_000 + "x" + ")" * 100_000, {"x": 2.0}, 2.0),
-    ("-" * 100_000 + "x", {"x": 2.0}, 2.0),
-    ("x" + "^1.0" * 2_000, {"x": 2.0}, 2.0),
-    ("v" * 200_000 + " * 2", {"v" * 200_000: 2.0}, 4.0),
-])
+
+@pytest.mark.parametrize(
+    "text,inputs,expected",
+    [
+        ("(" * 100_000 + "x" + ")" * 100_000, {"x": 2.0}, 2.0),
+        ("-" * 100_000 + "x", {"x": 2.0}, 2.0),
+        ("x" + "^1.0" * 2_000, {"x": 2.0}, 2.0),
+        ("v" * 200_000 + " * 2", {"v" * 200_000: 2.0}, 4.0),
+    ],
+)
 def test_deep_structures_evaluate(text, inputs, expected):
     r = gradcli.evaluate(text, inputs, dtype="float64")
     assert float(r.value) == expected
@@ -148,8 +211,9 @@ def test_deep_structures_fail_cleanly():
     for value in (deep, json.loads("[" * 500 + "1" + "]" * 500)):
         with pytest.raises(gradcli.InputError):
             to_array(value, "float32")
-    text, ok = batch.answer(1, b'{"inputs": {"x": ' + deep.encode() + b"}}", batch.Defaults("x"),
-                            batch.ProgramCache())
+    text, ok = batch.answer(
+        1, b'{"inputs": {"x": ' + deep.encode() + b"}}", batch.Defaults("x"), batch.ProgramCache()
+    )
     assert not ok and "nested" in json.loads(text)["error"]["message"]
     with pytest.raises(gradcli.ParseError):
         gradcli.evaluate("(" * 100_000 + "x", {"x": 1.0})
@@ -159,12 +223,16 @@ def test_deep_structures_fail_cleanly():
 
 # ---- resource limits, checked before allocation ------------------------------------------
 
-@pytest.mark.parametrize("program,inputs,fragment", [
-    ("sum(x)", {"x": "randn(100000000000)"}, "100,000,000,000 elements"),
-    ("sum(outer(x, x))", {"x": "zeros(1000000)"}, "[1000000, 1000000]"),
-    ("sum(x + y)", {"x": "zeros(10000, 1)", "y": "zeros(1, 10000)"}, "[10000, 10000]"),
-    ("sum(x)", {"x": [0.0] * 101}, "input x"),
-])
+
+@pytest.mark.parametrize(
+    "program,inputs,fragment",
+    [
+        ("sum(x)", {"x": "randn(100000000000)"}, "100,000,000,000 elements"),
+        ("sum(outer(x, x))", {"x": "zeros(1000000)"}, "[1000000, 1000000]"),
+        ("sum(x + y)", {"x": "zeros(10000, 1)", "y": "zeros(1, 10000)"}, "[10000, 10000]"),
+        ("sum(x)", {"x": [0.0] * 101}, "input x"),
+    ],
+)
 def test_element_cap(program, inputs, fragment):
     cap = 100 if fragment == "input x" else None
     with pytest.raises(GradcliError, match=re.escape(fragment)) as info:
@@ -194,54 +262,87 @@ def test_resource_bombs_under_an_address_space_limit(args):
     def limit():
         resource.setrlimit(resource.RLIMIT_AS, (3 << 30, 3 << 30))
 
-    p = subprocess.run([sys.executable, "-m", "gradcli", "grad", *args], preexec_fn=limit,
-                       capture_output=True, text=True, timeout=120)
+    p = subprocess.run(
+        [sys.executable, "-m", "gradcli", "grad", *args],
+        preexec_fn=limit,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert p.returncode in (1, 2) and p.stderr.startswith("error: ")
     assert "Traceback" not in p.stderr
 
 
 # ---- floating point as PyTorch, with no warnings leaking -------------------------------
 
-@pytest.mark.parametrize("args", [
-    ["sum(x * 1e30 * 1e30)", "x=1e10"],
-    ["sum(x / 0 + log(x))", "x=0,1"],
-    ["sum(exp(x))", "x=1000,-1000"],
-    ["sum(x)", "x=[1e40, -1e40]"],
-    ["mean(x)", "x=[]"],
-    ["sum(x ^ 0.5)", "x=-1,4"],
-    ["sum(x)", 'x=["nan", "inf", "-inf"]', "--dtype", "float64"],
-    ["var(x)", "x=[1]"],
-])
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["sum(x * 1e30 * 1e30)", "x=1e10"],
+        ["sum(x / 0 + log(x))", "x=0,1"],
+        ["sum(exp(x))", "x=1000,-1000"],
+        ["sum(x)", "x=[1e40, -1e40]"],
+        ["mean(x)", "x=[]"],
+        ["sum(x ^ 0.5)", "x=-1,4"],
+        ["sum(x)", 'x=["nan", "inf", "-inf"]', "--dtype", "float64"],
+        ["var(x)", "x=[1]"],
+    ],
+)
 def test_non_finite_values_quietly(args):
-    p = subprocess.run([sys.executable, "-W", "error", "-m", "gradcli", "grad", *args],
-                       capture_output=True, text=True)
+    p = subprocess.run(
+        [sys.executable, "-W", "error", "-m", "gradcli", "grad", *args],
+        capture_output=True,
+        text=True,
+    )
     assert p.returncode == 0 and p.stderr == "", p.stderr
     assert "nan" in p.stdout or "inf" in p.stdout
 
 
 def test_detect_anomaly_forward_and_backward():
-    with pytest.raises(gradcli.EvaluationError, match=r"forward pass: node \d+ 'log\(x\)' \(LogBackward0\)"):
+    with pytest.raises(
+        gradcli.EvaluationError, match=r"forward pass: node \d+ 'log\(x\)' \(LogBackward0\)"
+    ):
         gradcli.evaluate("sum(log(x) * 0 + x)", {"x": [0.0, 1.0]}, detect_anomaly=True)
-    with pytest.raises(gradcli.EvaluationError, match=r"backward pass: node \d+ 'sqrt\(x\)' \(SqrtBackward0\) sent inf"):
+    with pytest.raises(
+        gradcli.EvaluationError,
+        match=r"backward pass: node \d+ 'sqrt\(x\)' \(SqrtBackward0\) sent inf",
+    ):
         gradcli.evaluate("sum(sqrt(x))", {"x": [0.0, 1.0]}, detect_anomaly=True)
     r = gradcli.evaluate("sum(sqrt(x))", {"x": [1.0, 4.0]}, detect_anomaly=True)
     assert r.value == 3
-    p = subprocess.run([sys.executable, "-m", "gradcli", "grad", "sum(x / y)", "x=1,0", "y=1,0",
-                        "--detect-anomaly"], capture_output=True, text=True)
+    p = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "gradcli",
+            "grad",
+            "sum(x / y)",
+            "x=1,0",
+            "y=1,0",
+            "--detect-anomaly",
+        ],
+        capture_output=True,
+        text=True,
+    )
     assert p.returncode == 1 and "'x / y'" in p.stderr and "DivBackward0" in p.stderr
 
 
 # ---- text hygiene ----------------------------------------------------------------------
 
-@pytest.mark.parametrize("text,code", [
-    ("x + \u0443", "U+0443 CYRILLIC SMALL LETTER U"),
-    ("x\u202e + 1", "U+202E RIGHT-TO-LEFT OVERRIDE"),
-    ("x + 1 # \u2066 hidden", "U+2066"),
-    ("x\x00 + 1", "U+0000"),
-    ("x + 1\x1b[31m", "U+001B"),
-    ("x\u200b + 1", "U+200B ZERO WIDTH SPACE"),
-    ("sum(x, reduction='m\u0435an')", "U+0435"),
-])
+
+@pytest.mark.parametrize(
+    "text,code",
+    [
+        ("x + \u0443", "U+0443 CYRILLIC SMALL LETTER U"),
+        ("x\u202e + 1", "U+202E RIGHT-TO-LEFT OVERRIDE"),
+        ("x + 1 # \u2066 hidden", "U+2066"),
+        ("x\x00 + 1", "U+0000"),
+        ("x + 1\x1b[31m", "U+001B"),
+        ("x\u200b + 1", "U+200B ZERO WIDTH SPACE"),
+        ("sum(x, reduction='m\u0435an')", "U+0435"),
+    ],
+)
 def test_unicode_and_control_characters_are_named(text, code):
     with pytest.raises(gradcli.ParseError) as info:
         gradcli.evaluate(text, {"x": 1.0})
