@@ -230,7 +230,8 @@ def _generate(kind, args_text, dtype, name, rng, max_elements):
         return np.arange(start, end, step).astype(dtype)
     if kind in ("zeros", "ones"):
         return (np.zeros if kind == "zeros" else np.ones)(shape, dtype=dtype)
-    rng = rng if rng is not None else np.random.default_rng()
-    if kind == "randn":
-        return rng.standard_normal(shape).astype(dtype)
-    return rng.random(shape).astype(dtype)
+    if rng is None:
+        from .rng import Generator
+
+        rng = Generator()
+    return (rng.randn if kind == "randn" else rng.rand)(shape, dtype)
