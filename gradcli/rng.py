@@ -186,22 +186,27 @@ _F = np.float32
 
 
 def _fma(a, b, c):
-    """a * b + c rounded once to float32 (vfmadd). The product is exact in double, so the
-    double sum is off only when it lands exactly on a float32 midpoint; TwoSum's error term
-    then says which way the exact value lies."""
+    """a * b + c rounded once to float32 (vfmadd), for results in float32's normal range.
+    The product is exact in double, so the double sum is off only where it lands exactly
+    on a float32 midpoint (its low 29 bits 1 then zeros); there TwoSum's error term says
+    which way the exact value lies."""
     p = a.astype(np.float64) * b.astype(np.float64)
-    c = np.broadcast_to(c, p.shape).astype(np.float64)
     s = p + c
-    bp = s - c
-    err = (p - bp) + (c - (s - bp))
     r = s.astype(np.float32)
-    back = r.astype(np.float64)
-    tie = (err != 0) & (s != back)
-    if tie.any():
-        other = np.where(s > back, np.nextafter(r, _F(np.inf)), np.nextafter(r, _F(-np.inf)))
-        tie &= s == (back + other.astype(np.float64)) * 0.5
-        up = np.where(err > 0, np.maximum(r, other), np.minimum(r, other))
-        r = np.where(tie, up, r)
+    tie = np.flatnonzero((s.view(np.uint64) & np.uint64(0x1FFFFFFF)) == np.uint64(0x10000000))
+    if tie.size:
+        ps, ss = p.ravel()[tie], s.ravel()[tie]
+        cs = np.broadcast_to(c, p.shape).ravel()[tie].astype(np.float64)
+        back = ss - cs
+        err = (ps - back) + (cs - (ss - back))
+        rs = r.ravel()[tie]
+        up = (err > 0) & (rs < ss)
+        down = (err < 0) & (rs > ss)
+        rs = np.where(up, np.nextafter(rs, _F(np.inf)), rs)
+        rs = np.where(down, np.nextafter(rs, _F(-np.inf)), rs)
+        r = r.copy().reshape(-1)
+        r[tie] = rs
+        r = r.reshape(p.shape)
     return r
 
 
