@@ -126,19 +126,24 @@ class Generator:
         self._next_normal = r * math.sin(theta)
         return r * math.cos(theta)
 
-    def randint(self, low, high, shape):
-        """torch.randint(low, high, shape) (int64): random() % range + low, or random64()
-        from a range of 2**28 on (ATen's bound on the skew of %)."""
-        low, high = int(low), int(high)
+    def randint(self, low, high, shape, dtype="int64"):
+        """torch.randint(low, high, shape, dtype=dtype): random() % range + low, or random64()
+        from a range of 2**28 on (ATen's bound on the skew of %). For a floating dtype ATen
+        first pulls the bounds in so that no draw rounds onto ``high`` (update_from/to)."""
+        low, high, dtype = int(low), int(high), np.dtype(dtype)
         if not low < high:
             raise ValueError(f"randint needs low < high, got low={low}, high={high}")
+        if dtype.kind == "f":
+            low, high = _update_from(low, dtype), _update_to(high, dtype)
+            if not low < high:
+                raise ValueError(f"randint's bounds cast to {dtype} meet: low={low}, high={high}")
         span = high - low
         if span >= 2**64:
             raise ValueError(f"randint's range {span} does not fit 64 bits")
         n = math.prod(shape)
         draws = self.random64(n) if span >= 2**28 else self.random(n)
         out = (draws % np.uint64(span)).astype(np.int64) + np.int64(low)
-        return out.reshape(shape)
+        return out.astype(dtype).reshape(shape)
 
     def randperm(self, n):
         """torch.randperm(n) (int64): Fisher-Yates swaps with random() % (n - i); from
@@ -159,6 +164,35 @@ class Generator:
             perm[i] = perm[z]
             perm[z] = i
         return np.array(perm, dtype=np.int64)
+
+
+# ---- randint's bounds for floating dtypes (native/DistributionTemplates.h) ----------------
+
+
+def _as_float_int64(x, dtype):
+    """static_cast<int64_t>(static_cast<scalar_t>(x)) for an int64 x: rounded to the dtype's
+    significant bits, ties to even; x86 gives INT64_MIN for what int64 cannot hold."""
+    digits = np.finfo(dtype).nmant + 1
+    drop = max(abs(x).bit_length() - digits, 0)
+    q, r = divmod(abs(x), 1 << drop)
+    half = 1 << drop >> 1
+    q += drop > 0 and (r > half or (r == half and q % 2 == 1))
+    y = (q << drop) * (1 if x >= 0 else -1)
+    return y if -(2**63) <= y < 2**63 else -(2**63)
+
+
+def _shift(x, dtype):
+    return 1 << (abs(x).bit_length() - 1 - (np.finfo(dtype).nmant + 1) + 1)
+
+
+def _update_from(low, dtype):
+    up = _as_float_int64(low + 1, dtype)
+    return up + _shift(low + 1, dtype) if up < low else low
+
+
+def _update_to(high, dtype):
+    down = _as_float_int64(high - 1, dtype)
+    return down - _shift(high - 1, dtype) if down >= high else high
 
 
 # ---- normal_fill_16 in double: libm's log, cos and sin (Python's math calls the same) -----

@@ -13,6 +13,7 @@ from click.testing import CliRunner
 
 from gradcli.cli import main
 from gradcli.errors import InputError
+from gradcli.inputs import parse_value, to_array
 from gradcli.rng import Generator, _fma, _init_genrand, record_seed
 
 SEEDS = [0, 1, 42, 2**32 - 1, 2**32, 2**40 + 7, 2**63 + 5, 2**64 - 1]
@@ -84,6 +85,21 @@ def test_randint_matches_torch(torch, low, high):
             torch.manual_seed(seed)
             ours = g.randint(low, high, shape)
             assert same_bits(ours, torch.randint(low, high, shape)), (seed, shape)
+
+
+FLOAT_RANGES = [(0, 10), (0, 2**24 + 1), (0, 2**24 + 3), (-(2**24) - 3, 5), (-3, 2**40)]
+FLOAT_RANGES += [(0, 2**53 + 1), (-(2**53) - 5, 2**53 + 7), (-(2**63), 2**63 - 1)]
+
+
+@pytest.mark.filterwarnings("ignore:.*out of bounds")
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+@pytest.mark.parametrize("low,high", FLOAT_RANGES)
+def test_randint_as_floats_matches_torch(torch, low, high, dtype):
+    """torch.randint(..., dtype=float): bounds pulled in to what the dtype can hold."""
+    g = Generator(3)
+    torch.manual_seed(3)
+    theirs = torch.randint(low, high, (50,), dtype=getattr(torch, dtype))
+    assert same_bits(g.randint(low, high, (50,), dtype), theirs)
 
 
 @pytest.mark.parametrize("n", [0, 1, 2, 10, 100, 1000, 10000])
@@ -246,3 +262,46 @@ def test_fused_multiply_add_rounds_once():
         for p, q, r in zip(x, y, z, strict=True)
     ]
     assert ours.tobytes() == np.array(exact, f).tobytes()
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_randint_and_randperm_values_are_torchs(torch, dtype):
+    """randint(..)/randperm(n) VALUEs: torch's integers, held (for now) as floats of --dtype,
+    i.e. torch.randint(.., dtype=float) and torch.randperm(n, dtype=float)."""
+    tdtype = getattr(torch, dtype)
+    cases = [
+        ("randint(0, 10, (2, 3))", lambda: torch.randint(0, 10, (2, 3), dtype=tdtype)),
+        ("randint(5, (4,))", lambda: torch.randint(5, (4,), dtype=tdtype)),
+        (f"randint(-3, {2**40}, [17])", lambda: torch.randint(-3, 2**40, [17], dtype=tdtype)),
+        ("randint(7, ())", lambda: torch.randint(7, (), dtype=tdtype)),
+        ("randperm(0)", lambda: torch.randperm(0, dtype=tdtype)),
+        ("randperm(100)", lambda: torch.randperm(100, dtype=tdtype)),
+    ]
+    for text, draw in cases:
+        ours = to_array(text, dtype, rng=Generator(11))
+        torch.manual_seed(11)
+        assert same_bits(ours, draw()), text
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "randint(3)",
+        "randint(5, 5, (2,))",
+        "randint(1.5, (2,))",
+        "randint(0, 9223372036854775808, (2,))",
+        "randint(0, 3, (-1,))",
+        "randint(a, (2,))",
+        "randperm(2, 3)",
+        "randperm(-1)",
+        "randperm(1.5)",
+    ],
+)
+def test_bad_random_values(text):
+    with pytest.raises(InputError):
+        to_array(parse_value(text), "float32")
+
+
+def test_randperm_float32_limit():
+    with pytest.raises(InputError, match="2\\^24"):
+        to_array("randperm(16777218)", "float32")
