@@ -252,7 +252,7 @@ def _generate(kind, args_text, dtype, name, rng, max_elements):
     if kind == "randint":
         return rng.randint(*bounds, shape, dtype)  # torch.randint(..., dtype=float)
     if kind == "randperm":
-        return rng.randperm(shape[0]).astype(dtype)
+        return rng.randperm(shape[0], dtype)
     return (rng.randn if kind == "randn" else rng.rand)(shape, dtype)
 
 

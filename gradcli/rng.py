@@ -145,12 +145,17 @@ class Generator:
         out = (draws % np.uint64(span)).astype(np.int64) + np.int64(low)
         return out.astype(dtype).reshape(shape)
 
-    def randperm(self, n):
-        """torch.randperm(n) (int64): Fisher-Yates swaps with random() % (n - i); from
+    def randperm(self, n, dtype="int64"):
+        """torch.randperm(n, dtype=dtype): Fisher-Yates swaps with random() % (n - i); from
         2**32 / 20 elements on, ATen's inside-out variant with random64() % (i + 1)."""
-        n = int(n)
+        n, dtype = int(n), np.dtype(dtype)
         if n < 0:
             raise ValueError(f"randperm needs n >= 0, got {n}")
+        if dtype.kind == "f" and n > 2 ** (np.finfo(dtype).nmant + 1) + 1:
+            raise ValueError(f"randperm: n too large for {dtype}")
+        return self._randperm(n).astype(dtype)
+
+    def _randperm(self, n):
         if n < (2**32 - 1) // 20:
             picks = (self.random(max(n - 1, 0)) % np.arange(n, 1, -1, dtype=np.uint64)).tolist()
             perm = list(range(n))

@@ -108,6 +108,7 @@ def test_randperm_matches_torch(torch, n):
         g = Generator(seed)
         torch.manual_seed(seed)
         assert same_bits(g.randperm(n), torch.randperm(n)), seed
+        assert same_bits(g.randperm(n, "float32"), torch.randperm(n, dtype=torch.float32))
 
 
 def _mixed_calls(api, t):
