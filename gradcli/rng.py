@@ -17,6 +17,7 @@ normal_ has three code paths in ATen, chosen by dtype and size:
   with the fused multiply-adds the compiler forms.
 """
 
+import array
 import math
 import os
 
@@ -156,19 +157,25 @@ class Generator:
         return self._randperm(n).astype(dtype)
 
     def _randperm(self, n):
+        """The swaps, in order, over a compact array; the draws made a block at a time."""
+        perm = array.array("q", range(n))
+        block = 1 << 20
         if n < (2**32 - 1) // 20:
-            picks = (self.random(max(n - 1, 0)) % np.arange(n, 1, -1, dtype=np.uint64)).tolist()
-            perm = list(range(n))
-            for i, z in enumerate(picks):
-                j = i + z
-                perm[i], perm[j] = perm[j], perm[i]
-            return np.array(perm, dtype=np.int64)
-        picks = (self.random64(n) % np.arange(1, n + 1, dtype=np.uint64)).tolist()
-        perm = [0] * n
-        for i, z in enumerate(picks):
-            perm[i] = perm[z]
-            perm[z] = i
-        return np.array(perm, dtype=np.int64)
+            for start in range(0, n - 1, block):
+                stop = min(start + block, n - 1)
+                i = np.arange(start, stop, dtype=np.uint64)
+                picks = (self.random(stop - start) % (np.uint64(n) - i) + i).tolist()
+                for i, j in zip(range(start, stop), picks, strict=True):
+                    perm[i], perm[j] = perm[j], perm[i]
+        else:
+            for start in range(0, n, block):
+                stop = min(start + block, n)
+                i = np.arange(start, stop, dtype=np.uint64)
+                picks = (self.random64(stop - start) % (i + np.uint64(1))).tolist()
+                for i, z in zip(range(start, stop), picks, strict=True):
+                    perm[i] = perm[z]
+                    perm[z] = i
+        return np.frombuffer(perm, dtype=np.int64).copy()
 
 
 # ---- randint's bounds for floating dtypes (native/DistributionTemplates.h) ----------------
