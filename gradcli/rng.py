@@ -92,6 +92,8 @@ class Generator:
     def _uniform(self, n, dtype):
         """uniform_real_distribution(0, 1): 24 bits of random() for float32, 53 bits of
         random64() for float64, times 2**-digits."""
+        if dtype not in (np.float32, np.float64):
+            raise ValueError(f"rand and randn draw float32 or float64, not {dtype}")
         if dtype == np.float32:
             return (self.random(n) & np.uint64(0xFFFFFF)).astype(np.float32) * np.float32(2**-24)
         return (self.random64(n) & np.uint64(2**53 - 1)).astype(np.float64) * 2.0**-53

@@ -188,6 +188,8 @@ def test_bad_arguments():
             g.randint(low, high, (2,))
     with pytest.raises(ValueError):
         g.randperm(-1)
+    with pytest.raises(ValueError):
+        g.randn((2,), "float16")
 
 
 # ---- through the command line --------------------------------------------------------------
