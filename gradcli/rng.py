@@ -55,6 +55,13 @@ def record_seed(seed, line):
     return int(np.random.SeedSequence([seed, line]).generate_state(1, np.uint64)[0])
 
 
+def _floating(dtype):
+    dtype = np.dtype(dtype)
+    if dtype not in (np.float32, np.float64):
+        raise ValueError(f"rand and randn draw float32 or float64, not {dtype}")
+    return dtype
+
+
 class Generator:
     """ATen's CPUGeneratorImpl (torch.Generator on CPU): the engine plus the cached normal.
     Without a seed it takes one from os.urandom, as PyTorch's default generator does; a
@@ -92,20 +99,18 @@ class Generator:
     def _uniform(self, n, dtype):
         """uniform_real_distribution(0, 1): 24 bits of random() for float32, 53 bits of
         random64() for float64, times 2**-digits."""
-        if dtype not in (np.float32, np.float64):
-            raise ValueError(f"rand and randn draw float32 or float64, not {dtype}")
         if dtype == np.float32:
             return (self.random(n) & np.uint64(0xFFFFFF)).astype(np.float32) * np.float32(2**-24)
         return (self.random64(n) & np.uint64(2**53 - 1)).astype(np.float64) * 2.0**-53
 
     def rand(self, shape, dtype="float32"):
         """torch.rand(shape, dtype=dtype)."""
-        dtype = np.dtype(dtype)
+        dtype = _floating(dtype)
         return self._uniform(math.prod(shape), dtype).reshape(shape)
 
     def randn(self, shape, dtype="float32"):
         """torch.randn(shape, dtype=dtype)."""
-        dtype = np.dtype(dtype)
+        dtype = _floating(dtype)
         n = math.prod(shape)
         if n < 16:
             out = np.array([self._normal() for _ in range(n)], dtype=np.float64)
