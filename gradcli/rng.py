@@ -51,8 +51,10 @@ def check_seed(seed):
 
 def record_seed(seed, line):
     """One 64-bit seed for a batch record from the run's seed and the record's line number
-    (numpy's SeedSequence of the two), so that each record draws its own numbers."""
-    return int(np.random.SeedSequence([seed, line]).generate_state(1, np.uint64)[0])
+    (numpy's SeedSequence of the two; a line number below 0 taken modulo 2**64), so that
+    each record draws its own numbers."""
+    entropy = [seed, line % 2**64]
+    return int(np.random.SeedSequence(entropy).generate_state(1, np.uint64)[0])
 
 
 def _floating(dtype):
