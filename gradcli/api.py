@@ -173,15 +173,20 @@ def prepare(expr, inputs, wrt, dtype, random_seed=None, max_elements=None):
 
 
 class _LazyRng:
-    """numpy's generator, made only if a randn()/rand() input asks for it (making one costs
-    more than evaluating a small record)."""
+    """PyTorch's CPU generator (gradcli.rng), made only if a randn()/rand() input asks for
+    it (making one costs more than evaluating a small record)."""
 
     def __init__(self, seed):
-        self.seed, self.rng = seed, None
+        from .rng import check_seed
+
+        self.seed = seed if seed is None or isinstance(seed, list) else check_seed(seed)
+        self.rng = None
 
     def __getattr__(self, name):
         if self.rng is None:
-            self.rng = np.random.default_rng(self.seed)
+            from .rng import Generator
+
+            self.rng = Generator(self.seed)
         return getattr(self.rng, name)
 
 

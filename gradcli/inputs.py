@@ -1,8 +1,8 @@
 """Input values: NAME=VALUE strings, JSON values and generators, checked and made arrays.
 
 VALUE is JSON (``3``, ``[1, 2]``, ``[[1, 2], [3, 4]]``, with the strings "nan", "inf",
-"-inf"), a comma list (``1,2,3``), or a generator: randn(2,3), rand(n), zeros(n), ones(n),
-arange(n), linspace(a,b,n).
+"-inf"), a comma list (``1,2,3``), or a generator: randn(2,3), rand(n), randint(low, high,
+(size...)), randperm(n), zeros(n), ones(n), arange(n), linspace(a,b,n).
 """
 
 import itertools
@@ -22,7 +22,10 @@ _SPECIAL = {
     "infinity": math.inf,
     "-infinity": -math.inf,
 }
-_GENERATOR = re.compile(r"\s*(randn|rand|zeros|ones|arange|linspace)\s*\((.*)\)\s*$", re.S)
+_GENERATOR = re.compile(
+    r"\s*(randint|randperm|randn|rand|zeros|ones|arange|linspace)\s*\((.*)\)\s*$", re.S
+)
+_RANDINT = re.compile(r"([^()\[\]]*?),\s*[(\[]([^()\[\]]*)[)\]]\s*$")
 DTYPES = ("float32", "float64")
 
 
@@ -81,8 +84,8 @@ def parse_value(text, name="value"):
             raise InputError(
                 f"{name}: '{t}' is not a number",
                 hint="VALUE is a number, a comma list 1,2,3, JSON like [[1,2],[3,4]], "
-                "or randn(3), rand(3), zeros(3), ones(3), arange(3), "
-                "linspace(0,1,5)",
+                "or randn(3), rand(3), randint(0,10,(3,)), randperm(3), zeros(3), ones(3), "
+                "arange(3), linspace(0,1,5)",
             )
     return out[0] if len(items) == 1 else out
 
@@ -192,6 +195,14 @@ def _where(path):
 def _generate(kind, args_text, dtype, name, rng, max_elements):
     import numpy as np
 
+    if kind == "randint":  # randint([low,] high, (size...)) as torch.randint spells it
+        m = _RANDINT.match(args_text)
+        if not m:
+            raise InputError(
+                f"{name}: randint(high, (size...)) or randint(low, high, (size...)), "
+                "the size a tuple as in torch.randint"
+            )
+        bounds, args_text = _randint_bounds(m.group(1), name), m.group(2).rstrip().rstrip(",")
     args = []
     for a in (x.strip() for x in args_text.split(",")) if args_text.strip() else ():
         if not _NUMBER.match(a):
@@ -218,6 +229,10 @@ def _generate(kind, args_text, dtype, name, rng, max_elements):
         if not all(a.is_integer() and a >= 0 for a in args):
             raise InputError(f"{name}: {kind}() takes sizes, whole numbers >= 0")
         shape = tuple(int(a) for a in args)
+        if kind == "randperm" and len(shape) != 1:
+            raise InputError(f"{name}: randperm(n) takes one whole number")
+        if kind == "randperm" and dtype == "float32" and shape[0] > 2**24 + 1:
+            raise InputError(f"{name}: randperm n cannot be greater than 2^24+1 for float32")
     size = math.prod(shape)
     if size > max_elements:
         raise InputError(
@@ -230,7 +245,25 @@ def _generate(kind, args_text, dtype, name, rng, max_elements):
         return np.arange(start, end, step).astype(dtype)
     if kind in ("zeros", "ones"):
         return (np.zeros if kind == "zeros" else np.ones)(shape, dtype=dtype)
-    rng = rng if rng is not None else np.random.default_rng()
-    if kind == "randn":
-        return rng.standard_normal(shape).astype(dtype)
-    return rng.random(shape).astype(dtype)
+    if rng is None:
+        from .rng import Generator
+
+        rng = Generator()
+    if kind == "randint":
+        return rng.randint(*bounds, shape, dtype)  # torch.randint(..., dtype=float)
+    if kind == "randperm":
+        return rng.randperm(shape[0], dtype)
+    return (rng.randn if kind == "randn" else rng.rand)(shape, dtype)
+
+
+def _randint_bounds(text, name):
+    """randint's (low, high) from "high" or "low, high": whole numbers that fit int64."""
+    parts = [t.strip() for t in text.split(",")]
+    if not 1 <= len(parts) <= 2 or not all(re.fullmatch(r"[+-]?\d+", t) for t in parts):
+        raise InputError(f"{name}: randint's low and high are whole numbers, got '{text}'")
+    low, high = (0, int(parts[0])) if len(parts) == 1 else map(int, parts)
+    if not -(2**63) <= low < high <= 2**63 - 1:
+        raise InputError(
+            f"{name}: randint needs low < high within int64, got low={low}, high={high}"
+        )
+    return low, high

@@ -17,6 +17,7 @@ import gradcli
 from gradcli import batch
 from gradcli.errors import GradcliError
 from gradcli.inputs import to_array
+from gradcli.rng import Generator
 
 INPUTS = {
     "x": [0.5, -1.0, 2.0],
@@ -151,7 +152,7 @@ JSONISH = st.recursive(
 @SETTINGS
 @given(JSONISH, st.sampled_from(["float32", "float64"]))
 def test_hostile_values(value, dtype):
-    out = clean(lambda: to_array(value, dtype, "x", np.random.default_rng(0)))
+    out = clean(lambda: to_array(value, dtype, "x", Generator(0)))
     if isinstance(out, np.ndarray):
         assert out.dtype == np.dtype(dtype)
         clean(lambda: gradcli.evaluate("sum(x * 2)", {"x": value}, dtype=dtype))

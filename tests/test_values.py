@@ -10,6 +10,7 @@ from hypothesis.extra import numpy as hnp
 
 from gradcli.errors import InputError
 from gradcli.inputs import parse_value, to_array
+from gradcli.rng import Generator
 from gradcli.torchrepr import tensor_repr
 
 
@@ -64,15 +65,15 @@ def test_bad_values(text):
 
 
 def test_generators():
-    rng = np.random.default_rng(0)
+    rng = Generator(0)
     assert to_array("randn(2,3)", "float32", rng=rng).shape == (2, 3)
     assert to_array("rand(4)", "float64", rng=rng).dtype == np.float64
     assert to_array("zeros(2)", "float32").tolist() == [0, 0]
     assert to_array("ones(1, 2)", "float32").tolist() == [[1, 1]]
     assert to_array("arange(3)", "float32").tolist() == [0, 1, 2]
     assert to_array("linspace(0, 1, 3)", "float32").tolist() == [0, 0.5, 1]
-    a = to_array("randn(5)", "float32", rng=np.random.default_rng(7))
-    b = to_array("randn(5)", "float32", rng=np.random.default_rng(7))
+    a = to_array("randn(5)", "float32", rng=Generator(7))
+    b = to_array("randn(5)", "float32", rng=Generator(7))
     assert a.tolist() == b.tolist()
 
 
