@@ -38,22 +38,35 @@ SCALAR_TYPE_NAMES = {
 # nothing but floating point and itself.
 _UINT64 = np.dtype("uint64")
 FLOAT32, FLOAT64, INT64, BOOL = (DTYPES[n] for n in ("float32", "float64", "int64", "bool"))
-KINDS = ("promote", "float", "floating_only", "bool", "same", "long", "integral_only")
-KINDS += ("integer_only", "sum")
+KINDS = (
+    "promote",
+    "float",
+    "floating_only",
+    "bool",
+    "same",
+    "long",
+    "integral_only",
+    "integer_only",
+)
+KINDS += ("sum",)
 
 # Messages PyTorch gives instead of its generic one (checked against torch 2.13).
 _MESSAGES = {
     "mean": "mean(): could not infer output dtype. Input dtype must be either a floating point "
     "or complex dtype. Got: {name}",
+    "nanmean": "nanmean(): expected input to have floating point or complex dtype but got {name}",
+    "var": "std and var only support floating point and complex dtypes",
+    "std": "std and var only support floating point and complex dtypes",
+    "norm": "linalg.vector_norm: Expected a floating point or complex tensor as input. Got {name}",
 }
 
 
 def lookup(name):
     """The numpy dtype a name means: a canonical name (``int64``, as typed VALUEs spell it) or
     PyTorch's spelling (``torch.int64``, ``torch.long``)."""
-    key = name[len("torch.") :] if name.startswith("torch.") else name
+    key = name
     if name.startswith("torch."):
-        key = ALIASES.get(key, key)
+        key = ALIASES.get(name[len("torch.") :], name[len("torch.") :])
     if key in DTYPES:
         return DTYPES[key]
     known = ", ".join(
@@ -84,8 +97,8 @@ def is_floating(dtype):
 def promote_types(a, b):
     """``torch.promote_types``: the smallest dtype both fit in, floating point above integers
     (int64 with float32 is float32, not numpy's float64)."""
-    a, b = _UINT64 if a is _UINT64 else as_dtype(a), _UINT64 if b is _UINT64 else as_dtype(b)
-    if _UINT64 in (a, b) and a != b and a.kind != "f" and b.kind != "f":
+    a, b = (x if x is _UINT64 else as_dtype(x) for x in (a, b))
+    if _UINT64 in (a, b) and a != b and "f" not in (a.kind, b.kind):
         raise EvaluationError(
             "Promotion for uint16, uint32, uint64 types is not supported, attempted to promote "
             f"{SCALAR_TYPE_NAMES[a.name]} and {SCALAR_TYPE_NAMES[b.name]}"
@@ -153,7 +166,9 @@ def promote_for(kind, *operands, default_float="float32", kernel=None):
 
     - ``promote``: add, mul, maximum, where, ...: ``result_type``.
     - ``float``: sin, exp, true division: integers and bool become ``default_float``.
-    - ``floating_only``: mean: integers and bool are refused (``kernel`` names the op).
+    - ``floating_only``: mean, var, std, norm, softmax: integers and bool are refused with
+      PyTorch's message for ``kernel`` (``mean``, ``nanmean``, ``var``, ``std``, ``norm``, or
+      a CPU kernel's name such as ``softmax_lastdim_kernel_impl``).
     - ``bool``: comparisons, isnan, logical_*: bool (operands compare in ``result_type``).
     - ``same``: shape ops, neg, abs: the operand's dtype.
     - ``long``: argmax, argsort indices: int64.

@@ -159,7 +159,15 @@ def test_promote_for_kinds(torch, default):
     check(torch, "sum", torch.sum, SINGLES, default)
     check(torch, "sum", torch.prod, SINGLES, default)
     check(torch, "sum", lambda x: x.reshape(-1).cumsum(0), SINGLES, default)
-    check(torch, "floating_only", torch.mean, SINGLES, default, kernel="mean")
+    for kernel, f in [
+        ("mean", torch.mean),
+        ("nanmean", torch.nanmean),
+        ("var", torch.var),
+        ("std", torch.std),
+        ("norm", torch.norm),
+        ("softmax_lastdim_kernel_impl", lambda x: x.softmax(-1)),
+    ]:
+        check(torch, "floating_only", f, SINGLES, default, kernel=kernel)
     for kernel, f in [
         ("bitwise_and_cpu", lambda a, b: a & b),
         ("bitwise_or_cpu", lambda a, b: a | b),
