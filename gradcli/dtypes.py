@@ -247,6 +247,14 @@ def scalar_array(value, dtype):
     return cast(np.asarray(value), dt)
 
 
+def convert(op, dtype):
+    """An operand, an array or a Python scalar, in ``dtype``: what an operation computes on
+    once ``result_type`` has chosen the dtype."""
+    if type(op) in (bool, int, float):
+        return scalar_array(op, dtype)
+    return cast(op, dtype)
+
+
 def json_ready(a):
     """An integer or boolean array as JSON-ready nested lists of Python ints and bools (a
     0-dim array gives a plain int or bool). Floating arrays go through ``api.json_value``,

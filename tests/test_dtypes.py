@@ -426,11 +426,45 @@ def test_wraparound_of_numpy_ufuncs_is_torchs(torch, name):
         _same(np.cumsum(e, dtype=np.int64), torch.from_numpy(e).cumsum(0).numpy())
 
 
+SCALAR_OPS = [
+    (intops.floor_divide, lambda a, b: a // b),
+    (intops.remainder, lambda a, b: a % b),
+    (intops.left_shift, lambda a, b: a << b),
+    (intops.right_shift, lambda a, b: a >> b),
+    (intops.bitwise_and, lambda a, b: a & b),
+    (intops.bitwise_xor, lambda a, b: a ^ b),
+    (np.add, lambda a, b: a + b),
+    (np.multiply, lambda a, b: a * b),
+]
+
+
+@pytest.mark.parametrize("name", INTS + ["bool"])
+def test_operations_with_python_scalars(torch, name):
+    """A Python scalar on either side: result_type, then convert, then the operation."""
+    e = dtypes.cast(_edges("int64"), name)
+    for (ours, theirs), v in itertools.product(SCALAR_OPS, [-1, 0, 3, 200, 1000, True, 2.5]):
+        for left in (False, True):
+            args = (v, e) if left else (e, v)
+            try:
+                want, err = theirs(*(torch.from_numpy(x) if x is e else x for x in args)), None
+            except Exception as exc:
+                want, err = None, str(exc)
+            with np.errstate(over="ignore"):
+                try:
+                    dt = dtypes.result_type(*args)
+                    got = ours(*(dtypes.convert(x, dt) for x in args))
+                except EvaluationError as exc:
+                    assert exc.message == err, (name, v, left, theirs)
+                    continue
+            assert err is None, (name, v, left, err)
+            _same(np.asarray(got), want.numpy())
+
+
 def test_comparisons_use_the_common_dtype(torch):
     """int64 16777217 == 16777216.0 in float32, as PyTorch compares in result_type."""
     a = np.array([16777217, 3])
     dt = dtypes.result_type(a, 16777216.0)
-    ours = dtypes.cast(a, dt) == dtypes.scalar_array(16777216.0, dt)
+    ours = dtypes.convert(a, dt) == dtypes.convert(16777216.0, dt)
     _same(ours, (torch.from_numpy(a) == 16777216.0).numpy())
 
 
