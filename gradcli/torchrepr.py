@@ -14,6 +14,10 @@ _DTYPE_NAMES = {
     "float64": "torch.float64",
     "bool": "torch.bool",
     "int64": "torch.int64",
+    "int32": "torch.int32",
+    "int16": "torch.int16",
+    "int8": "torch.int8",
+    "uint8": "torch.uint8",
 }
 _DEFAULT_DTYPES = ("float32", "int64", "bool")
 
