@@ -233,12 +233,7 @@ def _run(as_json, fn):
     except GradcliError as e:
         _fail(e, as_json)
     except MemoryError:
-        from .errors import EvaluationError
-
-        _fail(
-            EvaluationError("out of memory evaluating the program", hint="use smaller inputs"),
-            as_json,
-        )
+        _fail(out_of_memory("evaluating the program"), as_json)
     except BrokenPipeError:
         _discard_stdout()
         sys.exit(0)
@@ -279,7 +274,7 @@ def _read_text(path, what, limit=None, flag="--max-input-bytes"):
     except OSError as e:
         raise InputError(f"cannot read {what} '{path}': {e.strerror or e}") from None
     except MemoryError:
-        raise InputError(f"out of memory reading {what} '{path}'") from None
+        raise out_of_memory(f"reading {what} '{path}'") from None
     if data is None:
         raise InputError(
             f"{what} '{path}' is larger than the limit of {limit:,} bytes",
@@ -291,6 +286,8 @@ def _read_text(path, what, limit=None, flag="--max-input-bytes"):
         return data.decode("utf-8")
     except UnicodeDecodeError as e:
         raise InputError(f"{what} '{path}' is not UTF-8 text (byte {e.start})") from None
+    except MemoryError:
+        raise out_of_memory(f"decoding {what} '{path}' ({len(data):,} bytes)") from None
 
 
 def _read_at_most(f, limit):
@@ -309,7 +306,19 @@ def _read_at_most(f, limit):
 def _read_inputs(path, limit=None):
     from .inputs import load_object
 
-    return load_object(_read_text(path, "inputs file", limit), "inputs")
+    text = _read_text(path, "inputs file", limit)
+    try:
+        return load_object(text, "inputs")
+    except MemoryError:
+        size = f"{len(text):,} characters"
+        raise out_of_memory(f"reading the JSON of inputs file '{path}' ({size})") from None
+
+
+def out_of_memory(doing):
+    """The error for a MemoryError, naming what was being done (and how large it was)."""
+    from .errors import EvaluationError
+
+    return EvaluationError(f"out of memory {doing}", hint="use smaller inputs or allow more memory")
 
 
 def _split_args(args, file_):
@@ -389,12 +398,7 @@ def answer(as_json, text, obj):
         else:
             out.write(text())
     except MemoryError:
-        from .errors import EvaluationError
-
-        raise EvaluationError(
-            f"out of memory writing the answer{' as JSON' if as_json else ''}",
-            hint="use smaller inputs",
-        ) from None
+        raise out_of_memory(f"writing the answer{' as JSON' if as_json else ''}") from None
 
 
 def _random_seed(text):
