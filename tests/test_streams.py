@@ -397,3 +397,19 @@ def test_every_command_states_its_limits_in_help():
         assert "Limits:" in text, command
     text = " ".join(CliRunner().invoke(main, ["check", "--help"]).output.split())
     assert "--max-evaluations" in text and "100,000" in text
+
+
+def test_the_readme_lists_every_limit_option():
+    import pathlib
+    import re
+
+    readme = (pathlib.Path(__file__).parent.parent / "README.md").read_text(encoding="utf-8")
+    section = readme.split("## Hostile input, limits and floating point")[1].split("\n## ")[0]
+    options = set()
+    for command in ("grad", "jvp", "jacobian", "hessian", "check", "graph", "explain", "batch"):
+        options |= set(
+            re.findall(r"--max-[a-z-]+", CliRunner().invoke(main, [command, "-h"]).output)
+        )
+    assert options >= {"--max-elements", "--max-input-bytes", "--max-evaluations"}
+    for option in options:
+        assert f"`{option} N`" in section, option
