@@ -192,10 +192,13 @@ def _stderr(text, end="\n"):
         return
     text = safe_text(text) + end
     try:
-        try:
-            stream.write(text)
-        except UnicodeEncodeError:
-            stream.write(ascii_text(text))
+        text.encode(getattr(stream, "encoding", None) or "utf-8")
+    except UnicodeEncodeError:  # (stderr would write "\u2026"; "~" reads better)
+        text = ascii_text(text)
+    except LookupError:
+        pass
+    try:
+        stream.write(text)
         stream.flush()
     except (OSError, ValueError):
         pass

@@ -11,6 +11,8 @@ import sys
 
 import pytest
 from click.testing import CliRunner
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from gradcli.cli import main
 
@@ -413,3 +415,104 @@ def test_the_readme_lists_every_limit_option():
     assert options >= {"--max-elements", "--max-input-bytes", "--max-evaluations"}
     for option in options:
         assert f"`{option} N`" in section, option
+
+
+# ---- fuzzing: every command, any output encoding, a stream that fails at any byte ---------
+
+FUZZ_COMMANDS = [
+    ["grad", "sum(x * y)", "x=1,2", "y=3,4"],
+    ["grad", "y = x + 2; y * y", "x=1,2", "--seed-vector", "1,0"],
+    ["grad", f"sum({LONG} ^ 2)", f"{LONG}=1,2"],
+    ["jvp", "tanh(x) * 2", "x=1,2", "--tangent", "x=1,1"],
+    ["jacobian", "softmax(x)", "x=1,2,3"],
+    ["hessian", "sum(x^3)", "x=1,2"],
+    ["check", "sum(sin(x))", "x=1,2", "--sweep"],
+    ["graph", "sum(x * x)", "x=1,2"],
+    ["graph", "sum(x * x)", "--format", "mermaid"],
+    ["explain", "mean(exp(x))", "x=1,2"],
+    ["ops"],
+    ["grad", "x +* 2", "x=1"],
+    ["jvp", "3", "x=1"],
+]
+
+
+class _Failing:
+    """A stdout that takes ``room`` characters, then fails as a full disk does."""
+
+    encoding = "utf-8"
+
+    def __init__(self, room):
+        self.room, self.text = room, ""
+
+    def write(self, text):
+        if len(text) > self.room:
+            import errno
+
+            raise OSError(errno.ENOSPC, "No space left on device")
+        self.room -= len(text)
+        self.text += text
+        return len(text)
+
+    def flush(self):
+        pass
+
+    def isatty(self):
+        return False
+
+    def fileno(self):
+        raise OSError("no descriptor")
+
+
+@settings(max_examples=150, deadline=None)
+@given(st.sampled_from(FUZZ_COMMANDS), st.sampled_from([*range(8), 64, 300, 2000, 10**6]))
+def test_any_command_on_a_stream_that_fills_up(argv, room):
+    import contextlib
+    import io
+
+    from gradcli.commands import main as console_main
+
+    out, err = _Failing(room), io.StringIO()
+    with contextlib.ExitStack() as stack:
+        stack.enter_context(_swapped("stdout", out))
+        stack.enter_context(_swapped("stderr", err))
+        try:
+            console_main(argv)
+            code = 0
+        except SystemExit as e:
+            code = e.code or 0
+    if "cannot write output" in err.getvalue():
+        assert (
+            code == 1 and err.getvalue() == "error: cannot write output: No space left on device\n"
+        )
+    else:
+        assert code in (0, 1, 2), err.getvalue()
+        assert code != 0 or err.getvalue() == ""
+
+
+def _swapped(name, stream):
+    import contextlib
+
+    @contextlib.contextmanager
+    def swap():
+        old = getattr(sys, name)
+        setattr(sys, name, stream)
+        try:
+            yield
+        finally:
+            setattr(sys, name, old)
+
+    return swap()
+
+
+@settings(max_examples=150, deadline=None)
+@given(
+    st.sampled_from(FUZZ_COMMANDS),
+    st.sampled_from(["ascii", "latin-1", "cp1252", "utf-8"]),
+    st.booleans(),
+)
+def test_any_command_in_any_output_encoding(argv, charset, as_json):
+    argv = [*argv, "--json"] if as_json and argv[0] != "ops" else argv
+    r = CliRunner(charset=charset).invoke(main, argv)
+    assert r.exit_code in (0, 1, 2), r.output
+    assert r.exception is None or isinstance(r.exception, SystemExit), repr(r.exception)
+    r.stdout_bytes.decode(charset)
