@@ -21,6 +21,7 @@ from .commands import (
     _SafeStderr,
     _whole,
     answer,
+    ascii_text,
     console,
     grad_command,
 )
@@ -29,9 +30,29 @@ from .errors import InputError
 CONTEXT = {"help_option_names": ["-h", "--help"]}
 
 
+class Context(click.Context):
+    def get_help(self):
+        """The help text, in ASCII when stdout cannot encode it (PYTHONIOENCODING=latin-1)."""
+        text = super().get_help()
+        try:
+            text.encode(getattr(sys.stdout, "encoding", None) or "utf-8")
+        except UnicodeEncodeError:
+            return ascii_text(text)
+        except LookupError:
+            pass
+        return text
+
+
+class Command(click.Command):
+    context_class = Context
+
+
 class Group(click.Group):
     """click's own output (--help, usage errors) goes out as gradcli's does: messages escaped
     on stderr, and a help text that cannot be written is an error, not a traceback."""
+
+    context_class = Context
+    command_class = Command
 
     def main(self, args=None, prog_name=None, complete_var=None, standalone_mode=True, **extra):
         try:

@@ -164,6 +164,8 @@ NON_UTF8 = [
     ("gradcli check 'sum(x)' x=1 --sweep", "ok: "),
     (f"gradcli grad 'sum({LONG} * 2)' {LONG}=1", "a_rather_long_input_name_of_for~"),
     ("gradcli ops", "d(a+b)/da = 1"),
+    ("gradcli hessian --help", "Every block d^2out/dadb"),
+    ("gradcli jvp --help", "product J"),
 ]
 
 
