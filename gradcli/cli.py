@@ -65,7 +65,9 @@ class Group(click.Group):
         except BrokenPipeError:
             _discard_stdout()
             sys.exit(0)
-        except OSError as e:
+        except OSError as e:  # from click's own output, or a command that let it through
+            if getattr(e, "stream", None) == "stdin":
+                _fail(InputError("cannot read stdin: it is closed"), False)
             _fail(OutputError(f"cannot write output: {e.strerror or e}"), False)
         sys.exit(code if isinstance(code, int) else 0)
 

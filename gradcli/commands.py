@@ -28,7 +28,7 @@ class Output:
     """stdout for every command's answer. A failed write (a full disk, a closed stdout)
     becomes one OutputError instead of a traceback or a silent exit 0, and text the stream's
     encoding cannot hold (latin-1, ascii) falls back to ASCII spellings of gradcli's own
-    characters (∂ d, … ..., │ |)."""
+    characters (∂ d, … ~, │ |)."""
 
     def __init__(self, stream=None):
         self.stream = sys.stdout if stream is None else stream
@@ -95,7 +95,9 @@ class _Closed:
         pass
 
     def _closed(self, *args, **kwargs):
-        raise OSError(errno.EBADF, f"{self.name} is closed")
+        error = OSError(errno.EBADF, f"{self.name} is closed")
+        error.stream = self.name
+        raise error
 
     write = read = readline = fileno = _closed
 
