@@ -45,15 +45,37 @@ class Output:
 
     def write(self, text):
         try:
-            try:
-                self.stream.write(text)
-            except UnicodeEncodeError:  # TextIOWrapper encodes all of ``text`` or none of it
-                self.stream.write(ascii_text(text))
+            buffer = getattr(self.stream, "buffer", None)
+            if buffer is None:
+                try:
+                    self.stream.write(text)
+                except UnicodeEncodeError:
+                    self.stream.write(ascii_text(text))
+            else:
+                self._write_bytes(buffer, self._encode(text))
         except BrokenPipeError:
             raise
         except OSError as e:
             raise OutputError(f"cannot write output: {e.strerror or e}") from None
         return len(text)
+
+    def _encode(self, text):
+        errors = getattr(self.stream, "errors", None) or "strict"
+        try:
+            return text.encode(self.encoding, errors)
+        except UnicodeEncodeError:
+            return ascii_text(text).encode(self.encoding, errors)
+
+    def _write_bytes(self, buffer, data):
+        """All of ``data``: a write larger than the buffer may be short (a disk that fills up
+        midway), and TextIOWrapper drops the rest silently; the next write reports ENOSPC."""
+        self.stream.flush()  # anything print() left in the text layer goes first
+        view = memoryview(data)
+        while view:
+            n = buffer.write(view)
+            if not n:
+                raise OSError(errno.EIO, "the output stream accepted nothing")
+            view = view[n:]
 
     def flush(self):
         try:

@@ -67,6 +67,41 @@ def test_a_full_disk_is_one_clear_error(command):
     assert p.stderr.decode() == "error: cannot write output: No space left on device\n"
 
 
+@pytest.fixture
+def small_filesystem(tmp_path):
+    """A 64 KiB tmpfs (needs root and permission to mount; skipped otherwise)."""
+    where = tmp_path / "small"
+    where.mkdir()
+    if os.geteuid() != 0 or shutil.which("mount") is None:
+        pytest.skip("mounting a small filesystem needs root")
+    p = subprocess.run(
+        ["mount", "-t", "tmpfs", "-o", "size=64k", "tmpfs", str(where)], capture_output=True
+    )
+    if p.returncode != 0:
+        pytest.skip(f"cannot mount a tmpfs here: {p.stderr.decode().strip()}")
+    try:
+        yield where
+    finally:
+        subprocess.run(["umount", str(where)], capture_output=True)
+
+
+@pytest.mark.parametrize(
+    "command",
+    [
+        "gradcli grad --json 'sum(x)' 'x=ones(100000)'",
+        "gradcli jacobian --json 'x * 2' 'x=ones(300)'",
+        "gradcli explain 'sum(x" + " * 2" * 1000 + ")' x=1,2",
+    ],
+    ids=["grad", "jacobian", "explain"],
+)
+def test_a_small_filesystem_that_fills_up(small_filesystem, command):
+    out = small_filesystem / "answer.txt"
+    p = sh(f"{command} > '{out}'")
+    assert p.returncode == 1
+    assert p.stderr.decode() == "error: cannot write output: No space left on device\n"
+    assert 0 < out.stat().st_size <= 64 * 1024
+
+
 @pytest.mark.parametrize("command", COMMANDS)
 def test_a_closed_stdout_is_an_error_not_a_silent_success(command):
     p = sh(command + " >&-")
