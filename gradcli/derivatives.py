@@ -190,7 +190,7 @@ SWEEP = [10.0**-k for k in range(1, 13)]
 MAX_EVALUATIONS = 100_000  # program evaluations one check may make, unless told otherwise
 
 
-def _count(n, what):
+def _plural(n, what):
     return f"{n:,} {what}{'' if n == 1 else ('es' if what.endswith('s') else 's')}"
 
 
@@ -203,9 +203,13 @@ def _check_work(nodes, out, arrays, names, sweep, cap):
     fd = 2 * n_in * (1 + len(SWEEP) * bool(sweep))
     total = n_in + n_out + fd
     if total > cap:
+        parts = (
+            _plural(n_in, "forward-mode pass"),
+            _plural(n_out, "reverse pass"),
+            _plural(fd, "finite-difference evaluation"),
+        )
         raise EvaluationError(
-            f"check would evaluate the program {total:,} times ({_count(n_in, 'forward-mode pass')}"
-            f", {_count(n_out, 'reverse pass')}, {_count(fd, 'finite-difference evaluation')}), "
+            f"check would evaluate the program {total:,} times ({', '.join(parts)}), "
             f"over the limit of {cap:,}",
             hint="raise the limit with --max-evaluations, or check fewer inputs with --wrt",
         )
