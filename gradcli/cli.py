@@ -19,6 +19,7 @@ from .commands import (
     _read_text,
     _run,
     _SafeStderr,
+    _standard_streams,
     _whole,
     answer,
     ascii_text,
@@ -55,6 +56,7 @@ class Group(click.Group):
     command_class = Command
 
     def main(self, args=None, prog_name=None, complete_var=None, standalone_mode=True, **extra):
+        _standard_streams()
         try:
             code = super().main(args, prog_name, complete_var, standalone_mode=False, **extra)
         except click.ClickException as e:
