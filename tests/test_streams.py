@@ -388,6 +388,16 @@ def test_grad_json_of_a_large_tensor_stays_near_its_size():
     assert obj["value"] == 1e6 and len(obj["grad"]["x"]) == 1_000_000
 
 
+def test_out_of_memory_names_what_was_too_large(tmp_path):
+    big = tmp_path / "big.json"
+    big.write_text('{"x": [' + "1.5," * 6_000_000 + "1.5]}")  # 24 MB: 6,000,001 floats
+    p = _limited(["grad", "sum(x)", "-i", str(big)], 250)
+    assert p.returncode == 1
+    assert p.stderr.startswith(
+        f"error: out of memory reading the JSON of inputs file '{big}' (24,000,012 characters)\n"
+    )
+
+
 def test_streamed_json_is_exactly_json_dumps(monkeypatch):
     import numpy as np
 
