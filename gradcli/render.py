@@ -45,6 +45,8 @@ def json_pieces(obj):
             for k, v in item.items():
                 parts += [_Raw(", " if parts else "{"), _Raw(json.dumps(str(k)) + ": "), v]
             todo += reversed(parts + [_Raw("}" if parts else "{}")])
+        elif isinstance(item, (list, tuple)) and (text := _ready(item)) is not None:
+            yield text
         elif isinstance(item, (list, tuple)):
             parts = []
             for v in item:
@@ -56,6 +58,19 @@ def json_pieces(obj):
             yield dumps(json_value(item))
         else:
             yield dumps(item)
+
+
+def _ready(items):
+    """The JSON of a list that is JSON-ready already (lists from json_value), at C speed; or
+    None for one that holds dicts or arrays to stream, or a non-finite float to spell."""
+    import numpy as np
+
+    if any(isinstance(v, (dict, np.ndarray)) for v in items):
+        return None
+    try:
+        return json.dumps(items, allow_nan=False)
+    except (ValueError, TypeError):
+        return None
 
 
 class _Raw(str):
