@@ -42,15 +42,17 @@ class Result:
         """The source text a node came from."""
         return self.program.source(self.program.nodes[node.src])
 
-    def to_dict(self, nodes=True):
-        """The JSON object of ``grad --json`` (CONTRACT.md); strict-JSON-ready values."""
+    def to_dict(self, nodes=True, encode=None):
+        """The JSON object of ``grad --json``; strict-JSON-ready values, or each value as
+        ``encode(value)`` makes it."""
+        encode = encode or json_value
         out = {
             "expr": self.program.text,
             "dtype": self.dtype,
-            "value": json_value(self.value),
+            "value": encode(self.value),
             "shape": list(self.shape),
             "grad_fn": self.grad_fn,
-            "grad": {k: json_value(v) for k, v in self.grad.items()},
+            "grad": {k: encode(v) for k, v in self.grad.items()},
         }
         if nodes:
             if self.keep != "all":
@@ -64,8 +66,8 @@ class Result:
                     "grad_fn": n.label,
                     "inputs": list(n.args),
                     "shape": list(n.shape),
-                    "value": json_value(n.value),
-                    "grad": json_value(n.grad),
+                    "value": encode(n.value),
+                    "grad": encode(n.grad),
                 }
                 for n in self.nodes
             ]

@@ -10,12 +10,20 @@ from .commands import (
     GRAD_OPTIONS,
     PROGRAM_OPTIONS,
     Job,
+    OutputError,
+    _count,
+    _discard_stdout,
+    _fail,
     _max_elements,
-    _print,
     _random_seed,
     _read_text,
     _run,
+    _SafeStderr,
+    _standard_streams,
     _whole,
+    answer,
+    ascii_text,
+    console,
     grad_command,
 )
 from .errors import InputError
@@ -23,7 +31,50 @@ from .errors import InputError
 CONTEXT = {"help_option_names": ["-h", "--help"]}
 
 
-@click.group(context_settings=CONTEXT)
+class Context(click.Context):
+    def get_help(self):
+        """The help text, in ASCII when stdout cannot encode it (PYTHONIOENCODING=latin-1)."""
+        text = super().get_help()
+        try:
+            text.encode(getattr(sys.stdout, "encoding", None) or "utf-8")
+        except UnicodeEncodeError:
+            return ascii_text(text)
+        except LookupError:
+            pass
+        return text
+
+
+class Command(click.Command):
+    context_class = Context
+
+
+class Group(click.Group):
+    """click's own output (--help, usage errors) goes out as gradcli's does: messages escaped
+    on stderr, and a help text that cannot be written is an error, not a traceback."""
+
+    context_class = Context
+    command_class = Command
+
+    def main(self, args=None, prog_name=None, complete_var=None, standalone_mode=True, **extra):
+        _standard_streams()
+        try:
+            code = super().main(args, prog_name, complete_var, standalone_mode=False, **extra)
+        except click.ClickException as e:
+            e.show(file=_SafeStderr())
+            sys.exit(e.exit_code)
+        except click.Abort:
+            sys.exit(130)
+        except BrokenPipeError:
+            _discard_stdout()
+            sys.exit(0)
+        except OSError as e:  # from click's own output, or a command that let it through
+            if getattr(e, "stream", None) == "stdin":
+                _fail(InputError("cannot read stdin: it is closed"), False)
+            _fail(OutputError(f"cannot write output: {e.strerror or e}"), False)
+        sys.exit(code if isinstance(code, int) else 0)
+
+
+@click.group(cls=Group, context_settings=CONTEXT)
 @click.version_option(package_name="gradcli", prog_name="gradcli")
 def main():
     """gradcli: values, PyTorch grad_fn labels, gradients and VJPs of expressions.
@@ -65,7 +116,8 @@ def grad(**kwargs):
     Usage: gradcli grad EXPR [NAME=VALUE ...]
     VALUE: 3 | 1,2,3 | [[1,2],[3,4]] | "nan" | randn(2,3) | rand(n) | zeros(n) | ones(n)
            | arange(n) | linspace(a,b,n)
-    Exit status: 0 ok, 1 cannot evaluate, 2 bad usage or input.
+    Limits: --max-elements (any tensor), --max-input-bytes (program and inputs files).
+    Exit status: 0 ok, 1 cannot evaluate or cannot write the answer, 2 bad usage or input.
     """
     grad_command(**kwargs)
 
@@ -79,18 +131,19 @@ def grad(**kwargs):
     metavar="NAME=VALUE",
     help="The direction for an input (repeatable); inputs without one get 0.",
 )
-def jvp(args, file_, inputs_path, wrt, dtype, random_seed, max_elements, as_json, tangents):
+def jvp(tangents, **options):
     """Forward mode: the value and the Jacobian-vector product J·t of EXPR.
 
     \b
     gradcli jvp 'sin(x) * y' x=1,2 y=3,4 --tangent x=1,0
+    Limits: --max-elements (any tensor), --max-input-bytes (program and inputs files).
     """
 
     def body():
         from . import derivatives, render
         from .inputs import parse_value
 
-        job = Job(args, file_, inputs_path, wrt, dtype, random_seed, max_elements)
+        job = Job(**options)
         pairs = {}
         for t in tangents:
             m = _NAME_VALUE.match(t)
@@ -98,9 +151,11 @@ def jvp(args, file_, inputs_path, wrt, dtype, random_seed, max_elements, as_json
                 raise InputError(f"--tangent takes NAME=VALUE, got '{t}'")
             pairs[m.group(1)] = parse_value(m.group(2), f"tangent {m.group(1)}")
         out = derivatives.jvp(job.text, job.inputs, pairs, **job.settings())
-        _print(render.jvp_text(out, job.dtype), render.jvp_json(out, job), as_json)
+        answer(
+            job.as_json, lambda: render.jvp_text(out, job.dtype), lambda: render.jvp_json(out, job)
+        )
 
-    _run(as_json, body)
+    _run(options["as_json"], body)
 
 
 @main.command(context_settings=COMMAND)
@@ -112,34 +167,52 @@ def jvp(args, file_, inputs_path, wrt, dtype, random_seed, max_elements, as_json
     help="Forward passes (one per input element) or reverse passes (one per "
     "output element); auto takes the fewer.",
 )
-def jacobian(args, file_, inputs_path, wrt, dtype, random_seed, max_elements, as_json, mode):
-    """The full Jacobian of EXPR for each input (shape = output shape + input shape)."""
+def jacobian(mode, **options):
+    """The full Jacobian of EXPR for each input (shape = output shape + input shape).
+
+    \b
+    Limits: --max-elements (any tensor, each Jacobian block included, checked before it is
+    made), --max-input-bytes (program and inputs files).
+    """
 
     def body():
         from . import derivatives, render
 
-        job = Job(args, file_, inputs_path, wrt, dtype, random_seed, max_elements)
+        job = Job(**options)
         out = derivatives.jacobian(
             job.text, job.inputs, mode=None if mode == "auto" else mode, **job.settings()
         )
-        _print(render.jacobian_text(out, job.dtype), render.jacobian_json(out, job), as_json)
+        answer(
+            job.as_json,
+            lambda: render.jacobian_text(out, job.dtype),
+            lambda: render.jacobian_json(out, job),
+        )
 
-    _run(as_json, body)
+    _run(options["as_json"], body)
 
 
 @main.command(context_settings=COMMAND)
 @program_options
-def hessian(args, file_, inputs_path, wrt, dtype, random_seed, max_elements, as_json):
-    """Every block ∂²out/∂a∂b of a scalar EXPR (the gradient, differentiated)."""
+def hessian(**options):
+    """Every block ∂²out/∂a∂b of a scalar EXPR (the gradient, differentiated).
+
+    \b
+    Limits: --max-elements (any tensor, each Hessian block included, checked before it is
+    made), --max-input-bytes (program and inputs files).
+    """
 
     def body():
         from . import derivatives, render
 
-        job = Job(args, file_, inputs_path, wrt, dtype, random_seed, max_elements)
+        job = Job(**options)
         out = derivatives.hessian(job.text, job.inputs, **job.settings())
-        _print(render.hessian_text(out, job.dtype), render.hessian_json(out, job), as_json)
+        answer(
+            job.as_json,
+            lambda: render.hessian_text(out, job.dtype),
+            lambda: render.hessian_json(out, job),
+        )
 
-    _run(as_json, body)
+    _run(options["as_json"], body)
 
 
 @main.command(context_settings=COMMAND)
@@ -152,30 +225,48 @@ def hessian(args, file_, inputs_path, wrt, dtype, random_seed, max_elements, as_
     is_flag=True,
     help="Also show the finite-difference error as the step shrinks 1e-1 .. 1e-12.",
 )
-def check(
-    args, file_, inputs_path, wrt, dtype, random_seed, max_elements, as_json, eps, atol, rtol, sweep
-):
+@click.option(
+    "--max-evaluations",
+    metavar="N",
+    help="Refuse a check that would evaluate the program more times (default 100,000).",
+)
+def check(eps, atol, rtol, sweep, max_evaluations, **options):
     """Reverse and forward mode against central finite differences, in float64 (exit 1 when
-    they disagree), like torch.autograd.gradcheck."""
+    they disagree), like torch.autograd.gradcheck.
+
+    \b
+    Work: one forward-mode pass per input element, one reverse pass per output element, and
+    two evaluations per input element for the finite differences (x13 with --sweep); a check
+    that needs more than --max-evaluations (default 100,000) is refused before it starts.
+    Limits: --max-evaluations, --max-elements (any tensor, each Jacobian block included),
+    --max-input-bytes (program and inputs files).
+    """
 
     def body():
         from . import derivatives, render
 
-        job = Job(args, file_, inputs_path, wrt, dtype, random_seed, max_elements)
+        job = Job(**options)
         settings = job.settings()
         settings.pop("dtype")
+        cap = None if max_evaluations is None else _count(max_evaluations, "--max-evaluations")
         out = derivatives.check(
-            job.text, job.inputs, eps=eps, atol=atol, rtol=rtol, sweep=sweep, **settings
+            job.text,
+            job.inputs,
+            eps=eps,
+            atol=atol,
+            rtol=rtol,
+            sweep=sweep,
+            max_evaluations=cap,
+            **settings,
         )
-        _print(
-            render.check_text(out, plot=sweep and sys.stdout.isatty()),
-            render.check_json(out, job),
-            as_json,
+        answer(
+            job.as_json,
+            lambda: render.check_text(out, plot=sweep and sys.stdout.isatty()),
+            lambda: render.check_json(out, job),
         )
-        if not out["ok"]:
-            sys.exit(1)
+        return 0 if out["ok"] else 1
 
-    _run(as_json, body)
+    _run(options["as_json"], body)
 
 
 @main.command(context_settings=COMMAND)
@@ -188,51 +279,50 @@ def check(
     help="tree (rich on a terminal), Graphviz dot, Mermaid, or JSON.",
 )
 @click.option("--seed-vector", metavar="VALUE", help="The seed for a non-scalar output.")
-def graph(
-    args, file_, inputs_path, wrt, dtype, random_seed, max_elements, as_json, fmt, seed_vector
-):
-    """The operator DAG of EXPR, shared nodes once; with inputs, values and adjoints too."""
+def graph(fmt, seed_vector, **options):
+    """The operator DAG of EXPR, shared nodes once; with inputs, values and adjoints too.
+
+    \b
+    Limits: --max-elements (any tensor), --max-input-bytes (program and inputs files).
+    """
 
     def body():
         from . import graphs
         from .inputs import parse_value
 
-        job = Job(args, file_, inputs_path, wrt, dtype, random_seed, max_elements)
+        job = Job(**options)
         sv = parse_value(seed_vector, "--seed-vector") if seed_vector is not None else None
         g = graphs.build(job.text, job.inputs, seed_vector=sv, **job.settings())
-        kind = "json" if as_json else fmt
+        kind = "json" if job.as_json else fmt
         if kind == "tree" and sys.stdout.isatty():
-            from rich.console import Console
-
-            Console(highlight=False).print(graphs.rich_tree(g))
+            console().print(graphs.rich_tree(g))
         else:
-            click.echo(graphs.render(g, kind))
+            answer(False, lambda: graphs.render(g, kind) + "\n", None)
 
-    _run(as_json, body)
+    _run(options["as_json"], body)
 
 
 @main.command(context_settings=COMMAND)
 @program_options
 @click.option("--seed-vector", metavar="VALUE", help="The seed for a non-scalar output.")
-def explain(args, file_, inputs_path, wrt, dtype, random_seed, max_elements, as_json, seed_vector):
+def explain(seed_vector, **options):
     """The reverse pass step by step: each node's rule, the adjoint arriving, and what it
-    sends to each input; then the gradient."""
+    sends to each input; then the gradient.
+
+    \b
+    Limits: --max-elements (any tensor), --max-input-bytes (program and inputs files).
+    """
 
     def body():
         from . import graphs
         from .inputs import parse_value
 
-        job = Job(args, file_, inputs_path, wrt, dtype, random_seed, max_elements)
+        job = Job(**options)
         sv = parse_value(seed_vector, "--seed-vector") if seed_vector is not None else None
         out = graphs.explain(job.text, job.inputs, seed_vector=sv, **job.settings())
-        if as_json:
-            from .render import dumps
+        answer(job.as_json, lambda: out["text"], lambda: out["json"])
 
-            click.echo(dumps(out["json"]))
-        else:
-            sys.stdout.write(out["text"])
-
-    _run(as_json, body)
+    _run(options["as_json"], body)
 
 
 @main.command(context_settings=CONTEXT)
@@ -347,19 +437,25 @@ def batch(source, expr, file_, dtype, wrt, nodes, jobs, random_seed, max_element
 @click.option("--markdown", is_flag=True, help="The table as Markdown (the README's list).")
 def ops(as_json, markdown):
     """The operator table: call, PyTorch mirror, grad_fn labels, local derivative."""
-    from .ops import operator_rows
 
-    rows = operator_rows()
-    if as_json:
-        from .render import dumps
+    def body():
+        from .ops import operator_rows
 
-        click.echo("\n".join(dumps(row) for row in rows))
-    elif markdown:
-        click.echo(markdown_table(rows))
-    else:
-        for row in rows:
-            click.echo(f"{row['call']:<34} {row['mirror']:<34} {row['labels']}")
-            click.echo(f"{'':<34} {row['rule']}")
+        rows = operator_rows()
+        if as_json:
+            from .render import dumps
+
+            text = "".join(dumps(row) + "\n" for row in rows)
+        elif markdown:
+            text = markdown_table(rows) + "\n"
+        else:
+            text = "".join(
+                f"{row['call']:<34} {row['mirror']:<34} {row['labels']}\n{'':<34} {row['rule']}\n"
+                for row in rows
+            )
+        answer(False, lambda: text, None)
+
+    _run(False, body)
 
 
 def markdown_table(rows):

@@ -3,6 +3,7 @@ is the one-liner people type most, and importing click costs a tenth of its run.
 layer (cli.py) and the fast parser here read the same option table, and the fast parser
 hands anything it does not recognise to click, so both give the same answers."""
 
+import errno
 import os
 import re
 import sys
@@ -10,6 +11,221 @@ import sys
 from .errors import GradcliError, InputError
 
 _NAME_VALUE = re.compile(r"([A-Za-z_][A-Za-z0-9_]*)=(.*)$", re.S)
+
+MAX_INPUT_BYTES = 64 << 20  # program and inputs files, unless --max-input-bytes says otherwise
+
+
+class OutputError(GradcliError):
+    """The answer could not be written: a full disk, a closed stdout (exit 1)."""
+
+    exit_code = 1
+
+
+# ---- the streams: everything gradcli prints goes through Output (stdout) or _stderr -------
+
+
+class Output:
+    """stdout for every command's answer. A failed write (a full disk, a closed stdout)
+    becomes one OutputError instead of a traceback or a silent exit 0, and text the stream's
+    encoding cannot hold (latin-1, ascii) falls back to ASCII spellings of gradcli's own
+    characters (∂ d, … ~, │ |)."""
+
+    def __init__(self, stream=None):
+        self.stream = sys.stdout if stream is None else stream
+
+    @property
+    def encoding(self):
+        return getattr(self.stream, "encoding", None) or "utf-8"
+
+    def isatty(self):
+        return self.stream.isatty()
+
+    def fileno(self):
+        return self.stream.fileno()
+
+    def write(self, text):
+        try:
+            buffer = getattr(self.stream, "buffer", None)
+            if buffer is None:
+                try:
+                    self.stream.write(text)
+                except UnicodeEncodeError:
+                    self.stream.write(ascii_text(text))
+            else:
+                self._write_bytes(buffer, self._encode(text))
+        except BrokenPipeError:
+            raise
+        except OSError as e:
+            raise OutputError(f"cannot write output: {e.strerror or e}") from None
+        return len(text)
+
+    def _encode(self, text):
+        errors = getattr(self.stream, "errors", None) or "strict"
+        try:
+            return text.encode(self.encoding, errors)
+        except UnicodeEncodeError:
+            return ascii_text(text).encode(self.encoding, errors)
+
+    def _write_bytes(self, buffer, data):
+        """All of ``data``: a write larger than the buffer may be short (a disk that fills up
+        midway), and TextIOWrapper drops the rest silently; the next write reports ENOSPC."""
+        self.stream.flush()  # anything print() left in the text layer goes first
+        view = memoryview(data)
+        while view:
+            n = buffer.write(view)
+            if not n:
+                raise OSError(errno.EIO, "the output stream accepted nothing")
+            view = view[n:]
+
+    def flush(self):
+        try:
+            self.stream.flush()
+        except BrokenPipeError:
+            raise
+        except OSError as e:
+            raise OutputError(f"cannot write output: {e.strerror or e}") from None
+
+    def pieces(self, pieces, size=1 << 16):
+        """Write an iterable of strings, joined into writes of about ``size`` characters."""
+        batch, n = [], 0
+        for piece in pieces:
+            batch.append(piece)
+            n += len(piece)
+            if n >= size:
+                self.write("".join(batch))
+                batch, n = [], 0
+        self.write("".join(batch))
+
+
+class _Closed:
+    """Stands in for a standard stream whose descriptor was closed when gradcli started
+    (`>&-`, `<&-`): Python makes it None, and print() to None silently writes nothing."""
+
+    encoding, errors = "utf-8", "strict"
+
+    def __init__(self, name):
+        self.name = name
+
+    @property
+    def buffer(self):
+        return self
+
+    def isatty(self):
+        return False
+
+    def flush(self):
+        pass
+
+    def _closed(self, *args, **kwargs):
+        error = OSError(errno.EBADF, f"{self.name} is closed")
+        error.stream = self.name
+        raise error
+
+    write = read = readline = fileno = _closed
+
+
+_ASCII = {
+    "∂": "d",
+    "…": "~",  # one character, as "…" is: tables and carets stay aligned
+    "│": "|",
+    "├": "|",
+    "└": "`",
+    "┌": ",",
+    "─": "-",
+    "█": "#",
+    "·": "*",
+    "×": "x",
+    "→": "->",
+    "←": "<-",
+    "≤": "<=",
+    "≥": ">=",
+    "≠": "!=",
+    "≈": "~",
+    "√": "sqrt",
+    "‖": "||",
+    "⊙": "(*)",
+    "—": "--",
+    "–": "-",
+    "½": "1/2",
+    "Σ": "sum ",
+    "Π": "prod",
+}
+
+
+def _ascii_char(c):
+    import unicodedata
+
+    if c in _ASCII:
+        return _ASCII[c]
+    name = unicodedata.name(c, "")
+    plain = unicodedata.normalize("NFKD", c).encode("ascii", "ignore").decode()
+    if plain and ("SUPERSCRIPT" in name or "MODIFIER LETTER" in name):
+        return "^" + plain
+    if plain and "SUBSCRIPT" in name:
+        return "_" + plain
+    if plain:
+        return plain
+    if name.startswith("GREEK"):
+        return name.split()[-1].lower()
+    return c.encode("ascii", "backslashreplace").decode()
+
+
+def ascii_text(text):
+    """``text`` in ASCII: gradcli's own symbols spelled out (x² x^2, ∂ d, … ~, └─ `-,
+    Greek letters by name), anything else as a backslash escape."""
+    return _NON_ASCII.sub(lambda m: "".join(_ascii_char(c) for c in m.group()), text)
+
+
+_NON_ASCII = re.compile(r"[^\x00-\x7f]+")
+_UNPRINTABLE = re.compile(r"[^\n\x20-\x7e]")
+
+
+def _escape(m):
+    import unicodedata
+
+    c = m.group()
+    if unicodedata.category(c) in ("Cc", "Cf", "Cs", "Co", "Cn", "Zl", "Zp"):
+        return c.encode("unicode_escape").decode("ascii")
+    return c
+
+
+def safe_text(text):
+    """Text for a terminal with every control, format or unassigned character (an escape
+    sequence, a bidi override, a zero-width space) shown as its code, never acted on."""
+    return _UNPRINTABLE.sub(_escape, text)
+
+
+class _SafeStderr:
+    """stderr as a file for click's own messages: escaped, and quiet when it cannot write."""
+
+    def write(self, text):
+        _stderr(text, end="")
+
+    def flush(self):
+        pass
+
+    def isatty(self):
+        return False
+
+
+def _stderr(text, end="\n"):
+    """Write a message to stderr, escaped (names, values and file names in messages come from
+    the user); a closed or failing stderr loses the message but never the exit status."""
+    stream = sys.stderr
+    if stream is None:
+        return
+    text = safe_text(text) + end
+    try:
+        text.encode(getattr(stream, "encoding", None) or "utf-8")
+    except UnicodeEncodeError:  # (stderr would write "\u2026"; "~" reads better)
+        text = ascii_text(text)
+    except LookupError:
+        pass
+    try:
+        stream.write(text)
+        stream.flush()
+    except (OSError, ValueError):
+        pass
 
 
 def _fail(error, as_json):
@@ -20,63 +236,116 @@ def _fail(error, as_json):
         lines += ["    " + line for line in error.context.split("\n")]
     if error.hint:
         lines.append(f"hint: {error.hint}")
-    print("\n".join(lines), file=sys.stderr, flush=True)
-    if as_json:
+    _stderr("\n".join(lines))
+    if isinstance(error, OutputError):
+        _discard_stdout()
+    elif as_json:
         from .render import error_json
 
-        print(error_json(error), flush=True)
+        try:
+            out = Output()
+            out.write(error_json(error) + "\n")
+            out.flush()
+        except (OutputError, BrokenPipeError):
+            _discard_stdout()
     sys.exit(error.exit_code)
 
 
 def _run(as_json, fn):
-    """Run a command body, turning every failure into a message and an exit code."""
+    """Run a command body, turning every failure into a message and an exit code. The body
+    writes through Output; its last flush happens here, so a full disk is reported."""
     try:
-        fn()
+        code = fn()
+        Output().flush()
     except GradcliError as e:
         _fail(e, as_json)
     except MemoryError:
-        from .errors import EvaluationError
-
-        _fail(
-            EvaluationError("out of memory evaluating the program", hint="use smaller inputs"),
-            as_json,
-        )
+        _fail(out_of_memory("evaluating the program"), as_json)
     except BrokenPipeError:
-        _quiet_broken_pipe()
+        _discard_stdout()
+        sys.exit(0)
     except KeyboardInterrupt:
         sys.exit(130)
+    if code:
+        sys.exit(code)
 
 
-def _quiet_broken_pipe():
-    # The reader went away (`| head`): stop quietly, and keep Python's own flush at exit
-    # from printing a second error.
+def _discard_stdout():
+    """After a failed write (a reader gone with `| head`, a full disk) point stdout at
+    /dev/null, so that Python's own flush at exit does not fail a second time, loudly."""
     try:
         devnull = os.open(os.devnull, os.O_WRONLY)
         os.dup2(devnull, sys.stdout.fileno())
-    except OSError:
+    except (OSError, ValueError, AttributeError):
         pass
-    sys.exit(0)
 
 
-def _read_text(path, what):
+def _standard_streams():
+    """A stream closed at start (`>&-`, `<&-`) fails when used, as a closed stream should."""
+    if sys.stdout is None:
+        sys.stdout = _Closed("stdout")
+    if sys.stdin is None:
+        sys.stdin = _Closed("stdin")
+
+
+def _read_text(path, what, limit=None, flag="--max-input-bytes"):
+    """A UTF-8 file (a byte-order mark allowed) or stdin ('-'), refused past ``limit`` bytes
+    (default MAX_INPUT_BYTES) without reading further: /dev/zero is an error, not a hang."""
+    limit = MAX_INPUT_BYTES if limit is None else limit
     try:
         if path == "-":
-            data = sys.stdin.buffer.read()
+            data = _read_at_most(sys.stdin.buffer, limit)
         else:
             with open(path, "rb") as f:
-                data = f.read()
+                data = _read_at_most(f, limit)
     except OSError as e:
-        raise InputError(f"cannot read {what} '{path}': {e.strerror}") from None
+        raise InputError(f"cannot read {what} '{path}': {e.strerror or e}") from None
+    except MemoryError:
+        raise out_of_memory(f"reading {what} '{path}'") from None
+    if data is None:
+        raise InputError(
+            f"{what} '{path}' is larger than the limit of {limit:,} bytes",
+            hint=f"raise the limit with {flag} N",
+        )
+    if data.startswith(b"\xef\xbb\xbf"):  # a UTF-8 byte-order mark, as some editors write
+        data = data[3:]
     try:
         return data.decode("utf-8")
     except UnicodeDecodeError as e:
         raise InputError(f"{what} '{path}' is not UTF-8 text (byte {e.start})") from None
+    except MemoryError:
+        raise out_of_memory(f"decoding {what} '{path}' ({len(data):,} bytes)") from None
 
 
-def _read_inputs(path):
+def _read_at_most(f, limit):
+    """The bytes of ``f``, or None when there are more than ``limit``."""
+    chunks, total = [], 0
+    while True:
+        chunk = f.read(min(1 << 20, limit + 1 - total))
+        if not chunk:
+            return b"".join(chunks)
+        chunks.append(chunk)
+        total += len(chunk)
+        if total > limit:
+            return None
+
+
+def _read_inputs(path, limit=None):
     from .inputs import load_object
 
-    return load_object(_read_text(path, "inputs file"), "inputs")
+    text = _read_text(path, "inputs file", limit)
+    try:
+        return load_object(text, "inputs")
+    except MemoryError:
+        size = f"{len(text):,} characters"
+        raise out_of_memory(f"reading the JSON of inputs file '{path}' ({size})") from None
+
+
+def out_of_memory(doing):
+    """The error for a MemoryError, naming what was being done (and how large it was)."""
+    from .errors import EvaluationError
+
+    return EvaluationError(f"out of memory {doing}", hint="use smaller inputs or allow more memory")
 
 
 def _split_args(args, file_):
@@ -107,16 +376,29 @@ def _split_args(args, file_):
 class Job:
     """What the shared options say: the program text, its inputs, and the settings."""
 
-    def __init__(self, args, file_, inputs_path, wrt, dtype, random_seed, max_elements):
+    def __init__(
+        self,
+        args,
+        file_,
+        inputs_path,
+        wrt,
+        dtype,
+        random_seed,
+        max_elements,
+        max_input_bytes=None,
+        as_json=False,
+    ):
         from .inputs import check_dtype, parse_value
 
         expr, pairs = _split_args(args, file_)
         if file_ == "-" and inputs_path == "-":
             raise InputError("--file and --inputs cannot both read stdin")
+        self.as_json = as_json
         self.random_seed = _random_seed(random_seed)
         self.max_elements = _max_elements(max_elements)
-        self.text = expr if file_ is None else _read_text(file_, "program file")
-        self.inputs = _read_inputs(inputs_path) if inputs_path is not None else {}
+        limit = None if max_input_bytes is None else _count(max_input_bytes, "--max-input-bytes")
+        self.text = expr if file_ is None else _read_text(file_, "program file", limit)
+        self.inputs = _read_inputs(inputs_path, limit) if inputs_path is not None else {}
         self.dtype = check_dtype(dtype)
         self.inputs.update({k: parse_value(v, k) for k, v in pairs.items()})
         self.wrt = wrt
@@ -130,35 +412,54 @@ class Job:
         }
 
 
-def _print(text, obj, as_json):
-    from .render import dumps
+def answer(as_json, text, obj):
+    """Write a command's answer: ``obj()`` as JSON (arrays streamed in pieces, so a large
+    tensor costs little more than itself), or the ``text()``. Only the one asked for is built."""
+    from . import render
 
-    if as_json:
-        print(dumps(obj))
-    else:
-        sys.stdout.write(text)
+    out = Output()
+    try:
+        if as_json:
+            out.pieces(render.json_pieces(obj()))
+            out.write("\n")
+        else:
+            out.write(text())
+    except MemoryError:
+        raise out_of_memory(f"writing the answer{' as JSON' if as_json else ''}") from None
 
 
 def _random_seed(text):
     return None if text is None else _whole(text, "--random-seed")
 
 
+def console(out=None):
+    """A rich console on stdout (a terminal), through Output; a width it cannot use
+    (COLUMNS=0, a terminal that reports 0 columns) is taken as 80."""
+    import shutil
+
+    from rich.console import Console
+
+    return Console(
+        file=out or Output(), highlight=False, width=shutil.get_terminal_size((80, 24)).columns
+    )
+
+
 def _emit(result, as_json):
     from . import render
 
-    if as_json:
-        print(render.to_json(result))
-    elif sys.stdout.isatty():
-        from rich.console import Console
-
-        render.rich_print(result, Console(highlight=False))
+    if not as_json and sys.stdout.isatty():
+        render.rich_print(result, console())
     else:
-        sys.stdout.write(render.plain(result))
-        sys.stdout.flush()
+        answer(as_json, lambda: render.plain(result), lambda: render.result_json(result))
 
 
 def _max_elements(text):
-    return None if text is None else _whole(text.replace("_", ""), "--max-elements", minimum=1)
+    return None if text is None else _count(text, "--max-elements")
+
+
+def _count(text, flag):
+    """A limit: a whole number >= 1, with optional _ separators (50_000_000)."""
+    return _whole(text.replace("_", ""), flag, minimum=1)
 
 
 def _whole(text, flag, minimum=0):
@@ -222,6 +523,14 @@ PROGRAM_OPTIONS = [
         "N",
         "Refuse any tensor with more elements (default 50,000,000).",
     ),
+    (
+        ("--max-input-bytes",),
+        "max_input_bytes",
+        True,
+        None,
+        "N",
+        "Refuse a program or inputs file of more bytes (default 67,108,864: 64 MiB).",
+    ),
     (("--json",), "as_json", False, False, None, "One JSON object on stdout instead of text."),
 ]
 GRAD_OPTIONS = PROGRAM_OPTIONS + [
@@ -244,33 +553,22 @@ GRAD_OPTIONS = PROGRAM_OPTIONS + [
 ]
 
 
-def grad_command(
-    args,
-    file_,
-    inputs_path,
-    wrt,
-    dtype,
-    random_seed,
-    max_elements,
-    as_json,
-    seed_vector,
-    detect_anomaly,
-):
+def grad_command(seed_vector, detect_anomaly, **options):
     """The body of `gradcli grad`."""
 
     def body():
         from .inputs import parse_value
 
-        job = Job(args, file_, inputs_path, wrt, dtype, random_seed, max_elements)
+        job = Job(**options)
         sv = parse_value(seed_vector, "--seed-vector") if seed_vector is not None else None
         from .api import evaluate
 
         result = evaluate(
             job.text, job.inputs, seed_vector=sv, detect_anomaly=detect_anomaly, **job.settings()
         )
-        _emit(result, as_json)
+        _emit(result, job.as_json)
 
-    _run(as_json, body)
+    _run(options["as_json"], body)
 
 
 def fast_grad(argv):
@@ -309,6 +607,7 @@ def fast_grad(argv):
 def main(argv=None):
     """The console script: the hot path for a plain `gradcli grad ...`, click for the rest."""
     argv = sys.argv[1:] if argv is None else list(argv)
+    _standard_streams()
     fast = fast_grad(argv)
     if fast is not None:
         grad_command(**fast)

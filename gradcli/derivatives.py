@@ -10,6 +10,8 @@ differentiates the gradient itself (forward-over-reverse): that is how Hessians 
 exact, including the zero blocks of derivatives that are constant.
 """
 
+import math
+
 import numpy as np
 
 from . import engine
@@ -50,6 +52,8 @@ def jvp(expr, inputs, tangents, *, wrt=None, dtype="float32", random_seed=None, 
         program, arrays, names, cap, rng = prepare(
             expr, inputs, wrt, dtype, random_seed, max_elements
         )
+        nodes, out = _forward(program, arrays, names, dtype, cap)
+        _tensor_output(nodes[out], "jvp")
         direction = {}
         for name, value in (tangents or {}).items():
             if name not in arrays:
@@ -64,7 +68,6 @@ def jvp(expr, inputs, tangents, *, wrt=None, dtype="float32", random_seed=None, 
                     f"{name} has shape {list(arrays[name].shape)}"
                 )
             direction[name] = t
-        nodes, out = _forward(program, arrays, names, dtype, cap)
         duals, dout = _forward(program, _dual(arrays, dtype, direction), (), COMPLEX[dtype], cap)
         value = nodes[out].value
         return {
@@ -73,6 +76,23 @@ def jvp(expr, inputs, tangents, *, wrt=None, dtype="float32", random_seed=None, 
             "grad_fn": None if nodes[out].op == "input" else nodes[out].label,
             "shape": nodes[out].shape,
         }
+
+
+def _tensor_output(node, what):
+    """jvp, jacobian, hessian and check need a tensor output (as torch.autograd.functional
+    does); a program whose output is a Python number (`3`, `y = 3; y`) depends on nothing."""
+    if not isinstance(node.value, np.ndarray):
+        raise EvaluationError(
+            f"{what} needs a tensor output, but the program's output is the Python number "
+            f"{node.value:g}: it does not depend on any input",
+            hint="use an input in the output (e.g. x * 0 + 3), or make a tensor",
+        )
+
+
+def _check_blocks(shapes, what, cap):
+    """Refuse a Jacobian or Hessian block over the element cap before any is allocated."""
+    for name, shape in shapes:
+        engine.check_size(shape, cap, lambda name=name: f"the {what} block for {name}")
 
 
 def _unit(shape, index, dtype):
@@ -92,10 +112,12 @@ def jacobian(
             expr, inputs, wrt, dtype, random_seed, max_elements
         )
         nodes, out = _forward(program, arrays, names, dtype, cap)
+        _tensor_output(nodes[out], "a Jacobian")
         oshape = nodes[out].shape
         n_in = sum(arrays[n].size for n in names)
         n_out = int(np.prod(oshape))
         mode = mode or ("forward" if n_in <= n_out else "reverse")
+        _check_blocks([(n, oshape + arrays[n].shape) for n in names], "Jacobian", cap)
         blocks = {n: np.zeros(oshape + arrays[n].shape, dtype=dtype) for n in names}
         if mode == "forward":
             for name in names:
@@ -134,12 +156,15 @@ def hessian(expr, inputs, *, wrt=None, dtype="float32", random_seed=None, max_el
             expr, inputs, wrt, dtype, random_seed, max_elements
         )
         nodes, out = _forward(program, arrays, names, dtype, cap)
+        _tensor_output(nodes[out], "a Hessian")
         if nodes[out].shape != ():
             raise EvaluationError(
                 "a Hessian needs a scalar output",
                 hint=f"the output has shape {list(nodes[out].shape)}; "
                 f"reduce it, e.g. with sum(...)",
             )
+        pairs = [(f"{a}, {b}", arrays[a].shape + arrays[b].shape) for a in names for b in names]
+        _check_blocks(pairs, "Hessian", cap)
         blocks = {
             a: {b: np.zeros(arrays[a].shape + arrays[b].shape, dtype=dtype) for b in names}
             for a in names
@@ -162,6 +187,32 @@ def hessian(expr, inputs, *, wrt=None, dtype="float32", random_seed=None, max_el
 
 
 SWEEP = [10.0**-k for k in range(1, 13)]
+MAX_EVALUATIONS = 100_000  # program evaluations one check may make, unless told otherwise
+
+
+def _plural(n, what):
+    return f"{n:,} {what}{'' if n == 1 else ('es' if what.endswith('s') else 's')}"
+
+
+def _check_work(nodes, out, arrays, names, sweep, cap):
+    """Refuse, before starting, a check that would evaluate the program more than ``cap``
+    times: one forward-mode pass per input element, one reverse pass per output element,
+    and two evaluations per input element for each finite-difference step."""
+    n_in = sum(arrays[n].size for n in names)
+    n_out = math.prod(nodes[out].shape) if nodes[out].requires_grad else 0
+    fd = 2 * n_in * (1 + len(SWEEP) * bool(sweep))
+    total = n_in + n_out + fd
+    if total > cap:
+        parts = (
+            _plural(n_in, "forward-mode pass"),
+            _plural(n_out, "reverse pass"),
+            _plural(fd, "finite-difference evaluation"),
+        )
+        raise EvaluationError(
+            f"check would evaluate the program {total:,} times ({', '.join(parts)}), "
+            f"over the limit of {cap:,}",
+            hint="raise the limit with --max-evaluations, or check fewer inputs with --wrt",
+        )
 
 
 def check(
@@ -175,15 +226,22 @@ def check(
     random_seed=None,
     max_elements=None,
     sweep=False,
+    max_evaluations=None,
 ):
     """Reverse- and forward-mode Jacobians against central finite differences, in float64
     (as torch.autograd.gradcheck): max absolute and relative error per input, ok or not.
-    ``sweep`` adds the finite-difference error for steps 1e-1 .. 1e-12."""
+    ``sweep`` adds the finite-difference error for steps 1e-1 .. 1e-12. A check that would
+    evaluate the program more than ``max_evaluations`` times (default MAX_EVALUATIONS) is
+    refused before it starts."""
     dtype = "float64"
     with quietly():
         program, arrays, names, cap, _ = prepare(
             expr, inputs, wrt, dtype, random_seed, max_elements
         )
+        nodes, out = _forward(program, arrays, names, dtype, cap)
+        _tensor_output(nodes[out], "check")
+        limit = MAX_EVALUATIONS if max_evaluations is None else max_evaluations
+        _check_work(nodes, out, arrays, names, sweep, limit)
         rev = jacobian(program, arrays, wrt=names, dtype=dtype, mode="reverse", max_elements=cap)
         fwd = jacobian(program, arrays, wrt=names, dtype=dtype, mode="forward", max_elements=cap)
 

@@ -12,12 +12,103 @@ NODE_TEXT = 32
 
 
 def dumps(obj):
-    """Strict JSON (RFC 8259): non-finite numbers were made strings by json_value."""
-    return json.dumps(obj, allow_nan=False)  # ASCII-only: safe on any terminal encoding
+    """Strict JSON (RFC 8259): non-finite numbers were made strings by json_value; numpy
+    arrays are converted the same way."""
+    # ASCII-only (json's default): safe on any terminal encoding
+    return json.dumps(obj, allow_nan=False, default=_array_value)
+
+
+def _array_value(obj):
+    import numpy as np
+
+    if isinstance(obj, (np.ndarray, np.generic)):
+        return json_value(obj)
+    raise TypeError(f"{type(obj).__name__} is not JSON")
+
+
+JSON_CHUNK = 1 << 16  # array elements formatted at a time
+
+
+def json_pieces(obj):
+    """The text of dumps(obj) in pieces: numpy arrays (and floats, nan as "nan") are
+    formatted JSON_CHUNK elements at a time, so a tensor of 5,000,000 elements never becomes
+    a list of 5,000,000 Python floats. Walks ``obj`` with an explicit stack."""
+    import numpy as np
+
+    todo = [obj]
+    while todo:
+        item = todo.pop()
+        if isinstance(item, _Raw):
+            yield item
+        elif isinstance(item, dict):
+            parts = []
+            for k, v in item.items():
+                parts += [_Raw(", " if parts else "{"), _Raw(json.dumps(str(k)) + ": "), v]
+            todo += reversed(parts + [_Raw("}" if parts else "{}")])
+        elif isinstance(item, (list, tuple)) and (text := _ready(item)) is not None:
+            yield text
+        elif isinstance(item, (list, tuple)):
+            parts = []
+            for v in item:
+                parts += [_Raw(", " if parts else "["), v]
+            todo += reversed(parts + [_Raw("]" if parts else "[]")])
+        elif isinstance(item, np.ndarray) and item.size > JSON_CHUNK:
+            yield from _array_pieces(item)
+        elif isinstance(item, (float, np.ndarray, np.generic)):
+            yield dumps(json_value(item))
+        else:
+            yield dumps(item)
+
+
+def _ready(items):
+    """The JSON of a list that is JSON-ready already (lists from json_value), at C speed; or
+    None for one that holds dicts or arrays to stream, or a non-finite float to spell."""
+    import numpy as np
+
+    if any(isinstance(v, (dict, np.ndarray)) for v in items):
+        return None
+    try:
+        return json.dumps(items, allow_nan=False)
+    except (ValueError, TypeError):
+        return None
+
+
+class _Raw(str):
+    """JSON text to emit as it is."""
+
+
+def _array_pieces(arr):
+    """A large array as JSON text, a block of whole sub-arrays at a time (explicit stack)."""
+    yield "["
+    stack = [(arr, 0)]
+    while stack:
+        a, i = stack.pop()
+        if i >= len(a):
+            yield "]"
+            continue
+        if i:
+            yield ", "
+        per = a[0].size
+        if per > JSON_CHUNK:
+            stack += [(a, i + 1), (a[i], 0)]
+            yield "["
+        else:
+            k = max(1, JSON_CHUNK // max(per, 1))
+            stack.append((a, i + k))
+            yield dumps(json_value(a[i : i + k]))[1:-1]
 
 
 def to_json(result, nodes=True):
     return dumps(result.to_dict(nodes=nodes))
+
+
+def result_json(result, nodes=True):
+    """grad --json's object with the tensors left as arrays, for json_pieces."""
+    return result.to_dict(nodes=nodes, encode=_keep)
+
+
+def _keep(value):
+    return value
 
 
 def _shape(shape):
@@ -116,7 +207,16 @@ def error_json(error):
     return dumps({"error": error.to_dict()})
 
 
-__all__ = ["plain", "rich_print", "to_json", "dumps", "error_json", "json_value"]
+__all__ = [
+    "plain",
+    "rich_print",
+    "to_json",
+    "result_json",
+    "json_pieces",
+    "dumps",
+    "error_json",
+    "json_value",
+]
 
 
 # ---- jvp, jacobian, hessian, check ------------------------------------------------------
@@ -133,9 +233,9 @@ def _head(value, grad_fn):
 def jvp_json(out, job):
     return {
         **_meta(job),
-        "value": json_value(out["value"]),
+        "value": out["value"],
         "shape": list(out["shape"]),
-        "jvp": json_value(out["jvp"]),
+        "jvp": out["jvp"],
     }
 
 
@@ -151,10 +251,10 @@ def jvp_text(out, dtype):
 def jacobian_json(out, job):
     return {
         **_meta(job),
-        "value": json_value(out["value"]),
+        "value": out["value"],
         "mode": out["mode"],
         "passes": out["passes"],
-        "jacobian": {k: json_value(v) for k, v in out["jacobian"].items()},
+        "jacobian": out["jacobian"],
     }
 
 
@@ -172,10 +272,8 @@ def jacobian_text(out, dtype):
 def hessian_json(out, job):
     return {
         **_meta(job),
-        "value": json_value(out["value"]),
-        "hessian": {
-            a: {b: json_value(v) for b, v in row.items()} for a, row in out["hessian"].items()
-        },
+        "value": out["value"],
+        "hessian": out["hessian"],
     }
 
 
@@ -194,7 +292,7 @@ def check_json(out, job):
         "eps": out["eps"],
         "atol": out["atol"],
         "rtol": out["rtol"],
-        "value": json_value(out["value"]),
+        "value": out["value"],
         "inputs": out["inputs"],
     }
     if "sweep" in out:

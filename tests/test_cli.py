@@ -255,6 +255,8 @@ FAST_CASES = [
     ["grad", "sum(x)", "x=randn(3)", "--random-seed", "4", "--max-elements", "10"],
     ["grad", "sum(x)", "--dtype"],
     ["grad", "sum(x)", "x=1", "--bogus"],
+    ["grad", "-f", "/dev/zero", "x=1", "--max-input-bytes", "10"],
+    ["grad", "sum(x)", "x=1", "--max-input-bytes=0"],
 ]
 
 
