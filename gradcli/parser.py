@@ -547,18 +547,17 @@ def _grammar_path():
 def _get_parser():
     global _parser
     if _parser is None:
-        from lark import Lark
+        from .grammar_cache import load_lark  # never Lark's cache=True: see grammar_cache
 
         with open(_grammar_path(), encoding="utf-8") as f:
             grammar = f.read()
-        _parser = Lark(
+        _parser = load_lark(
             grammar,
             parser="lalr",
             lexer="basic",
             postlex=_PostLex(),
             transformer=_Transformer(),
             maybe_placeholders=True,
-            cache=True,
         )
     return _parser
 

@@ -359,4 +359,7 @@ def test_no_eval_or_exec_of_user_text():
     for path in source.glob("*.py"):
         code = path.read_text(encoding="utf-8")
         assert not re.search(r"(?<![\w.])(eval|exec|compile)\s*\(", code), path.name
-        assert "__import__" not in code and "pickle" not in code, path.name
+        assert "__import__" not in code, path.name
+        # Only the grammar cache unpickles, with an unpickler that refuses every global
+        # (tests/test_security.py plants hostile files for it).
+        assert "pickle" not in code or path.name == "grammar_cache.py", path.name

@@ -1,0 +1,238 @@
+"""No code, symlink or FIFO planted by another local user is followed: the grammar cache
+(the old shared $TMPDIR name and the per-user directory), and no escape sequence from an
+input's name reaches a terminal."""
+
+import os
+import pickle
+import subprocess
+import sys
+
+import pytest
+
+from gradcli import grammar_cache
+
+ONE_LINER = ["grad", "mean(2*(x+2)^2)", "x=1,2,3"]
+ANSWER = "tensor(33.3333, grad_fn=<MeanBackward0>)"
+
+
+class _Plant:
+    """Unpickling this creates ``marker``: proof that a planted file ran code."""
+
+    def __init__(self, marker):
+        self.marker = str(marker)
+
+    def __reduce__(self):
+        return (open, (self.marker, "w"))
+
+
+def hostile(marker):
+    return pickle.dumps(_Plant(marker))
+
+
+def env_for(tmp_path, xdg=True):
+    env = dict(os.environ)
+    for k in ("XDG_CACHE_HOME", "HOME", "TMPDIR"):
+        env.pop(k, None)
+    (tmp_path / "tmp").mkdir(exist_ok=True)
+    (tmp_path / "home").mkdir(exist_ok=True)
+    env["TMPDIR"] = str(tmp_path / "tmp")
+    env["HOME"] = str(tmp_path / "home")
+    if xdg:
+        env["XDG_CACHE_HOME"] = str(tmp_path / "xdg")
+    return env
+
+
+def gradcli(env, cwd, *args):
+    p = subprocess.run(
+        [sys.executable, "-m", "gradcli", *(args or ONE_LINER)],
+        env=env,
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        timeout=60,  # a FIFO that blocks the open would hang here
+    )
+    assert p.returncode == 0 and "Traceback" not in p.stderr, p.stderr
+    assert p.stdout.startswith(ANSWER)
+    return p
+
+
+def cache_dir(tmp_path, xdg):
+    return tmp_path / "xdg" / "gradcli" if xdg else tmp_path / "home" / ".cache" / "gradcli"
+
+
+def tables_file(tmp_path, xdg=True):
+    """Run once with an empty cache; the one tables file it wrote (a regular file, 0600, in
+    a 0700 directory)."""
+    env = env_for(tmp_path, xdg)
+    gradcli(env, tmp_path)
+    directory = cache_dir(tmp_path, xdg)
+    (path,) = directory.iterdir()
+    assert path.is_file() and not path.is_symlink()
+    assert directory.stat().st_mode & 0o777 == 0o700 and path.stat().st_mode & 0o777 == 0o600
+    return env, path
+
+
+def test_the_cache_is_used(tmp_path):
+    """A second start loads the tables the first one stored, and rewrites nothing."""
+    env, path = tables_file(tmp_path)
+    before = path.stat()
+    gradcli(env, tmp_path)
+    after = path.stat()
+    assert (after.st_ino, after.st_mtime_ns) == (before.st_ino, before.st_mtime_ns)
+    assert list(path.parent.iterdir()) == [path]
+    assert not any((tmp_path / "tmp").iterdir())  # nothing in the shared temp dir
+
+
+# ---- the old shared name in $TMPDIR ------------------------------------------------------
+
+
+def old_lark_cache_name(tmp_path):
+    """The file Lark's cache=True reads for our grammar: let Lark itself name it."""
+    code = (
+        "from lark import Lark; from gradcli import parser as P; "
+        "Lark(open(P._grammar_path()).read(), parser='lalr', lexer='basic', "
+        "postlex=P._PostLex(), transformer=P._Transformer(), maybe_placeholders=True, "
+        "cache=True)"
+    )
+    plant = tmp_path / "plant"
+    plant.mkdir()
+    env = {**os.environ, "TMPDIR": str(plant)}
+    subprocess.run([sys.executable, "-c", code], env=env, check=True, timeout=60)
+    (path,) = plant.iterdir()
+    assert path.name.startswith(".lark_cache_") and path.name.endswith(".tmp")
+    path.unlink()
+    return path.name, code
+
+
+def test_old_tmpdir_cache_is_not_read(tmp_path):
+    name, lark_cache_code = old_lark_cache_name(tmp_path)
+    env = env_for(tmp_path)
+    tmp = tmp_path / "tmp"
+    marker = tmp_path / "ran-code"
+    (tmp / name).write_bytes(b"x\n" + hostile(marker))
+    # The control: Lark's own cache=True runs the planted pickle (the bug this fixes).
+    subprocess.run(
+        [sys.executable, "-c", lark_cache_code], env=env, timeout=60, capture_output=True
+    )
+    assert marker.exists()
+    marker.unlink()
+    (tmp / name).write_bytes(b"x\n" + hostile(marker))  # Lark rewrote it: plant again
+    gradcli(env, tmp_path)
+    assert not marker.exists()
+
+
+def test_old_tmpdir_symlink_and_fifo_are_not_followed(tmp_path):
+    name, _ = old_lark_cache_name(tmp_path)
+    env = env_for(tmp_path)
+    tmp = tmp_path / "tmp"
+    precious = tmp_path / "precious"
+    precious.write_text("keep me")
+    (tmp / name).symlink_to(precious)
+    gradcli(env, tmp_path)
+    assert precious.read_text() == "keep me"
+    (tmp / name).unlink()
+    os.mkfifo(tmp / name)
+    gradcli(env, tmp_path)  # returns: the FIFO is never opened
+    assert sorted(p.name for p in tmp.iterdir()) == [name]
+
+
+# ---- the per-user cache ------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("xdg", [True, False], ids=["XDG_CACHE_HOME", "HOME"])
+def test_planted_pickle_runs_nothing(tmp_path, xdg):
+    env, path = tables_file(tmp_path, xdg)
+    marker = tmp_path / "ran-code"
+    header = grammar_cache.FORMAT + b" " + path.name.encode() + b"\n"
+    path.write_bytes(header + hostile(marker))
+    gradcli(env, tmp_path)
+    assert not marker.exists()
+    assert path.read_bytes().startswith(header) and b"ran-code" not in path.read_bytes()
+
+
+@pytest.mark.parametrize("xdg", [True, False], ids=["XDG_CACHE_HOME", "HOME"])
+def test_planted_symlink_is_replaced_not_followed(tmp_path, xdg):
+    env, path = tables_file(tmp_path, xdg)
+    precious = tmp_path / "precious"
+    precious.write_text("keep me")
+    path.unlink()
+    path.symlink_to(precious)
+    gradcli(env, tmp_path)
+    assert precious.read_text() == "keep me"
+    assert path.is_file() and not path.is_symlink()
+
+
+@pytest.mark.parametrize("xdg", [True, False], ids=["XDG_CACHE_HOME", "HOME"])
+def test_planted_fifo_does_not_block(tmp_path, xdg):
+    env, path = tables_file(tmp_path, xdg)
+    path.unlink()
+    os.mkfifo(path)
+    gradcli(env, tmp_path)
+    assert path.is_file()
+
+
+def test_symlinked_cache_directory_is_not_used(tmp_path):
+    env = env_for(tmp_path)
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir(mode=0o700)
+    (tmp_path / "xdg").mkdir()
+    (tmp_path / "xdg" / "gradcli").symlink_to(elsewhere)
+    gradcli(env, tmp_path)
+    assert not any(elsewhere.iterdir())
+
+
+def planted_file_is_untouched(tmp_path, directory, owner=None):
+    """Plant a file under the tables' name in ``directory``; a run neither reads-and-replaces
+    it nor writes anything beside it."""
+    (tmp_path / "probe").mkdir()
+    _, path = tables_file(tmp_path / "probe")  # the real file name, from a clean run
+    planted = directory / path.name
+    planted.write_bytes(b"not tables")
+    if owner is not None:
+        os.chown(planted, owner, owner)
+        os.chown(directory, owner, owner)
+    before = planted.stat()
+    gradcli(env_for(tmp_path), tmp_path)
+    after = planted.stat()
+    assert (after.st_ino, after.st_mtime_ns) == (before.st_ino, before.st_mtime_ns)
+    assert [p.name for p in directory.iterdir()] == [path.name]
+
+
+def test_cache_directory_writable_by_others_is_not_used(tmp_path):
+    directory = tmp_path / "xdg" / "gradcli"
+    directory.mkdir(parents=True)
+    directory.chmod(0o777)
+    planted_file_is_untouched(tmp_path, directory)
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="needs root to give a directory to another user")
+def test_cache_directory_of_another_user_is_not_used(tmp_path):
+    directory = tmp_path / "xdg" / "gradcli"
+    directory.mkdir(parents=True, mode=0o700)
+    planted_file_is_untouched(tmp_path, directory, owner=54321)
+
+
+def test_tables_file_writable_by_others_is_replaced(tmp_path):
+    env, path = tables_file(tmp_path)
+    path.chmod(0o666)
+    before = path.stat()
+    gradcli(env, tmp_path)
+    assert path.stat().st_ino != before.st_ino and path.stat().st_mode & 0o777 == 0o600
+
+
+def test_unpickler_refuses_every_global():
+    import io
+
+    with pytest.raises(pickle.UnpicklingError):
+        grammar_cache._PlainUnpickler(io.BytesIO(hostile("/nonexistent/x"))).load()
+    plain = {"data": [1, "a", (2, None)], "memo": {0: True}}
+    assert grammar_cache._PlainUnpickler(io.BytesIO(pickle.dumps(plain))).load() == plain
+
+
+def test_no_home_means_no_cache(tmp_path, monkeypatch):
+    monkeypatch.delenv("XDG_CACHE_HOME", raising=False)
+    monkeypatch.setenv("HOME", "relative/home")
+    assert grammar_cache.cache_dir() is None
+    monkeypatch.setenv("XDG_CACHE_HOME", "relative")  # ignored, as the XDG spec says
+    monkeypatch.setenv("HOME", str(tmp_path))
+    assert grammar_cache.cache_dir() == str(tmp_path / ".cache" / "gradcli")
