@@ -15,7 +15,7 @@ from hypothesis import strategies as st
 
 import gradcli
 from gradcli import batch
-from gradcli.errors import GradcliError
+from gradcli.errors import EvaluationError, GradcliError, InputError
 from gradcli.inputs import to_array
 
 INPUTS = {
@@ -225,19 +225,27 @@ def test_deep_structures_fail_cleanly():
 
 
 @pytest.mark.parametrize(
-    "program,inputs,fragment",
+    "program,inputs,cap,fragment,error",
     [
-        ("sum(x)", {"x": "randn(100000000000)"}, "100,000,000,000 elements"),
-        ("sum(outer(x, x))", {"x": "zeros(1000000)"}, "[1000000, 1000000]"),
-        ("sum(x + y)", {"x": "zeros(10000, 1)", "y": "zeros(1, 10000)"}, "[10000, 10000]"),
-        ("sum(x)", {"x": [0.0] * 101}, "input x"),
+        ("sum(x)", {"x": "randn(100000000000)"}, None, "100,000,000,000 elements", InputError),
+        ("sum(outer(x, x))", {"x": "zeros(1000000)"}, None, "[1000000, 1000000]", EvaluationError),
+        (
+            "sum(x + y)",
+            {"x": "zeros(10000, 1)", "y": "zeros(1, 10000)"},
+            None,
+            "[10000, 10000]",
+            EvaluationError,
+        ),
+        # an input over the cap is bad input (exit 2), spelled out or generated
+        ("sum(x)", {"x": [0.0] * 101}, 100, "x: the value has 101 elements", InputError),
+        ("sum(x)", {"x": "zeros(101)"}, 100, "x: zeros(101) would make 101 elements", InputError),
+        ("sum(x)", {"x": np.zeros(101)}, 100, "x: the value has 101 elements", InputError),
     ],
 )
-def test_element_cap(program, inputs, fragment):
-    cap = 100 if fragment == "input x" else None
+def test_element_cap(program, inputs, cap, fragment, error):
     with pytest.raises(GradcliError, match=re.escape(fragment)) as info:
         gradcli.evaluate(program, inputs, max_elements=cap)
-    assert "--max-elements" in info.value.hint
+    assert type(info.value) is error and "--max-elements" in info.value.hint
 
 
 def test_element_cap_is_adjustable():
