@@ -13,8 +13,8 @@ import re
 from .errors import InputError
 
 MAX_ELEMENTS = 50_000_000  # per tensor, unless --max-elements says otherwise
-MAX_DIMS = 32  # dimensions of an input tensor (PyTorch's own limit is far beyond a CLI's use)
-MAX_DIGITS = 400  # a JSON integer this long is past float64's range (and Python's int limit)
+MAX_DIMS = 32  # dimensions of an input tensor (numpy stops at 64)
+MAX_DIGITS = 400  # a longer JSON integer is past float64 (and near Python's int() limit)
 _IDENTIFIER = re.compile(r"[A-Za-z_][A-Za-z0-9_]*\Z")
 _NUMBER = re.compile(r"[+-]?(\d+(\.\d*)?|\.\d+)([eE][+-]?\d+)?$")
 _SPECIAL = {

@@ -2,6 +2,7 @@
 (the old shared $TMPDIR name and the per-user directory), and no escape sequence from an
 input's name reaches a terminal."""
 
+import json
 import os
 import pickle
 import subprocess
@@ -236,3 +237,76 @@ def test_no_home_means_no_cache(tmp_path, monkeypatch):
     monkeypatch.setenv("XDG_CACHE_HOME", "relative")  # ignored, as the XDG spec says
     monkeypatch.setenv("HOME", str(tmp_path))
     assert grammar_cache.cache_dir() == str(tmp_path / ".cache" / "gradcli")
+
+
+# ---- input names: names, as in the program; whatever a user typed is shown escaped ----
+
+TITLE = "\x1b]0;TITLE\x07\x1b[2J"  # sets the terminal's title, then clears the screen
+
+
+def no_control_characters(text):
+    return all(c.isprintable() or c == "\n" for c in text)
+
+
+def cli(*args, input=None):
+    from click.testing import CliRunner
+
+    from gradcli.cli import main
+
+    r = CliRunner().invoke(main, list(args), input=input)
+    assert r.exception is None or isinstance(r.exception, SystemExit), r.exception
+    return r
+
+
+def test_escape_sequence_as_an_input_name_is_refused_and_shown_escaped():
+    r = cli("grad", "sum(x)", "-i", "-", input=json.dumps({"x": [1, 2], TITLE: 1}))
+    assert r.exit_code == 2 and no_control_characters(r.output), repr(r.output)
+    assert "error: input name '\\x1b]0;TITLE\\x07\\x1b[2J' is not a name" in r.output
+    j = cli("grad", "sum(x)", "-i", "-", "--json", input=json.dumps({"x": 1, TITLE: 1}))
+    assert json.loads(j.output.splitlines()[-1])["error"]["type"] == "InputError"
+
+
+def test_batch_record_with_a_bad_name():
+    line = json.dumps({"expr": "sum(x)", "inputs": {"x": 1, TITLE: 2}})
+    r = cli("batch", input=line + "\n")
+    answer = json.loads(r.output.splitlines()[0])
+    assert answer["error"]["type"] == "InputError"
+    assert no_control_characters(answer["error"]["message"])
+    assert "\\x1b]0;TITLE" in answer["error"]["message"]
+
+
+@pytest.mark.parametrize(
+    "name", ["1x", "a b", "x-y", "é", "\u0445", "", "x\n", "x\u202e", "λ", "_" * 50 + "\x00"]
+)
+def test_api_names_must_be_identifiers(name):
+    import gradcli
+
+    with pytest.raises(gradcli.InputError, match="is not a name") as info:
+        gradcli.evaluate("sum(x)", {"x": 1.0, name: 1.0})
+    message = info.value.message  # every character of the name escaped; long ones elided
+    assert all(c.isascii() or c == "…" for c in message) and no_control_characters(message)
+
+
+def test_good_names_still_work_and_non_strings_are_refused():
+    import gradcli
+
+    r = gradcli.evaluate("sum(_x1 * X_2)", {"_x1": [1.0, 2.0], "X_2": 3.0, "unused_9": 1.0})
+    assert float(r.value) == 9 and r.grad["unused_9"] is None
+    with pytest.raises(gradcli.InputError, match="input name 1 is not a name"):
+        gradcli.evaluate("x", {"x": 1.0, 1: 2.0})
+
+
+def test_other_user_text_in_messages_is_escaped():
+    for args in (
+        ["grad", "sum(x)", "x=1", "--wrt", TITLE],
+        ["grad", "sum(x)", "-i", "-"],
+        ["grad", "sum(x)", "x=zeros(\x1b[2J)"],
+        ["batch", "--dtype", "float32"],
+    ):
+        stdin = {
+            "-i": json.dumps({"x": TITLE}),
+            "batch": json.dumps({"expr": "sum(x)", "inputs": {"x": 1}, "dtype": TITLE}) + "\n",
+        }
+        r = cli(*args, input=stdin["batch" if args[0] == "batch" else "-i"])
+        assert r.exit_code in (1, 2) and no_control_characters(r.output), (args, r.output)
+        assert "\\x1b" in r.output or "\\u001b" in r.output
