@@ -14,7 +14,7 @@ from .errors import InputError
 
 MAX_ELEMENTS = 50_000_000  # per tensor, unless --max-elements says otherwise
 MAX_DIMS = 32  # dimensions of an input tensor (numpy stops at 64)
-MAX_DIGITS = 400  # a longer JSON integer is past float64 (and near Python's int() limit)
+MAX_DIGITS = 400  # a longer JSON integer is past float64 (Python's int() stops at 4,300)
 _IDENTIFIER = re.compile(r"[A-Za-z_][A-Za-z0-9_]*\Z")
 _NUMBER = re.compile(r"[+-]?(\d+(\.\d*)?|\.\d+)([eE][+-]?\d+)?$")
 _SPECIAL = {

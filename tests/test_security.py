@@ -221,6 +221,19 @@ def test_tables_file_writable_by_others_is_replaced(tmp_path):
     assert path.stat().st_ino != before.st_ino and path.stat().st_mode & 0o777 == 0o600
 
 
+def test_unusable_cache_locations_cost_only_the_cache(tmp_path):
+    """A directory where the tables should be, a cache path under a regular file: the
+    command still answers (building the tables), and nothing is written anywhere else."""
+    env, path = tables_file(tmp_path)
+    path.unlink()
+    path.mkdir()
+    gradcli(env, tmp_path)
+    assert path.is_dir() and [p.name for p in path.parent.iterdir()] == [path.name]
+    (tmp_path / "file").write_text("")
+    gradcli({**env, "XDG_CACHE_HOME": str(tmp_path / "file" / "cache")}, tmp_path)
+    assert (tmp_path / "file").read_text() == ""
+
+
 def test_unpickler_refuses_every_global():
     import io
 
