@@ -87,33 +87,52 @@ def test_the_cache_is_used(tmp_path):
 # ---- the old shared name in $TMPDIR ------------------------------------------------------
 
 
+# What gradcli <= 0.1 ran: Lark's cache=True, with the options that name the cache file
+# (postlex and transformer do not; a failing build does not matter, the load comes first).
+LARK_CACHE_CODE = """
+import sys
+from lark import lark
+from gradcli.parser import _grammar_path
+if sys.argv[1:] == ["name"]:  # only say which file would be read
+    def spy(name, mode="r", **kwargs):
+        print(name)
+        raise FileNotFoundError(name)
+    lark.FS.open = spy
+try:
+    lark.Lark(open(_grammar_path()).read(), parser="lalr", lexer="basic",
+              maybe_placeholders=True, cache=True)
+except Exception:
+    pass
+"""
+
+
 def old_lark_cache_name(tmp_path):
-    """The file Lark's cache=True reads for our grammar: let Lark itself name it."""
-    code = (
-        "from lark import Lark; from gradcli import parser as P; "
-        "Lark(open(P._grammar_path()).read(), parser='lalr', lexer='basic', "
-        "postlex=P._PostLex(), transformer=P._Transformer(), maybe_placeholders=True, "
-        "cache=True)"
-    )
-    plant = tmp_path / "plant"
-    plant.mkdir()
-    env = {**os.environ, "TMPDIR": str(plant)}
-    subprocess.run([sys.executable, "-c", code], env=env, check=True, timeout=60)
-    (path,) = plant.iterdir()
-    assert path.name.startswith(".lark_cache_") and path.name.endswith(".tmp")
-    path.unlink()
-    return path.name, code
+    """The file Lark's cache=True reads for our grammar: Lark itself names it."""
+    env = {**os.environ, "TMPDIR": str(tmp_path / "tmp")}
+    out = subprocess.run(
+        [sys.executable, "-c", LARK_CACHE_CODE, "name"],
+        env=env,
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=60,
+    ).stdout.split()
+    path = out[0]
+    assert os.path.dirname(path) == str(tmp_path / "tmp")
+    name = os.path.basename(path)
+    assert name.startswith(".lark_cache_") and name.endswith(".tmp")
+    return name
 
 
 def test_old_tmpdir_cache_is_not_read(tmp_path):
-    name, lark_cache_code = old_lark_cache_name(tmp_path)
     env = env_for(tmp_path)
+    name = old_lark_cache_name(tmp_path)
     tmp = tmp_path / "tmp"
     marker = tmp_path / "ran-code"
     (tmp / name).write_bytes(b"x\n" + hostile(marker))
     # The control: Lark's own cache=True runs the planted pickle (the bug this fixes).
     subprocess.run(
-        [sys.executable, "-c", lark_cache_code], env=env, timeout=60, capture_output=True
+        [sys.executable, "-c", LARK_CACHE_CODE], env=env, timeout=60, capture_output=True
     )
     assert marker.exists()
     marker.unlink()
@@ -123,8 +142,8 @@ def test_old_tmpdir_cache_is_not_read(tmp_path):
 
 
 def test_old_tmpdir_symlink_and_fifo_are_not_followed(tmp_path):
-    name, _ = old_lark_cache_name(tmp_path)
     env = env_for(tmp_path)
+    name = old_lark_cache_name(tmp_path)
     tmp = tmp_path / "tmp"
     precious = tmp_path / "precious"
     precious.write_text("keep me")
