@@ -7,7 +7,7 @@ import numpy as np
 
 from . import engine
 from .errors import InputError
-from .inputs import check_dtype, to_array
+from .inputs import check_dtype, check_names, shown, to_array
 from .parser import Program, parse, short
 
 
@@ -156,6 +156,7 @@ def prepare(expr, inputs, wrt, dtype, random_seed=None, max_elements=None):
     check_dtype(dtype)
     program = expr if isinstance(expr, Program) else parse(expr)
     inputs = dict(inputs or {})
+    check_names(inputs)  # every path passes here: -i files, batch records, the API
     missing = [n for n in program.inputs if n not in inputs]
     if missing:
         raise InputError(
@@ -227,7 +228,7 @@ def resolve_wrt(inputs, wrt):
     unknown = [n for n in names if n and n not in inputs]
     if unknown:
         raise InputError(
-            f"--wrt names {', '.join(short(u) for u in unknown[:10])}, not an input",
+            f"--wrt names {', '.join(shown(u) for u in unknown[:10])}, not an input",
             hint=f"the inputs are {', '.join(short(i) for i in list(inputs)[:10]) or 'none'}",
         )
     return [n for n in inputs if n in names]

@@ -61,6 +61,8 @@ def build(
         program, nodes, out, names, seed = _evaluated(
             program, inputs, seed_vector, wrt, dtype, random_seed, max_elements
         )
+        if nodes[out].op == "number":  # `2`, `y = 3; y`: no tensor, no graph; grad's error
+            engine.make_seed(nodes[out], seed, dtype)
         if nodes[out].requires_grad and (seed is not None or nodes[out].shape == ()):
             engine.backward(nodes, out, engine.make_seed(nodes[out], seed, dtype), dtype)
     data = []
@@ -164,59 +166,92 @@ def render(g, kind):
     return "\n".join(_tree_lines(g))
 
 
+TREE_DEPTH = 20  # levels of indentation in a tree; deeper subtrees continue as trees below
+
+
 def _walk(g):
-    """(depth, node, seen before) from the output down, each shared node expanded once."""
+    """(depth, node, kind) from the output down, each node expanded once: kind is "node"
+    (its inputs follow, one level deeper), "shared" (expanded above), "deeper" (at the depth
+    cap: its subtree is drawn after this tree, as a tree of its own) or "continued" (the
+    root of such a tree). Lines and indentation are bounded, so the drawing is linear in
+    the size of the graph however deep the program nests."""
     by_id = {n["id"]: n for n in g["nodes"]}
-    seen = set()
-    stack = [(g["output"], 0)]
-    while stack:
-        i, depth = stack.pop()
-        node = by_id[i]
-        yield depth, node, i in seen
-        if i in seen:
+    seen, deferred = set(), set()
+    roots = [g["output"]]
+    for k, root in enumerate(roots):  # roots grows as deep subtrees are deferred
+        if root in seen:
             continue
-        seen.add(i)
-        stack += [(a, depth + 1) for a in reversed(node["inputs"])]
+        stack = [(root, 0)]
+        while stack:
+            i, depth = stack.pop()
+            node = by_id[i]
+            if i in seen:
+                yield depth, node, "shared"
+                continue
+            if depth == TREE_DEPTH and node["inputs"]:
+                if i not in deferred:
+                    deferred.add(i)
+                    roots.append(i)
+                yield depth, node, "deeper"
+                continue
+            seen.add(i)
+            yield depth, node, ("continued" if k and depth == 0 else "node")
+            stack += [(a, depth + 1) for a in reversed(node["inputs"])]
+
+
+_NOTES = {
+    "shared": "(shared: shown above)",
+    "deeper": "(deeper levels: continued below)",
+    "continued": "(continued from above)",
+}
 
 
 def _tree_lines(g):
     lines = []
-    for depth, node, again in _walk(g):
-        caption = "  ".join(_caption(node, lines=False))
-        if again:
-            caption = f"[{node['id']}] {_caption(node, lines=False)[0]}  (shared: shown above)"
+    for depth, node, kind in _walk(g):
+        if kind in ("shared", "deeper"):
+            caption = f"[{node['id']}] {_caption(node, lines=False)[0]}  {_NOTES[kind]}"
         else:
-            caption = f"[{node['id']}] {caption}"
+            caption = f"[{node['id']}] " + "  ".join(_caption(node, lines=False))
             if "value" in node:
                 caption += f"  value {_compact(node['value'])}"
                 if node["grad"] is not None:
                     caption += f"  grad {_compact(node['grad'])}"
+            if kind == "continued":
+                lines.append("")
+                caption += f"  {_NOTES[kind]}"
         lines.append("  " * depth + ("└─ " if depth else "") + caption)
     return lines
 
 
 def rich_tree(g):
+    """The tree for a terminal: one rich Tree, and one more per subtree past the depth cap."""
+    from rich.console import Group
     from rich.text import Text
     from rich.tree import Tree
 
-    root, branches = None, {}
-    for depth, node, again in _walk(g):
+    trees, branches = [], {}
+    for depth, node, kind in _walk(g):
         label = Text(f"[{node['id']}] ", style="dim")
         label.append(_caption(node, lines=False)[0], style="bold")
-        if again:
-            label.append("  (shared: shown above)", style="dim")
+        if kind in ("shared", "deeper"):
+            label.append(f"  {_NOTES[kind]}", style="dim")
         else:
             label.append(f"  {node['grad_fn'] or node['op']}", style="magenta")
             if "shape" in node:
                 label.append(f"  {_shape(node['shape'])}  value {_compact(node['value'])}")
                 if node["grad"] is not None:
                     label.append(f"  grad {_compact(node['grad'])}", style="green")
-        if root is None:
-            root = Tree(label)
-            branches[0] = root
+            if kind == "continued":
+                label.append(f"  {_NOTES[kind]}", style="dim")
+        if depth == 0:
+            if trees:
+                trees.append(Text(""))
+            branches[0] = Tree(label)
+            trees.append(branches[0])
         else:
             branches[depth] = branches[depth - 1].add(label)
-    return root
+    return trees[0] if len(trees) == 1 else Group(*trees)
 
 
 def _hang(prefix, text):

@@ -13,6 +13,9 @@ import re
 from .errors import InputError
 
 MAX_ELEMENTS = 50_000_000  # per tensor, unless --max-elements says otherwise
+MAX_DIMS = 32  # dimensions of an input tensor (numpy stops at 64)
+MAX_DIGITS = 400  # a longer JSON integer is past float64 (Python's int() stops at 4,300)
+_IDENTIFIER = re.compile(r"[A-Za-z_][A-Za-z0-9_]*\Z")
 _NUMBER = re.compile(r"[+-]?(\d+(\.\d*)?|\.\d+)([eE][+-]?\d+)?$")
 _SPECIAL = {
     "nan": math.nan,
@@ -33,9 +36,22 @@ def _reject_constant(name):
     raise ValueError(f'{name} is not JSON (write the string "nan", "inf" or "-inf")')
 
 
+class _TooLong(ArithmeticError):
+    """A JSON integer too long to be a number (not a ValueError: the JSON is well formed)."""
+
+
+def _parse_int(digits):
+    if len(digits) > MAX_DIGITS:
+        raise _TooLong(
+            f"a JSON integer of {len(digits.lstrip('-')):,} digits is too large for a number "
+            f"(float64 ends near 1.8e308)"
+        )
+    return int(digits)
+
+
 def loads(text):
     """Strict JSON (RFC 8259): Python's NaN/Infinity extensions are refused."""
-    return json.loads(text, parse_constant=_reject_constant)
+    return json.loads(text, parse_constant=_reject_constant, parse_int=_parse_int)
 
 
 def load_object(text, what):
@@ -44,6 +60,8 @@ def load_object(text, what):
         obj = loads(text)
     except RecursionError:
         raise InputError(f"{what}: JSON nested too deeply") from None
+    except _TooLong as e:
+        raise InputError(f"{what}: {e}") from None
     except ValueError as e:
         raise InputError(f"{what}: not JSON: {e}") from None
     if not isinstance(obj, dict):
@@ -51,9 +69,31 @@ def load_object(text, what):
     return obj
 
 
+def shown(name, limit=40):
+    """A user's name for a message: as it is when it is a name, else quoted with every
+    control and non-ASCII character escaped (``ascii()``), so nothing from the user can
+    drive a terminal; long ones are elided, with their length."""
+    text = name if isinstance(name, str) and _IDENTIFIER.match(name) else ascii(name)
+    if len(text) <= limit:
+        return text
+    length = len(name) if isinstance(name, str) else len(text)
+    return f"{text[:24]}…{text[-8:]} ({length} characters)"
+
+
+def check_names(names):
+    """Input names are names, as the program's are: [A-Za-z_][A-Za-z0-9_]*."""
+    for name in names:
+        if not isinstance(name, str) or not _IDENTIFIER.match(name):
+            raise InputError(
+                f"input name {shown(name)} is not a name",
+                hint="a name is ASCII letters, digits and _, not starting with a digit, "
+                "as in the program",
+            )
+
+
 def check_dtype(dtype):
     if dtype not in DTYPES:
-        raise InputError(f"unknown dtype '{dtype}': use float32 or float64")
+        raise InputError(f"unknown dtype {ascii(dtype)}: use float32 or float64")
     return dtype
 
 
@@ -71,6 +111,8 @@ def parse_value(text, name="value"):
             return loads(text)
         except RecursionError:
             raise InputError(f"{name}: JSON nested too deeply") from None
+        except _TooLong as e:
+            raise InputError(f"{name}: {e}") from None
         except ValueError as e:
             raise InputError(f"{name}: malformed JSON value: {e}") from None
     items = [t.strip() for t in text.split(",")]
@@ -82,7 +124,7 @@ def parse_value(text, name="value"):
             out.append(_SPECIAL[t.lower()])
         else:
             raise InputError(
-                f"{name}: '{t}' is not a number",
+                f"{name}: {ascii(t)} is not a number",
                 hint="VALUE is a number, a comma list 1,2,3, JSON like [[1,2],[3,4]], "
                 "or randn(3), rand(3), randint(0,10,(3,)), randperm(3), zeros(3), ones(3), "
                 "arange(3), linspace(0,1,5)",
@@ -95,7 +137,31 @@ def to_array(value, dtype, name="value", rng=None, max_elements=MAX_ELEMENTS):
     import numpy as np
 
     with np.errstate(all="ignore"):  # 1e40 in float32 is inf, as in PyTorch, silently
-        return _to_array(value, dtype, name, rng, max_elements)
+        arr = _to_array(value, dtype, name, rng, max_elements)
+    # The same cap, and the same exit status, whether the elements came from a generator
+    # (checked before allocation) or were spelled out.
+    _check_count(name, "the value has", arr.size, max_elements)
+    return arr
+
+
+def _check_count(name, phrase, size, max_elements):
+    if size > max_elements:
+        raise InputError(
+            f"{name}: {phrase} {_amount(size)} elements, over the limit of {max_elements:,}",
+            hint="raise the limit with --max-elements",
+        )
+
+
+def _amount(n):
+    """An element count for a message, however large."""
+    if n <= 10**18:
+        return f"{n:,}"
+    if n == math.inf:
+        return "more than 1e308"
+    try:
+        return f"about {float(n):.3g}"
+    except OverflowError:
+        return f"about 1e{len(str(n)) - 1}"
 
 
 def _to_array(value, dtype, name, rng, max_elements):
@@ -115,7 +181,10 @@ def _to_array(value, dtype, name, rng, max_elements):
     if isinstance(value, bool) or value is None:
         raise InputError(f"{name}: expected a number or a list of numbers, got {json.dumps(value)}")
     if isinstance(value, (int, float)):
-        return np.asarray(float(value), dtype=dtype)
+        try:
+            return np.asarray(float(value), dtype=dtype)
+        except OverflowError:
+            raise InputError(f"{name}: the number is too large") from None
     if isinstance(value, (list, tuple)):
         try:
             arr = np.array(value)
@@ -143,6 +212,11 @@ def _checked(value, dtype, name):
     while stack:
         item, depth, path = stack.pop()
         if isinstance(item, (list, tuple)):
+            if depth >= MAX_DIMS:  # before any other check: deep is not "ragged"
+                raise InputError(
+                    f"{name}: lists nested more than {MAX_DIMS} deep; a tensor has at most "
+                    f"{MAX_DIMS} dimensions"
+                )
             if (
                 depth in level_len
                 and level_len[depth] != len(item)
@@ -181,9 +255,9 @@ def _checked(value, dtype, name):
         shape = tuple(level_len[d] for d in sorted(level_len))
     elif len(flat) != math.prod(shape) or any(d >= len(shape) for d in level_len):
         raise InputError(f"{name}: ragged nested list (rows of different lengths or depths)")
-    if len(shape) > 32:
+    if len(shape) > MAX_DIMS:
         raise InputError(
-            f"{name}: nested {len(shape)} lists deep; a tensor has at most 32 dimensions"
+            f"{name}: nested {len(shape)} lists deep; a tensor has at most {MAX_DIMS} dimensions"
         )
     return np.array(flat, dtype=dtype).reshape(shape)
 
@@ -193,8 +267,11 @@ def _where(path):
 
 
 def _generate(kind, args_text, dtype, name, rng, max_elements):
+    """A generator VALUE, its arguments checked and its size capped before anything is
+    allocated."""
     import numpy as np
 
+    bounds = None
     if kind == "randint":  # randint([low,] high, (size...)) as torch.randint spells it
         m = _RANDINT.match(args_text)
         if not m:
@@ -203,11 +280,15 @@ def _generate(kind, args_text, dtype, name, rng, max_elements):
                 "the size a tuple as in torch.randint"
             )
         bounds, args_text = _randint_bounds(m.group(1), name), m.group(2).rstrip().rstrip(",")
+    texts = [x.strip() for x in args_text.split(",")] if args_text.strip() else []
     args = []
-    for a in (x.strip() for x in args_text.split(",")) if args_text.strip() else ():
+    for a in texts:
         if not _NUMBER.match(a):
-            raise InputError(f"{name}: {kind}() takes numbers, got '{a}'")
+            raise InputError(f"{name}: {kind}() takes numbers, got {ascii(a[:40])}")
+        if not math.isfinite(float(a)):
+            raise InputError(f"{name}: {kind}() takes finite numbers, got {ascii(a[:40])}")
         args.append(float(a))
+    what = _call_text(kind, texts)
     if kind == "linspace":
         if len(args) != 3 or not args[2].is_integer() or args[2] < 0:
             raise InputError(
@@ -217,15 +298,18 @@ def _generate(kind, args_text, dtype, name, rng, max_elements):
     elif kind == "arange":
         if not 1 <= len(args) <= 3:
             raise InputError(f"{name}: arange(end), arange(start, end) or arange(start, end, step)")
-        start, end, step = (
-            (0.0, args[0], 1.0)
-            if len(args) == 1
-            else (args[0], args[1], args[2] if len(args) == 3 else 1.0)
-        )
+        args = [0.0, args[0], 1.0] if len(args) == 1 else args + [1.0] * (3 - len(args))
+        start, end, step = args
         if step == 0:
             raise InputError(f"{name}: arange step must not be zero")
-        shape = (max(0, math.ceil((end - start) / step)),)
+        span = (end - start) / step  # inf when a tiny step overflows it
+        shape = (max(0, math.ceil(span)) if math.isfinite(span) else math.inf,)
     else:
+        if len(args) > MAX_DIMS:
+            raise InputError(
+                f"{name}: {kind}() with {len(args)} sizes; a tensor has at most {MAX_DIMS} "
+                "dimensions"
+            )
         if not all(a.is_integer() and a >= 0 for a in args):
             raise InputError(f"{name}: {kind}() takes sizes, whole numbers >= 0")
         shape = tuple(int(a) for a in args)
@@ -233,16 +317,38 @@ def _generate(kind, args_text, dtype, name, rng, max_elements):
             raise InputError(f"{name}: randperm(n) takes one whole number")
         if kind == "randperm" and dtype == "float32" and shape[0] > 2**24 + 1:
             raise InputError(f"{name}: randperm n cannot be greater than 2^24+1 for float32")
-    size = math.prod(shape)
-    if size > max_elements:
+    _check_count(name, f"{what} would make", math.prod(shape), max_elements)
+    big = max(shape, default=0)
+    if big > max_elements:  # even with no elements: zeros(0, 10**20) is not an array numpy has
         raise InputError(
-            f"{name}: {kind}() would make {size:,} elements, over the limit of {max_elements:,}",
+            f"{name}: {what} has a dimension of {_amount(big)}, over the limit of "
+            f"{max_elements:,} elements",
             hint="raise the limit with --max-elements",
         )
+    try:
+        return _allocate(kind, args, shape, dtype, rng, bounds)
+    except ValueError:  # numpy's own limits: a dimension or the byte size past 2**63
+        raise InputError(f"{name}: {what} is larger than an array can be") from None
+    except MemoryError:
+        size = math.prod(shape) * np.dtype(dtype).itemsize
+        raise InputError(
+            f"{name}: {what} needs {_amount(size)} bytes, more memory than there is",
+            hint="use a smaller size",
+        ) from None
+
+
+def _call_text(kind, texts, limit=60):
+    inside = ", ".join(texts)
+    return f"{kind}({inside if len(inside) <= limit else inside[: limit - 1] + '…'})"
+
+
+def _allocate(kind, args, shape, dtype, rng, bounds=None):
+    import numpy as np
+
     if kind == "linspace":
         return np.linspace(args[0], args[1], shape[0]).astype(dtype)
     if kind == "arange":
-        return np.arange(start, end, step).astype(dtype)
+        return np.arange(*args).astype(dtype)
     if kind in ("zeros", "ones"):
         return (np.zeros if kind == "zeros" else np.ones)(shape, dtype=dtype)
     if rng is None:

@@ -547,18 +547,17 @@ def _grammar_path():
 def _get_parser():
     global _parser
     if _parser is None:
-        from lark import Lark
+        from .grammar_cache import load_lark  # never Lark's cache=True: see grammar_cache
 
         with open(_grammar_path(), encoding="utf-8") as f:
             grammar = f.read()
-        _parser = Lark(
+        _parser = load_lark(
             grammar,
             parser="lalr",
             lexer="basic",
             postlex=_PostLex(),
             transformer=_Transformer(),
             maybe_placeholders=True,
-            cache=True,
         )
     return _parser
 
@@ -703,20 +702,20 @@ def _check_characters(text):
     or a Unicode look-alike is named by its code point, even inside a comment, where it could
     make the program read differently from what it does. (Printable non-ASCII text in a
     comment is fine.)"""
-    comment_at = {}  # line start -> where its comment starts
-    for m in _SUSPECT.finditer(text):
-        ch, at = m.group(), m.start()
-        line = text.rfind("\n", 0, at) + 1
-        if line not in comment_at:
-            end = text.find("\n", line)
-            hash_at = text.find("#", line, len(text) if end < 0 else end)
-            comment_at[line] = len(text) if hash_at < 0 else hash_at
-        if (
-            at > comment_at[line]
-            and ch.isprintable()
-            and unicodedata.category(ch) not in ("Cf", "Cc", "Co", "Cs")
-        ):
+    # Linear however long a line is: each stretch of text is searched once, and the rest of
+    # a line from the first non-ASCII character in its comment is checked at C speed.
+    at, searched = 0, 0
+    while (m := _SUSPECT.search(text, at)) is not None:
+        at = m.start()
+        line = text.rfind("\n", searched, at) + 1  # the previous match's line was skipped
+        end = text.find("\n", at)
+        end = len(text) if end < 0 else end
+        hidden = _hidden_in_comment(text, line, at, end)
+        if hidden is None:  # the rest of the line is a comment of printable text
+            at = searched = end
             continue
+        at = hidden
+        ch = text[at]
         raise ParseError(
             f"unexpected character {_show_char(ch)}: program text must be ASCII"
             + (
@@ -728,6 +727,23 @@ def _check_characters(text):
             context=caret(text, at),
             hint="names are ASCII letters, digits and _; retype the character",
         )
+
+
+_LAYOUT = re.compile(r"[\t\r\f]")  # allowed anywhere, but not "printable" to Python
+
+
+def _hidden_in_comment(text, line, at, end):
+    """None when ``text[at:end]`` lies in the comment of the line starting at ``line`` and
+    holds only printable characters; else where the first character to report is."""
+    hash_at = text.find("#", line, at)
+    if hash_at < 0:
+        return at  # not in a comment: program text must be ASCII
+    if all(part.isprintable() for part in _LAYOUT.split(text[at:end])):
+        return None
+    for i in range(at, end):  # a control or format character: find it (once, to report)
+        if not text[i].isprintable() and text[i] not in "\t\r\f":
+            return i
+    return None
 
 
 def _only_comments(text):

@@ -15,7 +15,7 @@ from hypothesis import strategies as st
 
 import gradcli
 from gradcli import batch
-from gradcli.errors import GradcliError
+from gradcli.errors import EvaluationError, GradcliError, InputError
 from gradcli.inputs import to_array
 from gradcli.rng import Generator
 
@@ -158,6 +158,42 @@ def test_hostile_values(value, dtype):
         clean(lambda: gradcli.evaluate("sum(x * 2)", {"x": value}, dtype=dtype))
 
 
+# Generator VALUEs with odd numbers: huge, tiny, subnormal, nan, inf, negative, fractional,
+# and up to 70 sizes. The element caps stay small: the point is the checks, not allocation.
+ODD_NUMBERS = st.one_of(
+    st.sampled_from(
+        ["0", "-0", "1", "2", "-1", "4.5", ".5", "1e20", "9e18", "1e999", "-1e999", "1e-320"]
+        + ["5e-324", "1e308", "nan", "inf", "-inf", "1e", "0x10", "", "1_0", "3e3"]
+    ),
+    st.integers(-(10**25), 10**25).map(str),
+    st.floats(allow_nan=True, allow_infinity=True).map(repr),
+)
+GENERATOR_TEXTS = st.builds(
+    lambda kind, args, space: f"{kind}({(',' + space).join(args)})",
+    st.sampled_from(["randn", "rand", "zeros", "ones", "arange", "linspace"]),
+    st.lists(ODD_NUMBERS, max_size=70),
+    st.sampled_from(["", " ", "\t"]),
+)
+
+
+@SETTINGS
+@given(
+    GENERATOR_TEXTS, st.sampled_from([1, 1000, 100_000]), st.sampled_from(["float32", "float64"])
+)
+def test_odd_generators(text, cap, dtype):
+    from gradcli.rng import Generator
+
+    rng = Generator(0)
+    out = clean(lambda: to_array(text, dtype, "x", rng, max_elements=cap))
+    if isinstance(out, np.ndarray):
+        assert out.dtype == np.dtype(dtype) and out.size <= cap
+    else:
+        assert isinstance(out, gradcli.InputError) and out.message.startswith("x: ")
+    clean(lambda: gradcli.evaluate("x * 1", {"x": text}, seed_vector=text, max_elements=cap))
+    record = {"expr": "sum(x * 1)", "inputs": {"x": text}, "seed_vector": text}
+    check_answer(json.dumps(record).encode(), 3, batch.Defaults(max_elements=cap))
+
+
 @SETTINGS
 @given(st.binary(max_size=80))
 def test_random_bytes_as_batch_lines(raw):
@@ -222,23 +258,118 @@ def test_deep_structures_fail_cleanly():
         gradcli.evaluate("v" * 200_000, {})
 
 
+def test_graph_of_a_constant_program_is_grads_error():
+    from click.testing import CliRunner
+
+    from gradcli.cli import main
+
+    for program in ("2", "y = 3; y", "2 * 3"):
+        want = CliRunner().invoke(main, ["grad", program])
+        for args in (["graph", program], ["graph", program, "x=1"], ["graph", program, "--json"]):
+            r = CliRunner().invoke(main, args)
+            assert r.exit_code == want.exit_code == 1 and r.exception.code == 1, r.output
+            assert "does not require grad" in r.output and "Traceback" not in r.output
+        assert CliRunner().invoke(main, ["graph", program]).output == want.output
+
+
+def nested_minuses(n):
+    return "0 + " + "-" * n + "x"
+
+
+@pytest.mark.parametrize("inputs", [{}, {"x": 1.0}], ids=["structure", "evaluated"])
+def test_graph_tree_is_linear_in_the_program(inputs):
+    from gradcli import graphs
+
+    sizes = {}
+    for n in (2_000, 8_000):
+        g = graphs.build(nested_minuses(n), inputs)
+        text = graphs.render(g, "tree")
+        lines = text.splitlines()
+        sizes[n] = len(text)
+        assert max(len(line) for line in lines) < 2 * graphs.TREE_DEPTH + 400
+        # every node is drawn in full once; past the depth cap its subtree continues below
+        full = [line for line in lines if line.strip() and "(shared" not in line]
+        full = [line for line in full if "(deeper levels" not in line]
+        assert len(full) == len(g["nodes"]) and "(continued from above)" in text
+    assert sizes[8_000] < 4.5 * sizes[2_000]  # 4x the program: about 4x the drawing
+    assert sizes[8_000] < 300 * len(nested_minuses(8_000))
+
+
+def test_graph_tree_continues_deep_subtrees_in_order():
+    """Each subtree cut at the depth cap is drawn again, once, as a tree of its own, after
+    the tree that named it; shared nodes still say so."""
+    from gradcli import graphs
+
+    g = graphs.build("y = " + "-" * 50 + "x; y * y", {"x": 2.0})
+    lines = graphs.render(g, "tree").splitlines()
+    cut = [line.split("]")[0].split("[")[-1] for line in lines if "(deeper levels" in line]
+    roots = [line.split("]")[0][1:] for line in lines if "(continued from above)" in line]
+    assert cut and cut == roots
+    for i, line in enumerate(lines):
+        if "(continued from above)" in line:
+            assert lines[i - 1] == "" and not line.startswith(" ")
+    assert any("(shared: shown above)" in line for line in lines)
+    assert sum("[0] x  AccumulateGrad" in line for line in lines) == 1
+
+
+def test_rich_tree_is_bounded_too():
+    from rich.console import Console
+
+    from gradcli import graphs
+
+    console = Console(width=200, record=True, force_terminal=False)
+    with console.capture() as capture:
+        console.print(graphs.rich_tree(graphs.build(nested_minuses(3_000), {"x": 1.0})))
+    lines = capture.get().splitlines()
+    assert len(lines) < 2 * 3_100  # a label wraps once at most; indentation is capped
+    assert sum("(continued from above)" in line for line in lines) >= 3_000 // graphs.TREE_DEPTH
+
+
+def test_character_check_is_linear():
+    """3x10^6 non-ASCII characters in a comment, and 10^5 short commented lines: quadratic
+    before (57 s for the first), a fraction of a second now; the timeout only stops a hang."""
+    code = (
+        "from gradcli.parser import _check_characters as check\n"
+        "check('x + 1 # ' + '\u00e9' * 3_000_000)\n"
+        "check(('x + 1 # \u00e9\u00e8 ok\\n') * 100_000 + 'x')\n"
+        "try:\n"
+        "    check('x # ' + '\u00e9\\t' * 1_000_000 + '\u202e')\n"
+        "except Exception as e:\n"
+        "    print(e.position)\n"
+    )
+    p = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=True
+    )
+    assert p.stdout.strip() == "(1, 2000005)"
+    with pytest.raises(gradcli.ParseError, match=r"U\+00E9"):  # outside a comment, as before
+        gradcli.evaluate("x # \u00e9\nx + \u00e9", {"x": 1.0})
+
+
 # ---- resource limits, checked before allocation ------------------------------------------
 
 
 @pytest.mark.parametrize(
-    "program,inputs,fragment",
+    "program,inputs,cap,fragment,error",
     [
-        ("sum(x)", {"x": "randn(100000000000)"}, "100,000,000,000 elements"),
-        ("sum(outer(x, x))", {"x": "zeros(1000000)"}, "[1000000, 1000000]"),
-        ("sum(x + y)", {"x": "zeros(10000, 1)", "y": "zeros(1, 10000)"}, "[10000, 10000]"),
-        ("sum(x)", {"x": [0.0] * 101}, "input x"),
+        ("sum(x)", {"x": "randn(100000000000)"}, None, "100,000,000,000 elements", InputError),
+        ("sum(outer(x, x))", {"x": "zeros(1000000)"}, None, "[1000000, 1000000]", EvaluationError),
+        (
+            "sum(x + y)",
+            {"x": "zeros(10000, 1)", "y": "zeros(1, 10000)"},
+            None,
+            "[10000, 10000]",
+            EvaluationError,
+        ),
+        # an input over the cap is bad input (exit 2), spelled out or generated
+        ("sum(x)", {"x": [0.0] * 101}, 100, "x: the value has 101 elements", InputError),
+        ("sum(x)", {"x": "zeros(101)"}, 100, "x: zeros(101) would make 101 elements", InputError),
+        ("sum(x)", {"x": np.zeros(101)}, 100, "x: the value has 101 elements", InputError),
     ],
 )
-def test_element_cap(program, inputs, fragment):
-    cap = 100 if fragment == "input x" else None
+def test_element_cap(program, inputs, cap, fragment, error):
     with pytest.raises(GradcliError, match=re.escape(fragment)) as info:
         gradcli.evaluate(program, inputs, max_elements=cap)
-    assert "--max-elements" in info.value.hint
+    assert type(info.value) is error and "--max-elements" in info.value.hint
 
 
 def test_element_cap_is_adjustable():
@@ -250,6 +381,7 @@ def test_element_cap_is_adjustable():
 
 BOMBS = [
     ["sum(" + "*".join(["x"] * 40) + ")", "x=ones(50000000)", "--dtype", "float64"],
+    ["sum(x)", "x=zeros(1e12)", "--max-elements", "1" + "0" * 24],  # 4 TB: no memory
     ["sum(x + y)", "x=zeros(10000,1)", "y=zeros(1,10000)"],
     ["sum(x)", "x=randn(100000000000)"],
     ["sum(outer(x, x))", "x=randn(1000000)"],
@@ -360,4 +492,7 @@ def test_no_eval_or_exec_of_user_text():
     for path in source.glob("*.py"):
         code = path.read_text(encoding="utf-8")
         assert not re.search(r"(?<![\w.])(eval|exec|compile)\s*\(", code), path.name
-        assert "__import__" not in code and "pickle" not in code, path.name
+        assert "__import__" not in code, path.name
+        # Only the grammar cache unpickles, with an unpickler that refuses every global
+        # (tests/test_security.py plants hostile files for it).
+        assert "pickle" not in code or path.name == "grammar_cache.py", path.name
