@@ -555,6 +555,253 @@ def _tensordot_lower(emit, node, args, attrs):
     return _reshape_ids(emit, node, out, shape)
 
 
+ELLIPSIS = "..."
+
+
+def _label_order(c):
+    return (c.islower(), c)  # PyTorch numbers subscripts A-Z before a-z
+
+
+def _einsum_parse(eq, shapes):
+    """The subscripts of each operand, the output's, and the position of every subscript in
+    the aligned operands (output dimensions first, then those summed), as torch.einsum."""
+    n = len(shapes)
+    arrow = eq.find("->")
+    lhs = eq if arrow < 0 else eq[:arrow]
+    labels = [[]]
+    seen_ellipsis = False
+    i = 0
+    while i < len(lhs):
+        c = lhs[i]
+        if c == ".":
+            k = len(labels) - 1
+            if seen_ellipsis:
+                raise ShapeError(
+                    f"einsum(): found '.' for operand {k} for which an ellipsis was already found"
+                )
+            if lhs[i : i + 3] != "...":
+                raise ShapeError(
+                    f"einsum(): found '.' for operand {k} that is not part of any ellipsis"
+                )
+            labels[-1].append(ELLIPSIS)
+            seen_ellipsis = True
+            i += 2
+        elif c == ",":
+            if len(labels) == n:
+                raise ShapeError(
+                    "einsum(): fewer operands were provided than specified in the equation"
+                )
+            labels.append([])
+            seen_ellipsis = False
+        elif c != " ":
+            if not (c.isascii() and c.isalpha()):
+                raise ShapeError(
+                    f"einsum(): invalid subscript given at index {i} in the equation string, "
+                    f"subscripts must be in [a-zA-Z]"
+                )
+            labels[-1].append(c)
+        i += 1
+    if len(labels) != n:
+        raise ShapeError("einsum(): more operands were provided than specified in the equation")
+    count = {}
+    ell_dims = 0
+    for k, (subs, shape) in enumerate(zip(labels, shapes, strict=True)):
+        has = ELLIPSIS in subs
+        nl = len(subs) - has
+        if has:
+            ell_dims = max(ell_dims, len(shape) - nl)
+        for c in subs:
+            if c != ELLIPSIS:
+                count[c] = count.get(c, 0) + 1
+        if nl > len(shape) if has else nl != len(shape):
+            raise ShapeError(
+                f"einsum(): the number of subscripts in the equation ({nl}) "
+                + ("is more than" if has else "does not match")
+                + f" the number of dimensions ({len(shape)}) for operand {k}"
+                + ("" if has else " and no ellipsis was given")
+            )
+    perm = {}
+    ell_at, ell_out = 0, False
+    if arrow < 0:  # implicit output: the ellipsis, then the subscripts seen once
+        at, ell_out = ell_dims, True
+        for c in sorted(count, key=_label_order):
+            if count[c] == 1:
+                perm[c], at = at, at + 1
+    else:
+        rhs, at = eq[arrow + 2 :], 0
+        i = 0
+        while i < len(rhs):
+            c = rhs[i]
+            if c == ".":
+                if ell_out:
+                    raise ShapeError(
+                        "einsum(): found '.' for output but an ellipsis (...) was already found"
+                    )
+                if rhs[i : i + 3] != "...":
+                    raise ShapeError(
+                        "einsum(): found '.' for output that is not part of any ellipsis (...)"
+                    )
+                ell_at, at, ell_out = at, at + ell_dims, True
+                i += 2
+            elif c != " ":
+                if not (c.isascii() and c.isalpha()):
+                    raise ShapeError(
+                        f"einsum(): invalid subscript given at index {len(lhs) + 2 + i} in the "
+                        f"equation string, subscripts must be in [a-zA-Z]"
+                    )
+                if c not in count or c in perm:
+                    raise ShapeError(
+                        f"einsum(): output subscript {c}"
+                        + (
+                            " appears more than once in the output"
+                            if c in perm
+                            else " does not appear in the equation for any input operand"
+                        )
+                    )
+                perm[c], at = at, at + 1
+            i += 1
+    out_dims = at
+    if not ell_out:
+        ell_at, at = at, at + ell_dims
+    for c in sorted(count, key=_label_order):
+        if c not in perm:
+            perm[c], at = at, at + 1
+    return labels, perm, out_dims, at, ell_at, ell_dims
+
+
+def _einsum_lower(emit, node, args, attrs):
+    """torch.einsum as ATen computes it: diagonals for repeated subscripts, unsqueezes and a
+    permutation that align every operand, then left to right one pairwise sum-product (a
+    bmm between permuted reshapes) at a time, summing each dimension as soon as no later
+    operand has it."""
+    eq = attrs.get("equation")
+    if not isinstance(eq, str):
+        raise ShapeError("einsum(): the equation must be a string, e.g. einsum('ij,jk->ik', a, b)")
+    labels, perm, out_dims, total, ell_at, ell_dims = _einsum_parse(
+        eq, [node(a).shape for a in args]
+    )
+    sizes, ell_sizes, counts = {}, [1] * ell_dims, [0] * total
+    ops = []
+    for k, (op, subs) in enumerate(zip(args, labels, strict=True)):
+        order, dim = [-1] * total, 0
+        for s in subs:
+            shape = node(op).shape
+            if s == ELLIPSIS:
+                covered = len(node(args[k]).shape) - (len(subs) - 1)
+                for j in range(ell_dims - covered, ell_dims):
+                    if shape[dim] != 1:
+                        if ell_sizes[j] not in (1, shape[dim]):
+                            raise ShapeError(
+                                f"einsum(): dimension {dim} covered by ellipsis in operand {k}"
+                                f"has size {shape[dim]} which does not broadcast with previously "
+                                f"seen ellipsis with size {ell_sizes[j]} for the respective "
+                                f"dimension"
+                            )
+                        ell_sizes[j] = shape[dim]
+                        counts[ell_at + j] += 1
+                    order[ell_at + j], dim = dim, dim + 1
+            elif order[perm[s]] == -1:
+                if shape[dim] != 1:
+                    if sizes.get(s, 1) not in (1, shape[dim]):
+                        raise ShapeError(
+                            f"einsum(): subscript {s} has size {shape[dim]} for operand {k} "
+                            f"which does not broadcast with previously seen size {sizes[s]}"
+                        )
+                    sizes[s] = shape[dim]
+                    counts[perm[s]] += 1
+                order[perm[s]], dim = dim, dim + 1
+            else:  # a repeated subscript: its diagonal, moved to the first one's place
+                prev = order[perm[s]]
+                if shape[dim] != shape[prev]:
+                    raise ShapeError(
+                        f"einsum(): subscript {s} is repeated for operand {k} but the sizes "
+                        f"don't match, {shape[dim]} != {shape[prev]}"
+                    )
+                op = emit("diagonal_view", (op,), {"dim1": prev, "dim2": dim})
+                moved = list(range(len(shape) - 1))
+                moved.insert(prev, moved.pop())
+                op = _permute(emit, op, moved)
+        for j in range(total):  # subscripts this operand lacks: dimensions of size 1
+            if order[j] == -1:
+                op = emit("unsqueeze", (op,), {"dim": dim})
+                order[j], dim = dim, dim + 1
+        ops.append(_permute(emit, op, order))
+    while len(ops) > 1:
+        a, b = ops[0], ops[1]
+        both, only_a, only_b = [], [], []
+        for d in range(out_dims, total):
+            na, nb = node(a).shape[d], node(b).shape[d]
+            if na != 1 and nb != 1:
+                counts[d] -= 1
+                if counts[d] == 1:
+                    both.append(d)
+                    counts[d] = 0
+            elif counts[d] == 1:
+                if na != 1:
+                    only_a.append(d)
+                    counts[d] = 0
+                elif nb != 1:
+                    only_b.append(d)
+                    counts[d] = 0
+        if only_a:
+            a = emit("sum", (a,), {"dim": tuple(only_a), "keepdim": True})
+        if only_b:
+            b = emit("sum", (b,), {"dim": tuple(only_b), "keepdim": True})
+        ops = [_sumproduct_pair(emit, node, a, b, both)] + ops[2:]
+    out = ops[0]
+    if total > out_dims:
+        if len(args) > 1:  # the summed dimensions are all 1 by now
+            return emit("view", (out,), {"shape": node(out).shape[:out_dims], "kind": "view"})
+        return emit("sum", (out,), {"dim": tuple(range(out_dims, total)), "keepdim": False})
+    return out
+
+
+def _sumproduct_pair(emit, node, left, right, summed):
+    """(left * right).sum(summed, keepdim=True) for aligned operands, as one bmm between
+    permuted reshapes (ATen's sumproduct_pair)."""
+    if not summed:
+        return emit("mul", (left, right))
+    lro, lo, ro = [], [], []
+    lro_size = lo_size = ro_size = sum_size = 1
+    for i in range(len(node(left).shape)):
+        nl, nr = node(left).shape[i], node(right).shape[i]
+        if i in summed:
+            if nl != 1 and nr != 1:
+                sum_size *= nl
+            elif nl != 1:
+                left = emit("sum", (left,), {"dim": i, "keepdim": True})
+            elif nr != 1:
+                right = emit("sum", (right,), {"dim": i, "keepdim": True})
+        elif nl != 1 and nr != 1:
+            lro.append(i)
+            lro_size *= nl
+        elif nl != 1:
+            lo.append(i)
+            lo_size *= nl
+        else:
+            ro.append(i)
+            ro_size *= nr
+    sl, sr = node(left).shape, node(right).shape
+    out_size = tuple(sl[d] for d in lro + lo) + (1,) * len(summed) + tuple(sr[d] for d in ro)
+    left = _permute(emit, left, lro + lo + summed + ro)
+    left = _reshape_ids(emit, node, left, (lro_size, lo_size, sum_size))
+    right = _permute(emit, right, lro + summed + ro + lo)
+    right = _reshape_ids(emit, node, right, (lro_size, sum_size, ro_size))
+    out = emit("view", (emit("bmm", (left, right)),), {"shape": out_size, "kind": "view"})
+    placed = lro + lo + summed + ro
+    back = [0] * len(placed)
+    for i, d in enumerate(placed):
+        back[d] = i
+    return _permute(emit, out, back)
+
+
+def _diagonal_grad(g, o, a, dim1, dim2):
+    z = np.zeros(np.moveaxis(a, (dim1, dim2), (-2, -1)).shape, dtype=g.dtype)
+    i = np.arange(g.shape[-1])
+    z[..., i, i] = g
+    return np.moveaxis(z, (-2, -1), (dim1, dim2))
+
+
 ROWS = [
     Op(
         "matmul",
@@ -899,6 +1146,51 @@ ROWS = [
             ("renorm(A, 2, 0, 1)", M),
             ("renorm(A, p=1, dim=1, maxnorm=1.5)", {"A": ((2, 3), "away")}),
             ("renorm(A, 3, -1, 0.5)", {"A": ((2, 2, 2), REAL)}),
+        ),
+    ),
+    Op(
+        "diagonal_view",
+        lambda a, dim1, dim2: np.diagonal(a, 0, dim1, dim2),
+        (_diagonal_grad,),
+        "DiagonalBackward0",
+        lambda s, at: (
+            tuple(n for i, n in enumerate(s[0]) if i not in (at["dim1"], at["dim2"]))
+            + (min(s[0][at["dim1"]], s[0][at["dim2"]]),)
+        ),
+        saves="none",
+        public=False,
+    ),
+    Op(
+        "einsum",
+        None,
+        (),
+        "what ATen's einsum records: PermuteBackward0 (with UnsqueezeBackward0, "
+        "DiagonalBackward0) per operand, then per pair MulBackward0, or BmmBackward0 between "
+        "reshapes under ViewBackward0 and PermuteBackward0; SumBackward1 for summed dimensions",
+        None,
+        params={"equation": ""},
+        listarg=True,
+        variadic=True,
+        lower=_einsum_lower,
+        call="einsum(equation, a, b, ...)",
+        mirror="torch.einsum(equation, a, b, ...)",
+        rule="permutations, diagonals, sums and bmm: each differentiated in turn",
+        examples=(
+            ("einsum('ij,jk->ik', A, B)", {"A": ((2, 3), REAL), "B": ((3, 2), REAL)}),
+            ("einsum('i,i->', a, b)", {"a": ((3,), REAL), "b": ((3,), REAL)}),
+            ("einsum('i,i->i', [a, b])", {"a": ((3,), REAL), "b": ((3,), REAL)}),
+            ("einsum('ii', A)", {"A": ((3, 3), REAL)}),
+            ("einsum('ii->i', A)", {"A": ((3, 3), REAL)}),
+            ("einsum('ij->ji', A)", M),
+            ("einsum('...ij,...jk', A, B)", {"A": ((2, 2, 3), REAL), "B": ((2, 3, 2), REAL)}),
+            (
+                "einsum('bn,anm,bm->ba', x, W, y)",
+                {"x": ((2, 3), REAL), "W": ((2, 3, 2), REAL), "y": ((2, 2), REAL)},
+            ),
+            ("einsum('iji->j', A)", {"A": ((2, 3, 2), REAL)}),
+            ("einsum('i,j', a, b)", {"a": ((3,), REAL), "b": ((2,), REAL)}),
+            ("einsum('ij->', A)", M),
+            ("einsum('b...,b...->...', A, B)", {"A": ((2, 3), REAL), "B": ((2, 1), REAL)}),
         ),
     ),
 ]
