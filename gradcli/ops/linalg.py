@@ -344,8 +344,8 @@ def _cdist_diff_grad(g, o, a, b, p):
     sign = np.sign(_re(diff))
     if p == 1:
         return g * sign
-    if p == math.inf:
-        return g * sign * (_re(_abs(diff)) == _re(o))
+    if p == math.inf:  # PyTorch's own form, which also decides what a nan or an inf gives
+        return g * sign * (1 - np.minimum(1, np.ceil(np.abs(_re(_abs(diff)) - _re(o)))))
     zero = _re(o) == 0
     if p == 2:
         return np.where(zero, 0, g * diff / np.where(zero, 1, o))
@@ -356,6 +356,21 @@ def _cdist_diff_grad(g, o, a, b, p):
     return np.where(zero, 0, scaled * g / np.where(zero, 1, o) ** (p - 1))
 
 
+def _euclidean(a, b):
+    """PyTorch's _euclidean_dist: ‖a‖² + ‖b‖² − 2a·b from one matrix product of padded
+    operands, clamped at 0: no (rows × rows × columns) intermediate."""
+    an, bn = np.sum(a * a, axis=-1, keepdims=True), np.sum(b * b, axis=-1, keepdims=True)
+    left = np.concatenate([-2 * a, an, np.ones_like(an)], axis=-1)
+    right = np.concatenate([b, np.ones_like(bn), bn], axis=-1)
+    d2 = left @ _swap(right)
+    return np.sqrt(np.where(_re(d2) < 0, 0, d2))
+
+
+def _euclidean_ratio(g, o):
+    zero = _re(o) == 0
+    return np.where(zero, 0, g / np.where(zero, 1, o))
+
+
 def _cdist_label(kinds, attrs):
     """CdistBackward0; ViewBackward0 over EuclideanDistBackward0 for p = 2 past 25 rows"""
     return "CdistBackward0"
@@ -363,14 +378,25 @@ def _cdist_label(kinds, attrs):
 
 def _cdist_lower(emit, node, args, attrs):
     """PyTorch computes p = 2 through matrix products (_euclidean_dist) when either side
-    has more than 25 rows; its node is then EuclideanDistBackward0 under a view."""
+    has more than 25 rows: EuclideanDistBackward0 under a view, on the operands themselves
+    for one batch, else on their expanded, contiguous batches viewed as one."""
     a, b = args
     shape = _cdist_shape([node(a).shape, node(b).shape], attrs)
     empty = not node(a).value.size or not node(b).value.size
-    if attrs.get("p", 2.0) == 2 and max(shape[-2:]) > 25 and not empty and len(shape) == 2:
-        out = emit("euclidean_dist", (a, b))
-        return emit("view", (out,), {"shape": shape, "kind": "view"})
-    return emit("cdist", (a, b), attrs)  # this row itself: the lowering only chose
+    if attrs.get("p", 2.0) != 2 or max(shape[-2:]) <= 25 or empty:
+        return emit("cdist", (a, b), attrs)  # this row itself: the lowering only chose
+    batch = shape[:-2]
+    if math.prod(batch) != 1:
+        flat = []
+        for x in (a, b):
+            rows = node(x).shape[-2:]
+            x = emit("expand", (x,), {"shape": batch + rows})
+            if not node(x).value.flags.c_contiguous:
+                x = emit("clone", (x,))
+            flat.append(emit("view", (x,), {"shape": (math.prod(batch),) + rows, "kind": "view"}))
+        a, b = flat
+    out = emit("euclidean_dist", (a, b))
+    return emit("view", (out,), {"shape": shape, "kind": "view"})
 
 
 def _diag_shape(shapes, attrs):
@@ -1085,10 +1111,16 @@ ROWS = [
     ),
     Op(
         "euclidean_dist",
-        lambda a, b: _cdist(a, b),
+        _euclidean,
         (
-            lambda g, o, a, b: np.sum(_cdist_diff_grad(g, o, a, b, 2.0), axis=-2),
-            lambda g, o, a, b: -np.sum(_cdist_diff_grad(g, o, a, b, 2.0), axis=-3),
+            lambda g, o, a, b: (
+                a * np.sum(_euclidean_ratio(g, o), axis=-1, keepdims=True)
+                - _euclidean_ratio(g, o) @ b
+            ),
+            lambda g, o, a, b: (
+                b * _swap(np.sum(_euclidean_ratio(g, o), axis=-2, keepdims=True))
+                - _swap(_euclidean_ratio(g, o)) @ a
+            ),
         ),
         "EuclideanDistBackward0",
         _cdist_shape,
