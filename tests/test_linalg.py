@@ -96,6 +96,8 @@ CDIST = [
     ("cdist(A, B)", 2.0, (1, 26, 2), (2, 3, 2)),
     ("cdist(A, B)", 2.0, (26, 2), (1, 3, 2)),
     ("cdist(A, B, 1)", 1.0, (26, 2), (3, 2)),  # p != 2: CdistBackward0 at any size
+    ("cdist(A, B, compute_mode='use_mm_for_euclid_dist')", 2.0, (2, 2), (3, 2)),
+    ("cdist(A, B, compute_mode='donot_use_mm_for_euclid_dist')", 2.0, (30, 2), (3, 2)),
 ]
 
 
@@ -231,6 +233,7 @@ def test_nan_and_inf(torch, program, inputs):
         ("cdist(A, B)", {"A": (3, 4), "B": (5, 3)}),
         ("cdist(A, B)", {"A": (4,), "B": (5, 4)}),
         ("cdist(A, B)", {"A": (2, 3, 4), "B": (3, 5, 4)}),
+        ("cdist(A, B, compute_mode='fast')", {"A": (2, 3), "B": (2, 3)}),
         ("dist(A, b)", {"A": (3, 4), "b": (3,)}),
         ("diag(A)", {"A": (2, 3, 4)}),
         ("diag_embed(A, dim1=0, dim2=0)", {"A": (2, 3)}),
@@ -250,7 +253,7 @@ def test_nan_and_inf(torch, program, inputs):
 )
 def test_shape_errors_say_what_torch_says(torch, program, shapes):
     inputs = {k: np.ones(s) for k, s in shapes.items()}
-    with pytest.raises((RuntimeError, IndexError)) as theirs:
+    with pytest.raises((RuntimeError, IndexError, ValueError)) as theirs:
         run_torch(torch, program, inputs)
     with pytest.raises(gradcli.GradcliError) as ours:
         gradcli.evaluate(program, inputs, dtype="float64")

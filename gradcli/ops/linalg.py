@@ -331,7 +331,7 @@ def _pairs(a, b):
     return a[..., :, None, :] - b[..., None, :, :]
 
 
-def _cdist(a, b, p=2.0):
+def _cdist(a, b, p=2.0, compute_mode=None):
     return _norm(_pairs(a, b), p, dim=-1)
 
 
@@ -376,14 +376,23 @@ def _cdist_label(kinds, attrs):
     return "CdistBackward0"
 
 
+MM_IF_NECESSARY = "use_mm_for_euclid_dist_if_necessary"
+COMPUTE_MODES = (MM_IF_NECESSARY, "use_mm_for_euclid_dist", "donot_use_mm_for_euclid_dist")
+
+
 def _cdist_lower(emit, node, args, attrs):
     """PyTorch computes p = 2 through matrix products (_euclidean_dist) when either side
-    has more than 25 rows: EuclideanDistBackward0 under a view, on the operands themselves
-    for one batch, else on their expanded, contiguous batches viewed as one."""
+    has more than 25 rows (or compute_mode says so): EuclideanDistBackward0 under a view,
+    on the operands themselves for one batch, else on their expanded, contiguous batches
+    viewed as one."""
     a, b = args
     shape = _cdist_shape([node(a).shape, node(b).shape], attrs)
     empty = not node(a).value.size or not node(b).value.size
-    if attrs.get("p", 2.0) != 2 or max(shape[-2:]) <= 25 or empty:
+    mode = attrs.get("compute_mode", MM_IF_NECESSARY)
+    if mode not in COMPUTE_MODES:
+        raise ShapeError(f"{mode} is not a valid value for compute_mode")
+    mm = mode == "use_mm_for_euclid_dist" or (mode == MM_IF_NECESSARY and max(shape[-2:]) > 25)
+    if attrs.get("p", 2.0) != 2 or not mm or empty:
         return emit("cdist", (a, b), attrs)  # this row itself: the lowering only chose
     batch = shape[:-2]
     if math.prod(batch) != 1:
@@ -1093,13 +1102,17 @@ ROWS = [
         "cdist",
         _cdist,
         (
-            lambda g, o, a, b, p=2.0: np.sum(_cdist_diff_grad(g, o, a, b, p), axis=-2),
-            lambda g, o, a, b, p=2.0: -np.sum(_cdist_diff_grad(g, o, a, b, p), axis=-3),
+            lambda g, o, a, b, p=2.0, compute_mode=None: np.sum(
+                _cdist_diff_grad(g, o, a, b, p), axis=-2
+            ),
+            lambda g, o, a, b, p=2.0, compute_mode=None: (
+                -np.sum(_cdist_diff_grad(g, o, a, b, p), axis=-3)
+            ),
         ),
         _cdist_label,
         _cdist_shape,
         arity=2,
-        params={"p": 2.0},
+        params={"p": 2.0, "compute_mode": MM_IF_NECESSARY},
         lower=_cdist_lower,
         mirror="torch.cdist(a, b, p)",
         rule="∂‖aᵢ − bⱼ‖ₚ per pair of rows, summed",
