@@ -279,3 +279,11 @@ def test_shape_errors_exit_1_on_the_command_line():
     r = CliRunner().invoke(main, ["grad", "sum(A @ B)", "A=randn(2,3)", "B=randn(4,5)"])
     assert r.exit_code == 1
     assert "mat1 and mat2 shapes cannot be multiplied (2x3 and 4x5)" in r.output
+
+
+def test_cdist_in_blocks_of_rows(torch, monkeypatch):
+    """Pairwise differences are formed a block of rows at a time: the same answers."""
+    from gradcli.ops import linalg
+
+    monkeypatch.setattr(linalg, "PAIR_BLOCK", 7)
+    check(torch, "cdist(A, B, 3)", {"A": _randn(2, 5, 3), "B": _randn(1, 4, 3, seed=2)})

@@ -331,8 +331,30 @@ def _pairs(a, b):
     return a[..., :, None, :] - b[..., None, :, :]
 
 
+PAIR_BLOCK = 1 << 22  # elements in one block of pairwise differences
+
+
+def _row_blocks(a, b):
+    """Slices of a's rows small enough that their differences with every row of b stay
+    within PAIR_BLOCK elements."""
+    batch = math.prod(np.broadcast_shapes(a.shape[:-2], b.shape[:-2]))
+    step = max(1, PAIR_BLOCK // max(1, batch * b.shape[-2] * a.shape[-1]))
+    return [slice(i, i + step) for i in range(0, a.shape[-2], step)] or [slice(0, 0)]
+
+
 def _cdist(a, b, p=2.0, compute_mode=None):
-    return _norm(_pairs(a, b), p, dim=-1)
+    rows = [_norm(_pairs(a[..., s, :], b), p, dim=-1) for s in _row_blocks(a, b)]
+    return np.concatenate(rows, axis=-2)
+
+
+def _cdist_grads(g, o, a, b, p=2.0, compute_mode=None):
+    """Both inputs' gradients, a block of a's rows at a time."""
+    ga, gb = [], 0
+    for s in _row_blocks(a, b):
+        d = _cdist_diff_grad(g[..., s, :], o[..., s, :], a[..., s, :], b, p)
+        ga.append(np.sum(d, axis=-2))
+        gb = gb - np.sum(d, axis=-3)
+    return [np.concatenate(ga, axis=-2), gb]
 
 
 def _cdist_diff_grad(g, o, a, b, p):
@@ -1101,14 +1123,7 @@ ROWS = [
     Op(
         "cdist",
         _cdist,
-        (
-            lambda g, o, a, b, p=2.0, compute_mode=None: np.sum(
-                _cdist_diff_grad(g, o, a, b, p), axis=-2
-            ),
-            lambda g, o, a, b, p=2.0, compute_mode=None: (
-                -np.sum(_cdist_diff_grad(g, o, a, b, p), axis=-3)
-            ),
-        ),
+        _cdist_grads,
         _cdist_label,
         _cdist_shape,
         arity=2,
