@@ -230,6 +230,7 @@ def test_nan_and_inf(torch, program, inputs):
         ("tensordot(A, B, dims=([1], [0]))", {"A": (2, 3), "B": (4, 3)}),
         ("tensordot(A, B, 3)", {"A": (2, 3), "B": (4, 3)}),
         ("tensordot(A, B, dims=([1, 0], [1]))", {"A": (2, 3), "B": (4, 3)}),
+        ("tensordot(A, B, dims=([1, 1], [0, 0]))", {"A": (2, 3), "B": (3, 3)}),
         ("cdist(A, B)", {"A": (3, 4), "B": (5, 3)}),
         ("cdist(A, B)", {"A": (4,), "B": (5, 4)}),
         ("cdist(A, B)", {"A": (2, 3, 4), "B": (3, 5, 4)}),

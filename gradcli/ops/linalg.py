@@ -601,6 +601,8 @@ def _tensordot_lower(emit, node, args, attrs):
             csize *= s1
         c1.append(i)
         c2.append(j)
+    for dims, ndim in ((d1, len(sa)), (d2, len(sb))):
+        norm_dims(dims, ndim)  # PyTorch's error for a dimension contracted twice
     ta, tb = node(a).shape, node(b).shape
     free1 = [i for i in range(len(sa)) if i not in c1]
     free2 = [j for j in range(len(sb)) if j not in c2]
