@@ -301,7 +301,19 @@ class Builder:
                 positional.append(a)
         start = receiver.start if receiver is not None else name_tok.start_pos
         params = list(op.params)
-        if op.variadic and len(positional) > op.arity + 1:  # reshape(x, 3, 2)
+        if op.listarg and op.variadic:  # einsum('ij,jk', a, b) or einsum('ij,jk', [a, b])
+            if not positional or positional[0].kind != "const":
+                raise self.error(
+                    ParseError,
+                    f"{name}() takes an equation string first, e.g. {name}('ij,jk->ik', a, b)",
+                    start,
+                    end,
+                )
+            rest = positional[1:]
+            if len(rest) == 1 and rest[0].kind == "list":
+                rest = rest[0].value
+            positional = [E("list", rest, start, end), positional[0]]
+        elif op.variadic and len(positional) > op.arity + 1:  # reshape(x, 3, 2)
             rest = positional[op.arity :]
             positional = positional[: op.arity] + [E("list", rest, rest[0].start, rest[-1].end)]
         if op.listarg:  # cat([a, b], dim): the tensors come in one list

@@ -207,6 +207,20 @@ def torch_namespace(torch, dtype):
         stack=lambda xs, dim=0: torch.stack([t(v) for v in xs], dim),
         inf=math.inf,
         nan=math.nan,
+        bmm=torch.bmm,
+        baddbmm=torch.baddbmm,
+        addmm=torch.addmm,
+        addmv=torch.addmv,
+        kron=torch.kron,
+        cross=torch.cross,
+        tensordot=torch.tensordot,
+        dist=torch.dist,
+        cdist=torch.cdist,
+        diag=torch.diag,
+        diag_embed=torch.diag_embed,
+        renorm=torch.renorm,
+        einsum=torch.einsum,
+        matmul=torch.matmul,
     )
     return ns
 

@@ -1,0 +1,248 @@
+"""Arithmetic: what Python operators do to tensors and numbers, and comparisons."""
+
+import math
+
+from .core import (
+    REAL,
+    VB,
+    Op,
+    V,
+    _bcast,
+    _constant,
+    _re,
+    _same,
+    _scale,
+    lazy_numpy,
+)
+
+np = lazy_numpy(globals())
+
+
+def _sub_label(kinds, attrs):
+    """SubBackward0; RsubBackward1 for number - tensor"""
+    return "RsubBackward1" if kinds[0] and not kinds[1] else "SubBackward0"
+
+
+def _pow_label(kinds, attrs):
+    """PowBackward0 (tensor ^ number), PowBackward1 (tensor ^ tensor), PowBackward2 (number ^ tensor)"""  # noqa: E501
+    if kinds[1]:
+        return "PowBackward0"  # tensor ** number
+    if kinds[0]:
+        return "PowBackward2"  # number ** tensor
+    return "PowBackward1"  # tensor ** tensor
+
+
+def _pow(a, b):
+    if isinstance(b, float) and b == 2.0 and not isinstance(a, float):
+        return np.square(a)  # the common case, at the cost of one multiply
+    return np.power(a, b)
+
+
+def _pow_grad_base(g, out, a, b):
+    if not isinstance(b, float):  # PowBackward1: where(exponent == 0, 0, ...)
+        return g * np.where(_re(b) == 0, 0, b * np.power(a, b - 1))
+    if b == 0:
+        return np.zeros_like(g * a)
+    c = _constant(g)
+    if b == 2.0:  # g · 2a, in one pass over a when g is a broadcast constant
+        return a * (2.0 * c) if c is not None else g * (2.0 * a)
+    if b == 1.0:
+        return g * np.ones_like(a)
+    return g * (b * np.power(a, b - 1))
+
+
+def _pow_grad_exponent(g, out, a, b):
+    if isinstance(a, float):  # PowBackward2: the base is a Python number
+        if a == 0:
+            return g * np.where(_re(b) >= 0, 0, out * -np.inf)
+        return g * (out * math.log(a) if a > 0 else out * np.nan)
+    return g * np.where((_re(a) == 0) & (_re(b) >= 0), 0, out * np.log(a))
+
+
+def _maximum_grad(first):
+    def rule(g, out, a, b):
+        a, b = _re(a), _re(b)
+        lose = (a < b) if first else (a > b)
+        return np.where(lose, 0, np.where(a == b, g / 2, g))
+
+    return rule
+
+
+def _minimum_grad(first):
+    def rule(g, out, a, b):
+        a, b = _re(a), _re(b)
+        lose = (a > b) if first else (a < b)
+        return np.where(lose, 0, np.where(a == b, g / 2, g))
+
+    return rule
+
+
+def _compare(name, fn, symbol):
+    return Op(
+        name,
+        lambda a, b: fn(_re(a), _re(b)),
+        None,
+        "",
+        _bcast,
+        arity=2,
+        numbers=True,
+        dtype="bool",
+        mirror=f"a {symbol} b",
+        rule="no gradient: a boolean constant",
+        call=f"a {symbol} b",
+        examples=((f"sum(a * (b {symbol} 0.1))", {"a": ((3,), REAL), "b": ((3,), "away")}),),
+    )
+
+
+ROWS = [
+    Op(
+        "add",
+        lambda a, b: a + b,
+        (lambda g, o, a, b: g, lambda g, o, a, b: g),
+        "AddBackward0",
+        _bcast,
+        arity=2,
+        numbers=True,
+        mirror="a + b",
+        saves="none",
+        ufunc=lambda ops: np.add,
+        rule="∂(a+b)/∂a = 1, ∂(a+b)/∂b = 1",
+        examples=(("a + b", VB), ("a + 2", V), ("2 + a", V)),
+    ),
+    Op(
+        "sub",
+        lambda a, b: a - b,
+        (lambda g, o, a, b: g, lambda g, o, a, b: _scale(g, -1.0)),
+        _sub_label,
+        _bcast,
+        arity=2,
+        numbers=True,
+        mirror="a - b",
+        saves="none",
+        ufunc=lambda ops: np.subtract,
+        rule="∂(a-b)/∂a = 1, ∂(a-b)/∂b = -1",
+        examples=(("a - b", VB), ("a - 2", V), ("2 - a", V)),
+    ),
+    Op(
+        "mul",
+        lambda a, b: a * b,
+        (
+            lambda g, o, a, b: _scale(g, b) if isinstance(b, float) else g * b,
+            lambda g, o, a, b: _scale(g, a) if isinstance(a, float) else g * a,
+        ),
+        "MulBackward0",
+        _bcast,
+        arity=2,
+        numbers=True,
+        mirror="a * b",
+        saves="others",
+        ufunc=lambda ops: np.multiply,
+        rule="∂(a·b)/∂a = b, ∂(a·b)/∂b = a",
+        examples=(("a * b", VB), ("a * 2.5", V), ("a * a", V)),
+    ),
+    Op(
+        "div",
+        lambda a, b: a / b,
+        (
+            lambda g, o, a, b: _scale(g, 1.0 / b) if isinstance(b, float) and b else g / b,
+            lambda g, o, a, b: -g * ((a / b) / b),
+        ),
+        "DivBackward0",
+        _bcast,
+        arity=2,
+        numbers=True,
+        mirror="a / b (number / b is b.reciprocal() * number)",
+        rule="∂(a/b)/∂a = 1/b, ∂(a/b)/∂b = -a/b²",
+        examples=(
+            ("a / b", {"a": ((2, 3), REAL), "b": ((3,), "nonzero")}),
+            ("a / 4", V),
+            ("2 / a", {"a": ((3,), "nonzero")}),
+        ),
+    ),
+    Op(
+        "pow",
+        _pow,
+        (_pow_grad_base, _pow_grad_exponent),
+        _pow_label,
+        _bcast,
+        arity=2,
+        numbers=True,
+        mirror="a ** b",
+        saves="pow",
+        ufunc=lambda ops: (
+            (lambda a, b, out: np.square(a, out=out))
+            if isinstance(ops[1], float) and ops[1] == 2.0 and not isinstance(ops[0], float)
+            else None
+        ),
+        rule="∂(a^b)/∂a = b·a^(b-1), ∂(a^b)/∂b = a^b·ln a",
+        examples=(
+            ("a ^ 2", V),
+            ("a ^ 3", V),
+            ("a ^ 0.5", {"a": ((3,), "positive")}),
+            ("a ^ b", {"a": ((2, 3), "positive"), "b": ((3,), REAL)}),
+            ("2 ^ a", V),
+            ("a ^ 0", V),
+        ),
+    ),
+    Op(
+        "neg",
+        lambda a: -a,
+        (lambda g, o, a: _scale(g, -1.0),),
+        "NegBackward0",
+        _same,
+        mirror="-a",
+        numbers=True,
+        saves="none",
+        rule="∂(-a)/∂a = -1",
+        examples=(("-a", V),),
+    ),
+    Op(
+        "reciprocal",
+        lambda a: 1 / a,
+        (lambda g, o, a: -g * (o * o),),
+        "ReciprocalBackward0",
+        _same,
+        mirror="torch.reciprocal(a)",
+        rule="∂(1/a)/∂a = -1/a²",
+        examples=(("reciprocal(a)", {"a": ((3,), "nonzero")}),),
+    ),
+    Op(
+        "maximum",
+        lambda a, b: np.maximum(a, b),
+        (_maximum_grad(True), _maximum_grad(False)),
+        "MaximumBackward0",
+        _bcast,
+        arity=2,
+        mirror="torch.maximum(a, b)",
+        rule="∂max(a,b)/∂a = 1 where a > b, ½ where a = b",
+        examples=(("maximum(a, b)", {"a": ((3,), "distinct"), "b": ((3,), "distinct")}),),
+    ),
+    Op(
+        "minimum",
+        lambda a, b: np.minimum(a, b),
+        (_minimum_grad(True), _minimum_grad(False)),
+        "MinimumBackward0",
+        _bcast,
+        arity=2,
+        mirror="torch.minimum(a, b)",
+        rule="∂min(a,b)/∂a = 1 where a < b, ½ where a = b",
+        examples=(("minimum(a, b)", {"a": ((3,), "distinct"), "b": ((3,), "distinct")}),),
+    ),
+    Op(
+        "div_scalar",
+        lambda a, divisor: a / divisor,
+        (lambda g, o, a, divisor: g / divisor,),
+        "DivBackward1",
+        _same,
+        params={"divisor": 1.0},
+        public=False,
+        mirror="a / n (in PyTorch's C++)",
+        rule="∂(a/n)/∂a = 1/n",
+    ),
+    _compare("lt", lambda a, b: np.less(a, b), "<"),
+    _compare("le", lambda a, b: np.less_equal(a, b), "<="),
+    _compare("gt", lambda a, b: np.greater(a, b), ">"),
+    _compare("ge", lambda a, b: np.greater_equal(a, b), ">="),
+    _compare("eq", lambda a, b: np.equal(a, b), "=="),
+    _compare("ne", lambda a, b: np.not_equal(a, b), "!="),
+]

@@ -1,0 +1,305 @@
+"""Shared by every family of operators: the Op row, lazy numpy, and the shape and
+gradient helpers more than one family uses."""
+
+import math
+
+from ..errors import ShapeError
+
+
+class _LazyNumpy:
+    """Stands for numpy until first use, so parsing and ``--help`` never import it. Each
+    module of the table that calls ``lazy_numpy(globals())`` gets the real module in its
+    globals on first use, so later calls pay nothing."""
+
+    users = []
+
+    def __getattr__(self, name):
+        import numpy
+
+        for g in self.users:
+            g["np"] = numpy
+        return getattr(numpy, name)
+
+
+def lazy_numpy(module_globals):
+    _LazyNumpy.users.append(module_globals)
+    return np
+
+
+np = _LazyNumpy()
+_LazyNumpy.users.append(globals())
+
+
+REQUIRED = object()  # a parameter default meaning "must be given"
+
+
+SMALL = 4096  # below this many elements, broadcasting views cost more than they save
+
+
+class Op:
+    __slots__ = (
+        "name",
+        "arity",
+        "params",
+        "forward",
+        "grads",
+        "label",
+        "shape",
+        "mirror",
+        "rule",
+        "examples",
+        "numbers",
+        "lower",
+        "public",
+        "call",
+        "dtype",
+        "variadic",
+        "listarg",
+        "saves",
+        "ufunc",
+    )
+
+    def __init__(
+        self,
+        name,
+        forward,
+        grads,
+        label,
+        shape,
+        *,
+        arity=1,
+        params=None,
+        mirror=None,
+        rule="",
+        examples=(),
+        numbers=False,
+        lower=None,
+        public=True,
+        call=None,
+        dtype=None,
+        variadic=False,
+        listarg=False,
+        saves="all",
+        ufunc=None,
+    ):
+        self.name = name
+        self.arity = arity  # number of tensor inputs, which come first
+        self.params = dict(params or {})  # attribute name -> default, after the tensors
+        self.forward = forward  # (*inputs, **attrs) -> array
+        # one rule per tensor input, (g, out, *inputs, **attrs) -> array; or one function
+        # giving the list of all inputs' gradients (list arguments); None: no gradient
+        self.grads = grads
+        self.label = label
+        self.shape = shape  # (shapes, attrs) -> shape; raises ShapeError
+        self.mirror = mirror or f"torch.{name}(a)"
+        self.rule = rule  # the local derivative, for people
+        self.examples = examples  # ((program, {input: (shape, domain)}), ...) for the tests
+        self.numbers = numbers  # takes Python numbers as operands (arithmetic operators)
+        self.lower = lower  # shape-dependent decomposition into other ops (matmul)
+        self.public = public  # callable by name from programs
+        self.call = call  # how a program spells it, when not as a call by name (a.T)
+        self.dtype = dtype  # the output dtype when not the evaluation dtype ("bool")
+        self.variadic = variadic  # reshape(x, 3, 2): trailing positionals form one argument
+        self.listarg = listarg  # cat([a, b]): the tensors come as one list
+        # What the VJP rules read, as PyTorch's saved tensors: "all" (inputs and output),
+        # "inputs", "out", "others" (an input's value only when another input is
+        # differentiated, as for a·b), "pow" (the inputs, and the output only when the
+        # exponent is differentiated), or "none" (shapes only). Lean evaluation frees the rest.
+        self.saves = saves
+        # operands -> the numpy ufunc that computes this op (so a result can be written
+        # into a dying operand's buffer), or None where the op is not one ufunc call
+        self.ufunc = ufunc
+
+    def label_for(self, kinds, attrs):
+        return self.label if isinstance(self.label, str) else self.label(kinds, attrs)
+
+    def describe(self):
+        """One row of `gradcli ops` and of the README's operator list."""
+        tensors = ["[a, b, ...]"] if self.listarg else ["a", "b", "c"][: self.arity]
+        params = [k if v is REQUIRED else f"{k}={v!r}" for k, v in self.params.items()]
+        labels = self.label if isinstance(self.label, str) else self.label.__doc__
+        return {
+            "name": self.name,
+            "call": self.call or f"{self.name}({', '.join(tensors + params)})",
+            "mirror": self.mirror,
+            "labels": labels,
+            "rule": self.rule,
+        }
+
+
+def fmt_shape(shape):
+    return "[" + ", ".join(str(d) for d in shape) + "]"
+
+
+def broadcast_shapes(*shapes):
+    """numpy/PyTorch broadcasting, with PyTorch's message on a mismatch."""
+    ndim = max(len(s) for s in shapes)
+    out = []
+    for i in range(ndim):
+        size = 1
+        for s in shapes:
+            d = s[i - ndim + len(s)] if i - ndim + len(s) >= 0 else 1
+            if d != 1:
+                if size != 1 and d != size:
+                    a, b = shapes[0], shapes[1] if len(shapes) > 1 else shapes[0]
+                    raise ShapeError(
+                        f"shapes {fmt_shape(a)} and {fmt_shape(b)} cannot be broadcast: the "
+                        f"size of tensor a ({size}) must match the size of tensor b ({d}) "
+                        f"at non-singleton dimension {i}"
+                    )
+                size = d
+        out.append(size)
+    return tuple(out)
+
+
+def _same(shapes, attrs):
+    return shapes[0]
+
+
+def _bcast(shapes, attrs):
+    return broadcast_shapes(*shapes)
+
+
+def norm_dims(dim, ndim):
+    """``dim`` (int, list of ints, or None for all) as a sorted tuple of non-negative axes."""
+    if dim is None:
+        return tuple(range(ndim))
+    dims = dim if isinstance(dim, (list, tuple)) else (dim,)
+    out = []
+    rank = max(ndim, 1)
+    for d in dims:
+        if not -rank <= d < rank:
+            raise ShapeError(
+                f"dimension out of range (expected to be in range of "
+                f"[{-rank}, {rank - 1}], but got {d})"
+            )
+        d = d % rank
+        if d in out:
+            raise ShapeError(f"dim {d} appears multiple times in the list of dims")
+        out.append(d)
+    return tuple(sorted(d for d in out if d < ndim))
+
+
+def _reduce_shape(shapes, attrs):
+    shape = shapes[0]
+    dims = norm_dims(attrs.get("dim"), len(shape))
+    keep = attrs.get("keepdim", False)
+    return tuple(1 if i in dims else n for i, n in enumerate(shape) if keep or i not in dims)
+
+
+def _expand_reduced(g, x, dim, keepdim):
+    """Broadcast the gradient of a reduction back over the reduced dimensions."""
+    if dim is not None and not keepdim:
+        g = np.expand_dims(g, norm_dims(dim, x.ndim))
+    if x.size <= SMALL:
+        return np.broadcast_to(g, x.shape).copy() if g.shape != x.shape else g
+    return np.broadcast_to(g, x.shape)
+
+
+def _count(x, dim):
+    n = 1
+    for d in norm_dims(dim, x.ndim):
+        n *= x.shape[d]
+    return n
+
+
+def _re(a):
+    """The real part. Every branch (comparison, |x|, sign) is taken on it, so each rule also
+    runs on complex dual numbers x + i·h·t, which is how forward mode and Hessians work."""
+    return a.real if getattr(a, "dtype", None) is not None and a.dtype.kind == "c" else a
+
+
+def _complex(a):
+    return getattr(a, "dtype", None) is not None and a.dtype.kind == "c"
+
+
+def _abs(a):
+    return a * np.sign(a.real) if _complex(a) else np.abs(a)
+
+
+def _constant(g):
+    """The value of a gradient that is one number broadcast (the backward of a mean or a
+    sum), or None: scaling it then costs nothing until it meets a full tensor."""
+    if isinstance(g, np.ndarray) and g.size > SMALL and not any(g.strides):
+        return g.reshape(-1)[0]
+    return None
+
+
+def _scale(g, k):
+    """g * k for a Python number k, keeping a broadcast constant a broadcast constant."""
+    c = _constant(g)
+    if c is not None:
+        return np.broadcast_to(c * k, g.shape)
+    return g * k
+
+
+REAL = "real"
+
+
+V = {"a": ((3,), REAL)}  # the usual example input: a vector
+
+
+VB = {"a": ((2, 3), REAL), "b": ((3,), REAL)}  # broadcasting pair
+
+
+M = {"A": ((2, 3), REAL)}  # the usual matrix example input
+
+
+P3 = {"a": ((3,), "prob"), "b": ((3,), "prob")}
+
+
+def _one_dim(dim, ndim):
+    if isinstance(dim, tuple):
+        if len(dim) != 1:
+            raise ShapeError(f"dim must be a single integer here, got {list(dim)}")
+        dim = dim[0]
+    return norm_dims(dim, ndim)[0] if ndim else 0
+
+
+def _dim_shape(shapes, attrs):
+    if shapes[0]:
+        _one_dim(attrs["dim"], len(shapes[0]))
+    elif attrs["dim"] not in (0, -1):
+        raise ShapeError(
+            f"dimension out of range (expected to be in range of [-1, 0], but got {attrs['dim']})"
+        )
+    return shapes[0]
+
+
+def _resolve_shape(shape, size):
+    shape = tuple(shape) if isinstance(shape, tuple) else (shape,)
+    if shape.count(-1) > 1:
+        raise ShapeError("only one dimension can be inferred (-1)")
+    if any(d < -1 for d in shape):
+        raise ShapeError(f"invalid shape dimension {min(shape)}")
+    known = math.prod(d for d in shape if d != -1)
+    if -1 in shape:
+        if known == 0 or size % known:
+            raise ShapeError(f"shape '{list(shape)}' is invalid for input of size {size}")
+        shape = tuple(size // known if d == -1 else d for d in shape)
+    if math.prod(shape) != size:
+        raise ShapeError(f"shape '{list(shape)}' is invalid for input of size {size}")
+    return shape
+
+
+def _reshape_ids(emit, node, a, shape):
+    """torch.reshape: a view of a contiguous tensor, an aliasing reshape of a strided one
+    that allows it, else a contiguous clone then a view."""
+    value = node(a).value
+    shape = _resolve_shape(shape, value.size)
+    if value.flags.c_contiguous:
+        return emit("view", (a,), {"shape": shape, "kind": "view"})
+    try:
+        np.reshape(value, shape, copy=False)
+        return emit("view", (a,), {"shape": shape, "kind": "alias"})
+    except ValueError:
+        return emit("view", (emit("clone", (a,)),), {"shape": shape, "kind": "unsafe"})
+
+
+def _sigmoid(a):
+    # 1/(1+e^-a) overflows harmlessly to 0 for large negative a; no warnings leak (errstate).
+    # Dual numbers take the form that does not overflow on their side of 0.
+    if _complex(a):
+        e = np.exp(-np.where(a.real >= 0, a, -a))
+        return np.where(a.real >= 0, 1 / (1 + e), e / (1 + e))
+    return 1 / (1 + np.exp(-a))

@@ -1,0 +1,133 @@
+"""Indexing and selection."""
+
+from ..errors import EvaluationError, ShapeError
+from .core import (
+    REAL,
+    M,
+    Op,
+    V,
+    _bcast,
+    _same,
+    lazy_numpy,
+)
+
+np = lazy_numpy(globals())
+
+
+def _where(c, a, b):
+    if not (isinstance(c, np.ndarray) and c.dtype == np.bool_):
+        raise EvaluationError(
+            "where expected condition to be a boolean tensor (a comparison such as x > 0)"
+        )
+    return np.where(c, a, b)
+
+
+def _index_lower(emit, node, args, attrs):
+    """x[i], x[a:b:c], A[i, j], A[:, j]: one SelectBackward0 per integer, one
+    SliceBackward0 per slice; in a multi-index a slice of everything records nothing (and
+    if nothing is left, PyTorch records an AliasBackward0)."""
+    cur = args[0]
+    items = attrs["items"]
+    shape = node(cur).shape
+    if len(items) > len(shape):
+        raise ShapeError(f"too many indices for tensor of dimension {len(shape)}")
+    dim = 0
+    for item in items:
+        size = node(cur).shape[dim]
+        if item[0] == "int":
+            i = item[1]
+            if not -size <= i < size:
+                raise ShapeError(f"index {i} is out of bounds for dimension {dim} with size {size}")
+            cur = emit("select", (cur,), {"dim": dim, "index": i % size})
+            continue
+        start, stop, step = item[1:]
+        if step is not None and step <= 0:
+            raise ShapeError("step must be greater than zero")
+        start, stop, step = slice(start, stop, step).indices(size)
+        stop = max(stop, start)
+        if not (attrs["multi"] and start == 0 and stop == size and step == 1):
+            cur = emit("slice", (cur,), {"dim": dim, "start": start, "stop": stop, "step": step})
+        dim += 1
+    if cur == args[0]:
+        cur = emit("alias", (cur,))
+    return cur
+
+
+def _at(dim, key):
+    return (slice(None),) * dim + (key,)
+
+
+def _scatter_into(shape, key, g):
+    out = np.zeros(shape, dtype=g.dtype)
+    out[key] = g
+    return out
+
+
+ROWS = [
+    Op(
+        "where",
+        _where,
+        (None, lambda g, o, c, a, b: np.where(c, g, 0), lambda g, o, c, a, b: np.where(c, 0, g)),
+        "WhereBackward0",
+        _bcast,
+        arity=3,
+        numbers=True,
+        mirror="torch.where(cond, a, b)",
+        rule="the gradient goes to the side chosen",
+        examples=(
+            ("where(a > 0, a, b)", {"a": ((3,), "away"), "b": ((3,), REAL)}),
+            ("where(b < 0, a * 2, 0)", {"a": ((2, 3), REAL), "b": ((3,), "away")}),
+        ),
+    ),
+    Op(
+        "index",
+        None,
+        (),
+        "SelectBackward0 per integer, SliceBackward0 per slice",
+        None,
+        lower=_index_lower,
+        public=False,
+        call="a[i], a[i:j:k], A[i, j], A[:, j]",
+        mirror="a[...]",
+        rule="scatter the gradient back",
+        examples=(
+            ("a[0]", V),
+            ("a[-1]", V),
+            ("a[1:3]", {"a": ((4,), REAL)}),
+            ("a[::2]", {"a": ((5,), REAL)}),
+            ("A[:, 1]", M),
+            ("A[1, 2]", M),
+            ("a[1:]", V),
+            ("a[:-1]", V),
+            ("A[0:1, 1:]", M),
+            ("A[:, :]", M),
+            ("a[:]", V),
+        ),
+    ),
+    Op(
+        "select",
+        lambda a, dim, index: a[_at(dim, index)],
+        (lambda g, o, a, dim, index: _scatter_into(a.shape, _at(dim, index), g),),
+        "SelectBackward0",
+        lambda s, at: s[0][: at["dim"]] + s[0][at["dim"] + 1 :],
+        params={"dim": 0, "index": 0},
+        public=False,
+    ),
+    Op(
+        "slice",
+        lambda a, dim, start, stop, step: a[_at(dim, slice(start, stop, step))],
+        (
+            lambda g, o, a, dim, start, stop, step: _scatter_into(
+                a.shape, _at(dim, slice(start, stop, step)), g
+            ),
+        ),
+        "SliceBackward0",
+        lambda s, at: (
+            s[0][: at["dim"]]
+            + (len(range(at["start"], at["stop"], at["step"])),)
+            + s[0][at["dim"] + 1 :]
+        ),
+        public=False,
+    ),
+    Op("alias", lambda a: a.view(), (lambda g, o, a: g,), "AliasBackward0", _same, public=False),
+]
