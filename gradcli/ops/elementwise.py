@@ -95,7 +95,19 @@ def _atan2(a, b):
     # numpy has no complex arctan2: the dual-number value is the real one plus the
     # derivative (b·da - a·db)/(a² + b²) along the imaginary parts
     ar, br, ai, bi = _re(a), _re(b), np.imag(a), np.imag(b)
-    return np.arctan2(ar, br) + 1j * ((br * ai - ar * bi) / (ar * ar + br * br))
+    return np.arctan2(ar, br) + 1j * ((br * ai - ar * bi) * _atan2_recip(ar, br))
+
+
+def _atan2_recip(a, b):
+    """1/(a² + b²) as PyTorch's atan2_backward takes it: 0 where it is infinite, so the
+    gradient at (0, 0) is 0."""
+    r = 1 / (a * a + b * b)
+    return np.where(np.isinf(_re(r)), 0, r)
+
+
+def _torch_sign(a):
+    """torch.sign on real arrays: as numpy's, but 0 at nan."""
+    return np.sign(np.where(np.isnan(a), 0, a))
 
 
 def _zero_grad(g, o, a, **attrs):
@@ -160,8 +172,8 @@ ROWS = [
     _unary(
         "abs",
         lambda a: _abs(a),
-        lambda g, o, a: g * np.sign(_re(a)),
-        "∂|a|/∂a = sign(a) (0 at 0)",
+        lambda g, o, a: g * _torch_sign(_re(a)),
+        "∂|a|/∂a = sign(a) (0 at 0 and at nan)",
         "away",
     ),
     _unary(
@@ -197,7 +209,7 @@ ROWS = [
     _unary_attrs(
         "elu",
         lambda a, alpha=1.0: np.where(_re(a) > 0, a, alpha * np.expm1(a)),
-        lambda g, o, a, alpha=1.0: np.where(_re(a) > 0, g, g * alpha * np.exp(a)),
+        lambda g, o, a, alpha=1.0: np.where(_re(a) <= 0, g * alpha * np.exp(a), g),
         "∂/∂a = 1 if a > 0 else α·eᵃ",
         {"alpha": 1.0},
         (("elu(a)", {"a": ((3,), "away")}), ("elu(a, alpha=0.5)", {"a": ((3,), "away")})),
@@ -228,7 +240,7 @@ ROWS = [
         "hardtanh",
         lambda a, min_val=-1.0, max_val=1.0: np.minimum(np.maximum(a, min_val), max_val),
         lambda g, o, a, min_val=-1.0, max_val=1.0: np.where(
-            (_re(a) > min_val) & (_re(a) < max_val), g, 0
+            (_re(a) <= min_val) | (_re(a) >= max_val), 0, g
         ),
         "∂/∂a = 1 strictly inside (min_val, max_val), else 0",
         {"min_val": -1.0, "max_val": 1.0},
@@ -257,12 +269,15 @@ ROWS = [
     Op(
         "atan2",
         lambda a, b: _atan2(a, b),
-        (lambda g, o, a, b: g * b / (a * a + b * b), lambda g, o, a, b: g * -a / (a * a + b * b)),
+        (
+            lambda g, o, a, b: g * b * _atan2_recip(a, b),
+            lambda g, o, a, b: g * -a * _atan2_recip(a, b),
+        ),
         "Atan2Backward0",
         _bcast,
         arity=2,
         mirror="torch.atan2(a, b)",
-        rule="∂atan2(a,b)/∂a = b/(a²+b²), ∂/∂b = -a/(a²+b²)",
+        rule="∂atan2(a,b)/∂a = b/(a²+b²), ∂/∂b = -a/(a²+b²) (0 at (0, 0))",
         examples=(("atan2(a, b)", {"a": ((3,), REAL), "b": ((2, 3), "nonzero")}),),
     ),
     _unary(
@@ -294,7 +309,7 @@ ROWS = [
         "∂a²/∂a = 2a",
         label="PowBackward0",
     ),
-    _unary("sign", lambda a: np.sign(_re(a)), _zero_grad, "zero (as PyTorch)", "away"),
+    _unary("sign", lambda a: _torch_sign(_re(a)), _zero_grad, "zero (as PyTorch)", "away"),
     _unary("floor", lambda a: np.floor(_re(a)), _zero_grad, "zero (as PyTorch)"),
     _unary("ceil", lambda a: np.ceil(_re(a)), _zero_grad, "zero (as PyTorch)"),
     _unary("round", lambda a: np.round(_re(a)), _zero_grad, "zero (as PyTorch; halves to even)"),

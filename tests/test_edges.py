@@ -1,0 +1,112 @@
+"""PyTorch's conventions at the edges: nan, ±inf, ±0, ties, empty tensors and poles, for
+each elementwise operator and for var/std/norm, with PyTorch 2.13 as the oracle (value,
+gradient of every input, labels), in float32 and float64. The special functions' accuracy
+is checked against torch in float64 over wide ranges."""
+
+import math
+
+import numpy as np
+import pytest
+from conftest import our_labels, run_torch, torch_labels
+
+import gradcli
+from gradcli import derivatives as D
+
+pytestmark = pytest.mark.filterwarnings("ignore:overflow encountered:RuntimeWarning")
+
+NAN, INF = math.nan, math.inf
+# Seven elements at a time: PyTorch's CPU kernels take their scalar path below eight, and
+# its vectorised path differs from it at nan for some functions (hardtanh's and elu's
+# gradients); the scalar path is the one that states the convention.
+EDGE = [NAN, INF, -INF, 0.0, -0.0, 1.0, -2.5]  # for unary functions
+MORE = [0.5, -1.0, 2.0, -0.5, 1e-300, 1e300, -3.0]
+PAIR = EDGE  # each against each, for binary ones
+A2 = [x for x in PAIR for _ in PAIR]
+B2 = [y for _ in PAIR for y in PAIR]
+
+
+def _same(ours, theirs, rtol, what):
+    ours, theirs = np.asarray(ours, dtype=np.float64), np.asarray(theirs, dtype=np.float64)
+    assert ours.shape == theirs.shape, what
+    # nan where torch has nan, the same infinities, and close elsewhere
+    np.testing.assert_array_equal(np.isnan(ours), np.isnan(theirs), err_msg=what)
+    np.testing.assert_array_equal(np.isposinf(ours), np.isposinf(theirs), err_msg=what)
+    np.testing.assert_array_equal(np.isneginf(ours), np.isneginf(theirs), err_msg=what)
+    fin = np.isfinite(theirs)
+    np.testing.assert_allclose(ours[fin], theirs[fin], rtol=rtol, atol=rtol * 1e-3, err_msg=what)
+
+
+def check(torch, program, inputs, dtype, wrt=None):
+    """gradcli and PyTorch agree on the value, the gradients and the labels."""
+    ours = gradcli.evaluate(program, inputs, dtype=dtype, wrt=wrt)
+    out, grads = run_torch(torch, program, inputs, wrt=wrt, dtype=dtype)
+    rtol = 1e-12 if dtype == "float64" else 1e-6
+    _same(ours.value, out.detach().numpy(), rtol, f"value of {program}")
+    assert str(ours.value.dtype) == dtype
+    for name, g in grads.items():
+        if g is None:
+            assert ours.grad[name] is None, f"d/d{name} of {program}"
+        else:
+            _same(ours.grad[name], g, rtol, f"d/d{name} of {program}")
+    assert ours.grad_fn == type(out.grad_fn).__name__
+    assert our_labels(ours) == torch_labels(out)
+    return ours
+
+
+DTYPES = pytest.mark.parametrize("dtype", ["float64", "float32"])
+
+
+# -- issue 12, item 4: conventions found wrong ------------------------------------------
+
+ITEM4 = [
+    ("sum(abs(x))", {"x": EDGE}),
+    ("sum(abs(x))", {"x": MORE}),
+    ("sum(sign(x) * x)", {"x": EDGE}),
+    ("sum(hardtanh(x))", {"x": EDGE}),
+    ("sum(hardtanh(x, -0.5, 1.0))", {"x": EDGE}),
+    ("sum(elu(x))", {"x": EDGE}),
+    ("sum(elu(x, alpha=0.5))", {"x": EDGE}),
+    ("sum(elu(x, alpha=0.5))", {"x": MORE}),
+    ("sum(hardtanh(x))", {"x": MORE}),
+    ("sum(atan2(a, b))", {"a": A2, "b": B2}),
+    ("norm(x, p=inf)", {"x": [1.0, NAN, 3.0]}),
+    ("norm(x, p=inf)", {"x": [NAN, INF]}),
+    ("norm(x, p=inf)", {"x": [INF, -INF, 1.0]}),
+    ("norm(x, p=inf)", {"x": [3.0, -3.0, 1.0]}),
+    ("norm(x, p=inf)", {"x": [0.0, 0.0]}),
+    ("norm(x, p=-inf)", {"x": [2.0, NAN, -1.0]}),
+    ("norm(x, p=1)", {"x": [2.0, NAN, -1.0]}),
+    ("sum(norm(A, p=inf, dim=1))", {"A": [[1.0, NAN], [2.0, -2.0]]}),
+]
+for _c in (0, 1, 2, 3, 5, 1.5):
+    for _x in ([1.0, 2.0, 4.0], [3.0], [2.0, 2.0], [], [[1.0, 2.0], [3.0, 5.0]], [[1.0], [3.0]]):
+        ITEM4.append((f"var(x, correction={_c})", {"x": _x}))
+        ITEM4.append((f"std(x, correction={_c})", {"x": _x}))
+        if _x and isinstance(_x[0], list):
+            for _d in (0, 1):
+                ITEM4.append((f"sum(var(x, dim={_d}, correction={_c}))", {"x": _x}))
+                ITEM4.append((f"sum(std(x, {_d}, correction={_c}, keepdim=True))", {"x": _x}))
+ITEM4 += [
+    ("var(x, dim=0, correction=3)", {"x": [1.0, 2.0, 4.0]}),
+    ("sum(var(x, dim=1, correction=1))", {"x": [[], []]}),
+    ("var(x, correction=0)", {"x": [NAN, 1.0]}),
+    ("std(x, correction=2)", {"x": [INF, 1.0]}),
+]
+
+
+@DTYPES
+@pytest.mark.parametrize("program,inputs", ITEM4)
+def test_item4_conventions(torch, program, inputs, dtype):
+    check(torch, program, inputs, dtype)
+
+
+def test_atan2_at_the_origin_forward_mode_agrees_with_the_gradient():
+    """PyTorch's atan2 gradient is 0 at (0, 0); forward mode gives the same, not nan."""
+    inputs = {"a": [0.0, -0.0, 0.0, 1.0], "b": [0.0, 0.0, -0.0, -2.0]}
+    fwd = D.jacobian("atan2(a, b)", inputs, dtype="float64", mode="forward")["jacobian"]
+    rev = D.jacobian("atan2(a, b)", inputs, dtype="float64", mode="reverse")["jacobian"]
+    for name in inputs:
+        np.testing.assert_array_equal(fwd[name], rev[name])
+    assert not np.isnan(fwd["a"]).any()
+    h = D.hessian("sum(atan2(a, b))", {"a": [0.0, 1.0], "b": [0.0, 2.0]}, dtype="float64")
+    assert not np.isnan(h["hessian"]["a"]["b"]).any()
