@@ -207,6 +207,20 @@ def torch_namespace(torch, dtype):
         stack=lambda xs, dim=0: torch.stack([t(v) for v in xs], dim),
         inf=math.inf,
         nan=math.nan,
+        asinh=lambda x: torch.asinh(t(x)),
+        acosh=lambda x: torch.acosh(t(x)),
+        atanh=lambda x: torch.atanh(t(x)),
+        rad2deg=lambda x: torch.rad2deg(t(x)),
+        deg2rad=lambda x: torch.deg2rad(t(x)),
+        trunc=lambda x: torch.trunc(t(x)),
+        frac=lambda x: torch.frac(t(x)),
+        sinc=lambda x: torch.sinc(t(x)),
+        isnan=lambda x: torch.isnan(t(x)),
+        isinf=lambda x: torch.isinf(t(x)),
+        isfinite=lambda x: torch.isfinite(t(x)),
+        signbit=lambda x: torch.signbit(t(x)),
+        nan_to_num=lambda x, **k: torch.nan_to_num(t(x), **k),
+        logit=lambda x, eps=None: torch.logit(t(x), eps),
     )
     return ns
 

@@ -36,10 +36,10 @@ def _same(ours, theirs, rtol, what):
     np.testing.assert_allclose(ours[fin], theirs[fin], rtol=rtol, atol=rtol * 1e-3, err_msg=what)
 
 
-def check(torch, program, inputs, dtype, wrt=None):
+def check(torch, program, inputs, dtype, wrt=None, seed=None):
     """gradcli and PyTorch agree on the value, the gradients and the labels."""
-    ours = gradcli.evaluate(program, inputs, dtype=dtype, wrt=wrt)
-    out, grads = run_torch(torch, program, inputs, wrt=wrt, dtype=dtype)
+    ours = gradcli.evaluate(program, inputs, dtype=dtype, wrt=wrt, seed_vector=seed)
+    out, grads = run_torch(torch, program, inputs, wrt=wrt, dtype=dtype, seed=seed)
     rtol = 1e-12 if dtype == "float64" else 1e-6
     _same(ours.value, out.detach().numpy(), rtol, f"value of {program}")
     assert str(ours.value.dtype) == dtype
@@ -110,3 +110,49 @@ def test_atan2_at_the_origin_forward_mode_agrees_with_the_gradient():
     assert not np.isnan(fwd["a"]).any()
     h = D.hessian("sum(atan2(a, b))", {"a": [0.0, 1.0], "b": [0.0, 2.0]}, dtype="float64")
     assert not np.isnan(h["hessian"]["a"]["b"]).any()
+
+
+# -- issue 12's elementwise operators at nan, ±inf, ±0 and their own edges ------------
+
+UNARY = [
+    "asinh(x)",
+    "acosh(x)",
+    "atanh(x)",
+    "rad2deg(x)",
+    "deg2rad(x)",
+    "trunc(x)",
+    "frac(x)",
+    "sinc(x)",
+    "round(x)",
+    "round(x, decimals=0)",
+    "round(x * 1000, decimals=2)",
+    "round(x * 1000, decimals=-2)",
+    "round(x, decimals=400)",
+    "nan_to_num(x)",
+    "nan_to_num(x, nan=1.5, posinf=2, neginf=-7)",
+    "nan_to_num(x, posinf=1e300)",
+    "logit(x)",
+    "logit(x, eps=0.1)",
+    "logit(x, eps=0)",
+    "exp2(x)",
+    "rsqrt(x)",
+    "square(x)",
+    "y * isnan(x)",
+    "y * isinf(x)",
+    "y * isfinite(x)",
+    "y * signbit(x)",
+]
+SMALL = [1e-30, -1e-30, 0.25, 0.75, 1.0 - 1e-7, 1.5, 1e-8]
+
+
+@DTYPES
+@pytest.mark.parametrize("values", [EDGE, MORE, SMALL], ids=["edge", "more", "small"])
+@pytest.mark.parametrize("form", UNARY)
+def test_unary_edges(torch, form, values, dtype):
+    ones = [1.0] * len(values)
+    check(torch, form, {"x": values, "y": ones}, dtype, seed=ones)
+
+
+def test_round_decimals_must_be_an_integer():
+    with pytest.raises(gradcli.GradcliError, match="decimals must be an integer"):
+        gradcli.evaluate("sum(round(x, decimals=1.5))", {"x": [1.0]})

@@ -2,7 +2,7 @@
 
 import math
 
-from ..errors import EvaluationError
+from ..errors import EvaluationError, ParseError
 from .core import (
     REAL,
     M,
@@ -142,6 +142,75 @@ def _clamp_grad(g, o, a, min=None, max=None):
     if max is not None:
         keep &= _re(a) <= max
     return np.where(keep, g, 0)
+
+
+def _round(a, decimals=None):
+    """torch.round: halves to even; with decimals, a·10^d rounded then divided (or a/10^-d
+    rounded then multiplied), 10^d taken in the tensor's dtype as PyTorch does."""
+    r = _re(a)
+    if decimals is None or decimals == 0:
+        return np.round(r)
+    if not float(decimals).is_integer():
+        raise ParseError(f"round(): decimals must be an integer, not {decimals:g}")
+    p = r.dtype.type(np.float64(10.0) ** abs(int(decimals)))  # inf past 10^308, as in C
+    return np.rint(r * p) / p if decimals > 0 else np.rint(r / p) * p
+
+
+def _round_label(kinds, attrs):
+    """RoundBackward0; RoundBackward1 with decimals="""
+    return "RoundBackward0" if attrs.get("decimals") is None else "RoundBackward1"
+
+
+def _sinc(a):
+    pa = np.pi * a
+    return np.where(_re(a) == 0, 1, np.sin(pa) / pa)
+
+
+def _sinc_grad(g, o, a):
+    """PyTorch's sinc_backward: 0 where π·a² is 0 (also where it underflows)."""
+    pa, sq = np.pi * a, a * a * np.pi
+    return np.where(_re(sq) == 0, 0, g * (pa * np.cos(pa) - np.sin(pa)) / sq)
+
+
+def _nan_to_num(a, nan=0.0, posinf=None, neginf=None):
+    r = _re(a)
+    info = np.finfo(r.dtype)
+    hi = info.max if posinf is None else posinf
+    lo = info.min if neginf is None else neginf
+    return np.where(np.isnan(r), nan, np.where(r == np.inf, hi, np.where(r == -np.inf, lo, a)))
+
+
+def _logit(a, eps=None):
+    """torch.logit: log(a/(1-a)), inf at 1; with eps, a clamped to [eps, 1 - eps] first."""
+    r = _re(a)
+    if eps is None:
+        return np.where(r == 1, np.inf, np.log(a / (1 - a)))
+    x = np.where(r < eps, eps, np.where(r > 1 - eps, 1 - eps, a))
+    return np.log(x / (1 - x))
+
+
+def _logit_grad(g, o, a, eps=None):
+    """PyTorch's logit_backward: nan outside [0, 1] without eps, 0 outside [eps, 1 - eps]
+    with it, g·inf at 0 and 1."""
+    r = _re(a)
+    lo, hi = (0.0, 1.0) if eps is None else (eps, 1 - eps)
+    inside = np.where((r == 0) | (r == 1), g * np.inf, g / (a * (1 - a)))
+    return np.where((r < lo) | (r > hi), np.nan if eps is None else 0, inside)
+
+
+def _predicate(name, fn, example):
+    """A boolean function of a tensor (no gradient, like a comparison)."""
+    return Op(
+        name,
+        lambda a: fn(_re(a)),
+        None,
+        "",
+        _same,
+        dtype="bool",
+        mirror=f"torch.{name}(a)",
+        rule="no gradient: a boolean",
+        examples=((example, {"a": ((3,), REAL), "b": ((3,), REAL)}),),
+    )
 
 
 ROWS = [
@@ -312,7 +381,22 @@ ROWS = [
     _unary("sign", lambda a: _torch_sign(_re(a)), _zero_grad, "zero (as PyTorch)", "away"),
     _unary("floor", lambda a: np.floor(_re(a)), _zero_grad, "zero (as PyTorch)"),
     _unary("ceil", lambda a: np.ceil(_re(a)), _zero_grad, "zero (as PyTorch)"),
-    _unary("round", lambda a: np.round(_re(a)), _zero_grad, "zero (as PyTorch; halves to even)"),
+    Op(
+        "round",
+        lambda a, decimals=None: _round(a, decimals),
+        (_zero_grad,),
+        _round_label,
+        _same,
+        params={"decimals": None},
+        mirror="torch.round(a, decimals=d)",
+        rule="zero (as PyTorch; halves to even)",
+        examples=(
+            ("round(a)", {"a": ((3,), REAL)}),
+            ("round(A)", {"A": ((2, 2), REAL)}),
+            ("round(a * 10, decimals=1)", V),
+            ("round(a * 100, decimals=-1)", V),
+        ),
+    ),
     Op(
         "clamp",
         _clamp,
@@ -328,4 +412,78 @@ ROWS = [
             ("clamp(a, max=0.3)", {"a": ((4,), "away")}),
         ),
     ),
+    _unary(
+        "asinh",
+        lambda a: np.arcsinh(a),
+        lambda g, o, a: g / np.sqrt(a * a + 1),
+        "∂asinh(a)/∂a = 1/√(a²+1)",
+    ),
+    _unary_attrs(
+        "acosh",
+        lambda a: np.arccosh(a),
+        lambda g, o, a: g / np.sqrt(a * a - 1),
+        "∂acosh(a)/∂a = 1/√(a²-1)",
+        {},
+        (
+            ("acosh(a + 1)", {"a": ((3,), "positive")}),
+            ("acosh(A + 1.5)", {"A": ((2, 2), "positive")}),
+        ),
+        mirror="torch.acosh(a)",
+    ),
+    _unary(
+        "atanh",
+        lambda a: np.arctanh(a),
+        lambda g, o, a: g / (1 - a * a),
+        "∂atanh(a)/∂a = 1/(1-a²)",
+        "unit",
+    ),
+    _unary(
+        "rad2deg",
+        lambda a: a * (180 / math.pi),
+        lambda g, o, a: g * (180 / math.pi),
+        "∂/∂a = 180/π",
+        label="Rad2DegBackward0",
+    ),
+    _unary(
+        "deg2rad",
+        lambda a: a * (math.pi / 180),
+        lambda g, o, a: g * (math.pi / 180),
+        "∂/∂a = π/180",
+        label="Deg2RadBackward0",
+    ),
+    _unary("trunc", lambda a: np.trunc(_re(a)), _zero_grad, "zero (as PyTorch)"),
+    _unary("frac", lambda a: a - np.trunc(_re(a)), lambda g, o, a: g, "∂(a - trunc(a))/∂a = 1"),
+    _unary("sinc", _sinc, _sinc_grad, "∂sinc(a)/∂a = (cos(πa) - sinc(a))/a, 0 at 0"),
+    Op(
+        "nan_to_num",
+        _nan_to_num,
+        (lambda g, o, a, **attrs: g * np.isfinite(_re(a)),),
+        "NanToNumBackward0",
+        _same,
+        params={"nan": 0.0, "posinf": None, "neginf": None},
+        mirror="torch.nan_to_num(a, nan, posinf, neginf)",
+        rule="∂/∂a = 1 where a is finite, else 0",
+        examples=(
+            ("nan_to_num(a)", V),
+            ("nan_to_num(A, nan=1.5, posinf=2, neginf=-3)", M),
+        ),
+    ),
+    Op(
+        "logit",
+        _logit,
+        (_logit_grad,),
+        "LogitBackward0",
+        _same,
+        params={"eps": None},
+        mirror="torch.logit(a, eps)",
+        rule="∂logit(a)/∂a = 1/(a(1-a)); 0 where eps clamps",
+        examples=(
+            ("logit(a)", {"a": ((3,), "prob")}),
+            ("logit(A, eps=0.25)", {"A": ((2, 3), "prob")}),
+        ),
+    ),
+    _predicate("isnan", lambda r: np.isnan(r), "sum(a * isnan(log(b)))"),
+    _predicate("isinf", lambda r: np.isinf(r), "sum(a * isinf(exp(b * 800)))"),
+    _predicate("isfinite", lambda r: np.isfinite(r), "sum(a * isfinite(log(b) * exp(b * 800)))"),
+    _predicate("signbit", lambda r: np.signbit(r), "sum(a * signbit(b))"),
 ]
