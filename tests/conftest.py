@@ -221,6 +221,16 @@ def torch_namespace(torch, dtype):
         signbit=lambda x: torch.signbit(t(x)),
         nan_to_num=lambda x, **k: torch.nan_to_num(t(x), **k),
         logit=lambda x, eps=None: torch.logit(t(x), eps),
+        logaddexp=lambda a, b: torch.logaddexp(t(a), t(b)),
+        logaddexp2=lambda a, b: torch.logaddexp2(t(a), t(b)),
+        hypot=lambda a, b: torch.hypot(t(a), t(b)),
+        copysign=lambda a, b: torch.copysign(a, b),
+        fmod=lambda a, b: torch.fmod(a, b),
+        remainder=lambda a, b: torch.remainder(a, b),
+        xlogy=lambda a, b: torch.xlogy(a, b),
+        lerp=lambda a, b, w: torch.lerp(a, b, w),
+        heaviside=lambda a, v: torch.heaviside(t(a), t(v)),
+        isclose=lambda a, b, **k: torch.isclose(t(a), t(b), **k),
     )
     return ns
 

@@ -53,6 +53,18 @@ def check(torch, program, inputs, dtype, wrt=None, seed=None):
     return ours
 
 
+def _values(program, inputs, dtype="float64"):
+    """The output of a program that nothing differentiates."""
+    from gradcli import engine
+    from gradcli.api import quietly
+    from gradcli.parser import parse
+
+    arrays = {k: np.asarray(v, dtype=dtype) for k, v in inputs.items()}
+    with quietly():
+        nodes, out = engine.forward(parse(program), arrays, set(), dtype)
+    return nodes[out].value
+
+
 DTYPES = pytest.mark.parametrize("dtype", ["float64", "float32"])
 
 
@@ -156,3 +168,102 @@ def test_unary_edges(torch, form, values, dtype):
 def test_round_decimals_must_be_an_integer():
     with pytest.raises(gradcli.GradcliError, match="decimals must be an integer"):
         gradcli.evaluate("sum(round(x, decimals=1.5))", {"x": [1.0]})
+
+
+BINARY = [
+    "logaddexp(a, b)",
+    "logaddexp2(a, b)",
+    "hypot(a, b)",
+    "copysign(a, b)",
+    "fmod(a, b)",
+    "remainder(a, b)",
+    "xlogy(a, b)",
+    "lerp(a, b, 0.3)",
+    "lerp(a, b, 0.7)",
+    "lerp(a, b, -0.0)",
+    "lerp(a, b, b)",
+    "c * isclose(a, b)",
+    "c * isclose(a, b, equal_nan=True)",
+    "c * isclose(a, b, rtol=0, atol=0)",
+    "c * isclose(a, b, rtol=0.5, atol=2)",
+]
+WITH_NUMBERS = [
+    "copysign(a, -1)",
+    "copysign(a, 0)",
+    "fmod(a, 1.5)",
+    "fmod(a, 0)",
+    "remainder(a, -1.5)",
+    "remainder(a, 0)",
+    "xlogy(a, 2)",
+    "xlogy(a, 0)",
+    "xlogy(a, -1)",
+    "xlogy(2, a)",
+    "xlogy(0, a)",
+]
+
+
+@DTYPES
+@pytest.mark.parametrize("form", BINARY)
+def test_binary_edges(torch, form, dtype):
+    ones = [1.0] * len(A2)
+    check(torch, form, {"a": A2, "b": B2, "c": ones}, dtype, seed=ones)
+
+
+@DTYPES
+@pytest.mark.parametrize("values", [EDGE, MORE], ids=["edge", "more"])
+@pytest.mark.parametrize("form", WITH_NUMBERS)
+def test_binary_edges_with_a_number(torch, form, values, dtype):
+    check(torch, form, {"a": values}, dtype, seed=[1.0] * len(values))
+
+
+def test_lerp_with_a_tensor_weight_at_the_edges(torch):
+    s = [0.0, 1.0, INF, 0.0, NAN, 1.0, -0.0]
+    e = [1.0, INF, 1.0, 2.0, 1.0, 3.0, 0.0]
+    w = [0.3, 0.7, 0.5, NAN, 0.2, INF, -0.6]
+    for dtype in ("float64", "float32"):
+        check(torch, "lerp(s, e, w)", {"s": s, "e": e, "w": w}, dtype, seed=[1.0] * 7)
+
+
+def test_heaviside_values_and_no_gradient(torch):
+    x = [NAN, INF, -INF, 0.0, -0.0, 1.0, -1.0]
+    for v in (0.5, NAN, 2.0):
+        for dtype in ("float64", "float32"):
+            check(torch, f"sum(y * heaviside(x, {v}))", {"x": x, "y": [1.0] * 7}, dtype, wrt=["y"])
+    with pytest.raises(RuntimeError, match="derivative for aten::heaviside is not implemented"):
+        torch.heaviside(torch.tensor([1.0], requires_grad=True), torch.tensor(0.5)).sum().backward()
+    with pytest.raises(gradcli.EvaluationError, match="derivative for aten::heaviside"):
+        gradcli.evaluate("sum(heaviside(x, 0.5))", {"x": x})
+    expected = torch.heaviside(torch.tensor(x), torch.tensor(0.5)).numpy()
+    np.testing.assert_array_equal(_values("heaviside(x, 0.5)", {"x": x}), expected)
+
+
+def test_heaviside_in_forward_mode_names_the_operator():
+    with pytest.raises(gradcli.EvaluationError, match="forward AD with aten::heaviside"):
+        D.jvp("heaviside(x, 0.5)", {"x": [1.0, -1.0]}, {"x": [1.0, 1.0]}, dtype="float64")
+    with pytest.raises(gradcli.EvaluationError, match="aten::heaviside"):
+        D.jacobian("heaviside(x, 0.5)", {"x": [1.0, -1.0]}, dtype="float64", mode="forward")
+    with pytest.raises(gradcli.EvaluationError, match="aten::heaviside"):
+        D.hessian("sum(heaviside(x, 0.5) * x)", {"x": [1.0, -1.0]}, dtype="float64")
+    # a heaviside of constants is fine in every mode
+    j = D.jvp("x * heaviside([1, -1], 0.5)", {"x": [2.0, 3.0]}, {"x": [1.0, 1.0]})
+    np.testing.assert_array_equal(j["jvp"], [1.0, 0.0])
+
+
+def test_remainder_of_a_number_by_a_tensor(torch):
+    y = torch.tensor([1.5, -2.0], dtype=torch.float64, requires_grad=True)
+    out = torch.remainder(2.0, y)
+    assert type(out.grad_fn).__name__ == "NotImplemented"
+    with pytest.raises(RuntimeError, match="derivative for aten::remainder is not implemented"):
+        out.sum().backward()
+    np.testing.assert_array_equal(_values("remainder(2, y)", {"y": [1.5, -2.0]}), out.detach())
+    with pytest.raises(gradcli.EvaluationError, match="derivative for aten::remainder"):
+        gradcli.evaluate("sum(remainder(2, y))", {"y": [1.5, -2.0]})
+    with pytest.raises(gradcli.EvaluationError, match="forward AD with aten::remainder"):
+        D.jvp("remainder(2, y)", {"y": [1.5, -2.0]}, {"y": [1.0, 1.0]})
+
+
+def test_isclose_refuses_negative_tolerances(torch):
+    with pytest.raises(RuntimeError, match="rtol must be greater than or equal to zero"):
+        torch.isclose(torch.ones(1), torch.ones(1), rtol=-1)
+    with pytest.raises(gradcli.EvaluationError, match="rtol must be greater than or equal"):
+        gradcli.evaluate("sum(a * isclose(a, b, rtol=-1))", {"a": [1.0], "b": [1.0]})
