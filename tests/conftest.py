@@ -231,6 +231,11 @@ def torch_namespace(torch, dtype):
         lerp=lambda a, b, w: torch.lerp(a, b, w),
         heaviside=lambda a, v: torch.heaviside(t(a), t(v)),
         isclose=lambda a, b, **k: torch.isclose(t(a), t(b), **k),
+        lgamma=lambda x: torch.lgamma(t(x)),
+        digamma=lambda x: torch.digamma(t(x)),
+        polygamma=lambda n, x: torch.polygamma(int(n), t(x)),
+        erfinv=lambda x: torch.erfinv(t(x)),
+        i0=lambda x: torch.i0(t(x)),
     )
     return ns
 

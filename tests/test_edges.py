@@ -36,11 +36,11 @@ def _same(ours, theirs, rtol, what):
     np.testing.assert_allclose(ours[fin], theirs[fin], rtol=rtol, atol=rtol * 1e-3, err_msg=what)
 
 
-def check(torch, program, inputs, dtype, wrt=None, seed=None):
+def check(torch, program, inputs, dtype, wrt=None, seed=None, rtol=None):
     """gradcli and PyTorch agree on the value, the gradients and the labels."""
     ours = gradcli.evaluate(program, inputs, dtype=dtype, wrt=wrt, seed_vector=seed)
     out, grads = run_torch(torch, program, inputs, wrt=wrt, dtype=dtype, seed=seed)
-    rtol = 1e-12 if dtype == "float64" else 1e-6
+    rtol = rtol or (1e-12 if dtype == "float64" else 1e-6)
     _same(ours.value, out.detach().numpy(), rtol, f"value of {program}")
     assert str(ours.value.dtype) == dtype
     for name, g in grads.items():
@@ -267,3 +267,98 @@ def test_isclose_refuses_negative_tolerances(torch):
         torch.isclose(torch.ones(1), torch.ones(1), rtol=-1)
     with pytest.raises(gradcli.EvaluationError, match="rtol must be greater than or equal"):
         gradcli.evaluate("sum(a * isclose(a, b, rtol=-1))", {"a": [1.0], "b": [1.0]})
+
+
+# -- special functions: edges against torch, accuracy against torch in float64 ----------
+
+# PyTorch's trigamma takes sin(πx) unreduced, so at the negative integers (its double
+# poles) it gives large finite numbers (6.6e32 at -1); gradcli gives inf there. Those
+# points are left out where trigamma appears (digamma's gradient, polygamma(1, ·)).
+MORE_NOT_NEGATIVE_INTEGERS = [0.5, 1e-8, 2.0, -0.5, 1e-300, 1e300, -3.25]
+SPECIAL = [
+    ("lgamma(x)", [EDGE, MORE]),
+    ("digamma(x)", [EDGE, MORE_NOT_NEGATIVE_INTEGERS]),
+    ("polygamma(0, x)", [EDGE, MORE_NOT_NEGATIVE_INTEGERS]),
+    ("polygamma(1, x)", [EDGE, MORE_NOT_NEGATIVE_INTEGERS]),
+    ("polygamma(2, x)", [EDGE, MORE]),
+    ("polygamma(3, x)", [EDGE, MORE]),
+    ("polygamma(6, x)", [EDGE, MORE]),
+    ("erfinv(x)", [EDGE, MORE, [0.9999999, -0.99, 1e-8, -0.25, 0.75, 1 - 2**-53, 0.0]]),
+    ("i0(x)", [EDGE, MORE, [30.0, -29.9, 100.0, 700.0, 713.0, -12.5, 1e-5]]),
+]
+
+
+@DTYPES
+@pytest.mark.parametrize(
+    "form,values", [(f, v) for f, vs in SPECIAL for v in vs], ids=lambda p: str(p)[:24]
+)
+def test_special_function_edges(torch, form, values, dtype):
+    # PyTorch computes float32 special functions with float32 formulas (about 1e-6), and
+    # its trigamma (digamma's gradient, polygamma(1, ·)) to 5e-10 in float64
+    # (and its polygamma at negative arguments to 1e-10: gradcli's are accurate to 1e-14)
+    rtol = 2e-5 if dtype == "float32" else 1e-9 if "digamma" in form or "poly" in form else None
+    check(torch, form, {"x": values}, dtype, seed=[1.0] * len(values), rtol=rtol)
+
+
+def test_trigamma_at_negative_integers_is_the_pole():
+    out = _values("polygamma(1, x)", {"x": [-1.0, -3.0, -0.0]})
+    np.testing.assert_array_equal(out, [np.inf, np.inf, np.inf])
+
+
+def test_polygamma_takes_a_non_negative_integer_n():
+    for bad in ("polygamma(1.5, x)", "polygamma(-1, x)", "polygamma(x, x)"):
+        with pytest.raises(gradcli.GradcliError, match="n must be a non-negative integer"):
+            gradcli.evaluate(f"sum({bad})", {"x": [1.0, 2.0]})
+
+
+def _wide(rng):
+    return {
+        "positive": np.concatenate(
+            [rng.uniform(0, 3, 400), rng.uniform(3, 60, 200), 10 ** rng.uniform(-12, 12, 300)]
+        ),
+        "negative": -np.concatenate([rng.uniform(0, 3, 400), rng.uniform(3, 60, 200)]),
+        "near 1 and 2": np.concatenate(
+            [1 + rng.uniform(-1e-3, 1e-3, 50), 2 + 10 ** -rng.uniform(3, 15, 50)]
+        ),
+        "near ±1": np.concatenate(
+            [1 - 10 ** -rng.uniform(1, 16, 100), -1 + 10 ** -rng.uniform(1, 15, 100)]
+        ),
+        "unit": rng.uniform(-1, 1, 400),
+        "bessel": np.concatenate([rng.uniform(-40, 40, 400), rng.uniform(-713, 713, 200)]),
+    }
+
+
+ACCURACY = [
+    # (gradcli, torch's same function in float64, ranges, rtol, atol)
+    ("lgamma(x)", lambda T, x: T.lgamma(x), ("positive", "negative", "near 1 and 2"), 1e-13, 1e-15),
+    (
+        "digamma(x)",
+        lambda T, x: T.digamma(x),
+        ("positive", "negative", "near 1 and 2"),
+        1e-12,
+        1e-14,
+    ),
+    (
+        "polygamma(1, x)",  # torch's own trigamma is accurate to 5e-10 only: zeta(2, x) is exact
+        lambda T, x: T.special.zeta(T.tensor(2.0, dtype=T.float64), x),
+        ("positive", "negative"),
+        1e-13,
+        0,
+    ),
+    ("polygamma(2, x)", lambda T, x: T.polygamma(2, x), ("positive", "negative"), 1e-12, 0),
+    ("polygamma(3, x)", lambda T, x: T.polygamma(3, x), ("positive", "negative"), 1e-12, 0),
+    ("polygamma(7, x)", lambda T, x: T.polygamma(7, x), ("positive", "negative"), 1e-12, 0),
+    ("erfinv(x)", lambda T, x: T.erfinv(x), ("unit", "near ±1"), 1e-13, 0),
+    ("i0(x)", lambda T, x: T.i0(x), ("bessel",), 1e-13, 0),
+]
+
+
+@pytest.mark.parametrize("program,theirs,ranges,rtol,atol", ACCURACY, ids=[a[0] for a in ACCURACY])
+def test_special_function_accuracy(torch, program, theirs, ranges, rtol, atol):
+    wide = _wide(np.random.default_rng(12))
+    for name in ranges:
+        x = wide[name]
+        x = x[x != np.round(x)] if name == "negative" else x  # poles: see the edge tests
+        ours = _values(program, {"x": x})
+        ref = theirs(torch, torch.tensor(x, dtype=torch.float64)).numpy()
+        np.testing.assert_allclose(ours, ref, rtol=rtol, atol=atol, err_msg=f"{program}, {name}")
