@@ -149,6 +149,11 @@ def _copysign_grad(g, o, a, b):
     return g * np.where(_re(a) == 0, 0, o / a)
 
 
+def _copysign_label(kinds, attrs):
+    """CopysignBackward0 (tensors); CopysignBackward1 with a number as b"""
+    return "CopysignBackward1" if kinds[1] else "CopysignBackward0"
+
+
 def _tensor_or_number_label(stem, number_at):
     def label(kinds, attrs):
         return f"{stem}0" if kinds[number_at] else f"{stem}1"
@@ -459,7 +464,7 @@ ROWS = [
         "copysign",
         _copysign,
         (_copysign_grad, lambda g, o, a, b: np.zeros_like(g * _re(b))),
-        lambda kinds, attrs: "CopysignBackward1" if kinds[1] else "CopysignBackward0",
+        _copysign_label,
         _bcast,
         arity=2,
         numbers=True,
