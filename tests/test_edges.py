@@ -362,3 +362,22 @@ def test_special_function_accuracy(torch, program, theirs, ranges, rtol, atol):
         ours = _values(program, {"x": x})
         ref = theirs(torch, torch.tensor(x, dtype=torch.float64)).numpy()
         np.testing.assert_allclose(ours, ref, rtol=rtol, atol=atol, err_msg=f"{program}, {name}")
+
+
+EMPTY_FORMS = (
+    [f for f in UNARY if "y" not in f]
+    + [f.replace("c * ", "") for f in BINARY if "isclose" not in f]
+    + [f for f, _ in SPECIAL]
+    + ["copysign(a, -1)", "fmod(a, 1.5)", "remainder(a, 2)", "xlogy(2, a)", "lerp(a, b, 0.3)"]
+)
+
+
+@DTYPES
+@pytest.mark.parametrize("form", EMPTY_FORMS)
+def test_empty_tensors(torch, form, dtype):
+    check(torch, form, {"x": [], "a": [], "b": []}, dtype, seed=[])
+
+
+@pytest.mark.parametrize("form", ["isnan(x)", "isclose(x, x)", "heaviside(x, 0.5)", "signbit(x)"])
+def test_empty_tensors_without_gradient(torch, form):
+    assert _values(form, {"x": []}).shape == (0,)
