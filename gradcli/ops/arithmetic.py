@@ -141,7 +141,9 @@ def _same_sign(a, b):
 def _copysign(a, b):
     if not _complex(a):
         return np.copysign(a, _re(b))
-    return a * np.where(_same_sign(a, b), 1, -1)
+    # the derivative ±1, but 0 at a = 0 as PyTorch's backward has it
+    flipped = a * np.where(_same_sign(a, b), 1, -1)
+    return np.where(_re(a) == 0, np.copysign(_re(a), _re(b)), flipped)
 
 
 def _copysign_grad(g, o, a, b):
@@ -216,8 +218,14 @@ def _log_real(b):
 
 
 def _xlogy(a, b):
-    """PyTorch's xlogy: nan where b is nan, else 0 where a is 0, else a·log(b)."""
-    return np.where(np.isnan(_re(b)), np.nan, np.where(_re(a) == 0, 0, a * _log_real(b)))
+    """PyTorch's xlogy: nan where b is nan, else 0 where a is 0, else a·log(b). On dual
+    numbers the derivative along a stays log(b) at a = 0 (0 where b ≤ 0), as the backward."""
+    ra, rb = _re(a), _re(b)
+    out = np.where(np.isnan(rb), np.nan, np.where(ra == 0, 0, a * _log_real(b)))
+    if _complex(a):
+        at0 = (ra == 0) & ~(rb <= 0) & (np.imag(a) != 0)
+        out = out + 1j * np.where(at0, np.imag(a) * np.log(rb), 0)
+    return out
 
 
 def _xlogy_label(kinds, attrs):

@@ -186,8 +186,12 @@ def _nan_to_num(a, nan=0.0, posinf=None, neginf=None):
 
 
 def _logit(a, eps=None):
-    """torch.logit: log(a/(1-a)), inf at 1; with eps, a clamped to [eps, 1 - eps] first."""
+    """torch.logit: log(a/(1-a)), inf at 1; with eps, a clamped to [eps, 1 - eps] first.
+    Dual numbers carry the backward formula's derivative (0 where eps clamps)."""
     r = _re(a)
+    if _complex(a):
+        d = np.imag(a)
+        return _logit(r, eps) + 1j * np.where(d == 0, 0, d * _logit_grad(1.0, None, r, eps))
     if eps is None:
         return np.where(r == 1, np.inf, np.log(a / (1 - a)))
     x = np.where(r < eps, eps, np.where(r > 1 - eps, 1 - eps, a))
