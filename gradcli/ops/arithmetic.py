@@ -2,12 +2,14 @@
 
 import math
 
+from ..errors import EvaluationError
 from .core import (
     REAL,
     VB,
     Op,
     V,
     _bcast,
+    _complex,
     _constant,
     _re,
     _same,
@@ -92,6 +94,194 @@ def _compare(name, fn, symbol):
         call=f"a {symbol} b",
         examples=((f"sum(a * (b {symbol} 0.1))", {"a": ((3,), REAL), "b": ((3,), "away")}),),
     )
+
+
+def _imag(a):
+    return np.imag(a) if _complex(a) else 0.0
+
+
+def _times(t, k):
+    """t·k for a tangent t that may be 0 where k is infinite (a zero tangent stays 0)."""
+    return np.where(np.equal(t, 0), 0, t * k)
+
+
+def _logaddexp(base):
+    def forward(a, b):
+        """PyTorch's kernel: max + log1p(exp(min - max)); a itself where a = b = ±inf."""
+        ra, rb = _re(a), _re(b)
+        hi, lo = np.where(ra < rb, b, a), np.where(ra < rb, a, b)
+        out = hi + (
+            np.log1p(np.exp(lo - hi)) if base == "e" else np.log1p(np.exp2(lo - hi)) / math.log(2)
+        )
+        return np.where(np.isinf(ra) & (ra == rb), a, out)
+
+    return forward
+
+
+def _logaddexp_grad(base, first):
+    def rule(g, o, a, b):
+        d = b - a if first else a - b
+        return g / (1 + (np.exp(d) if base == "e" else np.exp2(d)))
+
+    return rule
+
+
+def _hypot(a, b):
+    if not (_complex(a) or _complex(b)):
+        return np.hypot(a, b)
+    ar, br = _re(a), _re(b)
+    h = np.hypot(ar, br)
+    return h + 1j * ((ar * _imag(a) + br * _imag(b)) / h)
+
+
+def _same_sign(a, b):
+    return np.signbit(_re(a)) == np.signbit(_re(b))
+
+
+def _copysign(a, b):
+    if not _complex(a):
+        return np.copysign(a, _re(b))
+    # the derivative ±1, but 0 at a = 0 as PyTorch's backward has it
+    flipped = a * np.where(_same_sign(a, b), 1, -1)
+    return np.where(_re(a) == 0, np.copysign(_re(a), _re(b)), flipped)
+
+
+def _copysign_grad(g, o, a, b):
+    """PyTorch's copysign_tensor_self_backward: g·result/a, 0 where a is 0."""
+    return g * np.where(_re(a) == 0, 0, o / a)
+
+
+def _copysign_label(kinds, attrs):
+    """CopysignBackward0 (tensors); CopysignBackward1 with a number as b"""
+    return "CopysignBackward1" if kinds[1] else "CopysignBackward0"
+
+
+def _tensor_or_number_label(stem, number_at):
+    def label(kinds, attrs):
+        return f"{stem}0" if kinds[number_at] else f"{stem}1"
+
+    label.__doc__ = f"{stem}1 (tensors); {stem}0 with a number as {'ab'[number_at]}"
+    return label
+
+
+def _fmod(a, b):
+    if not (_complex(a) or _complex(b)):
+        return np.fmod(a, b)
+    ra, rb = _re(a), _re(b)
+    return np.fmod(ra, rb) + 1j * (_imag(a) - _times(_imag(b), np.trunc(ra / rb)))
+
+
+def _floor_divide(a, b):
+    """torch.div(a, b, rounding_mode='floor') on floats, which is numpy's floor_divide."""
+    return np.floor_divide(_re(a), _re(b))
+
+
+def _remainder_real(a, b):
+    """PyTorch's remainder: fmod, moved by b where its sign differs from b's (so a zero
+    keeps a's sign, as in PyTorch, where numpy would give b's)."""
+    m = np.fmod(a, b)
+    return np.where((m != 0) & ((b < 0) != (m < 0)), m + b, m)
+
+
+def _remainder(a, b):
+    if not (_complex(a) or _complex(b)):
+        return _remainder_real(a, b)
+    ra, rb = _re(a), _re(b)
+    if isinstance(a, float) and np.any(_imag(b) != 0):
+        raise EvaluationError(
+            "Trying to use forward AD with aten::remainder that does not support it "
+            "(remainder of a number by a tensor has no derivative in PyTorch)"
+        )
+    return _remainder_real(ra, rb) + 1j * (_imag(a) - _times(_imag(b), _floor_divide(ra, rb)))
+
+
+def _remainder_label(kinds, attrs):
+    """RemainderBackward1 (tensors); RemainderBackward0 with a number as b; NotImplemented
+    with a number as a (no derivative in PyTorch)"""
+    if kinds[0] and not kinds[1]:
+        return "NotImplemented"
+    return "RemainderBackward0" if kinds[1] else "RemainderBackward1"
+
+
+def _remainder_grad_b(g, o, a, b):
+    if isinstance(a, float):
+        raise EvaluationError(
+            "derivative for aten::remainder is not implemented",
+            hint="PyTorch has no gradient for a number % tensor; leave that tensor out of --wrt",
+        )
+    return -g * _floor_divide(a, b)
+
+
+def _log_real(b):
+    """log on the real line: nan below 0 also for dual numbers (complex log would not be)."""
+    return np.where(_re(b) < 0, np.nan, np.log(b)) if _complex(b) else np.log(b)
+
+
+def _xlogy(a, b):
+    """PyTorch's xlogy: nan where b is nan, else 0 where a is 0, else a·log(b). On dual
+    numbers the derivative along a stays log(b) at a = 0 (0 where b ≤ 0), as the backward."""
+    ra, rb = _re(a), _re(b)
+    out = np.where(np.isnan(rb), np.nan, np.where(ra == 0, 0, a * _log_real(b)))
+    if _complex(a):
+        at0 = (ra == 0) & ~(rb <= 0) & (np.imag(a) != 0)
+        out = out + 1j * np.where(at0, np.imag(a) * np.log(rb), 0)
+    return out
+
+
+def _xlogy_label(kinds, attrs):
+    """XlogyBackward0 (tensors); XlogyBackward1 with a number as a; XlogyBackward2 as b"""
+    return "XlogyBackward1" if kinds[0] else "XlogyBackward2" if kinds[1] else "XlogyBackward0"
+
+
+def _xlogy_grad_a(g, o, a, b):
+    """xlogy(g, b), 0 where a = 0 and b ≤ 0 (PyTorch's formula)."""
+    return np.where((_re(a) == 0) & (_re(b) <= 0), 0, _xlogy(g, b))
+
+
+def _lerp(a, b, w):
+    """PyTorch's two-sided formula: exact at both ends."""
+    small = abs(w) < 0.5 if isinstance(w, float) else np.abs(_re(w)) < 0.5
+    return np.where(small, a + w * (b - a), b - (b - a) * (1 - w))
+
+
+def _lerp_label(kinds, attrs):
+    """LerpBackward0 (a number as weight); LerpBackward1 (a tensor weight)"""
+    return "LerpBackward0" if kinds[2] else "LerpBackward1"
+
+
+def _heaviside(a, values):
+    if _complex(a) and np.any(np.imag(a) != 0):
+        raise EvaluationError(
+            "Trying to use forward AD with aten::heaviside that does not support it",
+            hint="heaviside has no derivative in PyTorch; leave its inputs out of --wrt",
+        )
+    r = _re(a)
+    return np.where(r == 0, values, r > 0)
+
+
+def _no_derivative(name):
+    def rule(g, o, *args, **attrs):
+        raise EvaluationError(
+            f"derivative for aten::{name} is not implemented",
+            hint=f"{name} has no gradient in PyTorch; leave its inputs out of --wrt",
+        )
+
+    return rule
+
+
+def _isclose(a, b, rtol=1e-05, atol=1e-08, equal_nan=False):
+    """torch.isclose: a == b, or finite |a - b| <= atol + |rtol·b|."""
+    if rtol < 0 or atol < 0:
+        which, value = ("rtol", rtol) if rtol < 0 else ("atol", atol)
+        raise EvaluationError(f"{which} must be greater than or equal to zero, but got {value:g}")
+    a, b = _re(a), _re(b)
+    close = a == b
+    if equal_nan:
+        close = close | (np.isnan(a) & np.isnan(b))
+    if rtol == 0 and atol == 0:
+        return close
+    actual = np.abs(a - b)
+    return close | (np.isfinite(actual) & (actual <= atol + np.abs(rtol * b)))
 
 
 ROWS = [
@@ -245,4 +435,144 @@ ROWS = [
     _compare("ge", lambda a, b: np.greater_equal(a, b), ">="),
     _compare("eq", lambda a, b: np.equal(a, b), "=="),
     _compare("ne", lambda a, b: np.not_equal(a, b), "!="),
+    Op(
+        "logaddexp",
+        _logaddexp("e"),
+        (_logaddexp_grad("e", True), _logaddexp_grad("e", False)),
+        "LogaddexpBackward0",
+        _bcast,
+        arity=2,
+        mirror="torch.logaddexp(a, b)",
+        rule="∂log(eᵃ+eᵇ)/∂a = 1/(1 + e^(b-a))",
+        examples=(("logaddexp(a, b)", VB), ("logaddexp(a, a)", V)),
+    ),
+    Op(
+        "logaddexp2",
+        _logaddexp("2"),
+        (_logaddexp_grad("2", True), _logaddexp_grad("2", False)),
+        "Logaddexp2Backward0",
+        _bcast,
+        arity=2,
+        mirror="torch.logaddexp2(a, b)",
+        rule="∂log₂(2ᵃ+2ᵇ)/∂a = 1/(1 + 2^(b-a))",
+        examples=(("logaddexp2(a, b)", VB),),
+    ),
+    Op(
+        "hypot",
+        _hypot,
+        (lambda g, o, a, b: g * a / o, lambda g, o, a, b: g * b / o),
+        "HypotBackward0",
+        _bcast,
+        arity=2,
+        mirror="torch.hypot(a, b)",
+        rule="∂√(a²+b²)/∂a = a/hypot(a, b)",
+        examples=(("hypot(a, b)", VB),),
+    ),
+    Op(
+        "copysign",
+        _copysign,
+        (_copysign_grad, lambda g, o, a, b: np.zeros_like(g * _re(b))),
+        _copysign_label,
+        _bcast,
+        arity=2,
+        numbers=True,
+        mirror="torch.copysign(a, b)",
+        rule="∂/∂a = ±1 (the sign change), 0 at 0; ∂/∂b = 0",
+        examples=(
+            ("copysign(a, b)", {"a": ((2, 3), "away"), "b": ((3,), "away")}),
+            ("copysign(a, -1)", {"a": ((3,), "away")}),
+        ),
+    ),
+    Op(
+        "fmod",
+        _fmod,
+        (lambda g, o, a, b: g, lambda g, o, a, b: -g * np.trunc(_re(a) / _re(b))),
+        _tensor_or_number_label("FmodBackward", 1),
+        _bcast,
+        arity=2,
+        numbers=True,
+        mirror="torch.fmod(a, b)",
+        rule="∂/∂a = 1, ∂/∂b = -trunc(a/b)",
+        examples=(
+            ("fmod(a * 3, b)", {"a": ((2, 3), REAL), "b": ((3,), "nonzero")}),
+            ("fmod(a * 3, 0.7)", V),
+        ),
+    ),
+    Op(
+        "remainder",
+        _remainder,
+        (lambda g, o, a, b: g, _remainder_grad_b),
+        _remainder_label,
+        _bcast,
+        arity=2,
+        numbers=True,
+        mirror="torch.remainder(a, b) (a % b)",
+        rule="∂/∂a = 1, ∂/∂b = -floor(a/b)",
+        examples=(
+            ("remainder(a * 3, b)", {"a": ((2, 3), REAL), "b": ((3,), "nonzero")}),
+            ("remainder(a * 3, -0.7)", V),
+        ),
+    ),
+    Op(
+        "xlogy",
+        _xlogy,
+        (_xlogy_grad_a, lambda g, o, a, b: g * a / b),
+        _xlogy_label,
+        _bcast,
+        arity=2,
+        numbers=True,
+        mirror="torch.xlogy(a, b)",
+        rule="∂(a·log b)/∂a = log b, ∂/∂b = a/b",
+        examples=(
+            ("xlogy(a, b)", {"a": ((2, 3), REAL), "b": ((3,), "positive")}),
+            ("xlogy(2, b)", {"b": ((3,), "positive")}),
+            ("xlogy(a, 3)", V),
+        ),
+    ),
+    Op(
+        "lerp",
+        _lerp,
+        (
+            lambda g, o, a, b, w: g * (1 - w),
+            lambda g, o, a, b, w: g * w,
+            lambda g, o, a, b, w: g * (b - a),
+        ),
+        _lerp_label,
+        _bcast,
+        arity=3,
+        numbers=True,
+        mirror="torch.lerp(a, b, weight)",
+        rule="∂/∂a = 1 - w, ∂/∂b = w, ∂/∂w = b - a",
+        call="lerp(a, b, weight)",
+        examples=(
+            ("lerp(a, b, 0.3)", VB),
+            ("lerp(a, b, 0.8)", VB),
+            ("lerp(a, b, c)", {"a": ((3,), REAL), "b": ((2, 3), REAL), "c": ((3,), "unit")}),
+        ),
+    ),
+    Op(
+        "heaviside",
+        _heaviside,
+        (_no_derivative("heaviside"), _no_derivative("heaviside")),
+        "NotImplemented",
+        _bcast,
+        arity=2,
+        mirror="torch.heaviside(a, values)",
+        rule="no derivative (PyTorch's backward raises)",
+        call="heaviside(a, values)",
+        examples=(("sum(a * heaviside([-1, 0, 2], [0.5, 0.5, 0.5]))", V),),
+    ),
+    Op(
+        "isclose",
+        _isclose,
+        None,
+        "",
+        _bcast,
+        arity=2,
+        params={"rtol": 1e-05, "atol": 1e-08, "equal_nan": False},
+        dtype="bool",
+        mirror="torch.isclose(a, b, rtol, atol, equal_nan)",
+        rule="no gradient: a boolean",
+        examples=(("sum(a * isclose(a, a + b * 1e-6))", {"a": ((4,), REAL), "b": ((4,), REAL)}),),
+    ),
 ]

@@ -169,13 +169,13 @@ def _norm_grad(g, o, a, p=2.0, dim=None, keepdim=False):
     n = _expand_reduced(o, a, dim, keepdim)
     if p == 0:
         return np.zeros_like(a)
-    sign = np.sign(_re(a))
+    sign = np.sign(np.where(np.isnan(_re(a)), 0, _re(a)))  # torch.sign: 0 at nan
     if p == 1:
         return g * sign
     if p == 2:
         return np.where(_re(n) == 0, 0, g * a / n)
     if abs(p) == math.inf:
-        mask = _re(_abs(a)) == _re(n)
+        mask = (_re(_abs(a)) == _re(n)) | np.isnan(_re(a))  # a nan is where the max is
         count = np.sum(mask, axis=None if dim is None else norm_dims(dim, a.ndim), keepdims=True)
         return g * sign * mask / count
     if p < 1:

@@ -91,13 +91,18 @@ def _logsumexp_grad(g, o, a, dim, keepdim=False):
 def _var(a, dim=None, correction=1.0, keepdim=False):
     axes = None if dim is None else norm_dims(dim, a.ndim)
     d = a - np.mean(a, axis=axes, keepdims=True)  # as np.var does, but without |d|² for duals
-    return np.sum(d * d, axis=axes, keepdims=keepdim) / (_count(a, dim) - correction)
+    return np.sum(d * d, axis=axes, keepdims=keepdim) / max(0, _count(a, dim) - correction)
 
 
 def _var_grad(g, o, a, dim=None, correction=1.0, keepdim=False):
+    """PyTorch's var_backward: 2(a - mean)/(N - correction), N - correction unclamped with
+    dim=; without dim, no degrees of freedom give inf (nan where a equals the mean)."""
     axes = None if dim is None else norm_dims(dim, a.ndim)
     mean = np.mean(a, axis=axes, keepdims=True)
-    return _expand_reduced(g, a, dim, keepdim) * 2 * (a - mean) / (_count(a, dim) - correction)
+    dof = _count(a, dim) - correction
+    if (dim is None or a.ndim == 0) and dof <= 0:
+        return g * np.where(_re(a) == _re(mean), np.nan, np.inf)
+    return _expand_reduced(g, a, dim, keepdim) * 2 * (a - mean) / dof
 
 
 def _std_grad(g, o, a, dim=None, correction=1.0, keepdim=False):
@@ -280,7 +285,7 @@ ROWS = [
         _reduce_shape,
         params={"dim": None, "correction": 1.0, "keepdim": False},
         mirror="a.var(dim, correction=1, keepdim)",
-        rule="∂var/∂aᵢ = 2(aᵢ - mean)/(N - correction)",
+        rule="∂var/∂aᵢ = 2(aᵢ - mean)/(N - correction); var divides by max(0, N - correction)",
         examples=(("var(a)", V), ("var(A, dim=0)", M), ("var(A, 1, correction=0)", M)),
     ),
     Op(
