@@ -201,7 +201,8 @@ def rich_tree(g):
 
     root, branches = None, {}
     for depth, node, again in _walk(g):
-        label = Text(f"[{node['id']}] ", style="dim")
+        label = Text()  # Text("...", style=) would style the whole label, dimming it all
+        label.append(f"[{node['id']}] ", style="dim")
         label.append(_caption(node, lines=False)[0], style="bold")
         if again:
             label.append("  (shared: shown above)", style="dim")
