@@ -168,3 +168,66 @@ def test_pyright_accepts_correct_calls_and_reports_wrong_ones(scripts):
     flagged = {e["range"]["start"]["line"] + 1 for e in errors if Path(e["file"]).name == "bad.py"}
     assert flagged == wrong_lines, json.dumps(errors, indent=1)
     assert report["summary"]["filesAnalyzed"] == 2
+
+
+API = ("evaluate", "jvp", "jacobian", "hessian", "check")
+
+
+def _signature(name, f, width=96):
+    """``name(params) -> return`` from the annotations, wrapped as a reader wants it."""
+    import inspect
+
+    params, star = [], False
+    for p in inspect.signature(f).parameters.values():
+        if p.name == "self":
+            continue
+        if p.kind is p.KEYWORD_ONLY and not star:
+            params.append("*")
+            star = True
+        text = f"{p.name}: {p.annotation}"
+        if p.default is not p.empty:
+            default = repr(p.default)
+            text += f" = {default}"
+        params.append(text)
+    ret = inspect.signature(f).return_annotation
+    one_line = f"{name}({', '.join(params)}) -> {ret}"
+    if len(one_line) <= width:
+        return one_line
+    lines, line = [f"{name}("], "   "
+    for text in params:
+        if len(line) + len(text) + 2 > width:
+            lines.append(line.rstrip())
+            line = "   "
+        line += f" {text},"
+    lines.append(line)
+    return "\n".join(lines) + f"\n) -> {ret}"
+
+
+def api_reference():
+    """The README's Python API block: each function's signature and Result's fields."""
+    from gradcli.api import Result
+
+    blocks = [_signature(f"gradcli.{name}", getattr(gradcli, name)) for name in API]
+    fields = [f"    {k}: {v}" for k, v in Result.__annotations__.items()]
+    props = [
+        f"    {k}: {getattr(Result, k).fget.__annotations__['return']}  # property"
+        for k in ("value", "grad_fn", "shape")
+    ]
+    methods = ["    " + _signature(k, getattr(Result, k)) for k in ("to_dict", "text")]
+    blocks.append("\n".join(["class Result:", *fields, *props, *methods]))
+    return "\n\n".join(blocks)
+
+
+def test_readme_lists_the_api_as_annotated():
+    readme = (Path(__file__).parent.parent / "README.md").read_text(encoding="utf-8")
+    listed = readme.split("<!-- api:start -->\n```\n")[1].split("\n```\n<!-- api:end -->")[0]
+    assert listed == api_reference()
+
+
+def test_readme_python_example_runs():
+    readme = (Path(__file__).parent.parent / "README.md").read_text(encoding="utf-8")
+    code = readme.split("## Python API\n\n```python\n")[1].split("```")[0]
+    namespace: dict[str, object] = {}
+    exec(compile(code, "README.md", "exec"), namespace)  # the README's own example, no user input
+    r = namespace["r"]
+    assert isinstance(r, gradcli.Result) and r.grad_fn == "MeanBackward0"
