@@ -1,5 +1,6 @@
-"""The Python API as a type checker sees it from a user's project: mypy and pyright accept a
-script that calls it correctly and report each wrong call in one that does not.
+"""The package as others see it: one version, and the Python API as a type checker sees it
+from a user's project (mypy and pyright accept a script that calls it correctly and report
+each wrong call in one that does not).
 
 The checkers run on the installed package (its py.typed and annotations), from a scratch
 directory. An editable install is invisible to type checkers (setuptools puts an import hook
@@ -8,6 +9,7 @@ there, not a path), so from a source checkout they are pointed at the checkout i
 
 import json
 import os
+import re
 import shutil
 import site
 import subprocess
@@ -231,3 +233,16 @@ def test_readme_python_example_runs():
     exec(compile(code, "README.md", "exec"), namespace)  # the README's own example, no user input
     r = namespace["r"]
     assert isinstance(r, gradcli.Result) and r.grad_fn == "MeanBackward0"
+
+
+def test_one_version_everywhere():
+    # Written once, in gradcli/__init__.py: the metadata and --version read that.
+    from importlib.metadata import version
+
+    exe = shutil.which("gradcli", path=os.path.dirname(sys.executable))
+    if exe is None:
+        pytest.skip("the gradcli console script is not installed beside this Python")
+    r = subprocess.run([exe, "--version"], capture_output=True, text=True, timeout=60)
+    assert r.stdout == f"gradcli, version {gradcli.__version__}\n"
+    assert version("gradcli") == gradcli.__version__
+    assert re.fullmatch(r"\d+\.\d+\.\d+", gradcli.__version__)
