@@ -1,7 +1,11 @@
 """The Python API: ``evaluate(expr, inputs, ...)`` -> Result. Never prints."""
 
+from __future__ import annotations
+
 import math
 import warnings
+from collections.abc import Iterable, Mapping, Sequence
+from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
 
@@ -10,11 +14,32 @@ from .errors import InputError
 from .inputs import check_dtype, check_names, shown, to_array
 from .parser import Program, parse, short
 
+if TYPE_CHECKING:
+    import contextlib
+
+    from numpy.typing import ArrayLike
+
 
 class Result:
     """An evaluated program: output value and label, gradients, and every node."""
 
-    def __init__(self, program, nodes, output, wrt, dtype, keep="all"):
+    program: Program
+    keep: Literal["all", "inputs"]
+    nodes: list[engine.Node]  # in evaluation order; each node's args are earlier ids
+    output: engine.Node
+    dtype: str  # "float32" or "float64"
+    wrt: list[str]  # input names that require grad, in program order
+    grad: dict[str, np.ndarray | None]  # d(output)/d(input) per name in wrt
+
+    def __init__(
+        self,
+        program: Program,
+        nodes: list[engine.Node],
+        output: int,
+        wrt: list[str],
+        dtype: str,
+        keep: Literal["all", "inputs"] = "all",
+    ) -> None:
         self.program = program
         self.keep = keep
         self.nodes = nodes
@@ -25,24 +50,24 @@ class Result:
         self.grad = {name: by_name[name].grad if name in by_name else None for name in wrt}
 
     @property
-    def value(self):
+    def value(self) -> np.ndarray:
         return self.output.value
 
     @property
-    def grad_fn(self):
+    def grad_fn(self) -> str | None:
         """The output's grad_fn: None for a leaf, as in PyTorch (its node row shows the
         AccumulateGrad that the backward graph holds for it)."""
         return None if self.output.op == "input" else self.output.label
 
     @property
-    def shape(self):
+    def shape(self) -> tuple[int, ...]:
         return self.output.shape
 
-    def text(self, node):
+    def text(self, node: engine.Node) -> str:
         """The source text a node came from."""
         return self.program.source(self.program.nodes[node.src])
 
-    def to_dict(self, nodes=True, encode=None):
+    def to_dict(self, nodes: bool = True, encode: Any = None) -> dict[str, Any]:
         """The JSON object of ``grad --json``; strict-JSON-ready values, or each value as
         ``encode(value)`` makes it."""
         encode = encode or json_value
@@ -74,7 +99,7 @@ class Result:
         return out
 
 
-def json_value(value):
+def json_value(value: ArrayLike | None) -> Any:
     """A number or nested lists at full precision; non-finite numbers as strings."""
     if value is None:
         return None
@@ -100,17 +125,17 @@ def _special(x):
 
 
 def evaluate(
-    expr,
-    inputs=None,
+    expr: str | Program,
+    inputs: Mapping[str, ArrayLike] | None = None,
     *,
-    seed_vector=None,
-    wrt=None,
-    dtype="float32",
-    random_seed=None,
-    max_elements=None,
-    detect_anomaly=False,
-    keep="all",
-):
+    seed_vector: ArrayLike | None = None,
+    wrt: str | Iterable[str] | None = None,
+    dtype: str = "float32",
+    random_seed: int | None = None,
+    max_elements: int | None = None,
+    detect_anomaly: bool = False,
+    keep: Literal["all", "inputs"] = "all",
+) -> Result:
     """Parse (unless given a Program), evaluate, and run reverse mode.
 
     ``inputs`` maps names to values: numbers, nested lists, numpy arrays, or VALUE strings
@@ -138,7 +163,7 @@ def evaluate(
         )
 
 
-def quietly():
+def quietly() -> contextlib.ExitStack:
     """Overflow, 0/0, log(0), the mean of nothing: inf and nan, as in PyTorch, and no
     warnings on stderr."""
     import contextlib
@@ -150,7 +175,14 @@ def quietly():
     return stack
 
 
-def prepare(expr, inputs, wrt, dtype, random_seed=None, max_elements=None):
+def prepare(
+    expr: str | Program,
+    inputs: Mapping[str, ArrayLike] | None,
+    wrt: str | Iterable[str] | None,
+    dtype: str,
+    random_seed: int | Sequence[int] | None = None,
+    max_elements: int | None = None,
+) -> tuple[Program, dict[str, np.ndarray], list[str], int, Any]:
     """Parse (unless given a Program) and check the inputs: (program, name -> ndarray,
     names that require grad, the element cap, the random generator)."""
     check_dtype(dtype)
@@ -194,16 +226,16 @@ class _LazyRng:
 
 
 def run(
-    program,
-    inputs,
-    seed_vector=None,
-    wrt=None,
-    dtype="float32",
-    random_seed=None,
-    max_elements=None,
-    detect_anomaly=False,
-    keep="all",
-):
+    program: Program,
+    inputs: Mapping[str, ArrayLike] | None,
+    seed_vector: ArrayLike | None = None,
+    wrt: str | Iterable[str] | None = None,
+    dtype: str = "float32",
+    random_seed: int | Sequence[int] | None = None,
+    max_elements: int | None = None,
+    detect_anomaly: bool = False,
+    keep: Literal["all", "inputs"] = "all",
+) -> Result:
     """evaluate() without its checks of the arguments and its quietly(): for callers that
     parsed the program and hold quietly() themselves (batch enters it once for all records)."""
     program, arrays, wrt, cap, rng = prepare(program, inputs, wrt, dtype, random_seed, max_elements)
@@ -220,7 +252,7 @@ def run(
     return Result(program, nodes, out, wrt, dtype, keep)
 
 
-def resolve_wrt(inputs, wrt):
+def resolve_wrt(inputs: Sequence[str], wrt: str | Iterable[str] | None) -> list[str]:
     """The input names that require grad, in input order."""
     if wrt is None:
         return list(inputs)

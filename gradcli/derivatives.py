@@ -10,7 +10,11 @@ differentiates the gradient itself (forward-over-reverse): that is how Hessians 
 exact, including the zero blocks of derivatives that are constant.
 """
 
+from __future__ import annotations
+
 import math
+from collections.abc import Iterable, Mapping
+from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
 
@@ -18,6 +22,11 @@ from . import engine
 from .api import prepare, quietly
 from .errors import EvaluationError, InputError
 from .inputs import to_array
+
+if TYPE_CHECKING:
+    from numpy.typing import ArrayLike
+
+    from .parser import Program
 
 STEP = {"float64": 1e-150, "float32": 1e-20}
 COMPLEX = {"float64": "complex128", "float32": "complex64"}
@@ -45,7 +54,16 @@ def _tangent(value, real_value, dtype):
     return np.where(np.isnan(real_value), np.nan, d)
 
 
-def jvp(expr, inputs, tangents, *, wrt=None, dtype="float32", random_seed=None, max_elements=None):
+def jvp(
+    expr: str | Program,
+    inputs: Mapping[str, ArrayLike] | None,
+    tangents: Mapping[str, ArrayLike] | None,
+    *,
+    wrt: str | Iterable[str] | None = None,
+    dtype: str = "float32",
+    random_seed: int | None = None,
+    max_elements: int | None = None,
+) -> dict[str, Any]:
     """J·t for the given tangents (inputs without one have tangent 0): two forward passes,
     one for the value, one on dual numbers."""
     with quietly():
@@ -102,8 +120,15 @@ def _unit(shape, index, dtype):
 
 
 def jacobian(
-    expr, inputs, *, wrt=None, dtype="float32", random_seed=None, max_elements=None, mode=None
-):
+    expr: str | Program,
+    inputs: Mapping[str, ArrayLike] | None,
+    *,
+    wrt: str | Iterable[str] | None = None,
+    dtype: str = "float32",
+    random_seed: int | None = None,
+    max_elements: int | None = None,
+    mode: Literal["forward", "reverse"] | None = None,
+) -> dict[str, Any]:
     """The full Jacobian of the output for each input that requires grad, shaped
     output.shape + input.shape: by forward passes (one per input element) or reverse passes
     (one per output element), whichever are fewer, unless ``mode`` says."""
@@ -148,7 +173,15 @@ def jacobian(
         }
 
 
-def hessian(expr, inputs, *, wrt=None, dtype="float32", random_seed=None, max_elements=None):
+def hessian(
+    expr: str | Program,
+    inputs: Mapping[str, ArrayLike] | None,
+    *,
+    wrt: str | Iterable[str] | None = None,
+    dtype: str = "float32",
+    random_seed: int | None = None,
+    max_elements: int | None = None,
+) -> dict[str, Any]:
     """Every block {a: {b: ∂²out/∂a∂b}} of a scalar output: one reverse pass on dual numbers
     per element of b, i.e. the gradient differentiated (forward-over-reverse)."""
     with quietly():
@@ -216,18 +249,18 @@ def _check_work(nodes, out, arrays, names, sweep, cap):
 
 
 def check(
-    expr,
-    inputs,
+    expr: str | Program,
+    inputs: Mapping[str, ArrayLike] | None,
     *,
-    wrt=None,
-    eps=1e-6,
-    atol=1e-5,
-    rtol=1e-3,
-    random_seed=None,
-    max_elements=None,
-    sweep=False,
-    max_evaluations=None,
-):
+    wrt: str | Iterable[str] | None = None,
+    eps: float = 1e-6,
+    atol: float = 1e-5,
+    rtol: float = 1e-3,
+    random_seed: int | None = None,
+    max_elements: int | None = None,
+    sweep: bool = False,
+    max_evaluations: int | None = None,
+) -> dict[str, Any]:
     """Reverse- and forward-mode Jacobians against central finite differences, in float64
     (as torch.autograd.gradcheck): max absolute and relative error per input, ok or not.
     ``sweep`` adds the finite-difference error for steps 1e-1 .. 1e-12. A check that would

@@ -1,12 +1,26 @@
 """The one exception family. The CLI maps it to exit codes and JSON error objects."""
 
+from __future__ import annotations
+
+TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing at start-up
+if TYPE_CHECKING:
+    from typing import Any
+
 
 class GradcliError(Exception):
-    """Base of every error gradcli reports to a user. ``exit_code`` follows CONTRACT.md."""
+    """Base of every error gradcli reports to a user. ``exit_code`` is the process's exit
+    status: 2 for bad usage or input, 1 (EvaluationError) when the program cannot be evaluated."""
 
-    exit_code = 2
+    exit_code: int = 2
 
-    def __init__(self, message, *, position=None, context=None, hint=None):
+    def __init__(
+        self,
+        message: str,
+        *,
+        position: tuple[int, int] | None = None,
+        context: str | None = None,
+        hint: str | None = None,
+    ) -> None:
         super().__init__(message)
         self.message = message
         self.position = position  # (line, column), 1-based, or None
@@ -14,10 +28,10 @@ class GradcliError(Exception):
         self.hint = hint
 
     @property
-    def type(self):
+    def type(self) -> str:
         return type(self).__name__
 
-    def to_dict(self):
+    def to_dict(self) -> dict[str, Any]:
         pos = None
         if self.position is not None:
             pos = {"line": self.position[0], "column": self.position[1]}
@@ -40,7 +54,7 @@ class InputError(GradcliError):
 class EvaluationError(GradcliError):
     """The program parsed but could not be evaluated (exit 1)."""
 
-    exit_code = 1
+    exit_code: int = 1
 
 
 class ShapeError(EvaluationError):

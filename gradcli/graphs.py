@@ -232,7 +232,8 @@ def rich_tree(g):
 
     trees, branches = [], {}
     for depth, node, kind in _walk(g):
-        label = Text(f"[{node['id']}] ", style="dim")
+        label = Text()  # Text("...", style=) would style the whole label, dimming it all
+        label.append(f"[{node['id']}] ", style="dim")
         label.append(_caption(node, lines=False)[0], style="bold")
         if kind in ("shared", "deeper"):
             label.append(f"  {_NOTES[kind]}", style="dim")

@@ -1,9 +1,16 @@
 """PyTorch's tensor repr, ported from torch/_tensor_str.py (torch 2.13, default print options):
 precision 4, summarise above 1000 elements keeping 3 at each edge, 80-column lines."""
 
+from __future__ import annotations
+
 import math
+from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 import numpy as np
+
+if TYPE_CHECKING:
+    from numpy.typing import ArrayLike
 
 PRECISION = 4
 THRESHOLD = 1000
@@ -110,6 +117,7 @@ def _with_formatter(a, indent, summarize, fmt, linewidth=LINEWIDTH):
     if a.ndim == 1:
         return _vector_str(a, indent, summarize, fmt, linewidth)
     n = a.shape[0]
+    rows: Sequence[int | None]
     if summarize and n > 2 * EDGEITEMS:
         rows = list(range(EDGEITEMS)) + [None] + list(range(n - EDGEITEMS, n))
     else:
@@ -121,7 +129,9 @@ def _with_formatter(a, indent, summarize, fmt, linewidth=LINEWIDTH):
     return "[" + ("," + "\n" * (a.ndim - 1) + " " * (indent + 1)).join(slices) + "]"
 
 
-def tensor_str(a, indent=0, linewidth=LINEWIDTH, threshold=THRESHOLD):
+def tensor_str(
+    a: ArrayLike, indent: int = 0, linewidth: int = LINEWIDTH, threshold: int = THRESHOLD
+) -> str:
     """The body of the repr: what stands between ``tensor(`` and the suffixes. A smaller
     ``linewidth``/``threshold`` gives the compact form used in table cells."""
     a = np.asarray(a)
@@ -135,7 +145,7 @@ def tensor_str(a, indent=0, linewidth=LINEWIDTH, threshold=THRESHOLD):
     return _with_formatter(a, indent, summarize, fmt, linewidth)
 
 
-def tensor_repr(a, grad_fn=None, requires_grad=False):
+def tensor_repr(a: ArrayLike, grad_fn: str | None = None, requires_grad: bool = False) -> str:
     """``repr(tensor)`` as PyTorch prints it."""
     a = np.asarray(a)
     prefix = "tensor("
