@@ -196,8 +196,7 @@ def _remainder(a, b):
 
 
 def _remainder_label(kinds, attrs):
-    """RemainderBackward1 (tensors); RemainderBackward0 with a number as b; NotImplemented
-    with a number as a (no derivative in PyTorch)"""
+    """RemainderBackward1 (tensors); RemainderBackward0 with a number as b; NotImplemented with a number as a (no derivative in PyTorch)"""  # noqa: E501
     if kinds[0] and not kinds[1]:
         return "NotImplemented"
     return "RemainderBackward0" if kinds[1] else "RemainderBackward1"
