@@ -20,12 +20,14 @@ import signal
 import stat
 import sys
 from collections.abc import Callable, Iterator
-from typing import TYPE_CHECKING, NamedTuple
+from typing import TYPE_CHECKING, BinaryIO, NamedTuple, TextIO
 
 from .errors import EvaluationError, GradcliError, InputError
 from .inputs import load_object
 
 if TYPE_CHECKING:
+    from rich.progress import Progress
+
     from .parser import Program
 
 FIELDS = ("id", "expr", "inputs", "seed_vector", "wrt", "dtype")
@@ -211,7 +213,7 @@ class _Reader:
     pipe can be waited on (select) together with the workers, and counts the bytes read
     (the progress bar needs no seek)."""
 
-    def __init__(self, stream: io.IOBase) -> None:
+    def __init__(self, stream: BinaryIO) -> None:
         self.name = str(getattr(stream, "name", "input"))
         try:
             fd = stream.fileno()
@@ -233,6 +235,11 @@ class _Reader:
         """One read (it waits only if nothing is ready); the lines it completed."""
         try:
             data = self._read(BLOCK)
+        except BlockingIOError:  # a descriptor left non-blocking by whoever passed it on
+            import select
+
+            select.select([self.fd], [], [])
+            return []
         except OSError as e:
             self.eof, self.error = True, f"cannot read '{self.name}': {e.strerror or e}"
             data = b""
@@ -255,8 +262,8 @@ class _Reader:
                 if self._skipped > MAX_SKIP:
                     self.eof = True
                     self.error = (
-                        f"line {self.line_no} has no end after {MAX_SKIP >> 30} GiB: "
-                        f"'{self.name}' is not JSON Lines"
+                        f"line {self.line_no} has no line end in its first {MAX_SKIP:,} "
+                        f"bytes: '{self.name}' is not JSON Lines"
                     )
                 return items
             data, self._skipped = data[end + 1 :], None
@@ -289,7 +296,7 @@ def _reader_of(stream):
     return getattr(stream, "read1", None) or stream.read
 
 
-def lines(stream: io.IOBase) -> Iterator[tuple[int, bytes | None]]:
+def lines(stream: BinaryIO) -> Iterator[tuple[int, bytes | None]]:
     """(line number, bytes) for each non-blank line of a binary stream, without its line
     end; None instead of the bytes for a line over MAX_LINE bytes, whose rest is skipped
     unread. Raises InputError when the stream cannot be read on."""
@@ -316,7 +323,7 @@ def max_jobs() -> int:
     return 4 * cores()
 
 
-def auto_jobs(stream: io.IOBase) -> int:
+def auto_jobs(stream: BinaryIO) -> int:
     """Every core for a regular file big enough to repay the workers' start; one process
     for pipes and terminals (answers come as lines arrive) and for small files."""
     try:
@@ -479,32 +486,34 @@ class Summary(NamedTuple):
 
 
 def run(
-    stream: io.IOBase,
-    out,
+    stream: BinaryIO,
+    out: TextIO | None,
     defaults: Defaults,
     *,
     jobs: int = 1,
-    progress: Callable[[int, int], None] | None = None,
+    progress: Callable[[int, int, bool], None] | None = None,
 ) -> Summary:
     """Answer every line of ``stream`` (binary) on ``out`` (a text stream; written through
-    its file descriptor where it has one), on ``jobs`` processes. ``progress(bytes read,
-    answers)`` is called as answers are written. Raises OutputError when the answers cannot
-    be written and InputError when the input cannot be read on, each saying how many
-    answers were complete; BrokenPipeError when the reader went away."""
+    its file descriptor where it has one), on ``jobs`` processes (at most max_jobs()).
+    ``progress(bytes done, answers, last)`` is called after each answer, and with ``last``
+    true at the end. Raises OutputError when the answers cannot be written and InputError
+    when the input cannot be read on, each saying how many answers were complete;
+    BrokenPipeError when the reader went away."""
     from .api import quietly
 
     reader = _Reader(stream)
-    failed = 0
+    failed = done = 0
     stopped = None
     with _Signals() as signals, quietly():
         output = _Output(out, signals)
 
-        def emit(text, ok):
-            nonlocal failed
+        def emit(text, ok, raw):
+            nonlocal failed, done
             output.add(text)
             failed += not ok
+            done += len(raw or b"") + 1  # (blank lines and line ends aside)
             if progress is not None:
-                progress(reader.bytes_read, output.complete + len(output.lines))
+                progress(done, output.complete + len(output.lines), False)
 
         try:
             try:
@@ -518,6 +527,8 @@ def run(
             stopped = s.signum
             with contextlib.suppress(_Stopped):  # a second signal: stop now
                 output.flush()
+    if progress is not None:
+        progress(done, output.complete, True)
     if reader.error and stopped is None:
         n = output.complete
         raise InputError(f"{reader.error} (after {n} complete record{'s' if n != 1 else ''})")
@@ -529,7 +540,7 @@ def _serial(reader, defaults, emit, output):
         if reader.pollable:
             output.flush()  # about to wait for input: the answers so far go out now
         for line_no, raw in reader.fill():
-            emit(*answer(line_no, raw, defaults))
+            emit(*answer(line_no, raw, defaults), raw)
 
 
 class _Slot:
@@ -614,17 +625,18 @@ def _parallel(reader, defaults, jobs, emit, output):
     from multiprocessing.connection import wait
 
     context = _context()
-    workers = [_Worker(context, defaults) for _ in range(jobs)]
+    workers = []
     order = collections.deque()  # every record read and not yet written, in input order
     todo = collections.deque()  # units waiting for a worker, first in line first
     held = [0]  # bytes of the records in ``order``
     idle_deaths = 0
     try:
+        workers += [_start(context, defaults) for _ in range(jobs)]
         while True:
             while order and order[0].answer is not None:
                 slot = order.popleft()
                 held[0] -= len(slot.raw or b"")
-                emit(*slot.answer)
+                emit(*slot.answer, slot.raw)
             if reader.eof and not order:
                 return
             want_input = not reader.eof and (
@@ -670,10 +682,19 @@ def _parallel(reader, defaults, jobs, emit, output):
                         idle_deaths += 1
                         if idle_deaths > 8 * jobs:
                             raise EvaluationError("batch worker processes keep dying")
-                    workers[k] = _Worker(context, defaults)
+                    workers[k] = _start(context, defaults)
     finally:
         for w in workers:
             w.stop()
+
+
+def _start(context, defaults):
+    try:
+        return _Worker(context, defaults)
+    except OSError as e:  # no more processes or memory
+        raise EvaluationError(
+            f"cannot start a worker process: {e.strerror or e}", hint="use fewer --jobs"
+        ) from None
 
 
 def _queue(items, order, todo, held, defaults):
@@ -740,9 +761,9 @@ def _known_id(line_no, raw):
 # ---- progress -----------------------------------------------------------------------------
 
 
-def progress_bar(stream: io.IOBase):
-    """A rich progress bar on stderr (for a terminal): bytes of a regular file read, or only
-    answers and their rate for a pipe. Returns (bar, update) for run(progress=update)."""
+def progress_bar(stream: BinaryIO) -> tuple[Progress, Callable[[int, int, bool], None]]:
+    """A rich progress bar on stderr (for a terminal): the share of a regular file answered,
+    or only the answers for a pipe. Returns (bar, update) for run(progress=update)."""
     import time
 
     from rich.progress import (
@@ -755,13 +776,13 @@ def progress_bar(stream: io.IOBase):
 
     try:
         st = os.fstat(stream.fileno())
-        size = st.st_size if stat.S_ISREG(st.st_mode) else None
+        size = st.st_size if stat.S_ISREG(st.st_mode) and st.st_size else None
     except (OSError, ValueError, AttributeError):
         size = None
-    columns = [TextColumn("batch"), BarColumn(), TaskProgressColumn(), TimeRemainingColumn()]
-    if size is None:
-        columns = [TextColumn("batch"), BarColumn()]
-    columns.append(TextColumn("{task.fields[records]} records"))
+    columns = [TextColumn("batch"), BarColumn()]
+    if size is not None:
+        columns += [TaskProgressColumn(), TimeRemainingColumn()]
+    columns.append(TextColumn("{task.fields[records]} answered"))
     # No refresh thread (auto_refresh=False): the workers are forked from this process.
     bar = Progress(
         *columns,
@@ -774,11 +795,11 @@ def progress_bar(stream: io.IOBase):
     task = bar.add_task("batch", total=size, records=0)
     last = [0.0]
 
-    def update(done: int, records: int) -> None:
+    def update(done: int, records: int, final: bool) -> None:
         now = time.monotonic()
-        if now - last[0] >= 0.1:
+        if final or now - last[0] >= 0.1:
             last[0] = now
-            bar.update(task, completed=done, records=records)
+            bar.update(task, completed=min(done, size or done), records=records)
             bar.refresh()
 
     return bar, update

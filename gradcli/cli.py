@@ -299,7 +299,7 @@ def batch(source, expr, file_, dtype, wrt, nodes, jobs, random_seed, max_element
             raise InputError("give the program with --expr or -f, not both")
         if file_ == "-" and source == "-":
             raise InputError("-f - and the records cannot both come from stdin")
-        n_jobs = None if jobs == "auto" else min(_whole(jobs, "--jobs", minimum=1), b.max_jobs())
+        n_jobs = None if jobs == "auto" else _whole(jobs, "--jobs", minimum=1)
         program = _read_text(file_, "program file") if file_ is not None else expr
         defaults = b.Defaults(
             program,
