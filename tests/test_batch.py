@@ -1,7 +1,9 @@
 """gradcli batch: JSON Lines in and out, bad lines cost only themselves, streaming, --jobs,
 and shell manners (head, Ctrl-C), run as real processes where that is the point."""
 
+import io
 import json
+import os
 import signal
 import subprocess
 import sys
@@ -136,13 +138,58 @@ def test_blank_input_is_fine():
 
 
 def test_program_cache():
-    from gradcli.batch import ProgramCache
+    from gradcli.batch import CACHE_TEXT, ProgramCache
 
     cache = ProgramCache(size=2)
     p = cache.get("x + 1")
     assert cache.get("x + 1") is p
     cache.get("x + 2"), cache.get("x + 3")
     assert cache.get("x + 1") is not p  # evicted, parsed again
+    long = "x" + " + x" * (CACHE_TEXT // 4)
+    assert len(long) > CACHE_TEXT and cache.get(long) is not cache.get(long)  # never kept
+    assert cache.get("x + 3") is cache.get("x + 3")  # and it evicted nothing
+
+
+def test_default_program_is_parsed_once_whatever_its_size(monkeypatch):
+    from gradcli import batch, parser
+
+    text = "sum(" + " + ".join(f"x*{i}" for i in range(2000)) + ")"
+    assert len(text) > batch.CACHE_TEXT
+    calls = []
+    real = parser.parse
+    monkeypatch.setattr(parser, "parse", lambda t: calls.append(t) or real(t))
+    out = io.StringIO()
+    summary = batch.run(io.BytesIO(b'{"inputs": {"x": [1, 2]}}\n' * 5), out, batch.Defaults(text))
+    assert summary == (5, 0, None) and calls == [text]
+    assert answers(out.getvalue())[0]["grad"] == {"x": [1999000.0, 1999000.0]}
+
+
+def test_lines_numbers_every_line_and_skips_blank_ones(monkeypatch):
+    from gradcli import batch
+
+    monkeypatch.setattr(batch, "MAX_LINE", 10)
+    data = b"a\r\n\n  \t\nbb\n" + b"c" * 50 + b"\nlast"
+    assert list(batch.lines(io.BytesIO(data))) == [(1, b"a"), (4, b"bb"), (5, None), (6, b"last")]
+
+
+def test_readme_batch_example():
+    """The README's `printf ... | gradcli batch` example, run by the shell as written."""
+    import pathlib
+
+    readme = (pathlib.Path(__file__).parent.parent / "README.md").read_text(encoding="utf-8")
+    section = readme.split("## Batch and scripting")[1].split("\n## ")[0]
+    command = section.split("# many programs, one record each\n")[1].split("\n```")[0]
+    gradcli_dir = str(pathlib.Path(sys.executable).parent)
+    p = subprocess.run(
+        command,
+        shell=True,
+        capture_output=True,
+        text=True,
+        env={**os.environ, "PATH": gradcli_dir + os.pathsep + os.environ["PATH"]},
+    )
+    a, b = answers(p.stdout)
+    assert p.returncode == 0 and a["value"] == 5.0 and a["grad"] == {"x": [2.0, 4.0]}
+    assert b["value"] == 25.0 and b["dtype"] == "float64" and b["grad"] == {"x": [6.0, 8.0]}
 
 
 # ---- as real processes ----------------------------------------------------------------
@@ -252,7 +299,6 @@ def test_huge_line_costs_only_itself(tmp_path, monkeypatch):
     monkeypatch.setattr(batch, "MAX_LINE", 1000)
     good = json.dumps(GOOD).encode()
     huge = b'{"inputs": {"x": [' + b"1," * 5000 + b"1]}}"
-    import io
 
     out = io.StringIO()
     total, failed, _ = batch.run(
@@ -274,13 +320,14 @@ def test_progress_bar_leaves_stdout_alone(tmp_path, capsys, monkeypatch):
     )
     path = tmp_path / "r.jsonl"
     path.write_text(records(600))
-    bar, progress = batch.progress_bar(str(path))
-    bar.start()
     with open(path, "rb") as stream:
+        bar, progress = batch.progress_bar(stream)
+        bar.start()
         total, failed, _ = batch.run(stream, sys.stdout, batch.Defaults(EXPR), progress=progress)
     bar.stop()
-    out = capsys.readouterr().out
-    assert total == 600 and len(out.splitlines()) == 600
+    captured = capsys.readouterr()
+    assert total == 600 and len(captured.out.splitlines()) == 600
+    assert "600 answered" in captured.err and "100%" in captured.err
 
 
 @pytest.mark.parametrize(

@@ -53,6 +53,24 @@ def gradcli(*args, **kw):
     return subprocess.Popen([GRADCLI, "batch", "--expr", EXPR, *args], **kw)
 
 
+def readline(p, timeout=30.0):
+    """One line of the child's (unbuffered) stdout, or a failure after ``timeout`` seconds
+    instead of a hang when the answer never comes."""
+    import select
+
+    line = b""
+    deadline = time.monotonic() + timeout
+    while not line.endswith(b"\n"):
+        if not select.select([p.stdout], [], [], max(0.0, deadline - time.monotonic()))[0]:
+            p.kill()
+            pytest.fail(f"no answer within {timeout} s (got {line!r})")
+        byte = p.stdout.read(1)
+        if not byte:
+            break
+        line += byte
+    return line
+
+
 def ids(out):
     return [json.loads(line)["id"] for line in out.splitlines()]
 
@@ -234,7 +252,7 @@ def test_killed_worker_is_replaced_and_no_line_lost(tmp_path):
     path = tmp_path / "r.jsonl"
     path.write_text(records(12000))
     p = gradcli("--jobs", "2", str(path), stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-    first = p.stdout.readline()  # answers are flowing: the workers are busy
+    first = readline(p)  # answers are flowing: the workers are busy
     victim = workers_of(p, 2)[0]
     os.kill(victim, signal.SIGKILL)
     rest, err = p.communicate(timeout=120)
@@ -363,7 +381,7 @@ def test_signals_take_the_workers_along(big, signum):
     """Workers used to outlive the parent holding stdout, so `| wc -l` never ended: here
     communicate() reading stdout to its end is that wc."""
     p = gradcli("--jobs", "2", str(big), stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-    first = p.stdout.readline()
+    first = readline(p)
     workers = workers_of(p, 2)
     p.send_signal(signum)
     rest, err = p.communicate(timeout=20)  # stdout reaches its end: nobody holds it
@@ -410,7 +428,7 @@ def test_slow_pipe_answers_each_line_at_once(jobs):
         for i in range(4):
             p.stdin.write(json.dumps({"id": i, "inputs": {"x": [1.0, 2.0]}}).encode() + b"\n")
             p.stdin.flush()
-            assert json.loads(p.stdout.readline())["id"] == i
+            assert json.loads(readline(p))["id"] == i
     finally:
         p.stdin.close()
         assert p.wait(timeout=30) == 0
@@ -418,7 +436,7 @@ def test_slow_pipe_answers_each_line_at_once(jobs):
 
 def test_ctrl_c_with_jobs_stops_at_once(big):
     p = gradcli("--jobs", "2", str(big), stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-    first = p.stdout.readline()
+    first = readline(p)
     workers = workers_of(p, 2)
     p.send_signal(signal.SIGINT)
     start = time.monotonic()
@@ -435,7 +453,7 @@ def test_second_ctrl_c_is_never_ignored(big):
     """Blocked writing to a reader that does not read: the first Ctrl-C waits for the write
     (no half line), the second stops at once."""
     p = gradcli("--jobs", "2", str(big), stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-    p.stdout.readline()
+    readline(p)
     workers = workers_of(p, 2)
     time.sleep(0.5)  # the pipe fills up: gradcli waits in write()
     p.send_signal(signal.SIGINT)
@@ -465,7 +483,7 @@ def test_jobs_clamped_to_four_per_core():
     try:
         p.stdin.write(b'{"inputs": {"x": 1}}\n')
         p.stdin.flush()
-        assert json.loads(p.stdout.readline())["id"] == 1
+        assert json.loads(readline(p))["id"] == 1
         assert 2 <= len(children(p.pid)) <= 4 * batch.cores()
     finally:
         p.stdin.close()
