@@ -64,6 +64,8 @@ class Defaults:
 
     def program(self) -> Program:
         """``expr`` parsed once, whatever its size (it is every record's program)."""
+        if self.expr is None:
+            raise InputError('no program: give "expr" in the record, or --expr/-f')
         if self._program is None:
             self._program = _parse(self.expr)
         return self._program
@@ -159,8 +161,6 @@ def _evaluate(record, line_no, defaults, cache):
         if not isinstance(expr, str):
             raise InputError('"expr" must be a string')
         program = cache.get(expr)
-    elif defaults.expr is None:
-        raise InputError('no program: give "expr" in the record, or --expr/-f')
     else:
         program = defaults.program()
     inputs = record.get("inputs", {})
@@ -236,9 +236,10 @@ class _Reader:
         try:
             data = self._read(BLOCK)
         except BlockingIOError:  # a descriptor left non-blocking by whoever passed it on
-            import select
+            if self.fd is not None:
+                import select
 
-            select.select([self.fd], [], [])
+                select.select([self.fd], [], [])
             return []
         except OSError as e:
             self.eof, self.error = True, f"cannot read '{self.name}': {e.strerror or e}"
@@ -254,7 +255,7 @@ class _Reader:
         return self._feed(data)
 
     def _feed(self, data):
-        items = []
+        items: list[tuple[int, bytes | None]] = []
         if self._skipped is not None:
             end = data.find(b"\n")
             if end < 0:
@@ -547,8 +548,10 @@ class _Slot:
     """One record on its way through the workers."""
 
     __slots__ = ("line_no", "raw", "answer", "deaths")
+    raw: bytes | None
+    answer: tuple[str, bool] | None
 
-    def __init__(self, line_no, raw):
+    def __init__(self, line_no: int, raw: bytes | None) -> None:
         self.line_no, self.raw, self.answer, self.deaths = line_no, raw, None, 0
 
 
@@ -625,18 +628,18 @@ def _parallel(reader, defaults, jobs, emit, output):
     from multiprocessing.connection import wait
 
     context = _context()
-    workers = []
-    order = collections.deque()  # every record read and not yet written, in input order
-    todo = collections.deque()  # units waiting for a worker, first in line first
+    workers: list[_Worker] = []
+    order: collections.deque[_Slot] = collections.deque()  # read, not yet written, in order
+    todo: collections.deque[list[_Slot]] = collections.deque()  # units waiting for a worker
     held = [0]  # bytes of the records in ``order``
     idle_deaths = 0
     try:
         workers += [_start(context, defaults) for _ in range(jobs)]
         while True:
-            while order and order[0].answer is not None:
+            while order and (done := order[0].answer) is not None:
                 slot = order.popleft()
                 held[0] -= len(slot.raw or b"")
-                emit(*slot.answer, slot.raw)
+                emit(done[0], done[1], slot.raw)
             if reader.eof and not order:
                 return
             want_input = not reader.eof and (

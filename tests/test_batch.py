@@ -7,7 +7,6 @@ import os
 import signal
 import subprocess
 import sys
-import time
 
 import pytest
 from click.testing import CliRunner
@@ -263,10 +262,19 @@ def test_ctrl_c_while_waiting_exits_130():
 def test_ctrl_c_mid_file_stops_at_a_line_boundary(tmp_path):
     path = tmp_path / "r.jsonl"
     path.write_text(records(200000))
-    p = gradcli("batch", "--expr", EXPR, str(path), stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-    time.sleep(2.0)
+    p = gradcli(
+        "batch",
+        "--expr",
+        EXPR,
+        str(path),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        bufsize=0,  # (so that readline, then communicate, loses nothing)
+    )
+    first = p.stdout.readline()  # mid-file: answers are coming
     p.send_signal(signal.SIGINT)
     out, err = p.communicate(timeout=60)
+    out = first + out
     assert p.returncode == 130 and b"Traceback" not in err
     assert out.endswith(b"\n")
     rows = out.splitlines()
