@@ -19,8 +19,8 @@ import os
 import signal
 import stat
 import sys
-from collections.abc import Callable, Iterator
-from typing import TYPE_CHECKING, BinaryIO, NamedTuple, TextIO
+from collections.abc import Callable, Iterable, Iterator
+from typing import TYPE_CHECKING, Any, BinaryIO, NamedTuple, TextIO
 
 from .errors import EvaluationError, GradcliError, InputError
 from .inputs import load_object
@@ -30,7 +30,15 @@ if TYPE_CHECKING:
 
     from .parser import Program
 
-FIELDS = ("id", "expr", "inputs", "seed_vector", "wrt", "dtype")
+COMMON = ("id", "task", "expr", "inputs", "wrt", "dtype")
+TASKS = {  # a record's "task" and the fields that task adds (its command's options)
+    "grad": ("seed_vector",),
+    "jvp": ("tangents",),
+    "jacobian": ("mode",),
+    "hessian": (),
+    "check": ("eps", "atol", "rtol"),
+}
+FIELDS = COMMON + tuple(f for extra in TASKS.values() for f in extra)
 MAX_LINE = 64 * 1024 * 1024  # a longer line is answered with an error, not read into memory
 MAX_SKIP = 1 << 30  # a line still without a newline after this is not JSON Lines: stop
 BLOCK = 1 << 18  # bytes per read
@@ -106,10 +114,8 @@ def answer(
     try:
         record = _record(raw)
         record_id = _check_id(record.get("id", line_no))
-        result = _evaluate(record, line_no, defaults, _CACHE if cache is None else cache)
-        out = {"id": record_id}
-        out.update(result.to_dict(nodes=defaults.nodes))
-        return dumps(out), True
+        result, ok = _evaluate(record, line_no, defaults, _CACHE if cache is None else cache)
+        return dumps({"id": record_id, **result}), ok
     except GradcliError as e:
         return _error(record_id, e.type, _message(e), line_no), False
     except MemoryError:
@@ -154,8 +160,16 @@ def _check_id(value):
 
 
 def _evaluate(record, line_no, defaults, cache):
+    """A record's answer (its task's JSON object, without "id") and whether it succeeded."""
     from .api import run
 
+    task = record.get("task", "grad")
+    if task not in TASKS:
+        raise InputError(f'"task" must be one of {", ".join(TASKS)}')
+    stray = [k for k in record if k not in COMMON and k not in TASKS[task]]
+    if stray:
+        takes = ", ".join(COMMON + TASKS[task])
+        raise InputError(f"'{stray[0]}' is not a field of task {task}, which has {takes}")
     if "expr" in record:
         expr = record["expr"]
         if not isinstance(expr, str):
@@ -175,7 +189,9 @@ def _evaluate(record, line_no, defaults, cache):
     ):
         raise InputError('"wrt" must be a list of names or a comma-separated string')
     seed = None if defaults.random_seed is None else [defaults.random_seed, line_no]
-    return run(
+    if task != "grad":
+        return _derivative(task, record, program, inputs, wrt, dtype, seed, defaults)
+    result = run(
         program,
         inputs,
         seed_vector=record.get("seed_vector"),
@@ -186,6 +202,53 @@ def _evaluate(record, line_no, defaults, cache):
         detect_anomaly=defaults.detect_anomaly,
         keep="all" if defaults.nodes else "inputs",
     )
+    return result.to_dict(nodes=defaults.nodes), True
+
+
+def _derivative(task, record, program, inputs, wrt, dtype, seed, defaults):
+    """jvp, jacobian, hessian or check on one record: the command's own function and its
+    own JSON (what `gradcli TASK --json` prints)."""
+    import types
+
+    from . import derivatives, render
+    from .inputs import check_dtype
+
+    check_dtype(dtype)
+    job = types.SimpleNamespace(text=program.text, dtype=dtype)
+    common = {"wrt": wrt, "random_seed": seed, "max_elements": defaults.max_elements}
+    if task == "jvp":
+        tangents = record.get("tangents", {})
+        if not isinstance(tangents, dict):
+            raise InputError('"tangents" must be a JSON object of NAME: VALUE')
+        out = derivatives.jvp(program, inputs, tangents, dtype=dtype, **common)
+        return render.jvp_json(out, job), True
+    if task == "jacobian":
+        mode = record.get("mode", "auto")
+        if mode not in ("auto", "forward", "reverse"):
+            raise InputError('"mode" must be "auto", "forward" or "reverse"')
+        out = derivatives.jacobian(
+            program, inputs, dtype=dtype, mode=None if mode == "auto" else mode, **common
+        )
+        return render.jacobian_json(out, job), True
+    if task == "hessian":
+        out = derivatives.hessian(program, inputs, dtype=dtype, **common)
+        return render.hessian_json(out, job), True
+    tolerances = {
+        k: _number(record, k, v) for k, v in (("eps", 1e-6), ("atol", 1e-5), ("rtol", 1e-3))
+    }
+    out = derivatives.check(program, inputs, **tolerances, **common)  # (always in float64)
+    return render.check_json(out, job), out["ok"]  # a check that fails is a failed record
+
+
+def _number(record, key, default):
+    value = record.get(key, default)
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise InputError(f'"{key}" must be a number')
+    if key == "eps" and not 0 < value < math.inf:
+        raise InputError('"eps" must be a positive finite number')
+    if not value >= 0:
+        raise InputError(f'"{key}" must be at least 0')
+    return float(value)
 
 
 def _message(e):
@@ -213,7 +276,7 @@ class _Reader:
     pipe can be waited on (select) together with the workers, and counts the bytes read
     (the progress bar needs no seek)."""
 
-    def __init__(self, stream: BinaryIO) -> None:
+    def __init__(self, stream: BinaryIO, first_line: int = 1) -> None:
         self.name = str(getattr(stream, "name", "input"))
         try:
             fd = stream.fileno()
@@ -224,7 +287,7 @@ class _Reader:
         self.pollable = not stat.S_ISREG(mode)  # a pipe, terminal or socket: may have to wait
         self._read = functools.partial(os.read, fd) if fd is not None else _reader_of(stream)
         self.bytes_read = 0
-        self.line_no = 0
+        self.line_no = first_line - 1
         self.eof = False
         self.error: str | None = None
         self._pieces: list[bytes] = []  # the line being read, so far
@@ -297,11 +360,12 @@ def _reader_of(stream):
     return getattr(stream, "read1", None) or stream.read
 
 
-def lines(stream: BinaryIO) -> Iterator[tuple[int, bytes | None]]:
+def lines(stream: BinaryIO, first_line: int = 1) -> Iterator[tuple[int, bytes | None]]:
     """(line number, bytes) for each non-blank line of a binary stream, without its line
-    end; None instead of the bytes for a line over MAX_LINE bytes, whose rest is skipped
-    unread. Raises InputError when the stream cannot be read on."""
-    reader = _Reader(stream)
+    end, numbered from ``first_line``; None instead of the bytes for a line over MAX_LINE
+    bytes, whose rest is skipped unread. Raises InputError when the stream cannot be read
+    on."""
+    reader = _Reader(stream, first_line)
     while not reader.eof:
         yield from reader.fill()
     if reader.error:
@@ -492,6 +556,7 @@ def run(
     defaults: Defaults,
     *,
     jobs: int = 1,
+    first_line: int = 1,
     progress: Callable[[int, int, bool], None] | None = None,
 ) -> Summary:
     """Answer every line of ``stream`` (binary) on ``out`` (a text stream; written through
@@ -502,7 +567,7 @@ def run(
     BrokenPipeError when the reader went away."""
     from .api import quietly
 
-    reader = _Reader(stream)
+    reader = _Reader(stream, first_line)
     failed = done = 0
     stopped = None
     with _Signals() as signals, quietly():
@@ -534,6 +599,29 @@ def run(
         n = output.complete
         raise InputError(f"{reader.error} (after {n} complete record{'s' if n != 1 else ''})")
     return Summary(output.complete, failed, stopped)
+
+
+def answer_lines(
+    lines: Iterable[str | bytes], *, first_line: int = 1, **defaults: Any
+) -> Iterator[str]:
+    """The answers to one block of batch lines, as `gradcli batch --first-line N` writes
+    them (each without its newline), for any engine that maps over blocks of a file (Ray,
+    Spark, Dask): ``lines`` are the block's lines in order (with or without line ends),
+    ``first_line`` the file line number of the first, so that ids and per-record random
+    seeds come out as for the whole file; ``defaults`` are Defaults' fields (expr, dtype,
+    wrt, nodes, random_seed, max_elements, detect_anomaly). A blank line is numbered but
+    not answered."""
+    from .api import quietly
+
+    settings = Defaults(**defaults)
+    for k, line in enumerate(lines):
+        raw = line.encode() if isinstance(line, str) else bytes(line)
+        raw = raw.rstrip(b"\r\n")
+        if not raw or raw.isspace():
+            continue
+        with quietly():
+            text, _ = answer(first_line + k, raw, settings)
+        yield text
 
 
 def _serial(reader, defaults, emit, output):

@@ -264,6 +264,12 @@ def explain(args, file_, inputs_path, wrt, dtype, random_seed, max_elements, as_
     help="Makes randn()/rand() inputs reproducible (per record, whatever --jobs).",
 )
 @click.option(
+    "--first-line",
+    default="1",
+    metavar="N",
+    help="Number the lines from N (ids and random seeds): for a block split from a file.",
+)
+@click.option(
     "--max-elements",
     default=None,
     metavar="N",
@@ -274,13 +280,27 @@ def explain(args, file_, inputs_path, wrt, dtype, random_seed, max_elements, as_
     is_flag=True,
     help="A record whose values or gradients go nan/inf fails, naming the node.",
 )
-def batch(source, expr, file_, dtype, wrt, nodes, jobs, random_seed, max_elements, detect_anomaly):
+def batch(
+    source,
+    expr,
+    file_,
+    dtype,
+    wrt,
+    nodes,
+    jobs,
+    random_seed,
+    first_line,
+    max_elements,
+    detect_anomaly,
+):
     """JSON Lines in, JSON Lines out: one answer per non-blank line, in order.
 
     \b
-    Each line: {"id"?, "expr"?, "inputs"?, "seed_vector"?, "wrt"?, "dtype"?}
-    Each answer: grad --json's keys plus "id" (the record's, or its line number),
-    or {"id": ..., "error": {"type", "message", "line"}}.
+    Each line: {"id"?, "task"?, "expr"?, "inputs"?, "wrt"?, "dtype"?, ...}
+    "task": grad (the default; with "seed_vector"), jvp ("tangents"), jacobian
+    ("mode"), hessian, or check ("eps", "atol", "rtol").
+    Each answer: that command's --json keys plus "id" (the record's, or its line
+    number), or {"id": ..., "error": {"type", "message", "line"}}.
     A line over 64 MiB is answered with an error and skipped unread.
     Every line is answered exactly once, in order, and written whole; if the output
     cannot be written (a full disk) or the input cannot be read, the error says
@@ -300,6 +320,7 @@ def batch(source, expr, file_, dtype, wrt, nodes, jobs, random_seed, max_element
         if file_ == "-" and source == "-":
             raise InputError("-f - and the records cannot both come from stdin")
         n_jobs = None if jobs == "auto" else _whole(jobs, "--jobs", minimum=1)
+        first = _whole(first_line, "--first-line", minimum=1)
         program = _read_text(file_, "program file") if file_ is not None else expr
         defaults = b.Defaults(
             program,
@@ -319,7 +340,7 @@ def batch(source, expr, file_, dtype, wrt, nodes, jobs, random_seed, max_element
         except OSError as e:
             raise InputError(f"cannot read '{source}': {e.strerror}") from None
         try:
-            _answer_batch(b, stream, defaults, n_jobs)
+            _answer_batch(b, stream, defaults, n_jobs, first)
         finally:
             if source != "-":
                 stream.close()
@@ -327,7 +348,7 @@ def batch(source, expr, file_, dtype, wrt, nodes, jobs, random_seed, max_element
     _run(False, body)
 
 
-def _answer_batch(b, stream, defaults, n_jobs):
+def _answer_batch(b, stream, defaults, n_jobs, first_line):
     if n_jobs is None:
         n_jobs = b.auto_jobs(stream)
     bar, progress = None, None
@@ -335,7 +356,9 @@ def _answer_batch(b, stream, defaults, n_jobs):
         bar, progress = b.progress_bar(stream)  # (on a terminal, answers would tear the bar)
         bar.start()
     try:
-        summary = b.run(stream, sys.stdout, defaults, jobs=n_jobs, progress=progress)
+        summary = b.run(
+            stream, sys.stdout, defaults, jobs=n_jobs, first_line=first_line, progress=progress
+        )
     finally:
         if bar is not None:
             bar.stop()

@@ -353,3 +353,116 @@ def test_ids_and_non_standard_json(line, fragment):
     text, ok = batch.answer(4, line, batch.Defaults("x"), batch.ProgramCache())
     obj = json.loads(text, parse_constant=lambda c: pytest.fail(c))
     assert not ok and fragment in obj["error"]["message"] and obj["id"] == 4
+
+
+# ---- tasks, --first-line and answer_lines (one block of a split file) -------------------
+
+
+TASK_CASES = [
+    (
+        {"task": "jvp", "tangents": {"x": [1, 0]}},
+        ["jvp", "sin(x) * y", "x=1,2", "y=3,4", "--tangent", "x=1,0"],
+    ),
+    (
+        {"task": "jacobian", "mode": "forward"},
+        ["jacobian", "sin(x) * y", "x=1,2", "y=3,4", "--mode", "forward"],
+    ),
+    ({"task": "jacobian"}, ["jacobian", "sin(x) * y", "x=1,2", "y=3,4"]),
+    ({"task": "hessian", "expr": "sum(x^3 * y)"}, ["hessian", "sum(x^3 * y)", "x=1,2", "y=3,4"]),
+    ({"task": "check", "expr": "sum(x^3 * y)"}, ["check", "sum(x^3 * y)", "x=1,2", "y=3,4"]),
+    (
+        {"task": "check", "expr": "sum(x * y)", "eps": 1e-4, "atol": 0.1, "rtol": 0.2},
+        ["check", "sum(x * y)", "x=1,2", "y=3,4", "--eps", "1e-4", "--atol", ".1", "--rtol", ".2"],
+    ),
+    ({"task": "grad", "expr": "sum(x * y)"}, ["grad", "sum(x * y)", "x=1,2", "y=3,4"]),
+    (
+        {"task": "jvp", "dtype": "float64"},
+        ["jvp", "sin(x) * y", "x=1,2", "y=3,4", "--dtype", "float64"],
+    ),
+]
+
+
+@pytest.mark.parametrize("fields,command", TASK_CASES)
+def test_a_record_task_answers_as_its_command(fields, command):
+    record = {"id": "r", "expr": "sin(x) * y", "inputs": {"x": [1, 2], "y": [3, 4]}, **fields}
+    r = run([], json.dumps(record) + "\n")
+    single = CliRunner().invoke(main, [*command, "--json"])
+    assert r.exit_code == 0 and single.exit_code == 0, r.output + single.output
+    expected = json.loads(single.stdout)
+    expected.pop("nodes", None)  # (grad's answers in batch leave them out, unless --nodes)
+    assert answers(r.stdout) == [{"id": "r", **expected}]
+
+
+def test_a_failing_check_is_a_failed_record():
+    r = run([], '{"task": "check", "expr": "sum(relu(x))", "inputs": {"x": [0, 1]}}\n')
+    (a,) = answers(r.stdout)
+    assert a["ok"] is False and a["inputs"]["x"]["reverse"]["max_abs_error"] > 0.4
+    assert r.exit_code == 1 and "1 of 1 records failed" in r.stderr
+
+
+@pytest.mark.parametrize(
+    "record,fragment",
+    [
+        ({"task": "frob"}, '"task" must be one of grad, jvp'),
+        ({"task": 3}, '"task" must be one of'),
+        ({"task": "jvp", "mode": "forward"}, "'mode' is not a field of task jvp"),
+        ({"task": "grad", "tangents": {}}, "'tangents' is not a field of task grad"),
+        ({"task": "hessian", "seed_vector": 1}, "'seed_vector' is not a field of task hessian"),
+        ({"task": "jvp", "tangents": [1]}, '"tangents" must be a JSON object'),
+        ({"task": "jvp", "tangents": {"q": 1}}, "--tangent names q, not an input"),
+        ({"task": "jacobian", "mode": "sideways"}, '"mode" must be "auto", "forward"'),
+        ({"task": "check", "eps": 0}, '"eps" must be a positive finite number'),
+        ({"task": "check", "atol": -1}, '"atol" must be at least 0'),
+        ({"task": "check", "rtol": "1"}, '"rtol" must be a number'),
+        ({"task": "hessian", "expr": "x * 2"}, "a Hessian needs a scalar output"),
+        ({"task": "jvp", "dtype": "half"}, "unknown dtype"),
+    ],
+)
+def test_task_errors_cost_only_their_record(record, fragment):
+    line = json.dumps({"expr": "sum(x)", "inputs": {"x": [1, 2]}, **record})
+    r = run([], line + "\n" + json.dumps(GOOD) + "\n")
+    bad, good = answers(r.stdout)
+    assert fragment in bad["error"]["message"] and good["id"] == "walk"
+    assert r.exit_code == 1
+
+
+def split_records():
+    rows = []
+    for i in range(40):
+        rows.append(json.dumps({"inputs": {"x": "randn(3)"}}) if i % 3 else "")
+        if i == 17:
+            rows.append("not json")
+    return [row + "\n" for row in rows]
+
+
+def test_first_line_makes_blocks_identical_to_the_whole_file(tmp_path):
+    lines = split_records()
+    whole = tmp_path / "whole.jsonl"
+    whole.write_text("".join(lines))
+    args = ["--expr", EXPR, "--random-seed", "7"]
+    expected = run([*args, str(whole)], "").stdout
+    got = ""
+    for start, stop in ((0, 11), (11, 30), (30, len(lines))):
+        block = tmp_path / f"b{start}.jsonl"
+        block.write_text("".join(lines[start:stop]))
+        got += run([*args, "--first-line", str(start + 1), str(block)], "").stdout
+    assert got == expected and len(answers(expected)) == 27
+    assert '"line": 19' in expected  # the bad line, numbered as in the whole file
+
+
+def test_answer_lines_is_batch_for_one_block():
+    from gradcli.batch import answer_lines
+
+    lines = split_records()
+    expected = run(["--expr", EXPR, "--random-seed", "7"], "".join(lines)).stdout.splitlines()
+    got = []
+    for start, stop in ((0, 5), (5, len(lines))):
+        block = lines[start:stop] if start else [line.encode() for line in lines[start:stop]]
+        got += answer_lines(block, first_line=start + 1, expr=EXPR, random_seed=7)
+    assert got == expected
+
+
+@pytest.mark.parametrize("value", ["0", "x", "1.5"])
+def test_first_line_must_be_a_line_number(value):
+    r = run(["--first-line", value], "")
+    assert r.exit_code == 2 and "--first-line" in r.output
