@@ -42,9 +42,9 @@ FIELDS = COMMON + tuple(f for extra in TASKS.values() for f in extra)
 MAX_LINE = 64 * 1024 * 1024  # a longer line is answered with an error, not read into memory
 MAX_SKIP = 1 << 30  # a line still without a newline after this is not JSON Lines: stop
 BLOCK = 1 << 18  # bytes per read
-CHUNK = 256  # at most this many lines per task with --jobs ...
+CHUNK = 256  # --jobs: at most this many lines go to a worker at once ...
 CHUNK_BYTES = 1 << 20  # ... and at most about this many bytes
-HELD_BYTES = 32 << 20  # --jobs: input read ahead and answers waiting for their turn
+HELD_BYTES = 32 << 20  # --jobs: at most about this many bytes of records read, not yet written
 CACHE_SIZE = 64  # parsed programs kept, most recently used ...
 CACHE_TEXT = 4096  # ... of at most this many characters each (see ProgramCache)
 
@@ -287,6 +287,7 @@ class _Reader:
         self.pollable = not stat.S_ISREG(mode)  # a pipe, terminal or socket: may have to wait
         self._read = functools.partial(os.read, fd) if fd is not None else _reader_of(stream)
         self.bytes_read = 0
+        self.first_line = first_line
         self.line_no = first_line - 1
         self.eof = False
         self.error: str | None = None
@@ -350,6 +351,8 @@ class _Reader:
 
     def _line(self, raw, items):
         self.line_no += 1
+        if self.line_no == self.first_line and raw.startswith(b"\xef\xbb\xbf"):
+            raw = raw[3:]  # a UTF-8 byte-order mark, as some editors write
         if len(raw) > MAX_LINE:
             items.append((self.line_no, None))
         elif raw and not raw.isspace():
@@ -416,17 +419,15 @@ class _Output:
         if out is None:
             raise OutputError("cannot write output: stdout is closed (after 0 complete records)")
         try:
-            fd = out.fileno()
+            self.fd = out.fileno()
+            out.flush()  # anything written before us goes first
         except (AttributeError, io.UnsupportedOperation):
-            fd = None  # an in-memory stream (tests, embedding): its own write()
+            self.fd = None  # an in-memory stream (tests, embedding): its own write()
         except (OSError, ValueError) as e:
             raise OutputError(
                 f"cannot write output: {getattr(e, 'strerror', None) or e} "
                 "(after 0 complete records)"
             ) from None
-        if fd is not None:
-            out.flush()  # anything written before us goes first
-            self.fd = fd
         self.lines: list[bytes] = []
         self.size = 0
         self.complete = 0  # answers written whole

@@ -171,6 +171,11 @@ def test_lines_numbers_every_line_and_skips_blank_ones(monkeypatch):
     assert list(batch.lines(io.BytesIO(data))) == [(1, b"a"), (4, b"bb"), (5, None), (6, b"last")]
 
 
+def test_byte_order_mark_on_the_first_line_is_not_an_error():
+    r = run(["--expr", EXPR], b"\xef\xbb\xbf" + json.dumps(GOOD).encode() + b"\n")
+    assert r.exit_code == 0 and answers(r.stdout)[0]["id"] == "walk"
+
+
 def test_readme_batch_example():
     """The README's `printf ... | gradcli batch` example, run by the shell as written."""
     import pathlib
