@@ -1,75 +1,121 @@
 """JSON Lines in, JSON Lines out: one answer per non-blank line, in order; a bad line costs
 only itself. The work per line is one pure function (bytes -> answer line), so running it on
-N processes gives byte-identical output."""
+N processes gives byte-identical output.
+
+What a run guarantees, whatever happens to it: every line is answered exactly once and in
+order, written whole (never half a line), or the run stops and says how many answers were
+complete. Memory stays flat in the size of the input: a line costs only itself, and a line
+longer than MAX_LINE is answered with an error without being held."""
+
+from __future__ import annotations
 
 import collections
+import contextlib
+import dataclasses
+import functools
 import io
 import math
 import os
 import signal
 import stat
 import sys
+from collections.abc import Callable, Iterable, Iterator
+from typing import TYPE_CHECKING, Any, BinaryIO, NamedTuple, TextIO
 
-from .errors import GradcliError, InputError
+from .errors import EvaluationError, GradcliError, InputError
 from .inputs import load_object
 
-FIELDS = ("id", "expr", "inputs", "seed_vector", "wrt", "dtype")
+if TYPE_CHECKING:
+    from rich.progress import Progress
+
+    from .parser import Program
+
+COMMON = ("id", "task", "expr", "inputs", "wrt", "dtype")
+TASKS = {  # a record's "task" and the fields that task adds (its command's options)
+    "grad": ("seed_vector",),
+    "jvp": ("tangents",),
+    "jacobian": ("mode",),
+    "hessian": (),
+    "check": ("eps", "atol", "rtol"),
+}
+FIELDS = COMMON + tuple(f for extra in TASKS.values() for f in extra)
 MAX_LINE = 64 * 1024 * 1024  # a longer line is answered with an error, not read into memory
-CHUNK = 256  # lines per task with --jobs
-CACHE_SIZE = 256  # parsed programs kept, most recently used
+MAX_SKIP = 1 << 30  # a line still without a newline after this is not JSON Lines: stop
+BLOCK = 1 << 18  # bytes per read
+CHUNK = 256  # --jobs: at most this many lines go to a worker at once ...
+CHUNK_BYTES = 1 << 20  # ... and at most about this many bytes
+HELD_BYTES = 32 << 20  # --jobs: at most about this many bytes of records read, not yet written
+CACHE_SIZE = 64  # parsed programs kept, most recently used ...
+CACHE_TEXT = 4096  # ... of at most this many characters each (see ProgramCache)
 
 
+class OutputError(GradcliError):
+    """The answers could not be written (a full disk, a closed stdout): exit 1."""
+
+    exit_code = 1
+
+
+@dataclasses.dataclass
 class Defaults:
     """What the command line supplies for records that do not say."""
 
-    def __init__(
-        self,
-        expr=None,
-        dtype="float32",
-        wrt=None,
-        nodes=False,
-        random_seed=None,
-        max_elements=None,
-        detect_anomaly=False,
-    ):
-        self.expr, self.dtype, self.wrt = expr, dtype, wrt
-        self.nodes, self.random_seed = nodes, random_seed
-        self.max_elements, self.detect_anomaly = max_elements, detect_anomaly
+    expr: str | None = None
+    dtype: str = "float32"
+    wrt: str | list[str] | None = None
+    nodes: bool = False
+    random_seed: int | None = None
+    max_elements: int | None = None
+    detect_anomaly: bool = False
+    _program: Program | None = dataclasses.field(
+        default=None, init=False, repr=False, compare=False
+    )
+
+    def program(self) -> Program:
+        """``expr`` parsed once, whatever its size (it is every record's program)."""
+        if self.expr is None:
+            raise InputError('no program: give "expr" in the record, or --expr/-f')
+        if self._program is None:
+            self._program = _parse(self.expr)
+        return self._program
+
+
+def _parse(text: str) -> Program:
+    from .parser import parse
+
+    return parse(text)
 
 
 class ProgramCache:
-    """Parsed programs by text: a program seen before is not parsed again."""
+    """Parsed programs by text: a program seen before is not parsed again.
 
-    def __init__(self, size=CACHE_SIZE):
-        self.size = size
-        self.programs = collections.OrderedDict()
+    functools.lru_cache bounds the count; a parsed program takes about 100 times its text
+    in memory, so programs over CACHE_TEXT characters are parsed per record instead of
+    cached, which bounds the cache to about CACHE_SIZE * CACHE_TEXT * 100 bytes (26 MB)
+    per process. (A long default program, --expr or -f, is parsed once: Defaults.program.)"""
 
-    def get(self, text):
-        from .parser import parse
+    def __init__(self, size: int = CACHE_SIZE) -> None:
+        self._cached = functools.lru_cache(maxsize=size)(_parse)
 
-        program = self.programs.get(text)
-        if program is None:
-            program = parse(text)
-            self.programs[text] = program
-            if len(self.programs) > self.size:
-                self.programs.popitem(last=False)
-        else:
-            self.programs.move_to_end(text)
-        return program
+    def get(self, text: str) -> Program:
+        return self._cached(text) if len(text) <= CACHE_TEXT else _parse(text)
 
 
-def answer(line_no, raw, defaults, cache):
-    """One input line -> (answer line, ok). Never raises for anything the line holds."""
+_CACHE = ProgramCache()
+
+
+def answer(
+    line_no: int, raw: bytes | None, defaults: Defaults, cache: ProgramCache | None = None
+) -> tuple[str, bool]:
+    """One input line -> (answer line, ok). ``raw`` is None for a line over MAX_LINE bytes
+    (see lines()). Never raises for anything the line holds."""
     from .render import dumps
 
-    record_id = line_no
+    record_id: object = line_no
     try:
         record = _record(raw)
         record_id = _check_id(record.get("id", line_no))
-        result = _evaluate(record, line_no, defaults, cache)
-        out = {"id": record_id}
-        out.update(result.to_dict(nodes=defaults.nodes))
-        return dumps(out), True
+        result, ok = _evaluate(record, line_no, defaults, _CACHE if cache is None else cache)
+        return dumps({"id": record_id, **result}), ok
     except GradcliError as e:
         return _error(record_id, e.type, _message(e), line_no), False
     except MemoryError:
@@ -88,8 +134,11 @@ def answer(line_no, raw, defaults, cache):
 
 
 def _record(raw):
-    if len(raw) > MAX_LINE:
-        raise InputError(f"line longer than {MAX_LINE} bytes")
+    if raw is None or len(raw) > MAX_LINE:
+        raise InputError(
+            f"line longer than {MAX_LINE} bytes",
+            hint="give large inputs as generators (randn(n), zeros(n), ...) or split the record",
+        )
     try:
         text = raw.decode("utf-8")
     except UnicodeDecodeError as e:
@@ -111,13 +160,23 @@ def _check_id(value):
 
 
 def _evaluate(record, line_no, defaults, cache):
+    """A record's answer (its task's JSON object, without "id") and whether it succeeded."""
     from .api import run
 
-    expr = record.get("expr", defaults.expr)
-    if expr is None:
-        raise InputError('no program: give "expr" in the record, or --expr/-f')
-    if not isinstance(expr, str):
-        raise InputError('"expr" must be a string')
+    task = record.get("task", "grad")
+    if task not in TASKS:
+        raise InputError(f'"task" must be one of {", ".join(TASKS)}')
+    stray = [k for k in record if k not in COMMON and k not in TASKS[task]]
+    if stray:
+        takes = ", ".join(COMMON + TASKS[task])
+        raise InputError(f"'{stray[0]}' is not a field of task {task}, which has {takes}")
+    if "expr" in record:
+        expr = record["expr"]
+        if not isinstance(expr, str):
+            raise InputError('"expr" must be a string')
+        program = cache.get(expr)
+    else:
+        program = defaults.program()
     inputs = record.get("inputs", {})
     if not isinstance(inputs, dict):
         raise InputError('"inputs" must be a JSON object of NAME: VALUE')
@@ -130,8 +189,10 @@ def _evaluate(record, line_no, defaults, cache):
     ):
         raise InputError('"wrt" must be a list of names or a comma-separated string')
     seed = None if defaults.random_seed is None else [defaults.random_seed, line_no]
-    return run(
-        cache.get(expr),
+    if task != "grad":
+        return _derivative(task, record, program, inputs, wrt, dtype, seed, defaults)
+    result = run(
+        program,
         inputs,
         seed_vector=record.get("seed_vector"),
         wrt=wrt,
@@ -141,6 +202,53 @@ def _evaluate(record, line_no, defaults, cache):
         detect_anomaly=defaults.detect_anomaly,
         keep="all" if defaults.nodes else "inputs",
     )
+    return result.to_dict(nodes=defaults.nodes), True
+
+
+def _derivative(task, record, program, inputs, wrt, dtype, seed, defaults):
+    """jvp, jacobian, hessian or check on one record: the command's own function and its
+    own JSON (what `gradcli TASK --json` prints)."""
+    import types
+
+    from . import derivatives, render
+    from .inputs import check_dtype
+
+    check_dtype(dtype)
+    job = types.SimpleNamespace(text=program.text, dtype=dtype)
+    common = {"wrt": wrt, "random_seed": seed, "max_elements": defaults.max_elements}
+    if task == "jvp":
+        tangents = record.get("tangents", {})
+        if not isinstance(tangents, dict):
+            raise InputError('"tangents" must be a JSON object of NAME: VALUE')
+        out = derivatives.jvp(program, inputs, tangents, dtype=dtype, **common)
+        return render.jvp_json(out, job), True
+    if task == "jacobian":
+        mode = record.get("mode", "auto")
+        if mode not in ("auto", "forward", "reverse"):
+            raise InputError('"mode" must be "auto", "forward" or "reverse"')
+        out = derivatives.jacobian(
+            program, inputs, dtype=dtype, mode=None if mode == "auto" else mode, **common
+        )
+        return render.jacobian_json(out, job), True
+    if task == "hessian":
+        out = derivatives.hessian(program, inputs, dtype=dtype, **common)
+        return render.hessian_json(out, job), True
+    tolerances = {
+        k: _number(record, k, v) for k, v in (("eps", 1e-6), ("atol", 1e-5), ("rtol", 1e-3))
+    }
+    out = derivatives.check(program, inputs, **tolerances, **common)  # (always in float64)
+    return render.check_json(out, job), out["ok"]  # a check that fails is a failed record
+
+
+def _number(record, key, default):
+    value = record.get(key, default)
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise InputError(f'"{key}" must be a number')
+    if key == "eps" and not 0 < value < math.inf:
+        raise InputError('"eps" must be a positive finite number')
+    if not value >= 0:
+        raise InputError(f'"{key}" must be at least 0')
+    return float(value)
 
 
 def _message(e):
@@ -161,195 +269,630 @@ def _error(record_id, kind, message, line_no):
 # ---- reading ------------------------------------------------------------------------------
 
 
-def lines(stream):
-    """(line number, bytes) for each non-blank line; an over-long line is cut at MAX_LINE + 1
-    bytes (so it is answered with an error) and the rest of it skipped, unread into memory."""
-    line_no = 0
-    while True:
-        raw = stream.readline(MAX_LINE + 1)
-        if not raw:
-            return
-        line_no += 1
-        if len(raw) > MAX_LINE and not raw.endswith(b"\n"):
-            while True:  # skip the rest of the long line
-                rest = stream.readline(1 << 20)
-                if not rest or rest.endswith(b"\n"):
-                    break
-        if raw.strip():
-            yield line_no, raw.rstrip(b"\r\n")
+class _Reader:
+    """The non-blank lines of a binary stream as (line number, bytes), in bounded memory: a
+    line over MAX_LINE bytes comes as (line number, None) and the rest of it is skipped
+    unread into memory. Reads the stream's descriptor directly where it has one, so that a
+    pipe can be waited on (select) together with the workers, and counts the bytes read
+    (the progress bar needs no seek)."""
+
+    def __init__(self, stream: BinaryIO, first_line: int = 1) -> None:
+        self.name = str(getattr(stream, "name", "input"))
+        try:
+            fd = stream.fileno()
+            mode = os.fstat(fd).st_mode
+        except (OSError, ValueError, AttributeError):
+            fd, mode = None, stat.S_IFREG  # an in-memory stream: always ready, never waits
+        self.fd = fd
+        self.pollable = not stat.S_ISREG(mode)  # a pipe, terminal or socket: may have to wait
+        self._read = functools.partial(os.read, fd) if fd is not None else _reader_of(stream)
+        self.bytes_read = 0
+        self.first_line = first_line
+        self.line_no = first_line - 1
+        self.eof = False
+        self.error: str | None = None
+        self._pieces: list[bytes] = []  # the line being read, so far
+        self._pending = 0
+        self._skipped: int | None = None  # bytes skipped of an over-long line
+
+    def fill(self) -> list[tuple[int, bytes | None]]:
+        """One read (it waits only if nothing is ready); the lines it completed."""
+        try:
+            data = self._read(BLOCK)
+        except BlockingIOError:  # a descriptor left non-blocking by whoever passed it on
+            if self.fd is not None:
+                import select
+
+                select.select([self.fd], [], [])
+            return []
+        except OSError as e:
+            self.eof, self.error = True, f"cannot read '{self.name}': {e.strerror or e}"
+            data = b""
+        self.bytes_read += len(data)
+        if not data:
+            self.eof = True
+            items: list[tuple[int, bytes | None]] = []
+            if self._pieces and self._skipped is None:
+                self._line(b"".join(self._pieces), items)
+            self._pieces = []
+            return items
+        return self._feed(data)
+
+    def _feed(self, data):
+        items: list[tuple[int, bytes | None]] = []
+        if self._skipped is not None:
+            end = data.find(b"\n")
+            if end < 0:
+                self._skipped += len(data)
+                if self._skipped > MAX_SKIP:
+                    self.eof = True
+                    self.error = (
+                        f"line {self.line_no} has no line end in its first {MAX_SKIP:,} "
+                        f"bytes: '{self.name}' is not JSON Lines"
+                    )
+                return items
+            data, self._skipped = data[end + 1 :], None
+        parts = data.split(b"\n")
+        if len(parts) > 1:
+            self._pieces.append(parts[0])
+            self._line(b"".join(self._pieces), items)
+            for part in parts[1:-1]:
+                self._line(part, items)
+            self._pieces, self._pending = [], 0
+        tail = parts[-1]
+        if tail:
+            self._pieces.append(tail)
+            self._pending += len(tail)
+            if self._pending > MAX_LINE:
+                self.line_no += 1
+                items.append((self.line_no, None))
+                self._skipped, self._pieces, self._pending = self._pending, [], 0
+        return items
+
+    def _line(self, raw, items):
+        self.line_no += 1
+        if self.line_no == self.first_line and raw.startswith(b"\xef\xbb\xbf"):
+            raw = raw[3:]  # a UTF-8 byte-order mark, as some editors write
+        if len(raw) > MAX_LINE:
+            items.append((self.line_no, None))
+        elif raw and not raw.isspace():
+            items.append((self.line_no, raw.rstrip(b"\r")))
+
+
+def _reader_of(stream):
+    return getattr(stream, "read1", None) or stream.read
+
+
+def lines(stream: BinaryIO, first_line: int = 1) -> Iterator[tuple[int, bytes | None]]:
+    """(line number, bytes) for each non-blank line of a binary stream, without its line
+    end, numbered from ``first_line``; None instead of the bytes for a line over MAX_LINE
+    bytes, whose rest is skipped unread. Raises InputError when the stream cannot be read
+    on."""
+    reader = _Reader(stream, first_line)
+    while not reader.eof:
+        yield from reader.fill()
+    if reader.error:
+        raise InputError(reader.error)
 
 
 AUTO_BYTES = 256 * 1024  # --jobs auto spreads a file this big over every core
 
 
-def auto_jobs(stream):
+def cores() -> int:
+    """The cores this process may run on."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except (AttributeError, OSError):
+        return os.cpu_count() or 1
+
+
+def max_jobs() -> int:
+    """--jobs is clamped to this: more processes than 4 per core only cost memory."""
+    return 4 * cores()
+
+
+def auto_jobs(stream: BinaryIO) -> int:
     """Every core for a regular file big enough to repay the workers' start; one process
     for pipes and terminals (answers come as lines arrive) and for small files."""
     try:
         st = os.fstat(stream.fileno())
-    except (OSError, ValueError, AttributeError, io.UnsupportedOperation):
+    except (OSError, ValueError, AttributeError):
         return 1
     if not stat.S_ISREG(st.st_mode) or st.st_size < AUTO_BYTES:
         return 1
-    return max(1, min(os.cpu_count() or 1, 8))
+    return max(1, min(cores(), 8))
 
 
-def is_interactive(stream):
-    """A pipe, terminal or socket: answer each line as soon as it is read."""
-    try:
-        mode = os.fstat(stream.fileno()).st_mode
-    except (OSError, ValueError, AttributeError, io.UnsupportedOperation):
-        return False  # an in-memory stream (tests, embedding): no waiting reader
-    return not stat.S_ISREG(mode)
+# ---- writing ------------------------------------------------------------------------------
+
+
+class _Output:
+    """Answer lines, whole: buffered as complete lines and written with os.write, so a
+    failed write (a full disk) is known to the byte. A line cut by a failed write is cut
+    off again (truncate) where the output is a regular file; the error says how many
+    answers were complete."""
+
+    def __init__(self, out, signals):
+        self.signals = signals
+        self.stream = out
+        self.fd = None
+        if out is None:
+            raise OutputError("cannot write output: stdout is closed (after 0 complete records)")
+        try:
+            self.fd = out.fileno()
+            out.flush()  # anything written before us goes first
+        except (AttributeError, io.UnsupportedOperation):
+            self.fd = None  # an in-memory stream (tests, embedding): its own write()
+        except (OSError, ValueError) as e:
+            raise OutputError(
+                f"cannot write output: {getattr(e, 'strerror', None) or e} "
+                "(after 0 complete records)"
+            ) from None
+        self.lines: list[bytes] = []
+        self.size = 0
+        self.complete = 0  # answers written whole
+        self.broken = False
+
+    def add(self, text: str) -> None:
+        self.lines.append(text.encode() + b"\n")  # ASCII: render.dumps escapes the rest
+        self.size += len(self.lines[-1])
+        if self.size >= 1 << 16:
+            self.flush()
+
+    def flush(self) -> None:
+        if not self.lines or self.broken:
+            return
+        data = b"".join(self.lines)
+        written = 0
+        self.signals.in_write = True
+        try:
+            if self.fd is None:
+                self.stream.write(data.decode())
+                self.stream.flush()
+            else:
+                view = memoryview(data)
+                while written < len(data):
+                    written += os.write(self.fd, view[written:])
+        except BaseException as e:  # a full disk, a reader gone, a second signal
+            self.broken = True  # nothing more is written: no line twice, none cut
+            n = self._cut(written)
+            if isinstance(e, OSError) and not isinstance(e, BrokenPipeError):
+                raise OutputError(
+                    f"cannot write output: {e.strerror or e} "
+                    f"(after {n} complete record{'s' if n != 1 else ''})"
+                ) from None
+            raise
+        finally:
+            self.signals.in_write = False
+        self.complete += len(self.lines)
+        self.lines, self.size = [], 0
+        self.signals.deferred()
+
+    def _cut(self, written):
+        """After a failed write of ``written`` bytes: count the answers written whole, and
+        take back a cut line where the output is a regular file."""
+        for line in self.lines:
+            if written < len(line):
+                break
+            written -= len(line)
+            self.complete += 1
+        if written and self.fd is not None:
+            try:
+                if stat.S_ISREG(os.fstat(self.fd).st_mode):
+                    os.ftruncate(self.fd, os.lseek(self.fd, 0, os.SEEK_CUR) - written)
+            except OSError:
+                pass
+        self.lines = []
+        return self.complete
+
+
+# ---- signals ------------------------------------------------------------------------------
+
+
+class _Stopped(BaseException):
+    """SIGINT, SIGTERM or SIGHUP arrived: the run stops (BaseException: answer() catches
+    Exception, and a stop is not a bad record)."""
+
+    def __init__(self, signum):
+        super().__init__(signum)
+        self.signum = signum
+
+
+class _Signals:
+    """SIGINT, SIGTERM and SIGHUP stop the run at once, except in the middle of writing
+    answers, where the first one waits for the write to end (no half-written line); a
+    second signal never waits. Signals that were ignored (nohup, a background job) stay
+    ignored."""
+
+    STOP = tuple(getattr(signal, name) for name in ("SIGINT", "SIGTERM", "SIGHUP"))
+
+    def __init__(self):
+        self.previous = {}
+        self.in_write = False
+        self.pending = None
+        self.stopping = False
+
+    def __enter__(self):
+        try:
+            for signum in self.STOP:
+                if signal.getsignal(signum) != signal.SIG_IGN:
+                    self.previous[signum] = signal.signal(signum, self._handle)
+        except ValueError:  # not the main thread (embedded use): leave signals alone
+            pass
+        return self
+
+    def __exit__(self, *exc):
+        for signum, handler in self.previous.items():
+            signal.signal(signum, handler)
+
+    def _handle(self, signum, frame):
+        if self.in_write and not self.stopping:
+            self.pending, self.stopping = signum, True
+            return
+        self.stopping = True
+        raise _Stopped(signum)
+
+    def deferred(self):
+        """Stop now for a signal that came in the middle of a write."""
+        if self.pending is not None:
+            signum, self.pending = self.pending, None
+            raise _Stopped(signum)
 
 
 # ---- running ------------------------------------------------------------------------------
 
 
-class _Interrupt:
-    """Ctrl-C stops at a line boundary: while a line is being answered and written, SIGINT
-    only sets a flag; while waiting for input it interrupts the read at once."""
+class Summary(NamedTuple):
+    """What a run did: answers written, how many of them were errors, and the signal that
+    stopped it (None when it read to the end)."""
 
-    def __init__(self):
-        self.requested = False
-        self.reading = False
-        self.previous = None
-
-    def __enter__(self):
-        try:
-            self.previous = signal.signal(signal.SIGINT, self._handle)
-        except ValueError:  # not the main thread (embedded use): leave signals alone
-            self.previous = None
-        return self
-
-    def __exit__(self, *exc):
-        if self.previous is not None:
-            signal.signal(signal.SIGINT, self.previous)
-
-    def _handle(self, signum, frame):
-        self.requested = True
-        if self.reading:
-            raise KeyboardInterrupt
+    records: int
+    failed: int
+    stopped_by: int | None
 
 
-def run(stream, out, defaults, *, jobs=1, interactive=False, progress=None):
-    """Answer every line of ``stream`` (binary) on ``out`` (text). Returns (records, failed,
-    interrupted)."""
+def run(
+    stream: BinaryIO,
+    out: TextIO | None,
+    defaults: Defaults,
+    *,
+    jobs: int = 1,
+    first_line: int = 1,
+    progress: Callable[[int, int, bool], None] | None = None,
+) -> Summary:
+    """Answer every line of ``stream`` (binary) on ``out`` (a text stream; written through
+    its file descriptor where it has one), on ``jobs`` processes (at most max_jobs()).
+    ``progress(bytes done, answers, last)`` is called after each answer, and with ``last``
+    true at the end. Raises OutputError when the answers cannot be written and InputError
+    when the input cannot be read on, each saying how many answers were complete;
+    BrokenPipeError when the reader went away."""
     from .api import quietly
 
-    total = failed = 0
-    with _Interrupt() as interrupt, quietly():
-        source = _guarded(lines(stream), interrupt)
-        # On an interactive input a chunk is one line, so each answer still comes as soon as
-        # its line (and every line before it) is done; files go in chunks, for throughput.
-        answers = (
-            _answers_serial(source, defaults)
-            if jobs <= 1
-            else _answers_parallel(source, defaults, jobs, interrupt, 1 if interactive else CHUNK)
+    reader = _Reader(stream, first_line)
+    failed = done = 0
+    stopped = None
+    with _Signals() as signals, quietly():
+        output = _Output(out, signals)
+
+        def emit(text, ok, raw):
+            nonlocal failed, done
+            output.add(text)
+            failed += not ok
+            done += len(raw or b"") + 1  # (blank lines and line ends aside)
+            if progress is not None:
+                progress(done, output.complete + len(output.lines), False)
+
+        try:
+            try:
+                if jobs <= 1:
+                    _serial(reader, defaults, emit, output)
+                else:
+                    _parallel(reader, defaults, min(jobs, max_jobs()), emit, output)
+            finally:
+                output.flush()
+        except _Stopped as s:
+            stopped = s.signum
+            with contextlib.suppress(_Stopped):  # a second signal: stop now
+                output.flush()
+    if progress is not None:
+        progress(done, output.complete, True)
+    if reader.error and stopped is None:
+        n = output.complete
+        raise InputError(f"{reader.error} (after {n} complete record{'s' if n != 1 else ''})")
+    return Summary(output.complete, failed, stopped)
+
+
+def answer_lines(
+    lines: Iterable[str | bytes], *, first_line: int = 1, **defaults: Any
+) -> Iterator[str]:
+    """The answers to one block of batch lines, as `gradcli batch --first-line N` writes
+    them (each without its newline), for any engine that maps over blocks of a file (Ray,
+    Spark, Dask): ``lines`` are the block's lines in order (with or without line ends),
+    ``first_line`` the file line number of the first, so that ids and per-record random
+    seeds come out as for the whole file; ``defaults`` are Defaults' fields (expr, dtype,
+    wrt, nodes, random_seed, max_elements, detect_anomaly). A blank line is numbered but
+    not answered."""
+    from .api import quietly
+
+    settings = Defaults(**defaults)
+    for k, line in enumerate(lines):
+        raw = line.encode() if isinstance(line, str) else bytes(line)
+        raw = raw.rstrip(b"\r\n")
+        if not raw or raw.isspace():
+            continue
+        with quietly():
+            text, _ = answer(first_line + k, raw, settings)
+        yield text
+
+
+def _serial(reader, defaults, emit, output):
+    while not reader.eof:
+        if reader.pollable:
+            output.flush()  # about to wait for input: the answers so far go out now
+        for line_no, raw in reader.fill():
+            emit(*answer(line_no, raw, defaults), raw)
+
+
+class _Slot:
+    """One record on its way through the workers."""
+
+    __slots__ = ("line_no", "raw", "answer", "deaths")
+    raw: bytes | None
+    answer: tuple[str, bool] | None
+
+    def __init__(self, line_no: int, raw: bytes | None) -> None:
+        self.line_no, self.raw, self.answer, self.deaths = line_no, raw, None, 0
+
+
+class _Worker:
+    """One worker process and the connection to it; ``unit`` is the records it is
+    answering (None: idle)."""
+
+    def __init__(self, context, defaults):
+        self.conn, child = context.Pipe()
+        self.process = context.Process(
+            target=_work, args=(child, self.conn, defaults, os.getpid()), daemon=True
         )
-        try:
-            for text, ok, _line in answers:
-                out.write(text + "\n")
-                total += 1
-                failed += not ok
-                if interactive:
-                    out.flush()
-                if progress is not None:
-                    progress(stream)
-                if interrupt.requested:
-                    break
-        except KeyboardInterrupt:
-            interrupt.requested = True
-        out.flush()
-    return total, failed, interrupt.requested
+        self.process.start()
+        child.close()
+        self.unit = None
+
+    def stop(self):
+        self.process.kill()
+        self.conn.close()
+        self.process.join()
 
 
-def _guarded(source, interrupt):
-    """The line iterator, with SIGINT allowed to interrupt only the wait for input."""
-    while True:
-        interrupt.reading = True
-        try:
-            item = next(source, None)
-        finally:
-            interrupt.reading = False
-        if item is None or interrupt.requested:
-            return
-        yield item
+def _die_with_parent(parent):
+    """Linux: the kernel kills this process when its parent dies, however it dies (even
+    SIGKILL), so no worker outlives gradcli holding its stdout open."""
+    try:
+        import ctypes
+
+        ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
+    except (OSError, AttributeError):
+        pass
+    if os.getppid() != parent:  # the parent died before prctl
+        os._exit(1)
 
 
-def _answers_serial(source, defaults):
-    cache = ProgramCache()
-    for line_no, raw in source:
-        text, ok = answer(line_no, raw, defaults, cache)
-        yield text, ok, line_no
-
-
-_worker_cache = None
-
-
-def _worker_init():
-    signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent decides when to stop
-
-
-def _answer_chunk(chunk, defaults):
+def _work(conn, parent_end, defaults, parent):
+    """A worker: answer units of records until told to stop or the parent goes."""
     from .api import quietly
 
-    global _worker_cache
-    if _worker_cache is None:
-        _worker_cache = ProgramCache()
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C reaches the whole group: parent decides
+    for signum in (signal.SIGTERM, signal.SIGHUP):
+        signal.signal(signum, signal.SIG_DFL)  # (a fork inherits the parent's handlers)
+    parent_end.close()
+    _die_with_parent(parent)
     with quietly():
-        return [answer(n, raw, defaults, _worker_cache) + (n,) for n, raw in chunk]
+        while True:
+            try:
+                unit = conn.recv()
+            except (EOFError, OSError):
+                return
+            if unit is None:
+                return
+            conn.send([answer(n, raw, defaults) for n, raw in unit])
 
 
-def _answers_parallel(source, defaults, jobs, interrupt, chunk_size):
-    """Chunks of lines on ``jobs`` processes; answers come back in input order, and at most
-    a few chunks per process are in flight, so memory stays flat on any input size."""
-    from concurrent.futures import ProcessPoolExecutor
+def _context():
+    import multiprocessing
 
-    pending = collections.deque()
-    with ProcessPoolExecutor(max_workers=jobs, initializer=_worker_init) as pool:
+    # fork: workers start in milliseconds with everything imported (the parent runs no
+    # threads to make that unsafe); spawn where there is no fork
+    method = "fork" if "fork" in multiprocessing.get_all_start_methods() else "spawn"
+    return multiprocessing.get_context(method)
+
+
+def _parallel(reader, defaults, jobs, emit, output):
+    """Units of records on ``jobs`` worker processes, answers written in input order.
+
+    One loop waits on the workers and (for a pipe) the input together, so an answer goes
+    out as soon as it and every answer before it are done, and lines are handed out as
+    soon as they arrive. At most about HELD_BYTES of input (and its answers) wait in this
+    process, however long the input. A worker that dies (kill -9, the OOM killer) is
+    replaced and its records answered again, each alone; a record whose worker dies twice
+    gets an error answer. Workers are killed on the way out, whatever the way."""
+    from multiprocessing.connection import wait
+
+    context = _context()
+    workers: list[_Worker] = []
+    order: collections.deque[_Slot] = collections.deque()  # read, not yet written, in order
+    todo: collections.deque[list[_Slot]] = collections.deque()  # units waiting for a worker
+    held = [0]  # bytes of the records in ``order``
+    idle_deaths = 0
+    try:
+        workers += [_start(context, defaults) for _ in range(jobs)]
+        while True:
+            while order and (done := order[0].answer) is not None:
+                slot = order.popleft()
+                held[0] -= len(slot.raw or b"")
+                emit(done[0], done[1], slot.raw)
+            if reader.eof and not order:
+                return
+            want_input = not reader.eof and (
+                not order or (len(order) < 4 * jobs * CHUNK and held[0] < HELD_BYTES)
+            )
+            if want_input and not reader.pollable:
+                _queue(reader.fill(), order, todo, held, defaults)
+            for w in workers:
+                if w.unit is None and todo:
+                    w.unit = todo.popleft()
+                    try:
+                        w.conn.send([(s.line_no, s.raw) for s in w.unit])
+                    except OSError:  # it died idle: the records never reached it
+                        todo.appendleft(w.unit)
+                        w.unit = None
+            waiting = [w.conn for w in workers if w.unit is not None]
+            waiting += [w.process.sentinel for w in workers]
+            if want_input and reader.pollable:
+                waiting.append(reader.fd)
+            if want_input and not reader.pollable:
+                timeout = 0  # more of the file is there to read
+            else:
+                output.flush()  # about to wait: the answers so far go out now
+                timeout = None
+            ready = wait(waiting, timeout)
+            if want_input and reader.pollable and reader.fd in ready:
+                _queue(reader.fill(), order, todo, held, defaults)
+            for k, w in enumerate(workers):
+                if w.unit is not None and w.conn in ready:
+                    try:
+                        answers = w.conn.recv()
+                    except (EOFError, OSError):
+                        pass  # it died with the unit: its sentinel says so
+                    else:
+                        for slot, pair in zip(w.unit, answers, strict=True):
+                            slot.answer = pair
+                        w.unit = None
+                if w.process.sentinel in ready:
+                    w.stop()
+                    if w.unit is not None:
+                        _lost(w, todo)
+                    else:
+                        idle_deaths += 1
+                        if idle_deaths > 8 * jobs:
+                            raise EvaluationError("batch worker processes keep dying")
+                    workers[k] = _start(context, defaults)
+    finally:
+        for w in workers:
+            w.stop()
+
+
+def _start(context, defaults):
+    try:
+        return _Worker(context, defaults)
+    except OSError as e:  # no more processes or memory
+        raise EvaluationError(
+            f"cannot start a worker process: {e.strerror or e}", hint="use fewer --jobs"
+        ) from None
+
+
+def _queue(items, order, todo, held, defaults):
+    """New records into ``order``, and in units of CHUNK lines or CHUNK_BYTES bytes into
+    ``todo`` (a line too long to read is answered here)."""
+    unit, size = [], 0
+    for line_no, raw in items:
+        slot = _Slot(line_no, raw)
+        order.append(slot)
+        if raw is None:
+            slot.answer = answer(line_no, None, defaults)
+            continue
+        held[0] += len(raw)
+        unit.append(slot)
+        size += len(raw)
+        if len(unit) >= CHUNK or size >= CHUNK_BYTES:
+            todo.append(unit)
+            unit, size = [], 0
+    if unit:
+        todo.append(unit)
+
+
+def _lost(worker, todo):
+    """A worker died answering ``worker.unit``: each of its records is tried again alone,
+    first in line so the output moves on; one that was in a dying worker twice gets an
+    error answer instead."""
+    code = worker.process.exitcode
+    if code is not None and code < 0:
         try:
-            chunk = []
-            for item in source:
-                chunk.append(item)
-                if len(chunk) >= chunk_size:
-                    pending.append(pool.submit(_answer_chunk, chunk, defaults))
-                    chunk = []
-                    while len(pending) >= 4 * jobs:
-                        yield from pending.popleft().result()
-                        if interrupt.requested:
-                            return
-            if chunk:
-                pending.append(pool.submit(_answer_chunk, chunk, defaults))
-            while pending and not interrupt.requested:
-                yield from pending.popleft().result()
-        finally:
-            for f in pending:
-                f.cancel()
+            how = f"killed by {signal.Signals(-code).name}"
+        except ValueError:
+            how = f"killed by signal {-code}"
+        if code == -signal.SIGKILL:
+            how += ", perhaps by the out-of-memory killer"
+    else:
+        how = f"exit status {code}"
+    again = []
+    for slot in worker.unit:
+        slot.deaths += 1
+        if slot.deaths < 2:
+            again.append([slot])
+            continue
+        message = (
+            f"the worker process answering this record died ({how}), twice; the record "
+            "is skipped (try it with --jobs 1, or with smaller inputs)"
+        )
+        record_id = _known_id(slot.line_no, slot.raw)
+        slot.answer = _error(record_id, "EvaluationError", message, slot.line_no), False
+    todo.extendleft(reversed(again))
+    worker.unit = None
 
 
-def progress_bar(path):
-    """A rich progress bar over the bytes of an input file (stderr must be a terminal)."""
-    from rich.progress import BarColumn, Progress, TaskProgressColumn, TimeRemainingColumn
+def _known_id(line_no, raw):
+    """The record's own id where it can be read cheaply (the record itself may be what kills
+    a worker, so a large one is not parsed here), else its line number."""
+    if len(raw) <= 1 << 20:
+        try:
+            return _check_id(_record(raw).get("id", line_no))
+        except (GradcliError, RecursionError, MemoryError):
+            pass
+    return line_no
 
-    size = os.path.getsize(path)
+
+# ---- progress -----------------------------------------------------------------------------
+
+
+def progress_bar(stream: BinaryIO) -> tuple[Progress, Callable[[int, int, bool], None]]:
+    """A rich progress bar on stderr (for a terminal): the share of a regular file answered,
+    or only the answers for a pipe. Returns (bar, update) for run(progress=update)."""
+    import time
+
+    from rich.progress import (
+        BarColumn,
+        Progress,
+        TaskProgressColumn,
+        TextColumn,
+        TimeRemainingColumn,
+    )
+
+    try:
+        st = os.fstat(stream.fileno())
+        size = st.st_size if stat.S_ISREG(st.st_mode) and st.st_size else None
+    except (OSError, ValueError, AttributeError):
+        size = None
+    columns = [TextColumn("batch"), BarColumn()]
+    if size is not None:
+        columns += [TaskProgressColumn(), TimeRemainingColumn()]
+    columns.append(TextColumn("{task.fields[records]} answered"))
+    # No refresh thread (auto_refresh=False): the workers are forked from this process.
     bar = Progress(
-        "batch",
-        BarColumn(),
-        TaskProgressColumn(),
-        TimeRemainingColumn(),
+        *columns,
         console=_stderr_console(),
         transient=True,
+        auto_refresh=False,
         redirect_stdout=False,
         redirect_stderr=False,
     )
-    task = bar.add_task("batch", total=size or 1)
-    state = {"n": 0}
+    task = bar.add_task("batch", total=size, records=0)
+    last = [0.0]
 
-    def update(stream):
-        state["n"] += 1
-        if state["n"] % 512 == 0:
-            bar.update(task, completed=stream.tell())
+    def update(done: int, records: int, final: bool) -> None:
+        now = time.monotonic()
+        if final or now - last[0] >= 0.1:
+            last[0] = now
+            bar.update(task, completed=min(done, size or done), records=records)
+            bar.refresh()
 
     return bar, update
 

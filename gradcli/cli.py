@@ -344,14 +344,20 @@ def explain(seed_vector, **options):
     "-j",
     default="auto",
     metavar="N|auto",
-    help="Evaluate on N "
-    "processes (output identical to --jobs 1). auto: every core for a file of "
-    "256 KiB or more, one process otherwise.",
+    help="Evaluate on N processes (output identical to --jobs 1; at most 4 per core, "
+    "more are clamped to that). auto: every core for a file of 256 KiB or more, one "
+    "process otherwise.",
 )
 @click.option(
     "--random-seed",
     metavar="N",
     help="Makes randn()/rand() inputs reproducible (per record, whatever --jobs).",
+)
+@click.option(
+    "--first-line",
+    default="1",
+    metavar="N",
+    help="Number the lines from N (ids and random seeds): for a block split from a file.",
 )
 @click.option(
     "--max-elements",
@@ -364,14 +370,34 @@ def explain(seed_vector, **options):
     is_flag=True,
     help="A record whose values or gradients go nan/inf fails, naming the node.",
 )
-def batch(source, expr, file_, dtype, wrt, nodes, jobs, random_seed, max_elements, detect_anomaly):
+def batch(
+    source,
+    expr,
+    file_,
+    dtype,
+    wrt,
+    nodes,
+    jobs,
+    random_seed,
+    first_line,
+    max_elements,
+    detect_anomaly,
+):
     """JSON Lines in, JSON Lines out: one answer per non-blank line, in order.
 
     \b
-    Each line: {"id"?, "expr"?, "inputs"?, "seed_vector"?, "wrt"?, "dtype"?}
-    Each answer: grad --json's keys plus "id" (the record's, or its line number),
-    or {"id": ..., "error": {"type", "message", "line"}}.
-    Exit status: 0 every record succeeded, 1 some failed, 2 bad usage, 130 interrupted.
+    Each line: {"id"?, "task"?, "expr"?, "inputs"?, "wrt"?, "dtype"?, ...}
+    "task": grad (the default; with "seed_vector"), jvp ("tangents"), jacobian
+    ("mode"), hessian, or check ("eps", "atol", "rtol").
+    Each answer: that command's --json keys plus "id" (the record's, or its line
+    number), or {"id": ..., "error": {"type", "message", "line"}}.
+    A line over 64 MiB is answered with an error and skipped unread.
+    Every line is answered exactly once, in order, and written whole; if the output
+    cannot be written (a full disk) or the input cannot be read, the error says
+    how many answers were complete.
+    Exit status: 0 every record succeeded, 1 some failed or the output could not be
+    written, 2 bad usage or an unreadable input, 130 interrupted (143 SIGTERM,
+    129 SIGHUP).
     """
 
     def body():
@@ -384,6 +410,7 @@ def batch(source, expr, file_, dtype, wrt, nodes, jobs, random_seed, max_element
         if file_ == "-" and source == "-":
             raise InputError("-f - and the records cannot both come from stdin")
         n_jobs = None if jobs == "auto" else _whole(jobs, "--jobs", minimum=1)
+        first = _whole(first_line, "--first-line", minimum=1)
         program = _read_text(file_, "program file") if file_ is not None else expr
         defaults = b.Defaults(
             program,
@@ -395,41 +422,65 @@ def batch(source, expr, file_, dtype, wrt, nodes, jobs, random_seed, max_element
             detect_anomaly,
         )
         if program is not None:
-            from .parser import parse
-
-            parse(program)  # a bad default program is a usage error, not 10,000 bad records
+            defaults.program()  # a bad default program is a usage error, not 10,000 bad records
+        if source == "-" and sys.stdin is None:
+            raise InputError("cannot read the records: stdin is closed", hint="give a FILE")
         try:
             stream = sys.stdin.buffer if source == "-" else open(source, "rb")  # noqa: SIM115
         except OSError as e:
             raise InputError(f"cannot read '{source}': {e.strerror}") from None
-        if n_jobs is None:
-            n_jobs = b.auto_jobs(stream)
-        bar, progress = None, None
-        if source != "-" and sys.stderr.isatty():
-            bar, progress = b.progress_bar(source)
-            bar.start()
         try:
-            total, failed, interrupted = b.run(
-                stream,
-                sys.stdout,
-                defaults,
-                jobs=n_jobs,
-                interactive=b.is_interactive(stream),
-                progress=progress,
-            )
+            _answer_batch(b, stream, defaults, n_jobs, first)
         finally:
-            if bar is not None:
-                bar.stop()
-            if stream is not sys.stdin.buffer:
+            if source != "-":
                 stream.close()
-        if interrupted:
-            click.echo(f"interrupted after {total} record{'s' if total != 1 else ''}", err=True)
-            sys.exit(130)
-        if failed:
-            click.echo(f"{failed} of {total} records failed", err=True)
-            sys.exit(1)
 
     _run(False, body)
+
+
+def _answer_batch(b, stream, defaults, n_jobs, first_line):
+    if n_jobs is None:
+        n_jobs = b.auto_jobs(stream)
+    bar, progress = None, None
+    if _is_tty(sys.stderr) and not _is_tty(sys.stdout) and not _is_tty(stream):
+        bar, progress = b.progress_bar(stream)  # (on a terminal, answers would tear the bar)
+        bar.start()
+    try:
+        summary = b.run(
+            stream, sys.stdout, defaults, jobs=n_jobs, first_line=first_line, progress=progress
+        )
+    finally:
+        if bar is not None:
+            bar.stop()
+    n = summary.records
+    if summary.stopped_by is not None:
+        import signal
+
+        how = (
+            "interrupted"
+            if summary.stopped_by == signal.SIGINT
+            else f"stopped by {signal.Signals(summary.stopped_by).name}"
+        )
+        _say(f"{how} after {n} record{'s' if n != 1 else ''}")
+        sys.exit(128 + summary.stopped_by)
+    if summary.failed:
+        _say(f"{summary.failed} of {n} records failed")
+        sys.exit(1)
+
+
+def _is_tty(stream):
+    try:
+        return stream is not None and stream.isatty()
+    except (OSError, ValueError, AttributeError):
+        return False
+
+
+def _say(message):
+    """A summary line on stderr; a stderr gone with the terminal (SIGHUP) loses only it."""
+    import contextlib
+
+    with contextlib.suppress(OSError):
+        click.echo(message, err=True)
 
 
 @main.command(context_settings=CONTEXT)

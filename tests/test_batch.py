@@ -1,11 +1,12 @@
 """gradcli batch: JSON Lines in and out, bad lines cost only themselves, streaming, --jobs,
 and shell manners (head, Ctrl-C), run as real processes where that is the point."""
 
+import io
 import json
+import os
 import signal
 import subprocess
 import sys
-import time
 
 import pytest
 from click.testing import CliRunner
@@ -136,13 +137,63 @@ def test_blank_input_is_fine():
 
 
 def test_program_cache():
-    from gradcli.batch import ProgramCache
+    from gradcli.batch import CACHE_TEXT, ProgramCache
 
     cache = ProgramCache(size=2)
     p = cache.get("x + 1")
     assert cache.get("x + 1") is p
     cache.get("x + 2"), cache.get("x + 3")
     assert cache.get("x + 1") is not p  # evicted, parsed again
+    long = "x" + " + x" * (CACHE_TEXT // 4)
+    assert len(long) > CACHE_TEXT and cache.get(long) is not cache.get(long)  # never kept
+    assert cache.get("x + 3") is cache.get("x + 3")  # and it evicted nothing
+
+
+def test_default_program_is_parsed_once_whatever_its_size(monkeypatch):
+    from gradcli import batch, parser
+
+    text = "sum(" + " + ".join(f"x*{i}" for i in range(2000)) + ")"
+    assert len(text) > batch.CACHE_TEXT
+    calls = []
+    real = parser.parse
+    monkeypatch.setattr(parser, "parse", lambda t: calls.append(t) or real(t))
+    out = io.StringIO()
+    summary = batch.run(io.BytesIO(b'{"inputs": {"x": [1, 2]}}\n' * 5), out, batch.Defaults(text))
+    assert summary == (5, 0, None) and calls == [text]
+    assert answers(out.getvalue())[0]["grad"] == {"x": [1999000.0, 1999000.0]}
+
+
+def test_lines_numbers_every_line_and_skips_blank_ones(monkeypatch):
+    from gradcli import batch
+
+    monkeypatch.setattr(batch, "MAX_LINE", 10)
+    data = b"a\r\n\n  \t\nbb\n" + b"c" * 50 + b"\nlast"
+    assert list(batch.lines(io.BytesIO(data))) == [(1, b"a"), (4, b"bb"), (5, None), (6, b"last")]
+
+
+def test_byte_order_mark_on_the_first_line_is_not_an_error():
+    r = run(["--expr", EXPR], b"\xef\xbb\xbf" + json.dumps(GOOD).encode() + b"\n")
+    assert r.exit_code == 0 and answers(r.stdout)[0]["id"] == "walk"
+
+
+def test_readme_batch_example():
+    """The README's `printf ... | gradcli batch` example, run by the shell as written."""
+    import pathlib
+
+    readme = (pathlib.Path(__file__).parent.parent / "README.md").read_text(encoding="utf-8")
+    section = readme.split("## Batch and scripting")[1].split("\n## ")[0]
+    command = section.split("# many programs, one record each\n")[1].split("\n```")[0]
+    gradcli_dir = str(pathlib.Path(sys.executable).parent)
+    p = subprocess.run(
+        command,
+        shell=True,
+        capture_output=True,
+        text=True,
+        env={**os.environ, "PATH": gradcli_dir + os.pathsep + os.environ["PATH"]},
+    )
+    a, b = answers(p.stdout)
+    assert p.returncode == 0 and a["value"] == 5.0 and a["grad"] == {"x": [2.0, 4.0]}
+    assert b["value"] == 25.0 and b["dtype"] == "float64" and b["grad"] == {"x": [6.0, 8.0]}
 
 
 # ---- as real processes ----------------------------------------------------------------
@@ -216,10 +267,19 @@ def test_ctrl_c_while_waiting_exits_130():
 def test_ctrl_c_mid_file_stops_at_a_line_boundary(tmp_path):
     path = tmp_path / "r.jsonl"
     path.write_text(records(200000))
-    p = gradcli("batch", "--expr", EXPR, str(path), stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-    time.sleep(2.0)
+    p = gradcli(
+        "batch",
+        "--expr",
+        EXPR,
+        str(path),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        bufsize=0,  # (so that readline, then communicate, loses nothing)
+    )
+    first = p.stdout.readline()  # mid-file: answers are coming
     p.send_signal(signal.SIGINT)
     out, err = p.communicate(timeout=60)
+    out = first + out
     assert p.returncode == 130 and b"Traceback" not in err
     assert out.endswith(b"\n")
     rows = out.splitlines()
@@ -252,7 +312,6 @@ def test_huge_line_costs_only_itself(tmp_path, monkeypatch):
     monkeypatch.setattr(batch, "MAX_LINE", 1000)
     good = json.dumps(GOOD).encode()
     huge = b'{"inputs": {"x": [' + b"1," * 5000 + b"1]}}"
-    import io
 
     out = io.StringIO()
     total, failed, _ = batch.run(
@@ -274,13 +333,14 @@ def test_progress_bar_leaves_stdout_alone(tmp_path, capsys, monkeypatch):
     )
     path = tmp_path / "r.jsonl"
     path.write_text(records(600))
-    bar, progress = batch.progress_bar(str(path))
-    bar.start()
     with open(path, "rb") as stream:
+        bar, progress = batch.progress_bar(stream)
+        bar.start()
         total, failed, _ = batch.run(stream, sys.stdout, batch.Defaults(EXPR), progress=progress)
     bar.stop()
-    out = capsys.readouterr().out
-    assert total == 600 and len(out.splitlines()) == 600
+    captured = capsys.readouterr()
+    assert total == 600 and len(captured.out.splitlines()) == 600
+    assert "600 answered" in captured.err and "100%" in captured.err
 
 
 @pytest.mark.parametrize(
@@ -298,3 +358,116 @@ def test_ids_and_non_standard_json(line, fragment):
     text, ok = batch.answer(4, line, batch.Defaults("x"), batch.ProgramCache())
     obj = json.loads(text, parse_constant=lambda c: pytest.fail(c))
     assert not ok and fragment in obj["error"]["message"] and obj["id"] == 4
+
+
+# ---- tasks, --first-line and answer_lines (one block of a split file) -------------------
+
+
+TASK_CASES = [
+    (
+        {"task": "jvp", "tangents": {"x": [1, 0]}},
+        ["jvp", "sin(x) * y", "x=1,2", "y=3,4", "--tangent", "x=1,0"],
+    ),
+    (
+        {"task": "jacobian", "mode": "forward"},
+        ["jacobian", "sin(x) * y", "x=1,2", "y=3,4", "--mode", "forward"],
+    ),
+    ({"task": "jacobian"}, ["jacobian", "sin(x) * y", "x=1,2", "y=3,4"]),
+    ({"task": "hessian", "expr": "sum(x^3 * y)"}, ["hessian", "sum(x^3 * y)", "x=1,2", "y=3,4"]),
+    ({"task": "check", "expr": "sum(x^3 * y)"}, ["check", "sum(x^3 * y)", "x=1,2", "y=3,4"]),
+    (
+        {"task": "check", "expr": "sum(x * y)", "eps": 1e-4, "atol": 0.1, "rtol": 0.2},
+        ["check", "sum(x * y)", "x=1,2", "y=3,4", "--eps", "1e-4", "--atol", ".1", "--rtol", ".2"],
+    ),
+    ({"task": "grad", "expr": "sum(x * y)"}, ["grad", "sum(x * y)", "x=1,2", "y=3,4"]),
+    (
+        {"task": "jvp", "dtype": "float64"},
+        ["jvp", "sin(x) * y", "x=1,2", "y=3,4", "--dtype", "float64"],
+    ),
+]
+
+
+@pytest.mark.parametrize("fields,command", TASK_CASES)
+def test_a_record_task_answers_as_its_command(fields, command):
+    record = {"id": "r", "expr": "sin(x) * y", "inputs": {"x": [1, 2], "y": [3, 4]}, **fields}
+    r = run([], json.dumps(record) + "\n")
+    single = CliRunner().invoke(main, [*command, "--json"])
+    assert r.exit_code == 0 and single.exit_code == 0, r.output + single.output
+    expected = json.loads(single.stdout)
+    expected.pop("nodes", None)  # (grad's answers in batch leave them out, unless --nodes)
+    assert answers(r.stdout) == [{"id": "r", **expected}]
+
+
+def test_a_failing_check_is_a_failed_record():
+    r = run([], '{"task": "check", "expr": "sum(relu(x))", "inputs": {"x": [0, 1]}}\n')
+    (a,) = answers(r.stdout)
+    assert a["ok"] is False and a["inputs"]["x"]["reverse"]["max_abs_error"] > 0.4
+    assert r.exit_code == 1 and "1 of 1 records failed" in r.stderr
+
+
+@pytest.mark.parametrize(
+    "record,fragment",
+    [
+        ({"task": "frob"}, '"task" must be one of grad, jvp'),
+        ({"task": 3}, '"task" must be one of'),
+        ({"task": "jvp", "mode": "forward"}, "'mode' is not a field of task jvp"),
+        ({"task": "grad", "tangents": {}}, "'tangents' is not a field of task grad"),
+        ({"task": "hessian", "seed_vector": 1}, "'seed_vector' is not a field of task hessian"),
+        ({"task": "jvp", "tangents": [1]}, '"tangents" must be a JSON object'),
+        ({"task": "jvp", "tangents": {"q": 1}}, "--tangent names q, not an input"),
+        ({"task": "jacobian", "mode": "sideways"}, '"mode" must be "auto", "forward"'),
+        ({"task": "check", "eps": 0}, '"eps" must be a positive finite number'),
+        ({"task": "check", "atol": -1}, '"atol" must be at least 0'),
+        ({"task": "check", "rtol": "1"}, '"rtol" must be a number'),
+        ({"task": "hessian", "expr": "x * 2"}, "a Hessian needs a scalar output"),
+        ({"task": "jvp", "dtype": "half"}, "unknown dtype"),
+    ],
+)
+def test_task_errors_cost_only_their_record(record, fragment):
+    line = json.dumps({"expr": "sum(x)", "inputs": {"x": [1, 2]}, **record})
+    r = run([], line + "\n" + json.dumps(GOOD) + "\n")
+    bad, good = answers(r.stdout)
+    assert fragment in bad["error"]["message"] and good["id"] == "walk"
+    assert r.exit_code == 1
+
+
+def split_records():
+    rows = []
+    for i in range(40):
+        rows.append(json.dumps({"inputs": {"x": "randn(3)"}}) if i % 3 else "")
+        if i == 17:
+            rows.append("not json")
+    return [row + "\n" for row in rows]
+
+
+def test_first_line_makes_blocks_identical_to_the_whole_file(tmp_path):
+    lines = split_records()
+    whole = tmp_path / "whole.jsonl"
+    whole.write_text("".join(lines))
+    args = ["--expr", EXPR, "--random-seed", "7"]
+    expected = run([*args, str(whole)], "").stdout
+    got = ""
+    for start, stop in ((0, 11), (11, 30), (30, len(lines))):
+        block = tmp_path / f"b{start}.jsonl"
+        block.write_text("".join(lines[start:stop]))
+        got += run([*args, "--first-line", str(start + 1), str(block)], "").stdout
+    assert got == expected and len(answers(expected)) == 27
+    assert '"line": 19' in expected  # the bad line, numbered as in the whole file
+
+
+def test_answer_lines_is_batch_for_one_block():
+    from gradcli.batch import answer_lines
+
+    lines = split_records()
+    expected = run(["--expr", EXPR, "--random-seed", "7"], "".join(lines)).stdout.splitlines()
+    got = []
+    for start, stop in ((0, 5), (5, len(lines))):
+        block = lines[start:stop] if start else [line.encode() for line in lines[start:stop]]
+        got += answer_lines(block, first_line=start + 1, expr=EXPR, random_seed=7)
+    assert got == expected
+
+
+@pytest.mark.parametrize("value", ["0", "x", "1.5"])
+def test_first_line_must_be_a_line_number(value):
+    r = run(["--first-line", value], "")
+    assert r.exit_code == 2 and "--first-line" in r.output
