@@ -22,7 +22,7 @@ import sys
 from collections.abc import Callable, Iterable, Iterator
 from typing import TYPE_CHECKING, Any, BinaryIO, NamedTuple, TextIO
 
-from .errors import EvaluationError, GradcliError, InputError
+from .errors import EvaluationError, GradcliError, InputError, OutputError
 from .inputs import load_object
 
 if TYPE_CHECKING:
@@ -47,12 +47,6 @@ CHUNK_BYTES = 1 << 20  # ... and at most about this many bytes
 HELD_BYTES = 32 << 20  # --jobs: at most about this many bytes of records read, not yet written
 CACHE_SIZE = 64  # parsed programs kept, most recently used ...
 CACHE_TEXT = 4096  # ... of at most this many characters each (see ProgramCache)
-
-
-class OutputError(GradcliError):
-    """The answers could not be written (a full disk, a closed stdout): exit 1."""
-
-    exit_code = 1
 
 
 @dataclasses.dataclass

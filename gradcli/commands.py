@@ -8,17 +8,11 @@ import os
 import re
 import sys
 
-from .errors import GradcliError, InputError
+from .errors import GradcliError, InputError, OutputError
 
 _NAME_VALUE = re.compile(r"([A-Za-z_][A-Za-z0-9_]*)=(.*)$", re.S)
 
 MAX_INPUT_BYTES = 64 << 20  # program and inputs files, unless --max-input-bytes says otherwise
-
-
-class OutputError(GradcliError):
-    """The answer could not be written: a full disk, a closed stdout (exit 1)."""
-
-    exit_code = 1
 
 
 # ---- the streams: everything gradcli prints goes through Output (stdout) or _stderr -------

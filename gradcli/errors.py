@@ -59,3 +59,9 @@ class EvaluationError(GradcliError):
 
 class ShapeError(EvaluationError):
     """Operand shapes do not fit the operator."""
+
+
+class OutputError(GradcliError):
+    """The answer could not be written: a full disk, a closed stdout (exit 1)."""
+
+    exit_code: int = 1
