@@ -217,11 +217,9 @@ def _conv_grad_input(g, o, x, w, b=None, **a):
 
 
 def _batch_product(u, v):
-    """sum over the batch of u @ vᵀ: u (N, G, A, L), v (N, G, B, L) -> (G, A, B)."""
-    n, groups, rows, length = u.shape
-    uu = u.transpose(1, 2, 0, 3).reshape(groups, rows, n * length)
-    vv = v.transpose(1, 0, 3, 2).reshape(groups, n * length, v.shape[2])
-    return np.matmul(uu, vv)
+    """Σ over the batch of u @ vᵀ: u (N, G, A, L), v (N, G, B, L) -> (G, A, B). BLAS reads
+    the transposed operand in place; the (N, G, A, B) partial products are small."""
+    return np.matmul(u, v.transpose(0, 1, 3, 2)).sum(axis=0)
 
 
 def _conv_grad_weight(g, o, x, w, b=None, **a):
@@ -490,7 +488,8 @@ def _first_max(w, valid):
 
 
 def _max_pool_index(x, a):
-    """The padded input's windows (lead, *out, prod(kernel)) and the chosen offset in each."""
+    """The padded input's windows (lead, *out, prod(kernel)) and the offset PyTorch picks
+    in each, on real parts."""
     d = len(a["kernel"])
     out, size = _pool_layout(x.shape, a)
     k, s, p, dl = a["kernel"], a["stride"], a["padding"], a["dilation"]
@@ -503,22 +502,48 @@ def _max_pool_index(x, a):
     return w, _first_max(w, valid), out, size
 
 
+def _over_offsets(ufunc, xp, a, out):
+    """ufunc-reduce the windows by looping over the kernel offsets: each step is one
+    elementwise pass over the output (faster than numpy's reduce over small strided axes)."""
+    acc = None
+    for _, _, key in _offsets(a["kernel"], a["stride"], a["dilation"], out):
+        v = xp[(..., *key)]
+        acc = v.copy() if acc is None else ufunc(acc, v, out=acc)
+    return acc
+
+
 def _max_pool(x, **a):
-    w, idx, out, size = _max_pool_index(x, a)
-    if np.iscomplexobj(x):
+    if not np.iscomplexobj(x):  # the maximum of each window, straight off the strided view
         d = len(a["kernel"])
-        xp = _pad_to(x, d, a["padding"], size)
-        view = _windows(xp, a["kernel"], a["stride"], a["dilation"], out, kernel_first=False)
-        w = view.reshape(w.shape)
-    return np.take_along_axis(w, idx[..., None], axis=-1)[..., 0]
+        out, size = _pool_layout(x.shape, a)
+        xp = _pad_to(x, d, a["padding"], size, -np.inf)
+        return _over_offsets(np.maximum, xp, a, out)
+    w, idx, out, size = _max_pool_index(x, a)
+    d = len(a["kernel"])
+    xp = _pad_to(x, d, a["padding"], size)
+    view = _windows(xp, a["kernel"], a["stride"], a["dilation"], out, kernel_first=False)
+    return np.take_along_axis(view.reshape(w.shape), idx[..., None], axis=-1)[..., 0]
 
 
 def _max_pool_grad(g, o, x, **a):
     d = len(a["kernel"])
-    _, idx, out, size = _max_pool_index(x, a)
+    out, size = _pool_layout(x.shape, a)
     buf = np.zeros(x.shape[:-d] + size, dtype=g.dtype)
-    for k, _, key in _offsets(a["kernel"], a["stride"], a["dilation"], out):
-        buf[(..., *key)] += np.where(idx == k, g, 0)
+    offsets = _offsets(a["kernel"], a["stride"], a["dilation"], out)
+    if not np.iscomplexobj(x) and not np.any(np.isnan(o) | (o == -np.inf)):
+        # Each window's maximum is known (o) and lies in the input: the first offset that
+        # reaches it takes the gradient, as PyTorch's strict > does on ties.
+        xp = _pad_to(x, d, a["padding"], size, -np.inf)
+        taken = np.zeros(o.shape, dtype=bool)
+        for _, _, key in offsets:
+            hit = xp[(..., *key)] == o
+            hit &= ~taken
+            taken |= hit
+            buf[(..., *key)] += np.where(hit, g, 0)
+    else:  # NaN (the last one wins), all -inf (the first valid one), dual numbers
+        idx = _max_pool_index(x, a)[1]
+        for k, _, key in offsets:
+            buf[(..., *key)] += np.where(idx == k, g, 0)
     return _crop(buf, d, a["padding"], x.shape[-d:])
 
 
@@ -542,9 +567,7 @@ def _avg_divisor(xs, a, out):
 def _avg_pool(x, **a):
     d = len(a["kernel"])
     out, size = _pool_layout(x.shape, a)
-    xp = _pad_to(x, d, a["padding"], size)
-    view = _windows(xp, a["kernel"], a["stride"], a["dilation"], out, kernel_first=False)
-    total = view.sum(axis=tuple(range(-d, 0)))
+    total = _over_offsets(np.add, _pad_to(x, d, a["padding"], size), a, out)
     return total / _avg_divisor(x.shape, a, out)
 
 
