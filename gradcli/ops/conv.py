@@ -129,6 +129,11 @@ def _conv_geometry(xs, ws, a):
             )
         channels = ws[0]
     spatial = xs[2:]
+    if 0 in spatial and xs[0] and xs[1]:
+        raise ShapeError(
+            f"Only zero batch or zero channel inputs are supported, but got input shape: "
+            f"{fmt_shape(xs)}"
+        )
     if transposed:
         out = tuple(
             (i - 1) * s - 2 * p + dl * (k - 1) + op + 1
@@ -173,7 +178,8 @@ def _im2col(x, kernel, stride, padding, dilation, out, groups):
     size = tuple(n + 2 * p for n, p in zip(x.shape[2:], padding, strict=True))
     xp = _pad_to(x, d, padding, size)
     view = _windows(xp, kernel, stride, dilation, out, kernel_first=True)
-    return view.reshape(x.shape[0], groups, -1, math.prod(out))
+    cg = x.shape[1] // groups * math.prod(kernel)
+    return view.reshape(x.shape[0], groups, cg, math.prod(out))
 
 
 def _bias_shape(b, d):
@@ -187,7 +193,9 @@ def _convolution(x, w, b=None, **a):
     n = x.shape[0]
     if a["transposed"]:  # the input gradient of a convolution: columns, then col2im
         wm = w.reshape(groups, w.shape[0] // groups, -1)
-        cols = np.matmul(wm.transpose(0, 2, 1), x.reshape(n, groups, wm.shape[1], -1))
+        cols = np.matmul(
+            wm.transpose(0, 2, 1), x.reshape(n, groups, wm.shape[1], math.prod(x.shape[2:]))
+        )
         cols = cols.reshape((n, channels, *kernel, *x.shape[2:]))
         full = tuple(o + 2 * p for o, p in zip(out, a["padding"], strict=True))
         y = _col2im(cols, full, kernel, a["stride"], a["dilation"], x.shape[2:])
@@ -209,7 +217,9 @@ def _conv_grad_input(g, o, x, w, b=None, **a):
         wm = w.reshape(groups, w.shape[0] // groups, -1)
         return np.matmul(wm, cols).reshape(x.shape)
     wm = w.reshape(groups, w.shape[0] // groups, -1)
-    cols = np.matmul(wm.transpose(0, 2, 1), g.reshape(n, groups, wm.shape[1], -1))
+    cols = np.matmul(
+        wm.transpose(0, 2, 1), g.reshape(n, groups, wm.shape[1], math.prod(g.shape[2:]))
+    )
     cols = cols.reshape((n, x.shape[1], *kernel, *g.shape[2:]))
     size = tuple(s + 2 * p for s, p in zip(x.shape[2:], a["padding"], strict=True))
     full = _col2im(cols, size, kernel, a["stride"], a["dilation"], g.shape[2:])
@@ -226,10 +236,10 @@ def _conv_grad_weight(g, o, x, w, b=None, **a):
     kernel, groups, n = w.shape[2:], a["groups"], x.shape[0]
     if a["transposed"]:
         cols = _im2col(g, kernel, a["stride"], a["padding"], a["dilation"], x.shape[2:], groups)
-        xm = x.reshape(n, groups, x.shape[1] // groups, -1)
+        xm = x.reshape(n, groups, x.shape[1] // groups, math.prod(x.shape[2:]))
         return _batch_product(xm, cols).reshape(w.shape)
     cols = _im2col(x, kernel, a["stride"], a["padding"], a["dilation"], g.shape[2:], groups)
-    gm = g.reshape(n, groups, g.shape[1] // groups, -1)
+    gm = g.reshape(n, groups, g.shape[1] // groups, math.prod(g.shape[2:]))
     return _batch_product(gm, cols).reshape(w.shape)
 
 
@@ -494,11 +504,13 @@ def _max_pool_index(x, a):
     out, size = _pool_layout(x.shape, a)
     k, s, p, dl = a["kernel"], a["stride"], a["padding"], a["dilation"]
     re = _pad_to(_re(x), d, p, size, -np.inf)
-    w = _windows(re, k, s, dl, out, kernel_first=False).reshape(x.shape[:-d] + out + (-1,))
+    w = _windows(re, k, s, dl, out, kernel_first=False).reshape(
+        x.shape[:-d] + out + (math.prod(k),)
+    )
     valid = None
     if any(p) or size != x.shape[-d:]:  # windows that reach into the padding
         mask = _pad_to(np.ones(x.shape[-d:], dtype=bool), d, p, size, False)
-        valid = _windows(mask, k, s, dl, out, kernel_first=False).reshape(out + (-1,))
+        valid = _windows(mask, k, s, dl, out, kernel_first=False).reshape(out + (math.prod(k),))
     return w, _first_max(w, valid), out, size
 
 
@@ -762,17 +774,22 @@ def _adaptive_windows(x, output_size):
     mask = valid[0]
     for v in valid[1:]:
         mask = mask & v
-    flat = gathered.reshape(x.shape[:-d] + tuple(output_size) + (-1,))
-    return flat, mask.reshape(tuple(output_size) + (-1,)), index
+    flat = gathered.reshape(x.shape[:-d] + tuple(output_size) + (math.prod(gathered.shape[-d:]),))
+    return flat, mask.reshape(flat.shape[-d - 1 :]), index
+
+
+def _adaptive_choice(x, output_size):
+    """The offset PyTorch picks in each window (on real parts; the slots past a shorter
+    window's end are -inf, so they never count)."""
+    w, mask, index = _adaptive_windows(_re(x), output_size)
+    return _first_max(np.where(mask, w, -np.inf), mask), index
 
 
 def _adaptive_max(x, output_size):
     if x.size == 0 or 0 in output_size:
         return np.zeros(x.shape[: -len(output_size)] + tuple(output_size), dtype=x.dtype)
-    w, mask, _ = _adaptive_windows(_re(x), output_size)
-    idx = _first_max(w, mask)
-    if np.iscomplexobj(x):
-        w = _adaptive_windows(x, output_size)[0]
+    w = _adaptive_windows(x, output_size)[0]
+    idx = _adaptive_choice(x, output_size)[0]
     return np.take_along_axis(w, idx[..., None], axis=-1)[..., 0]
 
 
@@ -780,8 +797,7 @@ def _adaptive_max_grad(g, o, x, output_size):
     d = len(output_size)
     if x.size == 0 or 0 in output_size:
         return np.zeros(x.shape, dtype=g.dtype)
-    w, mask, index = _adaptive_windows(_re(x), output_size)
-    idx = _first_max(w, mask)
+    idx, index = _adaptive_choice(x, output_size)
     lengths = tuple(ix.shape[d + j] for j, ix in enumerate(index))
     offsets = np.unravel_index(idx, lengths)
     spatial = x.shape[-d:]
@@ -936,7 +952,7 @@ def _unfold(x, kernel_size, dilation, padding, stride):
     out = _unfold_geometry(x.shape, {**geometry, "stride": stride})
     batched = x if x.ndim == 4 else x[None]
     cols = _im2col(batched, kernel_size, stride, padding, dilation, out, 1)
-    cols = cols.reshape(batched.shape[0], -1, math.prod(out))
+    cols = cols.reshape(batched.shape[0], cols.shape[2], math.prod(out))
     return cols if x.ndim == 4 else cols[0]
 
 
@@ -947,7 +963,7 @@ def _fold_core(c, output_size, kernel_size, dilation, padding, stride):
         for n, k, dl, p, s in zip(output_size, kernel_size, dilation, padding, stride, strict=True)
     )
     n = c.shape[0]
-    cols = c.reshape((n, -1, *kernel_size, *blocks))
+    cols = c.reshape((n, c.shape[1] // math.prod(kernel_size), *kernel_size, *blocks))
     size = tuple(o + 2 * p for o, p in zip(output_size, padding, strict=True))
     full = _col2im(cols, size, kernel_size, stride, dilation, blocks)
     return _crop(full, 2, padding, output_size)
