@@ -347,3 +347,22 @@ def test_random_arguments_fail_or_agree_as_pytorch(torch):
             assert (ours is None) == (theirs is None), program
             if ours is not None:
                 np.testing.assert_allclose(ours.value, theirs.sum().item(), rtol=1e-12)
+
+
+@pytest.mark.parametrize(
+    "program",
+    [
+        "adaptive_avg_pool1d(x, None)",
+        "adaptive_max_pool1d(x, (1, 2))",
+        "lp_pool1d(x, 0, 2)",
+        "max_pool1d(x, None)",
+        "conv1d(x, x, groups=(2,))",
+        "fold(x, 4, 2)",
+    ],
+)
+def test_odd_arguments_are_errors_not_crashes(torch, program):
+    x = np.ones((1, 2, 4))
+    with pytest.raises((RuntimeError, TypeError, ZeroDivisionError, ValueError)):
+        run_torch(torch, f"sum({program})", {"x": x})
+    with pytest.raises(GradcliError):
+        gradcli.evaluate(f"sum({program})", {"x": x}, dtype="float64")

@@ -709,6 +709,8 @@ def _adaptive_check(name, d, xs, output_size):
         output_size = (output_size,) * d
     if not isinstance(output_size, tuple) or len(output_size) != d:
         raise ShapeError(f"{name}: output_size must be {d}")
+    if not all(isinstance(o, int) for o in output_size):
+        raise ShapeError(f"{name}: output_size must be integers, got {list(output_size)}")
     if any(o < 0 for o in output_size):
         raise ShapeError(
             f"{name}: elements of output_size must be greater than or equal to 0 but received "
@@ -868,6 +870,10 @@ def _lp_lower(d):
 
     def lower(emit, node, args, attrs):
         p = attrs["norm_type"]
+        if p == 0:  # PyTorch: ZeroDivisionError, from its pow(1.0 / norm_type)
+            raise EvaluationError(
+                f"{name}(): norm_type 0 divides by zero (the result is out^(1/p))"
+            )
         kernel = _expand(
             attrs["kernel_size"], d, f"{name}: kernel_size must be an int or {_WORDS[d]}"
         )
