@@ -366,3 +366,14 @@ def test_odd_arguments_are_errors_not_crashes(torch, program):
         run_torch(torch, f"sum({program})", {"x": x})
     with pytest.raises(GradcliError):
         gradcli.evaluate(f"sum({program})", {"x": x}, dtype="float64")
+
+
+@pytest.mark.parametrize("program", ["max_pool2d(x, 2)", "max_pool2d(x, 3, stride=1, padding=1)"])
+def test_an_infinite_gradient_reaches_only_the_maximum(torch, program):
+    """inf · 0 is nan: positions that are not the window's maximum must get 0, not nan."""
+    x = np.random.default_rng(3).standard_normal((1, 1, 4, 4))
+    seed = np.ones(_shape(program, {"x": x}))
+    seed.flat[0], seed.flat[-1] = np.inf, -np.inf
+    ours = gradcli.evaluate(program, {"x": x}, dtype="float64", seed_vector=seed)
+    _, grads = run_torch(torch, program, {"x": x}, seed=seed)
+    np.testing.assert_array_equal(ours.grad["x"], grads["x"])

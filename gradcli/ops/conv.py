@@ -546,12 +546,23 @@ def _max_pool_grad(g, o, x, **a):
         # Each window's maximum is known (o) and lies in the input: the first offset that
         # reaches it takes the gradient, as PyTorch's strict > does on ties.
         xp = _pad_to(x, d, a["padding"], size, -np.inf)
-        taken = np.zeros(o.shape, dtype=bool)
+        apart = all(  # windows that do not overlap: each position gets one window's share
+            s >= (k - 1) * dl + 1
+            for k, s, dl in zip(a["kernel"], a["stride"], a["dilation"], strict=True)
+        )
+        taken = None
         for _, _, key in offsets:
             hit = xp[(..., *key)] == o
-            hit &= ~taken
-            taken |= hit
-            buf[(..., *key)] += np.where(hit, g, 0)
+            if taken is None:
+                taken = hit
+            else:
+                hit &= ~taken
+                taken |= hit
+            dest = buf[(..., *key)]
+            if apart:
+                dest[...] = np.where(hit, g, 0)
+            else:
+                dest += np.where(hit, g, 0)
     else:  # NaN (the last one wins), all -inf (the first valid one), dual numbers
         idx = _max_pool_index(x, a)[1]
         for k, _, key in offsets:
