@@ -19,6 +19,9 @@ from .ops import ALIASES, OPS, REQUIRED
 CONSTANT_NAMES = {"True": True, "False": False, "None": None}
 NUMBER_NAMES = {"inf": math.inf, "nan": math.nan}  # handy in a calculator: clamp(x, max=inf)
 COMPARISONS = {"<": "lt", "<=": "le", ">": "gt", ">=": "ge", "==": "eq", "!=": "ne"}
+# integer arguments: a number, a tuple of numbers, or None (and 'same'/'valid' for padding)
+INTEGERS = {"stride", "padding", "dilation", "groups", "kernel_size", "output_padding"}
+INTEGERS |= {"output_size", "divisor_override", "upscale_factor", "downscale_factor"}
 CHOICES = {"reduction": ("mean", "sum", "none"), "approximate": ("none", "tanh")}
 MAX_TEXT = 120  # node source text kept in output (long texts are elided in the middle)
 
@@ -341,7 +344,7 @@ class Builder:
             raise self.error(
                 ParseError, f"{name}() takes {want}, got {len(positional)}", start, end
             )
-        attrs = {}
+        attrs, optional = {}, {}
         for pname, e in list(zip(params, positional[arity:], strict=False)) + list(
             keywords.items()
         ):
@@ -349,12 +352,16 @@ class Builder:
                 raise self.error(
                     ParseError, f"{name}() got argument '{pname}' twice", e.start, e.end
                 )
+            if pname in getattr(op, "tensor_params", ()) and e.kind != "const":
+                optional[pname] = e  # conv2d's bias: one more tensor argument
+                attrs[pname] = True
+                continue
             attrs[pname] = self.attr(name, pname, e)
         for pname, default in op.params.items():
             if pname not in attrs and default is REQUIRED:
                 raise self.error(ParseError, f"{name}() needs the argument '{pname}'", start, end)
             attrs.setdefault(pname, default)
-        args = tensors if op.listarg else positional[:arity]
+        args = tensors if op.listarg else positional[:arity] + list(optional.values())
         return self.apply(op.name, args, attrs or None, start, end)
 
     def attr(self, fname, pname, e):
@@ -370,7 +377,7 @@ class Builder:
                 ParseError, f"{fname}(): '{pname}' must be a constant, not a tensor", e.start, e.end
             )
         default = OPS[ALIASES.get(fname, fname)].params[pname]
-        if pname in ("dim", "shape"):
+        if pname in ("dim", "shape") or (pname in INTEGERS and not isinstance(value, str)):
             items = value if isinstance(value, list) else [value]
             if (value is not None or pname == "shape") and not all(
                 isinstance(v, float) and v.is_integer() for v in items

@@ -16,7 +16,7 @@ Conventions every rule follows:
 This module is the registry: the families' rows in one list, and the lookups built from it.
 """
 
-from . import arithmetic, elementwise, indexing, linalg, losses, nn, reductions, shape
+from . import arithmetic, conv, elementwise, indexing, linalg, losses, nn, reductions, shape
 from .core import REQUIRED, Op, broadcast_shapes, fmt_shape, norm_dims
 
 TABLE = [
@@ -28,6 +28,7 @@ TABLE = [
     *indexing.ROWS,
     *nn.ROWS,
     *losses.ROWS,
+    *conv.ROWS,
 ]
 
 OPS = {op.name: op for op in TABLE}

@@ -1,0 +1,1497 @@
+"""Convolutions and pooling of torch.nn.functional.
+
+A convolution is im2col through a numpy strided view of the (padded) input and one batched
+matrix product over the groups; its input gradient scatters back by looping over the kernel
+offsets only (col2im), never over pixels. Pooling takes the same windows. Every rule also
+runs on complex dual numbers: the products are bilinear, and max pooling picks its maximum
+on real parts. The public rows lower to the nodes PyTorch records (1-D pooling is 2-D
+pooling between an unsqueeze and a squeeze, an unbatched convolution likewise)."""
+
+import math
+
+from ..errors import EvaluationError, ShapeError
+from .arithmetic import _pow, _pow_grad_base
+from .core import REAL, REQUIRED, Op, _re, _scale, fmt_shape, lazy_numpy
+
+np = lazy_numpy(globals())
+
+
+class ConvOp(Op):
+    """An Op with parameters that take an optional tensor (conv2d's bias): the parser
+    passes a tensor given for one of ``tensor_params`` as a further tensor argument, and
+    sets the parameter to True."""
+
+    __slots__ = ("tensor_params",)
+
+    def __init__(self, *args, tensor_params=(), **kwargs):
+        super().__init__(*args, **kwargs)
+        self.tensor_params = tuple(tensor_params)
+
+
+_WORDS = {1: "one int", 2: "two ints", 3: "three ints"}
+
+
+def _expand(value, d, message):
+    """An int or a sequence of ``d`` ints (or of one, repeated), as PyTorch's _ntuple."""
+    if isinstance(value, int):
+        return (value,) * d
+    if isinstance(value, tuple) and len(value) == 1:
+        return value * d
+    if isinstance(value, tuple) and len(value) == d:
+        return value
+    raise ShapeError(message)
+
+
+def _windows(xp, kernel, stride, dilation, out, kernel_first):
+    """A read-only strided view of the padded input's windows: (lead, *kernel, *out) or
+    (lead, *out, *kernel); window o at offset k reads xp[o·stride + k·dilation]."""
+    d = len(kernel)
+    lead, spatial = xp.strides[:-d], xp.strides[-d:]
+    ks = tuple(s * dl for s, dl in zip(spatial, dilation, strict=True))
+    os_ = tuple(s * st for s, st in zip(spatial, stride, strict=True))
+    shape = xp.shape[:-d] + ((*kernel, *out) if kernel_first else (*out, *kernel))
+    strides = lead + ((*ks, *os_) if kernel_first else (*os_, *ks))
+    return np.lib.stride_tricks.as_strided(xp, shape, strides, writeable=False)
+
+
+def _pad_to(x, d, before, size, value=0):
+    """x placed at offset ``before`` in a buffer of spatial ``size`` filled with ``value``."""
+    inner = x.shape[-d:]
+    if tuple(before) == (0,) * d and tuple(size) == tuple(inner):
+        return x
+    buf = np.full(x.shape[:-d] + tuple(size), value, dtype=x.dtype)
+    buf[(..., *[slice(b, b + n) for b, n in zip(before, inner, strict=True)])] = x
+    return buf
+
+
+def _crop(x, d, before, size):
+    key = (..., *[slice(b, b + n) for b, n in zip(before, size, strict=True)])
+    out = x[key]
+    return out if out.shape == x.shape else np.ascontiguousarray(out)
+
+
+def _offsets(kernel, stride, dilation, out):
+    """For each kernel offset: its flat number and the slice of the padded input that the
+    windows read at that offset (distinct windows, distinct positions)."""
+    for k, kk in enumerate(np.ndindex(*kernel)):
+        yield (
+            k,
+            kk,
+            tuple(
+                slice(i * dl, i * dl + st * (o - 1) + 1, st)
+                for i, dl, st, o in zip(kk, dilation, stride, out, strict=True)
+            ),
+        )
+
+
+def _col2im(cols, size, kernel, stride, dilation, out):
+    """Sum window columns (lead, *kernel, *out) back into a padded buffer of ``size``."""
+    d = len(kernel)
+    lead = cols.shape[: cols.ndim - 2 * d]
+    buf = np.zeros(lead + tuple(size), dtype=cols.dtype)
+    if 0 in out:
+        return buf
+    for _, kk, key in _offsets(kernel, stride, dilation, out):
+        buf[(..., *key)] += cols[(..., *kk, *[slice(None)] * d)]
+    return buf
+
+
+# -- convolution ------------------------------------------------------------------------
+
+
+def _conv_geometry(xs, ws, a):
+    """Checks as PyTorch's convolution makes them; the output's spatial size."""
+    stride, padding, dilation = a["stride"], a["padding"], a["dilation"]
+    groups, transposed = a["groups"], a["transposed"]
+    if ws[0] < groups:
+        raise ShapeError(
+            f"Given groups={groups}, expected weight to be at least {groups} at dimension 0, "
+            f"but got weight of size {fmt_shape(ws)} instead"
+        )
+    if ws[0] % groups:
+        raise ShapeError(
+            f"Given groups={groups}, expected weight to be divisible by {groups} at "
+            f"dimension 0, but got weight of size [{fmt_shape(ws)}] instead"
+        )
+    if transposed:
+        if xs[1] != ws[0]:
+            raise ShapeError(
+                f"Given transposed=1, weight of size {fmt_shape(ws)}, expected input"
+                f"{fmt_shape(xs)} to have {ws[0]} channels, but got {xs[1]} channels instead"
+            )
+        channels = ws[1] * groups
+    else:
+        if xs[1] != ws[1] * groups:
+            raise ShapeError(
+                f"Given groups={groups}, weight of size {fmt_shape(ws)}, expected input"
+                f"{fmt_shape(xs)} to have {ws[1] * groups} channels, but got {xs[1]} "
+                f"channels instead"
+            )
+        channels = ws[0]
+    spatial = xs[2:]
+    if 0 in spatial and xs[0] and xs[1]:
+        raise ShapeError(
+            f"Only zero batch or zero channel inputs are supported, but got input shape: "
+            f"{fmt_shape(xs)}"
+        )
+    if transposed:
+        out = tuple(
+            (i - 1) * s - 2 * p + dl * (k - 1) + op + 1
+            for i, k, s, p, dl, op in zip(
+                spatial, ws[2:], stride, padding, dilation, a["output_padding"], strict=True
+            )
+        )
+        if any(o < 1 for o in out):
+            raise ShapeError(
+                f"Given input size per channel: ({' x '.join(map(str, spatial))}). Calculated "
+                f"output size per channel: ({' x '.join(map(str, out))}). Output size is too "
+                f"small"
+            )
+        return channels, out
+    padded = tuple(i + 2 * p for i, p in zip(spatial, padding, strict=True))
+    effective = tuple(dl * (k - 1) + 1 for k, dl in zip(ws[2:], dilation, strict=True))
+    if any(e > n for e, n in zip(effective, padded, strict=True)):
+        raise ShapeError(
+            f"Calculated padded input size per channel: ({' x '.join(map(str, padded))}). "
+            f"Kernel size: ({' x '.join(map(str, effective))}). Kernel size can't be greater "
+            f"than actual input size"
+        )
+    out = tuple((n - e) // s + 1 for n, e, s in zip(padded, effective, stride, strict=True))
+    return channels, out
+
+
+def _conv_shape(shapes, attrs):
+    xs, ws = shapes[0], shapes[1]
+    channels, out = _conv_geometry(xs, ws, attrs)
+    if len(shapes) == 3 and shapes[2] != (channels,):
+        which = "transposed=1, " if attrs["transposed"] else ""
+        raise ShapeError(
+            f"Given {which}weight of size {fmt_shape(ws)}, expected bias to be 1-dimensional "
+            f"with {channels} elements, but got bias of size {fmt_shape(shapes[2])} instead"
+        )
+    return (xs[0], channels, *out)
+
+
+def _im2col(x, kernel, stride, padding, dilation, out, groups):
+    """(N, C, *S) -> columns (N, groups, C/groups·prod(kernel), prod(out)), one copy."""
+    d = len(kernel)
+    size = tuple(n + 2 * p for n, p in zip(x.shape[2:], padding, strict=True))
+    xp = _pad_to(x, d, padding, size)
+    view = _windows(xp, kernel, stride, dilation, out, kernel_first=True)
+    cg = x.shape[1] // groups * math.prod(kernel)
+    return view.reshape(x.shape[0], groups, cg, math.prod(out))
+
+
+def _bias_shape(b, d):
+    return b.reshape((-1,) + (1,) * d)
+
+
+def _convolution(x, w, b=None, **a):
+    d = w.ndim - 2
+    kernel, groups = w.shape[2:], a["groups"]
+    channels, out = _conv_geometry(x.shape, w.shape, a)
+    n = x.shape[0]
+    if a["transposed"]:  # the input gradient of a convolution: columns, then col2im
+        wm = w.reshape(groups, w.shape[0] // groups, -1)
+        cols = np.matmul(
+            wm.transpose(0, 2, 1), x.reshape(n, groups, wm.shape[1], math.prod(x.shape[2:]))
+        )
+        cols = cols.reshape((n, channels, *kernel, *x.shape[2:]))
+        full = tuple(o + 2 * p for o, p in zip(out, a["padding"], strict=True))
+        y = _col2im(cols, full, kernel, a["stride"], a["dilation"], x.shape[2:])
+        y = _crop(y, d, a["padding"], out)
+    else:
+        cols = _im2col(x, kernel, a["stride"], a["padding"], a["dilation"], out, groups)
+        y = np.matmul(w.reshape(groups, channels // groups, -1), cols)
+        y = y.reshape((n, channels, *out))
+    if b is not None:
+        y = y + _bias_shape(b, d)
+    return y
+
+
+def _conv_grad_input(g, o, x, w, b=None, **a):
+    d = w.ndim - 2
+    kernel, groups, n = w.shape[2:], a["groups"], x.shape[0]
+    if a["transposed"]:  # a convolution of g with w
+        cols = _im2col(g, kernel, a["stride"], a["padding"], a["dilation"], x.shape[2:], groups)
+        wm = w.reshape(groups, w.shape[0] // groups, -1)
+        return np.matmul(wm, cols).reshape(x.shape)
+    wm = w.reshape(groups, w.shape[0] // groups, -1)
+    cols = np.matmul(
+        wm.transpose(0, 2, 1), g.reshape(n, groups, wm.shape[1], math.prod(g.shape[2:]))
+    )
+    cols = cols.reshape((n, x.shape[1], *kernel, *g.shape[2:]))
+    size = tuple(s + 2 * p for s, p in zip(x.shape[2:], a["padding"], strict=True))
+    full = _col2im(cols, size, kernel, a["stride"], a["dilation"], g.shape[2:])
+    return _crop(full, d, a["padding"], x.shape[2:])
+
+
+def _batch_product(u, v):
+    """Σ over the batch of u @ vᵀ: u (N, G, A, L), v (N, G, B, L) -> (G, A, B). BLAS reads
+    the transposed operand in place; the (N, G, A, B) partial products are small."""
+    return np.matmul(u, v.transpose(0, 1, 3, 2)).sum(axis=0)
+
+
+def _conv_grad_weight(g, o, x, w, b=None, **a):
+    kernel, groups, n = w.shape[2:], a["groups"], x.shape[0]
+    if a["transposed"]:
+        cols = _im2col(g, kernel, a["stride"], a["padding"], a["dilation"], x.shape[2:], groups)
+        xm = x.reshape(n, groups, x.shape[1] // groups, math.prod(x.shape[2:]))
+        return _batch_product(xm, cols).reshape(w.shape)
+    cols = _im2col(x, kernel, a["stride"], a["padding"], a["dilation"], g.shape[2:], groups)
+    gm = g.reshape(n, groups, g.shape[1] // groups, math.prod(g.shape[2:]))
+    return _batch_product(gm, cols).reshape(w.shape)
+
+
+def _conv_grad_bias(g, o, x, w, b=None, **a):
+    return g.sum(axis=(0, *range(2, g.ndim)))
+
+
+def _conv_lower(d, transposed):
+    name = f"conv_transpose{d}d" if transposed else f"conv{d}d"
+
+    def lower(emit, node, args, attrs):
+        x, w = args[0], args[1]
+        xs, ws = node(x).shape, node(w).shape
+        if len(xs) not in (d + 1, d + 2):
+            raise ShapeError(
+                f"Expected {d + 1}D (unbatched) or {d + 2}D (batched) input to {name}, but got "
+                f"input of size: {fmt_shape(xs)}"
+            )
+        if len(ws) < 3:
+            raise ShapeError(
+                f"{name}: weight must be {d + 2}-dimensional, got weight of size {fmt_shape(ws)}"
+            )
+        a = _conv_attrs(name, d, len(ws) - 2, attrs, transposed)
+        if len(ws) - 2 != d:  # (the stride's length already failed, as in PyTorch)
+            raise ShapeError(f"{name}: expected a {d + 2}-D weight, got {fmt_shape(ws)}")
+        if len(xs) == d + 1:
+            x = emit("unsqueeze", (x,), {"dim": 0})
+        padding = a["padding"]
+        if padding == "valid":
+            a["padding"] = (0,) * d
+        elif padding == "same":
+            x, a["padding"] = _same_padding(emit, x, ws[2:], a["dilation"])
+        y = emit("convolution", (x, w, *args[2:]), a)
+        return emit("squeeze", (y,), {"dim": 0}) if len(xs) == d + 1 else y
+
+    return lower
+
+
+def _conv_attrs(name, d, wd, attrs, transposed):
+    """Stride, padding, dilation, groups checked and expanded as PyTorch does."""
+
+    def ntuple(key):
+        value = attrs[key]
+        if isinstance(value, str) and key == "padding" and not transposed:
+            if value not in ("same", "valid"):
+                raise ShapeError(f"Invalid padding string: '{value}'")
+            return value
+        if not isinstance(value, (int, tuple)):
+            what = type(value).__name__
+            raise ShapeError(f"{name}(): argument '{key}' must be tuple of ints, not {what}")
+        n = wd  # PyTorch expands to the weight's spatial dims
+        expanded = (value,) * d if isinstance(value, int) else value
+        if len(expanded) == 1:
+            expanded = expanded * n
+        if len(expanded) != n:
+            raise ShapeError(
+                f"expected {key} to be a single integer value or a list of {n} values to match "
+                f"the convolution dimensions, but got {key}={list(expanded)}"
+            )
+        return expanded
+
+    keys = ("stride", "padding", "dilation") + (("output_padding",) if transposed else ())
+    a = {k: ntuple(k) for k in keys}
+    groups = attrs["groups"]
+    if not isinstance(groups, int):
+        raise ShapeError(f"{name}(): argument 'groups' must be int")
+    if any(s <= 0 for s in a["stride"]):
+        raise ShapeError("non-positive stride is not supported")
+    if not isinstance(a["padding"], str) and any(p < 0 for p in a["padding"]):
+        raise ShapeError("negative padding is not supported")
+    if transposed and any(p < 0 for p in a["output_padding"]):
+        raise ShapeError("negative output_padding is not supported")
+    if any(dl <= 0 for dl in a["dilation"]):
+        raise ShapeError(f"dilation should be greater than zero, but got {list(a['dilation'])}")
+    if groups <= 0:
+        raise ShapeError("non-positive groups is not supported")
+    if a["padding"] == "same" and any(s != 1 for s in a["stride"]):
+        raise ShapeError("padding='same' is not supported for strided convolutions")
+    if transposed:
+        if any(
+            op >= s and op >= dl
+            for op, s, dl in zip(a["output_padding"], a["stride"], a["dilation"], strict=True)
+        ):
+            axes = ("depth", "height", "width")[3 - d :] if d > 1 else ("width",)
+            parts = [
+                f"{what}_{axis}: {v}"
+                for what, vals in (
+                    ("output_padding", a["output_padding"]),
+                    ("stride", a["stride"]),
+                    ("dilation", a["dilation"]),
+                )
+                for axis, v in zip(axes, vals, strict=True)
+            ]
+            raise ShapeError(
+                "output padding must be smaller than either stride or dilation, but got "
+                + " ".join(parts)
+            )
+    else:
+        a["output_padding"] = (0,) * d
+    a["groups"], a["transposed"] = groups, transposed
+    return a
+
+
+def _same_padding(emit, x, kernel, dilation):
+    """padding='same': symmetric padding in the convolution, and, where the total is odd,
+    one more at the end by a ConstantPadNd node first (as PyTorch's _convolution_mode)."""
+    left, extra = [], []
+    for k, dl in zip(kernel, dilation, strict=True):
+        total = dl * (k - 1)
+        left.append(total // 2)
+        extra.append(total - 2 * (total // 2))
+    if any(extra):
+        x = emit("conv_pad", (x,), {"after": tuple(extra)})
+    return x, tuple(left)
+
+
+def _conv_pad_shape(shapes, attrs):
+    d = len(attrs["after"])
+    s = shapes[0]
+    return s[:-d] + tuple(n + e for n, e in zip(s[-d:], attrs["after"], strict=True))
+
+
+def _conv_pad(x, after):
+    d = len(after)
+    return _pad_to(x, d, (0,) * d, tuple(n + e for n, e in zip(x.shape[-d:], after, strict=True)))
+
+
+# -- pooling ----------------------------------------------------------------------------
+
+
+def _pool_size(n, k, s, p, dl, ceil):
+    """PyTorch's pooling_output_shape (after its checks)."""
+    o = (n + 2 * p - dl * (k - 1) - 1 + (s - 1 if ceil else 0)) // s + 1
+    if ceil and (o - 1) * s >= n + p:
+        o -= 1
+    return o
+
+
+def _pool_attrs(name, d, attrs, has_dilation=True):
+    """kernel_size, stride (None: the kernel), padding, dilation as d-tuples, PyTorch's way."""
+    words = _WORDS[d]
+    if d == 1:
+
+        def msg(key):
+            return f"{name}() argument '{key}' should contain one int (got more)"
+    else:
+
+        def msg(key):
+            how = {
+                "kernel_size": "either be a single int, or",
+                "stride": "either be omitted, a single int, or",
+                "padding": "either be a single int, or",
+                "dilation": "be either a single int, or",
+            }[key]
+            return f"{name}: {key} must {how} a tuple of {words}"
+
+    kernel = _expand(attrs["kernel_size"], d, msg("kernel_size"))
+    stride = attrs.get("stride")
+    stride = kernel if stride is None or stride == () else _expand(stride, d, msg("stride"))
+    padding = _expand(attrs.get("padding", 0), d, msg("padding"))
+    dilation = _expand(attrs.get("dilation", 1), d, msg("dilation")) if has_dilation else (1,) * d
+    return kernel, stride, padding, dilation
+
+
+def _pool_check(xs, d, kernel, stride, padding, dilation, ceil):
+    """PyTorch's pooling_output_shape and pool2d/3d_shape_check, in their order."""
+    for k, s, p, dl in zip(kernel, stride, padding, dilation, strict=True):
+        if s == 0:
+            raise ShapeError("stride should not be zero")
+        if p < 0:
+            raise ShapeError(f"pad must be non-negative, but got pad: {p}")
+        if p > ((k - 1) * dl + 1) // 2:
+            raise ShapeError(
+                f"pad should be at most half of effective kernel size, but got pad={p}, "
+                f"kernel_size={k} and dilation={dl}"
+            )
+    spatial = xs[-d:]
+    out = tuple(
+        _pool_size(n, k, s, p, dl, ceil)
+        for n, k, s, p, dl in zip(spatial, kernel, stride, padding, dilation, strict=True)
+    )
+    axes = "TW" if d == 1 else ("HW" if d == 2 else "THW")
+    if min(kernel) <= 0:
+        raise ShapeError(
+            "kernel size should be greater than zero, but got "
+            + " ".join(f"k{a}: {k}" for a, k in zip(axes, kernel, strict=True))
+        )
+    if min(stride) <= 0:
+        raise ShapeError(
+            "stride should be greater than zero, but got "
+            + " ".join(f"d{a}: {s}" for a, s in zip(axes, stride, strict=True))
+        )
+    if min(dilation) <= 0:
+        raise ShapeError(
+            "dilation should be greater than zero, but got "
+            + " ".join(f"dilation{a}: {dl}" for a, dl in zip(axes, dilation, strict=True))
+        )
+    nonempty = all(n != 0 for n in xs[1:]) if len(xs) == d + 2 else all(xs)
+    if not nonempty:
+        raise ShapeError(
+            f"Expected {d + 1}D or {d + 2}D (batch mode) tensor with optional 0 dim batch size "
+            f"for input, but got:{fmt_shape(xs)}"
+        )
+    if any(p > k // 2 for p, k in zip(padding, kernel, strict=True)):
+        raise ShapeError(
+            "pad should be smaller than or equal to half of kernel size, but got "
+            + ", ".join(f"pad{a} = {p}" for a, p in zip(axes, padding, strict=True))
+            + ", "
+            + ", ".join(f"k{a} = {k}" for a, k in zip(axes, kernel, strict=True))
+        )
+    if min(out) < 1:
+        planes = xs[-d - 1]
+        raise ShapeError(
+            f"Given input size: ({'x'.join(map(str, (planes, *spatial)))}). Calculated output "
+            f"size: ({'x'.join(map(str, (planes, *out)))}). Output size is too small"
+        )
+    return out
+
+
+def _pool_layout(xs, a):
+    """The output size, and the padded extent each spatial dim needs so every window of the
+    ceil_mode reads inside the buffer."""
+    d = len(a["kernel"])
+    out = _pool_check(xs, d, a["kernel"], a["stride"], a["padding"], a["dilation"], a["ceil_mode"])
+    size = tuple(
+        max(n + 2 * p, (o - 1) * s + (k - 1) * dl + 1)
+        for n, p, o, s, k, dl in zip(
+            xs[-d:], a["padding"], out, a["stride"], a["kernel"], a["dilation"], strict=True
+        )
+    )
+    return out, size
+
+
+def _pool_shape(shapes, attrs):
+    d = len(attrs["kernel"])
+    xs = shapes[0]
+    if len(xs) not in (d + 1, d + 2):
+        raise ShapeError(f"non-empty {d + 1}D or {d + 2}D (batch mode) tensor expected for input")
+    out, _ = _pool_layout(xs, attrs)
+    return xs[:-d] + out
+
+
+def _first_max(w, valid):
+    """PyTorch's choice in a window (last axis): the first maximum among valid positions,
+    or the last NaN; all -inf: the first valid position. On real parts."""
+    m = np.max(w, axis=-1, keepdims=True)
+    hit = w == m
+    if valid is not None:
+        hit &= valid
+    idx = np.argmax(hit, axis=-1)
+    nan = np.isnan(w)
+    if nan.any():
+        last = w.shape[-1] - 1 - np.argmax(nan[..., ::-1], axis=-1)
+        idx = np.where(nan.any(axis=-1), last, idx)
+    return idx
+
+
+def _max_pool_index(x, a):
+    """The padded input's windows (lead, *out, prod(kernel)) and the offset PyTorch picks
+    in each, on real parts."""
+    d = len(a["kernel"])
+    out, size = _pool_layout(x.shape, a)
+    k, s, p, dl = a["kernel"], a["stride"], a["padding"], a["dilation"]
+    re = _pad_to(_re(x), d, p, size, -np.inf)
+    w = _windows(re, k, s, dl, out, kernel_first=False).reshape(
+        x.shape[:-d] + out + (math.prod(k),)
+    )
+    valid = None
+    if any(p) or size != x.shape[-d:]:  # windows that reach into the padding
+        mask = _pad_to(np.ones(x.shape[-d:], dtype=bool), d, p, size, False)
+        valid = _windows(mask, k, s, dl, out, kernel_first=False).reshape(out + (math.prod(k),))
+    return w, _first_max(w, valid), out, size
+
+
+def _over_offsets(ufunc, xp, a, out):
+    """ufunc-reduce the windows by looping over the kernel offsets: each step is one
+    elementwise pass over the output (faster than numpy's reduce over small strided axes)."""
+    acc = None
+    for _, _, key in _offsets(a["kernel"], a["stride"], a["dilation"], out):
+        v = xp[(..., *key)]
+        acc = v.copy() if acc is None else ufunc(acc, v, out=acc)
+    return acc
+
+
+def _max_pool(x, **a):
+    if not np.iscomplexobj(x):  # the maximum of each window, straight off the strided view
+        d = len(a["kernel"])
+        out, size = _pool_layout(x.shape, a)
+        xp = _pad_to(x, d, a["padding"], size, -np.inf)
+        return _over_offsets(np.maximum, xp, a, out)
+    w, idx, out, size = _max_pool_index(x, a)
+    d = len(a["kernel"])
+    xp = _pad_to(x, d, a["padding"], size)
+    view = _windows(xp, a["kernel"], a["stride"], a["dilation"], out, kernel_first=False)
+    return np.take_along_axis(view.reshape(w.shape), idx[..., None], axis=-1)[..., 0]
+
+
+def _max_pool_grad(g, o, x, **a):
+    d = len(a["kernel"])
+    out, size = _pool_layout(x.shape, a)
+    buf = np.zeros(x.shape[:-d] + size, dtype=g.dtype)
+    offsets = _offsets(a["kernel"], a["stride"], a["dilation"], out)
+    if not np.iscomplexobj(x) and not np.any(np.isnan(o) | (o == -np.inf)):
+        # Each window's maximum is known (o) and lies in the input: the first offset that
+        # reaches it takes the gradient, as PyTorch's strict > does on ties.
+        xp = _pad_to(x, d, a["padding"], size, -np.inf)
+        apart = all(  # windows that do not overlap: each position gets one window's share
+            s >= (k - 1) * dl + 1
+            for k, s, dl in zip(a["kernel"], a["stride"], a["dilation"], strict=True)
+        )
+        taken = None
+        for _, _, key in offsets:
+            hit = xp[(..., *key)] == o
+            if taken is None:
+                taken = hit
+            else:
+                hit &= ~taken
+                taken |= hit
+            dest = buf[(..., *key)]
+            if apart:
+                dest[...] = np.where(hit, g, 0)
+            else:
+                dest += np.where(hit, g, 0)
+    else:  # NaN (the last one wins), all -inf (the first valid one), dual numbers
+        idx = _max_pool_index(x, a)[1]
+        for k, _, key in offsets:
+            buf[(..., *key)] += np.where(idx == k, g, 0)
+    return _crop(buf, d, a["padding"], x.shape[-d:])
+
+
+def _avg_divisor(xs, a, out):
+    d = len(a["kernel"])
+    if a["divisor_override"] is not None:
+        return float(a["divisor_override"])
+    counts = []
+    for n, k, s, p, o in zip(xs[-d:], a["kernel"], a["stride"], a["padding"], out, strict=True):
+        start = np.arange(o) * s - p
+        end = np.minimum(start + k, n + p)
+        pool = end - start
+        inside = np.minimum(end, n) - np.maximum(start, 0)
+        counts.append(pool if a["count_include_pad"] else inside)
+    div = counts[0]
+    for c in counts[1:]:
+        div = np.multiply.outer(div, c)
+    return div
+
+
+def _avg_pool(x, **a):
+    d = len(a["kernel"])
+    out, size = _pool_layout(x.shape, a)
+    total = _over_offsets(np.add, _pad_to(x, d, a["padding"], size), a, out)
+    return total / _avg_divisor(x.shape, a, out)
+
+
+def _avg_pool_grad(g, o, x, **a):
+    d = len(a["kernel"])
+    out, size = _pool_layout(x.shape, a)
+    share = g / _avg_divisor(x.shape, a, out)
+    buf = np.zeros(x.shape[:-d] + size, dtype=share.dtype)
+    for _, _, key in _offsets(a["kernel"], a["stride"], a["dilation"], out):
+        buf[(..., *key)] += share
+    return _crop(buf, d, a["padding"], x.shape[-d:])
+
+
+def _pool_label(stem):
+    def label(kinds, attrs):
+        return stem.format(len(attrs.get("kernel") or attrs.get("output_size")))
+
+    label.__doc__ = stem.format("2") + " / " + stem.format("3")
+    return label
+
+
+def _pool_lower(kind, d):
+    """max_poolNd / avg_poolNd: the checks and defaults of PyTorch's function, then the 2-D
+    or 3-D pooling node (1-D: between an unsqueeze and a squeeze, as PyTorch records)."""
+    name = f"{kind}_pool{d}d"
+
+    def lower(emit, node, args, attrs):
+        x = args[0]
+        xs = node(x).shape
+        kernel, stride, padding, dilation = _pool_attrs(name, d, attrs, kind == "max")
+        if attrs.get("return_indices"):
+            raise EvaluationError(
+                f"{name}(return_indices=True) returns int64 indices, and gradcli has no "
+                f"integer tensors yet",
+                hint="leave return_indices=False for the values",
+            )
+        if kind == "avg" and attrs.get("divisor_override") == 0:
+            raise ShapeError("divisor must be not zero")
+        a = {
+            "kernel": kernel,
+            "stride": stride,
+            "padding": padding,
+            "dilation": dilation,
+            "ceil_mode": attrs.get("ceil_mode", False),
+        }
+        if kind == "avg":
+            a["count_include_pad"] = attrs.get("count_include_pad", True)
+            a["divisor_override"] = attrs.get("divisor_override")
+        if d == 1:
+            _check_1d(name, kind, xs, a)
+            a = {k: ((1,) + v if isinstance(v, tuple) else v) for k, v in a.items()}
+            a["padding"] = (0,) + a["padding"][1:]
+            y = emit(f"{kind}_pool", (emit("unsqueeze", (x,), {"dim": -2}),), a)
+            return emit("squeeze", (y,), {"dim": -2})
+        if kind == "avg" and d == 2 and len(xs) < 3:
+            raise ShapeError(
+                f"Dimension out of range (expected to be in range of [{-len(xs)}, "
+                f"{len(xs) - 1}], but got {-d - 1})"
+            )
+        return emit(f"{kind}_pool", (x,), a)
+
+    return lower
+
+
+def _check_1d(name, kind, xs, a):
+    if len(xs) not in (2, 3):
+        if kind == "max":
+            raise ShapeError(
+                f"{name}: Expected 2D or 3D (batch mode) tensor with optional 0 dim batch "
+                f"size for input, but got:{fmt_shape(xs)}"
+            )
+        raise ShapeError(
+            f"Expected 2 to 3 dimensions, but got {len(xs)}-dimensional tensor for argument "
+            f"#1 'self' (while checking arguments for {name})"
+        )
+    if kind != "max":
+        return
+    (k,), (s,), (p,), (dl,) = a["kernel"], a["stride"], a["padding"], a["dilation"]
+    for what, v, ok in (
+        ("kernel_size", k, k > 0),
+        ("stride", s, s > 0),
+        ("padding", p, p >= 0),
+    ):
+        if not ok:
+            adjective = "non-negative" if what == "padding" else "greater than zero"
+            raise ShapeError(f"{name}() {what} must be {adjective}, but got {v}")
+    if p > k // 2:
+        raise ShapeError(
+            f"{name}() padding should be at most half of kernel size, but got padding={p} and "
+            f"kernel_size={k}"
+        )
+    if dl <= 0:
+        raise ShapeError(f"{name}() dilation must be greater than zero, but got {dl}")
+    o = _pool_size(xs[-1], k, s, p, dl, a["ceil_mode"])
+    if o <= 0:
+        raise ShapeError(f"{name}() Invalid computed output size: {o}")
+
+
+# -- adaptive pooling -------------------------------------------------------------------
+
+
+def _adaptive_ranges(n, o):
+    start = (np.arange(o) * n) // o
+    end = -((-(np.arange(o) + 1) * n) // o)  # ceil((i + 1)·n / o)
+    return start, end
+
+
+def _adaptive_shape(shapes, attrs):
+    xs, out = shapes[0], attrs["output_size"]
+    d = len(out)
+    return xs[:-d] + out
+
+
+def _adaptive_check(name, d, xs, output_size):
+    if len(xs) not in (d + 1, d + 2):
+        colon = ":" if name.startswith("adaptive_max") else ""
+        raise ShapeError(
+            f"{name}(): Expected {d + 1}D or {d + 2}D tensor, but got{colon} {fmt_shape(xs)}"
+        )
+    for i in range(len(xs) - d, len(xs)):
+        if xs[i] == 0:
+            raise ShapeError(
+                f"{name}(): Expected input to have non-zero size for non-batch dimensions, but "
+                f"input has sizes {fmt_shape(xs)} with dimension {i} being empty"
+            )
+    if isinstance(output_size, int):
+        output_size = (output_size,) * d
+    if not isinstance(output_size, tuple) or len(output_size) != d:
+        raise ShapeError(f"{name}: output_size must be {d}")
+    if not all(isinstance(o, int) for o in output_size):
+        raise ShapeError(f"{name}: output_size must be integers, got {list(output_size)}")
+    if any(o < 0 for o in output_size):
+        raise ShapeError(
+            f"{name}: elements of output_size must be greater than or equal to 0 but received "
+            f"{{{', '.join(map(str, output_size))}}}"
+        )
+    return output_size
+
+
+def _window_matrix(n, o, dtype):
+    """(o, n): 1 where input position i lies in output window j."""
+    start, end = _adaptive_ranges(n, o)
+    pos = np.arange(n)
+    return ((pos >= start[:, None]) & (pos < end[:, None])).astype(dtype)
+
+
+def _along(x, mats):
+    """Multiply each of the last len(mats) dims by its matrix (a separable linear map)."""
+    d = len(mats)
+    for j, m in enumerate(mats):
+        axis = x.ndim - d + j
+        x = np.moveaxis(np.matmul(m, np.moveaxis(x, axis, -2)), -2, axis)
+    return x
+
+
+def _adaptive_counts(spatial, out):
+    div = None
+    for n, o in zip(spatial, out, strict=True):
+        start, end = _adaptive_ranges(n, o)
+        c = end - start
+        div = c if div is None else np.multiply.outer(div, c)
+    return div
+
+
+def _adaptive_avg(x, output_size):
+    spatial = x.shape[-len(output_size) :]
+    dtype = x.real.dtype
+    mats = [_window_matrix(n, o, dtype) for n, o in zip(spatial, output_size, strict=True)]
+    return _along(x, mats) / _adaptive_counts(spatial, output_size)
+
+
+def _adaptive_avg_grad(g, o, x, output_size):
+    spatial = x.shape[-len(output_size) :]
+    dtype = g.real.dtype
+    mats = [_window_matrix(n, o, dtype).T for n, o in zip(spatial, output_size, strict=True)]
+    return _along(g / _adaptive_counts(spatial, output_size), mats)
+
+
+def _adaptive_windows(x, output_size):
+    """Windows gathered to (lead, *out, L) with a validity mask (out, L): adaptive windows
+    differ in length, so each is padded to the longest."""
+    d = len(output_size)
+    index, valid = [], []
+    for j, (n, o) in enumerate(zip(x.shape[-d:], output_size, strict=True)):
+        start, end = _adaptive_ranges(n, o)
+        length = int((end - start).max()) if o else 0
+        pos = start[:, None] + np.arange(length)
+        ok = pos < end[:, None]
+        shape = [1] * (2 * d)
+        shape[j], shape[d + j] = o, length
+        index.append(np.minimum(pos, n - 1).reshape(shape))
+        valid.append(ok.reshape(shape))
+    gathered = x[(..., *index)]  # (lead, *out, *lengths)
+    mask = valid[0]
+    for v in valid[1:]:
+        mask = mask & v
+    flat = gathered.reshape(x.shape[:-d] + tuple(output_size) + (math.prod(gathered.shape[-d:]),))
+    return flat, mask.reshape(flat.shape[-d - 1 :]), index
+
+
+def _adaptive_choice(x, output_size):
+    """The offset PyTorch picks in each window (on real parts; the slots past a shorter
+    window's end are -inf, so they never count)."""
+    w, mask, index = _adaptive_windows(_re(x), output_size)
+    return _first_max(np.where(mask, w, -np.inf), mask), index
+
+
+def _adaptive_max(x, output_size):
+    if x.size == 0 or 0 in output_size:
+        return np.zeros(x.shape[: -len(output_size)] + tuple(output_size), dtype=x.dtype)
+    w = _adaptive_windows(x, output_size)[0]
+    idx = _adaptive_choice(x, output_size)[0]
+    return np.take_along_axis(w, idx[..., None], axis=-1)[..., 0]
+
+
+def _adaptive_max_grad(g, o, x, output_size):
+    d = len(output_size)
+    if x.size == 0 or 0 in output_size:
+        return np.zeros(x.shape, dtype=g.dtype)
+    idx, index = _adaptive_choice(x, output_size)
+    lengths = tuple(ix.shape[d + j] for j, ix in enumerate(index))
+    offsets = np.unravel_index(idx, lengths)
+    spatial = x.shape[-d:]
+    pos = np.zeros(idx.shape, dtype=np.int64)
+    for j in range(d):
+        starts = _adaptive_ranges(spatial[j], output_size[j])[0]
+        shape = [1] * idx.ndim
+        shape[idx.ndim - d + j] = output_size[j]
+        pos = pos * spatial[j] + starts.reshape(shape) + offsets[j]
+    plane = math.prod(spatial)
+    lead = math.prod(x.shape[:-d])
+    pos = pos + (np.arange(lead) * plane).reshape(x.shape[:-d] + (1,) * d)
+    size = lead * plane
+    pos, gg = pos.reshape(-1), np.broadcast_to(g, idx.shape).reshape(-1)
+    out = np.bincount(pos, weights=gg.real, minlength=size)
+    if np.iscomplexobj(g):
+        out = out + 1j * np.bincount(pos, weights=gg.imag, minlength=size)
+    return out.astype(g.dtype).reshape(x.shape)
+
+
+def _adaptive_lower(kind, d):
+    name = f"adaptive_{kind}_pool{d}d"
+
+    def lower(emit, node, args, attrs):
+        x = args[0]
+        xs = node(x).shape
+        if attrs.get("return_indices"):
+            raise EvaluationError(
+                f"{name}(return_indices=True) returns int64 indices, and gradcli has no "
+                f"integer tensors yet",
+                hint="leave return_indices=False for the values",
+            )
+        size = attrs["output_size"]
+        if d == 1:
+            if len(xs) not in (2, 3):
+                raise ShapeError(
+                    f"Expected 2 to 3 dimensions, but got {len(xs)}-dimensional tensor for "
+                    f"argument #1 'self' (while checking arguments for {name})"
+                )
+            if isinstance(size, tuple) and len(size) != 1:
+                raise ShapeError(
+                    f"{name}() argument 'output_size' should contain one int (got {len(size)})"
+                )
+            size = size if isinstance(size, tuple) else (size,)
+            x = emit("unsqueeze", (x,), {"dim": -2})
+            y = _adaptive_node(emit, kind, f"adaptive_{kind}_pool2d", x, (1, *size), node)
+            return emit("squeeze", (y,), {"dim": -2})
+        return _adaptive_node(emit, kind, name, x, size, node)
+
+    return lower
+
+
+def _adaptive_node(emit, kind, name, x, size, node):
+    d = 3 if name.endswith("3d") else 2
+    size = _adaptive_check(name, d, node(x).shape, size)
+    if kind == "avg" and all(o == 1 for o in size):  # PyTorch takes the mean
+        return emit("mean", (x,), {"dim": tuple(range(-d, 0))[::-1], "keepdim": True})
+    return emit(f"adaptive_{kind}_pool", (x,), {"output_size": size})
+
+
+# -- lp pooling -------------------------------------------------------------------------
+
+
+def _lp_lower(d):
+    """F.lp_poolNd as PyTorch writes it: avg_pool of x^p, then
+    (sign(out) · relu(|out|)) · prod(kernel), to the power 1/p."""
+    name = f"lp_pool{d}d"
+
+    def lower(emit, node, args, attrs):
+        p = attrs["norm_type"]
+        if p == 0:  # PyTorch: ZeroDivisionError, from its pow(1.0 / norm_type)
+            raise EvaluationError(
+                f"{name}(): norm_type 0 divides by zero (the result is out^(1/p))"
+            )
+        kernel = _expand(
+            attrs["kernel_size"], d, f"{name}: kernel_size must be an int or {_WORDS[d]}"
+        )
+        pooled = emit("lp_pow", args, {"exponent": p})
+        avg = _pool_lower("avg", d)
+        out = avg(
+            emit,
+            node,
+            (pooled,),
+            {
+                "kernel_size": attrs["kernel_size"],
+                "stride": attrs["stride"],
+                "padding": 0,
+                "ceil_mode": attrs["ceil_mode"],
+                "count_include_pad": True,
+                "divisor_override": None,
+            },
+        )
+        signed = emit("mul", (emit("sign", (out,)), emit("relu", (emit("abs", (out,)),))))
+        scaled = emit("lp_scale", (signed,), {"factor": float(math.prod(kernel))})
+        return emit("lp_pow", (scaled,), {"exponent": 1.0 / p})
+
+    return lower
+
+
+# -- unfold, fold, pixel shuffle --------------------------------------------------------
+
+
+def _fold_attrs(name, attrs, keys):
+    out = {}
+    for key in keys:
+        v = attrs[key]
+        out[key] = _expand(v, 2, f"{name}(): {key} must be an int or a tuple of two ints")
+    return out
+
+
+def _unfold_geometry(xs, a):
+    if len(xs) not in (3, 4) or 0 in xs[-3:]:
+        raise ShapeError(
+            f"Expected 3D or 4D (batch mode) tensor with optional 0 dim batch size for input, "
+            f"but got: {fmt_shape(xs)}"
+        )
+    k, dl, p, s = a["kernel_size"], a["dilation"], a["padding"], a["stride"]
+    _positive(k, dl, p, s)
+    out = tuple(
+        (n + 2 * pp - (dd * (kk - 1) + 1)) // ss + 1
+        for n, kk, dd, pp, ss in zip(xs[-2:], k, dl, p, s, strict=True)
+    )
+    if min(out) < 1:
+        raise ShapeError(
+            f"Given input with spatial size ({xs[-2]}, {xs[-1]}), kernel_size=({k[0]}, {k[1]}),"
+            f" dilation=({dl[0]}, {dl[1]}), padding=({p[0]}, {p[1]}), calculated shape of the "
+            f"array of sliding blocks as ({out[0]}, {out[1]}), but its components must be at "
+            f"least one."
+        )
+    return out
+
+
+def _positive(k, dl, p, s):
+    for what, v, ok in (
+        ("kernel size", k, min(k) > 0),
+        ("stride", s, min(s) > 0),
+        ("dilation", dl, min(dl) > 0),
+    ):
+        if not ok:
+            raise ShapeError(
+                f"{what} should be greater than zero, but got {what.split()[0][0]}H: {v[0]} "
+                f"{what.split()[0][0]}W: {v[1]}"
+            )
+    if min(p) < 0:
+        raise ShapeError(f"padding should be non-negative, but got padH: {p[0]} padW: {p[1]}")
+
+
+def _im2col_shape(shapes, attrs):
+    xs = shapes[0]
+    out = _unfold_geometry(xs, attrs)
+    return xs[:-3] + (xs[-3] * math.prod(attrs["kernel_size"]), math.prod(out))
+
+
+def _unfold(x, kernel_size, dilation, padding, stride):
+    geometry = {"kernel_size": kernel_size, "dilation": dilation, "padding": padding}
+    out = _unfold_geometry(x.shape, {**geometry, "stride": stride})
+    batched = x if x.ndim == 4 else x[None]
+    cols = _im2col(batched, kernel_size, stride, padding, dilation, out, 1)
+    cols = cols.reshape(batched.shape[0], cols.shape[2], math.prod(out))
+    return cols if x.ndim == 4 else cols[0]
+
+
+def _fold_core(c, output_size, kernel_size, dilation, padding, stride):
+    """col2im: (N, C·prod(kernel), L) -> (N, C, *output_size)."""
+    blocks = tuple(
+        (n + 2 * p - (dl * (k - 1) + 1)) // s + 1
+        for n, k, dl, p, s in zip(output_size, kernel_size, dilation, padding, stride, strict=True)
+    )
+    n = c.shape[0]
+    cols = c.reshape((n, c.shape[1] // math.prod(kernel_size), *kernel_size, *blocks))
+    size = tuple(o + 2 * p for o, p in zip(output_size, padding, strict=True))
+    full = _col2im(cols, size, kernel_size, stride, dilation, blocks)
+    return _crop(full, 2, padding, output_size)
+
+
+def _unfold_grad(g, o, x, kernel_size, dilation, padding, stride):
+    batched = g if g.ndim == 3 else g[None]
+    out = _fold_core(batched, x.shape[-2:], kernel_size, dilation, padding, stride)
+    return out if x.ndim == 4 else out[0]
+
+
+def _col2im_shape(shapes, attrs):
+    cs = shapes[0]
+    k, size = attrs["kernel_size"], attrs["output_size"]
+    dl, p, s = attrs["dilation"], attrs["padding"], attrs["stride"]
+    if len(cs) not in (2, 3) or 0 in cs[-2:]:
+        raise ShapeError(
+            f"Expected 2D or 3D (batch mode) tensor for input with possible 0 batch size and "
+            f"non-zero dimensions, but got: {fmt_shape(cs)}"
+        )
+    _positive(k, dl, p, s)
+    kk = math.prod(k)
+    if cs[-2] % kk:
+        raise ShapeError(
+            f"Expected size of input's first non-batch dimension to be divisible by the product "
+            f"of kernel_size, but got input.size({len(cs) - 2}) = {cs[-2]} and "
+            f"kernel_size=({k[0]}, {k[1]})"
+        )
+    blocks = [
+        (n + 2 * pp - (dd * (kx - 1) + 1)) // ss + 1
+        for n, kx, dd, pp, ss in zip(size, k, dl, p, s, strict=True)
+    ]
+    if min(blocks) < 1 or math.prod(blocks) != cs[-1]:
+        raise ShapeError(
+            f"Given output_size=({size[0]}, {size[1]}), kernel_size=({k[0]}, {k[1]}), "
+            f"dilation=({dl[0]}, {dl[1]}), padding=({p[0]}, {p[1]}), stride=({s[0]}, {s[1]}), "
+            f"expected size of input's dimension {len(cs) - 1} to match the calculated number "
+            f"of sliding blocks {blocks[0]} * {blocks[1]} = {math.prod(blocks)}, but got "
+            f"input.size({len(cs) - 1}) = {cs[-1]}."
+        )
+    return cs[:-2] + (cs[-2] // kk, *size)
+
+
+def _fold(c, output_size, kernel_size, dilation, padding, stride):
+    batched = c if c.ndim == 3 else c[None]
+    out = _fold_core(batched, output_size, kernel_size, dilation, padding, stride)
+    return out if c.ndim == 3 else out[0]
+
+
+def _fold_grad(g, o, c, output_size, kernel_size, dilation, padding, stride):
+    return _unfold(g, kernel_size, dilation, padding, stride).reshape(c.shape)
+
+
+def _unfold_lower(emit, node, args, attrs):
+    a = _fold_attrs("unfold", attrs, ("kernel_size", "dilation", "padding", "stride"))
+    return emit("im2col", args, a)
+
+
+def _fold_lower(emit, node, args, attrs):
+    a = _fold_attrs("fold", attrs, ("output_size", "kernel_size", "dilation", "padding", "stride"))
+    return emit("col2im", args, a)
+
+
+def _shuffle_shape(shapes, attrs):
+    xs, r = shapes[0], attrs["upscale_factor"]
+    if len(xs) < 3:
+        raise ShapeError(
+            f"pixel_shuffle expects input to have at least 3 dimensions, but got input with "
+            f"{len(xs)} dimension(s)"
+        )
+    if r <= 0:
+        raise ShapeError(f"pixel_shuffle expects a positive upscale_factor, but got {r}")
+    if xs[-3] % (r * r):
+        raise ShapeError(
+            f"pixel_shuffle expects its input's 'channel' dimension to be divisible by the "
+            f"square of upscale_factor, but input.size(-3)={xs[-3]} is not divisible by {r * r}"
+        )
+    return xs[:-3] + (xs[-3] // (r * r), xs[-2] * r, xs[-1] * r)
+
+
+def _unshuffle_shape(shapes, attrs):
+    xs, r = shapes[0], attrs["downscale_factor"]
+    if len(xs) < 3:
+        raise ShapeError(
+            f"pixel_unshuffle expects input to have at least 3 dimensions, but got input with "
+            f"{len(xs)} dimension(s)"
+        )
+    if r <= 0:
+        raise ShapeError(f"pixel_unshuffle expects a positive downscale_factor, but got {r}")
+    for axis, n in (("height", xs[-2]), ("width", xs[-1])):
+        if n % r:
+            raise ShapeError(
+                f"pixel_unshuffle expects {axis} to be divisible by downscale_factor, but "
+                f"input.size({-2 if axis == 'height' else -1})={n} is not divisible by {r}"
+            )
+    return xs[:-3] + (xs[-3] * r * r, xs[-2] // r, xs[-1] // r)
+
+
+def _shuffle(x, r):
+    *lead, c, h, w = x.shape
+    y = x.reshape(*lead, c // (r * r), r, r, h, w)
+    n = len(lead)
+    y = y.transpose(*range(n), n, n + 3, n + 1, n + 4, n + 2)
+    return y.reshape(*lead, c // (r * r), h * r, w * r)
+
+
+def _unshuffle(x, r):
+    *lead, c, h, w = x.shape
+    y = x.reshape(*lead, c, h // r, r, w // r, r)
+    n = len(lead)
+    y = y.transpose(*range(n), n, n + 2, n + 4, n + 1, n + 3)
+    return y.reshape(*lead, c * r * r, h // r, w // r)
+
+
+# -- the rows ---------------------------------------------------------------------------
+
+X1 = {"x": ((1, 2, 6), REAL), "w": ((3, 2, 3), REAL), "b": ((3,), REAL)}
+X2 = {"x": ((1, 2, 5, 5), REAL), "w": ((3, 2, 3, 3), REAL), "b": ((3,), REAL)}
+X3 = {"x": ((1, 2, 4, 3, 3), REAL), "w": ((2, 2, 2, 2, 2), REAL), "b": ((2,), REAL)}
+B3 = {"b": ((3,), REAL)}
+P1 = {"x": ((2, 2, 7), "distinct")}
+P2 = {"x": ((1, 2, 5, 5), "distinct")}
+P3 = {"x": ((1, 2, 4, 4, 3), "distinct")}
+
+
+def _conv_row(d):
+    params = {"bias": None, "stride": 1, "padding": 0, "dilation": 1, "groups": 1}
+    examples = {
+        1: (
+            ("conv1d(x, w, b)", X1),
+            ("conv1d(x, w, stride=2, padding=1)", X1),
+            (
+                "conv1d(x, w, b, padding='same', dilation=3, groups=2)",
+                {"x": ((2, 4, 5), REAL), "w": ((2, 2, 2), REAL), "b": ((2,), REAL)},
+            ),
+            ("conv1d(x, w)", {"x": ((2, 5), REAL), "w": ((3, 2, 2), REAL)}),
+        ),
+        2: (
+            ("conv2d(x, w, b)", X2),
+            ("conv2d(x, w, b, stride=2, padding=(1, 2))", X2),
+            ("conv2d(x, w, padding='same', dilation=(1, 2))", X2),
+            (
+                "conv2d(x, w, b, padding='same', groups=2)",
+                {"x": ((1, 4, 4, 4), REAL), "w": ((4, 2, 2, 3), REAL), "b": ((4,), REAL)},
+            ),
+            ("conv2d(x, w, b, padding='valid')", {**X2, "x": ((2, 5, 4), REAL)}),
+        ),
+        3: (
+            ("conv3d(x, w, b)", X3),
+            ("conv3d(x, w, stride=(2, 1, 1), padding=1, dilation=(1, 2, 1))", X3),
+        ),
+    }[d]
+    return ConvOp(
+        f"conv{d}d",
+        None,
+        (),
+        "ConvolutionBackward0 (unbatched: UnsqueezeBackward0 and SqueezeBackward1 around it; "
+        "padding='same' with an odd total: ConstantPadNdBackward0 first)",
+        None,
+        arity=2,
+        params=params,
+        tensor_params=("bias",),
+        lower=_conv_lower(d, False),
+        mirror=f"F.conv{d}d(input, weight, bias, stride, padding, dilation, groups)",
+        rule="im2col and one matrix product per group; ∂/∂input is col2im of Wᵀ·g",
+        examples=examples,
+    )
+
+
+def _conv_t_row(d):
+    params = {
+        "bias": None,
+        "stride": 1,
+        "padding": 0,
+        "output_padding": 0,
+        "groups": 1,
+        "dilation": 1,
+    }
+    examples = {
+        1: (
+            ("conv_transpose1d(x, w, b)", {"x": ((1, 2, 4), REAL), "w": ((2, 3, 3), REAL)} | B3),
+            (
+                "conv_transpose1d(x, w, stride=2, padding=1, output_padding=1, groups=2)",
+                {"x": ((1, 4, 3), REAL), "w": ((4, 1, 3), REAL)},
+            ),
+        ),
+        2: (
+            (
+                "conv_transpose2d(x, w, b)",
+                {"x": ((1, 2, 3, 3), REAL), "w": ((2, 3, 2, 2), REAL)} | B3,
+            ),
+            (
+                "conv_transpose2d(x, w, b, stride=2, padding=1, output_padding=(1, 0), "
+                "dilation=(1, 2))",
+                {"x": ((1, 2, 3, 3), REAL), "w": ((2, 3, 3, 2), REAL)} | B3,
+            ),
+            ("conv_transpose2d(x, w)", {"x": ((2, 3, 2), REAL), "w": ((2, 2, 2, 2), REAL)}),
+        ),
+        3: (
+            (
+                "conv_transpose3d(x, w, b, stride=(1, 2, 1))",
+                {"x": ((1, 2, 2, 2, 2), REAL), "w": ((2, 3, 2, 2, 2), REAL)} | B3,
+            ),
+        ),
+    }[d]
+    return ConvOp(
+        f"conv_transpose{d}d",
+        None,
+        (),
+        "ConvolutionBackward0 (unbatched: UnsqueezeBackward0 and SqueezeBackward1 around it)",
+        None,
+        arity=2,
+        params=params,
+        tensor_params=("bias",),
+        lower=_conv_lower(d, True),
+        mirror=(
+            f"F.conv_transpose{d}d(input, weight, bias, stride, padding, output_padding, "
+            f"groups, dilation)"
+        ),
+        rule="the input gradient of a convolution: Wᵀ·x then col2im",
+        examples=examples,
+    )
+
+
+def _max_row(d):
+    examples = {
+        1: (
+            ("max_pool1d(x, 2)", P1),
+            ("max_pool1d(x, 3, stride=2, padding=1, dilation=2)", P1),
+            ("max_pool1d(x, 2, ceil_mode=True)", P1),
+        ),
+        2: (
+            ("max_pool2d(x, 2)", P2),
+            ("max_pool2d(x, 2, ceil_mode=True)", P2),
+            ("max_pool2d(x, (3, 2), stride=(2, 1), padding=1)", P2),
+            ("max_pool2d(x, 2, stride=1, dilation=(2, 1))", {"x": ((2, 4, 5), "distinct")}),
+        ),
+        3: (
+            ("max_pool3d(x, 2)", P3),
+            ("max_pool3d(x, (2, 3, 2), stride=1, padding=1, ceil_mode=True)", P3),
+        ),
+    }[d]
+    return Op(
+        f"max_pool{d}d",
+        None,
+        (),
+        f"MaxPool{max(d, 2)}DWithIndicesBackward0"
+        + (" between UnsqueezeBackward0 and SqueezeBackward1" if d == 1 else ""),
+        None,
+        params={
+            "kernel_size": REQUIRED,
+            "stride": None,
+            "padding": 0,
+            "dilation": 1,
+            "ceil_mode": False,
+            "return_indices": False,
+        },
+        lower=_pool_lower("max", d),
+        mirror=f"F.max_pool{d}d(input, kernel_size, stride, padding, dilation, ceil_mode)",
+        rule="the gradient goes to the first maximum of each window (the last NaN)",
+        examples=examples,
+    )
+
+
+def _avg_row(d):
+    params = {
+        "kernel_size": REQUIRED,
+        "stride": None,
+        "padding": 0,
+        "ceil_mode": False,
+        "count_include_pad": True,
+    }
+    if d > 1:
+        params["divisor_override"] = None
+    examples = {
+        1: (
+            ("avg_pool1d(x, 2)", P1),
+            ("avg_pool1d(x, 3, 2, 1, ceil_mode=True, count_include_pad=False)", P1),
+            ("avg_pool1d(x, 2, ceil_mode=True)", P1),
+        ),
+        2: (
+            ("avg_pool2d(x, 2)", P2),
+            ("avg_pool2d(x, 3, stride=2, padding=1, ceil_mode=True)", P2),
+            ("avg_pool2d(x, 2, ceil_mode=True, count_include_pad=False)", P2),
+            ("avg_pool2d(x, (2, 3), padding=1, count_include_pad=False)", P2),
+            ("avg_pool2d(x, 2, divisor_override=3)", {"x": ((2, 5, 4), REAL)}),
+        ),
+        3: (
+            ("avg_pool3d(x, 2)", P3),
+            ("avg_pool3d(x, 2, stride=1, padding=1, ceil_mode=True, count_include_pad=False)", P3),
+        ),
+    }[d]
+    return Op(
+        f"avg_pool{d}d",
+        None,
+        (),
+        f"AvgPool{max(d, 2)}DBackward0"
+        + (" between UnsqueezeBackward0 and SqueezeBackward1" if d == 1 else ""),
+        None,
+        params=params,
+        lower=_pool_lower("avg", d),
+        mirror=f"F.avg_pool{d}d(input, kernel_size, stride, padding, ceil_mode, "
+        f"count_include_pad{', divisor_override' if d > 1 else ''})",
+        rule="∂/∂x: each window's share g/divisor, summed over overlapping windows",
+        examples=examples,
+    )
+
+
+def _adaptive_row(kind, d):
+    params = {"output_size": REQUIRED}
+    if kind == "max":
+        params["return_indices"] = False
+    shape = {1: ((2, 2, 7), "distinct"), 2: ((1, 2, 5, 7), "distinct")}.get(d)
+    shape = shape or ((1, 2, 3, 4, 5), "distinct")
+    out = {1: ("3", "1", "9"), 2: ("(2, 3)", "1"), 3: ("(2, 3, 2)", "1")}[d]
+    label = f"Adaptive{kind.capitalize()}Pool{max(d, 2)}DBackward0"
+    if kind == "avg":
+        label += " (output size 1: MeanBackward1)"
+    return Op(
+        f"adaptive_{kind}_pool{d}d",
+        None,
+        (),
+        label + (" between UnsqueezeBackward0 and SqueezeBackward1" if d == 1 else ""),
+        None,
+        params=params,
+        lower=_adaptive_lower(kind, d),
+        mirror=f"F.adaptive_{kind}_pool{d}d(input, output_size)",
+        rule="window i spans [⌊i·n/o⌋, ⌈(i+1)·n/o⌉)",
+        examples=tuple((f"adaptive_{kind}_pool{d}d(x, {o})", {"x": shape}) for o in out),
+    )
+
+
+def _lp_row(d):
+    shape = {1: P1, 2: P2, 3: P3}[d]
+    positive = {"x": (shape["x"][0], "positive")}
+    return Op(
+        f"lp_pool{d}d",
+        None,
+        (),
+        "PowBackward0 over MulBackward0 over MulBackward0 of SignBackward0 and ReluBackward0 "
+        f"of AbsBackward0 of the AvgPool{max(d, 2)}DBackward0 of PowBackward0",
+        None,
+        params={"norm_type": REQUIRED, "kernel_size": REQUIRED, "stride": None, "ceil_mode": False},
+        lower=_lp_lower(d),
+        mirror=f"F.lp_pool{d}d(input, norm_type, kernel_size, stride, ceil_mode)",
+        rule="(Σ xᵖ over the window)^(1/p), through avg_pool as PyTorch computes it",
+        examples=(
+            (f"lp_pool{d}d(x, 2, 2)", positive),
+            (f"lp_pool{d}d(x, 3, 2, stride=1, ceil_mode=True)", positive),
+        ),
+    )
+
+
+ROWS = [
+    *(_conv_row(d) for d in (1, 2, 3)),
+    *(_conv_t_row(d) for d in (1, 2, 3)),
+    *(_max_row(d) for d in (1, 2, 3)),
+    *(_avg_row(d) for d in (1, 2, 3)),
+    *(_adaptive_row("avg", d) for d in (1, 2, 3)),
+    *(_adaptive_row("max", d) for d in (1, 2, 3)),
+    *(_lp_row(d) for d in (1, 2, 3)),
+    Op(
+        "unfold",
+        None,
+        (),
+        "Im2ColBackward0",
+        None,
+        params={"kernel_size": REQUIRED, "dilation": 1, "padding": 0, "stride": 1},
+        lower=_unfold_lower,
+        mirror="F.unfold(input, kernel_size, dilation, padding, stride)",
+        rule="∂/∂x is fold (col2im) of g",
+        examples=(
+            ("unfold(x, 2)", {"x": ((1, 2, 3, 4), REAL)}),
+            ("unfold(x, (2, 3), dilation=(2, 1), padding=1, stride=2)", {"x": ((2, 4, 3), REAL)}),
+        ),
+    ),
+    Op(
+        "fold",
+        None,
+        (),
+        "Col2ImBackward0",
+        None,
+        params={
+            "output_size": REQUIRED,
+            "kernel_size": REQUIRED,
+            "dilation": 1,
+            "padding": 0,
+            "stride": 1,
+        },
+        lower=_fold_lower,
+        mirror="F.fold(input, output_size, kernel_size, dilation, padding, stride)",
+        rule="∂/∂c is unfold (im2col) of g",
+        examples=(
+            ("fold(c, (3, 4), 2)", {"c": ((1, 8, 6), REAL)}),
+            ("fold(c, 4, (2, 3), padding=1, stride=(2, 1))", {"c": ((6, 12), REAL)}),
+        ),
+    ),
+    Op(
+        "pixel_shuffle",
+        lambda x, upscale_factor: _shuffle(x, upscale_factor),
+        (lambda g, o, x, upscale_factor: _unshuffle(g, upscale_factor),),
+        "PixelShuffleBackward0",
+        _shuffle_shape,
+        params={"upscale_factor": REQUIRED},
+        saves="none",
+        mirror="F.pixel_shuffle(input, upscale_factor)",
+        rule="a permutation: ∂/∂x is pixel_unshuffle of g",
+        examples=(("pixel_shuffle(x, 2)", {"x": ((1, 8, 2, 3), REAL)}),),
+    ),
+    Op(
+        "pixel_unshuffle",
+        lambda x, downscale_factor: _unshuffle(x, downscale_factor),
+        (lambda g, o, x, downscale_factor: _shuffle(g, downscale_factor),),
+        "PixelUnshuffleBackward0",
+        _unshuffle_shape,
+        params={"downscale_factor": REQUIRED},
+        saves="none",
+        mirror="F.pixel_unshuffle(input, downscale_factor)",
+        rule="a permutation: ∂/∂x is pixel_shuffle of g",
+        examples=(("pixel_unshuffle(x, 2)", {"x": ((2, 4, 6), REAL)}),),
+    ),
+    # the nodes the public rows lower to
+    Op(
+        "convolution",
+        _convolution,
+        (_conv_grad_input, _conv_grad_weight, _conv_grad_bias),
+        "ConvolutionBackward0",
+        _conv_shape,
+        arity=3,
+        saves="inputs",
+        public=False,
+    ),
+    Op(
+        "conv_pad",
+        _conv_pad,
+        (lambda g, o, x, after: _crop(g, len(after), (0,) * len(after), x.shape[-len(after) :]),),
+        "ConstantPadNdBackward0",
+        _conv_pad_shape,
+        saves="none",
+        public=False,
+    ),
+    Op(
+        "max_pool",
+        _max_pool,
+        (_max_pool_grad,),
+        _pool_label("MaxPool{}DWithIndicesBackward0"),
+        _pool_shape,
+        saves="inputs",
+        public=False,
+    ),
+    Op(
+        "avg_pool",
+        _avg_pool,
+        (_avg_pool_grad,),
+        _pool_label("AvgPool{}DBackward0"),
+        _pool_shape,
+        saves="none",
+        public=False,
+    ),
+    Op(
+        "adaptive_avg_pool",
+        _adaptive_avg,
+        (_adaptive_avg_grad,),
+        _pool_label("AdaptiveAvgPool{}DBackward0"),
+        _adaptive_shape,
+        saves="none",
+        public=False,
+    ),
+    Op(
+        "adaptive_max_pool",
+        _adaptive_max,
+        (_adaptive_max_grad,),
+        _pool_label("AdaptiveMaxPool{}DBackward0"),
+        _adaptive_shape,
+        saves="inputs",
+        public=False,
+    ),
+    Op(
+        "lp_pow",
+        lambda a, exponent: _pow(a, exponent),
+        (lambda g, o, a, exponent: _pow_grad_base(g, o, a, exponent),),
+        "PowBackward0",
+        lambda shapes, attrs: shapes[0],
+        saves="inputs",
+        public=False,
+    ),
+    Op(
+        "lp_scale",
+        lambda a, factor: a * factor,
+        (lambda g, o, a, factor: _scale(g, factor),),
+        "MulBackward0",
+        lambda shapes, attrs: shapes[0],
+        saves="none",
+        public=False,
+    ),
+    Op(
+        "im2col",
+        _unfold,
+        (_unfold_grad,),
+        "Im2ColBackward0",
+        _im2col_shape,
+        saves="none",
+        public=False,
+    ),
+    Op(
+        "col2im",
+        _fold,
+        (_fold_grad,),
+        "Col2ImBackward0",
+        _col2im_shape,
+        saves="none",
+        public=False,
+    ),
+]

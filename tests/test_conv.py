@@ -1,0 +1,379 @@
+"""Convolutions and pooling against PyTorch beyond the table's examples: PyTorch's errors for
+wrong shapes and arguments, and the edge cases (stride past the kernel, padding, groups,
+dilation, ceil_mode windows that start in the padding, empty batches, ties, NaN, -inf)."""
+
+import numpy as np
+import pytest
+from click.testing import CliRunner
+from conftest import our_labels, run_torch, torch_labels
+
+import gradcli
+from gradcli.cli import main
+from gradcli.errors import EvaluationError, GradcliError, ParseError
+
+
+def _random(shapes, seed=0):
+    rng = np.random.default_rng(seed)
+    return {k: rng.standard_normal(s) for k, s in shapes.items()}
+
+
+def _shape(program, inputs):
+    from gradcli import engine
+    from gradcli.parser import parse
+
+    arrays = {k: np.asarray(v, dtype="float64") for k, v in inputs.items()}
+    nodes, out = engine.forward(parse(program), arrays, set(), "float64")
+    return nodes[out].shape
+
+
+def _agree(torch, program, inputs, wrt=None):
+    """Value, every gradient, the output label and the label multiset, as PyTorch's."""
+    shape = _shape(program, inputs)
+    seed = None if shape == () else np.random.default_rng(1).standard_normal(shape)
+    ours = gradcli.evaluate(program, inputs, dtype="float64", seed_vector=seed, wrt=wrt)
+    out, grads = run_torch(torch, program, inputs, wrt=wrt, seed=seed)
+    np.testing.assert_allclose(ours.value, out.detach().numpy(), rtol=1e-10, atol=1e-12)
+    for name, g in grads.items():
+        np.testing.assert_allclose(ours.grad[name], g, rtol=1e-10, atol=1e-12, err_msg=name)
+    assert ours.grad_fn == type(out.grad_fn).__name__
+    assert our_labels(ours) == torch_labels(out)
+    return ours
+
+
+EDGES = [
+    # stride past the kernel: inputs between windows get no gradient
+    ("conv2d(x, w, b, stride=3)", {"x": (1, 2, 7, 7), "w": (3, 2, 2, 2), "b": (3,)}),
+    ("conv1d(x, w, stride=4, dilation=2)", {"x": (2, 3, 11), "w": (2, 3, 2)}),
+    ("conv2d(x, w, padding=(2, 0), dilation=(2, 3))", {"x": (1, 1, 6, 8), "w": (2, 1, 3, 2)}),
+    ("conv2d(x, w, b, groups=3)", {"x": (2, 3, 4, 4), "w": (6, 1, 2, 2), "b": (6,)}),
+    ("conv2d(x, w, padding='same', dilation=3)", {"x": (1, 2, 5, 6), "w": (1, 2, 2, 4)}),
+    ("conv3d(x, w, padding='same')", {"x": (1, 1, 3, 4, 3), "w": (2, 1, 2, 3, 2)}),
+    ("conv1d(x, w, padding='valid')", {"x": (1, 2, 4), "w": (1, 2, 4)}),  # kernel = input
+    ("conv_transpose2d(x, w, stride=3, padding=1)", {"x": (1, 2, 2, 3), "w": (2, 1, 2, 2)}),
+    (
+        "conv_transpose2d(x, w, b, stride=2, output_padding=1, groups=2, dilation=2)",
+        {"x": (1, 4, 2, 2), "w": (4, 3, 2, 2), "b": (6,)},
+    ),
+    ("conv_transpose1d(x, w, padding=2, dilation=3)", {"x": (3, 4), "w": (3, 2, 3)}),
+    ("max_pool2d(x, 2, stride=3)", {"x": (1, 1, 7, 7)}),
+    ("max_pool2d(x, 3, stride=2, padding=1, ceil_mode=True)", {"x": (1, 2, 6, 6)}),
+    ("max_pool1d(x, 3, stride=3, padding=1, ceil_mode=True)", {"x": (1, 2, 7)}),
+    ("max_pool3d(x, 2, stride=2, padding=1, dilation=2, ceil_mode=True)", {"x": (1, 4, 4, 5)}),
+    ("avg_pool2d(x, 3, stride=2, padding=1, ceil_mode=True)", {"x": (1, 2, 6, 6)}),
+    (
+        "avg_pool2d(x, 3, stride=2, padding=1, ceil_mode=True, count_include_pad=False)",
+        {"x": (1, 2, 6, 6)},
+    ),
+    ("avg_pool1d(x, 4, stride=3, padding=2, ceil_mode=True)", {"x": (2, 9)}),
+    ("avg_pool3d(x, (1, 2, 3), stride=(1, 3, 2), divisor_override=5)", {"x": (2, 2, 5, 6)}),
+    ("adaptive_avg_pool2d(x, (5, 2))", {"x": (2, 3, 7)}),  # more outputs than inputs
+    ("adaptive_max_pool2d(x, (4, 3))", {"x": (1, 1, 3, 7)}),
+    ("adaptive_avg_pool3d(x, 1)", {"x": (2, 3, 2, 2)}),
+    ("lp_pool1d(x, 1.5, 3, stride=2, ceil_mode=True)", {"x": (1, 2, 8)}),
+    ("fold(unfold(x, 2, stride=1), (4, 5), 2)", {"x": (1, 2, 4, 5)}),
+    ("pixel_unshuffle(pixel_shuffle(x, 3), 3)", {"x": (2, 1, 9, 1, 2)}),
+]
+
+
+@pytest.mark.parametrize("program,shapes", EDGES)
+def test_edge_cases_against_pytorch(torch, program, shapes):
+    inputs = _random(shapes)
+    if "lp_pool" in program:
+        inputs = {k: np.abs(v) + 0.5 for k, v in inputs.items()}
+    _agree(torch, program, inputs)
+
+
+@pytest.mark.parametrize(
+    "program,shapes",
+    [
+        ("conv2d(x, w, b)", {"x": (0, 2, 5, 5), "w": (3, 2, 3, 3), "b": (3,)}),
+        ("conv_transpose1d(x, w)", {"x": (0, 2, 5), "w": (2, 3, 3)}),
+        ("max_pool2d(x, 2)", {"x": (0, 2, 5, 5)}),
+        ("avg_pool1d(x, 2)", {"x": (0, 2, 5)}),
+        ("adaptive_avg_pool2d(x, 2)", {"x": (0, 2, 5, 5)}),
+        ("adaptive_max_pool2d(x, 2)", {"x": (0, 2, 5, 5)}),
+    ],
+)
+def test_empty_batch(torch, program, shapes):
+    """A batch of zero: PyTorch gives an empty output and zero-size gradients."""
+    inputs = _random(shapes)
+    wrt = [k for k in shapes if k != "x"] + ["x"]
+    seed = np.zeros(_shape(program, inputs))
+    ours = gradcli.evaluate(program, inputs, dtype="float64", seed_vector=seed, wrt=wrt)
+    out, grads = run_torch(torch, program, inputs, seed=seed)
+    assert ours.value.shape == tuple(out.shape)
+    for name, g in grads.items():
+        np.testing.assert_array_equal(ours.grad[name], g)
+
+
+NAN, INF = float("nan"), float("inf")
+
+
+@pytest.mark.parametrize(
+    "program,x",
+    [
+        # ties: the first maximum of a window takes the whole gradient
+        ("max_pool2d(x, 2)", [[[[1.0, 3.0], [3.0, 3.0]]]]),
+        ("max_pool1d(x, 3, stride=1)", [[[2.0, 2.0, 2.0, 1.0, 2.0]]]),
+        ("adaptive_max_pool1d(x, 2)", [[[5.0, 5.0, 5.0, 5.0, 5.0]]]),
+        ("adaptive_max_pool2d(x, (1, 2))", [[[[1.0, 3.0, 3.0], [3.0, 2.0, 3.0]]]]),
+        # NaN: the last NaN of a window wins
+        ("max_pool1d(x, 4, stride=2)", [[[1.0, 3.0, NAN, 2.0, NAN, 1.0, NAN, 0.0]]]),
+        ("adaptive_max_pool1d(x, 1)", [[[NAN, 3.0, NAN, 2.0]]]),
+        # all -inf, with padding: the first position inside the input
+        ("max_pool2d(x, 3, stride=1, padding=1)", [[[[-INF] * 3] * 3]]),
+        ("max_pool1d(x, 2, padding=1)", [[[-INF, INF, 1.0]]]),
+        ("avg_pool1d(x, 2, padding=1)", [[[INF, 1.0, -2.0]]]),
+    ],
+)
+def test_max_pool_choices_as_pytorch(torch, program, x):
+    x = np.array(x)
+    seed_shape = _shape(program, {"x": x})
+    seed = np.arange(1.0, 1.0 + np.prod(seed_shape)).reshape(seed_shape)
+    ours = gradcli.evaluate(program, {"x": x}, dtype="float64", seed_vector=seed)
+    out, grads = run_torch(torch, program, {"x": x}, seed=seed)
+    np.testing.assert_array_equal(ours.value, out.detach().numpy())
+    np.testing.assert_array_equal(ours.grad["x"], grads["x"])
+
+
+def test_max_pool_forward_mode_uses_real_parts(torch):
+    """jvp and the Hessian run max pooling on dual numbers: the choice is the real part's."""
+    from gradcli import derivatives as D
+
+    x = np.array([[[1.0, 3.0, 3.0, 2.0, 0.5, 0.5]]])
+    t = np.array([[[1.0, 2.0, 3.0, 4.0, 5.0, 6.0]]])
+    got = D.jvp("max_pool1d(x, 2)", {"x": x}, {"x": t}, dtype="float64")
+    np.testing.assert_array_equal(got["jvp"], [[[2.0, 3.0, 5.0]]])
+
+
+ERRORS = [
+    # (program, input shapes, the same call in PyTorch)
+    (
+        "conv2d(x, w)",
+        {"x": (8, 4, 32, 32), "w": (16, 3, 3, 3)},
+        "F.conv2d(x, w)",
+    ),
+    ("conv2d(x, w)", {"x": (4, 32), "w": (16, 4, 3, 3)}, "F.conv2d(x, w)"),
+    ("conv2d(x, w)", {"x": (1, 4, 2, 2), "w": (16, 4, 3, 3)}, "F.conv2d(x, w)"),
+    ("conv2d(x, w, b)", {"x": (1, 4, 5, 5), "w": (16, 4, 3, 3), "b": (15,)}, "F.conv2d(x, w, b)"),
+    ("conv2d(x, w, b)", {"x": (1, 4, 5, 5), "w": (16, 4, 3, 3), "b": (16, 1)}, "F.conv2d(x, w, b)"),
+    (
+        "conv2d(x, w, groups=2)",
+        {"x": (1, 4, 5, 5), "w": (15, 2, 3, 3)},
+        "F.conv2d(x, w, groups=2)",
+    ),
+    ("conv2d(x, w, stride=0)", {"x": (1, 4, 5, 5), "w": (2, 4, 3, 3)}, "F.conv2d(x, w, stride=0)"),
+    (
+        "conv2d(x, w, padding=-1)",
+        {"x": (1, 4, 5, 5), "w": (2, 4, 3, 3)},
+        "F.conv2d(x, w, padding=-1)",
+    ),
+    (
+        "conv2d(x, w, dilation=0)",
+        {"x": (1, 4, 5, 5), "w": (2, 4, 3, 3)},
+        "F.conv2d(x, w, dilation=0)",
+    ),
+    ("conv2d(x, w, groups=0)", {"x": (1, 4, 5, 5), "w": (2, 4, 3, 3)}, "F.conv2d(x, w, groups=0)"),
+    (
+        "conv2d(x, w, stride=(1, 1, 1))",
+        {"x": (1, 4, 5, 5), "w": (2, 4, 3, 3)},
+        "F.conv2d(x, w, stride=(1, 1, 1))",
+    ),
+    ("conv2d(x, w)", {"x": (8, 4, 32, 32), "w": (16, 3, 3)}, "F.conv2d(x, w)"),
+    (
+        "conv2d(x, w, padding='same', stride=2)",
+        {"x": (1, 4, 5, 5), "w": (2, 4, 3, 3)},
+        "F.conv2d(x, w, padding='same', stride=2)",
+    ),
+    (
+        "conv2d(x, w, padding='full')",
+        {"x": (1, 4, 5, 5), "w": (2, 4, 3, 3)},
+        "F.conv2d(x, w, padding='full')",
+    ),
+    ("conv2d(x, w)", {"x": (1, 4, 5, 5), "w": (0, 4, 3, 3)}, "F.conv2d(x, w)"),
+    ("conv1d(x, w)", {"x": (1, 4, 5, 5), "w": (16, 4, 3)}, "F.conv1d(x, w)"),
+    ("conv3d(x, w)", {"x": (1, 4, 5, 5), "w": (16, 4, 3, 3, 3)}, "F.conv3d(x, w)"),
+    ("conv_transpose2d(x, w)", {"x": (1, 4, 5, 5), "w": (3, 4, 3, 3)}, "F.conv_transpose2d(x, w)"),
+    (
+        "conv_transpose2d(x, w, stride=2, output_padding=2)",
+        {"x": (1, 4, 5, 5), "w": (4, 2, 3, 3)},
+        "F.conv_transpose2d(x, w, stride=2, output_padding=2)",
+    ),
+    (
+        "conv_transpose2d(x, w, padding=5)",
+        {"x": (1, 4, 5, 5), "w": (4, 2, 3, 3)},
+        "F.conv_transpose2d(x, w, padding=5)",
+    ),
+    (
+        "conv_transpose2d(x, w, b)",
+        {"x": (1, 4, 5, 5), "w": (4, 2, 3, 3), "b": (4,)},
+        "F.conv_transpose2d(x, w, b)",
+    ),
+    ("max_pool2d(x, 3, padding=2)", {"x": (1, 2, 5, 5)}, "F.max_pool2d(x, 3, padding=2)"),
+    ("max_pool2d(x, 3)", {"x": (1, 2, 2, 2)}, "F.max_pool2d(x, 3)"),
+    ("max_pool2d(x, 3)", {"x": (2, 2)}, "F.max_pool2d(x, 3)"),
+    ("max_pool2d(x, 0)", {"x": (1, 2, 5, 5)}, "F.max_pool2d(x, 0)"),
+    ("max_pool2d(x, 2, dilation=0)", {"x": (1, 2, 5, 5)}, "F.max_pool2d(x, 2, dilation=0)"),
+    ("max_pool2d(x, (2, 2, 2))", {"x": (1, 2, 5, 5)}, "F.max_pool2d(x, (2, 2, 2))"),
+    ("max_pool2d(x, 2)", {"x": (1, 0, 5, 5)}, "F.max_pool2d(x, 2)"),
+    ("max_pool1d(x, 3)", {"x": (2, 2)}, "F.max_pool1d(x, 3)"),
+    ("max_pool1d(x, 3)", {"x": (5,)}, "F.max_pool1d(x, 3)"),
+    ("max_pool3d(x, 3)", {"x": (2, 2, 2)}, "F.max_pool3d(x, 3)"),
+    ("avg_pool2d(x, 3, padding=2)", {"x": (1, 2, 5, 5)}, "F.avg_pool2d(x, 3, padding=2)"),
+    ("avg_pool2d(x, 3)", {"x": (1, 2, 2, 2)}, "F.avg_pool2d(x, 3)"),
+    ("avg_pool2d(x, 3)", {"x": (2, 2)}, "F.avg_pool2d(x, 3)"),
+    (
+        "avg_pool2d(x, 2, divisor_override=0)",
+        {"x": (1, 2, 5, 5)},
+        "F.avg_pool2d(x, 2, divisor_override=0)",
+    ),
+    ("avg_pool1d(x, 3)", {"x": (5,)}, "F.avg_pool1d(x, 3)"),
+    ("avg_pool2d(x, 2, stride=0)", {"x": (1, 2, 5, 5)}, "F.avg_pool2d(x, 2, stride=0)"),
+    ("adaptive_avg_pool2d(x, 3)", {"x": (2, 2)}, "F.adaptive_avg_pool2d(x, 3)"),
+    ("adaptive_avg_pool2d(x, 3)", {"x": (1, 2, 0, 2)}, "F.adaptive_avg_pool2d(x, 3)"),
+    (
+        "adaptive_avg_pool2d(x, (2, 2, 2))",
+        {"x": (1, 2, 5, 5)},
+        "F.adaptive_avg_pool2d(x, (2, 2, 2))",
+    ),
+    ("adaptive_avg_pool1d(x, 3)", {"x": (5,)}, "F.adaptive_avg_pool1d(x, 3)"),
+    ("adaptive_avg_pool3d(x, 3)", {"x": (2, 2)}, "F.adaptive_avg_pool3d(x, 3)"),
+    ("adaptive_max_pool2d(x, 3)", {"x": (2, 2)}, "F.adaptive_max_pool2d(x, 3)"),
+    ("adaptive_max_pool2d(x, 3)", {"x": (1, 2, 0, 2)}, "F.adaptive_max_pool2d(x, 3)"),
+    ("adaptive_max_pool1d(x, 3)", {"x": (5,)}, "F.adaptive_max_pool1d(x, 3)"),
+    ("lp_pool2d(x, 2, 0)", {"x": (1, 2, 5, 5)}, "F.lp_pool2d(x, 2, 0)"),
+    ("pixel_shuffle(x, 2)", {"x": (1, 6, 2, 2)}, "F.pixel_shuffle(x, 2)"),
+    ("pixel_unshuffle(x, 2)", {"x": (1, 1, 3, 4)}, "F.pixel_unshuffle(x, 2)"),
+]
+
+
+@pytest.mark.parametrize("program,shapes,call", ERRORS)
+def test_errors_are_pytorchs(torch, program, shapes, call):
+    inputs = _random(shapes)
+    ns = {"F": torch.nn.functional, **{k: torch.tensor(v) for k, v in inputs.items()}}
+    with pytest.raises((RuntimeError, IndexError)) as theirs:
+        eval(call, ns)
+    with pytest.raises(EvaluationError) as ours:
+        gradcli.evaluate(program, inputs, dtype="float64")
+    expected = str(theirs.value).splitlines()[0]
+    assert ours.value.message.startswith(expected), (ours.value.message, expected)
+
+
+def test_return_indices_is_a_clear_error():
+    with pytest.raises(EvaluationError, match="int64 indices.*no integer tensors yet"):
+        gradcli.evaluate("max_pool2d(x, 2, return_indices=True)", {"x": np.ones((1, 1, 4, 4))})
+    with pytest.raises(EvaluationError, match="adaptive_max_pool1d"):
+        gradcli.evaluate("adaptive_max_pool1d(x, 2, return_indices=True)", {"x": np.ones((1, 4))})
+
+
+@pytest.mark.parametrize(
+    "program",
+    [
+        "conv2d(x, w, stride=1.5)",
+        "conv2d(x, w, padding=[1, 0.5])",
+        "max_pool2d(x, True)",
+        "conv2d(x, w, groups=x)",
+        "conv2d(x, w, bias='b')",
+    ],
+)
+def test_non_integer_arguments_are_usage_errors(program):
+    with pytest.raises(ParseError):
+        gradcli.evaluate(program, {"x": np.ones((1, 1, 4, 4)), "w": np.ones((1, 1, 2, 2))})
+
+
+def test_bias_by_keyword_by_position_and_none(torch):
+    inputs = _random({"x": (1, 2, 4, 4), "w": (3, 2, 2, 2), "b": (3,)})
+    by_name = _agree(torch, "conv2d(x, w, bias=b, padding=1)", inputs)
+    by_position = gradcli.evaluate("sum(conv2d(x, w, b, 1, 1))", inputs, dtype="float64")
+    np.testing.assert_allclose(by_name.value.sum(), by_position.value, rtol=1e-12)
+    none = gradcli.evaluate("sum(conv2d(x, w, None))", inputs, dtype="float64")
+    assert none.grad["b"] is None  # b is an input that does not feed the output
+
+
+def test_lenet_style_program_against_pytorch(torch):
+    program = """h = max_pool2d(relu(conv2d(x, w1, b1, padding=2)), 2)
+h = avg_pool2d(relu(conv2d(h, w2, b2)), 2, ceil_mode=True)
+h = flatten(h, 1)
+cross_entropy(h @ W.T + b, [1, 0])"""
+    shapes = {
+        "x": (2, 1, 12, 12),
+        "w1": (4, 1, 5, 5),
+        "b1": (4,),
+        "w2": (6, 4, 3, 3),
+        "b2": (6,),
+        "W": (3, 24),
+        "b": (3,),
+    }
+    _agree(torch, program, _random(shapes))
+
+
+def test_cli_shape_error_exits_1_with_pytorchs_message():
+    r = CliRunner().invoke(
+        main, ["grad", "sum(conv2d(x, w))", "x=randn(1,4,5,5)", "w=randn(2,3,3,3)"]
+    )
+    assert r.exit_code == 1
+    assert "expected input[1, 4, 5, 5] to have 3 channels, but got 4 channels instead" in (
+        r.output + (r.stderr if r.stderr_bytes is not None else "")
+    )
+
+
+def test_random_arguments_fail_or_agree_as_pytorch(torch):
+    """Whatever the numbers, gradcli fails (with one of its errors) where PyTorch fails, and
+    gives PyTorch's numbers where it does not."""
+    rng = np.random.default_rng(7)
+    F = torch.nn.functional
+    for _ in range(150):
+        k, s, p, dl = (int(v) for v in rng.integers(-1, 4, 4))
+        n = int(rng.integers(0, 5))
+        x, w = rng.standard_normal((1, 1, n, 3)), rng.standard_normal((1, 1, 2, 2))
+        for program, call in (
+            (f"max_pool2d(x, {k}, {s}, {p}, {dl}, ceil_mode=True)", F.max_pool2d),
+            (f"avg_pool2d(x, {k}, {s}, {p}, ceil_mode=True)", F.avg_pool2d),
+            (f"conv2d(x, w, stride={s}, padding={p}, dilation={dl})", None),
+        ):
+            try:
+                if call is None:
+                    theirs = F.conv2d(torch.tensor(x), torch.tensor(w), None, s, p, dl)
+                elif call is F.max_pool2d:
+                    theirs = call(torch.tensor(x), k, s, p, dl, ceil_mode=True)
+                else:
+                    theirs = call(torch.tensor(x), k, s, p, ceil_mode=True)
+            except (RuntimeError, IndexError):
+                theirs = None
+            try:
+                ours = gradcli.evaluate(f"sum({program})", {"x": x, "w": w}, dtype="float64")
+            except GradcliError:
+                ours = None
+            assert (ours is None) == (theirs is None), program
+            if ours is not None:
+                np.testing.assert_allclose(ours.value, theirs.sum().item(), rtol=1e-12)
+
+
+@pytest.mark.parametrize(
+    "program",
+    [
+        "adaptive_avg_pool1d(x, None)",
+        "adaptive_max_pool1d(x, (1, 2))",
+        "lp_pool1d(x, 0, 2)",
+        "max_pool1d(x, None)",
+        "conv1d(x, x, groups=(2,))",
+        "fold(x, 4, 2)",
+    ],
+)
+def test_odd_arguments_are_errors_not_crashes(torch, program):
+    x = np.ones((1, 2, 4))
+    with pytest.raises((RuntimeError, TypeError, ZeroDivisionError, ValueError)):
+        run_torch(torch, f"sum({program})", {"x": x})
+    with pytest.raises(GradcliError):
+        gradcli.evaluate(f"sum({program})", {"x": x}, dtype="float64")
+
+
+@pytest.mark.parametrize("program", ["max_pool2d(x, 2)", "max_pool2d(x, 3, stride=1, padding=1)"])
+def test_an_infinite_gradient_reaches_only_the_maximum(torch, program):
+    """inf · 0 is nan: positions that are not the window's maximum must get 0, not nan."""
+    x = np.random.default_rng(3).standard_normal((1, 1, 4, 4))
+    seed = np.ones(_shape(program, {"x": x}))
+    seed.flat[0], seed.flat[-1] = np.inf, -np.inf
+    ours = gradcli.evaluate(program, {"x": x}, dtype="float64", seed_vector=seed)
+    _, grads = run_torch(torch, program, {"x": x}, seed=seed)
+    np.testing.assert_array_equal(ours.grad["x"], grads["x"])
