@@ -13,8 +13,9 @@ import os
 import re
 import unicodedata
 
+from . import ops as _ops
 from .errors import GradcliError, ParseError, UnknownNameError
-from .ops import ALIASES, OPS, REQUIRED
+from .ops import KEYWORDS, REQUIRED
 
 CONSTANT_NAMES = {"True": True, "False": False, "None": None}
 NUMBER_NAMES = {"inf": math.inf, "nan": math.nan}  # handy in a calculator: clamp(x, max=inf)
@@ -200,6 +201,8 @@ class Builder:
         """The node id of a value used as a tensor (numbers and list literals become nodes)."""
         if e.kind == "node":
             return e.value
+        if e.kind == "ns":
+            return self.ns_value(e).value
         if e.kind == "num":
             return self.node("number", (), {"value": e.value}, e.start, e.end).value
         if e.kind == "list":
@@ -247,28 +250,34 @@ class Builder:
             return self.node("mul", [rec.value, self.as_node(args[0])], None, start, end)
         return self.node(op, [self.as_node(a) for a in args], attrs, start, end)
 
-    def call(self, name_tok, args, end, receiver=None):
+    def call(self, name_tok, args, end, receiver=None, namespace=None, spelled=None):
+        """A call by name: bare (namespace None), a method (namespace "Tensor", with the
+        receiver as first argument) or qualified (torch.sum, F.relu: a module's path)."""
         name = str(name_tok)
-        op = OPS.get(ALIASES.get(name, name))
-        if op is None or not op.public:
-            choices = [n for n, o in OPS.items() if o.public] + list(ALIASES)
-            close = difflib.get_close_matches(name, choices, n=1) if len(name) < 64 else []
+        spelled = spelled or name
+        op = _ops.lookup(name, namespace)
+        if op is None:
+            message, hint = _ops.unknown(spelled, name, namespace)
             raise self.error(
-                UnknownNameError,
-                f"unknown function '{short(name)}'",
-                name_tok.start_pos,
-                name_tok.end_pos,
-                hint=f"did you mean '{close[0]}'?"
-                if close
-                else "'gradcli ops' lists the functions",
+                UnknownNameError, message, name_tok.start_pos, name_tok.end_pos, hint=hint
             )
         positional = [receiver] if receiver is not None else []
         keywords = {}
+        tensor_kw = {}  # tensor arguments by name: torch.add(input=x, other=y)
         for a in args or ():
             if a is None:
                 continue
             if isinstance(a, tuple):
                 kw, value, tok = a[1], a[2], a[3]
+                if kw not in op.params and kw not in op.inputs:  # axis=, keepdims=, ord=
+                    kw = op.keywords.get(kw, KEYWORDS.get(kw, kw))
+                if kw in op.inputs and kw not in op.params:
+                    if kw in tensor_kw:
+                        raise self.error(
+                            ParseError, f"{name}() got argument '{kw}' twice", tok.start_pos
+                        )
+                    tensor_kw[kw] = (value, tok)
+                    continue
                 if kw not in op.params:
                     close = (
                         difflib.get_close_matches(kw, list(op.params), n=1) if len(kw) < 64 else []
@@ -300,6 +309,28 @@ class Builder:
                     )
                 positional.append(a)
         start = receiver.start if receiver is not None else name_tok.start_pos
+        for k, iname in enumerate(op.inputs):
+            if iname not in tensor_kw:
+                continue
+            value, tok = tensor_kw.pop(iname)
+            if len(positional) != k:
+                raise self.error(
+                    ParseError,
+                    f"{name}() got argument '{iname}' twice"
+                    if len(positional) > k
+                    else f"{name}(): '{iname}' given by name, but an argument before it is missing",
+                    tok.start_pos,
+                    tok.end_pos,
+                )
+            positional.append(value)
+        if tensor_kw:  # a later tensor argument by name with an earlier one missing
+            iname, (value, tok) = next(iter(tensor_kw.items()))
+            raise self.error(
+                ParseError,
+                f"{name}(): '{iname}' given by name, but an argument before it is missing",
+                tok.start_pos,
+                tok.end_pos,
+            )
         params = list(op.params)
         if op.variadic and len(positional) > op.arity + 1:  # reshape(x, 3, 2)
             rest = positional[op.arity :]
@@ -337,7 +368,9 @@ class Builder:
                 raise self.error(
                     ParseError, f"{name}() got argument '{pname}' twice", e.start, e.end
                 )
-            attrs[pname] = self.attr(name, pname, e)
+            attrs[pname] = self.attr(op, name, pname, e)
+            if pname == "dim" and attrs[pname] is None and op.reduction:
+                attrs[pname] = ()  # dim=None given: PyTorch's dim overload, every dimension
         for pname, default in op.params.items():
             if pname not in attrs and default is REQUIRED:
                 raise self.error(ParseError, f"{name}() needs the argument '{pname}'", start, end)
@@ -345,8 +378,10 @@ class Builder:
         args = tensors if op.listarg else positional[:arity]
         return self.apply(op.name, args, attrs or None, start, end)
 
-    def attr(self, fname, pname, e):
+    def attr(self, op, fname, pname, e):
         """A constant argument (dim=, keepdim=, ...), checked for its kind."""
+        if e.kind == "ns":
+            e = self.ns_value(e)
         if e.kind == "num":
             value = e.value
         elif e.kind == "list":
@@ -357,7 +392,7 @@ class Builder:
             raise self.error(
                 ParseError, f"{fname}(): '{pname}' must be a constant, not a tensor", e.start, e.end
             )
-        default = OPS[ALIASES.get(fname, fname)].params[pname]
+        default = op.params[pname]
         if pname in ("dim", "shape"):
             items = value if isinstance(value, list) else [value]
             if (value is not None or pname == "shape") and not all(
@@ -424,11 +459,42 @@ class Builder:
             return E("const", CONSTANT_NAMES[name], tok.start_pos, tok.end_pos)
         if name in NUMBER_NAMES:
             return E("num", NUMBER_NAMES[name], tok.start_pos, tok.end_pos)
+        if name in _ops.ROOTS:  # torch, F, nn, math: a module, unless used as a value
+            return E("ns", name, tok.start_pos, tok.end_pos)
+        return self.input(name, tok.start_pos, tok.end_pos)
+
+    def input(self, name, start, end):
         if name not in self.inputs:
-            n = self.node("input", (), None, tok.start_pos, tok.end_pos)
+            n = self.node("input", (), None, start, end)
             self.nodes[n.value].name = name
             self.inputs[name] = n.value
-        return E("node", self.inputs[name], tok.start_pos, tok.end_pos)
+        return E("node", self.inputs[name], start, end)
+
+    def ns_value(self, e):
+        """A module name used as a value: F and nn may be inputs (names like any other);
+        torch.fft or torch.float32 is PyTorch's, and not a tensor gradcli has."""
+        path = e.value
+        if path in ("F", "nn"):
+            return self.input(path, e.start, e.end)
+        full = _ops.canonical(path)
+        if full in _ops.NAMESPACES:
+            message = f"{path} is a module, not a tensor"
+        elif _ops.known(full):
+            message = f"{path} is not supported"
+        else:
+            message = f"unknown name '{short(path)}'"
+        raise self.error(UnknownNameError, message, e.start, e.end)
+
+    def member(self, obj, name_tok):
+        """``obj.name`` where obj is a module path: a longer path, a constant, or -- for F
+        and nn when PyTorch's module has no such name -- an input's attribute (None)."""
+        path = f"{obj.value}.{name_tok}"
+        full = _ops.canonical(path)
+        if full in _ops.CONSTANTS:
+            return E("num", _ops.CONSTANTS[full], obj.start, name_tok.end_pos)
+        if obj.value in ("F", "nn") and not _ops.known(full) and _ops.known(f"Tensor.{name_tok}"):
+            return None  # F.sum(): F is an input
+        return E("ns", path, obj.start, name_tok.end_pos)
 
     def _binary(op):
         def callback(self, *children):
@@ -441,6 +507,7 @@ class Builder:
     div, matmul, pow = _binary("div"), _binary("matmul"), _binary("pow")
 
     def compare(self, a, tok, b):
+        a, b = self.value(a), self.value(b)
         if a.kind not in ("num", "node", "list") or b.kind not in ("num", "node", "list"):
             raise self.error(ParseError, f"'{tok}' compares numbers and tensors", tok.start_pos)
         return self.apply(COMPARISONS[str(tok)], [a, b], None, a.start, b.end)
@@ -464,6 +531,7 @@ class Builder:
 
     def index(self, obj, lsqb, items, rsqb):
         """x[i], x[a:b:c], A[i, j], A[:, j]: constant integer indices and slices."""
+        obj = self.value(obj)
         out = []
         for item in items:
             if isinstance(item, tuple):
@@ -489,6 +557,7 @@ class Builder:
         return self.apply("neg", [e], None, minus.start_pos, e.end)
 
     def pos(self, plus, e):
+        e = self.value(e)
         if e.kind not in ("num", "node"):
             raise self.error(ParseError, "unary + needs a number or a tensor", plus.start_pos)
         return E(e.kind, e.value, plus.start_pos, e.end)  # +x is x itself, as in PyTorch
@@ -508,18 +577,47 @@ class Builder:
     def call_(self, name_tok, *rest):
         return self.call(name_tok, rest[0] if len(rest) == 2 else None, rest[-1].end_pos)
 
+    def value(self, e):
+        """``e`` as an operand: a module name becomes an input or an error."""
+        return self.ns_value(e) if e.kind == "ns" else e
+
     def method(self, obj, name_tok, *rest):
-        if obj.kind not in ("node", "num", "list"):
+        args, end = rest[0] if len(rest) == 2 else None, rest[-1].end_pos
+        if obj.kind == "ns":
+            target = self.member(obj, name_tok)
+            if target is not None:  # torch.sum(x), F.relu(x): a function of a module
+                return self.call(
+                    name_tok, args, end, namespace=_ops.canonical(obj.value), spelled=target.value
+                )
+            obj = self.value(obj)
+        if obj.kind == "num":
+            raise self.error(
+                ParseError,
+                f"a number has no methods: .{short(str(name_tok))}() needs a tensor",
+                obj.start,
+                name_tok.end_pos,
+                hint="numbers are Python numbers, as in PyTorch; use an input or torch.tensor",
+            )
+        if obj.kind not in ("node", "list"):
             raise self.error(ParseError, f"{_describe(obj.value)} has no methods", obj.start)
         return self.call(
-            name_tok, rest[0] if len(rest) == 2 else None, rest[-1].end_pos, receiver=obj
+            name_tok, args, end, receiver=obj, namespace="Tensor", spelled=f"Tensor.{name_tok}"
         )
 
     def attr_(self, obj, name_tok):
+        if obj.kind == "ns":
+            target = self.member(obj, name_tok)
+            if target is not None:
+                return target
+            obj = self.value(obj)
         if str(name_tok) != "T":
+            from .ops import pytorch
+
+            name = short(str(name_tok))
+            supported = str(name_tok) in pytorch.names()["Tensor"]
             raise self.error(
                 UnknownNameError,
-                f"unknown attribute '.{short(str(name_tok))}'",
+                f"Tensor.{name} is not supported" if supported else f"unknown attribute '.{name}'",
                 name_tok.start_pos,
                 name_tok.end_pos,
                 hint="tensors have .T; methods are called with ()",

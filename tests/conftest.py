@@ -207,6 +207,10 @@ def torch_namespace(torch, dtype):
         stack=lambda xs, dim=0: torch.stack([t(v) for v in xs], dim),
         inf=math.inf,
         nan=math.nan,
+        torch=torch,  # programs in PyTorch's own spelling: torch.sin(x), F.relu(x), math.pi
+        F=F,
+        nn=torch.nn,
+        math=math,
     )
     return ns
 

@@ -178,3 +178,99 @@ def test_hundred_thousand_node_program():
     r = gradcli.evaluate("\n".join(lines) + "\nsum(y33999)", {"x": [1.0, 2.0]}, dtype="float64")
     assert len(r.nodes) >= 100_000
     np.testing.assert_allclose(r.grad["x"], [1 + 33_999 * 0.5] * 2)
+
+
+# -- PyTorch's spelling: resolved from the operator table ------------------------------
+
+
+def test_pytorch_names_file_matches_installed_torch(torch):
+    from gradcli.ops import pytorch
+
+    path = pytorch._FILE
+    with open(path, encoding="utf-8") as f:
+        shipped = f.read()
+    assert shipped == pytorch.render(pytorch.collect(torch)), (
+        f"regenerate {path}: python -c 'import torch; from gradcli.ops import pytorch; "
+        f'open(pytorch._FILE, "w").write(pytorch.render(pytorch.collect(torch)))\''
+    )
+
+
+# PyTorch spellings of a supported name that gradcli deliberately does not accept, and why
+NOT_THE_SAME = {
+    "Tensor.where": "x.where(condition, y) is torch.where(condition, x, y): self is not first",
+    "torch.linalg.norm": "a matrix norm for 2-D input with ord given; vector_norm is supported",
+}
+
+
+def test_every_spelling_is_pytorchs_and_none_is_missing():
+    """Each qualified name a row claims exists in PyTorch 2.13, and wherever PyTorch has one
+    of a row's names (torch, F, torch.special, torch.linalg, Tensor) the row claims it."""
+    from gradcli.ops import SPELLINGS, TABLE, pytorch
+
+    known = pytorch.names()
+    owners = {}
+    for op in TABLE:
+        for spelling in op.names():
+            assert spelling not in owners, f"{spelling}: {owners.get(spelling)} and {op.name}"
+            owners[spelling] = op.name
+            if "." in spelling:
+                assert pytorch.has(spelling), f"{op.name}: PyTorch has no {spelling}"
+        if not op.public:
+            continue
+        for name in (op.name, *op.aliases):
+            for section in ("torch", "torch.nn.functional", "torch.special", "torch.linalg"):
+                spelled = f"{section}.{name}"
+                if name in known[section] and spelled not in NOT_THE_SAME:
+                    assert spelled in op.names(), f"{op.name} lacks {spelled}"
+            if name in known["Tensor"] and f"Tensor.{name}" not in NOT_THE_SAME:
+                assert f"Tensor.{name}" in op.names(), f"{op.name} lacks the method {name}"
+    assert set(owners) == set(SPELLINGS)
+
+
+@pytest.mark.parametrize(
+    "program,cls,fragment,hint",
+    [
+        ("torch.fft.fft(x)", gradcli.UnknownNameError, "torch.fft.fft is not supported", "ops"),
+        ("F.conv2d(x)", gradcli.UnknownNameError, "F.conv2d is not supported", "ops"),
+        ("torch.nn.Linear(x)", gradcli.UnknownNameError, "torch.nn.Linear is not supported", ""),
+        ("conv2d(x)", gradcli.UnknownNameError, "conv2d() is not supported", ""),
+        ("x.where(x > 0, 1)", gradcli.UnknownNameError, "Tensor.where is not supported", ""),
+        ("x.mT", gradcli.UnknownNameError, "Tensor.mT is not supported", ""),
+        ("torch.qqq(x)", gradcli.UnknownNameError, "unknown function 'torch.qqq'", "ops"),
+        ("F.rleu(x)", gradcli.UnknownNameError, "unknown function 'F.rleu'", "'F.relu'"),
+        ("torch.special.expt(x)", gradcli.UnknownNameError, "unknown", "'torch.special.expit'"),
+        ("x.sumn()", gradcli.UnknownNameError, "unknown method 'Tensor.sumn'", "'Tensor.sum'"),
+        ("torch + 1", gradcli.UnknownNameError, "torch is a module, not a tensor", ""),
+        ("torch.float64", gradcli.UnknownNameError, "torch.float64 is not supported", ""),
+        ("(2).reshape(-1)", gradcli.ParseError, "a number has no methods", ""),
+        ("torch.add(x, input=x)", gradcli.ParseError, "got argument 'input' twice", ""),
+        ("torch.where(x > 0, other=x)", gradcli.ParseError, "before it is missing", ""),
+    ],
+)
+def test_names_pytorch_has_are_reported_as_unsupported(program, cls, fragment, hint):
+    with pytest.raises(cls) as info:
+        parse(program)
+    assert fragment in info.value.message
+    assert hint in (info.value.hint or "")
+    assert info.value.exit_code == 2
+
+
+def test_module_names_are_inputs_when_used_as_values():
+    """F and nn are ordinary names unless they are followed by a function of the module."""
+    r = gradcli.evaluate("F.sum() + nn * 2 + F.relu(nn)", {"F": [1.0, 2.0], "nn": 3.0})
+    assert r.value == 3 + 6 + 3 and r.grad["F"].tolist() == [1, 1] and r.grad["nn"] == 3
+    r = gradcli.evaluate("F = x * 2; F.sum()", {"x": [1.0, 2.0]})
+    assert r.value == 6
+
+
+def test_constants():
+    for text, expected in [
+        ("torch.pi", math.pi),
+        ("math.pi", math.pi),
+        ("torch.e", math.e),
+        ("math.e", math.e),
+        ("torch.inf", math.inf),
+        ("-math.inf", -math.inf),
+    ]:
+        assert value(f"x * 0 + {text}", x=1.0) == expected
+    assert math.isnan(value("x + torch.nan", x=1.0))

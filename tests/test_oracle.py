@@ -346,3 +346,57 @@ def test_lean_evaluation_never_writes_into_the_callers_arrays():
         for r in results[1:]:  # earlier results are not overwritten by later evaluations
             for k in first:
                 np.testing.assert_array_equal(r.grad[k], first[k])
+
+
+# -- PyTorch's own spelling: qualified names, aliases, methods, keywords ------------------
+
+SPELLED = [
+    "torch.sin(x).sum()",
+    "F.relu(x).sum()",
+    "torch.sum(x)",
+    "torch.sum(A, 1).sum()",
+    "A.sum(dim=(0, 1))",
+    "A.sum(axis=0).sum()",
+    "A.sum([0, 1])",
+    "A.sum(0, True).sum()",
+    "A.sum(dim=None)",
+    "A.mean(axis=1, keepdims=True).sum()",
+    "torch.nn.functional.gelu(x).mean()",
+    "nn.functional.softplus(x, beta=2).sum()",
+    "torch.special.expit(x).sum()",
+    "torch.special.erf(x).sum() + torch.special.log1p(x * x).sum()",
+    "torch.clip(x, -0.5, 0.5).sum()",
+    "x.clip(min=0).sum()",
+    "x.absolute().sum()",
+    "torch.arccos(x * 0.3).sum() + x.arctan().sum()",
+    "torch.multiply(x, y).sum() + x.multiply(2).sum()",
+    "torch.subtract(x, y).sum() + torch.divide(x, 2).sum() + x.negative().sum()",
+    "(x * torch.greater(x, 0)).sum() + (y * x.less_equal(y)).sum()",
+    "torch.add(x, other=y).sum()",
+    "torch.sum(input=x)",
+    "torch.where(condition=x > 0, input=x, other=y).sum()",
+    "torch.linalg.vector_norm(x, ord=3)",
+    "x.norm(p=1)",
+    "torch.pi * x.sum() + math.e + torch.e * math.pi",
+    "torch.clamp(x, max=torch.inf).sum() + x.clamp(min=-math.inf).sum()",
+    "torch.concat([x, y]).sum() + torch.concatenate([x, y], dim=0).sum()",
+    "torch.reshape(A, (3, 2)).sum() + A.reshape([3, 2]).sum() + A.reshape(3, 2).sum()",
+    "torch.special.logsumexp(x, 0) + torch.logsumexp(A, dim=1).sum()",
+    "F.log_softmax(x, dim=0).sum() + torch.softmax(A, 1)[0, 1] + A.softmax(dim=0)[1, 0]",
+    "torch.linalg.matmul(A, x).sum() + torch.matmul(x, x) + torch.ger(x, y).sum()",
+    "F.mse_loss(x, target=y) + F.l1_loss(input=x, target=y, reduction='sum')",
+    "torch.nn.functional.binary_cross_entropy_with_logits(x, torch.sigmoid(y))",
+    "F.tanh(x).sum() + F.sigmoid(x).sum() + x.relu().sum()",
+]
+
+
+@pytest.mark.parametrize("program", SPELLED)
+def test_pytorch_spelling(torch, program):
+    rng = np.random.default_rng(11)
+    inputs = {
+        "x": rng.uniform(-1, 1, 3),
+        "y": rng.uniform(-1, 1, 3),
+        "A": rng.standard_normal((2, 3)),
+    }
+    used = {k: v for k, v in inputs.items() if k in program.replace("torch.", "")}
+    check(torch, program, used)

@@ -77,7 +77,7 @@ def _minimum_grad(first):
     return rule
 
 
-def _compare(name, fn, symbol):
+def _compare(name, fn, symbol, aliases=()):
     return Op(
         name,
         lambda a, b: fn(_re(a), _re(b)),
@@ -91,6 +91,7 @@ def _compare(name, fn, symbol):
         rule="no gradient: a boolean constant",
         call=f"a {symbol} b",
         examples=((f"sum(a * (b {symbol} 0.1))", {"a": ((3,), REAL), "b": ((3,), "away")}),),
+        aliases=aliases,
     )
 
 
@@ -122,6 +123,7 @@ ROWS = [
         ufunc=lambda ops: np.subtract,
         rule="∂(a-b)/∂a = 1, ∂(a-b)/∂b = -1",
         examples=(("a - b", VB), ("a - 2", V), ("2 - a", V)),
+        aliases=("subtract",),
     ),
     Op(
         "mul",
@@ -139,6 +141,7 @@ ROWS = [
         ufunc=lambda ops: np.multiply,
         rule="∂(a·b)/∂a = b, ∂(a·b)/∂b = a",
         examples=(("a * b", VB), ("a * 2.5", V), ("a * a", V)),
+        aliases=("multiply",),
     ),
     Op(
         "div",
@@ -158,6 +161,7 @@ ROWS = [
             ("a / 4", V),
             ("2 / a", {"a": ((3,), "nonzero")}),
         ),
+        aliases=("divide", "true_divide"),
     ),
     Op(
         "pow",
@@ -183,6 +187,7 @@ ROWS = [
             ("2 ^ a", V),
             ("a ^ 0", V),
         ),
+        inputs=("input", "exponent"),
     ),
     Op(
         "neg",
@@ -195,6 +200,7 @@ ROWS = [
         saves="none",
         rule="∂(-a)/∂a = -1",
         examples=(("-a", V),),
+        aliases=("negative",),
     ),
     Op(
         "reciprocal",
@@ -239,10 +245,10 @@ ROWS = [
         mirror="a / n (in PyTorch's C++)",
         rule="∂(a/n)/∂a = 1/n",
     ),
-    _compare("lt", lambda a, b: np.less(a, b), "<"),
-    _compare("le", lambda a, b: np.less_equal(a, b), "<="),
-    _compare("gt", lambda a, b: np.greater(a, b), ">"),
-    _compare("ge", lambda a, b: np.greater_equal(a, b), ">="),
+    _compare("lt", lambda a, b: np.less(a, b), "<", ("less",)),
+    _compare("le", lambda a, b: np.less_equal(a, b), "<=", ("less_equal",)),
+    _compare("gt", lambda a, b: np.greater(a, b), ">", ("greater",)),
+    _compare("ge", lambda a, b: np.greater_equal(a, b), ">=", ("greater_equal",)),
     _compare("eq", lambda a, b: np.equal(a, b), "=="),
-    _compare("ne", lambda a, b: np.not_equal(a, b), "!="),
+    _compare("ne", lambda a, b: np.not_equal(a, b), "!=", ("not_equal",)),
 ]

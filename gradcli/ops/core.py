@@ -57,6 +57,13 @@ class Op:
         "listarg",
         "saves",
         "ufunc",
+        "aliases",
+        "namespaces",
+        "methods",
+        "spellings",
+        "inputs",
+        "keywords",
+        "reduction",
     )
 
     def __init__(
@@ -81,6 +88,13 @@ class Op:
         listarg=False,
         saves="all",
         ufunc=None,
+        aliases=(),
+        namespaces=("torch",),
+        methods=None,
+        spellings=(),
+        inputs=None,
+        keywords=None,
+        reduction=False,
     ):
         self.name = name
         self.arity = arity  # number of tensor inputs, which come first
@@ -109,6 +123,38 @@ class Op:
         # operands -> the numpy ufunc that computes this op (so a result can be written
         # into a dying operand's buffer), or None where the op is not one ufunc call
         self.ufunc = ufunc
+        # How programs spell it, as PyTorch does. ``aliases`` are other names of the same
+        # function (clip for clamp), valid bare, in each of ``namespaces`` ("torch",
+        # "torch.nn.functional", "torch.special", "torch.linalg") and as methods;
+        # ``methods`` are its Tensor method names (by default its names, when it lives in
+        # torch); ``spellings`` are further qualified names ("torch.special.expit").
+        self.aliases = tuple(aliases)
+        self.namespaces = tuple(namespaces) if public else ()
+        names = (name, *self.aliases)
+        if methods is None:
+            methods = names if "torch" in self.namespaces else ()
+        self.methods = tuple(methods) if public else ()
+        self.spellings = tuple(spellings)
+        # the names of the tensor arguments, for keywords (torch.add(input=x, other=y))
+        default = ("input", "other", "third")[:arity] if arity > 1 else ("input",)
+        self.inputs = tuple(inputs or default)
+        # other keyword names PyTorch accepts for a parameter (linalg.vector_norm's ord)
+        self.keywords = dict(keywords or {})
+        # a reduction over dim=: an explicit dim=None is PyTorch's dim overload (SumBackward1)
+        # over every dimension, stored as dim=()
+        self.reduction = reduction
+
+    def names(self):
+        """Every spelling that resolves to this op: bare names, qualified names and
+        ``Tensor.<method>``."""
+        if not self.public:
+            return ()
+        names = (self.name, *self.aliases)
+        out = list(names)
+        for ns in self.namespaces:
+            out += [f"{ns}.{n}" for n in names]
+        out += [f"Tensor.{m}" for m in self.methods]
+        return tuple(dict.fromkeys(out + list(self.spellings)))
 
     def label_for(self, kinds, attrs):
         return self.label if isinstance(self.label, str) else self.label(kinds, attrs)
@@ -118,12 +164,14 @@ class Op:
         tensors = ["[a, b, ...]"] if self.listarg else ["a", "b", "c"][: self.arity]
         params = [k if v is REQUIRED else f"{k}={v!r}" for k, v in self.params.items()]
         labels = self.label if isinstance(self.label, str) else self.label.__doc__
+        also = [*self.aliases, *(s.replace("torch.nn.functional.", "F.") for s in self.spellings)]
         return {
             "name": self.name,
             "call": self.call or f"{self.name}({', '.join(tensors + params)})",
-            "mirror": self.mirror,
+            "mirror": self.mirror + (f"; also {', '.join(also)}" if also else ""),
             "labels": labels,
             "rule": self.rule,
+            "spellings": list(self.names()),
         }
 
 
@@ -161,8 +209,9 @@ def _bcast(shapes, attrs):
 
 
 def norm_dims(dim, ndim):
-    """``dim`` (int, list of ints, or None for all) as a sorted tuple of non-negative axes."""
-    if dim is None:
+    """``dim`` (int, list of ints, or None for all) as a sorted tuple of non-negative axes.
+    An empty list also means every dimension, as in PyTorch's reductions (x.sum(dim=[]))."""
+    if dim is None or (isinstance(dim, (list, tuple)) and not dim):
         return tuple(range(ndim))
     dims = dim if isinstance(dim, (list, tuple)) else (dim,)
     out = []

@@ -24,7 +24,7 @@ def _relu(a):
     return np.where(a.real > 0, a, 0) if _complex(a) else np.maximum(a, 0)
 
 
-def _unary(name, forward, grad, rule, domain=REAL, label=None):
+def _unary(name, forward, grad, rule, domain=REAL, label=None, **spelling):
     return Op(
         name,
         forward,
@@ -34,6 +34,7 @@ def _unary(name, forward, grad, rule, domain=REAL, label=None):
         mirror=f"torch.{name}(a)",
         rule=rule,
         examples=((f"{name}(a)", {"a": ((3,), domain)}), (f"{name}(A)", {"A": ((2, 2), domain)})),
+        **spelling,
     )
 
 
@@ -103,6 +104,7 @@ def _zero_grad(g, o, a, **attrs):
 
 
 def _unary_attrs(name, forward, grad, rule, params, examples, label=None, mirror=None):
+    """An activation of torch.nn.functional with parameters."""
     return Op(
         name,
         forward,
@@ -113,6 +115,7 @@ def _unary_attrs(name, forward, grad, rule, params, examples, label=None, mirror
         mirror=mirror or f"F.{name}(a, ...)",
         rule=rule,
         examples=examples,
+        namespaces=("torch.nn.functional",),
     )
 
 
@@ -142,13 +145,19 @@ ROWS = [
     _unary("cos", lambda a: np.cos(a), lambda g, o, a: g * -np.sin(a), "∂cos(a)/∂a = -sin(a)"),
     _unary("tan", lambda a: np.tan(a), lambda g, o, a: g * (1 + o * o), "∂tan(a)/∂a = 1 + tan²(a)"),
     _unary(
-        "tanh", lambda a: np.tanh(a), lambda g, o, a: g * (1 - o * o), "∂tanh(a)/∂a = 1 - tanh²(a)"
+        "tanh",
+        lambda a: np.tanh(a),
+        lambda g, o, a: g * (1 - o * o),
+        "∂tanh(a)/∂a = 1 - tanh²(a)",
+        namespaces=("torch", "torch.nn.functional"),
     ),
     _unary(
         "sigmoid",
         lambda a: _sigmoid(a),
         lambda g, o, a: g * ((1 - o) * o),
         "∂σ(a)/∂a = σ(a)(1 - σ(a))",
+        namespaces=("torch", "torch.nn.functional"),
+        spellings=("torch.special.expit",),
     ),
     _unary(
         "relu",
@@ -156,6 +165,7 @@ ROWS = [
         lambda g, o, a: np.where(_re(o) <= 0, 0, g),
         "∂relu(a)/∂a = 1 if a > 0 else 0",
         "away",
+        namespaces=("torch", "torch.nn.functional"),
     ),
     _unary(
         "abs",
@@ -163,6 +173,7 @@ ROWS = [
         lambda g, o, a: g * np.sign(_re(a)),
         "∂|a|/∂a = sign(a) (0 at 0)",
         "away",
+        aliases=("absolute",),
     ),
     _unary(
         "log1p",
@@ -171,8 +182,15 @@ ROWS = [
         "∂ln(1+a)/∂a = 1/(1+a)",
         "positive",
         label="Log1PBackward0",
+        namespaces=("torch", "torch.special"),
     ),
-    _unary("expm1", lambda a: np.expm1(a), lambda g, o, a: g * (o + 1), "∂(eᵃ-1)/∂a = eᵃ"),
+    _unary(
+        "expm1",
+        lambda a: np.expm1(a),
+        lambda g, o, a: g * (o + 1),
+        "∂(eᵃ-1)/∂a = eᵃ",
+        namespaces=("torch", "torch.special"),
+    ),
     _unary_attrs(
         "softplus",
         _softplus,
@@ -208,6 +226,7 @@ ROWS = [
         lambda a: a * _sigmoid(a),
         lambda g, o, a: g * _sigmoid(a) * (1 + a * (1 - _sigmoid(a))),
         "∂(a·σ(a))/∂a = σ(a)(1 + a(1 - σ(a)))",
+        namespaces=("torch.nn.functional",),
     ),
     _unary_attrs(
         "gelu",
@@ -223,6 +242,7 @@ ROWS = [
         lambda a: _erf(a),
         lambda g, o, a: g * (2 / math.sqrt(math.pi)) * np.exp(-a * a),
         "∂erf(a)/∂a = 2/√π·exp(-a²)",
+        namespaces=("torch", "torch.special"),
     ),
     _unary_attrs(
         "hardtanh",
@@ -241,6 +261,7 @@ ROWS = [
         lambda g, o, a: g / np.sqrt(1 - a * a),
         "∂asin(a)/∂a = 1/√(1-a²)",
         "unit",
+        aliases=("arcsin",),
     ),
     _unary(
         "acos",
@@ -248,9 +269,14 @@ ROWS = [
         lambda g, o, a: -g / np.sqrt(1 - a * a),
         "∂acos(a)/∂a = -1/√(1-a²)",
         "unit",
+        aliases=("arccos",),
     ),
     _unary(
-        "atan", lambda a: np.arctan(a), lambda g, o, a: g / (1 + a * a), "∂atan(a)/∂a = 1/(1+a²)"
+        "atan",
+        lambda a: np.arctan(a),
+        lambda g, o, a: g / (1 + a * a),
+        "∂atan(a)/∂a = 1/(1+a²)",
+        aliases=("arctan",),
     ),
     _unary("sinh", lambda a: np.sinh(a), lambda g, o, a: g * np.cosh(a), "∂sinh(a)/∂a = cosh(a)"),
     _unary("cosh", lambda a: np.cosh(a), lambda g, o, a: g * np.sinh(a), "∂cosh(a)/∂a = sinh(a)"),
@@ -264,6 +290,7 @@ ROWS = [
         mirror="torch.atan2(a, b)",
         rule="∂atan2(a,b)/∂a = b/(a²+b²), ∂/∂b = -a/(a²+b²)",
         examples=(("atan2(a, b)", {"a": ((3,), REAL), "b": ((2, 3), "nonzero")}),),
+        aliases=("arctan2",),
     ),
     _unary(
         "log2",
@@ -279,7 +306,13 @@ ROWS = [
         "∂log₁₀(a)/∂a = 1/(a ln 10)",
         "positive",
     ),
-    _unary("exp2", lambda a: np.exp2(a), lambda g, o, a: g * o * math.log(2), "∂2ᵃ/∂a = 2ᵃ ln 2"),
+    _unary(
+        "exp2",
+        lambda a: np.exp2(a),
+        lambda g, o, a: g * o * math.log(2),
+        "∂2ᵃ/∂a = 2ᵃ ln 2",
+        namespaces=("torch", "torch.special"),
+    ),
     _unary(
         "rsqrt",
         lambda a: 1 / np.sqrt(a),
@@ -297,7 +330,13 @@ ROWS = [
     _unary("sign", lambda a: np.sign(_re(a)), _zero_grad, "zero (as PyTorch)", "away"),
     _unary("floor", lambda a: np.floor(_re(a)), _zero_grad, "zero (as PyTorch)"),
     _unary("ceil", lambda a: np.ceil(_re(a)), _zero_grad, "zero (as PyTorch)"),
-    _unary("round", lambda a: np.round(_re(a)), _zero_grad, "zero (as PyTorch; halves to even)"),
+    _unary(
+        "round",
+        lambda a: np.round(_re(a)),
+        _zero_grad,
+        "zero (as PyTorch; halves to even)",
+        namespaces=("torch", "torch.special"),
+    ),
     Op(
         "clamp",
         _clamp,
@@ -312,5 +351,6 @@ ROWS = [
             ("clamp(a, min=0.3)", {"a": ((4,), "away")}),
             ("clamp(a, max=0.3)", {"a": ((4,), "away")}),
         ),
+        aliases=("clip",),
     ),
 ]

@@ -78,6 +78,8 @@ ROWS = [
             ("where(a > 0, a, b)", {"a": ((3,), "away"), "b": ((3,), REAL)}),
             ("where(b < 0, a * 2, 0)", {"a": ((2, 3), REAL), "b": ((3,), "away")}),
         ),
+        methods=(),
+        inputs=("condition", "input", "other"),
     ),
     Op(
         "index",

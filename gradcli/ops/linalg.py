@@ -145,6 +145,7 @@ ROWS = [
             ("A @ B", {"A": ((2, 3), REAL), "B": ((3, 2), REAL)}),
             ("b @ A", {"b": ((2,), REAL), "A": ((2, 3), REAL)}),
         ),
+        namespaces=("torch", "torch.linalg"),
     ),
     Op(
         "dot",
@@ -156,6 +157,7 @@ ROWS = [
         mirror="torch.dot(a, b)",
         rule="∂(a·b)/∂a = b",
         examples=(("dot(a, b)", {"a": ((3,), REAL), "b": ((3,), REAL)}),),
+        inputs=("input", "tensor"),
     ),
     Op(
         "mv",
@@ -167,6 +169,7 @@ ROWS = [
         mirror="torch.mv(a, b)",
         rule="∂(Av)/∂A = g vᵀ, ∂(Av)/∂v = Aᵀg",
         examples=(("mv(A, b)", {"A": ((2, 3), REAL), "b": ((3,), REAL)}),),
+        inputs=("input", "vec"),
     ),
     Op(
         "mm",
@@ -178,6 +181,7 @@ ROWS = [
         mirror="torch.mm(a, b)",
         rule="∂(AB)/∂A = G Bᵀ, ∂(AB)/∂B = Aᵀ G",
         examples=(("mm(A, B)", {"A": ((2, 3), REAL), "B": ((3, 2), REAL)}),),
+        inputs=("input", "mat2"),
     ),
     Op(
         "norm",
@@ -195,6 +199,9 @@ ROWS = [
             ("norm(a, 3)", V),
             ("norm(a, p=inf)", {"a": ((4,), "distinct")}),
         ),
+        spellings=("torch.linalg.vector_norm",),
+        keywords={"ord": "p"},
+        reduction=True,
     ),
     Op(
         "outer",
@@ -207,5 +214,7 @@ ROWS = [
         mirror="torch.outer(a, b)",
         rule="∂(abᵀ)/∂a = G b",
         examples=(("outer(a, b)", {"a": ((3,), REAL), "b": ((2,), REAL)}),),
+        aliases=("ger",),
+        inputs=("input", "vec2"),
     ),
 ]

@@ -63,6 +63,7 @@ ROWS = [
         mirror="F.softmax(a, dim)",
         rule="∂s/∂a = s ⊙ (g - Σ g s)",
         examples=(("softmax(A, dim=1)", M), ("softmax(a, 0)", V), ("softmax(A)", M)),
+        namespaces=("torch", "torch.nn.functional", "torch.special"),
     ),
     Op(
         "log_softmax",
@@ -74,5 +75,6 @@ ROWS = [
         mirror="F.log_softmax(a, dim)",
         rule="∂/∂a = g - softmax(a)·Σg",
         examples=(("log_softmax(A, dim=1)", M), ("log_softmax(a, 0)", V)),
+        namespaces=("torch", "torch.nn.functional", "torch.special"),
     ),
 ]

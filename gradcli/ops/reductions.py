@@ -199,6 +199,7 @@ ROWS = [
             ("sum(A, dim=1, keepdim=True)", {"A": ((2, 3), REAL)}),
             ("sum(A, dim=[0, 1])", {"A": ((2, 3), REAL)}),
         ),
+        reduction=True,
     ),
     Op(
         "mean",
@@ -219,6 +220,7 @@ ROWS = [
             ("mean(A, dim=-1)", {"A": ((2, 3), REAL)}),
             ("mean(A, dim=0, keepdim=True)", {"A": ((2, 3), REAL)}),
         ),
+        reduction=True,
     ),
     Op(
         "max",
@@ -271,6 +273,7 @@ ROWS = [
         mirror="torch.logsumexp(a, dim, keepdim)",
         rule="∂lse(a)/∂aᵢ = softmax(a)ᵢ",
         examples=(("logsumexp(A, 1)", M), ("logsumexp(a, dim=0, keepdim=True)", V)),
+        namespaces=("torch", "torch.special"),
     ),
     Op(
         "var",
@@ -282,6 +285,7 @@ ROWS = [
         mirror="a.var(dim, correction=1, keepdim)",
         rule="∂var/∂aᵢ = 2(aᵢ - mean)/(N - correction)",
         examples=(("var(a)", V), ("var(A, dim=0)", M), ("var(A, 1, correction=0)", M)),
+        reduction=True,
     ),
     Op(
         "std",
@@ -295,6 +299,7 @@ ROWS = [
         mirror="a.std(dim, correction=1, keepdim)",
         rule="∂std/∂aᵢ = (aᵢ - mean)/((N - correction)·std)",
         examples=(("std(a)", V), ("std(A, dim=1, keepdim=True)", M)),
+        reduction=True,
     ),
     Op(
         "amax",
@@ -309,6 +314,7 @@ ROWS = [
             ("amax(A, dim=0)", {"A": ((2, 3), "distinct")}),
             ("amax(a)", {"a": ((4,), "distinct")}),
         ),
+        reduction=True,
     ),
     Op(
         "amin",
@@ -320,6 +326,7 @@ ROWS = [
         mirror="a.amin(dim, keepdim)",
         rule="ties share the gradient evenly",
         examples=(("amin(A, dim=1)", {"A": ((2, 3), "distinct")}),),
+        reduction=True,
     ),
     Op(
         "cumsum",

@@ -33,14 +33,14 @@ def _squeeze_label(kinds, attrs):
 def _squeeze(x, dim=None):
     if dim is None:
         return np.squeeze(x)
-    dims = tuple(d for d in norm_dims(dim, x.ndim) if x.shape[d] == 1)
+    dims = tuple(d for d in norm_dims(dim, x.ndim) if x.shape[d] == 1) if dim != () else ()
     return np.squeeze(x, axis=dims)
 
 
 def _squeeze_shape(shapes, attrs):
     shape = shapes[0]
     dim = attrs.get("dim")
-    dims = norm_dims(dim, len(shape))
+    dims = norm_dims(dim, len(shape)) if dim != () else ()
     return tuple(n for i, n in enumerate(shape) if not (i in dims and n == 1))
 
 
@@ -167,6 +167,7 @@ ROWS = [
         mirror="a.t()",
         rule="transpose back",
         examples=(("transpose(A)", {"A": ((2, 3), REAL)}), ("A.t()", {"A": ((2, 3), REAL)})),
+        aliases=("t",),
     ),
     Op(
         "permute_T",
@@ -235,6 +236,9 @@ ROWS = [
             ("cat([a, b], 0)", {"a": ((3,), REAL), "b": ((2,), REAL)}),
             ("cat([A, A * 2], dim=1)", M),
         ),
+        aliases=("concat", "concatenate"),
+        methods=(),
+        inputs=("tensors",),
     ),
     Op(
         "stack",
@@ -250,6 +254,8 @@ ROWS = [
             ("stack([a, b])", {"a": ((3,), REAL), "b": ((3,), REAL)}),
             ("stack([A, A], dim=-1)", M),
         ),
+        methods=(),
+        inputs=("tensors",),
     ),
     Op(
         "view",
