@@ -137,7 +137,14 @@ _PY_COMPARE = {
     "eq": lambda a, b: a == b,
     "ne": lambda a, b: a != b,
 }
-FOLDABLE = {"add", "sub", "mul", "div", "pow", "neg", *_PY_COMPARE}
+FOLDABLE = {"add", "sub", "mul", "div", "pow", "neg", "floor_divide", "remainder", *_PY_COMPARE}
+INTEGER_FOLDS = {  # Python's integer operators, on numbers that are whole
+    "bitwise_and": lambda a, b: a & b,
+    "bitwise_or": lambda a, b: a | b,
+    "lshift": lambda a, b: a << b,
+    "rshift": lambda a, b: a >> b,
+    "bitwise_not": lambda a: ~a,
+}
 
 
 def _fold(op, a, b=None):
@@ -161,6 +168,10 @@ def _fold(op, a, b=None):
             return a / b
         if op in _PY_COMPARE:
             return float(_PY_COMPARE[op](a, b))
+        if op == "floor_divide":
+            return _fold("div", a, b) if b == 0 else a // b
+        if op == "remainder":
+            return math.nan if b == 0 else a % b
         if op == "pow":
             if a < 0 and b != int(b) if math.isfinite(b) else False:
                 return math.nan
@@ -505,6 +516,49 @@ class Builder:
 
     add, sub, mul = _binary("add"), _binary("sub"), _binary("mul")
     div, matmul, pow = _binary("div"), _binary("matmul"), _binary("pow")
+    floordiv, mod = _binary("floor_divide"), _binary("remainder")
+
+    def integer_fold(self, op, args, tok):
+        """&, |, <<, >>, ~ on Python numbers: Python's integer operators, for whole numbers."""
+        values = [a.value for a in args]
+        if not all(math.isfinite(v) and v.is_integer() for v in values):
+            raise self.error(
+                ParseError, f"'{tok}' takes whole numbers or boolean tensors", tok.start_pos
+            )
+        try:
+            out = INTEGER_FOLDS[op](*[int(v) for v in values])
+            return E("num", float(out), args[0].start, args[-1].end)
+        except (ValueError, OverflowError) as e:  # a negative or huge shift count
+            raise self.error(ParseError, f"'{tok}': {e}", tok.start_pos) from None
+
+    def _logic(op):
+        def callback(self, a, tok, b):
+            a, b = self.value(a), self.value(b)
+            if a.kind == "num" and b.kind == "num":
+                return self.integer_fold(op, [a, b], tok)
+            return self.apply(op, [a, b], None, a.start, b.end)
+
+        return callback
+
+    bitand, bitor = _logic("bitwise_and"), _logic("bitwise_or")
+
+    def shift(self, a, tok, b):
+        a, b = self.value(a), self.value(b)
+        if a.kind == "num" and b.kind == "num":
+            return self.integer_fold("lshift" if str(tok) == "<<" else "rshift", [a, b], tok)
+        raise self.error(
+            ParseError,
+            f"'{tok}' shifts integer tensors, which gradcli does not support yet",
+            tok.start_pos,
+            hint="PyTorch refuses floating point and boolean operands here too",
+        )
+
+    def invert(self, tilde, e):
+        e = self.value(e)
+        if e.kind == "num":
+            folded = self.integer_fold("bitwise_not", [e], tilde)
+            return E("num", folded.value, tilde.start_pos, e.end)
+        return self.apply("bitwise_not", [e], None, tilde.start_pos, e.end)
 
     def compare(self, a, tok, b):
         a, b = self.value(a), self.value(b)
@@ -529,20 +583,34 @@ class Builder:
     def slice3(self, start, stop, step):
         return ("slice", start, stop, step)
 
+    def ellipsis(self, tok):
+        return ("ellipsis", tok)
+
     def index(self, obj, lsqb, items, rsqb):
-        """x[i], x[a:b:c], A[i, j], A[:, j]: constant integer indices and slices."""
+        """x[i], x[a:b:c], A[i, j], A[:, j], x[None], A[..., 0]: constant integer indices,
+        slices, None (a new axis) and one Ellipsis."""
         obj = self.value(obj)
         out = []
         for item in items:
-            if isinstance(item, tuple):
+            if isinstance(item, tuple) and item[0] == "ellipsis":
+                if ("ellipsis",) in out:
+                    raise self.error(
+                        ParseError,
+                        "an index can only have a single ellipsis ('...')",
+                        item[1].start_pos,
+                    )
+                out.append(("ellipsis",))
+            elif isinstance(item, tuple):
                 out.append(("slice",) + tuple(self.index_number(b, none_ok=True) for b in item[1:]))
+            elif item.kind == "const" and item.value is None:
+                out.append(("none",))
             else:
                 out.append(("int", self.index_number(item)))
         attrs = {"items": tuple(out), "multi": len(items) > 1}
         return self.apply("index", [obj], attrs, obj.start, rsqb.end_pos)
 
     def index_number(self, e, none_ok=False):
-        if e is None and none_ok:
+        if none_ok and (e is None or (e.kind == "const" and e.value is None)):
             return None
         if e is None or e.kind != "num" or not math.isfinite(e.value) or not e.value.is_integer():
             raise self.error(
@@ -690,7 +758,14 @@ class _Transformer:
         "subscripts",
         "slice2",
         "slice3",
+        "ellipsis",
         "index",
+        "floordiv",
+        "mod",
+        "bitand",
+        "bitor",
+        "shift",
+        "invert",
     )
 
     def __init__(self):
@@ -851,6 +926,12 @@ _TOKEN_NAMES = {
     "PLUS": "'+'",
     "MINUS": "'-'",
     "POW": "'^'",
+    "TILDE": "'~'",
+    "AMP": "'&'",
+    "PIPE": "'|'",
+    "SHIFT": "'<<' or '>>'",
+    "ELLIPSIS": "'...'",
+    "COMPARE": "a comparison",
     "_SEP": "a line break or ';'",
     "$END": "the end of the program",
 }

@@ -1,4 +1,4 @@
-"""The language of CONTRACT.md: precedence, statements, names, errors with positions, and
+"""The language: precedence, statements, names, errors with positions, PyTorch's spelling, and
 programs far deeper and longer than any recursion limit."""
 
 import math
@@ -274,3 +274,73 @@ def test_constants():
     ]:
         assert value(f"x * 0 + {text}", x=1.0) == expected
     assert math.isnan(value("x + torch.nan", x=1.0))
+
+
+def forward_value(program, **inputs):
+    """The output's value alone (no backward pass: // has no derivative in PyTorch)."""
+    from gradcli import engine
+    from gradcli.api import quietly
+
+    p = parse(program)
+    arrays = {k: np.asarray(v, dtype="float64") for k, v in inputs.items()}
+    with quietly():
+        nodes, out = engine.forward(p, arrays, set(), "float64")
+    return np.asarray(nodes[out].value)
+
+
+@pytest.mark.parametrize(
+    "program,expected",
+    [
+        ("x + 7 // 2", 3 + 3),  # // and % bind like * and /
+        ("x * 7 % 4", 21 % 4),
+        ("-x // 2", -3 // 2),  # unary minus binds tighter than //
+        ("x ** 2 % 5", 9 % 5),
+        ("x // 2 * 2", (3 // 2) * 2),  # left-associative
+        ("100 % x", 100 % 3),
+        ("-7.5 % x + x * 0", -7.5 % 3),
+        ("x * (1 + 2 & 3)", 3 * ((1 + 2) & 3)),  # & looser than +
+        ("x * (1 | 2 & 3)", 3 * (1 | (2 & 3))),  # | looser than &
+        ("x * (1 << 2 + 1)", 3 * (1 << (2 + 1))),  # << looser than +
+        ("x * (6 >> 1 & 7)", 3 * ((6 >> 1) & 7)),  # & looser than >>
+        ("x * ~0", 3 * ~0),
+        ("x * -~1", 3 * -~1),
+        ("x * (x >= 2 | 1)", 3 * (3 >= (2 | 1))),  # comparisons loosest of all
+        ("x * ((x > 0) & (x < 5))", 3.0),
+        ("x * ((x > 5) | (x < 0))", 0.0),
+        ("x * ~(x > 5)", 3.0),
+        ("x * (7 // 0) * 0 + x", math.nan),  # inf * 0, as IEEE arithmetic gives
+        ("x * (7 % 0)", math.nan),
+    ],
+)
+def test_python_precedence_of_the_new_operators(program, expected):
+    got = float(forward_value(program, x=3.0))
+    assert got == pytest.approx(expected, nan_ok=True)
+
+
+@pytest.mark.parametrize(
+    "program,fragment,exit_code",
+    [
+        ("x << 1", "'<<' shifts integer tensors", 2),
+        ("x * (1.5 & 1)", "'&' takes whole numbers", 2),
+        ("x * (1 << -1)", "negative shift count", 2),
+        ("x & x", "\"bitwise_and_cpu\" not implemented for 'Double'", 1),
+        ("~x", "\"bitwise_not_cpu\" not implemented for 'Double'", 1),
+        ("x[..., 0, ...]", "a single ellipsis", 2),
+        ("x[0, 0]", "too many indices for tensor of dimension 1", 1),
+    ],
+)
+def test_operator_errors(program, fragment, exit_code):
+    with pytest.raises(gradcli.GradcliError) as info:
+        forward_value(program, x=[1.0, 2.0])
+    assert fragment in info.value.message and info.value.exit_code == exit_code
+
+
+def test_floor_division_has_no_gradient_as_in_pytorch():
+    # the messages are PyTorch's
+    with pytest.raises(gradcli.EvaluationError, match="derivative for aten::floor_divide"):
+        gradcli.evaluate("sum(x // 2)", {"x": [1.0, 2.0]})
+    with pytest.raises(gradcli.EvaluationError, match="derivative for aten::remainder"):
+        gradcli.evaluate("sum(100 % x)", {"x": [1.0, 2.0]})
+    # an input that does not require grad may be floor-divided freely
+    r = gradcli.evaluate("sum(x * (y // 2))", {"x": [1.0, 2.0], "y": [5.0, -5.0]}, wrt=["x"])
+    assert r.value == 2 - 6 and r.grad["x"].tolist() == [2, -3]

@@ -400,3 +400,44 @@ def test_pytorch_spelling(torch, program):
     }
     used = {k: v for k, v in inputs.items() if k in program.replace("torch.", "")}
     check(torch, program, used)
+
+
+# -- //, % and fmod at nan, +-inf, +-0 and signs, against PyTorch ---------------------------
+
+EDGES = [5.5, -3.25, 7.0, 0.0, -0.0, "inf", "-inf", "nan", 2.0, -2.0, 3.0]
+
+
+def _forward(program, inputs, dtype, wrt=()):
+    from gradcli import engine
+    from gradcli.api import quietly
+    from gradcli.parser import parse
+
+    arrays = {k: np.asarray(np.array(v, dtype=float), dtype=dtype) for k, v in inputs.items()}
+    with quietly():
+        nodes, out = engine.forward(parse(program), arrays, set(wrt), dtype)
+    return nodes[out]
+
+
+@pytest.mark.parametrize("dtype", ["float64", "float32"])
+@pytest.mark.parametrize(
+    "program", ["x // y", "x % y", "torch.fmod(x, y)", "x // 2.5", "-7 // y", "100 % y", "x % -2"]
+)
+def test_floor_division_and_remainder_values(torch, program, dtype):
+    pairs = [(a, b) for a in EDGES for b in EDGES]
+    inputs = {"x": [float(a) for a, _ in pairs], "y": [float(b) for _, b in pairs]}
+    ours = _forward(program, inputs, dtype, wrt={"x", "y"})
+    tdtype = getattr(torch, dtype)
+    ns = {k: torch.tensor(v, dtype=tdtype, requires_grad=True) for k, v in inputs.items()}
+    theirs = eval(program, {"torch": torch}, ns)  # noqa: S307 - our own test programs
+    expected = theirs.detach().numpy()
+    np.testing.assert_array_equal(ours.value, expected)
+    numbers = ~np.isnan(expected)  # -0.0 as PyTorch gives it (a nan's sign is not shown)
+    assert np.array_equal(np.signbit(ours.value)[numbers], np.signbit(expected)[numbers])
+    assert ours.label == type(theirs.grad_fn).__name__
+
+
+@pytest.mark.parametrize("program", ["sum(x % y)", "sum(x % 1.5)", "sum(torch.fmod(x, y))"])
+def test_remainder_gradients_at_the_edges(torch, program):
+    finite = [5.5, -3.25, 7.0, 0.0, -0.0, 2.0, -2.0, 3.0, "inf", "nan"]
+    pairs = [(a, b) for a in finite for b in [5.5, -3.25, 2.0, -2.0, "inf", "-inf", "nan"]]
+    check(torch, program, {"x": [a for a, _ in pairs], "y": [b for _, b in pairs]})

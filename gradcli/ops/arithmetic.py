@@ -2,12 +2,14 @@
 
 import math
 
+from ..errors import EvaluationError
 from .core import (
     REAL,
     VB,
     Op,
     V,
     _bcast,
+    _complex,
     _constant,
     _re,
     _same,
@@ -92,6 +94,125 @@ def _compare(name, fn, symbol, aliases=()):
         call=f"a {symbol} b",
         examples=((f"sum(a * (b {symbol} 0.1))", {"a": ((3,), REAL), "b": ((3,), "away")}),),
         aliases=aliases,
+    )
+
+
+# ---- floor division and remainder: Python's (and PyTorch's) rounding towards -inf --------
+
+
+def _no_derivative(name):
+    """PyTorch records a NotImplemented node: its backward (and forward-mode) fails."""
+
+    def rule(g, o, *args):
+        raise EvaluationError(
+            f"derivative for aten::{name} is not implemented",
+            hint="PyTorch has no gradient through this operation; the program's output "
+            "must not depend on it through an input that requires grad",
+        )
+
+    return rule
+
+
+def _tangent_free(name, *operands):
+    """Forward mode on dual numbers: a tangent reaching an op PyTorch cannot differentiate."""
+    if any(_complex(a) and np.any(np.imag(a)) for a in operands):
+        _no_derivative(name)(None, None)
+
+
+def _floor_divide(a, b):
+    _tangent_free("floor_divide", a, b)
+    return np.floor_divide(_re(a), _re(b))
+
+
+def _dual_part(a, b, k):
+    """The tangent of a - b·k for a locally constant k, on dual numbers."""
+    return 1j * (np.imag(a) - np.imag(b) * k)
+
+
+def _remainder(a, b):
+    """PyTorch's remainder: fmod, moved by b where the signs differ (a zero keeps a's sign,
+    unlike numpy's remainder)."""
+    if isinstance(a, float):
+        _tangent_free("remainder", b)
+    ra, rb = _re(a), _re(b)
+    m = np.fmod(ra, rb)
+    out = np.where((m != 0) & ((rb < 0) != (m < 0)), m + rb, m)
+    if _complex(a) or _complex(b):
+        out = out + _dual_part(a, b, np.floor_divide(ra, rb))
+    return out
+
+
+def _remainder_label(kinds, attrs):
+    """RemainderBackward0 (tensor % number), RemainderBackward1 (tensor % tensor); number % tensor: NotImplemented"""  # noqa: E501
+    if kinds[0]:
+        return "NotImplemented"
+    return "RemainderBackward0" if kinds[1] else "RemainderBackward1"
+
+
+def _fmod_label(kinds, attrs):
+    """FmodBackward0 (tensor, number), FmodBackward1 (tensor, tensor)"""
+    return "FmodBackward0" if kinds[1] else "FmodBackward1"
+
+
+def _remainder_grad_divisor(g, o, a, b):
+    if isinstance(a, float):
+        _no_derivative("remainder")(g, o)
+    return -g * np.floor_divide(_re(a), _re(b))
+
+
+def _fmod(a, b):
+    if isinstance(a, float):
+        raise EvaluationError("fmod(): argument 'input' must be a tensor, not a number")
+    ra, rb = _re(a), _re(b)
+    out = np.fmod(ra, rb)
+    if _complex(a) or _complex(b):
+        out = out + _dual_part(a, b, np.trunc(ra / rb))
+    return out
+
+
+# ---- boolean tensors: &, |, ~ and the logical functions -----------------------------------
+
+_TORCH_DTYPE = {
+    "float32": "Float",
+    "float64": "Double",
+    "complex64": "ComplexFloat",
+    "complex128": "ComplexDouble",
+}
+
+
+def _bitwise(name, fn):
+    """&, | and ~ as PyTorch overloads them: on boolean tensors (comparison results) they are
+    logical; PyTorch refuses floating point tensors, and so does this."""
+
+    def forward(*xs):
+        for x in xs:
+            kind = np.asarray(x).dtype
+            if kind != np.bool_:
+                raise EvaluationError(
+                    f'"{name}_cpu" not implemented for '
+                    f"'{_TORCH_DTYPE.get(str(kind), str(kind))}'",
+                    hint="&, | and ~ combine boolean tensors, such as comparisons (x > 0)",
+                )
+        return fn(*xs)
+
+    return forward
+
+
+def _logical(name, fn, arity, example, symbol=None, bool_only=False):
+    """A boolean result, no gradient. bool_only: PyTorch's bitwise ops, which refuse
+    floating point tensors; else the logical ones, where nonzero is True."""
+    return Op(
+        name,
+        _bitwise(name, fn) if bool_only else (lambda *xs: fn(*[_re(x) for x in xs])),
+        None,
+        "",
+        _same if arity == 1 else _bcast,
+        arity=arity,
+        dtype="bool",
+        mirror=f"torch.{name}(a{', b' if arity == 2 else ''})" + (f", {symbol}" if symbol else ""),
+        rule="no gradient: a boolean result"
+        + (" (of boolean tensors, as in PyTorch)" if bool_only else " (nonzero is True)"),
+        examples=((example, {"a": ((3,), "away"), "b": ((3,), REAL)}),),
     )
 
 
@@ -251,4 +372,59 @@ ROWS = [
     _compare("ge", lambda a, b: np.greater_equal(a, b), ">=", ("greater_equal",)),
     _compare("eq", lambda a, b: np.equal(a, b), "=="),
     _compare("ne", lambda a, b: np.not_equal(a, b), "!=", ("not_equal",)),
+    Op(
+        "floor_divide",
+        _floor_divide,
+        (_no_derivative("floor_divide"), _no_derivative("floor_divide")),
+        "NotImplemented",
+        _bcast,
+        arity=2,
+        numbers=True,
+        saves="none",
+        mirror="a // b",
+        rule="none: PyTorch records NotImplemented, and backward through it fails",
+        # no examples for the gradient tests: PyTorch's backward fails (tested on its own)
+    ),
+    Op(
+        "remainder",
+        _remainder,
+        (lambda g, o, a, b: g, _remainder_grad_divisor),
+        _remainder_label,
+        _bcast,
+        arity=2,
+        numbers=True,
+        mirror="a % b",
+        rule="∂(a mod b)/∂a = 1, ∂/∂b = -floor(a/b)",
+        examples=(
+            ("a % b", {"a": ((2, 3), REAL), "b": ((3,), "nonzero")}),
+            ("a % 1.5", V),
+            ("torch.remainder(a, -0.7)", V),
+            ("a.remainder(b)", {"a": ((3,), REAL), "b": ((3,), "nonzero")}),
+        ),
+    ),
+    Op(
+        "fmod",
+        _fmod,
+        (lambda g, o, a, b: g, lambda g, o, a, b: -g * np.trunc(_re(a) / _re(b))),
+        _fmod_label,
+        _bcast,
+        arity=2,
+        numbers=True,
+        mirror="torch.fmod(a, b)",
+        rule="∂fmod(a,b)/∂a = 1, ∂/∂b = -trunc(a/b)",
+        examples=(
+            ("torch.fmod(a, b)", {"a": ((2, 3), REAL), "b": ((3,), "nonzero")}),
+            ("a.fmod(1.5)", V),
+        ),
+    ),
+    _logical("bitwise_and", lambda a, b: a & b, 2, "sum(b * ((a > 0) & (b < 0.5)))", "&", True),
+    _logical("bitwise_or", lambda a, b: a | b, 2, "sum(b * ((a > 0) | (b < 0.5)))", "|", True),
+    _logical("bitwise_not", lambda a: ~a, 1, "sum(b * ~(a > 0))", "~", True),
+    _logical(
+        "bitwise_xor", lambda a, b: a ^ b, 2, "sum(b * (a > 0).bitwise_xor(b < 0.5))", None, True
+    ),
+    _logical("logical_and", np.logical_and, 2, "sum(b * torch.logical_and(a, b))"),
+    _logical("logical_or", np.logical_or, 2, "sum(b * (a > 0).logical_or(b))"),
+    _logical("logical_xor", np.logical_xor, 2, "sum(b * torch.logical_xor(a > 0, b < 0.5))"),
+    _logical("logical_not", np.logical_not, 1, "sum(b * torch.logical_not(a > 0))"),
 ]

@@ -23,16 +23,26 @@ def _where(c, a, b):
 
 
 def _index_lower(emit, node, args, attrs):
-    """x[i], x[a:b:c], A[i, j], A[:, j]: one SelectBackward0 per integer, one
-    SliceBackward0 per slice; in a multi-index a slice of everything records nothing (and
-    if nothing is left, PyTorch records an AliasBackward0)."""
+    """x[i], x[a:b:c], A[i, j], A[:, j], x[None], A[..., 0], as PyTorch's applySlicing
+    records them, item by item from the left: one SelectBackward0 per integer, one
+    SliceBackward0 per slice, one UnsqueezeBackward0 per None; ... skips the dimensions no
+    other item names. In a multi-index a slice of everything records nothing (and if
+    nothing is left, PyTorch records an AliasBackward0)."""
     cur = args[0]
     items = attrs["items"]
-    shape = node(cur).shape
-    if len(items) > len(shape):
-        raise ShapeError(f"too many indices for tensor of dimension {len(shape)}")
+    ndim = len(node(cur).shape)
+    named = sum(1 for item in items if item[0] in ("int", "slice"))
+    if named > ndim:
+        raise ShapeError(f"too many indices for tensor of dimension {ndim}")
     dim = 0
     for item in items:
+        if item[0] == "ellipsis":
+            dim += ndim - named
+            continue
+        if item[0] == "none":
+            cur = emit("unsqueeze", (cur,), {"dim": dim})
+            dim += 1
+            continue
         size = node(cur).shape[dim]
         if item[0] == "int":
             i = item[1]
@@ -85,11 +95,12 @@ ROWS = [
         "index",
         None,
         (),
-        "SelectBackward0 per integer, SliceBackward0 per slice",
+        "SelectBackward0 per integer, SliceBackward0 per slice, UnsqueezeBackward0 per None; "
+        "AliasBackward0 when nothing else",
         None,
         lower=_index_lower,
         public=False,
-        call="a[i], a[i:j:k], A[i, j], A[:, j]",
+        call="a[i], a[i:j:k], A[i, j], A[:, j], a[None], A[..., i]",
         mirror="a[...]",
         rule="scatter the gradient back",
         examples=(
@@ -104,6 +115,14 @@ ROWS = [
             ("A[0:1, 1:]", M),
             ("A[:, :]", M),
             ("a[:]", V),
+            ("a[None]", V),
+            ("a[...]", V),
+            ("A[..., 1]", M),
+            ("A[None, 1:, None]", M),
+            ("A[0, ..., None]", M),
+            ("B[..., 1, :]", {"B": ((2, 3, 4), REAL)}),
+            ("B[:, None, 1]", {"B": ((2, 3, 4), REAL)}),
+            ("a[None:2]", V),
         ),
     ),
     Op(
