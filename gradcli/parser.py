@@ -404,19 +404,23 @@ class Builder:
                 ParseError, f"{fname}(): '{pname}' must be a constant, not a tensor", e.start, e.end
             )
         default = op.params[pname]
-        if pname in ("dim", "shape"):
+        integer = isinstance(default, int) and not isinstance(default, bool)
+        if pname in ("dim", "shape") or integer:
+            if value is None and default is None:
+                return None
+            many = pname == "shape" or (pname == "dim" and op.dim_list)
             items = value if isinstance(value, list) else [value]
-            if (value is not None or pname == "shape") and not all(
-                isinstance(v, float) and v.is_integer() for v in items
+            if (isinstance(value, list) and not many) or not all(
+                isinstance(v, float) and math.isfinite(v) and v.is_integer() for v in items
             ):
                 raise self.error(
                     ParseError,
-                    f"{fname}(): {pname} must be an integer or a list of integers",
+                    f"{fname}(): {pname} must be an integer"
+                    + (" or a list of integers" if many else ""),
                     e.start,
                     e.end,
                 )
-            if value is not None:
-                value = tuple(int(v) for v in value) if isinstance(value, list) else int(value)
+            value = tuple(int(v) for v in value) if isinstance(value, list) else int(value)
         elif isinstance(default, bool):
             if not isinstance(value, bool):
                 raise self.error(

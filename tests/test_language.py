@@ -344,3 +344,32 @@ def test_floor_division_has_no_gradient_as_in_pytorch():
     # an input that does not require grad may be floor-divided freely
     r = gradcli.evaluate("sum(x * (y // 2))", {"x": [1.0, 2.0], "y": [5.0, -5.0]}, wrt=["x"])
     assert r.value == 2 - 6 and r.grad["x"].tolist() == [2, -3]
+
+
+@pytest.mark.parametrize(
+    "program,fragment",
+    [
+        ("flatten(x, inf)", "start_dim must be an integer"),
+        ("flatten(x, nan)", "start_dim must be an integer"),
+        ("flatten(x, 0.5)", "start_dim must be an integer"),
+        ("flatten(x, 0, 1.5)", "end_dim must be an integer"),
+        ("stack([x, x], None)", "dim must be an integer"),
+        ("cat([x, x], dim=None)", "dim must be an integer"),
+        ("unsqueeze(x, [1, 2])", "dim must be an integer"),
+        ("x.unsqueeze(None)", "dim must be an integer"),
+        ("cumsum(x, [0])", "dim must be an integer"),
+        ("(2).reshape(-1)", "a number has no methods"),
+        ("reshape(x, " + ", ".join(["1"] * 70) + ")", "70 dimensions"),
+        ("x[" + ", ".join(["None"] * 65) + "]", "65 dimensions"),
+        ("unsqueeze(reshape(x, " + ", ".join(["1"] * 64) + "), 0)", "65 dimensions"),
+    ],
+)
+def test_bad_arguments_are_clear_errors(program, fragment):
+    with pytest.raises(gradcli.GradcliError) as info:
+        gradcli.evaluate(program, {"x": 1.0})
+    assert fragment in info.value.message
+
+
+def test_a_number_where_a_tensor_goes_is_a_constant():
+    with pytest.raises(gradcli.EvaluationError, match="does not require grad"):
+        gradcli.evaluate("flatten(2)", {})

@@ -64,6 +64,7 @@ class Op:
         "inputs",
         "keywords",
         "reduction",
+        "dim_list",
     )
 
     def __init__(
@@ -95,6 +96,7 @@ class Op:
         inputs=None,
         keywords=None,
         reduction=False,
+        dim_list=None,
     ):
         self.name = name
         self.arity = arity  # number of tensor inputs, which come first
@@ -143,6 +145,7 @@ class Op:
         # a reduction over dim=: an explicit dim=None is PyTorch's dim overload (SumBackward1)
         # over every dimension, stored as dim=()
         self.reduction = reduction
+        self.dim_list = reduction if dim_list is None else dim_list  # dim=(0, 1) accepted
 
     def names(self):
         """Every spelling that resolves to this op: bare names, qualified names and
@@ -315,8 +318,20 @@ def _dim_shape(shapes, attrs):
     return shapes[0]
 
 
+MAX_DIMS = 64  # numpy's limit (PyTorch allows more)
+
+
+def check_rank(shape):
+    """A result of more dimensions than numpy can hold is an error, not a crash."""
+    if len(shape) > MAX_DIMS:
+        raise ShapeError(
+            f"a tensor of {len(shape)} dimensions: gradcli (numpy) supports at most {MAX_DIMS}"
+        )
+    return shape
+
+
 def _resolve_shape(shape, size):
-    shape = tuple(shape) if isinstance(shape, tuple) else (shape,)
+    shape = check_rank(tuple(shape) if isinstance(shape, tuple) else (shape,))
     if shape.count(-1) > 1:
         raise ShapeError("only one dimension can be inferred (-1)")
     if any(d < -1 for d in shape):
@@ -334,7 +349,7 @@ def _resolve_shape(shape, size):
 def _reshape_ids(emit, node, a, shape):
     """torch.reshape: a view of a contiguous tensor, an aliasing reshape of a strided one
     that allows it, else a contiguous clone then a view."""
-    value = node(a).value
+    value = np.asarray(node(a).value)  # a Python number (flatten(2)) is a 0-d tensor
     shape = _resolve_shape(shape, value.size)
     if value.flags.c_contiguous:
         return emit("view", (a,), {"shape": shape, "kind": "view"})

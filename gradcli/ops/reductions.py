@@ -274,6 +274,7 @@ ROWS = [
         rule="∂lse(a)/∂aᵢ = softmax(a)ᵢ",
         examples=(("logsumexp(A, 1)", M), ("logsumexp(a, dim=0, keepdim=True)", V)),
         namespaces=("torch", "torch.special"),
+        dim_list=True,
     ),
     Op(
         "var",

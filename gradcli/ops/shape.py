@@ -12,6 +12,7 @@ from .core import (
     _one_dim,
     _reshape_ids,
     _same,
+    check_rank,
     fmt_shape,
     lazy_numpy,
     norm_dims,
@@ -52,7 +53,7 @@ def _unsqueeze_shape(shapes, attrs):
             f"[{-len(shape) - 1}, {len(shape)}], but got {d})"
         )
     d = d % (len(shape) + 1)
-    return shape[:d] + (1,) + shape[d:]
+    return check_rank(shape[:d] + (1,) + shape[d:])
 
 
 def _transpose_shape(shapes, attrs):
@@ -72,8 +73,8 @@ def _flatten_lower(emit, node, args, attrs):
     shape = node(a).shape
     if not shape:
         return _reshape_ids(emit, node, a, (1,))
-    start = norm_dims(int(attrs.get("start_dim", 0)), len(shape))[0]
-    end = norm_dims(int(attrs.get("end_dim", -1)), len(shape))[0]
+    start = norm_dims(attrs.get("start_dim", 0), len(shape))[0]
+    end = norm_dims(attrs.get("end_dim", -1), len(shape))[0]
     if start > end:
         raise ShapeError("flatten() has invalid args: start_dim cannot come after end_dim")
     if start == end:
@@ -127,7 +128,7 @@ def _stack_shape(shapes, attrs):
             f"[{-len(first) - 1}, {len(first)}], but got {d})"
         )
     d %= len(first) + 1
-    return first[:d] + (len(shapes),) + first[d:]
+    return check_rank(first[:d] + (len(shapes),) + first[d:])
 
 
 def _stack_grads(g, o, *args, dim=0):
@@ -157,6 +158,7 @@ ROWS = [
         mirror="a.squeeze() / a.squeeze(dim)",
         rule="reshape back",
         examples=(("squeeze(A)", {"A": ((1, 3), REAL)}), ("squeeze(A, 0)", {"A": ((1, 3), REAL)})),
+        dim_list=True,
     ),
     Op(
         "transpose",
@@ -216,7 +218,7 @@ ROWS = [
         (),
         "ViewBackward0 (as reshape); none for a 1-D tensor",
         None,
-        params={"start_dim": 0.0, "end_dim": -1.0},
+        params={"start_dim": 0, "end_dim": -1},
         lower=_flatten_lower,
         mirror="torch.flatten(a, start_dim, end_dim)",
         rule="reshape back",
