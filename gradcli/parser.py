@@ -15,7 +15,7 @@ import unicodedata
 
 from . import ops as _ops
 from .errors import GradcliError, ParseError, UnknownNameError
-from .ops import KEYWORDS, REQUIRED
+from .ops import INTEGER_PARAMS, KEYWORDS, REQUIRED, SEQUENCE_PARAMS
 
 CONSTANT_NAMES = {"True": True, "False": False, "None": None}
 NUMBER_NAMES = {"inf": math.inf, "nan": math.nan}  # handy in a calculator: clamp(x, max=inf)
@@ -404,11 +404,14 @@ class Builder:
                 ParseError, f"{fname}(): '{pname}' must be a constant, not a tensor", e.start, e.end
             )
         default = op.params[pname]
-        integer = isinstance(default, int) and not isinstance(default, bool)
-        if pname in ("dim", "shape") or integer:
+        integer = pname in INTEGER_PARAMS or (
+            isinstance(default, int) and not isinstance(default, bool)
+        )
+        sequence = pname in SEQUENCE_PARAMS
+        if pname == "dim" or sequence or integer:
             if value is None and default is None:
                 return None
-            many = pname == "shape" or (pname == "dim" and op.dim_list)
+            many = sequence or (pname == "dim" and op.dim_list)
             items = value if isinstance(value, list) else [value]
             if (isinstance(value, list) and not many) or not all(
                 isinstance(v, float) and math.isfinite(v) and v.is_integer() for v in items
@@ -421,6 +424,8 @@ class Builder:
                     e.end,
                 )
             value = tuple(int(v) for v in value) if isinstance(value, list) else int(value)
+            if sequence and isinstance(value, int):
+                value = (value,)  # x.flip(0) is x.flip((0,))
         elif isinstance(default, bool):
             if not isinstance(value, bool):
                 raise self.error(
@@ -577,6 +582,9 @@ class Builder:
             lpar.start_pos,
             rpar.end_pos,
         )
+
+    def empty_tuple(self, lpar, rpar):
+        return E("list", [], lpar.start_pos, rpar.end_pos)
 
     def subscripts(self, *items):
         return [i for i in items if i is not None]
@@ -759,6 +767,7 @@ class _Transformer:
         "attr",
         "compare",
         "tuple",
+        "empty_tuple",
         "subscripts",
         "slice2",
         "slice3",

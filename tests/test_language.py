@@ -199,6 +199,7 @@ def test_pytorch_names_file_matches_installed_torch(torch):
 NOT_THE_SAME = {
     "Tensor.where": "x.where(condition, y) is torch.where(condition, x, y): self is not first",
     "torch.linalg.norm": "a matrix norm for 2-D input with ord given; vector_norm is supported",
+    "torch.linalg.diagonal": "its defaults are dim1=-2, dim2=-1 (torch.diagonal's are 0, 1)",
 }
 
 

@@ -441,3 +441,75 @@ def test_remainder_gradients_at_the_edges(torch, program):
     finite = [5.5, -3.25, 7.0, 0.0, -0.0, 2.0, -2.0, 3.0, "inf", "nan"]
     pairs = [(a, b) for a in finite for b in [5.5, -3.25, 2.0, -2.0, "inf", "-inf", "nan"]]
     check(torch, program, {"x": [a for a, _ in pairs], "y": [b for _, b in pairs]})
+
+
+# -- shape ops at their edges: empty tensors, empty dims, offsets past the end -------------
+
+SHAPE_EDGES = [
+    "a.repeat(0).sum()",
+    "a.flip(()).sum()",
+    "E.roll(1).sum()",
+    "E.flip(0).sum()",
+    "E.expand(2, 0).sum()",
+    "S.diagonal(5).sum() + S.diagonal(-2).sum()",
+    "A.tril(10).sum() + A.triu(-10).sum()",
+    "E.narrow(0, 0, 0).sum()",
+    "A.squeeze(()).sum()",
+    "a.tile(()).sum()",
+    "A.permute(-1, -2).sum()",
+    "A.movedim(-1, 0).sum()",
+    "A.transpose(-1, -2).sum()",
+    "a.unflatten(0, (-1, 1)).sum()",
+    "S.trace() + E.sum()",
+    "A.select(1, -3).sum()",
+    "A[None, ..., None].sum() + a[...].sum()",
+    "B.flatten(1, 1).sum() + a.flatten().sum()",
+]
+
+
+@pytest.mark.parametrize("program", SHAPE_EDGES)
+def test_shape_ops_at_the_edges(torch, program):
+    inputs = {
+        "a": [1.0, 2.0, 3.0],
+        "A": np.arange(6.0).reshape(2, 3),
+        "S": np.arange(9.0).reshape(3, 3),
+        "B": np.arange(24.0).reshape(2, 3, 4),
+        "E": np.zeros(0),
+    }
+    check(
+        torch,
+        program,
+        {k: v for k, v in inputs.items() if k + "." in program or k + "[" in program},
+    )
+
+
+@pytest.mark.parametrize(
+    "program,fragment",
+    [
+        ("A.t().view(-1)", "view size is not compatible"),
+        ("a.expand(4)", "must match the existing size (3) at non-singleton dimension 0"),
+        ("A.expand(3)", "must be greater or equal to the number of dimensions"),
+        ("a.expand(-1, 3)", "isn't allowed in a leading, non-existing dimension 0"),
+        ("A.permute(0)", "input.dim() = 2 is not equal to len(dims) = 1"),
+        ("A.permute(0, 0)", "duplicate dims"),
+        ("A.repeat(2)", "can not be smaller than number of dimensions"),
+        ("a.fliplr()", "Input must be >= 2-d."),
+        ("a.tril()", "at least 2 dimensions"),
+        ("a.trace()", "expected a matrix"),
+        ("A.diagonal(0, 1, 1)", "diagonal dimensions cannot be identical"),
+        ("A.narrow(1, 2, 2)", "exceeds dimension size (3)"),
+        ("A.select(1, 3)", "index 3 out of range"),
+        ("A.roll((1, 2), 0)", "shifts and dimensions must align"),
+        ("A.unflatten(1, (2, 2))", "don't multiply up to the size of dim 1 (3)"),
+        ("A.transpose(0, 2)", "dimension out of range"),
+        ("A.movedim((0, 1), 0)", "should contain the same number of dims"),
+    ],
+)
+def test_shape_op_errors_say_what_pytorch_says(torch, program, fragment):
+    inputs = {"a": [1.0, 2.0, 3.0], "A": np.arange(6.0).reshape(2, 3)}
+    used = {k: v for k, v in inputs.items() if k + "." in program}
+    with pytest.raises(gradcli.ShapeError) as info:
+        gradcli.evaluate(program, used, seed_vector=None)
+    assert fragment in info.value.message and info.value.exit_code == 1
+    with pytest.raises((RuntimeError, IndexError, TypeError)):  # PyTorch refuses it too
+        eval(program, {"torch": torch}, {k: torch.tensor(v) for k, v in used.items()})  # noqa: S307

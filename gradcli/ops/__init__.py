@@ -20,7 +20,15 @@ import difflib
 import math
 
 from . import arithmetic, elementwise, indexing, linalg, losses, nn, reductions, shape
-from .core import REQUIRED, Op, broadcast_shapes, fmt_shape, norm_dims
+from .core import (
+    INTEGER_PARAMS,
+    REQUIRED,
+    SEQUENCE_PARAMS,
+    Op,
+    broadcast_shapes,
+    fmt_shape,
+    norm_dims,
+)
 
 TABLE = [
     *arithmetic.ROWS,
@@ -120,6 +128,8 @@ _LIST_HINT = "'gradcli ops' lists the supported functions"
 
 __all__ = [
     "CONSTANTS",
+    "INTEGER_PARAMS",
+    "SEQUENCE_PARAMS",
     "KEYWORDS",
     "NAMESPACES",
     "OPS",

@@ -31,6 +31,11 @@ _LazyNumpy.users.append(globals())
 
 
 REQUIRED = object()  # a parameter default meaning "must be given"
+# The kinds of parameters by name, as in PyTorch's signatures: whole numbers, and one whole
+# number or a sequence of them (shapes, lists of dims). ``dim`` is one, or a list where the
+# row says dim_list. Any parameter with an int default is a whole number too.
+INTEGER_PARAMS = {"dim0", "dim1", "dim2", "start", "length", "offset", "diagonal", "index"}
+SEQUENCE_PARAMS = {"shape", "size", "sizes", "dims", "shifts", "source", "destination"}
 
 
 SMALL = 4096  # below this many elements, broadcasting views cost more than they save
@@ -352,12 +357,12 @@ def _reshape_ids(emit, node, a, shape):
     value = np.asarray(node(a).value)  # a Python number (flatten(2)) is a 0-d tensor
     shape = _resolve_shape(shape, value.size)
     if value.flags.c_contiguous:
-        return emit("view", (a,), {"shape": shape, "kind": "view"})
+        return emit("reshape_view", (a,), {"shape": shape, "kind": "view"})
     try:
         np.reshape(value, shape, copy=False)
-        return emit("view", (a,), {"shape": shape, "kind": "alias"})
+        return emit("reshape_view", (a,), {"shape": shape, "kind": "alias"})
     except ValueError:
-        return emit("view", (emit("clone", (a,)),), {"shape": shape, "kind": "unsafe"})
+        return emit("reshape_view", (emit("clone", (a,)),), {"shape": shape, "kind": "unsafe"})
 
 
 def _sigmoid(a):

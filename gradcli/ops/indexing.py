@@ -3,12 +3,14 @@
 from ..errors import EvaluationError, ShapeError
 from .core import (
     REAL,
+    REQUIRED,
     M,
     Op,
     V,
     _bcast,
     _same,
     lazy_numpy,
+    norm_dims,
 )
 
 np = lazy_numpy(globals())
@@ -61,6 +63,28 @@ def _index_lower(emit, node, args, attrs):
     if cur == args[0]:
         cur = emit("alias", (cur,))
     return cur
+
+
+def _selected(shape, dim, index):
+    """(dim, index) made non-negative, with PyTorch's checks."""
+    if not shape:
+        raise ShapeError("select() cannot be applied to a 0-dim tensor.")
+    d = norm_dims(dim, len(shape))[0]
+    if not -shape[d] <= index < shape[d]:
+        raise ShapeError(
+            f"select(): index {index} out of range for tensor of size {list(shape)} at "
+            f"dimension {d}"
+        )
+    return d, index % shape[d]
+
+
+def _select_grad(g, o, a, dim, index):
+    return _scatter_into(a.shape, _at(*_selected(a.shape, dim, index)), g)
+
+
+def _select_shape(shapes, attrs):
+    d, _ = _selected(shapes[0], attrs["dim"], attrs["index"])
+    return shapes[0][:d] + shapes[0][d + 1 :]
 
 
 def _at(dim, key):
@@ -127,12 +151,19 @@ ROWS = [
     ),
     Op(
         "select",
-        lambda a, dim, index: a[_at(dim, index)],
-        (lambda g, o, a, dim, index: _scatter_into(a.shape, _at(dim, index), g),),
+        lambda a, dim, index: a[_at(*_selected(a.shape, dim, index))],
+        (
+            lambda g, o, a, dim, index: _scatter_into(
+                a.shape, _at(*_selected(a.shape, dim, index)), g
+            ),
+        ),
         "SelectBackward0",
-        lambda s, at: s[0][: at["dim"]] + s[0][at["dim"] + 1 :],
-        params={"dim": 0, "index": 0},
-        public=False,
+        _select_shape,
+        params={"dim": REQUIRED, "index": REQUIRED},
+        saves="none",
+        mirror="torch.select(a, dim, index)",
+        rule="scatter the gradient back",
+        examples=(("A.select(0, 1)", M), ("a.select(0, -1)", V), ("torch.select(A, -1, 2)", M)),
     ),
     Op(
         "slice",

@@ -67,7 +67,7 @@ def _matmul_lower(emit, node, args, attrs):
         return emit("mm", (a, b))
     if len(sa) == 1 and len(sb) == 2:
         row = emit("unsqueeze", (a,), {"dim": 0})
-        return emit("squeeze", (emit("mm", (row, b)),), {"dim": (0,)})
+        return emit("squeeze_dims", (emit("mm", (row, b)),), {"dim": (0,)})
     if not sa or not sb:
         raise ShapeError(
             f"both arguments to matmul need to be at least 1D, but they are {_dims((sa, sb))}"

@@ -163,7 +163,7 @@ def _broadcast_tensors(emit, node, args):
     """torch.broadcast_tensors, as F.mse_loss and F.l1_loss call it: ExpandBackward0 on each
     operand whose shape is not already the common one."""
     shape = broadcast_shapes(*[node(a).shape for a in args])
-    return [a if node(a).shape == shape else emit("expand", (a,), {"shape": shape}) for a in args]
+    return [a if node(a).shape == shape else emit("expand", (a,), {"size": shape}) for a in args]
 
 
 def _mse_lower(emit, node, args, attrs):
