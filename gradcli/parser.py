@@ -272,7 +272,7 @@ class Builder:
             raise self.error(
                 UnknownNameError, message, name_tok.start_pos, name_tok.end_pos, hint=hint
             )
-        positional = [receiver] if receiver is not None else []
+        positional = []
         keywords = {}
         tensor_kw = {}  # tensor arguments by name: torch.add(input=x, other=y)
         for a in args or ():
@@ -319,6 +319,8 @@ class Builder:
                         a.end,
                     )
                 positional.append(a)
+        if receiver is not None:  # x.where(c, y) is where(c, x, y): the row says where x goes
+            positional.insert(min(op.receiver, len(positional)), receiver)
         start = receiver.start if receiver is not None else name_tok.start_pos
         for k, iname in enumerate(op.inputs):
             if iname not in tensor_kw:

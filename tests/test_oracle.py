@@ -229,6 +229,16 @@ UNARY = [
     "cumsum(x * {}, 0)",
     "square({})",
     "hardtanh({})",
+    # PyTorch's spelling and the shape operators
+    "torch.flip(x * {}, [0])",
+    "torch.roll(x + {}, 1)",
+    "(x * {})[None][0]",
+    "torch.remainder(x * {}, 1.3)",
+    "torch.clip(x * {}, -0.5, 0.5)",
+    "(x - {}).expand(2, 3)[1]",
+    "torch.tril((x * {}).repeat(3, 1))[2]",
+    "torch.diagonal(torch.outer(x, x * {}))",
+    "F.softplus(x * {}).flip(0)",
 ]
 BINARY = [
     "{} + {}",

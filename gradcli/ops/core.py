@@ -70,6 +70,7 @@ class Op:
         "keywords",
         "reduction",
         "dim_list",
+        "receiver",
     )
 
     def __init__(
@@ -102,6 +103,7 @@ class Op:
         keywords=None,
         reduction=False,
         dim_list=None,
+        receiver=0,
     ):
         self.name = name
         self.arity = arity  # number of tensor inputs, which come first
@@ -151,6 +153,7 @@ class Op:
         # over every dimension, stored as dim=()
         self.reduction = reduction
         self.dim_list = reduction if dim_list is None else dim_list  # dim=(0, 1) accepted
+        self.receiver = receiver  # which tensor argument a method's receiver is
 
     def names(self):
         """Every spelling that resolves to this op: bare names, qualified names and

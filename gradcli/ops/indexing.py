@@ -111,8 +111,9 @@ ROWS = [
         examples=(
             ("where(a > 0, a, b)", {"a": ((3,), "away"), "b": ((3,), REAL)}),
             ("where(b < 0, a * 2, 0)", {"a": ((2, 3), REAL), "b": ((3,), "away")}),
+            ("a.where(b > 0, b)", {"a": ((3,), REAL), "b": ((3,), "away")}),
         ),
-        methods=(),
+        receiver=1,  # x.where(condition, y) is torch.where(condition, x, y)
         inputs=("condition", "input", "other"),
     ),
     Op(
@@ -180,6 +181,15 @@ ROWS = [
             + s[0][at["dim"] + 1 :]
         ),
         public=False,
+        rule="scatter the gradient back",
     ),
-    Op("alias", lambda a: a.view(), (lambda g, o, a: g,), "AliasBackward0", _same, public=False),
+    Op(
+        "alias",
+        lambda a: a.view(),
+        (lambda g, o, a: g,),
+        "AliasBackward0",
+        _same,
+        public=False,
+        rule="the identity",
+    ),
 ]

@@ -307,5 +307,6 @@ ROWS = [
         arity=2,
         params={"reduction": "mean"},
         public=False,
+        rule="∂/∂a = 2(a - b)/N",
     ),
 ]

@@ -460,6 +460,7 @@ ROWS = [
         params={"dim": None},
         saves="none",
         public=False,
+        rule="reshape back",
     ),
     Op(
         "transpose",
@@ -597,6 +598,7 @@ ROWS = [
         lambda s, at: tuple(at["shape"]),
         saves="none",
         public=False,
+        rule="reshape back",
     ),
     Op(
         "clone",
@@ -605,6 +607,7 @@ ROWS = [
         "CloneBackward0",
         _same,
         public=False,
+        rule="the identity",
     ),
     Op(
         "view",
