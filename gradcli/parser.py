@@ -578,15 +578,13 @@ class Builder:
         return self.apply(COMPARISONS[str(tok)], [a, b], None, a.start, b.end)
 
     def tuple(self, lpar, first, args, rpar):
-        return E(
-            "list",
-            [first] + [a for a in (args or ()) if a is not None],
-            lpar.start_pos,
-            rpar.end_pos,
-        )
+        """(a, b): a sequence like a list literal, held as a Python tuple so that an index
+        can tell x[(0, 1)] (x[0, 1]) from x[[0, 1]]."""
+        items = (first, *(a for a in (args or ()) if a is not None))
+        return E("list", items, lpar.start_pos, rpar.end_pos)
 
     def empty_tuple(self, lpar, rpar):
-        return E("list", [], lpar.start_pos, rpar.end_pos)
+        return E("list", (), lpar.start_pos, rpar.end_pos)
 
     def subscripts(self, *items):
         return [i for i in items if i is not None]
@@ -604,6 +602,11 @@ class Builder:
         """x[i], x[a:b:c], A[i, j], A[:, j], x[None], A[..., 0]: constant integer indices,
         slices, None (a new axis) and one Ellipsis."""
         obj = self.value(obj)
+        if len(items) == 1 and isinstance(items[0], E) and isinstance(items[0].value, tuple):
+            items = items[0].value  # x[(0, 1)] is x[0, 1], as in Python
+            for item in items:
+                if isinstance(item, tuple):
+                    raise self.error(ParseError, "an index cannot hold keywords", item[3].start_pos)
         out = []
         for item in items:
             if isinstance(item, tuple) and item[0] == "ellipsis":
