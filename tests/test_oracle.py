@@ -523,3 +523,33 @@ def test_shape_op_errors_say_what_pytorch_says(torch, program, fragment):
     assert fragment in info.value.message and info.value.exit_code == 1
     with pytest.raises((RuntimeError, IndexError, TypeError)):  # PyTorch refuses it too
         eval(program, {"torch": torch}, {k: torch.tensor(v) for k, v in used.items()})  # noqa: S307
+
+
+@pytest.mark.parametrize(
+    "program,inputs",
+    [
+        ("E.softmax(0).sum() + E.log_softmax(0).sum()", {"E": np.zeros(0)}),
+        ("E.prod()", {"E": np.zeros(0)}),
+        ("s.transpose(0, -1) + s.swapdims(0, 0) + s.flip(0) + s.roll(1)", {"s": 2.0}),
+        ("s.movedim(0, -1) * s.permute(())", {"s": 2.0}),
+    ],
+)
+def test_empty_and_zero_dimensional_tensors(torch, program, inputs):
+    check(torch, program, inputs)
+
+
+@pytest.mark.parametrize(
+    "program,inputs,fragment",
+    [
+        ("s.roll(1, 0)", {"s": 2.0}, "Dimension specified as 0 but tensor has no dimensions"),
+        ("s.transpose(0, 1)", {"s": 2.0}, "expected to be in range of [-1, 0], but got 1"),
+        ("E.norm(inf)", {"E": np.zeros(0)}, "cannot compute the inf norm on an empty tensor"),
+    ],
+)
+def test_empty_and_zero_dimensional_errors(torch, program, inputs, fragment):
+    with pytest.raises(gradcli.GradcliError) as info:
+        gradcli.evaluate(program, inputs)
+    assert fragment in info.value.message
+    with pytest.raises((RuntimeError, IndexError)):
+        ns = {k: torch.tensor(v) for k, v in inputs.items()}
+        eval(program, {"torch": torch, "inf": float("inf")}, ns)  # noqa: S307

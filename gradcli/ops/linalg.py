@@ -2,7 +2,7 @@
 
 import math
 
-from ..errors import ShapeError
+from ..errors import EvaluationError, ShapeError
 from .core import (
     REAL,
     M,
@@ -80,6 +80,11 @@ def _matmul_lower(emit, node, args, attrs):
 
 def _norm(a, p=2.0, dim=None, keepdim=False):
     axes = None if dim is None else norm_dims(dim, a.ndim)
+    if abs(p) == math.inf and 0 in (a.shape if axes is None else [a.shape[d] for d in axes]):
+        raise EvaluationError(
+            "linalg.vector_norm cannot compute the inf norm on an empty tensor because the "
+            "operation does not have an identity"
+        )
     x = _abs(a)
     if p == 2:
         out = np.sqrt(np.sum(x * x, axis=axes, keepdims=keepdim))

@@ -24,13 +24,15 @@ def _softmax(a, dim=None):
     d = _softmax_dim(a, dim)
     if d is None:
         return np.ones_like(a)
+    if a.size == 0:  # an empty softmax is empty (numpy's amax has no identity)
+        return a.copy()
     e = np.exp(a - np.amax(a, axis=d, keepdims=True))
     return e / np.sum(e, axis=d, keepdims=True)
 
 
 def _log_softmax(a, dim=None):
     d = _softmax_dim(a, dim)
-    if d is None:
+    if d is None or a.size == 0:
         return np.zeros_like(a)
     shifted = a - np.amax(a, axis=d, keepdims=True)
     return shifted - np.log(np.sum(np.exp(shifted), axis=d, keepdims=True))

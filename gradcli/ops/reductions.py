@@ -63,6 +63,8 @@ def _prod(a, dim=None, keepdim=False):
 def _prod_grad(g, o, a, dim=None, keepdim=False):
     if a.ndim == 0:
         return g * np.ones_like(a)
+    if a.size == 0:
+        return np.zeros(a.shape, dtype=np.result_type(g, a))
     if dim is None:
         return g * _prod_others(a.reshape(-1), 0).reshape(a.shape)
     d = _one_dim(dim, a.ndim)
@@ -71,6 +73,8 @@ def _prod_grad(g, o, a, dim=None, keepdim=False):
 
 def _prod_shape(shapes, attrs):
     dim = attrs.get("dim")
+    if dim is None and attrs.get("keepdim"):
+        raise ShapeError("prod(): keepdim=True needs a dim (PyTorch has no such overload)")
     if dim is not None and shapes[0]:
         _one_dim(dim, len(shapes[0]))
     return _reduce_shape(shapes, attrs)

@@ -68,13 +68,15 @@ def _transpose_shape(shapes, attrs):
     if attrs.get("dim0") is None or attrs.get("dim1") is None:
         raise ShapeError("transpose() takes both dim0 and dim1 (or neither, for t())")
     d0, d1 = _axis(attrs["dim0"], len(shape)), _axis(attrs["dim1"], len(shape))
+    if not shape:
+        return shape
     out = list(shape)
     out[d0], out[d1] = out[d1], out[d0]
     return tuple(out)
 
 
 def _transpose(a, dim0=None, dim1=None):
-    if dim0 is None:
+    if dim0 is None or a.ndim == 0:
         return a.T
     return np.swapaxes(a, _axis(dim0, a.ndim), _axis(dim1, a.ndim))
 
@@ -86,6 +88,10 @@ def _transpose_label(kinds, attrs):
 
 def _axis(d, ndim):
     """One dimension, PyTorch's range check (a 0-d tensor has dims 0 and -1)."""
+    if not ndim and d not in (0, -1):
+        raise ShapeError(
+            f"dimension out of range (expected to be in range of [-1, 0], but got {d})"
+        )
     return norm_dims(d, ndim)[0] if ndim else 0
 
 
@@ -229,6 +235,8 @@ def _movedim_lower(emit, node, args, attrs):
         )
     src = [_axis(d, ndim) for d in src]
     dst = [_axis(d, ndim) for d in dst]
+    if ndim == 0:
+        return emit("alias", (a,))  # as PyTorch records it
     for what, dims in (("source", src), ("destination", dst)):
         if len(set(dims)) != len(dims):
             raise ShapeError(f"movedim: repeated dim in `{what}` ({dims})")
@@ -337,6 +345,8 @@ def _roll_axes(shifts, dims, ndim):
             raise ShapeError(f"shifts and dimensions must align. shifts: {len(shifts)}, dims:0")
         return shifts, None
     dims = _seq(dims)
+    if ndim == 0:
+        raise ShapeError(f"Dimension specified as {dims[0]} but tensor has no dimensions")
     if len(shifts) != len(dims):
         raise ShapeError(
             f"shifts and dimensions must align. shifts: {len(shifts)}, dims:{len(dims)}"
