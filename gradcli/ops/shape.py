@@ -340,17 +340,19 @@ def _flip_lower(dim, least):
 
 def _roll_axes(shifts, dims, ndim):
     shifts = _seq(shifts)
+    if not shifts:
+        raise ShapeError("roll: `shifts` required")
     if dims is None:
         if len(shifts) != 1:
             raise ShapeError(f"shifts and dimensions must align. shifts: {len(shifts)}, dims:0")
         return shifts, None
     dims = _seq(dims)
-    if ndim == 0:
-        raise ShapeError(f"Dimension specified as {dims[0]} but tensor has no dimensions")
     if len(shifts) != len(dims):
         raise ShapeError(
             f"shifts and dimensions must align. shifts: {len(shifts)}, dims:{len(dims)}"
         )
+    if ndim == 0:
+        raise ShapeError(f"Dimension specified as {dims[0]} but tensor has no dimensions")
     return shifts, tuple(_axis(d, ndim) for d in dims)
 
 
