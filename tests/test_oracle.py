@@ -553,3 +553,27 @@ def test_empty_and_zero_dimensional_errors(torch, program, inputs, fragment):
     with pytest.raises((RuntimeError, IndexError)):
         ns = {k: torch.tensor(v) for k, v in inputs.items()}
         eval(program, {"torch": torch, "inf": float("inf")}, ns)  # noqa: S307
+
+
+@pytest.mark.parametrize(
+    "program", ["sum(x * x.detach())", "(A * torch.detach(A).exp()).sum()", "sum(x.detach() + x)"]
+)
+def test_detach_stops_the_gradient_as_in_pytorch(torch, program):
+    from conftest import torch_function
+    from torch.autograd.functional import jvp
+
+    from gradcli import derivatives
+
+    inputs = {"x": [0.5, -1.0, 2.0], "A": np.arange(6.0).reshape(2, 3) / 4}
+    used = {k: v for k, v in inputs.items() if k in program.replace("torch.", "")}
+    check(torch, program, used)
+    names = list(used)
+    tangents = {k: np.ones(np.shape(v)) for k, v in used.items()}
+    ours = derivatives.jvp(program, used, tangents, dtype="float64")
+    f = torch_function(torch, program, names)
+    _, theirs = jvp(
+        f,
+        tuple(torch.tensor(np.asarray(v, dtype=float)) for v in used.values()),
+        tuple(torch.tensor(t) for t in tangents.values()),
+    )
+    np.testing.assert_allclose(ours["jvp"], theirs.numpy(), rtol=1e-12)

@@ -10,6 +10,7 @@ from .core import (
     Op,
     V,
     _one_dim,
+    _re,
     _reshape_ids,
     _resolve_shape,
     _same,
@@ -277,6 +278,13 @@ def _expanded(shape, size):
             raise ShapeError(f"expand: invalid size {n} in {list(size)}")
         out.append(n)
     return check_rank(tuple(out))
+
+
+def _contiguous_lower(emit, node, args, attrs):
+    """A contiguous tensor is returned itself (no node); a strided one is cloned."""
+    if np.asarray(node(args[0]).value).flags.c_contiguous:
+        return args[0]
+    return emit("clone", (args[0],))
 
 
 def _expand_as_lower(emit, node, args, attrs):
@@ -618,8 +626,34 @@ ROWS = [
         (lambda g, o, a: g,),
         "CloneBackward0",
         _same,
-        public=False,
+        saves="none",
+        mirror="a.clone()",
         rule="the identity",
+        examples=(("a.clone()", V), ("torch.clone(A.t())", M)),
+    ),
+    Op(
+        "contiguous",
+        None,
+        (),
+        "CloneBackward0 of a strided tensor; none of a contiguous one",
+        None,
+        lower=_contiguous_lower,
+        mirror="a.contiguous()",
+        rule="the identity",
+        examples=(("A.t().contiguous()", M), ("A[:, ::2].contiguous()", M)),
+        namespaces=(),
+        methods=("contiguous",),
+    ),
+    Op(
+        "detach",
+        lambda a: np.array(_re(a)),  # (a dual number's tangent stops here too)
+        None,
+        "",
+        _same,
+        saves="none",
+        mirror="a.detach()",
+        rule="no gradient: the value as a constant",
+        # no table examples: finite differences see through a detach (tested on its own)
     ),
     Op(
         "view",
