@@ -175,7 +175,8 @@ class Op:
         tensors = ["[a, b, ...]"] if self.listarg else ["a", "b", "c"][: self.arity]
         params = [k if v is REQUIRED else f"{k}={v!r}" for k, v in self.params.items()]
         labels = self.label if isinstance(self.label, str) else self.label.__doc__
-        also = [*self.aliases, *(s.replace("torch.nn.functional.", "F.") for s in self.spellings)]
+        extra = [s for s in self.spellings if s.rpartition(".")[2] not in self.aliases]
+        also = [*self.aliases, *(s.replace("torch.nn.functional.", "F.") for s in extra)]
         return {
             "name": self.name,
             "call": self.call or f"{self.name}({', '.join(tensors + params)})",
