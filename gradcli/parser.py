@@ -321,6 +321,12 @@ class Builder:
                 positional.append(a)
         if receiver is not None:  # x.where(c, y) is where(c, x, y): the row says where x goes
             positional.insert(min(op.receiver, len(positional)), receiver)
+        if (
+            op.tensor_overload
+            and len(positional) > op.arity
+            and self.value(positional[op.arity]).kind == "node"
+        ):
+            op = _ops.OPS[op.tensor_overload]  # torch.max(a, b) is torch.maximum(a, b)
         start = receiver.start if receiver is not None else name_tok.start_pos
         for k, iname in enumerate(op.inputs):
             if iname not in tensor_kw:

@@ -71,6 +71,7 @@ class Op:
         "reduction",
         "dim_list",
         "receiver",
+        "tensor_overload",
     )
 
     def __init__(
@@ -104,6 +105,7 @@ class Op:
         reduction=False,
         dim_list=None,
         receiver=0,
+        tensor_overload=None,
     ):
         self.name = name
         self.arity = arity  # number of tensor inputs, which come first
@@ -154,6 +156,9 @@ class Op:
         self.reduction = reduction
         self.dim_list = reduction if dim_list is None else dim_list  # dim=(0, 1) accepted
         self.receiver = receiver  # which tensor argument a method's receiver is
+        # the op PyTorch's overload means when a tensor stands where the first parameter
+        # goes: torch.max(a, b) is torch.maximum(a, b)
+        self.tensor_overload = tensor_overload
 
     def names(self):
         """Every spelling that resolves to this op: bare names, qualified names and

@@ -240,7 +240,9 @@ ROWS = [
             ("max(A)", {"A": ((2, 3), "distinct")}),
             ("max(A, dim=1)", {"A": ((2, 3), "distinct")}),
             ("max(A, 0, keepdim=True)", {"A": ((2, 3), "distinct")}),
+            ("torch.max(a, b)", {"a": ((3,), "distinct"), "b": ((2, 3), "distinct")}),
         ),
+        tensor_overload="maximum",
     ),
     Op(
         "min",
@@ -254,7 +256,9 @@ ROWS = [
         examples=(
             ("min(a)", {"a": ((4,), "distinct")}),
             ("min(A, dim=0)", {"A": ((2, 3), "distinct")}),
+            ("a.min(b)", {"a": ((3,), "distinct"), "b": ((3,), "distinct")}),
         ),
+        tensor_overload="minimum",
     ),
     Op(
         "prod",
