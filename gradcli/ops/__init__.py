@@ -104,6 +104,9 @@ def unknown(spelled, name, namespace=None):
     not supported; any other gets the closest of our own names in the same namespace."""
     from . import pytorch
 
+    typed = "" if namespace is None else spelled.rpartition(".")[0] + "."  # F., torch.
+    if len(spelled) > 60:  # a user's name, elided for the message
+        spelled = f"{spelled[:40]}…{spelled[-8:]} ({len(spelled)} characters)"
     qualified = name if namespace is None else f"{namespace}.{name}"
     if namespace is None:
         theirs = pytorch.bare(name)
@@ -116,7 +119,6 @@ def unknown(spelled, name, namespace=None):
         s[len(prefix) :] for s in SPELLINGS if s.startswith(prefix) and "." not in s[len(prefix) :]
     ]
     close = difflib.get_close_matches(name, ours, n=1) if len(name) < 64 else []
-    typed = spelled[: len(spelled) - len(name)]
     what = "method" if namespace == "Tensor" else "function"
     return (
         f"unknown {what} '{spelled}'",
