@@ -13,8 +13,9 @@ import os
 import re
 import unicodedata
 
+from . import ops as _ops
 from .errors import GradcliError, ParseError, UnknownNameError
-from .ops import ALIASES, OPS, REQUIRED
+from .ops import INTEGER_PARAMS, KEYWORDS, REQUIRED, SEQUENCE_PARAMS
 
 CONSTANT_NAMES = {"True": True, "False": False, "None": None}
 NUMBER_NAMES = {"inf": math.inf, "nan": math.nan}  # handy in a calculator: clamp(x, max=inf)
@@ -139,7 +140,14 @@ _PY_COMPARE = {
     "eq": lambda a, b: a == b,
     "ne": lambda a, b: a != b,
 }
-FOLDABLE = {"add", "sub", "mul", "div", "pow", "neg", *_PY_COMPARE}
+FOLDABLE = {"add", "sub", "mul", "div", "pow", "neg", "floor_divide", "remainder", *_PY_COMPARE}
+INTEGER_FOLDS = {  # Python's integer operators, on numbers that are whole
+    "bitwise_and": lambda a, b: a & b,
+    "bitwise_or": lambda a, b: a | b,
+    "lshift": lambda a, b: a << b,
+    "rshift": lambda a, b: a >> b,
+    "bitwise_not": lambda a: ~a,
+}
 
 
 def _fold(op, a, b=None):
@@ -163,6 +171,10 @@ def _fold(op, a, b=None):
             return a / b
         if op in _PY_COMPARE:
             return float(_PY_COMPARE[op](a, b))
+        if op == "floor_divide":
+            return _fold("div", a, b) if b == 0 else a // b
+        if op == "remainder":
+            return math.nan if b == 0 else a % b
         if op == "pow":
             if a < 0 and b != int(b) if math.isfinite(b) else False:
                 return math.nan
@@ -203,6 +215,8 @@ class Builder:
         """The node id of a value used as a tensor (numbers and list literals become nodes)."""
         if e.kind == "node":
             return e.value
+        if e.kind == "ns":
+            return self.ns_value(e).value
         if e.kind == "num":
             return self.node("number", (), {"value": e.value}, e.start, e.end).value
         if e.kind == "list":
@@ -250,28 +264,34 @@ class Builder:
             return self.node("mul", [rec.value, self.as_node(args[0])], None, start, end)
         return self.node(op, [self.as_node(a) for a in args], attrs, start, end)
 
-    def call(self, name_tok, args, end, receiver=None):
+    def call(self, name_tok, args, end, receiver=None, namespace=None, spelled=None):
+        """A call by name: bare (namespace None), a method (namespace "Tensor", with the
+        receiver as first argument) or qualified (torch.sum, F.relu: a module's path)."""
         name = str(name_tok)
-        op = OPS.get(ALIASES.get(name, name))
-        if op is None or not op.public:
-            choices = [n for n, o in OPS.items() if o.public] + list(ALIASES)
-            close = difflib.get_close_matches(name, choices, n=1) if len(name) < 64 else []
+        spelled = spelled or name
+        op = _ops.lookup(name, namespace)
+        if op is None:
+            message, hint = _ops.unknown(spelled, name, namespace)
             raise self.error(
-                UnknownNameError,
-                f"unknown function '{short(name)}'",
-                name_tok.start_pos,
-                name_tok.end_pos,
-                hint=f"did you mean '{close[0]}'?"
-                if close
-                else "'gradcli ops' lists the functions",
+                UnknownNameError, message, name_tok.start_pos, name_tok.end_pos, hint=hint
             )
-        positional = [receiver] if receiver is not None else []
+        positional = []
         keywords = {}
+        tensor_kw = {}  # tensor arguments by name: torch.add(input=x, other=y)
         for a in args or ():
             if a is None:
                 continue
             if isinstance(a, tuple):
                 kw, value, tok = a[1], a[2], a[3]
+                if kw not in op.params and kw not in op.inputs:  # axis=, keepdims=, ord=
+                    kw = op.keywords.get(kw, KEYWORDS.get(kw, kw))
+                if kw in op.inputs and kw not in op.params:
+                    if kw in tensor_kw:
+                        raise self.error(
+                            ParseError, f"{name}() got argument '{kw}' twice", tok.start_pos
+                        )
+                    tensor_kw[kw] = (value, tok)
+                    continue
                 if kw not in op.params:
                     close = (
                         difflib.get_close_matches(kw, list(op.params), n=1) if len(kw) < 64 else []
@@ -302,7 +322,46 @@ class Builder:
                         a.end,
                     )
                 positional.append(a)
+        if receiver is not None:  # x.where(c, y) is where(c, x, y): the row says where x goes
+            positional.insert(min(op.receiver, len(positional)), receiver)
+        if (
+            op.tensor_overload
+            and len(positional) > op.arity
+            and self.value(positional[op.arity]).kind == "node"
+        ):
+            op = _ops.OPS[op.tensor_overload]  # torch.max(a, b) is torch.maximum(a, b)
+            extra = [kw for kw in keywords if kw not in op.params]
+            if extra:  # torch.max(a, b, dim=0): PyTorch has no such overload either
+                raise self.error(
+                    ParseError,
+                    f"{name}() with two tensors is {op.name}(), which takes no argument "
+                    f"'{extra[0]}'",
+                    receiver.start if receiver is not None else name_tok.start_pos,
+                    end,
+                )
         start = receiver.start if receiver is not None else name_tok.start_pos
+        for k, iname in enumerate(op.inputs):
+            if iname not in tensor_kw:
+                continue
+            value, tok = tensor_kw.pop(iname)
+            if len(positional) != k:
+                raise self.error(
+                    ParseError,
+                    f"{name}() got argument '{iname}' twice"
+                    if len(positional) > k
+                    else f"{name}(): '{iname}' given by name, but an argument before it is missing",
+                    tok.start_pos,
+                    tok.end_pos,
+                )
+            positional.append(value)
+        if tensor_kw:  # a later tensor argument by name with an earlier one missing
+            iname, (value, tok) = next(iter(tensor_kw.items()))
+            raise self.error(
+                ParseError,
+                f"{name}(): '{iname}' given by name, but an argument before it is missing",
+                tok.start_pos,
+                tok.end_pos,
+            )
         params = list(op.params)
         if op.listarg and op.variadic:  # einsum('ij,jk', a, b) or einsum('ij,jk', [a, b])
             if not positional or positional[0].kind != "const":
@@ -356,7 +415,9 @@ class Builder:
                 optional[pname] = e  # conv2d's bias: one more tensor argument
                 attrs[pname] = True
                 continue
-            attrs[pname] = self.attr(name, pname, e)
+            attrs[pname] = self.attr(op, name, pname, e)
+            if pname == "dim" and attrs[pname] is None and op.reduction:
+                attrs[pname] = ()  # dim=None given: PyTorch's dim overload, every dimension
         for pname, default in op.params.items():
             if pname not in attrs and default is REQUIRED:
                 raise self.error(ParseError, f"{name}() needs the argument '{pname}'", start, end)
@@ -364,8 +425,10 @@ class Builder:
         args = tensors if op.listarg else positional[:arity] + list(optional.values())
         return self.apply(op.name, args, attrs or None, start, end)
 
-    def attr(self, fname, pname, e):
+    def attr(self, op, fname, pname, e):
         """A constant argument (dim=, keepdim=, ...), checked for its kind."""
+        if e.kind == "ns":
+            e = self.ns_value(e)
         if e.kind == "num":
             value = e.value
         elif e.kind == "list":
@@ -376,20 +439,45 @@ class Builder:
             raise self.error(
                 ParseError, f"{fname}(): '{pname}' must be a constant, not a tensor", e.start, e.end
             )
-        default = OPS[ALIASES.get(fname, fname)].params[pname]
-        if pname in ("dim", "shape") or (pname in INTEGERS and not isinstance(value, str)):
+        default = op.params[pname]
+        if pname in op.free:
+            return value
+        integer = pname in INTEGER_PARAMS or (
+            isinstance(default, int) and not isinstance(default, bool)
+        )
+        sequence = pname in SEQUENCE_PARAMS
+        if pname in INTEGERS:
+            # stride=2 or stride=(2, 2): an integer, or one per spatial dimension (padding
+            # may also be 'same' or 'valid', divisor_override None: the row checks those)
+            if isinstance(value, str) or value is None:
+                return value
             items = value if isinstance(value, list) else [value]
-            if (value is not None or pname == "shape") and not all(
-                isinstance(v, float) and v.is_integer() for v in items
-            ):
+            if not all(isinstance(v, float) and math.isfinite(v) and v.is_integer() for v in items):
                 raise self.error(
                     ParseError,
                     f"{fname}(): {pname} must be an integer or a list of integers",
                     e.start,
                     e.end,
                 )
-            if value is not None:
-                value = tuple(int(v) for v in value) if isinstance(value, list) else int(value)
+            value = tuple(int(v) for v in value) if isinstance(value, list) else int(value)
+        elif pname == "dim" or sequence or integer:
+            if value is None and default is None:
+                return None
+            many = sequence or (pname == "dim" and op.dim_list)
+            items = value if isinstance(value, list) else [value]
+            if (isinstance(value, list) and not many) or not all(
+                isinstance(v, float) and math.isfinite(v) and v.is_integer() for v in items
+            ):
+                raise self.error(
+                    ParseError,
+                    f"{fname}(): {pname} must be an integer"
+                    + (" or a list of integers" if many else ""),
+                    e.start,
+                    e.end,
+                )
+            value = tuple(int(v) for v in value) if isinstance(value, list) else int(value)
+            if sequence and isinstance(value, int):
+                value = (value,)  # x.flip(0) is x.flip((0,))
         elif isinstance(default, bool):
             if not isinstance(value, bool):
                 raise self.error(
@@ -443,11 +531,42 @@ class Builder:
             return E("const", CONSTANT_NAMES[name], tok.start_pos, tok.end_pos)
         if name in NUMBER_NAMES:
             return E("num", NUMBER_NAMES[name], tok.start_pos, tok.end_pos)
+        if name in _ops.ROOTS:  # torch, F, nn, math: a module, unless used as a value
+            return E("ns", name, tok.start_pos, tok.end_pos)
+        return self.input(name, tok.start_pos, tok.end_pos)
+
+    def input(self, name, start, end):
         if name not in self.inputs:
-            n = self.node("input", (), None, tok.start_pos, tok.end_pos)
+            n = self.node("input", (), None, start, end)
             self.nodes[n.value].name = name
             self.inputs[name] = n.value
-        return E("node", self.inputs[name], tok.start_pos, tok.end_pos)
+        return E("node", self.inputs[name], start, end)
+
+    def ns_value(self, e):
+        """A module name used as a value: F and nn may be inputs (names like any other);
+        torch.fft or torch.float32 is PyTorch's, and not a tensor gradcli has."""
+        path = e.value
+        if path in ("F", "nn"):
+            return self.input(path, e.start, e.end)
+        full = _ops.canonical(path)
+        if full in _ops.NAMESPACES:
+            message = f"{path} is a module, not a tensor"
+        elif _ops.known(full):
+            message = f"{path} is not supported"
+        else:
+            message = f"unknown name '{short(path)}'"
+        raise self.error(UnknownNameError, message, e.start, e.end)
+
+    def member(self, obj, name_tok):
+        """``obj.name`` where obj is a module path: a longer path, a constant, or -- for F
+        and nn when PyTorch's module has no such name -- an input's attribute (None)."""
+        path = f"{obj.value}.{name_tok}"
+        full = _ops.canonical(path)
+        if full in _ops.CONSTANTS:
+            return E("num", _ops.CONSTANTS[full], obj.start, name_tok.end_pos)
+        if obj.value in ("F", "nn") and not _ops.known(full) and _ops.known(f"Tensor.{name_tok}"):
+            return None  # F.sum(): F is an input
+        return E("ns", path, obj.start, name_tok.end_pos)
 
     def _binary(op):
         def callback(self, *children):
@@ -458,19 +577,64 @@ class Builder:
 
     add, sub, mul = _binary("add"), _binary("sub"), _binary("mul")
     div, matmul, pow = _binary("div"), _binary("matmul"), _binary("pow")
+    floordiv, mod = _binary("floor_divide"), _binary("remainder")
+
+    def integer_fold(self, op, args, tok):
+        """&, |, <<, >>, ~ on Python numbers: Python's integer operators, for whole numbers."""
+        values = [a.value for a in args]
+        if not all(math.isfinite(v) and v.is_integer() for v in values):
+            raise self.error(
+                ParseError, f"'{tok}' takes whole numbers or boolean tensors", tok.start_pos
+            )
+        try:
+            out = INTEGER_FOLDS[op](*[int(v) for v in values])
+            return E("num", float(out), args[0].start, args[-1].end)
+        except (ValueError, OverflowError) as e:  # a negative or huge shift count
+            raise self.error(ParseError, f"'{tok}': {e}", tok.start_pos) from None
+
+    def _logic(op):
+        def callback(self, a, tok, b):
+            a, b = self.value(a), self.value(b)
+            if a.kind == "num" and b.kind == "num":
+                return self.integer_fold(op, [a, b], tok)
+            return self.apply(op, [a, b], None, a.start, b.end)
+
+        return callback
+
+    bitand, bitor = _logic("bitwise_and"), _logic("bitwise_or")
+
+    def shift(self, a, tok, b):
+        a, b = self.value(a), self.value(b)
+        if a.kind == "num" and b.kind == "num":
+            return self.integer_fold("lshift" if str(tok) == "<<" else "rshift", [a, b], tok)
+        raise self.error(
+            ParseError,
+            f"'{tok}' shifts integer tensors, which gradcli does not support yet",
+            tok.start_pos,
+            hint="PyTorch refuses floating point and boolean operands here too",
+        )
+
+    def invert(self, tilde, e):
+        e = self.value(e)
+        if e.kind == "num":
+            folded = self.integer_fold("bitwise_not", [e], tilde)
+            return E("num", folded.value, tilde.start_pos, e.end)
+        return self.apply("bitwise_not", [e], None, tilde.start_pos, e.end)
 
     def compare(self, a, tok, b):
+        a, b = self.value(a), self.value(b)
         if a.kind not in ("num", "node", "list") or b.kind not in ("num", "node", "list"):
             raise self.error(ParseError, f"'{tok}' compares numbers and tensors", tok.start_pos)
         return self.apply(COMPARISONS[str(tok)], [a, b], None, a.start, b.end)
 
     def tuple(self, lpar, first, args, rpar):
-        return E(
-            "list",
-            [first] + [a for a in (args or ()) if a is not None],
-            lpar.start_pos,
-            rpar.end_pos,
-        )
+        """(a, b): a sequence like a list literal, held as a Python tuple so that an index
+        can tell x[(0, 1)] (x[0, 1]) from x[[0, 1]]."""
+        items = (first, *(a for a in (args or ()) if a is not None))
+        return E("list", items, lpar.start_pos, rpar.end_pos)
+
+    def empty_tuple(self, lpar, rpar):
+        return E("list", (), lpar.start_pos, rpar.end_pos)
 
     def subscripts(self, *items):
         return [i for i in items if i is not None]
@@ -481,19 +645,39 @@ class Builder:
     def slice3(self, start, stop, step):
         return ("slice", start, stop, step)
 
+    def ellipsis(self, tok):
+        return ("ellipsis", tok)
+
     def index(self, obj, lsqb, items, rsqb):
-        """x[i], x[a:b:c], A[i, j], A[:, j]: constant integer indices and slices."""
+        """x[i], x[a:b:c], A[i, j], A[:, j], x[None], A[..., 0]: constant integer indices,
+        slices, None (a new axis) and one Ellipsis."""
+        obj = self.value(obj)
+        if len(items) == 1 and isinstance(items[0], E) and isinstance(items[0].value, tuple):
+            items = items[0].value  # x[(0, 1)] is x[0, 1], as in Python
+            for item in items:
+                if isinstance(item, tuple):
+                    raise self.error(ParseError, "an index cannot hold keywords", item[3].start_pos)
         out = []
         for item in items:
-            if isinstance(item, tuple):
+            if isinstance(item, tuple) and item[0] == "ellipsis":
+                if ("ellipsis",) in out:
+                    raise self.error(
+                        ParseError,
+                        "an index can only have a single ellipsis ('...')",
+                        item[1].start_pos,
+                    )
+                out.append(("ellipsis",))
+            elif isinstance(item, tuple):
                 out.append(("slice",) + tuple(self.index_number(b, none_ok=True) for b in item[1:]))
+            elif item.kind == "const" and item.value is None:
+                out.append(("none",))
             else:
                 out.append(("int", self.index_number(item)))
         attrs = {"items": tuple(out), "multi": len(items) > 1}
         return self.apply("index", [obj], attrs, obj.start, rsqb.end_pos)
 
     def index_number(self, e, none_ok=False):
-        if e is None and none_ok:
+        if none_ok and (e is None or (e.kind == "const" and e.value is None)):
             return None
         if e is None or e.kind != "num" or not math.isfinite(e.value) or not e.value.is_integer():
             raise self.error(
@@ -508,6 +692,7 @@ class Builder:
         return self.apply("neg", [e], None, minus.start_pos, e.end)
 
     def pos(self, plus, e):
+        e = self.value(e)
         if e.kind not in ("num", "node"):
             raise self.error(ParseError, "unary + needs a number or a tensor", plus.start_pos)
         return E(e.kind, e.value, plus.start_pos, e.end)  # +x is x itself, as in PyTorch
@@ -527,18 +712,47 @@ class Builder:
     def call_(self, name_tok, *rest):
         return self.call(name_tok, rest[0] if len(rest) == 2 else None, rest[-1].end_pos)
 
+    def value(self, e):
+        """``e`` as an operand: a module name becomes an input or an error."""
+        return self.ns_value(e) if e.kind == "ns" else e
+
     def method(self, obj, name_tok, *rest):
-        if obj.kind not in ("node", "num", "list"):
+        args, end = rest[0] if len(rest) == 2 else None, rest[-1].end_pos
+        if obj.kind == "ns":
+            target = self.member(obj, name_tok)
+            if target is not None:  # torch.sum(x), F.relu(x): a function of a module
+                return self.call(
+                    name_tok, args, end, namespace=_ops.canonical(obj.value), spelled=target.value
+                )
+            obj = self.value(obj)
+        if obj.kind == "num":
+            raise self.error(
+                ParseError,
+                f"a number has no methods: .{short(str(name_tok))}() needs a tensor",
+                obj.start,
+                name_tok.end_pos,
+                hint="numbers are Python numbers, as in PyTorch; use an input or torch.tensor",
+            )
+        if obj.kind not in ("node", "list"):
             raise self.error(ParseError, f"{_describe(obj.value)} has no methods", obj.start)
         return self.call(
-            name_tok, rest[0] if len(rest) == 2 else None, rest[-1].end_pos, receiver=obj
+            name_tok, args, end, receiver=obj, namespace="Tensor", spelled=f"Tensor.{name_tok}"
         )
 
     def attr_(self, obj, name_tok):
+        if obj.kind == "ns":
+            target = self.member(obj, name_tok)
+            if target is not None:
+                return target
+            obj = self.value(obj)
         if str(name_tok) != "T":
+            from .ops import pytorch
+
+            name = short(str(name_tok))
+            supported = str(name_tok) in pytorch.names()["Tensor"]
             raise self.error(
                 UnknownNameError,
-                f"unknown attribute '.{short(str(name_tok))}'",
+                f"Tensor.{name} is not supported" if supported else f"unknown attribute '.{name}'",
                 name_tok.start_pos,
                 name_tok.end_pos,
                 hint="tensors have .T; methods are called with ()",
@@ -607,10 +821,18 @@ class _Transformer:
         "attr",
         "compare",
         "tuple",
+        "empty_tuple",
         "subscripts",
         "slice2",
         "slice3",
+        "ellipsis",
         "index",
+        "floordiv",
+        "mod",
+        "bitand",
+        "bitor",
+        "shift",
+        "invert",
     )
 
     def __init__(self):
@@ -788,6 +1010,12 @@ _TOKEN_NAMES = {
     "PLUS": "'+'",
     "MINUS": "'-'",
     "POW": "'^'",
+    "TILDE": "'~'",
+    "AMP": "'&'",
+    "PIPE": "'|'",
+    "SHIFT": "'<<' or '>>'",
+    "ELLIPSIS": "'...'",
+    "COMPARE": "a comparison",
     "_SEP": "a line break or ';'",
     "$END": "the end of the program",
 }

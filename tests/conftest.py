@@ -275,6 +275,10 @@ def torch_namespace(torch, dtype):
         fold=F.fold,
         pixel_shuffle=F.pixel_shuffle,
         pixel_unshuffle=F.pixel_unshuffle,
+        torch=torch,  # programs in PyTorch's own spelling: torch.sin(x), F.relu(x), math.pi
+        F=F,
+        nn=torch.nn,
+        math=math,
     )
     return ns
 

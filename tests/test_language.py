@@ -1,4 +1,4 @@
-"""The language of CONTRACT.md: precedence, statements, names, errors with positions, and
+"""The language: precedence, statements, names, errors with positions, PyTorch's spelling, and
 programs far deeper and longer than any recursion limit."""
 
 import math
@@ -178,3 +178,199 @@ def test_hundred_thousand_node_program():
     r = gradcli.evaluate("\n".join(lines) + "\nsum(y33999)", {"x": [1.0, 2.0]}, dtype="float64")
     assert len(r.nodes) >= 100_000
     np.testing.assert_allclose(r.grad["x"], [1 + 33_999 * 0.5] * 2)
+
+
+# -- PyTorch's spelling: resolved from the operator table ------------------------------
+
+
+def test_pytorch_names_file_matches_installed_torch(torch):
+    from gradcli.ops import pytorch
+
+    path = pytorch._FILE
+    with open(path, encoding="utf-8") as f:
+        shipped = f.read()
+    assert shipped == pytorch.render(pytorch.collect(torch)), (
+        f"regenerate {path}: python -c 'import torch; from gradcli.ops import pytorch; "
+        f'open(pytorch._FILE, "w").write(pytorch.render(pytorch.collect(torch)))\''
+    )
+
+
+# PyTorch spellings of a supported name that gradcli deliberately does not accept, and why
+NOT_THE_SAME = {
+    "torch.linalg.norm": "a matrix norm for 2-D input with ord given; vector_norm is supported",
+    "torch.linalg.diagonal": "its defaults are dim1=-2, dim2=-1 (torch.diagonal's are 0, 1)",
+    "Tensor.unfold": "a sliding window over one dimension, not F.unfold's im2col",
+}
+
+
+def test_every_spelling_is_pytorchs_and_none_is_missing():
+    """Each qualified name a row claims exists in PyTorch 2.13, and wherever PyTorch has one
+    of a row's names (torch, F, torch.special, torch.linalg, Tensor) the row claims it."""
+    from gradcli.ops import SPELLINGS, TABLE, pytorch
+
+    known = pytorch.names()
+    owners = {}
+    for op in TABLE:
+        for spelling in op.names():
+            assert spelling not in owners, f"{spelling}: {owners.get(spelling)} and {op.name}"
+            owners[spelling] = op.name
+            if "." in spelling:
+                assert pytorch.has(spelling), f"{op.name}: PyTorch has no {spelling}"
+        if not op.public:
+            continue
+        for name in (op.name, *op.aliases):
+            for section in ("torch", "torch.nn.functional", "torch.special", "torch.linalg"):
+                spelled = f"{section}.{name}"
+                if name in known[section] and spelled not in NOT_THE_SAME:
+                    assert spelled in op.names(), f"{op.name} lacks {spelled}"
+            if name in known["Tensor"] and f"Tensor.{name}" not in NOT_THE_SAME:
+                assert f"Tensor.{name}" in op.names(), f"{op.name} lacks the method {name}"
+    assert set(owners) == set(SPELLINGS)
+
+
+@pytest.mark.parametrize(
+    "program,cls,fragment,hint",
+    [
+        ("torch.fft.fft(x)", gradcli.UnknownNameError, "torch.fft.fft is not supported", "ops"),
+        ("F.ctc_loss(x)", gradcli.UnknownNameError, "F.ctc_loss is not supported", "ops"),
+        ("torch.nn.Linear(x)", gradcli.UnknownNameError, "torch.nn.Linear is not supported", ""),
+        ("ctc_loss(x)", gradcli.UnknownNameError, "ctc_loss() is not supported", ""),
+        ("x.index_add(0)", gradcli.UnknownNameError, "Tensor.index_add is not supported", ""),
+        ("x.mT", gradcli.UnknownNameError, "Tensor.mT is not supported", ""),
+        ("torch.qqq(x)", gradcli.UnknownNameError, "unknown function 'torch.qqq'", "ops"),
+        ("F.rleu(x)", gradcli.UnknownNameError, "unknown function 'F.rleu'", "'F.relu'"),
+        ("torch.special.expt(x)", gradcli.UnknownNameError, "unknown", "'torch.special.expit'"),
+        ("x.sumn()", gradcli.UnknownNameError, "unknown method 'Tensor.sumn'", "'Tensor.sum'"),
+        ("torch + 1", gradcli.UnknownNameError, "torch is a module, not a tensor", ""),
+        ("torch.float64", gradcli.UnknownNameError, "torch.float64 is not supported", ""),
+        ("(2).reshape(-1)", gradcli.ParseError, "a number has no methods", ""),
+        ("torch.add(x, input=x)", gradcli.ParseError, "got argument 'input' twice", ""),
+        ("torch.where(x > 0, other=x)", gradcli.ParseError, "before it is missing", ""),
+    ],
+)
+def test_names_pytorch_has_are_reported_as_unsupported(program, cls, fragment, hint):
+    with pytest.raises(cls) as info:
+        parse(program)
+    assert fragment in info.value.message
+    assert hint in (info.value.hint or "")
+    assert info.value.exit_code == 2
+
+
+def test_module_names_are_inputs_when_used_as_values():
+    """F and nn are ordinary names unless they are followed by a function of the module."""
+    r = gradcli.evaluate("F.sum() + nn * 2 + F.relu(nn)", {"F": [1.0, 2.0], "nn": 3.0})
+    assert r.value == 3 + 6 + 3 and r.grad["F"].tolist() == [1, 1] and r.grad["nn"] == 3
+    r = gradcli.evaluate("F = x * 2; F.sum()", {"x": [1.0, 2.0]})
+    assert r.value == 6
+
+
+def test_constants():
+    for text, expected in [
+        ("torch.pi", math.pi),
+        ("math.pi", math.pi),
+        ("torch.e", math.e),
+        ("math.e", math.e),
+        ("torch.inf", math.inf),
+        ("-math.inf", -math.inf),
+    ]:
+        assert value(f"x * 0 + {text}", x=1.0) == expected
+    assert math.isnan(value("x + torch.nan", x=1.0))
+
+
+def forward_value(program, **inputs):
+    """The output's value alone (no backward pass: // has no derivative in PyTorch)."""
+    from gradcli import engine
+    from gradcli.api import quietly
+
+    p = parse(program)
+    arrays = {k: np.asarray(v, dtype="float64") for k, v in inputs.items()}
+    with quietly():
+        nodes, out = engine.forward(p, arrays, set(), "float64")
+    return np.asarray(nodes[out].value)
+
+
+@pytest.mark.parametrize(
+    "program,expected",
+    [
+        ("x + 7 // 2", 3 + 3),  # // and % bind like * and /
+        ("x * 7 % 4", 21 % 4),
+        ("-x // 2", -3 // 2),  # unary minus binds tighter than //
+        ("x ** 2 % 5", 9 % 5),
+        ("x // 2 * 2", (3 // 2) * 2),  # left-associative
+        ("100 % x", 100 % 3),
+        ("-7.5 % x + x * 0", -7.5 % 3),
+        ("x * (1 + 2 & 3)", 3 * ((1 + 2) & 3)),  # & looser than +
+        ("x * (1 | 2 & 3)", 3 * (1 | (2 & 3))),  # | looser than &
+        ("x * (1 << 2 + 1)", 3 * (1 << (2 + 1))),  # << looser than +
+        ("x * (6 >> 1 & 7)", 3 * ((6 >> 1) & 7)),  # & looser than >>
+        ("x * ~0", 3 * ~0),
+        ("x * -~1", 3 * -~1),
+        ("x * (x >= 2 | 1)", 3 * (3 >= (2 | 1))),  # comparisons loosest of all
+        ("x * ((x > 0) & (x < 5))", 3.0),
+        ("x * ((x > 5) | (x < 0))", 0.0),
+        ("x * ~(x > 5)", 3.0),
+        ("x * (7 // 0) * 0 + x", math.nan),  # inf * 0, as IEEE arithmetic gives
+        ("x * (7 % 0)", math.nan),
+    ],
+)
+def test_python_precedence_of_the_new_operators(program, expected):
+    got = float(forward_value(program, x=3.0))
+    assert got == pytest.approx(expected, nan_ok=True)
+
+
+@pytest.mark.parametrize(
+    "program,fragment,exit_code",
+    [
+        ("x << 1", "'<<' shifts integer tensors", 2),
+        ("x * (1.5 & 1)", "'&' takes whole numbers", 2),
+        ("x * (1 << -1)", "negative shift count", 2),
+        ("x & x", "\"bitwise_and_cpu\" not implemented for 'Double'", 1),
+        ("~x", "\"bitwise_not_cpu\" not implemented for 'Double'", 1),
+        ("x[..., 0, ...]", "a single ellipsis", 2),
+        ("x[0, 0]", "too many indices for tensor of dimension 1", 1),
+    ],
+)
+def test_operator_errors(program, fragment, exit_code):
+    with pytest.raises(gradcli.GradcliError) as info:
+        forward_value(program, x=[1.0, 2.0])
+    assert fragment in info.value.message and info.value.exit_code == exit_code
+
+
+def test_floor_division_has_no_gradient_as_in_pytorch():
+    # the messages are PyTorch's
+    with pytest.raises(gradcli.EvaluationError, match="derivative for aten::floor_divide"):
+        gradcli.evaluate("sum(x // 2)", {"x": [1.0, 2.0]})
+    with pytest.raises(gradcli.EvaluationError, match="derivative for aten::remainder"):
+        gradcli.evaluate("sum(100 % x)", {"x": [1.0, 2.0]})
+    # an input that does not require grad may be floor-divided freely
+    r = gradcli.evaluate("sum(x * (y // 2))", {"x": [1.0, 2.0], "y": [5.0, -5.0]}, wrt=["x"])
+    assert r.value == 2 - 6 and r.grad["x"].tolist() == [2, -3]
+
+
+@pytest.mark.parametrize(
+    "program,fragment",
+    [
+        ("flatten(x, inf)", "start_dim must be an integer"),
+        ("flatten(x, nan)", "start_dim must be an integer"),
+        ("flatten(x, 0.5)", "start_dim must be an integer"),
+        ("flatten(x, 0, 1.5)", "end_dim must be an integer"),
+        ("stack([x, x], None)", "dim must be an integer"),
+        ("cat([x, x], dim=None)", "dim must be an integer"),
+        ("unsqueeze(x, [1, 2])", "dim must be an integer"),
+        ("x.unsqueeze(None)", "dim must be an integer"),
+        ("cumsum(x, [0])", "dim must be an integer"),
+        ("(2).reshape(-1)", "a number has no methods"),
+        ("reshape(x, " + ", ".join(["1"] * 70) + ")", "70 dimensions"),
+        ("x[" + ", ".join(["None"] * 65) + "]", "65 dimensions"),
+        ("unsqueeze(reshape(x, " + ", ".join(["1"] * 64) + "), 0)", "65 dimensions"),
+    ],
+)
+def test_bad_arguments_are_clear_errors(program, fragment):
+    with pytest.raises(gradcli.GradcliError) as info:
+        gradcli.evaluate(program, {"x": 1.0})
+    assert fragment in info.value.message
+
+
+def test_a_number_where_a_tensor_goes_is_a_constant():
+    with pytest.raises(gradcli.EvaluationError, match="does not require grad"):
+        gradcli.evaluate("flatten(2)", {})

@@ -229,6 +229,16 @@ UNARY = [
     "cumsum(x * {}, 0)",
     "square({})",
     "hardtanh({})",
+    # PyTorch's spelling and the shape operators
+    "torch.flip(x * {}, [0])",
+    "torch.roll(x + {}, 1)",
+    "(x * {})[None][0]",
+    "torch.remainder(x * {}, 1.3)",
+    "torch.clip(x * {}, -0.5, 0.5)",
+    "(x - {}).expand(2, 3)[1]",
+    "torch.tril((x * {}).repeat(3, 1))[2]",
+    "torch.diagonal(torch.outer(x, x * {}))",
+    "F.softplus(x * {}).flip(0)",
 ]
 BINARY = [
     "{} + {}",
@@ -346,3 +356,224 @@ def test_lean_evaluation_never_writes_into_the_callers_arrays():
         for r in results[1:]:  # earlier results are not overwritten by later evaluations
             for k in first:
                 np.testing.assert_array_equal(r.grad[k], first[k])
+
+
+# -- PyTorch's own spelling: qualified names, aliases, methods, keywords ------------------
+
+SPELLED = [
+    "torch.sin(x).sum()",
+    "F.relu(x).sum()",
+    "torch.sum(x)",
+    "torch.sum(A, 1).sum()",
+    "A.sum(dim=(0, 1))",
+    "A.sum(axis=0).sum()",
+    "A.sum([0, 1])",
+    "A.sum(0, True).sum()",
+    "A.sum(dim=None)",
+    "A.mean(axis=1, keepdims=True).sum()",
+    "torch.nn.functional.gelu(x).mean()",
+    "nn.functional.softplus(x, beta=2).sum()",
+    "torch.special.expit(x).sum()",
+    "torch.special.erf(x).sum() + torch.special.log1p(x * x).sum()",
+    "torch.clip(x, -0.5, 0.5).sum()",
+    "x.clip(min=0).sum()",
+    "x.absolute().sum()",
+    "torch.arccos(x * 0.3).sum() + x.arctan().sum()",
+    "torch.multiply(x, y).sum() + x.multiply(2).sum()",
+    "torch.subtract(x, y).sum() + torch.divide(x, 2).sum() + x.negative().sum()",
+    "(x * torch.greater(x, 0)).sum() + (y * x.less_equal(y)).sum()",
+    "torch.add(x, other=y).sum()",
+    "torch.sum(input=x)",
+    "torch.where(condition=x > 0, input=x, other=y).sum()",
+    "torch.linalg.vector_norm(x, ord=3)",
+    "x.norm(p=1)",
+    "torch.pi * x.sum() + math.e + torch.e * math.pi",
+    "torch.clamp(x, max=torch.inf).sum() + x.clamp(min=-math.inf).sum()",
+    "torch.concat([x, y]).sum() + torch.concatenate([x, y], dim=0).sum()",
+    "torch.reshape(A, (3, 2)).sum() + A.reshape([3, 2]).sum() + A.reshape(3, 2).sum()",
+    "torch.special.logsumexp(x, 0) + torch.logsumexp(A, dim=1).sum()",
+    "F.log_softmax(x, dim=0).sum() + torch.softmax(A, 1)[0, 1] + A.softmax(dim=0)[1, 0]",
+    "torch.linalg.matmul(A, x).sum() + torch.matmul(x, x) + torch.ger(x, y).sum()",
+    "F.mse_loss(x, target=y) + F.l1_loss(input=x, target=y, reduction='sum')",
+    "torch.nn.functional.binary_cross_entropy_with_logits(x, torch.sigmoid(y))",
+    "F.tanh(x).sum() + F.sigmoid(x).sum() + x.relu().sum()",
+]
+
+
+@pytest.mark.parametrize("program", SPELLED)
+def test_pytorch_spelling(torch, program):
+    rng = np.random.default_rng(11)
+    inputs = {
+        "x": rng.uniform(-1, 1, 3),
+        "y": rng.uniform(-1, 1, 3),
+        "A": rng.standard_normal((2, 3)),
+    }
+    used = {k: v for k, v in inputs.items() if k in program.replace("torch.", "")}
+    check(torch, program, used)
+
+
+# -- //, % and fmod at nan, +-inf, +-0 and signs, against PyTorch ---------------------------
+
+EDGES = [5.5, -3.25, 7.0, 0.0, -0.0, "inf", "-inf", "nan", 2.0, -2.0, 3.0]
+
+
+def _forward(program, inputs, dtype, wrt=()):
+    from gradcli import engine
+    from gradcli.api import quietly
+    from gradcli.parser import parse
+
+    arrays = {k: np.asarray(np.array(v, dtype=float), dtype=dtype) for k, v in inputs.items()}
+    with quietly():
+        nodes, out = engine.forward(parse(program), arrays, set(wrt), dtype)
+    return nodes[out]
+
+
+@pytest.mark.parametrize("dtype", ["float64", "float32"])
+@pytest.mark.parametrize(
+    "program", ["x // y", "x % y", "torch.fmod(x, y)", "x // 2.5", "-7 // y", "100 % y", "x % -2"]
+)
+def test_floor_division_and_remainder_values(torch, program, dtype):
+    pairs = [(a, b) for a in EDGES for b in EDGES]
+    inputs = {"x": [float(a) for a, _ in pairs], "y": [float(b) for _, b in pairs]}
+    ours = _forward(program, inputs, dtype, wrt={"x", "y"})
+    tdtype = getattr(torch, dtype)
+    ns = {k: torch.tensor(v, dtype=tdtype, requires_grad=True) for k, v in inputs.items()}
+    theirs = eval(program, {"torch": torch}, ns)  # noqa: S307 - our own test programs
+    expected = theirs.detach().numpy()
+    np.testing.assert_array_equal(ours.value, expected)
+    numbers = ~np.isnan(expected)  # -0.0 as PyTorch gives it (a nan's sign is not shown)
+    assert np.array_equal(np.signbit(ours.value)[numbers], np.signbit(expected)[numbers])
+    assert ours.label == type(theirs.grad_fn).__name__
+
+
+@pytest.mark.parametrize("program", ["sum(x % y)", "sum(x % 1.5)", "sum(torch.fmod(x, y))"])
+def test_remainder_gradients_at_the_edges(torch, program):
+    finite = [5.5, -3.25, 7.0, 0.0, -0.0, 2.0, -2.0, 3.0, "inf", "nan"]
+    pairs = [(a, b) for a in finite for b in [5.5, -3.25, 2.0, -2.0, "inf", "-inf", "nan"]]
+    check(torch, program, {"x": [a for a, _ in pairs], "y": [b for _, b in pairs]})
+
+
+# -- shape ops at their edges: empty tensors, empty dims, offsets past the end -------------
+
+SHAPE_EDGES = [
+    "a.repeat(0).sum()",
+    "a.flip(()).sum()",
+    "E.roll(1).sum()",
+    "E.flip(0).sum()",
+    "E.expand(2, 0).sum()",
+    "S.diagonal(5).sum() + S.diagonal(-2).sum()",
+    "A.tril(10).sum() + A.triu(-10).sum()",
+    "E.narrow(0, 0, 0).sum()",
+    "A.squeeze(()).sum()",
+    "a.tile(()).sum()",
+    "A.permute(-1, -2).sum()",
+    "A.movedim(-1, 0).sum()",
+    "A.transpose(-1, -2).sum()",
+    "a.unflatten(0, (-1, 1)).sum()",
+    "S.trace() + E.sum()",
+    "A.select(1, -3).sum()",
+    "A[None, ..., None].sum() + a[...].sum()",
+    "B.flatten(1, 1).sum() + a.flatten().sum()",
+]
+
+
+@pytest.mark.parametrize("program", SHAPE_EDGES)
+def test_shape_ops_at_the_edges(torch, program):
+    inputs = {
+        "a": [1.0, 2.0, 3.0],
+        "A": np.arange(6.0).reshape(2, 3),
+        "S": np.arange(9.0).reshape(3, 3),
+        "B": np.arange(24.0).reshape(2, 3, 4),
+        "E": np.zeros(0),
+    }
+    check(
+        torch,
+        program,
+        {k: v for k, v in inputs.items() if k + "." in program or k + "[" in program},
+    )
+
+
+@pytest.mark.parametrize(
+    "program,fragment",
+    [
+        ("A.t().view(-1)", "view size is not compatible"),
+        ("a.expand(4)", "must match the existing size (3) at non-singleton dimension 0"),
+        ("A.expand(3)", "must be greater or equal to the number of dimensions"),
+        ("a.expand(-1, 3)", "isn't allowed in a leading, non-existing dimension 0"),
+        ("A.permute(0)", "input.dim() = 2 is not equal to len(dims) = 1"),
+        ("A.permute(0, 0)", "duplicate dims"),
+        ("A.repeat(2)", "can not be smaller than number of dimensions"),
+        ("a.fliplr()", "Input must be >= 2-d."),
+        ("a.tril()", "at least 2 dimensions"),
+        ("a.trace()", "expected a matrix"),
+        ("A.diagonal(0, 1, 1)", "diagonal dimensions cannot be identical"),
+        ("A.narrow(1, 2, 2)", "exceeds dimension size (3)"),
+        ("A.select(1, 3)", "index 3 out of range"),
+        ("A.roll((1, 2), 0)", "shifts and dimensions must align"),
+        ("A.unflatten(1, (2, 2))", "don't multiply up to the size of dim 1 (3)"),
+        ("A.transpose(0, 2)", "dimension out of range"),
+        ("A.movedim((0, 1), 0)", "should contain the same number of dims"),
+    ],
+)
+def test_shape_op_errors_say_what_pytorch_says(torch, program, fragment):
+    inputs = {"a": [1.0, 2.0, 3.0], "A": np.arange(6.0).reshape(2, 3)}
+    used = {k: v for k, v in inputs.items() if k + "." in program}
+    with pytest.raises(gradcli.ShapeError) as info:
+        gradcli.evaluate(program, used, seed_vector=None)
+    assert fragment in info.value.message and info.value.exit_code == 1
+    with pytest.raises((RuntimeError, IndexError, TypeError)):  # PyTorch refuses it too
+        eval(program, {"torch": torch}, {k: torch.tensor(v) for k, v in used.items()})  # noqa: S307
+
+
+@pytest.mark.parametrize(
+    "program,inputs",
+    [
+        ("E.softmax(0).sum() + E.log_softmax(0).sum()", {"E": np.zeros(0)}),
+        ("E.prod()", {"E": np.zeros(0)}),
+        ("s.transpose(0, -1) + s.swapdims(0, 0) + s.flip(0) + s.roll(1)", {"s": 2.0}),
+        ("s.movedim(0, -1) * s.permute(())", {"s": 2.0}),
+    ],
+)
+def test_empty_and_zero_dimensional_tensors(torch, program, inputs):
+    check(torch, program, inputs)
+
+
+@pytest.mark.parametrize(
+    "program,inputs,fragment",
+    [
+        ("s.roll(1, 0)", {"s": 2.0}, "Dimension specified as 0 but tensor has no dimensions"),
+        ("s.transpose(0, 1)", {"s": 2.0}, "expected to be in range of [-1, 0], but got 1"),
+        ("E.norm(inf)", {"E": np.zeros(0)}, "cannot compute the inf norm on an empty tensor"),
+    ],
+)
+def test_empty_and_zero_dimensional_errors(torch, program, inputs, fragment):
+    with pytest.raises(gradcli.GradcliError) as info:
+        gradcli.evaluate(program, inputs)
+    assert fragment in info.value.message
+    with pytest.raises((RuntimeError, IndexError)):
+        ns = {k: torch.tensor(v) for k, v in inputs.items()}
+        eval(program, {"torch": torch, "inf": float("inf")}, ns)  # noqa: S307
+
+
+@pytest.mark.parametrize(
+    "program", ["sum(x * x.detach())", "(A * torch.detach(A).exp()).sum()", "sum(x.detach() + x)"]
+)
+def test_detach_stops_the_gradient_as_in_pytorch(torch, program):
+    from conftest import torch_function
+    from torch.autograd.functional import jvp
+
+    from gradcli import derivatives
+
+    inputs = {"x": [0.5, -1.0, 2.0], "A": np.arange(6.0).reshape(2, 3) / 4}
+    used = {k: v for k, v in inputs.items() if k in program.replace("torch.", "")}
+    check(torch, program, used)
+    names = list(used)
+    tangents = {k: np.ones(np.shape(v)) for k, v in used.items()}
+    ours = derivatives.jvp(program, used, tangents, dtype="float64")
+    f = torch_function(torch, program, names)
+    _, theirs = jvp(
+        f,
+        tuple(torch.tensor(np.asarray(v, dtype=float)) for v in used.values()),
+        tuple(torch.tensor(t) for t in tangents.values()),
+    )
+    np.testing.assert_allclose(ours["jvp"], theirs.numpy(), rtol=1e-12)

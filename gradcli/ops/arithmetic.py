@@ -79,7 +79,7 @@ def _minimum_grad(first):
     return rule
 
 
-def _compare(name, fn, symbol):
+def _compare(name, fn, symbol, aliases=()):
     return Op(
         name,
         lambda a, b: fn(_re(a), _re(b)),
@@ -93,16 +93,134 @@ def _compare(name, fn, symbol):
         rule="no gradient: a boolean constant",
         call=f"a {symbol} b",
         examples=((f"sum(a * (b {symbol} 0.1))", {"a": ((3,), REAL), "b": ((3,), "away")}),),
+        aliases=aliases,
+    )
+
+
+# ---- floor division and remainder: Python's (and PyTorch's) rounding towards -inf --------
+
+
+def _no_derivative(name):
+    """PyTorch records a NotImplemented node: its backward (and forward-mode) fails."""
+
+    def rule(g, o, *args):
+        raise EvaluationError(
+            f"derivative for aten::{name} is not implemented",
+            hint="PyTorch has no gradient through this operation; the program's output "
+            "must not depend on it through an input that requires grad",
+        )
+
+    return rule
+
+
+def _tangent_free(name, *operands):
+    """Forward mode on dual numbers: a tangent reaching an op PyTorch cannot differentiate."""
+    if any(_complex(a) and np.any(np.imag(a)) for a in operands):
+        raise EvaluationError(
+            f"Trying to use forward AD with aten::{name} that does not support it",
+            hint=f"{name} has no derivative in PyTorch; leave its inputs out of --wrt",
+        )
+
+
+def _floor_divide(a, b):
+    _tangent_free("floor_divide", a, b)
+    return np.floor_divide(_re(a), _re(b))
+
+
+def _dual_part(a, b, k):
+    """The tangent of a - b·k for a locally constant k, on dual numbers."""
+    return 1j * (np.imag(a) - np.imag(b) * k)
+
+
+def _remainder(a, b):
+    """PyTorch's remainder: fmod, moved by b where the signs differ (a zero keeps a's sign,
+    unlike numpy's remainder)."""
+    if isinstance(a, float):
+        _tangent_free("remainder", b)
+    ra, rb = _re(a), _re(b)
+    m = np.fmod(ra, rb)
+    out = np.where((m != 0) & ((rb < 0) != (m < 0)), m + rb, m)
+    if _complex(a) or _complex(b):
+        out = out + _dual_part(a, b, np.floor_divide(ra, rb))
+    return out
+
+
+def _remainder_label(kinds, attrs):
+    """RemainderBackward0 (tensor % number), RemainderBackward1 (tensor % tensor); number % tensor: NotImplemented"""  # noqa: E501
+    if kinds[0]:
+        return "NotImplemented"
+    return "RemainderBackward0" if kinds[1] else "RemainderBackward1"
+
+
+def _fmod_label(kinds, attrs):
+    """FmodBackward0 (tensor, number), FmodBackward1 (tensor, tensor)"""
+    return "FmodBackward0" if kinds[1] else "FmodBackward1"
+
+
+def _remainder_grad_divisor(g, o, a, b):
+    if isinstance(a, float):
+        _no_derivative("remainder")(g, o)
+    return -g * np.floor_divide(_re(a), _re(b))
+
+
+def _fmod(a, b):
+    if isinstance(a, float):
+        raise EvaluationError("fmod(): argument 'input' must be a tensor, not a number")
+    ra, rb = _re(a), _re(b)
+    out = np.fmod(ra, rb)
+    if _complex(a) or _complex(b):
+        out = out + _dual_part(a, b, np.trunc(ra / rb))
+    return out
+
+
+# ---- boolean tensors: &, |, ~ and the logical functions -----------------------------------
+
+_TORCH_DTYPE = {
+    "float32": "Float",
+    "float64": "Double",
+    "complex64": "ComplexFloat",
+    "complex128": "ComplexDouble",
+}
+
+
+def _bitwise(name, fn):
+    """&, | and ~ as PyTorch overloads them: on boolean tensors (comparison results) they are
+    logical; PyTorch refuses floating point tensors, and so does this."""
+
+    def forward(*xs):
+        for x in xs:
+            kind = np.asarray(x).dtype
+            if kind != np.bool_:
+                raise EvaluationError(
+                    f'"{name}_cpu" not implemented for '
+                    f"'{_TORCH_DTYPE.get(str(kind), str(kind))}'",
+                    hint="&, | and ~ combine boolean tensors, such as comparisons (x > 0)",
+                )
+        return fn(*xs)
+
+    return forward
+
+
+def _logical(name, fn, arity, example, symbol=None, bool_only=False):
+    """A boolean result, no gradient. bool_only: PyTorch's bitwise ops, which refuse
+    floating point tensors; else the logical ones, where nonzero is True."""
+    return Op(
+        name,
+        _bitwise(name, fn) if bool_only else (lambda *xs: fn(*[_re(x) for x in xs])),
+        None,
+        "",
+        _same if arity == 1 else _bcast,
+        arity=arity,
+        dtype="bool",
+        mirror=f"torch.{name}(a{', b' if arity == 2 else ''})" + (f", {symbol}" if symbol else ""),
+        rule="no gradient: a boolean result"
+        + (" (of boolean tensors, as in PyTorch)" if bool_only else " (nonzero is True)"),
+        examples=((example, {"a": ((3,), "away"), "b": ((3,), REAL)}),),
     )
 
 
 def _imag(a):
     return np.imag(a) if _complex(a) else 0.0
-
-
-def _times(t, k):
-    """t·k for a tangent t that may be 0 where k is infinite (a zero tangent stays 0)."""
-    return np.where(np.equal(t, 0), 0, t * k)
 
 
 def _logaddexp(base):
@@ -156,61 +274,6 @@ def _copysign_label(kinds, attrs):
     return "CopysignBackward1" if kinds[1] else "CopysignBackward0"
 
 
-def _tensor_or_number_label(stem, number_at):
-    def label(kinds, attrs):
-        return f"{stem}0" if kinds[number_at] else f"{stem}1"
-
-    label.__doc__ = f"{stem}1 (tensors); {stem}0 with a number as {'ab'[number_at]}"
-    return label
-
-
-def _fmod(a, b):
-    if not (_complex(a) or _complex(b)):
-        return np.fmod(a, b)
-    ra, rb = _re(a), _re(b)
-    return np.fmod(ra, rb) + 1j * (_imag(a) - _times(_imag(b), np.trunc(ra / rb)))
-
-
-def _floor_divide(a, b):
-    """torch.div(a, b, rounding_mode='floor') on floats, which is numpy's floor_divide."""
-    return np.floor_divide(_re(a), _re(b))
-
-
-def _remainder_real(a, b):
-    """PyTorch's remainder: fmod, moved by b where its sign differs from b's (so a zero
-    keeps a's sign, as in PyTorch, where numpy would give b's)."""
-    m = np.fmod(a, b)
-    return np.where((m != 0) & ((b < 0) != (m < 0)), m + b, m)
-
-
-def _remainder(a, b):
-    if not (_complex(a) or _complex(b)):
-        return _remainder_real(a, b)
-    ra, rb = _re(a), _re(b)
-    if isinstance(a, float) and np.any(_imag(b) != 0):
-        raise EvaluationError(
-            "Trying to use forward AD with aten::remainder that does not support it "
-            "(remainder of a number by a tensor has no derivative in PyTorch)"
-        )
-    return _remainder_real(ra, rb) + 1j * (_imag(a) - _times(_imag(b), _floor_divide(ra, rb)))
-
-
-def _remainder_label(kinds, attrs):
-    """RemainderBackward1 (tensors); RemainderBackward0 with a number as b; NotImplemented with a number as a (no derivative in PyTorch)"""  # noqa: E501
-    if kinds[0] and not kinds[1]:
-        return "NotImplemented"
-    return "RemainderBackward0" if kinds[1] else "RemainderBackward1"
-
-
-def _remainder_grad_b(g, o, a, b):
-    if isinstance(a, float):
-        raise EvaluationError(
-            "derivative for aten::remainder is not implemented",
-            hint="PyTorch has no gradient for a number % tensor; leave that tensor out of --wrt",
-        )
-    return -g * _floor_divide(a, b)
-
-
 def _log_real(b):
     """log on the real line: nan below 0 also for dual numbers (complex log would not be)."""
     return np.where(_re(b) < 0, np.nan, np.log(b)) if _complex(b) else np.log(b)
@@ -249,23 +312,9 @@ def _lerp_label(kinds, attrs):
 
 
 def _heaviside(a, values):
-    if _complex(a) and np.any(np.imag(a) != 0):
-        raise EvaluationError(
-            "Trying to use forward AD with aten::heaviside that does not support it",
-            hint="heaviside has no derivative in PyTorch; leave its inputs out of --wrt",
-        )
+    _tangent_free("heaviside", a)
     r = _re(a)
     return np.where(r == 0, values, r > 0)
-
-
-def _no_derivative(name):
-    def rule(g, o, *args, **attrs):
-        raise EvaluationError(
-            f"derivative for aten::{name} is not implemented",
-            hint=f"{name} has no gradient in PyTorch; leave its inputs out of --wrt",
-        )
-
-    return rule
 
 
 def _isclose(a, b, rtol=1e-05, atol=1e-08, equal_nan=False):
@@ -311,6 +360,7 @@ ROWS = [
         ufunc=lambda ops: np.subtract,
         rule="∂(a-b)/∂a = 1, ∂(a-b)/∂b = -1",
         examples=(("a - b", VB), ("a - 2", V), ("2 - a", V)),
+        aliases=("subtract",),
     ),
     Op(
         "mul",
@@ -328,6 +378,7 @@ ROWS = [
         ufunc=lambda ops: np.multiply,
         rule="∂(a·b)/∂a = b, ∂(a·b)/∂b = a",
         examples=(("a * b", VB), ("a * 2.5", V), ("a * a", V)),
+        aliases=("multiply",),
     ),
     Op(
         "div",
@@ -347,6 +398,7 @@ ROWS = [
             ("a / 4", V),
             ("2 / a", {"a": ((3,), "nonzero")}),
         ),
+        aliases=("divide", "true_divide"),
     ),
     Op(
         "pow",
@@ -372,6 +424,7 @@ ROWS = [
             ("2 ^ a", V),
             ("a ^ 0", V),
         ),
+        inputs=("input", "exponent"),
     ),
     Op(
         "neg",
@@ -384,6 +437,7 @@ ROWS = [
         saves="none",
         rule="∂(-a)/∂a = -1",
         examples=(("-a", V),),
+        aliases=("negative",),
     ),
     Op(
         "reciprocal",
@@ -428,12 +482,67 @@ ROWS = [
         mirror="a / n (in PyTorch's C++)",
         rule="∂(a/n)/∂a = 1/n",
     ),
-    _compare("lt", lambda a, b: np.less(a, b), "<"),
-    _compare("le", lambda a, b: np.less_equal(a, b), "<="),
-    _compare("gt", lambda a, b: np.greater(a, b), ">"),
-    _compare("ge", lambda a, b: np.greater_equal(a, b), ">="),
+    _compare("lt", lambda a, b: np.less(a, b), "<", ("less",)),
+    _compare("le", lambda a, b: np.less_equal(a, b), "<=", ("less_equal",)),
+    _compare("gt", lambda a, b: np.greater(a, b), ">", ("greater",)),
+    _compare("ge", lambda a, b: np.greater_equal(a, b), ">=", ("greater_equal",)),
     _compare("eq", lambda a, b: np.equal(a, b), "=="),
-    _compare("ne", lambda a, b: np.not_equal(a, b), "!="),
+    _compare("ne", lambda a, b: np.not_equal(a, b), "!=", ("not_equal",)),
+    Op(
+        "floor_divide",
+        _floor_divide,
+        (_no_derivative("floor_divide"), _no_derivative("floor_divide")),
+        "NotImplemented",
+        _bcast,
+        arity=2,
+        numbers=True,
+        saves="none",
+        mirror="a // b",
+        rule="none: PyTorch records NotImplemented, and backward through it fails",
+        # no examples for the gradient tests: PyTorch's backward fails (tested on its own)
+    ),
+    Op(
+        "remainder",
+        _remainder,
+        (lambda g, o, a, b: g, _remainder_grad_divisor),
+        _remainder_label,
+        _bcast,
+        arity=2,
+        numbers=True,
+        mirror="a % b",
+        rule="∂(a mod b)/∂a = 1, ∂/∂b = -floor(a/b)",
+        examples=(
+            ("a % b", {"a": ((2, 3), REAL), "b": ((3,), "nonzero")}),
+            ("a % 1.5", V),
+            ("torch.remainder(a, -0.7)", V),
+            ("a.remainder(b)", {"a": ((3,), REAL), "b": ((3,), "nonzero")}),
+        ),
+    ),
+    Op(
+        "fmod",
+        _fmod,
+        (lambda g, o, a, b: g, lambda g, o, a, b: -g * np.trunc(_re(a) / _re(b))),
+        _fmod_label,
+        _bcast,
+        arity=2,
+        numbers=True,
+        mirror="torch.fmod(a, b)",
+        rule="∂fmod(a,b)/∂a = 1, ∂/∂b = -trunc(a/b)",
+        examples=(
+            ("torch.fmod(a, b)", {"a": ((2, 3), REAL), "b": ((3,), "nonzero")}),
+            ("a.fmod(1.5)", V),
+        ),
+    ),
+    _logical("bitwise_and", lambda a, b: a & b, 2, "sum(b * ((a > 0) & (b < 0.5)))", "&", True),
+    _logical("bitwise_or", lambda a, b: a | b, 2, "sum(b * ((a > 0) | (b < 0.5)))", "|", True),
+    _logical("bitwise_not", lambda a: ~a, 1, "sum(b * ~(a > 0))", "~", True),
+    _logical(
+        "bitwise_xor", lambda a, b: a ^ b, 2, "sum(b * (a > 0).bitwise_xor(b < 0.5))", None, True
+    ),
+    _logical("logical_and", np.logical_and, 2, "sum(b * torch.logical_and(a, b))"),
+    _logical("logical_or", np.logical_or, 2, "sum(b * (a > 0).logical_or(b))"),
+    _logical("logical_xor", np.logical_xor, 2, "sum(b * torch.logical_xor(a > 0, b < 0.5))"),
+    _logical("logical_not", np.logical_not, 1, "sum(b * torch.logical_not(a > 0))"),
     Op(
         "logaddexp",
         _logaddexp("e"),
@@ -483,36 +592,6 @@ ROWS = [
         ),
     ),
     Op(
-        "fmod",
-        _fmod,
-        (lambda g, o, a, b: g, lambda g, o, a, b: -g * np.trunc(_re(a) / _re(b))),
-        _tensor_or_number_label("FmodBackward", 1),
-        _bcast,
-        arity=2,
-        numbers=True,
-        mirror="torch.fmod(a, b)",
-        rule="∂/∂a = 1, ∂/∂b = -trunc(a/b)",
-        examples=(
-            ("fmod(a * 3, b)", {"a": ((2, 3), REAL), "b": ((3,), "nonzero")}),
-            ("fmod(a * 3, 0.7)", V),
-        ),
-    ),
-    Op(
-        "remainder",
-        _remainder,
-        (lambda g, o, a, b: g, _remainder_grad_b),
-        _remainder_label,
-        _bcast,
-        arity=2,
-        numbers=True,
-        mirror="torch.remainder(a, b) (a % b)",
-        rule="∂/∂a = 1, ∂/∂b = -floor(a/b)",
-        examples=(
-            ("remainder(a * 3, b)", {"a": ((2, 3), REAL), "b": ((3,), "nonzero")}),
-            ("remainder(a * 3, -0.7)", V),
-        ),
-    ),
-    Op(
         "xlogy",
         _xlogy,
         (_xlogy_grad_a, lambda g, o, a, b: g * a / b),
@@ -527,6 +606,8 @@ ROWS = [
             ("xlogy(2, b)", {"b": ((3,), "positive")}),
             ("xlogy(a, 3)", V),
         ),
+        namespaces=("torch", "torch.special"),
+        methods=("xlogy",),
     ),
     Op(
         "lerp",

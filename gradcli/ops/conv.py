@@ -1147,6 +1147,7 @@ def _conv_row(d):
         mirror=f"F.conv{d}d(input, weight, bias, stride, padding, dilation, groups)",
         rule="im2col and one matrix product per group; ∂/∂input is col2im of Wᵀ·g",
         examples=examples,
+        **_spelling(f"conv{d}d"),
     )
 
 
@@ -1202,6 +1203,7 @@ def _conv_t_row(d):
         ),
         rule="the input gradient of a convolution: Wᵀ·x then col2im",
         examples=examples,
+        **_spelling(f"conv_transpose{d}d"),
     )
 
 
@@ -1242,6 +1244,7 @@ def _max_row(d):
         mirror=f"F.max_pool{d}d(input, kernel_size, stride, padding, dilation, ceil_mode)",
         rule="the gradient goes to the first maximum of each window (the last NaN)",
         examples=examples,
+        **_spelling(f"max_pool{d}d"),
     )
 
 
@@ -1286,7 +1289,24 @@ def _avg_row(d):
         f"count_include_pad{', divisor_override' if d > 1 else ''})",
         rule="∂/∂x: each window's share g/divisor, summed over overlapping windows",
         examples=examples,
+        **_spelling(f"avg_pool{d}d"),
     )
+
+
+# torch.conv2d & co. exist beside F.conv2d; the other pooling functions are F.'s only, and
+# none is a Tensor method (Tensor.unfold is a different function)
+_TORCH_TOO = {"conv1d", "conv2d", "conv3d", "conv_transpose1d", "conv_transpose2d"}
+_TORCH_TOO |= {"conv_transpose3d", "max_pool1d", "max_pool2d", "max_pool3d", "avg_pool1d"}
+_TORCH_TOO |= {"adaptive_avg_pool1d", "adaptive_max_pool1d"}
+
+
+def _spelling(name):
+    return {
+        "namespaces": ("torch", "torch.nn.functional")
+        if name in _TORCH_TOO
+        else ("torch.nn.functional",),
+        "methods": (),
+    }
 
 
 def _adaptive_row(kind, d):
@@ -1310,6 +1330,7 @@ def _adaptive_row(kind, d):
         mirror=f"F.adaptive_{kind}_pool{d}d(input, output_size)",
         rule="window i spans [⌊i·n/o⌋, ⌈(i+1)·n/o⌉)",
         examples=tuple((f"adaptive_{kind}_pool{d}d(x, {o})", {"x": shape}) for o in out),
+        **_spelling(f"adaptive_{kind}_pool{d}d"),
     )
 
 
@@ -1331,6 +1352,7 @@ def _lp_row(d):
             (f"lp_pool{d}d(x, 2, 2)", positive),
             (f"lp_pool{d}d(x, 3, 2, stride=1, ceil_mode=True)", positive),
         ),
+        **_spelling(f"lp_pool{d}d"),
     )
 
 
@@ -1356,6 +1378,8 @@ ROWS = [
             ("unfold(x, 2)", {"x": ((1, 2, 3, 4), REAL)}),
             ("unfold(x, (2, 3), dilation=(2, 1), padding=1, stride=2)", {"x": ((2, 4, 3), REAL)}),
         ),
+        namespaces=("torch.nn.functional",),
+        methods=(),
     ),
     Op(
         "fold",
@@ -1377,6 +1401,8 @@ ROWS = [
             ("fold(c, (3, 4), 2)", {"c": ((1, 8, 6), REAL)}),
             ("fold(c, 4, (2, 3), padding=1, stride=(2, 1))", {"c": ((6, 12), REAL)}),
         ),
+        namespaces=("torch.nn.functional",),
+        methods=(),
     ),
     Op(
         "pixel_shuffle",
@@ -1389,6 +1415,8 @@ ROWS = [
         mirror="F.pixel_shuffle(input, upscale_factor)",
         rule="a permutation: ∂/∂x is pixel_unshuffle of g",
         examples=(("pixel_shuffle(x, 2)", {"x": ((1, 8, 2, 3), REAL)}),),
+        namespaces=("torch", "torch.nn.functional"),
+        methods=(),
     ),
     Op(
         "pixel_unshuffle",
@@ -1401,6 +1429,8 @@ ROWS = [
         mirror="F.pixel_unshuffle(input, downscale_factor)",
         rule="a permutation: ∂/∂x is pixel_shuffle of g",
         examples=(("pixel_unshuffle(x, 2)", {"x": ((2, 4, 6), REAL)}),),
+        namespaces=("torch", "torch.nn.functional"),
+        methods=(),
     ),
     # the nodes the public rows lower to
     Op(

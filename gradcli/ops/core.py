@@ -31,6 +31,11 @@ _LazyNumpy.users.append(globals())
 
 
 REQUIRED = object()  # a parameter default meaning "must be given"
+# The kinds of parameters by name, as in PyTorch's signatures: whole numbers, and one whole
+# number or a sequence of them (shapes, lists of dims). ``dim`` is one, or a list where the
+# row says dim_list. Any parameter with an int default is a whole number too.
+INTEGER_PARAMS = {"dim0", "dim1", "dim2", "start", "length", "offset", "diagonal", "index"}
+SEQUENCE_PARAMS = {"shape", "size", "sizes", "dims", "shifts", "source", "destination"}
 
 
 SMALL = 4096  # below this many elements, broadcasting views cost more than they save
@@ -57,6 +62,17 @@ class Op:
         "listarg",
         "saves",
         "ufunc",
+        "aliases",
+        "namespaces",
+        "methods",
+        "spellings",
+        "inputs",
+        "keywords",
+        "reduction",
+        "dim_list",
+        "receiver",
+        "tensor_overload",
+        "free",
     )
 
     def __init__(
@@ -81,6 +97,17 @@ class Op:
         listarg=False,
         saves="all",
         ufunc=None,
+        aliases=(),
+        namespaces=("torch",),
+        methods=None,
+        spellings=(),
+        inputs=None,
+        keywords=None,
+        free=(),
+        reduction=False,
+        dim_list=None,
+        receiver=0,
+        tensor_overload=None,
     ):
         self.name = name
         self.arity = arity  # number of tensor inputs, which come first
@@ -109,6 +136,46 @@ class Op:
         # operands -> the numpy ufunc that computes this op (so a result can be written
         # into a dying operand's buffer), or None where the op is not one ufunc call
         self.ufunc = ufunc
+        # How programs spell it, as PyTorch does. ``aliases`` are other names of the same
+        # function (clip for clamp), valid bare, in each of ``namespaces`` ("torch",
+        # "torch.nn.functional", "torch.special", "torch.linalg") and as methods;
+        # ``methods`` are its Tensor method names (by default its names, when it lives in
+        # torch); ``spellings`` are further qualified names ("torch.special.expit").
+        self.aliases = tuple(aliases)
+        self.namespaces = tuple(namespaces) if public else ()
+        names = (name, *self.aliases)
+        if methods is None:
+            methods = names if "torch" in self.namespaces else ()
+        self.methods = tuple(methods) if public else ()
+        self.spellings = tuple(spellings)
+        # the names of the tensor arguments, for keywords (torch.add(input=x, other=y))
+        default = ("input", "other", "third")[:arity] if arity > 1 else ("input",)
+        self.inputs = tuple(inputs or default)
+        # other keyword names PyTorch accepts for a parameter (linalg.vector_norm's ord)
+        self.keywords = dict(keywords or {})
+        # a reduction over dim=: an explicit dim=None is PyTorch's dim overload (SumBackward1)
+        # over every dimension, stored as dim=()
+        self.reduction = reduction
+        self.dim_list = reduction if dim_list is None else dim_list  # dim=(0, 1) accepted
+        self.receiver = receiver  # which tensor argument a method's receiver is
+        # the op PyTorch's overload means when a tensor stands where the first parameter
+        # goes: torch.max(a, b) is torch.maximum(a, b)
+        self.tensor_overload = tensor_overload
+        # parameters whose values the row checks itself (tensordot's dims: an integer or a
+        # pair of lists), passed through as the program gives them
+        self.free = tuple(free)
+
+    def names(self):
+        """Every spelling that resolves to this op: bare names, qualified names and
+        ``Tensor.<method>``."""
+        if not self.public:
+            return ()
+        names = (self.name, *self.aliases)
+        out = list(names)
+        for ns in self.namespaces:
+            out += [f"{ns}.{n}" for n in names]
+        out += [f"Tensor.{m}" for m in self.methods]
+        return tuple(dict.fromkeys(out + list(self.spellings)))
 
     def label_for(self, kinds, attrs):
         return self.label if isinstance(self.label, str) else self.label(kinds, attrs)
@@ -118,12 +185,15 @@ class Op:
         tensors = ["[a, b, ...]"] if self.listarg else ["a", "b", "c"][: self.arity]
         params = [k if v is REQUIRED else f"{k}={v!r}" for k, v in self.params.items()]
         labels = self.label if isinstance(self.label, str) else self.label.__doc__
+        extra = [s for s in self.spellings if s.rpartition(".")[2] not in self.aliases]
+        also = [*self.aliases, *(s.replace("torch.nn.functional.", "F.") for s in extra)]
         return {
             "name": self.name,
             "call": self.call or f"{self.name}({', '.join(tensors + params)})",
-            "mirror": self.mirror,
+            "mirror": self.mirror + (f"; also {', '.join(also)}" if also else ""),
             "labels": labels,
             "rule": self.rule,
+            "spellings": list(self.names()),
         }
 
 
@@ -161,8 +231,9 @@ def _bcast(shapes, attrs):
 
 
 def norm_dims(dim, ndim):
-    """``dim`` (int, list of ints, or None for all) as a sorted tuple of non-negative axes."""
-    if dim is None:
+    """``dim`` (int, list of ints, or None for all) as a sorted tuple of non-negative axes.
+    An empty list also means every dimension, as in PyTorch's reductions (x.sum(dim=[]))."""
+    if dim is None or (isinstance(dim, (list, tuple)) and not dim):
         return tuple(range(ndim))
     dims = dim if isinstance(dim, (list, tuple)) else (dim,)
     out = []
@@ -266,8 +337,20 @@ def _dim_shape(shapes, attrs):
     return shapes[0]
 
 
+MAX_DIMS = 64  # numpy's limit (PyTorch allows more)
+
+
+def check_rank(shape):
+    """A result of more dimensions than numpy can hold is an error, not a crash."""
+    if len(shape) > MAX_DIMS:
+        raise ShapeError(
+            f"a tensor of {len(shape)} dimensions: gradcli (numpy) supports at most {MAX_DIMS}"
+        )
+    return shape
+
+
 def _resolve_shape(shape, size):
-    shape = tuple(shape) if isinstance(shape, tuple) else (shape,)
+    shape = check_rank(tuple(shape) if isinstance(shape, tuple) else (shape,))
     if shape.count(-1) > 1:
         raise ShapeError("only one dimension can be inferred (-1)")
     if any(d < -1 for d in shape):
@@ -285,15 +368,15 @@ def _resolve_shape(shape, size):
 def _reshape_ids(emit, node, a, shape):
     """torch.reshape: a view of a contiguous tensor, an aliasing reshape of a strided one
     that allows it, else a contiguous clone then a view."""
-    value = node(a).value
+    value = np.asarray(node(a).value)  # a Python number (flatten(2)) is a 0-d tensor
     shape = _resolve_shape(shape, value.size)
     if value.flags.c_contiguous:
-        return emit("view", (a,), {"shape": shape, "kind": "view"})
+        return emit("reshape_view", (a,), {"shape": shape, "kind": "view"})
     try:
         np.reshape(value, shape, copy=False)
-        return emit("view", (a,), {"shape": shape, "kind": "alias"})
+        return emit("reshape_view", (a,), {"shape": shape, "kind": "alias"})
     except ValueError:
-        return emit("view", (emit("clone", (a,)),), {"shape": shape, "kind": "unsafe"})
+        return emit("reshape_view", (emit("clone", (a,)),), {"shape": shape, "kind": "unsafe"})
 
 
 def _sigmoid(a):

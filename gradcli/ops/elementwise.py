@@ -25,7 +25,7 @@ def _relu(a):
     return np.where(a.real > 0, a, 0) if _complex(a) else np.maximum(a, 0)
 
 
-def _unary(name, forward, grad, rule, domain=REAL, label=None):
+def _unary(name, forward, grad, rule, domain=REAL, label=None, **spelling):
     return Op(
         name,
         forward,
@@ -35,6 +35,7 @@ def _unary(name, forward, grad, rule, domain=REAL, label=None):
         mirror=f"torch.{name}(a)",
         rule=rule,
         examples=((f"{name}(a)", {"a": ((3,), domain)}), (f"{name}(A)", {"A": ((2, 2), domain)})),
+        **spelling,
     )
 
 
@@ -119,7 +120,8 @@ def _zero_grad(g, o, a, **attrs):
     return np.zeros_like(g)
 
 
-def _unary_attrs(name, forward, grad, rule, params, examples, label=None, mirror=None):
+def _unary_attrs(name, forward, grad, rule, params, examples, label=None, mirror=None, **spelling):
+    """An activation of torch.nn.functional with parameters."""
     return Op(
         name,
         forward,
@@ -130,6 +132,7 @@ def _unary_attrs(name, forward, grad, rule, params, examples, label=None, mirror
         mirror=mirror or f"F.{name}(a, ...)",
         rule=rule,
         examples=examples,
+        **{"namespaces": ("torch.nn.functional",), **spelling},
     )
 
 
@@ -481,13 +484,19 @@ ROWS = [
     _unary("cos", lambda a: np.cos(a), lambda g, o, a: g * -np.sin(a), "∂cos(a)/∂a = -sin(a)"),
     _unary("tan", lambda a: np.tan(a), lambda g, o, a: g * (1 + o * o), "∂tan(a)/∂a = 1 + tan²(a)"),
     _unary(
-        "tanh", lambda a: np.tanh(a), lambda g, o, a: g * (1 - o * o), "∂tanh(a)/∂a = 1 - tanh²(a)"
+        "tanh",
+        lambda a: np.tanh(a),
+        lambda g, o, a: g * (1 - o * o),
+        "∂tanh(a)/∂a = 1 - tanh²(a)",
+        namespaces=("torch", "torch.nn.functional"),
     ),
     _unary(
         "sigmoid",
         lambda a: _sigmoid(a),
         lambda g, o, a: g * ((1 - o) * o),
         "∂σ(a)/∂a = σ(a)(1 - σ(a))",
+        namespaces=("torch", "torch.nn.functional"),
+        spellings=("torch.special.expit",),
     ),
     _unary(
         "relu",
@@ -495,6 +504,7 @@ ROWS = [
         lambda g, o, a: np.where(_re(o) <= 0, 0, g),
         "∂relu(a)/∂a = 1 if a > 0 else 0",
         "away",
+        namespaces=("torch", "torch.nn.functional"),
     ),
     _unary(
         "abs",
@@ -502,6 +512,7 @@ ROWS = [
         lambda g, o, a: g * _torch_sign(_re(a)),
         "∂|a|/∂a = sign(a) (0 at 0 and at nan)",
         "away",
+        aliases=("absolute",),
     ),
     _unary(
         "log1p",
@@ -510,8 +521,15 @@ ROWS = [
         "∂ln(1+a)/∂a = 1/(1+a)",
         "positive",
         label="Log1PBackward0",
+        namespaces=("torch", "torch.special"),
     ),
-    _unary("expm1", lambda a: np.expm1(a), lambda g, o, a: g * (o + 1), "∂(eᵃ-1)/∂a = eᵃ"),
+    _unary(
+        "expm1",
+        lambda a: np.expm1(a),
+        lambda g, o, a: g * (o + 1),
+        "∂(eᵃ-1)/∂a = eᵃ",
+        namespaces=("torch", "torch.special"),
+    ),
     _unary_attrs(
         "softplus",
         _softplus,
@@ -547,6 +565,7 @@ ROWS = [
         lambda a: a * _sigmoid(a),
         lambda g, o, a: g * _sigmoid(a) * (1 + a * (1 - _sigmoid(a))),
         "∂(a·σ(a))/∂a = σ(a)(1 + a(1 - σ(a)))",
+        namespaces=("torch.nn.functional",),
     ),
     _unary_attrs(
         "gelu",
@@ -562,6 +581,7 @@ ROWS = [
         lambda a: _erf(a),
         lambda g, o, a: g * (2 / math.sqrt(math.pi)) * np.exp(-a * a),
         "∂erf(a)/∂a = 2/√π·exp(-a²)",
+        namespaces=("torch", "torch.special"),
     ),
     _unary_attrs(
         "hardtanh",
@@ -580,6 +600,7 @@ ROWS = [
         lambda g, o, a: g / np.sqrt(1 - a * a),
         "∂asin(a)/∂a = 1/√(1-a²)",
         "unit",
+        aliases=("arcsin",),
     ),
     _unary(
         "acos",
@@ -587,9 +608,14 @@ ROWS = [
         lambda g, o, a: -g / np.sqrt(1 - a * a),
         "∂acos(a)/∂a = -1/√(1-a²)",
         "unit",
+        aliases=("arccos",),
     ),
     _unary(
-        "atan", lambda a: np.arctan(a), lambda g, o, a: g / (1 + a * a), "∂atan(a)/∂a = 1/(1+a²)"
+        "atan",
+        lambda a: np.arctan(a),
+        lambda g, o, a: g / (1 + a * a),
+        "∂atan(a)/∂a = 1/(1+a²)",
+        aliases=("arctan",),
     ),
     _unary("sinh", lambda a: np.sinh(a), lambda g, o, a: g * np.cosh(a), "∂sinh(a)/∂a = cosh(a)"),
     _unary("cosh", lambda a: np.cosh(a), lambda g, o, a: g * np.sinh(a), "∂cosh(a)/∂a = sinh(a)"),
@@ -606,6 +632,7 @@ ROWS = [
         mirror="torch.atan2(a, b)",
         rule="∂atan2(a,b)/∂a = b/(a²+b²), ∂/∂b = -a/(a²+b²) (0 at (0, 0))",
         examples=(("atan2(a, b)", {"a": ((3,), REAL), "b": ((2, 3), "nonzero")}),),
+        aliases=("arctan2",),
     ),
     _unary(
         "log2",
@@ -621,7 +648,13 @@ ROWS = [
         "∂log₁₀(a)/∂a = 1/(a ln 10)",
         "positive",
     ),
-    _unary("exp2", lambda a: np.exp2(a), lambda g, o, a: g * o * math.log(2), "∂2ᵃ/∂a = 2ᵃ ln 2"),
+    _unary(
+        "exp2",
+        lambda a: np.exp2(a),
+        lambda g, o, a: g * o * math.log(2),
+        "∂2ᵃ/∂a = 2ᵃ ln 2",
+        namespaces=("torch", "torch.special"),
+    ),
     _unary(
         "rsqrt",
         lambda a: 1 / np.sqrt(a),
@@ -648,6 +681,7 @@ ROWS = [
         params={"decimals": None},
         mirror="torch.round(a, decimals=d)",
         rule="zero (as PyTorch; halves to even)",
+        namespaces=("torch", "torch.special"),
         examples=(
             ("round(a)", {"a": ((3,), REAL)}),
             ("round(A)", {"A": ((2, 2), REAL)}),
@@ -669,6 +703,7 @@ ROWS = [
             ("clamp(a, min=0.3)", {"a": ((4,), "away")}),
             ("clamp(a, max=0.3)", {"a": ((4,), "away")}),
         ),
+        aliases=("clip",),
     ),
     _unary(
         "asinh",
@@ -687,6 +722,8 @@ ROWS = [
             ("acosh(A + 1.5)", {"A": ((2, 2), "positive")}),
         ),
         mirror="torch.acosh(a)",
+        namespaces=("torch",),
+        methods=("acosh",),
     ),
     _unary(
         "atanh",
@@ -711,7 +748,13 @@ ROWS = [
     ),
     _unary("trunc", lambda a: np.trunc(_re(a)), _zero_grad, "zero (as PyTorch)"),
     _unary("frac", lambda a: a - np.trunc(_re(a)), lambda g, o, a: g, "∂(a - trunc(a))/∂a = 1"),
-    _unary("sinc", _sinc, _sinc_grad, "∂sinc(a)/∂a = (cos(πa) - sinc(a))/a, 0 at 0"),
+    _unary(
+        "sinc",
+        _sinc,
+        _sinc_grad,
+        "∂sinc(a)/∂a = (cos(πa) - sinc(a))/a, 0 at 0",
+        namespaces=("torch", "torch.special"),
+    ),
     Op(
         "nan_to_num",
         _nan_to_num,
@@ -739,6 +782,8 @@ ROWS = [
             ("logit(a)", {"a": ((3,), "prob")}),
             ("logit(A, eps=0.25)", {"A": ((2, 3), "prob")}),
         ),
+        namespaces=("torch", "torch.special"),
+        methods=("logit",),
     ),
     _predicate("isnan", lambda r: np.isnan(r), "sum(a * isnan(log(b)))"),
     _predicate("isinf", lambda r: np.isinf(r), "sum(a * isinf(exp(b * 800)))"),
@@ -758,6 +803,8 @@ ROWS = [
         {},
         (("digamma(a)", V), ("digamma(A * 3)", M)),
         mirror="torch.digamma(a)",
+        namespaces=("torch", "torch.special"),
+        methods=("digamma",),
     ),
     Op(
         "polygamma",
@@ -775,6 +822,8 @@ ROWS = [
             ("polygamma(2, A * 3)", M),
             ("polygamma(0, a) + polygamma(5, a + 3)", V),
         ),
+        namespaces=("torch", "torch.special"),
+        methods=("polygamma",),
     ),
     _unary(
         "erfinv",
@@ -782,6 +831,8 @@ ROWS = [
         lambda g, o, a: g * (math.sqrt(math.pi) / 2) * np.exp(o * o),
         "∂erfinv(a)/∂a = √π/2·exp(erfinv(a)²)",
         "unit",
+        namespaces=("torch", "torch.special"),
+        methods=("erfinv",),
     ),
     _unary_attrs(
         "i0",
@@ -791,5 +842,7 @@ ROWS = [
         {},
         (("i0(a)", V), ("i0(A * 10)", M)),
         mirror="torch.i0(a)",
+        namespaces=("torch", "torch.special"),
+        methods=("i0",),
     ),
 ]

@@ -3,12 +3,14 @@
 from ..errors import EvaluationError, ShapeError
 from .core import (
     REAL,
+    REQUIRED,
     M,
     Op,
     V,
     _bcast,
     _same,
     lazy_numpy,
+    norm_dims,
 )
 
 np = lazy_numpy(globals())
@@ -23,16 +25,26 @@ def _where(c, a, b):
 
 
 def _index_lower(emit, node, args, attrs):
-    """x[i], x[a:b:c], A[i, j], A[:, j]: one SelectBackward0 per integer, one
-    SliceBackward0 per slice; in a multi-index a slice of everything records nothing (and
-    if nothing is left, PyTorch records an AliasBackward0)."""
+    """x[i], x[a:b:c], A[i, j], A[:, j], x[None], A[..., 0], as PyTorch's applySlicing
+    records them, item by item from the left: one SelectBackward0 per integer, one
+    SliceBackward0 per slice, one UnsqueezeBackward0 per None; ... skips the dimensions no
+    other item names. In a multi-index a slice of everything records nothing (and if
+    nothing is left, PyTorch records an AliasBackward0)."""
     cur = args[0]
     items = attrs["items"]
-    shape = node(cur).shape
-    if len(items) > len(shape):
-        raise ShapeError(f"too many indices for tensor of dimension {len(shape)}")
+    ndim = len(node(cur).shape)
+    named = sum(1 for item in items if item[0] in ("int", "slice"))
+    if named > ndim:
+        raise ShapeError(f"too many indices for tensor of dimension {ndim}")
     dim = 0
     for item in items:
+        if item[0] == "ellipsis":
+            dim += ndim - named
+            continue
+        if item[0] == "none":
+            cur = emit("unsqueeze", (cur,), {"dim": dim})
+            dim += 1
+            continue
         size = node(cur).shape[dim]
         if item[0] == "int":
             i = item[1]
@@ -51,6 +63,28 @@ def _index_lower(emit, node, args, attrs):
     if cur == args[0]:
         cur = emit("alias", (cur,))
     return cur
+
+
+def _selected(shape, dim, index):
+    """(dim, index) made non-negative, with PyTorch's checks."""
+    if not shape:
+        raise ShapeError("select() cannot be applied to a 0-dim tensor.")
+    d = norm_dims(dim, len(shape))[0]
+    if not -shape[d] <= index < shape[d]:
+        raise ShapeError(
+            f"select(): index {index} out of range for tensor of size {list(shape)} at "
+            f"dimension {d}"
+        )
+    return d, index % shape[d]
+
+
+def _select_grad(g, o, a, dim, index):
+    return _scatter_into(a.shape, _at(*_selected(a.shape, dim, index)), g)
+
+
+def _select_shape(shapes, attrs):
+    d, _ = _selected(shapes[0], attrs["dim"], attrs["index"])
+    return shapes[0][:d] + shapes[0][d + 1 :]
 
 
 def _at(dim, key):
@@ -77,17 +111,21 @@ ROWS = [
         examples=(
             ("where(a > 0, a, b)", {"a": ((3,), "away"), "b": ((3,), REAL)}),
             ("where(b < 0, a * 2, 0)", {"a": ((2, 3), REAL), "b": ((3,), "away")}),
+            ("a.where(b > 0, b)", {"a": ((3,), REAL), "b": ((3,), "away")}),
         ),
+        receiver=1,  # x.where(condition, y) is torch.where(condition, x, y)
+        inputs=("condition", "input", "other"),
     ),
     Op(
         "index",
         None,
         (),
-        "SelectBackward0 per integer, SliceBackward0 per slice",
+        "SelectBackward0 per integer, SliceBackward0 per slice, UnsqueezeBackward0 per None; "
+        "AliasBackward0 when nothing else",
         None,
         lower=_index_lower,
         public=False,
-        call="a[i], a[i:j:k], A[i, j], A[:, j]",
+        call="a[i], a[i:j:k], A[i, j], A[:, j], a[None], A[..., i]",
         mirror="a[...]",
         rule="scatter the gradient back",
         examples=(
@@ -102,16 +140,34 @@ ROWS = [
             ("A[0:1, 1:]", M),
             ("A[:, :]", M),
             ("a[:]", V),
+            ("a[None]", V),
+            ("a[...]", V),
+            ("A[..., 1]", M),
+            ("A[None, 1:, None]", M),
+            ("A[0, ..., None]", M),
+            ("B[..., 1, :]", {"B": ((2, 3, 4), REAL)}),
+            ("B[:, None, 1]", {"B": ((2, 3, 4), REAL)}),
+            ("a[None:2]", V),
+            ("A[(0, 1)]", M),
+            ("A[(None, 1)]", M),
+            ("A[()]", M),
         ),
     ),
     Op(
         "select",
-        lambda a, dim, index: a[_at(dim, index)],
-        (lambda g, o, a, dim, index: _scatter_into(a.shape, _at(dim, index), g),),
+        lambda a, dim, index: a[_at(*_selected(a.shape, dim, index))],
+        (
+            lambda g, o, a, dim, index: _scatter_into(
+                a.shape, _at(*_selected(a.shape, dim, index)), g
+            ),
+        ),
         "SelectBackward0",
-        lambda s, at: s[0][: at["dim"]] + s[0][at["dim"] + 1 :],
-        params={"dim": 0, "index": 0},
-        public=False,
+        _select_shape,
+        params={"dim": REQUIRED, "index": REQUIRED},
+        saves="none",
+        mirror="torch.select(a, dim, index)",
+        rule="scatter the gradient back",
+        examples=(("A.select(0, 1)", M), ("a.select(0, -1)", V), ("torch.select(A, -1, 2)", M)),
     ),
     Op(
         "slice",
@@ -128,6 +184,15 @@ ROWS = [
             + s[0][at["dim"] + 1 :]
         ),
         public=False,
+        rule="scatter the gradient back",
     ),
-    Op("alias", lambda a: a.view(), (lambda g, o, a: g,), "AliasBackward0", _same, public=False),
+    Op(
+        "alias",
+        lambda a: a.view(),
+        (lambda g, o, a: g,),
+        "AliasBackward0",
+        _same,
+        public=False,
+        rule="the identity",
+    ),
 ]

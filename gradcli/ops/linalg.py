@@ -2,7 +2,7 @@
 
 import math
 
-from ..errors import ShapeError
+from ..errors import EvaluationError, ShapeError
 from .core import (
     REAL,
     REQUIRED,
@@ -71,7 +71,7 @@ def _matmul_lower(emit, node, args, attrs):
         return emit("mm", (a, b))
     if len(sa) == 1 and len(sb) == 2:
         row = emit("unsqueeze", (a,), {"dim": 0})
-        return emit("squeeze", (emit("mm", (row, b)),), {"dim": (0,)})
+        return emit("squeeze_dims", (emit("mm", (row, b)),), {"dim": (0,)})
     if not sa or not sb:
         raise ShapeError(
             f"both arguments to matmul need to be at least 1D, but they are {_dims((sa, sb))}"
@@ -116,7 +116,7 @@ def _fold_matmul(emit, node, a, b):
     shape = s1[:-1] + ((s2[1],) if len(s2) == 2 else ())
     folded = _reshape_ids(emit, node, t1, (math.prod(s1[:-1]), s1[-1]))
     out = emit("mm" if len(s2) == 2 else "mv", (folded, t2))
-    out = emit("view", (out,), {"shape": shape, "kind": "unsafe"})
+    out = emit("reshape_view", (out,), {"shape": shape, "kind": "unsafe"})
     if transpose and len(s2) == 2:
         out = emit("transpose_last", (out,))
         if not node(out).value.flags.c_contiguous:
@@ -131,9 +131,9 @@ def _batched_matmul(emit, node, a, b):
     m2, p = (sb[-2], sb[-1]) if len(sb) > 1 else (sb[0], 1)
     batch = broadcast_shapes(sa[:-2], sb[:-2])
     size = math.prod(batch)
-    a3 = _reshape_ids(emit, node, emit("expand", (a,), {"shape": batch + (n, m1)}), (size, n, m1))
+    a3 = _reshape_ids(emit, node, emit("expand", (a,), {"size": batch + (n, m1)}), (size, n, m1))
     vector = len(sb) == 1
-    b3 = emit("expand", (b,), {"shape": batch + ((m2,) if vector else (m2, p))})
+    b3 = emit("expand", (b,), {"size": batch + ((m2,) if vector else (m2, p))})
     if vector:
         b3 = emit("unsqueeze", (_reshape_ids(emit, node, b3, (size, m2)),), {"dim": 2})
     else:
@@ -142,11 +142,16 @@ def _batched_matmul(emit, node, a, b):
     if vector:
         out = emit("squeeze", (out,), {"dim": -1})
     shape = batch + ((n,) if len(sa) > 1 else ()) + ((p,) if len(sb) > 1 else ())
-    return emit("view", (out,), {"shape": shape, "kind": "unsafe"})
+    return emit("reshape_view", (out,), {"shape": shape, "kind": "unsafe"})
 
 
 def _norm(a, p=2.0, dim=None, keepdim=False):
     axes = None if dim is None else norm_dims(dim, a.ndim)
+    if abs(p) == math.inf and 0 in (a.shape if axes is None else [a.shape[d] for d in axes]):
+        raise EvaluationError(
+            "linalg.vector_norm cannot compute the inf norm on an empty tensor because the "
+            "operation does not have an identity"
+        )
     x = _abs(a)
     if p == 2:
         out = np.sqrt(np.sum(x * x, axis=axes, keepdims=keepdim))
@@ -421,13 +426,15 @@ def _cdist_lower(emit, node, args, attrs):
         flat = []
         for x in (a, b):
             rows = node(x).shape[-2:]
-            x = emit("expand", (x,), {"shape": batch + rows})
+            x = emit("expand", (x,), {"size": batch + rows})
             if not node(x).value.flags.c_contiguous:
                 x = emit("clone", (x,))
-            flat.append(emit("view", (x,), {"shape": (math.prod(batch),) + rows, "kind": "view"}))
+            flat.append(
+                emit("reshape_view", (x,), {"shape": (math.prod(batch),) + rows, "kind": "view"})
+            )
         a, b = flat
     out = emit("euclidean_dist", (a, b))
-    return emit("view", (out,), {"shape": shape, "kind": "view"})
+    return emit("reshape_view", (out,), {"shape": shape, "kind": "view"})
 
 
 def _diag_shape(shapes, attrs):
@@ -538,11 +545,15 @@ def _kron_lower(emit, node, args, attrs):
     sa, sb = node(a).shape, node(b).shape
     nd = max(len(sa), len(sb))
     pa, pb = (1,) * (nd - len(sa)) + sa, (1,) * (nd - len(sb)) + sb
-    va = emit("view", (a,), {"shape": tuple(x for n in pa for x in (n, 1)), "kind": "unsafe"})
-    vb = emit("view", (b,), {"shape": tuple(x for n in pb for x in (1, n)), "kind": "unsafe"})
+    va = emit(
+        "reshape_view", (a,), {"shape": tuple(x for n in pa for x in (n, 1)), "kind": "unsafe"}
+    )
+    vb = emit(
+        "reshape_view", (b,), {"shape": tuple(x for n in pb for x in (1, n)), "kind": "unsafe"}
+    )
     out = emit("mul", (va, vb))
     shape = tuple(x * y for x, y in zip(pa, pb, strict=True))
-    return emit("view", (out,), {"shape": shape, "kind": "unsafe"})
+    return emit("reshape_view", (out,), {"shape": shape, "kind": "unsafe"})
 
 
 def _tensordot_dims(dims, na, nb):
@@ -810,7 +821,9 @@ def _einsum_lower(emit, node, args, attrs):
     out = ops[0]
     if total > out_dims:
         if len(args) > 1:  # the summed dimensions are all 1 by now
-            return emit("view", (out,), {"shape": node(out).shape[:out_dims], "kind": "view"})
+            return emit(
+                "reshape_view", (out,), {"shape": node(out).shape[:out_dims], "kind": "view"}
+            )
         return emit("sum", (out,), {"dim": tuple(range(out_dims, total)), "keepdim": False})
     return out
 
@@ -846,7 +859,7 @@ def _sumproduct_pair(emit, node, left, right, summed):
     left = _reshape_ids(emit, node, left, (lro_size, lo_size, sum_size))
     right = _permute(emit, right, lro + summed + ro + lo)
     right = _reshape_ids(emit, node, right, (lro_size, sum_size, ro_size))
-    out = emit("view", (emit("bmm", (left, right)),), {"shape": out_size, "kind": "view"})
+    out = emit("reshape_view", (emit("bmm", (left, right)),), {"shape": out_size, "kind": "view"})
     placed = lro + lo + summed + ro
     back = [0] * len(placed)
     for i, d in enumerate(placed):
@@ -888,6 +901,7 @@ ROWS = [
             ("A @ B", {"A": ((1, 2, 3), REAL), "B": ((2, 3, 2), REAL)}),
             ("matmul(A, B.T)", {"A": ((2, 2, 3), REAL), "B": ((2, 3), REAL)}),
         ),
+        namespaces=("torch", "torch.linalg"),
     ),
     Op(
         "dot",
@@ -899,6 +913,7 @@ ROWS = [
         mirror="torch.dot(a, b)",
         rule="∂(a·b)/∂a = b",
         examples=(("dot(a, b)", {"a": ((3,), REAL), "b": ((3,), REAL)}),),
+        inputs=("input", "tensor"),
     ),
     Op(
         "mv",
@@ -910,6 +925,7 @@ ROWS = [
         mirror="torch.mv(a, b)",
         rule="∂(Av)/∂A = g vᵀ, ∂(Av)/∂v = Aᵀg",
         examples=(("mv(A, b)", {"A": ((2, 3), REAL), "b": ((3,), REAL)}),),
+        inputs=("input", "vec"),
     ),
     Op(
         "mm",
@@ -921,6 +937,7 @@ ROWS = [
         mirror="torch.mm(a, b)",
         rule="∂(AB)/∂A = G Bᵀ, ∂(AB)/∂B = Aᵀ G",
         examples=(("mm(A, B)", {"A": ((2, 3), REAL), "B": ((3, 2), REAL)}),),
+        inputs=("input", "mat2"),
     ),
     Op(
         "norm",
@@ -938,6 +955,9 @@ ROWS = [
             ("norm(a, 3)", V),
             ("norm(a, p=inf)", {"a": ((4,), "distinct")}),
         ),
+        spellings=("torch.linalg.vector_norm",),
+        keywords={"ord": "p"},
+        reduction=True,
     ),
     Op(
         "outer",
@@ -950,6 +970,8 @@ ROWS = [
         mirror="torch.outer(a, b)",
         rule="∂(abᵀ)/∂a = G b",
         examples=(("outer(a, b)", {"a": ((3,), REAL), "b": ((2,), REAL)}),),
+        aliases=("ger",),
+        inputs=("input", "vec2"),
     ),
     Op(
         "transpose_last",
@@ -1083,6 +1105,8 @@ ROWS = [
             ("cross(A, B, dim=1)", {"A": ((2, 3), REAL), "B": ((1, 3), REAL)}),
             ("cross(A, B)", {"A": ((3, 2), REAL), "B": ((3, 2), REAL)}),
         ),
+        namespaces=("torch", "torch.linalg"),
+        methods=("cross",),
     ),
     Op(
         "tensordot",
@@ -1093,6 +1117,7 @@ ROWS = [
         None,
         arity=2,
         params={"dims": 2},
+        free=("dims",),
         lower=_tensordot_lower,
         mirror="torch.tensordot(a, b, dims)",
         rule="a permutation, reshapes and one mm",
@@ -1105,6 +1130,8 @@ ROWS = [
             ("tensordot(A, B, dims=0)", {"A": ((2, 2), REAL), "B": ((3,), REAL)}),
             ("tensordot(A, B, 1)", {"A": ((2, 1), REAL), "B": ((3, 2), REAL)}),
         ),
+        namespaces=("torch",),
+        methods=(),
     ),
     Op(
         "dist",
@@ -1138,6 +1165,8 @@ ROWS = [
             # and Hessian checks need: tests/test_linalg.py checks those cases)
             ("cdist(A, B)", {"A": ((26, 2), REAL), "B": ((1, 2), REAL)}),
         ),
+        namespaces=("torch",),
+        methods=(),
     ),
     Op(
         "euclidean_dist",
@@ -1254,5 +1283,7 @@ ROWS = [
             ("einsum('ij->', A)", M),
             ("einsum('b...,b...->...', A, B)", {"A": ((2, 3), REAL), "B": ((2, 1), REAL)}),
         ),
+        namespaces=("torch",),
+        methods=(),
     ),
 ]

@@ -163,7 +163,7 @@ def _broadcast_tensors(emit, node, args):
     """torch.broadcast_tensors, as F.mse_loss and F.l1_loss call it: ExpandBackward0 on each
     operand whose shape is not already the common one."""
     shape = broadcast_shapes(*[node(a).shape for a in args])
-    return [a if node(a).shape == shape else emit("expand", (a,), {"shape": shape}) for a in args]
+    return [a if node(a).shape == shape else emit("expand", (a,), {"size": shape}) for a in args]
 
 
 def _mse_lower(emit, node, args, attrs):
@@ -196,6 +196,8 @@ ROWS = [
             ("mse_loss(A, b, reduction='sum')", {"A": ((2, 3), REAL), "b": ((3,), REAL)}),
             ("mse_loss(a, b, reduction='none')", {"a": ((3,), REAL), "b": ((3,), REAL)}),
         ),
+        namespaces=("torch.nn.functional",),
+        inputs=("input", "target"),
     ),
     Op(
         "l1_loss",
@@ -213,6 +215,8 @@ ROWS = [
             ("l1_loss(a, b, reduction='sum')", {"a": ((3,), "away"), "b": ((3,), "away")}),
             ("l1_loss(a, b, reduction='none')", {"a": ((3,), "away"), "b": ((3,), "away")}),
         ),
+        namespaces=("torch.nn.functional",),
+        inputs=("input", "target"),
     ),
     Op(
         "cross_entropy",
@@ -235,6 +239,8 @@ ROWS = [
             ("cross_entropy(A, P, reduction='none')", {"A": ((2, 3), REAL), "P": ((2, 3), "prob")}),
             ("cross_entropy(a, p)", {"a": ((3,), REAL), "p": ((3,), "prob")}),
         ),
+        namespaces=("torch.nn.functional",),
+        inputs=("input", "target"),
     ),
     Op(
         "nll_loss",
@@ -251,6 +257,8 @@ ROWS = [
             ("nll_loss(a, 1)", V),
             ("nll_loss(A, [1, 1], reduction='none')", M),
         ),
+        namespaces=("torch.nn.functional",),
+        inputs=("input", "target"),
     ),
     Op(
         "binary_cross_entropy",
@@ -266,6 +274,8 @@ ROWS = [
             ("binary_cross_entropy(a, b)", P3),
             ("binary_cross_entropy(a, b, reduction='sum')", P3),
         ),
+        namespaces=("torch.nn.functional",),
+        inputs=("input", "target"),
     ),
     Op(
         "binary_cross_entropy_with_logits",
@@ -284,6 +294,9 @@ ROWS = [
                 {"a": ((3,), REAL), "b": ((3,), "prob")},
             ),
         ),
+        namespaces=("torch", "torch.nn.functional"),
+        methods=(),
+        inputs=("input", "target"),
     ),
     Op(
         "mse",
@@ -294,5 +307,6 @@ ROWS = [
         arity=2,
         params={"reduction": "mean"},
         public=False,
+        rule="∂/∂a = 2(a - b)/N",
     ),
 ]

@@ -24,13 +24,15 @@ def _softmax(a, dim=None):
     d = _softmax_dim(a, dim)
     if d is None:
         return np.ones_like(a)
+    if a.size == 0:  # an empty softmax is empty (numpy's amax has no identity)
+        return a.copy()
     e = np.exp(a - np.amax(a, axis=d, keepdims=True))
     return e / np.sum(e, axis=d, keepdims=True)
 
 
 def _log_softmax(a, dim=None):
     d = _softmax_dim(a, dim)
-    if d is None:
+    if d is None or a.size == 0:
         return np.zeros_like(a)
     shifted = a - np.amax(a, axis=d, keepdims=True)
     return shifted - np.log(np.sum(np.exp(shifted), axis=d, keepdims=True))
@@ -63,6 +65,7 @@ ROWS = [
         mirror="F.softmax(a, dim)",
         rule="∂s/∂a = s ⊙ (g - Σ g s)",
         examples=(("softmax(A, dim=1)", M), ("softmax(a, 0)", V), ("softmax(A)", M)),
+        namespaces=("torch", "torch.nn.functional", "torch.special"),
     ),
     Op(
         "log_softmax",
@@ -74,5 +77,6 @@ ROWS = [
         mirror="F.log_softmax(a, dim)",
         rule="∂/∂a = g - softmax(a)·Σg",
         examples=(("log_softmax(A, dim=1)", M), ("log_softmax(a, 0)", V)),
+        namespaces=("torch", "torch.nn.functional", "torch.special"),
     ),
 ]

@@ -63,6 +63,8 @@ def _prod(a, dim=None, keepdim=False):
 def _prod_grad(g, o, a, dim=None, keepdim=False):
     if a.ndim == 0:
         return g * np.ones_like(a)
+    if a.size == 0:
+        return np.zeros(a.shape, dtype=np.result_type(g, a))
     if dim is None:
         return g * _prod_others(a.reshape(-1), 0).reshape(a.shape)
     d = _one_dim(dim, a.ndim)
@@ -71,6 +73,8 @@ def _prod_grad(g, o, a, dim=None, keepdim=False):
 
 def _prod_shape(shapes, attrs):
     dim = attrs.get("dim")
+    if dim is None and attrs.get("keepdim"):
+        raise ShapeError("prod(): keepdim=True needs a dim (PyTorch has no such overload)")
     if dim is not None and shapes[0]:
         _one_dim(dim, len(shapes[0]))
     return _reduce_shape(shapes, attrs)
@@ -204,6 +208,7 @@ ROWS = [
             ("sum(A, dim=1, keepdim=True)", {"A": ((2, 3), REAL)}),
             ("sum(A, dim=[0, 1])", {"A": ((2, 3), REAL)}),
         ),
+        reduction=True,
     ),
     Op(
         "mean",
@@ -224,6 +229,7 @@ ROWS = [
             ("mean(A, dim=-1)", {"A": ((2, 3), REAL)}),
             ("mean(A, dim=0, keepdim=True)", {"A": ((2, 3), REAL)}),
         ),
+        reduction=True,
     ),
     Op(
         "max",
@@ -239,7 +245,9 @@ ROWS = [
             ("max(A)", {"A": ((2, 3), "distinct")}),
             ("max(A, dim=1)", {"A": ((2, 3), "distinct")}),
             ("max(A, 0, keepdim=True)", {"A": ((2, 3), "distinct")}),
+            ("torch.max(a, b)", {"a": ((3,), "distinct"), "b": ((2, 3), "distinct")}),
         ),
+        tensor_overload="maximum",
     ),
     Op(
         "min",
@@ -253,7 +261,9 @@ ROWS = [
         examples=(
             ("min(a)", {"a": ((4,), "distinct")}),
             ("min(A, dim=0)", {"A": ((2, 3), "distinct")}),
+            ("a.min(b)", {"a": ((3,), "distinct"), "b": ((3,), "distinct")}),
         ),
+        tensor_overload="minimum",
     ),
     Op(
         "prod",
@@ -276,6 +286,8 @@ ROWS = [
         mirror="torch.logsumexp(a, dim, keepdim)",
         rule="∂lse(a)/∂aᵢ = softmax(a)ᵢ",
         examples=(("logsumexp(A, 1)", M), ("logsumexp(a, dim=0, keepdim=True)", V)),
+        namespaces=("torch", "torch.special"),
+        dim_list=True,
     ),
     Op(
         "var",
@@ -287,6 +299,7 @@ ROWS = [
         mirror="a.var(dim, correction=1, keepdim)",
         rule="∂var/∂aᵢ = 2(aᵢ - mean)/(N - correction); var divides by max(0, N - correction)",
         examples=(("var(a)", V), ("var(A, dim=0)", M), ("var(A, 1, correction=0)", M)),
+        reduction=True,
     ),
     Op(
         "std",
@@ -300,6 +313,7 @@ ROWS = [
         mirror="a.std(dim, correction=1, keepdim)",
         rule="∂std/∂aᵢ = (aᵢ - mean)/((N - correction)·std)",
         examples=(("std(a)", V), ("std(A, dim=1, keepdim=True)", M)),
+        reduction=True,
     ),
     Op(
         "amax",
@@ -314,6 +328,7 @@ ROWS = [
             ("amax(A, dim=0)", {"A": ((2, 3), "distinct")}),
             ("amax(a)", {"a": ((4,), "distinct")}),
         ),
+        reduction=True,
     ),
     Op(
         "amin",
@@ -325,6 +340,7 @@ ROWS = [
         mirror="a.amin(dim, keepdim)",
         rule="ties share the gradient evenly",
         examples=(("amin(A, dim=1)", {"A": ((2, 3), "distinct")}),),
+        reduction=True,
     ),
     Op(
         "cumsum",

@@ -10,8 +10,11 @@ from .core import (
     Op,
     V,
     _one_dim,
+    _re,
     _reshape_ids,
+    _resolve_shape,
     _same,
+    check_rank,
     fmt_shape,
     lazy_numpy,
     norm_dims,
@@ -21,26 +24,26 @@ np = lazy_numpy(globals())
 
 
 def _squeeze_label(kinds, attrs):
-    """SqueezeBackward0; SqueezeBackward1 with dim=int; SqueezeBackward4 with a list of dims"""
+    """SqueezeBackward0; SqueezeBackward1 with dim=int; SqueezeBackward2 with a tuple of dims"""
     dim = attrs.get("dim")
     return (
         "SqueezeBackward0"
         if dim is None
-        else ("SqueezeBackward4" if isinstance(dim, (list, tuple)) else "SqueezeBackward1")
+        else ("SqueezeBackward2" if isinstance(dim, (list, tuple)) else "SqueezeBackward1")
     )
 
 
 def _squeeze(x, dim=None):
     if dim is None:
         return np.squeeze(x)
-    dims = tuple(d for d in norm_dims(dim, x.ndim) if x.shape[d] == 1)
+    dims = tuple(d for d in norm_dims(dim, x.ndim) if x.shape[d] == 1) if dim != () else ()
     return np.squeeze(x, axis=dims)
 
 
 def _squeeze_shape(shapes, attrs):
     shape = shapes[0]
     dim = attrs.get("dim")
-    dims = norm_dims(dim, len(shape))
+    dims = norm_dims(dim, len(shape)) if dim != () else ()
     return tuple(n for i, n in enumerate(shape) if not (i in dims and n == 1))
 
 
@@ -52,15 +55,45 @@ def _unsqueeze_shape(shapes, attrs):
             f"[{-len(shape) - 1}, {len(shape)}], but got {d})"
         )
     d = d % (len(shape) + 1)
-    return shape[:d] + (1,) + shape[d:]
+    return check_rank(shape[:d] + (1,) + shape[d:])
 
 
 def _transpose_shape(shapes, attrs):
-    if len(shapes[0]) > 2:
+    shape = shapes[0]
+    if attrs.get("dim0") is None and attrs.get("dim1") is None:
+        if len(shape) > 2:
+            raise ShapeError(
+                f"t() expects a tensor with <= 2 dimensions, but self is {len(shape)}D"
+            )
+        return shape[::-1]
+    if attrs.get("dim0") is None or attrs.get("dim1") is None:
+        raise ShapeError("transpose() takes both dim0 and dim1 (or neither, for t())")
+    d0, d1 = _axis(attrs["dim0"], len(shape)), _axis(attrs["dim1"], len(shape))
+    if not shape:
+        return shape
+    out = list(shape)
+    out[d0], out[d1] = out[d1], out[d0]
+    return tuple(out)
+
+
+def _transpose(a, dim0=None, dim1=None):
+    if dim0 is None or a.ndim == 0:
+        return a.T
+    return np.swapaxes(a, _axis(dim0, a.ndim), _axis(dim1, a.ndim))
+
+
+def _transpose_label(kinds, attrs):
+    """TBackward0 (a.t(), transpose(a)); TransposeBackward0 with dim0, dim1"""
+    return "TBackward0" if attrs.get("dim0") is None else "TransposeBackward0"
+
+
+def _axis(d, ndim):
+    """One dimension, PyTorch's range check (a 0-d tensor has dims 0 and -1)."""
+    if not ndim and d not in (0, -1):
         raise ShapeError(
-            f"t() expects a tensor with <= 2 dimensions, but self is {len(shapes[0])}D"
+            f"dimension out of range (expected to be in range of [-1, 0], but got {d})"
         )
-    return shapes[0][::-1]
+    return norm_dims(d, ndim)[0] if ndim else 0
 
 
 def _reshape_lower(emit, node, args, attrs):
@@ -72,8 +105,8 @@ def _flatten_lower(emit, node, args, attrs):
     shape = node(a).shape
     if not shape:
         return _reshape_ids(emit, node, a, (1,))
-    start = norm_dims(int(attrs.get("start_dim", 0)), len(shape))[0]
-    end = norm_dims(int(attrs.get("end_dim", -1)), len(shape))[0]
+    start = norm_dims(attrs.get("start_dim", 0), len(shape))[0]
+    end = norm_dims(attrs.get("end_dim", -1), len(shape))[0]
     if start > end:
         raise ShapeError("flatten() has invalid args: start_dim cannot come after end_dim")
     if start == end:
@@ -127,12 +160,285 @@ def _stack_shape(shapes, attrs):
             f"[{-len(first) - 1}, {len(first)}], but got {d})"
         )
     d %= len(first) + 1
-    return first[:d] + (len(shapes),) + first[d:]
+    return check_rank(first[:d] + (len(shapes),) + first[d:])
 
 
 def _stack_grads(g, o, *args, dim=0):
     d = dim % g.ndim
     return [np.take(g, k, axis=d) for k in range(len(args))]
+
+
+# ---- issue 12: movement, repetition, flips, rolls, triangles and diagonals ---------------
+
+
+def _seq(value):
+    return tuple(value) if isinstance(value, (tuple, list)) else (value,)
+
+
+def _view_lower(emit, node, args, attrs):
+    """Tensor.view: ViewBackward0, and PyTorch's error where only a copy would do."""
+    a = args[0]
+    value = np.asarray(node(a).value)
+    shape = _resolve_shape(attrs["shape"], value.size)
+    if not value.flags.c_contiguous:
+        try:
+            np.reshape(value, shape, copy=False)
+        except ValueError:
+            raise ShapeError(
+                "view size is not compatible with input tensor's size and stride (at least "
+                "one dimension spans across two contiguous subspaces). Use .reshape(...) instead."
+            ) from None
+    return emit("reshape_view", (a,), {"shape": shape, "kind": "view"})
+
+
+def _unflatten_lower(emit, node, args, attrs):
+    a = args[0]
+    shape = node(a).shape
+    if not shape:
+        raise ShapeError("unflatten: a 0-d tensor has no dimension to unflatten")
+    d = _axis(attrs["dim"], len(shape))
+    sizes = _seq(attrs["sizes"])
+    if not sizes:
+        raise ShapeError("unflatten: sizes must be non-empty")
+    try:
+        inner = _resolve_shape(sizes, shape[d])
+    except ShapeError:
+        raise ShapeError(
+            f"unflatten: Provided sizes {list(sizes)} don't multiply up to the size of dim {d} "
+            f"({shape[d]}) in the input tensor"
+        ) from None
+    return _reshape_ids(emit, node, a, shape[:d] + inner + shape[d + 1 :])
+
+
+def _perm(dims, ndim):
+    dims = _seq(dims)
+    if len(dims) != ndim:
+        raise ShapeError(
+            f"permute: number of dimensions in the tensor input does not match the length of "
+            f"the desired ordering of dimensions i.e. input.dim() = {ndim} is not equal to "
+            f"len(dims) = {len(dims)}"
+        )
+    out = tuple(_axis(d, ndim) for d in dims)
+    if len(set(out)) != len(out):
+        raise ShapeError("permute(): duplicate dims are not allowed.")
+    return out
+
+
+def _movedim_lower(emit, node, args, attrs):
+    """movedim/moveaxis: recorded as one permute."""
+    a = args[0]
+    ndim = len(node(a).shape)
+    src, dst = _seq(attrs["source"]), _seq(attrs["destination"])
+    if len(src) != len(dst):
+        raise ShapeError(
+            f"movedim: Invalid source or destination dims: source ({list(src)} dims) should "
+            f"contain the same number of dims as destination ({list(dst)} dims)"
+        )
+    src = [_axis(d, ndim) for d in src]
+    dst = [_axis(d, ndim) for d in dst]
+    if ndim == 0:
+        return emit("alias", (a,))  # as PyTorch records it
+    for what, dims in (("source", src), ("destination", dst)):
+        if len(set(dims)) != len(dims):
+            raise ShapeError(f"movedim: repeated dim in `{what}` ({dims})")
+    perm = [None] * ndim
+    for s_, d_ in zip(src, dst, strict=True):
+        perm[d_] = s_
+    rest = iter(n for n in range(ndim) if n not in src)
+    perm = tuple(p if p is not None else next(rest) for p in perm)
+    return emit("permute", (a,), {"dims": perm})
+
+
+def _expanded(shape, size):
+    """Tensor.expand's sizes: -1 keeps a dimension, new ones lead, size-1 ones stretch."""
+    size = _seq(size)
+    if len(size) < len(shape):
+        raise ShapeError(
+            f"expand: the number of sizes provided ({len(size)}) must be greater or equal to "
+            f"the number of dimensions in the tensor ({len(shape)})"
+        )
+    lead = len(size) - len(shape)
+    out = []
+    for i, n in enumerate(size):
+        have = shape[i - lead] if i >= lead else None
+        if have is None and n < 0:
+            raise ShapeError(
+                f"expand: the expanded size of the tensor ({n}) isn't allowed in a leading, "
+                f"non-existing dimension {i}"
+            )
+        if have is not None and n == -1:
+            n = have
+        elif have is not None and have != 1 and n != have:
+            raise ShapeError(
+                f"The expanded size of the tensor ({n}) must match the existing size ({have}) "
+                f"at non-singleton dimension {i}.  Target sizes: {list(size)}.  Tensor sizes: "
+                f"{list(shape)}"
+            )
+        if n < 0:
+            raise ShapeError(f"expand: invalid size {n} in {list(size)}")
+        out.append(n)
+    return check_rank(tuple(out))
+
+
+def _contiguous_lower(emit, node, args, attrs):
+    """A contiguous tensor is returned itself (no node); a strided one is cloned."""
+    if np.asarray(node(args[0]).value).flags.c_contiguous:
+        return args[0]
+    return emit("clone", (args[0],))
+
+
+def _expand_as_lower(emit, node, args, attrs):
+    return emit("expand", (args[0],), {"size": node(args[1]).shape})
+
+
+def _repeated(shape, sizes):
+    sizes = _seq(sizes)
+    if len(sizes) < len(shape):
+        raise ShapeError(
+            "Number of dimensions of repeat dims can not be smaller than number of dimensions "
+            "of tensor"
+        )
+    if any(r < 0 for r in sizes):
+        raise ShapeError(f"Trying to create tensor with negative dimension: {list(sizes)}")
+    padded = (1,) * (len(sizes) - len(shape)) + tuple(shape)
+    return padded, sizes
+
+
+def _repeat(a, sizes):
+    padded, sizes = _repeated(a.shape, sizes)
+    return np.tile(a.reshape(padded), sizes)
+
+
+def _repeat_grad(g, o, a, sizes):
+    """Each copy's gradient summed back: g as (r0, n0, r1, n1, ...), summed over the r's."""
+    padded, sizes = _repeated(a.shape, sizes)
+    split = tuple(x for r, n in zip(sizes, padded, strict=True) for x in (r, n))
+    return g.reshape(split).sum(axis=tuple(range(0, len(split), 2))).reshape(a.shape)
+
+
+def _repeat_shape(shapes, attrs):
+    padded, sizes = _repeated(shapes[0], attrs["sizes"])
+    return check_rank(tuple(n * r for n, r in zip(padded, sizes, strict=True)))
+
+
+def _tile_lower(emit, node, args, attrs):
+    """torch.tile: repeat, with ones prepended to dims when it has fewer than the tensor."""
+    dims = _seq(attrs["dims"])
+    ndim = len(node(args[0]).shape)
+    return emit("repeat", (args[0],), {"sizes": (1,) * (ndim - len(dims)) + dims})
+
+
+def _flip_dims(dims, ndim):
+    return () if dims == () else norm_dims(dims, ndim)
+
+
+def _flip_shape(shapes, attrs):
+    _flip_dims(attrs["dims"], len(shapes[0]))  # checks the dims
+    return shapes[0]
+
+
+def _flip_lower(dim, least):
+    def lower(emit, node, args, attrs):
+        if len(node(args[0]).shape) < least:
+            raise ShapeError(f"Input must be >= {least}-d.")
+        return emit("flip", (args[0],), {"dims": (dim,)})
+
+    return lower
+
+
+def _roll_axes(shifts, dims, ndim):
+    shifts = _seq(shifts)
+    if not shifts:
+        raise ShapeError("roll: `shifts` required")
+    if dims is None:
+        if len(shifts) != 1:
+            raise ShapeError(f"shifts and dimensions must align. shifts: {len(shifts)}, dims:0")
+        return shifts, None
+    dims = _seq(dims)
+    if len(shifts) != len(dims):
+        raise ShapeError(
+            f"shifts and dimensions must align. shifts: {len(shifts)}, dims:{len(dims)}"
+        )
+    if ndim == 0:
+        raise ShapeError(f"Dimension specified as {dims[0]} but tensor has no dimensions")
+    return shifts, tuple(_axis(d, ndim) for d in dims)
+
+
+def _roll(a, shifts, dims=None):
+    shifts, axes = _roll_axes(shifts, dims, a.ndim)
+    return np.roll(a, shifts[0] if axes is None else shifts, axis=axes)
+
+
+def _roll_grad(g, o, a, shifts, dims=None):
+    return _roll(g, tuple(-k for k in _seq(shifts)), dims)
+
+
+def _roll_shape(shapes, attrs):
+    _roll_axes(attrs["shifts"], attrs.get("dims"), len(shapes[0]))
+    return shapes[0]
+
+
+def _matrix_shape(name):
+    def rule(shapes, attrs):
+        if len(shapes[0]) < 2:
+            raise ShapeError(f"{name}: input tensor must have at least 2 dimensions")
+        return shapes[0]
+
+    return rule
+
+
+def _diagonal_axes(ndim, offset, dim1, dim2):
+    if ndim < 2:
+        raise ShapeError("diagonal: the tensor must have at least 2 dimensions")
+    d1, d2 = _axis(dim1, ndim), _axis(dim2, ndim)
+    if d1 == d2:
+        raise ShapeError(f"diagonal dimensions cannot be identical {dim1}, {dim2}")
+    return d1, d2
+
+
+def _diagonal(a, offset=0, dim1=0, dim2=1):
+    d1, d2 = _diagonal_axes(a.ndim, offset, dim1, dim2)
+    return np.diagonal(a, offset, d1, d2).copy()
+
+
+def _diagonal_grad(g, o, a, offset=0, dim1=0, dim2=1):
+    d1, d2 = _diagonal_axes(a.ndim, offset, dim1, dim2)
+    out = np.zeros(a.shape, dtype=g.dtype)
+    moved = np.moveaxis(out, (d1, d2), (-2, -1))  # a view: writing it writes out
+    i = np.arange(g.shape[-1])
+    moved[..., i + max(-offset, 0), i + max(offset, 0)] = g
+    return out
+
+
+def _diagonal_shape(shapes, attrs):
+    shape = shapes[0]
+    offset = attrs.get("offset", 0)
+    d1, d2 = _diagonal_axes(len(shape), offset, attrs.get("dim1", 0), attrs.get("dim2", 1))
+    n = max(0, min(shape[d1] - max(-offset, 0), shape[d2] - max(offset, 0)))
+    return tuple(m for k, m in enumerate(shape) if k not in (d1, d2)) + (n,)
+
+
+def _trace_shape(shapes, attrs):
+    if len(shapes[0]) != 2:
+        raise ShapeError(f"trace: expected a matrix, but got tensor with dim {len(shapes[0])}")
+    return ()
+
+
+def _narrow_lower(emit, node, args, attrs):
+    """narrow(dim, start, length): a SliceBackward0, always (even of everything)."""
+    shape = node(args[0]).shape
+    if not shape:
+        raise ShapeError("narrow() cannot be applied to a 0-dim tensor.")
+    d = _axis(attrs["dim"], len(shape))
+    size, start, length = shape[d], attrs["start"], attrs["length"]
+    if not -size <= start <= size:
+        raise ShapeError(
+            f"start out of range (expected to be in range of [{-size}, {size}], but got {start})"
+        )
+    start = start + size if start < 0 else start
+    if length < 0 or start + length > size:
+        raise ShapeError(f"start ({start}) + length ({length}) exceeds dimension size ({size}).")
+    return emit("slice", (args[0],), {"dim": d, "start": start, "stop": start + length, "step": 1})
 
 
 ROWS = [
@@ -156,17 +462,45 @@ ROWS = [
         params={"dim": None},
         mirror="a.squeeze() / a.squeeze(dim)",
         rule="reshape back",
-        examples=(("squeeze(A)", {"A": ((1, 3), REAL)}), ("squeeze(A, 0)", {"A": ((1, 3), REAL)})),
+        examples=(
+            ("squeeze(A)", {"A": ((1, 3), REAL)}),
+            ("squeeze(A, 0)", {"A": ((1, 3), REAL)}),
+            ("A.squeeze((0, 2))", {"A": ((1, 3, 1), REAL)}),
+            ("A.squeeze(dim=[1])", {"A": ((1, 3, 1), REAL)}),
+            ("A.squeeze(())", M),
+        ),
+        dim_list=True,
+    ),
+    Op(
+        "squeeze_dims",  # what matmul records (an in-place squeeze in PyTorch's C++)
+        _squeeze,
+        (lambda g, o, a, dim=None: g.reshape(a.shape),),
+        "SqueezeBackward4",
+        _squeeze_shape,
+        params={"dim": None},
+        saves="none",
+        public=False,
+        rule="reshape back",
     ),
     Op(
         "transpose",
-        lambda a: a.T,
-        (lambda g, o, a: g.T,),
-        "TBackward0",
+        _transpose,
+        (lambda g, o, a, dim0=None, dim1=None: _transpose(g, dim0, dim1),),
+        _transpose_label,
         _transpose_shape,
-        mirror="a.t()",
+        params={"dim0": None, "dim1": None},
+        saves="none",
+        mirror="a.t() / a.transpose(dim0, dim1)",
         rule="transpose back",
-        examples=(("transpose(A)", {"A": ((2, 3), REAL)}), ("A.t()", {"A": ((2, 3), REAL)})),
+        examples=(
+            ("transpose(A)", M),
+            ("A.t()", M),
+            ("A.transpose(0, 1)", M),
+            ("torch.transpose(B, -1, 0)", {"B": ((2, 3, 4), REAL)}),
+            ("B.swapaxes(1, 2)", {"B": ((2, 3, 4), REAL)}),
+            ("A.swapdims(1, 1)", M),
+        ),
+        aliases=("t", "swapaxes", "swapdims"),
     ),
     Op(
         "permute_T",
@@ -182,12 +516,26 @@ ROWS = [
     ),
     Op(
         "expand",
-        lambda a, shape: np.broadcast_to(a, shape),
-        (lambda g, o, a, shape: g,),
+        lambda a, size: np.broadcast_to(a, _expanded(a.shape, size)),
+        (lambda g, o, a, size: g,),  # the engine sums g back to a's shape
         "ExpandBackward0",
-        lambda s, at: tuple(at["shape"]),
-        params={"shape": ()},
-        public=False,
+        lambda s, at: _expanded(s[0], at["size"]),
+        params={"size": REQUIRED},
+        variadic=True,
+        saves="none",
+        mirror="a.expand(*size)",
+        rule="sum the gradient over the expanded dimensions",
+        examples=(
+            ("a.expand(2, 3)", V),
+            ("a.expand((2, -1))", V),
+            ("A[:, None].expand(-1, 4, 3)", M),
+            ("torch.broadcast_to(a, (2, 3))", V),
+            ("a.broadcast_to([3])", V),
+        ),
+        aliases=("broadcast_to",),
+        namespaces=(),  # torch has broadcast_to, not expand
+        methods=("expand", "broadcast_to"),
+        spellings=("torch.broadcast_to",),
     ),
     Op(
         "reshape",
@@ -215,11 +563,17 @@ ROWS = [
         (),
         "ViewBackward0 (as reshape); none for a 1-D tensor",
         None,
-        params={"start_dim": 0.0, "end_dim": -1.0},
+        params={"start_dim": 0, "end_dim": -1},
         lower=_flatten_lower,
         mirror="torch.flatten(a, start_dim, end_dim)",
         rule="reshape back",
-        examples=(("flatten(A)", M), ("flatten(A.T)", M)),
+        examples=(
+            ("flatten(A)", M),
+            ("flatten(A.T)", M),
+            ("B.flatten(1)", {"B": ((2, 3, 4), REAL)}),
+            ("torch.flatten(B, 0, 1)", {"B": ((2, 3, 4), REAL)}),
+            ("B.flatten(start_dim=-2)", {"B": ((2, 3, 4), REAL)}),
+        ),
     ),
     Op(
         "cat",
@@ -235,6 +589,9 @@ ROWS = [
             ("cat([a, b], 0)", {"a": ((3,), REAL), "b": ((2,), REAL)}),
             ("cat([A, A * 2], dim=1)", M),
         ),
+        aliases=("concat", "concatenate"),
+        methods=(),
+        inputs=("tensors",),
     ),
     Op(
         "stack",
@@ -250,14 +607,18 @@ ROWS = [
             ("stack([a, b])", {"a": ((3,), REAL), "b": ((3,), REAL)}),
             ("stack([A, A], dim=-1)", M),
         ),
+        methods=(),
+        inputs=("tensors",),
     ),
     Op(
-        "view",
+        "reshape_view",
         lambda a, shape, kind: np.reshape(a, shape),
         (lambda g, o, a, shape, kind: g.reshape(a.shape),),
         _view_label,
         lambda s, at: tuple(at["shape"]),
+        saves="none",
         public=False,
+        rule="reshape back",
     ),
     Op(
         "clone",
@@ -265,6 +626,273 @@ ROWS = [
         (lambda g, o, a: g,),
         "CloneBackward0",
         _same,
-        public=False,
+        saves="none",
+        mirror="a.clone()",
+        rule="the identity",
+        examples=(("a.clone()", V), ("torch.clone(A.t())", M)),
+    ),
+    Op(
+        "contiguous",
+        None,
+        (),
+        "CloneBackward0 of a strided tensor; none of a contiguous one",
+        None,
+        lower=_contiguous_lower,
+        mirror="a.contiguous()",
+        rule="the identity",
+        examples=(("A.t().contiguous()", M), ("A[:, ::2].contiguous()", M)),
+        namespaces=(),
+        methods=("contiguous",),
+    ),
+    Op(
+        "detach",
+        lambda a: np.array(_re(a)),  # (a dual number's tangent stops here too)
+        None,
+        "",
+        _same,
+        saves="none",
+        mirror="a.detach()",
+        rule="no gradient: the value as a constant",
+        # no table examples: finite differences see through a detach (tested on its own)
+    ),
+    Op(
+        "view",
+        None,
+        (),
+        "ViewBackward0",
+        None,
+        params={"shape": REQUIRED},
+        variadic=True,
+        lower=_view_lower,
+        mirror="a.view(*shape)",
+        rule="reshape back",
+        examples=(
+            ("A.view(-1)", M),
+            ("A.view(3, 2)", M),
+            ("B.view((4, -1))", {"B": ((2, 3, 4), REAL)}),
+            ("a.view([3, 1])", V),
+        ),
+        namespaces=(),
+        methods=("view",),
+    ),
+    Op(
+        "unflatten",
+        None,
+        (),
+        "ViewBackward0 (as reshape)",
+        None,
+        params={"dim": REQUIRED, "sizes": REQUIRED},
+        lower=_unflatten_lower,
+        mirror="a.unflatten(dim, sizes)",
+        rule="reshape back",
+        examples=(
+            ("A.unflatten(1, (3, 1))", M),
+            ("torch.unflatten(B, -1, [2, -1])", {"B": ((2, 3, 4), REAL)}),
+        ),
+    ),
+    Op(
+        "permute",
+        lambda a, dims: np.transpose(a, _perm(dims, a.ndim)),
+        (lambda g, o, a, dims: np.transpose(g, np.argsort(_perm(dims, a.ndim))),),
+        "PermuteBackward0",
+        lambda s, at: tuple(s[0][d] for d in _perm(at["dims"], len(s[0]))),
+        params={"dims": REQUIRED},
+        variadic=True,
+        saves="none",
+        mirror="a.permute(*dims)",
+        rule="permute back (the inverse permutation)",
+        examples=(
+            ("A.permute(1, 0)", M),
+            ("B.permute((2, 0, 1))", {"B": ((2, 3, 4), REAL)}),
+            ("torch.permute(B, [-1, 1, 0])", {"B": ((2, 3, 4), REAL)}),
+            ("A.permute(0, 1)", M),
+        ),
+    ),
+    Op(
+        "movedim",
+        None,
+        (),
+        "PermuteBackward0",
+        None,
+        params={"source": REQUIRED, "destination": REQUIRED},
+        lower=_movedim_lower,
+        mirror="a.movedim(source, destination)",
+        rule="permute back",
+        examples=(
+            ("B.movedim(0, 2)", {"B": ((2, 3, 4), REAL)}),
+            ("torch.moveaxis(B, (0, 1), (2, 0))", {"B": ((2, 3, 4), REAL)}),
+        ),
+        aliases=("moveaxis",),
+    ),
+    Op(
+        "expand_as",
+        None,
+        (),
+        "ExpandBackward0",
+        None,
+        arity=2,
+        lower=_expand_as_lower,
+        mirror="a.expand_as(b)",
+        rule="sum the gradient over the expanded dimensions (b gives only its shape)",
+        examples=(("a.expand_as(A)", {"a": ((3,), REAL), "A": ((2, 3), REAL)}),),
+        namespaces=(),
+        methods=("expand_as",),
+    ),
+    Op(
+        "repeat",
+        _repeat,
+        (_repeat_grad,),
+        "RepeatBackward0",
+        _repeat_shape,
+        params={"sizes": REQUIRED},
+        variadic=True,
+        saves="none",
+        mirror="a.repeat(*sizes)",
+        rule="sum the copies' gradients",
+        examples=(
+            ("a.repeat(2)", V),
+            ("A.repeat(2, 1)", M),
+            ("A.repeat((1, 2, 3))", M),
+            ("a.repeat(1)", V),
+        ),
+        methods=("repeat",),
+        namespaces=(),
+    ),
+    Op(
+        "tile",
+        None,
+        (),
+        "RepeatBackward0",
+        None,
+        params={"dims": REQUIRED},
+        variadic=True,
+        lower=_tile_lower,
+        mirror="torch.tile(a, dims)",
+        rule="sum the copies' gradients",
+        examples=(("a.tile(2)", V), ("A.tile((2,))", M), ("torch.tile(a, (2, 2))", V)),
+    ),
+    Op(
+        "flip",
+        lambda a, dims: np.flip(a, _flip_dims(dims, a.ndim)),
+        (lambda g, o, a, dims: np.flip(g, _flip_dims(dims, a.ndim)),),
+        "FlipBackward0",
+        _flip_shape,
+        params={"dims": REQUIRED},
+        variadic=True,
+        saves="none",
+        mirror="torch.flip(a, dims)",
+        rule="flip back",
+        examples=(
+            ("a.flip(0)", V),
+            ("A.flip((0, 1))", M),
+            ("torch.flip(B, [-1])", {"B": ((2, 3, 4), REAL)}),
+        ),
+    ),
+    Op(
+        "fliplr",
+        None,
+        (),
+        "FlipBackward0",
+        None,
+        lower=_flip_lower(1, 2),
+        mirror="torch.fliplr(a)",
+        rule="flip back",
+        examples=(("A.fliplr()", M),),
+    ),
+    Op(
+        "flipud",
+        None,
+        (),
+        "FlipBackward0",
+        None,
+        lower=_flip_lower(0, 1),
+        mirror="torch.flipud(a)",
+        rule="flip back",
+        examples=(("A.flipud()", M), ("torch.flipud(a)", V)),
+    ),
+    Op(
+        "roll",
+        _roll,
+        (_roll_grad,),
+        "RollBackward0",
+        _roll_shape,
+        params={"shifts": REQUIRED, "dims": None},
+        saves="none",
+        mirror="torch.roll(a, shifts, dims)",
+        rule="roll back",
+        examples=(
+            ("a.roll(1)", V),
+            ("A.roll(1, 0)", M),
+            ("A.roll((1, -1), (0, 1))", M),
+            ("torch.roll(A, shifts=4)", M),
+        ),
+    ),
+    Op(
+        "tril",
+        lambda a, diagonal=0: np.tril(a, diagonal),
+        (lambda g, o, a, diagonal=0: np.tril(g, diagonal),),
+        "TrilBackward0",
+        _matrix_shape("tril"),
+        params={"diagonal": 0},
+        saves="none",
+        mirror="torch.tril(a, diagonal)",
+        rule="the same triangle of the gradient",
+        examples=(
+            ("S.tril()", {"S": ((3, 3), REAL)}),
+            ("A.tril(-1)", M),
+            ("torch.tril(B, 1)", {"B": ((2, 3, 4), REAL)}),
+        ),
+    ),
+    Op(
+        "triu",
+        lambda a, diagonal=0: np.triu(a, diagonal),
+        (lambda g, o, a, diagonal=0: np.triu(g, diagonal),),
+        "TriuBackward0",
+        _matrix_shape("triu"),
+        params={"diagonal": 0},
+        saves="none",
+        mirror="torch.triu(a, diagonal)",
+        rule="the same triangle of the gradient",
+        examples=(("S.triu(1)", {"S": ((3, 3), REAL)}), ("torch.triu(A)", M)),
+    ),
+    Op(
+        "diagonal",
+        _diagonal,
+        (_diagonal_grad,),
+        "DiagonalBackward0",
+        _diagonal_shape,
+        params={"offset": 0, "dim1": 0, "dim2": 1},
+        saves="none",
+        mirror="torch.diagonal(a, offset, dim1, dim2)",
+        rule="the gradient on the diagonal, zero elsewhere",
+        examples=(
+            ("S.diagonal()", {"S": ((3, 3), REAL)}),
+            ("A.diagonal(1)", M),
+            ("torch.diagonal(B, -1, 2, 1)", {"B": ((2, 3, 4), REAL)}),
+            ("B.diagonal(dim1=0, dim2=2)", {"B": ((2, 3, 4), REAL)}),
+        ),
+    ),
+    Op(
+        "trace",
+        lambda a: np.trace(a),
+        (lambda g, o, a: g * np.eye(*a.shape),),
+        "TraceBackward0",
+        _trace_shape,
+        saves="none",
+        mirror="torch.trace(a)",
+        rule="∂tr(A)/∂A = I",
+        examples=(("S.trace()", {"S": ((3, 3), REAL)}), ("torch.trace(A)", M)),
+    ),
+    Op(
+        "narrow",
+        None,
+        (),
+        "SliceBackward0",
+        None,
+        params={"dim": REQUIRED, "start": REQUIRED, "length": REQUIRED},
+        lower=_narrow_lower,
+        mirror="torch.narrow(a, dim, start, length)",
+        rule="scatter the gradient back",
+        examples=(("A.narrow(1, 0, 2)", M), ("a.narrow(0, -2, 2)", V), ("A.narrow(0, 0, 2)", M)),
     ),
 ]
