@@ -20,7 +20,7 @@ from .ops import KEYWORDS, REQUIRED
 CONSTANT_NAMES = {"True": True, "False": False, "None": None}
 NUMBER_NAMES = {"inf": math.inf, "nan": math.nan}  # handy in a calculator: clamp(x, max=inf)
 COMPARISONS = {"<": "lt", "<=": "le", ">": "gt", ">=": "ge", "==": "eq", "!=": "ne"}
-CHOICES = {"reduction": ("mean", "sum", "none"), "approximate": ("none", "tanh")}
+CHOICES = {"reduction": ("mean", "sum", "none", "batchmean"), "approximate": ("none", "tanh")}
 MAX_TEXT = 120  # node source text kept in output (long texts are elided in the middle)
 
 
@@ -371,7 +371,7 @@ class Builder:
             raise self.error(
                 ParseError, f"{name}() takes {want}, got {len(positional)}", start, end
             )
-        attrs = {}
+        attrs, optional = {}, {}
         for pname, e in list(zip(params, positional[arity:], strict=False)) + list(
             keywords.items()
         ):
@@ -379,6 +379,10 @@ class Builder:
                 raise self.error(
                     ParseError, f"{name}() got argument '{pname}' twice", e.start, e.end
                 )
+            if pname in getattr(op, "tensor_params", ()) and e.kind != "const":
+                optional[pname] = e  # layer_norm's weight: one more tensor argument
+                attrs[pname] = True
+                continue
             attrs[pname] = self.attr(op, name, pname, e)
             if pname == "dim" and attrs[pname] is None and op.reduction:
                 attrs[pname] = ()  # dim=None given: PyTorch's dim overload, every dimension
@@ -386,7 +390,11 @@ class Builder:
             if pname not in attrs and default is REQUIRED:
                 raise self.error(ParseError, f"{name}() needs the argument '{pname}'", start, end)
             attrs.setdefault(pname, default)
-        args = tensors if op.listarg else positional[:arity]
+        args = (
+            tensors
+            if op.listarg
+            else positional[:arity] + [optional[p] for p in params if p in optional]
+        )
         return self.apply(op.name, args, attrs or None, start, end)
 
     def attr(self, op, fname, pname, e):

@@ -1,11 +1,23 @@
-"""Normalisation functions of torch.nn.functional (softmax and friends)."""
+"""torch.nn.functional: softmax and friends, activations, normalisation and layers."""
 
+import math
+
+from ..errors import EvaluationError, ShapeError
 from .core import (
+    REAL,
+    REQUIRED,
     M,
     Op,
     V,
+    _abs,
     _dim_shape,
     _one_dim,
+    _re,
+    _reshape_ids,
+    _same,
+    _sigmoid,
+    broadcast_shapes,
+    fmt_shape,
     lazy_numpy,
 )
 
@@ -76,5 +88,389 @@ ROWS = [
         rule="∂/∂a = g - softmax(a)·Σg",
         examples=(("log_softmax(A, dim=1)", M), ("log_softmax(a, 0)", V)),
         namespaces=("torch", "torch.nn.functional", "torch.special"),
+    ),
+]
+
+
+# ---- shared by the rows below and by losses.py ---------------------------------------------
+
+
+class NNOp(Op):
+    """A row with optional tensor parameters (``weight=``, ``bias=``): a tensor given for one
+    of ``tensor_params`` comes as a further tensor argument, after the fixed ones and in the
+    order of ``params``, and the parameter itself is then True (None when not given)."""
+
+    __slots__ = ("tensor_params",)
+
+    def __init__(self, *args, tensor_params=(), **kwargs):
+        super().__init__(*args, **kwargs)
+        self.tensor_params = tuple(tensor_params)
+
+
+def optional(extra, attrs, names):
+    """The optional tensors of a call, by name (None where not given): ``extra`` holds the
+    tensors given, in the order of ``names``."""
+    out, it = {}, iter(extra)
+    for n in names:
+        out[n] = next(it) if attrs.get(n) is True else None
+    return out
+
+
+def _scalar_fn(a, fn, other, label):
+    if fn == "add":
+        return a + other
+    if fn == "sub":
+        return a - other
+    if fn == "rsub":
+        return other - a
+    if fn == "mul":
+        return a * other
+    return a / other
+
+
+def _scalar_grad(g, o, a, fn, other, label):
+    if fn in ("add", "sub"):
+        return g
+    if fn == "rsub":
+        return -g
+    return g * other if fn == "mul" else g / other
+
+
+def scalar(emit, fn, a, other, label):
+    """``a`` combined with a Python number as PyTorch records it: the label says which
+    overload (x + 1 is AddBackward0; C++'s x.add(1) AddBackward1; 1 - x RsubBackward1)."""
+    return emit("nn_scalar", (a,), {"fn": fn, "other": float(other), "label": label})
+
+
+def _act(name, forward, grad, rule, examples, params=None, label=None, namespaces=None):
+    """An elementwise activation of torch.nn.functional."""
+    return Op(
+        name,
+        forward,
+        (grad,),
+        label or f"{name.capitalize()}Backward0",
+        _same,
+        params=params,
+        mirror=f"F.{name}(a{''.join(', ' + k for k in params or ())})",
+        rule=rule,
+        examples=examples,
+        namespaces=namespaces or ("torch.nn.functional",),
+        methods=(),
+    )
+
+
+def _ex(*programs, domain=REAL, shape=(2, 3)):
+    return tuple((p, {"a": (shape, domain)}) for p in programs)
+
+
+_SIXTH = 0.1666666716337204  # PyTorch's kernel multiplies by 1.0f / 6.0f, even in float64
+_SELU_ALPHA = 1.6732632423543772848170429916717
+_SELU_SCALE = 1.0507009873554804934193349852946
+
+
+def _pos(a):
+    return _re(a) > 0
+
+
+def _mish_grad(g, o, a):
+    sp = np.tanh(np.log1p(np.exp(a)))
+    return g * (sp + a * _sigmoid(a) * (1 - sp * sp))
+
+
+def _lower_tanhshrink(emit, node, args, attrs):
+    (x,) = args
+    return emit("sub", (x, emit("tanh", (x,))))
+
+
+def _lower_softsign(emit, node, args, attrs):
+    (x,) = args
+    return emit("div", (x, scalar(emit, "add", emit("abs", (x,)), 1, "AddBackward0")))
+
+
+def _lower_relu6(emit, node, args, attrs):
+    return emit("hardtanh", tuple(args), {"min_val": 0.0, "max_val": 6.0})
+
+
+def _lower_softmin(emit, node, args, attrs):
+    (x,) = args
+    return emit("softmax", (emit("neg", (x,)),), {"dim": attrs.get("dim")})
+
+
+def _glu_dim(shape, dim):
+    if not shape:
+        raise ShapeError("glu does not support scalars because halving size must be even")
+    d = _one_dim(dim, len(shape))
+    if shape[d] % 2:
+        raise ShapeError(f"Halving dimension must be even, but dimension {d} is size {shape[d]}")
+    return d
+
+
+def _glu(a, dim=-1):
+    d = _glu_dim(a.shape, dim)
+    x, y = np.split(a, 2, axis=d)
+    return x * _sigmoid(y)
+
+
+def _glu_grad(g, o, a, dim=-1):
+    d = _glu_dim(a.shape, dim)
+    x, y = np.split(a, 2, axis=d)
+    s = _sigmoid(y)
+    return np.concatenate([g * s, g * x * s * (1 - s)], axis=d)
+
+
+def _glu_shape(shapes, attrs):
+    shape = list(shapes[0])
+    d = _glu_dim(shapes[0], attrs.get("dim", -1))
+    shape[d] //= 2
+    return tuple(shape)
+
+
+def _lower_prelu(emit, node, args, attrs):
+    """F.prelu: the weight viewed to broadcast over dimension 1 (when ranks differ), then
+    one kernel node."""
+    x, w = args
+    sx, sw = node(x).shape, node(w).shape
+    n = math.prod(sw)
+    if not sx:
+        raise ShapeError("Not allow zero-dim input tensor.")
+    if n != 1:
+        channels = sx[1] if len(sx) > 1 else 1
+        if channels != n:
+            raise ShapeError(
+                f"Mismatch of parameter numbers and input channel size. Found parameter "
+                f"numbers = {n} and channel size = {channels}."
+            )
+    if len(sw) > 1:
+        raise ShapeError(
+            f"prelu: Expected `weight` to be a scalar or 1D tensor, but got: ndim = {len(sw)}"
+        )
+    if len(sx) != len(sw):
+        w = _reshape_ids(emit, node, w, tuple(n if i == 1 else 1 for i in range(len(sx))))
+    return emit("nn_prelu_kernel", (x, w))
+
+
+def _rrelu_slope(lower, upper, training):
+    if training:
+        raise EvaluationError(
+            "rrelu(training=True) draws a random slope per element, which gradcli does not do",
+            hint="use training=False (the mean slope (lower + upper) / 2)",
+        )
+    return (lower + upper) / 2
+
+
+def _rrelu_shape(shapes, attrs):
+    _rrelu_slope(attrs["lower"], attrs["upper"], attrs["training"])
+    return shapes[0]
+
+
+def _shrink_check(lambd):
+    if lambd < 0:
+        raise ShapeError(f"lambda must be greater or equal to 0, but found to be {lambd:g}.")
+
+
+def _softshrink(a, lambd=0.5):
+    _shrink_check(lambd)
+    r = _re(a)
+    return np.where(r > lambd, a - lambd, np.where(r < -lambd, a + lambd, 0))
+
+
+ROWS += [
+    _act(
+        "celu",
+        lambda a, alpha=1.0: np.where(_pos(a), a, alpha * np.expm1(a / alpha)),
+        lambda g, o, a, alpha=1.0: np.where(_pos(a), g, g * np.exp(a / alpha)),
+        "∂/∂a = 1 if a > 0 else exp(a/α)",
+        _ex("F.celu(a)", "F.celu(a, alpha=2.0)", domain="away"),
+        params={"alpha": 1.0},
+        namespaces=("torch", "torch.nn.functional"),
+    ),
+    _act(
+        "selu",
+        lambda a: _SELU_SCALE * np.where(_pos(a), a, _SELU_ALPHA * np.expm1(a)),
+        lambda g, o, a: _SELU_SCALE * np.where(_pos(a), g, g * _SELU_ALPHA * np.exp(a)),
+        "∂/∂a = λ if a > 0 else λα·exp(a)",
+        _ex("F.selu(a)", domain="away"),
+        label="EluBackward0",
+        namespaces=("torch", "torch.nn.functional"),
+    ),
+    _act(
+        "mish",
+        lambda a: a * np.tanh(np.log1p(np.exp(a))),
+        _mish_grad,
+        "∂/∂a = tanh(softplus(a)) + a·σ(a)·(1 - tanh²(softplus(a)))",
+        _ex("F.mish(a)"),
+    ),
+    _act(
+        "hardswish",
+        lambda a: np.where(_re(a) <= -3, 0 * a, np.where(_re(a) >= 3, a, a * (a + 3) / 6)),
+        lambda g, o, a: np.where(_re(a) < -3, 0 * g, np.where(_re(a) <= 3, g * (a / 3 + 0.5), g)),
+        "∂/∂a = 0 below -3, a/3 + 1/2 on [-3, 3], 1 above",
+        _ex("F.hardswish(a * 3)"),
+    ),
+    _act(
+        "hardsigmoid",
+        lambda a: np.where(
+            (_re(a) > -3) & (_re(a) < 3), (a + 3) / 6, np.where(_re(a) >= 3, 1.0, 0.0)
+        ),
+        lambda g, o, a: np.where((_re(a) > -3) & (_re(a) < 3), g * _SIXTH, 0.0),
+        "∂/∂a = 1/6 strictly inside (-3, 3), else 0",
+        _ex("F.hardsigmoid(a * 3)"),
+    ),
+    _act(
+        "hardshrink",
+        lambda a, lambd=0.5: np.where((_re(a) >= -lambd) & (_re(a) <= lambd), 0 * a, a),
+        lambda g, o, a, lambd=0.5: np.where((_re(a) >= -lambd) & (_re(a) <= lambd), 0 * g, g),
+        "∂/∂a = 0 on [-λ, λ], else 1",
+        _ex("F.hardshrink(a)", "F.hardshrink(a, 0.3)", domain="real"),
+        params={"lambd": 0.5},
+        namespaces=("torch", "torch.nn.functional"),
+    ),
+    _act(
+        "softshrink",
+        _softshrink,
+        lambda g, o, a, lambd=0.5: np.where((_re(a) >= -lambd) & (_re(a) <= lambd), 0 * g, g),
+        "∂/∂a = 0 on [-λ, λ], else 1",
+        _ex("F.softshrink(a)", "F.softshrink(a, lambd=0.2)"),
+        params={"lambd": 0.5},
+    ),
+    Op(
+        "tanhshrink",
+        None,
+        (),
+        "SubBackward0 over TanhBackward0",
+        None,
+        lower=_lower_tanhshrink,
+        mirror="F.tanhshrink(a)",
+        rule="recorded as a - tanh(a)",
+        examples=_ex("F.tanhshrink(a)"),
+        namespaces=("torch.nn.functional",),
+        methods=(),
+    ),
+    Op(
+        "softsign",
+        None,
+        (),
+        "DivBackward0 over AddBackward0 over AbsBackward0",
+        None,
+        lower=_lower_softsign,
+        mirror="F.softsign(a)",
+        rule="recorded as a / (|a| + 1)",
+        examples=_ex("F.softsign(a)", domain="away"),
+        namespaces=("torch.nn.functional",),
+        methods=(),
+    ),
+    _act(
+        "logsigmoid",
+        lambda a: np.where(_re(a) < 0, a, 0 * a) - np.log1p(np.exp(-_abs(a))),
+        lambda g, o, a: g * _sigmoid(-a),
+        "∂/∂a = σ(-a) = 1 - σ(a)",
+        _ex("F.logsigmoid(a)"),
+        label="LogSigmoidBackward0",
+    ),
+    Op(
+        "relu6",
+        None,
+        (),
+        "HardtanhBackward0",
+        None,
+        lower=_lower_relu6,
+        mirror="F.relu6(a)",
+        rule="recorded as hardtanh(a, 0, 6)",
+        examples=_ex("F.relu6(a * 4)", domain="away"),
+        namespaces=("torch.nn.functional",),
+        methods=(),
+    ),
+    Op(
+        "glu",
+        _glu,
+        (_glu_grad,),
+        "GluBackward0",
+        _glu_shape,
+        params={"dim": -1},
+        mirror="F.glu(a, dim)",
+        rule="a = [x, y] halved along dim: x·σ(y)",
+        examples=(
+            ("F.glu(A)", {"A": ((3, 4), REAL)}),
+            ("F.glu(A, 0)", {"A": ((2, 3), REAL)}),
+        ),
+        namespaces=("torch.nn.functional",),
+        methods=(),
+    ),
+    Op(
+        "prelu",
+        None,
+        (),
+        "PreluKernelBackward0 (over ViewBackward0 on the weight when the ranks differ)",
+        None,
+        arity=2,
+        lower=_lower_prelu,
+        mirror="F.prelu(a, weight)",
+        rule="a if a > 0 else weight·a, the weight per channel (dimension 1) or shared",
+        examples=(
+            ("F.prelu(A, w)", {"A": ((2, 3), "away"), "w": ((3,), REAL)}),
+            ("F.prelu(A, w)", {"A": ((2, 3, 2), "away"), "w": ((1,), REAL)}),
+            ("F.prelu(a, w)", {"a": ((4,), "away"), "w": ((1,), REAL)}),
+        ),
+        namespaces=("torch", "torch.nn.functional"),
+        inputs=("input", "weight"),
+    ),
+    _act(
+        "rrelu",
+        lambda a, lower=0.125, upper=1 / 3, training=False: np.where(
+            _pos(a), a, a * _rrelu_slope(lower, upper, training)
+        ),
+        lambda g, o, a, lower=0.125, upper=1 / 3, training=False: np.where(
+            _pos(a), g, g * _rrelu_slope(lower, upper, training)
+        ),
+        "training=False: leaky_relu with slope (lower + upper)/2",
+        _ex("F.rrelu(a)", "F.rrelu(a, 0.2, 0.4)", domain="away"),
+        params={"lower": 0.125, "upper": 1 / 3, "training": False},
+        label="RreluWithNoiseBackward0",
+        namespaces=("torch", "torch.nn.functional"),
+    ),
+    _act(
+        "threshold",
+        lambda a, threshold, value: np.where(_re(a) > threshold, a, value + 0 * a),
+        lambda g, o, a, threshold, value: np.where(_re(a) > threshold, g, 0 * g),
+        "∂/∂a = 1 where a > threshold, else 0",
+        _ex("F.threshold(a, 0.1, 20.0)", domain="away"),
+        params={"threshold": REQUIRED, "value": REQUIRED},
+        namespaces=("torch", "torch.nn.functional"),
+    ),
+    Op(
+        "softmin",
+        None,
+        (),
+        "SoftmaxBackward0 over NegBackward0",
+        None,
+        lower=_lower_softmin,
+        params={"dim": None},
+        mirror="F.softmin(a, dim)",
+        rule="recorded as softmax(-a, dim)",
+        examples=(("F.softmin(A, dim=1)", M), ("F.softmin(a, 0)", V)),
+        namespaces=("torch.nn.functional",),
+        methods=(),
+    ),
+    Op(
+        "nn_scalar",
+        _scalar_fn,
+        (_scalar_grad,),
+        lambda kinds, attrs: attrs["label"],
+        _same,
+        params={"fn": "add", "other": 0.0, "label": "AddBackward0"},
+        public=False,
+        saves="none",
+    ),
+    Op(
+        "nn_prelu_kernel",
+        lambda a, w: np.where(_pos(a), a, w * a),
+        (
+            lambda g, o, a, w: np.where(_pos(a), g, w * g),
+            lambda g, o, a, w: np.where(_pos(a), 0 * g, a * g),
+        ),
+        "PreluKernelBackward0",
+        lambda shapes, attrs: broadcast_shapes(*shapes),
+        arity=2,
+        public=False,
     ),
 ]
