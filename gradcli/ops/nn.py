@@ -17,7 +17,6 @@ from .core import (
     _same,
     _sigmoid,
     broadcast_shapes,
-    fmt_shape,
     lazy_numpy,
 )
 
@@ -472,5 +471,259 @@ ROWS += [
         lambda shapes, attrs: broadcast_shapes(*shapes),
         arity=2,
         public=False,
+    ),
+]
+
+
+# ---- normalisation and layers ----------------------------------------------------------------
+
+
+def _int_list(value, what):
+    """A tuple of ints given as a tuple or list of numbers (normalized_shape=(3,))."""
+    if not isinstance(value, (list, tuple)) or not all(
+        isinstance(v, (int, float)) and float(v).is_integer() for v in value
+    ):
+        raise ShapeError(f"argument '{what}' must be tuple of ints, not {_kind(value)}")
+    return tuple(int(v) for v in value)
+
+
+def _kind(value):
+    if isinstance(value, float):
+        return "int" if value.is_integer() else "float"
+    return type(value).__name__
+
+
+def _layer_norm_axes(shape, normalized_shape):
+    ns = _int_list(normalized_shape, "normalized_shape")
+    if not ns:
+        raise ShapeError("layer_norm() needs the argument 'normalized_shape'")
+    if len(shape) < len(ns) or tuple(shape[len(shape) - len(ns) :]) != ns:
+        raise ShapeError(
+            f"Given normalized_shape={list(ns)}, expected input with shape "
+            f"[*{''.join(', ' + str(d) for d in ns)}], but got input of size{list(shape)}"
+        )
+    return ns, tuple(range(len(shape) - len(ns), len(shape)))
+
+
+def _layer_norm_shape(shapes, attrs):
+    ns, _ = _layer_norm_axes(shapes[0], attrs["normalized_shape"])
+    for name, s in zip(
+        [n for n in ("weight", "bias") if attrs.get(n) is True], shapes[1:], strict=True
+    ):
+        if s != ns:
+            raise ShapeError(
+                f"Expected {name} to be of same shape as normalized_shape, but got {name} of "
+                f"shape {list(s)} and normalized_shape = {list(ns)}"
+            )
+    return shapes[0]
+
+
+def _normalized(x, axes, eps):
+    mean = np.mean(x, axis=axes, keepdims=True)
+    d = x - mean
+    rstd = 1 / np.sqrt(np.mean(d * d, axis=axes, keepdims=True) + eps)
+    return d * rstd, rstd
+
+
+_LN_TENSORS = ("weight", "bias")
+
+
+def _layer_norm(x, *extra, normalized_shape, weight=None, bias=None, eps=1e-5):
+    _, axes = _layer_norm_axes(x.shape, normalized_shape)
+    xhat, _ = _normalized(x, axes, eps)
+    t = optional(extra, {"weight": weight, "bias": bias}, _LN_TENSORS)
+    out = xhat if t["weight"] is None else xhat * t["weight"]
+    return out if t["bias"] is None else out + t["bias"]
+
+
+def _layer_norm_grads(g, o, x, *extra, normalized_shape, weight=None, bias=None, eps=1e-5):
+    """NativeLayerNormBackward0: the input's gradient through mean and variance; the
+    weight's Σ g·x̂ and the bias's Σ g (the engine sums over the leading dimensions)."""
+    _, axes = _layer_norm_axes(x.shape, normalized_shape)
+    xhat, rstd = _normalized(x, axes, eps)
+    t = optional(extra, {"weight": weight, "bias": bias}, _LN_TENSORS)
+    gy = g if t["weight"] is None else g * t["weight"]
+    gx = rstd * (
+        gy
+        - np.mean(gy, axis=axes, keepdims=True)
+        - xhat * np.mean(gy * xhat, axis=axes, keepdims=True)
+    )
+    out = [gx]
+    if t["weight"] is not None:
+        out.append(g * xhat)
+    if t["bias"] is not None:
+        out.append(g)
+    return out
+
+
+def _unsafe_view(a, shape):
+    return np.reshape(a, shape)
+
+
+def _linear_lower(emit, node, args, attrs):
+    """What F.linear records, by ranks: x @ W.t() (DotBackward0, MvBackward0, MmBackward0,
+    or unsqueeze/mm/squeeze) without a bias, AddmmBackward0 with one; an input of more than
+    two dimensions is viewed as a matrix and the result viewed back."""
+    x, w = args[:2]
+    b = args[2] if attrs.get("bias") is True else None
+    sx, sw = node(x).shape, node(w).shape
+    if not sx:
+        raise ShapeError(
+            f"both arguments to linear need to be at least 1D, but they are 0D and {len(sw)}D"
+        )
+    if len(sw) not in (1, 2):
+        raise ShapeError(f"weight must be a 1-D or 2-D tensor, got {len(sw)}-D")
+    if sx[-1] != sw[-1]:
+        rows = math.prod(sx[:-1])
+        raise ShapeError(
+            f"mat1 and mat2 shapes cannot be multiplied ({rows}x{sx[-1]} and "
+            f"{sw[-1]}x{sw[0] if len(sw) == 2 else 1})"
+        )
+    wt = emit("transpose", (w,))
+    if len(sw) == 1:
+        if b is not None:
+            raise ShapeError("linear with a 1-D weight and a bias is not supported")
+        if len(sx) > 2:
+            raise ShapeError("linear with a 1-D weight takes a 1-D or 2-D input")
+        return emit("dot" if len(sx) == 1 else "mv", (x, wt))
+    out_shape = sx[:-1] + (sw[0],)
+    if b is not None:
+        sb = node(b).shape
+        if broadcast_shapes_ok(sb, (1, sw[0])) is False:
+            raise ShapeError(
+                f"The expanded size of the tensor ({sw[0]}) must match the existing size "
+                f"({sb[-1]}) at non-singleton dimension 1.  Target sizes: [1, {sw[0]}].  "
+                f"Tensor sizes: {list(sb)}"
+            )
+        if len(sx) == 2:
+            return emit("nn_addmm", (b, x, wt))
+        flat = _reshape_ids(emit, node, x, (-1, sx[-1]))
+        return _reshape_ids(emit, node, emit("nn_addmm", (b, flat, wt)), out_shape)
+    if len(sx) <= 2:
+        from . import OPS  # torch.matmul's decomposition, as its row records it
+
+        return OPS["matmul"].lower(emit, node, (x, wt), {})
+    flat = _reshape_ids(emit, node, x, (-1, sx[-1]))
+    return emit("nn_unsafe_view", (emit("mm", (flat, wt)),), {"shape": out_shape})
+
+
+def broadcast_shapes_ok(a, b):
+    try:
+        return broadcast_shapes(a, b) == tuple(b)
+    except ShapeError:
+        return False
+
+
+def _normalize_lower(emit, node, args, attrs):
+    """F.normalize: x / norm(x, p, dim, keepdim=True).clamp_min(eps).expand_as(x)."""
+    from .losses import _broadcast_tensors
+
+    (x,) = args
+    if not node(x).shape and attrs.get("dim", 1) not in (0, -1):
+        _one_dim(attrs.get("dim", 1), 0)
+    n = emit("norm", (x,), {"p": attrs.get("p", 2.0), "dim": attrs.get("dim", 1), "keepdim": True})
+    clamped = emit("loss_clamp_min", (n,), {"min": attrs.get("eps", 1e-12)})
+    shape = node(x).shape
+    expanded = (
+        emit("expand", (clamped,), {"shape": shape})
+        if node(clamped).shape == shape
+        else _broadcast_tensors(emit, node, (clamped, x))[0]
+    )
+    return emit("div", (x, expanded))
+
+
+ROWS += [
+    NNOp(
+        "layer_norm",
+        _layer_norm,
+        _layer_norm_grads,
+        "NativeLayerNormBackward0",
+        _layer_norm_shape,
+        params={"normalized_shape": (), "weight": None, "bias": None, "eps": 1e-5},
+        tensor_params=_LN_TENSORS,
+        mirror="F.layer_norm(a, normalized_shape, weight, bias, eps)",
+        rule="(a - mean)/√(var + eps)·weight + bias over the last dimensions",
+        examples=(
+            ("F.layer_norm(A, (3,))", M),
+            ("F.layer_norm(A, [2, 3], eps=0.1)", M),
+            (
+                "F.layer_norm(A, (3,), w, b)",
+                {"A": ((2, 2, 3), REAL), "w": ((3,), REAL), "b": ((3,), REAL)},
+            ),
+            ("F.layer_norm(A, (3,), bias=b)", {"A": ((2, 3), REAL), "b": ((3,), REAL)}),
+        ),
+        namespaces=("torch.nn.functional",),
+        methods=(),
+    ),
+    NNOp(
+        "linear",
+        None,
+        (),
+        "by ranks: MmBackward0 / AddmmBackward0 over TBackward0 (ViewBackward0 / "
+        "UnsafeViewBackward0 around them for other ranks; DotBackward0 / MvBackward0 for a "
+        "1-D weight)",
+        None,
+        arity=2,
+        params={"bias": None},
+        tensor_params=("bias",),
+        lower=_linear_lower,
+        mirror="F.linear(a, weight, bias)",
+        rule="a @ weight.t() + bias",
+        examples=(
+            ("F.linear(A, W)", {"A": ((4, 3), REAL), "W": ((2, 3), REAL)}),
+            ("F.linear(A, W, b)", {"A": ((4, 3), REAL), "W": ((2, 3), REAL), "b": ((2,), REAL)}),
+            ("F.linear(a, W, b)", {"a": ((3,), REAL), "W": ((2, 3), REAL), "b": ((2,), REAL)}),
+            ("F.linear(a, W)", {"a": ((3,), REAL), "W": ((2, 3), REAL)}),
+            ("F.linear(A, W)", {"A": ((2, 4, 3), REAL), "W": ((2, 3), REAL)}),
+            (
+                "F.linear(A, W, bias=b)",
+                {"A": ((2, 4, 3), REAL), "W": ((2, 3), REAL), "b": ((2,), REAL)},
+            ),
+            ("F.linear(A, w)", {"A": ((4, 3), REAL), "w": ((3,), REAL)}),
+        ),
+        namespaces=("torch.nn.functional",),
+        methods=(),
+        inputs=("input", "weight"),
+    ),
+    Op(
+        "normalize",
+        None,
+        (),
+        "DivBackward0 over ExpandBackward0 over ClampMinBackward0 over LinalgVectorNormBackward0",
+        None,
+        lower=_normalize_lower,
+        params={"p": 2.0, "dim": 1, "eps": 1e-12},
+        mirror="F.normalize(a, p, dim, eps)",
+        rule="a / max(‖a‖ₚ along dim, eps)",
+        examples=(
+            ("F.normalize(A)", M),
+            ("F.normalize(A, p=1.0, dim=0)", {"A": ((2, 3), "away")}),
+            ("F.normalize(a, dim=0)", V),
+        ),
+        namespaces=("torch.nn.functional",),
+        methods=(),
+    ),
+    Op(
+        "nn_addmm",
+        lambda b, x, w: b + x @ w,
+        (
+            lambda g, o, b, x, w: g,
+            lambda g, o, b, x, w: g @ w.T,
+            lambda g, o, b, x, w: x.T @ g,
+        ),
+        "AddmmBackward0",
+        lambda shapes, attrs: (shapes[1][0], shapes[2][1]),
+        arity=3,
+        public=False,
+    ),
+    Op(
+        "nn_unsafe_view",
+        _unsafe_view,
+        (lambda g, o, a, shape: np.reshape(g, a.shape),),
+        "UnsafeViewBackward0",
+        lambda shapes, attrs: tuple(attrs["shape"]),
+        params={"shape": ()},
+        public=False,
+        saves="none",
     ),
 ]
