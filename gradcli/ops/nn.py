@@ -17,6 +17,7 @@ from .core import (
     _same,
     _sigmoid,
     broadcast_shapes,
+    fmt_shape,
     lazy_numpy,
 )
 
@@ -124,7 +125,7 @@ def _scalar_fn(a, fn, other, label):
         return other - a
     if fn == "mul":
         return a * other
-    return a / other
+    return a**other if fn == "pow" else a / other
 
 
 def _scalar_grad(g, o, a, fn, other, label):
@@ -132,6 +133,8 @@ def _scalar_grad(g, o, a, fn, other, label):
         return g
     if fn == "rsub":
         return -g
+    if fn == "pow":
+        return g * other * a ** (other - 1)
     return g * other if fn == "mul" else g / other
 
 
@@ -725,5 +728,256 @@ ROWS += [
         params={"shape": ()},
         public=False,
         saves="none",
+    ),
+]
+
+
+def _channel(v, ndim):
+    """A per-channel vector (C,) shaped to broadcast over (N, C, *)."""
+    return np.reshape(v, (1, -1) + (1,) * (ndim - 2))
+
+
+def _centred_grad(gy, xhat, rstd, axes):
+    """The input's gradient of (x - mean)·rstd over ``axes``, given the output's ``gy``."""
+    return rstd * (
+        gy
+        - np.mean(gy, axis=axes, keepdims=True)
+        - xhat * np.mean(gy * xhat, axis=axes, keepdims=True)
+    )
+
+
+def _affine_grads(g, xhat, t, axes):
+    """The gradients of a per-channel weight and bias: Σ g·x̂ and Σ g over ``axes``."""
+    out = []
+    if t["weight"] is not None:
+        out.append(np.sum(g * xhat, axis=axes))
+    if t["bias"] is not None:
+        out.append(np.sum(g, axis=axes))
+    return out
+
+
+def _affine(xhat, t):
+    out = xhat if t["weight"] is None else xhat * _channel(t["weight"], xhat.ndim)
+    return out if t["bias"] is None else out + _channel(t["bias"], xhat.ndim)
+
+
+def _check_channels(shapes, attrs, names, channels, what):
+    given = [n for n in names if attrs.get(n) is True]
+    for name, s in zip(given, shapes[1:], strict=True):
+        if math.prod(s) != channels or len(s) != 1:
+            raise ShapeError(what(name, s))
+
+
+def _group_norm_shape(shapes, attrs):
+    x = shapes[0]
+    g = attrs["num_groups"]
+    if len(x) < 2:
+        raise ShapeError(f"Expected at least 2 dimensions for input tensor but received {len(x)}")
+    if g != int(g) or g <= 0 or x[1] % int(g):
+        raise ShapeError(
+            f"Expected number of channels in input to be divisible by num_groups, but got "
+            f"input of shape {list(x)} and num_groups={g:g}"
+        )
+    _check_channels(
+        shapes,
+        attrs,
+        _LN_TENSORS,
+        x[1],
+        lambda name, s: (
+            f"Expected {name} to be a vector of size equal to the number of "
+            f"channels in input, but got {name} of shape {list(s)} and input of shape {list(x)}"
+        ),
+    )
+    return x
+
+
+def _grouped(x, groups, eps):
+    xg = np.reshape(x, (x.shape[0], int(groups), -1))
+    xhat, rstd = _normalized(xg, (2,), eps)
+    return xg, xhat, rstd
+
+
+def _group_norm(x, *extra, num_groups, weight=None, bias=None, eps=1e-5):
+    _, xhat, _ = _grouped(x, num_groups, eps)
+    t = optional(extra, {"weight": weight, "bias": bias}, _LN_TENSORS)
+    return _affine(np.reshape(xhat, x.shape), t)
+
+
+def _group_norm_grads(g, o, x, *extra, num_groups, weight=None, bias=None, eps=1e-5):
+    _, xhat, rstd = _grouped(x, num_groups, eps)
+    t = optional(extra, {"weight": weight, "bias": bias}, _LN_TENSORS)
+    gy = g if t["weight"] is None else g * _channel(t["weight"], x.ndim)
+    gx = _centred_grad(np.reshape(gy, xhat.shape), xhat, rstd, (2,))
+    axes = (0,) + tuple(range(2, x.ndim))
+    return [np.reshape(gx, x.shape), *_affine_grads(g, np.reshape(xhat, x.shape), t, axes)]
+
+
+_BN_TENSORS = ("running_mean", "running_var", "weight", "bias")
+
+
+def _bn_stats(x, t, training, eps):
+    axes = (0,) + tuple(range(2, x.ndim))
+    if training:
+        xhat, rstd = _normalized(x, axes, eps)
+    else:
+        rstd = 1 / np.sqrt(_channel(t["running_var"], x.ndim) + eps)
+        xhat = (x - _channel(t["running_mean"], x.ndim)) * rstd
+    return xhat, rstd, axes
+
+
+def _batch_norm(x, *extra, training=False, momentum=0.1, eps=1e-5, **given):
+    t = optional(extra, given, _BN_TENSORS)
+    xhat, _, _ = _bn_stats(x, t, training, eps)
+    return _affine(xhat, t)
+
+
+def _batch_norm_grads(g, o, x, *extra, training=False, momentum=0.1, eps=1e-5, **given):
+    """NativeBatchNormBackward0: through the batch statistics when training, through the
+    fixed running statistics otherwise; the running statistics get none."""
+    t = optional(extra, given, _BN_TENSORS)
+    xhat, rstd, axes = _bn_stats(x, t, training, eps)
+    gy = g if t["weight"] is None else g * _channel(t["weight"], x.ndim)
+    gx = _centred_grad(gy, xhat, rstd, axes) if training else gy * rstd
+    stats = [None] * sum(t[n] is not None for n in _BN_TENSORS[:2])
+    return [gx, *stats, *_affine_grads(g, xhat, t, axes)]
+
+
+def _batch_norm_shape(shapes, attrs):
+    x = shapes[0]
+    if len(x) < 2:
+        raise ShapeError(
+            f"batch_norm expects an input of 2 or more dimensions (N, C, ...), got {fmt_shape(x)}"
+        )
+    if attrs.get("training"):
+        if math.prod(x) // x[1] == 1:
+            raise ShapeError(
+                f"Expected more than 1 value per channel when training, got input size "
+                f"torch.Size({list(x)})"
+            )
+    elif attrs.get("running_mean") is not True or attrs.get("running_var") is not True:
+        which = "running_mean" if attrs.get("running_mean") is not True else "running_var"
+        raise ShapeError(f"{which} must be defined in evaluation mode")
+    _check_channels(
+        shapes,
+        attrs,
+        _BN_TENSORS,
+        x[1],
+        lambda name, s: f"{name} should contain {x[1]} elements not {math.prod(s)}",
+    )
+    return x
+
+
+def _batch_norm_lower(emit, node, args, attrs):
+    from .losses import no_grad_for
+
+    given = [n for n in _BN_TENSORS if attrs.get(n) is True]
+    for name, arg in zip(given, args[1:], strict=True):
+        if name.startswith("running"):
+            no_grad_for(node, arg, "native_batch_norm", name)
+    return emit("nn_batch_norm", args, attrs)
+
+
+def _rms_norm_lower(emit, node, args, attrs):
+    """F.rms_norm as PyTorch records it: x · rsqrt(mean(x², dims) + eps) [· weight]."""
+    x = args[0]
+    ns, axes = _layer_norm_axes(node(x).shape, attrs["normalized_shape"])
+    _layer_norm_shape([node(a).shape for a in args], attrs)
+    eps = attrs.get("eps")
+    if eps is None:  # torch.finfo(input.dtype).eps
+        eps = 2.220446049250313e-16 if _re(node(x).value).dtype.itemsize == 8 else 1.1920929e-07
+    sq = emit("nn_scalar", (x,), {"fn": "pow", "other": 2.0, "label": "PowBackward0"})
+    mean = emit("mean", (sq,), {"dim": axes, "keepdim": True})
+    r = emit("rsqrt", (scalar(emit, "add", mean, eps, "AddBackward1"),))
+    out = emit("mul", (x, r))
+    return emit("mul", (out, args[1])) if attrs.get("weight") is True else out
+
+
+ROWS += [
+    NNOp(
+        "group_norm",
+        _group_norm,
+        _group_norm_grads,
+        "NativeGroupNormBackward0",
+        _group_norm_shape,
+        params={"num_groups": REQUIRED, "weight": None, "bias": None, "eps": 1e-5},
+        tensor_params=_LN_TENSORS,
+        mirror="F.group_norm(a, num_groups, weight, bias, eps)",
+        rule="normalised per sample over each group of channels, then weight and bias per channel",
+        examples=(
+            ("F.group_norm(A, 2)", {"A": ((2, 4, 3), REAL)}),
+            (
+                "F.group_norm(A, 2, w, b, eps=0.01)",
+                {"A": ((2, 4, 3), REAL), "w": ((4,), REAL), "b": ((4,), REAL)},
+            ),
+            ("F.group_norm(A, 1, w)", {"A": ((3, 2), REAL), "w": ((2,), REAL)}),
+        ),
+        namespaces=("torch.nn.functional",),
+        methods=(),
+    ),
+    NNOp(
+        "batch_norm",
+        None,
+        (),
+        "NativeBatchNormBackward0",
+        None,
+        params={
+            "running_mean": None,
+            "running_var": None,
+            "weight": None,
+            "bias": None,
+            "training": False,
+            "momentum": 0.1,
+            "eps": 1e-5,
+        },
+        tensor_params=_BN_TENSORS,
+        lower=_batch_norm_lower,
+        mirror="F.batch_norm(a, running_mean, running_var, weight, bias, training, momentum, eps)",
+        rule="per channel (dimension 1): batch statistics when training, else the running ones",
+        examples=(
+            (
+                "F.batch_norm(A, None, None, w, b, training=True)",
+                {"A": ((4, 3, 2), REAL), "w": ((3,), REAL), "b": ((3,), REAL)},
+            ),
+            ("F.batch_norm(A, None, None, training=True, eps=0.1)", {"A": ((3, 2), REAL)}),
+        ),
+        namespaces=("torch.nn.functional",),
+        methods=(),
+    ),
+    NNOp(
+        "rms_norm",
+        None,
+        (),
+        "MulBackward0 over RsqrtBackward0 over AddBackward1 over MeanBackward1 over "
+        "PowBackward0 (and MulBackward0 with a weight)",
+        None,
+        params={"normalized_shape": (), "weight": None, "eps": None},
+        tensor_params=("weight",),
+        lower=_rms_norm_lower,
+        mirror="F.rms_norm(a, normalized_shape, weight, eps)",
+        rule="a / √(mean(a²) + eps) · weight over the last dimensions",
+        examples=(
+            ("F.rms_norm(A, (3,))", M),
+            ("F.rms_norm(A, [2, 3], w, eps=0.1)", {"A": ((2, 2, 3), REAL), "w": ((2, 3), REAL)}),
+        ),
+        namespaces=("torch.nn.functional",),
+        methods=(),
+    ),
+    NNOp(
+        "nn_batch_norm",
+        _batch_norm,
+        _batch_norm_grads,
+        "NativeBatchNormBackward0",
+        _batch_norm_shape,
+        params={
+            "running_mean": None,
+            "running_var": None,
+            "weight": None,
+            "bias": None,
+            "training": False,
+            "momentum": 0.1,
+            "eps": 1e-5,
+        },
+        tensor_params=_BN_TENSORS,
+        public=False,
     ),
 ]
