@@ -11,6 +11,7 @@ from .core import (
     V,
     _abs,
     _re,
+    _reshape_ids,
     _sigmoid,
     broadcast_shapes,
     fmt_shape,
@@ -181,7 +182,7 @@ def _nll_parts(logp, t, extra, weight, ignore_index):
     return picked, wt.astype(_re(logp).dtype), take, cls
 
 
-def _nll_loss(logp, t, *extra, weight=None, ignore_index=-100, reduction="mean"):
+def _nll_loss(logp, t, *extra, weight=None, ignore_index=-100, reduction="mean", nd=False):
     picked, wt, _, _ = _nll_parts(logp, t, extra, weight, ignore_index)
     loss = -picked * wt
     if reduction == "mean":
@@ -189,7 +190,7 @@ def _nll_loss(logp, t, *extra, weight=None, ignore_index=-100, reduction="mean")
     return np.sum(loss) if reduction == "sum" else loss
 
 
-def _nll_grad(g, o, logp, t, *extra, weight=None, ignore_index=-100, reduction="mean"):
+def _nll_grad(g, o, logp, t, *extra, weight=None, ignore_index=-100, reduction="mean", nd=False):
     _, wt, take, cls = _nll_parts(logp, t, extra, weight, ignore_index)
     scale = -wt * (g / np.sum(wt) if reduction == "mean" else g)
     out = np.zeros(logp.shape, dtype=np.result_type(g, logp))
@@ -227,9 +228,25 @@ def no_grad_for(node, arg, fn, what):
 
 
 def _nll_lower(emit, node, args, attrs, fn="nll_loss_forward"):
+    """ATen's nll_loss_nd: nll_loss for 1-D and 2-D inputs, nll_loss2d for 4-D ones, and
+    for the others nll_loss2d of the input viewed as (N, C, 1, -1) (the output viewed back)."""
+    sx = node(args[0]).shape
+    _nll_shape([node(a).shape for a in args], attrs)
     if attrs.get("weight") is True:
         no_grad_for(node, args[2], fn, "weight")
-    return emit("nll", args, attrs)
+    if len(sx) <= 2:
+        return emit("nll", args, attrs)
+    nd = {**attrs, "nd": True}
+    if len(sx) == 4:
+        return emit("nll", args, nd)
+    n, c = sx[:2]
+    empty = math.prod(sx) == 0
+    x = _reshape_ids(emit, node, args[0], (n, c, 0, 0) if empty else (n, c, 1, -1))
+    t = _reshape_ids(emit, node, args[1], (n, 0, 0) if empty else (n, 1, -1))
+    out = emit("nll", (x, t, *args[2:]), nd)
+    if attrs.get("reduction", "mean") != "none":
+        return out
+    return _reshape_ids(emit, node, out, (n, *sx[2:]))
 
 
 def _cross_entropy_lower(emit, node, args, attrs):
@@ -440,7 +457,7 @@ ROWS = [
         "nll",
         _nll_loss,
         (_nll_grad, None, None),
-        "NllLossBackward0",
+        lambda kinds, attrs: "NllLoss2DBackward0" if attrs.get("nd") else "NllLossBackward0",
         _nll_shape,
         arity=2,
         params={"weight": None, "ignore_index": -100, "reduction": "mean"},

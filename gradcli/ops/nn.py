@@ -144,7 +144,7 @@ def scalar(emit, fn, a, other, label):
     return emit("nn_scalar", (a,), {"fn": fn, "other": float(other), "label": label})
 
 
-def _act(name, forward, grad, rule, examples, params=None, label=None, namespaces=None):
+def _act(name, forward, grad, rule, examples, params=None, label=None, namespaces=None, methods=()):
     """An elementwise activation of torch.nn.functional."""
     return Op(
         name,
@@ -157,7 +157,7 @@ def _act(name, forward, grad, rule, examples, params=None, label=None, namespace
         rule=rule,
         examples=examples,
         namespaces=namespaces or ("torch.nn.functional",),
-        methods=(),
+        methods=methods,
     )
 
 
@@ -171,7 +171,8 @@ _SELU_SCALE = 1.0507009873554804934193349852946
 
 
 def _pos(a):
-    return _re(a) > 0
+    """Not on the negative side: PyTorch's kernels test x <= 0, so nan takes this branch."""
+    return ~(_re(a) <= 0)
 
 
 def _mish_grad(g, o, a):
@@ -187,10 +188,6 @@ def _lower_tanhshrink(emit, node, args, attrs):
 def _lower_softsign(emit, node, args, attrs):
     (x,) = args
     return emit("div", (x, scalar(emit, "add", emit("abs", (x,)), 1, "AddBackward0")))
-
-
-def _lower_relu6(emit, node, args, attrs):
-    return emit("hardtanh", tuple(args), {"min_val": 0.0, "max_val": 6.0})
 
 
 def _lower_softmin(emit, node, args, attrs):
@@ -305,15 +302,13 @@ ROWS += [
     _act(
         "hardswish",
         lambda a: np.where(_re(a) <= -3, 0 * a, np.where(_re(a) >= 3, a, a * (a + 3) / 6)),
-        lambda g, o, a: np.where(_re(a) < -3, 0 * g, np.where(_re(a) <= 3, g * (a / 3 + 0.5), g)),
+        lambda g, o, a: np.where(_re(a) <= -3, 0 * g, np.where(_re(a) < 3, g * (a / 3 + 0.5), g)),
         "∂/∂a = 0 below -3, a/3 + 1/2 on [-3, 3], 1 above",
         _ex("F.hardswish(a * 3)"),
     ),
     _act(
         "hardsigmoid",
-        lambda a: np.where(
-            (_re(a) > -3) & (_re(a) < 3), (a + 3) / 6, np.where(_re(a) >= 3, 1.0, 0.0)
-        ),
+        lambda a: np.minimum(np.maximum(a + 3, 0), 6) / 6,
         lambda g, o, a: np.where((_re(a) > -3) & (_re(a) < 3), g * _SIXTH, 0.0),
         "∂/∂a = 1/6 strictly inside (-3, 3), else 0",
         _ex("F.hardsigmoid(a * 3)"),
@@ -326,6 +321,7 @@ ROWS += [
         _ex("F.hardshrink(a)", "F.hardshrink(a, 0.3)", domain="real"),
         params={"lambd": 0.5},
         namespaces=("torch", "torch.nn.functional"),
+        methods=("hardshrink",),
     ),
     _act(
         "softshrink",
@@ -369,18 +365,13 @@ ROWS += [
         _ex("F.logsigmoid(a)"),
         label="LogSigmoidBackward0",
     ),
-    Op(
+    _act(
         "relu6",
-        None,
-        (),
-        "HardtanhBackward0",
-        None,
-        lower=_lower_relu6,
-        mirror="F.relu6(a)",
-        rule="recorded as hardtanh(a, 0, 6)",
-        examples=_ex("F.relu6(a * 4)", domain="away"),
-        namespaces=("torch.nn.functional",),
-        methods=(),
+        lambda a: np.minimum(np.maximum(a, 0), 6),
+        lambda g, o, a: np.where((_re(a) <= 0) | (_re(a) >= 6), 0 * g, g),
+        "∂/∂a = 1 strictly inside (0, 6), else 0 (1 at nan, as PyTorch's hardtanh_backward)",
+        _ex("F.relu6(a * 4)", domain="away"),
+        label="HardtanhBackward0",
     ),
     Op(
         "glu",
@@ -419,10 +410,10 @@ ROWS += [
     _act(
         "rrelu",
         lambda a, lower=0.125, upper=1 / 3, training=False: np.where(
-            _pos(a), a, a * _rrelu_slope(lower, upper, training)
+            _re(a) > 0, a, a * _rrelu_slope(lower, upper, training)
         ),
         lambda g, o, a, lower=0.125, upper=1 / 3, training=False: np.where(
-            _pos(a), g, g * _rrelu_slope(lower, upper, training)
+            _re(a) > 0, g, g * _rrelu_slope(lower, upper, training)
         ),
         "training=False: leaky_relu with slope (lower + upper)/2",
         _ex("F.rrelu(a)", "F.rrelu(a, 0.2, 0.4)", domain="away"),
@@ -432,8 +423,8 @@ ROWS += [
     ),
     _act(
         "threshold",
-        lambda a, threshold, value: np.where(_re(a) > threshold, a, value + 0 * a),
-        lambda g, o, a, threshold, value: np.where(_re(a) > threshold, g, 0 * g),
+        lambda a, threshold, value: np.where(_re(a) <= threshold, value + 0 * a, a),
+        lambda g, o, a, threshold, value: np.where(_re(a) <= threshold, 0 * g, g),
         "∂/∂a = 1 where a > threshold, else 0",
         _ex("F.threshold(a, 0.1, 20.0)", domain="away"),
         params={"threshold": REQUIRED, "value": REQUIRED},
@@ -465,10 +456,10 @@ ROWS += [
     ),
     Op(
         "nn_prelu_kernel",
-        lambda a, w: np.where(_pos(a), a, w * a),
+        lambda a, w: np.where(_re(a) > 0, a, w * a),
         (
-            lambda g, o, a, w: np.where(_pos(a), g, w * g),
-            lambda g, o, a, w: np.where(_pos(a), 0 * g, a * g),
+            lambda g, o, a, w: np.where(_re(a) > 0, g, w * g),
+            lambda g, o, a, w: np.where(_re(a) > 0, 0 * g, a * g),
         ),
         "PreluKernelBackward0",
         lambda shapes, attrs: broadcast_shapes(*shapes),
