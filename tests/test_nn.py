@@ -83,6 +83,20 @@ def test_activations_are_reachable_in_every_spelling(torch):
         ("F.glu(a, 0).sum()", {"a": [1.0, "inf", -1000.0, 0.0]}),
         ("F.softmin(a, 0).sum() + F.softmin(a, 0)[0]", {"a": [1000.0, -1000.0, 0.0]}),
         ("F.normalize(A, dim=1).sum()", {"A": [[0.0, 0.0], [3.0, 4.0]]}),
+        (
+            "F.cosine_similarity(A, B).sum()",
+            {"A": [[0.0, 0.0], [1.0, 2.0]], "B": [[1.0, 1.0], [2.0, 4.0]]},
+        ),
+        ("F.pdist(A).sum()", {"A": [[1.0, 2.0], [1.0, 2.0], [0.0, -1.0]]}),
+        ("F.pdist(A, p=inf).sum()", {"A": [[1.0, 2.0], [2.0, 3.0], [0.0, -1.0]]}),
+        (
+            "F.pairwise_distance(A, B).sum()",
+            {"A": [[1.0, 2.0], [0.0, 0.0]], "B": [[1.0, 2.0], [3.0, 4.0]]},
+        ),
+        (
+            "F.layer_norm(A, (2,)).sum() + F.layer_norm(A, (2,))[0, 0]",
+            {"A": [[1.0, 1.0], [3.0, 4.0]]},
+        ),
     ],
 )
 def test_edges(torch, program, inputs):
@@ -238,6 +252,7 @@ def test_losses_at_the_edges(torch):
 
 ERRORS = [
     ("F.glu(a)", {"a": [1.0, 2.0, 3.0]}, "Halving dimension must be even"),
+    ("F.pdist(a)", {"a": [1.0, 2.0, 3.0]}, "pdist only supports 2D tensors, got: 1D"),
     ("F.prelu(A, w)", {"A": [[1.0, 2.0]], "w": [1.0, 2.0, 3.0]}, "Mismatch of parameter numbers"),
     ("F.prelu(a, w)", {"a": [1.0, 2.0, 3.0], "w": [1.0, 2.0, 3.0]}, "and channel size = 1."),
     ("F.rrelu(a, training=True)", {"a": [1.0]}, "rrelu(training=True)"),
@@ -345,4 +360,51 @@ def test_labels_are_pytorchs():
     )
     assert our_labels(r) == collections.Counter(
         {"AccumulateGrad": 3, "ViewBackward0": 2, "AddmmBackward0": 1, "TBackward0": 1}
+    )
+
+
+def test_where_pytorch_has_no_second_derivative_finite_differences_decide():
+    """PyTorch cannot take a second derivative of hardsigmoid, and its double backward of
+    layer_norm with a bias but no weight fails: jvp, Jacobians and Hessians are checked
+    against finite differences here instead."""
+    from gradcli import derivatives as D
+
+    rng = np.random.default_rng(5)
+    cases = [
+        ("F.hardsigmoid(a * 3).sum()", {"a": rng.standard_normal((2, 3))}),
+        (
+            "F.layer_norm(A, (3,), bias=b).sin().sum()",
+            {"A": rng.standard_normal((2, 3)), "b": rng.standard_normal(3)},
+        ),
+    ]
+    for program, inputs in cases:
+        assert D.check(program, inputs)["ok"], program
+    h = D.hessian(cases[0][0], cases[0][1], dtype="float64")["hessian"]["a"]["a"]
+    np.testing.assert_array_equal(h, np.zeros((2, 3, 2, 3)))
+    program, inputs = cases[1]
+    h = D.hessian(program, inputs, dtype="float64")["hessian"]
+    step = 1e-6
+    for name in inputs:  # each Hessian row: the gradient's central difference
+        for idx in np.ndindex(inputs[name].shape):
+            up, down = dict(inputs), dict(inputs)
+            up[name], down[name] = inputs[name].copy(), inputs[name].copy()
+            up[name][idx] += step
+            down[name][idx] -= step
+            gu = gradcli.evaluate(program, up, dtype="float64").grad
+            gd = gradcli.evaluate(program, down, dtype="float64").grad
+            for other in inputs:
+                np.testing.assert_allclose(
+                    h[other][name][(Ellipsis, *idx)],
+                    (gu[other] - gd[other]) / (2 * step),
+                    rtol=1e-5,
+                    atol=1e-6,
+                )
+
+
+def test_layer_norm_with_a_bias_alone(torch):
+    rng = np.random.default_rng(6)
+    check(
+        torch,
+        "F.layer_norm(A, (3,), bias=b).sin().sum()",
+        {"A": rng.standard_normal((2, 3)), "b": rng.standard_normal(3)},
     )

@@ -13,6 +13,7 @@ from .core import (
     _dim_shape,
     _one_dim,
     _re,
+    _reduce_shape,
     _reshape_ids,
     _same,
     _sigmoid,
@@ -311,7 +312,7 @@ ROWS += [
         lambda a: np.minimum(np.maximum(a + 3, 0), 6) / 6,
         lambda g, o, a: np.where((_re(a) > -3) & (_re(a) < 3), g * _SIXTH, 0.0),
         "∂/∂a = 1/6 strictly inside (-3, 3), else 0",
-        _ex("F.hardsigmoid(a * 3)"),
+        (),  # PyTorch has no second derivative of it to compare with: tests/test_nn.py
     ),
     _act(
         "hardshrink",
@@ -644,9 +645,9 @@ ROWS += [
                 "F.layer_norm(A, (3,), w, b)",
                 {"A": ((2, 2, 3), REAL), "w": ((3,), REAL), "b": ((3,), REAL)},
             ),
-            ("F.layer_norm(A, (3,), bias=b)", {"A": ((2, 3), REAL), "b": ((3,), REAL)}),
+            ("F.layer_norm(A, (3,), w)", {"A": ((2, 3), REAL), "w": ((3,), REAL)}),
         ),
-        namespaces=("torch.nn.functional",),
+        namespaces=("torch", "torch.nn.functional"),
         methods=(),
     ),
     NNOp(
@@ -902,7 +903,7 @@ ROWS += [
             ),
             ("F.group_norm(A, 1, w)", {"A": ((3, 2), REAL), "w": ((2,), REAL)}),
         ),
-        namespaces=("torch.nn.functional",),
+        namespaces=("torch", "torch.nn.functional"),
         methods=(),
     ),
     NNOp(
@@ -950,7 +951,7 @@ ROWS += [
             ("F.rms_norm(A, (3,))", M),
             ("F.rms_norm(A, [2, 3], w, eps=0.1)", {"A": ((2, 2, 3), REAL), "w": ((2, 3), REAL)}),
         ),
-        namespaces=("torch.nn.functional",),
+        namespaces=("torch", "torch.nn.functional"),
         methods=(),
     ),
     NNOp(
@@ -970,5 +971,175 @@ ROWS += [
         },
         tensor_params=_BN_TENSORS,
         public=False,
+    ),
+]
+
+
+# ---- distances ---------------------------------------------------------------------------
+
+
+def _vector_norm():
+    from . import OPS  # the norm row's rules (torch.norm and linalg.vector_norm share them)
+
+    return OPS["norm"]
+
+
+def _pairwise_distance_lower(emit, node, args, attrs):
+    """ATen: norm(x1 - x2 + eps, p, last dimension, keepdim)."""
+    a, b = args
+    ndim = max(len(node(a).shape), len(node(b).shape))
+    shifted = scalar(emit, "add", emit("sub", (a, b)), attrs.get("eps", 1e-6), "AddBackward1")
+    return emit(
+        "nn_norm_dim",
+        (shifted,),
+        {"p": attrs.get("p", 2.0), "dim": max(ndim - 1, 0), "keepdim": attrs.get("keepdim", False)},
+    )
+
+
+def _cosine_similarity_lower(emit, node, args, attrs):
+    """ATen: each operand over its norm (a clone clamped at eps outside autograd), the
+    product summed over dim."""
+    from .losses import _broadcast_tensors
+
+    dim, eps = attrs.get("dim", 1), attrs.get("eps", 1e-8)
+    parts = []
+    for x in _broadcast_tensors(emit, node, args):
+        n = emit("norm", (x,), {"p": 2.0, "dim": dim, "keepdim": True})
+        parts.append(emit("div", (x, emit("nn_clamped_clone", (n,), {"min": eps}))))
+    return emit("sum", (emit("mul", tuple(parts)),), {"dim": dim, "keepdim": False})
+
+
+def _pdist_pairs(x):
+    n = x.shape[0]
+    i, j = np.triu_indices(n, 1)
+    return i, j, x[i] - x[j]
+
+
+def _pdist_check(shape, p):
+    if len(shape) != 2:
+        raise ShapeError(f"pdist only supports 2D tensors, got: {len(shape)}D")
+    if p < 0:
+        raise ShapeError("pdist only supports non-negative p values")
+
+
+def _pdist(x, p=2.0):
+    _pdist_check(x.shape, p)
+    _, _, d = _pdist_pairs(x)
+    return _vector_norm().forward(d, p=p, dim=1, keepdim=False)
+
+
+def _pdist_grad(g, o, x, p=2.0):
+    """PdistBackward0: per pair sign(d)·|d|^(p-1)/dist^(p-1) (0 where dist is 0; for p=inf
+    every coordinate at the maximum, without sharing a tie)."""
+    i, j, d = _pdist_pairs(x)
+    dist = o[:, None]
+    sign = np.sign(_re(d))
+    if p == 0:
+        local = 0 * d
+    elif p == 1:
+        local = sign + 0 * d
+    elif p == math.inf:
+        local = sign * (_re(_abs(d)) == _re(dist))
+    elif p == 2:
+        local = np.where(_re(dist) == 0, 0 * d, d / dist)
+    else:
+        local = np.where(_re(dist) == 0, 0 * d, sign * _abs(d) ** (p - 1) / dist ** (p - 1))
+    contrib = g[:, None] * local
+    out = np.zeros(x.shape, dtype=np.result_type(contrib, x))
+    np.add.at(out, i, contrib)
+    np.add.at(out, j, -contrib)
+    return out
+
+
+def _pdist_shape(shapes, attrs):
+    _pdist_check(shapes[0], attrs.get("p", 2.0))
+    n = shapes[0][0]
+    return (n * (n - 1) // 2,)
+
+
+ROWS += [
+    Op(
+        "pairwise_distance",
+        None,
+        (),
+        "NormBackward1 over AddBackward1 over SubBackward0",
+        None,
+        arity=2,
+        params={"p": 2.0, "eps": 1e-6, "keepdim": False},
+        lower=_pairwise_distance_lower,
+        mirror="F.pairwise_distance(a, b, p, eps, keepdim)",
+        rule="‖a - b + eps‖ₚ over the last dimension",
+        examples=(
+            ("F.pairwise_distance(A, B)", {"A": ((2, 3), REAL), "B": ((2, 3), REAL)}),
+            (
+                "F.pairwise_distance(A, b, p=1.0, keepdim=True)",
+                {"A": ((2, 3), "away"), "b": ((3,), REAL)},
+            ),
+        ),
+        namespaces=("torch", "torch.nn.functional"),
+        methods=(),
+        inputs=("x1", "x2"),
+    ),
+    Op(
+        "cosine_similarity",
+        None,
+        (),
+        "SumBackward1 over MulBackward0 over DivBackward0 (each over CloneBackward0 over "
+        "LinalgVectorNormBackward0)",
+        None,
+        arity=2,
+        params={"dim": 1, "eps": 1e-8},
+        lower=_cosine_similarity_lower,
+        mirror="F.cosine_similarity(a, b, dim, eps)",
+        rule="Σ (a/‖a‖)(b/‖b‖) along dim, norms clamped at eps",
+        examples=(
+            ("F.cosine_similarity(A, B)", {"A": ((2, 3), REAL), "B": ((2, 3), REAL)}),
+            ("F.cosine_similarity(a, b, dim=0)", {"a": ((3,), REAL), "b": ((3,), REAL)}),
+        ),
+        namespaces=("torch", "torch.nn.functional"),
+        methods=(),
+        inputs=("x1", "x2"),
+    ),
+    Op(
+        "pdist",
+        _pdist,
+        (_pdist_grad,),
+        "PdistBackward0",
+        _pdist_shape,
+        params={"p": 2.0},
+        mirror="F.pdist(a, p)",
+        rule="‖aᵢ - aⱼ‖ₚ for every pair of rows i < j",
+        examples=(
+            ("F.pdist(A)", {"A": ((4, 3), REAL)}),
+            ("F.pdist(A, p=1.0)", {"A": ((3, 2), "distinct")}),
+            ("F.pdist(A, 3.0)", {"A": ((3, 2), REAL)}),
+        ),
+        namespaces=("torch", "torch.nn.functional"),
+        methods=(),
+    ),
+    Op(
+        "nn_norm_dim",
+        lambda a, p=2.0, dim=None, keepdim=False: _vector_norm().forward(
+            a, p=p, dim=dim, keepdim=keepdim
+        ),
+        (
+            lambda g, o, a, p=2.0, dim=None, keepdim=False: _vector_norm().grads[0](
+                g, o, a, p=p, dim=dim, keepdim=keepdim
+            ),
+        ),
+        "NormBackward1",
+        _reduce_shape,
+        params={"p": 2.0, "dim": None, "keepdim": False},
+        public=False,
+    ),
+    Op(
+        "nn_clamped_clone",
+        lambda a, min=0.0: np.where(_re(a) < min, min + 0 * a, a),
+        (lambda g, o, a, min=0.0: g,),
+        "CloneBackward0",
+        _same,
+        params={"min": 0.0},
+        public=False,
+        saves="none",
     ),
 ]
