@@ -201,6 +201,7 @@ NOT_THE_SAME = {
     "torch.linalg.norm": "a matrix norm for 2-D input with ord given; vector_norm is supported",
     "torch.batch_norm": "weight and bias come before the running statistics; cudnn_enabled",
     "torch.kl_div": "reduction is an integer enum there (F.kl_div takes the string)",
+    "torch.instance_norm": "weight and bias come before the running statistics; cudnn_enabled",
 }
 
 

@@ -372,6 +372,9 @@ def test_where_pytorch_has_no_second_derivative_finite_differences_decide():
     rng = np.random.default_rng(5)
     cases = [
         ("F.hardsigmoid(a * 3).sum()", {"a": rng.standard_normal((2, 3))}),
+        ("F.pdist(A).sin().sum()", {"A": rng.standard_normal((4, 3))}),
+        ("F.pdist(A, p=1.0).sin().sum()", {"A": rng.standard_normal((3, 2))}),
+        ("F.pdist(A, 3.0).sin().sum()", {"A": rng.standard_normal((3, 2))}),
         (
             "F.layer_norm(A, (3,), bias=b).sin().sum()",
             {"A": rng.standard_normal((2, 3)), "b": rng.standard_normal(3)},
@@ -381,7 +384,7 @@ def test_where_pytorch_has_no_second_derivative_finite_differences_decide():
         assert D.check(program, inputs)["ok"], program
     h = D.hessian(cases[0][0], cases[0][1], dtype="float64")["hessian"]["a"]["a"]
     np.testing.assert_array_equal(h, np.zeros((2, 3, 2, 3)))
-    program, inputs = cases[1]
+    program, inputs = cases[-1]
     h = D.hessian(program, inputs, dtype="float64")["hessian"]
     step = 1e-6
     for name in inputs:  # each Hessian row: the gradient's central difference
@@ -408,3 +411,20 @@ def test_layer_norm_with_a_bias_alone(torch):
         "F.layer_norm(A, (3,), bias=b).sin().sum()",
         {"A": rng.standard_normal((2, 3)), "b": rng.standard_normal(3)},
     )
+
+
+@pytest.mark.parametrize("dtype", ["float64", "float32"])
+@pytest.mark.parametrize(
+    "program,shape",
+    [("F.pdist(A)", (4, 3)), ("F.pdist(A, p=1.0)", (3, 2)), ("F.pdist(A, 3.0)", (3, 2))],
+)
+def test_pdist(torch, program, shape, dtype):
+    A = np.random.default_rng(7).standard_normal(shape)
+    n = shape[0] * (shape[0] - 1) // 2
+    seed = np.random.default_rng(8).standard_normal(n)
+    ours = gradcli.evaluate(program, {"A": A}, dtype=dtype, seed_vector=seed)
+    out, grads = run_torch(torch, program, {"A": A}, dtype=dtype, seed=seed)
+    rtol = 1e-9 if dtype == "float64" else 2e-5
+    np.testing.assert_allclose(ours.value, out.detach().numpy(), rtol=rtol, atol=rtol)
+    np.testing.assert_allclose(ours.grad["A"], grads["A"], rtol=rtol, atol=rtol)
+    assert our_labels(ours) == torch_labels(out)

@@ -821,3 +821,105 @@ ROWS += [
         public=False,
     ),
 ]
+
+
+def _multilabel_soft_margin_lower(emit, node, args, attrs):
+    """F.multilabel_soft_margin_loss, as functional.py computes it: -(t·logσ(x) +
+    (1 - t)·logσ(-x)) [· weight], summed over the classes / C, then reduced."""
+    x, t = args[:2]
+    reduction = check_reduction(attrs.get("reduction", "mean"))
+    sx = node(x).shape
+    if not sx:
+        raise ShapeError("multilabel_soft_margin_loss expects an input of 1 or more dimensions")
+    pos = emit("mul", (t, emit("logsigmoid", (x,))))
+    rest = scalar(emit, "rsub", t, 1.0, "RsubBackward1")
+    neg = emit("mul", (rest, emit("logsigmoid", (emit("neg", (x,)),))))
+    loss = emit("neg", (emit("add", (pos, neg)),))
+    if attrs.get("weight") is True:
+        loss = emit("mul", (loss, args[2]))
+    cls = len(node(loss).shape) - 1
+    per = emit("sum", (loss,), {"dim": cls, "keepdim": False})
+    per = scalar(emit, "div", per, node(loss).shape[cls], "DivBackward0")
+    return _reduced(emit, per, reduction)
+
+
+def _gaussian_nll_lower(emit, node, args, attrs):
+    """F.gaussian_nll_loss, as functional.py computes it: var (unsqueezed when one dimension
+    short) cloned and clamped at eps outside autograd; 0.5·(log var + (x - t)²/var)."""
+    x, t, var = args
+    sx, sv = node(x).shape, node(var).shape
+    reduction = attrs.get("reduction", "mean")
+    if sv != sx:
+        if sx[:-1] == sv:
+            var = emit("unsqueeze", (var,), {"dim": -1})
+        elif not (sx[:-1] == sv[:-1] and sv and sv[-1] == 1):
+            raise ShapeError("var is of incorrect size")
+    if reduction not in ("none", "mean", "sum"):
+        raise EvaluationError(f"{reduction} is not valid")
+    if np.any(_re(np.asarray(node(var).value)) < 0):
+        raise EvaluationError("var has negative entry/entries")
+    var = emit("nn_clamped_clone", (var,), {"min": attrs.get("eps", 1e-6)})
+    sq = emit(
+        "nn_scalar", (emit("sub", (x, t)),), {"fn": "pow", "other": 2.0, "label": "PowBackward0"}
+    )
+    inner = emit("add", (emit("log", (var,)), emit("div", (sq, var))))
+    loss = scalar(emit, "mul", inner, 0.5, "MulBackward0")
+    if attrs.get("full"):
+        loss = scalar(emit, "add", loss, 0.5 * math.log(2 * math.pi), "AddBackward0")
+    return _reduced(emit, loss, reduction)
+
+
+ROWS += [
+    NNOp(
+        "multilabel_soft_margin_loss",
+        None,
+        (),
+        "DivBackward0 over SumBackward1 over NegBackward0 over AddBackward0 of MulBackward0s "
+        "over LogSigmoidBackward0s, then MeanBackward0 / SumBackward0",
+        None,
+        arity=2,
+        params={"weight": None, "reduction": "mean"},
+        tensor_params=("weight",),
+        lower=_multilabel_soft_margin_lower,
+        mirror="F.multilabel_soft_margin_loss(a, target, weight, reduction)",
+        rule="-(t·logσ(a) + (1 - t)·logσ(-a)) averaged over the classes",
+        examples=(
+            ("F.multilabel_soft_margin_loss(a, b)", _pair("a", "b", domains=(REAL, "prob"))),
+            (
+                "F.multilabel_soft_margin_loss(a, b, w, reduction='none')",
+                {"a": ((2, 3), REAL), "b": ((2, 3), "prob"), "w": ((3,), "positive")},
+            ),
+        ),
+        namespaces=("torch.nn.functional",),
+        inputs=("input", "target"),
+    ),
+    Op(
+        "gaussian_nll_loss",
+        None,
+        (),
+        "MulBackward0 over AddBackward0 of LogBackward0 and DivBackward0 (PowBackward0 over "
+        "SubBackward0; the variance through CloneBackward0), then MeanBackward0 / SumBackward0",
+        None,
+        arity=3,
+        params={"full": False, "eps": 1e-6, "reduction": "mean"},
+        lower=_gaussian_nll_lower,
+        mirror="F.gaussian_nll_loss(a, target, var, full, eps, reduction)",
+        rule="½(log max(var, eps) + (a - t)²/max(var, eps)) [+ ½ log 2π]",
+        examples=(
+            (
+                "F.gaussian_nll_loss(a, b, v)",
+                _pair("a", "b", "v", domains=(REAL, REAL, "positive")),
+            ),
+            (
+                "F.gaussian_nll_loss(a, b, v, full=True, reduction='sum')",
+                {"a": ((2, 3), REAL), "b": ((2, 3), REAL), "v": ((2, 1), "positive")},
+            ),
+            (
+                "F.gaussian_nll_loss(a, b, v, reduction='none')",
+                {"a": ((2, 3), REAL), "b": ((2, 3), REAL), "v": ((2,), "positive")},
+            ),
+        ),
+        namespaces=("torch.nn.functional",),
+        inputs=("input", "target", "var"),
+    ),
+]

@@ -453,7 +453,7 @@ ROWS += [
         _same,
         params={"fn": "add", "other": 0.0, "label": "AddBackward0"},
         public=False,
-        saves="none",
+        saves="inputs",  # pow reads its base
     ),
     Op(
         "nn_prelu_kernel",
@@ -1109,11 +1109,7 @@ ROWS += [
         params={"p": 2.0},
         mirror="F.pdist(a, p)",
         rule="‖aᵢ - aⱼ‖ₚ for every pair of rows i < j",
-        examples=(
-            ("F.pdist(A)", {"A": ((4, 3), REAL)}),
-            ("F.pdist(A, p=1.0)", {"A": ((3, 2), "distinct")}),
-            ("F.pdist(A, 3.0)", {"A": ((3, 2), REAL)}),
-        ),
+        examples=(),  # PyTorch has no second derivative of it to compare with: tests/test_nn.py
         namespaces=("torch", "torch.nn.functional"),
         methods=(),
     ),
@@ -1139,6 +1135,85 @@ ROWS += [
         "CloneBackward0",
         _same,
         params={"min": 0.0},
+        public=False,
+        saves="none",
+    ),
+]
+
+
+def _instance_norm_lower(emit, node, args, attrs):
+    """ATen's instance_norm: the input viewed as (1, N·C, *), each per-channel tensor
+    repeated N times, batch_norm, and the result viewed back."""
+    from .losses import no_grad_for
+
+    x = args[0]
+    sx = node(x).shape
+    if len(sx) < 3:
+        raise ShapeError(
+            f"instance_norm expects an input of 3 or more dimensions (N, C, ...), got "
+            f"{fmt_shape(sx)}"
+        )
+    stats = attrs.get("use_input_stats", True)
+    if stats and math.prod(sx[2:]) <= 1:
+        raise ShapeError(
+            f"Expected more than 1 spatial element when training, got input size "
+            f"torch.Size({list(sx)})"
+        )
+    given = [n for n in _BN_TENSORS if attrs.get(n) is True]
+    n, c = sx[:2]
+    tensors = []
+    for name, arg in zip(given, args[1:], strict=True):
+        if name.startswith("running"):
+            no_grad_for(node, arg, "native_batch_norm", name)
+        if node(arg).shape != (c,):
+            raise ShapeError(f"{name} should contain {c} elements not {math.prod(node(arg).shape)}")
+        tensors.append(emit("nn_repeat", (arg,), {"times": n}))
+    flat = _reshape_ids(emit, node, x, (1, n * c, *sx[2:]))
+    bn = {k: attrs.get(k) for k in _BN_TENSORS}
+    bn.update(training=stats, momentum=attrs.get("momentum", 0.1), eps=attrs.get("eps", 1e-5))
+    out = emit("nn_batch_norm", (flat, *tensors), bn)
+    return _reshape_ids(emit, node, out, sx)
+
+
+ROWS += [
+    NNOp(
+        "instance_norm",
+        None,
+        (),
+        "ViewBackward0 over NativeBatchNormBackward0 over ViewBackward0 (and RepeatBackward0 "
+        "on the weight and bias)",
+        None,
+        params={
+            "running_mean": None,
+            "running_var": None,
+            "weight": None,
+            "bias": None,
+            "use_input_stats": True,
+            "momentum": 0.1,
+            "eps": 1e-5,
+        },
+        tensor_params=_BN_TENSORS,
+        lower=_instance_norm_lower,
+        mirror="F.instance_norm(a, running_mean, running_var, weight, bias, use_input_stats, "
+        "momentum, eps)",
+        rule="normalised per sample and channel over the spatial dimensions",
+        examples=(
+            ("F.instance_norm(A)", {"A": ((2, 3, 4), REAL)}),
+            (
+                "F.instance_norm(A, weight=w, bias=b, eps=0.01)",
+                {"A": ((2, 3, 2, 2), REAL), "w": ((3,), REAL), "b": ((3,), REAL)},
+            ),
+        ),
+        namespaces=("torch.nn.functional",),
+        methods=(),
+    ),
+    Op(
+        "nn_repeat",
+        lambda a, times=1: np.tile(a, times),
+        (lambda g, o, a, times=1: np.sum(np.reshape(g, (times, -1)), axis=0),),
+        "RepeatBackward0",
+        lambda shapes, attrs: (shapes[0][0] * attrs["times"],),
+        params={"times": 1},
         public=False,
         saves="none",
     ),
