@@ -923,3 +923,126 @@ ROWS += [
         inputs=("input", "target", "var"),
     ),
 ]
+
+
+def _triplet_lower(emit, node, args, attrs):
+    """ATen: clamp_min(margin + d(a, p) - d(a, n), 0), d the pairwise distance (with swap,
+    d(a, n) is minimum(d(a, n), d(p, n)))."""
+    from .nn import _pairwise_distance_lower
+
+    a, p, n = args
+    dims = [len(node(v).shape) for v in args]
+    if not dims[0] == dims[1] == dims[2]:
+        raise ShapeError(
+            "The anchor, positive, and negative tensors are expected to have the same number "
+            f"of dimensions, but got: anchor {dims[0]}D, positive {dims[1]}D, and negative "
+            f"{dims[2]}D inputs"
+        )
+    reduction = check_reduction(attrs.get("reduction", "mean"))
+    dist = {"p": attrs.get("p", 2.0), "eps": attrs.get("eps", 1e-6), "keepdim": False}
+    pos = _pairwise_distance_lower(emit, node, (a, p), dist)
+    neg = _pairwise_distance_lower(emit, node, (a, n), dist)
+    if attrs.get("swap"):
+        neg = emit("minimum", (neg, _pairwise_distance_lower(emit, node, (p, n), dist)))
+    shifted = scalar(emit, "add", pos, attrs.get("margin", 1.0), "AddBackward1")
+    return _reduced(emit, emit("loss_clamp_min", (emit("sub", (shifted, neg)),)), reduction)
+
+
+def _cosine_embedding_lower(emit, node, args, attrs):
+    """ATen's cosine_embedding_loss, node for node: cos = Σx₁x₂ / √((Σx₁² + ε)(Σx₂² + ε));
+    1 - cos where the target is 1, max(cos - margin, 0) where it is -1."""
+    x1, x2, t = args
+    s1, s2, st = (node(v).shape for v in args)
+    if len(st) not in (0, 1):
+        raise ShapeError("0D or 1D target tensor expected, multi-target not supported")
+    want = 2 if st else 1
+    if len(s1) != want or len(s2) != want:
+        raise ShapeError(
+            f"{len(st)}D target tensor expects {want}D input tensors, but found inputs with "
+            f"sizes {fmt_shape(s1)} and {fmt_shape(s2)}."
+        )
+    reduction = check_reduction(attrs.get("reduction", "mean"))
+    d = len(st)
+
+    def total(a, b):
+        return emit("sum", (emit("mul", (a, b)),), {"dim": d, "keepdim": False})
+
+    mag1 = scalar(emit, "add", total(x1, x1), 1e-12, "AddBackward1")
+    mag2 = scalar(emit, "add", total(x2, x2), 1e-12, "AddBackward1")
+    cos = emit("div", (total(x1, x2), emit("sqrt", (emit("mul", (mag1, mag2)),))))
+    pos = scalar(emit, "rsub", cos, 1.0, "SubBackward0")
+    neg = emit(
+        "loss_clamp_min", (scalar(emit, "sub", cos, attrs.get("margin", 0.0), "SubBackward1"),)
+    )
+    out = emit(
+        "add",
+        (
+            emit("loss_where_eq", (t, pos), {"value": 1.0}),
+            emit("loss_where_eq", (t, neg), {"value": -1.0}),
+        ),
+    )
+    return _reduced(emit, out, reduction)
+
+
+ROWS += [
+    Op(
+        "triplet_margin_loss",
+        None,
+        (),
+        "ClampMinBackward0 over SubBackward0 over AddBackward1 and the pairwise distances "
+        "(NormBackward1, AddBackward1, SubBackward0; MinimumBackward0 with swap), then "
+        "MeanBackward0 / SumBackward0",
+        None,
+        arity=3,
+        params={"margin": 1.0, "p": 2.0, "eps": 1e-6, "swap": False, "reduction": "mean"},
+        lower=_triplet_lower,
+        mirror="F.triplet_margin_loss(a, positive, negative, margin, p, eps, swap, reduction)",
+        rule="max(0, margin + ‖a - p‖ - ‖a - n‖)",
+        examples=(
+            ("F.triplet_margin_loss(a, b, c)", _pair("a", "b", "c")),
+            (
+                "F.triplet_margin_loss(a, b, c, margin=2.0, p=1.0, swap=True, reduction='sum')",
+                _pair("a", "b", "c", domains=("away", "away", "away")),
+            ),
+        ),
+        namespaces=("torch", "torch.nn.functional"),
+        methods=(),
+        inputs=("anchor", "positive", "negative"),
+    ),
+    Op(
+        "cosine_embedding_loss",
+        None,
+        (),
+        "AddBackward0 over WhereBackward0s over the cosine (DivBackward0, SqrtBackward0, "
+        "MulBackward0, AddBackward1, SumBackward1), then MeanBackward0 / SumBackward0",
+        None,
+        arity=3,
+        params={"margin": 0.0, "reduction": "mean"},
+        lower=_cosine_embedding_lower,
+        mirror="F.cosine_embedding_loss(a, b, target, margin, reduction)",
+        rule="1 - cos(a, b) where y = 1, max(0, cos(a, b) - margin) where y = -1",
+        examples=(
+            (
+                "F.cosine_embedding_loss(a, b, (c > 0) * 2.0 - 1)",
+                {"a": ((3, 4), REAL), "b": ((3, 4), REAL), "c": ((3,), REAL)},
+            ),
+            (
+                "F.cosine_embedding_loss(a, b, (c > 0) * 2.0 - 1, margin=-0.5, reduction='none')",
+                {"a": ((3, 4), REAL), "b": ((3, 4), REAL), "c": ((3,), REAL)},
+            ),
+        ),
+        namespaces=("torch", "torch.nn.functional"),
+        methods=(),
+        inputs=("input1", "input2", "target"),
+    ),
+    Op(
+        "loss_where_eq",
+        lambda t, x, value=1.0: np.where(_re(t) == value, x, 0 * x),
+        (None, lambda g, o, t, x, value=1.0: np.where(_re(t) == value, g, 0 * g)),
+        "WhereBackward0",
+        lambda shapes, attrs: broadcast_shapes(*shapes),
+        arity=2,
+        params={"value": 1.0},
+        public=False,
+    ),
+]
