@@ -88,6 +88,23 @@ def test_activations_are_reachable_in_every_spelling(torch):
             {"A": [[0.0, 0.0], [1.0, 2.0]], "B": [[1.0, 1.0], [2.0, 4.0]]},
         ),
         ("F.pdist(A).sum()", {"A": [[1.0, 2.0], [1.0, 2.0], [0.0, -1.0]]}),
+        (
+            "F.scaled_dot_product_attention(q, k, v, attn_mask=m).sum()",
+            {
+                "q": [[1.0, 2.0], [3.0, 4.0]],
+                "k": [[1.0, 0.0], [0.0, 1.0]],
+                "v": [[1.0, 2.0], [3.0, 4.0]],
+                "m": [[0.0, "-inf"], ["-inf", "-inf"]],
+            },
+        ),
+        (
+            "F.scaled_dot_product_attention(q, k, v, is_causal=True, scale=-0.5).sum()",
+            {
+                "q": [[1.0, 2.0], [3.0, 4.0]],
+                "k": [[1.0, 0.0], [0.0, 1.0]],
+                "v": [[1.0, 2.0], [3.0, 4.0]],
+            },
+        ),
         ("F.pdist(A, p=inf).sum()", {"A": [[1.0, 2.0], [2.0, 3.0], [0.0, -1.0]]}),
         (
             "F.pairwise_distance(A, B).sum()",

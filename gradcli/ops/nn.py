@@ -1218,3 +1218,150 @@ ROWS += [
         saves="none",
     ),
 ]
+
+
+# ---- attention ---------------------------------------------------------------------------
+
+
+def _safe_softmax(a):
+    """torch._safe_softmax over the last dimension: a row that is all -inf gives zeros."""
+    m = np.amax(_re(a), axis=-1, keepdims=True)
+    e = np.exp(a - np.where(np.isneginf(m), 0.0, m))
+    s = np.sum(e, axis=-1, keepdims=True)
+    return np.where(_re(s) == 0, 0 * e, e / np.where(_re(s) == 0, 1.0, s))
+
+
+def _causal_mask(shape):
+    rows, cols = shape[-2], shape[-1]
+    return np.where(np.tril(np.ones((rows, cols), dtype=bool)), 0.0, -np.inf)
+
+
+def _sdpa_lower(emit, node, args, attrs):
+    """The CPU math kernel of F.scaled_dot_product_attention: q and kᵀ each scaled by
+    √scale, q·kᵀ, + mask (or the causal mask), safe softmax, · v; each product as
+    torch.matmul records it."""
+    from . import OPS
+
+    q, k, v = args[:3]
+    mask = args[3] if attrs.get("attn_mask") is True else None
+    if attrs.get("dropout_p", 0.0) != 0.0:
+        raise EvaluationError(
+            "scaled_dot_product_attention with dropout_p > 0 draws a random mask, which "
+            "gradcli does not do",
+            hint="use dropout_p=0.0",
+        )
+    if attrs.get("enable_gqa"):
+        raise EvaluationError("scaled_dot_product_attention(enable_gqa=True) is not supported")
+    if mask is not None and attrs.get("is_causal"):
+        raise EvaluationError(
+            "_scaled_dot_product_attention: Explicit attn_mask should not be set when "
+            "is_causal=True"
+        )
+    if mask is not None and node(mask).value.dtype == bool:
+        raise EvaluationError(
+            "a boolean attn_mask is not supported yet", hint="pass a float additive mask"
+        )
+    sq, sk = node(q).shape, node(k).shape
+    if len(sq) < 2 or len(sk) < 2:
+        raise ShapeError(
+            f"scaled_dot_product_attention expects query and key of 2 or more dimensions, got "
+            f"{fmt_shape(sq)} and {fmt_shape(sk)}"
+        )
+    scale = attrs.get("scale")
+    factor = math.sqrt(abs(scale) if scale is not None else 1 / math.sqrt(sq[-1]))
+    qs = scalar(
+        emit, "mul", q, -factor if scale is not None and scale < 0 else factor, "MulBackward1"
+    )
+    kt = scalar(emit, "mul", emit("nn_transpose_last", (k,)), factor, "MulBackward1")
+    matmul = OPS["matmul"].lower
+    attn = matmul(emit, node, (qs, kt), {})
+    if mask is not None:
+        attn = emit("add", (attn, mask))
+    elif attrs.get("is_causal"):
+        attn = emit("nn_causal_add", (attn,))
+    return matmul(emit, node, (emit("nn_safe_softmax", (attn,)), v), {})
+
+
+def _safe_softmax_grad(g, o, a):
+    return (g - np.sum(g * o, axis=-1, keepdims=True)) * o
+
+
+def _swap_last(shapes, attrs):
+    s = shapes[0]
+    if len(s) < 2:
+        raise ShapeError(f"expected a tensor of 2 or more dimensions, got {fmt_shape(s)}")
+    return s[:-2] + (s[-1], s[-2])
+
+
+ROWS += [
+    NNOp(
+        "scaled_dot_product_attention",
+        None,
+        (),
+        "MulBackward1 on q and on TransposeBackward0 of k, the products as torch.matmul "
+        "records them (MmBackward0, or BmmBackward0 with views), AddBackward0 for a mask, "
+        "SafeSoftmaxBackward0",
+        None,
+        arity=3,
+        params={
+            "attn_mask": None,
+            "dropout_p": 0.0,
+            "is_causal": False,
+            "scale": None,
+            "enable_gqa": False,
+        },
+        tensor_params=("attn_mask",),
+        lower=_sdpa_lower,
+        mirror="F.scaled_dot_product_attention(q, k, v, attn_mask, dropout_p, is_causal, scale)",
+        rule="softmax(q kᵀ · scale + mask) v",
+        examples=(
+            (
+                "F.scaled_dot_product_attention(q, k, v)",
+                {"q": ((3, 4), REAL), "k": ((5, 4), REAL), "v": ((5, 2), REAL)},
+            ),
+            (
+                "F.scaled_dot_product_attention(q, k, v, is_causal=True, scale=0.3)",
+                {"q": ((3, 4), REAL), "k": ((3, 4), REAL), "v": ((3, 2), REAL)},
+            ),
+            (
+                "F.scaled_dot_product_attention(q, k, v, attn_mask=m)",
+                {
+                    "q": ((3, 4), REAL),
+                    "k": ((5, 4), REAL),
+                    "v": ((5, 2), REAL),
+                    "m": ((3, 5), REAL),
+                },
+            ),
+        ),
+        namespaces=("torch.nn.functional",),
+        methods=(),
+        inputs=("query", "key", "value"),
+    ),
+    Op(
+        "nn_transpose_last",
+        lambda a: np.swapaxes(a, -1, -2),
+        (lambda g, o, a: np.swapaxes(g, -1, -2),),
+        "TransposeBackward0",
+        _swap_last,
+        public=False,
+        saves="none",
+    ),
+    Op(
+        "nn_safe_softmax",
+        _safe_softmax,
+        (_safe_softmax_grad,),
+        "SafeSoftmaxBackward0",
+        _same,
+        public=False,
+        saves="out",
+    ),
+    Op(
+        "nn_causal_add",
+        lambda a: a + _causal_mask(a.shape),
+        (lambda g, o, a: g,),
+        "AddBackward0",
+        _same,
+        public=False,
+        saves="none",
+    ),
+]
