@@ -445,3 +445,45 @@ def test_pdist(torch, program, shape, dtype):
     np.testing.assert_allclose(ours.value, out.detach().numpy(), rtol=rtol, atol=rtol)
     np.testing.assert_allclose(ours.grad["A"], grads["A"], rtol=rtol, atol=rtol)
     assert our_labels(ours) == torch_labels(out)
+
+
+@pytest.mark.parametrize(
+    "args,kw",
+    [
+        ("label_smoothing=0.2", {}),
+        ("label_smoothing=0.1, ignore_index=2, reduction='sum'", {"ignore_index": 2}),
+        ("label_smoothing=0.3, weight=w", {"weight": [0.2, 1.0, 3.0]}),
+        (
+            "label_smoothing=0.3, weight=w, ignore_index=0",
+            {"weight": [0.2, 1.0, 3.0], "ignore_index": 0},
+        ),
+        ("label_smoothing=0.3, weight=w, reduction='none'", {"weight": [0.2, 1.0, 3.0]}),
+    ],
+)
+@pytest.mark.parametrize("shape", [(4, 3), (2, 3, 2)])
+def test_label_smoothing(torch, args, kw, shape):
+    x = np.random.default_rng(9).standard_normal(shape)
+    t = np.array([0.0, 2.0, 1.0, 2.0]).reshape((shape[0],) + shape[2:])
+    ours = gradcli.evaluate(
+        f"F.cross_entropy(x, t, {args}).sum()",
+        {"x": x, "t": t, "w": kw.get("weight", [1.0])},
+        wrt=["x"],
+        dtype="float64",
+    )
+    reduction = "sum" if "'sum'" in args else "none" if "'none'" in args else "mean"
+    smoothing = float(args.split("label_smoothing=")[1].split(",")[0])
+    torch_kw = {k: v for k, v in kw.items() if k != "weight"}
+    if "weight" in kw:
+        torch_kw["weight"] = torch.tensor(kw["weight"], dtype=torch.float64)
+    out, grad = _torch_loss(
+        torch,
+        lambda a, tt, **k: torch.nn.functional.cross_entropy(a, tt, **k).sum(),
+        x,
+        torch.tensor(t).long(),
+        reduction=reduction,
+        label_smoothing=smoothing,
+        **torch_kw,
+    )
+    np.testing.assert_allclose(ours.value, out.detach().numpy(), rtol=1e-12)
+    np.testing.assert_allclose(ours.grad["x"], grad, rtol=1e-12, atol=1e-15)
+    assert our_labels(ours) == torch_labels(out)

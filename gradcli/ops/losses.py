@@ -257,14 +257,24 @@ def _cross_entropy_lower(emit, node, args, attrs):
     if not sx:
         raise ShapeError("cross_entropy expects logits of 1 or more dimensions, got a 0-D tensor")
     cls = 1 if len(sx) > 1 else 0
+    smoothing = attrs.get("label_smoothing", 0.0)
+    if not 0.0 <= smoothing <= 1.0:
+        raise EvaluationError(f"label_smoothing must be between 0.0 and 1.0. Got: {smoothing:g}")
     logp = emit("log_softmax", (x,), {"dim": cls})
     reduction = check_reduction(attrs.get("reduction", "mean"))
+    nll_attrs = {k: attrs.get(k, d) for k, d in _NLL_PARAMS.items()}
     if st != sx:
-        return _nll_lower(emit, node, (logp, *args[1:]), attrs)
+        nll = _nll_lower(emit, node, (logp, *args[1:]), nll_attrs)
+        if smoothing == 0:
+            return nll
+        return _smoothed(emit, node, logp, nll, args, nll_attrs, smoothing, cls)
     if attrs.get("weight") is True:
         raise EvaluationError(
             "cross_entropy with class-probability targets and a weight is not supported yet"
         )
+    if smoothing:  # target·(1 - ε) + ε/C
+        t = scalar(emit, "mul", t, 1 - smoothing, "MulBackward1")
+        t = scalar(emit, "add", t, smoothing / sx[cls], "AddBackward1")
     prod = emit("mul", (logp, t))
     if reduction == "none":
         return emit("neg", (emit("sum", (prod,), {"dim": cls, "keepdim": False}),))
@@ -272,6 +282,46 @@ def _cross_entropy_lower(emit, node, args, attrs):
     if reduction == "sum":
         return total
     return emit("div_scalar", (total,), {"divisor": float(math.prod(sx) // sx[cls])})
+
+
+_NLL_PARAMS = {"weight": None, "ignore_index": -100, "reduction": "mean"}
+
+
+def _smoothed(emit, node, logp, nll, args, attrs, smoothing, cls):
+    """ATen's label smoothing for class indices: (1 - ε)·nll + ε/C · the loss against the
+    uniform distribution, -Σ logp [· weight], zero where the target is ignored."""
+    t = args[1]
+    weighted = logp
+    if attrs["weight"] is True:
+        shape = tuple(-1 if d == cls else 1 for d in range(len(node(logp).shape)))
+        weighted = emit("mul", (logp, _reshape_ids(emit, node, args[2], shape)))
+    smooth = emit("neg", (emit("sum", (weighted,), {"dim": cls, "keepdim": False}),))
+    smooth = emit("loss_masked_fill", (t, smooth), {"ignore_index": attrs["ignore_index"]})
+    reduction = attrs["reduction"]
+    if reduction != "none":
+        smooth = emit("sum", (smooth,), {"dim": None, "keepdim": False})
+    if reduction == "mean":
+        smooth = emit(
+            "loss_div_count", (smooth, *args[1:]), {**attrs, "classes": node(logp).shape[cls]}
+        )
+    classes = node(logp).shape[cls]
+    return emit(
+        "add",
+        (
+            scalar(emit, "mul", nll, 1 - smoothing, "MulBackward1"),
+            scalar(emit, "mul", smooth, smoothing / classes, "MulBackward1"),
+        ),
+    )
+
+
+def _count(t, *extra, weight=None, ignore_index=-100, classes=1):
+    """The mean's denominator: the targets not ignored, or the sum of their weights."""
+    idx = _class_index(t, classes, ignore_index)
+    keep = idx != ignore_index
+    if weight is not True:
+        return np.sum(keep)
+    w = _re(np.asarray(extra[0]))
+    return np.sum(np.where(keep, w[np.where(keep, idx, 0)], 0.0))
 
 
 def _broadcast_tensors(emit, node, args):
@@ -341,7 +391,12 @@ ROWS = [
         "probabilities: LogSoftmax, Mul, Sum, Neg[, DivBackward1]",
         None,
         arity=2,
-        params={"weight": None, "ignore_index": -100, "reduction": "mean"},
+        params={
+            "weight": None,
+            "ignore_index": -100,
+            "reduction": "mean",
+            "label_smoothing": 0.0,
+        },
         tensor_params=("weight",),
         lower=_cross_entropy_lower,
         mirror="F.cross_entropy(a, target, weight, ignore_index, reduction)",
@@ -355,6 +410,10 @@ ROWS = [
             ("cross_entropy(A, P, reduction='none')", {"A": ((2, 3), REAL), "P": ((2, 3), "prob")}),
             ("cross_entropy(a, p)", {"a": ((3,), REAL), "p": ((3,), "prob")}),
             ("cross_entropy(A, P)", {"A": ((2, 3, 2), REAL), "P": ((2, 3, 2), "prob")}),
+            (
+                "F.cross_entropy(A, P, label_smoothing=0.2)",
+                {"A": ((2, 3), REAL), "P": ((2, 3), "prob")},
+            ),
         ),
         namespaces=("torch.nn.functional",),
         inputs=("input", "target"),
@@ -1046,3 +1105,36 @@ ROWS += [
         public=False,
     ),
 ]
+
+
+ROWS += [
+    Op(
+        "loss_masked_fill",
+        lambda t, x, ignore_index=-100: np.where(_re(t) == ignore_index, 0 * x, x),
+        (None, lambda g, o, t, x, ignore_index=-100: np.where(_re(t) == ignore_index, 0 * g, g)),
+        "MaskedFillBackward0",
+        lambda shapes, attrs: shapes[1],
+        arity=2,
+        params={"ignore_index": -100},
+        public=False,
+    ),
+    NNOp(
+        "loss_div_count",
+        lambda x, t, *extra, **attrs: x / _count(t, *extra, **_count_attrs(attrs)),
+        (
+            lambda g, o, x, t, *extra, **attrs: g / _count(t, *extra, **_count_attrs(attrs)),
+            None,
+            None,
+        ),
+        "DivBackward0",
+        lambda shapes, attrs: shapes[0],
+        arity=2,
+        params={"weight": None, "ignore_index": -100, "reduction": "mean", "classes": 1},
+        tensor_params=("weight",),
+        public=False,
+    ),
+]
+
+
+def _count_attrs(attrs):
+    return {k: attrs[k] for k in ("weight", "ignore_index", "classes") if k in attrs}
