@@ -270,6 +270,16 @@ def test_losses_at_the_edges(torch):
 ERRORS = [
     ("F.glu(a)", {"a": [1.0, 2.0, 3.0]}, "Halving dimension must be even"),
     ("F.pdist(a)", {"a": [1.0, 2.0, 3.0]}, "pdist only supports 2D tensors, got: 1D"),
+    (
+        "F.bilinear(a, b, W)",
+        {"a": [[1.0, 2.0]], "b": [1.0], "W": [[[1.0]]]},
+        "bilinear(): input dimensions do not match: got 2 and 1",
+    ),
+    (
+        "F.bilinear(a, b, W)",
+        {"a": [[1.0, 2.0]], "b": [[1.0]], "W": [[[1.0]]]},
+        "input1 size does not match weight size: got 2 but expected 1",
+    ),
     ("F.prelu(A, w)", {"A": [[1.0, 2.0]], "w": [1.0, 2.0, 3.0]}, "Mismatch of parameter numbers"),
     ("F.prelu(a, w)", {"a": [1.0, 2.0, 3.0], "w": [1.0, 2.0, 3.0]}, "and channel size = 1."),
     ("F.rrelu(a, training=True)", {"a": [1.0]}, "rrelu(training=True)"),

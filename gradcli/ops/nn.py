@@ -1365,3 +1365,82 @@ ROWS += [
         saves="none",
     ),
 ]
+
+
+def _bilinear_lower(emit, node, args, attrs):
+    """ATen's bilinear: both inputs flattened to matrices, one _trilinear node, the result
+    viewed back, + bias."""
+    a, b, w = args[:3]
+    sa, sb, sw = (node(v).shape for v in args[:3])
+    if len(sa) != len(sb):
+        raise ShapeError(f"bilinear(): input dimensions do not match: got {len(sa)} and {len(sb)}")
+    for d, (m, n) in enumerate(zip(sa[:-1], sb[:-1], strict=True)):
+        if m != n:
+            raise ShapeError(
+                f"bilinear(): input batch dimensions do not match at dim {d}: got {m} and {n}"
+            )
+    if len(sw) != 3:
+        raise ShapeError(f"bilinear(): weight must be 3-dimensional, got {len(sw)}-D")
+    for k, (s, want) in enumerate(((sa, sw[1]), (sb, sw[2])), start=1):
+        if not s or s[-1] != want:
+            raise ShapeError(
+                f"bilinear(): input{k} size does not match weight size: got "
+                f"{s[-1] if s else 0} but expected {want}"
+            )
+    out = emit(
+        "nn_trilinear",
+        (_reshape_ids(emit, node, a, (-1, sa[-1])), w, _reshape_ids(emit, node, b, (-1, sb[-1]))),
+    )
+    out = _reshape_ids(emit, node, out, sa[:-1] + (sw[0],))
+    if attrs.get("bias") is not True:
+        return out
+    sbias = node(args[3]).shape
+    if sbias != (sw[0],):
+        raise ShapeError(
+            f"bilinear(): bias size does not match weight size: got "
+            f"{sbias[-1] if sbias else 0} but expected {sw[0]}"
+        )
+    return emit("add", (out, args[3]))
+
+
+ROWS += [
+    NNOp(
+        "bilinear",
+        None,
+        (),
+        "ViewBackward0 over TrilinearBackward0 over ViewBackward0s, AddBackward0 for a bias",
+        None,
+        arity=3,
+        params={"bias": None},
+        tensor_params=("bias",),
+        lower=_bilinear_lower,
+        mirror="F.bilinear(a, b, weight, bias)",
+        rule="yₖ = aᵀ Wₖ b + biasₖ",
+        examples=(
+            (
+                "F.bilinear(a, b, W)",
+                {"a": ((2, 3), REAL), "b": ((2, 4), REAL), "W": ((5, 3, 4), REAL)},
+            ),
+            (
+                "F.bilinear(a, b, W, c)",
+                {"a": ((3,), REAL), "b": ((2,), REAL), "W": ((2, 3, 2), REAL), "c": ((2,), REAL)},
+            ),
+        ),
+        namespaces=("torch", "torch.nn.functional"),
+        methods=(),
+        inputs=("input1", "input2", "weight"),
+    ),
+    Op(
+        "nn_trilinear",
+        lambda a, w, b: np.einsum("ni,oij,nj->no", a, w, b),
+        (
+            lambda g, o, a, w, b: np.einsum("no,oij,nj->ni", g, w, b),
+            lambda g, o, a, w, b: np.einsum("no,ni,nj->oij", g, a, b),
+            lambda g, o, a, w, b: np.einsum("no,oij,ni->nj", g, w, a),
+        ),
+        "TrilinearBackward0",
+        lambda shapes, attrs: (shapes[0][0], shapes[1][0]),
+        arity=3,
+        public=False,
+    ),
+]
