@@ -611,20 +611,12 @@ def broadcast_shapes_ok(a, b):
 
 def _normalize_lower(emit, node, args, attrs):
     """F.normalize: x / norm(x, p, dim, keepdim=True).clamp_min(eps).expand_as(x)."""
-    from .losses import _broadcast_tensors
-
     (x,) = args
     if not node(x).shape and attrs.get("dim", 1) not in (0, -1):
         _one_dim(attrs.get("dim", 1), 0)
     n = emit("norm", (x,), {"p": attrs.get("p", 2.0), "dim": attrs.get("dim", 1), "keepdim": True})
     clamped = emit("loss_clamp_min", (n,), {"min": attrs.get("eps", 1e-12)})
-    shape = node(x).shape
-    expanded = (
-        emit("expand", (clamped,), {"shape": shape})
-        if node(clamped).shape == shape
-        else _broadcast_tensors(emit, node, (clamped, x))[0]
-    )
-    return emit("div", (x, expanded))
+    return emit("div", (x, emit("nn_expand_as", (clamped,), {"shape": node(x).shape})))
 
 
 ROWS += [
@@ -710,6 +702,16 @@ ROWS += [
         lambda shapes, attrs: (shapes[1][0], shapes[2][1]),
         arity=3,
         public=False,
+    ),
+    Op(
+        "nn_expand_as",
+        lambda a, shape: np.broadcast_to(a, shape),
+        (lambda g, o, a, shape: g,),  # the engine sums the gradient back to a's shape
+        "ExpandBackward0",
+        lambda shapes, attrs: tuple(attrs["shape"]),
+        params={"shape": ()},
+        public=False,
+        saves="none",
     ),
     Op(
         "nn_unsafe_view",
@@ -1442,5 +1444,115 @@ ROWS += [
         lambda shapes, attrs: (shapes[0][0], shapes[1][0]),
         arity=3,
         public=False,
+    ),
+]
+
+
+def _channel_pad(a, before=0, after=0):
+    width = [(0, 0)] * a.ndim
+    width[2] = (before, after)
+    return np.pad(a, width)
+
+
+def _channel_pad_grad(g, o, a, before=0, after=0):
+    return np.take(g, range(before, before + a.shape[2]), axis=2)
+
+
+def _channel_pool(a, size=1, label=""):
+    """The mean of each window of ``size`` along dimension 2, stride 1 (LRN's avg_pool)."""
+    n = a.shape[2] - size + 1
+    return sum(np.take(a, range(k, k + n), axis=2) for k in range(size)) / size
+
+
+def _channel_pool_grad(g, o, a, size=1, label=""):
+    out = np.zeros(a.shape, dtype=np.result_type(g, a))
+    n = g.shape[2]
+    for k in range(size):
+        index = [slice(None)] * a.ndim
+        index[2] = slice(k, k + n)
+        out[tuple(index)] += g / size
+    return out
+
+
+def _lrn_lower(emit, node, args, attrs):
+    """F.local_response_norm, as functional.py computes it: x² averaged over a window of
+    `size` channels (zero-padded), then x / (k + α·avg)^β."""
+    (x,) = args
+    sx = node(x).shape
+    if len(sx) < 3:
+        raise ShapeError(f"Expected 3D or higher dimensionality input (got {len(sx)} dimensions)")
+    if math.prod(sx) == 0:
+        return x
+    size = attrs["size"]
+    size = size[0] if isinstance(size, tuple) and len(size) == 1 else size
+    if not isinstance(size, (int, float)) or size != int(size) or size < 1:
+        raise ShapeError(f"local_response_norm(): size must be a positive integer, got {size}")
+    size = int(size)
+    sq = emit("mul", (x, x))
+    pad = {"before": size // 2, "after": (size - 1) // 2}
+    if len(sx) == 3:
+        div = emit("nn_channel_pad", (emit("unsqueeze", (sq,), {"dim": 1}),), pad)
+        div = emit("nn_channel_pool", (div,), {"size": size, "label": "AvgPool2DBackward0"})
+        div = emit("squeeze", (div,), {"dim": 1})
+    else:
+        div = _reshape_ids(emit, node, sq, (sx[0], 1, sx[1], sx[2], -1))
+        div = emit("nn_channel_pad", (div,), pad)
+        div = emit("nn_channel_pool", (div,), {"size": size, "label": "AvgPool3DBackward0"})
+        div = _reshape_ids(emit, node, emit("squeeze", (div,), {"dim": 1}), sx)
+    div = scalar(emit, "mul", div, attrs.get("alpha", 1e-4), "MulBackward0")
+    div = scalar(emit, "add", div, attrs.get("k", 1.0), "AddBackward0")
+    div = emit(
+        "nn_scalar",
+        (div,),
+        {"fn": "pow", "other": attrs.get("beta", 0.75), "label": "PowBackward0"},
+    )
+    return emit("div", (x, div))
+
+
+ROWS += [
+    Op(
+        "local_response_norm",
+        None,
+        (),
+        "DivBackward0 over PowBackward0, AddBackward0, MulBackward0, SqueezeBackward1 over "
+        "AvgPool2DBackward0 / AvgPool3DBackward0 over ConstantPadNdBackward0 over x·x",
+        None,
+        lower=_lrn_lower,
+        params={"size": REQUIRED, "alpha": 1e-4, "beta": 0.75, "k": 1.0},
+        mirror="F.local_response_norm(a, size, alpha, beta, k)",
+        rule="a / (k + α·mean of a² over `size` neighbouring channels)^β",
+        examples=(
+            ("F.local_response_norm(A, 3)", {"A": ((2, 4, 3), REAL)}),
+            (
+                "F.local_response_norm(A, 2, alpha=0.5, beta=0.5, k=2.0)",
+                {"A": ((2, 3, 2, 2), REAL)},
+            ),
+        ),
+        namespaces=("torch.nn.functional",),
+        methods=(),
+    ),
+    Op(
+        "nn_channel_pad",
+        _channel_pad,
+        (_channel_pad_grad,),
+        "ConstantPadNdBackward0",
+        lambda shapes, attrs: tuple(
+            d + attrs["before"] + attrs["after"] if i == 2 else d for i, d in enumerate(shapes[0])
+        ),
+        params={"before": 0, "after": 0},
+        public=False,
+        saves="none",
+    ),
+    Op(
+        "nn_channel_pool",
+        _channel_pool,
+        (_channel_pool_grad,),
+        lambda kinds, attrs: attrs["label"],
+        lambda shapes, attrs: tuple(
+            d - attrs["size"] + 1 if i == 2 else d for i, d in enumerate(shapes[0])
+        ),
+        params={"size": 1, "label": "AvgPool2DBackward0"},
+        public=False,
+        saves="none",
     ),
 ]
