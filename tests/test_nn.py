@@ -47,11 +47,15 @@ def check(torch, program, inputs, *, wrt=None, dtype="float64", seed=None):
         "F.softplus(x).sum()",
         pytest.param(
             "F.elu(x).sum()",
-            marks=pytest.mark.xfail(strict=True, reason="elu's row: gradient 0 at nan, not 1"),
+            marks=pytest.mark.xfail(
+                strict=True, reason="elu's row: gradient nan at nan, PyTorch's is 1"
+            ),
         ),
         pytest.param(
             "F.hardtanh(x).sum()",
-            marks=pytest.mark.xfail(strict=True, reason="hardtanh's row: gradient 0 at nan, not 1"),
+            marks=pytest.mark.xfail(
+                strict=True, reason="hardtanh's row: gradient 0 at nan, PyTorch's is 1"
+            ),
         ),
     ],
 )

@@ -616,13 +616,17 @@ def _kl_div_lower(emit, node, args, attrs):
 def _poisson_nll_lower(emit, node, args, attrs):
     x, t = args
     reduction = check_reduction(attrs.get("reduction", "mean"))
-    if attrs.get("full"):
-        raise EvaluationError("poisson_nll_loss(full=True) is not supported yet")
     if attrs.get("log_input", True):
         loss = emit("sub", (emit("exp", (x,)), emit("mul", (t, x))))
     else:
         shifted = scalar(emit, "add", x, attrs.get("eps", 1e-8), "AddBackward1")
         loss = emit("sub", (x, emit("mul", (t, emit("log", (shifted,))))))
+    if attrs.get("full"):  # + Stirling's t·log t - t + ½·log(2πt), 0 where t <= 1
+        term = emit("sub", (emit("mul", (t, emit("log", (t,)))), t))
+        two_pi_t = scalar(emit, "mul", t, 2 * math.pi, "MulBackward1")
+        half_log = scalar(emit, "mul", emit("log", (two_pi_t,)), 0.5, "MulBackward1")
+        stirling = emit("add", (term, half_log))
+        loss = emit("add", (loss, emit("loss_masked_le_one", (t, stirling))))
     return _reduced(emit, loss, reduction)
 
 
@@ -764,6 +768,10 @@ ROWS += [
                 _pair("a", "b", domains=("positive",) * 2),
             ),
             ("F.poisson_nll_loss(a, b, reduction='none')", _pair("a", "b")),
+            (
+                "F.poisson_nll_loss(a, b * 2, full=True)",
+                _pair("a", "b", domains=(REAL, "positive")),
+            ),
         ),
         namespaces=("torch", "torch.nn.functional"),
         methods=(),
@@ -1138,3 +1146,16 @@ ROWS += [
 
 def _count_attrs(attrs):
     return {k: attrs[k] for k in ("weight", "ignore_index", "classes") if k in attrs}
+
+
+ROWS += [
+    Op(
+        "loss_masked_le_one",
+        lambda t, x: np.where(_re(t) <= 1, 0 * x, x),
+        (None, lambda g, o, t, x: np.where(_re(t) <= 1, 0 * g, g)),
+        "MaskedFillBackward0",
+        lambda shapes, attrs: broadcast_shapes(*shapes),
+        arity=2,
+        public=False,
+    ),
+]
