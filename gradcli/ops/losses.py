@@ -571,10 +571,18 @@ def _smooth_l1_lower(emit, node, args, attrs):
 
 
 def _huber_lower(emit, node, args, attrs):
+    """F.huber_loss: broadcast_tensors, one node; with a weight, the unreduced loss times
+    the weight, then reduced."""
     if attrs.get("delta", 1.0) <= 0:
         raise EvaluationError("huber_loss does not support non-positive values for delta.")
-    check_reduction(attrs.get("reduction", "mean"))
-    return emit("huber", _broadcast_tensors(emit, node, args), attrs)
+    reduction = check_reduction(attrs.get("reduction", "mean"))
+    pair = _broadcast_tensors(emit, node, args[:2])
+    if attrs.get("weight") is not True:
+        return emit("huber", pair, {"reduction": reduction, "delta": attrs.get("delta", 1.0)})
+    if node(args[2]).shape != node(args[0]).shape:
+        raise ShapeError("Weights and input must have the same size.")
+    loss = emit("huber", pair, {"reduction": "none", "delta": attrs.get("delta", 1.0)})
+    return _reduced(emit, emit("mul", (loss, args[2])), reduction)
 
 
 def _soft_margin_lower(emit, node, args, attrs):
@@ -691,21 +699,24 @@ ROWS += [
         namespaces=("torch.nn.functional",),
         inputs=("input", "target"),
     ),
-    Op(
+    NNOp(
         "huber_loss",
         None,
         (),
         "HuberLossBackward0 (ExpandBackward0 on a broadcast operand)",
         None,
         arity=2,
-        params={"reduction": "mean", "delta": 1.0},
+        params={"reduction": "mean", "delta": 1.0, "weight": None},
+        tensor_params=("weight",),
         lower=_huber_lower,
-        mirror="F.huber_loss(a, b, reduction, delta)",
+        mirror="F.huber_loss(a, b, reduction, delta, weight)",
         rule="∂/∂a = a - b where |a - b| < δ, else δ·sign(a - b)",
         examples=(
             ("F.huber_loss(a, b)", _pair("a", "b")),
             ("F.huber_loss(a, b, reduction='sum', delta=0.5)", _pair("a", "b")),
             ("F.huber_loss(A, b, reduction='none')", {"A": ((2, 3), REAL), "b": ((3,), REAL)}),
+            ("F.huber_loss(a, b, weight=w)", _pair("a", "b", "w")),
+            ("F.huber_loss(a, b, reduction='sum', weight=w)", _pair("a", "b", "w")),
         ),
         namespaces=("torch.nn.functional",),
         inputs=("input", "target"),
