@@ -23,7 +23,7 @@ COMPARISONS = {"<": "lt", "<=": "le", ">": "gt", ">=": "ge", "==": "eq", "!=": "
 # integer arguments: a number, a tuple of numbers, or None (and 'same'/'valid' for padding)
 INTEGERS = {"stride", "padding", "dilation", "groups", "kernel_size", "output_padding"}
 INTEGERS |= {"output_size", "divisor_override", "upscale_factor", "downscale_factor"}
-CHOICES = {"reduction": ("mean", "sum", "none"), "approximate": ("none", "tanh")}
+CHOICES = {"reduction": ("mean", "sum", "none", "batchmean"), "approximate": ("none", "tanh")}
 MAX_TEXT = 120  # node source text kept in output (long texts are elided in the middle)
 
 
@@ -412,7 +412,7 @@ class Builder:
                     ParseError, f"{name}() got argument '{pname}' twice", e.start, e.end
                 )
             if pname in getattr(op, "tensor_params", ()) and e.kind != "const":
-                optional[pname] = e  # conv2d's bias: one more tensor argument
+                optional[pname] = e  # conv2d's bias, layer_norm's weight: one more tensor
                 attrs[pname] = True
                 continue
             attrs[pname] = self.attr(op, name, pname, e)
@@ -422,7 +422,11 @@ class Builder:
             if pname not in attrs and default is REQUIRED:
                 raise self.error(ParseError, f"{name}() needs the argument '{pname}'", start, end)
             attrs.setdefault(pname, default)
-        args = tensors if op.listarg else positional[:arity] + list(optional.values())
+        args = (
+            tensors
+            if op.listarg
+            else positional[:arity] + [optional[p] for p in params if p in optional]
+        )
         return self.apply(op.name, args, attrs or None, start, end)
 
     def attr(self, op, fname, pname, e):

@@ -200,6 +200,9 @@ NOT_THE_SAME = {
     "torch.linalg.norm": "a matrix norm for 2-D input with ord given; vector_norm is supported",
     "torch.linalg.diagonal": "its defaults are dim1=-2, dim2=-1 (torch.diagonal's are 0, 1)",
     "Tensor.unfold": "a sliding window over one dimension, not F.unfold's im2col",
+    "torch.batch_norm": "weight and bias come before the running statistics; cudnn_enabled",
+    "torch.kl_div": "reduction is an integer enum there (F.kl_div takes the string)",
+    "torch.instance_norm": "weight and bias come before the running statistics; cudnn_enabled",
 }
 
 

@@ -255,7 +255,7 @@ def _check_ops_rows(lines, rows):
     assert lines[0] == f"{'add(a, b)':<35}{'a + b':<35}AddBackward0"
     assert lines[1] == " " * 35 + "∂(a+b)/∂a = 1, ∂(a+b)/∂b = 1"
     assert any(
-        line.startswith("cross_entropy(a, b, reduction='mean')")
+        line.startswith("cross_entropy(a, b, weight=None, ignore_index=-100, reduction='mean'")
         and line.endswith(
             "NllLossBackward0 over LogSoftmaxBackward0 (class indices); "
             "probabilities: LogSoftmax, Mul, Sum, Neg[, DivBackward1]"

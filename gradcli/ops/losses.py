@@ -1,5 +1,7 @@
 """Loss functions of torch.nn.functional."""
 
+import math
+
 from ..errors import EvaluationError, ShapeError
 from .core import (
     P3,
@@ -7,14 +9,24 @@ from .core import (
     M,
     Op,
     V,
+    _abs,
     _re,
+    _reshape_ids,
     _sigmoid,
     broadcast_shapes,
     fmt_shape,
     lazy_numpy,
 )
+from .nn import NNOp, optional, scalar
 
 np = lazy_numpy(globals())
+
+
+def check_reduction(reduction, batchmean=False):
+    """PyTorch's refusal of a reduction it does not know ('batchmean' is kl_div's alone)."""
+    if reduction not in ("mean", "sum", "none") and not (batchmean and reduction == "batchmean"):
+        raise EvaluationError(f"{reduction} is not a valid value for reduction")
+    return reduction
 
 
 def _reduce_loss(x, reduction):
@@ -33,6 +45,7 @@ def _loss_grad_scale(g, x, reduction):
 
 
 def _loss_shape(shapes, attrs):
+    check_reduction(attrs.get("reduction", "mean"))
     shape = broadcast_shapes(*shapes)
     return shape if attrs.get("reduction") == "none" else ()
 
@@ -46,6 +59,7 @@ def _mse_grad(sign):
 
 
 def _same_size_loss_shape(shapes, attrs):
+    check_reduction(attrs.get("reduction", "mean"))
     if shapes[0] != shapes[1]:
         raise ShapeError(
             f"target size ({fmt_shape(shapes[1])}) must be the same as input size "
@@ -57,106 +71,257 @@ def _same_size_loss_shape(shapes, attrs):
 _BCE_EPS = 9.999999960041972e-13  # PyTorch clamps with a float 1e-12, even in float64
 
 
-def _bce(p, t, reduction="mean"):
+def _weights(extra, attrs, names):
+    """The optional weight tensors of a loss, as constants (PyTorch never differentiates
+    them): 1.0 for each one not given."""
+    return [1.0 if v is None else v for v in optional(extra, attrs, names).values()]
+
+
+def _bce(p, t, *extra, weight=None, reduction="mean"):
     if np.any((_re(p) < 0) | (_re(p) > 1)):
         raise EvaluationError("all elements of input should be between 0 and 1")
-    loss = -(t * np.maximum(np.log(p), -100) + (1 - t) * np.maximum(np.log1p(-p), -100))
+    (w,) = _weights(extra, {"weight": weight}, ("weight",))
+    loss = -(t * np.maximum(np.log(p), -100) + (1 - t) * np.maximum(np.log1p(-p), -100)) * w
     return _reduce_loss(loss, reduction)
 
 
-def _bce_grad_p(g, o, p, t, reduction="mean"):
+def _bce_grad_p(g, o, p, t, *extra, weight=None, reduction="mean"):
+    (w,) = _weights(extra, {"weight": weight}, ("weight",))
     scale = _loss_grad_scale(
         g, np.broadcast_to(p - t, np.broadcast_shapes(p.shape, t.shape)), reduction
     )
-    return scale * (p - t) / np.maximum((1 - p) * p, _BCE_EPS)
+    return scale * w * (p - t) / np.maximum((1 - p) * p, _BCE_EPS)
 
 
-def _bce_grad_t(g, o, p, t, reduction="mean"):
+def _bce_grad_t(g, o, p, t, *extra, weight=None, reduction="mean"):
+    (w,) = _weights(extra, {"weight": weight}, ("weight",))
     scale = _loss_grad_scale(
         g, np.broadcast_to(p - t, np.broadcast_shapes(p.shape, t.shape)), reduction
     )
-    return scale * (np.log1p(-p) - np.log(p))
+    return scale * w * (np.log1p(-p) - np.log(p))
 
 
-def _bce_logits(z, t, reduction="mean"):
-    # PyTorch's stable form: (1 - t) z + m + log(exp(-m) + exp(-z - m)), m = max(-z, 0)
-    m = np.maximum(-z, 0)
-    loss = (1 - t) * z + m + np.log(np.exp(-m) + np.exp(-z - m))
-    return _reduce_loss(loss, reduction)
+def _log_sigmoid(z):
+    return np.where(_re(z) < 0, z, 0 * z) - np.log1p(np.exp(-_abs(z)))
+
+
+def _bce_logits(z, t, *extra, weight=None, pos_weight=None, reduction="mean"):
+    w, pw = _weights(extra, {"weight": weight, "pos_weight": pos_weight}, _LOGIT_WEIGHTS)
+    if pos_weight is True:  # PyTorch's form: (1 - t) z - ((pw - 1) t + 1) log σ(z)
+        loss = (1 - t) * z - ((pw - 1) * t + 1) * _log_sigmoid(z)
+    else:  # (1 - t) z + m + log(exp(-m) + exp(-z - m)), m = max(-z, 0)
+        m = np.maximum(-z, 0)
+        loss = (1 - t) * z + m + np.log(np.exp(-m) + np.exp(-z - m))
+    return _reduce_loss(loss * w, reduction)
+
+
+_LOGIT_WEIGHTS = ("weight", "pos_weight")
 
 
 def _bce_logits_grad(which):
-    def rule(g, o, z, t, reduction="mean"):
-        d = _sigmoid(z) - t
-        scale = _loss_grad_scale(g, d, reduction)
-        return scale * (d if which == 0 else -z)
+    def rule(g, o, z, t, *extra, weight=None, pos_weight=None, reduction="mean"):
+        w, pw = _weights(extra, {"weight": weight, "pos_weight": pos_weight}, _LOGIT_WEIGHTS)
+        if which == 0:
+            d = (pw * t + 1 - t) * _sigmoid(z) - pw * t if pos_weight is True else _sigmoid(z) - t
+        else:
+            d = _log_sigmoid(-z) - _log_sigmoid(z) * pw if pos_weight is True else -z
+        d = d * w
+        return (
+            _loss_grad_scale(
+                g, np.broadcast_to(d, np.broadcast_shapes(z.shape, np.shape(d))), reduction
+            )
+            * d
+        )
 
     return rule
 
 
-def _class_index(t, classes):
-    """Class-index targets: whole numbers in [0, classes)."""
+def _weighted_shape(shapes, attrs):
+    shape = _same_size_loss_shape(shapes[:2], attrs)
+    for w in shapes[2:]:
+        if broadcast_shapes(shapes[0], w) != shapes[0]:
+            raise ShapeError(
+                f"the weight of shape {fmt_shape(w)} must broadcast to the input's shape "
+                f"{fmt_shape(shapes[0])}"
+            )
+    return shape
+
+
+def _weights_lower(op, fn, names):
+    def lower(emit, node, args, attrs):
+        given = [n for n in names if attrs.get(n) is True]
+        for name, arg in zip(given, args[2:], strict=True):
+            no_grad_for(node, arg, fn, name)
+        return emit(op, args, attrs)
+
+    return lower
+
+
+def _class_index(t, classes, ignore_index=-100):
+    """Class-index targets: whole numbers in [0, classes), or ignore_index."""
     t = _re(np.asarray(t))
     if not np.all(np.isfinite(t)) or not np.all(t == np.round(t)):
         raise EvaluationError("class index targets must be whole numbers")
-    bad = t[(t < 0) | (t >= classes)]
+    bad = t[((t < 0) | (t >= classes)) & (t != ignore_index)]
     if bad.size:
         raise EvaluationError(f"Target {int(bad.flat[0])} is out of bounds.")
     return t.astype(np.int64)
 
 
-def _nll_loss(logp, t, reduction="mean"):
-    if logp.ndim == 1:
-        picked = -logp[_class_index(t, logp.shape[0])]
-    else:
-        idx = _class_index(t, logp.shape[1])
-        picked = -logp[np.arange(logp.shape[0]), idx]
-    return _reduce_loss(picked, reduction)
+def _nll_parts(logp, t, extra, weight, ignore_index):
+    """(picked log-probabilities, per-element weights) with the class axis taken out, and
+    the index that picks them."""
+    cls = 1 if logp.ndim > 1 else 0
+    idx = _class_index(t, logp.shape[cls], ignore_index)
+    keep = idx != ignore_index
+    safe = np.where(keep, idx, 0)
+    w = np.ones(logp.shape[cls]) if weight is not True else _re(np.asarray(extra[0]))
+    wt = np.where(keep, w[safe], 0.0)
+    take = np.expand_dims(safe, cls)
+    picked = np.squeeze(np.take_along_axis(logp, take, axis=cls), cls)
+    return picked, wt.astype(_re(logp).dtype), take, cls
 
 
-def _nll_grad(g, o, logp, t, reduction="mean"):
+def _nll_loss(logp, t, *extra, weight=None, ignore_index=-100, reduction="mean", nd=False):
+    picked, wt, _, _ = _nll_parts(logp, t, extra, weight, ignore_index)
+    loss = -picked * wt
+    if reduction == "mean":
+        return np.sum(loss) / np.sum(wt)
+    return np.sum(loss) if reduction == "sum" else loss
+
+
+def _nll_grad(g, o, logp, t, *extra, weight=None, ignore_index=-100, reduction="mean", nd=False):
+    _, wt, take, cls = _nll_parts(logp, t, extra, weight, ignore_index)
+    scale = -wt * (g / np.sum(wt) if reduction == "mean" else g)
     out = np.zeros(logp.shape, dtype=np.result_type(g, logp))
-    if logp.ndim == 1:
-        out[_class_index(t, logp.shape[0])] = -g
-        return out
-    n = logp.shape[0]
-    idx = _class_index(t, logp.shape[1])
-    scale = _loss_grad_scale(g, np.empty(n), reduction)
-    out[np.arange(n), idx] = -scale
+    np.put_along_axis(out, take, np.expand_dims(scale.astype(out.dtype), cls), axis=cls)
     return out
 
 
 def _nll_shape(shapes, attrs):
-    x, t = shapes
-    if len(x) not in (1, 2):
-        raise ShapeError(f"nll_loss expects a 1-D or 2-D input, got {fmt_shape(x)}")
-    if t != x[:-1]:
+    reduction = check_reduction(attrs.get("reduction", "mean"))
+    x, t = shapes[:2]
+    if not x:
+        raise ShapeError("input tensor should be 1D or more, got a 0-D tensor")
+    classes = x[1] if len(x) > 1 else x[0]
+    if len(shapes) > 2 and shapes[2] != (classes,):
         raise ShapeError(
-            f"expected a target of shape {fmt_shape(x[:-1])} for an input of "
-            f"shape {fmt_shape(x)}, got {fmt_shape(t)}"
+            f"weight tensor should be defined either for all {classes} classes or no classes "
+            f"but got weight tensor of shape: {fmt_shape(shapes[2])}"
         )
-    return x[:1] if attrs.get("reduction") == "none" and len(x) == 2 else ()
+    want = x[:1] + x[2:] if len(x) > 1 else ()
+    if len(x) <= 2 and t[:1] != want[:1] and len(t) == len(want):
+        raise ShapeError(f"Expected input batch_size ({x[0]}) to match target batch_size ({t[0]}).")
+    if t != want:
+        raise ShapeError(f"Expected target size {fmt_shape(want)}, got {fmt_shape(t)}")
+    return want if reduction == "none" else ()
+
+
+def no_grad_for(node, arg, fn, what):
+    """PyTorch's refusal to differentiate a loss with respect to a weight or target."""
+    if node(arg).requires_grad:
+        raise EvaluationError(
+            f"The function '{fn}' is not differentiable with respect to argument '{what}'. "
+            f"This input cannot have requires_grad True.",
+            hint=f"give {what} as a constant, or leave it out of --wrt",
+        )
+
+
+def _nll_lower(emit, node, args, attrs, fn="nll_loss_forward"):
+    """ATen's nll_loss_nd: nll_loss for 1-D and 2-D inputs, nll_loss2d for 4-D ones, and
+    for the others nll_loss2d of the input viewed as (N, C, 1, -1) (the output viewed back)."""
+    sx = node(args[0]).shape
+    _nll_shape([node(a).shape for a in args], attrs)
+    if attrs.get("weight") is True:
+        no_grad_for(node, args[2], fn, "weight")
+    if len(sx) <= 2:
+        return emit("nll", args, attrs)
+    nd = {**attrs, "nd": True}
+    if len(sx) == 4:
+        return emit("nll", args, nd)
+    n, c = sx[:2]
+    empty = math.prod(sx) == 0
+    x = _reshape_ids(emit, node, args[0], (n, c, 0, 0) if empty else (n, c, 1, -1))
+    t = _reshape_ids(emit, node, args[1], (n, 0, 0) if empty else (n, 1, -1))
+    out = emit("nll", (x, t, *args[2:]), nd)
+    if attrs.get("reduction", "mean") != "none":
+        return out
+    return _reshape_ids(emit, node, out, (n, *sx[2:]))
 
 
 def _cross_entropy_lower(emit, node, args, attrs):
-    """What F.cross_entropy records: log_softmax, then nll_loss for class indices, or
-    -(logp * target).sum() [/ batch] for class probabilities."""
-    x, t = args
+    """What F.cross_entropy records: log_softmax over the class dimension, then nll_loss
+    for class indices, or -(logp * target).sum() [/ count] for class probabilities."""
+    x, t = args[:2]
     sx, st = node(x).shape, node(t).shape
-    if len(sx) not in (1, 2):
-        raise ShapeError(f"cross_entropy expects 1-D (C) or 2-D (N, C) logits, got {fmt_shape(sx)}")
-    cls = len(sx) - 1
+    if not sx:
+        raise ShapeError("cross_entropy expects logits of 1 or more dimensions, got a 0-D tensor")
+    cls = 1 if len(sx) > 1 else 0
+    smoothing = attrs.get("label_smoothing", 0.0)
+    if not 0.0 <= smoothing <= 1.0:
+        raise EvaluationError(f"label_smoothing must be between 0.0 and 1.0. Got: {smoothing:g}")
     logp = emit("log_softmax", (x,), {"dim": cls})
-    reduction = attrs.get("reduction", "mean")
+    reduction = check_reduction(attrs.get("reduction", "mean"))
+    nll_attrs = {k: attrs.get(k, d) for k, d in _NLL_PARAMS.items()}
     if st != sx:
-        return emit("nll_loss", (logp, t), {"reduction": reduction})
+        nll = _nll_lower(emit, node, (logp, *args[1:]), nll_attrs)
+        if smoothing == 0:
+            return nll
+        return _smoothed(emit, node, logp, nll, args, nll_attrs, smoothing, cls)
+    if attrs.get("weight") is True:
+        raise EvaluationError(
+            "cross_entropy with class-probability targets and a weight is not supported yet"
+        )
+    if smoothing:  # target·(1 - ε) + ε/C
+        t = scalar(emit, "mul", t, 1 - smoothing, "MulBackward1")
+        t = scalar(emit, "add", t, smoothing / sx[cls], "AddBackward1")
     prod = emit("mul", (logp, t))
     if reduction == "none":
         return emit("neg", (emit("sum", (prod,), {"dim": cls, "keepdim": False}),))
     total = emit("neg", (emit("sum", (prod,), {"dim": None, "keepdim": False}),))
     if reduction == "sum":
         return total
-    return emit("div_scalar", (total,), {"divisor": float(sx[0] if cls else 1)})
+    return emit("div_scalar", (total,), {"divisor": float(math.prod(sx) // sx[cls])})
+
+
+_NLL_PARAMS = {"weight": None, "ignore_index": -100, "reduction": "mean"}
+
+
+def _smoothed(emit, node, logp, nll, args, attrs, smoothing, cls):
+    """ATen's label smoothing for class indices: (1 - ε)·nll + ε/C · the loss against the
+    uniform distribution, -Σ logp [· weight], zero where the target is ignored."""
+    t = args[1]
+    weighted = logp
+    if attrs["weight"] is True:
+        shape = tuple(-1 if d == cls else 1 for d in range(len(node(logp).shape)))
+        weighted = emit("mul", (logp, _reshape_ids(emit, node, args[2], shape)))
+    smooth = emit("neg", (emit("sum", (weighted,), {"dim": cls, "keepdim": False}),))
+    smooth = emit("loss_masked_fill", (t, smooth), {"ignore_index": attrs["ignore_index"]})
+    reduction = attrs["reduction"]
+    if reduction != "none":
+        smooth = emit("sum", (smooth,), {"dim": None, "keepdim": False})
+    if reduction == "mean":
+        smooth = emit(
+            "loss_div_count", (smooth, *args[1:]), {**attrs, "classes": node(logp).shape[cls]}
+        )
+    classes = node(logp).shape[cls]
+    return emit(
+        "add",
+        (
+            scalar(emit, "mul", nll, 1 - smoothing, "MulBackward1"),
+            scalar(emit, "mul", smooth, smoothing / classes, "MulBackward1"),
+        ),
+    )
+
+
+def _count(t, *extra, weight=None, ignore_index=-100, classes=1):
+    """The mean's denominator: the targets not ignored, or the sum of their weights."""
+    idx = _class_index(t, classes, ignore_index)
+    keep = idx != ignore_index
+    if weight is not True:
+        return np.sum(keep)
+    w = _re(np.asarray(extra[0]))
+    return np.sum(np.where(keep, w[np.where(keep, idx, 0)], 0.0))
 
 
 def _broadcast_tensors(emit, node, args):
@@ -172,8 +337,8 @@ def _mse_lower(emit, node, args, attrs):
 
 def _l1_lower(emit, node, args, attrs):
     """F.l1_loss is recorded as (a - b).abs() then mean or sum."""
+    reduction = check_reduction(attrs.get("reduction", "mean"))
     diff = emit("abs", (emit("sub", _broadcast_tensors(emit, node, args)),))
-    reduction = attrs.get("reduction", "mean")
     if reduction == "none":
         return diff
     return emit(reduction, (diff,), {"dim": None, "keepdim": False})
@@ -218,7 +383,7 @@ ROWS = [
         namespaces=("torch.nn.functional",),
         inputs=("input", "target"),
     ),
-    Op(
+    NNOp(
         "cross_entropy",
         None,
         (),
@@ -226,10 +391,16 @@ ROWS = [
         "probabilities: LogSoftmax, Mul, Sum, Neg[, DivBackward1]",
         None,
         arity=2,
-        params={"reduction": "mean"},
+        params={
+            "weight": None,
+            "ignore_index": -100,
+            "reduction": "mean",
+            "label_smoothing": 0.0,
+        },
+        tensor_params=("weight",),
         lower=_cross_entropy_lower,
-        mirror="F.cross_entropy(a, target, reduction)",
-        rule="target: a class index, a vector of indices, or class probabilities",
+        mirror="F.cross_entropy(a, target, weight, ignore_index, reduction)",
+        rule="target: class indices (N) or (N, d1, ...), or class probabilities",
         examples=(
             ("cross_entropy(a, 2)", V),
             ("cross_entropy(A, [0, 2])", M),
@@ -238,20 +409,27 @@ ROWS = [
             ("cross_entropy(A, P)", {"A": ((2, 3), REAL), "P": ((2, 3), "prob")}),
             ("cross_entropy(A, P, reduction='none')", {"A": ((2, 3), REAL), "P": ((2, 3), "prob")}),
             ("cross_entropy(a, p)", {"a": ((3,), REAL), "p": ((3,), "prob")}),
+            ("cross_entropy(A, P)", {"A": ((2, 3, 2), REAL), "P": ((2, 3, 2), "prob")}),
+            (
+                "F.cross_entropy(A, P, label_smoothing=0.2)",
+                {"A": ((2, 3), REAL), "P": ((2, 3), "prob")},
+            ),
         ),
         namespaces=("torch.nn.functional",),
         inputs=("input", "target"),
     ),
-    Op(
+    NNOp(
         "nll_loss",
-        _nll_loss,
-        (_nll_grad, None),
+        None,
+        (),
         "NllLossBackward0",
-        _nll_shape,
+        None,
         arity=2,
-        params={"reduction": "mean"},
-        mirror="F.nll_loss(a, target, reduction)",
-        rule="∂/∂aᵢ,ₜ = -1/N at the target class",
+        params={"weight": None, "ignore_index": -100, "reduction": "mean"},
+        tensor_params=("weight",),
+        lower=_nll_lower,
+        mirror="F.nll_loss(a, target, weight, ignore_index, reduction)",
+        rule="∂/∂aᵢ,ₜ = -wₜ/Σw at the target class (mean), -wₜ (sum, none)",
         examples=(
             ("nll_loss(A, [0, 2])", M),
             ("nll_loss(a, 1)", V),
@@ -260,16 +438,18 @@ ROWS = [
         namespaces=("torch.nn.functional",),
         inputs=("input", "target"),
     ),
-    Op(
+    NNOp(
         "binary_cross_entropy",
-        _bce,
-        (_bce_grad_p, _bce_grad_t),
+        None,
+        (),
         "BinaryCrossEntropyBackward0",
-        _same_size_loss_shape,
+        None,
         arity=2,
-        params={"reduction": "mean"},
-        mirror="F.binary_cross_entropy(a, target, reduction)",
-        rule="∂/∂p = (p - t)/(p(1 - p)); logs clamped at -100",
+        params={"weight": None, "reduction": "mean"},
+        tensor_params=("weight",),
+        lower=_weights_lower("bce", "binary_cross_entropy", ("weight",)),
+        mirror="F.binary_cross_entropy(a, target, weight, reduction)",
+        rule="∂/∂p = w(p - t)/(p(1 - p)); logs clamped at -100",
         examples=(
             ("binary_cross_entropy(a, b)", P3),
             ("binary_cross_entropy(a, b, reduction='sum')", P3),
@@ -277,16 +457,18 @@ ROWS = [
         namespaces=("torch.nn.functional",),
         inputs=("input", "target"),
     ),
-    Op(
+    NNOp(
         "binary_cross_entropy_with_logits",
-        _bce_logits,
-        (_bce_logits_grad(0), _bce_logits_grad(1)),
+        None,
+        (),
         "BinaryCrossEntropyWithLogitsBackward0",
-        _same_size_loss_shape,
+        None,
         arity=2,
-        params={"reduction": "mean"},
-        mirror="F.binary_cross_entropy_with_logits(a, target, reduction)",
-        rule="∂/∂z = σ(z) - t; stable for |z| large",
+        params={"weight": None, "reduction": "mean", "pos_weight": None},
+        tensor_params=_LOGIT_WEIGHTS,
+        lower=_weights_lower("bce_logits", "binary_cross_entropy_with_logits", _LOGIT_WEIGHTS),
+        mirror="F.binary_cross_entropy_with_logits(a, target, weight, reduction, pos_weight)",
+        rule="∂/∂z = w((pw·t + 1 - t)σ(z) - pw·t); stable for |z| large",
         examples=(
             ("binary_cross_entropy_with_logits(a, b)", {"a": ((3,), REAL), "b": ((3,), "prob")}),
             (
@@ -308,5 +490,684 @@ ROWS = [
         params={"reduction": "mean"},
         public=False,
         rule="∂/∂a = 2(a - b)/N",
+    ),
+    NNOp(
+        "bce",
+        _bce,
+        (_bce_grad_p, _bce_grad_t, None),
+        "BinaryCrossEntropyBackward0",
+        _weighted_shape,
+        arity=2,
+        params={"weight": None, "reduction": "mean"},
+        tensor_params=("weight",),
+        public=False,
+    ),
+    NNOp(
+        "bce_logits",
+        _bce_logits,
+        (_bce_logits_grad(0), _bce_logits_grad(1), None, None),
+        "BinaryCrossEntropyWithLogitsBackward0",
+        _weighted_shape,
+        arity=2,
+        params={"weight": None, "reduction": "mean", "pos_weight": None},
+        tensor_params=_LOGIT_WEIGHTS,
+        public=False,
+    ),
+    NNOp(
+        "nll",
+        _nll_loss,
+        (_nll_grad, None, None),
+        lambda kinds, attrs: "NllLoss2DBackward0" if attrs.get("nd") else "NllLossBackward0",
+        _nll_shape,
+        arity=2,
+        params={"weight": None, "ignore_index": -100, "reduction": "mean"},
+        tensor_params=("weight",),
+        public=False,
+    ),
+]
+
+
+# ---- losses of issue 13 ------------------------------------------------------------------
+
+
+def _smooth_l1(a, b, reduction="mean", beta=1.0):
+    d = a - b
+    r = _abs(d)
+    return _reduce_loss(np.where(_re(r) < beta, 0.5 * d * d / beta, r - 0.5 * beta), reduction)
+
+
+def _smooth_l1_grad(sign):
+    def rule(g, o, a, b, reduction="mean", beta=1.0):
+        d = a - b
+        local = np.where(_re(d) < -beta, -1.0, np.where(_re(d) > beta, 1.0, d / beta))
+        return sign * local * _loss_grad_scale(g, d, reduction)
+
+    return rule
+
+
+def _huber(a, b, reduction="mean", delta=1.0):
+    d = a - b
+    r = _abs(d)
+    return _reduce_loss(np.where(_re(r) < delta, 0.5 * d * d, delta * (r - 0.5 * delta)), reduction)
+
+
+def _huber_grad(sign):
+    def rule(g, o, a, b, reduction="mean", delta=1.0):
+        d = a - b
+        local = np.where(_re(d) < -delta, -delta, np.where(_re(d) > delta, delta, d))
+        return sign * local * _loss_grad_scale(g, d, reduction)
+
+    return rule
+
+
+def _smooth_l1_lower(emit, node, args, attrs):
+    """F.smooth_l1_loss: broadcast_tensors, then one node (l1_loss's nodes when beta is 0)."""
+    beta = attrs.get("beta", 1.0)
+    if beta < 0:
+        raise EvaluationError("smooth_l1_loss does not support negative values for beta.")
+    if beta == 0:
+        return _l1_lower(emit, node, args, attrs)
+    check_reduction(attrs.get("reduction", "mean"))
+    return emit("smooth_l1", _broadcast_tensors(emit, node, args), attrs)
+
+
+def _huber_lower(emit, node, args, attrs):
+    """F.huber_loss: broadcast_tensors, one node; with a weight, the unreduced loss times
+    the weight, then reduced."""
+    if attrs.get("delta", 1.0) <= 0:
+        raise EvaluationError("huber_loss does not support non-positive values for delta.")
+    reduction = check_reduction(attrs.get("reduction", "mean"))
+    pair = _broadcast_tensors(emit, node, args[:2])
+    if attrs.get("weight") is not True:
+        return emit("huber", pair, {"reduction": reduction, "delta": attrs.get("delta", 1.0)})
+    if node(args[2]).shape != node(args[0]).shape:
+        raise ShapeError("Weights and input must have the same size.")
+    loss = emit("huber", pair, {"reduction": "none", "delta": attrs.get("delta", 1.0)})
+    return _reduced(emit, emit("mul", (loss, args[2])), reduction)
+
+
+def _soft_margin_lower(emit, node, args, attrs):
+    no_grad_for(node, args[1], "soft_margin_loss", "target")
+    return emit("soft_margin", args, attrs)
+
+
+def _soft_margin_grad(g, o, x, y, reduction="mean"):
+    d = -y * _sigmoid(-x * y)
+    return (
+        _loss_grad_scale(g, np.broadcast_to(d, np.broadcast_shapes(x.shape, y.shape)), reduction)
+        * d
+    )
+
+
+def _reduced(emit, x, reduction):
+    """apply_loss_reduction: MeanBackward0 or SumBackward0 over the elementwise loss."""
+    if reduction == "none":
+        return x
+    return emit(reduction, (x,), {"dim": None, "keepdim": False})
+
+
+def _kl_div_lower(emit, node, args, attrs):
+    """F.kl_div as ATen's composite records it: xlogy(t, t) - t * input (or, with
+    log_target, exp(t) * (t - input)), reduced; 'batchmean' is the sum over size(0)."""
+    x, t = args
+    reduction = check_reduction(attrs.get("reduction", "mean"), batchmean=True)
+    if attrs.get("log_target"):
+        loss = emit("mul", (emit("exp", (t,)), emit("sub", (t, x))))
+    else:
+        loss = emit("sub", (emit("loss_xlogy", (t, t)), emit("mul", (t, x))))
+    if reduction != "batchmean":
+        return _reduced(emit, loss, reduction)
+    total = _reduced(emit, loss, "sum")
+    sx = node(x).shape
+    return scalar(emit, "div", total, sx[0], "DivBackward0") if sx else total
+
+
+def _poisson_nll_lower(emit, node, args, attrs):
+    x, t = args
+    reduction = check_reduction(attrs.get("reduction", "mean"))
+    if attrs.get("log_input", True):
+        loss = emit("sub", (emit("exp", (x,)), emit("mul", (t, x))))
+    else:
+        shifted = scalar(emit, "add", x, attrs.get("eps", 1e-8), "AddBackward1")
+        loss = emit("sub", (x, emit("mul", (t, emit("log", (shifted,))))))
+    if attrs.get("full"):  # + Stirling's t·log t - t + ½·log(2πt), 0 where t <= 1
+        term = emit("sub", (emit("mul", (t, emit("log", (t,)))), t))
+        two_pi_t = scalar(emit, "mul", t, 2 * math.pi, "MulBackward1")
+        half_log = scalar(emit, "mul", emit("log", (two_pi_t,)), 0.5, "MulBackward1")
+        stirling = emit("add", (term, half_log))
+        loss = emit("add", (loss, emit("loss_masked_le_one", (t, stirling))))
+    return _reduced(emit, loss, reduction)
+
+
+def _margin_ranking_lower(emit, node, args, attrs):
+    """ATen: (-target * (input1 - input2) + margin).clamp_min(0), reduced."""
+    a, b, t = args
+    shapes = [node(v).shape for v in args]
+    if not len(shapes[0]) == len(shapes[1]) == len(shapes[2]):
+        raise ShapeError(
+            "margin_ranking_loss : All input tensors should have same dimension but got sizes: "
+            f"input1: {fmt_shape(shapes[0])}, input2: {fmt_shape(shapes[1])}, "
+            f"target: {fmt_shape(shapes[2])}"
+        )
+    reduction = check_reduction(attrs.get("reduction", "mean"))
+    prod = emit("mul", (emit("neg", (t,)), emit("sub", (a, b))))
+    shifted = scalar(emit, "add", prod, attrs.get("margin", 0.0), "AddBackward1")
+    return _reduced(emit, emit("loss_clamp_min", (shifted,), {"min": 0.0}), reduction)
+
+
+def _hinge_embedding_lower(emit, node, args, attrs):
+    """ATen: where(t != 1, (margin - x).clamp_min(0), 0) + where(t != -1, x, 0), reduced."""
+    x, t = args
+    reduction = check_reduction(attrs.get("reduction", "mean"))
+    margin = scalar(emit, "rsub", x, attrs.get("margin", 1.0), "SubBackward0")
+    clamped = emit("loss_clamp_min", (margin,), {"min": 0.0})
+    out = emit(
+        "add",
+        (
+            emit("loss_where_ne", (t, clamped), {"value": 1.0}),
+            emit("loss_where_ne", (t, x), {"value": -1.0}),
+        ),
+    )
+    return _reduced(emit, out, reduction)
+
+
+def _xlogy(x, y):
+    return np.where(_re(x) == 0, 0 * x * y, x * np.log(y))
+
+
+def _pair(*names, domains=None, shape=(2, 3)):
+    """Example inputs of one shape, each from its domain (default: real)."""
+    return {n: (shape, d) for n, d in zip(names, domains or (REAL,) * len(names), strict=True)}
+
+
+ROWS += [
+    Op(
+        "smooth_l1_loss",
+        None,
+        (),
+        "SmoothL1LossBackward0 (ExpandBackward0 on a broadcast operand)",
+        None,
+        arity=2,
+        params={"reduction": "mean", "beta": 1.0},
+        lower=_smooth_l1_lower,
+        mirror="F.smooth_l1_loss(a, b, reduction, beta)",
+        rule="∂/∂a = (a - b)/β where |a - b| < β, else sign(a - b)",
+        examples=(
+            ("F.smooth_l1_loss(a, b)", _pair("a", "b")),
+            ("F.smooth_l1_loss(a, b, reduction='sum', beta=0.5)", _pair("a", "b")),
+            ("F.smooth_l1_loss(A, b, reduction='none')", {"A": ((2, 3), REAL), "b": ((3,), REAL)}),
+        ),
+        namespaces=("torch.nn.functional",),
+        inputs=("input", "target"),
+    ),
+    NNOp(
+        "huber_loss",
+        None,
+        (),
+        "HuberLossBackward0 (ExpandBackward0 on a broadcast operand)",
+        None,
+        arity=2,
+        params={"reduction": "mean", "delta": 1.0, "weight": None},
+        tensor_params=("weight",),
+        lower=_huber_lower,
+        mirror="F.huber_loss(a, b, reduction, delta, weight)",
+        rule="∂/∂a = a - b where |a - b| < δ, else δ·sign(a - b)",
+        examples=(
+            ("F.huber_loss(a, b)", _pair("a", "b")),
+            ("F.huber_loss(a, b, reduction='sum', delta=0.5)", _pair("a", "b")),
+            ("F.huber_loss(A, b, reduction='none')", {"A": ((2, 3), REAL), "b": ((3,), REAL)}),
+            ("F.huber_loss(a, b, weight=w)", _pair("a", "b", "w")),
+            ("F.huber_loss(a, b, reduction='sum', weight=w)", _pair("a", "b", "w")),
+        ),
+        namespaces=("torch.nn.functional",),
+        inputs=("input", "target"),
+    ),
+    Op(
+        "soft_margin_loss",
+        None,
+        (),
+        "SoftMarginLossBackward0",
+        None,
+        arity=2,
+        params={"reduction": "mean"},
+        lower=_soft_margin_lower,
+        mirror="F.soft_margin_loss(a, target, reduction)",
+        rule="log(1 + exp(-y·a)); ∂/∂a = -y·σ(-y·a); the target is not differentiated",
+        examples=(
+            ("F.soft_margin_loss(a, (b > 0) * 2.0 - 1)", _pair("a", "b")),
+            ("F.soft_margin_loss(a, (b > 0) * 2.0 - 1, reduction='none')", _pair("a", "b")),
+        ),
+        namespaces=("torch.nn.functional",),
+        inputs=("input", "target"),
+    ),
+    Op(
+        "kl_div",
+        None,
+        (),
+        "SubBackward0 over XlogyBackward0 and MulBackward0 (log_target: MulBackward0 over "
+        "ExpBackward0 and SubBackward0), then MeanBackward0 / SumBackward0 [/ DivBackward0]",
+        None,
+        arity=2,
+        params={"reduction": "mean", "log_target": False},
+        lower=_kl_div_lower,
+        mirror="F.kl_div(a, target, reduction, log_target)",
+        rule="t·(log t - a), or exp(t)·(t - a) with log_target",
+        examples=(
+            ("F.kl_div(a, b)", _pair("a", "b", domains=("real", "prob"))),
+            ("F.kl_div(a, b, reduction='batchmean')", _pair("a", "b", domains=("real", "prob"))),
+            ("F.kl_div(a, b, reduction='sum', log_target=True)", _pair("a", "b")),
+            ("F.kl_div(a, b, reduction='none')", _pair("a", "b", domains=("real", "prob"))),
+        ),
+        namespaces=("torch.nn.functional",),
+        inputs=("input", "target"),
+    ),
+    Op(
+        "poisson_nll_loss",
+        None,
+        (),
+        "SubBackward0 over ExpBackward0 and MulBackward0 (log_input=False: over MulBackward0, "
+        "LogBackward0, AddBackward1), then MeanBackward0 / SumBackward0",
+        None,
+        arity=2,
+        params={"log_input": True, "full": False, "eps": 1e-8, "reduction": "mean"},
+        lower=_poisson_nll_lower,
+        mirror="F.poisson_nll_loss(a, target, log_input, full, eps, reduction)",
+        rule="exp(a) - t·a, or a - t·log(a + eps)",
+        examples=(
+            ("F.poisson_nll_loss(a, b)", _pair("a", "b", domains=("real", "positive"))),
+            (
+                "F.poisson_nll_loss(a, b, log_input=False)",
+                _pair("a", "b", domains=("positive",) * 2),
+            ),
+            ("F.poisson_nll_loss(a, b, reduction='none')", _pair("a", "b")),
+            (
+                "F.poisson_nll_loss(a, b * 2, full=True)",
+                _pair("a", "b", domains=(REAL, "positive")),
+            ),
+        ),
+        namespaces=("torch", "torch.nn.functional"),
+        methods=(),
+        inputs=("input", "target"),
+    ),
+    Op(
+        "margin_ranking_loss",
+        None,
+        (),
+        "ClampMinBackward0 over AddBackward1 over MulBackward0 (NegBackward0, SubBackward0), "
+        "then MeanBackward0 / SumBackward0",
+        None,
+        arity=3,
+        params={"margin": 0.0, "reduction": "mean"},
+        lower=_margin_ranking_lower,
+        mirror="F.margin_ranking_loss(a, b, target, margin, reduction)",
+        rule="max(0, -y·(a - b) + margin)",
+        examples=(
+            (
+                "F.margin_ranking_loss(a, b, c)",
+                _pair("a", "b", "c", domains=("real", "real", "away")),
+            ),
+            (
+                "F.margin_ranking_loss(a, b, (c > 0) * 2.0 - 1, margin=0.3, reduction='sum')",
+                _pair("a", "b", "c"),
+            ),
+        ),
+        namespaces=("torch", "torch.nn.functional"),
+        methods=(),
+        inputs=("input1", "input2", "target"),
+    ),
+    Op(
+        "hinge_embedding_loss",
+        None,
+        (),
+        "AddBackward0 over WhereBackward0 (ClampMinBackward0, SubBackward0) and WhereBackward0, "
+        "then MeanBackward0 / SumBackward0",
+        None,
+        arity=2,
+        params={"margin": 1.0, "reduction": "mean"},
+        lower=_hinge_embedding_lower,
+        mirror="F.hinge_embedding_loss(a, target, margin, reduction)",
+        rule="a where y = 1, max(0, margin - a) where y = -1",
+        examples=(
+            ("F.hinge_embedding_loss(a, (b > 0) * 2.0 - 1)", _pair("a", "b")),
+            (
+                "F.hinge_embedding_loss(a, (b > 0) * 2.0 - 1, margin=0.5, reduction='none')",
+                _pair("a", "b"),
+            ),
+        ),
+        namespaces=("torch", "torch.nn.functional"),
+        methods=(),
+        inputs=("input", "target"),
+    ),
+    Op(
+        "smooth_l1",
+        _smooth_l1,
+        (_smooth_l1_grad(1), _smooth_l1_grad(-1)),
+        "SmoothL1LossBackward0",
+        _loss_shape,
+        arity=2,
+        params={"reduction": "mean", "beta": 1.0},
+        public=False,
+    ),
+    Op(
+        "huber",
+        _huber,
+        (_huber_grad(1), _huber_grad(-1)),
+        "HuberLossBackward0",
+        _loss_shape,
+        arity=2,
+        params={"reduction": "mean", "delta": 1.0},
+        public=False,
+    ),
+    Op(
+        "soft_margin",
+        lambda x, y, reduction="mean": _reduce_loss(np.log1p(np.exp(-x * y)), reduction),
+        (_soft_margin_grad, None),
+        "SoftMarginLossBackward0",
+        _loss_shape,
+        arity=2,
+        params={"reduction": "mean"},
+        public=False,
+    ),
+    Op(
+        "loss_xlogy",
+        _xlogy,
+        (
+            lambda g, o, x, y: g * np.where(_re(x) == 0, 0 * x, np.log(y)),
+            lambda g, o, x, y: g * x / y,
+        ),
+        "XlogyBackward0",
+        lambda shapes, attrs: broadcast_shapes(*shapes),
+        arity=2,
+        public=False,
+    ),
+    Op(
+        "loss_clamp_min",
+        lambda a, min=0.0: np.where(_re(a) < min, min + 0 * a, a),
+        (lambda g, o, a, min=0.0: np.where(_re(a) >= min, g, 0 * g),),
+        "ClampMinBackward0",
+        lambda shapes, attrs: shapes[0],
+        params={"min": 0.0},
+        public=False,
+    ),
+    Op(
+        "loss_where_ne",
+        lambda t, x, value=1.0: np.where(_re(t) != value, x, 0 * x),
+        (None, lambda g, o, t, x, value=1.0: np.where(_re(t) != value, g, 0 * g)),
+        "WhereBackward0",
+        lambda shapes, attrs: broadcast_shapes(*shapes),
+        arity=2,
+        params={"value": 1.0},
+        public=False,
+    ),
+]
+
+
+def _multilabel_soft_margin_lower(emit, node, args, attrs):
+    """F.multilabel_soft_margin_loss, as functional.py computes it: -(t·logσ(x) +
+    (1 - t)·logσ(-x)) [· weight], summed over the classes / C, then reduced."""
+    x, t = args[:2]
+    reduction = check_reduction(attrs.get("reduction", "mean"))
+    sx = node(x).shape
+    if not sx:
+        raise ShapeError("multilabel_soft_margin_loss expects an input of 1 or more dimensions")
+    pos = emit("mul", (t, emit("logsigmoid", (x,))))
+    rest = scalar(emit, "rsub", t, 1.0, "RsubBackward1")
+    neg = emit("mul", (rest, emit("logsigmoid", (emit("neg", (x,)),))))
+    loss = emit("neg", (emit("add", (pos, neg)),))
+    if attrs.get("weight") is True:
+        loss = emit("mul", (loss, args[2]))
+    cls = len(node(loss).shape) - 1
+    per = emit("sum", (loss,), {"dim": cls, "keepdim": False})
+    per = scalar(emit, "div", per, node(loss).shape[cls], "DivBackward0")
+    return _reduced(emit, per, reduction)
+
+
+def _gaussian_nll_lower(emit, node, args, attrs):
+    """F.gaussian_nll_loss, as functional.py computes it: var (unsqueezed when one dimension
+    short) cloned and clamped at eps outside autograd; 0.5·(log var + (x - t)²/var)."""
+    x, t, var = args
+    sx, sv = node(x).shape, node(var).shape
+    reduction = attrs.get("reduction", "mean")
+    if sv != sx:
+        if sx[:-1] == sv:
+            var = emit("unsqueeze", (var,), {"dim": -1})
+        elif not (sx[:-1] == sv[:-1] and sv and sv[-1] == 1):
+            raise ShapeError("var is of incorrect size")
+    if reduction not in ("none", "mean", "sum"):
+        raise EvaluationError(f"{reduction} is not valid")
+    if np.any(_re(np.asarray(node(var).value)) < 0):
+        raise EvaluationError("var has negative entry/entries")
+    var = emit("nn_clamped_clone", (var,), {"min": attrs.get("eps", 1e-6)})
+    sq = emit(
+        "nn_scalar", (emit("sub", (x, t)),), {"fn": "pow", "other": 2.0, "label": "PowBackward0"}
+    )
+    inner = emit("add", (emit("log", (var,)), emit("div", (sq, var))))
+    loss = scalar(emit, "mul", inner, 0.5, "MulBackward0")
+    if attrs.get("full"):
+        loss = scalar(emit, "add", loss, 0.5 * math.log(2 * math.pi), "AddBackward0")
+    return _reduced(emit, loss, reduction)
+
+
+ROWS += [
+    NNOp(
+        "multilabel_soft_margin_loss",
+        None,
+        (),
+        "DivBackward0 over SumBackward1 over NegBackward0 over AddBackward0 of MulBackward0s "
+        "over LogSigmoidBackward0s, then MeanBackward0 / SumBackward0",
+        None,
+        arity=2,
+        params={"weight": None, "reduction": "mean"},
+        tensor_params=("weight",),
+        lower=_multilabel_soft_margin_lower,
+        mirror="F.multilabel_soft_margin_loss(a, target, weight, reduction)",
+        rule="-(t·logσ(a) + (1 - t)·logσ(-a)) averaged over the classes",
+        examples=(
+            ("F.multilabel_soft_margin_loss(a, b)", _pair("a", "b", domains=(REAL, "prob"))),
+            (
+                "F.multilabel_soft_margin_loss(a, b, w, reduction='none')",
+                {"a": ((2, 3), REAL), "b": ((2, 3), "prob"), "w": ((3,), "positive")},
+            ),
+        ),
+        namespaces=("torch.nn.functional",),
+        inputs=("input", "target"),
+    ),
+    Op(
+        "gaussian_nll_loss",
+        None,
+        (),
+        "MulBackward0 over AddBackward0 of LogBackward0 and DivBackward0 (PowBackward0 over "
+        "SubBackward0; the variance through CloneBackward0), then MeanBackward0 / SumBackward0",
+        None,
+        arity=3,
+        params={"full": False, "eps": 1e-6, "reduction": "mean"},
+        lower=_gaussian_nll_lower,
+        mirror="F.gaussian_nll_loss(a, target, var, full, eps, reduction)",
+        rule="½(log max(var, eps) + (a - t)²/max(var, eps)) [+ ½ log 2π]",
+        examples=(
+            (
+                "F.gaussian_nll_loss(a, b, v)",
+                _pair("a", "b", "v", domains=(REAL, REAL, "positive")),
+            ),
+            (
+                "F.gaussian_nll_loss(a, b, v, full=True, reduction='sum')",
+                {"a": ((2, 3), REAL), "b": ((2, 3), REAL), "v": ((2, 1), "positive")},
+            ),
+            (
+                "F.gaussian_nll_loss(a, b, v, reduction='none')",
+                {"a": ((2, 3), REAL), "b": ((2, 3), REAL), "v": ((2,), "positive")},
+            ),
+        ),
+        namespaces=("torch.nn.functional",),
+        inputs=("input", "target", "var"),
+    ),
+]
+
+
+def _triplet_lower(emit, node, args, attrs):
+    """ATen: clamp_min(margin + d(a, p) - d(a, n), 0), d the pairwise distance (with swap,
+    d(a, n) is minimum(d(a, n), d(p, n)))."""
+    from .nn import _pairwise_distance_lower
+
+    a, p, n = args
+    dims = [len(node(v).shape) for v in args]
+    if not dims[0] == dims[1] == dims[2]:
+        raise ShapeError(
+            "The anchor, positive, and negative tensors are expected to have the same number "
+            f"of dimensions, but got: anchor {dims[0]}D, positive {dims[1]}D, and negative "
+            f"{dims[2]}D inputs"
+        )
+    reduction = check_reduction(attrs.get("reduction", "mean"))
+    dist = {"p": attrs.get("p", 2.0), "eps": attrs.get("eps", 1e-6), "keepdim": False}
+    pos = _pairwise_distance_lower(emit, node, (a, p), dist)
+    neg = _pairwise_distance_lower(emit, node, (a, n), dist)
+    if attrs.get("swap"):
+        neg = emit("minimum", (neg, _pairwise_distance_lower(emit, node, (p, n), dist)))
+    shifted = scalar(emit, "add", pos, attrs.get("margin", 1.0), "AddBackward1")
+    return _reduced(emit, emit("loss_clamp_min", (emit("sub", (shifted, neg)),)), reduction)
+
+
+def _cosine_embedding_lower(emit, node, args, attrs):
+    """ATen's cosine_embedding_loss, node for node: cos = Σx₁x₂ / √((Σx₁² + ε)(Σx₂² + ε));
+    1 - cos where the target is 1, max(cos - margin, 0) where it is -1."""
+    x1, x2, t = args
+    s1, s2, st = (node(v).shape for v in args)
+    if len(st) not in (0, 1):
+        raise ShapeError("0D or 1D target tensor expected, multi-target not supported")
+    want = 2 if st else 1
+    if len(s1) != want or len(s2) != want:
+        raise ShapeError(
+            f"{len(st)}D target tensor expects {want}D input tensors, but found inputs with "
+            f"sizes {fmt_shape(s1)} and {fmt_shape(s2)}."
+        )
+    reduction = check_reduction(attrs.get("reduction", "mean"))
+    d = len(st)
+
+    def total(a, b):
+        return emit("sum", (emit("mul", (a, b)),), {"dim": d, "keepdim": False})
+
+    mag1 = scalar(emit, "add", total(x1, x1), 1e-12, "AddBackward1")
+    mag2 = scalar(emit, "add", total(x2, x2), 1e-12, "AddBackward1")
+    cos = emit("div", (total(x1, x2), emit("sqrt", (emit("mul", (mag1, mag2)),))))
+    pos = scalar(emit, "rsub", cos, 1.0, "SubBackward0")
+    neg = emit(
+        "loss_clamp_min", (scalar(emit, "sub", cos, attrs.get("margin", 0.0), "SubBackward1"),)
+    )
+    out = emit(
+        "add",
+        (
+            emit("loss_where_eq", (t, pos), {"value": 1.0}),
+            emit("loss_where_eq", (t, neg), {"value": -1.0}),
+        ),
+    )
+    return _reduced(emit, out, reduction)
+
+
+ROWS += [
+    Op(
+        "triplet_margin_loss",
+        None,
+        (),
+        "ClampMinBackward0 over SubBackward0 over AddBackward1 and the pairwise distances "
+        "(NormBackward1, AddBackward1, SubBackward0; MinimumBackward0 with swap), then "
+        "MeanBackward0 / SumBackward0",
+        None,
+        arity=3,
+        params={"margin": 1.0, "p": 2.0, "eps": 1e-6, "swap": False, "reduction": "mean"},
+        lower=_triplet_lower,
+        mirror="F.triplet_margin_loss(a, positive, negative, margin, p, eps, swap, reduction)",
+        rule="max(0, margin + ‖a - p‖ - ‖a - n‖)",
+        examples=(
+            ("F.triplet_margin_loss(a, b, c)", _pair("a", "b", "c")),
+            (
+                "F.triplet_margin_loss(a, b, c, margin=2.0, p=1.0, swap=True, reduction='sum')",
+                _pair("a", "b", "c", domains=("away", "away", "away")),
+            ),
+        ),
+        namespaces=("torch", "torch.nn.functional"),
+        methods=(),
+        inputs=("anchor", "positive", "negative"),
+    ),
+    Op(
+        "cosine_embedding_loss",
+        None,
+        (),
+        "AddBackward0 over WhereBackward0s over the cosine (DivBackward0, SqrtBackward0, "
+        "MulBackward0, AddBackward1, SumBackward1), then MeanBackward0 / SumBackward0",
+        None,
+        arity=3,
+        params={"margin": 0.0, "reduction": "mean"},
+        lower=_cosine_embedding_lower,
+        mirror="F.cosine_embedding_loss(a, b, target, margin, reduction)",
+        rule="1 - cos(a, b) where y = 1, max(0, cos(a, b) - margin) where y = -1",
+        examples=(
+            (
+                "F.cosine_embedding_loss(a, b, (c > 0) * 2.0 - 1)",
+                {"a": ((3, 4), REAL), "b": ((3, 4), REAL), "c": ((3,), REAL)},
+            ),
+            (
+                "F.cosine_embedding_loss(a, b, (c > 0) * 2.0 - 1, margin=-0.5, reduction='none')",
+                {"a": ((3, 4), REAL), "b": ((3, 4), REAL), "c": ((3,), REAL)},
+            ),
+        ),
+        namespaces=("torch", "torch.nn.functional"),
+        methods=(),
+        inputs=("input1", "input2", "target"),
+    ),
+    Op(
+        "loss_where_eq",
+        lambda t, x, value=1.0: np.where(_re(t) == value, x, 0 * x),
+        (None, lambda g, o, t, x, value=1.0: np.where(_re(t) == value, g, 0 * g)),
+        "WhereBackward0",
+        lambda shapes, attrs: broadcast_shapes(*shapes),
+        arity=2,
+        params={"value": 1.0},
+        public=False,
+    ),
+]
+
+
+ROWS += [
+    Op(
+        "loss_masked_fill",
+        lambda t, x, ignore_index=-100: np.where(_re(t) == ignore_index, 0 * x, x),
+        (None, lambda g, o, t, x, ignore_index=-100: np.where(_re(t) == ignore_index, 0 * g, g)),
+        "MaskedFillBackward0",
+        lambda shapes, attrs: shapes[1],
+        arity=2,
+        params={"ignore_index": -100},
+        public=False,
+    ),
+    NNOp(
+        "loss_div_count",
+        lambda x, t, *extra, **attrs: x / _count(t, *extra, **_count_attrs(attrs)),
+        (
+            lambda g, o, x, t, *extra, **attrs: g / _count(t, *extra, **_count_attrs(attrs)),
+            None,
+            None,
+        ),
+        "DivBackward0",
+        lambda shapes, attrs: shapes[0],
+        arity=2,
+        params={"weight": None, "ignore_index": -100, "reduction": "mean", "classes": 1},
+        tensor_params=("weight",),
+        public=False,
+    ),
+]
+
+
+def _count_attrs(attrs):
+    return {k: attrs[k] for k in ("weight", "ignore_index", "classes") if k in attrs}
+
+
+ROWS += [
+    Op(
+        "loss_masked_le_one",
+        lambda t, x: np.where(_re(t) <= 1, 0 * x, x),
+        (None, lambda g, o, t, x: np.where(_re(t) <= 1, 0 * g, g)),
+        "MaskedFillBackward0",
+        lambda shapes, attrs: broadcast_shapes(*shapes),
+        arity=2,
+        public=False,
     ),
 ]

@@ -1,11 +1,24 @@
-"""Normalisation functions of torch.nn.functional (softmax and friends)."""
+"""torch.nn.functional: softmax and friends, activations, normalisation and layers."""
 
+import math
+
+from ..errors import EvaluationError, ShapeError
 from .core import (
+    REAL,
+    REQUIRED,
     M,
     Op,
     V,
+    _abs,
     _dim_shape,
     _one_dim,
+    _re,
+    _reduce_shape,
+    _reshape_ids,
+    _same,
+    _sigmoid,
+    broadcast_shapes,
+    fmt_shape,
     lazy_numpy,
 )
 
@@ -78,5 +91,1470 @@ ROWS = [
         rule="∂/∂a = g - softmax(a)·Σg",
         examples=(("log_softmax(A, dim=1)", M), ("log_softmax(a, 0)", V)),
         namespaces=("torch", "torch.nn.functional", "torch.special"),
+    ),
+]
+
+
+# ---- shared by the rows below and by losses.py ---------------------------------------------
+
+
+class NNOp(Op):
+    """A row with optional tensor parameters (``weight=``, ``bias=``): a tensor given for one
+    of ``tensor_params`` comes as a further tensor argument, after the fixed ones and in the
+    order of ``params``, and the parameter itself is then True (None when not given)."""
+
+    __slots__ = ("tensor_params",)
+
+    def __init__(self, *args, tensor_params=(), **kwargs):
+        super().__init__(*args, **kwargs)
+        self.tensor_params = tuple(tensor_params)
+
+
+def optional(extra, attrs, names):
+    """The optional tensors of a call, by name (None where not given): ``extra`` holds the
+    tensors given, in the order of ``names``."""
+    out, it = {}, iter(extra)
+    for n in names:
+        out[n] = next(it) if attrs.get(n) is True else None
+    return out
+
+
+def _scalar_fn(a, fn, other, label):
+    if fn == "add":
+        return a + other
+    if fn == "sub":
+        return a - other
+    if fn == "rsub":
+        return other - a
+    if fn == "mul":
+        return a * other
+    return a**other if fn == "pow" else a / other
+
+
+def _scalar_grad(g, o, a, fn, other, label):
+    if fn in ("add", "sub"):
+        return g
+    if fn == "rsub":
+        return -g
+    if fn == "pow":
+        return g * other * a ** (other - 1)
+    return g * other if fn == "mul" else g / other
+
+
+def scalar(emit, fn, a, other, label):
+    """``a`` combined with a Python number as PyTorch records it: the label says which
+    overload (x + 1 is AddBackward0; C++'s x.add(1) AddBackward1; 1 - x RsubBackward1)."""
+    return emit("nn_scalar", (a,), {"fn": fn, "other": float(other), "label": label})
+
+
+def _act(name, forward, grad, rule, examples, params=None, label=None, namespaces=None, methods=()):
+    """An elementwise activation of torch.nn.functional."""
+    return Op(
+        name,
+        forward,
+        (grad,),
+        label or f"{name.capitalize()}Backward0",
+        _same,
+        params=params,
+        mirror=f"F.{name}(a{''.join(', ' + k for k in params or ())})",
+        rule=rule,
+        examples=examples,
+        namespaces=namespaces or ("torch.nn.functional",),
+        methods=methods,
+    )
+
+
+def _ex(*programs, domain=REAL, shape=(2, 3)):
+    return tuple((p, {"a": (shape, domain)}) for p in programs)
+
+
+_SIXTH = 0.1666666716337204  # PyTorch's kernel multiplies by 1.0f / 6.0f, even in float64
+_SELU_ALPHA = 1.6732632423543772848170429916717
+_SELU_SCALE = 1.0507009873554804934193349852946
+
+
+def _pos(a):
+    """Not on the negative side: PyTorch's kernels test x <= 0, so nan takes this branch."""
+    return ~(_re(a) <= 0)
+
+
+def _mish_grad(g, o, a):
+    sp = np.tanh(np.log1p(np.exp(a)))
+    return g * (sp + a * _sigmoid(a) * (1 - sp * sp))
+
+
+def _lower_tanhshrink(emit, node, args, attrs):
+    (x,) = args
+    return emit("sub", (x, emit("tanh", (x,))))
+
+
+def _lower_softsign(emit, node, args, attrs):
+    (x,) = args
+    return emit("div", (x, scalar(emit, "add", emit("abs", (x,)), 1, "AddBackward0")))
+
+
+def _lower_softmin(emit, node, args, attrs):
+    (x,) = args
+    return emit("softmax", (emit("neg", (x,)),), {"dim": attrs.get("dim")})
+
+
+def _glu_dim(shape, dim):
+    if not shape:
+        raise ShapeError("glu does not support scalars because halving size must be even")
+    d = _one_dim(dim, len(shape))
+    if shape[d] % 2:
+        raise ShapeError(f"Halving dimension must be even, but dimension {d} is size {shape[d]}")
+    return d
+
+
+def _glu(a, dim=-1):
+    d = _glu_dim(a.shape, dim)
+    x, y = np.split(a, 2, axis=d)
+    return x * _sigmoid(y)
+
+
+def _glu_grad(g, o, a, dim=-1):
+    d = _glu_dim(a.shape, dim)
+    x, y = np.split(a, 2, axis=d)
+    s = _sigmoid(y)
+    return np.concatenate([g * s, g * x * s * (1 - s)], axis=d)
+
+
+def _glu_shape(shapes, attrs):
+    shape = list(shapes[0])
+    d = _glu_dim(shapes[0], attrs.get("dim", -1))
+    shape[d] //= 2
+    return tuple(shape)
+
+
+def _lower_prelu(emit, node, args, attrs):
+    """F.prelu: the weight viewed to broadcast over dimension 1 (when ranks differ), then
+    one kernel node."""
+    x, w = args
+    sx, sw = node(x).shape, node(w).shape
+    n = math.prod(sw)
+    if not sx:
+        raise ShapeError("Not allow zero-dim input tensor.")
+    if n != 1:
+        channels = sx[1] if len(sx) > 1 else 1
+        if channels != n:
+            raise ShapeError(
+                f"Mismatch of parameter numbers and input channel size. Found parameter "
+                f"numbers = {n} and channel size = {channels}."
+            )
+    if len(sw) > 1:
+        raise ShapeError(
+            f"prelu: Expected `weight` to be a scalar or 1D tensor, but got: ndim = {len(sw)}"
+        )
+    if len(sx) != len(sw):
+        w = _reshape_ids(emit, node, w, tuple(n if i == 1 else 1 for i in range(len(sx))))
+    return emit("nn_prelu_kernel", (x, w))
+
+
+def _rrelu_slope(lower, upper, training):
+    if training:
+        raise EvaluationError(
+            "rrelu(training=True) draws a random slope per element, which gradcli does not do",
+            hint="use training=False (the mean slope (lower + upper) / 2)",
+        )
+    return (lower + upper) / 2
+
+
+def _rrelu_shape(shapes, attrs):
+    _rrelu_slope(attrs["lower"], attrs["upper"], attrs["training"])
+    return shapes[0]
+
+
+def _shrink_check(lambd):
+    if lambd < 0:
+        raise ShapeError(f"lambda must be greater or equal to 0, but found to be {lambd:g}.")
+
+
+def _softshrink(a, lambd=0.5):
+    _shrink_check(lambd)
+    r = _re(a)
+    return np.where(r > lambd, a - lambd, np.where(r < -lambd, a + lambd, 0))
+
+
+ROWS += [
+    _act(
+        "celu",
+        lambda a, alpha=1.0: np.where(_pos(a), a, alpha * np.expm1(a / alpha)),
+        lambda g, o, a, alpha=1.0: np.where(_pos(a), g, g * np.exp(a / alpha)),
+        "∂/∂a = 1 if a > 0 else exp(a/α)",
+        _ex("F.celu(a)", "F.celu(a, alpha=2.0)", domain="away"),
+        params={"alpha": 1.0},
+        namespaces=("torch", "torch.nn.functional"),
+    ),
+    _act(
+        "selu",
+        lambda a: _SELU_SCALE * np.where(_pos(a), a, _SELU_ALPHA * np.expm1(a)),
+        lambda g, o, a: _SELU_SCALE * np.where(_pos(a), g, g * _SELU_ALPHA * np.exp(a)),
+        "∂/∂a = λ if a > 0 else λα·exp(a)",
+        _ex("F.selu(a)", domain="away"),
+        label="EluBackward0",
+        namespaces=("torch", "torch.nn.functional"),
+    ),
+    _act(
+        "mish",
+        lambda a: a * np.tanh(np.log1p(np.exp(a))),
+        _mish_grad,
+        "∂/∂a = tanh(softplus(a)) + a·σ(a)·(1 - tanh²(softplus(a)))",
+        _ex("F.mish(a)"),
+    ),
+    _act(
+        "hardswish",
+        lambda a: np.where(_re(a) <= -3, 0 * a, np.where(_re(a) >= 3, a, a * (a + 3) / 6)),
+        lambda g, o, a: np.where(_re(a) <= -3, 0 * g, np.where(_re(a) < 3, g * (a / 3 + 0.5), g)),
+        "∂/∂a = 0 below -3, a/3 + 1/2 on [-3, 3], 1 above",
+        _ex("F.hardswish(a * 3)"),
+    ),
+    _act(
+        "hardsigmoid",
+        lambda a: np.minimum(np.maximum(a + 3, 0), 6) / 6,
+        lambda g, o, a: np.where((_re(a) > -3) & (_re(a) < 3), g * _SIXTH, 0.0),
+        "∂/∂a = 1/6 strictly inside (-3, 3), else 0",
+        (),  # PyTorch has no second derivative of it to compare with: tests/test_nn.py
+    ),
+    _act(
+        "hardshrink",
+        lambda a, lambd=0.5: np.where((_re(a) >= -lambd) & (_re(a) <= lambd), 0 * a, a),
+        lambda g, o, a, lambd=0.5: np.where((_re(a) >= -lambd) & (_re(a) <= lambd), 0 * g, g),
+        "∂/∂a = 0 on [-λ, λ], else 1",
+        _ex("F.hardshrink(a)", "F.hardshrink(a, 0.3)", domain="real"),
+        params={"lambd": 0.5},
+        namespaces=("torch", "torch.nn.functional"),
+        methods=("hardshrink",),
+    ),
+    _act(
+        "softshrink",
+        _softshrink,
+        lambda g, o, a, lambd=0.5: np.where((_re(a) >= -lambd) & (_re(a) <= lambd), 0 * g, g),
+        "∂/∂a = 0 on [-λ, λ], else 1",
+        _ex("F.softshrink(a)", "F.softshrink(a, lambd=0.2)"),
+        params={"lambd": 0.5},
+    ),
+    Op(
+        "tanhshrink",
+        None,
+        (),
+        "SubBackward0 over TanhBackward0",
+        None,
+        lower=_lower_tanhshrink,
+        mirror="F.tanhshrink(a)",
+        rule="recorded as a - tanh(a)",
+        examples=_ex("F.tanhshrink(a)"),
+        namespaces=("torch.nn.functional",),
+        methods=(),
+    ),
+    Op(
+        "softsign",
+        None,
+        (),
+        "DivBackward0 over AddBackward0 over AbsBackward0",
+        None,
+        lower=_lower_softsign,
+        mirror="F.softsign(a)",
+        rule="recorded as a / (|a| + 1)",
+        examples=_ex("F.softsign(a)", domain="away"),
+        namespaces=("torch.nn.functional",),
+        methods=(),
+    ),
+    _act(
+        "logsigmoid",
+        lambda a: np.where(_re(a) < 0, a, 0 * a) - np.log1p(np.exp(-_abs(a))),
+        lambda g, o, a: g * _sigmoid(-a),
+        "∂/∂a = σ(-a) = 1 - σ(a)",
+        _ex("F.logsigmoid(a)"),
+        label="LogSigmoidBackward0",
+    ),
+    _act(
+        "relu6",
+        lambda a: np.minimum(np.maximum(a, 0), 6),
+        lambda g, o, a: np.where((_re(a) <= 0) | (_re(a) >= 6), 0 * g, g),
+        "∂/∂a = 1 strictly inside (0, 6), else 0 (1 at nan, as PyTorch's hardtanh_backward)",
+        _ex("F.relu6(a * 4)", domain="away"),
+        label="HardtanhBackward0",
+    ),
+    Op(
+        "glu",
+        _glu,
+        (_glu_grad,),
+        "GluBackward0",
+        _glu_shape,
+        params={"dim": -1},
+        mirror="F.glu(a, dim)",
+        rule="a = [x, y] halved along dim: x·σ(y)",
+        examples=(
+            ("F.glu(A)", {"A": ((3, 4), REAL)}),
+            ("F.glu(A, 0)", {"A": ((2, 3), REAL)}),
+        ),
+        namespaces=("torch.nn.functional",),
+        methods=(),
+    ),
+    Op(
+        "prelu",
+        None,
+        (),
+        "PreluKernelBackward0 (over ViewBackward0 on the weight when the ranks differ)",
+        None,
+        arity=2,
+        lower=_lower_prelu,
+        mirror="F.prelu(a, weight)",
+        rule="a if a > 0 else weight·a, the weight per channel (dimension 1) or shared",
+        examples=(
+            ("F.prelu(A, w)", {"A": ((2, 3), "away"), "w": ((3,), REAL)}),
+            ("F.prelu(A, w)", {"A": ((2, 3, 2), "away"), "w": ((1,), REAL)}),
+            ("F.prelu(a, w)", {"a": ((4,), "away"), "w": ((1,), REAL)}),
+        ),
+        namespaces=("torch", "torch.nn.functional"),
+        inputs=("input", "weight"),
+    ),
+    _act(
+        "rrelu",
+        lambda a, lower=0.125, upper=1 / 3, training=False: np.where(
+            _re(a) > 0, a, a * _rrelu_slope(lower, upper, training)
+        ),
+        lambda g, o, a, lower=0.125, upper=1 / 3, training=False: np.where(
+            _re(a) > 0, g, g * _rrelu_slope(lower, upper, training)
+        ),
+        "training=False: leaky_relu with slope (lower + upper)/2",
+        _ex("F.rrelu(a)", "F.rrelu(a, 0.2, 0.4)", domain="away"),
+        params={"lower": 0.125, "upper": 1 / 3, "training": False},
+        label="RreluWithNoiseBackward0",
+        namespaces=("torch", "torch.nn.functional"),
+    ),
+    _act(
+        "threshold",
+        lambda a, threshold, value: np.where(_re(a) <= threshold, value + 0 * a, a),
+        lambda g, o, a, threshold, value: np.where(_re(a) <= threshold, 0 * g, g),
+        "∂/∂a = 1 where a > threshold, else 0",
+        _ex("F.threshold(a, 0.1, 20.0)", domain="away"),
+        params={"threshold": REQUIRED, "value": REQUIRED},
+        namespaces=("torch", "torch.nn.functional"),
+    ),
+    Op(
+        "softmin",
+        None,
+        (),
+        "SoftmaxBackward0 over NegBackward0",
+        None,
+        lower=_lower_softmin,
+        params={"dim": None},
+        mirror="F.softmin(a, dim)",
+        rule="recorded as softmax(-a, dim)",
+        examples=(("F.softmin(A, dim=1)", M), ("F.softmin(a, 0)", V)),
+        namespaces=("torch.nn.functional",),
+        methods=(),
+    ),
+    Op(
+        "nn_scalar",
+        _scalar_fn,
+        (_scalar_grad,),
+        lambda kinds, attrs: attrs["label"],
+        _same,
+        params={"fn": "add", "other": 0.0, "label": "AddBackward0"},
+        public=False,
+        saves="inputs",  # pow reads its base
+    ),
+    Op(
+        "nn_prelu_kernel",
+        lambda a, w: np.where(_re(a) > 0, a, w * a),
+        (
+            lambda g, o, a, w: np.where(_re(a) > 0, g, w * g),
+            lambda g, o, a, w: np.where(_re(a) > 0, 0 * g, a * g),
+        ),
+        "PreluKernelBackward0",
+        lambda shapes, attrs: broadcast_shapes(*shapes),
+        arity=2,
+        public=False,
+    ),
+]
+
+
+# ---- normalisation and layers ----------------------------------------------------------------
+
+
+def _int_list(value, what):
+    """A tuple of ints given as a tuple or list of numbers (normalized_shape=(3,))."""
+    if not isinstance(value, (list, tuple)) or not all(
+        isinstance(v, (int, float)) and float(v).is_integer() for v in value
+    ):
+        raise ShapeError(f"argument '{what}' must be tuple of ints, not {_kind(value)}")
+    return tuple(int(v) for v in value)
+
+
+def _kind(value):
+    if isinstance(value, float):
+        return "int" if value.is_integer() else "float"
+    return type(value).__name__
+
+
+def _layer_norm_axes(shape, normalized_shape):
+    ns = _int_list(normalized_shape, "normalized_shape")
+    if not ns:
+        raise ShapeError("layer_norm() needs the argument 'normalized_shape'")
+    if len(shape) < len(ns) or tuple(shape[len(shape) - len(ns) :]) != ns:
+        raise ShapeError(
+            f"Given normalized_shape={list(ns)}, expected input with shape "
+            f"[*{''.join(', ' + str(d) for d in ns)}], but got input of size{list(shape)}"
+        )
+    return ns, tuple(range(len(shape) - len(ns), len(shape)))
+
+
+def _layer_norm_shape(shapes, attrs):
+    ns, _ = _layer_norm_axes(shapes[0], attrs["normalized_shape"])
+    for name, s in zip(
+        [n for n in ("weight", "bias") if attrs.get(n) is True], shapes[1:], strict=True
+    ):
+        if s != ns:
+            raise ShapeError(
+                f"Expected {name} to be of same shape as normalized_shape, but got {name} of "
+                f"shape {list(s)} and normalized_shape = {list(ns)}"
+            )
+    return shapes[0]
+
+
+def _normalized(x, axes, eps):
+    mean = np.mean(x, axis=axes, keepdims=True)
+    d = x - mean
+    rstd = 1 / np.sqrt(np.mean(d * d, axis=axes, keepdims=True) + eps)
+    return d * rstd, rstd
+
+
+_LN_TENSORS = ("weight", "bias")
+
+
+def _layer_norm(x, *extra, normalized_shape, weight=None, bias=None, eps=1e-5):
+    _, axes = _layer_norm_axes(x.shape, normalized_shape)
+    xhat, _ = _normalized(x, axes, eps)
+    t = optional(extra, {"weight": weight, "bias": bias}, _LN_TENSORS)
+    out = xhat if t["weight"] is None else xhat * t["weight"]
+    return out if t["bias"] is None else out + t["bias"]
+
+
+def _layer_norm_grads(g, o, x, *extra, normalized_shape, weight=None, bias=None, eps=1e-5):
+    """NativeLayerNormBackward0: the input's gradient through mean and variance; the
+    weight's Σ g·x̂ and the bias's Σ g (the engine sums over the leading dimensions)."""
+    _, axes = _layer_norm_axes(x.shape, normalized_shape)
+    xhat, rstd = _normalized(x, axes, eps)
+    t = optional(extra, {"weight": weight, "bias": bias}, _LN_TENSORS)
+    gy = g if t["weight"] is None else g * t["weight"]
+    gx = rstd * (
+        gy
+        - np.mean(gy, axis=axes, keepdims=True)
+        - xhat * np.mean(gy * xhat, axis=axes, keepdims=True)
+    )
+    out = [gx]
+    if t["weight"] is not None:
+        out.append(g * xhat)
+    if t["bias"] is not None:
+        out.append(g)
+    return out
+
+
+def _unsafe_view(a, shape):
+    return np.reshape(a, shape)
+
+
+def _linear_lower(emit, node, args, attrs):
+    """What F.linear records, by ranks: x @ W.t() (DotBackward0, MvBackward0, MmBackward0,
+    or unsqueeze/mm/squeeze) without a bias, AddmmBackward0 with one; an input of more than
+    two dimensions is viewed as a matrix and the result viewed back."""
+    x, w = args[:2]
+    b = args[2] if attrs.get("bias") is True else None
+    sx, sw = node(x).shape, node(w).shape
+    if not sx:
+        raise ShapeError(
+            f"both arguments to linear need to be at least 1D, but they are 0D and {len(sw)}D"
+        )
+    if len(sw) not in (1, 2):
+        raise ShapeError(f"weight must be a 1-D or 2-D tensor, got {len(sw)}-D")
+    if sx[-1] != sw[-1]:
+        rows = math.prod(sx[:-1])
+        raise ShapeError(
+            f"mat1 and mat2 shapes cannot be multiplied ({rows}x{sx[-1]} and "
+            f"{sw[-1]}x{sw[0] if len(sw) == 2 else 1})"
+        )
+    wt = emit("transpose", (w,))
+    if len(sw) == 1:
+        if b is not None:
+            raise ShapeError("linear with a 1-D weight and a bias is not supported")
+        if len(sx) > 2:
+            raise ShapeError("linear with a 1-D weight takes a 1-D or 2-D input")
+        return emit("dot" if len(sx) == 1 else "mv", (x, wt))
+    out_shape = sx[:-1] + (sw[0],)
+    if b is not None:
+        sb = node(b).shape
+        if broadcast_shapes_ok(sb, (1, sw[0])) is False:
+            raise ShapeError(
+                f"The expanded size of the tensor ({sw[0]}) must match the existing size "
+                f"({sb[-1]}) at non-singleton dimension 1.  Target sizes: [1, {sw[0]}].  "
+                f"Tensor sizes: {list(sb)}"
+            )
+        if len(sx) == 2:
+            return emit("nn_addmm", (b, x, wt))
+        flat = _reshape_ids(emit, node, x, (-1, sx[-1]))
+        return _reshape_ids(emit, node, emit("nn_addmm", (b, flat, wt)), out_shape)
+    if len(sx) <= 2:
+        from . import OPS  # torch.matmul's decomposition, as its row records it
+
+        return OPS["matmul"].lower(emit, node, (x, wt), {})
+    flat = _reshape_ids(emit, node, x, (-1, sx[-1]))
+    return emit("nn_unsafe_view", (emit("mm", (flat, wt)),), {"shape": out_shape})
+
+
+def broadcast_shapes_ok(a, b):
+    try:
+        return broadcast_shapes(a, b) == tuple(b)
+    except ShapeError:
+        return False
+
+
+def _normalize_lower(emit, node, args, attrs):
+    """F.normalize: x / norm(x, p, dim, keepdim=True).clamp_min(eps).expand_as(x)."""
+    (x,) = args
+    if not node(x).shape and attrs.get("dim", 1) not in (0, -1):
+        _one_dim(attrs.get("dim", 1), 0)
+    n = emit("norm", (x,), {"p": attrs.get("p", 2.0), "dim": attrs.get("dim", 1), "keepdim": True})
+    clamped = emit("loss_clamp_min", (n,), {"min": attrs.get("eps", 1e-12)})
+    return emit("div", (x, emit("nn_expand_as", (clamped,), {"shape": node(x).shape})))
+
+
+ROWS += [
+    NNOp(
+        "layer_norm",
+        _layer_norm,
+        _layer_norm_grads,
+        "NativeLayerNormBackward0",
+        _layer_norm_shape,
+        params={"normalized_shape": (), "weight": None, "bias": None, "eps": 1e-5},
+        tensor_params=_LN_TENSORS,
+        mirror="F.layer_norm(a, normalized_shape, weight, bias, eps)",
+        rule="(a - mean)/√(var + eps)·weight + bias over the last dimensions",
+        examples=(
+            ("F.layer_norm(A, (3,))", M),
+            ("F.layer_norm(A, [2, 3], eps=0.1)", M),
+            (
+                "F.layer_norm(A, (3,), w, b)",
+                {"A": ((2, 2, 3), REAL), "w": ((3,), REAL), "b": ((3,), REAL)},
+            ),
+            ("F.layer_norm(A, (3,), w)", {"A": ((2, 3), REAL), "w": ((3,), REAL)}),
+        ),
+        namespaces=("torch", "torch.nn.functional"),
+        methods=(),
+    ),
+    NNOp(
+        "linear",
+        None,
+        (),
+        "by ranks: MmBackward0 / AddmmBackward0 over TBackward0 (ViewBackward0 / "
+        "UnsafeViewBackward0 around them for other ranks; DotBackward0 / MvBackward0 for a "
+        "1-D weight)",
+        None,
+        arity=2,
+        params={"bias": None},
+        tensor_params=("bias",),
+        lower=_linear_lower,
+        mirror="F.linear(a, weight, bias)",
+        rule="a @ weight.t() + bias",
+        examples=(
+            ("F.linear(A, W)", {"A": ((4, 3), REAL), "W": ((2, 3), REAL)}),
+            ("F.linear(A, W, b)", {"A": ((4, 3), REAL), "W": ((2, 3), REAL), "b": ((2,), REAL)}),
+            ("F.linear(a, W, b)", {"a": ((3,), REAL), "W": ((2, 3), REAL), "b": ((2,), REAL)}),
+            ("F.linear(a, W)", {"a": ((3,), REAL), "W": ((2, 3), REAL)}),
+            ("F.linear(A, W)", {"A": ((2, 4, 3), REAL), "W": ((2, 3), REAL)}),
+            (
+                "F.linear(A, W, bias=b)",
+                {"A": ((2, 4, 3), REAL), "W": ((2, 3), REAL), "b": ((2,), REAL)},
+            ),
+            ("F.linear(A, w)", {"A": ((4, 3), REAL), "w": ((3,), REAL)}),
+        ),
+        namespaces=("torch.nn.functional",),
+        methods=(),
+        inputs=("input", "weight"),
+    ),
+    Op(
+        "normalize",
+        None,
+        (),
+        "DivBackward0 over ExpandBackward0 over ClampMinBackward0 over LinalgVectorNormBackward0",
+        None,
+        lower=_normalize_lower,
+        params={"p": 2.0, "dim": 1, "eps": 1e-12},
+        mirror="F.normalize(a, p, dim, eps)",
+        rule="a / max(‖a‖ₚ along dim, eps)",
+        examples=(
+            ("F.normalize(A)", M),
+            ("F.normalize(A, p=1.0, dim=0)", {"A": ((2, 3), "away")}),
+            ("F.normalize(a, dim=0)", V),
+        ),
+        namespaces=("torch.nn.functional",),
+        methods=(),
+    ),
+    Op(
+        "nn_addmm",
+        lambda b, x, w: b + x @ w,
+        (
+            lambda g, o, b, x, w: g,
+            lambda g, o, b, x, w: g @ w.T,
+            lambda g, o, b, x, w: x.T @ g,
+        ),
+        "AddmmBackward0",
+        lambda shapes, attrs: (shapes[1][0], shapes[2][1]),
+        arity=3,
+        public=False,
+    ),
+    Op(
+        "nn_expand_as",
+        lambda a, shape: np.broadcast_to(a, shape),
+        (lambda g, o, a, shape: g,),  # the engine sums the gradient back to a's shape
+        "ExpandBackward0",
+        lambda shapes, attrs: tuple(attrs["shape"]),
+        params={"shape": ()},
+        public=False,
+        saves="none",
+    ),
+    Op(
+        "nn_unsafe_view",
+        _unsafe_view,
+        (lambda g, o, a, shape: np.reshape(g, a.shape),),
+        "UnsafeViewBackward0",
+        lambda shapes, attrs: tuple(attrs["shape"]),
+        params={"shape": ()},
+        public=False,
+        saves="none",
+    ),
+]
+
+
+def _channel(v, ndim):
+    """A per-channel vector (C,) shaped to broadcast over (N, C, *)."""
+    return np.reshape(v, (1, -1) + (1,) * (ndim - 2))
+
+
+def _centred_grad(gy, xhat, rstd, axes):
+    """The input's gradient of (x - mean)·rstd over ``axes``, given the output's ``gy``."""
+    return rstd * (
+        gy
+        - np.mean(gy, axis=axes, keepdims=True)
+        - xhat * np.mean(gy * xhat, axis=axes, keepdims=True)
+    )
+
+
+def _affine_grads(g, xhat, t, axes):
+    """The gradients of a per-channel weight and bias: Σ g·x̂ and Σ g over ``axes``."""
+    out = []
+    if t["weight"] is not None:
+        out.append(np.sum(g * xhat, axis=axes))
+    if t["bias"] is not None:
+        out.append(np.sum(g, axis=axes))
+    return out
+
+
+def _affine(xhat, t):
+    out = xhat if t["weight"] is None else xhat * _channel(t["weight"], xhat.ndim)
+    return out if t["bias"] is None else out + _channel(t["bias"], xhat.ndim)
+
+
+def _check_channels(shapes, attrs, names, channels, what):
+    given = [n for n in names if attrs.get(n) is True]
+    for name, s in zip(given, shapes[1:], strict=True):
+        if math.prod(s) != channels or len(s) != 1:
+            raise ShapeError(what(name, s))
+
+
+def _group_norm_shape(shapes, attrs):
+    x = shapes[0]
+    g = attrs["num_groups"]
+    if len(x) < 2:
+        raise ShapeError(f"Expected at least 2 dimensions for input tensor but received {len(x)}")
+    if g != int(g) or g <= 0 or x[1] % int(g):
+        raise ShapeError(
+            f"Expected number of channels in input to be divisible by num_groups, but got "
+            f"input of shape {list(x)} and num_groups={g:g}"
+        )
+    _check_channels(
+        shapes,
+        attrs,
+        _LN_TENSORS,
+        x[1],
+        lambda name, s: (
+            f"Expected {name} to be a vector of size equal to the number of "
+            f"channels in input, but got {name} of shape {list(s)} and input of shape {list(x)}"
+        ),
+    )
+    return x
+
+
+def _grouped(x, groups, eps):
+    xg = np.reshape(x, (x.shape[0], int(groups), -1))
+    xhat, rstd = _normalized(xg, (2,), eps)
+    return xg, xhat, rstd
+
+
+def _group_norm(x, *extra, num_groups, weight=None, bias=None, eps=1e-5):
+    _, xhat, _ = _grouped(x, num_groups, eps)
+    t = optional(extra, {"weight": weight, "bias": bias}, _LN_TENSORS)
+    return _affine(np.reshape(xhat, x.shape), t)
+
+
+def _group_norm_grads(g, o, x, *extra, num_groups, weight=None, bias=None, eps=1e-5):
+    _, xhat, rstd = _grouped(x, num_groups, eps)
+    t = optional(extra, {"weight": weight, "bias": bias}, _LN_TENSORS)
+    gy = g if t["weight"] is None else g * _channel(t["weight"], x.ndim)
+    gx = _centred_grad(np.reshape(gy, xhat.shape), xhat, rstd, (2,))
+    axes = (0,) + tuple(range(2, x.ndim))
+    return [np.reshape(gx, x.shape), *_affine_grads(g, np.reshape(xhat, x.shape), t, axes)]
+
+
+_BN_TENSORS = ("running_mean", "running_var", "weight", "bias")
+
+
+def _bn_stats(x, t, training, eps):
+    axes = (0,) + tuple(range(2, x.ndim))
+    if training:
+        xhat, rstd = _normalized(x, axes, eps)
+    else:
+        rstd = 1 / np.sqrt(_channel(t["running_var"], x.ndim) + eps)
+        xhat = (x - _channel(t["running_mean"], x.ndim)) * rstd
+    return xhat, rstd, axes
+
+
+def _batch_norm(x, *extra, training=False, momentum=0.1, eps=1e-5, **given):
+    t = optional(extra, given, _BN_TENSORS)
+    xhat, _, _ = _bn_stats(x, t, training, eps)
+    return _affine(xhat, t)
+
+
+def _batch_norm_grads(g, o, x, *extra, training=False, momentum=0.1, eps=1e-5, **given):
+    """NativeBatchNormBackward0: through the batch statistics when training, through the
+    fixed running statistics otherwise; the running statistics get none."""
+    t = optional(extra, given, _BN_TENSORS)
+    xhat, rstd, axes = _bn_stats(x, t, training, eps)
+    gy = g if t["weight"] is None else g * _channel(t["weight"], x.ndim)
+    gx = _centred_grad(gy, xhat, rstd, axes) if training else gy * rstd
+    stats = [None] * sum(t[n] is not None for n in _BN_TENSORS[:2])
+    return [gx, *stats, *_affine_grads(g, xhat, t, axes)]
+
+
+def _batch_norm_shape(shapes, attrs):
+    x = shapes[0]
+    if len(x) < 2:
+        raise ShapeError(
+            f"batch_norm expects an input of 2 or more dimensions (N, C, ...), got {fmt_shape(x)}"
+        )
+    if attrs.get("training"):
+        if math.prod(x) // x[1] == 1:
+            raise ShapeError(
+                f"Expected more than 1 value per channel when training, got input size "
+                f"torch.Size({list(x)})"
+            )
+    elif attrs.get("running_mean") is not True or attrs.get("running_var") is not True:
+        which = "running_mean" if attrs.get("running_mean") is not True else "running_var"
+        raise ShapeError(f"{which} must be defined in evaluation mode")
+    _check_channels(
+        shapes,
+        attrs,
+        _BN_TENSORS,
+        x[1],
+        lambda name, s: f"{name} should contain {x[1]} elements not {math.prod(s)}",
+    )
+    return x
+
+
+def _batch_norm_lower(emit, node, args, attrs):
+    from .losses import no_grad_for
+
+    given = [n for n in _BN_TENSORS if attrs.get(n) is True]
+    for name, arg in zip(given, args[1:], strict=True):
+        if name.startswith("running"):
+            no_grad_for(node, arg, "native_batch_norm", name)
+    return emit("nn_batch_norm", args, attrs)
+
+
+def _rms_norm_lower(emit, node, args, attrs):
+    """F.rms_norm as PyTorch records it: x · rsqrt(mean(x², dims) + eps) [· weight]."""
+    x = args[0]
+    ns, axes = _layer_norm_axes(node(x).shape, attrs["normalized_shape"])
+    _layer_norm_shape([node(a).shape for a in args], attrs)
+    eps = attrs.get("eps")
+    if eps is None:  # torch.finfo(input.dtype).eps
+        eps = 2.220446049250313e-16 if _re(node(x).value).dtype.itemsize == 8 else 1.1920929e-07
+    sq = emit("nn_scalar", (x,), {"fn": "pow", "other": 2.0, "label": "PowBackward0"})
+    mean = emit("mean", (sq,), {"dim": axes, "keepdim": True})
+    r = emit("rsqrt", (scalar(emit, "add", mean, eps, "AddBackward1"),))
+    out = emit("mul", (x, r))
+    return emit("mul", (out, args[1])) if attrs.get("weight") is True else out
+
+
+ROWS += [
+    NNOp(
+        "group_norm",
+        _group_norm,
+        _group_norm_grads,
+        "NativeGroupNormBackward0",
+        _group_norm_shape,
+        params={"num_groups": REQUIRED, "weight": None, "bias": None, "eps": 1e-5},
+        tensor_params=_LN_TENSORS,
+        mirror="F.group_norm(a, num_groups, weight, bias, eps)",
+        rule="normalised per sample over each group of channels, then weight and bias per channel",
+        examples=(
+            ("F.group_norm(A, 2)", {"A": ((2, 4, 3), REAL)}),
+            (
+                "F.group_norm(A, 2, w, b, eps=0.01)",
+                {"A": ((2, 4, 3), REAL), "w": ((4,), REAL), "b": ((4,), REAL)},
+            ),
+            ("F.group_norm(A, 1, w)", {"A": ((3, 2), REAL), "w": ((2,), REAL)}),
+        ),
+        namespaces=("torch", "torch.nn.functional"),
+        methods=(),
+    ),
+    NNOp(
+        "batch_norm",
+        None,
+        (),
+        "NativeBatchNormBackward0",
+        None,
+        params={
+            "running_mean": None,
+            "running_var": None,
+            "weight": None,
+            "bias": None,
+            "training": False,
+            "momentum": 0.1,
+            "eps": 1e-5,
+        },
+        tensor_params=_BN_TENSORS,
+        lower=_batch_norm_lower,
+        mirror="F.batch_norm(a, running_mean, running_var, weight, bias, training, momentum, eps)",
+        rule="per channel (dimension 1): batch statistics when training, else the running ones",
+        examples=(
+            (
+                "F.batch_norm(A, None, None, w, b, training=True)",
+                {"A": ((4, 3, 2), REAL), "w": ((3,), REAL), "b": ((3,), REAL)},
+            ),
+            ("F.batch_norm(A, None, None, training=True, eps=0.1)", {"A": ((3, 2), REAL)}),
+        ),
+        namespaces=("torch.nn.functional",),
+        methods=(),
+    ),
+    NNOp(
+        "rms_norm",
+        None,
+        (),
+        "MulBackward0 over RsqrtBackward0 over AddBackward1 over MeanBackward1 over "
+        "PowBackward0 (and MulBackward0 with a weight)",
+        None,
+        params={"normalized_shape": (), "weight": None, "eps": None},
+        tensor_params=("weight",),
+        lower=_rms_norm_lower,
+        mirror="F.rms_norm(a, normalized_shape, weight, eps)",
+        rule="a / √(mean(a²) + eps) · weight over the last dimensions",
+        examples=(
+            ("F.rms_norm(A, (3,))", M),
+            ("F.rms_norm(A, [2, 3], w, eps=0.1)", {"A": ((2, 2, 3), REAL), "w": ((2, 3), REAL)}),
+        ),
+        namespaces=("torch", "torch.nn.functional"),
+        methods=(),
+    ),
+    NNOp(
+        "nn_batch_norm",
+        _batch_norm,
+        _batch_norm_grads,
+        "NativeBatchNormBackward0",
+        _batch_norm_shape,
+        params={
+            "running_mean": None,
+            "running_var": None,
+            "weight": None,
+            "bias": None,
+            "training": False,
+            "momentum": 0.1,
+            "eps": 1e-5,
+        },
+        tensor_params=_BN_TENSORS,
+        public=False,
+    ),
+]
+
+
+# ---- distances ---------------------------------------------------------------------------
+
+
+def _vector_norm():
+    from . import OPS  # the norm row's rules (torch.norm and linalg.vector_norm share them)
+
+    return OPS["norm"]
+
+
+def _pairwise_distance_lower(emit, node, args, attrs):
+    """ATen: norm(x1 - x2 + eps, p, last dimension, keepdim)."""
+    a, b = args
+    ndim = max(len(node(a).shape), len(node(b).shape))
+    shifted = scalar(emit, "add", emit("sub", (a, b)), attrs.get("eps", 1e-6), "AddBackward1")
+    return emit(
+        "nn_norm_dim",
+        (shifted,),
+        {"p": attrs.get("p", 2.0), "dim": max(ndim - 1, 0), "keepdim": attrs.get("keepdim", False)},
+    )
+
+
+def _cosine_similarity_lower(emit, node, args, attrs):
+    """ATen: each operand over its norm (a clone clamped at eps outside autograd), the
+    product summed over dim."""
+    from .losses import _broadcast_tensors
+
+    dim, eps = attrs.get("dim", 1), attrs.get("eps", 1e-8)
+    parts = []
+    for x in _broadcast_tensors(emit, node, args):
+        n = emit("norm", (x,), {"p": 2.0, "dim": dim, "keepdim": True})
+        parts.append(emit("div", (x, emit("nn_clamped_clone", (n,), {"min": eps}))))
+    return emit("sum", (emit("mul", tuple(parts)),), {"dim": dim, "keepdim": False})
+
+
+def _pdist_pairs(x):
+    n = x.shape[0]
+    i, j = np.triu_indices(n, 1)
+    return i, j, x[i] - x[j]
+
+
+def _pdist_check(shape, p):
+    if len(shape) != 2:
+        raise ShapeError(f"pdist only supports 2D tensors, got: {len(shape)}D")
+    if p < 0:
+        raise ShapeError("pdist only supports non-negative p values")
+
+
+def _pdist(x, p=2.0):
+    _pdist_check(x.shape, p)
+    _, _, d = _pdist_pairs(x)
+    return _vector_norm().forward(d, p=p, dim=1, keepdim=False)
+
+
+def _pdist_grad(g, o, x, p=2.0):
+    """PdistBackward0: per pair sign(d)·|d|^(p-1)/dist^(p-1) (0 where dist is 0; for p=inf
+    every coordinate at the maximum, without sharing a tie)."""
+    i, j, d = _pdist_pairs(x)
+    dist = o[:, None]
+    sign = np.sign(_re(d))
+    if p == 0:
+        local = 0 * d
+    elif p == 1:
+        local = sign + 0 * d
+    elif p == math.inf:
+        local = sign * (_re(_abs(d)) == _re(dist))
+    elif p == 2:
+        local = np.where(_re(dist) == 0, 0 * d, d / dist)
+    else:
+        local = np.where(_re(dist) == 0, 0 * d, sign * _abs(d) ** (p - 1) / dist ** (p - 1))
+    contrib = g[:, None] * local
+    out = np.zeros(x.shape, dtype=np.result_type(contrib, x))
+    np.add.at(out, i, contrib)
+    np.add.at(out, j, -contrib)
+    return out
+
+
+def _pdist_shape(shapes, attrs):
+    _pdist_check(shapes[0], attrs.get("p", 2.0))
+    n = shapes[0][0]
+    return (n * (n - 1) // 2,)
+
+
+ROWS += [
+    Op(
+        "pairwise_distance",
+        None,
+        (),
+        "NormBackward1 over AddBackward1 over SubBackward0",
+        None,
+        arity=2,
+        params={"p": 2.0, "eps": 1e-6, "keepdim": False},
+        lower=_pairwise_distance_lower,
+        mirror="F.pairwise_distance(a, b, p, eps, keepdim)",
+        rule="‖a - b + eps‖ₚ over the last dimension",
+        examples=(
+            ("F.pairwise_distance(A, B)", {"A": ((2, 3), REAL), "B": ((2, 3), REAL)}),
+            (
+                "F.pairwise_distance(A, b, p=1.0, keepdim=True)",
+                {"A": ((2, 3), "away"), "b": ((3,), REAL)},
+            ),
+        ),
+        namespaces=("torch", "torch.nn.functional"),
+        methods=(),
+        inputs=("x1", "x2"),
+    ),
+    Op(
+        "cosine_similarity",
+        None,
+        (),
+        "SumBackward1 over MulBackward0 over DivBackward0 (each over CloneBackward0 over "
+        "LinalgVectorNormBackward0)",
+        None,
+        arity=2,
+        params={"dim": 1, "eps": 1e-8},
+        lower=_cosine_similarity_lower,
+        mirror="F.cosine_similarity(a, b, dim, eps)",
+        rule="Σ (a/‖a‖)(b/‖b‖) along dim, norms clamped at eps",
+        examples=(
+            ("F.cosine_similarity(A, B)", {"A": ((2, 3), REAL), "B": ((2, 3), REAL)}),
+            ("F.cosine_similarity(a, b, dim=0)", {"a": ((3,), REAL), "b": ((3,), REAL)}),
+        ),
+        namespaces=("torch", "torch.nn.functional"),
+        methods=(),
+        inputs=("x1", "x2"),
+    ),
+    Op(
+        "pdist",
+        _pdist,
+        (_pdist_grad,),
+        "PdistBackward0",
+        _pdist_shape,
+        params={"p": 2.0},
+        mirror="F.pdist(a, p)",
+        rule="‖aᵢ - aⱼ‖ₚ for every pair of rows i < j",
+        examples=(),  # PyTorch has no second derivative of it to compare with: tests/test_nn.py
+        namespaces=("torch", "torch.nn.functional"),
+        methods=(),
+    ),
+    Op(
+        "nn_norm_dim",
+        lambda a, p=2.0, dim=None, keepdim=False: _vector_norm().forward(
+            a, p=p, dim=dim, keepdim=keepdim
+        ),
+        (
+            lambda g, o, a, p=2.0, dim=None, keepdim=False: _vector_norm().grads[0](
+                g, o, a, p=p, dim=dim, keepdim=keepdim
+            ),
+        ),
+        "NormBackward1",
+        _reduce_shape,
+        params={"p": 2.0, "dim": None, "keepdim": False},
+        public=False,
+    ),
+    Op(
+        "nn_clamped_clone",
+        lambda a, min=0.0: np.where(_re(a) < min, min + 0 * a, a),
+        (lambda g, o, a, min=0.0: g,),
+        "CloneBackward0",
+        _same,
+        params={"min": 0.0},
+        public=False,
+        saves="none",
+    ),
+]
+
+
+def _instance_norm_lower(emit, node, args, attrs):
+    """ATen's instance_norm: the input viewed as (1, N·C, *), each per-channel tensor
+    repeated N times, batch_norm, and the result viewed back."""
+    from .losses import no_grad_for
+
+    x = args[0]
+    sx = node(x).shape
+    if len(sx) < 3:
+        raise ShapeError(
+            f"instance_norm expects an input of 3 or more dimensions (N, C, ...), got "
+            f"{fmt_shape(sx)}"
+        )
+    stats = attrs.get("use_input_stats", True)
+    if stats and math.prod(sx[2:]) <= 1:
+        raise ShapeError(
+            f"Expected more than 1 spatial element when training, got input size "
+            f"torch.Size({list(sx)})"
+        )
+    given = [n for n in _BN_TENSORS if attrs.get(n) is True]
+    n, c = sx[:2]
+    tensors = []
+    for name, arg in zip(given, args[1:], strict=True):
+        if name.startswith("running"):
+            no_grad_for(node, arg, "native_batch_norm", name)
+        if node(arg).shape != (c,):
+            raise ShapeError(f"{name} should contain {c} elements not {math.prod(node(arg).shape)}")
+        tensors.append(emit("nn_repeat", (arg,), {"times": n}))
+    flat = _reshape_ids(emit, node, x, (1, n * c, *sx[2:]))
+    bn = {k: attrs.get(k) for k in _BN_TENSORS}
+    bn.update(training=stats, momentum=attrs.get("momentum", 0.1), eps=attrs.get("eps", 1e-5))
+    out = emit("nn_batch_norm", (flat, *tensors), bn)
+    return _reshape_ids(emit, node, out, sx)
+
+
+ROWS += [
+    NNOp(
+        "instance_norm",
+        None,
+        (),
+        "ViewBackward0 over NativeBatchNormBackward0 over ViewBackward0 (and RepeatBackward0 "
+        "on the weight and bias)",
+        None,
+        params={
+            "running_mean": None,
+            "running_var": None,
+            "weight": None,
+            "bias": None,
+            "use_input_stats": True,
+            "momentum": 0.1,
+            "eps": 1e-5,
+        },
+        tensor_params=_BN_TENSORS,
+        lower=_instance_norm_lower,
+        mirror="F.instance_norm(a, running_mean, running_var, weight, bias, use_input_stats, "
+        "momentum, eps)",
+        rule="normalised per sample and channel over the spatial dimensions",
+        examples=(
+            ("F.instance_norm(A)", {"A": ((2, 3, 4), REAL)}),
+            (
+                "F.instance_norm(A, weight=w, bias=b, eps=0.01)",
+                {"A": ((2, 3, 2, 2), REAL), "w": ((3,), REAL), "b": ((3,), REAL)},
+            ),
+        ),
+        namespaces=("torch.nn.functional",),
+        methods=(),
+    ),
+    Op(
+        "nn_repeat",
+        lambda a, times=1: np.tile(a, times),
+        (lambda g, o, a, times=1: np.sum(np.reshape(g, (times, -1)), axis=0),),
+        "RepeatBackward0",
+        lambda shapes, attrs: (shapes[0][0] * attrs["times"],),
+        params={"times": 1},
+        public=False,
+        saves="none",
+    ),
+]
+
+
+# ---- attention ---------------------------------------------------------------------------
+
+
+def _safe_softmax(a):
+    """torch._safe_softmax over the last dimension: a row that is all -inf gives zeros."""
+    m = np.amax(_re(a), axis=-1, keepdims=True)
+    e = np.exp(a - np.where(np.isneginf(m), 0.0, m))
+    s = np.sum(e, axis=-1, keepdims=True)
+    return np.where(_re(s) == 0, 0 * e, e / np.where(_re(s) == 0, 1.0, s))
+
+
+def _causal_mask(shape):
+    rows, cols = shape[-2], shape[-1]
+    return np.where(np.tril(np.ones((rows, cols), dtype=bool)), 0.0, -np.inf)
+
+
+def _sdpa_lower(emit, node, args, attrs):
+    """The CPU math kernel of F.scaled_dot_product_attention: q and kᵀ each scaled by
+    √scale, q·kᵀ, + mask (or the causal mask), safe softmax, · v; each product as
+    torch.matmul records it."""
+    from . import OPS
+
+    q, k, v = args[:3]
+    mask = args[3] if attrs.get("attn_mask") is True else None
+    if attrs.get("dropout_p", 0.0) != 0.0:
+        raise EvaluationError(
+            "scaled_dot_product_attention with dropout_p > 0 draws a random mask, which "
+            "gradcli does not do",
+            hint="use dropout_p=0.0",
+        )
+    if attrs.get("enable_gqa"):
+        raise EvaluationError("scaled_dot_product_attention(enable_gqa=True) is not supported")
+    if mask is not None and attrs.get("is_causal"):
+        raise EvaluationError(
+            "_scaled_dot_product_attention: Explicit attn_mask should not be set when "
+            "is_causal=True"
+        )
+    if mask is not None and node(mask).value.dtype == bool:
+        raise EvaluationError(
+            "a boolean attn_mask is not supported yet", hint="pass a float additive mask"
+        )
+    sq, sk = node(q).shape, node(k).shape
+    if len(sq) < 2 or len(sk) < 2:
+        raise ShapeError(
+            f"scaled_dot_product_attention expects query and key of 2 or more dimensions, got "
+            f"{fmt_shape(sq)} and {fmt_shape(sk)}"
+        )
+    scale = attrs.get("scale")
+    factor = math.sqrt(abs(scale) if scale is not None else 1 / math.sqrt(sq[-1]))
+    qs = scalar(
+        emit, "mul", q, -factor if scale is not None and scale < 0 else factor, "MulBackward1"
+    )
+    kt = scalar(emit, "mul", emit("nn_transpose_last", (k,)), factor, "MulBackward1")
+    matmul = OPS["matmul"].lower
+    attn = matmul(emit, node, (qs, kt), {})
+    if mask is not None:
+        attn = emit("add", (attn, mask))
+    elif attrs.get("is_causal"):
+        attn = emit("nn_causal_add", (attn,))
+    return matmul(emit, node, (emit("nn_safe_softmax", (attn,)), v), {})
+
+
+def _safe_softmax_grad(g, o, a):
+    return (g - np.sum(g * o, axis=-1, keepdims=True)) * o
+
+
+def _swap_last(shapes, attrs):
+    s = shapes[0]
+    if len(s) < 2:
+        raise ShapeError(f"expected a tensor of 2 or more dimensions, got {fmt_shape(s)}")
+    return s[:-2] + (s[-1], s[-2])
+
+
+ROWS += [
+    NNOp(
+        "scaled_dot_product_attention",
+        None,
+        (),
+        "MulBackward1 on q and on TransposeBackward0 of k, the products as torch.matmul "
+        "records them (MmBackward0, or BmmBackward0 with views), AddBackward0 for a mask, "
+        "SafeSoftmaxBackward0",
+        None,
+        arity=3,
+        params={
+            "attn_mask": None,
+            "dropout_p": 0.0,
+            "is_causal": False,
+            "scale": None,
+            "enable_gqa": False,
+        },
+        tensor_params=("attn_mask",),
+        lower=_sdpa_lower,
+        mirror="F.scaled_dot_product_attention(q, k, v, attn_mask, dropout_p, is_causal, scale)",
+        rule="softmax(q kᵀ · scale + mask) v",
+        examples=(
+            (
+                "F.scaled_dot_product_attention(q, k, v)",
+                {"q": ((3, 4), REAL), "k": ((5, 4), REAL), "v": ((5, 2), REAL)},
+            ),
+            (
+                "F.scaled_dot_product_attention(q, k, v, is_causal=True, scale=0.3)",
+                {"q": ((3, 4), REAL), "k": ((3, 4), REAL), "v": ((3, 2), REAL)},
+            ),
+            (
+                "F.scaled_dot_product_attention(q, k, v, attn_mask=m)",
+                {
+                    "q": ((3, 4), REAL),
+                    "k": ((5, 4), REAL),
+                    "v": ((5, 2), REAL),
+                    "m": ((3, 5), REAL),
+                },
+            ),
+        ),
+        namespaces=("torch.nn.functional",),
+        methods=(),
+        inputs=("query", "key", "value"),
+    ),
+    Op(
+        "nn_transpose_last",
+        lambda a: np.swapaxes(a, -1, -2),
+        (lambda g, o, a: np.swapaxes(g, -1, -2),),
+        "TransposeBackward0",
+        _swap_last,
+        public=False,
+        saves="none",
+    ),
+    Op(
+        "nn_safe_softmax",
+        _safe_softmax,
+        (_safe_softmax_grad,),
+        "SafeSoftmaxBackward0",
+        _same,
+        public=False,
+        saves="out",
+    ),
+    Op(
+        "nn_causal_add",
+        lambda a: a + _causal_mask(a.shape),
+        (lambda g, o, a: g,),
+        "AddBackward0",
+        _same,
+        public=False,
+        saves="none",
+    ),
+]
+
+
+def _bilinear_lower(emit, node, args, attrs):
+    """ATen's bilinear: both inputs flattened to matrices, one _trilinear node, the result
+    viewed back, + bias."""
+    a, b, w = args[:3]
+    sa, sb, sw = (node(v).shape for v in args[:3])
+    if len(sa) != len(sb):
+        raise ShapeError(f"bilinear(): input dimensions do not match: got {len(sa)} and {len(sb)}")
+    for d, (m, n) in enumerate(zip(sa[:-1], sb[:-1], strict=True)):
+        if m != n:
+            raise ShapeError(
+                f"bilinear(): input batch dimensions do not match at dim {d}: got {m} and {n}"
+            )
+    if len(sw) != 3:
+        raise ShapeError(f"bilinear(): weight must be 3-dimensional, got {len(sw)}-D")
+    for k, (s, want) in enumerate(((sa, sw[1]), (sb, sw[2])), start=1):
+        if not s or s[-1] != want:
+            raise ShapeError(
+                f"bilinear(): input{k} size does not match weight size: got "
+                f"{s[-1] if s else 0} but expected {want}"
+            )
+    out = emit(
+        "nn_trilinear",
+        (_reshape_ids(emit, node, a, (-1, sa[-1])), w, _reshape_ids(emit, node, b, (-1, sb[-1]))),
+    )
+    out = _reshape_ids(emit, node, out, sa[:-1] + (sw[0],))
+    if attrs.get("bias") is not True:
+        return out
+    sbias = node(args[3]).shape
+    if sbias != (sw[0],):
+        raise ShapeError(
+            f"bilinear(): bias size does not match weight size: got "
+            f"{sbias[-1] if sbias else 0} but expected {sw[0]}"
+        )
+    return emit("add", (out, args[3]))
+
+
+ROWS += [
+    NNOp(
+        "bilinear",
+        None,
+        (),
+        "ViewBackward0 over TrilinearBackward0 over ViewBackward0s, AddBackward0 for a bias",
+        None,
+        arity=3,
+        params={"bias": None},
+        tensor_params=("bias",),
+        lower=_bilinear_lower,
+        mirror="F.bilinear(a, b, weight, bias)",
+        rule="yₖ = aᵀ Wₖ b + biasₖ",
+        examples=(
+            (
+                "F.bilinear(a, b, W)",
+                {"a": ((2, 3), REAL), "b": ((2, 4), REAL), "W": ((5, 3, 4), REAL)},
+            ),
+            (
+                "F.bilinear(a, b, W, c)",
+                {"a": ((3,), REAL), "b": ((2,), REAL), "W": ((2, 3, 2), REAL), "c": ((2,), REAL)},
+            ),
+        ),
+        namespaces=("torch", "torch.nn.functional"),
+        methods=(),
+        inputs=("input1", "input2", "weight"),
+    ),
+    Op(
+        "nn_trilinear",
+        lambda a, w, b: np.einsum("ni,oij,nj->no", a, w, b),
+        (
+            lambda g, o, a, w, b: np.einsum("no,oij,nj->ni", g, w, b),
+            lambda g, o, a, w, b: np.einsum("no,ni,nj->oij", g, a, b),
+            lambda g, o, a, w, b: np.einsum("no,oij,ni->nj", g, w, a),
+        ),
+        "TrilinearBackward0",
+        lambda shapes, attrs: (shapes[0][0], shapes[1][0]),
+        arity=3,
+        public=False,
+    ),
+]
+
+
+def _channel_pad(a, before=0, after=0):
+    width = [(0, 0)] * a.ndim
+    width[2] = (before, after)
+    return np.pad(a, width)
+
+
+def _channel_pad_grad(g, o, a, before=0, after=0):
+    return np.take(g, range(before, before + a.shape[2]), axis=2)
+
+
+def _channel_pool(a, size=1, label=""):
+    """The mean of each window of ``size`` along dimension 2, stride 1 (LRN's avg_pool)."""
+    n = a.shape[2] - size + 1
+    return sum(np.take(a, range(k, k + n), axis=2) for k in range(size)) / size
+
+
+def _channel_pool_grad(g, o, a, size=1, label=""):
+    out = np.zeros(a.shape, dtype=np.result_type(g, a))
+    n = g.shape[2]
+    for k in range(size):
+        index = [slice(None)] * a.ndim
+        index[2] = slice(k, k + n)
+        out[tuple(index)] += g / size
+    return out
+
+
+def _lrn_lower(emit, node, args, attrs):
+    """F.local_response_norm, as functional.py computes it: x² averaged over a window of
+    `size` channels (zero-padded), then x / (k + α·avg)^β."""
+    (x,) = args
+    sx = node(x).shape
+    if len(sx) < 3:
+        raise ShapeError(f"Expected 3D or higher dimensionality input (got {len(sx)} dimensions)")
+    if math.prod(sx) == 0:
+        return x
+    size = attrs["size"]
+    size = size[0] if isinstance(size, tuple) and len(size) == 1 else size
+    if not isinstance(size, (int, float)) or size != int(size) or size < 1:
+        raise ShapeError(f"local_response_norm(): size must be a positive integer, got {size}")
+    size = int(size)
+    sq = emit("mul", (x, x))
+    pad = {"before": size // 2, "after": (size - 1) // 2}
+    if len(sx) == 3:
+        div = emit("nn_channel_pad", (emit("unsqueeze", (sq,), {"dim": 1}),), pad)
+        div = emit("nn_channel_pool", (div,), {"size": size, "label": "AvgPool2DBackward0"})
+        div = emit("squeeze", (div,), {"dim": 1})
+    else:
+        div = _reshape_ids(emit, node, sq, (sx[0], 1, sx[1], sx[2], -1))
+        div = emit("nn_channel_pad", (div,), pad)
+        div = emit("nn_channel_pool", (div,), {"size": size, "label": "AvgPool3DBackward0"})
+        div = _reshape_ids(emit, node, emit("squeeze", (div,), {"dim": 1}), sx)
+    div = scalar(emit, "mul", div, attrs.get("alpha", 1e-4), "MulBackward0")
+    div = scalar(emit, "add", div, attrs.get("k", 1.0), "AddBackward0")
+    div = emit(
+        "nn_scalar",
+        (div,),
+        {"fn": "pow", "other": attrs.get("beta", 0.75), "label": "PowBackward0"},
+    )
+    return emit("div", (x, div))
+
+
+ROWS += [
+    Op(
+        "local_response_norm",
+        None,
+        (),
+        "DivBackward0 over PowBackward0, AddBackward0, MulBackward0, SqueezeBackward1 over "
+        "AvgPool2DBackward0 / AvgPool3DBackward0 over ConstantPadNdBackward0 over x·x",
+        None,
+        lower=_lrn_lower,
+        params={"size": REQUIRED, "alpha": 1e-4, "beta": 0.75, "k": 1.0},
+        mirror="F.local_response_norm(a, size, alpha, beta, k)",
+        rule="a / (k + α·mean of a² over `size` neighbouring channels)^β",
+        examples=(
+            ("F.local_response_norm(A, 3)", {"A": ((2, 4, 3), REAL)}),
+            (
+                "F.local_response_norm(A, 2, alpha=0.5, beta=0.5, k=2.0)",
+                {"A": ((2, 3, 2, 2), REAL)},
+            ),
+        ),
+        namespaces=("torch.nn.functional",),
+        methods=(),
+    ),
+    Op(
+        "nn_channel_pad",
+        _channel_pad,
+        (_channel_pad_grad,),
+        "ConstantPadNdBackward0",
+        lambda shapes, attrs: tuple(
+            d + attrs["before"] + attrs["after"] if i == 2 else d for i, d in enumerate(shapes[0])
+        ),
+        params={"before": 0, "after": 0},
+        public=False,
+        saves="none",
+    ),
+    Op(
+        "nn_channel_pool",
+        _channel_pool,
+        (_channel_pool_grad,),
+        lambda kinds, attrs: attrs["label"],
+        lambda shapes, attrs: tuple(
+            d - attrs["size"] + 1 if i == 2 else d for i, d in enumerate(shapes[0])
+        ),
+        params={"size": 1, "label": "AvgPool2DBackward0"},
+        public=False,
+        saves="none",
     ),
 ]

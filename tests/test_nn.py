@@ -1,0 +1,493 @@
+"""torch.nn.functional's activations, normalisation, layers and losses against PyTorch 2.13 at
+their edges (nan, ±inf, ties at kinks, empty batches), with weights and class indices the
+table's examples cannot spell, and PyTorch's errors for bad shapes and arguments."""
+
+import collections
+
+import numpy as np
+import pytest
+from conftest import our_labels, run_torch, torch_labels
+
+import gradcli
+
+EDGES = [-4.0, -3.0, -1.0, -0.5, -0.0, 0.0, 0.5, 1.0, 3.0, 6.0, "nan", "inf", "-inf"]
+
+
+def check(torch, program, inputs, *, wrt=None, dtype="float64", seed=None):
+    ours = gradcli.evaluate(program, inputs, wrt=wrt, dtype=dtype, seed_vector=seed)
+    out, grads = run_torch(torch, program, inputs, wrt=wrt, dtype=dtype, seed=seed)
+    np.testing.assert_allclose(ours.value, out.detach().numpy(), rtol=1e-9, atol=1e-12)
+    for name, g in grads.items():
+        if g is None:
+            assert ours.grad[name] is None, name
+        else:
+            np.testing.assert_allclose(ours.grad[name], g, rtol=1e-9, atol=1e-12, err_msg=name)
+    assert ours.grad_fn == type(out.grad_fn).__name__
+    assert our_labels(ours) == torch_labels(out)
+
+
+@pytest.mark.parametrize(
+    "program",
+    [
+        "F.celu(x).sum()",
+        "F.selu(x).sum()",
+        "F.mish(x).sum()",
+        "F.hardswish(x).sum()",
+        "F.hardsigmoid(x).sum()",
+        "F.hardshrink(x, 0.5).sum()",
+        "F.softshrink(x, 0.5).sum()",
+        "F.tanhshrink(x).sum()",
+        "F.softsign(x).sum()",
+        "F.logsigmoid(x).sum()",
+        "F.relu6(x).sum()",
+        "F.rrelu(x).sum()",
+        "F.threshold(x, 1.0, -2.0).sum()",
+        "F.leaky_relu(x).sum()",
+        "F.silu(x).sum()",
+        "F.softplus(x).sum()",
+        "F.elu(x).sum()",
+        "F.hardtanh(x).sum()",
+    ],
+)
+def test_activations_at_kinks_and_non_finite_values(torch, program):
+    check(torch, program, {"x": EDGES})
+
+
+@pytest.mark.parametrize(
+    "program",
+    ["F.celu(x).sum()", "F.hardswish(x).sum()", "F.mish(x).sum()", "F.logsigmoid(x).sum()"],
+)
+def test_activations_far_out(torch, program):
+    check(torch, program, {"x": [-1000.0, -50.0, 50.0, 1000.0]})
+
+
+def test_activations_are_reachable_in_every_spelling(torch):
+    inputs = {"x": [-1.5, -0.2, 0.3, 2.0]}
+    for name in ("leaky_relu", "elu", "gelu", "silu", "softplus", "hardtanh", "celu"):
+        for spelled in (f"F.{name}", f"torch.nn.functional.{name}", f"nn.functional.{name}"):
+            check(torch, f"{spelled}(x).sum()", inputs)
+    check(torch, "torch.celu(x).sum() + torch.selu(x).sum() + x.hardshrink().sum()", inputs)
+
+
+@pytest.mark.parametrize(
+    "program,inputs",
+    [
+        ("F.prelu(A, w).sum()", {"A": [[-1.0, 0.0, 2.0], [3.0, -4.0, "nan"]], "w": [0.25]}),
+        ("F.prelu(a, w).sum()", {"a": [-1.0, 0.0, "nan"], "w": [0.1]}),
+        ("F.glu(a, 0).sum()", {"a": [1.0, "inf", -1000.0, 0.0]}),
+        ("F.softmin(a, 0).sum() + F.softmin(a, 0)[0]", {"a": [1000.0, -1000.0, 0.0]}),
+        ("F.normalize(A, dim=1).sum()", {"A": [[0.0, 0.0], [3.0, 4.0]]}),
+        (
+            "F.cosine_similarity(A, B).sum()",
+            {"A": [[0.0, 0.0], [1.0, 2.0]], "B": [[1.0, 1.0], [2.0, 4.0]]},
+        ),
+        ("F.pdist(A).sum()", {"A": [[1.0, 2.0], [1.0, 2.0], [0.0, -1.0]]}),
+        (
+            "F.scaled_dot_product_attention(q, k, v, attn_mask=m).sum()",
+            {
+                "q": [[1.0, 2.0], [3.0, 4.0]],
+                "k": [[1.0, 0.0], [0.0, 1.0]],
+                "v": [[1.0, 2.0], [3.0, 4.0]],
+                "m": [[0.0, "-inf"], ["-inf", "-inf"]],
+            },
+        ),
+        (
+            "F.scaled_dot_product_attention(q, k, v, is_causal=True, scale=-0.5).sum()",
+            {
+                "q": [[1.0, 2.0], [3.0, 4.0]],
+                "k": [[1.0, 0.0], [0.0, 1.0]],
+                "v": [[1.0, 2.0], [3.0, 4.0]],
+            },
+        ),
+        ("F.pdist(A, p=inf).sum()", {"A": [[1.0, 2.0], [2.0, 3.0], [0.0, -1.0]]}),
+        (
+            "F.pairwise_distance(A, B).sum()",
+            {"A": [[1.0, 2.0], [0.0, 0.0]], "B": [[1.0, 2.0], [3.0, 4.0]]},
+        ),
+        (
+            "F.layer_norm(A, (2,)).sum() + F.layer_norm(A, (2,))[0, 0]",
+            {"A": [[1.0, 1.0], [3.0, 4.0]]},
+        ),
+    ],
+)
+def test_edges(torch, program, inputs):
+    check(torch, program, inputs)
+
+
+# -- losses with class weights, ignore_index and K dimensions -----------------------------
+
+
+def _torch_loss(torch, fn, x, target, wrt_target=False, **kw):
+    xt = torch.tensor(np.asarray(x, dtype="float64"), requires_grad=True)
+    out = fn(xt, target, **kw)
+    out.backward(torch.ones_like(out))
+    return out, xt.grad.numpy()
+
+
+@pytest.mark.parametrize(
+    "args,kw",
+    [
+        ("weight=w", {"weight": [0.2, 1.0, 3.0]}),
+        ("ignore_index=2", {"ignore_index": 2}),
+        (
+            "weight=w, ignore_index=0, reduction='sum'",
+            {"weight": [0.2, 1.0, 3.0], "ignore_index": 0},
+        ),
+        ("weight=w, reduction='none'", {"weight": [0.2, 1.0, 3.0]}),
+    ],
+)
+@pytest.mark.parametrize("fn", ["cross_entropy", "nll_loss"])
+def test_class_weights_and_ignore_index(torch, fn, args, kw):
+    x = np.random.default_rng(0).standard_normal((4, 3))
+    t = [0.0, 2.0, 1.0, 2.0]
+    program = f"F.{fn}(x, t, {args}).sum()"
+    ours = gradcli.evaluate(
+        program, {"x": x, "t": t, "w": kw.get("weight", [1.0])}, wrt=["x"], dtype="float64"
+    )
+    reduction = "sum" if "'sum'" in args else "none" if "'none'" in args else "mean"
+    torch_kw = {k: v for k, v in kw.items() if k != "weight"}
+    if "weight" in kw:
+        torch_kw["weight"] = torch.tensor(kw["weight"], dtype=torch.float64)
+    out, grad = _torch_loss(
+        torch,
+        lambda a, tt, **k: getattr(torch.nn.functional, fn)(a, tt, **k).sum(),
+        x,
+        torch.tensor(t).long(),
+        reduction=reduction,
+        **torch_kw,
+    )
+    np.testing.assert_allclose(ours.value, out.detach().numpy(), rtol=1e-12)
+    np.testing.assert_allclose(ours.grad["x"], grad, rtol=1e-12, atol=1e-15)
+    assert our_labels(ours) == torch_labels(out)
+
+
+def test_cross_entropy_of_k_dimensional_inputs(torch):
+    x = np.random.default_rng(1).standard_normal((2, 3, 4))
+    t = np.array([[0, 1, 2, 1], [2, 2, 0, 1]], dtype=float)
+    for reduction in ("mean", "sum"):
+        ours = gradcli.evaluate(
+            f"F.cross_entropy(x, t, reduction='{reduction}')",
+            {"x": x, "t": t},
+            wrt=["x"],
+            dtype="float64",
+        )
+        out, grad = _torch_loss(
+            torch,
+            torch.nn.functional.cross_entropy,
+            x,
+            torch.tensor(t).long(),
+            reduction=reduction,
+        )
+        np.testing.assert_allclose(ours.value, out.detach().numpy(), rtol=1e-12)
+        np.testing.assert_allclose(ours.grad["x"], grad, rtol=1e-12, atol=1e-15)
+        assert our_labels(ours) == torch_labels(out)
+
+
+def test_every_target_ignored_is_nan_as_in_pytorch():
+    r = gradcli.evaluate(
+        "F.nll_loss(x, t, ignore_index=1)",
+        {"x": [[0.1, 0.2]], "t": [1.0]},
+        wrt=["x"],
+        dtype="float64",
+    )
+    assert np.isnan(r.value)
+
+
+def test_logit_weights(torch):
+    rng = np.random.default_rng(2)
+    z, t = rng.standard_normal((2, 3)), rng.uniform(0, 1, (2, 3))
+    w, pw = rng.uniform(0.5, 2, 3), rng.uniform(0.5, 2, 3)
+    F = torch.nn.functional
+    for args, kw in [
+        ("weight=w", {"weight": w}),
+        ("pos_weight=p", {"pos_weight": pw}),
+        ("weight=w, pos_weight=p, reduction='sum'", {"weight": w, "pos_weight": pw}),
+    ]:
+        ours = gradcli.evaluate(
+            f"F.binary_cross_entropy_with_logits(z, t, {args})",
+            {"z": z, "t": t, "w": w, "p": pw},
+            wrt=["z", "t"],
+            dtype="float64",
+        )
+        zt = torch.tensor(z, requires_grad=True)
+        tt = torch.tensor(t, requires_grad=True)
+        out = F.binary_cross_entropy_with_logits(
+            zt,
+            tt,
+            reduction="sum" if "sum" in args else "mean",
+            **{k: torch.tensor(v) for k, v in kw.items()},
+        )
+        out.backward()
+        np.testing.assert_allclose(ours.value, out.item(), rtol=1e-12)
+        np.testing.assert_allclose(ours.grad["z"], zt.grad.numpy(), rtol=1e-10)
+        np.testing.assert_allclose(ours.grad["t"], tt.grad.numpy(), rtol=1e-10)
+    p = rng.uniform(0.1, 0.9, (2, 3))
+    ours = gradcli.evaluate(
+        "F.binary_cross_entropy(p, t, weight=w)",
+        {"p": p, "t": t, "w": w},
+        wrt=["p", "t"],
+        dtype="float64",
+    )
+    pt, tt = torch.tensor(p, requires_grad=True), torch.tensor(t, requires_grad=True)
+    out = F.binary_cross_entropy(pt, tt, weight=torch.tensor(w))
+    out.backward()
+    np.testing.assert_allclose(ours.value, out.item(), rtol=1e-12)
+    np.testing.assert_allclose(ours.grad["p"], pt.grad.numpy(), rtol=1e-10)
+    np.testing.assert_allclose(ours.grad["t"], tt.grad.numpy(), rtol=1e-10)
+
+
+def test_batch_norm_in_evaluation_mode(torch):
+    rng = np.random.default_rng(3)
+    inputs = {
+        "x": rng.standard_normal((4, 3, 2)),
+        "m": rng.standard_normal(3),
+        "v": rng.uniform(0.5, 2, 3),
+        "w": rng.standard_normal(3),
+        "b": rng.standard_normal(3),
+    }
+    check(torch, "F.batch_norm(x, m, v, w, b, eps=0.01).sum()", inputs, wrt=["x", "w", "b"])
+    check(torch, "F.batch_norm(x, m, v).sum()", inputs, wrt=["x"])
+
+
+def test_losses_at_the_edges(torch):
+    a = [0.0, 1.0, -1.0, 2.0, "nan", "inf"]
+    b = [0.0, 0.0, 0.5, -2.0, 1.0, 1.0]
+    check(torch, "F.smooth_l1_loss(a, b)", {"a": a[:4], "b": b[:4]})  # |d| = beta: a tie
+    check(torch, "F.huber_loss(a, b, reduction='sum')", {"a": a[:4], "b": b[:4]})
+    check(torch, "F.smooth_l1_loss(a, b, beta=0.0)", {"a": [0.5, 1.0], "b": [0.0, 2.0]})
+    check(torch, "F.kl_div(a, b, reduction='sum')", {"a": [0.1, -0.2], "b": [0.0, 0.5]})
+    check(torch, "F.hinge_embedding_loss(a, (b > 0) * 2.0 - 1)", {"a": a, "b": b})
+
+
+# -- errors: PyTorch's, for bad shapes and arguments ---------------------------------------
+
+ERRORS = [
+    ("F.glu(a)", {"a": [1.0, 2.0, 3.0]}, "Halving dimension must be even"),
+    ("F.pdist(a)", {"a": [1.0, 2.0, 3.0]}, "pdist only supports 2D tensors, got: 1D"),
+    (
+        "F.bilinear(a, b, W)",
+        {"a": [[1.0, 2.0]], "b": [1.0], "W": [[[1.0]]]},
+        "bilinear(): input dimensions do not match: got 2 and 1",
+    ),
+    (
+        "F.bilinear(a, b, W)",
+        {"a": [[1.0, 2.0]], "b": [[1.0]], "W": [[[1.0]]]},
+        "input1 size does not match weight size: got 2 but expected 1",
+    ),
+    ("F.prelu(A, w)", {"A": [[1.0, 2.0]], "w": [1.0, 2.0, 3.0]}, "Mismatch of parameter numbers"),
+    ("F.prelu(a, w)", {"a": [1.0, 2.0, 3.0], "w": [1.0, 2.0, 3.0]}, "and channel size = 1."),
+    ("F.rrelu(a, training=True)", {"a": [1.0]}, "rrelu(training=True)"),
+    ("F.softshrink(a, -1.0)", {"a": [1.0]}, "lambda must be greater or equal to 0"),
+    (
+        "F.layer_norm(A, (4,))",
+        {"A": [[1.0, 2.0, 3.0]]},
+        "Given normalized_shape=[4], expected input with shape [*, 4]",
+    ),
+    (
+        "F.layer_norm(A, (3,), w)",
+        {"A": [[1.0, 2.0, 3.0]], "w": [1.0, 2.0]},
+        "Expected weight to be of same shape as normalized_shape",
+    ),
+    ("F.layer_norm(A, 3)", {"A": [[1.0, 2.0, 3.0]]}, "must be tuple of ints, not int"),
+    (
+        "F.linear(A, W)",
+        {"A": [[1.0, 2.0, 3.0]], "W": [[1.0, 2.0]]},
+        "mat1 and mat2 shapes cannot be multiplied (1x3 and 2x1)",
+    ),
+    (
+        "F.group_norm(A, 3)",
+        {"A": [[1.0, 2.0, 3.0, 4.0]]},
+        "Expected number of channels in input to be divisible by num_groups",
+    ),
+    ("F.batch_norm(A, None, None)", {"A": [[1.0, 2.0]]}, "running_mean must be defined"),
+    (
+        "F.batch_norm(A, None, None, training=True)",
+        {"A": [[1.0, 2.0]]},
+        "Expected more than 1 value per channel when training",
+    ),
+    ("F.mse_loss(a, b, reduction='batchmean')", {"a": [1.0], "b": [1.0]}, "not a valid value"),
+    ("F.smooth_l1_loss(a, b, beta=-1.0)", {"a": [1.0], "b": [1.0]}, "negative values for beta"),
+    ("F.huber_loss(a, b, delta=0.0)", {"a": [1.0], "b": [1.0]}, "non-positive values for delta"),
+    (
+        "F.nll_loss(A, t)",
+        {"A": [[1.0, 2.0]], "t": [0.0, 1.0]},
+        "Expected input batch_size (1) to match target batch_size (2).",
+    ),
+    ("F.nll_loss(A, t)", {"A": [[1.0, 2.0]], "t": [5.0]}, "Target 5 is out of bounds."),
+    (
+        "F.cross_entropy(A, t, weight=w)",
+        {"A": [[1.0, 2.0]], "t": [0.0], "w": [1.0]},
+        "weight tensor should be defined either for all 2 classes",
+    ),
+    (
+        "F.margin_ranking_loss(a, b, c)",
+        {"a": [[1.0]], "b": [1.0], "c": [1.0]},
+        "All input tensors should have same dimension",
+    ),
+]
+
+
+@pytest.mark.parametrize("program,inputs,message", ERRORS)
+def test_pytorch_errors(program, inputs, message):
+    with pytest.raises(gradcli.GradcliError) as e:
+        gradcli.evaluate(program, inputs, wrt=[n for n in inputs if n != "w"])
+    assert message in e.value.message
+
+
+@pytest.mark.parametrize(
+    "program,inputs,what",
+    [
+        (
+            "F.cross_entropy(A, t, weight=w)",
+            {"A": [[1.0, 2.0]], "t": [0.0], "w": [1.0, 2.0]},
+            "weight",
+        ),
+        ("F.binary_cross_entropy(p, t, weight=w)", {"p": [0.5], "t": [0.5], "w": [1.0]}, "weight"),
+        ("F.soft_margin_loss(a, t)", {"a": [0.5], "t": [1.0]}, "target"),
+        (
+            "F.batch_norm(A, m, v).sum()",
+            {"A": [[1.0], [2.0]], "m": [0.0], "v": [1.0]},
+            "running_mean",
+        ),
+    ],
+)
+def test_weights_that_require_grad_are_refused_as_in_pytorch(torch, program, inputs, what):
+    with pytest.raises(gradcli.EvaluationError, match="is not differentiable with respect to"):
+        gradcli.evaluate(program, inputs)
+    with pytest.raises(RuntimeError, match=f"argument '{what}'"):
+        run_torch(torch, program, inputs)  # float targets: PyTorch refuses the weight first
+    r = gradcli.evaluate(
+        program, inputs, wrt=[n for n in inputs if n not in (what[0], "w", "t", "m", "v")]
+    )
+    assert r.grad_fn
+
+
+def test_empty_batch(torch):
+    check(
+        torch,
+        "F.layer_norm(A, (3,)).sum() + F.linear(A, W).sum()",
+        {"A": np.zeros((0, 3)), "W": np.ones((2, 3))},
+    )
+    r = gradcli.evaluate("F.smooth_l1_loss(a, b)", {"a": np.zeros(0), "b": np.zeros(0)})
+    assert np.isnan(r.value)
+
+
+def test_labels_are_pytorchs():
+    """The label multiset of a few decompositions, as PyTorch 2.13 records them on CPU."""
+    r = gradcli.evaluate(
+        "F.linear(A, W, b)",
+        {"A": np.ones((2, 4, 3)), "W": np.ones((2, 3)), "b": np.ones(2)},
+        seed_vector=np.ones((2, 4, 2)),
+    )
+    assert our_labels(r) == collections.Counter(
+        {"AccumulateGrad": 3, "ViewBackward0": 2, "AddmmBackward0": 1, "TBackward0": 1}
+    )
+
+
+def test_where_pytorch_has_no_second_derivative_finite_differences_decide():
+    """PyTorch cannot take a second derivative of hardsigmoid, and its double backward of
+    layer_norm with a bias but no weight fails: jvp, Jacobians and Hessians are checked
+    against finite differences here instead."""
+    from gradcli import derivatives as D
+
+    rng = np.random.default_rng(5)
+    cases = [
+        ("F.hardsigmoid(a * 3).sum()", {"a": rng.standard_normal((2, 3))}),
+        ("F.pdist(A).sin().sum()", {"A": rng.standard_normal((4, 3))}),
+        ("F.pdist(A, p=1.0).sin().sum()", {"A": rng.standard_normal((3, 2))}),
+        ("F.pdist(A, 3.0).sin().sum()", {"A": rng.standard_normal((3, 2))}),
+        (
+            "F.layer_norm(A, (3,), bias=b).sin().sum()",
+            {"A": rng.standard_normal((2, 3)), "b": rng.standard_normal(3)},
+        ),
+    ]
+    for program, inputs in cases:
+        assert D.check(program, inputs)["ok"], program
+    h = D.hessian(cases[0][0], cases[0][1], dtype="float64")["hessian"]["a"]["a"]
+    np.testing.assert_array_equal(h, np.zeros((2, 3, 2, 3)))
+    program, inputs = cases[-1]
+    h = D.hessian(program, inputs, dtype="float64")["hessian"]
+    step = 1e-6
+    for name in inputs:  # each Hessian row: the gradient's central difference
+        for idx in np.ndindex(inputs[name].shape):
+            up, down = dict(inputs), dict(inputs)
+            up[name], down[name] = inputs[name].copy(), inputs[name].copy()
+            up[name][idx] += step
+            down[name][idx] -= step
+            gu = gradcli.evaluate(program, up, dtype="float64").grad
+            gd = gradcli.evaluate(program, down, dtype="float64").grad
+            for other in inputs:
+                np.testing.assert_allclose(
+                    h[other][name][(Ellipsis, *idx)],
+                    (gu[other] - gd[other]) / (2 * step),
+                    rtol=1e-5,
+                    atol=1e-6,
+                )
+
+
+def test_layer_norm_with_a_bias_alone(torch):
+    rng = np.random.default_rng(6)
+    check(
+        torch,
+        "F.layer_norm(A, (3,), bias=b).sin().sum()",
+        {"A": rng.standard_normal((2, 3)), "b": rng.standard_normal(3)},
+    )
+
+
+@pytest.mark.parametrize("dtype", ["float64", "float32"])
+@pytest.mark.parametrize(
+    "program,shape",
+    [("F.pdist(A)", (4, 3)), ("F.pdist(A, p=1.0)", (3, 2)), ("F.pdist(A, 3.0)", (3, 2))],
+)
+def test_pdist(torch, program, shape, dtype):
+    A = np.random.default_rng(7).standard_normal(shape)
+    n = shape[0] * (shape[0] - 1) // 2
+    seed = np.random.default_rng(8).standard_normal(n)
+    ours = gradcli.evaluate(program, {"A": A}, dtype=dtype, seed_vector=seed)
+    out, grads = run_torch(torch, program, {"A": A}, dtype=dtype, seed=seed)
+    rtol = 1e-9 if dtype == "float64" else 2e-5
+    np.testing.assert_allclose(ours.value, out.detach().numpy(), rtol=rtol, atol=rtol)
+    np.testing.assert_allclose(ours.grad["A"], grads["A"], rtol=rtol, atol=rtol)
+    assert our_labels(ours) == torch_labels(out)
+
+
+@pytest.mark.parametrize(
+    "args,kw",
+    [
+        ("label_smoothing=0.2", {}),
+        ("label_smoothing=0.1, ignore_index=2, reduction='sum'", {"ignore_index": 2}),
+        ("label_smoothing=0.3, weight=w", {"weight": [0.2, 1.0, 3.0]}),
+        (
+            "label_smoothing=0.3, weight=w, ignore_index=0",
+            {"weight": [0.2, 1.0, 3.0], "ignore_index": 0},
+        ),
+        ("label_smoothing=0.3, weight=w, reduction='none'", {"weight": [0.2, 1.0, 3.0]}),
+    ],
+)
+@pytest.mark.parametrize("shape", [(4, 3), (2, 3, 2)])
+def test_label_smoothing(torch, args, kw, shape):
+    x = np.random.default_rng(9).standard_normal(shape)
+    t = np.array([0.0, 2.0, 1.0, 2.0]).reshape((shape[0],) + shape[2:])
+    ours = gradcli.evaluate(
+        f"F.cross_entropy(x, t, {args}).sum()",
+        {"x": x, "t": t, "w": kw.get("weight", [1.0])},
+        wrt=["x"],
+        dtype="float64",
+    )
+    reduction = "sum" if "'sum'" in args else "none" if "'none'" in args else "mean"
+    smoothing = float(args.split("label_smoothing=")[1].split(",")[0])
+    torch_kw = {k: v for k, v in kw.items() if k != "weight"}
+    if "weight" in kw:
+        torch_kw["weight"] = torch.tensor(kw["weight"], dtype=torch.float64)
+    out, grad = _torch_loss(
+        torch,
+        lambda a, tt, **k: torch.nn.functional.cross_entropy(a, tt, **k).sum(),
+        x,
+        torch.tensor(t).long(),
+        reduction=reduction,
+        label_smoothing=smoothing,
+        **torch_kw,
+    )
+    np.testing.assert_allclose(ours.value, out.detach().numpy(), rtol=1e-12)
+    np.testing.assert_allclose(ours.grad["x"], grad, rtol=1e-12, atol=1e-15)
+    assert our_labels(ours) == torch_labels(out)
