@@ -468,4 +468,6 @@ def markdown_table(rows):
         cells = [f"`{r['call']}`", f"`{r['mirror']}`", r["labels"], r["rule"]]
         lines.append("| " + " | ".join(c.replace("|", "\\|") for c in cells) + " |")
     return "\n".join(lines)
+
+
 from . import cli_pictures  # noqa: F401,E402  (registers plot and repl)

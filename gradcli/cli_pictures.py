@@ -7,7 +7,7 @@ import sys
 import click
 
 from .cli import COMMAND, CONTEXT, main, program_options
-from .commands import Job, Output, _run, _whole, answer
+from .commands import Job, _run, _whole, answer
 from .errors import InputError
 
 
@@ -112,4 +112,28 @@ def plot(ranges, points, derivative, fd, log_y, output, **options):
     _run(options["as_json"], body)
 
 
-__all__ = ["plot", "CONTEXT", "Output"]
+__all__ = ["plot", "repl"]
+
+
+@main.command(context_settings=CONTEXT)
+def repl():
+    """An interactive session: type a program line by line; after each line, the value and
+    gradients as `gradcli grad` prints them, and live in the toolbar while you type.
+
+    \b
+    :let x = 1,2,3   set an input (any VALUE)      :wrt NAMES · :dtype · :seed N · :json
+    :graph · :explain · :clear · :help · :quit     Tab completes operators and names
+    History: $XDG_DATA_HOME/gradcli/history. Needs pip install 'gradcli[repl]'.
+    """
+
+    def body():
+        from . import repl as r
+
+        if not (sys.stdin.isatty() and sys.stdout.isatty()):
+            raise InputError(
+                "gradcli repl needs a terminal",
+                hint="for lines from a file or a pipe, use gradcli grad -f FILE or gradcli batch",
+            )
+        r.run()
+
+    _run(False, body)
