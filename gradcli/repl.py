@@ -234,7 +234,7 @@ def run():
     try:
         from prompt_toolkit import PromptSession
         from prompt_toolkit.completion import Completer, Completion
-        from prompt_toolkit.history import FileHistory, InMemoryHistory
+        from prompt_toolkit.history import FileHistory, History, InMemoryHistory
     except ImportError:
         raise InputError(
             "gradcli repl needs prompt_toolkit, which is not installed",
@@ -265,10 +265,10 @@ def run():
     path = history_path()
     try:
         os.makedirs(os.path.dirname(path), exist_ok=True)
-        history = FileHistory(path)
+        history: History = FileHistory(path)
     except OSError:
         history = InMemoryHistory()
-    prompt = PromptSession(
+    prompt: PromptSession[str] = PromptSession(
         history=history,
         completer=Words(),
         complete_while_typing=False,

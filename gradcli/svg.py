@@ -39,10 +39,10 @@ def _lines(node):
 def layout(g):
     """Boxes and edges: {"boxes": [{id, x, y, kind, lines}], "edges": [(from, to)],
     "width", "height"}. Nodes come in topological order, so one loop finds every depth."""
-    depth = {}
+    depth: dict[int, int] = {}
     for n in g["nodes"]:
         depth[n["id"]] = 1 + max((depth[a] for a in n["inputs"]), default=-1)
-    layers = {}
+    layers: dict[int, list] = {}
     for n in g["nodes"]:
         layers.setdefault(depth[n["id"]], []).append(n)
     rows = []
