@@ -175,3 +175,34 @@ def test_repl_in_tmux_values_toolbar_completion_and_history(repl, tmp_path):
     screen.wait(lambda s: ">>> :quit" in s, "the last line of the first session")
     screen.keys("Up")
     screen.wait(lambda s: ">>> sum(x) * longname" in s, "the line before it")
+
+
+def test_prompt_toolkit_is_imported_by_repl_only():
+    code = (
+        "import sys; from gradcli.commands import main\n"
+        "try:\n    main(['plot', 'x^2', '--range', 'x=0:1', '--points', '5'])\n"
+        "except SystemExit:\n    pass\n"
+        "print(sorted(m for m in sys.modules"
+        " if m.split('.')[0] in ('prompt_toolkit', 'matplotlib')))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip().endswith("[]")
+
+
+def test_missing_prompt_toolkit_names_the_extra(monkeypatch):
+    import builtins
+
+    from gradcli import repl
+    from gradcli.errors import InputError
+
+    real = builtins.__import__
+
+    def no_prompt_toolkit(name, *args, **kwargs):
+        if name.startswith("prompt_toolkit"):
+            raise ImportError(name)
+        return real(name, *args, **kwargs)
+
+    monkeypatch.setattr(builtins, "__import__", no_prompt_toolkit)
+    with pytest.raises(InputError) as e:
+        repl.run()
+    assert e.value.hint == "pip install 'gradcli[repl]'"
