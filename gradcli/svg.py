@@ -1,6 +1,8 @@
 """The graph as a picture, laid out by gradcli itself (no Graphviz): one row of boxes per
 layer (a node's layer is the longest path from a leaf to it), fixed-size boxes on a grid so
-that no two overlap however large the graph, edges as curves drawn under the boxes. The SVG
+that no two overlap however large the graph. An edge between neighbouring rows is a curve in
+the gap between them; a longer one runs along the free gutters between rows and columns, so
+no edge passes behind a box it does not belong to. The SVG
 is self-contained: inline styles, the generic monospace font, no scripts or links."""
 
 import shutil
@@ -37,7 +39,8 @@ def _lines(node):
 
 
 def layout(g):
-    """Boxes and edges: {"boxes": [{id, x, y, kind, lines}], "edges": [(from, to)],
+    """Boxes and edges: {"boxes": [{id, x, y, kind, lines}], "edges": [(from, to, kind,
+    points)] with kind "curve" (a cubic's four points) or "line" (a polyline),
     "width", "height"}. Nodes come in topological order, so one loop finds every depth."""
     depth: dict[int, int] = {}
     for n in g["nodes"]:
@@ -53,7 +56,8 @@ def layout(g):
     width = 2 * MARGIN + columns * BOX_W + (columns - 1) * GAP_X
     boxes = []
     for r, row in enumerate(rows):
-        left = (width - len(row) * BOX_W - (len(row) - 1) * GAP_X) // 2
+        # centred by whole columns, so the gutters between columns line up in every row
+        left = MARGIN + (columns - len(row)) // 2 * (BOX_W + GAP_X)
         for c, n in enumerate(row):
             kind = "output" if n["id"] == g["output"] else ("leaf" if not n["inputs"] else "node")
             boxes.append(
@@ -66,13 +70,30 @@ def layout(g):
                 }
             )
     height = 2 * MARGIN + len(rows) * BOX_H + max(len(rows) - 1, 0) * GAP_Y
-    edges = [(a, n["id"]) for n in g["nodes"] for a in n["inputs"]]
+    at = {b["id"]: b for b in boxes}
+    edges = []
+    for k, (a, t) in enumerate((a, n["id"]) for n in g["nodes"] for a in n["inputs"]):
+        edges.append((a, t, *_route(at[a], at[t], k)))
     return {"boxes": boxes, "edges": edges, "width": width, "height": height}
+
+
+def _route(s, t, k):
+    """From the bottom middle of box s to the top middle of box t (a later row)."""
+    x1, y1 = s["x"] + BOX_W // 2, s["y"] + BOX_H
+    x2, y2 = t["x"] + BOX_W // 2, t["y"]
+    if y2 - y1 == GAP_Y:  # neighbouring rows: a curve inside the gap
+        bend = GAP_Y // 2
+        return "curve", [(x1, y1), (x1, y1 + bend), (x2, y2 - bend), (x2, y2)]
+    # down into the gap below s, across to the gutter left of t's column, down the gutter to
+    # the gap above t, across and in; k spreads edges sharing a gutter or a gap a little
+    spread = (k % 5 - 2) * 3
+    gutter = t["x"] - GAP_X // 2 + spread
+    below, above = y1 + GAP_Y // 2 + spread, y2 - GAP_Y // 2 + spread
+    return "line", [(x1, y1), (x1, below), (gutter, below), (gutter, above), (x2, above), (x2, y2)]
 
 
 def to_svg(g):
     lay = layout(g)
-    at = {b["id"]: b for b in lay["boxes"]}
     w, h = lay["width"], lay["height"]
     out = [
         f'<svg xmlns="http://www.w3.org/2000/svg" width="{w}" height="{h}" '
@@ -84,15 +105,10 @@ def to_svg(g):
         f'<rect x="0" y="0" width="{w}" height="{h}" fill="#ffffff"/>',
         '<g fill="none" stroke="#90a4ae" stroke-width="1.5">',
     ]
-    for a, b in lay["edges"]:
-        s, t = at[a], at[b]
-        x1, y1 = s["x"] + BOX_W // 2, s["y"] + BOX_H
-        x2, y2 = t["x"] + BOX_W // 2, t["y"]
-        bend = max((y2 - y1) // 2, GAP_Y // 2)
-        out.append(
-            f'<path d="M{x1},{y1} C{x1},{y1 + bend} {x2},{y2 - bend} {x2},{y2}" '
-            'marker-end="url(#arrow)"/>'
-        )
+    for _, _, kind, points in lay["edges"]:
+        p = [f"{x},{y}" for x, y in points]
+        d = f"M{p[0]} C{' '.join(p[1:])}" if kind == "curve" else f"M{p[0]} L{' '.join(p[1:])}"
+        out.append(f'<path d="{d}" marker-end="url(#arrow)"/>')
     out.append("</g>")
     for b in lay["boxes"]:
         kind, x, y = b["kind"], b["x"], b["y"]
@@ -115,6 +131,12 @@ def to_svg(g):
         out.append("</g>")
     out.append("</svg>")
     return "\n".join(out)
+
+
+def _bezier(p, u):
+    """The point at u of the cubic with control points p."""
+    a, b, c, d = ((1 - u) ** 3, 3 * u * (1 - u) ** 2, 3 * u * u * (1 - u), u**3)
+    return tuple(a * p[0][i] + b * p[1][i] + c * p[2][i] + d * p[3][i] for i in (0, 1))
 
 
 def to_png(g):
@@ -154,22 +176,20 @@ def _matplotlib_png(g):
     from matplotlib.patches import FancyArrowPatch, Rectangle
 
     lay = layout(g)
-    at = {b["id"]: b for b in lay["boxes"]}
     dpi = 100
     fig = plt.figure(figsize=(lay["width"] / dpi, lay["height"] / dpi), dpi=dpi)
     ax = fig.add_axes((0, 0, 1, 1))
     ax.set_xlim(0, lay["width"])
     ax.set_ylim(lay["height"], 0)
     ax.axis("off")
-    for a, b in lay["edges"]:
-        s, t = at[a], at[b]
+    for _, _, kind, points in lay["edges"]:
+        if kind == "curve":
+            points = [_bezier(points, u / 16) for u in range(17)]
+        xs, ys = zip(*points, strict=True)
+        ax.plot(xs[:-1], ys[:-1], color="#90a4ae", lw=1.2)
         ax.add_patch(
             FancyArrowPatch(
-                (s["x"] + BOX_W / 2, s["y"] + BOX_H),
-                (t["x"] + BOX_W / 2, t["y"]),
-                arrowstyle="-|>",
-                mutation_scale=10,
-                color="#90a4ae",
+                points[-2], points[-1], arrowstyle="-|>", mutation_scale=10, color="#90a4ae", lw=1.2
             )
         )
     for b in lay["boxes"]:

@@ -85,6 +85,26 @@ def test_unevaluated_graph_and_long_texts_are_elided():
     assert {b["texts"][1] for b in boxes} >= {"AccumulateGrad", "SinBackward0"}
 
 
+def _edges_clear_of_boxes(g, boxes):
+    """No edge passes behind a box: every point along it is outside every box but its own
+    two ends' boxes' borders."""
+    lay = svg.layout(g)
+    assert len(lay["edges"]) == sum(len(n["inputs"]) for n in g["nodes"])
+    for a, t, kind, points in lay["edges"]:
+        if kind == "curve":
+            along = [svg._bezier(points, u / 50) for u in range(51)]
+        else:
+            along = [
+                (p[0] + (q[0] - p[0]) * u / 50, p[1] + (q[1] - p[1]) * u / 50)
+                for p, q in zip(points, points[1:], strict=False)
+                for u in range(51)
+            ]
+        for x, y in along:
+            for b in boxes:
+                inside = b["x"] < x < b["x"] + b["w"] and b["y"] < y < b["y"] + b["h"]
+                assert not inside, (a, t, b["id"], x, y)
+
+
 def _big_program(n):
     lines = [f"a{i} = sin(x * {i + 1})" for i in range(n)]
     chain = ["c0 = x"] + [f"c{i + 1} = tanh(c{i})" for i in range(n // 4)]
@@ -102,9 +122,16 @@ def _render_png(text, tmp_path):
     return decode_png(_png_bytes(text, tmp_path))
 
 
-@pytest.mark.parametrize("program", ["seed", "big"])
+PROGRAMS = {
+    "seed": SEED,
+    "skips": ("y = x + 2; z = y * y * 2; sum(z) + mean(y) * w", {"x": "1,2,3", "w": "0.5"}),
+    "big": (_big_program(80), {"x": "0.5,1"}),
+}
+
+
+@pytest.mark.parametrize("program", list(PROGRAMS))
 def test_rendered_picture_has_every_box_where_the_svg_says(program, tmp_path):
-    expr, inputs = SEED if program == "seed" else (_big_program(80), {"x": "0.5,1"})
+    expr, inputs = PROGRAMS[program]
     g = graphs.build(expr, inputs)
     text = graphs.render(g, "svg")
     root, boxes = _boxes(text)
@@ -112,6 +139,7 @@ def test_rendered_picture_has_every_box_where_the_svg_says(program, tmp_path):
     if program == "big":
         assert len(boxes) > 200
     _no_overlap(boxes)
+    _edges_clear_of_boxes(g, boxes)
     image = _render_png(text, tmp_path)
     if program == "seed":  # the pure decoder agrees with Pillow's (when it is there)
         assert (decode_png_zlib(_png_bytes(text, tmp_path)) == image).all()
