@@ -274,9 +274,9 @@ def check(eps, atol, rtol, sweep, max_evaluations, **options):
 @click.option(
     "--format",
     "fmt",
-    type=click.Choice(["tree", "dot", "mermaid", "json"]),
+    type=click.Choice(["tree", "dot", "mermaid", "json", "svg", "png"]),
     default="tree",
-    help="tree (rich on a terminal), Graphviz dot, Mermaid, or JSON.",
+    help="tree (rich on a terminal), Graphviz dot, Mermaid, JSON, SVG or PNG.",
 )
 @click.option("--seed-vector", metavar="VALUE", help="The seed for a non-scalar output.")
 def graph(fmt, seed_vector, **options):
@@ -294,6 +294,10 @@ def graph(fmt, seed_vector, **options):
         sv = parse_value(seed_vector, "--seed-vector") if seed_vector is not None else None
         g = graphs.build(job.text, job.inputs, seed_vector=sv, **job.settings())
         kind = "json" if job.as_json else fmt
+        if kind == "png":  # binary, drawn by gradcli.svg
+            from .svg import write_png
+
+            return write_png(g)
         if kind == "tree" and sys.stdout.isatty():
             console().print(graphs.rich_tree(g))
         else:
@@ -515,3 +519,6 @@ def markdown_table(rows):
         cells = [f"`{r['call']}`", f"`{r['mirror']}`", r["labels"], r["rule"]]
         lines.append("| " + " | ".join(c.replace("|", "\\|") for c in cells) + " |")
     return "\n".join(lines)
+
+
+from . import cli_pictures  # noqa: F401,E402  (registers plot and repl)

@@ -113,6 +113,10 @@ def _caption(node, lines=True):
 
 
 def render(g, kind):
+    if kind == "svg":  # laid out by gradcli.svg, without Graphviz
+        from .svg import to_svg
+
+        return to_svg(g)
     if kind == "json":
         return dumps(
             {
