@@ -270,7 +270,7 @@ class _Reader:
     pipe can be waited on (select) together with the workers, and counts the bytes read
     (the progress bar needs no seek)."""
 
-    def __init__(self, stream: BinaryIO, first_line: int = 1) -> None:
+    def __init__(self, stream: BinaryIO, first_line: int = 1, bom: bool = True) -> None:
         self.name = str(getattr(stream, "name", "input"))
         try:
             fd = stream.fileno()
@@ -281,7 +281,7 @@ class _Reader:
         self.pollable = not stat.S_ISREG(mode)  # a pipe, terminal or socket: may have to wait
         self._read = functools.partial(os.read, fd) if fd is not None else _reader_of(stream)
         self.bytes_read = 0
-        self.first_line = first_line
+        self.first_line = first_line if bom else None  # (a block from inside a file: no BOM)
         self.line_no = first_line - 1
         self.eof = False
         self.error: str | None = None
@@ -357,12 +357,15 @@ def _reader_of(stream):
     return getattr(stream, "read1", None) or stream.read
 
 
-def lines(stream: BinaryIO, first_line: int = 1) -> Iterator[tuple[int, bytes | None]]:
+def lines(
+    stream: BinaryIO, first_line: int = 1, *, bom: bool = True
+) -> Iterator[tuple[int, bytes | None]]:
     """(line number, bytes) for each non-blank line of a binary stream, without its line
     end, numbered from ``first_line``; None instead of the bytes for a line over MAX_LINE
-    bytes, whose rest is skipped unread. Raises InputError when the stream cannot be read
-    on."""
-    reader = _Reader(stream, first_line)
+    bytes, whose rest is skipped unread. A byte-order mark before the first line is
+    dropped, unless ``bom`` is false (a block from inside a file). Raises InputError when
+    the stream cannot be read on."""
+    reader = _Reader(stream, first_line, bom)
     while not reader.eof:
         yield from reader.fill()
     if reader.error:
