@@ -903,7 +903,7 @@ def progress_bar(
         if final or now - last[0] >= 0.1:
             last[0] = now
             rate = round(records / (now - start)) if now > start else 0
-            completed = min(done, size or done)
+            completed = size if final and size else min(done, size or done)  # (blank lines)
             bar.update(task, completed=completed, records=records, rate=rate, failed=failed)
             bar.refresh()
 

@@ -160,3 +160,33 @@ def test_a_url_without_fsspec_names_the_extra(monkeypatch, three):
     assert r.exit_code == 2 and "gradcli[cloud]" in r.stderr
     r = invoke(str(three[0]), "-o", "s3://bucket/out.jsonl")
     assert r.exit_code == 2 and "gradcli[cloud]" in r.stderr
+
+
+@pytest.mark.parametrize("engine", ["local", "dask"])
+def test_progress_counts_every_input(three, tmp_path, monkeypatch, capsys, engine):
+    from rich.console import Console
+
+    from gradcli import batch
+
+    monkeypatch.setattr(
+        batch, "_stderr_console", lambda: Console(file=sys.stderr, force_terminal=True)
+    )
+    names = [str(p) for p in three]
+    plan = batch.plan_outputs(names, f"{tmp_path}/out/")
+    bar, progress = batch.progress_bar(size=batch.inputs_size(names))
+    bar.start()
+    if engine == "local":
+        summary = batch.run_all(plan, batch.Defaults(EXPR, random_seed=5), progress=progress)
+    else:
+        extra("dask.distributed")
+        from gradcli import dask_engine
+
+        summary = dask_engine.run_all(
+            plan, batch.Defaults(EXPR, random_seed=5), progress=progress, workers=1
+        )
+    bar.stop()
+    err = capsys.readouterr().err
+    answered = sum(len(alone(p).splitlines()) for p in three)
+    assert summary.records == answered
+    assert f"{answered} answered" in err and f"{summary.failed} failed" in err and "100%" in err
+    assert "/s" in err
