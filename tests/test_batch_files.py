@@ -190,3 +190,26 @@ def test_progress_counts_every_input(three, tmp_path, monkeypatch, capsys, engin
     assert summary.records == answered
     assert f"{answered} answered" in err and f"{summary.failed} failed" in err and "100%" in err
     assert "/s" in err
+
+
+def test_gnu_parallel_with_first_line_gives_the_bytes_of_one_process(tmp_path):
+    """The README's recipe: blank lines made a space first (GNU parallel's -N moves an empty
+    line that starts a block into the block before), each block numbered from its place."""
+    import shutil
+    import subprocess
+
+    parallel = shutil.which("parallel")
+    if parallel is None:
+        if os.environ.get("GRADCLI_REQUIRE_EXTRAS") == "1":
+            pytest.fail("GRADCLI_REQUIRE_EXTRAS=1 but GNU parallel is not installed")
+        pytest.skip("GNU parallel is not installed (apt-get install parallel)")
+    exe = shutil.which("gradcli", path=os.path.dirname(sys.executable)) or "gradcli"
+    path = tmp_path / "r.jsonl"
+    path.write_bytes(mixed(95))
+    n = 7
+    script = (
+        f"sed 's/^$/ /' {path} | {parallel} --will-cite --pipe --keep-order -N {n} "
+        f"'{exe} batch --expr \"{EXPR}\" --random-seed 5 --first-line $(( ({{#}} - 1) * {n} + 1 ))'"
+    )
+    r = subprocess.run(["bash", "-c", script], capture_output=True, timeout=120)
+    assert r.stdout == alone(path) and len(r.stdout.splitlines()) == 81
