@@ -1025,8 +1025,10 @@ def expand_inputs(sources: Iterable[str]) -> list[str]:
             names += _expand_url(source)
         elif os.path.isdir(source):
             raise InputError(f"cannot read '{source}': it is a directory", hint="give FILE...")
-        elif os.path.exists(source) or not _has_magic(source):
-            names.append(source)  # (one that does not exist fails when it is opened)
+        elif os.path.exists(source):
+            names.append(source)
+        elif not _has_magic(source):
+            raise InputError(f"cannot read '{source}': No such file or directory")
         else:
             found = sorted(p for p in glob.glob(source, recursive=True) if os.path.isfile(p))
             if not found:
@@ -1041,7 +1043,7 @@ def _expand_url(url: str) -> list[str]:
         return [url]
     try:
         files = fsspec.open_files(url, mode="rb")
-    except (OSError, ValueError) as e:
+    except (OSError, ValueError, ImportError) as e:  # (ImportError: s3fs, gcsfs, ...)
         raise InputError(f"cannot list '{url}': {e}") from None
     found = [f.full_name for f in files]
     if not found:
@@ -1080,7 +1082,7 @@ def open_input(name: str) -> BinaryIO:
         else:
             raw = open(name, "rb")  # noqa: SIM115 - closed by the caller
             size = os.fstat(raw.fileno()).st_size
-    except (OSError, ValueError) as e:
+    except (OSError, ValueError, ImportError) as e:
         raise InputError(f"cannot read '{name}': {getattr(e, 'strerror', None) or e}") from None
     if name.endswith(".gz"):
         return _Binary(gzip.GzipFile(fileobj=raw, mode="rb"), name, size, (raw,))  # type: ignore[return-value]
@@ -1118,7 +1120,7 @@ def open_output(name: str) -> TextIO:
             return open(name, "w", encoding="ascii")  # noqa: SIM115 - closed by the caller
         else:
             raw = open(name, "wb")  # noqa: SIM115
-    except (OSError, ValueError) as e:
+    except (OSError, ValueError, ImportError) as e:
         raise OutputError(f"cannot write '{name}': {getattr(e, 'strerror', None) or e}") from None
     if name.endswith(".gz"):
         return _Text(gzip.GzipFile(fileobj=raw, mode="wb", mtime=0), (raw,))  # type: ignore[return-value]
@@ -1161,8 +1163,11 @@ def _is_directory(name: str) -> bool:
     if name.endswith("/"):
         return True
     if is_url(name):
-        fs, path = fsspec_module().core.url_to_fs(name)
-        return bool(fs.isdir(path))
+        try:
+            fs, path = fsspec_module().core.url_to_fs(name)
+            return bool(fs.isdir(path))
+        except (OSError, ValueError, ImportError) as e:
+            raise OutputError(f"cannot write '{name}': {e}") from None
     return os.path.isdir(name)
 
 

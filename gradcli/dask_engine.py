@@ -157,7 +157,7 @@ def _one_input(client, name, settings, first_line, size, threads, output, totals
                 f"the Dask workers answering a block of '{name}' kept dying ({e})",
                 hint="try smaller inputs, or --engine local",
             ) from None
-        except OSError as e:
+        except (OSError, ImportError) as e:  # (ImportError: a worker without fsspec, s3fs, ...)
             raise InputError(f"a Dask worker cannot read '{name}': {e}") from None
         for text in answers:
             output.add(text)
@@ -186,10 +186,10 @@ def _splittable_size(name):
     if b.is_url(name):
         if name.startswith("memory://"):
             return None
-        fs, path = b.fsspec_module().core.url_to_fs(name)
         try:
+            fs, path = b.fsspec_module().core.url_to_fs(name)
             return int(fs.size(path))
-        except (OSError, ValueError) as e:
+        except (OSError, ValueError, ImportError) as e:
             raise InputError(f"cannot read '{name}': {e}") from None
     try:
         return os.path.getsize(name)
