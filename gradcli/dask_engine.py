@@ -60,6 +60,7 @@ def client_for(scheduler: str | None, workers: int | None) -> Iterator[Any]:
     """A Dask client: of the scheduler at ``scheduler``, or of a local cluster of ``workers``
     processes (every core when neither is given), loopback only, closed on the way out."""
     import logging
+    import warnings
 
     dd = _distributed()
     if scheduler is not None:
@@ -72,14 +73,16 @@ def client_for(scheduler: str | None, workers: int | None) -> Iterator[Any]:
         return
     n = workers if workers is not None else min(b.cores(), 8)
     try:
-        cluster = dd.LocalCluster(
-            n_workers=n,
-            processes=True,
-            threads_per_worker=1,
-            host="127.0.0.1",
-            dashboard_address=None,
-            silence_logs=logging.ERROR,
-        )
+        with warnings.catch_warnings():  # ("Port 8787 is already in use": it takes another)
+            warnings.simplefilter("ignore")
+            cluster = dd.LocalCluster(
+                n_workers=n,
+                processes=True,
+                threads_per_worker=1,
+                host="127.0.0.1",
+                dashboard_address=None,
+                silence_logs=logging.ERROR,
+            )
     except OSError as e:
         raise EvaluationError(f"cannot start a local Dask cluster: {e}") from None
     with cluster, dd.Client(cluster) as client:
