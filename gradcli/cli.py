@@ -413,6 +413,11 @@ def batch(
     """JSON Lines in, JSON Lines out: one answer per non-blank line, in order.
 
     \b
+    Inputs: files, globs ('data/*.jsonl', expanded here when the shell did not),
+    - (stdin, the default) and fsspec URLs (s3://, gs://, memory://, file://;
+    pip install 'gradcli[cloud]'); a .gz input is decompressed. Each input's
+    lines are numbered from 1 (or --first-line), so each answer is what that
+    input alone gives; without -o, the answers to every input go to stdout in order.
     Each line: {"id"?, "task"?, "expr"?, "inputs"?, "wrt"?, "dtype"?, ...}
     "task": grad (the default; with "seed_vector"), jvp ("tangents"), jacobian
     ("mode"), hessian, or check ("eps", "atol", "rtol").
