@@ -213,3 +213,10 @@ def test_gnu_parallel_with_first_line_gives_the_bytes_of_one_process(tmp_path):
     )
     r = subprocess.run(["bash", "-c", script], capture_output=True, timeout=120)
     assert r.stdout == alone(path) and len(r.stdout.splitlines()) == 81
+
+
+def test_first_line_numbers_each_input(three):
+    r = invoke("--first-line", "100", str(three[0]), str(three[1]))
+    each = [invoke("--first-line", "100", str(p)).stdout_bytes for p in three[:2]]
+    assert r.stdout_bytes == b"".join(each)
+    assert json.loads(each[1].splitlines()[0])["id"] >= 100
