@@ -270,7 +270,7 @@ class _Reader:
     pipe can be waited on (select) together with the workers, and counts the bytes read
     (the progress bar needs no seek)."""
 
-    def __init__(self, stream: BinaryIO, first_line: int = 1) -> None:
+    def __init__(self, stream: BinaryIO, first_line: int = 1, bom: bool = True) -> None:
         self.name = str(getattr(stream, "name", "input"))
         try:
             fd = stream.fileno()
@@ -281,7 +281,7 @@ class _Reader:
         self.pollable = not stat.S_ISREG(mode)  # a pipe, terminal or socket: may have to wait
         self._read = functools.partial(os.read, fd) if fd is not None else _reader_of(stream)
         self.bytes_read = 0
-        self.first_line = first_line
+        self.first_line = first_line if bom else None  # (a block from inside a file: no BOM)
         self.line_no = first_line - 1
         self.eof = False
         self.error: str | None = None
@@ -357,12 +357,15 @@ def _reader_of(stream):
     return getattr(stream, "read1", None) or stream.read
 
 
-def lines(stream: BinaryIO, first_line: int = 1) -> Iterator[tuple[int, bytes | None]]:
+def lines(
+    stream: BinaryIO, first_line: int = 1, *, bom: bool = True
+) -> Iterator[tuple[int, bytes | None]]:
     """(line number, bytes) for each non-blank line of a binary stream, without its line
     end, numbered from ``first_line``; None instead of the bytes for a line over MAX_LINE
-    bytes, whose rest is skipped unread. Raises InputError when the stream cannot be read
-    on."""
-    reader = _Reader(stream, first_line)
+    bytes, whose rest is skipped unread. A byte-order mark before the first line is
+    dropped, unless ``bom`` is false (a block from inside a file). Raises InputError when
+    the stream cannot be read on."""
+    reader = _Reader(stream, first_line, bom)
     while not reader.eof:
         yield from reader.fill()
     if reader.error:
@@ -388,13 +391,22 @@ def max_jobs() -> int:
 def auto_jobs(stream: BinaryIO) -> int:
     """Every core for a regular file big enough to repay the workers' start; one process
     for pipes and terminals (answers come as lines arrive) and for small files."""
+    size = input_size(stream)
+    if size is None or size < AUTO_BYTES:
+        return 1
+    return max(1, min(cores(), 8))
+
+
+def input_size(stream: BinaryIO) -> int | None:
+    """The bytes of a regular file (on disk, for a compressed or remote one), else None."""
+    size = getattr(stream, "size", None)
+    if isinstance(size, int) and not isinstance(stream, io.IOBase):
+        return size  # (an open_input() wrapper)
     try:
         st = os.fstat(stream.fileno())
     except (OSError, ValueError, AttributeError):
-        return 1
-    if not stat.S_ISREG(st.st_mode) or st.st_size < AUTO_BYTES:
-        return 1
-    return max(1, min(cores(), 8))
+        return None
+    return st.st_size if stat.S_ISREG(st.st_mode) else None
 
 
 # ---- writing ------------------------------------------------------------------------------
@@ -552,12 +564,12 @@ def run(
     *,
     jobs: int = 1,
     first_line: int = 1,
-    progress: Callable[[int, int, bool], None] | None = None,
+    progress: Callable[[int, int, bool, int], None] | None = None,
 ) -> Summary:
     """Answer every line of ``stream`` (binary) on ``out`` (a text stream; written through
     its file descriptor where it has one), on ``jobs`` processes (at most max_jobs()).
-    ``progress(bytes done, answers, last)`` is called after each answer, and with ``last``
-    true at the end. Raises OutputError when the answers cannot be written and InputError
+    ``progress(bytes done, answers, last, failed)`` is called after each answer, and with
+    ``last`` true at the end. Raises OutputError when the answers cannot be written and InputError
     when the input cannot be read on, each saying how many answers were complete;
     BrokenPipeError when the reader went away."""
     from .api import quietly
@@ -574,7 +586,7 @@ def run(
             failed += not ok
             done += len(raw or b"") + 1  # (blank lines and line ends aside)
             if progress is not None:
-                progress(done, output.complete + len(output.lines), False)
+                progress(done, output.complete + len(output.lines), False, failed)
 
         try:
             try:
@@ -589,7 +601,7 @@ def run(
             with contextlib.suppress(_Stopped):  # a second signal: stop now
                 output.flush()
     if progress is not None:
-        progress(done, output.complete, True)
+        progress(done, output.complete, True, failed)
     if reader.error and stopped is None:
         n = output.complete
         raise InputError(f"{reader.error} (after {n} complete record{'s' if n != 1 else ''})")
@@ -847,9 +859,12 @@ def _known_id(line_no, raw):
 # ---- progress -----------------------------------------------------------------------------
 
 
-def progress_bar(stream: BinaryIO) -> tuple[Progress, Callable[[int, int, bool], None]]:
-    """A rich progress bar on stderr (for a terminal): the share of a regular file answered,
-    or only the answers for a pipe. Returns (bar, update) for run(progress=update)."""
+def progress_bar(
+    stream: BinaryIO | None = None, *, size: int | None = None
+) -> tuple[Progress, Callable[..., None]]:
+    """A rich progress bar on stderr (for a terminal): the answers so far, answers per
+    second and failures, and the share done where the input's size is known (``size``
+    bytes, or a regular file ``stream``). Returns (bar, update) for run(progress=update)."""
     import time
 
     from rich.progress import (
@@ -860,15 +875,16 @@ def progress_bar(stream: BinaryIO) -> tuple[Progress, Callable[[int, int, bool],
         TimeRemainingColumn,
     )
 
-    try:
-        st = os.fstat(stream.fileno())
-        size = st.st_size if stat.S_ISREG(st.st_mode) and st.st_size else None
-    except (OSError, ValueError, AttributeError):
-        size = None
+    if stream is not None:
+        size = input_size(stream) or None
     columns = [TextColumn("batch"), BarColumn()]
-    if size is not None:
+    if size:
         columns += [TaskProgressColumn(), TimeRemainingColumn()]
-    columns.append(TextColumn("{task.fields[records]} answered"))
+    columns.append(
+        TextColumn(
+            "{task.fields[records]} answered, {task.fields[rate]}/s, {task.fields[failed]} failed"
+        )
+    )
     # No refresh thread (auto_refresh=False): the workers are forked from this process.
     bar = Progress(
         *columns,
@@ -878,20 +894,288 @@ def progress_bar(stream: BinaryIO) -> tuple[Progress, Callable[[int, int, bool],
         redirect_stdout=False,
         redirect_stderr=False,
     )
-    task = bar.add_task("batch", total=size, records=0)
+    task = bar.add_task("batch", total=size or None, records=0, rate=0, failed=0)
+    start = time.monotonic()
     last = [0.0]
 
-    def update(done: int, records: int, final: bool) -> None:
+    def update(done: int, records: int, final: bool, failed: int = 0) -> None:
         now = time.monotonic()
         if final or now - last[0] >= 0.1:
             last[0] = now
-            bar.update(task, completed=min(done, size or done), records=records)
+            rate = round(records / (now - start)) if now > start else 0
+            completed = size if final and size else min(done, size or done)  # (blank lines)
+            bar.update(task, completed=completed, records=records, rate=rate, failed=failed)
             bar.refresh()
 
     return bar, update
+
+
+def run_all(
+    plan: list[tuple[str | None, list[str]]],
+    defaults: Defaults,
+    *,
+    jobs: int | None = None,
+    first_line: int = 1,
+    progress: Callable[..., None] | None = None,
+) -> Summary:
+    """run() over every input of plan_outputs(): each input answered alone (its own line
+    numbers from ``first_line``, so each output is what `gradcli batch INPUT` writes), the
+    outputs opened one by one; the Summary totals every input. ``jobs`` None: auto_jobs()
+    of each input. ``progress`` gets the totals over all inputs."""
+    total = [0, 0, 0]  # bytes, answers, failures of the inputs done
+    stopped = None
+
+    def each(done, records, final, failed=0):
+        last[:] = done, records, failed
+        if progress is not None:
+            progress(total[0] + done, total[1] + records, False, total[2] + failed)
+
+    for target, names in plan:
+        out = sys.stdout if target is None else open_output(target)
+        try:
+            for name in names:
+                last = [0, 0, 0]
+                stream = open_input(name)
+                try:
+                    n = auto_jobs(stream) if jobs is None else jobs
+                    summary = run(
+                        stream, out, defaults, jobs=n, first_line=first_line, progress=each
+                    )
+                finally:
+                    if name != "-":
+                        stream.close()
+                total[:] = total[0] + last[0], total[1] + summary.records, total[2] + summary.failed
+                if summary.stopped_by is not None:
+                    stopped = summary.stopped_by
+                    break
+        finally:
+            if target is not None:
+                close_output(out, target)
+        if stopped is not None:
+            break
+    if progress is not None:
+        progress(total[0], total[1], True, total[2])
+    return Summary(total[1], total[2], stopped)
+
+
+def close_output(out: TextIO, target: str) -> None:
+    try:
+        out.close()
+    except OSError as e:
+        raise OutputError(f"cannot write '{target}': {e.strerror or e}") from None
+
+
+def inputs_size(names: list[str]) -> int | None:
+    """The bytes of every input, for the progress bar: None unless every input is an
+    uncompressed local file."""
+    size = 0
+    for name in names:
+        if name == "-" and sys.stdin is not None:
+            size += input_size(sys.stdin.buffer) or 0  # (< file)
+            continue
+        if is_url(name) or name.endswith(".gz"):
+            return None
+        try:
+            size += os.path.getsize(name)
+        except OSError:
+            return None
+    return size
 
 
 def _stderr_console():
     from rich.console import Console
 
     return Console(file=sys.stderr)
+
+
+# ---- many inputs, many outputs ------------------------------------------------------------
+
+CLOUD_HINT = "install the extra: pip install 'gradcli[cloud]' (fsspec)"
+
+
+def is_url(name: str) -> bool:
+    """An fsspec URL (s3://, gs://, memory://, file://, ...), not a local path."""
+    head, sep, _ = name.partition("://")
+    return bool(sep) and head.replace("+", "").replace("-", "").isalnum()
+
+
+def fsspec_module():
+    try:
+        import fsspec
+    except ImportError:
+        raise InputError("reading and writing URLs needs fsspec", hint=CLOUD_HINT) from None
+    return fsspec
+
+
+def _has_magic(name: str) -> bool:
+    return any(c in name for c in "*?[")
+
+
+def expand_inputs(sources: Iterable[str]) -> list[str]:
+    """The inputs named on the command line, in order: '-' (stdin), paths, URLs, and globs
+    ('data/*.jsonl', 's3://bucket/*.jsonl.gz') expanded in sorted order where the shell did
+    not. A name that is neither a file nor a glob with matches is an InputError."""
+    import glob
+
+    names: list[str] = []
+    for source in sources:
+        if source == "-":
+            names.append(source)
+        elif is_url(source):
+            names += _expand_url(source)
+        elif os.path.isdir(source):
+            raise InputError(f"cannot read '{source}': it is a directory", hint="give FILE...")
+        elif os.path.exists(source):
+            names.append(source)
+        elif not _has_magic(source):
+            raise InputError(f"cannot read '{source}': No such file or directory")
+        else:
+            found = sorted(p for p in glob.glob(source, recursive=True) if os.path.isfile(p))
+            if not found:
+                raise InputError(f"no file matches '{source}'")
+            names += found
+    return names
+
+
+def _expand_url(url: str) -> list[str]:
+    fsspec = fsspec_module()
+    if not _has_magic(url):
+        return [url]
+    try:
+        files = fsspec.open_files(url, mode="rb")
+    except (OSError, ValueError, ImportError) as e:  # (ImportError: s3fs, gcsfs, ...)
+        raise InputError(f"cannot list '{url}': {e}") from None
+    found = [f.full_name for f in files]
+    if not found:
+        raise InputError(f"nothing matches '{url}'")
+    return found
+
+
+class _Binary:
+    """A decompressing or remote stream, as run() reads it: read1() and a name, and no
+    fileno() (a GzipFile's fileno() is the compressed file's). ``size`` is the bytes on disk,
+    for --jobs auto and the progress bar."""
+
+    def __init__(self, stream, name, size=None, closing=()):
+        self.stream, self.name, self.size, self._closing = stream, name, size, closing
+        self.read1 = getattr(stream, "read1", None) or stream.read
+
+    def close(self):
+        for s in (self.stream, *self._closing):
+            with contextlib.suppress(OSError):
+                s.close()
+
+
+def open_input(name: str) -> BinaryIO:
+    """A binary stream of one input: stdin for '-', a path or an fsspec URL; a name ending
+    in .gz is decompressed. Raises InputError when it cannot be opened."""
+    import gzip
+
+    if name == "-":
+        if sys.stdin is None:
+            raise InputError("cannot read the records: stdin is closed", hint="give a FILE")
+        return sys.stdin.buffer
+    try:
+        if is_url(name):
+            raw = fsspec_module().open(name, "rb").open()
+            size = getattr(raw, "size", None)
+        else:
+            raw = open(name, "rb")  # noqa: SIM115 - closed by the caller
+            size = os.fstat(raw.fileno()).st_size
+    except (OSError, ValueError, ImportError) as e:
+        raise InputError(f"cannot read '{name}': {getattr(e, 'strerror', None) or e}") from None
+    if name.endswith(".gz"):
+        return _Binary(gzip.GzipFile(fileobj=raw, mode="rb"), name, size, (raw,))  # type: ignore[return-value]
+    if is_url(name):
+        return _Binary(raw, name, size)  # type: ignore[return-value]
+    return raw
+
+
+class _Text:
+    """A compressing or remote output, as _Output writes it: write(str) and no fileno()."""
+
+    def __init__(self, stream, closing=()):
+        self.stream, self._closing = stream, closing
+
+    def write(self, text):
+        self.stream.write(text.encode())
+
+    def flush(self):
+        pass  # (a gzip flush would cost compression; it all goes out at close)
+
+    def close(self):
+        for s in (self.stream, *self._closing):
+            s.close()
+
+
+def open_output(name: str) -> TextIO:
+    """A text stream to write one output to: a path or an fsspec URL, gzip-compressed when
+    the name ends in .gz. Raises OutputError when it cannot be opened."""
+    import gzip
+
+    try:
+        if is_url(name):
+            raw = fsspec_module().open(name, "wb").open()
+        elif not name.endswith(".gz"):
+            return open(name, "w", encoding="ascii")  # noqa: SIM115 - closed by the caller
+        else:
+            raw = open(name, "wb")  # noqa: SIM115
+    except (OSError, ValueError, ImportError) as e:
+        raise OutputError(f"cannot write '{name}': {getattr(e, 'strerror', None) or e}") from None
+    if name.endswith(".gz"):
+        return _Text(gzip.GzipFile(fileobj=raw, mode="wb", mtime=0), (raw,))  # type: ignore[return-value]
+    return _Text(raw)  # type: ignore[return-value]
+
+
+def plan_outputs(inputs: list[str], output: str | None) -> list[tuple[str | None, list[str]]]:
+    """(output, its inputs) pairs: without -o one stream (None: stdout) for every input in
+    order; -o a directory (one that exists, or a name ending in '/') one output per input
+    with the input's name; -o a file every answer in that file, in input order."""
+    if output is None:
+        return [(None, inputs)]
+    if not _is_directory(output):
+        _not_an_input(output, inputs)
+        return [(output, inputs)]
+    if "-" in inputs:
+        raise InputError("stdin has no name to give its output in a directory", hint="-o FILE")
+    plan: list[tuple[str | None, list[str]]] = []
+    seen: dict[str, str] = {}
+    for name in inputs:
+        base = name.rstrip("/").rsplit("/", 1)[-1]
+        target = output.rstrip("/") + "/" + base if is_url(output) else os.path.join(output, base)
+        if target in seen:
+            raise InputError(
+                f"'{seen[target]}' and '{name}' would both be written to '{target}'",
+                hint="give inputs with different names, or -o FILE",
+            )
+        seen[target] = name
+        _not_an_input(target, inputs)
+        plan.append((target, [name]))
+    if not is_url(output):
+        try:
+            os.makedirs(output, exist_ok=True)
+        except OSError as e:
+            raise OutputError(f"cannot make the directory '{output}': {e.strerror}") from None
+    return plan
+
+
+def _is_directory(name: str) -> bool:
+    if name.endswith("/"):
+        return True
+    if is_url(name):
+        try:
+            fs, path = fsspec_module().core.url_to_fs(name)
+            return bool(fs.isdir(path))
+        except (OSError, ValueError, ImportError) as e:
+            raise OutputError(f"cannot write '{name}': {e}") from None
+    return os.path.isdir(name)
+
+
+def _not_an_input(target, inputs):
+    for name in inputs:
+        same = target == name
+        if not same and not is_url(name) and name != "-" and not is_url(target):
+            with contextlib.suppress(OSError):
+                same = os.path.samefile(target, name)
+        if same:
+            raise InputError(f"the output '{target}' is also an input", hint="give another -o")

@@ -330,7 +330,14 @@ def explain(seed_vector, **options):
 
 
 @main.command(context_settings=CONTEXT)
-@click.argument("source", default="-", metavar="[FILE|-]")
+@click.argument("sources", nargs=-1, metavar="[FILE|GLOB|URL|- ...]")
+@click.option(
+    "-o",
+    "--output",
+    metavar="FILE|DIR",
+    help="Write the answers to FILE (.gz: compressed), or to DIR (one that exists, or a "
+    "name ending in /): one output per input, with its name.",
+)
 @click.option("--expr", metavar="PROGRAM", help='The program for records without "expr".')
 @click.option(
     "-f", "--file", "file_", metavar="PATH", help="Read that program from PATH instead of --expr."
@@ -374,8 +381,24 @@ def explain(seed_vector, **options):
     is_flag=True,
     help="A record whose values or gradients go nan/inf fails, naming the node.",
 )
+@click.option(
+    "--engine",
+    type=click.Choice(["local", "dask"]),
+    default="local",
+    help="local: this machine's processes (--jobs), the default. dask: blocks of the "
+    "inputs on a Dask cluster (pip install 'gradcli[dask]').",
+)
+@click.option("--scheduler", metavar="ADDRESS", help="dask: join this scheduler (tcp://host:8786).")
+@click.option("--workers", metavar="N", help="dask: start a local cluster of N worker processes.")
+@click.option(
+    "--blocksize",
+    metavar="SIZE",
+    help="dask: bytes per block (1048576, 256KiB, 64MiB); default: the inputs spread "
+    "over 4 blocks per worker, 256 KiB to 64 MiB each.",
+)
 def batch(
-    source,
+    sources,
+    output,
     expr,
     file_,
     dtype,
@@ -386,10 +409,19 @@ def batch(
     first_line,
     max_elements,
     detect_anomaly,
+    engine,
+    scheduler,
+    workers,
+    blocksize,
 ):
     """JSON Lines in, JSON Lines out: one answer per non-blank line, in order.
 
     \b
+    Inputs: files, globs ('data/*.jsonl', expanded here when the shell did not),
+    - (stdin, the default) and fsspec URLs (s3://, gs://, memory://, file://;
+    pip install 'gradcli[cloud]'); a .gz input is decompressed. Each input's
+    lines are numbered from 1 (or --first-line), so each answer is what that
+    input alone gives; without -o, the answers to every input go to stdout in order.
     Each line: {"id"?, "task"?, "expr"?, "inputs"?, "wrt"?, "dtype"?, ...}
     "task": grad (the default; with "seed_vector"), jvp ("tangents"), jacobian
     ("mode"), hessian, or check ("eps", "atol", "rtol").
@@ -411,10 +443,12 @@ def batch(
         check_dtype(dtype)
         if expr is not None and file_ is not None:
             raise InputError("give the program with --expr or -f, not both")
-        if file_ == "-" and source == "-":
+        inputs = b.expand_inputs(sources or ("-",))
+        if file_ == "-" and "-" in inputs:
             raise InputError("-f - and the records cannot both come from stdin")
         n_jobs = None if jobs == "auto" else _whole(jobs, "--jobs", minimum=1)
         first = _whole(first_line, "--first-line", minimum=1)
+        cluster = _dask_options(engine, scheduler, workers, blocksize, jobs)
         program = _read_text(file_, "program file") if file_ is not None else expr
         defaults = b.Defaults(
             program,
@@ -427,32 +461,46 @@ def batch(
         )
         if program is not None:
             defaults.program()  # a bad default program is a usage error, not 10,000 bad records
-        if source == "-" and sys.stdin is None:
-            raise InputError("cannot read the records: stdin is closed", hint="give a FILE")
-        try:
-            stream = sys.stdin.buffer if source == "-" else open(source, "rb")  # noqa: SIM115
-        except OSError as e:
-            raise InputError(f"cannot read '{source}': {e.strerror}") from None
-        try:
-            _answer_batch(b, stream, defaults, n_jobs, first)
-        finally:
-            if source != "-":
-                stream.close()
+        plan = b.plan_outputs(inputs, output)
+        _answer_batch(b, plan, inputs, defaults, n_jobs, first, cluster)
 
     _run(False, body)
 
 
-def _answer_batch(b, stream, defaults, n_jobs, first_line):
-    if n_jobs is None:
-        n_jobs = b.auto_jobs(stream)
+def _dask_options(engine, scheduler, workers, blocksize, jobs):
+    """--engine dask's options checked (None for the local engine)."""
+    if engine == "local":
+        for flag, value in (("--scheduler", scheduler), ("--workers", workers)):
+            if value is not None:
+                raise InputError(f"{flag} is for --engine dask")
+        if blocksize is not None:
+            raise InputError("--blocksize is for --engine dask")
+        return None
+    if jobs != "auto":
+        raise InputError("--jobs is for --engine local; with dask, give --workers N")
+    if scheduler is not None and workers is not None:
+        raise InputError("give --scheduler ADDRESS or --workers N, not both")
+    n = None if workers is None else _whole(workers, "--workers", minimum=1)
+    return {"scheduler": scheduler, "workers": n, "blocksize": blocksize}
+
+
+def _answer_batch(b, plan, inputs, defaults, n_jobs, first_line, cluster):
     bar, progress = None, None
-    if _is_tty(sys.stderr) and not _is_tty(sys.stdout) and not _is_tty(stream):
-        bar, progress = b.progress_bar(stream)  # (on a terminal, answers would tear the bar)
+    to_terminal = any(target is None for target, _ in plan) and _is_tty(sys.stdout)
+    if _is_tty(sys.stderr) and not to_terminal and not ("-" in inputs and _is_tty(sys.stdin)):
+        bar, progress = b.progress_bar(size=b.inputs_size(inputs))  # (answers would tear it)
         bar.start()
     try:
-        summary = b.run(
-            stream, sys.stdout, defaults, jobs=n_jobs, first_line=first_line, progress=progress
-        )
+        if cluster is None:
+            summary = b.run_all(
+                plan, defaults, jobs=n_jobs, first_line=first_line, progress=progress
+            )
+        else:
+            from . import dask_engine
+
+            summary = dask_engine.run_all(
+                plan, defaults, first_line=first_line, progress=progress, **cluster
+            )
     finally:
         if bar is not None:
             bar.stop()

@@ -1,0 +1,315 @@
+"""gradcli batch --engine dask: the inputs cut into blocks, each block answered on a Dask
+worker with the batch module's own per-line function, the answers written in order.
+
+A plain file (a path or an fsspec URL the workers can read) is cut into byte ranges at line
+boundaries, as dask.bag.read_text does, and each worker reads its own range. A first, cheap
+pass of tasks counts the newlines in each range, so every block knows the file line number
+of its first line: ids and per-record random seeds come out exactly as `gradcli batch FILE`
+gives them. Compressed inputs, stdin and memory:// (which only this process sees) cannot be
+cut by bytes: this process reads them and ships blocks of lines to the workers.
+
+Every task is a pure function of its arguments (the file, the range, the first line
+number, the defaults), so when a worker is lost Dask runs its tasks again elsewhere, and no
+line is lost or answered twice. At most a few blocks per worker are in flight: memory stays
+bounded whatever the input size. Imported only by --engine dask."""
+
+from __future__ import annotations
+
+import collections
+import contextlib
+import dataclasses
+import os
+from collections.abc import Callable, Iterator
+from typing import Any
+
+from . import batch as b
+from .errors import EvaluationError, InputError
+
+INSTALL = "install the extra: pip install 'gradcli[dask]'"
+MIN_BLOCK = 256 * 1024  # the default block size: 4 blocks per worker, within these bounds
+MAX_BLOCK = 64 * 1024 * 1024
+AHEAD = 3  # blocks in flight per worker thread, beyond the one being written
+SCAN = 1 << 16  # bytes per read when looking for a line end
+
+
+def _distributed():
+    try:
+        import dask.distributed
+    except ImportError:
+        raise InputError("--engine dask needs Dask (dask.distributed)", hint=INSTALL) from None
+    return dask.distributed
+
+
+def parse_blocksize(text: str | None) -> int | None:
+    """--blocksize in bytes: '1048576', '256KiB', '64MiB', '1 GB' (Dask's size strings)."""
+    if text is None:
+        return None
+    from dask.utils import parse_bytes
+
+    try:
+        size = parse_bytes(text)
+    except (ValueError, TypeError):
+        size = 0
+    if not isinstance(size, int) or size < 1:
+        raise InputError(f"--blocksize: '{text}' is not a size", hint="e.g. 1048576, 256KiB, 64MiB")
+    return size
+
+
+@contextlib.contextmanager
+def client_for(scheduler: str | None, workers: int | None) -> Iterator[Any]:
+    """A Dask client: of the scheduler at ``scheduler``, or of a local cluster of ``workers``
+    processes (every core when neither is given), loopback only, closed on the way out."""
+    import logging
+    import warnings
+
+    dd = _distributed()
+    if scheduler is not None:
+        try:
+            client = dd.Client(scheduler, timeout="10s")
+        except (OSError, ValueError, TypeError) as e:  # (TimeoutError is an OSError)
+            raise InputError(f"cannot reach the Dask scheduler at '{scheduler}': {e}") from None
+        with client:
+            yield client
+        return
+    n = workers if workers is not None else min(b.cores(), 8)
+    try:
+        with warnings.catch_warnings():  # ("Port 8787 is already in use": it takes another)
+            warnings.simplefilter("ignore")
+            cluster = dd.LocalCluster(
+                n_workers=n,
+                processes=True,
+                threads_per_worker=1,
+                host="127.0.0.1",
+                dashboard_address=None,
+                silence_logs=logging.ERROR,
+            )
+    except OSError as e:
+        raise EvaluationError(f"cannot start a local Dask cluster: {e}") from None
+    with cluster, dd.Client(cluster) as client:
+        yield client
+
+
+def run_all(
+    plan: list[tuple[str | None, list[str]]],
+    defaults: b.Defaults,
+    *,
+    first_line: int = 1,
+    progress: Callable[..., None] | None = None,
+    scheduler: str | None = None,
+    workers: int | None = None,
+    blocksize: str | None = None,
+) -> b.Summary:
+    """batch.run_all() on a Dask cluster: the same outputs, byte for byte, and Summary."""
+    import sys
+
+    from .api import quietly
+
+    _distributed()
+    size = parse_blocksize(blocksize)
+    settings = dataclasses.replace(defaults)  # (without the parsed program: workers parse it)
+    totals = [0, 0, 0]  # bytes, answers, failures
+    stopped = None
+    with client_for(scheduler, workers) as client, b._Signals() as signals, quietly():
+        threads = max(1, sum(client.nthreads().values()))
+        try:
+            for target, names in plan:
+                out = sys.stdout if target is None else b.open_output(target)
+                try:
+                    output = b._Output(out, signals)
+                    try:
+                        for name in names:
+                            _one_input(
+                                client,
+                                name,
+                                settings,
+                                first_line,
+                                size,
+                                threads,
+                                output,
+                                totals,
+                                progress,
+                            )
+                    finally:
+                        output.flush()
+                finally:
+                    if target is not None:
+                        b.close_output(out, target)
+        except b._Stopped as s:
+            stopped = s.signum
+    if progress is not None:
+        progress(totals[0], totals[1], True, totals[2])
+    return b.Summary(totals[1], totals[2], stopped)
+
+
+def _one_input(client, name, settings, first_line, size, threads, output, totals, progress):
+    """Every block of one input through the cluster, the answers to ``output`` in order."""
+    dd = _distributed()
+    length = _splittable_size(name)
+    if length is not None:
+        blocksize = size or min(MAX_BLOCK, max(MIN_BLOCK, -(-length // (4 * threads))))
+        tasks = _range_tasks(client, name, length, blocksize, first_line, settings)
+    else:
+        tasks = _shipped_tasks(name, size or 4 * MIN_BLOCK, first_line, settings)
+    window: collections.deque[Any] = collections.deque()
+
+    def write(future):
+        try:
+            answers, failed, nbytes = future.result()
+        except dd.KilledWorker as e:
+            raise EvaluationError(
+                f"the Dask workers answering a block of '{name}' kept dying ({e})",
+                hint="try smaller inputs, or --engine local",
+            ) from None
+        except (OSError, ImportError) as e:  # (ImportError: a worker without fsspec, s3fs, ...)
+            raise InputError(f"a Dask worker cannot read '{name}': {e}") from None
+        for text in answers:
+            output.add(text)
+        totals[0] += nbytes
+        totals[1] += len(answers)
+        totals[2] += failed
+        if progress is not None:
+            progress(totals[0], totals[1], False, totals[2])
+
+    try:
+        for fn, args in tasks:
+            window.append(client.submit(fn, *args))
+            while len(window) > AHEAD * threads:
+                write(window.popleft())
+        while window:
+            write(window.popleft())
+    finally:
+        for future in window:
+            future.cancel()
+
+
+def _splittable_size(name):
+    """The size of an input the workers can read by byte ranges, else None."""
+    if name == "-" or name.endswith(".gz"):
+        return None
+    if b.is_url(name):
+        if name.startswith("memory://"):
+            return None
+        try:
+            fs, path = b.fsspec_module().core.url_to_fs(name)
+            return int(fs.size(path))
+        except (OSError, ValueError, ImportError) as e:
+            raise InputError(f"cannot read '{name}': {e}") from None
+    try:
+        return os.path.getsize(name)
+    except OSError as e:
+        raise InputError(f"cannot read '{name}': {e.strerror}") from None
+
+
+def _range_tasks(client, name, length, blocksize, first_line, settings):
+    """(function, args) of each byte-range block, after the pass that counts newlines."""
+    where = name if b.is_url(name) else os.path.abspath(name)
+    starts = list(range(0, length, blocksize))
+    counts = client.gather(
+        client.map(
+            _bounds,
+            [where] * len(starts),
+            starts,
+            [blocksize] * len(starts),
+            [length] * len(starts),
+        )
+    )
+    line = first_line
+    for start, end, newlines in counts:
+        if start < end:
+            yield _answer_range, (where, start, end, line, settings)
+        line += newlines
+
+
+def _shipped_tasks(name, blocksize, first_line, settings):
+    """(function, args) of blocks of lines read here, about ``blocksize`` bytes each."""
+    stream = b.open_input(name)
+    try:
+        block: list[tuple[int, bytes | None]] = []
+        held = 0
+        for line_no, raw in b.lines(stream, first_line):
+            block.append((line_no, raw))
+            held += len(raw or b"") + 1
+            if held >= blocksize:
+                yield _answer_pairs, (block, held, settings)
+                block, held = [], 0
+        if block:
+            yield _answer_pairs, (block, held, settings)
+    finally:
+        if name != "-":
+            stream.close()
+
+
+# ---- on the workers: pure functions of their arguments ---------------------------------
+
+
+def _open(where):
+    if b.is_url(where):
+        return b.fsspec_module().open(where, "rb").open()
+    return open(where, "rb")  # noqa: SIM115 - closed by the callers
+
+
+def _line_start(f, p, length):
+    """The offset of the first line that starts at or after byte ``p``."""
+    if p <= 0:
+        return 0
+    if p >= length:
+        return length
+    f.seek(p - 1)
+    while True:
+        data = f.read(SCAN)
+        if not data:
+            return length
+        k = data.find(b"\n")
+        if k >= 0:
+            return p - 1 + k + 1
+        p += len(data)
+
+
+def _bounds(where, start, blocksize, length):
+    """(first byte, end byte, newlines) of the block whose lines start in
+    [start, start + blocksize)."""
+    with _open(where) as f:
+        begin = _line_start(f, start, length)
+        end = _line_start(f, start + blocksize, length)
+        f.seek(begin)
+        newlines, left = 0, end - begin
+        while left > 0:
+            data = f.read(min(left, b.BLOCK))
+            if not data:
+                break
+            newlines += data.count(b"\n")
+            left -= len(data)
+    return begin, end, newlines
+
+
+class _Range:
+    """``size`` bytes of a file from where it stands, as batch.lines() reads a stream."""
+
+    def __init__(self, f, size):
+        self.f, self.left, self.name = f, size, getattr(f, "name", "input")
+
+    def read1(self, n):
+        data = self.f.read(min(n, self.left)) if self.left > 0 else b""
+        self.left -= len(data)
+        return data
+
+
+def _answer_range(where, start, end, first_line, settings):
+    """The answers of the lines in bytes [start, end) of a file, numbered from first_line."""
+    with _open(where) as f:
+        f.seek(start)
+        pairs = b.lines(_Range(f, end - start), first_line, bom=start == 0)  # type: ignore[arg-type]
+        answers, failed, _ = _answer_pairs(pairs, 0, settings)
+    return answers, failed, end - start
+
+
+def _answer_pairs(pairs, nbytes, settings):
+    from .api import quietly
+
+    answers, failed = [], 0
+    with quietly():
+        for line_no, raw in pairs:
+            text, ok = b.answer(line_no, raw, settings)
+            answers.append(text)
+            failed += not ok
+    return answers, failed, nbytes
