@@ -25,6 +25,7 @@ from .commands import (
     ascii_text,
     console,
     grad_command,
+    terminal_width,
 )
 from .errors import InputError
 
@@ -152,7 +153,9 @@ def jvp(tangents, **options):
             pairs[m.group(1)] = parse_value(m.group(2), f"tangent {m.group(1)}")
         out = derivatives.jvp(job.text, job.inputs, pairs, **job.settings())
         answer(
-            job.as_json, lambda: render.jvp_text(out, job.dtype), lambda: render.jvp_json(out, job)
+            job.as_json,
+            lambda: render.jvp_text(out, job.dtype, terminal_width()),
+            lambda: render.jvp_json(out, job),
         )
 
     _run(options["as_json"], body)
@@ -184,7 +187,7 @@ def jacobian(mode, **options):
         )
         answer(
             job.as_json,
-            lambda: render.jacobian_text(out, job.dtype),
+            lambda: render.jacobian_text(out, job.dtype, terminal_width()),
             lambda: render.jacobian_json(out, job),
         )
 
@@ -208,7 +211,7 @@ def hessian(**options):
         out = derivatives.hessian(job.text, job.inputs, **job.settings())
         answer(
             job.as_json,
-            lambda: render.hessian_text(out, job.dtype),
+            lambda: render.hessian_text(out, job.dtype, terminal_width()),
             lambda: render.hessian_json(out, job),
         )
 
@@ -261,7 +264,9 @@ def check(eps, atol, rtol, sweep, max_evaluations, **options):
         )
         answer(
             job.as_json,
-            lambda: render.check_text(out, plot=sweep and sys.stdout.isatty()),
+            lambda: render.check_text(
+                out, plot=sweep and sys.stdout.isatty(), width=terminal_width()
+            ),
             lambda: render.check_json(out, job),
         )
         return 0 if out["ok"] else 1
@@ -295,7 +300,7 @@ def graph(fmt, seed_vector, **options):
         g = graphs.build(job.text, job.inputs, seed_vector=sv, **job.settings())
         kind = "json" if job.as_json else fmt
         if kind == "tree" and sys.stdout.isatty():
-            console().print(graphs.rich_tree(g))
+            console().print(graphs.rich_tree(g, terminal_width()))
         else:
             answer(False, lambda: graphs.render(g, kind) + "\n", None)
 
@@ -319,7 +324,9 @@ def explain(seed_vector, **options):
 
         job = Job(**options)
         sv = parse_value(seed_vector, "--seed-vector") if seed_vector is not None else None
-        out = graphs.explain(job.text, job.inputs, seed_vector=sv, **job.settings())
+        out = graphs.explain(
+            job.text, job.inputs, seed_vector=sv, width=terminal_width(), **job.settings()
+        )
         answer(job.as_json, lambda: out["text"], lambda: out["json"])
 
     _run(options["as_json"], body)

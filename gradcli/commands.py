@@ -432,16 +432,21 @@ def _random_seed(text):
     return None if text is None else _whole(text, "--random-seed")
 
 
-def console(out=None):
-    """A rich console on stdout (a terminal), through Output; a width it cannot use
-    (COLUMNS=0, a terminal that reports 0 columns) is taken as 80."""
+def terminal_width():
+    """The terminal's columns when stdout is one (COLUMNS first, as rich reads it), else None:
+    piped text keeps one stable layout. A width it cannot use (COLUMNS=0) is taken as 80."""
     import shutil
 
+    if not sys.stdout.isatty():
+        return None
+    return max(1, shutil.get_terminal_size((80, 24)).columns)
+
+
+def console(out=None):
+    """A rich console on stdout (a terminal), through Output."""
     from rich.console import Console
 
-    return Console(
-        file=out or Output(), highlight=False, width=shutil.get_terminal_size((80, 24)).columns
-    )
+    return Console(file=out or Output(), highlight=False, width=terminal_width() or 80)
 
 
 def _emit(result, as_json):

@@ -135,8 +135,8 @@ def tensor_str(a, indent=0, linewidth=LINEWIDTH, threshold=THRESHOLD):
     return _with_formatter(a, indent, summarize, fmt, linewidth)
 
 
-def tensor_repr(a, grad_fn=None, requires_grad=False):
-    """``repr(tensor)`` as PyTorch prints it."""
+def tensor_repr(a, grad_fn=None, requires_grad=False, linewidth=LINEWIDTH):
+    """``repr(tensor)`` as PyTorch prints it (``linewidth`` as torch.set_printoptions sets it)."""
     a = np.asarray(a)
     prefix = "tensor("
     indent = len(prefix)
@@ -151,19 +151,19 @@ def tensor_repr(a, grad_fn=None, requires_grad=False):
     else:
         if dtype not in _DEFAULT_DTYPES:
             suffixes.append("dtype=" + _DTYPE_NAMES.get(dtype, dtype))
-        body = tensor_str(a, indent)
+        body = tensor_str(a, indent, linewidth)
     if grad_fn is not None:
         suffixes.append(f"grad_fn=<{grad_fn}>")
     elif requires_grad:
         suffixes.append("requires_grad=True")
-    return _add_suffixes(prefix + body, suffixes, indent)
+    return _add_suffixes(prefix + body, suffixes, indent, linewidth)
 
 
-def _add_suffixes(text, suffixes, indent):
+def _add_suffixes(text, suffixes, indent, linewidth=LINEWIDTH):
     parts = [text]
     last_line_len = len(text) - text.rfind("\n") + 1
     for suffix in suffixes:
-        if last_line_len + len(suffix) + 2 > LINEWIDTH:
+        if last_line_len + len(suffix) + 2 > linewidth:
             parts.append(",\n" + " " * indent + suffix)
             last_line_len = indent + len(suffix)
         else:

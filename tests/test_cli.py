@@ -234,11 +234,12 @@ def test_readme_operator_list_matches_the_table():
 
 
 def test_readme_examples_run():
-    """The README's one-liners print what the README says they print."""
+    """The README's one-liners print what the README says they print, piped (the terminal's
+    layout is checked in test_terminal_layout)."""
     import pathlib
 
     readme = (pathlib.Path(__file__).parent.parent / "README.md").read_text(encoding="utf-8")
-    block = readme.split("$ gradcli grad 'mean(2*(x+2)^2)' x=-1.0475,0.2038,0.2971\n")[1]
+    block = readme.split("$ gradcli grad 'mean(2*(x+2)^2)' x=-1.0475,0.2038,0.2971 | cat\n")[1]
     expected = block.split("```")[0]
     assert run("grad", "mean(2*(x+2)^2)", X).output == expected
 
