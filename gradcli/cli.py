@@ -27,7 +27,7 @@ from .commands import (
     grad_command,
     terminal_width,
 )
-from .errors import InputError
+from .errors import GradcliError, InputError
 
 CONTEXT = {"help_option_names": ["-h", "--help"]}
 
@@ -56,10 +56,28 @@ class Group(click.Group):
     context_class = Context
     command_class = Command
 
+    def resolve_command(self, ctx, args):
+        try:
+            return super().resolve_command(ctx, args)
+        except click.exceptions.NoSuchCommand as e:
+            if e.possibilities:
+                raise
+            import shlex
+
+            words = " ".join(shlex.quote(a) for a in args)
+            raise InputError(
+                f"no such command: {e.command_name}",
+                hint=f"name the command first, e.g. gradcli grad {words}",
+            ) from None
+
     def main(self, args=None, prog_name=None, complete_var=None, standalone_mode=True, **extra):
         _standard_streams()
         try:
             code = super().main(args, prog_name, complete_var, standalone_mode=False, **extra)
+        except click.UsageError as e:
+            _fail(usage_error(e), False)
+        except GradcliError as e:
+            _fail(e, False)
         except click.ClickException as e:
             e.show(file=_SafeStderr())
             sys.exit(e.exit_code)
@@ -75,6 +93,25 @@ class Group(click.Group):
         sys.exit(code if isinstance(code, int) else 0)
 
 
+def usage_error(e):
+    """click's usage errors in gradcli's style: ``error: …`` and ``hint: …`` (exit 2), with a
+    did-you-mean for an option or command that is nearly right."""
+    ctx = e.ctx
+    path = ctx.command_path if ctx is not None else "gradcli"
+    message = e.format_message()
+    message = message[:1].lower() + message[1:].rstrip(".")
+    if isinstance(e, click.NoSuchOption):
+        message = f"no such option: {e.option_name}"
+    elif isinstance(e, click.exceptions.NoSuchCommand):
+        message = f"no such command: {e.command_name}"
+    close = getattr(e, "possibilities", None)
+    if close:
+        hint = "did you mean " + " or ".join(close) + "?"
+    else:
+        hint = f"'{path} --help' shows the usage"
+    return InputError(message, hint=hint)
+
+
 @click.group(cls=Group, context_settings=CONTEXT)
 @click.version_option(package_name="gradcli", prog_name="gradcli")
 def main():
@@ -87,11 +124,13 @@ def main():
 
 
 def _options(table):
-    """click options from the table commands.py shares with the hot path."""
+    """click options from the option table in commands.py."""
 
     def decorate(fn):
         for flags, param, takes, default, metavar, help_text in reversed(table):
-            if takes:
+            if param == "wrt":  # repeatable: --wrt w --wrt b is --wrt w,b
+                fn = click.option(*flags, param, multiple=True, metavar=metavar, help=help_text)(fn)
+            elif takes:
                 fn = click.option(*flags, param, default=default, metavar=metavar, help=help_text)(
                     fn
                 )
@@ -144,13 +183,23 @@ def jvp(tangents, **options):
         from . import derivatives, render
         from .inputs import parse_value
 
+        for t in tangents:
+            if not _NAME_VALUE.match(t):
+                stray = [a for a in options["args"][1:] if not _NAME_VALUE.match(a)]
+                hint = f"--tangent {t}={stray[0] if stray else 'VALUE'} (no space after the name)"
+                raise InputError(f"--tangent takes NAME=VALUE, got '{t}'", hint=hint)
         job = Job(**options)
+        if not tangents:
+            raise InputError(
+                "jvp needs a direction: --tangent NAME=VALUE",
+                hint="e.g. gradcli jvp 'sin(x) * y' x=1,2 y=3,4 --tangent x=1,0",
+            )
         pairs = {}
         for t in tangents:
-            m = _NAME_VALUE.match(t)
-            if not m:
-                raise InputError(f"--tangent takes NAME=VALUE, got '{t}'")
-            pairs[m.group(1)] = parse_value(m.group(2), f"tangent {m.group(1)}")
+            name, value = _NAME_VALUE.match(t).groups()
+            if name in pairs:
+                raise InputError(f"--tangent {name} is given twice", hint="give each once")
+            pairs[name] = parse_value(value, f"tangent {name}")
         out = derivatives.jvp(job.text, job.inputs, pairs, **job.settings())
         answer(
             job.as_json,
@@ -248,6 +297,12 @@ def check(eps, atol, rtol, sweep, max_evaluations, **options):
     def body():
         from . import derivatives, render
 
+        given = click.get_current_context().get_parameter_source("dtype").name != "DEFAULT"
+        if given and options["dtype"] != "float64":
+            raise InputError(
+                f"check always computes in float64, not {options['dtype']}",
+                hint="drop --dtype: finite differences need float64's precision",
+            )
         job = Job(**options)
         settings = job.settings()
         settings.pop("dtype")
@@ -295,6 +350,12 @@ def graph(fmt, seed_vector, **options):
         from . import graphs
         from .inputs import parse_value
 
+        explicit = click.get_current_context().get_parameter_source("fmt").name != "DEFAULT"
+        if options["as_json"] and explicit and fmt != "json":
+            raise InputError(
+                f"--json and --format {fmt} ask for two different outputs",
+                hint="give one of them (--format json is --json)",
+            )
         job = Job(**options)
         sv = parse_value(seed_vector, "--seed-vector") if seed_vector is not None else None
         g = graphs.build(job.text, job.inputs, seed_vector=sv, **job.settings())

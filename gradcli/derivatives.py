@@ -61,6 +61,11 @@ def jvp(expr, inputs, tangents, *, wrt=None, dtype="float32", random_seed=None, 
                     f"--tangent names {name}, not an input",
                     hint=f"the inputs are {', '.join(arrays) or 'none'}",
                 )
+            if name not in names:
+                raise InputError(
+                    f"--tangent names {name}, which is not in --wrt",
+                    hint=f"add {name} to --wrt, or drop its tangent",
+                )
             t = to_array(value, dtype, f"tangent {name}", rng, cap)
             if t.shape != arrays[name].shape:
                 raise EvaluationError(

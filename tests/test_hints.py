@@ -1,0 +1,114 @@
+"""Usage errors in one style (`error: …` / `hint: …`, exit 2), each hint fitted to the mistake,
+and no silent conflicts: every case is the exact command a person types."""
+
+import json
+import shlex
+
+import pytest
+from click.testing import CliRunner
+
+from gradcli.cli import main
+
+
+def run(command, input=None):
+    """``command`` as a shell line, without the leading ``gradcli``."""
+    r = CliRunner().invoke(main, shlex.split(command), input=input, prog_name="gradcli")
+    return r.exit_code, r.stdout, r.stderr
+
+
+def error_of(command, code=2):
+    status, out, err = run(command)
+    assert status == code, (command, out, err)
+    lines = err.splitlines()
+    assert lines[0].startswith("error: "), err
+    hints = [line[len("hint: ") :] for line in lines if line.startswith("hint: ")]
+    assert "Traceback" not in err and "Usage:" not in err
+    return lines[0][len("error: ") :], (hints[0] if hints else None)
+
+
+HINTS = [
+    # (command, words in the error, words in the hint)
+    ("grad 'sum(x)' x=1 --sead-vector 1", "no such option: --sead-vector", "--seed-vector"),
+    ("grad 'sum(x)' x=1 --sead-vector=1", "no such option: --sead-vector", "--seed-vector"),
+    ("jvp 'sin(x)' x=1 --tangnt x=1", "no such option: --tangnt", "--tangent"),
+    ("check 'sum(x)' x=1 --epss 1e-3", "no such option: --epss", "--eps"),
+    ("--bogus", "no such option: --bogus", "gradcli --help"),
+    ("grd 'x' x=1", "no such command: grd", "did you mean grad?"),
+    ("'sum(x)' x=1", "no such command: sum(x)", "gradcli grad 'sum(x)' x=1"),
+    ("grad 'sum(x)' --dtype", "requires an argument", "--help"),
+    ("check 'sum(x)' x=1 --eps abc", "'abc' is not a valid float", "gradcli check --help"),
+    ("graph 'x' --format svgz", "'svgz' is not one of", "gradcli graph --help"),
+    ("grad 'sum(x)' x = 1,2", "expected NAME=VALUE, got 'x'", "no spaces around '=': x=1,2"),
+    ("grad 'sum(x)' x=[1, 2]", "expected NAME=VALUE, got '2]'", "quote a VALUE that has spaces"),
+    ("grad 'sum(x)' x=1, 2", "expected NAME=VALUE, got '2'", "x=1,2"),
+    ("grad 'sum(x)' x=1,2,", "ends with a comma", "drop the trailing comma: x=1,2"),
+    ("grad -f /dev/null 'sum(x)' x=1", "expected NAME=VALUE", "give EXPR or -f, not both"),
+    ("jvp 'sin(x)' x=1,0 --tangent x 1,0", "--tangent takes NAME=VALUE", "--tangent x=1,0"),
+    ("grad 'sum(w)' W=3", "missing input: w", "did you mean W?"),
+    ("grad 'max(x, y)' x=1,2 y=3,0", "max()", "maximum(x, y)"),
+    ("grad 'min(x, y)' x=1,2 y=3,0", "min()", "minimum(x, y)"),
+    ("grad '2x' x=1", "unexpected", "multiplication needs '*': 2*x"),
+    ("grad 'x \u2212 1' x=1", "U+2212", "type '-' for '\u2212'"),
+    ("grad 'x \u00d7 2' x=1", "U+00D7", "type '*' for '\u00d7'"),
+    ("grad 'x\u00b2' x=1", "U+00B2", "type '^2' for '\u00b2'"),
+    ("grad 'sum(x, dim=\u20190\u2019)' x=1", "U+2019", "type \"'\" for '\u2019'"),
+    ("grad 'sum(x)' x=1,\u22122", "non-ASCII character", "type '-' for '\u2212'"),
+    ("grad 'sum(x)' x=1\u00d72", "non-ASCII character", "type '*'"),
+    ("grad 'sum(x)' 'x=\u20191\u2019'", "non-ASCII character", 'type "\'"'),
+    ("grad", "missing EXPR", "gradcli grad '"),
+    ("jvp", "missing EXPR", "gradcli jvp '"),
+]
+
+
+@pytest.mark.parametrize("command,error,hint", HINTS, ids=[c for c, _, _ in HINTS])
+def test_a_hint_that_fits_the_mistake(command, error, hint):
+    message, got = error_of(command)
+    assert error in message
+    assert got is not None and hint in got, got
+
+
+@pytest.mark.parametrize(
+    "command",
+    ["jvp 'sum(w)' W=3 --tangent W=1", "jacobian 'w' W=3", "check 'w' W=3", "graph 'w' W=3"],
+)
+def test_a_hint_never_names_another_command_or_batch(command):
+    _, hint = error_of(command)
+    assert "batch" not in hint and "record" not in hint
+    status, _, err = run(command.replace("W=3", "V=3").replace("W=1", "V=1"))
+    assert status == 2
+    assert "batch" not in err and "record" not in err
+    assert "gradcli grad" not in error_of("jvp")[1]
+
+
+def test_an_input_the_program_never_uses_is_a_warning():
+    status, out, err = run("grad 'sum(x)' x=1,2 y=3")
+    assert status == 0 and out.startswith("tensor(3., grad_fn=<SumBackward0>)")
+    assert err == "warning: input y is not used by the program's output\n"
+    assert run("grad 'sum(x)' x=1,2")[2] == ""
+
+
+CONFLICTS = [
+    ("grad 'sum(x)' x=1 x=2", "input x is given twice"),
+    ("graph 'x * 2' x=1 --json --format dot", "--json and --format dot"),
+    ("check 'sum(x)' x=1 --dtype float32", "check always computes in float64"),
+    ("jvp 'sin(x) * y' x=1 y=2 --wrt y --tangent x=1", "not in --wrt"),
+    ("jvp 'sin(x)' x=1,2", "jvp needs a direction: --tangent NAME=VALUE"),
+    ("jvp 'sin(x)' x=1,2 --tangent x=1,0 --tangent x=0,1", "given twice"),
+]
+
+
+@pytest.mark.parametrize("command,error", CONFLICTS, ids=[c for c, _ in CONFLICTS])
+def test_no_silent_conflicts(command, error):
+    message, hint = error_of(command)
+    assert error in message and hint
+
+
+def test_repeated_wrt_merges():
+    status, out, _ = run("grad 'sum(w * x) + b' w=1 x=2 b=3 --wrt w --wrt b --json")
+    assert status == 0 and list(json.loads(out)["grad"]) == ["w", "b"]
+    assert run("check 'sum(x)' x=1 --dtype float64")[0] == 0
+
+
+def test_json_error_for_a_usage_error_in_a_json_command():
+    status, out, err = run("graph 'x * 2' x=1 --json --format dot")
+    assert status == 2 and json.loads(out)["error"]["type"] == "InputError"
