@@ -7,6 +7,7 @@ import click
 
 from .commands import (
     _NAME_VALUE,
+    COLOR,
     GRAD_OPTIONS,
     PROGRAM_OPTIONS,
     Job,
@@ -25,6 +26,7 @@ from .commands import (
     ascii_text,
     console,
     grad_command,
+    styled,
     terminal_width,
 )
 from .errors import GradcliError, InputError
@@ -123,6 +125,45 @@ def main():
     """
 
 
+def output_options(fn):
+    """-o/--output FILE and --color, shared by every command."""
+    import functools
+
+    @functools.wraps(fn)
+    def command(*args, output=None, color="auto", **kwargs):
+        COLOR[0] = color
+        if output is None:
+            return fn(*args, **kwargs)
+        try:
+            stream = open(output, "w", encoding="utf-8")  # noqa: SIM115 (closed below)
+        except OSError as e:
+            raise InputError(f"cannot write '{output}': {e.strerror or e}") from None
+        saved, sys.stdout = sys.stdout, stream
+        try:
+            return fn(*args, **kwargs)
+        finally:
+            sys.stdout = saved
+            try:
+                stream.close()
+            except OSError as e:
+                _fail(OutputError(f"cannot write '{output}': {e.strerror or e}"), False)
+
+    command = click.option(
+        "--color",
+        type=click.Choice(["auto", "always", "never"]),
+        default="auto",
+        help="Colour and styles: auto (a terminal, unless NO_COLOR; FORCE_COLOR forces "
+        "them), always, never.",
+    )(command)
+    return click.option(
+        "-o",
+        "--output",
+        metavar="FILE",
+        type=click.Path(dir_okay=False),
+        help="Write the answer to FILE instead of stdout.",
+    )(command)
+
+
 def _options(table):
     """click options from the option table in commands.py."""
 
@@ -136,7 +177,7 @@ def _options(table):
                 )
             else:
                 fn = click.option(*flags, param, is_flag=True, help=help_text)(fn)
-        return click.argument("args", nargs=-1)(fn)
+        return output_options(click.argument("args", nargs=-1)(fn))
 
     return decorate
 
@@ -360,7 +401,7 @@ def graph(fmt, seed_vector, **options):
         sv = parse_value(seed_vector, "--seed-vector") if seed_vector is not None else None
         g = graphs.build(job.text, job.inputs, seed_vector=sv, **job.settings())
         kind = "json" if job.as_json else fmt
-        if kind == "tree" and sys.stdout.isatty():
+        if kind == "tree" and styled():
             console().print(graphs.rich_tree(g, terminal_width()))
         else:
             answer(False, lambda: graphs.render(g, kind) + "\n", None)
@@ -501,6 +542,7 @@ def batch(source, expr, file_, dtype, wrt, nodes, jobs, random_seed, max_element
 
 
 @main.command(context_settings=CONTEXT)
+@output_options
 @click.option("--json", "as_json", is_flag=True, help="The table as JSON Lines.")
 @click.option("--markdown", is_flag=True, help="The table as Markdown (the README's list).")
 def ops(as_json, markdown):

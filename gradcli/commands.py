@@ -573,6 +573,22 @@ def _random_seed(text):
     return None if text is None else _whole(text, "--random-seed")
 
 
+COLOR = ["auto"]  # --color of the running command: auto, always or never
+
+
+def styled():
+    """Whether to print with rich's colour and styles: --color always|never decides; auto
+    leaves all styling out under NO_COLOR (bold and dim too), forces it under FORCE_COLOR
+    (piped too), and otherwise styles a terminal that is not TERM=dumb."""
+    if COLOR[0] != "auto":
+        return COLOR[0] == "always"
+    if os.environ.get("NO_COLOR"):
+        return False
+    if os.environ.get("FORCE_COLOR"):
+        return True
+    return sys.stdout.isatty() and os.environ.get("TERM") != "dumb"
+
+
 def terminal_width():
     """The terminal's columns when stdout is one (COLUMNS first, as rich reads it), else None:
     piped text keeps one stable layout. A width it cannot use (COLUMNS=0) is taken as 80."""
@@ -584,19 +600,30 @@ def terminal_width():
 
 
 def console(out=None):
-    """A rich console on stdout (a terminal), through Output."""
+    """A rich console on stdout, through Output: the terminal's width, or (FORCE_COLOR into a
+    pipe) room for the piped layout."""
     from rich.console import Console
 
-    return Console(file=out or Output(), highlight=False, width=terminal_width() or 80)
+    return Console(
+        file=out or Output(),
+        highlight=False,
+        width=terminal_width() or 10_000,
+        force_terminal=True,
+        no_color=False,
+    )
 
 
-def _emit(result, as_json):
+def _emit(result, as_json, nodes=True):
     from . import render
 
-    if not as_json and sys.stdout.isatty():
+    if not as_json and styled():
         render.rich_print(result, console())
     else:
-        answer(as_json, lambda: render.plain(result), lambda: render.result_json(result))
+        answer(
+            as_json,
+            lambda: render.plain(result, terminal_width()),
+            lambda: render.result_json(result, nodes=nodes),
+        )
 
 
 def _max_elements(text):
@@ -696,10 +723,18 @@ GRAD_OPTIONS = PROGRAM_OPTIONS + [
         None,
         "Fail (exit 1) naming the first node whose value or gradient is nan/inf.",
     ),
+    (
+        ("--no-nodes",),
+        "no_nodes",
+        False,
+        False,
+        None,
+        'With --json: leave out "nodes" (the answer stays the size of inputs and gradients).',
+    ),
 ]
 
 
-def grad_command(seed_vector, detect_anomaly, **options):
+def grad_command(seed_vector, detect_anomaly, no_nodes=False, **options):
     """The body of `gradcli grad`."""
 
     def body():
@@ -709,11 +744,17 @@ def grad_command(seed_vector, detect_anomaly, **options):
         sv = parse_value(seed_vector, "--seed-vector") if seed_vector is not None else None
         from .api import evaluate
 
+        lean = no_nodes and job.as_json  # no node values wanted: keep only what backward needs
         result = evaluate(
-            job.text, job.inputs, seed_vector=sv, detect_anomaly=detect_anomaly, **job.settings()
+            job.text,
+            job.inputs,
+            seed_vector=sv,
+            detect_anomaly=detect_anomaly,
+            keep="inputs" if lean else "all",
+            **job.settings(),
         )
         warn_unused(job, result.program)
-        _emit(result, job.as_json)
+        _emit(result, job.as_json, nodes=not no_nodes)
 
     _run(options["as_json"], body)
 

@@ -207,7 +207,8 @@ _NOTES = {
 
 
 def _tree_lines(g):
-    lines = []
+    """The piped tree, drawn with the terminal tree's guides (├─ └─ │)."""
+    rows = []
     for depth, node, kind in _walk(g):
         if kind in ("shared", "deeper"):
             caption = f"[{node['id']}] {_caption(node, lines=False)[0]}  {_NOTES[kind]}"
@@ -218,9 +219,28 @@ def _tree_lines(g):
                 if node["grad"] is not None:
                     caption += f"  grad {_compact(node['grad'])}"
             if kind == "continued":
-                lines.append("")
                 caption += f"  {_NOTES[kind]}"
-        lines.append("  " * depth + ("└─ " if depth else "") + caption)
+        rows.append((depth, kind == "continued", caption))
+    # a node is its parent's last child unless a sibling follows before a shallower line:
+    # one backward scan (depths are capped, so clearing deeper levels is bounded)
+    last = [True] * len(rows)
+    later = [False] * (TREE_DEPTH + 2)
+    for i in range(len(rows) - 1, -1, -1):
+        depth = rows[i][0]
+        last[i] = not later[depth]
+        later[depth] = depth > 0
+        for k in range(depth + 1, TREE_DEPTH + 2):
+            later[k] = False
+    lines, open_ = [], [False] * (TREE_DEPTH + 2)
+    for (depth, continued, caption), is_last in zip(rows, last, strict=True):
+        if continued:
+            lines.append("")
+        if depth == 0:
+            lines.append(caption)
+            continue
+        open_[depth] = not is_last
+        guides = "".join("│  " if open_[k] else "   " for k in range(1, depth))
+        lines.append(guides + ("└─ " if is_last else "├─ ") + caption)
     return lines
 
 

@@ -266,7 +266,7 @@ def rich_print(result, console):
 
     width = console.width
     head, table, grads = sections(result, width)
-    console.print(Text(head, style="bold"))
+    console.print(Text(head, style="bold"), soft_wrap=True)
     console.print()
     if fits(_plain_table(HEADERS, table, right={0}), width):
         t = Table(show_header=True, header_style="bold", box=None, pad_edge=False)
@@ -287,7 +287,7 @@ def rich_print(result, console):
                 console.print(Text(text, style="green" if key == "grad" else None), soft_wrap=True)
     for name, text in grads:
         console.print()
-        console.print(Text(f"{name}.grad", style="bold cyan"))
+        console.print(Text(f"{name}.grad", style="bold cyan"), soft_wrap=True)
         console.print(Text(text), soft_wrap=True)
 
 

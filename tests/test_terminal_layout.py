@@ -141,3 +141,114 @@ def test_every_command_fits_the_terminal(argv, whole, columns):
     assert code == 0, screen
     assert_fits(screen, columns)
     assert_whole(screen, *whole)
+
+
+# ---- output control: colour, -o, --no-nodes; any terminal ---------------------------------
+
+ESC = "\x1b["
+
+
+def raw_terminal(argv, columns, env=None):
+    """Like terminal(), but the escape codes kept."""
+    global ANSI
+    saved, ANSI = ANSI, re.compile(r"(?!)")
+    try:
+        return terminal(argv, columns, env)
+    finally:
+        ANSI = saved
+
+
+ONE = ["grad", "mean(2*(x+2)^2)", X]
+
+
+def test_a_terminal_gets_colour_and_no_color_removes_every_style():
+    assert ESC in raw_terminal(ONE, 200)[1]
+    for env, flag in (({"NO_COLOR": "1"}, []), ({}, ["--color", "never"])):
+        code, screen = raw_terminal(ONE + flag, 200, env)
+        assert code == 0 and ESC not in screen  # no colour, no bold, no dim
+        assert "AccumulateGrad" in screen
+    assert ESC in raw_terminal(ONE + ["--color", "always"], 200, {"NO_COLOR": "1"})[1]
+
+
+def test_term_dumb_gets_plain_text_at_its_width():
+    code, screen = raw_terminal(ONE, 40, {"TERM": "dumb"})
+    assert code == 0 and ESC not in screen
+    assert_fits(screen, 40)
+
+
+def test_force_color_and_color_always_style_a_pipe(tmp_path):
+    import subprocess
+
+    env = {k: v for k, v in os.environ.items() if k != "NO_COLOR"}
+    p = subprocess.run([GRADCLI, *ONE], capture_output=True, text=True, env=env)
+    assert ESC not in p.stdout
+    forced = subprocess.run(
+        [GRADCLI, *ONE], capture_output=True, text=True, env={**env, "FORCE_COLOR": "1"}
+    )
+    assert ESC in forced.stdout and "AccumulateGrad" in forced.stdout
+    always = subprocess.run([GRADCLI, *ONE, "--color", "always"], capture_output=True, text=True)
+    assert ESC in always.stdout
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ONE,
+        ["jvp", "sin(x) * y", "x=1,2", "y=3,4", "--tangent", "x=1,0"],
+        ["jacobian", "A @ x", "A=[[1,2],[3,4],[5,6]]", "x=1,2"],
+        ["hessian", "sum(x^3 * y)", "x=1,2", "y=3,4"],
+        ["check", "sum(exp(x))", "x=0.1,0.2"],
+        ["graph", "y = x + 2; y * y", "x=1,2", "--seed-vector", "1,1"],
+        ["explain", "mean(exp(x))", "x=1,2"],
+        ["ops"],
+    ],
+    ids=lambda a: a[0],
+)
+def test_output_file_on_every_command(argv, tmp_path):
+    """-o FILE: the piped answer goes to the file, the terminal shows nothing."""
+    import subprocess
+
+    target = tmp_path / "answer.txt"
+    code, screen = terminal([*argv, "-o", str(target)], 80)
+    assert code == 0 and screen.strip() == ""
+    piped = subprocess.run([GRADCLI, *argv], capture_output=True, text=True)
+    assert target.read_text(encoding="utf-8") == piped.stdout
+
+
+def test_output_file_that_cannot_be_written():
+    code, screen = terminal([*ONE, "-o", "/nonexistent/dir/out.txt"], 80)
+    assert code == 2 and screen.startswith("error: cannot write '/nonexistent/dir/out.txt'")
+
+
+def test_no_nodes_keeps_grad_json_small():
+    import json
+    import subprocess
+
+    args = [GRADCLI, "grad", "sum(x * x)", "x=arange(1000)", "--json"]
+    full = json.loads(subprocess.run(args, capture_output=True, text=True).stdout)
+    small = json.loads(subprocess.run([*args, "--no-nodes"], capture_output=True, text=True).stdout)
+    assert "nodes" in full and "nodes" not in small
+    assert small == {k: v for k, v in full.items() if k != "nodes"}
+
+
+@pytest.mark.parametrize("columns", ["5", "0", "100000"])
+def test_any_columns(columns):
+    code, screen = terminal(ONE, 80, {"COLUMNS": columns})
+    assert code == 0 and "x.grad" in screen and "Traceback" not in screen
+    assert "tensor([1.2700, 2.9384, 3.0628])" in screen.replace("\n", "") or columns == "5"
+
+
+def test_piped_graph_tree_draws_the_terminal_guides():
+    import subprocess
+
+    p = subprocess.run(
+        [GRADCLI, "graph", "y = x + 2; z = y * y * 2; z.mean() + y.sum()", "x=1,2"],
+        capture_output=True,
+        text=True,
+    )
+    lines = p.stdout.splitlines()
+    assert lines[1].startswith("├─ [6] z.mean()")
+    assert lines[2].startswith("│  └─ [5] z = y * y * 2")
+    assert lines[4].startswith("│        ├─ [2] y = x + 2")
+    assert lines[5].startswith("│        │  └─ [0] x")
+    assert lines[7].startswith("└─ [7] y.sum()")
