@@ -164,6 +164,22 @@ def output_options(fn):
     )(command)
 
 
+def _complete_from(*choices):
+    """Shell completion of a few words, while the option's own check keeps its message."""
+
+    def complete(ctx, param, incomplete):
+        return [c for c in choices if c.startswith(incomplete)]
+
+    return complete
+
+
+_COMPLETE = {  # shell completion (click's): file names, and the values an option takes
+    "file_": {"type": click.Path(allow_dash=True)},
+    "inputs_path": {"type": click.Path(allow_dash=True)},
+    "dtype": {"shell_complete": _complete_from("float32", "float64")},
+}
+
+
 def _options(table):
     """click options from the option table in commands.py."""
 
@@ -172,12 +188,17 @@ def _options(table):
             if param == "wrt":  # repeatable: --wrt w --wrt b is --wrt w,b
                 fn = click.option(*flags, param, multiple=True, metavar=metavar, help=help_text)(fn)
             elif takes:
-                fn = click.option(*flags, param, default=default, metavar=metavar, help=help_text)(
-                    fn
-                )
+                fn = click.option(
+                    *flags,
+                    param,
+                    default=default,
+                    metavar=metavar,
+                    help=help_text,
+                    **_COMPLETE.get(param, {}),
+                )(fn)
             else:
                 fn = click.option(*flags, param, is_flag=True, help=help_text)(fn)
-        return output_options(click.argument("args", nargs=-1)(fn))
+        return output_options(click.argument("args", nargs=-1, metavar="EXPR [NAME=VALUE ...]")(fn))
 
     return decorate
 
@@ -194,7 +215,7 @@ def grad(**kwargs):
     """Value, per-node grad_fn labels, and the gradient (or VJP) of EXPR.
 
     \b
-    Usage: gradcli grad EXPR [NAME=VALUE ...]
+    Example: gradcli grad 'mean(2*(x+2)^2)' x=-1.0475,0.2038,0.2971
     VALUE: 3 | 1,2,3 | [[1,2],[3,4]] | "nan" | randn(2,3) | rand(n) | zeros(n) | ones(n)
            | arange(n) | linspace(a,b,n)
     Limits: --max-elements (any tensor), --max-input-bytes (program and inputs files).
@@ -216,7 +237,7 @@ def jvp(tangents, **options):
     """Forward mode: the value and the Jacobian-vector product J·t of EXPR.
 
     \b
-    gradcli jvp 'sin(x) * y' x=1,2 y=3,4 --tangent x=1,0
+    Example: gradcli jvp 'sin(x) * y' x=1,2 y=3,4 --tangent x=1,0
     Limits: --max-elements (any tensor), --max-input-bytes (program and inputs files).
     """
 
@@ -264,6 +285,7 @@ def jacobian(mode, **options):
     """The full Jacobian of EXPR for each input (shape = output shape + input shape).
 
     \b
+    Example: gradcli jacobian 'A @ x' 'A=[[1,2],[3,4],[5,6]]' x=1,2
     Limits: --max-elements (any tensor, each Jacobian block included, checked before it is
     made), --max-input-bytes (program and inputs files).
     """
@@ -290,6 +312,7 @@ def hessian(**options):
     """Every block ∂²out/∂a∂b of a scalar EXPR (the gradient, differentiated).
 
     \b
+    Example: gradcli hessian 'sum(x^3 * y)' x=1,2 y=3,4 --dtype float64
     Limits: --max-elements (any tensor, each Hessian block included, checked before it is
     made), --max-input-bytes (program and inputs files).
     """
@@ -328,6 +351,7 @@ def check(eps, atol, rtol, sweep, max_evaluations, **options):
     they disagree), like torch.autograd.gradcheck.
 
     \b
+    Example: gradcli check 'sum(exp(x) * sin(y))' x=0.1,0.2 y=0.3,-0.4
     Work: one forward-mode pass per input element, one reverse pass per output element, and
     two evaluations per input element for the finite differences (x13 with --sweep); a check
     that needs more than --max-evaluations (default 100,000) is refused before it starts.
@@ -384,6 +408,7 @@ def graph(fmt, seed_vector, **options):
     """The operator DAG of EXPR, shared nodes once; with inputs, values and adjoints too.
 
     \b
+    Example: gradcli graph 'y = x + 2; z = y * y * 2; z.mean()' x=1,2,3
     Limits: --max-elements (any tensor), --max-input-bytes (program and inputs files).
     """
 
@@ -417,6 +442,7 @@ def explain(seed_vector, **options):
     sends to each input; then the gradient.
 
     \b
+    Example: gradcli explain 'y = x + 2; z = y * y * 2; z.mean()' x=1,2,3
     Limits: --max-elements (any tensor), --max-input-bytes (program and inputs files).
     """
 
@@ -546,7 +572,11 @@ def batch(source, expr, file_, dtype, wrt, nodes, jobs, random_seed, max_element
 @click.option("--json", "as_json", is_flag=True, help="The table as JSON Lines.")
 @click.option("--markdown", is_flag=True, help="The table as Markdown (the README's list).")
 def ops(as_json, markdown):
-    """The operator table: call, PyTorch mirror, grad_fn labels, local derivative."""
+    """The operator table: call, PyTorch mirror, grad_fn labels, local derivative.
+
+    \b
+    Example: gradcli ops
+    """
 
     def body():
         from .ops import operator_rows

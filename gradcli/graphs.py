@@ -106,9 +106,9 @@ def _caption(node, lines=True):
     if "shape" in node:
         parts.append(_shape(node["shape"]))
         if lines:
-            parts.append("value " + _compact(node["value"]))
+            parts.append(_hang("value ", _compact(node["value"])))
             if node["grad"] is not None:
-                parts.append("grad " + _compact(node["grad"]))
+                parts.append(_hang("grad ", _compact(node["grad"])))
     return parts
 
 
@@ -132,8 +132,8 @@ def render(g, kind):
         )
     if kind == "dot":
 
-        def esc(s):
-            return s.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n")
+        def esc(s):  # every line left-aligned (\l), so matrix rows line up
+            return s.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\l") + "\\l"
 
         out = [
             "digraph gradcli {",
@@ -154,7 +154,7 @@ def render(g, kind):
                 .replace('"', "#quot;")
                 .replace("<", "#lt;")
                 .replace(">", "#gt;")
-                .replace("\n", " ")
+                .replace("\n", "<br/>")
             )
 
         out = ["flowchart TD"]

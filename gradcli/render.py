@@ -386,6 +386,7 @@ def check_json(out, job):
     obj = {
         "expr": job.text,
         "ok": out["ok"],
+        **({"not_finite": bad} if (bad := _not_finite(out["value"])) else {}),
         "eps": out["eps"],
         "atol": out["atol"],
         "rtol": out["rtol"],
@@ -424,7 +425,27 @@ def wrap(text, width, indent=0):
     return "\n".join(lines)
 
 
+def _not_finite(value):
+    """'nan' or 'inf' when the function's value at the input has such an element, else None."""
+    import numpy as np
+
+    v = np.asarray(value, dtype=np.float64)
+    if np.isnan(v).any():
+        return "nan"
+    if np.isinf(v).any():
+        return "inf"
+    return None
+
+
 def check_text(out, plot=False, width=None):
+    bad = _not_finite(out["value"])
+    if bad is not None:
+        head = wrap(
+            f"FAILED: the function is {bad} at this input, so it has no derivative there to "
+            "check: choose an input inside its domain",
+            width,
+        )
+        return head + "\n\n" + tensor_repr(out["value"], linewidth=linewidth(width)) + "\n"
     lines = [
         wrap(
             f"{'ok' if out['ok'] else 'FAILED'}: reverse and forward mode against central "

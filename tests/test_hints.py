@@ -112,3 +112,89 @@ def test_repeated_wrt_merges():
 def test_json_error_for_a_usage_error_in_a_json_command():
     status, out, err = run("graph 'x * 2' x=1 --json --format dot")
     assert status == 2 and json.loads(out)["error"]["type"] == "InputError"
+
+
+# ---- help, completion, and the texts a student reads ---------------------------------------
+
+EXAMPLE_COMMANDS = ["grad", "jvp", "jacobian", "hessian", "check", "graph", "explain"]
+
+
+@pytest.mark.parametrize("command", EXAMPLE_COMMANDS + ["ops"])
+def test_help_shows_one_usage_line_and_a_runnable_example(command):
+    status, out, _ = run(f"{command} --help")
+    assert status == 0 and out.count("Usage:") == 1
+    if command != "ops":
+        assert out.startswith(f"Usage: gradcli {command} [OPTIONS] EXPR [NAME=VALUE ...]\n")
+        assert "[ARGS]" not in out
+    example = [line.strip() for line in out.splitlines() if line.strip().startswith("Example: ")]
+    assert len(example) == 1
+    words = shlex.split(example[0][len("Example: ") :])
+    assert words[0] == "gradcli" and words[1] == command
+    assert run(shlex.join(words[1:]))[0] == 0
+
+
+def complete(words, shell="bash"):
+    """What click's shell completion offers for the last of ``words``."""
+    import os
+    import subprocess
+    import sys
+
+    env = {
+        **os.environ,
+        "_GRADCLI_COMPLETE": f"{shell}_complete",
+        "COMP_WORDS": " ".join(words),
+        "COMP_CWORD": words[-1] if shell == "fish" else str(len(words) - 1),
+    }
+    p = subprocess.run(
+        [sys.executable, "-m", "gradcli"], capture_output=True, text=True, env=env, cwd=CWD
+    )
+    assert p.returncode == 0, p.stderr
+    return p.stdout
+
+
+CWD = str(__import__("pathlib").Path(__file__).parent)
+
+
+@pytest.mark.parametrize("flag", ["-f", "--file", "-i", "--inputs", "-o", "--output"])
+def test_completion_offers_file_names(flag):
+    assert complete(["gradcli", "grad", "x", flag, "test_"]).splitlines() == ["file,test_"]
+
+
+@pytest.mark.parametrize(
+    "words,offered",
+    [
+        (["gradcli", "grad", "x", "--dtype", "f"], ["float32", "float64"]),
+        (["gradcli", "grad", "x", "--color", ""], ["auto", "always", "never"]),
+        (["gradcli", "graph", "x", "--format", ""], ["tree", "dot", "mermaid", "json"]),
+        (["gradcli", "jacobian", "x", "--mode", ""], ["auto", "forward", "reverse"]),
+        (["gradcli", "gr"], ["grad", "graph"]),
+    ],
+)
+def test_completion_offers_values(words, offered):
+    assert complete(words).splitlines() == [f"plain,{w}" for w in offered]
+    assert complete(words, "zsh").split("\n")[1::3] == offered
+
+
+def test_dot_labels_are_left_aligned_with_matrix_rows_lined_up():
+    status, out, _ = run("graph 'A @ x' 'A=[[1,2],[3,4]]' x=1,2 --format dot")
+    assert status == 0
+    assert (
+        'n0 [label="A\\lAccumulateGrad\\l[2, 2]\\lvalue [[1., 2.],\\l       [3., 4.]]\\l"];' in out
+    )
+
+
+@pytest.mark.parametrize("value,word", [("x=-1,2", "nan"), ("x=0,2", "inf")])
+def test_check_says_when_the_function_is_not_finite(value, word):
+    status, out, _ = run(f"check 'sum(log(x))' {value}")
+    assert status == 1
+    assert out.startswith(f"FAILED: the function is {word} at this input")
+    assert " NO" not in out
+    status, out, _ = run(f"check 'sum(log(x))' {value} --json")
+    assert status == 1 and json.loads(out)["not_finite"] == word
+
+
+def test_jvp_prints_the_value_as_torch_func_jvp_does():
+    status, out, _ = run("jvp 'sin(x) * y' x=1,2 y=3,4 --tangent x=1,0")
+    assert status == 0
+    assert out.startswith("tensor([2.5244, 3.6372])\n\njvp (J·t, forward mode)\n")
+    assert "grad_fn" not in out
