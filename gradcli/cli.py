@@ -567,35 +567,92 @@ def batch(source, expr, file_, dtype, wrt, nodes, jobs, random_seed, max_element
     _run(False, body)
 
 
+def _operator_names(ctx, param, incomplete):
+    from .ops import operator_rows
+
+    return [r["name"] for r in operator_rows() if r["name"].startswith(incomplete)]
+
+
 @main.command(context_settings=CONTEXT)
 @output_options
-@click.option("--json", "as_json", is_flag=True, help="The table as JSON Lines.")
+@click.argument("name", required=False, shell_complete=_operator_names)
+@click.option("--json", "as_json", is_flag=True, help="The table (or the card) as JSON Lines.")
 @click.option("--markdown", is_flag=True, help="The table as Markdown (the README's list).")
-def ops(as_json, markdown):
-    """The operator table: call, PyTorch mirror, grad_fn labels, local derivative.
+def ops(name, as_json, markdown):
+    """The operator table: call, PyTorch mirror, grad_fn labels, local derivative; with
+    NAME, that operator's card, with an example to run.
 
     \b
-    Example: gradcli ops
+    Example: gradcli ops sin
     """
 
     def body():
         from .ops import operator_rows
+        from .render import dumps, operator_card, operator_table
 
         rows = operator_rows()
-        if as_json:
-            from .render import dumps
+        if name is not None:
+            found = [r for r in rows if r["name"] == name]
+            if not found:
+                import difflib
 
+                close = difflib.get_close_matches(name, [r["name"] for r in rows], n=3)
+                hint = (
+                    f"did you mean {' or '.join(close)}?" if close else "'gradcli ops' lists them"
+                )
+                raise InputError(f"no operator named {name}", hint=hint)
+            card = {**found[0], "example": operator_example(name)}
+            text = dumps(card) + "\n" if as_json else operator_card(card, terminal_width())
+        elif as_json:
             text = "".join(dumps(row) + "\n" for row in rows)
         elif markdown:
             text = markdown_table(rows) + "\n"
         else:
-            text = "".join(
-                f"{row['call']:<34} {row['mirror']:<34} {row['labels']}\n{'':<34} {row['rule']}\n"
-                for row in rows
-            )
+            text = operator_table(rows, terminal_width())
         answer(False, lambda: text, None)
 
     _run(False, body)
+
+
+_EXAMPLE_VALUES = {  # inside each test domain, away from kinks and ties, short to type
+    "real": [0.5, -1.25, 2, 0.75, -0.5, 1.5],
+    "positive": [0.5, 1.25, 2, 0.75, 1.5, 1],
+    "nonzero": [0.5, -1.25, 2, -0.75, 1.5, -1],
+    "away": [0.5, -1.25, 2, -0.75, 1.5, -1],
+    "distinct": [0.3, -1.1, 2.2, 0.9, -0.4, 1.6],
+    "prob": [0.2, 0.7, 0.4, 0.8, 0.1, 0.6],
+    "unit": [0.5, -0.25, 0.75, -0.5, 0.1, 0.3],
+}
+
+
+def operator_example(name):
+    """A command that runs the operator's first table example, with typed-in values."""
+    import json
+    import shlex
+
+    from .ops import OPS
+
+    op = OPS.get(name)
+    if op is None or not op.examples:
+        return None
+    program, inputs = op.examples[0]
+    words = ["gradcli", "grad", f"sum({program})"]
+    for input_name, (shape, domain) in inputs.items():
+        values = _EXAMPLE_VALUES.get(domain, _EXAMPLE_VALUES["real"])
+        count = 1
+        for d in shape:
+            count *= d
+        flat = [values[i % len(values)] for i in range(count)]
+        if not shape:
+            text = json.dumps(flat[0])
+        elif len(shape) == 1:
+            text = ",".join(json.dumps(v) for v in flat)
+        else:
+            import numpy as np
+
+            text = json.dumps(np.array(flat).reshape(shape).tolist()).replace(" ", "")
+        words.append(f"{input_name}={text}")
+    return shlex.join(words)
 
 
 def markdown_table(rows):

@@ -499,3 +499,28 @@ def _sweep_plot(sweep, width=40):
         n = 1 + int((v - lo) / (hi - lo) * (width - 1)) if hi > lo else 1
         out.append(f"{r['step']:.0e} │{'█' * n:<{width}}│ 1e{v:+.1f}")
     return out
+
+
+# ---- the operator table and one operator's card -----------------------------------------
+
+
+def operator_table(rows, width=None):
+    """`gradcli ops`: one aligned row per operator under a header (one block per operator on
+    a terminal too narrow for the table)."""
+    headers = ("call", "PyTorch", "grad_fn", "derivative")
+    cells = [(r["call"], r["mirror"], r["labels"], r["rule"]) for r in rows]
+    return "\n".join(table_or_blocks(headers, cells, width)) + "\n"
+
+
+def operator_card(card, width=None):
+    """`gradcli ops NAME`: the call, the PyTorch call it mirrors, labels, rule and an example."""
+    lines = [card["call"], ""]
+    fields = [
+        ("PyTorch", card["mirror"]),
+        ("grad_fn", card["labels"]),
+        ("derivative", card["rule"]),
+        ("example", card.get("example") or "(none in the table)"),
+    ]
+    for key, text in fields:
+        lines.append(wrap(f"  {key + ':':<12}{text}", width, 14))
+    return "\n".join(lines) + "\n"

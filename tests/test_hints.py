@@ -198,3 +198,62 @@ def test_jvp_prints_the_value_as_torch_func_jvp_does():
     assert status == 0
     assert out.startswith("tensor([2.5244, 3.6372])\n\njvp (J·t, forward mode)\n")
     assert "grad_fn" not in out
+
+
+# ---- gradcli ops [NAME] ----------------------------------------------------------------------
+
+
+def test_ops_table_has_a_header_and_aligned_columns():
+    status, out, _ = run("ops")
+    lines = out.splitlines()
+    assert status == 0 and lines[0].split() == ["call", "PyTorch", "grad_fn", "derivative"]
+    start = lines[0].index("PyTorch")
+    add = next(line for line in lines if line.startswith("add(a, b)"))
+    assert add[start:].startswith("a + b ")
+
+
+def test_ops_card_and_its_example_runs():
+    status, out, _ = run("ops sin")
+    assert status == 0
+    assert out.splitlines()[0] == "sin(a)"
+    assert "  PyTorch:    torch.sin(a)" in out and "  grad_fn:    SinBackward0" in out
+    assert "  derivative: ∂sin(a)/∂a = cos(a)" in out
+    example = next(line for line in out.splitlines() if "example:" in line).split("example:")[1]
+    words = shlex.split(example)
+    status, got, _ = run(shlex.join(words[1:]))
+    assert status == 0 and got.startswith("tensor(") and "SinBackward0" in got
+    status, out, _ = run("ops sin --json")
+    card = json.loads(out)
+    assert card["name"] == "sin" and card["labels"] == "SinBackward0"
+    assert card["example"] == shlex.join(words)
+
+
+def test_every_operator_card_example_runs():
+    from gradcli.cli import operator_example
+    from gradcli.ops import operator_rows
+
+    for row in operator_rows():
+        words = shlex.split(operator_example(row["name"]))
+        assert run(shlex.join(words[1:]))[0] == 0, words
+
+
+def test_ops_unknown_name_and_completion():
+    message, hint = error_of("ops sinn")
+    assert message == "no operator named sinn" and "sin" in hint
+    offered = complete(["gradcli", "ops", "sin"]).splitlines()
+    assert offered == ["plain,sin", "plain,sinh"] or {"plain,sin", "plain,sinh"} <= set(offered)
+
+
+@pytest.mark.parametrize("shell", ["bash", "zsh", "fish"])
+def test_readme_completion_setup_lines_work(shell):
+    import os
+    import pathlib
+    import subprocess
+    import sys
+
+    readme = (pathlib.Path(__file__).parent.parent / "README.md").read_text(encoding="utf-8")
+    assert f"_GRADCLI_COMPLETE={shell}_source gradcli" in readme
+    env = {**os.environ, "_GRADCLI_COMPLETE": f"{shell}_source"}
+    exe = str(pathlib.Path(sys.executable).parent / "gradcli")
+    p = subprocess.run([exe], capture_output=True, text=True, env=env)
+    assert p.returncode == 0 and "_GRADCLI_COMPLETE" in p.stdout
