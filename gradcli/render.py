@@ -121,22 +121,74 @@ def _cell(value):
     return tensor_str(value, 0, CELL_WIDTH, CELL_THRESHOLD)
 
 
-def _node_text(result, node):
+def _node_text(result, node, texts=None):
     text = node.name if node.name is not None else result.text(node)
+    if texts is not None:
+        text = texts.get(node.id, text)
     return text if len(text) <= NODE_TEXT else text[: NODE_TEXT - 1] + "…"
+
+
+_PIECES = {  # what a node PyTorch makes by decomposition computes, from its operands' texts
+    "reciprocal": "1/{0}",
+    "unsqueeze": "{0}.unsqueeze({dim})",
+    "squeeze": "{0}.squeeze({dim})",
+    "mm": "{0} @ {1}",
+    "mv": "{0} @ {1}",
+    "dot": "{0} @ {1}",
+}
+
+
+def piece_texts(result):
+    """Texts for the nodes a decomposition made (`2/x` is 2 * x.reciprocal(): the reciprocal
+    is `1/x`, not `x`): every node but the last that came from one piece of source text is
+    named for what it computes. One pass, in node order."""
+    nodes = result.nodes
+    owner = {}  # the node that stands for a piece of source text: an input, else the last
+    for n in nodes:
+        if owner.get(n.src) is None or nodes[owner[n.src]].op != "input":
+            owner[n.src] = n.id
+    texts = {}
+
+    def bare(t):
+        return t[1:-1] if t.startswith("(") and t.endswith(")") else t
+
+    for n in nodes:
+        if n.op in ("input", "number") or n.name is not None:
+            continue
+        own = bare(result.text(n))
+        operand = any(  # the text of an operand from elsewhere: 2/(x+1)'s reciprocal
+            nodes[a].src != n.src and own == bare(nodes[a].name or result.text(nodes[a]))
+            for a in n.args
+        )
+        if owner[n.src] == n.id and not operand:  # the source text names it already
+            continue
+        args = []
+        for a in n.args:
+            t = texts.get(a) or (nodes[a].name or result.text(nodes[a]))
+            args.append(f"({t})" if any(c in t for c in " +-*/@^") else t)
+        attrs = dict(n.attrs or {})
+        pattern = _PIECES.get(n.op)
+        try:
+            texts[n.id] = (pattern or "").format(*args, **attrs) if pattern else None
+        except (IndexError, KeyError):
+            texts[n.id] = None
+        if texts[n.id] is None:
+            texts[n.id] = f"{n.op}({', '.join(args)})"
+    return texts
 
 
 def rows(result):
     """The graph table: one row per tensor node (Python-number operands are not tensors in
     PyTorch and are left out; they stay in the JSON ``nodes``)."""
     out = []
+    texts = piece_texts(result)
     for n in result.nodes:
         if n.op == "number":
             continue
         out.append(
             (
                 str(n.id),
-                _node_text(result, n),
+                _node_text(result, n, texts),
                 n.label or "",
                 _shape(n.shape),
                 _cell(n.value),
@@ -186,11 +238,14 @@ def node_blocks(result, width):
     value and gradient in PyTorch's repr at the terminal's width (matrix rows kept whole)."""
     lw = linewidth(width)
     out = []
+    texts = piece_texts(result)
     for n in result.nodes:
         if n.op == "number":
             continue
         title = "  ".join(
-            p for p in (f"[{n.id}]", _node_text(result, n), n.label or "", _shape(n.shape)) if p
+            p
+            for p in (f"[{n.id}]", _node_text(result, n, texts), n.label or "", _shape(n.shape))
+            if p
         )
         parts = [
             (key, _labelled(key, value, lw))

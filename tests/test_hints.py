@@ -257,3 +257,19 @@ def test_readme_completion_setup_lines_work(shell):
     exe = str(pathlib.Path(sys.executable).parent / "gradcli")
     p = subprocess.run([exe], capture_output=True, text=True, env=env)
     assert p.returncode == 0 and "_GRADCLI_COMPLETE" in p.stdout
+
+
+@pytest.mark.parametrize(
+    "command,row",
+    [
+        ("grad 'sum(2/x)' x=1,2", " 1  1/x       ReciprocalBackward0  [2]"),
+        ("grad 'sum(3/(x+1))' x=1,2", " 3  1/(x+1)       ReciprocalBackward0  [2]"),
+        (
+            "grad 'v @ A' v=1,2 'A=[[1,2],[3,4]]' --seed-vector 1,1",
+            " 2  v.unsqueeze(0)      UnsqueezeBackward0  [1, 2]",
+        ),
+    ],
+)
+def test_decomposition_nodes_are_named_for_what_they_compute(command, row):
+    status, out, _ = run(command)
+    assert status == 0 and any(line.startswith(row) for line in out.splitlines())
