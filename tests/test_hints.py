@@ -273,3 +273,18 @@ def test_readme_completion_setup_lines_work(shell):
 def test_decomposition_nodes_are_named_for_what_they_compute(command, row):
     status, out, _ = run(command)
     assert status == 0 and any(line.startswith(row) for line in out.splitlines())
+
+
+def test_float64_hessian_of_a_polynomial_is_what_double_backward_gives():
+    torch = pytest.importorskip("torch")
+    status, out, _ = run(
+        "hessian 'sum(100*(y-x^2)^2 + (1-x)^2)' x=1 y=1 --dtype float64 --wrt x --json"
+    )
+    assert status == 0
+    x = torch.tensor(1.0, dtype=torch.float64, requires_grad=True)
+    f = 100 * (1 - x**2) ** 2 + (1 - x) ** 2
+    (g,) = torch.autograd.grad(f, x, create_graph=True)
+    (h,) = torch.autograd.grad(g, x)
+    assert json.loads(out)["hessian"]["x"]["x"] == h.item() == 802.0
+    status, out, _ = run("hessian 'sum(100*(y-x^2)^2 + (1-x)^2)' x=1 y=1 --dtype float64")
+    assert "tensor(802., dtype=torch.float64)" in out
