@@ -340,6 +340,7 @@ def warn_unused(job, program):
 def _run(as_json, fn):
     """Run a command body, turning every failure into a message and an exit code. The body
     writes through Output; its last flush happens here, so a full disk is reported."""
+    _LAST_JOB.clear()  # hints look only at this command's Job
     try:
         code = fn()
         Output().flush()
