@@ -211,7 +211,9 @@ def _derivative(task, record, program, inputs, wrt, dtype, seed, defaults):
     job = types.SimpleNamespace(text=program.text, dtype=dtype)
     common = {"wrt": wrt, "random_seed": seed, "max_elements": defaults.max_elements}
     if task == "jvp":
-        tangents = record.get("tangents", {})
+        tangents = record.get("tangents")
+        if tangents is None:  # as `gradcli jvp` without --tangent: no direction, no answer
+            raise InputError('a "jvp" record needs "tangents": {NAME: VALUE}')
         if not isinstance(tangents, dict):
             raise InputError('"tangents" must be a JSON object of NAME: VALUE')
         out = derivatives.jvp(program, inputs, tangents, dtype=dtype, **common)

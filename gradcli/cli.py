@@ -7,6 +7,7 @@ import click
 
 from .commands import (
     _NAME_VALUE,
+    COLOR,
     GRAD_OPTIONS,
     PROGRAM_OPTIONS,
     Job,
@@ -25,8 +26,10 @@ from .commands import (
     ascii_text,
     console,
     grad_command,
+    styled,
+    terminal_width,
 )
-from .errors import InputError
+from .errors import GradcliError, InputError
 
 CONTEXT = {"help_option_names": ["-h", "--help"]}
 
@@ -55,10 +58,28 @@ class Group(click.Group):
     context_class = Context
     command_class = Command
 
+    def resolve_command(self, ctx, args):
+        try:
+            return super().resolve_command(ctx, args)
+        except click.exceptions.NoSuchCommand as e:
+            if e.possibilities:
+                raise
+            import shlex
+
+            words = " ".join(shlex.quote(a) for a in args)
+            raise InputError(
+                f"no such command: {e.command_name}",
+                hint=f"name the command first, e.g. gradcli grad {words}",
+            ) from None
+
     def main(self, args=None, prog_name=None, complete_var=None, standalone_mode=True, **extra):
         _standard_streams()
         try:
             code = super().main(args, prog_name, complete_var, standalone_mode=False, **extra)
+        except click.UsageError as e:
+            _fail(usage_error(e), False)
+        except GradcliError as e:
+            _fail(e, False)
         except click.ClickException as e:
             e.show(file=_SafeStderr())
             sys.exit(e.exit_code)
@@ -74,6 +95,25 @@ class Group(click.Group):
         sys.exit(code if isinstance(code, int) else 0)
 
 
+def usage_error(e):
+    """click's usage errors in gradcli's style: ``error: …`` and ``hint: …`` (exit 2), with a
+    did-you-mean for an option or command that is nearly right."""
+    ctx = e.ctx
+    path = ctx.command_path if ctx is not None else "gradcli"
+    message = e.format_message()
+    message = message[:1].lower() + message[1:].rstrip(".")
+    if isinstance(e, click.NoSuchOption):
+        message = f"no such option: {e.option_name}"
+    elif isinstance(e, click.exceptions.NoSuchCommand):
+        message = f"no such command: {e.command_name}"
+    close = getattr(e, "possibilities", None)
+    if close:
+        hint = "did you mean " + " or ".join(close) + "?"
+    else:
+        hint = f"'{path} --help' shows the usage"
+    return InputError(message, hint=hint)
+
+
 @click.group(cls=Group, context_settings=CONTEXT)
 @click.version_option(package_name="gradcli", prog_name="gradcli")
 def main():
@@ -85,23 +125,98 @@ def main():
     """
 
 
-def _options(table):
-    """click options from the table commands.py shares with the hot path."""
+def color_option(fn):
+    """--color, shared by every command."""
+    import functools
+
+    @functools.wraps(fn)
+    def command(*args, color="auto", **kwargs):
+        COLOR[0] = color
+        return fn(*args, **kwargs)
+
+    return click.option(
+        "--color",
+        type=click.Choice(["auto", "always", "never"]),
+        default="auto",
+        help="Colour and styles: auto (a terminal, unless NO_COLOR; FORCE_COLOR forces "
+        "them), always, never.",
+    )(command)
+
+
+def output_options(fn):
+    """-o/--output FILE and --color, shared by every command."""
+    import functools
+
+    @functools.wraps(fn)
+    def command(*args, output=None, **kwargs):
+        if output is None:
+            return fn(*args, **kwargs)
+        try:
+            stream = open(output, "w", encoding="utf-8")  # noqa: SIM115 (closed below)
+        except OSError as e:
+            raise InputError(f"cannot write '{output}': {e.strerror or e}") from None
+        saved, sys.stdout = sys.stdout, stream
+        try:
+            return fn(*args, **kwargs)
+        finally:
+            sys.stdout = saved
+            try:
+                stream.close()
+            except OSError as e:
+                _fail(OutputError(f"cannot write '{output}': {e.strerror or e}"), False)
+
+    return click.option(
+        "-o",
+        "--output",
+        metavar="FILE",
+        type=click.Path(dir_okay=False),
+        help="Write the answer to FILE instead of stdout.",
+    )(color_option(command))
+
+
+def _complete_from(*choices):
+    """Shell completion of a few words, while the option's own check keeps its message."""
+
+    def complete(ctx, param, incomplete):
+        return [c for c in choices if c.startswith(incomplete)]
+
+    return complete
+
+
+_COMPLETE = {  # shell completion (click's): file names, and the values an option takes
+    "file_": {"type": click.Path(allow_dash=True)},
+    "inputs_path": {"type": click.Path(allow_dash=True)},
+    "dtype": {"shell_complete": _complete_from("float32", "float64")},
+}
+
+
+def _options(table, output=True):
+    """click options from the option table in commands.py (with -o/--output and --color, or
+    --color alone for a command that writes files of its own)."""
 
     def decorate(fn):
         for flags, param, takes, default, metavar, help_text in reversed(table):
-            if takes:
-                fn = click.option(*flags, param, default=default, metavar=metavar, help=help_text)(
-                    fn
-                )
+            if param == "wrt":  # repeatable: --wrt w --wrt b is --wrt w,b
+                fn = click.option(*flags, param, multiple=True, metavar=metavar, help=help_text)(fn)
+            elif takes:
+                fn = click.option(
+                    *flags,
+                    param,
+                    default=default,
+                    metavar=metavar,
+                    help=help_text,
+                    **_COMPLETE.get(param, {}),
+                )(fn)
             else:
                 fn = click.option(*flags, param, is_flag=True, help=help_text)(fn)
-        return click.argument("args", nargs=-1)(fn)
+        fn = click.argument("args", nargs=-1, metavar="EXPR [NAME=VALUE ...]")(fn)
+        return output_options(fn) if output else color_option(fn)
 
     return decorate
 
 
 program_options = _options(PROGRAM_OPTIONS)
+program_options_own_output = _options(PROGRAM_OPTIONS, output=False)  # plot: -o is an image
 
 
 COMMAND = {**CONTEXT, "ignore_unknown_options": True}
@@ -113,7 +228,7 @@ def grad(**kwargs):
     """Value, per-node grad_fn labels, and the gradient (or VJP) of EXPR.
 
     \b
-    Usage: gradcli grad EXPR [NAME=VALUE ...]
+    Example: gradcli grad 'mean(2*(x+2)^2)' x=-1.0475,0.2038,0.2971
     VALUE: 3 | 1,2,3 | [[1,2],[3,4]] | "nan" | randn(2,3) | rand(n) | zeros(n) | ones(n)
            | arange(n) | linspace(a,b,n)
     Limits: --max-elements (any tensor), --max-input-bytes (program and inputs files).
@@ -135,7 +250,7 @@ def jvp(tangents, **options):
     """Forward mode: the value and the Jacobian-vector product J·t of EXPR.
 
     \b
-    gradcli jvp 'sin(x) * y' x=1,2 y=3,4 --tangent x=1,0
+    Example: gradcli jvp 'sin(x) * y' x=1,2 y=3,4 --tangent x=1,0
     Limits: --max-elements (any tensor), --max-input-bytes (program and inputs files).
     """
 
@@ -143,16 +258,28 @@ def jvp(tangents, **options):
         from . import derivatives, render
         from .inputs import parse_value
 
+        for t in tangents:
+            if not _NAME_VALUE.match(t):
+                stray = [a for a in options["args"][1:] if not _NAME_VALUE.match(a)]
+                hint = f"--tangent {t}={stray[0] if stray else 'VALUE'} (no space after the name)"
+                raise InputError(f"--tangent takes NAME=VALUE, got '{t}'", hint=hint)
         job = Job(**options)
+        if not tangents:
+            raise InputError(
+                "jvp needs a direction: --tangent NAME=VALUE",
+                hint="e.g. gradcli jvp 'sin(x) * y' x=1,2 y=3,4 --tangent x=1,0",
+            )
         pairs = {}
         for t in tangents:
-            m = _NAME_VALUE.match(t)
-            if not m:
-                raise InputError(f"--tangent takes NAME=VALUE, got '{t}'")
-            pairs[m.group(1)] = parse_value(m.group(2), f"tangent {m.group(1)}")
+            name, value = _NAME_VALUE.match(t).groups()
+            if name in pairs:
+                raise InputError(f"--tangent {name} is given twice", hint="give each once")
+            pairs[name] = parse_value(value, f"tangent {name}")
         out = derivatives.jvp(job.text, job.inputs, pairs, **job.settings())
         answer(
-            job.as_json, lambda: render.jvp_text(out, job.dtype), lambda: render.jvp_json(out, job)
+            job.as_json,
+            lambda: render.jvp_text(out, job.dtype, terminal_width()),
+            lambda: render.jvp_json(out, job),
         )
 
     _run(options["as_json"], body)
@@ -171,6 +298,7 @@ def jacobian(mode, **options):
     """The full Jacobian of EXPR for each input (shape = output shape + input shape).
 
     \b
+    Example: gradcli jacobian 'A @ x' 'A=[[1,2],[3,4],[5,6]]' x=1,2
     Limits: --max-elements (any tensor, each Jacobian block included, checked before it is
     made), --max-input-bytes (program and inputs files).
     """
@@ -184,7 +312,7 @@ def jacobian(mode, **options):
         )
         answer(
             job.as_json,
-            lambda: render.jacobian_text(out, job.dtype),
+            lambda: render.jacobian_text(out, job.dtype, terminal_width()),
             lambda: render.jacobian_json(out, job),
         )
 
@@ -197,6 +325,7 @@ def hessian(**options):
     """Every block ∂²out/∂a∂b of a scalar EXPR (the gradient, differentiated).
 
     \b
+    Example: gradcli hessian 'sum(x^3 * y)' x=1,2 y=3,4 --dtype float64
     Limits: --max-elements (any tensor, each Hessian block included, checked before it is
     made), --max-input-bytes (program and inputs files).
     """
@@ -208,7 +337,7 @@ def hessian(**options):
         out = derivatives.hessian(job.text, job.inputs, **job.settings())
         answer(
             job.as_json,
-            lambda: render.hessian_text(out, job.dtype),
+            lambda: render.hessian_text(out, job.dtype, terminal_width()),
             lambda: render.hessian_json(out, job),
         )
 
@@ -235,6 +364,7 @@ def check(eps, atol, rtol, sweep, max_evaluations, **options):
     they disagree), like torch.autograd.gradcheck.
 
     \b
+    Example: gradcli check 'sum(exp(x) * sin(y))' x=0.1,0.2 y=0.3,-0.4
     Work: one forward-mode pass per input element, one reverse pass per output element, and
     two evaluations per input element for the finite differences (x13 with --sweep); a check
     that needs more than --max-evaluations (default 100,000) is refused before it starts.
@@ -245,6 +375,12 @@ def check(eps, atol, rtol, sweep, max_evaluations, **options):
     def body():
         from . import derivatives, render
 
+        given = click.get_current_context().get_parameter_source("dtype").name != "DEFAULT"
+        if given and options["dtype"] != "float64":
+            raise InputError(
+                f"check always computes in float64, not {options['dtype']}",
+                hint="drop --dtype: finite differences need float64's precision",
+            )
         job = Job(**options)
         settings = job.settings()
         settings.pop("dtype")
@@ -261,7 +397,9 @@ def check(eps, atol, rtol, sweep, max_evaluations, **options):
         )
         answer(
             job.as_json,
-            lambda: render.check_text(out, plot=sweep and sys.stdout.isatty()),
+            lambda: render.check_text(
+                out, plot=sweep and sys.stdout.isatty(), width=terminal_width()
+            ),
             lambda: render.check_json(out, job),
         )
         return 0 if out["ok"] else 1
@@ -283,6 +421,7 @@ def graph(fmt, seed_vector, **options):
     """The operator DAG of EXPR, shared nodes once; with inputs, values and adjoints too.
 
     \b
+    Example: gradcli graph 'y = x + 2; z = y * y * 2; z.mean()' x=1,2,3
     Limits: --max-elements (any tensor), --max-input-bytes (program and inputs files).
     """
 
@@ -290,6 +429,12 @@ def graph(fmt, seed_vector, **options):
         from . import graphs
         from .inputs import parse_value
 
+        explicit = click.get_current_context().get_parameter_source("fmt").name != "DEFAULT"
+        if options["as_json"] and explicit and fmt != "json":
+            raise InputError(
+                f"--json and --format {fmt} ask for two different outputs",
+                hint="give one of them (--format json is --json)",
+            )
         job = Job(**options)
         sv = parse_value(seed_vector, "--seed-vector") if seed_vector is not None else None
         g = graphs.build(job.text, job.inputs, seed_vector=sv, **job.settings())
@@ -298,8 +443,8 @@ def graph(fmt, seed_vector, **options):
             from .svg import write_png
 
             return write_png(g)
-        if kind == "tree" and sys.stdout.isatty():
-            console().print(graphs.rich_tree(g))
+        if kind == "tree" and styled():
+            console().print(graphs.rich_tree(g, terminal_width()))
         else:
             answer(False, lambda: graphs.render(g, kind) + "\n", None)
 
@@ -314,6 +459,7 @@ def explain(seed_vector, **options):
     sends to each input; then the gradient.
 
     \b
+    Example: gradcli explain 'y = x + 2; z = y * y * 2; z.mean()' x=1,2,3
     Limits: --max-elements (any tensor), --max-input-bytes (program and inputs files).
     """
 
@@ -323,7 +469,9 @@ def explain(seed_vector, **options):
 
         job = Job(**options)
         sv = parse_value(seed_vector, "--seed-vector") if seed_vector is not None else None
-        out = graphs.explain(job.text, job.inputs, seed_vector=sv, **job.settings())
+        out = graphs.explain(
+            job.text, job.inputs, seed_vector=sv, width=terminal_width(), **job.settings()
+        )
         answer(job.as_json, lambda: out["text"], lambda: out["json"])
 
     _run(options["as_json"], body)
@@ -535,30 +683,92 @@ def _say(message):
         click.echo(message, err=True)
 
 
+def _operator_names(ctx, param, incomplete):
+    from .ops import operator_rows
+
+    return [r["name"] for r in operator_rows() if r["name"].startswith(incomplete)]
+
+
 @main.command(context_settings=CONTEXT)
-@click.option("--json", "as_json", is_flag=True, help="The table as JSON Lines.")
+@output_options
+@click.argument("name", required=False, shell_complete=_operator_names)
+@click.option("--json", "as_json", is_flag=True, help="The table (or the card) as JSON Lines.")
 @click.option("--markdown", is_flag=True, help="The table as Markdown (the README's list).")
-def ops(as_json, markdown):
-    """The operator table: call, PyTorch mirror, grad_fn labels, local derivative."""
+def ops(name, as_json, markdown):
+    """The operator table: call, PyTorch mirror, grad_fn labels, local derivative; with
+    NAME, that operator's card, with an example to run.
+
+    \b
+    Example: gradcli ops sin
+    """
 
     def body():
         from .ops import operator_rows
+        from .render import dumps, operator_card, operator_table
 
         rows = operator_rows()
-        if as_json:
-            from .render import dumps
+        if name is not None:
+            found = [r for r in rows if r["name"] == name]
+            if not found:
+                import difflib
 
+                close = difflib.get_close_matches(name, [r["name"] for r in rows], n=3)
+                hint = (
+                    f"did you mean {' or '.join(close)}?" if close else "'gradcli ops' lists them"
+                )
+                raise InputError(f"no operator named {name}", hint=hint)
+            card = {**found[0], "example": operator_example(name)}
+            text = dumps(card) + "\n" if as_json else operator_card(card, terminal_width())
+        elif as_json:
             text = "".join(dumps(row) + "\n" for row in rows)
         elif markdown:
             text = markdown_table(rows) + "\n"
         else:
-            text = "".join(
-                f"{row['call']:<34} {row['mirror']:<34} {row['labels']}\n{'':<34} {row['rule']}\n"
-                for row in rows
-            )
+            text = operator_table(rows, terminal_width())
         answer(False, lambda: text, None)
 
     _run(False, body)
+
+
+_EXAMPLE_VALUES = {  # inside each test domain, away from kinks and ties, short to type
+    "real": [0.5, -1.25, 2, 0.75, -0.5, 1.5],
+    "positive": [0.5, 1.25, 2, 0.75, 1.5, 1],
+    "nonzero": [0.5, -1.25, 2, -0.75, 1.5, -1],
+    "away": [0.5, -1.25, 2, -0.75, 1.5, -1],
+    "distinct": [0.3, -1.1, 2.2, 0.9, -0.4, 1.6],
+    "prob": [0.2, 0.7, 0.4, 0.8, 0.1, 0.6],
+    "unit": [0.5, -0.25, 0.75, -0.5, 0.1, 0.3],
+}
+
+
+def operator_example(name):
+    """A command that runs the operator's first table example, with typed-in values."""
+    import json
+    import shlex
+
+    from .ops import OPS
+
+    op = OPS.get(name)
+    if op is None or not op.examples:
+        return None
+    program, inputs = op.examples[0]
+    words = ["gradcli", "grad", f"sum({program})"]
+    for input_name, (shape, domain) in inputs.items():
+        values = _EXAMPLE_VALUES.get(domain, _EXAMPLE_VALUES["real"])
+        count = 1
+        for d in shape:
+            count *= d
+        flat = [values[i % len(values)] for i in range(count)]
+        if not shape:
+            text = json.dumps(flat[0])
+        elif len(shape) == 1:
+            text = ",".join(json.dumps(v) for v in flat)
+        else:
+            import numpy as np
+
+            text = json.dumps(np.array(flat).reshape(shape).tolist()).replace(" ", "")
+        words.append(f"{input_name}={text}")
+    return shlex.join(words)
 
 
 def markdown_table(rows):

@@ -6,13 +6,18 @@ import sys
 
 import click
 
-from .cli import COMMAND, CONTEXT, main, program_options
+from .cli import COMMAND, CONTEXT, main, program_options_own_output
 from .commands import Job, _run, _whole, answer
 from .errors import InputError
 
 
 def use_colour(stream):
-    """Colour on a terminal unless NO_COLOR is set; FORCE_COLOR forces it."""
+    """--color always/never; else colour on a terminal unless NO_COLOR is set (FORCE_COLOR
+    forces it)."""
+    from .commands import COLOR
+
+    if COLOR[0] != "auto":
+        return COLOR[0] == "always"
     if os.environ.get("NO_COLOR"):
         return False
     if os.environ.get("FORCE_COLOR"):
@@ -21,7 +26,7 @@ def use_colour(stream):
 
 
 @main.command(context_settings=COMMAND)
-@program_options
+@program_options_own_output
 @click.option(
     "--range",
     "ranges",
@@ -54,7 +59,7 @@ def plot(ranges, points, derivative, fd, log_y, output, **options):
     def body():
         from . import plot as p
 
-        if options["wrt"] is not None:
+        if options["wrt"]:
             raise InputError("plot differentiates with respect to the --range inputs: no --wrt")
         if not ranges:
             raise InputError("plot needs --range NAME=A:B", hint="e.g. --range x=-3:3")

@@ -1,7 +1,5 @@
-"""The command bodies and the hot path, without click: `gradcli grad EXPR NAME=VALUE...`
-is the one-liner people type most, and importing click costs a tenth of its run. The click
-layer (cli.py) and the fast parser here read the same option table, and the fast parser
-hands anything it does not recognise to click, so both give the same answers."""
+"""The command bodies, the output path and the option table that cli.py turns into click
+options; click (cli.py) is the one front end."""
 
 import errno
 import os
@@ -245,14 +243,103 @@ def _fail(error, as_json):
     sys.exit(error.exit_code)
 
 
+# Characters that look like ASCII operators, and what to type instead.
+LOOKALIKES = {
+    "\u2212": "-",
+    "\u2013": "-",
+    "\u2014": "-",
+    "\u00d7": "*",
+    "\u22c5": "*",
+    "\u00b7": "*",
+    "\u00f7": "/",
+    "\u00b2": "^2",
+    "\u00b3": "^3",
+    "\u2018": "'",
+    "\u2019": "'",
+    "\u201c": '"',
+    "\u201d": '"',
+    "\u00a0": " ",
+}
+
+
+def _lookalike_hint(text):
+    found = [c for c in dict.fromkeys(text) if c in LOOKALIKES]
+    if not found:
+        return None
+    return "; ".join(
+        f"type {LOOKALIKES[c]!r} for {c!r} (U+{ord(c):04X})".replace("' '", "a space")
+        for c in found
+    )
+
+
+_LAST_JOB = []  # the Job of the running command, for hints about the mistake in it
+
+
+def refine(error):
+    """A hint fitted to the mistake, where the CLI knows more than the library did: a
+    look-alike Unicode operator, `max(x, y)`, `2x`, a misspelt input name."""
+    job = _LAST_JOB[-1] if _LAST_JOB else None
+    text = job.text if job is not None and job.text is not None else ""
+    msg = error.message
+    if "(U+" in msg and (hint := _lookalike_hint(text)):
+        error.hint = hint
+    elif re.match(r"(max|min)\(\): 'dim' must be a constant, not a tensor", msg):
+        f = msg[:3]
+        error.hint = (
+            f"{f}(x) reduces one tensor; the elementwise {f} of two tensors is "
+            f"{f}imum(x, y), as torch.{f}imum"
+        )
+    elif msg.startswith("unexpected") and error.position is not None and text:
+        line = text.split("\n")[error.position[0] - 1]
+        col = error.position[1] - 1
+        if 0 < col <= len(line) and line[col - 1].isdigit() and line[col : col + 1].isalpha():
+            j = col - 1
+            while j > 0 and (line[j - 1].isdigit() or line[j - 1] == "."):
+                j -= 1
+            error.hint = f"multiplication needs '*': {line[j:col]}*{line[col:].split()[0]}"
+    elif msg.startswith("missing input") and job is not None:
+        import difflib
+
+        missing = [m.strip() for m in msg.split(":", 1)[1].split(" and ")[0].split(",")]
+        given = list(job.inputs)
+        near = []
+        for m in missing:
+            close = [g for g in given if g.lower() == m.lower()] or difflib.get_close_matches(
+                m, given, n=1
+            )
+            if close:
+                near.append(
+                    f"did you mean {close[0]}? {close[0]}={job.raw.get(close[0], '...')} was "
+                    f"given (names are case-sensitive)"
+                )
+        error.hint = (
+            near[0]
+            if near
+            else (
+                "give each a value: NAME=VALUE on the command line (e.g. x=1,2,3), or in an "
+                "-i/--inputs file"
+            )
+        )
+    return error
+
+
+def warn_unused(job, program):
+    """A supplied input the program never reads is most often a typo: say so on stderr."""
+    used = set(program.inputs)
+    for name in job.inputs:
+        if name not in used:
+            _stderr(f"warning: input {name} is not used by the program's output")
+
+
 def _run(as_json, fn):
     """Run a command body, turning every failure into a message and an exit code. The body
     writes through Output; its last flush happens here, so a full disk is reported."""
+    _LAST_JOB.clear()  # hints look only at this command's Job
     try:
         code = fn()
         Output().flush()
     except GradcliError as e:
-        _fail(e, as_json)
+        _fail(refine(e), as_json)
     except MemoryError:
         _fail(out_of_memory("evaluating the program"), as_json)
     except BrokenPipeError:
@@ -342,28 +429,76 @@ def out_of_memory(doing):
     return EvaluationError(f"out of memory {doing}", hint="use smaller inputs or allow more memory")
 
 
+def _command():
+    """(`gradcli CMD`, its option names) for hints that name the command in use."""
+    import click
+
+    ctx = click.get_current_context(silent=True)
+    if ctx is None:
+        return "gradcli grad", []
+    return ctx.command_path, [n for p in ctx.command.params for n in p.opts if n.startswith("-")]
+
+
+def _unknown_option(token, command, names):
+    import difflib
+
+    name = token.split("=")[0]
+    close = difflib.get_close_matches(name, names, n=1)
+    hint = f"did you mean {close[0]}?" if close else f"'{command} --help' lists the options"
+    return InputError(f"no such option: {name}", hint=hint)
+
+
+def _stray_hint(a, args, i, file_, command):
+    """Why a token that is not NAME=VALUE is there: the common slips, each named."""
+    before = args[i - 1] if i else None
+    after = args[i + 1] if i + 1 < len(args) else None
+    if a.startswith("=") or (after is not None and after.startswith("=")):
+        name, value = (before or "NAME", a[1:]) if a.startswith("=") else (a, after[1:])
+        if not value and i + 2 < len(args) and not a.startswith("="):
+            value = args[i + 2]
+        return f"no spaces around '=': {name}={value or 'VALUE'}"
+    if before is not None and _NAME_VALUE.match(before) and before.count("[") > before.count("]"):
+        return f"quote a VALUE that has spaces: '{before} {a}'"
+    if before is not None and before.endswith(",") and _NAME_VALUE.match(before):
+        return f"no spaces in a VALUE (or quote it): {before}{a}"
+    if file_ is not None and i == 0:
+        return "the program comes from -f/--file: give EXPR or -f, not both"
+    return f"quote the whole expression: {command} 'x * 2 + 1' x=3"
+
+
 def _split_args(args, file_):
-    """EXPR (unless --file) then NAME=VALUE pairs."""
+    """EXPR (unless --file) then NAME=VALUE pairs; a NAME given twice is an error."""
+    command, names = _command()
     args = list(args)
-    for a in args:
+    for i, a in enumerate(args):
         if a.startswith("--") and not _NAME_VALUE.match(a):
-            raise InputError(
-                f"no such option: {a.split('=')[0]}", hint="'gradcli grad --help' lists the options"
-            )
+            raise _unknown_option(a, command, names)
+        if (i > 0 or file_ is not None) and re.match(r"-[A-Za-z]", a):
+            raise _unknown_option(a, command, names)
     expr = None
     if file_ is None:
         if not args:
-            raise InputError("missing EXPR", hint="e.g. gradcli grad 'mean(x^2)' x=1,2,3")
+            raise InputError("missing EXPR", hint=f"e.g. {command} 'mean(x^2)' x=1,2,3")
         expr = args.pop(0)
     pairs = {}
-    for a in args:
+    for i, a in enumerate(args):
         m = _NAME_VALUE.match(a)
         if not m:
+            hint = _stray_hint(a, args, i, file_, command)
+            raise InputError(f"expected NAME=VALUE, got '{a}'", hint=hint)
+        name, value = m.groups()
+        if name in pairs:
             raise InputError(
-                f"expected NAME=VALUE, got '{a}'",
-                hint="quote the whole expression: gradcli grad 'x * 2 + 1' x=3",
+                f"input {name} is given twice ({name}={pairs[name]} and {a})",
+                hint="give each input once",
             )
-        pairs[m.group(1)] = m.group(2)
+        list_end = value.endswith(",") and not value.lstrip().startswith(("[", "{", '"'))
+        if list_end and not (i + 1 < len(args) and not _NAME_VALUE.match(args[i + 1])):
+            raise InputError(
+                f"the VALUE of {name} ends with a comma: {a}",
+                hint=f"drop the trailing comma: {name}={value.rstrip(',')}",
+            )
+        pairs[name] = value
     return expr, pairs
 
 
@@ -385,6 +520,8 @@ class Job:
         from .inputs import check_dtype, parse_value
 
         expr, pairs = _split_args(args, file_)
+        _LAST_JOB.append(self)
+        self.text, self.inputs, self.raw = None, {}, pairs
         if file_ == "-" and inputs_path == "-":
             raise InputError("--file and --inputs cannot both read stdin")
         self.as_json = as_json
@@ -394,7 +531,12 @@ class Job:
         self.text = expr if file_ is None else _read_text(file_, "program file", limit)
         self.inputs = _read_inputs(inputs_path, limit) if inputs_path is not None else {}
         self.dtype = check_dtype(dtype)
+        for k, v in pairs.items():
+            if hint := _lookalike_hint(v):
+                raise InputError(f"the VALUE of {k} has a non-ASCII character: {k}={v}", hint=hint)
         self.inputs.update({k: parse_value(v, k) for k, v in pairs.items()})
+        if isinstance(wrt, (tuple, list)):  # --wrt given several times: every name counts
+            wrt = ",".join(wrt) if wrt else None
         self.wrt = wrt
 
     def settings(self):
@@ -426,25 +568,57 @@ def _random_seed(text):
     return None if text is None else _whole(text, "--random-seed")
 
 
-def console(out=None):
-    """A rich console on stdout (a terminal), through Output; a width it cannot use
-    (COLUMNS=0, a terminal that reports 0 columns) is taken as 80."""
+COLOR = ["auto"]  # --color of the running command: auto, always or never
+
+
+def styled():
+    """Whether to print with rich's colour and styles: --color always|never decides; auto
+    leaves all styling out under NO_COLOR (bold and dim too), forces it under FORCE_COLOR
+    (piped too), and otherwise styles a terminal that is not TERM=dumb."""
+    if COLOR[0] != "auto":
+        return COLOR[0] == "always"
+    if os.environ.get("NO_COLOR"):
+        return False
+    if os.environ.get("FORCE_COLOR"):
+        return True
+    return sys.stdout.isatty() and os.environ.get("TERM") != "dumb"
+
+
+def terminal_width():
+    """The terminal's columns when stdout is one (COLUMNS first, as rich reads it), else None:
+    piped text keeps one stable layout. A width it cannot use (COLUMNS=0) is taken as 80."""
     import shutil
 
+    if not sys.stdout.isatty():
+        return None
+    return max(1, shutil.get_terminal_size((80, 24)).columns)
+
+
+def console(out=None):
+    """A rich console on stdout, through Output: the terminal's width, or (FORCE_COLOR into a
+    pipe) room for the piped layout."""
     from rich.console import Console
 
     return Console(
-        file=out or Output(), highlight=False, width=shutil.get_terminal_size((80, 24)).columns
+        file=out or Output(),
+        highlight=False,
+        width=terminal_width() or 10_000,
+        force_terminal=True,
+        no_color=False,
     )
 
 
-def _emit(result, as_json):
+def _emit(result, as_json, nodes=True):
     from . import render
 
-    if not as_json and sys.stdout.isatty():
+    if not as_json and styled():
         render.rich_print(result, console())
     else:
-        answer(as_json, lambda: render.plain(result), lambda: render.result_json(result))
+        answer(
+            as_json,
+            lambda: render.plain(result, terminal_width()),
+            lambda: render.result_json(result, nodes=nodes),
+        )
 
 
 def _max_elements(text):
@@ -466,7 +640,7 @@ def _whole(text, flag, minimum=0):
     return value
 
 
-# ---- the option table both front-ends read ------------------------------------------------
+# ---- the option table of the program commands ------------------------------------------------
 # (flag names, parameter, takes a value, default, metavar, help)
 PROGRAM_OPTIONS = [
     (
@@ -544,10 +718,18 @@ GRAD_OPTIONS = PROGRAM_OPTIONS + [
         None,
         "Fail (exit 1) naming the first node whose value or gradient is nan/inf.",
     ),
+    (
+        ("--no-nodes",),
+        "no_nodes",
+        False,
+        False,
+        None,
+        'With --json: leave out "nodes" (the answer stays the size of inputs and gradients).',
+    ),
 ]
 
 
-def grad_command(seed_vector, detect_anomaly, **options):
+def grad_command(seed_vector, detect_anomaly, no_nodes=False, **options):
     """The body of `gradcli grad`."""
 
     def body():
@@ -557,55 +739,23 @@ def grad_command(seed_vector, detect_anomaly, **options):
         sv = parse_value(seed_vector, "--seed-vector") if seed_vector is not None else None
         from .api import evaluate
 
+        lean = no_nodes and job.as_json  # no node values wanted: keep only what backward needs
         result = evaluate(
-            job.text, job.inputs, seed_vector=sv, detect_anomaly=detect_anomaly, **job.settings()
+            job.text,
+            job.inputs,
+            seed_vector=sv,
+            detect_anomaly=detect_anomaly,
+            keep="inputs" if lean else "all",
+            **job.settings(),
         )
-        _emit(result, job.as_json)
+        warn_unused(job, result.program)
+        _emit(result, job.as_json, nodes=not no_nodes)
 
     _run(options["as_json"], body)
 
 
-def fast_grad(argv):
-    """Keyword arguments for grad_command when ``argv`` is `grad` with only the options in
-    GRAD_OPTIONS (as `--name value`, `--name=value` or a flag) and positional arguments;
-    otherwise None, and click takes over (help, other commands, anything unusual)."""
-    if not argv or argv[0] != "grad":
-        return None
-    kwargs = {param: default for _, param, _, default, _, _ in GRAD_OPTIONS}
-    names = {name: (param, takes) for flags, param, takes, *_ in GRAD_OPTIONS for name in flags}
-    args = []
-    rest = iter(argv[1:])
-    for token in rest:
-        if not token.startswith("-") or token == "-":
-            args.append(token)
-            continue
-        name, eq, value = token.partition("=")
-        if name not in names or (eq and not name.startswith("--")):
-            return None
-        param, takes = names[name]
-        if not takes:
-            if eq:
-                return None
-            kwargs[param] = True
-        elif eq:
-            kwargs[param] = value
-        else:
-            value = next(rest, None)
-            if value is None:
-                return None
-            kwargs[param] = value
-    kwargs["args"] = tuple(args)
-    return kwargs
-
-
 def main(argv=None):
-    """The console script: the hot path for a plain `gradcli grad ...`, click for the rest."""
-    argv = sys.argv[1:] if argv is None else list(argv)
-    _standard_streams()
-    fast = fast_grad(argv)
-    if fast is not None:
-        grad_command(**fast)
-        return
+    """The console script: click parses every command (cli.py)."""
     from .cli import main as click_main
 
-    click_main(args=argv, prog_name="gradcli")
+    click_main(args=sys.argv[1:] if argv is None else list(argv), prog_name="gradcli")

@@ -1,13 +1,18 @@
 """Beyond backward(): forward mode (JVP), Jacobians, Hessians, and finite-difference checks.
 
 Forward mode uses complex-step dual numbers. Every forward rule in the operator table runs
-on x + i·h·t with h = 1e-150 (float64; 1e-20 for float32): h² underflows to nothing, so the
+on x + i·h·t with h = 2^-500 (float64; 2^-66 for float32): h² is negligible, so the
 real part is the value and the imaginary part divided by h is the exact directional
 derivative J·t, as a dual-number tangent pass gives it, with no subtraction and so no
 rounding error of finite differences. Branches (comparisons, |x|, max, relu, ...) are taken
 on real parts, as the table's rules do. Running the *reverse* pass on such dual numbers
 differentiates the gradient itself (forward-over-reverse): that is how Hessians come out,
 exact, including the zero blocks of derivatives that are constant.
+
+h is a power of two so that scaling by it is exact: the imaginary parts are then h times
+the tangents computed with the same roundings as PyTorch's float64 passes, and a Hessian
+entry whose terms cancel (Rosenbrock's 1200x² - 400y + 2 = 802 at (1, 1)) comes out as
+PyTorch's double-backward gives it, not 801.9999999 (h = 1e-150 rounded every h·t).
 """
 
 from __future__ import annotations
@@ -28,7 +33,7 @@ if TYPE_CHECKING:
 
     from .parser import Program
 
-STEP = {"float64": 1e-150, "float32": 1e-20}
+STEP = {"float64": 2.0**-500, "float32": 2.0**-66}
 COMPLEX = {"float64": "complex128", "float32": "complex64"}
 
 
@@ -78,6 +83,11 @@ def jvp(
                 raise InputError(
                     f"--tangent names {name}, not an input",
                     hint=f"the inputs are {', '.join(arrays) or 'none'}",
+                )
+            if name not in names:
+                raise InputError(
+                    f"--tangent names {name}, which is not in --wrt",
+                    hint=f"add {name} to --wrt, or drop its tangent",
                 )
             t = to_array(value, dtype, f"tangent {name}", rng, cap)
             if t.shape != arrays[name].shape:

@@ -5,8 +5,8 @@ from . import engine
 from .api import prepare, quietly
 from .inputs import to_array
 from .ops import OPS
-from .render import _shape, dumps, json_value, tensor_repr
-from .torchrepr import tensor_str
+from .render import _shape, dumps, hung, json_value, tensor_repr, wrap
+from .torchrepr import LINEWIDTH, tensor_str
 
 
 def _compact(value):
@@ -106,9 +106,9 @@ def _caption(node, lines=True):
     if "shape" in node:
         parts.append(_shape(node["shape"]))
         if lines:
-            parts.append("value " + _compact(node["value"]))
+            parts.append(_hang("value ", _compact(node["value"])))
             if node["grad"] is not None:
-                parts.append("grad " + _compact(node["grad"]))
+                parts.append(_hang("grad ", _compact(node["grad"])))
     return parts
 
 
@@ -136,8 +136,8 @@ def render(g, kind):
         )
     if kind == "dot":
 
-        def esc(s):
-            return s.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n")
+        def esc(s):  # every line left-aligned (\l), so matrix rows line up
+            return s.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\l") + "\\l"
 
         out = [
             "digraph gradcli {",
@@ -158,7 +158,7 @@ def render(g, kind):
                 .replace('"', "#quot;")
                 .replace("<", "#lt;")
                 .replace(">", "#gt;")
-                .replace("\n", " ")
+                .replace("\n", "<br/>")
             )
 
         out = ["flowchart TD"]
@@ -211,7 +211,8 @@ _NOTES = {
 
 
 def _tree_lines(g):
-    lines = []
+    """The piped tree, drawn with the terminal tree's guides (├─ └─ │)."""
+    rows = []
     for depth, node, kind in _walk(g):
         if kind in ("shared", "deeper"):
             caption = f"[{node['id']}] {_caption(node, lines=False)[0]}  {_NOTES[kind]}"
@@ -222,14 +223,34 @@ def _tree_lines(g):
                 if node["grad"] is not None:
                     caption += f"  grad {_compact(node['grad'])}"
             if kind == "continued":
-                lines.append("")
                 caption += f"  {_NOTES[kind]}"
-        lines.append("  " * depth + ("└─ " if depth else "") + caption)
+        rows.append((depth, kind == "continued", caption))
+    # a node is its parent's last child unless a sibling follows before a shallower line:
+    # one backward scan (depths are capped, so clearing deeper levels is bounded)
+    last = [True] * len(rows)
+    later = [False] * (TREE_DEPTH + 2)
+    for i in range(len(rows) - 1, -1, -1):
+        depth = rows[i][0]
+        last[i] = not later[depth]
+        later[depth] = depth > 0
+        for k in range(depth + 1, TREE_DEPTH + 2):
+            later[k] = False
+    lines, open_ = [], [False] * (TREE_DEPTH + 2)
+    for (depth, continued, caption), is_last in zip(rows, last, strict=True):
+        if continued:
+            lines.append("")
+        if depth == 0:
+            lines.append(caption)
+            continue
+        open_[depth] = not is_last
+        guides = "".join("│  " if open_[k] else "   " for k in range(1, depth))
+        lines.append(guides + ("└─ " if is_last else "├─ ") + caption)
     return lines
 
 
-def rich_tree(g):
-    """The tree for a terminal: one rich Tree, and one more per subtree past the depth cap."""
+def rich_tree(g, width=None):
+    """The tree for a terminal: one rich Tree, and one more per subtree past the depth cap. A
+    label too wide for the terminal puts its value and its grad on lines of their own."""
     from rich.console import Group
     from rich.text import Text
     from rich.tree import Tree
@@ -244,9 +265,25 @@ def rich_tree(g):
         else:
             label.append(f"  {node['grad_fn'] or node['op']}", style="magenta")
             if "shape" in node:
-                label.append(f"  {_shape(node['shape'])}  value {_compact(node['value'])}")
+                label.append(f"  {_shape(node['shape'])}")
+                parts = [("value " + _compact(node["value"]), None)]
                 if node["grad"] is not None:
-                    label.append(f"  grad {_compact(node['grad'])}", style="green")
+                    parts.append(("grad " + _compact(node["grad"]), "green"))
+                one_line = len(label) + sum(len(p) + 2 for p, _ in parts)
+                sep = "  "
+                too_wide = width is not None and 4 * depth + one_line > width
+                if too_wide or any("\n" in p for p, _ in parts):
+                    sep, room = (
+                        "\n",
+                        min(48, (width or 80) - 4 * depth - 1),
+                    )  # what the guides leave
+                    parts = [
+                        (f"{key} " + tensor_str(node[key], len(key) + 1, room, 8), style)
+                        for (_, style), key in zip(parts, ("value", "grad"), strict=False)
+                    ]
+                for text, style in parts:
+                    label.append(sep)
+                    label.append(text, style=style)
             if kind == "continued":
                 label.append(f"  {_NOTES[kind]}", style="dim")
         if depth == 0:
@@ -264,6 +301,13 @@ def _hang(prefix, text):
     return prefix + text.replace("\n", "\n" + " " * len(prefix))
 
 
+def _hung(prefix, value, lw, as_repr=False):
+    """A tensor after ``prefix``, ending by column ``lw`` (see render.hung)."""
+    if as_repr:
+        return hung(prefix, lambda room: tensor_repr(value, linewidth=room), lw)
+    return hung(prefix, lambda room: tensor_str(value, 0, room), lw)
+
+
 def explain(
     text,
     inputs=None,
@@ -273,8 +317,10 @@ def explain(
     dtype="float32",
     random_seed=None,
     max_elements=None,
+    width=None,
 ):
-    """The reverse pass as a textbook walk-through, from the output back to the inputs."""
+    """The reverse pass as a textbook walk-through, from the output back to the inputs;
+    tensors printed for a terminal of ``width`` columns (None: PyTorch's 80)."""
     with quietly():
         program, nodes, out, names, seed = _evaluated(
             text, inputs, seed_vector, wrt, dtype, random_seed, max_elements
@@ -292,6 +338,7 @@ def explain(
         return f"{node.name} = {text}"
 
     steps, lines = [], []
+    lw = LINEWIDTH if width is None else max(1, min(LINEWIDTH, width))
     o = nodes[out]
     shown = program.text
     shown = (
@@ -300,23 +347,26 @@ def explain(
         else " ".join(shown.split())
     )
     lines += [
-        f"program: {shown}",
-        f"output:  {tensor_repr(o.value, grad_fn=o.label)}",
-        f"seed:    ∂out/∂out = {tensor_str(seed)}",
+        wrap(f"program: {shown}", width, 9),
+        hung("output:  ", lambda room: tensor_repr(o.value, grad_fn=o.label, linewidth=room), lw),
+        _hung("seed:    ∂out/∂out = ", seed, lw),
         "",
-        "the reverse pass, from the output back (chain rule: what arrives at a node, "
-        "times its local derivative, goes to each input):",
+        wrap(
+            "the reverse pass, from the output back (chain rule: what arrives at a node, "
+            "times its local derivative, goes to each input):",
+            width,
+        ),
         "",
     ]
     for node, g, sent in recorded:
         rule = OPS[node.op].rule
         lines += [
             f"[{node.id}] {node.label}  {src(node)}",
-            f"    local rule:  {node.label}: {rule}",
-            _hang("    arriving:    ", tensor_str(g)),
+            wrap(f"    local rule:  {node.label}: {rule}", width, 17),
+            _hung("    arriving:    ", g, lw),
         ]
         for a, ga in sent:
-            lines.append(_hang(f"    → to [{a}] {src(nodes[a])}:  ", tensor_str(ga)))
+            lines.append(_hung(f"    → to [{a}] {src(nodes[a])}:  ", ga, lw))
         lines.append("")
         steps.append(
             {
@@ -332,9 +382,10 @@ def explain(
         )
     by_name = {n.name: n for n in nodes if n.op == "input"}
     grads = {n: (by_name[n].grad if n in by_name else None) for n in names}
-    lines.append("the gradient (what accumulated at each leaf, AccumulateGrad):")
+    lines.append(wrap("the gradient (what accumulated at each leaf, AccumulateGrad):", width))
     for n, gr in grads.items():
-        lines.append(_hang(f"    {n}.grad = ", "None" if gr is None else tensor_repr(gr)))
+        prefix = f"    {n}.grad = "
+        lines.append(prefix + "None" if gr is None else _hung(prefix, gr, lw, as_repr=True))
     return {
         "text": "\n".join(lines) + "\n",
         "json": {

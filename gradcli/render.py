@@ -4,7 +4,7 @@ Rendering never computes anything."""
 import json
 
 from .api import json_value
-from .torchrepr import tensor_repr, tensor_str
+from .torchrepr import LINEWIDTH, tensor_repr, tensor_str
 
 HEADERS = ("id", "node", "grad_fn", "shape", "value", "grad")
 CELL_WIDTH, CELL_THRESHOLD = 56, 24  # table cells: narrower lines, earlier summarising
@@ -121,22 +121,74 @@ def _cell(value):
     return tensor_str(value, 0, CELL_WIDTH, CELL_THRESHOLD)
 
 
-def _node_text(result, node):
+def _node_text(result, node, texts=None):
     text = node.name if node.name is not None else result.text(node)
+    if texts is not None:
+        text = texts.get(node.id, text)
     return text if len(text) <= NODE_TEXT else text[: NODE_TEXT - 1] + "…"
+
+
+_PIECES = {  # what a node PyTorch makes by decomposition computes, from its operands' texts
+    "reciprocal": "1/{0}",
+    "unsqueeze": "{0}.unsqueeze({dim})",
+    "squeeze": "{0}.squeeze({dim})",
+    "mm": "{0} @ {1}",
+    "mv": "{0} @ {1}",
+    "dot": "{0} @ {1}",
+}
+
+
+def piece_texts(result):
+    """Texts for the nodes a decomposition made (`2/x` is 2 * x.reciprocal(): the reciprocal
+    is `1/x`, not `x`): every node but the last that came from one piece of source text is
+    named for what it computes. One pass, in node order."""
+    nodes = result.nodes
+    owner = {}  # the node that stands for a piece of source text: an input, else the last
+    for n in nodes:
+        if owner.get(n.src) is None or nodes[owner[n.src]].op != "input":
+            owner[n.src] = n.id
+    texts = {}
+
+    def bare(t):
+        return t[1:-1] if t.startswith("(") and t.endswith(")") else t
+
+    for n in nodes:
+        if n.op in ("input", "number") or n.name is not None:
+            continue
+        own = bare(result.text(n))
+        operand = any(  # the text of an operand from elsewhere: 2/(x+1)'s reciprocal
+            nodes[a].src != n.src and own == bare(nodes[a].name or result.text(nodes[a]))
+            for a in n.args
+        )
+        if owner[n.src] == n.id and not operand:  # the source text names it already
+            continue
+        args = []
+        for a in n.args:
+            t = texts.get(a) or (nodes[a].name or result.text(nodes[a]))
+            args.append(f"({t})" if any(c in t for c in " +-*/@^") else t)
+        attrs = dict(n.attrs or {})
+        pattern = _PIECES.get(n.op)
+        try:
+            texts[n.id] = (pattern or "").format(*args, **attrs) if pattern else None
+        except (IndexError, KeyError):
+            texts[n.id] = None
+        if texts[n.id] is None:
+            texts[n.id] = f"{n.op}({', '.join(args)})"
+    return texts
 
 
 def rows(result):
     """The graph table: one row per tensor node (Python-number operands are not tensors in
     PyTorch and are left out; they stay in the JSON ``nodes``)."""
     out = []
+    texts = piece_texts(result)
     for n in result.nodes:
         if n.op == "number":
             continue
         out.append(
             (
                 str(n.id),
-                _node_text(result, n),
+                _node_text(result, n, texts),
                 n.label or "",
                 _shape(n.shape),
                 _cell(n.value),
@@ -146,21 +198,103 @@ def rows(result):
     return out
 
 
-def sections(result):
+def sections(result, width=None):
     """(output repr, table rows, [(name, grad repr)]) — what both renderers show."""
     out = result.output
-    head = tensor_repr(out.value, grad_fn=result.grad_fn, requires_grad=out.requires_grad)
-    grads = [(name, "None" if g is None else tensor_repr(g)) for name, g in result.grad.items()]
+    lw = linewidth(width)
+    head = tensor_repr(
+        out.value, grad_fn=result.grad_fn, requires_grad=out.requires_grad, linewidth=lw
+    )
+    grads = [
+        (name, "None" if g is None else tensor_repr(g, linewidth=lw))
+        for name, g in result.grad.items()
+    ]
     return head, rows(result), grads
 
 
-def plain(result):
-    head, table, grads = sections(result)
+def linewidth(width):
+    """PyTorch's 80-column lines, or the terminal's width when it is narrower."""
+    return LINEWIDTH if width is None else max(1, min(LINEWIDTH, width))
+
+
+def fits(lines, width):
+    return width is None or all(len(line) <= width for line in lines)
+
+
+def plain(result, width=None):
+    """The text answer. ``width`` is the terminal's (None when piped): a graph table wider
+    than that becomes one block per node, so that no tensor is ever wrapped by the terminal."""
+    head, table, grads = sections(result, width)
     lines = [head, ""]
-    lines += _plain_table(HEADERS, table, right={0})
+    table_lines = _plain_table(HEADERS, table, right={0})
+    lines += table_lines if fits(table_lines, width) else _node_blocks(result, width)
     for name, text in grads:
         lines += ["", f"{name}.grad", text]
     return "\n".join(lines) + "\n"
+
+
+def node_blocks(result, width):
+    """[(title, [(key, text)])]: per tensor node, its id, text, grad_fn and shape, then its
+    value and gradient in PyTorch's repr at the terminal's width (matrix rows kept whole)."""
+    lw = linewidth(width)
+    out = []
+    texts = piece_texts(result)
+    for n in result.nodes:
+        if n.op == "number":
+            continue
+        title = "  ".join(
+            p
+            for p in (f"[{n.id}]", _node_text(result, n, texts), n.label or "", _shape(n.shape))
+            if p
+        )
+        parts = [
+            (key, _labelled(key, value, lw))
+            for key, value in (("value", n.value), ("grad", n.grad))
+            if value is not None
+        ]
+        out.append((title, parts))
+    return out
+
+
+def _labelled(key, value, lw):
+    """``  value tensor(...)``; on a terminal too narrow for that, the repr on a line of its
+    own, or at last only its body (``[[...], ...]``, as in the table) from column 2: whichever
+    keeps the tensor in the fewest lines (matrix rows whole where they fit at all)."""
+    text = hung(f"  {key:<5} ", lambda room: tensor_repr(value, linewidth=room), lw)
+    lines = text.count("\n") - (not text.startswith(f"  {key:<5} "))  # the tensor's own
+    body = tensor_str(value, 0, max(1, lw - 2))
+    bare = f"  {key}\n" + _hang("  ", body)
+    if fits(bare.split("\n"), lw) and body.count("\n") < lines:
+        return bare
+    return text
+
+
+def hung(prefix, fmt, lw):
+    """``prefix`` and the tensor text ``fmt(room)`` beside it, ending by column ``lw``; or the
+    text on a line of its own, indented a little deeper, when there it fits in fewer lines (a
+    narrow terminal): a short tensor is never broken only because its label is long."""
+    beside = _hang(prefix, fmt(max(1, lw - len(prefix))))
+    indent = len(prefix) - len(prefix.lstrip()) + 2
+    body = fmt(max(1, lw - indent))
+    below = prefix.rstrip() + "\n" + _hang(" " * indent, body)
+    if fits(below.split("\n"), lw) and (
+        not fits(beside.split("\n"), lw) or body.count("\n") < beside.count("\n")
+    ):
+        return below
+    return beside
+
+
+def _node_blocks(result, width):
+    lines = []
+    for title, parts in node_blocks(result, width):
+        lines.append(title)
+        lines += [text for _, text in parts]
+    return lines
+
+
+def _hang(prefix, text):
+    """``prefix`` then a multi-line text whose later lines keep their place under the first."""
+    return prefix + text.replace("\n", "\n" + " " * len(prefix))
 
 
 def _plain_table(headers, rows, right=()):
@@ -180,27 +314,36 @@ def _plain_table(headers, rows, right=()):
 
 
 def rich_print(result, console):
-    """The same content as plain(), as a rich table with colour (terminal only)."""
+    """The same content as plain(), as a rich table with colour (terminal only); one block
+    per node when the table is wider than the terminal."""
     from rich.table import Table
     from rich.text import Text
 
-    head, table, grads = sections(result)
-    console.print(Text(head, style="bold"))
+    width = console.width
+    head, table, grads = sections(result, width)
+    console.print(Text(head, style="bold"), soft_wrap=True)
     console.print()
-    t = Table(show_header=True, header_style="bold", box=None, pad_edge=False)
-    for h in HEADERS:
-        t.add_column(
-            h,
-            justify="right" if h == "id" else "left",
-            style={"grad_fn": "magenta", "id": "dim", "grad": "green"}.get(h),
-        )
-    for row in table:
-        t.add_row(*[Text(c) for c in row])
-    console.print(t)
+    if fits(_plain_table(HEADERS, table, right={0}), width):
+        t = Table(show_header=True, header_style="bold", box=None, pad_edge=False)
+        for h in HEADERS:
+            t.add_column(
+                h,
+                justify="right" if h == "id" else "left",
+                style={"grad_fn": "magenta", "id": "dim", "grad": "green"}.get(h),
+                no_wrap=True,
+            )
+        for row in table:
+            t.add_row(*[Text(c) for c in row])
+        console.print(t)
+    else:
+        for title, parts in node_blocks(result, width):
+            console.print(Text(title, style="bold"), soft_wrap=True)
+            for key, text in parts:
+                console.print(Text(text, style="green" if key == "grad" else None), soft_wrap=True)
     for name, text in grads:
         console.print()
-        console.print(Text(f"{name}.grad", style="bold cyan"))
-        console.print(Text(text))
+        console.print(Text(f"{name}.grad", style="bold cyan"), soft_wrap=True)
+        console.print(Text(text), soft_wrap=True)
 
 
 def error_json(error):
@@ -226,8 +369,8 @@ def _meta(job):
     return {"expr": job.text, "dtype": job.dtype}
 
 
-def _head(value, grad_fn):
-    return tensor_repr(value, grad_fn=grad_fn) + "\n"
+def _head(value, grad_fn, width=None):
+    return tensor_repr(value, grad_fn=grad_fn, linewidth=linewidth(width)) + "\n"
 
 
 def jvp_json(out, job):
@@ -239,11 +382,13 @@ def jvp_json(out, job):
     }
 
 
-def jvp_text(out, dtype):
+def jvp_text(out, dtype, width=None):
+    """As torch.func.jvp returns them: the value (a plain tensor, no grad_fn) and J·t."""
+    lw = linewidth(width)
     return (
-        _head(out["value"], out["grad_fn"])
-        + "\njvp (J·t, forward mode)\n"
-        + tensor_repr(out["jvp"])
+        tensor_repr(out["value"], linewidth=lw)
+        + "\n\njvp (J·t, forward mode)\n"
+        + tensor_repr(out["jvp"], linewidth=lw)
         + "\n"
     )
 
@@ -258,10 +403,13 @@ def jacobian_json(out, job):
     }
 
 
-def jacobian_text(out, dtype):
-    lines = [_head(out["value"], out["grad_fn"])]
+def jacobian_text(out, dtype, width=None):
+    lw = linewidth(width)
+    lines = [_head(out["value"], out["grad_fn"], width)]
     for name, block in out["jacobian"].items():
-        lines.append(f"∂out/∂{name}  (shape {_shape(block.shape)})\n{tensor_repr(block)}\n")
+        lines.append(
+            f"∂out/∂{name}  (shape {_shape(block.shape)})\n{tensor_repr(block, linewidth=lw)}\n"
+        )
     passes = out["passes"]
     lines.append(
         f"by {out['mode']} mode: {passes} {out['mode']} pass{'es' if passes != 1 else ''}\n"
@@ -277,11 +425,15 @@ def hessian_json(out, job):
     }
 
 
-def hessian_text(out, dtype):
-    lines = [_head(out["value"], out["grad_fn"])]
+def hessian_text(out, dtype, width=None):
+    lw = linewidth(width)
+    lines = [_head(out["value"], out["grad_fn"], width)]
     for a, row in out["hessian"].items():
         for b, block in row.items():
-            lines.append(f"∂²out/∂{a}∂{b}  (shape {_shape(block.shape)})\n{tensor_repr(block)}\n")
+            lines.append(
+                f"∂²out/∂{a}∂{b}  (shape {_shape(block.shape)})\n"
+                f"{tensor_repr(block, linewidth=lw)}\n"
+            )
     return "\n".join(lines)
 
 
@@ -289,6 +441,7 @@ def check_json(out, job):
     obj = {
         "expr": job.text,
         "ok": out["ok"],
+        **({"not_finite": bad} if (bad := _not_finite(out["value"])) else {}),
         "eps": out["eps"],
         "atol": out["atol"],
         "rtol": out["rtol"],
@@ -300,11 +453,61 @@ def check_json(out, job):
     return obj
 
 
-def check_text(out, plot=False):
+def table_or_blocks(headers, rows, width, title=1):
+    """An aligned table, or, when it is wider than the terminal, one block per row: its first
+    ``title`` cells, then each other cell under its header's name."""
+    lines = _plain_table(headers, rows)
+    if fits(lines, width):
+        return lines
+    out = []
+    key = max(len(h) for h in headers[title:])
+    for row in rows:
+        out.append("  ".join(row[:title]))
+        out += [
+            _hang(f"  {h:<{key}}  ", c) for h, c in zip(headers[title:], row[title:], strict=True)
+        ]
+    return out
+
+
+def wrap(text, width, indent=0):
+    """Prose for a terminal: wrapped at its width between words, later lines indented by
+    ``indent`` (piped: as it is)."""
+    import textwrap
+
+    if width is None or len(text) <= width:
+        return text
+    lines = textwrap.wrap(text, max(width, indent + 20), subsequent_indent=" " * indent)
+    return "\n".join(lines)
+
+
+def _not_finite(value):
+    """'nan' or 'inf' when the function's value at the input has such an element, else None."""
+    import numpy as np
+
+    v = np.asarray(value, dtype=np.float64)
+    if np.isnan(v).any():
+        return "nan"
+    if np.isinf(v).any():
+        return "inf"
+    return None
+
+
+def check_text(out, plot=False, width=None):
+    bad = _not_finite(out["value"])
+    if bad is not None:
+        head = wrap(
+            f"FAILED: the function is {bad} at this input, so it has no derivative there to "
+            "check: choose an input inside its domain",
+            width,
+        )
+        return head + "\n\n" + tensor_repr(out["value"], linewidth=linewidth(width)) + "\n"
     lines = [
-        f"{'ok' if out['ok'] else 'FAILED'}: reverse and forward mode against central "
-        f"finite differences (float64, eps={out['eps']:g}, atol={out['atol']:g}, "
-        f"rtol={out['rtol']:g})",
+        wrap(
+            f"{'ok' if out['ok'] else 'FAILED'}: reverse and forward mode against central "
+            f"finite differences (float64, eps={out['eps']:g}, atol={out['atol']:g}, "
+            f"rtol={out['rtol']:g})",
+            width,
+        ),
         "",
     ]
     rows = []
@@ -319,12 +522,16 @@ def check_text(out, plot=False):
                     "yes" if r["ok"] else "NO",
                 )
             )
-    lines += _plain_table(("input", "mode", "max abs error", "max rel error", "ok"), rows)
+    headers = ("input", "mode", "max abs error", "max rel error", "ok")
+    lines += table_or_blocks(headers, rows, width, title=2)
     if "sweep" in out:
         lines += [
             "",
-            "finite-difference error as the step shrinks (truncation error falls "
-            "with the step, rounding error grows as it shrinks):",
+            wrap(
+                "finite-difference error as the step shrinks (truncation error falls "
+                "with the step, rounding error grows as it shrinks):",
+                width,
+            ),
             "",
         ]
         sweep = out["sweep"]
@@ -333,7 +540,7 @@ def check_text(out, plot=False):
             [(f"{r['step']:.0e}", f"{r['max_abs_error']:.3e}") for r in sweep],
         )
         if plot:
-            lines += [""] + _sweep_plot(sweep)
+            lines += [""] + _sweep_plot(sweep, min(40, max(1, (width or 80) - 30)))
     return "\n".join(lines) + "\n"
 
 
@@ -347,3 +554,28 @@ def _sweep_plot(sweep, width=40):
         n = 1 + int((v - lo) / (hi - lo) * (width - 1)) if hi > lo else 1
         out.append(f"{r['step']:.0e} │{'█' * n:<{width}}│ 1e{v:+.1f}")
     return out
+
+
+# ---- the operator table and one operator's card -----------------------------------------
+
+
+def operator_table(rows, width=None):
+    """`gradcli ops`: one aligned row per operator under a header (one block per operator on
+    a terminal too narrow for the table)."""
+    headers = ("call", "PyTorch", "grad_fn", "derivative")
+    cells = [(r["call"], r["mirror"], r["labels"], r["rule"]) for r in rows]
+    return "\n".join(table_or_blocks(headers, cells, width)) + "\n"
+
+
+def operator_card(card, width=None):
+    """`gradcli ops NAME`: the call, the PyTorch call it mirrors, labels, rule and an example."""
+    lines = [card["call"], ""]
+    fields = [
+        ("PyTorch", card["mirror"]),
+        ("grad_fn", card["labels"]),
+        ("derivative", card["rule"]),
+        ("example", card.get("example") or "(none in the table)"),
+    ]
+    for key, text in fields:
+        lines.append(wrap(f"  {key + ':':<12}{text}", width, 14))
+    return "\n".join(lines) + "\n"

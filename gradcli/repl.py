@@ -34,9 +34,9 @@ def history_path():
 
 def names():
     """What Tab offers: operator names (and the method spellings) from the registry."""
-    from .ops import ALIASES, OPS
+    from .ops import SPELLINGS
 
-    return sorted({n for n, o in OPS.items() if o.public} | set(ALIASES))
+    return sorted({s.split(".")[-1] for s in SPELLINGS})
 
 
 class Session:

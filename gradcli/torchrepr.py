@@ -145,8 +145,13 @@ def tensor_str(
     return _with_formatter(a, indent, summarize, fmt, linewidth)
 
 
-def tensor_repr(a: ArrayLike, grad_fn: str | None = None, requires_grad: bool = False) -> str:
-    """``repr(tensor)`` as PyTorch prints it."""
+def tensor_repr(
+    a: ArrayLike,
+    grad_fn: str | None = None,
+    requires_grad: bool = False,
+    linewidth: int = LINEWIDTH,
+) -> str:
+    """``repr(tensor)`` as PyTorch prints it (``linewidth`` as torch.set_printoptions sets it)."""
     a = np.asarray(a)
     prefix = "tensor("
     indent = len(prefix)
@@ -161,19 +166,19 @@ def tensor_repr(a: ArrayLike, grad_fn: str | None = None, requires_grad: bool = 
     else:
         if dtype not in _DEFAULT_DTYPES:
             suffixes.append("dtype=" + _DTYPE_NAMES.get(dtype, dtype))
-        body = tensor_str(a, indent)
+        body = tensor_str(a, indent, linewidth)
     if grad_fn is not None:
         suffixes.append(f"grad_fn=<{grad_fn}>")
     elif requires_grad:
         suffixes.append("requires_grad=True")
-    return _add_suffixes(prefix + body, suffixes, indent)
+    return _add_suffixes(prefix + body, suffixes, indent, linewidth)
 
 
-def _add_suffixes(text, suffixes, indent):
+def _add_suffixes(text, suffixes, indent, linewidth=LINEWIDTH):
     parts = [text]
     last_line_len = len(text) - text.rfind("\n") + 1
     for suffix in suffixes:
-        if last_line_len + len(suffix) + 2 > LINEWIDTH:
+        if last_line_len + len(suffix) + 2 > linewidth:
             parts.append(",\n" + " " * indent + suffix)
             last_line_len = indent + len(suffix)
         else:

@@ -381,8 +381,8 @@ TASK_CASES = [
     ),
     ({"task": "grad", "expr": "sum(x * y)"}, ["grad", "sum(x * y)", "x=1,2", "y=3,4"]),
     (
-        {"task": "jvp", "dtype": "float64"},
-        ["jvp", "sin(x) * y", "x=1,2", "y=3,4", "--dtype", "float64"],
+        {"task": "jvp", "dtype": "float64", "tangents": {"y": [0, 1]}},
+        ["jvp", "sin(x) * y", "x=1,2", "y=3,4", "--dtype", "float64", "--tangent", "y=0,1"],
     ),
 ]
 

@@ -195,7 +195,7 @@ NON_UTF8 = [
     ("gradcli hessian 'sum(x^3)' x=1,2", "d^2out/dxdx"),
     ("gradcli explain 'sum(x*x)' x=1,2", "dout/dout"),
     ("gradcli graph 'sum(x*x)' x=1,2", "`- [1] x*x"),
-    ("gradcli jvp 'x*2' x=1", "jvp (J"),
+    ("gradcli jvp 'x*2' x=1 --tangent x=1", "jvp (J"),
     ("gradcli check 'sum(x)' x=1 --sweep", "ok: "),
     (f"gradcli grad 'sum({LONG} * 2)' {LONG}=1", "a_rather_long_input_name_of_for~"),
     ("gradcli ops", "d(a+b)/da = 1"),
@@ -243,7 +243,7 @@ def test_ascii_text_spells_out_gradcli_symbols():
 @pytest.mark.parametrize(
     "args",
     [
-        ["jvp", "3", "x=1"],
+        ["jvp", "3", "x=1", "--tangent", "x=1"],
         ["jacobian", "0.5", "x=1"],
         ["check", "3", "x=1"],
         ["hessian", "y = 3; y", "x=1"],
@@ -372,7 +372,7 @@ def test_text_output_does_not_build_the_json(monkeypatch):
     for args in (
         ["jacobian", "x*2", "x=1,2"],
         ["hessian", "sum(x^3)", "x=1,2"],
-        ["jvp", "x*2", "x=1"],
+        ["jvp", "x*2", "x=1", "--tangent", "x=1"],
         ["check", "x*2", "x=1"],
         ["grad", "x*2", "x=1", "--seed-vector", "1"],
     ):
