@@ -81,7 +81,7 @@ class Group(click.Group):
         except GradcliError as e:
             _fail(e, False)
         except click.ClickException as e:
-            e.show(file=_SafeStderr())
+            e.show(file=_SafeStderr())  # type: ignore[arg-type]  # pyright: ignore[reportArgumentType]
             sys.exit(e.exit_code)
         except click.Abort:
             sys.exit(130)
@@ -172,6 +172,12 @@ def output_options(fn):
         type=click.Path(dir_okay=False),
         help="Write the answer to FILE instead of stdout.",
     )(color_option(command))
+
+
+def _given(param):
+    """Whether the running command's ``param`` was given (not its default)."""
+    source = click.get_current_context().get_parameter_source(param)
+    return source is not None and source.name != "DEFAULT"
 
 
 def _complete_from(*choices):
@@ -271,7 +277,9 @@ def jvp(tangents, **options):
             )
         pairs = {}
         for t in tangents:
-            name, value = _NAME_VALUE.match(t).groups()
+            m = _NAME_VALUE.match(t)
+            assert m is not None  # every tangent was checked above
+            name, value = m.groups()
             if name in pairs:
                 raise InputError(f"--tangent {name} is given twice", hint="give each once")
             pairs[name] = parse_value(value, f"tangent {name}")
@@ -375,7 +383,7 @@ def check(eps, atol, rtol, sweep, max_evaluations, **options):
     def body():
         from . import derivatives, render
 
-        given = click.get_current_context().get_parameter_source("dtype").name != "DEFAULT"
+        given = _given("dtype")
         if given and options["dtype"] != "float64":
             raise InputError(
                 f"check always computes in float64, not {options['dtype']}",
@@ -429,7 +437,7 @@ def graph(fmt, seed_vector, **options):
         from . import graphs
         from .inputs import parse_value
 
-        explicit = click.get_current_context().get_parameter_source("fmt").name != "DEFAULT"
+        explicit = _given("fmt")
         if options["as_json"] and explicit and fmt != "json":
             raise InputError(
                 f"--json and --format {fmt} ask for two different outputs",

@@ -5,6 +5,7 @@ import errno
 import os
 import re
 import sys
+from typing import Any
 
 from .errors import GradcliError, InputError, OutputError
 
@@ -110,7 +111,7 @@ class _Closed:
 
     def _closed(self, *args, **kwargs):
         error = OSError(errno.EBADF, f"{self.name} is closed")
-        error.stream = self.name
+        error.stream = self.name  # type: ignore[attr-defined]  # pyright: ignore[reportAttributeAccessIssue]  # noqa: E501
         raise error
 
     write = read = readline = fileno = _closed
@@ -272,7 +273,7 @@ def _lookalike_hint(text):
     )
 
 
-_LAST_JOB = []  # the Job of the running command, for hints about the mistake in it
+_LAST_JOB: list[Any] = []  # the Job of the running command, for hints about the mistake in it
 
 
 def refine(error):
@@ -400,7 +401,8 @@ def _read_text(path, what, limit=None, flag="--max-input-bytes"):
 
 def _read_at_most(f, limit):
     """The bytes of ``f``, or None when there are more than ``limit``."""
-    chunks, total = [], 0
+    chunks: list[bytes] = []
+    total = 0
     while True:
         chunk = f.read(min(1 << 20, limit + 1 - total))
         if not chunk:
@@ -453,7 +455,7 @@ def _stray_hint(a, args, i, file_, command):
     before = args[i - 1] if i else None
     after = args[i + 1] if i + 1 < len(args) else None
     if a.startswith("=") or (after is not None and after.startswith("=")):
-        name, value = (before or "NAME", a[1:]) if a.startswith("=") else (a, after[1:])
+        name, value = (before or "NAME", a[1:]) if a.startswith("=") else (a, (after or "")[1:])
         if not value and i + 2 < len(args) and not a.startswith("="):
             value = args[i + 2]
         return f"no spaces around '=': {name}={value or 'VALUE'}"
@@ -480,7 +482,7 @@ def _split_args(args, file_):
         if not args:
             raise InputError("missing EXPR", hint=f"e.g. {command} 'mean(x^2)' x=1,2,3")
         expr = args.pop(0)
-    pairs = {}
+    pairs: dict[str, str] = {}
     for i, a in enumerate(args):
         m = _NAME_VALUE.match(a)
         if not m:
@@ -521,7 +523,9 @@ class Job:
 
         expr, pairs = _split_args(args, file_)
         _LAST_JOB.append(self)
-        self.text, self.inputs, self.raw = None, {}, pairs
+        self.text: Any = None
+        self.inputs: dict[str, Any] = {}
+        self.raw = pairs
         if file_ == "-" and inputs_path == "-":
             raise InputError("--file and --inputs cannot both read stdin")
         self.as_json = as_json
@@ -600,7 +604,7 @@ def console(out=None):
     from rich.console import Console
 
     return Console(
-        file=out or Output(),
+        file=out or Output(),  # type: ignore[arg-type]  # pyright: ignore[reportArgumentType]
         highlight=False,
         width=terminal_width() or 10_000,
         force_terminal=True,

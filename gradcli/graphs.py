@@ -1,6 +1,8 @@
 """The graph drawn (tree, Graphviz dot, Mermaid, JSON) and the reverse pass explained.
 Every walk here is a plain loop or an explicit stack."""
 
+from typing import Any
+
 from . import engine
 from .api import prepare, quietly
 from .inputs import to_array
@@ -255,7 +257,8 @@ def rich_tree(g, width=None):
     from rich.text import Text
     from rich.tree import Tree
 
-    trees, branches = [], {}
+    trees: list[Any] = []
+    branches: dict[int, Any] = {}
     for depth, node, kind in _walk(g):
         label = Text()  # Text("...", style=) would style the whole label, dimming it all
         label.append(f"[{node['id']}] ", style="dim")
@@ -266,9 +269,9 @@ def rich_tree(g, width=None):
             label.append(f"  {node['grad_fn'] or node['op']}", style="magenta")
             if "shape" in node:
                 label.append(f"  {_shape(node['shape'])}")
-                parts = [("value " + _compact(node["value"]), None)]
+                parts: list[tuple[str, str]] = [(f"value {_compact(node['value'])}", "")]
                 if node["grad"] is not None:
-                    parts.append(("grad " + _compact(node["grad"]), "green"))
+                    parts.append((f"grad {_compact(node['grad'])}", "green"))
                 one_line = len(label) + sum(len(p) + 2 for p, _ in parts)
                 sep = "  "
                 too_wide = width is not None and 4 * depth + one_line > width

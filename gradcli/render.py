@@ -2,6 +2,7 @@
 Rendering never computes anything."""
 
 import json
+from typing import Any
 
 from .api import json_value
 from .torchrepr import LINEWIDTH, tensor_repr, tensor_str
@@ -41,7 +42,7 @@ def json_pieces(obj):
         if isinstance(item, _Raw):
             yield item
         elif isinstance(item, dict):
-            parts = []
+            parts: list[str] = []
             for k, v in item.items():
                 parts += [_Raw(", " if parts else "{"), _Raw(json.dumps(str(k)) + ": "), v]
             todo += reversed(parts + [_Raw("}" if parts else "{}")])
@@ -143,11 +144,13 @@ def piece_texts(result):
     is `1/x`, not `x`): every node but the last that came from one piece of source text is
     named for what it computes. One pass, in node order."""
     nodes = result.nodes
-    owner = {}  # the node that stands for a piece of source text: an input, else the last
+    owner: dict[
+        Any, Any
+    ] = {}  # the node that stands for a piece of source text: an input, else the last
     for n in nodes:
         if owner.get(n.src) is None or nodes[owner[n.src]].op != "input":
             owner[n.src] = n.id
-    texts = {}
+    texts: dict[Any, Any] = {}
 
     def bare(t):
         return t[1:-1] if t.startswith("(") and t.endswith(")") else t
@@ -339,7 +342,7 @@ def rich_print(result, console):
         for title, parts in node_blocks(result, width):
             console.print(Text(title, style="bold"), soft_wrap=True)
             for key, text in parts:
-                console.print(Text(text, style="green" if key == "grad" else None), soft_wrap=True)
+                console.print(Text(text, style="green" if key == "grad" else ""), soft_wrap=True)
     for name, text in grads:
         console.print()
         console.print(Text(f"{name}.grad", style="bold cyan"), soft_wrap=True)
