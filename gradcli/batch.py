@@ -661,7 +661,7 @@ class _Worker:
         )
         self.process.start()
         child.close()
-        self.unit = None
+        self.unit: list[_Slot] | None = None
 
     def stop(self):
         self.process.kill()
@@ -1001,7 +1001,7 @@ def is_url(name: str) -> bool:
 
 def fsspec_module():
     try:
-        import fsspec
+        import fsspec  # type: ignore[import-untyped]  # fsspec ships no type information
     except ImportError:
         raise InputError("reading and writing URLs needs fsspec", hint=CLOUD_HINT) from None
     return fsspec
@@ -1077,7 +1077,7 @@ def open_input(name: str) -> BinaryIO:
         return sys.stdin.buffer
     try:
         if is_url(name):
-            raw = fsspec_module().open(name, "rb").open()
+            raw = fsspec_module().open(name, "rb").open()  # pyright: ignore[reportAttributeAccessIssue]  # one URL: an OpenFile
             size = getattr(raw, "size", None)
         else:
             raw = open(name, "rb")  # noqa: SIM115 - closed by the caller
@@ -1115,7 +1115,7 @@ def open_output(name: str) -> TextIO:
 
     try:
         if is_url(name):
-            raw = fsspec_module().open(name, "wb").open()
+            raw = fsspec_module().open(name, "wb").open()  # pyright: ignore[reportAttributeAccessIssue]  # one URL: an OpenFile
         elif not name.endswith(".gz"):
             return open(name, "w", encoding="ascii")  # noqa: SIM115 - closed by the caller
         else:

@@ -34,9 +34,10 @@ def history_path():
 
 def names():
     """What Tab offers: operator names (and the method spellings) from the registry."""
-    from .ops import ALIASES, OPS
+    from .ops import OPS, SPELLINGS
 
-    return sorted({n for n, o in OPS.items() if o.public} | set(ALIASES))
+    bare = {n for n in SPELLINGS if "." not in n}  # aliases and methods too: clip, A.t()
+    return sorted({n for n, o in OPS.items() if o.public} | bare)
 
 
 class Session:
