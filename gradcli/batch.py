@@ -1077,7 +1077,8 @@ def open_input(name: str) -> BinaryIO:
         return sys.stdin.buffer
     try:
         if is_url(name):
-            raw = fsspec_module().open(name, "rb").open()  # pyright: ignore[reportAttributeAccessIssue]  # one URL: an OpenFile
+            # fsspec.open of one URL gives an OpenFile, not OpenFiles
+            raw = fsspec_module().open(name, "rb").open()  # pyright: ignore[reportAttributeAccessIssue]
             size = getattr(raw, "size", None)
         else:
             raw = open(name, "rb")  # noqa: SIM115 - closed by the caller
@@ -1115,7 +1116,8 @@ def open_output(name: str) -> TextIO:
 
     try:
         if is_url(name):
-            raw = fsspec_module().open(name, "wb").open()  # pyright: ignore[reportAttributeAccessIssue]  # one URL: an OpenFile
+            # fsspec.open of one URL gives an OpenFile, not OpenFiles
+            raw = fsspec_module().open(name, "wb").open()  # pyright: ignore[reportAttributeAccessIssue]
         elif not name.endswith(".gz"):
             return open(name, "w", encoding="ascii")  # noqa: SIM115 - closed by the caller
         else:

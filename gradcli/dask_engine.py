@@ -245,7 +245,8 @@ def _shipped_tasks(name, blocksize, first_line, settings):
 
 def _open(where):
     if b.is_url(where):
-        return b.fsspec_module().open(where, "rb").open()  # pyright: ignore[reportAttributeAccessIssue]  # one URL: an OpenFile
+        # fsspec.open of one URL gives an OpenFile, not OpenFiles
+        return b.fsspec_module().open(where, "rb").open()  # pyright: ignore[reportAttributeAccessIssue]
     return open(where, "rb")  # noqa: SIM115 - closed by the callers
 
 

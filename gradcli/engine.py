@@ -251,9 +251,8 @@ def _stand_in(value):
 def _forward(program, arrays, wrt, dtype, max_elements):
     nodes: list[Node] = []
     where = [0] * len(program.nodes)
-    current: list[int | None] = [
-        None
-    ]  # the program node being evaluated, for emit() and error positions
+    # the program node being evaluated, for emit() and error positions
+    current: list[int | None] = [None]
 
     def emit(opname, args, attrs=None):
         op = OPS[opname]

@@ -143,9 +143,8 @@ _PY_COMPARE = {
     "ne": lambda a, b: a != b,
 }
 FOLDABLE = {"add", "sub", "mul", "div", "pow", "neg", "floor_divide", "remainder", *_PY_COMPARE}
-INTEGER_FOLDS: dict[
-    str, Callable[..., int]
-] = {  # Python's integer operators, on numbers that are whole
+# Python's integer operators, on numbers that are whole
+INTEGER_FOLDS: dict[str, Callable[..., int]] = {
     "bitwise_and": lambda a, b: a & b,
     "bitwise_or": lambda a, b: a | b,
     "lshift": lambda a, b: a << b,
