@@ -663,7 +663,7 @@ class _Worker:
         )
         self.process.start()
         child.close()
-        self.unit = None
+        self.unit: list[_Slot] | None = None
 
     def stop(self):
         self.process.kill()
@@ -1003,7 +1003,7 @@ def is_url(name: str) -> bool:
 
 def fsspec_module():
     try:
-        import fsspec
+        import fsspec  # type: ignore[import-untyped]  # fsspec ships no type information
     except ImportError:
         raise InputError("reading and writing URLs needs fsspec", hint=CLOUD_HINT) from None
     return fsspec
@@ -1079,7 +1079,8 @@ def open_input(name: str) -> BinaryIO:
         return sys.stdin.buffer
     try:
         if is_url(name):
-            raw = fsspec_module().open(name, "rb").open()
+            # fsspec.open of one URL gives an OpenFile, not OpenFiles
+            raw = fsspec_module().open(name, "rb").open()  # pyright: ignore[reportAttributeAccessIssue]
             size = getattr(raw, "size", None)
         else:
             raw = open(name, "rb")  # noqa: SIM115 - closed by the caller
@@ -1117,7 +1118,8 @@ def open_output(name: str) -> TextIO:
 
     try:
         if is_url(name):
-            raw = fsspec_module().open(name, "wb").open()
+            # fsspec.open of one URL gives an OpenFile, not OpenFiles
+            raw = fsspec_module().open(name, "wb").open()  # pyright: ignore[reportAttributeAccessIssue]
         elif not name.endswith(".gz"):
             return open(name, "w", encoding="ascii")  # noqa: SIM115 - closed by the caller
         else:

@@ -80,7 +80,8 @@ def client_for(scheduler: str | None, workers: int | None) -> Iterator[Any]:
                 processes=True,
                 threads_per_worker=1,
                 host="127.0.0.1",
-                dashboard_address=None,
+                # None (no dashboard) is documented; the annotation says str only
+                dashboard_address=None,  # pyright: ignore[reportArgumentType]
                 silence_logs=logging.ERROR,
             )
     except OSError as e:
@@ -244,7 +245,8 @@ def _shipped_tasks(name, blocksize, first_line, settings):
 
 def _open(where):
     if b.is_url(where):
-        return b.fsspec_module().open(where, "rb").open()
+        # fsspec.open of one URL gives an OpenFile, not OpenFiles
+        return b.fsspec_module().open(where, "rb").open()  # pyright: ignore[reportAttributeAccessIssue]
     return open(where, "rb")  # noqa: SIM115 - closed by the callers
 
 

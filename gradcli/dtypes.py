@@ -38,7 +38,7 @@ SCALAR_TYPE_NAMES = {
 # nothing but floating point and itself.
 _UINT64 = np.dtype("uint64")
 FLOAT32, FLOAT64, INT64, BOOL = (DTYPES[n] for n in ("float32", "float64", "int64", "bool"))
-KINDS = (
+KINDS: tuple[str, ...] = (
     "promote",
     "float",
     "floating_only",
@@ -142,7 +142,7 @@ def result_type(*operands, default_float="float32"):
     """``torch.result_type`` over any number of operands. Tensors with dimensions promote among
     themselves; zero-dim tensors, then Python scalars, count only when they raise the category.
     A Python float is ``default_float`` (float32, or float64 under ``--dtype float64``)."""
-    groups = {"tensor": None, "zerodim": None, "scalar": None}
+    groups: dict[str, np.dtype | None] = {"tensor": None, "zerodim": None, "scalar": None}
     for op in operands:
         dtype, kind = _operand(op, default_float)
         prev = groups[kind]

@@ -131,7 +131,7 @@ def _last_uses(nodes, out):
     for c in nodes:
         for a in c.args:
             last[a] = c.id
-    drop = [[] for _ in nodes]
+    drop: list[list[int]] = [[] for _ in nodes]
     for a, c in last.items():
         if (
             not need[a]
@@ -144,7 +144,7 @@ def _last_uses(nodes, out):
 
 def _replay(plan, program, arrays, dtype, lean=False):
     entries, out, drop = plan
-    nodes = []
+    nodes: list[Node] = []
     operands = None
     for op_name, args, attrs, src, rg, label, name, shape, big in entries:
         p = program.nodes[src]
@@ -162,7 +162,8 @@ def _replay(plan, program, arrays, dtype, lean=False):
                 if buffer is None:
                     buffer = pooled = _POOL.take(shape, dtype)
             operands = _operands(op, [nodes[a] for a in args], dtype)
-            fn = op.ufunc(operands) if buffer is not None else None
+            # buffer is set only for an op with a ufunc
+            fn = op.ufunc(operands) if buffer is not None and op.ufunc is not None else None
             if fn is None and pooled is not None:
                 buffer = None
                 _POOL.keep(pooled)  # not used after all: back it goes
@@ -248,9 +249,10 @@ def _stand_in(value):
 
 
 def _forward(program, arrays, wrt, dtype, max_elements):
-    nodes = []
+    nodes: list[Node] = []
     where = [0] * len(program.nodes)
-    current = [None]  # the program node being evaluated, for emit() and error positions
+    # the program node being evaluated, for emit() and error positions
+    current: list[int | None] = [None]
 
     def emit(opname, args, attrs=None):
         op = OPS[opname]
@@ -380,13 +382,24 @@ def backward(nodes, out, seed, dtype, text=None, on_step=None, free=False):
         vals = _operands(op, argn, dtype)
         attrs = node.attrs or {}
         # a tuple holds one rule per input; a function (cat, stack) gives all at once
-        every = op.grads(g, node.value, *vals, **attrs) if callable(op.grads) else None
+        rules = op.grads
+        every = (
+            None
+            if rules is None or isinstance(rules, tuple)
+            else rules(g, node.value, *vals, **attrs)
+        )
         sent = [] if on_step is not None else None
         for k, a in enumerate(node.args):
-            rule = None if every is not None else op.grads[k]
-            if not argn[k].requires_grad or (every is None and rule is None):
-                continue  # no gradient flows to a condition or a class index
-            ga = every[k] if every is not None else rule(g, node.value, *vals, **attrs)
+            if not argn[k].requires_grad:
+                continue
+            if every is not None:
+                ga = every[k]
+            else:
+                assert isinstance(rules, tuple)  # a node needing gradients has rules
+                rule = rules[k]
+                if rule is None:
+                    continue  # no gradient flows to a condition or a class index
+                ga = rule(g, node.value, *vals, **attrs)
             ga = _unbroadcast(np.asarray(ga), argn[k].shape, dtype)
             if text is not None:  # --detect-anomaly: name the first backward step to go bad
                 bad = _first_bad(ga)

@@ -207,8 +207,8 @@ def _checked(value, dtype, name):
 
     flat = []
     shape = None
-    stack = [(value, 0, ())]  # (item, depth, index path)
-    level_len = {}
+    stack: list[tuple[object, int, tuple[int, ...]]] = [(value, 0, ())]  # (item, depth, path)
+    level_len: dict[int, int] = {}
     while stack:
         item, depth, path = stack.pop()
         if isinstance(item, (list, tuple)):
@@ -294,7 +294,7 @@ def _generate(kind, args_text, dtype, name, rng, max_elements):
             raise InputError(
                 f"{name}: linspace(start, end, steps) takes three numbers, steps a whole number"
             )
-        shape = (int(args[2]),)
+        shape: tuple[float, ...] = (int(args[2]),)  # arange's may be (inf,)
     elif kind == "arange":
         if not 1 <= len(args) <= 3:
             raise InputError(f"{name}: arange(end), arange(start, end) or arange(start, end, step)")
@@ -356,7 +356,9 @@ def _allocate(kind, args, shape, dtype, rng, bounds=None):
 
         rng = Generator()
     if kind == "randint":
-        return rng.randint(*bounds, shape, dtype)  # torch.randint(..., dtype=float)
+        assert bounds is not None  # _generate parsed randint's (low, high)
+        low, high = bounds
+        return rng.randint(low, high, shape, dtype)  # torch.randint(..., dtype=float)
     if kind == "randperm":
         return rng.randperm(shape[0], dtype)
     return (rng.randn if kind == "randn" else rng.rand)(shape, dtype)

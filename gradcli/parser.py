@@ -12,6 +12,8 @@ import math
 import os
 import re
 import unicodedata
+from collections.abc import Callable
+from typing import Any, cast
 
 from . import ops as _ops
 from .errors import GradcliError, ParseError, UnknownNameError
@@ -141,7 +143,8 @@ _PY_COMPARE = {
     "ne": lambda a, b: a != b,
 }
 FOLDABLE = {"add", "sub", "mul", "div", "pow", "neg", "floor_divide", "remainder", *_PY_COMPARE}
-INTEGER_FOLDS = {  # Python's integer operators, on numbers that are whole
+# Python's integer operators, on numbers that are whole
+INTEGER_FOLDS: dict[str, Callable[..., int]] = {
     "bitwise_and": lambda a, b: a & b,
     "bitwise_or": lambda a, b: a | b,
     "lshift": lambda a, b: a << b,
@@ -150,7 +153,7 @@ INTEGER_FOLDS = {  # Python's integer operators, on numbers that are whole
 }
 
 
-def _fold(op, a, b=None):
+def _fold(op, a, b: Any = None):  # b: a number, None for the unary ops
     """Python-number arithmetic with IEEE results instead of exceptions (1/0 -> inf)."""
     try:
         if op == "add":
@@ -230,7 +233,7 @@ class Builder:
 
     def literal(self, e):
         """A list literal of numbers as nested Python lists (checked, without recursion)."""
-        out = []
+        out: list[Any] = []  # numbers and nested lists of them
         stack = [(e, out)]
         while stack:
             item, dest = stack.pop()
@@ -242,7 +245,7 @@ class Builder:
                 if el.kind == "num":
                     dest.append(el.value)
                 elif el.kind == "list":
-                    sub = []
+                    sub: list[Any] = []
                     dest.append(sub)
                     stack.append((el, sub))
                 else:
@@ -403,7 +406,8 @@ class Builder:
             raise self.error(
                 ParseError, f"{name}() takes {want}, got {len(positional)}", start, end
             )
-        attrs, optional = {}, {}
+        attrs: dict[str, object] = {}
+        optional: dict[str, E] = {}
         for pname, e in list(zip(params, positional[arity:], strict=False)) + list(
             keywords.items()
         ):
@@ -433,6 +437,7 @@ class Builder:
         """A constant argument (dim=, keepdim=, ...), checked for its kind."""
         if e.kind == "ns":
             e = self.ns_value(e)
+        value: Any  # a number, a nested list of numbers, a string, a bool or None
         if e.kind == "num":
             value = e.value
         elif e.kind == "list":
@@ -479,6 +484,7 @@ class Builder:
                     e.start,
                     e.end,
                 )
+            assert value is not None  # None is not an integer: the check above raised
             value = tuple(int(v) for v in value) if isinstance(value, list) else int(value)
             if sequence and isinstance(value, int):
                 value = (value,)  # x.flip(0) is x.flip((0,))
@@ -572,6 +578,7 @@ class Builder:
             return None  # F.sum(): F is an input
         return E("ns", path, obj.start, name_tok.end_pos)
 
+    @staticmethod
     def _binary(op):
         def callback(self, *children):
             a, b = children[0], children[-1]
@@ -596,6 +603,7 @@ class Builder:
         except (ValueError, OverflowError) as e:  # a negative or huge shift count
             raise self.error(ParseError, f"'{tok}': {e}", tok.start_pos) from None
 
+    @staticmethod
     def _logic(op):
         def callback(self, a, tok, b):
             a, b = self.value(a), self.value(b)
@@ -661,7 +669,7 @@ class Builder:
             for item in items:
                 if isinstance(item, tuple):
                     raise self.error(ParseError, "an index cannot hold keywords", item[3].start_pos)
-        out = []
+        out: list[tuple] = []
         for item in items:
             if isinstance(item, tuple) and item[0] == "ellipsis":
                 if ("ellipsis",) in out:
@@ -840,7 +848,7 @@ class _Transformer:
     )
 
     def __init__(self):
-        self.builder = None
+        self.builder: Builder | None = None
         for n in self._names:
             target = {"call": "call_", "attr": "attr_"}.get(n, n)
             setattr(self, n, self._forward(target))
@@ -863,23 +871,24 @@ def parse(text):
         UnexpectedInput,
         UnexpectedToken,
     )
+    from lark.lexer import Token
 
     _check_characters(text)
     if not text.strip() or _only_comments(text):
         raise ParseError("empty program: write an expression, e.g. 'mean(x^2)'")
     parser = _get_parser()
     builder = Builder(text)
-    transformer = parser.options.transformer
+    transformer = cast(_Transformer, parser.options.transformer)  # the one _get_parser gave
     transformer.builder = builder
     try:
-        out = parser.parse(text)
+        out = cast(E, parser.parse(text))  # the transformer's callbacks build an E
     except GradcliError:
         raise
     except UnexpectedCharacters as e:
-        ch = text[e.pos_in_stream] if e.pos_in_stream < len(text) else ""
-        raise builder.error(
-            ParseError, f"unexpected character {_show_char(ch)}", e.pos_in_stream
-        ) from None
+        pos = e.pos_in_stream
+        assert pos is not None  # Lark's lexer always says where the character is
+        ch = text[pos] if pos < len(text) else ""
+        raise builder.error(ParseError, f"unexpected character {_show_char(ch)}", pos) from None
     except UnexpectedEOF as e:
         raise builder.error(
             ParseError,
@@ -888,7 +897,7 @@ def parse(text):
             hint=_unclosed(text),
         ) from None
     except UnexpectedToken as e:
-        tok = e.token
+        tok: Token = e.token
         if tok.type == "$END":
             raise builder.error(
                 ParseError,
@@ -929,7 +938,7 @@ def _live(program):
     if all(keep):
         return program
     new_id = {}
-    kept = []
+    kept: list[PNode] = []
     for i, n in enumerate(nodes):
         if keep[i]:
             new_id[i] = len(kept)

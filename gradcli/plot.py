@@ -222,7 +222,7 @@ def terminal(data, expr, *, width=80, height=20, colour=False, derivative=True, 
         fy = dot_y(ys[-1])
         for i in np.linspace(0, len(x) - 1, min(len(x), cols // 3)).astype(int):
             if np.isfinite(fy[i]):
-                marks.add((int(round(fy[i])) // 4, int(round(px[i])) // 2))
+                marks.add((int(round(float(fy[i]))) // 4, int(round(px[i])) // 2))
 
     def paint(text, key):
         return _ANSI[key] + text + _RESET if colour else text

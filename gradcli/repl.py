@@ -34,9 +34,10 @@ def history_path():
 
 def names():
     """What Tab offers: operator names (and the method spellings) from the registry."""
-    from .ops import SPELLINGS
+    from .ops import OPS, SPELLINGS
 
-    return sorted({s.split(".")[-1] for s in SPELLINGS})
+    bare = {n for n in SPELLINGS if "." not in n}  # aliases and methods too: clip, A.t()
+    return sorted({n for n, o in OPS.items() if o.public} | bare)
 
 
 class Session:

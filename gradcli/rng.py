@@ -172,15 +172,15 @@ class Generator:
         if n < (2**32 - 1) // 20:
             for start in range(0, n - 1, block):
                 stop = min(start + block, n - 1)
-                i = np.arange(start, stop, dtype=np.uint64)
-                picks = (self.random(stop - start) % (np.uint64(n) - i) + i).tolist()
+                lows = np.arange(start, stop, dtype=np.uint64)
+                picks = (self.random(stop - start) % (np.uint64(n) - lows) + lows).tolist()
                 for i, j in zip(range(start, stop), picks, strict=True):
                     perm[i], perm[j] = perm[j], perm[i]
         else:
             for start in range(0, n, block):
                 stop = min(start + block, n)
-                i = np.arange(start, stop, dtype=np.uint64)
-                picks = (self.random64(stop - start) % (i + np.uint64(1))).tolist()
+                lows = np.arange(start, stop, dtype=np.uint64)
+                picks = (self.random64(stop - start) % (lows + np.uint64(1))).tolist()
                 for i, z in zip(range(start, stop), picks, strict=True):
                     perm[i] = perm[z]
                     perm[z] = i

@@ -33,8 +33,8 @@ def _lines(node):
     lines = [_title(node), node["grad_fn"] or node["op"]]
     if "shape" in node:
         lines.append("shape " + _shape(node["shape"]))
-        lines.append("value " + _compact(node["value"]))
-        lines.append("grad " + ("None" if node["grad"] is None else _compact(node["grad"])))
+        lines.append(f"value {_compact(node['value'])}")
+        lines.append(f"grad {_compact(node['grad'])}")  # _compact(None) is None
     return lines
 
 

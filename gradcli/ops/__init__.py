@@ -65,7 +65,7 @@ CONSTANTS["math.tau"] = math.tau
 # numpy-style keyword names PyTorch's argument parser accepts for its own
 KEYWORDS = {"axis": "dim", "keepdims": "keepdim"}
 
-SPELLINGS = {}  # "sum", "torch.sum", "Tensor.sum", "torch.nn.functional.relu" -> Op
+SPELLINGS: dict[str, Op] = {}  # "sum", "torch.sum", "Tensor.sum", "torch.nn.functional.relu" -> Op
 for _op in TABLE:
     for _name in _op.names():
         SPELLINGS.setdefault(_name, _op)

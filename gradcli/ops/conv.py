@@ -8,6 +8,7 @@ on real parts. The public rows lower to the nodes PyTorch records (1-D pooling i
 pooling between an unsqueeze and a squeeze, an unbatched convolution likewise)."""
 
 import math
+from typing import Any
 
 from ..errors import EvaluationError, ShapeError
 from .arithmetic import _pow, _pow_grad_base
@@ -60,7 +61,7 @@ def _pad_to(x, d, before, size, value=0):
     if tuple(before) == (0,) * d and tuple(size) == tuple(inner):
         return x
     buf = np.full(x.shape[:-d] + tuple(size), value, dtype=x.dtype)
-    buf[(..., *[slice(b, b + n) for b, n in zip(before, inner, strict=True)])] = x
+    buf[(...,) + tuple(slice(b, b + n) for b, n in zip(before, inner, strict=True))] = x
     return buf
 
 
@@ -92,7 +93,7 @@ def _col2im(cols, size, kernel, stride, dilation, out):
     if 0 in out:
         return buf
     for _, kk, key in _offsets(kernel, stride, dilation, out):
-        buf[(..., *key)] += cols[(..., *kk, *[slice(None)] * d)]
+        buf[(...,) + tuple(key)] += cols[(...,) + tuple(kk) + (slice(None),) * d]
     return buf
 
 
@@ -302,7 +303,8 @@ def _conv_attrs(name, d, wd, attrs, transposed):
         return expanded
 
     keys = ("stride", "padding", "dilation") + (("output_padding",) if transposed else ())
-    a = {k: ntuple(k) for k in keys}
+    # Any: a tuple of ints, or for padding also the string "same" or "valid"
+    a: dict[str, Any] = {k: ntuple(k) for k in keys}
     groups = attrs["groups"]
     if not isinstance(groups, int):
         raise ShapeError(f"{name}(): argument 'groups' must be int")
@@ -519,8 +521,9 @@ def _over_offsets(ufunc, xp, a, out):
     elementwise pass over the output (faster than numpy's reduce over small strided axes)."""
     acc = None
     for _, _, key in _offsets(a["kernel"], a["stride"], a["dilation"], out):
-        v = xp[(..., *key)]
+        v = xp[(...,) + tuple(key)]
         acc = v.copy() if acc is None else ufunc(acc, v, out=acc)
+    assert acc is not None  # the kernel sizes were checked to be > 0
     return acc
 
 
@@ -552,13 +555,13 @@ def _max_pool_grad(g, o, x, **a):
         )
         taken = None
         for _, _, key in offsets:
-            hit = xp[(..., *key)] == o
+            hit = xp[(...,) + tuple(key)] == o
             if taken is None:
                 taken = hit
             else:
                 hit &= ~taken
                 taken |= hit
-            dest = buf[(..., *key)]
+            dest = buf[(...,) + tuple(key)]
             if apart:
                 dest[...] = np.where(hit, g, 0)
             else:
@@ -566,7 +569,7 @@ def _max_pool_grad(g, o, x, **a):
     else:  # NaN (the last one wins), all -inf (the first valid one), dual numbers
         idx = _max_pool_index(x, a)[1]
         for k, _, key in offsets:
-            buf[(..., *key)] += np.where(idx == k, g, 0)
+            buf[(...,) + tuple(key)] += np.where(idx == k, g, 0)
     return _crop(buf, d, a["padding"], x.shape[-d:])
 
 
@@ -600,7 +603,7 @@ def _avg_pool_grad(g, o, x, **a):
     share = g / _avg_divisor(x.shape, a, out)
     buf = np.zeros(x.shape[:-d] + size, dtype=share.dtype)
     for _, _, key in _offsets(a["kernel"], a["stride"], a["dilation"], out):
-        buf[(..., *key)] += share
+        buf[(...,) + tuple(key)] += share
     return _crop(buf, d, a["padding"], x.shape[-d:])
 
 
@@ -783,7 +786,7 @@ def _adaptive_windows(x, output_size):
         shape[j], shape[d + j] = o, length
         index.append(np.minimum(pos, n - 1).reshape(shape))
         valid.append(ok.reshape(shape))
-    gathered = x[(..., *index)]  # (lead, *out, *lengths)
+    gathered = x[(...,) + tuple(index)]  # (lead, *out, *lengths)
     mask = valid[0]
     for v in valid[1:]:
         mask = mask & v
@@ -1101,9 +1104,9 @@ X1 = {"x": ((1, 2, 6), REAL), "w": ((3, 2, 3), REAL), "b": ((3,), REAL)}
 X2 = {"x": ((1, 2, 5, 5), REAL), "w": ((3, 2, 3, 3), REAL), "b": ((3,), REAL)}
 X3 = {"x": ((1, 2, 4, 3, 3), REAL), "w": ((2, 2, 2, 2, 2), REAL), "b": ((2,), REAL)}
 B3 = {"b": ((3,), REAL)}
-P1 = {"x": ((2, 2, 7), "distinct")}
-P2 = {"x": ((1, 2, 5, 5), "distinct")}
-P3 = {"x": ((1, 2, 4, 4, 3), "distinct")}
+P1: dict[str, tuple[tuple[int, ...], str]] = {"x": ((2, 2, 7), "distinct")}
+P2: dict[str, tuple[tuple[int, ...], str]] = {"x": ((1, 2, 5, 5), "distinct")}
+P3: dict[str, tuple[tuple[int, ...], str]] = {"x": ((1, 2, 4, 4, 3), "distinct")}
 
 
 def _conv_row(d):

@@ -2,6 +2,7 @@
 gradient helpers more than one family uses."""
 
 import math
+from collections.abc import Callable
 
 from ..errors import ShapeError
 
@@ -11,7 +12,7 @@ class _LazyNumpy:
     module of the table that calls ``lazy_numpy(globals())`` gets the real module in its
     globals on first use, so later calls pay nothing."""
 
-    users = []
+    users: list[dict[str, object]] = []
 
     def __getattr__(self, name):
         import numpy
@@ -115,7 +116,7 @@ class Op:
         self.forward = forward  # (*inputs, **attrs) -> array
         # one rule per tensor input, (g, out, *inputs, **attrs) -> array; or one function
         # giving the list of all inputs' gradients (list arguments); None: no gradient
-        self.grads = grads
+        self.grads: tuple | Callable[..., list] | None = grads
         self.label = label
         self.shape = shape  # (shapes, attrs) -> shape; raises ShapeError
         self.mirror = mirror or f"torch.{name}(a)"
@@ -211,7 +212,8 @@ def broadcast_shapes(*shapes):
             d = s[i - ndim + len(s)] if i - ndim + len(s) >= 0 else 1
             if d != 1:
                 if size != 1 and d != size:
-                    a, b = shapes[0], shapes[1] if len(shapes) > 1 else shapes[0]
+                    a = shapes[0]
+                    b = shapes[1] if len(shapes) > 1 else a
                     raise ShapeError(
                         f"shapes {fmt_shape(a)} and {fmt_shape(b)} cannot be broadcast: the "
                         f"size of tensor a ({size}) must match the size of tensor b ({d}) "

@@ -355,7 +355,7 @@ def _polygamma_r(n, x):
     return np.where(x == np.inf, np.nan, out)
 
 
-_LGAMMA_SERIES = []
+_LGAMMA_SERIES: list[float] = []
 
 
 def _lgamma_near_2(z):

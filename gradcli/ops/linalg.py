@@ -569,12 +569,11 @@ def _tensordot_dims(dims, na, nb):
         if k > min(na, nb):
             raise ShapeError(f"tensordot expects dims < ndim_a or ndim_b, but got dims={k}")
         return list(range(-k, 0)), list(range(k))
-    ok = (
+    if not (
         isinstance(dims, list)
         and len(dims) == 2
         and all(isinstance(d, (list, float)) for d in dims)
-    )
-    if not ok:
+    ):
         raise ShapeError("tensordot expects dims as an integer or a pair of lists of dims")
     d1, d2 = ([d] if isinstance(d, float) else d for d in dims)
     if not all(isinstance(x, float) and x.is_integer() for x in d1 + d2):
@@ -638,7 +637,7 @@ def _einsum_parse(eq, shapes):
     n = len(shapes)
     arrow = eq.find("->")
     lhs = eq if arrow < 0 else eq[:arrow]
-    labels = [[]]
+    labels: list[list[str]] = [[]]
     seen_ellipsis = False
     i = 0
     while i < len(lhs):
@@ -673,7 +672,7 @@ def _einsum_parse(eq, shapes):
         i += 1
     if len(labels) != n:
         raise ShapeError("einsum(): more operands were provided than specified in the equation")
-    count = {}
+    count: dict[str, int] = {}
     ell_dims = 0
     for k, (subs, shape) in enumerate(zip(labels, shapes, strict=True)):
         has = ELLIPSIS in subs
@@ -750,7 +749,8 @@ def _einsum_lower(emit, node, args, attrs):
     labels, perm, out_dims, total, ell_at, ell_dims = _einsum_parse(
         eq, [node(a).shape for a in args]
     )
-    sizes, ell_sizes, counts = {}, [1] * ell_dims, [0] * total
+    sizes: dict[str, int] = {}
+    ell_sizes, counts = [1] * ell_dims, [0] * total
     ops = []
     for k, (op, subs) in enumerate(zip(args, labels, strict=True)):
         order, dim = [-1] * total, 0

@@ -60,7 +60,8 @@ def names():
     """{section: set of names}, read once; ``math`` is Python's own module."""
     global _names
     if _names is None:
-        out, current = {}, None
+        out: dict[str, set[str]] = {}
+        current: set[str] | None = None
         with open(_FILE, encoding="utf-8") as f:
             for line in f:
                 line = line.strip()
@@ -69,6 +70,7 @@ def names():
                 if line.startswith("["):
                     current = out.setdefault(line[1:-1], set())
                 else:
+                    assert current is not None, "the names file starts with a [section]"
                     current.add(line)
         out["math"] = {n for n in dir(math) if not n.startswith("_")}
         _names = out

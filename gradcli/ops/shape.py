@@ -241,11 +241,11 @@ def _movedim_lower(emit, node, args, attrs):
     for what, dims in (("source", src), ("destination", dst)):
         if len(set(dims)) != len(dims):
             raise ShapeError(f"movedim: repeated dim in `{what}` ({dims})")
-    perm = [None] * ndim
+    placed: list[int | None] = [None] * ndim
     for s_, d_ in zip(src, dst, strict=True):
-        perm[d_] = s_
+        placed[d_] = s_
     rest = iter(n for n in range(ndim) if n not in src)
-    perm = tuple(p if p is not None else next(rest) for p in perm)
+    perm = tuple(p if p is not None else next(rest) for p in placed)
     return emit("permute", (a,), {"dims": perm})
 
 
