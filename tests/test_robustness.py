@@ -496,3 +496,25 @@ def test_no_eval_or_exec_of_user_text():
         # Only the grammar cache unpickles, with an unpickler that refuses every global
         # (tests/test_security.py plants hostile files for it).
         assert "pickle" not in code or path.name == "grammar_cache.py", path.name
+
+
+def test_erf_temporaries_stay_small():
+    """erf works a block at a time: on a large tensor its float64 temporaries (a copy,
+    masks, the series' terms) no longer cost several times the tensor (issue: sum(erf(x))
+    on 2e7 elements peaked at 1.5 GB)."""
+    import subprocess
+    import sys
+
+    code = (
+        "import resource, numpy as np, gradcli; "
+        "x = np.linspace(-3, 3, 4_000_000, dtype=np.float32); "
+        "gradcli.evaluate('sum({}(x))', {{'x': x}}); "
+        "print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)"
+    )
+    peak = {}
+    for fn in ("erf", "exp"):  # exp: one numpy call, the floor for an elementwise op
+        out = subprocess.run(
+            [sys.executable, "-c", code.format(fn)], capture_output=True, text=True, check=True
+        )
+        peak[fn] = int(out.stdout.split()[-1]) * 1024
+    assert peak["erf"] <= peak["exp"] + 4 * 4_000_000 * 4, peak

@@ -39,7 +39,23 @@ def _unary(name, forward, grad, rule, domain=REAL, label=None, **spelling):
     )
 
 
+ERF_BLOCK = 1 << 16  # elements erf works on at once: its float64 temporaries stay small
+
+
 def _erf(x):
+    """erf a block at a time, so that its temporaries (a float64 copy, masks, the series'
+    terms) cost a few megabytes whatever the size of the tensor."""
+    x = np.asarray(x)
+    if x.size <= ERF_BLOCK:
+        return _erf_block(x)
+    flat = x.reshape(-1)
+    out = np.empty(flat.shape, dtype=x.dtype)
+    for i in range(0, flat.size, ERF_BLOCK):
+        out[i : i + ERF_BLOCK] = _erf_block(flat[i : i + ERF_BLOCK])
+    return out.reshape(x.shape)
+
+
+def _erf_block(x):
     """erf to float64 precision (max relative error ~1e-15 against math.erf), vectorised:
     |x| < 2: 2/sqrt(pi) * exp(-x^2) * sum 2^n x^(2n+1) / (2n+1)!!  (positive terms only);
     |x| >= 2: 1 - erfc(|x|), erfc by its continued fraction evaluated backwards."""
