@@ -595,7 +595,9 @@ def terminal_width():
 
     if not sys.stdout.isatty():
         return None
-    return max(1, shutil.get_terminal_size((80, 24)).columns)
+    columns = shutil.get_terminal_size((80, 24)).columns
+    # (Python 3.10 returns 0 for a terminal that reports no width, 3.11 the fallback)
+    return columns if columns > 0 else 80
 
 
 def console(out=None):
