@@ -1,28 +1,13 @@
 """The picture commands, `plot` and `repl`, registered on gradcli's click group (cli.py
 imports this module last). Heavy imports stay inside the command bodies."""
 
-import os
 import sys
 
 import click
 
 from .cli import COMMAND, CONTEXT, main, program_options_own_output
-from .commands import Job, _run, _whole, answer
+from .commands import Job, _run, _whole, answer, styled
 from .errors import InputError
-
-
-def use_colour(stream):
-    """--color always/never; else colour on a terminal unless NO_COLOR is set (FORCE_COLOR
-    forces it)."""
-    from .commands import COLOR
-
-    if COLOR[0] != "auto":
-        return COLOR[0] == "always"
-    if os.environ.get("NO_COLOR"):
-        return False
-    if os.environ.get("FORCE_COLOR"):
-        return True
-    return stream.isatty()
 
 
 @main.command(context_settings=COMMAND)
@@ -104,7 +89,7 @@ def plot(ranges, points, derivative, fd, log_y, output, **options):
             return p.to_json(data, job.text, job.dtype, n, parsed)
 
         if output is None:
-            return answer(job.as_json, lambda: text(use_colour(sys.stdout)), as_json)
+            return answer(job.as_json, lambda: text(styled()), as_json)
         from .render import dumps
 
         body_text = dumps(as_json()) + "\n" if job.as_json else text(False)
