@@ -17,14 +17,11 @@ from typing import Any, cast
 
 from . import ops as _ops
 from .errors import GradcliError, ParseError, UnknownNameError
-from .ops import INTEGER_PARAMS, KEYWORDS, REQUIRED, SEQUENCE_PARAMS
+from .ops import INTEGER_OR_TUPLE_PARAMS, INTEGER_PARAMS, KEYWORDS, REQUIRED, SEQUENCE_PARAMS
 
 CONSTANT_NAMES = {"True": True, "False": False, "None": None}
 NUMBER_NAMES = {"inf": math.inf, "nan": math.nan}  # handy in a calculator: clamp(x, max=inf)
 COMPARISONS = {"<": "lt", "<=": "le", ">": "gt", ">=": "ge", "==": "eq", "!=": "ne"}
-# integer arguments: a number, a tuple of numbers, or None (and 'same'/'valid' for padding)
-INTEGERS = {"stride", "padding", "dilation", "groups", "kernel_size", "output_padding"}
-INTEGERS |= {"output_size", "divisor_override", "upscale_factor", "downscale_factor"}
 CHOICES = {"reduction": ("mean", "sum", "none", "batchmean"), "approximate": ("none", "tanh")}
 MAX_TEXT = 120  # node source text kept in output (long texts are elided in the middle)
 
@@ -415,7 +412,7 @@ class Builder:
                 raise self.error(
                     ParseError, f"{name}() got argument '{pname}' twice", e.start, e.end
                 )
-            if pname in getattr(op, "tensor_params", ()) and e.kind != "const":
+            if pname in op.tensor_params and e.kind != "const":
                 optional[pname] = e  # conv2d's bias, layer_norm's weight: one more tensor
                 attrs[pname] = True
                 continue
@@ -455,7 +452,7 @@ class Builder:
             isinstance(default, int) and not isinstance(default, bool)
         )
         sequence = pname in SEQUENCE_PARAMS
-        if pname in INTEGERS:
+        if pname in INTEGER_OR_TUPLE_PARAMS:
             # stride=2 or stride=(2, 2): an integer, or one per spatial dimension (padding
             # may also be 'same' or 'valid', divisor_override None: the row checks those)
             if isinstance(value, str) or value is None:

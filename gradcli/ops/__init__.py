@@ -21,6 +21,7 @@ import math
 
 from . import arithmetic, conv, elementwise, indexing, linalg, losses, nn, reductions, shape
 from .core import (
+    INTEGER_OR_TUPLE_PARAMS,
     INTEGER_PARAMS,
     REQUIRED,
     SEQUENCE_PARAMS,
@@ -131,6 +132,7 @@ _LIST_HINT = "'gradcli ops' lists the supported functions"
 
 __all__ = [
     "CONSTANTS",
+    "INTEGER_OR_TUPLE_PARAMS",
     "INTEGER_PARAMS",
     "SEQUENCE_PARAMS",
     "KEYWORDS",

@@ -17,18 +17,6 @@ from .core import REAL, REQUIRED, Op, _re, _scale, fmt_shape, lazy_numpy
 np = lazy_numpy(globals())
 
 
-class ConvOp(Op):
-    """An Op with parameters that take an optional tensor (conv2d's bias): the parser
-    passes a tensor given for one of ``tensor_params`` as a further tensor argument, and
-    sets the parameter to True."""
-
-    __slots__ = ("tensor_params",)
-
-    def __init__(self, *args, tensor_params=(), **kwargs):
-        super().__init__(*args, **kwargs)
-        self.tensor_params = tuple(tensor_params)
-
-
 _WORDS = {1: "one int", 2: "two ints", 3: "three ints"}
 
 
@@ -1136,7 +1124,7 @@ def _conv_row(d):
             ("conv3d(x, w, stride=(2, 1, 1), padding=1, dilation=(1, 2, 1))", X3),
         ),
     }[d]
-    return ConvOp(
+    return Op(
         f"conv{d}d",
         None,
         (),
@@ -1190,7 +1178,7 @@ def _conv_t_row(d):
             ),
         ),
     }[d]
-    return ConvOp(
+    return Op(
         f"conv_transpose{d}d",
         None,
         (),

@@ -37,6 +37,10 @@ REQUIRED = object()  # a parameter default meaning "must be given"
 # row says dim_list. Any parameter with an int default is a whole number too.
 INTEGER_PARAMS = {"dim0", "dim1", "dim2", "start", "length", "offset", "diagonal", "index"}
 SEQUENCE_PARAMS = {"shape", "size", "sizes", "dims", "shifts", "source", "destination"}
+# a whole number, or one per spatial dimension; a string ('same') or None passes to the row
+INTEGER_OR_TUPLE_PARAMS = {"stride", "padding", "dilation", "groups", "kernel_size"}
+INTEGER_OR_TUPLE_PARAMS |= {"output_padding", "output_size", "divisor_override"}
+INTEGER_OR_TUPLE_PARAMS |= {"upscale_factor", "downscale_factor"}
 
 
 SMALL = 4096  # below this many elements, broadcasting views cost more than they save
@@ -74,6 +78,7 @@ class Op:
         "receiver",
         "tensor_overload",
         "free",
+        "tensor_params",
     )
 
     def __init__(
@@ -105,6 +110,7 @@ class Op:
         inputs=None,
         keywords=None,
         free=(),
+        tensor_params=(),
         reduction=False,
         dim_list=None,
         receiver=0,
@@ -165,6 +171,10 @@ class Op:
         # parameters whose values the row checks itself (tensordot's dims: an integer or a
         # pair of lists), passed through as the program gives them
         self.free = tuple(free)
+        # parameters that take an optional tensor (conv2d's bias, layer_norm's weight): a
+        # tensor given for one comes as a further tensor argument, after the fixed ones and in
+        # the order of ``params``, and the parameter itself is then True (None when not given)
+        self.tensor_params = tuple(tensor_params)
 
     def names(self):
         """Every spelling that resolves to this op: bare names, qualified names and

@@ -17,7 +17,7 @@ from .core import (
     fmt_shape,
     lazy_numpy,
 )
-from .nn import NNOp, optional, scalar
+from .nn import optional, scalar
 
 np = lazy_numpy(globals())
 
@@ -383,7 +383,7 @@ ROWS = [
         namespaces=("torch.nn.functional",),
         inputs=("input", "target"),
     ),
-    NNOp(
+    Op(
         "cross_entropy",
         None,
         (),
@@ -418,7 +418,7 @@ ROWS = [
         namespaces=("torch.nn.functional",),
         inputs=("input", "target"),
     ),
-    NNOp(
+    Op(
         "nll_loss",
         None,
         (),
@@ -438,7 +438,7 @@ ROWS = [
         namespaces=("torch.nn.functional",),
         inputs=("input", "target"),
     ),
-    NNOp(
+    Op(
         "binary_cross_entropy",
         None,
         (),
@@ -457,7 +457,7 @@ ROWS = [
         namespaces=("torch.nn.functional",),
         inputs=("input", "target"),
     ),
-    NNOp(
+    Op(
         "binary_cross_entropy_with_logits",
         None,
         (),
@@ -491,7 +491,7 @@ ROWS = [
         public=False,
         rule="∂/∂a = 2(a - b)/N",
     ),
-    NNOp(
+    Op(
         "bce",
         _bce,
         (_bce_grad_p, _bce_grad_t, None),
@@ -502,7 +502,7 @@ ROWS = [
         tensor_params=("weight",),
         public=False,
     ),
-    NNOp(
+    Op(
         "bce_logits",
         _bce_logits,
         (_bce_logits_grad(0), _bce_logits_grad(1), None, None),
@@ -513,7 +513,7 @@ ROWS = [
         tensor_params=_LOGIT_WEIGHTS,
         public=False,
     ),
-    NNOp(
+    Op(
         "nll",
         _nll_loss,
         (_nll_grad, None, None),
@@ -700,7 +700,7 @@ ROWS += [
         namespaces=("torch.nn.functional",),
         inputs=("input", "target"),
     ),
-    NNOp(
+    Op(
         "huber_loss",
         None,
         (),
@@ -949,7 +949,7 @@ def _gaussian_nll_lower(emit, node, args, attrs):
 
 
 ROWS += [
-    NNOp(
+    Op(
         "multilabel_soft_margin_loss",
         None,
         (),
@@ -1138,7 +1138,7 @@ ROWS += [
         params={"ignore_index": -100},
         public=False,
     ),
-    NNOp(
+    Op(
         "loss_div_count",
         lambda x, t, *extra, **attrs: x / _count(t, *extra, **_count_attrs(attrs)),
         (

@@ -98,18 +98,6 @@ ROWS = [
 # ---- shared by the rows below and by losses.py ---------------------------------------------
 
 
-class NNOp(Op):
-    """A row with optional tensor parameters (``weight=``, ``bias=``): a tensor given for one
-    of ``tensor_params`` comes as a further tensor argument, after the fixed ones and in the
-    order of ``params``, and the parameter itself is then True (None when not given)."""
-
-    __slots__ = ("tensor_params",)
-
-    def __init__(self, *args, tensor_params=(), **kwargs):
-        super().__init__(*args, **kwargs)
-        self.tensor_params = tuple(tensor_params)
-
-
 def optional(extra, attrs, names):
     """The optional tensors of a call, by name (None where not given): ``extra`` holds the
     tensors given, in the order of ``names``."""
@@ -622,7 +610,7 @@ def _normalize_lower(emit, node, args, attrs):
 
 
 ROWS += [
-    NNOp(
+    Op(
         "layer_norm",
         _layer_norm,
         _layer_norm_grads,
@@ -644,7 +632,7 @@ ROWS += [
         namespaces=("torch", "torch.nn.functional"),
         methods=(),
     ),
-    NNOp(
+    Op(
         "linear",
         None,
         (),
@@ -889,7 +877,7 @@ def _rms_norm_lower(emit, node, args, attrs):
 
 
 ROWS += [
-    NNOp(
+    Op(
         "group_norm",
         _group_norm,
         _group_norm_grads,
@@ -910,7 +898,7 @@ ROWS += [
         namespaces=("torch", "torch.nn.functional"),
         methods=(),
     ),
-    NNOp(
+    Op(
         "batch_norm",
         None,
         (),
@@ -939,7 +927,7 @@ ROWS += [
         namespaces=("torch.nn.functional",),
         methods=(),
     ),
-    NNOp(
+    Op(
         "rms_norm",
         None,
         (),
@@ -958,7 +946,7 @@ ROWS += [
         namespaces=("torch", "torch.nn.functional"),
         methods=(),
     ),
-    NNOp(
+    Op(
         "nn_batch_norm",
         _batch_norm,
         _batch_norm_grads,
@@ -1180,7 +1168,7 @@ def _instance_norm_lower(emit, node, args, attrs):
 
 
 ROWS += [
-    NNOp(
+    Op(
         "instance_norm",
         None,
         (),
@@ -1298,7 +1286,7 @@ def _swap_last(shapes, attrs):
 
 
 ROWS += [
-    NNOp(
+    Op(
         "scaled_dot_product_attention",
         None,
         (),
@@ -1408,7 +1396,7 @@ def _bilinear_lower(emit, node, args, attrs):
 
 
 ROWS += [
-    NNOp(
+    Op(
         "bilinear",
         None,
         (),
