@@ -632,18 +632,31 @@ def _max_elements(text):
 
 
 def _count(text, flag):
-    """A limit: a whole number >= 1, with optional _ separators (50_000_000)."""
-    return _whole(text.replace("_", ""), flag, minimum=1)
+    """A limit: a whole number >= 1."""
+    return _whole(text, flag, minimum=1)
+
+
+_DIGITS = r"[0-9](?:_?[0-9])*"  # with optional _ separators: 50_000_000
+_NUMBER = re.compile(rf"[+-]?(?:{_DIGITS}(?:\.(?:{_DIGITS})?)?|\.{_DIGITS})(?:[eE][+-]?{_DIGITS})?")
+MAX_DIGITS = 1000  # a longer whole number is no limit anyone means, and slow to make
 
 
 def _whole(text, flag, minimum=0):
-    try:
-        value = int(text)
-    except ValueError:
-        raise InputError(f"{flag} takes a whole number, got '{text}'") from None
+    """A whole number as people write one: 1000, 50_000_000, 1e24, 1E6, 2.5e3 (exactly, as a
+    Decimal: no float rounding); 1.5, 1e-3, nan and inf are refused, naming the option."""
+    from decimal import Decimal
+
+    number = _NUMBER.fullmatch(text.strip())
+    value = Decimal(number.group()) if number else None
+    if value is not None and value.adjusted() >= MAX_DIGITS:
+        raise InputError(f"{flag} is too large: {text}", hint=f"at most {MAX_DIGITS} digits")
+    if value is None or value != value.to_integral_value():
+        raise InputError(
+            f"{flag} takes a whole number, got '{text}'", hint=f"e.g. {flag} 1000 or {flag} 1e6"
+        )
     if value < minimum:
-        raise InputError(f"{flag} must be at least {minimum}")
-    return value
+        raise InputError(f"{flag} must be at least {minimum}, got '{text}'")
+    return int(value)
 
 
 # ---- the option table of the program commands ------------------------------------------------

@@ -255,3 +255,50 @@ def test_the_console_script_goes_through_click():
     p = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert p.returncode == 0, p.stderr
     assert '"grad_fn": "MulBackward0"' in p.stdout
+
+
+RECORD = '{"expr": "sum(x)", "inputs": {"x": [1, 2]}}\n'
+WHOLE_NUMBER_OPTIONS = [  # (command line before the option, the option, stdin)
+    (["grad", "sum(x)", "x=1,2"], "--max-elements", None),
+    (["grad", "sum(x)", "x=1,2"], "--max-input-bytes", None),
+    (["grad", "sum(x)", "x=randn(2)"], "--random-seed", None),
+    (["jacobian", "x * 2", "x=1,2"], "--max-elements", None),
+    (["check", "sum(x)", "x=1,2"], "--max-evaluations", None),
+    (["plot", "x^2", "--range", "x=0:1"], "--points", None),
+    (["batch"], "--first-line", RECORD),
+    (["batch"], "--jobs", RECORD),
+    (["batch"], "--max-elements", RECORD),
+    (["batch"], "--random-seed", RECORD),
+]
+
+
+@pytest.mark.parametrize("before,option,stdin", WHOLE_NUMBER_OPTIONS)
+def test_whole_number_options_take_scientific_notation(before, option, stdin):
+    """`--max-elements 1e24`: an integral number in any notation, read exactly (a Decimal:
+    1e24 is 10**24, not the float 1e24 = 999999999999999983222784)."""
+    small = option in ("--jobs", "--random-seed", "--points")  # a count of processes, a seed
+    good = ("1e1", "1E1", "0.4e1", "4000e-3", "1_0") if small else ("1e24", "1E6", "2.5e3")
+    for text in (*good, "12000e-3", "1_000"):
+        r = run(*before, option, text, input=stdin)
+        assert r.exit_code == 0, (option, text, r.output)
+    for text in ("1.5", "1e-3", "nan", "inf", "-inf", "0x10", "ten", ""):
+        r = run(*before, option, text, input=stdin)
+        assert r.exit_code == 2, (option, text, r.output)
+        assert f"error: {option} takes a whole number, got '{text}'" in r.stderr
+        assert "Traceback" not in r.output
+    r = run(*before, option, "-3", input=stdin)
+    assert r.exit_code == 2 and f"error: {option} must be at least" in r.stderr
+    r = run(*before, option, "1e5000", input=stdin)
+    assert r.exit_code == 2 and f"error: {option} is too large: 1e5000" in r.stderr
+
+
+def test_whole_numbers_are_exact():
+    from gradcli.commands import _count, _whole
+
+    assert _count("1e24", "--max-elements") == 10**24
+    assert _whole("2.5e3", "--jobs") == 2500
+    # past a float's 17 digits and the decimal module's default precision of 28
+    assert _count("123456789012345678901234567890e-1", "--max-elements") == (
+        12345678901234567890123456789
+    )
+    assert _count("1.0000000000000000000000000000001e31", "--max-elements") == 10**31 + 1
