@@ -486,6 +486,7 @@ def explain(seed_vector, **options):
 
 
 @main.command(context_settings=CONTEXT)
+@color_option
 @click.argument("sources", nargs=-1, metavar="[FILE|GLOB|URL|- ...]")
 @click.option(
     "-o",

@@ -575,17 +575,23 @@ def _random_seed(text):
 COLOR = ["auto"]  # --color of the running command: auto, always or never
 
 
-def styled():
-    """Whether to print with rich's colour and styles: --color always|never decides; auto
-    leaves all styling out under NO_COLOR (bold and dim too), forces it under FORCE_COLOR
-    (piped too), and otherwise styles a terminal that is not TERM=dumb."""
+def styled(stream=None):
+    """Whether to print to ``stream`` (stdout) with rich's colour and styles: --color
+    always|never decides; auto leaves all styling out under NO_COLOR (bold and dim too),
+    forces it under FORCE_COLOR (piped too), and otherwise styles a terminal that is not
+    TERM=dumb."""
     if COLOR[0] != "auto":
         return COLOR[0] == "always"
     if os.environ.get("NO_COLOR"):
         return False
     if os.environ.get("FORCE_COLOR"):
         return True
-    return sys.stdout.isatty() and os.environ.get("TERM") != "dumb"
+    stream = sys.stdout if stream is None else stream
+    try:
+        tty = stream is not None and stream.isatty()
+    except (OSError, ValueError, AttributeError):
+        tty = False
+    return tty and os.environ.get("TERM") != "dumb"
 
 
 def terminal_width():

@@ -170,6 +170,30 @@ def test_a_terminal_gets_colour_and_no_color_removes_every_style():
     assert ESC in raw_terminal(ONE + ["--color", "always"], 200, {"NO_COLOR": "1"})[1]
 
 
+def batch_progress(args, tmp_path, env=None):
+    """What `gradcli batch FILE -o OUT ARGS` draws on a terminal (its progress bar on stderr,
+    the answers in a file), escape codes kept."""
+    records = tmp_path / "records.jsonl"
+    records.write_text('{"expr": "sum(x * x)", "inputs": {"x": [1, 2]}}\n' * 2000)
+    out = tmp_path / "answers.jsonl"
+    code, raw = raw_terminal(["batch", str(records), "-o", str(out), *args], 100, env)
+    assert code == 0 and len(out.read_text().splitlines()) == 2000
+    return raw
+
+
+SGR_STYLE = re.compile(r"\x1b\[[0-9;]*[1-9][0-9;]*m")  # bold, dim or a colour (not a reset)
+
+
+def test_batch_takes_color_like_every_command(tmp_path):
+    """gradcli batch --color never: its progress bar without colour or bold; NO_COLOR too;
+    --color always wins over NO_COLOR."""
+    assert SGR_STYLE.search(batch_progress([], tmp_path))
+    for env, flag in (({"NO_COLOR": "1"}, []), ({}, ["--color", "never"])):
+        raw = batch_progress(flag, tmp_path, env)
+        assert "answered" in raw and not SGR_STYLE.search(raw)
+    assert SGR_STYLE.search(batch_progress(["--color", "always"], tmp_path, {"NO_COLOR": "1"}))
+
+
 def test_term_dumb_gets_plain_text_at_its_width():
     code, screen = raw_terminal(ONE, 40, {"TERM": "dumb"})
     assert code == 0 and ESC not in screen
