@@ -28,6 +28,7 @@ from .commands import (
     grad_command,
     styled,
     terminal_width,
+    warn_unused,
 )
 from .errors import GradcliError, InputError
 
@@ -283,7 +284,9 @@ def jvp(tangents, **options):
             if name in pairs:
                 raise InputError(f"--tangent {name} is given twice", hint="give each once")
             pairs[name] = parse_value(value, f"tangent {name}")
-        out = derivatives.jvp(job.text, job.inputs, pairs, **job.settings())
+        program = job.program()
+        out = derivatives.jvp(program, job.inputs, pairs, **job.settings())
+        warn_unused(job, program.inputs)
         answer(
             job.as_json,
             lambda: render.jvp_text(out, job.dtype, terminal_width()),
@@ -315,9 +318,11 @@ def jacobian(mode, **options):
         from . import derivatives, render
 
         job = Job(**options)
+        program = job.program()
         out = derivatives.jacobian(
-            job.text, job.inputs, mode=None if mode == "auto" else mode, **job.settings()
+            program, job.inputs, mode=None if mode == "auto" else mode, **job.settings()
         )
+        warn_unused(job, program.inputs)
         answer(
             job.as_json,
             lambda: render.jacobian_text(out, job.dtype, terminal_width()),
@@ -342,7 +347,9 @@ def hessian(**options):
         from . import derivatives, render
 
         job = Job(**options)
-        out = derivatives.hessian(job.text, job.inputs, **job.settings())
+        program = job.program()
+        out = derivatives.hessian(program, job.inputs, **job.settings())
+        warn_unused(job, program.inputs)
         answer(
             job.as_json,
             lambda: render.hessian_text(out, job.dtype, terminal_width()),
@@ -393,8 +400,9 @@ def check(eps, atol, rtol, sweep, max_evaluations, **options):
         settings = job.settings()
         settings.pop("dtype")
         cap = None if max_evaluations is None else _count(max_evaluations, "--max-evaluations")
+        program = job.program()
         out = derivatives.check(
-            job.text,
+            program,
             job.inputs,
             eps=eps,
             atol=atol,
@@ -403,6 +411,7 @@ def check(eps, atol, rtol, sweep, max_evaluations, **options):
             max_evaluations=cap,
             **settings,
         )
+        warn_unused(job, program.inputs)
         answer(
             job.as_json,
             lambda: render.check_text(
@@ -446,6 +455,8 @@ def graph(fmt, seed_vector, **options):
         job = Job(**options)
         sv = parse_value(seed_vector, "--seed-vector") if seed_vector is not None else None
         g = graphs.build(job.text, job.inputs, seed_vector=sv, **job.settings())
+        if g["evaluated"]:  # (the graph is the output's: its input nodes are what it reads)
+            warn_unused(job, [n["name"] for n in g["nodes"] if n["op"] == "input"])
         kind = "json" if job.as_json else fmt
         if kind == "png":  # binary, drawn by gradcli.svg
             from .svg import write_png
@@ -477,9 +488,12 @@ def explain(seed_vector, **options):
 
         job = Job(**options)
         sv = parse_value(seed_vector, "--seed-vector") if seed_vector is not None else None
+        program = job.program()
         out = graphs.explain(
-            job.text, job.inputs, seed_vector=sv, width=terminal_width(), **job.settings()
+            program, job.inputs, seed_vector=sv, width=terminal_width(), **job.settings()
         )
+        out["json"]["expr"] = job.text  # (explain names the expression it was given)
+        warn_unused(job, program.inputs)
         answer(job.as_json, lambda: out["text"], lambda: out["json"])
 
     _run(options["as_json"], body)

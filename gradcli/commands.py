@@ -324,9 +324,11 @@ def refine(error):
     return error
 
 
-def warn_unused(job, program):
-    """A supplied input the program never reads is most often a typo: say so on stderr."""
-    used = set(program.inputs)
+def warn_unused(job, used):
+    """A supplied input (NAME=VALUE or -i) that the program's output never reads is most
+    often a typo: say so on stderr, one line each (never in the JSON on stdout). ``used``:
+    the names the output reads (a Program's ``inputs``)."""
+    used = set(used)
     for name in job.inputs:
         if name not in used:
             _stderr(f"warning: input {name} is not used by the program's output")
@@ -542,6 +544,12 @@ class Job:
         if isinstance(wrt, (tuple, list)):  # --wrt given several times: every name counts
             wrt = ",".join(wrt) if wrt else None
         self.wrt = wrt
+
+    def program(self):
+        """The program, parsed once here and handed to the library as a Program."""
+        from .parser import parse
+
+        return parse(self.text)
 
     def settings(self):
         return {
@@ -773,7 +781,7 @@ def grad_command(seed_vector, detect_anomaly, no_nodes=False, **options):
             keep="inputs" if lean else "all",
             **job.settings(),
         )
-        warn_unused(job, result.program)
+        warn_unused(job, result.program.inputs)
         _emit(result, job.as_json, nodes=not no_nodes)
 
     _run(options["as_json"], body)

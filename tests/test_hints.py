@@ -85,6 +85,48 @@ def test_an_input_the_program_never_uses_is_a_warning():
     assert run("grad 'sum(x)' x=1,2")[2] == ""
 
 
+UNUSED = [  # every command that takes NAME=VALUE inputs, each with y=3 its program never reads
+    "grad 'sum(x)' x=1,2 y=3",
+    "jvp 'sin(x)' x=1,2 y=3 --tangent x=1,0",
+    "jacobian 'x * 2' x=1,2 y=3",
+    "hessian 'sum(x^3)' x=1,2 y=3",
+    "check 'sum(exp(x))' x=0.1,0.2 y=3",
+    "graph 'z = y * 2; x.sum()' x=1,2 y=3",  # y feeds a statement the output does not read
+    "explain 'sum(x * x)' x=1,2 y=3",
+    "plot 'x^2' --range x=0:1 --points 5 y=3",
+]
+
+
+@pytest.mark.parametrize("command", UNUSED, ids=[c.split()[0] for c in UNUSED])
+def test_every_command_warns_of_an_input_it_never_uses(command):
+    status, out, err = run(command)
+    assert status == 0, err
+    assert err == "warning: input y is not used by the program's output\n"
+    status, out, err = run(command + " --json")
+    assert status == 0 and "warning" not in out
+    json.loads(out)  # stdout is the JSON answer alone
+    assert err == "warning: input y is not used by the program's output\n"
+    status, out, err = run(command.replace(" y=3", ""))
+    assert status == 0 and err == ""
+
+
+def test_an_unused_input_from_an_inputs_file_is_a_warning_too(tmp_path):
+    path = tmp_path / "inputs.json"
+    path.write_text('{"x": [1, 2], "w": 3}')
+    status, _, err = run(f"jacobian 'x * 2' -i {path}")
+    assert status == 0 and err == "warning: input w is not used by the program's output\n"
+
+
+def test_batch_does_not_warn_per_record():
+    """A batch record's unused input is answered as usual (its gradient null): a warning per
+    record would bury stderr, so batch gives none."""
+    records = '{"expr": "sum(x)", "inputs": {"x": [1, 2], "y": 3}}\n' * 3
+    status, out, err = run("batch", input=records)
+    assert status == 0 and err == ""
+    answers = [json.loads(line) for line in out.splitlines()]
+    assert [a["grad"] for a in answers] == [{"x": [1.0, 1.0], "y": None}] * 3
+
+
 CONFLICTS = [
     ("grad 'sum(x)' x=1 x=2", "input x is given twice"),
     ("graph 'x * 2' x=1 --json --format dot", "--json and --format dot"),
