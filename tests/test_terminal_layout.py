@@ -143,6 +143,40 @@ def test_every_command_fits_the_terminal(argv, whole, columns):
     assert_whole(screen, *whole)
 
 
+LONG = "a_really_long_input_name_for_the_weights_of_layer_one"  # 53 characters
+LONG_TEXT = [  # long names and long node texts, in every command's block layout
+    ["grad", f"h = relu({LONG} @ x); sum(h * h)", f"{LONG}=[[1,2],[3,4]]", "x=1,2"],
+    ["grad", "sum(relu(x * 2 + 1) * sigmoid(x - 3) * tanh(x + 4) * exp(x / 5))", "x=1,2"],
+    ["grad", "out = conv2d(x, w, padding=1); out.sum()", "x=randn(1,1,3,3)", "w=randn(1,1,2,2)"],
+    ["jvp", f"sin({LONG}) * 2", f"{LONG}=1,2", "--tangent", f"{LONG}=1,0"],
+    ["jacobian", f"{LONG} * 2", f"{LONG}=1,2"],
+    ["hessian", f"sum({LONG}^3 * y)", f"{LONG}=1,2", "y=3,4", "--dtype", "float64"],
+    ["check", f"sum({LONG}^3)", f"{LONG}=1,2"],
+    ["explain", f"sum({LONG}^3)", f"{LONG}=1,2"],
+    ["graph", f"y = relu({LONG} * 2 + 1) * sigmoid({LONG} - 3); sum(y)", f"{LONG}=1,2"],
+    ["ops"],
+    ["ops", "scaled_dot_product_attention"],
+]
+
+
+@pytest.mark.parametrize("columns", [40, 80, 200])
+@pytest.mark.parametrize("argv", LONG_TEXT, ids=lambda a: " ".join(a)[:40])
+def test_long_names_and_texts_are_elided_to_the_terminal(argv, columns):
+    code, screen = terminal([*argv, "--random-seed", "0"] if argv[0] != "ops" else argv, columns)
+    assert code == 0, screen
+    assert_fits(screen, columns)
+    if LONG in screen.replace("\n", "") and columns == 40:  # a name shown: elided, ends kept
+        assert "…" in screen and LONG not in screen
+        assert any(re.search(r"a_real\w*…\w*_one", line) for line in screen.splitlines())
+
+
+def test_a_long_name_is_whole_where_it_fits():
+    code, screen = terminal(LONG_TEXT[0], 200)
+    assert code == 0 and f"{LONG}.grad" in screen.splitlines()
+    code, screen = terminal(LONG_TEXT[4], 80)
+    assert code == 0 and f"∂out/∂{LONG}  (shape [2, 2])" in screen.splitlines()
+
+
 # ---- output control: colour, -o, --no-nodes; any terminal ---------------------------------
 
 ESC = "\x1b["
