@@ -726,8 +726,9 @@ def ops(name, as_json, markdown):
     """
 
     def body():
-        from .ops import operator_rows
+        from .ops import OPS, operator_rows
         from .render import dumps, operator_card, operator_table
+        from .signatures import not_taken, signature
 
         rows = operator_rows()
         if name is not None:
@@ -740,10 +741,20 @@ def ops(name, as_json, markdown):
                     f"did you mean {' or '.join(close)}?" if close else "'gradcli ops' lists them"
                 )
                 raise InputError(f"no operator named {name}", hint=hint)
-            card = {**found[0], "example": operator_example(name)}
+            op = OPS[name]
+            absent, positional = not_taken(op)
+            card = {
+                **found[0],
+                "signature": signature(op),  # PyTorch's argument names
+                "not_taken": absent,
+                "positional_only": positional,
+                "example": operator_example(name),
+            }
             text = dumps(card) + "\n" if as_json else operator_card(card, terminal_width())
         elif as_json:
-            text = "".join(dumps(row) + "\n" for row in rows)
+            text = "".join(
+                dumps({**row, "signature": signature(OPS[row["name"]])}) + "\n" for row in rows
+            )
         elif markdown:
             text = markdown_table(rows) + "\n"
         else:

@@ -627,15 +627,20 @@ def operator_table(rows, width=None):
 
 
 def operator_card(card, width=None):
-    """`gradcli ops NAME`: the call, the PyTorch call it mirrors, labels, rule and an example."""
+    """`gradcli ops NAME`: PyTorch's signature, the PyTorch call it mirrors, labels, rule, the
+    arguments not taken, and an example."""
     call = card.get("signature") or card["call"]
     lines = [wrap(call, width, 4), ""]
     fields = [
         ("PyTorch", card["mirror"]),
         ("grad_fn", card["labels"]),
         ("derivative", card["rule"]),
-        ("example", card.get("example") or "(none in the table)"),
     ]
+    if card.get("not_taken"):  # PyTorch's arguments the row does not take (yet)
+        fields.append(("not taken", ", ".join(card["not_taken"]) + " (always PyTorch's default)"))
+    if card.get("positional_only"):
+        fields.append(("positional", ", ".join(card["positional_only"]) + " (not as keywords)"))
+    fields.append(("example", card.get("example") or "(none in the table)"))
     for key, text in fields:
         lines.append(wrap(f"  {key + ':':<12}{text}", width, 14))
     return "\n".join(lines) + "\n"

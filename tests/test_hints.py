@@ -258,7 +258,7 @@ def test_ops_table_has_a_header_and_aligned_columns():
 def test_ops_card_and_its_example_runs():
     status, out, _ = run("ops sin")
     assert status == 0
-    assert out.splitlines()[0] == "sin(a)"
+    assert out.splitlines()[0] == "sin(input)"  # PyTorch's argument names
     assert "  PyTorch:    torch.sin(a)" in out and "  grad_fn:    SinBackward0" in out
     assert "  derivative: ∂sin(a)/∂a = cos(a)" in out
     example = next(line for line in out.splitlines() if "example:" in line).split("example:")[1]
