@@ -78,7 +78,7 @@ class Group(click.Group):
         try:
             code = super().main(args, prog_name, complete_var, standalone_mode=False, **extra)
         except click.UsageError as e:
-            _fail(usage_error(e), False)
+            _fail(usage_error(e, self._command_of(sys.argv[1:] if args is None else args)), False)
         except GradcliError as e:
             _fail(e, False)
         except click.ClickException as e:
@@ -95,12 +95,19 @@ class Group(click.Group):
             _fail(OutputError(f"cannot write output: {e.strerror or e}"), False)
         sys.exit(code if isinstance(code, int) else 0)
 
+    def _command_of(self, args):
+        """`gradcli CMD` for the command named in ``args`` (click's parser reports a missing
+        option value without the command's context), else `gradcli`."""
+        name = next((a for a in args if not a.startswith("-")), None)
+        return f"gradcli {name}" if name in self.commands else "gradcli"
 
-def usage_error(e):
+
+def usage_error(e, path="gradcli"):
     """click's usage errors in gradcli's style: ``error: …`` and ``hint: …`` (exit 2), with a
-    did-you-mean for an option or command that is nearly right."""
+    did-you-mean for an option or command that is nearly right. ``path``: the command in use,
+    where click's error does not say."""
     ctx = e.ctx
-    path = ctx.command_path if ctx is not None else "gradcli"
+    path = ctx.command_path if ctx is not None else path
     message = e.format_message()
     message = message[:1].lower() + message[1:].rstrip(".")
     if isinstance(e, click.NoSuchOption):
