@@ -595,6 +595,7 @@ def batch(
     """JSON Lines in, JSON Lines out: one answer per non-blank line, in order.
 
     \b
+    Example: echo '{"expr": "sum(x^2)", "inputs": {"x": [1, 2]}}' | gradcli batch
     Inputs: files, globs ('data/*.jsonl', expanded here when the shell did not),
     - (stdin, the default) and fsspec URLs (s3://, gs://, memory://, file://;
     pip install 'gradcli[cloud]'); a .gz input is decompressed. Each input's

@@ -175,6 +175,16 @@ def test_help_shows_one_usage_line_and_a_runnable_example(command):
     assert run(shlex.join(words[1:]))[0] == 0
 
 
+def test_batch_help_shows_a_runnable_example():
+    status, out, _ = run("batch --help")
+    assert status == 0 and out.startswith("Usage: gradcli batch [OPTIONS] [FILE|GLOB|URL|- ...]\n")
+    example = next(line.strip() for line in out.splitlines() if "Example: " in line)
+    echo, _, command = example[len("Example: ") :].partition(" | ")
+    assert command == "gradcli batch"
+    status, got, err = run("batch", input=shlex.split(echo)[1] + "\n")
+    assert status == 0 and json.loads(got)["grad"] == {"x": [2.0, 4.0]}, err
+
+
 def complete(words, shell="bash"):
     """What click's shell completion offers for the last of ``words``."""
     import os
