@@ -987,7 +987,10 @@ def inputs_size(names: list[str]) -> int | None:
 def _stderr_console():
     from rich.console import Console
 
-    return Console(file=sys.stderr)
+    from .commands import styled  # --color, NO_COLOR, FORCE_COLOR: as every command's output
+
+    on = styled(sys.stderr)
+    return Console(file=sys.stderr, color_system="auto" if on else None, no_color=not on)
 
 
 # ---- many inputs, many outputs ------------------------------------------------------------

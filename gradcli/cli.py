@@ -28,6 +28,7 @@ from .commands import (
     grad_command,
     styled,
     terminal_width,
+    warn_unused,
 )
 from .errors import GradcliError, InputError
 
@@ -77,7 +78,7 @@ class Group(click.Group):
         try:
             code = super().main(args, prog_name, complete_var, standalone_mode=False, **extra)
         except click.UsageError as e:
-            _fail(usage_error(e), False)
+            _fail(usage_error(e, self._command_of(sys.argv[1:] if args is None else args)), False)
         except GradcliError as e:
             _fail(e, False)
         except click.ClickException as e:
@@ -94,12 +95,19 @@ class Group(click.Group):
             _fail(OutputError(f"cannot write output: {e.strerror or e}"), False)
         sys.exit(code if isinstance(code, int) else 0)
 
+    def _command_of(self, args):
+        """`gradcli CMD` for the command named in ``args`` (click's parser reports a missing
+        option value without the command's context), else `gradcli`."""
+        name = next((a for a in args if not a.startswith("-")), None)
+        return f"gradcli {name}" if name in self.commands else "gradcli"
 
-def usage_error(e):
+
+def usage_error(e, path="gradcli"):
     """click's usage errors in gradcli's style: ``error: …`` and ``hint: …`` (exit 2), with a
-    did-you-mean for an option or command that is nearly right."""
+    did-you-mean for an option or command that is nearly right. ``path``: the command in use,
+    where click's error does not say."""
     ctx = e.ctx
-    path = ctx.command_path if ctx is not None else "gradcli"
+    path = ctx.command_path if ctx is not None else path
     message = e.format_message()
     message = message[:1].lower() + message[1:].rstrip(".")
     if isinstance(e, click.NoSuchOption):
@@ -283,7 +291,9 @@ def jvp(tangents, **options):
             if name in pairs:
                 raise InputError(f"--tangent {name} is given twice", hint="give each once")
             pairs[name] = parse_value(value, f"tangent {name}")
-        out = derivatives.jvp(job.text, job.inputs, pairs, **job.settings())
+        program = job.program()
+        out = derivatives.jvp(program, job.inputs, pairs, **job.settings())
+        warn_unused(job, program.inputs)
         answer(
             job.as_json,
             lambda: render.jvp_text(out, job.dtype, terminal_width()),
@@ -315,9 +325,11 @@ def jacobian(mode, **options):
         from . import derivatives, render
 
         job = Job(**options)
+        program = job.program()
         out = derivatives.jacobian(
-            job.text, job.inputs, mode=None if mode == "auto" else mode, **job.settings()
+            program, job.inputs, mode=None if mode == "auto" else mode, **job.settings()
         )
+        warn_unused(job, program.inputs)
         answer(
             job.as_json,
             lambda: render.jacobian_text(out, job.dtype, terminal_width()),
@@ -342,7 +354,9 @@ def hessian(**options):
         from . import derivatives, render
 
         job = Job(**options)
-        out = derivatives.hessian(job.text, job.inputs, **job.settings())
+        program = job.program()
+        out = derivatives.hessian(program, job.inputs, **job.settings())
+        warn_unused(job, program.inputs)
         answer(
             job.as_json,
             lambda: render.hessian_text(out, job.dtype, terminal_width()),
@@ -393,8 +407,9 @@ def check(eps, atol, rtol, sweep, max_evaluations, **options):
         settings = job.settings()
         settings.pop("dtype")
         cap = None if max_evaluations is None else _count(max_evaluations, "--max-evaluations")
+        program = job.program()
         out = derivatives.check(
-            job.text,
+            program,
             job.inputs,
             eps=eps,
             atol=atol,
@@ -403,6 +418,7 @@ def check(eps, atol, rtol, sweep, max_evaluations, **options):
             max_evaluations=cap,
             **settings,
         )
+        warn_unused(job, program.inputs)
         answer(
             job.as_json,
             lambda: render.check_text(
@@ -446,6 +462,8 @@ def graph(fmt, seed_vector, **options):
         job = Job(**options)
         sv = parse_value(seed_vector, "--seed-vector") if seed_vector is not None else None
         g = graphs.build(job.text, job.inputs, seed_vector=sv, **job.settings())
+        if g["evaluated"]:  # (the graph is the output's: its input nodes are what it reads)
+            warn_unused(job, [n["name"] for n in g["nodes"] if n["op"] == "input"])
         kind = "json" if job.as_json else fmt
         if kind == "png":  # binary, drawn by gradcli.svg
             from .svg import write_png
@@ -477,15 +495,19 @@ def explain(seed_vector, **options):
 
         job = Job(**options)
         sv = parse_value(seed_vector, "--seed-vector") if seed_vector is not None else None
+        program = job.program()
         out = graphs.explain(
-            job.text, job.inputs, seed_vector=sv, width=terminal_width(), **job.settings()
+            program, job.inputs, seed_vector=sv, width=terminal_width(), **job.settings()
         )
+        out["json"]["expr"] = job.text  # (explain names the expression it was given)
+        warn_unused(job, program.inputs)
         answer(job.as_json, lambda: out["text"], lambda: out["json"])
 
     _run(options["as_json"], body)
 
 
 @main.command(context_settings=CONTEXT)
+@color_option
 @click.argument("sources", nargs=-1, metavar="[FILE|GLOB|URL|- ...]")
 @click.option(
     "-o",
@@ -573,6 +595,7 @@ def batch(
     """JSON Lines in, JSON Lines out: one answer per non-blank line, in order.
 
     \b
+    Example: echo '{"expr": "sum(x^2)", "inputs": {"x": [1, 2]}}' | gradcli batch
     Inputs: files, globs ('data/*.jsonl', expanded here when the shell did not),
     - (stdin, the default) and fsspec URLs (s3://, gs://, memory://, file://;
     pip install 'gradcli[cloud]'); a .gz input is decompressed. Each input's
@@ -711,8 +734,9 @@ def ops(name, as_json, markdown):
     """
 
     def body():
-        from .ops import operator_rows
+        from .ops import OPS, operator_rows
         from .render import dumps, operator_card, operator_table
+        from .signatures import not_taken, signature
 
         rows = operator_rows()
         if name is not None:
@@ -725,10 +749,20 @@ def ops(name, as_json, markdown):
                     f"did you mean {' or '.join(close)}?" if close else "'gradcli ops' lists them"
                 )
                 raise InputError(f"no operator named {name}", hint=hint)
-            card = {**found[0], "example": operator_example(name)}
+            op = OPS[name]
+            absent, positional = not_taken(op)
+            card = {
+                **found[0],
+                "signature": signature(op),  # PyTorch's argument names
+                "not_taken": absent,
+                "positional_only": positional,
+                "example": operator_example(name),
+            }
             text = dumps(card) + "\n" if as_json else operator_card(card, terminal_width())
         elif as_json:
-            text = "".join(dumps(row) + "\n" for row in rows)
+            text = "".join(
+                dumps({**row, "signature": signature(OPS[row["name"]])}) + "\n" for row in rows
+            )
         elif markdown:
             text = markdown_table(rows) + "\n"
         else:

@@ -6,7 +6,7 @@ import sys
 import click
 
 from .cli import COMMAND, CONTEXT, main, program_options_own_output
-from .commands import Job, _run, _whole, answer, styled
+from .commands import Job, _run, _whole, answer, styled, warn_unused
 from .errors import InputError
 
 
@@ -58,8 +58,9 @@ def plot(ranges, points, derivative, fd, log_y, output, **options):
             raise InputError(
                 "a heat map over two inputs is an image", hint="write it with -o heat.png"
             )
+        program = job.program()
         data = p.sweep(
-            job.text,
+            program,
             job.inputs,
             parsed,
             n,
@@ -68,6 +69,7 @@ def plot(ranges, points, derivative, fd, log_y, output, **options):
             max_elements=job.max_elements,
             fd=fd,
         )
+        warn_unused(job, program.inputs)
         style = {"derivative": derivative, "log_y": log_y}
         if image:
             return p.save(data, job.text, output, **style)

@@ -324,9 +324,11 @@ def refine(error):
     return error
 
 
-def warn_unused(job, program):
-    """A supplied input the program never reads is most often a typo: say so on stderr."""
-    used = set(program.inputs)
+def warn_unused(job, used):
+    """A supplied input (NAME=VALUE or -i) that the program's output never reads is most
+    often a typo: say so on stderr, one line each (never in the JSON on stdout). ``used``:
+    the names the output reads (a Program's ``inputs``)."""
+    used = set(used)
     for name in job.inputs:
         if name not in used:
             _stderr(f"warning: input {name} is not used by the program's output")
@@ -543,6 +545,12 @@ class Job:
             wrt = ",".join(wrt) if wrt else None
         self.wrt = wrt
 
+    def program(self):
+        """The program, parsed once here and handed to the library as a Program."""
+        from .parser import parse
+
+        return parse(self.text)
+
     def settings(self):
         return {
             "wrt": self.wrt,
@@ -575,17 +583,23 @@ def _random_seed(text):
 COLOR = ["auto"]  # --color of the running command: auto, always or never
 
 
-def styled():
-    """Whether to print with rich's colour and styles: --color always|never decides; auto
-    leaves all styling out under NO_COLOR (bold and dim too), forces it under FORCE_COLOR
-    (piped too), and otherwise styles a terminal that is not TERM=dumb."""
+def styled(stream=None):
+    """Whether to print to ``stream`` (stdout) with rich's colour and styles: --color
+    always|never decides; auto leaves all styling out under NO_COLOR (bold and dim too),
+    forces it under FORCE_COLOR (piped too), and otherwise styles a terminal that is not
+    TERM=dumb."""
     if COLOR[0] != "auto":
         return COLOR[0] == "always"
     if os.environ.get("NO_COLOR"):
         return False
     if os.environ.get("FORCE_COLOR"):
         return True
-    return sys.stdout.isatty() and os.environ.get("TERM") != "dumb"
+    stream = sys.stdout if stream is None else stream
+    try:
+        tty = stream is not None and stream.isatty()
+    except (OSError, ValueError, AttributeError):
+        tty = False
+    return tty and os.environ.get("TERM") != "dumb"
 
 
 def terminal_width():
@@ -632,18 +646,31 @@ def _max_elements(text):
 
 
 def _count(text, flag):
-    """A limit: a whole number >= 1, with optional _ separators (50_000_000)."""
-    return _whole(text.replace("_", ""), flag, minimum=1)
+    """A limit: a whole number >= 1."""
+    return _whole(text, flag, minimum=1)
+
+
+_DIGITS = r"[0-9](?:_?[0-9])*"  # with optional _ separators: 50_000_000
+_NUMBER = re.compile(rf"[+-]?(?:{_DIGITS}(?:\.(?:{_DIGITS})?)?|\.{_DIGITS})(?:[eE][+-]?{_DIGITS})?")
+MAX_DIGITS = 1000  # a longer whole number is no limit anyone means, and slow to make
 
 
 def _whole(text, flag, minimum=0):
-    try:
-        value = int(text)
-    except ValueError:
-        raise InputError(f"{flag} takes a whole number, got '{text}'") from None
+    """A whole number as people write one: 1000, 50_000_000, 1e24, 1E6, 2.5e3 (exactly, as a
+    Decimal: no float rounding); 1.5, 1e-3, nan and inf are refused, naming the option."""
+    from decimal import Decimal
+
+    number = _NUMBER.fullmatch(text.strip())
+    value = Decimal(number.group()) if number else None
+    if value is not None and value.adjusted() >= MAX_DIGITS:
+        raise InputError(f"{flag} is too large: {text}", hint=f"at most {MAX_DIGITS} digits")
+    if value is None or value != value.to_integral_value():
+        raise InputError(
+            f"{flag} takes a whole number, got '{text}'", hint=f"e.g. {flag} 1000 or {flag} 1e6"
+        )
     if value < minimum:
-        raise InputError(f"{flag} must be at least {minimum}")
-    return value
+        raise InputError(f"{flag} must be at least {minimum}, got '{text}'")
+    return int(value)
 
 
 # ---- the option table of the program commands ------------------------------------------------
@@ -754,7 +781,7 @@ def grad_command(seed_vector, detect_anomaly, no_nodes=False, **options):
             keep="inputs" if lean else "all",
             **job.settings(),
         )
-        warn_unused(job, result.program)
+        warn_unused(job, result.program.inputs)
         _emit(result, job.as_json, nodes=not no_nodes)
 
     _run(options["as_json"], body)

@@ -7,7 +7,7 @@ from . import engine
 from .api import prepare, quietly
 from .inputs import to_array
 from .ops import OPS
-from .render import _shape, dumps, hung, json_value, tensor_repr, wrap
+from .render import _shape, dumps, fit, hung, json_value, tensor_repr, wrap
 from .torchrepr import LINEWIDTH, tensor_str
 
 
@@ -262,7 +262,12 @@ def rich_tree(g, width=None):
     for depth, node, kind in _walk(g):
         label = Text()  # Text("...", style=) would style the whole label, dimming it all
         label.append(f"[{node['id']}] ", style="dim")
-        label.append(_caption(node, lines=False)[0], style="bold")
+        title = _caption(node, lines=False)[0]
+        if width is not None:  # a long text elided, its grad_fn and shape kept in view
+            after = len(node["grad_fn"] or node["op"]) + len(_shape(node.get("shape", ()))) + 4
+            room = width - 4 * depth - len(label) - after - 1
+            title = fit(title, max(room, 12, width - 4 * depth - len(label) - 1))
+        label.append(title, style="bold")
         if kind in ("shared", "deeper"):
             label.append(f"  {_NOTES[kind]}", style="dim")
         else:
@@ -363,13 +368,16 @@ def explain(
     ]
     for node, g, sent in recorded:
         rule = OPS[node.op].rule
+        title = f"[{node.id}] {node.label}  "
         lines += [
-            f"[{node.id}] {node.label}  {src(node)}",
+            title + fit(src(node), None if width is None else max(8, width - len(title))),
             wrap(f"    local rule:  {node.label}: {rule}", width, 17),
             _hung("    arriving:    ", g, lw),
         ]
         for a, ga in sent:
-            lines.append(_hung(f"    → to [{a}] {src(nodes[a])}:  ", ga, lw))
+            to = f"    → to [{a}] :  "  # (a long node text elided to the terminal's width)
+            text = fit(src(nodes[a]), None if width is None else max(8, width - len(to)))
+            lines.append(_hung(f"    → to [{a}] {text}:  ", ga, lw))
         lines.append("")
         steps.append(
             {
@@ -387,7 +395,7 @@ def explain(
     grads = {n: (by_name[n].grad if n in by_name else None) for n in names}
     lines.append(wrap("the gradient (what accumulated at each leaf, AccumulateGrad):", width))
     for n, gr in grads.items():
-        prefix = f"    {n}.grad = "
+        prefix = f"    {fit(n, None if width is None else max(8, width - 14))}.grad = "
         lines.append(prefix + "None" if gr is None else _hung(prefix, gr, lw, as_repr=True))
     return {
         "text": "\n".join(lines) + "\n",

@@ -122,11 +122,11 @@ def _cell(value):
     return tensor_str(value, 0, CELL_WIDTH, CELL_THRESHOLD)
 
 
-def _node_text(result, node, texts=None):
+def _node_text(result, node, texts=None, limit=NODE_TEXT):
     text = node.name if node.name is not None else result.text(node)
     if texts is not None:
         text = texts.get(node.id, text)
-    return text if len(text) <= NODE_TEXT else text[: NODE_TEXT - 1] + "…"
+    return text if limit is None or len(text) <= limit else text[: limit - 1] + "…"
 
 
 _PIECES = {  # what a node PyTorch makes by decomposition computes, from its operands' texts
@@ -204,15 +204,17 @@ def rows(result):
 def sections(result, width=None):
     """(output repr, table rows, [(name, grad repr)]) — what both renderers show."""
     out = result.output
-    lw = linewidth(width)
-    head = tensor_repr(
-        out.value, grad_fn=result.grad_fn, requires_grad=out.requires_grad, linewidth=lw
-    )
+    head = fitted_repr(out.value, width, grad_fn=result.grad_fn, requires_grad=out.requires_grad)
     grads = [
-        (name, "None" if g is None else tensor_repr(g, linewidth=lw))
+        (grad_title(name, width), "None" if g is None else fitted_repr(g, width))
         for name, g in result.grad.items()
     ]
     return head, rows(result), grads
+
+
+def grad_title(name, width):
+    """``x.grad``, a long input name elided to the terminal's width."""
+    return fit(name, None if width is None else max(1, width - 5)) + ".grad"
 
 
 def linewidth(width):
@@ -224,6 +226,32 @@ def fits(lines, width):
     return width is None or all(len(line) <= width for line in lines)
 
 
+def fit(text, room):
+    """``text`` in at most ``room`` characters (a terminal's): the middle elided with one
+    "…" when it is longer, so that both ends of a name or an expression stay readable."""
+    if room is None or len(text) <= room:
+        return text
+    if room < 2:
+        return text[:room]
+    head = room // 2
+    return text[:head] + "…" + text[len(text) - (room - 1 - head) :]
+
+
+def fitted_repr(value, width, **suffixes):
+    """PyTorch's repr at the terminal's width. PyTorch's line width leaves out the closing
+    brackets (``]]]])``), which then pass a narrow terminal's edge: narrower line widths are
+    tried until every line fits. Piped (``width`` None): PyTorch's own 80 columns."""
+    lw = linewidth(width)
+    text = tensor_repr(value, linewidth=lw, **suffixes)
+    if width is None:
+        return text
+    for narrower in range(lw - 1, max(lw - 2 - getattr(value, "ndim", 0), 0), -1):
+        if fits(text.split("\n"), width):
+            break
+        text = tensor_repr(value, linewidth=narrower, **suffixes)
+    return text
+
+
 def plain(result, width=None):
     """The text answer. ``width`` is the terminal's (None when piped): a graph table wider
     than that becomes one block per node, so that no tensor is ever wrapped by the terminal."""
@@ -231,8 +259,8 @@ def plain(result, width=None):
     lines = [head, ""]
     table_lines = _plain_table(HEADERS, table, right={0})
     lines += table_lines if fits(table_lines, width) else _node_blocks(result, width)
-    for name, text in grads:
-        lines += ["", f"{name}.grad", text]
+    for title, text in grads:
+        lines += ["", title, text]
     return "\n".join(lines) + "\n"
 
 
@@ -245,11 +273,8 @@ def node_blocks(result, width):
     for n in result.nodes:
         if n.op == "number":
             continue
-        title = "  ".join(
-            p
-            for p in (f"[{n.id}]", _node_text(result, n, texts), n.label or "", _shape(n.shape))
-            if p
-        )
+        text = _node_text(result, n, texts, limit=None)  # (elided to the width by block_title)
+        title = block_title(f"[{n.id}]", text, n.label, n.shape, width)
         parts = [
             (key, _labelled(key, value, lw))
             for key, value in (("value", n.value), ("grad", n.grad))
@@ -257,6 +282,21 @@ def node_blocks(result, width):
         ]
         out.append((title, parts))
     return out
+
+
+def block_title(ident, text, label, shape, width):
+    """``[id]  text  grad_fn  shape`` for a node's block; on a terminal too narrow for that,
+    the text elided (keeping both ends), and the grad_fn and shape on a line of their own
+    under it when even an elided text would leave too little of itself."""
+    rest = "  ".join(p for p in (label or "", _shape(shape)) if p)
+    title = f"{ident}  {text}  {rest}"
+    if width is None or len(title) <= width:
+        return title
+    room = width - len(ident) - len(rest) - 4
+    if room >= min(len(text), 16):
+        return f"{ident}  {fit(text, room)}  {rest}"
+    indent = " " * (len(ident) + 2)
+    return f"{ident}  {fit(text, width - len(indent))}\n{indent}{fit(rest, width - len(indent))}"
 
 
 def _labelled(key, value, lw):
@@ -290,7 +330,7 @@ def hung(prefix, fmt, lw):
 def _node_blocks(result, width):
     lines = []
     for title, parts in node_blocks(result, width):
-        lines.append(title)
+        lines += title.split("\n")
         lines += [text for _, text in parts]
     return lines
 
@@ -343,9 +383,9 @@ def rich_print(result, console):
             console.print(Text(title, style="bold"), soft_wrap=True)
             for key, text in parts:
                 console.print(Text(text, style="green" if key == "grad" else ""), soft_wrap=True)
-    for name, text in grads:
+    for title, text in grads:
         console.print()
-        console.print(Text(f"{name}.grad", style="bold cyan"), soft_wrap=True)
+        console.print(Text(title, style="bold cyan"), soft_wrap=True)
         console.print(Text(text), soft_wrap=True)
 
 
@@ -373,7 +413,23 @@ def _meta(job):
 
 
 def _head(value, grad_fn, width=None):
-    return tensor_repr(value, grad_fn=grad_fn, linewidth=linewidth(width)) + "\n"
+    return fitted_repr(value, width, grad_fn=grad_fn) + "\n"
+
+
+def block_heading(template, names, shape, width):
+    """``∂out/∂x  (shape [2, 2])`` from ``template`` ("∂out/∂{0}") and the input names; on
+    a terminal too narrow for it, the names elided, and the shape on a line of its own when
+    the names would keep too little of themselves beside it."""
+    tail = f"  (shape {_shape(shape)})"
+    head = template.format(*names)
+    if width is None or len(head) + len(tail) <= width:
+        return head + tail
+    bare = len(template.format(*[""] * len(names)))
+    room = (width - bare - len(tail)) // len(names)
+    if room >= 12:
+        return template.format(*(fit(n, room) for n in names)) + tail
+    room = max(1, (width - bare) // len(names))
+    return template.format(*(fit(n, room) for n in names)) + "\n" + fit(tail.strip(), width)
 
 
 def jvp_json(out, job):
@@ -387,11 +443,10 @@ def jvp_json(out, job):
 
 def jvp_text(out, dtype, width=None):
     """As torch.func.jvp returns them: the value (a plain tensor, no grad_fn) and J·t."""
-    lw = linewidth(width)
     return (
-        tensor_repr(out["value"], linewidth=lw)
+        fitted_repr(out["value"], width)
         + "\n\njvp (J·t, forward mode)\n"
-        + tensor_repr(out["jvp"], linewidth=lw)
+        + fitted_repr(out["jvp"], width)
         + "\n"
     )
 
@@ -407,12 +462,10 @@ def jacobian_json(out, job):
 
 
 def jacobian_text(out, dtype, width=None):
-    lw = linewidth(width)
     lines = [_head(out["value"], out["grad_fn"], width)]
     for name, block in out["jacobian"].items():
-        lines.append(
-            f"∂out/∂{name}  (shape {_shape(block.shape)})\n{tensor_repr(block, linewidth=lw)}\n"
-        )
+        heading = block_heading("∂out/∂{0}", [name], block.shape, width)
+        lines.append(f"{heading}\n{fitted_repr(block, width)}\n")
     passes = out["passes"]
     lines.append(
         f"by {out['mode']} mode: {passes} {out['mode']} pass{'es' if passes != 1 else ''}\n"
@@ -429,14 +482,11 @@ def hessian_json(out, job):
 
 
 def hessian_text(out, dtype, width=None):
-    lw = linewidth(width)
     lines = [_head(out["value"], out["grad_fn"], width)]
     for a, row in out["hessian"].items():
         for b, block in row.items():
-            lines.append(
-                f"∂²out/∂{a}∂{b}  (shape {_shape(block.shape)})\n"
-                f"{tensor_repr(block, linewidth=lw)}\n"
-            )
+            heading = block_heading("∂²out/∂{0}∂{1}", [a, b], block.shape, width)
+            lines.append(f"{heading}\n{fitted_repr(block, width)}\n")
     return "\n".join(lines)
 
 
@@ -465,10 +515,14 @@ def table_or_blocks(headers, rows, width, title=1):
     out = []
     key = max(len(h) for h in headers[title:])
     for row in rows:
-        out.append("  ".join(row[:title]))
-        out += [
-            _hang(f"  {h:<{key}}  ", c) for h, c in zip(headers[title:], row[title:], strict=True)
-        ]
+        rest = "".join("  " + c for c in row[1:title])
+        out.append(fit(row[0], max(1, width - len(rest))) + rest)  # a long name, elided
+        for h, c in zip(headers[title:], row[title:], strict=True):
+            prefix = f"  {h:<{key}}  "
+            cell = _hang(prefix, c)
+            if "\n" not in c and not fits([cell], width):  # prose (a rule): wrapped
+                cell = wrap(prefix + c, width, len(prefix))
+            out.append(cell)
     return out
 
 
@@ -479,7 +533,9 @@ def wrap(text, width, indent=0):
 
     if width is None or len(text) <= width:
         return text
-    lines = textwrap.wrap(text, max(width, indent + 20), subsequent_indent=" " * indent)
+    lines = textwrap.wrap(
+        text, max(width, indent + 20), subsequent_indent=" " * indent, break_on_hyphens=False
+    )
     return "\n".join(lines)
 
 
@@ -503,7 +559,7 @@ def check_text(out, plot=False, width=None):
             "check: choose an input inside its domain",
             width,
         )
-        return head + "\n\n" + tensor_repr(out["value"], linewidth=linewidth(width)) + "\n"
+        return head + "\n\n" + fitted_repr(out["value"], width) + "\n"
     lines = [
         wrap(
             f"{'ok' if out['ok'] else 'FAILED'}: reverse and forward mode against central "
@@ -571,14 +627,20 @@ def operator_table(rows, width=None):
 
 
 def operator_card(card, width=None):
-    """`gradcli ops NAME`: the call, the PyTorch call it mirrors, labels, rule and an example."""
-    lines = [card["call"], ""]
+    """`gradcli ops NAME`: PyTorch's signature, the PyTorch call it mirrors, labels, rule, the
+    arguments not taken, and an example."""
+    call = card.get("signature") or card["call"]
+    lines = [wrap(call, width, 4), ""]
     fields = [
         ("PyTorch", card["mirror"]),
         ("grad_fn", card["labels"]),
         ("derivative", card["rule"]),
-        ("example", card.get("example") or "(none in the table)"),
     ]
+    if card.get("not_taken"):  # PyTorch's arguments the row does not take (yet)
+        fields.append(("not taken", ", ".join(card["not_taken"]) + " (always PyTorch's default)"))
+    if card.get("positional_only"):
+        fields.append(("positional", ", ".join(card["positional_only"]) + " (not as keywords)"))
+    fields.append(("example", card.get("example") or "(none in the table)"))
     for key, text in fields:
         lines.append(wrap(f"  {key + ':':<12}{text}", width, 14))
     return "\n".join(lines) + "\n"

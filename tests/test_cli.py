@@ -255,3 +255,138 @@ def test_the_console_script_goes_through_click():
     p = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert p.returncode == 0, p.stderr
     assert '"grad_fn": "MulBackward0"' in p.stdout
+
+
+RECORD = '{"expr": "sum(x)", "inputs": {"x": [1, 2]}}\n'
+WHOLE_NUMBER_OPTIONS = [  # (command line before the option, the option, stdin)
+    (["grad", "sum(x)", "x=1,2"], "--max-elements", None),
+    (["grad", "sum(x)", "x=1,2"], "--max-input-bytes", None),
+    (["grad", "sum(x)", "x=randn(2)"], "--random-seed", None),
+    (["jacobian", "x * 2", "x=1,2"], "--max-elements", None),
+    (["check", "sum(x)", "x=1,2"], "--max-evaluations", None),
+    (["plot", "x^2", "--range", "x=0:1"], "--points", None),
+    (["batch"], "--first-line", RECORD),
+    (["batch"], "--jobs", RECORD),
+    (["batch"], "--max-elements", RECORD),
+    (["batch"], "--random-seed", RECORD),
+]
+
+
+@pytest.mark.parametrize("before,option,stdin", WHOLE_NUMBER_OPTIONS)
+def test_whole_number_options_take_scientific_notation(before, option, stdin):
+    """`--max-elements 1e24`: an integral number in any notation, read exactly (a Decimal:
+    1e24 is 10**24, not the float 1e24 = 999999999999999983222784)."""
+    small = option in ("--jobs", "--random-seed", "--points")  # a count of processes, a seed
+    good = ("1e1", "1E1", "0.4e1", "4000e-3", "1_0") if small else ("1e24", "1E6", "2.5e3")
+    for text in (*good, "12000e-3", "1_000"):
+        r = run(*before, option, text, input=stdin)
+        assert r.exit_code == 0, (option, text, r.output)
+    for text in ("1.5", "1e-3", "nan", "inf", "-inf", "0x10", "ten", ""):
+        r = run(*before, option, text, input=stdin)
+        assert r.exit_code == 2, (option, text, r.output)
+        assert f"error: {option} takes a whole number, got '{text}'" in r.stderr
+        assert "Traceback" not in r.output
+    r = run(*before, option, "-3", input=stdin)
+    assert r.exit_code == 2 and f"error: {option} must be at least" in r.stderr
+    r = run(*before, option, "1e5000", input=stdin)
+    assert r.exit_code == 2 and f"error: {option} is too large: 1e5000" in r.stderr
+
+
+def test_whole_numbers_are_exact():
+    from gradcli.commands import _count, _whole
+
+    assert _count("1e24", "--max-elements") == 10**24
+    assert _whole("2.5e3", "--jobs") == 2500
+    # past a float's 17 digits and the decimal module's default precision of 28
+    assert _count("123456789012345678901234567890e-1", "--max-elements") == (
+        12345678901234567890123456789
+    )
+    assert _count("1.0000000000000000000000000000001e31", "--max-elements") == 10**31 + 1
+
+
+# ---- gradcli ops NAME: PyTorch's signature --------------------------------------------------
+
+SIGNATURES = {  # the card's first line: PyTorch's argument names, not the table's a, b
+    "add": "add(input, other, *, alpha=1)",
+    "sum": "sum(input, dim=None, keepdim=False, *, dtype=None)",
+    "conv2d": "conv2d(input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1)",
+    "view": "Tensor.view(*shape)",
+    "where": "where(condition, input, other)",
+    "cross_entropy": "cross_entropy(input, target, weight=None, size_average=None, "
+    "ignore_index=-100, reduce=None, reduction='mean', label_smoothing=0.0)",
+}
+
+
+@pytest.mark.parametrize("name", SIGNATURES)
+def test_ops_name_shows_pytorchs_signature(name):
+    r = run("ops", name)
+    assert r.exit_code == 0 and r.output.splitlines()[0] == SIGNATURES[name]
+    card = json.loads(run("ops", name, "--json").output)
+    assert card["signature"] == SIGNATURES[name]
+
+
+def test_ops_card_says_which_of_pytorchs_arguments_it_does_not_take():
+    card = json.loads(run("ops", "add", "--json").output)
+    assert card["not_taken"] == ["alpha"] and card["positional_only"] == []
+    assert "  not taken:  alpha (always PyTorch's default)" in run("ops", "add").output
+    card = json.loads(run("ops", "conv2d", "--json").output)
+    assert card["not_taken"] == [] and card["positional_only"] == ["weight"]
+    r = run("grad", "sum(torch.add(x, x, alpha=2))", "x=1")  # what "not taken" means
+    assert r.exit_code == 2 and "alpha" in r.output
+    # every name the card does not list as not taken is one a program may pass
+    card = json.loads(run("ops", "cross_entropy", "--json").output)
+    assert "ignore_index" not in card["not_taken"] and "size_average" in card["not_taken"]
+    r = run("grad", "cross_entropy(z, 2, ignore_index=1, label_smoothing=0.1)", "z=1,2,3")
+    assert r.exit_code == 0, r.output
+
+
+def test_ops_json_table_carries_the_signatures():
+    rows = [json.loads(line) for line in run("ops", "--json").output.splitlines()]
+    by_name = {r["name"]: r for r in rows}
+    assert by_name["add"]["signature"] == SIGNATURES["add"]
+    assert by_name["index"]["signature"].startswith("a[i], a[i:j:k]")  # spelt, not called
+
+
+def test_every_signature_is_pytorchs_own():
+    """Each line of ops/signatures.txt against the installed torch: the names, their order,
+    keyword-only markers and defaults of an overload its docstring (or inspect) documents."""
+    torch = pytest.importorskip("torch")
+    from gradcli import signatures
+
+    wrong = []
+    for name, line in signatures.load().items():
+        qualified, params = signatures.parse(line)
+        if not signatures.matches(params, signatures.torch_signatures(torch, qualified)):
+            wrong.append(f"{name} {line}")
+    assert not wrong, "not PyTorch's signatures:\n" + "\n".join(wrong)
+
+
+def test_every_operator_pytorch_documents_has_its_signature():
+    torch = pytest.importorskip("torch")
+    from gradcli import signatures
+    from gradcli.ops import TABLE
+
+    made = signatures.collect(torch, [op for op in TABLE if op.public])
+    missing = [f"{name} {line}" for name, line in made.items() if name not in signatures.load()]
+    assert not missing, (
+        "operators without a signature in gradcli/ops/signatures.txt; `python -m "
+        "gradcli.signatures` prints these lines to review and append:\n" + "\n".join(missing)
+    )
+
+
+def test_a_signature_that_is_not_pytorchs_is_caught():
+    torch = pytest.importorskip("torch")
+    from gradcli.signatures import matches, parse, torch_signatures
+
+    def ok(text):
+        qualified, params = parse(text)
+        return matches(params, torch_signatures(torch, qualified))
+
+    assert ok("torch.add(input, other, *, alpha=1)")
+    assert not ok("torch.add(a, b, *, alpha=1)")  # the table's names
+    assert not ok("torch.add(input, other, alpha=1)")  # alpha is keyword-only
+    assert not ok("torch.add(input, other, *, alpha=2)")  # the wrong default
+    assert not ok("torch.add(input, other)")  # an argument left out
+    assert ok("torch.sum(input, dim=None, keepdim=False, *, dtype=None)")  # two overloads
+    assert not ok("torch.transpose(input, dim0=None, dim1)")  # no overload without dim0
+    assert not ok("torch.nn.functional.conv2d(input, weight, bias=None, stride=2)")

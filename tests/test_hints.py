@@ -35,7 +35,9 @@ HINTS = [
     ("--bogus", "no such option: --bogus", "gradcli --help"),
     ("grd 'x' x=1", "no such command: grd", "did you mean grad?"),
     ("'sum(x)' x=1", "no such command: sum(x)", "gradcli grad 'sum(x)' x=1"),
-    ("grad 'sum(x)' --dtype", "requires an argument", "--help"),
+    ("grad 'sum(x)' --dtype", "requires an argument", "'gradcli grad --help'"),
+    ("jvp 'sin(x)' x=1 --tangent", "requires an argument", "'gradcli jvp --help'"),
+    ("batch --jobs", "requires an argument", "'gradcli batch --help'"),
     ("check 'sum(x)' x=1 --eps abc", "'abc' is not a valid float", "gradcli check --help"),
     ("graph 'x' --format svgz", "'svgz' is not one of", "gradcli graph --help"),
     ("grad 'sum(x)' x = 1,2", "expected NAME=VALUE, got 'x'", "no spaces around '=': x=1,2"),
@@ -85,6 +87,48 @@ def test_an_input_the_program_never_uses_is_a_warning():
     assert run("grad 'sum(x)' x=1,2")[2] == ""
 
 
+UNUSED = [  # every command that takes NAME=VALUE inputs, each with y=3 its program never reads
+    "grad 'sum(x)' x=1,2 y=3",
+    "jvp 'sin(x)' x=1,2 y=3 --tangent x=1,0",
+    "jacobian 'x * 2' x=1,2 y=3",
+    "hessian 'sum(x^3)' x=1,2 y=3",
+    "check 'sum(exp(x))' x=0.1,0.2 y=3",
+    "graph 'z = y * 2; x.sum()' x=1,2 y=3",  # y feeds a statement the output does not read
+    "explain 'sum(x * x)' x=1,2 y=3",
+    "plot 'x^2' --range x=0:1 --points 5 y=3",
+]
+
+
+@pytest.mark.parametrize("command", UNUSED, ids=[c.split()[0] for c in UNUSED])
+def test_every_command_warns_of_an_input_it_never_uses(command):
+    status, out, err = run(command)
+    assert status == 0, err
+    assert err == "warning: input y is not used by the program's output\n"
+    status, out, err = run(command + " --json")
+    assert status == 0 and "warning" not in out
+    json.loads(out)  # stdout is the JSON answer alone
+    assert err == "warning: input y is not used by the program's output\n"
+    status, out, err = run(command.replace(" y=3", ""))
+    assert status == 0 and err == ""
+
+
+def test_an_unused_input_from_an_inputs_file_is_a_warning_too(tmp_path):
+    path = tmp_path / "inputs.json"
+    path.write_text('{"x": [1, 2], "w": 3}')
+    status, _, err = run(f"jacobian 'x * 2' -i {path}")
+    assert status == 0 and err == "warning: input w is not used by the program's output\n"
+
+
+def test_batch_does_not_warn_per_record():
+    """A batch record's unused input is answered as usual (its gradient null): a warning per
+    record would bury stderr, so batch gives none."""
+    records = '{"expr": "sum(x)", "inputs": {"x": [1, 2], "y": 3}}\n' * 3
+    status, out, err = run("batch", input=records)
+    assert status == 0 and err == ""
+    answers = [json.loads(line) for line in out.splitlines()]
+    assert [a["grad"] for a in answers] == [{"x": [1.0, 1.0], "y": None}] * 3
+
+
 CONFLICTS = [
     ("grad 'sum(x)' x=1 x=2", "input x is given twice"),
     ("graph 'x * 2' x=1 --json --format dot", "--json and --format dot"),
@@ -129,6 +173,16 @@ def test_help_shows_one_usage_line_and_a_runnable_example(command):
     words = shlex.split(example[0][len("Example: ") :])
     assert words[0] == "gradcli" and words[1] == command
     assert run(shlex.join(words[1:]))[0] == 0
+
+
+def test_batch_help_shows_a_runnable_example():
+    status, out, _ = run("batch --help")
+    assert status == 0 and out.startswith("Usage: gradcli batch [OPTIONS] [FILE|GLOB|URL|- ...]\n")
+    example = next(line.strip() for line in out.splitlines() if "Example: " in line)
+    echo, _, command = example[len("Example: ") :].partition(" | ")
+    assert command == "gradcli batch"
+    status, got, err = run("batch", input=shlex.split(echo)[1] + "\n")
+    assert status == 0 and json.loads(got)["grad"] == {"x": [2.0, 4.0]}, err
 
 
 def complete(words, shell="bash"):
@@ -216,7 +270,7 @@ def test_ops_table_has_a_header_and_aligned_columns():
 def test_ops_card_and_its_example_runs():
     status, out, _ = run("ops sin")
     assert status == 0
-    assert out.splitlines()[0] == "sin(a)"
+    assert out.splitlines()[0] == "sin(input)"  # PyTorch's argument names
     assert "  PyTorch:    torch.sin(a)" in out and "  grad_fn:    SinBackward0" in out
     assert "  derivative: ∂sin(a)/∂a = cos(a)" in out
     example = next(line for line in out.splitlines() if "example:" in line).split("example:")[1]

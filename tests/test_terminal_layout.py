@@ -143,6 +143,40 @@ def test_every_command_fits_the_terminal(argv, whole, columns):
     assert_whole(screen, *whole)
 
 
+LONG = "a_really_long_input_name_for_the_weights_of_layer_one"  # 53 characters
+LONG_TEXT = [  # long names and long node texts, in every command's block layout
+    ["grad", f"h = relu({LONG} @ x); sum(h * h)", f"{LONG}=[[1,2],[3,4]]", "x=1,2"],
+    ["grad", "sum(relu(x * 2 + 1) * sigmoid(x - 3) * tanh(x + 4) * exp(x / 5))", "x=1,2"],
+    ["grad", "out = conv2d(x, w, padding=1); out.sum()", "x=randn(1,1,3,3)", "w=randn(1,1,2,2)"],
+    ["jvp", f"sin({LONG}) * 2", f"{LONG}=1,2", "--tangent", f"{LONG}=1,0"],
+    ["jacobian", f"{LONG} * 2", f"{LONG}=1,2"],
+    ["hessian", f"sum({LONG}^3 * y)", f"{LONG}=1,2", "y=3,4", "--dtype", "float64"],
+    ["check", f"sum({LONG}^3)", f"{LONG}=1,2"],
+    ["explain", f"sum({LONG}^3)", f"{LONG}=1,2"],
+    ["graph", f"y = relu({LONG} * 2 + 1) * sigmoid({LONG} - 3); sum(y)", f"{LONG}=1,2"],
+    ["ops"],
+    ["ops", "scaled_dot_product_attention"],
+]
+
+
+@pytest.mark.parametrize("columns", [40, 80, 200])
+@pytest.mark.parametrize("argv", LONG_TEXT, ids=lambda a: " ".join(a)[:40])
+def test_long_names_and_texts_are_elided_to_the_terminal(argv, columns):
+    code, screen = terminal([*argv, "--random-seed", "0"] if argv[0] != "ops" else argv, columns)
+    assert code == 0, screen
+    assert_fits(screen, columns)
+    if LONG in screen.replace("\n", "") and columns == 40:  # a name shown: elided, ends kept
+        assert "…" in screen and LONG not in screen
+        assert any(re.search(r"a_real\w*…\w*_one", line) for line in screen.splitlines())
+
+
+def test_a_long_name_is_whole_where_it_fits():
+    code, screen = terminal(LONG_TEXT[0], 200)
+    assert code == 0 and f"{LONG}.grad" in screen.splitlines()
+    code, screen = terminal(LONG_TEXT[4], 80)
+    assert code == 0 and f"∂out/∂{LONG}  (shape [2, 2])" in screen.splitlines()
+
+
 # ---- output control: colour, -o, --no-nodes; any terminal ---------------------------------
 
 ESC = "\x1b["
@@ -168,6 +202,30 @@ def test_a_terminal_gets_colour_and_no_color_removes_every_style():
         assert code == 0 and ESC not in screen  # no colour, no bold, no dim
         assert "AccumulateGrad" in screen
     assert ESC in raw_terminal(ONE + ["--color", "always"], 200, {"NO_COLOR": "1"})[1]
+
+
+def batch_progress(args, tmp_path, env=None):
+    """What `gradcli batch FILE -o OUT ARGS` draws on a terminal (its progress bar on stderr,
+    the answers in a file), escape codes kept."""
+    records = tmp_path / "records.jsonl"
+    records.write_text('{"expr": "sum(x * x)", "inputs": {"x": [1, 2]}}\n' * 2000)
+    out = tmp_path / "answers.jsonl"
+    code, raw = raw_terminal(["batch", str(records), "-o", str(out), *args], 100, env)
+    assert code == 0 and len(out.read_text().splitlines()) == 2000
+    return raw
+
+
+SGR_STYLE = re.compile(r"\x1b\[[0-9;]*[1-9][0-9;]*m")  # bold, dim or a colour (not a reset)
+
+
+def test_batch_takes_color_like_every_command(tmp_path):
+    """gradcli batch --color never: its progress bar without colour or bold; NO_COLOR too;
+    --color always wins over NO_COLOR."""
+    assert SGR_STYLE.search(batch_progress([], tmp_path))
+    for env, flag in (({"NO_COLOR": "1"}, []), ({}, ["--color", "never"])):
+        raw = batch_progress(flag, tmp_path, env)
+        assert "answered" in raw and not SGR_STYLE.search(raw)
+    assert SGR_STYLE.search(batch_progress(["--color", "always"], tmp_path, {"NO_COLOR": "1"}))
 
 
 def test_term_dumb_gets_plain_text_at_its_width():
