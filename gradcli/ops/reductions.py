@@ -22,10 +22,14 @@ from .core import (
 np = lazy_numpy(globals())
 
 
-def _full_reduce_shape(shapes, attrs):
-    if 0 in shapes[0]:
-        raise ShapeError("max()/min() of an empty tensor: the reduction has no identity")
-    return ()
+def _empty_error(name, dim=None):
+    """PyTorch's error for a max/min-like reduction of nothing."""
+    if dim is None:
+        return ShapeError(
+            f"{name}(): Expected reduction dim to be specified for input.numel() == 0. "
+            f"Specify the reduction dim with the 'dim' argument."
+        )
+    return ShapeError(f"{name}(): Expected reduction dim {dim} to have non-zero size.")
 
 
 def _evenly(g, out, x):
@@ -135,14 +139,19 @@ def _extremum(reduce, arg):
     return forward, grad
 
 
-def _extremum_shape(shapes, attrs):
-    if attrs.get("dim") is None:
-        return _full_reduce_shape(shapes, attrs)
-    if shapes[0]:
-        d = _one_dim(attrs["dim"], len(shapes[0]))
-        if shapes[0][d] == 0:
-            raise ShapeError("max()/min() over an empty dimension: the reduction has no identity")
-    return _reduce_shape(shapes, attrs)
+def _extremum_shape(name):
+    def shape(shapes, attrs):
+        if attrs.get("dim") is None:
+            if 0 in shapes[0]:
+                raise _empty_error(name)
+            return ()
+        if shapes[0]:
+            d = _one_dim(attrs["dim"], len(shapes[0]))
+            if shapes[0][d] == 0:
+                raise _empty_error(name, d)
+        return _reduce_shape(shapes, attrs)
+
+    return shape
 
 
 def _extremum_label(stem):
@@ -238,7 +247,7 @@ ROWS = [
         _max_fwd,
         (_max_grad,),
         _extremum_label("MaxBackward"),
-        _extremum_shape,
+        _extremum_shape("max"),
         params={"dim": None, "keepdim": False},
         mirror="a.max() / a.max(dim, keepdim) -> (values, indices)",
         rule="∂max(a)/∂aᵢ = 1/k at the k maxima (with dim: 1 at the index)",
@@ -256,7 +265,7 @@ ROWS = [
         _min_fwd,
         (_min_grad,),
         _extremum_label("MinBackward"),
-        _extremum_shape,
+        _extremum_shape("min"),
         params={"dim": None, "keepdim": False},
         mirror="a.min() / a.min(dim, keepdim) -> (values, indices)",
         rule="∂min(a)/∂aᵢ = 1/k at the k minima (with dim: 1 at the index)",

@@ -732,7 +732,7 @@ ROWS = [
     _tuple(
         "sort",
         _named_lower("sort"),
-        "SortBackward0 (values)",
+        "SortBackward0 (values); SortBackward1 with stable=True",
         fields=("values", "indices"),
         params={"dim": -1, "descending": False, "stable": False},
         mirror="torch.sort(a, dim=-1, descending=False, stable=False)",
@@ -744,7 +744,10 @@ ROWS = [
         ),
     ),
     *_selection_rows(
-        "sort", lambda r, d, at: _stable_order(r, d, at["descending"]), "SortBackward0", False
+        "sort",
+        lambda r, d, at: _stable_order(r, d, at["descending"]),
+        lambda kinds, at: "SortBackward1" if at.get("stable") else "SortBackward0",
+        False,
     ),
     _tuple(
         "topk",
