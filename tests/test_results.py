@@ -99,6 +99,11 @@ PROGRAMS = [
     ("x.diff(n=2, dim=0)", {"x": A}),
     ("torch.diff(x, prepend=y, append=y * 2)", {"x": V, "y": [1.0, -1.0]}),
     ("x.diff(n=9)", {"x": V}),
+    ("g0, g1 = torch.gradient(x); g0 * g1", {"x": A}),
+    ("torch.gradient(x, dim=1, edge_order=2)[0]", {"x": A}),
+    ("torch.gradient(x, spacing=[2.0], dim=[0])[0]", {"x": A}),
+    ("torch.stack(torch.gradient(x, spacing=0.5, dim=(1, 0)))", {"x": A}),
+    ("torch.gradient(x, edge_order=2)[0]", {"x": [1.0, inf, 3.0, -0.0]}),
 ]
 
 
@@ -294,6 +299,25 @@ def test_forward_mode_and_hessians_through_results(torch):
 
 
 ERRORS = [
+    (
+        "torch.gradient(x)[0].sum()",
+        {"x": [1.0]},
+        gradcli.EvaluationError,
+        r"at least edge_order\+1",
+    ),
+    (
+        "torch.gradient(x, edge_order=3)[0].sum()",
+        {"x": V},
+        gradcli.EvaluationError,
+        "only supports edge_order=1 and edge_order=2",
+    ),
+    (
+        "torch.gradient(x, spacing=[1.0, 2.0], dim=1)[0].sum()",
+        {"x": A},
+        gradcli.EvaluationError,
+        "same length",
+    ),
+    ("torch.gradient(x)[1].sum()", {"x": V}, gradcli.EvaluationError, "tuple index out of range"),
     # (program, inputs, error class, message PyTorch gives or one in its words)
     ("a, b = x.max(0); a", {"x": A}, gradcli.EvaluationError, None),
     (

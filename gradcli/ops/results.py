@@ -326,6 +326,69 @@ def _aminmax_lower(emit, node, args, attrs):
     )
 
 
+def _gradient_lower(emit, node, args, attrs):
+    """torch.gradient: for each dim, PyTorch's central differences in the interior and
+    one-sided ones (first or second order) at the two edges, concatenated -- the nodes
+    PyTorch records (SliceBackward0, SubBackward0, DivBackward1, MulBackward1, AddBackward0,
+    CatBackward0)."""
+    a = args[0]
+    shape = node(a).shape
+    given = attrs["dim"]
+    if given is None or given == ():
+        dims = tuple(range(len(shape)))
+    else:  # in the order given: one result per dim
+        dims = tuple(
+            _one_dim(d, len(shape)) for d in (given if isinstance(given, tuple) else (given,))
+        )
+        if len(set(dims)) < len(dims):
+            twice = next(d for d in dims if dims.count(d) > 1)
+            raise ShapeError(f"dim {twice} appears multiple times in the list of dims")
+    order = attrs["edge_order"]
+    if order not in (1, 2):
+        raise ShapeError("torch.gradient only supports edge_order=1 and edge_order=2.")
+    spacing = attrs["spacing"]
+    if isinstance(spacing, list):
+        if not all(isinstance(h, float) for h in spacing):
+            raise ShapeError("torch.gradient: spacing must be a number or a list of numbers")
+        if len(spacing) != len(dims):
+            raise ShapeError(
+                "torch.gradient expected spacing to be unspecified, a scalar or it's spacing "
+                "and dim arguments to have the same length, but got a spacing argument of "
+                f"length {len(spacing)} and a dim argument of length {len(dims)}."
+            )
+    elif not isinstance(spacing, float):
+        raise ShapeError(
+            "torch.gradient: spacing must be a number or a list of numbers (coordinate "
+            "tensors are not supported)"
+        )
+    steps = spacing if isinstance(spacing, list) else [spacing] * len(dims)
+    if any(shape[d] < order + 1 for d in dims):
+        raise ShapeError("torch.gradient expected each dimension size to be at least edge_order+1")
+
+    def make(d, h):
+        n = shape[d]
+
+        def part(start, stop, factor=None):
+            piece = emit("slice", (a,), {"dim": d, "start": start, "stop": stop, "step": 1})
+            return piece if factor is None else emit("mul_scalar", (piece,), {"factor": factor})
+
+        def over(x, divisor):
+            return emit("div_scalar", (x,), {"divisor": divisor})
+
+        center = over(over(emit("sub", (part(2, n), part(0, n - 2))), h), 2.0)
+        if order == 1:
+            first = over(emit("sub", (part(1, 2), part(0, 1))), h)
+            last = over(emit("sub", (part(n - 1, n), part(n - 2, n - 1))), h)
+        else:
+            first = emit("add", (part(0, 1, -1.5), part(1, 2, 2.0)))
+            first = over(emit("sub", (first, part(2, 3, 0.5))), h)
+            last = emit("sub", (part(n - 3, n - 2, 0.5), part(n - 2, n - 1, 2.0)))
+            last = over(emit("add", (last, part(n - 1, n, 1.5))), h)
+        return emit("cat", (first, center, last), {"dim": d})
+
+    return Results("tuple", [lambda d=d, h=h: make(d, h) for d, h in zip(dims, steps, strict=True)])
+
+
 # ---- selections along a dimension: values (differentiable) and int64 indices ------------
 
 
@@ -664,6 +727,33 @@ ROWS = [
             ("torch.meshgrid(a, b, indexing='ij')[1]", {"a": ((3,), REAL), "b": ((2,), REAL)}),
             ("torch.meshgrid([a, b], indexing='xy')[0]", {"a": ((3,), REAL), "b": ((2,), REAL)}),
         ),
+    ),
+    _tuple(
+        "gradient",
+        _gradient_lower,
+        "CatBackward0 over DivBackward1 / SubBackward0 / SliceBackward0 (MulBackward1 and "
+        "AddBackward0 with edge_order=2), per dim",
+        params={"spacing": 1.0, "dim": None, "edge_order": 1},
+        free=("spacing",),
+        dim_list=True,
+        methods=(),
+        mirror="torch.gradient(a, spacing=1, dim=None, edge_order=1)",
+        rule="central differences inside, one-sided ones at the edges",
+        examples=(
+            ("torch.gradient(a)[0]", {"a": ((5,), REAL)}),
+            ("torch.gradient(A, spacing=2.0, dim=1)[0]", {"A": ((2, 4), REAL)}),
+            ("torch.gradient(A, spacing=[1.0, 0.5], edge_order=2)[1]", {"A": ((3, 4), REAL)}),
+        ),
+    ),
+    Op(
+        "mul_scalar",
+        lambda a, factor: a * factor,
+        (lambda g, o, a, factor: g * factor,),
+        "MulBackward1",
+        lambda s, at: s[0],
+        public=False,
+        saves="none",
+        mirror="a * n (in PyTorch's C++)",
     ),
     _tuple(
         "std_mean",
