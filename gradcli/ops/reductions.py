@@ -1,5 +1,7 @@
 """Reductions and scans."""
 
+import math
+
 from ..errors import ShapeError
 from .core import (
     REAL,
@@ -562,6 +564,88 @@ def _diff_lower(emit, node, args, attrs):
     return cur
 
 
+_MODES = ("linear", "lower", "higher", "midpoint", "nearest")
+
+
+def _ranks(s, q, mode, ignore_nan):
+    """PyTorch's quantile ranks along the last axis of the sorted values ``s``: q·(n - 1),
+    or the last index where a NaN makes the quantile NaN (nanquantile: q·(non-NaN count - 1),
+    0 if all are NaN), rounded as ``mode`` says."""
+    r = _re(s)
+    n = r.shape[-1]
+    q = np.asarray(q, dtype=r.dtype)
+    if ignore_nan:
+        ranks = np.maximum(q * (np.sum(~np.isnan(r), axis=-1, keepdims=True) - 1), 0)
+    else:
+        nan = np.isnan(r).any(axis=-1, keepdims=True)
+        ranks = np.where(nan, np.asarray(n - 1, r.dtype), q * (n - 1))
+    return {"lower": np.floor, "higher": np.ceil, "nearest": np.round}.get(mode, np.asarray)(ranks)
+
+
+def _quantile_index(s, q, mode, ignore_nan, which):
+    ranks = _ranks(s, q, mode, ignore_nan)
+    return (np.ceil(ranks) if which == "above" else np.floor(ranks)).astype(np.int64)
+
+
+def _quantile_lower(name, ignore_nan):
+    def lower(emit, node, args, attrs):
+        """As PyTorch's quantile_compute: sort (of the flattened input, or with the dim moved
+        last), view, gather the ranks below (and above), lerp, squeeze."""
+        a = args[0]
+        shape = node(a).shape
+        q, dim, keepdim, mode = attrs["q"], attrs["dim"], attrs["keepdim"], attrs["interpolation"]
+        if not isinstance(q, float):
+            raise ShapeError(f"{name}(): q must be a number (a tensor q is not supported)")
+        if not 0 <= q <= 1:
+            raise ShapeError(f"{name}() q must be in the range [0, 1] but got {q:g}")
+        if mode not in _MODES:
+            raise ShapeError(
+                f"{name}() interpolation must be one of linear, lower, higher, midpoint or "
+                f"nearest, but got {mode}"
+            )
+        if 0 in shape:
+            raise ShapeError(f"{name}() input tensor must be non-empty")
+        if dim is None:
+            rest = [1] * len(shape) if keepdim else []
+            cur = emit("reshape_view", (a,), {"shape": (math.prod(shape),), "kind": "view"})
+            cur = cur if len(shape) > 1 else a  # flatten() of a vector is itself
+        else:
+            d = _one_dim(dim, len(shape)) if shape else 0
+            rest = [1 if i == d else n for i, n in enumerate(shape) if keepdim or i != d]
+            cur = a
+            if shape and d != len(shape) - 1:
+                cur = emit("unsqueeze", (a,), {"dim": -1})
+                cur = emit("transpose", (cur,), {"dim0": d, "dim1": -1})
+        n = math.prod(shape) if dim is None else (shape[d] if shape else 1)
+        if not node(cur).shape:  # a 0-d input: PyTorch sorts it as a vector of one
+            cur = emit("reshape_view", (cur,), {"shape": (1,), "kind": "view"})
+        last = len(node(cur).shape) - 1
+        cur = emit("sort_values", (cur,), {"dim": last, "descending": False, "stable": False})
+        cur = emit("reshape_view", (cur,), {"shape": tuple(rest) + (n,), "kind": "view"})
+        at = {"q": q, "mode": mode, "ignore_nan": ignore_nan}
+        out = emit("quantile_gather", (cur,), {**at, "which": "below"})
+        if mode in ("linear", "midpoint"):
+            above = emit("quantile_gather", (cur,), {**at, "which": "above"})
+            weight = emit("quantile_weight", (cur,), at)
+            out = emit("lerp", (out, above, weight))
+        return emit("squeeze_dims", (out,), {"dim": -1})
+
+    return lower
+
+
+def _gathered(s):
+    return s[:-1] + (1,)
+
+
+def _add_along(shape, idx, g):
+    out = np.zeros(shape, dtype=g.dtype)
+    np.put_along_axis(out, idx, g, axis=-1)  # (one index per row)
+    return out
+
+
+D5 = {"a": ((5,), "distinct")}
+
+
 RESULT_ROWS = [
     Op(
         "argmax",
@@ -636,6 +720,70 @@ RESULT_ROWS = [
             ("a.nanmedian()", {"a": ((4,), "distinct")}),
             ("A.nanmedian(1).values", {"A": ((2, 3), "distinct")}),
         ),
+    ),
+    *(
+        Op(
+            name,
+            None,
+            (),
+            "SqueezeBackward4 over LerpBackward1 over GatherBackward0 (two) over ViewBackward0 "
+            "over SortBackward0 (one GatherBackward0 and no Lerp for lower/higher/nearest)",
+            None,
+            params={"q": REQUIRED, "dim": None, "keepdim": False, "interpolation": "linear"},
+            free=("q",),
+            lower=_quantile_lower(name, name == "nanquantile"),
+            mirror=f"torch.{name}(a, q, dim=None, keepdim=False, interpolation='linear')",
+            rule="the gradient goes to the two order statistics around rank q·(n - 1)",
+            examples=examples,
+        )
+        for name, examples in (
+            (
+                "quantile",
+                (
+                    ("torch.quantile(A, 0.3)", {"A": ((2, 3), "distinct")}),
+                    ("A.quantile(0.75, dim=0, keepdim=True)", {"A": ((4, 3), "distinct")}),
+                    ("torch.quantile(a, 0.4, interpolation='midpoint')", D5),
+                    (
+                        "torch.quantile(A, 0.6, 1, interpolation='nearest')",
+                        {"A": ((2, 5), "distinct")},
+                    ),
+                ),
+            ),
+            (
+                "nanquantile",
+                (
+                    ("a.nanquantile(0.25)", D5),
+                    ("torch.nanquantile(A, 0.5, dim=1)", {"A": ((2, 4), "distinct")}),
+                ),
+            ),
+        )
+    ),
+    Op(
+        "quantile_gather",
+        lambda s, q, mode, ignore_nan, which: np.take_along_axis(
+            s, _quantile_index(s, q, mode, ignore_nan, which), axis=-1
+        ),
+        (
+            lambda g, o, s, q, mode, ignore_nan, which: _add_along(
+                s.shape, _quantile_index(s, q, mode, ignore_nan, which), g
+            ),
+        ),
+        "GatherBackward0",
+        lambda shapes, at: _gathered(shapes[0]),
+        public=False,
+        saves="inputs",
+    ),
+    Op(
+        "quantile_weight",
+        lambda s, q, mode, ignore_nan: (
+            np.full(_gathered(s.shape), 0.5)
+            if mode == "midpoint"
+            else _ranks(s, q, mode, ignore_nan) - np.floor(_ranks(s, q, mode, ignore_nan))
+        ),
+        None,
+        "",
+        lambda shapes, at: _gathered(shapes[0]),
+        public=False,
     ),
     Op(
         "cumprod",
