@@ -227,7 +227,7 @@ class Builder:
         if e.kind == "tuple":
             raise self.error(
                 ParseError,
-                f"{what} must be a tensor, not {_results.type_name(self.nodes[e.value].op)}",
+                f"{what} must be a tensor, not {self.tuple_type(e)}",
                 e.start,
                 e.end,
                 hint=_PICK,
@@ -400,7 +400,7 @@ class Builder:
                     raise self.error(
                         ParseError,
                         f"{name}(): expected Tensor as element {k} in argument 0, but got "
-                        f"{_results.type_name(self.nodes[t.value].op)}",
+                        f"{self.tuple_type(t)}",
                         t.start,
                         t.end,
                         hint=f"pass the results themselves: {name}(x.split(2))",
@@ -469,7 +469,7 @@ class Builder:
                 raise self.error(
                     ParseError,
                     f"{name}(): argument '{op.inputs[min(k, len(op.inputs) - 1)]}' (position "
-                    f"{k + 1}) must be Tensor, not {_results.type_name(self.nodes[a.value].op)}",
+                    f"{k + 1}) must be Tensor, not {self.tuple_type(a)}",
                     a.start,
                     a.end,
                     hint=_PICK,
@@ -569,6 +569,10 @@ class Builder:
             self.nodes[e.value].name = name
         self.env[name] = e
         return E(e.kind, e.value, e.start, e.end)
+
+    def tuple_type(self, e):
+        """The Python type a call's several results have: 'tuple', 'torch.return_types.max'."""
+        return _results.type_name(self.nodes[cast(int, e.value)].op)
 
     def result_item(self, results, index, unpack, start, end):
         """One element of a call's several results (checked when evaluated: the number of
@@ -749,7 +753,7 @@ class Builder:
             if not isinstance(item, E) or item.kind != "num" or not item.value.is_integer():
                 raise self.error(
                     ParseError,
-                    f"{_results.type_name(self.nodes[obj.value].op)} indices must be integers",
+                    f"{self.tuple_type(obj)} indices must be integers",
                     lsqb.start_pos,
                     rsqb.end_pos,
                 )
@@ -830,8 +834,7 @@ class Builder:
         if obj.kind == "tuple":
             raise self.error(
                 ParseError,
-                f"'{_results.type_name(self.nodes[obj.value].op)}' object has no attribute "
-                f"'{short(str(name_tok))}'",
+                f"'{self.tuple_type(obj)}' object has no attribute '{short(str(name_tok))}'",
                 name_tok.start_pos,
                 name_tok.end_pos,
                 hint=_PICK,
@@ -857,7 +860,7 @@ class Builder:
                 return target
             obj = self.value(obj)
         if obj.kind == "tuple":  # x.max(dim=0).values, torch.aminmax(x).min
-            row = self.nodes[obj.value].op
+            row = self.nodes[cast(int, obj.value)].op
             k = _results.field(row, str(name_tok))
             if k is None:
                 raise self.error(
@@ -1029,7 +1032,7 @@ def parse(text):
     if out.kind == "tuple":
         raise builder.error(
             ParseError,
-            f"the program's output is a {_results.type_name(builder.nodes[out.value].op)} of "
+            f"the program's output is a {builder.tuple_type(out)} of "
             f"tensors; it must be one tensor",
             out.start,
             out.end,

@@ -61,7 +61,7 @@ def spread(op_name, args):
     tuple where it takes a list); an element selection keeps its Results."""
     if op_name == "result_item" or not any(isinstance(a, Results) for a in args):
         return args
-    out = []
+    out: list[int] = []
     for a in args:
         out.extend(a.all() if isinstance(a, Results) else [a])
     return out
