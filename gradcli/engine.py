@@ -9,6 +9,7 @@ import numpy as np
 from .errors import EvaluationError, GradcliError
 from .inputs import MAX_ELEMENTS
 from .ops import OPS, fmt_shape
+from .ops.results import Results, spread
 from .parser import caret, short
 
 
@@ -294,8 +295,10 @@ def _forward(program, arrays, wrt, dtype, max_elements):
         elif p.op == "const":
             nodes.append(Node(len(nodes), "const", (), None, i, _const(p.attrs["value"], dtype)))
         else:
-            args = [where[a] for a in p.args]
             try:
+                # a call's several results (split, max(dim=)) stand as a Results whose
+                # elements are emitted on first use; a list argument takes them all
+                args = spread(p.op, [where[a] for a in p.args])
                 op = OPS[p.op]
                 if op.lower is not None:
                     emit_from = op.lower(emit, nodes.__getitem__, args, p.attrs or {})
@@ -304,6 +307,8 @@ def _forward(program, arrays, wrt, dtype, max_elements):
             except GradcliError as e:
                 raise _at(e, program, p) from None
             where[i] = emit_from
+            if isinstance(emit_from, Results):
+                continue
             if p.name is not None and nodes[emit_from].name is None:
                 nodes[emit_from].name = p.name
             continue

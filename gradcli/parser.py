@@ -18,11 +18,14 @@ from typing import Any, cast
 from . import ops as _ops
 from .errors import GradcliError, ParseError, UnknownNameError
 from .ops import INTEGER_OR_TUPLE_PARAMS, INTEGER_PARAMS, KEYWORDS, REQUIRED, SEQUENCE_PARAMS
+from .ops import results as _results
 
 CONSTANT_NAMES = {"True": True, "False": False, "None": None}
 NUMBER_NAMES = {"inf": math.inf, "nan": math.nan}  # handy in a calculator: clamp(x, max=inf)
 COMPARISONS = {"<": "lt", "<=": "le", ">": "gt", ">=": "ge", "==": "eq", "!=": "ne"}
 CHOICES = {"reduction": ("mean", "sum", "none", "batchmean"), "approximate": ("none", "tanh")}
+# what to do with a call's several results where one tensor is needed
+_PICK = "pick one result: [0], .values / .indices, or unpack them: a, b = ..."
 MAX_TEXT = 120  # node source text kept in output (long texts are elided in the middle)
 
 
@@ -221,6 +224,14 @@ class Builder:
             return self.node("number", (), {"value": e.value}, e.start, e.end).value
         if e.kind == "list":
             return self.node("const", (), {"value": self.literal(e)}, e.start, e.end).value
+        if e.kind == "tuple":
+            raise self.error(
+                ParseError,
+                f"{what} must be a tensor, not {self.tuple_type(e)}",
+                e.start,
+                e.end,
+                hint=_PICK,
+            )
         raise self.error(
             ParseError,
             f"{what} must be a tensor or a number, not {_describe(e.value)}",
@@ -378,6 +389,27 @@ class Builder:
         elif op.variadic and len(positional) > op.arity + 1:  # reshape(x, 3, 2)
             rest = positional[op.arity :]
             positional = positional[: op.arity] + [E("list", rest, rest[0].start, rest[-1].end)]
+        if op.name in _results.TENSOR_VARARGS and positional and positional[0].kind == "node":
+            tensors = [p for p in positional if p.kind == "node"]  # meshgrid(a, b)
+            positional = [E("list", tensors, tensors[0].start, tensors[-1].end)] + positional[
+                len(tensors) :
+            ]
+        if op.listarg and positional and positional[0].kind == "list":
+            for k, t in enumerate(positional[0].value):
+                if isinstance(t, E) and t.kind == "tuple":  # cat([x.split(2)])
+                    raise self.error(
+                        ParseError,
+                        f"{name}(): expected Tensor as element {k} in argument 0, but got "
+                        f"{self.tuple_type(t)}",
+                        t.start,
+                        t.end,
+                        hint=f"pass the results themselves: {name}(x.split(2))",
+                    )
+        if op.listarg and positional and positional[0].kind == "tuple":
+            # torch.cat(x.split(2)), torch.stack(torch.std_mean(x)): a call's several results
+            positional = [E("list", [positional[0]], positional[0].start, positional[0].end)] + (
+                positional[1:]
+            )
         if op.listarg:  # cat([a, b], dim): the tensors come in one list
             if not positional or positional[0].kind != "list":
                 raise self.error(
@@ -428,7 +460,22 @@ class Builder:
             if op.listarg
             else positional[:arity] + [optional[p] for p in params if p in optional]
         )
-        return self.apply(op.name, args, attrs or None, start, end)
+        several = _results.tuple_row(op.name, attrs)
+        for k, a in enumerate(args):
+            if a.kind == "tuple":
+                if op.listarg and len(args) == 1:  # the elements, spread when evaluated
+                    e = self.node(several or op.name, [a.value], attrs or None, start, end)
+                    return E("tuple" if several else "node", e.value, start, end)
+                raise self.error(
+                    ParseError,
+                    f"{name}(): argument '{op.inputs[min(k, len(op.inputs) - 1)]}' (position "
+                    f"{k + 1}) must be Tensor, not {self.tuple_type(a)}",
+                    a.start,
+                    a.end,
+                    hint=_PICK,
+                )
+        e = self.apply(several or op.name, args, attrs or None, start, end)
+        return E("tuple", e.value, start, end) if several else e
 
     def attr(self, op, fname, pname, e):
         """A constant argument (dim=, keepdim=, ...), checked for its kind."""
@@ -522,6 +569,46 @@ class Builder:
             self.nodes[e.value].name = name
         self.env[name] = e
         return E(e.kind, e.value, e.start, e.end)
+
+    def tuple_type(self, e):
+        """The Python type a call's several results have: 'tuple', 'torch.return_types.max'."""
+        return _results.type_name(self.nodes[cast(int, e.value)].op)
+
+    def result_item(self, results, index, unpack, start, end):
+        """One element of a call's several results (checked when evaluated: the number of
+        elements may depend on shapes)."""
+        attrs = {"index": index, "unpack": unpack}
+        return self.node("result_item", [results.value], attrs, start, end)
+
+    def targets(self, *names):
+        return [n for n in names if n is not None]
+
+    def unpack(self, names, e):
+        """a, b = x.max(dim=0); p, q = torch.split(x, 2); x0, x1 = x (a tensor unpacks
+        along its first dimension, as Python iterates over it: unbind(0))."""
+        e = self.value(e)
+        if e.kind == "node":
+            at = {"dim": 0}
+            e = E("tuple", self.node("unbind", [e.value], at, e.start, e.end).value, e.start, e.end)
+        if e.kind == "list":  # a, b = (x, y)
+            if len(e.value) != len(names):
+                raise self.error(
+                    ParseError,
+                    f"{'too many' if len(e.value) > len(names) else 'not enough'} values to "
+                    f"unpack (expected {len(names)}, got {len(e.value)})",
+                    e.start,
+                    e.end,
+                )
+            for tok, item in zip(names, e.value, strict=True):
+                self.assign(tok, item)
+            return e
+        if e.kind != "tuple":
+            raise self.error(
+                ParseError, f"cannot unpack {_describe(e.value)}: it is not a tensor", e.start
+            )
+        for k, tok in enumerate(names):
+            self.assign(tok, self.result_item(e, k, len(names), e.start, e.end))
+        return e
 
     def number(self, tok):
         return E("num", float(tok), tok.start_pos, tok.end_pos)
@@ -661,6 +748,16 @@ class Builder:
         """x[i], x[a:b:c], A[i, j], A[:, j], x[None], A[..., 0]: constant integer indices,
         slices, None (a new axis) and one Ellipsis."""
         obj = self.value(obj)
+        if obj.kind == "tuple":  # torch.split(x, 2)[0], x.max(0)[-1]
+            item = items[0] if len(items) == 1 else None
+            if not isinstance(item, E) or item.kind != "num" or not item.value.is_integer():
+                raise self.error(
+                    ParseError,
+                    f"{self.tuple_type(obj)} indices must be integers",
+                    lsqb.start_pos,
+                    rsqb.end_pos,
+                )
+            return self.result_item(obj, int(item.value), None, obj.start, rsqb.end_pos)
         if len(items) == 1 and isinstance(items[0], E) and isinstance(items[0].value, tuple):
             items = items[0].value  # x[(0, 1)] is x[0, 1], as in Python
             for item in items:
@@ -734,6 +831,14 @@ class Builder:
                     name_tok, args, end, namespace=_ops.canonical(obj.value), spelled=target.value
                 )
             obj = self.value(obj)
+        if obj.kind == "tuple":
+            raise self.error(
+                ParseError,
+                f"'{self.tuple_type(obj)}' object has no attribute '{short(str(name_tok))}'",
+                name_tok.start_pos,
+                name_tok.end_pos,
+                hint=_PICK,
+            )
         if obj.kind == "num":
             raise self.error(
                 ParseError,
@@ -754,6 +859,18 @@ class Builder:
             if target is not None:
                 return target
             obj = self.value(obj)
+        if obj.kind == "tuple":  # x.max(dim=0).values, torch.aminmax(x).min
+            row = self.nodes[cast(int, obj.value)].op
+            k = _results.field(row, str(name_tok))
+            if k is None:
+                raise self.error(
+                    ParseError,
+                    f"'{_results.type_name(row)}' object has no attribute '{short(str(name_tok))}'",
+                    name_tok.start_pos,
+                    name_tok.end_pos,
+                    hint=_PICK,
+                )
+            return self.result_item(obj, k, None, obj.start, name_tok.end_pos)
         if str(name_tok) != "T":
             from .ops import pytorch
 
@@ -810,6 +927,8 @@ class _Transformer:
     _names = (
         "start",
         "assign",
+        "unpack",
+        "targets",
         "number",
         "string",
         "name",
@@ -910,6 +1029,15 @@ def parse(text):
         raise ParseError(f"cannot parse the program: {e}") from None
     finally:
         transformer.builder = None
+    if out.kind == "tuple":
+        raise builder.error(
+            ParseError,
+            f"the program's output is a {builder.tuple_type(out)} of "
+            f"tensors; it must be one tensor",
+            out.start,
+            out.end,
+            hint=_PICK,
+        )
     if out.kind == "const":
         raise builder.error(
             ParseError,

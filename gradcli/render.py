@@ -136,6 +136,15 @@ _PIECES = {  # what a node PyTorch makes by decomposition computes, from its ope
     "mm": "{0} @ {1}",
     "mv": "{0} @ {1}",
     "dot": "{0} @ {1}",
+    # elements of a call's several results, when a list argument takes them all
+    "split_part": "{0}[{start}:{stop}] (dim {dim})",
+    "unbind_part": "{0}.select({dim}, {index})",
+    "std_mean_std": "std_mean({0})[0]",
+    "std_mean_mean": "std_mean({0})[1]",
+    "var_mean_var": "var_mean({0})[0]",
+    "var_mean_mean": "var_mean({0})[1]",
+    "aminmax_min": "{0}.aminmax().min",
+    "aminmax_max": "{0}.aminmax().max",
 }
 
 

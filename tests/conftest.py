@@ -74,7 +74,9 @@ def torch_labels(t):
 
 
 def our_labels(result):
-    return collections.Counter(n.label for n in result.nodes if n.label)
+    from gradcli.ops.results import grad_fns
+
+    return collections.Counter(grad_fns(result.program, result.nodes))
 
 
 def torch_namespace(torch, dtype):
@@ -166,7 +168,7 @@ def torch_namespace(torch, dtype):
             return (
                 getattr(x, method)()
                 if dim is None
-                else getattr(x, method)(dim=dim, keepdim=keepdim).values
+                else getattr(x, method)(dim=dim, keepdim=keepdim)  # (values, indices)
             )
 
         return f

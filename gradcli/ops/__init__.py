@@ -19,7 +19,18 @@ This module is the registry: the families' rows in one list, and the lookups bui
 import difflib
 import math
 
-from . import arithmetic, conv, elementwise, indexing, linalg, losses, nn, reductions, shape
+from . import (
+    arithmetic,
+    conv,
+    elementwise,
+    indexing,
+    linalg,
+    losses,
+    nn,
+    reductions,
+    results,
+    shape,
+)
 from .core import (
     INTEGER_OR_TUPLE_PARAMS,
     INTEGER_PARAMS,
@@ -35,6 +46,7 @@ TABLE = [
     *arithmetic.ROWS,
     *elementwise.ROWS,
     *reductions.ROWS,
+    *results.ROWS,
     *linalg.ROWS,
     *shape.ROWS,
     *indexing.ROWS,
