@@ -1,0 +1,169 @@
+"""Large arrays: gradcli's forward and backward against numpy written by hand, in one process.
+
+    python benchmarks/arrays.py             # 10^6 and 10^7 float32, 21 interleaved repetitions
+    python benchmarks/arrays.py --reps 41   # more repetitions on a busy machine
+
+Both programs, mean(2*(x+2)^2) and sum(tanh(x)*sigmoid(x)), go through gradcli.evaluate (the
+API `grad` calls) with keep="inputs" (only what backward needs is kept, as in PyTorch), the
+program parsed once, as a program evaluated again for new inputs is. The baseline is the
+forward and the backward each written out by hand in numpy, reusing a dead temporary with out=
+or an in-place operator where a person would. Single thread (the thread variables are set
+before numpy is imported); time is the median of runs interleaved side by side; extra peak
+memory is tracemalloc's peak above what the input takes, each side in a fresh process, so
+that anything gradcli keeps between evaluations (its buffer pool) counts against it.
+Goals: time <= 1.0x numpy by hand, extra peak <= numpy by hand's.
+"""
+
+import os
+
+for _v in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS"):
+    os.environ[_v] = "1"
+
+import argparse  # noqa: E402
+import json  # noqa: E402
+import statistics  # noqa: E402
+import subprocess  # noqa: E402
+import sys  # noqa: E402
+import time  # noqa: E402
+
+import numpy as np  # noqa: E402
+
+PROGRAMS = {"mean": "mean(2*(x+2)^2)", "tanh": "sum(tanh(x)*sigmoid(x))"}
+
+
+def by_hand_mean(x):
+    """mean(2*(x+2)^2) and its gradient 4(x+2)/n."""
+    y = x + 2
+    t = np.square(y)
+    t *= 2
+    value = t.mean()
+    grad = np.multiply(y, 4.0 / x.size, out=t)  # t is dead: the gradient goes in it
+    return value, grad
+
+
+def by_hand_tanh(x):
+    """sum(tanh(x)·σ(x)) and its gradient (1 - tanh²)·σ + tanh·σ(1 - σ)."""
+    t = np.tanh(x)
+    s = np.negative(x)
+    np.exp(s, out=s)
+    s += 1
+    np.divide(1, s, out=s)  # σ(x) = 1 / (1 + e^-x)
+    p = t * s
+    value = p.sum()
+    grad = np.square(t)
+    np.subtract(1, grad, out=grad)
+    grad *= s  # (1 - tanh²)·σ
+    np.subtract(1, s, out=p)  # p is dead: σ(1 - σ)·tanh goes in it
+    p *= s
+    p *= t
+    grad += p
+    return value, grad
+
+
+BY_HAND = {"mean": by_hand_mean, "tanh": by_hand_tanh}
+
+
+def runner(side, which):
+    if side == "numpy":
+        return BY_HAND[which]
+    import gradcli
+    from gradcli.parser import parse
+
+    program = parse(PROGRAMS[which])
+
+    def run(x):
+        r = gradcli.evaluate(program, {"x": x}, keep="inputs")
+        return r.value, r.grad["x"]
+
+    return run
+
+
+def data(n):
+    return np.random.default_rng(0).standard_normal(n, dtype=np.float32)
+
+
+def peak(side, which, n, reps):
+    """Extra peak bytes of ``reps`` evaluations, in this (fresh) process."""
+    import tracemalloc
+
+    x = data(n)
+    run = runner(side, which)
+    tracemalloc.start()
+    base = tracemalloc.get_traced_memory()[0]
+    for _ in range(reps):
+        out = run(x)
+        del out
+    top = tracemalloc.get_traced_memory()[1]
+    tracemalloc.stop()
+    return top - base
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--reps", type=int, default=21, help="interleaved repetitions per case")
+    ap.add_argument("--sizes", default="1000000,10000000", help="comma-separated sizes")
+    ap.add_argument("--programs", default="mean,tanh", help="comma-separated: mean, tanh")
+    ap.add_argument("--peak", nargs=3, metavar=("SIDE", "PROGRAM", "N"), help=argparse.SUPPRESS)
+    args = ap.parse_args()
+    if args.peak:
+        side, which, n = args.peak
+        print(peak(side, which, int(n), 3))
+        return
+    sizes = [int(s) for s in args.sizes.split(",")]
+    programs = args.programs.split(",")
+    rows = []
+    for which in programs:
+        runs = {side: runner(side, which) for side in ("gradcli", "numpy")}
+        for n in sizes:
+            x = data(n)
+            want = runs["numpy"](x)
+            got = runs["gradcli"](x)
+            # the same numbers, to float32 rounding (the hand-written order of operations
+            # differs from the rules')
+            np.testing.assert_allclose(got[1], want[1], rtol=1e-5, atol=1e-6)
+            np.testing.assert_allclose(float(got[0]), float(want[0]), rtol=1e-4)
+            times = {side: [] for side in runs}
+            for _ in range(3):  # warm-up: plans recorded, pages touched, caches filled
+                for run in runs.values():
+                    run(x)
+            for _ in range(args.reps):
+                for side, run in runs.items():
+                    t = time.perf_counter()
+                    out = run(x)
+                    times[side].append(time.perf_counter() - t)
+                    del out
+            med = {side: statistics.median(v) for side, v in times.items()}
+            mem = {
+                side: int(
+                    subprocess.run(
+                        [sys.executable, __file__, "--peak", side, which, str(n)],
+                        capture_output=True,
+                        text=True,
+                        check=True,
+                    ).stdout
+                )
+                for side in runs
+            }
+            rows.append((PROGRAMS[which], n, med, mem))
+    print(
+        f"large arrays — {time.strftime('%Y-%m-%d')}, python {sys.version.split()[0]}, "
+        f"numpy {np.__version__}, 1 thread; medians of {args.reps} interleaved runs"
+    )
+    print()
+    print(
+        "| program | n | gradcli | numpy by hand | time ratio (goal ≤ 1.0) "
+        "| extra peak gradcli | numpy by hand | peak ratio (goal ≤ 1.0) |"
+    )
+    print("|---|---|---|---|---|---|---|---|")
+    for expr, n, med, mem in rows:
+        print(
+            f"| `{expr}` | {n:.0e} | {med['gradcli'] * 1e3:.2f} ms | {med['numpy'] * 1e3:.2f} ms "
+            f"| {med['gradcli'] / med['numpy']:.2f} | {mem['gradcli'] / 2**20:.1f} MiB "
+            f"| {mem['numpy'] / 2**20:.1f} MiB | {mem['gradcli'] / mem['numpy']:.2f} |"
+        )
+    print()
+    print(json.dumps([{"expr": e, "n": n, "time_s": t, "peak_bytes": m} for e, n, t, m in rows]))
+
+
+if __name__ == "__main__":
+    main()
