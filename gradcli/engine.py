@@ -435,7 +435,14 @@ def backward(nodes, out, seed, dtype, text=None, on_step=None, free=False):
                 rule = rules[k]
                 if rule is None:
                     continue  # no gradient flows to a condition or a class index
-                ga = rule(g, node.value, *vals, **attrs)
+                if op.grad_into and on_step is None and text is None:  # (both read g after)
+                    into = _into(g, held[i], ~i, node, argn[k], vals, free)
+                    ga = rule(g, node.value, *vals, into=into, **attrs)
+                    if into is not None and into is not g and not np.may_share_memory(ga, into):
+                        _POOL.keep(into)  # not used after all
+                    into = None
+                else:
+                    ga = rule(g, node.value, *vals, **attrs)
             ga = _unbroadcast(np.asarray(ga), argn[k].shape, dtype)
             if text is not None:  # --detect-anomaly: name the first backward step to go bad
                 bad = _first_bad(ga)
@@ -473,6 +480,23 @@ def backward(nodes, out, seed, dtype, text=None, on_step=None, free=False):
             # Not in the backward graph PyTorch records from the output (it feeds the
             # output only through a comparison or a class index, or not at all): no label.
             node.label = None
+
+
+def _into(g, bufs, reader, node, arg, vals, free):
+    """Where a rule may write its result (of the node's shape and g's dtype, for an input of
+    that shape and dtype): the arriving adjoint g itself if only it reads its buffer, the
+    node has no other input to send it to and the pass frees it after this step; else a
+    free buffer. None for small tensors, and where dtypes or shapes differ."""
+    if (
+        g.nbytes < LEAN_BYTES
+        or arg.shape != node.shape
+        or g.shape != node.shape
+        or any(isinstance(v, np.ndarray) and v.dtype != g.dtype for v in (node.value, *vals))
+    ):
+        return None
+    if free and len(node.args) == 1 and _sole(g, bufs, reader):
+        return g
+    return _POOL.take(g.shape, g.dtype)
 
 
 def _sum_into(adj, held, a, ga, seen, near):
