@@ -170,7 +170,8 @@ def _replay(plan, program, arrays, dtype, lean=False):
                 if fn is not None:
                     mine = _dying(drop[len(nodes)], nodes, shape, big)
                     if mine is None:
-                        mine = _Buffer(_POOL.take(shape, big))
+                        spare = _POOL.take(shape, big)
+                        mine = _Buffer(np.empty(shape, big) if spare is None else spare)
                     value = fn(*operands, out=mine.array)
                 else:
                     value = np.asarray(
@@ -267,12 +268,12 @@ class _Pool:
                 self.buffers.append(value)
 
     def take(self, shape, dtype):
-        """A free buffer of this shape and dtype (its contents are garbage)."""
+        """A free buffer of this shape and dtype (its contents are garbage), or None."""
         with self.lock:
             for k, b in enumerate(self.buffers):
                 if b.shape == shape and b.dtype == dtype:
                     return self.buffers.pop(k)
-        return np.empty(shape, dtype)
+        return None
 
 
 _POOL = _Pool()
@@ -486,7 +487,8 @@ def _into(g, bufs, reader, node, arg, vals, free):
     """Where a rule may write its result (of the node's shape and g's dtype, for an input of
     that shape and dtype): the arriving adjoint g itself if only it reads its buffer, the
     node has no other input to send it to and the pass frees it after this step; else a
-    free buffer. None for small tensors, and where dtypes or shapes differ."""
+    pooled buffer. None for small tensors, where dtypes or shapes differ, and when the pool
+    has none (the rule then allocates its result, which later joins the pool)."""
     if (
         g.nbytes < LEAN_BYTES
         or arg.shape != node.shape

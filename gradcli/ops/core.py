@@ -44,6 +44,7 @@ INTEGER_OR_TUPLE_PARAMS |= {"upscale_factor", "downscale_factor"}
 
 
 SMALL = 4096  # below this many elements, broadcasting views cost more than they save
+ELIDE_BYTES = 256 * 1024  # numpy's NPY_MIN_ELIDE_BYTES: temporaries it reuses in place
 
 
 class Op:

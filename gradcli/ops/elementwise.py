@@ -5,6 +5,7 @@ from fractions import Fraction
 
 from ..errors import EvaluationError, ParseError
 from .core import (
+    ELIDE_BYTES,
     REAL,
     M,
     Op,
@@ -41,9 +42,6 @@ def _unary(name, forward, grad, rule, domain=REAL, label=None, **spelling):
 
 
 BLOCK = 1 << 16  # elements a fused chain of ufuncs works on at once: its blocks stay in cache
-
-
-ELIDE_BYTES = 256 * 1024  # numpy's NPY_MIN_ELIDE_BYTES: temporaries it reuses in place
 
 
 def _real(a):
