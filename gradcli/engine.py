@@ -186,10 +186,12 @@ def _replay(plan, program, arrays, dtype, lean=False):
         if mine is not None and value is mine.array:
             node.bufs = (mine,)
             mine.readers.add(node.id)
-        else:  # a view or an alias of an operand's buffer, or memory of its own
-            node.bufs = _sharing(value, [b for a in args for b in nodes[a].bufs])
-            for b in node.bufs:
-                b.readers.add(node.id)
+        else:  # a view or an alias of an operand's buffer?
+            near = [b for a in args for b in nodes[a].bufs]
+            if near:
+                node.bufs = _sharing(value, near)
+                for b in node.bufs:
+                    b.readers.add(node.id)
         for a in drop[node.id]:  # values the reverse pass will not read: gone, shapes kept
             _release(nodes[a].id, nodes[a].bufs)
             nodes[a].bufs = ()
@@ -229,7 +231,7 @@ def _sharing(value, buffers):
 def _release(reader, buffers):
     """``reader`` no longer reads ``buffers``: a buffer with no reader left goes to the pool
     (once: only as its last reader leaves)."""
-    for b in dict.fromkeys(buffers):
+    for b in dict.fromkeys(buffers) if len(buffers) > 1 else buffers:
         if reader in b.readers:
             b.readers.discard(reader)
             if not b.readers:
@@ -426,6 +428,10 @@ def backward(nodes, out, seed, dtype, text=None, on_step=None, free=False):
             else rules(g, node.value, *vals, **attrs)
         )
         sent = [] if on_step is not None else None
+        near = held[i] + node.bufs  # the buffers of the arrays the rules are given
+        for n in argn:
+            if n.bufs:
+                near += n.bufs
         for k, a in enumerate(node.args):
             if not argn[k].requires_grad:
                 continue
@@ -436,7 +442,8 @@ def backward(nodes, out, seed, dtype, text=None, on_step=None, free=False):
                 rule = rules[k]
                 if rule is None:
                     continue  # no gradient flows to a condition or a class index
-                if op.grad_into and on_step is None and text is None:  # (both read g after)
+                # (explain and --detect-anomaly read g after the rules)
+                if op.grad_into and g.nbytes >= LEAN_BYTES and on_step is None and text is None:
                     into = _into(g, held[i], ~i, node, argn[k], vals, free)
                     ga = rule(g, node.value, *vals, into=into, **attrs)
                     if into is not None and into is not g and not np.may_share_memory(ga, into):
@@ -453,15 +460,10 @@ def backward(nodes, out, seed, dtype, text=None, on_step=None, free=False):
                         f"{bad[0]} to its input {k} ({_describe(argn[k], text)}) although "
                         f"the gradient arriving at it was finite"
                     )
-            if on_step is None:  # (explain keeps each contribution: no in-place sums there)
-                _sum_into(
-                    adj,
-                    held,
-                    a,
-                    ga,
-                    (g, node.value, *vals, *attrs.values()),  # what the rule was given
-                    (*held[i], *node.bufs, *(b for n in argn for b in n.bufs)),
-                )
+            # (explain keeps each contribution: no in-place sums there; small ones, neither)
+            if on_step is None and (near or held[a] or ga.nbytes >= LEAN_BYTES):
+                seen = (g, node.value, *vals, *attrs.values())  # what the rule was given
+                _sum_into(adj, held, a, ga, seen, near)
             else:
                 adj[a] = ga if adj[a] is None else adj[a] + ga
             reached[a] = True
@@ -470,10 +472,12 @@ def backward(nodes, out, seed, dtype, text=None, on_step=None, free=False):
         if on_step is not None:
             on_step(node, g, sent)
         if free and i != out:  # nothing later reads this value or adjoint
-            _release(i, node.bufs)
-            _release(~i, held[i])
+            if near:
+                _release(i, node.bufs)
+                _release(~i, held[i])
             node.value, node.bufs, adj[i], held[i] = None, (), None, ()
-        ga = every = None  # (a dead contribution is not kept through the next step's rules)
+        # (a dead contribution or buffer is not kept alive through the next step's rules)
+        ga = every = seen = near = None
     for node, g, hit in zip(nodes, adj, reached, strict=True):
         if node.requires_grad:
             node.grad = g
@@ -487,11 +491,10 @@ def _into(g, bufs, reader, node, arg, vals, free):
     """Where a rule may write its result (of the node's shape and g's dtype, for an input of
     that shape and dtype): the arriving adjoint g itself if only it reads its buffer, the
     node has no other input to send it to and the pass frees it after this step; else a
-    pooled buffer. None for small tensors, where dtypes or shapes differ, and when the pool
+    pooled buffer. None where dtypes or shapes differ, and when the pool
     has none (the rule then allocates its result, which later joins the pool)."""
     if (
-        g.nbytes < LEAN_BYTES
-        or arg.shape != node.shape
+        arg.shape != node.shape
         or g.shape != node.shape
         or any(isinstance(v, np.ndarray) and v.dtype != g.dtype for v in (node.value, *vals))
     ):
