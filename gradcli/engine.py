@@ -270,9 +270,11 @@ class _Pool:
                 self.buffers.append(value)
 
     def take(self, shape, dtype):
-        """A free buffer of this shape and dtype (its contents are garbage), or None."""
+        """A free buffer of this shape and dtype (its contents are garbage), or None: the
+        one freed last, whose memory is the likeliest to be still in cache."""
         with self.lock:
-            for k, b in enumerate(self.buffers):
+            for k in range(len(self.buffers) - 1, -1, -1):
+                b = self.buffers[k]
                 if b.shape == shape and b.dtype == dtype:
                     return self.buffers.pop(k)
         return None
