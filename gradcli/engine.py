@@ -97,8 +97,41 @@ def forward(program, arrays, wrt, dtype, max_elements=MAX_ELEMENTS, lean=False):
             out,
             _last_uses(nodes, out),
         )
-        return nodes, out  # (the first evaluation keeps everything: it is the one recorded)
+        entries, _, drop = program.plans[key]
+        if lean and any(e[-1] is not None for e in entries):  # (with a tensor worth it)
+            _adopt(nodes, drop)  # (computed keeping everything, the one recorded; now lean)
+        return nodes, out
     return _replay(plan, program, arrays, dtype, lean)
+
+
+def _adopt(nodes, drop):
+    """After the recording evaluation: the values it computed become the engine's buffers
+    (each a fresh result of its node, or a view of an earlier one's), and those the reverse
+    pass will not read are dropped, as a replay drops them on the way."""
+    for node in nodes:
+        if node.op in ("input", "number", "const"):
+            continue  # the caller's arrays and the program's constants are never the engine's
+        v = node.value
+        near = [b for a in node.args for b in nodes[a].bufs]
+        if near:
+            node.bufs = _sharing(v, near)
+        if (
+            not node.bufs
+            and isinstance(v, np.ndarray)
+            and v.nbytes >= LEAN_BYTES
+            and v.flags.owndata
+            and v.flags.writeable
+        ):
+            given = [nodes[a].value for a in node.args] + list((node.attrs or {}).values())
+            if not any(isinstance(g, np.ndarray) and np.may_share_memory(v, g) for g in given):
+                node.bufs = (_Buffer(v),)
+        for b in node.bufs:
+            b.readers.add(node.id)
+    for dropped in drop:
+        for a in dropped:
+            _release(a, nodes[a].bufs)
+            nodes[a].bufs = ()
+            nodes[a].value = _stand_in(nodes[a].value)
 
 
 def _needed(nodes, out):
@@ -542,7 +575,10 @@ def _accumulate(old, old_bufs, ga, ga_bufs, reader):
     into whichever of the two only this adjoint reads; the value and its buffers."""
     if old is None:
         return ga, ga_bufs
-    if _sole(old, old_bufs, reader):
+    if old.shape != ga.shape or old.dtype != ga.dtype:  # (a sum in place would differ)
+        new = old + ga
+        bufs = _claim(new, reader, (), ())
+    elif _sole(old, old_bufs, reader):
         new, bufs = np.add(old, ga, out=old), old_bufs
     elif _sole(ga, ga_bufs, reader):
         new, bufs = np.add(old, ga, out=ga), ga_bufs

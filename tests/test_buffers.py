@@ -86,6 +86,18 @@ def test_lean_replays_give_the_first_evaluations_numbers(program, lean_everythin
         np.testing.assert_array_equal(inputs["x"], x)  # the input is never written
 
 
+@pytest.mark.parametrize("program,shape", [(p, ()) for p in PROGRAMS] + OUTPUT_VIEWS)
+def test_a_lean_first_evaluation(program, shape, lean_everything):
+    """The evaluation that records the plan computes every value, then hands the engine
+    those it may recycle (views of them included) and drops what backward will not read."""
+    seed = np.random.default_rng(7).standard_normal(shape) if shape else None
+    p = parse(program)
+    for s in range(3):  # the first records the plan; the others replay it
+        inputs = _inputs(s)
+        r = gradcli.evaluate(p, inputs, dtype="float64", seed_vector=seed, keep="inputs")
+        _same(r, _reference(program, inputs, seed))
+
+
 @pytest.mark.parametrize("program,shape", OUTPUT_VIEWS)
 def test_an_output_that_is_a_view_survives(program, shape, lean_everything):
     p = parse(program)
