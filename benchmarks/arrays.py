@@ -1,14 +1,17 @@
 """Large arrays: gradcli's forward and backward against numpy written by hand, in one process.
 
-    python benchmarks/arrays.py             # 10^6 and 10^7 float32, 21 interleaved repetitions
-    python benchmarks/arrays.py --reps 41   # more repetitions on a busy machine
+    python benchmarks/arrays.py               # 10^6 and 10^7 float32: 7 rounds of 7 runs a side
+    python benchmarks/arrays.py --rounds 15   # more rounds on a busy machine
 
 Both programs, mean(2*(x+2)^2) and sum(tanh(x)*sigmoid(x)), go through gradcli.evaluate (the
 API `grad` calls) with keep="inputs" (only what backward needs is kept, as in PyTorch), the
 program parsed once, as a program evaluated again for new inputs is. The baseline is the
 forward and the backward each written out by hand in numpy, reusing a dead temporary with out=
 or an in-place operator where a person would. Single thread (the thread variables are set
-before numpy is imported); time is the median of runs interleaved side by side; extra peak
+before numpy is imported); time is the median of all runs, made in rounds that alternate a
+process of one side with a process of the other (so drift hits both alike, and neither
+side's allocator state -- glibc's heap and mmap threshold -- is the other's; a second
+table has both sides in this one process, run by run, as a cross-check); extra peak
 memory is tracemalloc's peak above what the input takes, each side in a fresh process, so
 that anything gradcli keeps between evaluations (its buffer pool) counts against it: for
 the evaluations after the first (as timed) and, apart, for the first (which records the
@@ -27,6 +30,7 @@ import statistics  # noqa: E402
 import subprocess  # noqa: E402
 import sys  # noqa: E402
 import time  # noqa: E402
+from argparse import SUPPRESS  # noqa: E402
 
 import numpy as np  # noqa: E402
 
@@ -105,22 +109,54 @@ def peak(side, which, n, reps):
     return peaks[0], max(peaks[1:])
 
 
+def timed(side, which, n, reps):
+    """Seconds of each of ``reps`` evaluations, after a warm-up (plan recorded, pages
+    touched), in this (fresh) process."""
+    x = data(n)
+    run = runner(side, which)
+    for _ in range(3):
+        run(x)
+    times = []
+    for _ in range(reps):
+        t = time.perf_counter()
+        out = run(x)
+        times.append(time.perf_counter() - t)
+        del out
+    return times
+
+
+def child(mode, side, which, n, reps):
+    """Run ``--time`` or ``--peak`` in a fresh process: each side with its own allocator
+    state (glibc's heap and mmap threshold move with what a process freed last)."""
+    return json.loads(
+        subprocess.run(
+            [sys.executable, __file__, mode, side, which, str(n), str(reps)],
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout
+    )
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("--reps", type=int, default=21, help="interleaved repetitions per case")
+    ap.add_argument("--rounds", type=int, default=7, help="alternating rounds of processes")
+    ap.add_argument("--reps", type=int, default=7, help="timed evaluations per round")
     ap.add_argument("--sizes", default="1000000,10000000", help="comma-separated sizes")
     ap.add_argument("--programs", default="mean,tanh", help="comma-separated: mean, tanh")
-    ap.add_argument("--peak", nargs=3, metavar=("SIDE", "PROGRAM", "N"), help=argparse.SUPPRESS)
+    for mode in ("--time", "--peak"):
+        ap.add_argument(mode, nargs=4, metavar=("SIDE", "PROGRAM", "N", "REPS"), help=SUPPRESS)
     args = ap.parse_args()
-    if args.peak:
-        side, which, n = args.peak
-        print(json.dumps(peak(side, which, int(n), 3)))
+    if args.peak or args.time:
+        side, which, n, reps = args.peak or args.time
+        print(json.dumps((peak if args.peak else timed)(side, which, int(n), int(reps))))
         return
     sizes = [int(s) for s in args.sizes.split(",")]
     programs = args.programs.split(",")
     rows = []
+    sides = ("gradcli", "numpy")
     for which in programs:
-        runs = {side: runner(side, which) for side in ("gradcli", "numpy")}
+        runs = {side: runner(side, which) for side in sides}
         for n in sizes:
             x = data(n)
             want = runs["numpy"](x)
@@ -129,32 +165,27 @@ def main():
             # differs from the rules')
             np.testing.assert_allclose(got[1], want[1], rtol=1e-5, atol=1e-6)
             np.testing.assert_allclose(float(got[0]), float(want[0]), rtol=1e-4)
-            times = {side: [] for side in runs}
-            for _ in range(3):  # warm-up: plans recorded, pages touched, caches filled
-                for run in runs.values():
-                    run(x)
-            for _ in range(args.reps):
-                for side, run in runs.items():
-                    t = time.perf_counter()
-                    out = run(x)
-                    times[side].append(time.perf_counter() - t)
-                    del out
+            times = {side: [] for side in sides}
+            for _ in range(args.rounds):  # interleaved rounds: drift hits both sides alike
+                for side in sides:
+                    times[side] += child("--time", side, which, n, args.reps)
             med = {side: statistics.median(v) for side, v in times.items()}
-            mem = {
-                side: json.loads(
-                    subprocess.run(
-                        [sys.executable, __file__, "--peak", side, which, str(n)],
-                        capture_output=True,
-                        text=True,
-                        check=True,
-                    ).stdout
-                )
-                for side in runs
-            }
-            rows.append((PROGRAMS[which], n, med, mem))
+            mem = {side: child("--peak", side, which, n, 3) for side in sides}
+            # the same, both sides in this one process, run by run (each side's memory then
+            # comes from the heap the other left: numpy's fresh tensors fault less or more)
+            together = {side: [] for side in sides}
+            for _ in range(args.rounds * args.reps):
+                for side in sides:
+                    t = time.perf_counter()
+                    out = runs[side](x)
+                    together[side].append(time.perf_counter() - t)
+                    del out
+            same = {side: statistics.median(v) for side, v in together.items()}
+            rows.append((PROGRAMS[which], n, med, mem, same))
     print(
         f"large arrays — {time.strftime('%Y-%m-%d')}, python {sys.version.split()[0]}, "
-        f"numpy {np.__version__}, 1 thread; medians of {args.reps} interleaved runs"
+        f"numpy {np.__version__}, 1 thread; medians of {args.rounds} interleaved rounds of "
+        f"{args.reps} runs, each side in its own processes"
     )
     print()
     print(
@@ -163,7 +194,7 @@ def main():
         "| first evaluation: extra peak gradcli | numpy by hand | peak ratio |"
     )
     print("|---|---|---|---|---|---|---|---|---|---|---|")
-    for expr, n, med, mem in rows:
+    for expr, n, med, mem, _ in rows:
         (first, later), (nfirst, nlater) = mem["gradcli"], mem["numpy"]
         print(
             f"| `{expr}` | {n:.0e} | {med['gradcli'] * 1e3:.2f} ms | {med['numpy'] * 1e3:.2f} ms "
@@ -172,7 +203,24 @@ def main():
             f"| {nfirst / 2**20:.1f} MiB | {first / nfirst:.2f} |"
         )
     print()
-    print(json.dumps([{"expr": e, "n": n, "time_s": t, "peak_bytes": m} for e, n, t, m in rows]))
+    print("Both sides in one process, interleaved run by run (allocator state shared):")
+    print()
+    print("| program | n | gradcli | numpy by hand | time ratio |")
+    print("|---|---|---|---|---|")
+    for expr, n, _, _, same in rows:
+        print(
+            f"| `{expr}` | {n:.0e} | {same['gradcli'] * 1e3:.2f} ms | "
+            f"{same['numpy'] * 1e3:.2f} ms | {same['gradcli'] / same['numpy']:.2f} |"
+        )
+    print()
+    print(
+        json.dumps(
+            [
+                {"expr": e, "n": n, "time_s": t, "peak_bytes": m, "one_process_time_s": o}
+                for e, n, t, m, o in rows
+            ]
+        )
+    )
 
 
 if __name__ == "__main__":
