@@ -2,7 +2,6 @@
 loop that accumulates adjoints. Both are plain loops over a list in topological order."""
 
 import math
-import sys
 
 import numpy as np
 
@@ -28,6 +27,7 @@ class Node:
         "value",
         "shape",
         "grad",
+        "bufs",
     )
 
     def __init__(self, id, op, args, attrs, src, value, requires_grad=False, label=None, name=None):
@@ -35,6 +35,7 @@ class Node:
         self.value, self.requires_grad, self.label, self.name = value, requires_grad, label, name
         self.shape = () if isinstance(value, float) else value.shape
         self.grad = None
+        self.bufs: tuple[_Buffer, ...] = ()  # the engine's buffers this value lives in
 
 
 def _operands(op, args, dtype):
@@ -87,15 +88,51 @@ def forward(program, arrays, wrt, dtype, max_elements=MAX_ELEMENTS, lean=False):
                     n.label,
                     n.name,
                     n.shape,
-                    isinstance(n.value, np.ndarray) and n.value.nbytes >= LEAN_BYTES,
+                    # big: the dtype of a result worth a buffer of its own, else None
+                    n.value.dtype
+                    if isinstance(n.value, np.ndarray) and n.value.nbytes >= LEAN_BYTES
+                    else None,
                 )
                 for n in nodes
             ],
             out,
             _last_uses(nodes, out),
         )
-        return nodes, out  # (the first evaluation keeps everything: it is the one recorded)
+        entries, _, drop = program.plans[key]
+        if lean and any(e[-1] is not None for e in entries):  # (with a tensor worth it)
+            _adopt(nodes, drop)  # (computed keeping everything, the one recorded; now lean)
+        return nodes, out
     return _replay(plan, program, arrays, dtype, lean)
+
+
+def _adopt(nodes, drop):
+    """After the recording evaluation: the values it computed become the engine's buffers
+    (each a fresh result of its node, or a view of an earlier one's), and those the reverse
+    pass will not read are dropped, as a replay drops them on the way."""
+    for node in nodes:
+        if node.op in ("input", "number", "const"):
+            continue  # the caller's arrays and the program's constants are never the engine's
+        v = node.value
+        near = [b for a in node.args for b in nodes[a].bufs]
+        if near:
+            node.bufs = _sharing(v, near)
+        if (
+            not node.bufs
+            and isinstance(v, np.ndarray)
+            and v.nbytes >= LEAN_BYTES
+            and v.flags.owndata
+            and v.flags.writeable
+        ):
+            given = [nodes[a].value for a in node.args] + list((node.attrs or {}).values())
+            if not any(isinstance(g, np.ndarray) and np.may_share_memory(v, g) for g in given):
+                node.bufs = (_Buffer(v),)
+        for b in node.bufs:
+            b.readers.add(node.id)
+    for dropped in drop:
+        for a in dropped:
+            _release(a, nodes[a].bufs)
+            nodes[a].bufs = ()
+            nodes[a].value = _stand_in(nodes[a].value)
 
 
 def _needed(nodes, out):
@@ -146,9 +183,9 @@ def _last_uses(nodes, out):
 def _replay(plan, program, arrays, dtype, lean=False):
     entries, out, drop = plan
     nodes: list[Node] = []
-    operands = None
     for op_name, args, attrs, src, rg, label, name, shape, big in entries:
         p = program.nodes[src]
+        mine = None  # the buffer this node's result is written into, if the engine gave one
         if op_name == "input":
             value = arrays[name]
         elif op_name == "number":
@@ -157,61 +194,101 @@ def _replay(plan, program, arrays, dtype, lean=False):
             value = _const(p.attrs["value"], dtype)
         else:
             op = OPS[op_name]
-            buffer = pooled = None
-            if lean and big and op.ufunc is not None:  # (before `operands` holds references)
-                buffer = _reusable(drop[len(nodes)], nodes, shape, dtype)
-                if buffer is None:
-                    buffer = pooled = _POOL.take(shape, dtype)
             operands = _operands(op, [nodes[a] for a in args], dtype)
-            # buffer is set only for an op with a ufunc
-            fn = op.ufunc(operands) if buffer is not None and op.ufunc is not None else None
-            if fn is None and pooled is not None:
-                buffer = None
-                _POOL.keep(pooled)  # not used after all: back it goes
-            pooled = None
+            fn = (
+                op.ufunc(operands)
+                if lean and big is not None and op.ufunc is not None and _c_order(operands)
+                else None
+            )
             try:
                 if fn is not None:
-                    value = fn(*operands, out=buffer)
+                    mine = _dying(drop[len(nodes)], nodes, shape, big)
+                    if mine is None:
+                        spare = _POOL.take(shape, big)
+                        mine = _Buffer(np.empty(shape, big) if spare is None else spare)
+                    value = fn(*operands, out=mine.array)
                 else:
                     value = np.asarray(
                         op.forward(*operands, **(attrs or {})), dtype=op.dtype or dtype
                     )
             except GradcliError as e:
                 raise _at(e, program, p) from None
-        nodes.append(Node(len(nodes), op_name, args, attrs, src, value, rg, label, name))
-        value = operands = buffer = None  # hold no reference that would hide a dying buffer
-        if lean:  # values the reverse pass will not read: gone, their shapes kept
-            for a in drop[len(nodes) - 1]:
-                dying = nodes[a].value
-                nodes[a].value = _stand_in(dying)
-                _POOL.keep(dying)
-                dying = None
+        node = Node(len(nodes), op_name, args, attrs, src, value, rg, label, name)
+        nodes.append(node)
+        if not lean:
+            continue
+        if mine is not None and value is mine.array:
+            node.bufs = (mine,)
+            mine.readers.add(node.id)
+        else:  # a view or an alias of an operand's buffer?
+            near = [b for a in args for b in nodes[a].bufs]
+            if near:
+                node.bufs = _sharing(value, near)
+                for b in node.bufs:
+                    b.readers.add(node.id)
+        for a in drop[node.id]:  # values the reverse pass will not read: gone, shapes kept
+            _release(nodes[a].id, nodes[a].bufs)
+            nodes[a].bufs = ()
+            nodes[a].value = _stand_in(nodes[a].value)
     return nodes, out
 
 
-def _reusable(dropped, nodes, shape, dtype):
-    """A buffer this node may write its result into: a value dropped right after this node,
-    of the same shape and dtype, owning its memory, and referenced by nothing else (no view
-    of it exists) -- the temporary elision numpy does inside one expression."""
+def _c_order(operands):
+    """Whether numpy would lay this result out in C order (all array operands are): a
+    buffer of the engine's is, and a different layout would change the order in which a
+    later reduction adds, so the last bits of its sum."""
+    return all(o.flags.c_contiguous for o in operands if isinstance(o, np.ndarray))
+
+
+class _Buffer:
+    """Memory the engine allocated for a result, and who still reads it: the node it was
+    allocated for, nodes whose values are views of it (reshape, transpose, slices...) and,
+    in the reverse pass, adjoints that alias it. Each reader is a node id (its value) or
+    ``~id`` (its adjoint). The buffer may be overwritten or pooled only once no reader is
+    left -- explicit bookkeeping, not reference counts (which CPython does not promise)."""
+
+    __slots__ = ("array", "readers")
+
+    def __init__(self, array):
+        self.array = array
+        self.readers: set[int] = set()
+
+
+def _sharing(value, buffers):
+    """The buffers among ``buffers`` that ``value`` may read: those it overlaps (a view or
+    the operand itself). A value that is not one array (a tuple of results) keeps them all."""
+    if not isinstance(value, np.ndarray):
+        return tuple(dict.fromkeys(buffers))
+    return tuple(dict.fromkeys(b for b in buffers if np.may_share_memory(value, b.array)))
+
+
+def _release(reader, buffers):
+    """``reader`` no longer reads ``buffers``: a buffer with no reader left goes to the pool
+    (once: only as its last reader leaves)."""
+    for b in dict.fromkeys(buffers) if len(buffers) > 1 else buffers:
+        if reader in b.readers:
+            b.readers.discard(reader)
+            if not b.readers:
+                _POOL.keep(b.array)
+
+
+def _dying(dropped, nodes, shape, dtype):
+    """A buffer this node may write its result into: one read only by values dropped right
+    after this node (no later node, no view, no saved value reads it), of its shape and
+    dtype -- the temporary elision numpy does inside one expression. (numpy's ufuncs give
+    the right answer when an output overlaps an input.)"""
+    gone = set(dropped)
     for a in dropped:
-        v = nodes[a].value
-        # references: the node's slot, this local, getrefcount's argument
-        if (
-            isinstance(v, np.ndarray)
-            and v.shape == shape
-            and v.dtype == dtype
-            and v.flags.owndata
-            and v.flags.writeable
-            and sys.getrefcount(v) <= 3
-        ):
-            return v
+        for b in nodes[a].bufs:
+            if b.readers <= gone and b.array.shape == shape and b.array.dtype == dtype:
+                return b
     return None
 
 
 class _Pool:
     """A few freed buffers kept for later results, as PyTorch's caching allocator does: a
-    fresh multi-megabyte buffer costs page faults that reuse avoids. Capped, thread-safe;
-    only buffers that own their memory and that nothing else references go in."""
+    fresh multi-megabyte buffer costs page faults that reuse avoids. Capped, thread-safe.
+    Only the engine's own buffers come here, once nothing reads them (_Buffer)."""
 
     def __init__(self, max_bytes=64 << 20, min_bytes=1 << 16):
         import threading
@@ -220,22 +297,18 @@ class _Pool:
         self.lock = threading.Lock()
 
     def keep(self, value):
-        # references: the caller's local, this parameter, getrefcount's argument
-        if not (
-            isinstance(value, np.ndarray)
-            and value.nbytes >= self.min_bytes
-            and value.flags.owndata
-            and value.flags.writeable
-            and sys.getrefcount(value) <= 3
-        ):
+        if value.nbytes < self.min_bytes:
             return
         with self.lock:
             if sum(b.nbytes for b in self.buffers) + value.nbytes <= self.max_bytes:
                 self.buffers.append(value)
 
     def take(self, shape, dtype):
+        """A free buffer of this shape and dtype (its contents are garbage), or None: the
+        one freed last, whose memory is the likeliest to be still in cache."""
         with self.lock:
-            for k, b in enumerate(self.buffers):
+            for k in range(len(self.buffers) - 1, -1, -1):
+                b = self.buffers[k]
                 if b.shape == shape and b.dtype == dtype:
                     return self.buffers.pop(k)
         return None
@@ -374,6 +447,7 @@ def backward(nodes, out, seed, dtype, text=None, on_step=None, free=False):
     source) turns on anomaly checks; ``free`` drops each intermediate's value and adjoint as
     soon as the pass is past it (its consumers come after it, so were processed before)."""
     adj = [None] * len(nodes)
+    held: list[tuple[_Buffer, ...]] = [()] * len(nodes)  # the buffers each adjoint lives in
     reached = [False] * len(nodes)
     adj[out] = seed
     reached[out] = True
@@ -394,6 +468,10 @@ def backward(nodes, out, seed, dtype, text=None, on_step=None, free=False):
             else rules(g, node.value, *vals, **attrs)
         )
         sent = [] if on_step is not None else None
+        near = held[i] + node.bufs  # the buffers of the arrays the rules are given
+        for n in argn:
+            if n.bufs:
+                near += n.bufs
         for k, a in enumerate(node.args):
             if not argn[k].requires_grad:
                 continue
@@ -404,7 +482,15 @@ def backward(nodes, out, seed, dtype, text=None, on_step=None, free=False):
                 rule = rules[k]
                 if rule is None:
                     continue  # no gradient flows to a condition or a class index
-                ga = rule(g, node.value, *vals, **attrs)
+                # (explain and --detect-anomaly read g after the rules)
+                if op.grad_into and g.nbytes >= LEAN_BYTES and on_step is None and text is None:
+                    into = _into(g, held[i], ~i, node, argn[k], vals, free)
+                    ga = rule(g, node.value, *vals, into=into, **attrs)
+                    if into is not None and into is not g and not np.may_share_memory(ga, into):
+                        _POOL.keep(into)  # not used after all
+                    into = None
+                else:
+                    ga = rule(g, node.value, *vals, **attrs)
             ga = _unbroadcast(np.asarray(ga), argn[k].shape, dtype)
             if text is not None:  # --detect-anomaly: name the first backward step to go bad
                 bad = _first_bad(ga)
@@ -414,17 +500,24 @@ def backward(nodes, out, seed, dtype, text=None, on_step=None, free=False):
                         f"{bad[0]} to its input {k} ({_describe(argn[k], text)}) although "
                         f"the gradient arriving at it was finite"
                     )
-            adj[a] = ga if adj[a] is None else adj[a] + ga
+            # (explain keeps each contribution: no in-place sums there; small ones, neither)
+            if on_step is None and (near or held[a] or ga.nbytes >= LEAN_BYTES):
+                seen = (g, node.value, *vals, *attrs.values())  # what the rule was given
+                _sum_into(adj, held, a, ga, seen, near)
+            else:
+                adj[a] = ga if adj[a] is None else adj[a] + ga
             reached[a] = True
             if sent is not None:
                 sent.append((a, ga))
         if on_step is not None:
             on_step(node, g, sent)
-        if free and i != out:
-            dying, node.value = node.value, None
-            _POOL.keep(dying)
-            dying = None
-            adj[i] = None
+        if free and i != out:  # nothing later reads this value or adjoint
+            if near:
+                _release(i, node.bufs)
+                _release(~i, held[i])
+            node.value, node.bufs, adj[i], held[i] = None, (), None, ()
+        # (a dead contribution or buffer is not kept alive through the next step's rules)
+        ga = every = seen = near = None
     for node, g, hit in zip(nodes, adj, reached, strict=True):
         if node.requires_grad:
             node.grad = g
@@ -432,6 +525,73 @@ def backward(nodes, out, seed, dtype, text=None, on_step=None, free=False):
             # Not in the backward graph PyTorch records from the output (it feeds the
             # output only through a comparison or a class index, or not at all): no label.
             node.label = None
+
+
+def _into(g, bufs, reader, node, arg, vals, free):
+    """Where a rule may write its result (of the node's shape and g's dtype, for an input of
+    that shape and dtype): the arriving adjoint g itself if only it reads its buffer, the
+    node has no other input to send it to and the pass frees it after this step; else a
+    pooled buffer. None where dtypes or shapes differ, and when the pool
+    has none (the rule then allocates its result, which later joins the pool)."""
+    if (
+        arg.shape != node.shape
+        or g.shape != node.shape
+        or any(isinstance(v, np.ndarray) and v.dtype != g.dtype for v in (node.value, *vals))
+    ):
+        return None
+    if free and len(node.args) == 1 and _sole(g, bufs, reader):
+        return g
+    return _POOL.take(g.shape, g.dtype)
+
+
+def _sum_into(adj, held, a, ga, seen, near):
+    """adj[a] += ga, in place where only this adjoint reads the memory written; ``seen``
+    are the arrays ga's rule was given and ``near`` the buffers they live in."""
+    adj[a], held[a] = _accumulate(adj[a], held[a], ga, _claim(ga, ~a, seen, near), ~a)
+
+
+def _claim(ga, reader, seen, near):
+    """The engine's buffers an adjoint lives in, now read by ``reader``: those among
+    ``near`` (the buffers of the arrays its rule was given) that it overlaps; or, when it
+    overlaps none of the arrays its rule was given (``seen``) and owns its memory, a new
+    buffer of its own -- a rule's fresh result, which nothing else reads."""
+    bufs = _sharing(ga, near)
+    if (
+        not bufs
+        and isinstance(ga, np.ndarray)
+        and ga.nbytes >= LEAN_BYTES
+        and ga.flags.owndata
+        and ga.flags.writeable
+        and not any(isinstance(s, np.ndarray) and np.may_share_memory(ga, s) for s in seen)
+    ):
+        bufs = (_Buffer(ga),)
+    for b in bufs:
+        b.readers.add(reader)
+    return bufs
+
+
+def _sole(value, bufs, reader):
+    """Whether ``value`` is a whole buffer of the engine's that only ``reader`` reads."""
+    return len(bufs) == 1 and bufs[0].array is value and bufs[0].readers == {reader}
+
+
+def _accumulate(old, old_bufs, ga, ga_bufs, reader):
+    """old + ga, the adjoint so far plus a contribution (each with its buffers), written
+    into whichever of the two only this adjoint reads; the value and its buffers."""
+    if old is None:
+        return ga, ga_bufs
+    if old.shape != ga.shape or old.dtype != ga.dtype:  # (a sum in place would differ)
+        new = old + ga
+        bufs = _claim(new, reader, (), ())
+    elif _sole(old, old_bufs, reader):
+        new, bufs = np.add(old, ga, out=old), old_bufs
+    elif _sole(ga, ga_bufs, reader):
+        new, bufs = np.add(old, ga, out=ga), ga_bufs
+    else:
+        new = old + ga
+        bufs = _claim(new, reader, (), ())
+    _release(reader, [b for b in (*old_bufs, *ga_bufs) if b not in bufs])
+    return new, bufs
 
 
 def _unbroadcast(g, shape, dtype):

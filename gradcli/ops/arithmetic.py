@@ -4,6 +4,7 @@ import math
 
 from ..errors import EvaluationError
 from .core import (
+    ELIDE_BYTES,
     REAL,
     VB,
     Op,
@@ -34,26 +35,36 @@ def _pow_label(kinds, attrs):
     return "PowBackward1"  # tensor ** tensor
 
 
+def _mul(g, b, into):
+    """g · b, into ``into`` when given (of g's shape and dtype)."""
+    return g * b if into is None else np.multiply(g, b, out=into)
+
+
 def _pow(a, b):
     if isinstance(b, float) and b == 2.0 and not isinstance(a, float):
         return np.square(a)  # the common case, at the cost of one multiply
     return np.power(a, b)
 
 
-def _pow_grad_base(g, out, a, b):
+def _pow_grad_base(g, out, a, b, into=None):
     if not isinstance(b, float):  # PowBackward1: where(exponent == 0, 0, ...)
         return g * np.where(_re(b) == 0, 0, b * np.power(a, b - 1))
     if b == 0:
         return np.zeros_like(g * a)
     c = _constant(g)
     if b == 2.0:  # g · 2a, in one pass over a when g is a broadcast constant
-        return a * (2.0 * c) if c is not None else g * (2.0 * a)
+        if into is None or into.shape != a.shape:
+            return a * (2.0 * c) if c is not None else g * (2.0 * a)
+        if c is not None:
+            return np.multiply(a, 2.0 * c, out=into)
+        np.multiply(2.0, a, out=into)  # then g · 2a in the order numpy's elision takes
+        return np.multiply(*((into, g) if into.nbytes >= ELIDE_BYTES else (g, into)), out=into)
     if b == 1.0:
         return g * np.ones_like(a)
     return g * (b * np.power(a, b - 1))
 
 
-def _pow_grad_exponent(g, out, a, b):
+def _pow_grad_exponent(g, out, a, b, into=None):
     if isinstance(a, float):  # PowBackward2: the base is a Python number
         if a == 0:
             return g * np.where(_re(b) >= 0, 0, out * -np.inf)
@@ -366,8 +377,12 @@ ROWS = [
         "mul",
         lambda a, b: a * b,
         (
-            lambda g, o, a, b: _scale(g, b) if isinstance(b, float) else g * b,
-            lambda g, o, a, b: _scale(g, a) if isinstance(a, float) else g * a,
+            lambda g, o, a, b, into=None: (
+                _scale(g, b) if isinstance(b, float) else _mul(g, b, into)
+            ),
+            lambda g, o, a, b, into=None: (
+                _scale(g, a) if isinstance(a, float) else _mul(g, a, into)
+            ),
         ),
         "MulBackward0",
         _bcast,
@@ -376,6 +391,7 @@ ROWS = [
         mirror="a * b",
         saves="others",
         ufunc=lambda ops: np.multiply,
+        grad_into=True,
         rule="∂(a·b)/∂a = b, ∂(a·b)/∂b = a",
         examples=(("a * b", VB), ("a * 2.5", V), ("a * a", V)),
         aliases=("multiply",),
@@ -410,6 +426,7 @@ ROWS = [
         numbers=True,
         mirror="a ** b",
         saves="pow",
+        grad_into=True,
         ufunc=lambda ops: (
             (lambda a, b, out: np.square(a, out=out))
             if isinstance(ops[1], float) and ops[1] == 2.0 and not isinstance(ops[0], float)

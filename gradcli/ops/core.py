@@ -44,6 +44,7 @@ INTEGER_OR_TUPLE_PARAMS |= {"upscale_factor", "downscale_factor"}
 
 
 SMALL = 4096  # below this many elements, broadcasting views cost more than they save
+ELIDE_BYTES = 256 * 1024  # numpy's NPY_MIN_ELIDE_BYTES: temporaries it reuses in place
 
 
 class Op:
@@ -79,6 +80,7 @@ class Op:
         "tensor_overload",
         "free",
         "tensor_params",
+        "grad_into",
     )
 
     def __init__(
@@ -115,6 +117,7 @@ class Op:
         dim_list=None,
         receiver=0,
         tensor_overload=None,
+        grad_into=False,
     ):
         self.name = name
         self.arity = arity  # number of tensor inputs, which come first
@@ -175,6 +178,10 @@ class Op:
         # tensor given for one comes as a further tensor argument, after the fixed ones and in
         # the order of ``params``, and the parameter itself is then True (None when not given)
         self.tensor_params = tuple(tensor_params)
+        # its VJP rules take ``into=``: an array of the result's shape and dtype they may
+        # write their result in and return (the arriving adjoint when nothing else reads it,
+        # or a free buffer of the engine's), or None; the numbers are the same either way
+        self.grad_into = grad_into
 
     def names(self):
         """Every spelling that resolves to this op: bare names, qualified names and

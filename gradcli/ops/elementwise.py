@@ -5,6 +5,7 @@ from fractions import Fraction
 
 from ..errors import EvaluationError, ParseError
 from .core import (
+    ELIDE_BYTES,
     REAL,
     M,
     Op,
@@ -12,6 +13,7 @@ from .core import (
     _abs,
     _bcast,
     _complex,
+    _constant,
     _re,
     _same,
     _sigmoid,
@@ -37,6 +39,76 @@ def _unary(name, forward, grad, rule, domain=REAL, label=None, **spelling):
         examples=((f"{name}(a)", {"a": ((3,), domain)}), (f"{name}(A)", {"A": ((2, 2), domain)})),
         **spelling,
     )
+
+
+BLOCK = 1 << 16  # elements a fused chain of ufuncs works on at once: its blocks stay in cache
+
+
+def _real(a):
+    return isinstance(a, np.ndarray) and a.dtype.kind == "f"
+
+
+def _sigmoid_into(a, out):
+    """σ(a) = 1 / (1 + e^-a) as _sigmoid computes it, a block at a time in ``out`` (a real
+    C-ordered tensor of a's shape): four passes over one block in cache, not four
+    temporaries the size of the tensor streamed through memory."""
+    src, dst = a.reshape(-1), out.reshape(-1)
+    for s in range(0, dst.size, BLOCK):
+        r = dst[s : s + BLOCK]
+        np.negative(src[s : s + BLOCK], out=r)
+        np.exp(r, out=r)
+        np.add(1, r, out=r)
+        np.divide(1, r, out=r)
+    return out
+
+
+def _times_local(g, o, into, local):
+    """g · d for an elementwise rule whose local derivative d is a function of the output
+    o alone: ``local(t, o)`` writes d of a block of o into t, and each block of g · d goes
+    to ``into`` (which may be g itself), so a rule makes no temporary the size of the
+    tensor. Element by element the same operations as the whole-tensor expression; None
+    where the tensors are not laid out for it (the caller then computes that expression)."""
+    c = _constant(g)
+    if not (
+        into is not None
+        and g.shape == o.shape == into.shape
+        and o.flags.c_contiguous
+        and into.flags.c_contiguous
+        and (c is not None or g.flags.c_contiguous)
+    ):
+        return None
+    gs = None if c is not None else g.reshape(-1)
+    os, dst = o.reshape(-1), into.reshape(-1)
+    t = np.empty(min(BLOCK, os.size), dtype=o.dtype)
+    # numpy evaluates `g * temporary` as `temporary *= g` when the temporary is large enough
+    # to elide; the operands' order picks which NaN a NaN · NaN keeps, so it is kept too
+    elided = o.nbytes >= ELIDE_BYTES
+    for s in range(0, os.size, BLOCK):
+        tb = t[: min(BLOCK, os.size - s)]
+        local(tb, os[s : s + BLOCK])
+        gb = c if c is not None else gs[s : s + BLOCK]
+        np.multiply(*((tb, gb) if elided else (gb, tb)), out=dst[s : s + BLOCK])
+    return into
+
+
+def _tanh_local(t, o):
+    np.multiply(o, o, out=t)
+    np.subtract(1, t, out=t)
+
+
+def _tanh_grad(g, o, a, into=None):
+    fused = _times_local(g, o, into, _tanh_local)
+    return g * (1 - o * o) if fused is None else fused
+
+
+def _sigmoid_local(t, o):
+    np.subtract(1, o, out=t)
+    np.multiply(t, o, out=t)
+
+
+def _sigmoid_grad(g, o, a, into=None):
+    fused = _times_local(g, o, into, _sigmoid_local)
+    return g * ((1 - o) * o) if fused is None else fused
 
 
 ERF_BLOCK = 1 << 16  # elements erf works on at once: its float64 temporaries stay small
@@ -502,17 +574,21 @@ ROWS = [
     _unary(
         "tanh",
         lambda a: np.tanh(a),
-        lambda g, o, a: g * (1 - o * o),
+        _tanh_grad,
         "∂tanh(a)/∂a = 1 - tanh²(a)",
         namespaces=("torch", "torch.nn.functional"),
+        ufunc=lambda ops: np.tanh if _real(ops[0]) else None,
+        grad_into=True,
     ),
     _unary(
         "sigmoid",
         lambda a: _sigmoid(a),
-        lambda g, o, a: g * ((1 - o) * o),
+        _sigmoid_grad,
         "∂σ(a)/∂a = σ(a)(1 - σ(a))",
         namespaces=("torch", "torch.nn.functional"),
         spellings=("torch.special.expit",),
+        ufunc=lambda ops: _sigmoid_into if _real(ops[0]) else None,
+        grad_into=True,
     ),
     _unary(
         "relu",

@@ -1,0 +1,207 @@
+"""Lean evaluation writes results into buffers nothing reads any more, and recycles them:
+a buffer still read through a view, by a later node, by the reverse pass, as the output or
+as an input must never be overwritten. Each program here is built so that a wrong reuse
+changes its numbers; the engine must not rely on reference counts to know."""
+
+import sys
+
+import numpy as np
+import pytest
+
+import gradcli
+from gradcli import engine
+from gradcli.parser import parse
+
+X = (12, 10)  # 960 bytes in float64: small, so the tests lower the thresholds to 0
+
+PROGRAMS = [
+    # y dies after z, but the view v still reads its buffer: z must go elsewhere
+    "y = x * 2; v = y.reshape(-1); z = y + 1; sum(z * v.reshape(12, 10))",
+    # views of views: a transpose of a reshape, then a slice of that
+    "y = x * 2; v = y.reshape(10, 12).t(); w = v[1:3]; z = y + 1; sum(z) + sum(w * w)",
+    # a view made and used after its base's last direct use
+    "y = x + 3; w = y.t(); z = y * y; u = z - 1; sum(u) + sum(w * 5)",
+    # a broadcast view (expand) of a dying value
+    "y = x.sum(dim=0) * 2; e = y.expand(12, 10); z = y + 1; sum(e * x) + sum(z)",
+    # a value the reverse pass reads (tanh keeps its output): never a home for later results
+    "y = tanh(x); z = y * 3; u = z + 1; sum(u * 2)",
+    "y = x * 2; z = y * y; u = z * 3; v = u + y; sum(v * v)",
+    # the same value twice, and adjoints that alias each other (add passes g to both sides)
+    "y = x + 1; z = y + y; w = z + x; sum(w * w)",
+    "y = x * 2; z = y + y; sum(z * y)",
+    # z's adjoint reaches y and w as one array; y's next contribution must not be summed
+    # into it in place (w's adjoint would change)
+    "y = x * 2; w = x * 3; u = y * w; z = y + w; sum(z * z) + sum(u)",
+    # a chain of dying temporaries: each result may take the previous one's buffer
+    "mean(2 * (x + 2) ^ 2)",
+    "sum(tanh(x) * sigmoid(x))",
+    "sum(((x - 1) * 3 + x) * 0.5 - x * x)",
+]
+
+OUTPUT_VIEWS = [
+    # the output itself is a view of an intermediate's buffer; later nodes die around it
+    ("y = x * 3; q = y + 1; r = q * q; y.reshape(-1)", (120,)),
+    ("y = x + 1; v = y.t(); z = y * 2; v", (10, 12)),
+]
+
+
+@pytest.fixture
+def lean_everything(monkeypatch):
+    """Drop and recycle even tiny tensors, so that small programs exercise every path."""
+    monkeypatch.setattr(engine, "LEAN_BYTES", 0)
+    monkeypatch.setattr(engine._POOL, "min_bytes", 0)
+
+
+def _inputs(seed=0, shape=X):
+    return {"x": np.random.default_rng(seed).standard_normal(shape)}
+
+
+def _reference(program, inputs, seed=None):
+    """The program evaluated afresh with no buffer of the engine's and no sum in place: a
+    fresh parse has no plan, and a reverse pass watched step by step (as gradcli explain
+    watches it) sums adjoints into new arrays. (value, gradient of x)"""
+    p = parse(program)
+    with gradcli.api.quietly():
+        nodes, out = engine.forward(p, inputs, {"x"}, "float64")
+        seed = engine.make_seed(nodes[out], None if seed is None else np.asarray(seed), "float64")
+        engine.backward(nodes, out, seed, "float64", on_step=lambda *step: None)
+    return nodes[out].value, next(n for n in nodes if n.op == "input").grad
+
+
+def _same(result, want):
+    np.testing.assert_array_equal(result.value, want[0])
+    np.testing.assert_array_equal(result.grad["x"], want[1])
+
+
+@pytest.mark.parametrize("program", PROGRAMS)
+def test_lean_replays_give_the_first_evaluations_numbers(program, lean_everything):
+    p = parse(program)
+    gradcli.evaluate(p, _inputs(), dtype="float64")  # records the plan
+    for seed in range(4):  # replays: drops, in-place writes, pooled buffers from the last
+        inputs = _inputs(seed)
+        x = inputs["x"].copy()
+        _same(
+            gradcli.evaluate(p, inputs, dtype="float64", keep="inputs"), _reference(program, inputs)
+        )
+        np.testing.assert_array_equal(inputs["x"], x)  # the input is never written
+
+
+@pytest.mark.parametrize("program,shape", [(p, ()) for p in PROGRAMS] + OUTPUT_VIEWS)
+def test_a_lean_first_evaluation(program, shape, lean_everything):
+    """The evaluation that records the plan computes every value, then hands the engine
+    those it may recycle (views of them included) and drops what backward will not read."""
+    seed = np.random.default_rng(7).standard_normal(shape) if shape else None
+    p = parse(program)
+    for s in range(3):  # the first records the plan; the others replay it
+        inputs = _inputs(s)
+        r = gradcli.evaluate(p, inputs, dtype="float64", seed_vector=seed, keep="inputs")
+        _same(r, _reference(program, inputs, seed))
+
+
+@pytest.mark.parametrize("program,shape", OUTPUT_VIEWS)
+def test_an_output_that_is_a_view_survives(program, shape, lean_everything):
+    p = parse(program)
+    seed = np.random.default_rng(7).standard_normal(shape)
+    gradcli.evaluate(p, _inputs(), dtype="float64", seed_vector=seed)
+    results = []
+    for s in range(3):
+        inputs = _inputs(s)
+        r = gradcli.evaluate(p, inputs, dtype="float64", seed_vector=seed, keep="inputs")
+        _same(r, _reference(program, inputs, seed))
+        results.append((r, _reference(program, inputs, seed)))
+        assert r.grad["x"] is not None
+    for r, want in results:  # later evaluations did not write into earlier outputs
+        _same(r, want)
+
+
+@pytest.mark.parametrize("program", PROGRAMS[:4])
+def test_large_tensors_at_the_default_thresholds(program):
+    """The same at sizes the thresholds (LEAN_BYTES, the pool's min_bytes) let through."""
+    shape = (240, 200)  # 384 KB in float64
+    p = parse(program.replace("12, 10", "240, 200").replace("10, 12", "200, 240"))
+    gradcli.evaluate(p, _inputs(0, shape), dtype="float64")
+    for seed in range(3):
+        inputs = _inputs(seed, shape)
+        _same(
+            gradcli.evaluate(p, inputs, dtype="float64", keep="inputs"), _reference(p.text, inputs)
+        )
+
+
+def test_a_view_keeps_its_buffer_from_a_later_result(lean_everything):
+    """z = y + 1 comes after y's last direct use, but v = y.reshape(-1) still reads y's
+    memory: z must not be written there."""
+    p = parse("y = x * 2; v = y.reshape(-1); z = y + 1; sum(z * v.reshape(12, 10))")
+    inputs = _inputs()
+    with gradcli.api.quietly():
+        engine.forward(p, inputs, {"x"}, "float64")
+        nodes, _ = engine.forward(p, inputs, {"x"}, "float64", lean=True)
+    v = [n for n in nodes if n.op == "reshape_view"][-1]  # the view z * v reads
+    z = next(n for n in nodes if n.op == "add")
+    np.testing.assert_array_equal(v.value, inputs["x"] * 2)
+    np.testing.assert_array_equal(z.value, inputs["x"] * 2 + 1)
+    assert not np.shares_memory(z.value, v.value)
+
+
+def test_dying_temporaries_are_written_over(lean_everything, monkeypatch):
+    """The other side: a temporary that nothing reads any more takes the next result, so
+    the tests above exercise reuse. (x + 2) * 3 goes into x + 2's buffer; u * u and w * w
+    do not go into u's or w's, which their mul's rule reads."""
+    reused = []
+    dying = engine._dying
+    monkeypatch.setattr(
+        engine, "_dying", lambda *a: reused.append(dying(*a) is not None) or dying(*a)
+    )
+    p = parse("u = (x + 2) * 3; w = u * u; sum(w * w)")
+    inputs = _inputs()
+    gradcli.evaluate(p, inputs, dtype="float64")
+    _same(gradcli.evaluate(p, inputs, dtype="float64", keep="inputs"), _reference(p.text, inputs))
+    assert reused == [False, True, False, False]  # x + 2, (x + 2) * 3, u * u, w * w
+
+
+@pytest.mark.parametrize("count", [1, 2, 10**6])
+def test_reference_counts_are_not_consulted(count, lean_everything, monkeypatch):
+    """Whatever sys.getrefcount reports (CPython promises no exact value), the same
+    numbers: a pool guarded by counts would reuse the view's buffer when they read low."""
+    monkeypatch.setattr(sys, "getrefcount", lambda obj: count)
+    for program in PROGRAMS[:3]:
+        p = parse(program)
+        gradcli.evaluate(p, _inputs(), dtype="float64")
+        for seed in range(2):
+            inputs = _inputs(seed)
+            _same(
+                gradcli.evaluate(p, inputs, dtype="float64", keep="inputs"),
+                _reference(program, inputs),
+            )
+
+
+def test_the_pool_never_holds_memory_a_result_reads(lean_everything):
+    for program, shape in [(p, ()) for p in PROGRAMS] + OUTPUT_VIEWS:
+        p = parse(program)
+        inputs = _inputs()
+        seed = np.ones(shape) if shape else None
+        gradcli.evaluate(p, inputs, dtype="float64", seed_vector=seed)
+        r = gradcli.evaluate(p, inputs, dtype="float64", seed_vector=seed, keep="inputs")
+        kept = [r.value, inputs["x"], *(g for g in r.grad.values() if g is not None)]
+        for b in engine._POOL.buffers:
+            assert not any(np.may_share_memory(b, k) for k in kept), program
+
+
+def test_explain_sees_each_contribution_unchanged(lean_everything):
+    """With on_step (gradcli explain) adjoints are summed into new arrays: a contribution
+    it was shown is never overwritten by a later sum."""
+    p = parse("y = x * 2; z = y * 3; sum(z * y)")
+    inputs = _inputs()
+    with gradcli.api.quietly():
+        engine.forward(p, inputs, {"x"}, "float64")
+        nodes, out = engine.forward(p, inputs, {"x"}, "float64", lean=True)
+        seen = []
+        engine.backward(
+            nodes,
+            out,
+            np.ones(()),
+            "float64",
+            on_step=lambda node, g, sent: seen.extend((a, ga, ga.copy()) for a, ga in sent),
+        )
+    assert seen
+    for _, ga, copy in seen:
+        np.testing.assert_array_equal(ga, copy)
