@@ -49,9 +49,15 @@ def _parse_int(digits):
     return int(digits)
 
 
+_DECODER = json.JSONDecoder(parse_constant=_reject_constant, parse_int=_parse_int)
+
+
 def loads(text):
-    """Strict JSON (RFC 8259): Python's NaN/Infinity extensions are refused."""
-    return json.loads(text, parse_constant=_reject_constant, parse_int=_parse_int)
+    """Strict JSON (RFC 8259): Python's NaN/Infinity extensions are refused. (json.loads with
+    these arguments, without making a decoder per call.)"""
+    if text.startswith("\ufeff"):  # as json.loads says it
+        raise json.JSONDecodeError("Unexpected UTF-8 BOM (decode using utf-8-sig)", text, 0)
+    return _DECODER.decode(text)
 
 
 def load_object(text, what):

@@ -716,3 +716,22 @@ def test_fast_input_conversion_matches_the_careful_one():
     assert inputs._numbers([[1, 2.5], [3, 4]], "float32") is not None
     assert inputs._numbers([1e39], "float32")[0] == np.inf
     assert inputs._numbers([True, 1], "float32") is None
+
+
+def test_one_decoder_reads_as_json_loads_does():
+    from gradcli import inputs
+
+    def read(fn, text):
+        try:
+            return ("ok", repr(fn(text)))
+        except RecursionError:  # (its message names where the stack ran out)
+            return ("error", "RecursionError")
+        except (ValueError, ArithmeticError) as e:
+            return ("error", type(e).__name__, str(e))
+
+    def reference(text):
+        return json.loads(text, parse_constant=inputs._reject_constant, parse_int=inputs._parse_int)
+
+    for raw in TRICKY_RECORDS:
+        text = raw.decode("utf-8", "replace")
+        assert read(inputs.loads, text) == read(reference, text), raw[:60]
