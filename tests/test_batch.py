@@ -555,7 +555,9 @@ def test_records_read_alike(json_path):
     def read(reader, raw):
         try:
             return ("ok", repr(reader(raw)))
-        except (GradcliError, RecursionError) as e:
+        except RecursionError:  # (its message names where the stack ran out)
+            return ("error", "RecursionError")
+        except GradcliError as e:
             return ("error", type(e).__name__, str(e))
 
     def canonical(raw):
