@@ -678,8 +678,8 @@ def answer_lines(
     Spark, Dask): ``lines`` are the block's lines in order (with or without line ends),
     ``first_line`` the file line number of the first, so that ids and per-record random
     seeds come out as for the whole file; ``defaults`` are Defaults' fields (expr, dtype,
-    wrt, nodes, random_seed, max_elements, detect_anomaly). A blank line is numbered but
-    not answered."""
+    wrt, nodes, random_seed, max_elements, detect_anomaly, max_line_bytes). A blank line is
+    numbered but not answered."""
     from .api import quietly
 
     settings = Defaults(**defaults)
