@@ -6,15 +6,14 @@ json's (tests/test_batch.py compares the two paths).
 - Reading: orjson.loads where the line has no run of 19 or more digits (orjson makes an
   integer past 64 bits a float, json keeps it an int); anything orjson refuses is read again
   by json, whose error message is the one the answer gives.
-- Writing: a float tensor is formatted by orjson, and kept where every number came out in
-  [1e-4, 1e15) or 0 (no exponent, nan or inf), where orjson's shortest round-trip digits
-  and decimal notation are exactly Python's repr; ", " is put back between elements.
+- Writing: a float tensor without nan or inf is formatted by orjson: its shortest
+  round-trip digits are Python's repr's, and so is its notation for numbers in [1e-4, 1e15)
+  and 0; the few others are spelled again by repr, and ", " is put back between elements.
   Everything else goes through the json module."""
 
 from __future__ import annotations
 
 import json
-import re
 from typing import Any
 
 import numpy as np
@@ -28,12 +27,13 @@ try:  # optional: the gradcli[fast] extra
 except ImportError:  # pragma: no cover - depends on the environment
     _orjson = None
 
-_LONG_DIGITS = re.compile(rb"[0-9]{19}")
+_NINES = bytes.maketrans(b"012345678", b"999999999")  # every digit a 9 ...
+_LONG_RUN = b"9" * 19  # ... to find a run of 19 digits with bytes.find
 
 
 def load_record(raw: bytes, what: str = "record") -> dict[str, Any]:
     """A JSON object from one UTF-8 line, strictly (inputs.load_object's rules and errors)."""
-    if _orjson is not None and not _LONG_DIGITS.search(raw):
+    if _orjson is not None and _LONG_RUN not in raw.translate(_NINES):
         try:
             obj = _orjson.loads(raw)
         except _orjson.JSONDecodeError:
@@ -65,11 +65,33 @@ def _array(value: np.ndarray) -> str:
     if _orjson is not None and value.dtype.kind == "f" and value.dtype.itemsize in (4, 8):
         wide = np.ascontiguousarray(value, dtype=np.float64)  # float32 printed as Python does
         text = _orjson.dumps(wide, option=_orjson.OPT_SERIALIZE_NUMPY)
-        # No exponent, no 1e-5 spelled out and no nan or inf (null): every number is in
-        # [1e-4, 1e15) or 0, where orjson's shortest digits and notation are Python's repr.
-        if b"e" not in text and b"0.0000" not in text and b"null" not in text:
+        if b"null" not in text:  # (nan and inf: json_value's strings)
+            if b"e" in text or b"0.0000" in text:
+                text = _respell(text)
             return text.replace(b",", b", ").decode("ascii")
     return _plain(json_value(value))
+
+
+def _respell(text: bytes) -> bytes:
+    """orjson's notation is Python's for numbers in [1e-4, 1e15) and 0; the others (with an
+    exponent, or 1e-5's 0.0000ddd) are spelled again as repr() spells the same number.
+    (bytes.find, not a regular expression: a pattern tried at every digit costs more than
+    json's own formatting.)"""
+    spans = set()
+    for needle in (b"e", b"0.0000"):
+        at = text.find(needle)
+        while at >= 0:
+            start = max(text.rfind(b",", 0, at), text.rfind(b"[", 0, at)) + 1
+            ends = [k for k in (text.find(b",", at), text.find(b"]", at)) if k >= 0]
+            end = min(ends) if ends else len(text)
+            spans.add((start, end))
+            at = text.find(needle, end)
+    pieces, done = [], 0
+    for start, end in sorted(spans):
+        pieces += [text[done:start], repr(float(text[start:end])).encode()]
+        done = end
+    pieces.append(text[done:])
+    return b"".join(pieces)
 
 
 def dumps(obj: Any) -> str:
@@ -95,6 +117,8 @@ def _leaf(value: Any) -> str:
     kind = type(value)
     if kind is str:
         return _quote(value)
+    if kind is int:
+        return int.__repr__(value)
     if value is None:
         return "null"
     if kind is np.ndarray:

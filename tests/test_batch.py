@@ -498,7 +498,7 @@ def _arrays():
     for dtype in ("float32", "float64"):
         for scale in (1e-7, 1e-4, 1.0, 1e3, 1e14, 1e15, 1e20):
             out.append((rng.standard_normal(40) * scale).astype(dtype))
-        bits = rng.integers(0, 2**63, size=300, dtype=np.int64)
+        bits = rng.integers(0, 2**63, size=5000, dtype=np.int64)
         wide = bits.view(np.float64)
         with np.errstate(over="ignore"):
             out.append(wide[np.isfinite(wide)].astype(dtype))
