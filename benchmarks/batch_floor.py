@@ -8,7 +8,8 @@ The records are a third each (mixed, in turn, random inputs from a fixed seed):
   binary_cross_entropy_with_logits(X @ w + b, t)   X 4x8, w 8, b a number, t 4 in [0, 1]
   sum(tanh(W @ x + b))                             W 16x8, x 8, b 16
 
-Each is timed as a whole process on the same file, written to /dev/null:
+Each is timed as a whole process on the same file, written to /dev/null (wall time, and
+the CPU time of the process and its workers):
   floor      a script that only json.loads each record and json.dumps an answer of the same
              size (the inputs echoed as gradients): what reading and writing JSON Lines cost
   orjson     the same floor with orjson, where it is installed (for reference)
@@ -23,6 +24,7 @@ import argparse
 import json
 import os
 import random
+import resource
 import shutil
 import statistics
 import subprocess
@@ -47,8 +49,8 @@ def records(n, seed=0):
     """n records, the three programs in turn, inputs drawn from ``seed``."""
     rng = random.Random(seed)
 
-    def vec(k):
-        return [round(rng.gauss(0, 1), 4) for _ in range(k)]
+    def vec(k):  # full precision, as json.dumps writes a tensor's tolist()
+        return [rng.gauss(0, 1) for _ in range(k)]
 
     for i in range(n):
         kind = i % 3
@@ -58,8 +60,8 @@ def records(n, seed=0):
             inputs = {
                 "X": [vec(8) for _ in range(4)],
                 "w": vec(8),
-                "b": round(rng.gauss(0, 1), 4),
-                "t": [round(rng.random(), 4) for _ in range(4)],
+                "b": rng.gauss(0, 1),
+                "t": [rng.random() for _ in range(4)],
             }
         else:
             inputs = {"W": [vec(8) for _ in range(16)], "x": vec(8), "b": vec(16)}
@@ -147,10 +149,16 @@ with np.errstate(all="ignore"):
 """
 
 
+def cpu_of_children():
+    r = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return r.ru_utime + r.ru_stime
+
+
 def timed(cmd):
-    t = time.perf_counter()
+    """(wall seconds, CPU seconds of the process and its workers)."""
+    c, t = cpu_of_children(), time.perf_counter()
     subprocess.run(cmd, check=True, stdout=subprocess.DEVNULL)
-    return time.perf_counter() - t
+    return time.perf_counter() - t, cpu_of_children() - c
 
 
 def have(module):
@@ -158,12 +166,15 @@ def have(module):
 
 
 def check_answers(gc, path, n):
-    """Every record answered, none an error (else the timings mean nothing)."""
+    """Every record answered, none an error (else the timings mean nothing); the bytes of
+    gradcli's answers and of the floor's."""
     p = subprocess.run(gc + ["batch", "--jobs", "1", path], capture_output=True, text=True)
     got = [json.loads(line) for line in p.stdout.splitlines()]
     bad = [a for a in got if "error" in a]
     if p.returncode != 0 or len(got) != n or bad:
         sys.exit(f"gradcli batch did not answer every record: {p.stderr.strip()} {bad[:1]}")
+    floor = subprocess.run([PY, "-c", FLOOR, path], capture_output=True, check=True).stdout
+    return len(p.stdout), len(floor)
 
 
 def main():
@@ -177,7 +188,7 @@ def main():
         with open(path, "w") as f:
             for rec in records(args.n):
                 f.write(json.dumps(rec) + "\n")
-        check_answers(gc, path, args.n)
+        sizes = check_answers(gc, path, args.n)
         cmds = {
             "floor": [PY, "-c", FLOOR, path],
             "numpy": [PY, "-c", NUMPY, path],
@@ -187,23 +198,33 @@ def main():
         if have("orjson"):
             cmds["orjson"] = [PY, "-c", FLOOR_ORJSON, path]
         times = {k: [] for k in cmds}
+        cpu = {k: [] for k in cmds}
         for _ in range(args.reps):
             for k, cmd in cmds.items():
-                times[k].append(timed(cmd))
+                wall, used = timed(cmd)
+                times[k].append(wall)
+                cpu[k].append(used)
         size = os.path.getsize(path)
     med = {k: statistics.median(v) for k, v in times.items()}
+    cpu_med = {k: statistics.median(v) for k, v in cpu.items()}
     print(
         f"gradcli batch vs the I/O floor — {time.strftime('%Y-%m-%d')}, python "
         f"{sys.version.split()[0]}, {os.cpu_count()} cores; {args.n:,} mixed records "
         f"({size / 1e6:.1f} MB), medians of {args.reps} interleaved runs, whole processes"
     )
+    print(f"answers: gradcli {sizes[0] / 1e6:.1f} MB, the floor's {sizes[1] / 1e6:.1f} MB")
     print()
-    print("| run | median | / floor |")
-    print("|---|---|---|")
+    print("| run | wall | / floor | CPU | / floor |")
+    print("|---|---|---|---|---|")
     for k in ("floor", "orjson", "numpy", "jobs 1", "jobs auto"):
         if k in med:
-            print(f"| {k} | {med[k]:.3f} s | {med[k] / med['floor']:.2f} |")
+            print(
+                f"| {k} | {med[k]:.3f} s | {med[k] / med['floor']:.2f} | {cpu_med[k]:.3f} s | "
+                f"{cpu_med[k] / cpu_med['floor']:.2f} |"
+            )
     print()
+    print(f"load average {os.getloadavg()[0]:.1f}: on a busy machine the CPU columns are the")
+    print("steadier measure of work; the --jobs goal needs idle cores to be seen in wall time.")
     r1 = med["jobs 1"] / med["floor"]
     r2 = med["jobs auto"] / med["jobs 1"]
     print(f"goal: --jobs 1 <= 1.5x the floor: {r1:.2f}x {'met' if r1 <= 1.5 else 'NOT met'}")
