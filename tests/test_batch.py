@@ -737,3 +737,22 @@ def test_one_decoder_reads_as_json_loads_does():
     for raw in TRICKY_RECORDS:
         text = raw.decode("utf-8", "replace")
         assert read(inputs.loads, text) == read(reference, text), raw[:60]
+
+
+def test_default_program_is_parsed_once_per_process(monkeypatch):
+    """A Dask task gets its own copy of Defaults, without the parsed program: the worker's
+    copies share one parse of it."""
+    import dataclasses
+
+    from gradcli import batch, parser
+
+    text = "sum(x * 3) + 0.25"
+    calls = []
+    real = parser.parse
+    monkeypatch.setattr(parser, "parse", lambda t: calls.append(t) or real(t))
+    batch._parse_default.cache_clear()
+    first = batch.Defaults(text)
+    copies = [dataclasses.replace(first) for _ in range(3)]
+    assert all(c.program() is first.program() for c in copies) and calls == [text]
+    assert list(batch.answer_lines(['{"inputs": {"x": [1, 2]}}'], expr=text))[0].count("3.0") == 2
+    assert calls == [text]
