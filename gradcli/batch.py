@@ -340,6 +340,7 @@ class _Reader:
         self.line_no = first_line - 1
         self.eof = False
         self.error: str | None = None
+        self.hint: str | None = None  # (how to get past the error, where there is a way)
         self._pieces: list[bytes] = []  # the line being read, so far
         self._pending = 0
         self._skipped: int | None = None  # bytes skipped of an over-long line
@@ -379,6 +380,7 @@ class _Reader:
                         f"line {self.line_no} has no line end in its first {self.max_skip:,} "
                         f"bytes: '{self.name}' is not JSON Lines"
                     )
+                    self.hint = LINE_HINT
                 return items
             data, self._skipped = data[end + 1 :], None
         parts = data.split(b"\n")
@@ -424,7 +426,7 @@ def lines(
     while not reader.eof:
         yield from reader.fill()
     if reader.error:
-        raise InputError(reader.error, hint=LINE_HINT)
+        raise InputError(reader.error, hint=reader.hint)
 
 
 LINE_HINT = (
@@ -665,7 +667,7 @@ def run(
     if reader.error and stopped is None:
         n = output.complete
         raise InputError(
-            f"{reader.error} (after {n} complete record{'s' if n != 1 else ''})", hint=LINE_HINT
+            f"{reader.error} (after {n} complete record{'s' if n != 1 else ''})", hint=reader.hint
         )
     return Summary(output.complete, failed, stopped)
 

@@ -639,6 +639,14 @@ def test_max_line_bytes_raises_the_endless_line_limit(monkeypatch):
     )
     assert summary == (3, 1, None) and "longer than 4000 bytes" in out.getvalue()
 
+    class Failing(io.RawIOBase):
+        def readinto(self, buffer):
+            raise OSError(5, "Input/output error")
+
+    with pytest.raises(batch.InputError, match="Input/output error") as e:  # no line limit
+        batch.run(Failing(), io.StringIO(), batch.Defaults(EXPR))
+    assert e.value.hint is None
+
 
 @pytest.mark.parametrize("value", ["0", "-5", "lots", "1.5"])
 def test_max_line_bytes_must_be_a_count(value):
