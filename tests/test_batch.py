@@ -532,6 +532,7 @@ TRICKY_RECORDS = [
     b'{"inputs": {"x": NaN}}',
     b'{"inputs": {"x": Infinity}}',
     b'{"a": 1, "a": 2}',
+    b'{"a": 1, "b": 2, "a": 3}',
     b'{"s": "\\ud800"}',
     b'{"s": "\\u00e9\\n\\t", "t": "\xc3\xa9"}',
     b'{"s": "\x01"}',
@@ -567,8 +568,25 @@ def test_records_read_alike(json_path):
             raise jsonio.InputError(f"line is not valid UTF-8 (byte {e.start})") from None
         return jsonio.load_object(text, "record")
 
-    for raw in TRICKY_RECORDS:
+    import random
+
+    rng = random.Random(8)
+    numbers = []
+    for _ in range(3000):  # decimal numbers as records spell them, up to 18 digits
+        digits = "".join(rng.choice("0123456789") for _ in range(rng.randrange(1, 19)))
+        point = rng.randrange(len(digits) + 1)
+        text = (digits[:point].lstrip("0") or "0") + (
+            "." + digits[point:] if digits[point:] else ""
+        )
+        numbers.append(
+            rng.choice(["", "-"]) + text + rng.choice(["", f"e{rng.randrange(-330, 330)}"])
+        )
+    records = [
+        b'{"x": [' + ", ".join(numbers[k : k + 50]).encode() + b"]}" for k in range(0, 3000, 50)
+    ]
+    for raw in TRICKY_RECORDS + records:
         assert read(json_path.load_record, raw) == read(canonical, raw), raw[:60]
+    assert all(read(canonical, raw)[0] == "ok" for raw in records)  # (numbers, not errors)
 
 
 def test_batch_output_is_the_same_with_and_without_orjson(monkeypatch):
