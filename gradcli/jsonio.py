@@ -98,8 +98,8 @@ def dumps(obj: Any) -> str:
     """One answer line: exactly render.dumps(obj) (strict JSON, ASCII, json's separators;
     numpy arrays as api.json_value makes them), faster for tensors. Looks two levels deep
     (an answer and its "grad"); deeper values are json's."""
-    if not _named(obj):
-        return _plain(obj)
+    if _orjson is None or not _named(obj):
+        return _plain(obj)  # (one call of json's C encoder: the whole answer at once)
     return "{" + ", ".join(f"{_quote(k)}: {_member(v)}" for k, v in obj.items()) + "}"
 
 
