@@ -13,6 +13,7 @@ json's (tests/test_batch.py compares the two paths).
 
 from __future__ import annotations
 
+import importlib
 import json
 from typing import Any
 
@@ -22,10 +23,15 @@ from .api import json_value
 from .errors import InputError
 from .inputs import load_object
 
-try:  # optional: the gradcli[fast] extra
-    import orjson as _orjson
-except ImportError:  # pragma: no cover - depends on the environment
-    _orjson = None
+
+def _optional(name: str) -> Any:
+    try:
+        return importlib.import_module(name)
+    except ImportError:
+        return None
+
+
+_orjson = _optional("orjson")  # the gradcli[fast] extra; None without it
 
 _NINES = bytes.maketrans(b"012345678", b"999999999")  # every digit a 9 ...
 _LONG_RUN = b"9" * 19  # ... to find a run of 19 digits with bytes.find
