@@ -5,7 +5,7 @@ N processes gives byte-identical output.
 What a run guarantees, whatever happens to it: every line is answered exactly once and in
 order, written whole (never half a line), or the run stops and says how many answers were
 complete. Memory stays flat in the size of the input: a line costs only itself, and a line
-longer than MAX_LINE is answered with an error without being held."""
+longer than MAX_LINE (or --max-line-bytes) is answered with an error without being held."""
 
 from __future__ import annotations
 
@@ -23,7 +23,6 @@ from collections.abc import Callable, Iterable, Iterator
 from typing import TYPE_CHECKING, Any, BinaryIO, NamedTuple, TextIO
 
 from .errors import EvaluationError, GradcliError, InputError, OutputError
-from .inputs import load_object
 
 if TYPE_CHECKING:
     from rich.progress import Progress
@@ -41,6 +40,7 @@ TASKS = {  # a record's "task" and the fields that task adds (its command's opti
 FIELDS = COMMON + tuple(f for extra in TASKS.values() for f in extra)
 MAX_LINE = 64 * 1024 * 1024  # a longer line is answered with an error, not read into memory
 MAX_SKIP = 1 << 30  # a line still without a newline after this is not JSON Lines: stop
+SKIP_FACTOR = 16  # --max-line-bytes N: a line with no end stops after max(MAX_SKIP, 16 N)
 BLOCK = 1 << 18  # bytes per read
 CHUNK = 256  # --jobs: at most this many lines go to a worker at once ...
 CHUNK_BYTES = 1 << 20  # ... and at most about this many bytes
@@ -60,6 +60,7 @@ class Defaults:
     random_seed: int | None = None
     max_elements: int | None = None
     detect_anomaly: bool = False
+    max_line_bytes: int | None = None  # None: MAX_LINE
     _program: Program | None = dataclasses.field(
         default=None, init=False, repr=False, compare=False
     )
@@ -69,8 +70,15 @@ class Defaults:
         if self.expr is None:
             raise InputError('no program: give "expr" in the record, or --expr/-f')
         if self._program is None:
-            self._program = _parse(self.expr)
+            self._program = _parse_default(self.expr)
         return self._program
+
+
+@functools.lru_cache(maxsize=1)
+def _parse_default(text: str) -> Program:
+    """The default program, parsed once per process: a Dask task gets a copy of Defaults
+    without the parsed program, and its worker parses it at most once for all its blocks."""
+    return _parse(text)
 
 
 def _parse(text: str) -> Program:
@@ -97,19 +105,59 @@ class ProgramCache:
 _CACHE = ProgramCache()
 
 
+class _Lazy:
+    """The modules every record needs, imported at the first record (not at import: a usage
+    error stays instant) and then looked up once per record, not imported again."""
+
+    run: Callable[..., Any]
+    dumps: Callable[[Any], str]
+    load_record: Callable[[bytes], dict[str, Any]]
+    ready = False
+
+    @classmethod
+    def bind(cls) -> type[_Lazy]:
+        if not cls.ready:
+            from . import api, jsonio
+
+            cls.run, cls.dumps, cls.load_record = api.run, jsonio.dumps, jsonio.load_record
+            cls.ready = True
+        return cls
+
+
+def _settle() -> None:
+    """After the first answer of a run (the modules, the grammar and its first program
+    loaded): what is alive now lives as long as the process, so the cyclic garbage collector
+    stops walking it at every collection (about a tenth of the time per record; the
+    records themselves are freed by reference counting). Once per process: anything frozen
+    is never collected. Only gradcli's own runs do this, not answer_lines() in someone
+    else's process."""
+    global _SETTLED
+    if not _SETTLED:
+        import gc
+
+        gc.freeze()
+        _SETTLED = True
+
+
+_SETTLED = False
+
+
+def _keep(value):
+    return value  # arrays stay arrays: jsonio.dumps formats them
+
+
 def answer(
     line_no: int, raw: bytes | None, defaults: Defaults, cache: ProgramCache | None = None
 ) -> tuple[str, bool]:
-    """One input line -> (answer line, ok). ``raw`` is None for a line over MAX_LINE bytes
+    """One input line -> (answer line, ok). ``raw`` is None for a line over the line limit
     (see lines()). Never raises for anything the line holds."""
-    from .render import dumps
-
+    lazy = _Lazy.bind()
     record_id: object = line_no
     try:
-        record = _record(raw)
+        record = _record(raw, defaults.max_line_bytes)
         record_id = _check_id(record.get("id", line_no))
         result, ok = _evaluate(record, line_no, defaults, _CACHE if cache is None else cache)
-        return dumps({"id": record_id, **result}), ok
+        return lazy.dumps({"id": record_id, **result}), ok
     except GradcliError as e:
         return _error(record_id, e.type, _message(e), line_no), False
     except MemoryError:
@@ -127,17 +175,15 @@ def answer(
         ), False
 
 
-def _record(raw):
-    if raw is None or len(raw) > MAX_LINE:
+def _record(raw, limit=None):
+    limit = MAX_LINE if limit is None else limit
+    if raw is None or len(raw) > limit:
         raise InputError(
-            f"line longer than {MAX_LINE} bytes",
-            hint="give large inputs as generators (randn(n), zeros(n), ...) or split the record",
+            f"line longer than {limit} bytes",
+            hint="raise the limit with --max-line-bytes, give large inputs as generators "
+            "(randn(n), zeros(n), ...) or split the record",
         )
-    try:
-        text = raw.decode("utf-8")
-    except UnicodeDecodeError as e:
-        raise InputError(f"line is not valid UTF-8 (byte {e.start})") from None
-    record = load_object(text, "record")
+    record = _Lazy.bind().load_record(raw)
     unknown = [k for k in record if k not in FIELDS]
     if unknown:
         raise InputError(f"unknown field '{unknown[0]}'; a record has {', '.join(FIELDS)}")
@@ -155,8 +201,6 @@ def _check_id(value):
 
 def _evaluate(record, line_no, defaults, cache):
     """A record's answer (its task's JSON object, without "id") and whether it succeeded."""
-    from .api import run
-
     task = record.get("task", "grad")
     if task not in TASKS:
         raise InputError(f'"task" must be one of {", ".join(TASKS)}')
@@ -185,7 +229,7 @@ def _evaluate(record, line_no, defaults, cache):
     seed = None if defaults.random_seed is None else [defaults.random_seed, line_no]
     if task != "grad":
         return _derivative(task, record, program, inputs, wrt, dtype, seed, defaults)
-    result = run(
+    result = _Lazy.run(
         program,
         inputs,
         seed_vector=record.get("seed_vector"),
@@ -196,7 +240,7 @@ def _evaluate(record, line_no, defaults, cache):
         detect_anomaly=defaults.detect_anomaly,
         keep="all" if defaults.nodes else "inputs",
     )
-    return result.to_dict(nodes=defaults.nodes), True
+    return result.to_dict(nodes=defaults.nodes, encode=_keep), True
 
 
 def _derivative(task, record, program, inputs, wrt, dtype, seed, defaults):
@@ -267,12 +311,21 @@ def _error(record_id, kind, message, line_no):
 
 class _Reader:
     """The non-blank lines of a binary stream as (line number, bytes), in bounded memory: a
-    line over MAX_LINE bytes comes as (line number, None) and the rest of it is skipped
-    unread into memory. Reads the stream's descriptor directly where it has one, so that a
-    pipe can be waited on (select) together with the workers, and counts the bytes read
-    (the progress bar needs no seek)."""
+    line over ``max_line`` bytes (default MAX_LINE) comes as (line number, None) and the rest
+    of it is skipped unread into memory; a line with no end after MAX_SKIP bytes (or
+    SKIP_FACTOR times ``max_line``, if more) stops the reading with an error. Reads the
+    stream's descriptor directly where it has one, so that a pipe can be waited on (select)
+    together with the workers, and counts the bytes read (the progress bar needs no seek)."""
 
-    def __init__(self, stream: BinaryIO, first_line: int = 1, bom: bool = True) -> None:
+    def __init__(
+        self,
+        stream: BinaryIO,
+        first_line: int = 1,
+        bom: bool = True,
+        max_line: int | None = None,
+    ) -> None:
+        self.max_line = MAX_LINE if max_line is None else max_line
+        self.max_skip = MAX_SKIP if max_line is None else max(MAX_SKIP, SKIP_FACTOR * max_line)
         self.name = str(getattr(stream, "name", "input"))
         try:
             fd = stream.fileno()
@@ -287,6 +340,7 @@ class _Reader:
         self.line_no = first_line - 1
         self.eof = False
         self.error: str | None = None
+        self.hint: str | None = None  # (how to get past the error, where there is a way)
         self._pieces: list[bytes] = []  # the line being read, so far
         self._pending = 0
         self._skipped: int | None = None  # bytes skipped of an over-long line
@@ -320,12 +374,13 @@ class _Reader:
             end = data.find(b"\n")
             if end < 0:
                 self._skipped += len(data)
-                if self._skipped > MAX_SKIP:
+                if self._skipped > self.max_skip:
                     self.eof = True
                     self.error = (
-                        f"line {self.line_no} has no line end in its first {MAX_SKIP:,} "
+                        f"line {self.line_no} has no line end in its first {self.max_skip:,} "
                         f"bytes: '{self.name}' is not JSON Lines"
                     )
+                    self.hint = LINE_HINT
                 return items
             data, self._skipped = data[end + 1 :], None
         parts = data.split(b"\n")
@@ -339,7 +394,7 @@ class _Reader:
         if tail:
             self._pieces.append(tail)
             self._pending += len(tail)
-            if self._pending > MAX_LINE:
+            if self._pending > self.max_line:
                 self.line_no += 1
                 items.append((self.line_no, None))
                 self._skipped, self._pieces, self._pending = self._pending, [], 0
@@ -349,7 +404,7 @@ class _Reader:
         self.line_no += 1
         if self.line_no == self.first_line and raw.startswith(b"\xef\xbb\xbf"):
             raw = raw[3:]  # a UTF-8 byte-order mark, as some editors write
-        if len(raw) > MAX_LINE:
+        if len(raw) > self.max_line:
             items.append((self.line_no, None))
         elif raw and not raw.isspace():
             items.append((self.line_no, raw.rstrip(b"\r")))
@@ -360,20 +415,24 @@ def _reader_of(stream):
 
 
 def lines(
-    stream: BinaryIO, first_line: int = 1, *, bom: bool = True
+    stream: BinaryIO, first_line: int = 1, *, bom: bool = True, max_line: int | None = None
 ) -> Iterator[tuple[int, bytes | None]]:
     """(line number, bytes) for each non-blank line of a binary stream, without its line
-    end, numbered from ``first_line``; None instead of the bytes for a line over MAX_LINE
-    bytes, whose rest is skipped unread. A byte-order mark before the first line is
-    dropped, unless ``bom`` is false (a block from inside a file). Raises InputError when
-    the stream cannot be read on."""
-    reader = _Reader(stream, first_line, bom)
+    end, numbered from ``first_line``; None instead of the bytes for a line over
+    ``max_line`` bytes (default MAX_LINE), whose rest is skipped unread. A byte-order mark
+    before the first line is dropped, unless ``bom`` is false (a block from inside a file).
+    Raises InputError when the stream cannot be read on."""
+    reader = _Reader(stream, first_line, bom, max_line)
     while not reader.eof:
         yield from reader.fill()
     if reader.error:
-        raise InputError(reader.error)
+        raise InputError(reader.error, hint=reader.hint)
 
 
+LINE_HINT = (
+    f"--max-line-bytes N raises the limits: a line may then have N bytes, and one with no "
+    f"end stops the run after {SKIP_FACTOR} N bytes (at least {MAX_SKIP:,})"
+)
 AUTO_BYTES = 256 * 1024  # --jobs auto spreads a file this big over every core
 
 
@@ -576,7 +635,7 @@ def run(
     BrokenPipeError when the reader went away."""
     from .api import quietly
 
-    reader = _Reader(stream, first_line)
+    reader = _Reader(stream, first_line, max_line=defaults.max_line_bytes)
     failed = done = 0
     stopped = None
     with _Signals() as signals, quietly():
@@ -584,6 +643,7 @@ def run(
 
         def emit(text, ok, raw):
             nonlocal failed, done
+            _settle()
             output.add(text)
             failed += not ok
             done += len(raw or b"") + 1  # (blank lines and line ends aside)
@@ -606,7 +666,9 @@ def run(
         progress(done, output.complete, True, failed)
     if reader.error and stopped is None:
         n = output.complete
-        raise InputError(f"{reader.error} (after {n} complete record{'s' if n != 1 else ''})")
+        raise InputError(
+            f"{reader.error} (after {n} complete record{'s' if n != 1 else ''})", hint=reader.hint
+        )
     return Summary(output.complete, failed, stopped)
 
 
@@ -618,8 +680,8 @@ def answer_lines(
     Spark, Dask): ``lines`` are the block's lines in order (with or without line ends),
     ``first_line`` the file line number of the first, so that ids and per-record random
     seeds come out as for the whole file; ``defaults`` are Defaults' fields (expr, dtype,
-    wrt, nodes, random_seed, max_elements, detect_anomaly). A blank line is numbered but
-    not answered."""
+    wrt, nodes, random_seed, max_elements, detect_anomaly, max_line_bytes). A blank line is
+    numbered but not answered."""
     from .api import quietly
 
     settings = Defaults(**defaults)
@@ -702,6 +764,7 @@ def _work(conn, parent_end, defaults, parent):
             if unit is None:
                 return
             conn.send([answer(n, raw, defaults) for n, raw in unit])
+            _settle()
 
 
 def _context():
@@ -852,7 +915,7 @@ def _known_id(line_no, raw):
     a worker, so a large one is not parsed here), else its line number."""
     if len(raw) <= 1 << 20:
         try:
-            return _check_id(_record(raw).get("id", line_no))
+            return _check_id(_record(raw, len(raw)).get("id", line_no))
         except (GradcliError, RecursionError, MemoryError):
             pass
     return line_no

@@ -555,6 +555,13 @@ def explain(seed_vector, **options):
     help="Refuse any tensor with more elements (default 50,000,000).",
 )
 @click.option(
+    "--max-line-bytes",
+    default=None,
+    metavar="N",
+    help="Answer a longer line with an error, unread (default 67,108,864: 64 MiB); a line "
+    "with no end stops the run after 16 times N bytes (at least 1 GiB).",
+)
+@click.option(
     "--detect-anomaly",
     is_flag=True,
     help="A record whose values or gradients go nan/inf fails, naming the node.",
@@ -586,6 +593,7 @@ def batch(
     random_seed,
     first_line,
     max_elements,
+    max_line_bytes,
     detect_anomaly,
     engine,
     scheduler,
@@ -606,7 +614,7 @@ def batch(
     ("mode"), hessian, or check ("eps", "atol", "rtol").
     Each answer: that command's --json keys plus "id" (the record's, or its line
     number), or {"id": ..., "error": {"type", "message", "line"}}.
-    A line over 64 MiB is answered with an error and skipped unread.
+    A line over 64 MiB (--max-line-bytes) is answered with an error and skipped unread.
     Every line is answered exactly once, in order, and written whole; if the output
     cannot be written (a full disk) or the input cannot be read, the error says
     how many answers were complete.
@@ -637,6 +645,7 @@ def batch(
             _random_seed(random_seed),
             _max_elements(max_elements),
             detect_anomaly,
+            None if max_line_bytes is None else _count(max_line_bytes, "--max-line-bytes"),
         )
         if program is not None:
             defaults.program()  # a bad default program is a usage error, not 10,000 bad records

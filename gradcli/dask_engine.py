@@ -227,7 +227,7 @@ def _shipped_tasks(name, blocksize, first_line, settings):
     try:
         block: list[tuple[int, bytes | None]] = []
         held = 0
-        for line_no, raw in b.lines(stream, first_line):
+        for line_no, raw in b.lines(stream, first_line, max_line=settings.max_line_bytes):
             block.append((line_no, raw))
             held += len(raw or b"") + 1
             if held >= blocksize:
@@ -300,7 +300,12 @@ def _answer_range(where, start, end, first_line, settings):
     """The answers of the lines in bytes [start, end) of a file, numbered from first_line."""
     with _open(where) as f:
         f.seek(start)
-        pairs = b.lines(_Range(f, end - start), first_line, bom=start == 0)  # type: ignore[arg-type]
+        pairs = b.lines(
+            _Range(f, end - start),  # type: ignore[arg-type]
+            first_line,
+            bom=start == 0,
+            max_line=settings.max_line_bytes,
+        )
         answers, failed, _ = _answer_pairs(pairs, 0, settings)
     return answers, failed, end - start
 

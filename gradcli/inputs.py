@@ -49,9 +49,15 @@ def _parse_int(digits):
     return int(digits)
 
 
+_DECODER = json.JSONDecoder(parse_constant=_reject_constant, parse_int=_parse_int)
+
+
 def loads(text):
-    """Strict JSON (RFC 8259): Python's NaN/Infinity extensions are refused."""
-    return json.loads(text, parse_constant=_reject_constant, parse_int=_parse_int)
+    """Strict JSON (RFC 8259): Python's NaN/Infinity extensions are refused. (json.loads with
+    these arguments, without making a decoder per call.)"""
+    if text.startswith("\ufeff"):  # as json.loads says it
+        raise json.JSONDecodeError("Unexpected UTF-8 BOM (decode using utf-8-sig)", text, 0)
+    return _DECODER.decode(text)
 
 
 def load_object(text, what):
@@ -136,12 +142,54 @@ def to_array(value, dtype, name="value", rng=None, max_elements=MAX_ELEMENTS):
     """A value from JSON, the API or parse_value -> ndarray of ``dtype``."""
     import numpy as np
 
-    with np.errstate(all="ignore"):  # 1e40 in float32 is inf, as in PyTorch, silently
-        arr = _to_array(value, dtype, name, rng, max_elements)
+    arr = _numbers(value, dtype) if dtype in DTYPES else None
+    if arr is None:
+        with np.errstate(all="ignore"):  # 1e40 in float32 is inf, as in PyTorch, silently
+            arr = _to_array(value, dtype, name, rng, max_elements)
     # The same cap, and the same exit status, whether the elements came from a generator
     # (checked before allocation) or were spelled out.
     _check_count(name, "the value has", arr.size, max_elements)
     return arr
+
+
+_PLAIN = frozenset((float, int))  # (not bool: numpy would take True for 1 silently)
+_F32_MAX = 3.4028234663852886e38
+
+
+def _numbers(value, dtype):
+    """The common case fast: a number, a list of numbers or a list of rows of numbers (JSON
+    ints and floats, no bools) straight to ``dtype``: one scan of the element types, no
+    float64 array on the way, no errstate unless a number is past float32's range. None for
+    anything else, which _to_array reads (and says what is wrong with)."""
+    import numpy as np
+
+    kind = type(value)
+    if kind is float or kind is int:
+        try:
+            number = float(value)
+        except OverflowError:
+            return None
+        if dtype == "float64" or -_F32_MAX <= number <= _F32_MAX:
+            return np.asarray(number, dtype=dtype)
+        return None
+    if kind is not list:
+        return None
+    rows = bool(value) and type(value[0]) is list
+    try:
+        leaves = set(map(type, itertools.chain.from_iterable(value) if rows else value))
+        if not leaves <= _PLAIN:
+            return None
+        wide = dtype == "float32" and (
+            max(map(max, value)) > _F32_MAX or min(map(min, value)) < -_F32_MAX
+            if rows
+            else bool(value) and (max(value) > _F32_MAX or min(value) < -_F32_MAX)
+        )
+        if wide:
+            with np.errstate(over="ignore"):  # 1e40 in float32 is inf, as in PyTorch
+                return np.array(value, dtype=dtype)
+        return np.array(value, dtype=dtype)
+    except (TypeError, ValueError, OverflowError):  # a row that is not a list, ragged rows
+        return None
 
 
 def _check_count(name, phrase, size, max_elements):

@@ -471,3 +471,314 @@ def test_answer_lines_is_batch_for_one_block():
 def test_first_line_must_be_a_line_number(value):
     r = run(["--first-line", value], "")
     assert r.exit_code == 2 and "--first-line" in r.output
+
+
+# ---- fast JSON (jsonio): orjson where installed, the same bytes as json -------------------
+
+
+@pytest.fixture(params=["orjson", "json"])
+def json_path(request, monkeypatch):
+    """Each jsonio test on both paths: orjson (where installed) and json alone."""
+    from gradcli import jsonio
+
+    if request.param == "orjson":
+        pytest.importorskip("orjson")
+    else:
+        monkeypatch.setattr(jsonio, "_orjson", None)
+    return jsonio
+
+
+def _arrays():
+    """Tensors of every kind an answer holds: float32 and float64, 0-d to 3-d, empty, in and
+    out of the range orjson formats, with nan, inf and -0.0."""
+    import numpy as np
+
+    rng = np.random.default_rng(11)
+    out = []
+    for dtype in ("float32", "float64"):
+        for scale in (1e-7, 1e-4, 1.0, 1e3, 1e14, 1e15, 1e20):
+            out.append((rng.standard_normal(40) * scale).astype(dtype))
+        bits = rng.integers(0, 2**63, size=5000, dtype=np.int64)
+        wide = bits.view(np.float64)
+        with np.errstate(over="ignore"):
+            out.append(wide[np.isfinite(wide)].astype(dtype))
+        out.append(np.arange(-30, 30, dtype=dtype).reshape(3, 4, 5) / 7)
+        special = np.linspace(-2, 2, 20).astype(dtype)
+        special[[1, 5, 9]] = [np.nan, np.inf, -np.inf]
+        out += [special, np.zeros((2, 0), dtype), np.array(-0.0, dtype), np.full(17, -0.0, dtype)]
+        out.append(np.array([1e-4, np.nextafter(1e-4, 0), 1e15, np.nextafter(1e15, 0)] * 5, dtype))
+    return out
+
+
+def test_answer_lines_are_json_module_bytes(json_path):
+    from gradcli.render import dumps
+
+    arrays = _arrays()
+    for k, arr in enumerate(arrays):
+        answer = {"id": k, "expr": "f(x, y)", "value": arr, "grad": {"x": arr, "y": None}}
+        assert json_path.dumps(answer) == dumps(answer), (k, arr.dtype)
+    nested = {"id": "a, b: c", "nodes": [{"value": arrays[0]}], "grad": {}, "v": [1.5, "nan"]}
+    assert json_path.dumps(nested) == dumps(nested)
+
+
+TRICKY_RECORDS = [
+    b'{"id": 1, "inputs": {"x": [1.5, -0.0, 1e-7, 2.5e300, -0]}}',
+    b'{"id": 123456789012345678901234567890, "inputs": {}}',
+    b'{"id": 18446744073709551616}',
+    b'{"id": 9223372036854775807, "x": -9223372036854775808}',
+    b'{"inputs": {"x": 1e400}}',
+    b'{"inputs": {"x": -1e999}}',
+    b'{"inputs": {"x": 1.00000000000000000000001}}',
+    b'{"inputs": {"x": NaN}}',
+    b'{"inputs": {"x": Infinity}}',
+    b'{"a": 1, "a": 2}',
+    b'{"a": 1, "b": 2, "a": 3}',
+    b'{"s": "\\ud800"}',
+    b'{"s": "\\u00e9\\n\\t", "t": "\xc3\xa9"}',
+    b'{"s": "\x01"}',
+    b"\xef\xbb\xbf{}",
+    b"\xff{}",
+    b'{"a": 01}',
+    b'{"a": 1.}',
+    b"[1, 2]",
+    b"{} {}",
+    b'{"a": [' * 3000 + b"]" * 3000 + b"}",
+    b'{"a": ' + b"9" * 500 + b"}",
+]
+
+
+def test_records_read_alike(json_path):
+    """orjson reads a record to exactly what json reads (types too), and anything it would
+    read otherwise goes to json, whose error is the answer's."""
+    from gradcli import jsonio
+    from gradcli.errors import GradcliError
+
+    def read(reader, raw):
+        try:
+            return ("ok", repr(reader(raw)))
+        except RecursionError:  # (its message names where the stack ran out)
+            return ("error", "RecursionError")
+        except GradcliError as e:
+            return ("error", type(e).__name__, str(e))
+
+    def canonical(raw):
+        try:
+            text = raw.decode("utf-8")
+        except UnicodeDecodeError as e:
+            raise jsonio.InputError(f"line is not valid UTF-8 (byte {e.start})") from None
+        return jsonio.load_object(text, "record")
+
+    import random
+
+    rng = random.Random(8)
+    numbers = []
+    for _ in range(3000):  # decimal numbers as records spell them, up to 18 digits
+        digits = "".join(rng.choice("0123456789") for _ in range(rng.randrange(1, 19)))
+        point = rng.randrange(len(digits) + 1)
+        text = (digits[:point].lstrip("0") or "0") + (
+            "." + digits[point:] if digits[point:] else ""
+        )
+        numbers.append(
+            rng.choice(["", "-"]) + text + rng.choice(["", f"e{rng.randrange(-330, 330)}"])
+        )
+    records = [
+        b'{"x": [' + ", ".join(numbers[k : k + 50]).encode() + b"]}" for k in range(0, 3000, 50)
+    ]
+    for raw in TRICKY_RECORDS + records:
+        assert read(json_path.load_record, raw) == read(canonical, raw), raw[:60]
+    assert all(read(canonical, raw)[0] == "ok" for raw in records)  # (numbers, not errors)
+
+
+def test_batch_output_is_the_same_with_and_without_orjson(monkeypatch):
+    pytest.importorskip("orjson")
+    from gradcli import batch, jsonio
+
+    lines = [json.dumps(GOOD).encode(), *BAD_LINES[:-2]]
+    lines += [
+        b'{"expr": "x * 1e30 * 1e30", "inputs": {"x": [1, 2]}, "seed_vector": [1, 1]}',
+        b'{"expr": "log(x)", "inputs": {"x": [0, -1, 2]}, "seed_vector": [1, 1, 1]}',
+        b'{"expr": "sum(tanh(W @ x + b))", "inputs": {"W": "randn(16, 8)", "x": "randn(8)", '
+        b'"b": "randn(16)"}}',
+        b'{"expr": "sum(x * y)", "inputs": {"x": "rand(40)", "y": "randn(40)"}, '
+        b'"dtype": "float64"}',
+        b'{"id": 123456789012345678901234567890, "expr": "sum(x)", "inputs": {"x": 1}}',
+        b'{"task": "jacobian", "expr": "x * 2", "inputs": {"x": [1, 2]}}',
+    ]
+    data = b"\n".join(lines) + b"\n"
+    outs = []
+    for fast in (True, False):
+        if not fast:
+            monkeypatch.setattr(jsonio, "_orjson", None)
+        out = io.StringIO()
+        batch.run(io.BytesIO(data), out, batch.Defaults(EXPR, nodes=True, random_seed=3))
+        out2 = io.StringIO()
+        batch.run(io.BytesIO(data), out2, batch.Defaults(EXPR, random_seed=3))
+        outs.append((out.getvalue(), out2.getvalue()))
+    assert outs[0] == outs[1]
+    assert '"inf"' in outs[0][1] and '"nan"' in outs[0][1]
+    assert '"id": 123456789012345678901234567890' in outs[0][1]
+
+
+# ---- --max-line-bytes: the two line limits, raised ---------------------------------------
+
+
+def test_max_line_bytes_raises_the_line_limit(monkeypatch):
+    from gradcli import batch
+
+    monkeypatch.setattr(batch, "MAX_LINE", 1000)
+    huge = b'{"inputs": {"x": [' + b"1," * 1000 + b"1]}}"
+    data = b"\n".join([json.dumps(GOOD).encode(), huge]) + b"\n"
+    for jobs in ("1", "2"):
+        r = run(["--expr", EXPR, "--jobs", jobs], data)
+        rows = answers(r.stdout)
+        assert r.exit_code == 1 and "--max-line-bytes" in rows[1]["error"]["message"]
+        r = run(["--expr", EXPR, "--jobs", jobs, "--max-line-bytes", "3000"], data)
+        rows = answers(r.stdout)
+        assert r.exit_code == 0 and rows[1]["grad_fn"] == "MeanBackward0"
+        assert len(rows[1]["grad"]["x"]) == 1001
+        r = run(["--expr", EXPR, "--jobs", jobs, "--max-line-bytes", "1_500"], data)
+        assert r.exit_code == 1 and "longer than 1500 bytes" in r.stdout
+
+
+def test_max_line_bytes_raises_the_endless_line_limit(monkeypatch):
+    from gradcli import batch
+
+    monkeypatch.setattr(batch, "MAX_LINE", 100)
+    monkeypatch.setattr(batch, "MAX_SKIP", 10_000)
+    monkeypatch.setattr(batch, "BLOCK", 1000)
+    good = b'{"inputs": {"x": 1}}\n'
+    endless = good + b"a" * 50_000
+    with pytest.raises(batch.InputError, match="first 10,000 bytes") as e:
+        batch.run(io.BytesIO(endless), io.StringIO(), batch.Defaults(EXPR))
+    assert "--max-line-bytes" in e.value.hint
+    out = io.StringIO()  # 16 times 4000 bytes: the 50,000 are skipped, the run goes on
+    summary = batch.run(
+        io.BytesIO(endless + b"\n" + good), out, batch.Defaults(EXPR, max_line_bytes=4000)
+    )
+    assert summary == (3, 1, None) and "longer than 4000 bytes" in out.getvalue()
+
+    class Failing(io.RawIOBase):
+        def readinto(self, buffer):
+            raise OSError(5, "Input/output error")
+
+    with pytest.raises(batch.InputError, match="Input/output error") as e:  # no line limit
+        batch.run(Failing(), io.StringIO(), batch.Defaults(EXPR))
+    assert e.value.hint is None
+
+
+@pytest.mark.parametrize("value", ["0", "-5", "lots", "1.5"])
+def test_max_line_bytes_must_be_a_count(value):
+    r = run(["--expr", EXPR, "--max-line-bytes", value], "")
+    assert r.exit_code == 2 and "--max-line-bytes" in r.output
+
+
+# ---- inputs: the fast conversion of plain lists is the careful one's ---------------------
+
+
+def test_fast_input_conversion_matches_the_careful_one():
+    """inputs._numbers (a number, a list of numbers or of rows) gives bit for bit what the
+    general path gives, and leaves to it everything else (bools, strings, ragged rows,
+    deeper lists, numbers past float64); a float32 overflow is inf, without a warning."""
+    import random
+    import warnings
+
+    import numpy as np
+
+    from gradcli import inputs
+
+    rng = random.Random(4)
+    values = [
+        [],
+        [[]],
+        [[], []],
+        1.5,
+        -0.0,
+        3,
+        2**70,
+        10**400,
+        1e39,
+        -1e39,
+        [1e39, 1],
+        [[1, 2], [3e38, -1e39]],
+        [2**60 + 1, 0.5],
+        [2**64, 1],
+        [10**400],
+        [[1, 2], [3]],
+        [[1, 2], 3],
+        [[1, 2], (3, 4)],
+        [[[1.0]]],
+        [True, 1],
+        [[1, False]],
+        [None, 1.0],
+        ["nan", 1.0],
+        [[1.0, "inf"]],
+        [{"a": 1}],
+        [[1, 2], "ab"],
+        [-0.0, 0.0, 5e-324, 1.7976931348623157e308],
+    ]
+    values += [[rng.uniform(-1e6, 1e6) for _ in range(rng.randrange(1, 40))] for _ in range(50)]
+    values += [[[rng.randrange(-(2**62), 2**62) for _ in range(3)] for _ in range(4)]]
+    values += [[rng.getrandbits(64) for _ in range(5)] for _ in range(20)]
+
+    def careful(value, dtype):
+        try:
+            with np.errstate(all="ignore"):
+                return inputs._to_array(value, dtype, "x", None, 10**9)
+        except inputs.InputError as e:
+            return str(e)
+
+    for value in values:
+        for dtype in ("float32", "float64"):
+            with warnings.catch_warnings():
+                warnings.simplefilter("error")  # (an overflow warning would fail here)
+                fast = inputs._numbers(value, dtype)
+            want = careful(value, dtype)
+            if fast is None:
+                continue  # the careful path answers it
+            assert isinstance(want, np.ndarray), (value, dtype, want)
+            assert (fast.dtype, fast.shape) == (want.dtype, want.shape), (value, dtype)
+            assert fast.tobytes() == want.tobytes() and fast.flags.c_contiguous, (value, dtype)
+            got = inputs.to_array(value, dtype, "x")
+            assert got.tobytes() == want.tobytes()
+    # and the fast path is taken where it should be
+    assert inputs._numbers([[1, 2.5], [3, 4]], "float32") is not None
+    assert inputs._numbers([1e39], "float32")[0] == np.inf
+    assert inputs._numbers([True, 1], "float32") is None
+
+
+def test_one_decoder_reads_as_json_loads_does():
+    from gradcli import inputs
+
+    def read(fn, text):
+        try:
+            return ("ok", repr(fn(text)))
+        except RecursionError:  # (its message names where the stack ran out)
+            return ("error", "RecursionError")
+        except (ValueError, ArithmeticError) as e:
+            return ("error", type(e).__name__, str(e))
+
+    def reference(text):
+        return json.loads(text, parse_constant=inputs._reject_constant, parse_int=inputs._parse_int)
+
+    for raw in TRICKY_RECORDS:
+        text = raw.decode("utf-8", "replace")
+        assert read(inputs.loads, text) == read(reference, text), raw[:60]
+
+
+def test_default_program_is_parsed_once_per_process(monkeypatch):
+    """A Dask task gets its own copy of Defaults, without the parsed program: the worker's
+    copies share one parse of it."""
+    import dataclasses
+
+    from gradcli import batch, parser
+
+    text = "sum(x * 3) + 0.25"
+    calls = []
+    real = parser.parse
+    monkeypatch.setattr(parser, "parse", lambda t: calls.append(t) or real(t))
+    batch._parse_default.cache_clear()
+    first = batch.Defaults(text)
+    copies = [dataclasses.replace(first) for _ in range(3)]
+    assert all(c.program() is first.program() for c in copies) and calls == [text]
+    assert list(batch.answer_lines(['{"inputs": {"x": [1, 2]}}'], expr=text))[0].count("3.0") == 2
+    assert calls == [text]

@@ -171,3 +171,19 @@ def test_without_dask_the_engine_says_how_to_install_it(monkeypatch):
     monkeypatch.setitem(sys.modules, "dask.distributed", None)
     r = invoke("--engine", "dask", "--workers", "2", data=b"{}\n")
     assert r.exit_code == 2 and "pip install 'gradcli[dask]'" in r.stderr
+
+
+def test_max_line_bytes_reaches_the_workers(cluster, tmp_path):
+    """--max-line-bytes on the Dask engine: the workers that read byte ranges and the blocks
+    shipped from here apply it, as one process does."""
+    source = tmp_path / "long.jsonl"
+    long_line = json.dumps({"inputs": {"x": list(range(400))}})  # about 2 KB
+    source.write_text("\n".join([json.dumps({"inputs": {"x": [1, 2]}}), long_line]) + "\n")
+    dask = ("--engine", "dask", "--scheduler", cluster.scheduler_address, "--blocksize", "1KiB")
+    for limit in ("1000", "5000"):
+        alone = invoke("--max-line-bytes", limit, str(source))
+        assert ("longer than 1000 bytes" in alone.stdout) == (limit == "1000")
+        r = invoke(*dask, "--max-line-bytes", limit, str(source))  # byte ranges
+        assert r.stdout_bytes == alone.stdout_bytes
+        r = invoke(*dask, "--max-line-bytes", limit, data=source.read_bytes())  # shipped
+        assert r.stdout_bytes == alone.stdout_bytes

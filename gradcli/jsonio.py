@@ -1,0 +1,137 @@
+"""JSON for batch: records read and answer lines written, with orjson where it is installed
+(``pip install 'gradcli[fast]'``) and the json module otherwise. Either way the values read
+and the bytes written are the same: orjson is used only where its result is known to be
+json's (tests/test_batch.py compares the two paths).
+
+- Reading: orjson.loads where the line has no run of 19 or more digits (orjson makes an
+  integer past 64 bits a float, json keeps it an int); anything orjson refuses is read again
+  by json, whose error message is the one the answer gives.
+- Writing: a float tensor without nan or inf is formatted by orjson: its shortest
+  round-trip digits are Python's repr's, and so is its notation for numbers in [1e-4, 1e15)
+  and 0; the few others are spelled again by repr, and ", " is put back between elements.
+  Everything else goes through the json module."""
+
+from __future__ import annotations
+
+import importlib
+import json
+from typing import Any
+
+import numpy as np
+
+from .api import json_value
+from .errors import InputError
+from .inputs import load_object
+
+
+def _optional(name: str) -> Any:
+    try:
+        return importlib.import_module(name)
+    except ImportError:
+        return None
+
+
+_orjson = _optional("orjson")  # the gradcli[fast] extra; None without it
+
+_NINES = bytes.maketrans(b"012345678", b"999999999")  # every digit a 9 ...
+_LONG_RUN = b"9" * 19  # ... to find a run of 19 digits with bytes.find
+
+
+def load_record(raw: bytes, what: str = "record") -> dict[str, Any]:
+    """A JSON object from one UTF-8 line, strictly (inputs.load_object's rules and errors)."""
+    if _orjson is not None and _LONG_RUN not in raw.translate(_NINES):
+        try:
+            obj = _orjson.loads(raw)
+        except _orjson.JSONDecodeError:
+            pass  # json reads it again, and says what is wrong in its words
+        else:
+            if isinstance(obj, dict):
+                return obj
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as e:
+        raise InputError(f"line is not valid UTF-8 (byte {e.start})") from None
+    return load_object(text, what)
+
+
+def _array_value(obj):
+    if isinstance(obj, (np.ndarray, np.generic)):
+        return json_value(obj)
+    raise TypeError(f"{type(obj).__name__} is not JSON")
+
+
+# ASCII-only (json's default): safe on any terminal encoding
+_ENCODER = json.JSONEncoder(allow_nan=False, default=_array_value)
+_plain = _ENCODER.encode
+_quote = json.encoder.encode_basestring_ascii  # (what json.dumps does with a str)
+_FLOAT = float.__repr__  # (what json.dumps does with a finite float)
+
+
+def _array(value: np.ndarray) -> str:
+    if _orjson is not None and value.dtype.kind == "f" and value.dtype.itemsize in (4, 8):
+        wide = np.ascontiguousarray(value, dtype=np.float64)  # float32 printed as Python does
+        text = _orjson.dumps(wide, option=_orjson.OPT_SERIALIZE_NUMPY)
+        if b"null" not in text:  # (nan and inf: json_value's strings)
+            if b"e" in text or b"0.0000" in text:
+                text = _respell(text)
+            return text.replace(b",", b", ").decode("ascii")
+    return _plain(json_value(value))
+
+
+def _respell(text: bytes) -> bytes:
+    """orjson's notation is Python's for numbers in [1e-4, 1e15) and 0; the others (with an
+    exponent, or 1e-5's 0.0000ddd) are spelled again as repr() spells the same number.
+    (bytes.find, not a regular expression: a pattern tried at every digit costs more than
+    json's own formatting.)"""
+    spans = set()
+    for needle in (b"e", b"0.0000"):
+        at = text.find(needle)
+        while at >= 0:
+            start = max(text.rfind(b",", 0, at), text.rfind(b"[", 0, at)) + 1
+            ends = [k for k in (text.find(b",", at), text.find(b"]", at)) if k >= 0]
+            end = min(ends) if ends else len(text)
+            spans.add((start, end))
+            at = text.find(needle, end)
+    pieces, done = [], 0
+    for start, end in sorted(spans):
+        pieces += [text[done:start], repr(float(text[start:end])).encode()]
+        done = end
+    pieces.append(text[done:])
+    return b"".join(pieces)
+
+
+def dumps(obj: Any) -> str:
+    """One answer line: exactly render.dumps(obj) (strict JSON, ASCII, json's separators;
+    numpy arrays as api.json_value makes them), faster for tensors. Looks two levels deep
+    (an answer and its "grad"); deeper values are json's."""
+    if _orjson is None or not _named(obj):
+        return _plain(obj)  # (one call of json's C encoder: the whole answer at once)
+    return "{" + ", ".join(f"{_quote(k)}: {_member(v)}" for k, v in obj.items()) + "}"
+
+
+def _named(obj):
+    return type(obj) is dict and all(type(k) is str for k in obj)
+
+
+def _member(value: Any) -> str:
+    if _named(value):
+        return "{" + ", ".join(f"{_quote(k)}: {_leaf(v)}" for k, v in value.items()) + "}"
+    return _leaf(value)
+
+
+def _leaf(value: Any) -> str:
+    kind = type(value)
+    if kind is str:
+        return _quote(value)
+    if kind is int:
+        return int.__repr__(value)
+    if value is None:
+        return "null"
+    if kind is np.ndarray:
+        if value.ndim:
+            return _array(value)
+        if value.dtype.kind == "f" and np.isfinite(value):
+            return _FLOAT(float(value))
+    elif kind is list and all(type(v) is int for v in value):  # a shape
+        return "[" + ", ".join(map(int.__repr__, value)) + "]"
+    return _plain(value)
