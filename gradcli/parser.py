@@ -108,24 +108,26 @@ class E:
 
 
 class _PostLex:
-    """Drops separators inside brackets and collapses runs of them (Python's rule)."""
+    """Drops separators inside brackets and collapses runs of them (Python's rule); the lean
+    loop (gradcli.lalr) applies the same rule with these names."""
 
     always_accept = ("_SEP",)
+    SEP, OPEN, CLOSE = "_SEP", ("LPAR", "LSQB"), ("RPAR", "RSQB")
 
     def process(self, stream):
         depth, pending, started = 0, None, False
         for tok in stream:
             kind = tok.type
-            if kind == "_SEP":
+            if kind == self.SEP:
                 if depth == 0 and started:
                     pending = tok
                 continue
             if pending is not None:
                 yield pending
                 pending = None
-            if kind in ("LPAR", "LSQB"):
+            if kind in self.OPEN:
                 depth += 1
-            elif kind in ("RPAR", "RSQB") and depth:
+            elif kind in self.CLOSE and depth:
                 depth -= 1
             started = True
             yield tok
@@ -804,6 +806,21 @@ def _get_parser():
     return _parser
 
 
+_tables: Any = None  # gradcli.lalr.Tables of _parser, False when the lean loop cannot run it
+
+
+def _get_tables():
+    global _tables
+    if _tables is None:
+        from . import lalr
+
+        try:
+            _tables = lalr.Tables(_get_parser())
+        except lalr.Refused:
+            _tables = False
+    return _tables or None
+
+
 class _Transformer:
     """What Lark calls for each rule; dispatches to the current Builder."""
 
@@ -854,6 +871,7 @@ class _Transformer:
         def callback(children):
             return getattr(self.builder, target)(*children)
 
+        callback.target = target  # type: ignore[attr-defined]  # what gradcli.lalr calls
         return callback
 
     # Lark looks callbacks up with getattr and wraps them; __default__ is never needed
@@ -874,11 +892,21 @@ def parse(text):
     if not text.strip() or _only_comments(text):
         raise ParseError("empty program: write an expression, e.g. 'mean(x^2)'")
     parser = _get_parser()
+    tables = _get_tables()
     builder = Builder(text)
     transformer = cast(_Transformer, parser.options.transformer)  # the one _get_parser gave
     transformer.builder = builder
+    out = None
     try:
-        out = cast(E, parser.parse(text))  # the transformer's callbacks build an E
+        if tables is not None:
+            from . import lalr
+
+            try:  # the same tables and callbacks as Lark's loop, without its per-token cost
+                out = cast(E, lalr.parse(tables, text, _PostLex, builder))
+            except lalr.Refused:  # a parse error: Lark's own loop reports it, as always
+                builder = transformer.builder = Builder(text)
+        if out is None:
+            out = cast(E, parser.parse(text))  # the transformer's callbacks build an E
     except GradcliError:
         raise
     except UnexpectedCharacters as e:
