@@ -7,6 +7,7 @@ from typing import Any
 import numpy as np
 
 from .api import json_value
+from .parser import paused_gc
 from .torchrepr import LINEWIDTH, _scalar, tensor_repr, tensor_str
 
 HEADERS = ("id", "node", "grad_fn", "shape", "value", "grad")
@@ -211,6 +212,11 @@ def source_texts(result):
 def rows(result):
     """The graph table: one row per tensor node (Python-number operands are not tensors in
     PyTorch and are left out; they stay in the JSON ``nodes``)."""
+    with paused_gc():  # (strings and tuples of them: nothing for the collector to find)
+        return _rows(result)
+
+
+def _rows(result):
     out = []
     source = source_texts(result)
     texts = piece_texts(result, source)
@@ -263,11 +269,13 @@ def plain(result, width=None):
     than that becomes one block per node, so that no tensor is ever wrapped by the terminal."""
     head, table, grads = sections(result, width)
     lines = [head, ""]
-    table_lines = _plain_table(HEADERS, table, right={0})
+    table_lines = _plain_table(HEADERS, table, right={0}, consume=True)
     lines += table_lines if fits(table_lines, width) else _node_blocks(result, width)
+    del table_lines
     for name, text in grads:
         lines += ["", f"{name}.grad", text]
-    return "\n".join(lines) + "\n"
+    lines.append("")  # the final newline, without a copy of the whole text to add it
+    return "\n".join(lines)
 
 
 def node_blocks(result, width):
@@ -334,9 +342,13 @@ def _hang(prefix, text):
     return prefix + text.replace("\n", "\n" + " " * len(prefix))
 
 
-def _plain_table(headers, rows, right=()):
-    """Aligned columns (those in ``right`` right-aligned); cells may hold several lines."""
+def _plain_table(headers, rows, right=(), consume=False):
+    """Aligned columns (those in ``right`` right-aligned); cells may hold several lines.
+    ``consume`` empties ``rows``, and each row is let go once it is a line (a big table is
+    then never in memory twice)."""
     table = [tuple(headers), *rows]
+    if consume:
+        rows.clear()
     widths = []
     tall = set()  # the rows with a cell of several lines
     for column in zip(*table, strict=True):
@@ -350,6 +362,8 @@ def _plain_table(headers, rows, right=()):
     ).format
     out = []
     for k, row in enumerate(table):
+        if consume:
+            table[k] = None
         if k not in tall:
             out.append(line(*row).rstrip())
             continue
