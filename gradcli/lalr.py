@@ -3,111 +3,136 @@
 Lark's own loop costs about 40 µs a term of a long program: a Token with eight fields and a
 line count for every lexeme, and three or four Python calls for every reduction, most of them
 for the chain of one-child rules (``?sum: product``, ``?product: unary``, ...) that only pass
-their child on. This loop runs the same tables with the same terminal regex, reduces by the
-same rules in the same order and calls the same callbacks, but
+their child on. This loop runs the same tables with Lark's own terminal regex, reduces by the
+same rules in the same order and gives each callback the children Lark's child filter would
+give it (placeholders included), but
 
-- takes lexemes from one ``finditer`` over Lark's own terminal pattern, and makes a Token
-  (with the positions the callbacks read) only for the terminals a callback keeps;
+- takes lexemes from one ``finditer``, and makes a token (a str with ``type``, ``start_pos``
+  and ``end_pos``) only for the terminals a callback keeps;
 - replaces a pass-through reduction (``?rule`` with one child) by its goto, without a call;
-- calls the transformer's target method directly with the children Lark's child filter would
-  give it (placeholders included).
+- calls the Builder's method for a rule directly.
 
-It knows nothing of errors: at the first lexeme or token the tables refuse it gives up
-(``Refused``), and the caller parses the text again with Lark itself, which reports the error
-exactly as always (the callbacks run in the same order, so the same error comes first).
+``derive(lark_parser)`` reads all that out of a Lark object as plain data (dicts, lists,
+strings, numbers), which grammar_cache keeps per user: a start then needs neither Lark's
+import nor its tables' load. The loop knows nothing of errors: at the first lexeme or token
+the tables refuse it gives up (``Refused``), and the caller parses the text again with Lark
+itself, which reports the error exactly as always (the callbacks run in the same order, so
+the same error comes first).
 """
 
-from lark.lexer import Token
-from lark.parse_tree_builder import (
-    ChildFilterLALR,
-    ChildFilterLALR_NoPlaceholders,
-    ExpandSingleChild,
-)
-from lark.parsers.lalr_analysis import Shift
+import re
 
-PASS, DIRECT, LARK = 0, 1, 2  # how a rule is reduced: pass the child on, call, Lark's callback
+PASS, CALL, SPLICE = 0, 1, 2  # a rule's reduction: pass the child on, call a method, or keep
+# the children for the parent rule to splice in (Lark's inlined ``__x_star_0`` helper rules)
+FORMAT = 1  # of derive()'s data
 
 
 class Refused(Exception):
     """The text is not in the language (or the tables are not what this loop handles)."""
 
 
-class Tables:
-    """Lark's LALR tables and callbacks, in the shape the loop reads.
+class Token(str):
+    """A lexeme: its text, terminal name and place (what the Builder reads of Lark's)."""
 
-    ``actions[state][symbol]`` is the next state for a shift or goto (>= 0), or ``~rule``
-    for a reduction by ``rules[rule]``: (size, origin, how, picks, callback, target)."""
+    __slots__ = ("type", "start_pos", "end_pos")
 
-    def __init__(self, parser):
-        frontend = parser.parser
-        lexer = getattr(frontend.lexer, "lexer", frontend.lexer)  # inside a PostLexConnector
-        scanner = lexer.scanner
-        lalr = frontend.parser.parser
-        table = lalr.parse_table
-        callbacks = lalr.callbacks
-        if len(scanner._mres) != 1 or lexer.callback or lexer.user_callbacks:
-            raise Refused("this loop handles one terminal regex without lexer callbacks")
-        self.regex = scanner._mres[0]
-        self.ignore = frozenset(lexer.ignore_types)
-        self.start = table.start_states["start"]
-        self.end = table.end_states["start"]
-        number = {rule: k for k, rule in enumerate(callbacks)}
-        self.actions = {
-            state: {
-                sym: (arg if action is Shift else ~number[arg])
-                for sym, (action, arg) in row.items()
-            }
-            for state, row in table.states.items()
+    @property
+    def value(self):
+        return str(self)
+
+
+class _Kids(list):
+    """The children of a helper rule, spliced into its parent's (Lark's ``to_expand``)."""
+
+
+def derive(parser):
+    """Lark's tables, terminal regex and child filters for ``parser`` (a Lark LALR parser
+    with a basic lexer whose transformer's callbacks carry a ``target`` method name), as
+    plain data for Tables; Refused for anything this loop does not reproduce exactly."""
+    from lark.parse_tree_builder import (
+        ChildFilterLALR,
+        ChildFilterLALR_NoPlaceholders,
+        ExpandSingleChild,
+    )
+    from lark.parsers.lalr_analysis import Shift
+
+    frontend = parser.parser
+    lexer = getattr(frontend.lexer, "lexer", frontend.lexer)  # inside a PostLexConnector
+    scanner = lexer.scanner
+    lalr = frontend.parser.parser
+    table, callbacks = lalr.parse_table, lalr.callbacks
+    if len(scanner._mres) != 1 or lexer.callback or lexer.user_callbacks:
+        raise Refused("this loop handles one terminal regex without lexer callbacks")
+    number = {rule: k for k, rule in enumerate(callbacks)}
+    rules = []
+    for rule, f in callbacks.items():
+        size, origin = len(rule.expansion), str(rule.origin.name)  # (Lark's names are Tokens)
+        if isinstance(f, ExpandSingleChild):
+            if size != 1 or (rule.expansion[0].is_term and rule.expansion[0].filter_out):
+                raise Refused(f"a ?rule of {size} symbols without an alias: {rule}")
+            rules.append((size, origin, PASS, None, None))
+            continue
+        include = [(i, False, 0) for i in range(size)]  # no filter: every child, in order
+        append = 0
+        if isinstance(f, ChildFilterLALR):
+            include, append, f = list(f.to_include), f.append_none, f.node_builder
+        elif isinstance(f, ChildFilterLALR_NoPlaceholders):
+            include, f = [(i, expand, 0) for i, expand in f.to_include], f.node_builder
+        picks: list = []  # a child's index, None for a placeholder, ~index to splice its children
+        for i, expand, nones in include:
+            picks += [None] * nones + [~i if expand else i]
+        picks += [None] * append
+        target = getattr(f, "target", None)
+        if target is None and not origin.startswith("_"):
+            raise Refused(f"rule {origin} has no callback: Lark would make a Tree")
+        how = SPLICE if target is None else CALL
+        rules.append((size, origin, how, None if picks == list(range(size)) else picks, target))
+    actions = {
+        state: {
+            sym: (arg if action is Shift else ~number[arg]) for sym, (action, arg) in row.items()
         }
-        self.rules = [_rule(rule, f) for rule, f in callbacks.items()]
-        if any(sym in callbacks for row in table.states.values() for sym in row if sym.isupper()):
-            raise Refused("terminal callbacks")
-        kept = set()
-        for rule in callbacks:
-            for sym in rule.expansion:
-                if sym.is_term and not sym.filter_out:
-                    kept.add(sym.name)
-        self.kept = frozenset(kept)  # terminals some callback receives
+        for state, row in table.states.items()
+    }
+    kept = {str(s.name) for r in callbacks for s in r.expansion if s.is_term and not s.filter_out}
+    return {
+        "format": FORMAT,
+        "pattern": scanner._mres[0].pattern,
+        "flags": scanner._mres[0].flags,
+        "ignore": sorted(str(t) for t in lexer.ignore_types),
+        "kept": sorted(kept),  # the terminals some callback receives
+        "start": table.start_states["start"],
+        "end": table.end_states["start"],
+        "actions": actions,
+        "rules": rules,
+    }
+
+
+class Tables:
+    """derive()'s data, ready for the loop: ``actions[state][symbol]`` is the next state for
+    a shift or goto (>= 0), or ``~k`` for a reduction by ``rules[k]`` (size, origin, how,
+    picks, target)."""
+
+    def __init__(self, data):
+        if data.get("format") != FORMAT:
+            raise Refused("tables of another format")
+        self.regex = re.compile(data["pattern"], data["flags"])
+        self.ignore = frozenset(data["ignore"])
+        self.kept = frozenset(data["kept"])
+        self.start, self.end = data["start"], data["end"]
+        self.actions = data["actions"]
+        self.rules = [
+            (size, origin, how, None if picks is None else tuple(picks), target)
+            for size, origin, how, picks, target in data["rules"]
+        ]
         self.chains = {}  # (state below, state, lookahead) -> state after pass-throughs
 
 
-def _rule(rule, f):
-    size, origin = len(rule.expansion), rule.origin.name
-    if (
-        isinstance(f, ExpandSingleChild)
-        and size == 1
-        and not (rule.expansion[0].is_term and rule.expansion[0].filter_out)
-    ):
-        return (size, origin, PASS, None, None, None)
-    picks = None  # every child, in order
-    inner = f
-    if isinstance(inner, ChildFilterLALR):
-        if any(expand for _, expand, _ in inner.to_include):
-            return (size, origin, LARK, None, f, None)
-        picks = []
-        for i, _, nones in inner.to_include:
-            picks += [-1] * nones + [i]
-        picks += [-1] * inner.append_none
-        inner = inner.node_builder
-    elif isinstance(inner, ChildFilterLALR_NoPlaceholders):
-        if any(expand for _, expand in inner.to_include):
-            return (size, origin, LARK, None, f, None)
-        picks = [i for i, _ in inner.to_include]
-        inner = inner.node_builder
-    target = getattr(inner, "target", None)
-    if target is None:
-        return (size, origin, LARK, None, f, None)
-    if picks is not None:
-        picks = None if picks == list(range(size)) else tuple(picks)
-    return (size, origin, DIRECT, picks, f, target)
-
-
 def parse(tables, text, postlex, builder):
-    """The start rule's value for ``text``: each DIRECT rule calls ``getattr(builder,
+    """The start rule's value for ``text``: each CALL rule calls ``getattr(builder,
     target)``; ``postlex`` names the separator and bracket terminals (see _lexemes). Raises
     Refused where Lark would raise a parse error."""
     actions, rules, kept, chains = tables.actions, tables.rules, tables.kept, tables.chains
-    methods = [getattr(builder, r[5]) if r[2] == DIRECT else None for r in rules]
+    methods = [getattr(builder, r[4]) if r[2] == CALL else None for r in rules]
     states = [tables.start]
     values: list = []
     push_state, push_value = states.append, values.append
@@ -121,24 +146,23 @@ def parse(tables, text, postlex, builder):
             if act >= 0:  # shift
                 push_state(act)
                 if kind in kept:
-                    text_ = m.group()
-                    tok = new_str(Token, text_)
-                    tok.type, tok.value = kind, text_
+                    tok = new_str(Token, m.group())
+                    tok.type = kind
                     tok.start_pos, tok.end_pos = m.span()
                     push_value(tok)
                 else:
                     push_value(None)
                 break
-            size, origin, how, picks, f, _ = rule = rules[~act]
-            if how == PASS:  # a chain of them, once worked out for these states
+            rule = rules[~act]
+            if rule[2] == PASS:  # a chain of them, once worked out for these states
                 key = (states[-2], states[-1], kind)
                 top = chains.get(key)
                 if top is None:
                     top = chains[key] = _chain(tables, states[-2], states[-1], kind)
                 states[-1] = top
                 continue
-            value = _reduce(rule, methods[~act], states, values, size)
-            push_state(actions[states[-1]][origin])
+            value = _reduce(rule, methods[~act], states, values)
+            push_state(actions[states[-1]][rule[1]])
             push_value(value)
     end = tables.end
     while True:  # the end of the text: reduce until the start rule is done
@@ -146,12 +170,11 @@ def parse(tables, text, postlex, builder):
         if act is None or act >= 0:
             raise Refused("$END")
         rule = rules[~act]
-        size, origin, how = rule[0], rule[1], rule[2]
-        if how == PASS:
-            states[-1] = actions[states[-2]][origin]
+        if rule[2] == PASS:
+            states[-1] = actions[states[-2]][rule[1]]
         else:
-            value = _reduce(rule, methods[~act], states, values, size)
-            push_state(actions[states[-1]][origin])
+            value = _reduce(rule, methods[~act], states, values)
+            push_state(actions[states[-1]][rule[1]])
             push_value(value)
         if states[-1] == end:
             return values[-1]
@@ -167,19 +190,27 @@ def _chain(tables, below, state, kind):
         state = actions[below][rules[~act][1]]
 
 
-def _reduce(rule, method, states, values, size):
+def _reduce(rule, method, states, values):
+    size, _, how, picks, _ = rule
     if size:
         children = values[-size:]
         del values[-size:]
         del states[-size:]
     else:
         children = []
-    how, picks, f = rule[2], rule[3], rule[4]
-    if how == LARK:
-        return f(children)
-    if picks is None:
-        return method(*children)
-    return method(*[children[k] if k >= 0 else None for k in picks])
+    if picks is not None:
+        kids = []
+        for k in picks:
+            if k is None:
+                kids.append(None)
+            elif k >= 0:
+                kids.append(children[k])
+            else:
+                kids += children[~k]
+        children = kids
+    if how == SPLICE:
+        return _Kids(children)
+    return method(*children)
 
 
 def _lexemes(tables, text, postlex):

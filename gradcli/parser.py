@@ -789,37 +789,95 @@ def _grammar_path():
     )
 
 
-def _get_parser():
-    global _parser
-    if _parser is None:
-        from .grammar_cache import load_lark  # never Lark's cache=True: see grammar_cache
+LARK_OPTIONS = {"parser": "lalr", "lexer": "basic", "maybe_placeholders": True}
+_grammar_text = None
 
+
+def _grammar():
+    global _grammar_text
+    if _grammar_text is None:
         with open(_grammar_path(), encoding="utf-8") as f:
-            grammar = f.read()
-        _parser = load_lark(
-            grammar,
-            parser="lalr",
-            lexer="basic",
-            postlex=_PostLex(),
-            transformer=_Transformer(),
-            maybe_placeholders=True,
-        )
+            _grammar_text = f.read()
+    return _grammar_text
+
+
+def _get_parser():
+    """Lark's parser for the grammar: from the per-user cache, or built (and cached, with
+    the lean loop's tables made from it)."""
+    global _parser, _entry
+    if _parser is None:
+        from . import grammar_cache  # never Lark's cache=True: see grammar_cache
+
+        options = {"postlex": _PostLex(), "transformer": _Transformer()}
+        entry = _cache_entry()
+        parser = None
+        if isinstance(entry.get("lark"), dict):
+            parser = grammar_cache.lark_from(entry["lark"], **options)
+        if parser is None:
+            from lark import Lark
+
+            from . import lalr
+
+            parser = Lark(_grammar(), **options, **LARK_OPTIONS)
+            try:
+                lean = lalr.derive(parser)
+            except lalr.Refused:
+                lean = None
+            _entry = {"lark": grammar_cache.lark_data(parser), "lean": lean}
+            grammar_cache.store(_tables_key(), _entry)
+        _parser = parser
     return _parser
 
 
-_tables: Any = None  # gradcli.lalr.Tables of _parser, False when the lean loop cannot run it
+_entry: Any = None  # what the per-user cache holds for the grammar: {"lark": ..., "lean": ...}
+_tables: Any = None  # gradcli.lalr.Tables for the grammar, False when the lean loop cannot run
+
+
+def _cache_entry():
+    global _entry
+    if _entry is None:
+        from . import grammar_cache
+
+        _entry = grammar_cache.load(_tables_key()) or {}
+    return _entry
 
 
 def _get_tables():
+    """The lean loop's tables: from the per-user cache (without importing Lark), or made
+    from Lark's parser."""
     global _tables
     if _tables is None:
         from . import lalr
 
-        try:
-            _tables = lalr.Tables(_get_parser())
-        except lalr.Refused:
-            _tables = False
+        if "lean" not in _cache_entry():
+            _get_parser()  # builds the tables, and the entry with them
+        _tables = False
+        data = _cache_entry().get("lean")
+        if data is not None:
+            try:
+                _tables = lalr.Tables(data)
+            except Exception:  # noqa: BLE001 - damaged: Lark's loop does the work
+                _tables = False
     return _tables or None
+
+
+def _tables_key():
+    """Everything the lean loop's tables depend on: the grammar, Lark's options, the
+    callbacks' names, Lark's installed copy (found without importing it) and Python."""
+    import importlib.util
+    import sys
+
+    from . import lalr
+
+    spec = importlib.util.find_spec("lark")
+    origin = spec.origin if spec is not None else None
+    try:
+        st = os.stat(origin) if origin else None
+    except OSError:
+        st = None
+    lark_id = (origin, st.st_mtime_ns, st.st_size) if st else origin
+    targets = sorted(_Transformer.TARGETS.items())
+    return repr((lalr.FORMAT, _grammar(), LARK_OPTIONS, targets, lark_id, sys.version_info[:2]))
 
 
 class _Transformer:
@@ -861,11 +919,11 @@ class _Transformer:
         "shift",
         "invert",
     )
+    TARGETS = {n: {"call": "call_", "attr": "attr_"}.get(n, n) for n in _names}  # Builder's
 
     def __init__(self):
         self.builder: Builder | None = None
-        for n in self._names:
-            target = {"call": "call_", "attr": "attr_"}.get(n, n)
+        for n, target in self.TARGETS.items():
             setattr(self, n, self._forward(target))
 
     def _forward(self, target):
@@ -900,6 +958,26 @@ def parse(text):
 
 
 def _parse(text):
+    _check_characters(text)
+    if not text.strip() or _only_comments(text):
+        raise ParseError("empty program: write an expression, e.g. 'mean(x^2)'")
+    tables = _get_tables()
+    builder = Builder(text)
+    out = None
+    if tables is not None:
+        from . import lalr
+
+        try:  # Lark's tables and callbacks, without its per-token cost
+            out = cast(E, lalr.parse(tables, text, _PostLex, builder))
+        except lalr.Refused:  # a parse error: Lark's own loop reports it, as always
+            builder = Builder(text)
+    if out is None:
+        out = _lark_parse(text, builder)
+    return _finish(text, builder, out)
+
+
+def _lark_parse(text, builder):
+    """Lark's own loop, with the Builder's callbacks; its errors as gradcli's."""
     from lark.exceptions import (
         UnexpectedCharacters,
         UnexpectedEOF,
@@ -908,25 +986,11 @@ def _parse(text):
     )
     from lark.lexer import Token
 
-    _check_characters(text)
-    if not text.strip() or _only_comments(text):
-        raise ParseError("empty program: write an expression, e.g. 'mean(x^2)'")
     parser = _get_parser()
-    tables = _get_tables()
-    builder = Builder(text)
     transformer = cast(_Transformer, parser.options.transformer)  # the one _get_parser gave
     transformer.builder = builder
-    out = None
     try:
-        if tables is not None:
-            from . import lalr
-
-            try:  # the same tables and callbacks as Lark's loop, without its per-token cost
-                out = cast(E, lalr.parse(tables, text, _PostLex, builder))
-            except lalr.Refused:  # a parse error: Lark's own loop reports it, as always
-                builder = transformer.builder = Builder(text)
-        if out is None:
-            out = cast(E, parser.parse(text))  # the transformer's callbacks build an E
+        return cast(E, parser.parse(text))  # the transformer's callbacks build an E
     except GradcliError:
         raise
     except UnexpectedCharacters as e:
@@ -958,6 +1022,9 @@ def _parse(text):
         raise ParseError(f"cannot parse the program: {e}") from None
     finally:
         transformer.builder = None
+
+
+def _finish(text, builder, out):
     if out.kind == "const":
         raise builder.error(
             ParseError,

@@ -135,3 +135,40 @@ def test_deep_and_long_programs_do_not_recurse():
     long = " + ".join(f"{i % 7 + 1}*sin(x)" for i in range(20_000))
     program = parser.parse(long)
     assert len(program.nodes) == 1 + 3 * 20_000 + 19_999  # x, then number, sin, mul; adds
+
+
+WARM = """
+import sys
+from gradcli import parser
+program = parser.parse(sys.argv[1])
+print(len(program.nodes), "lark" in sys.modules)
+try:
+    parser.parse("x +")
+except parser.ParseError as e:
+    print(e.message, "lark" in sys.modules)
+"""
+
+
+def test_a_warm_cache_parses_without_lark(tmp_path):
+    """The first start stores Lark's tables and the lean loop's in one file; the next parses
+    from that file without importing Lark, which is imported only to report an error."""
+    import os
+    import subprocess
+    import sys
+
+    env = {**os.environ, "XDG_CACHE_HOME": str(tmp_path / "cache")}
+
+    def run():
+        p = subprocess.run(
+            [sys.executable, "-c", WARM, "mean(2*(x+2)^2)"],
+            env=env,
+            capture_output=True,
+            text=True,
+            check=True,
+        )
+        return p.stdout.splitlines()
+
+    first = run()
+    assert first == ["8 True", "unexpected end of program True"]
+    assert [p.name for p in (tmp_path / "cache" / "gradcli").iterdir()][0].startswith("tables-")
+    assert run() == ["8 False", "unexpected end of program True"]
