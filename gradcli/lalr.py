@@ -161,9 +161,17 @@ def parse(tables, text, postlex, builder):
                     top = chains[key] = _chain(tables, states[-2], states[-1], kind)
                 states[-1] = top
                 continue
-            value = _reduce(rule, methods[~act], states, values)
+            size = rule[0]  # (what _reduce does, inline: this is the hot path)
+            if size:
+                children = values[-size:]
+                del values[-size:]
+                del states[-size:]
+            else:
+                children = []
+            if rule[3] is not None:
+                children = _pick(children, rule[3])
             push_state(actions[states[-1]][rule[1]])
-            push_value(value)
+            push_value(methods[~act](*children) if rule[2] == CALL else _Kids(children))
     end = tables.end
     while True:  # the end of the text: reduce until the start rule is done
         act = actions[states[-1]].get("$END")
@@ -199,18 +207,24 @@ def _reduce(rule, method, states, values):
     else:
         children = []
     if picks is not None:
-        kids = []
-        for k in picks:
-            if k is None:
-                kids.append(None)
-            elif k >= 0:
-                kids.append(children[k])
-            else:
-                kids += children[~k]
-        children = kids
+        children = _pick(children, picks)
     if how == SPLICE:
         return _Kids(children)
     return method(*children)
+
+
+def _pick(children, picks):
+    """The children Lark's child filter passes on: some of them, placeholders (None) where
+    an optional part was absent, and a helper rule's children spliced in."""
+    kids = []
+    for k in picks:
+        if k is None:
+            kids.append(None)
+        elif k >= 0:
+            kids.append(children[k])
+        else:
+            kids += children[~k]
+    return kids
 
 
 def _lexemes(tables, text, postlex):
