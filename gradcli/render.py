@@ -197,14 +197,14 @@ def piece_texts(result, source=None):
 
 
 def source_texts(result):
-    """Every node's source text, by id (each program node's text is made once)."""
+    """Every node's source text, by id (the nodes a decomposition made from one program
+    node come one after another, and share its text)."""
     program = result.program
-    made: dict[int, str] = {}
     out = []
+    src, text = None, ""
     for n in result.nodes:
-        text = made.get(n.src)
-        if text is None:
-            text = made[n.src] = program.source(program.nodes[n.src])
+        if n.src != src:
+            src, text = n.src, program.source(program.nodes[n.src])
         out.append(text)
     return out
 
