@@ -172,3 +172,62 @@ def test_a_warm_cache_parses_without_lark(tmp_path):
     assert first == ["8 True", "unexpected end of program True"]
     assert [p.name for p in (tmp_path / "cache" / "gradcli").iterdir()][0].startswith("tables-")
     assert run() == ["8 False", "unexpected end of program True"]
+
+
+# ---- the text table's fast path against the plain rule it implements ---------------------
+
+
+def reference_table(headers, rows, right=()):
+    """Aligned columns, cells of several lines: each line of each cell padded to its
+    column's widest line, two spaces between columns, trailing spaces cut."""
+    split = [[c.split("\n") for c in row] for row in [headers] + rows]
+    widths = [max(max(len(line) for line in row[i]) for row in split) for i in range(len(headers))]
+    out = []
+    for row in split:
+        for k in range(max(len(c) for c in row)):
+            parts = []
+            for i, c in enumerate(row):
+                text = c[k] if k < len(c) else ""
+                parts.append(text.rjust(widths[i]) if i in right else text.ljust(widths[i]))
+            out.append("  ".join(parts).rstrip())
+    return out
+
+
+CELL = st.text(alphabet="ab1 .-[]\n…{}", max_size=12)
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    st.integers(1, 5).flatmap(
+        lambda n: st.tuples(
+            st.tuples(*[CELL] * n),
+            st.lists(st.tuples(*[CELL] * n), max_size=6),
+            st.sets(st.integers(0, n - 1)),
+        )
+    )
+)
+def test_plain_table_is_the_plain_rule(case):
+    from gradcli import render
+
+    headers, rows, right = case
+    want = reference_table(headers, rows, right)
+    assert render._plain_table(headers, list(rows), right) == want
+    consumed = list(rows)
+    assert render._plain_table(headers, consumed, right, consume=True) == want
+    assert consumed == []
+
+
+def test_cells_of_scalars_are_tensor_str():
+    """The 0-d fast path and its memo give tensor_str's text, -0. and nan included."""
+    import numpy as np
+
+    from gradcli import render
+    from gradcli.torchrepr import tensor_str
+
+    seen = {}
+    values = [0.0, -0.0, 1.0, -1.0, 1e-5, 123456789.0, 0.5, np.nan, np.inf, -np.inf, 3.14159]
+    for dtype in (np.float32, np.float64):
+        for v in values * 2:
+            a = np.asarray(v, dtype=dtype)
+            assert render._cell(a, seen) == tensor_str(a, 0, render.CELL_WIDTH, 24), (v, dtype)
+    assert render._cell(np.asarray([1.0, 2.0])) == tensor_str(np.asarray([1.0, 2.0]), 0, 56, 24)
