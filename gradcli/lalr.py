@@ -35,6 +35,9 @@ class Token(str):
     """A lexeme: its text, terminal name and place (what the Builder reads of Lark's)."""
 
     __slots__ = ("type", "start_pos", "end_pos")
+    type: str
+    start_pos: int
+    end_pos: int
 
     @property
     def value(self):
@@ -64,7 +67,7 @@ def derive(parser):
     if len(scanner._mres) != 1 or lexer.callback or lexer.user_callbacks:
         raise Refused("this loop handles one terminal regex without lexer callbacks")
     number = {rule: k for k, rule in enumerate(callbacks)}
-    rules = []
+    rules: list[tuple] = []
     for rule, f in callbacks.items():
         size, origin = len(rule.expansion), str(rule.origin.name)  # (Lark's names are Tokens)
         if isinstance(f, ExpandSingleChild):
@@ -216,7 +219,7 @@ def _reduce(rule, method, states, values):
 def _pick(children, picks):
     """The children Lark's child filter passes on: some of them, placeholders (None) where
     an optional part was absent, and a helper rule's children spliced in."""
-    kids = []
+    kids: list = []
     for k in picks:
         if k is None:
             kids.append(None)

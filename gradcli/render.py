@@ -350,7 +350,7 @@ def _plain_table(headers, rows, right=(), consume=False):
     if consume:
         rows.clear()
     widths = []
-    tall = set()  # the rows with a cell of several lines
+    tall: set[int] = set()  # the rows with a cell of several lines
     for column in zip(*table, strict=True):
         if "\n" in "\0".join(column):
             tall.update(k for k, c in enumerate(column) if "\n" in c)
