@@ -64,7 +64,12 @@ def derive(parser):
     scanner = lexer.scanner
     lalr = frontend.parser.parser
     table, callbacks = lalr.parse_table, lalr.callbacks
-    if len(scanner._mres) != 1 or lexer.callback or lexer.user_callbacks:
+    if (
+        len(scanner._mres) != 1
+        or lexer.callback
+        or lexer.user_callbacks
+        or any(isinstance(k, str) for k in callbacks)  # a terminal's callback
+    ):
         raise Refused("this loop handles one terminal regex without lexer callbacks")
     number = {rule: k for k, rule in enumerate(callbacks)}
     rules: list[tuple] = []
@@ -174,7 +179,7 @@ def parse(tables, text, postlex, builder):
             if rule[3] is not None:
                 children = _pick(children, rule[3])
             push_state(actions[states[-1]][rule[1]])
-            push_value(methods[~act](*children) if rule[2] == CALL else _Kids(children))
+            push_value(methods[~act](*children) if rule[2] == CALL else _kids(children))
     end = tables.end
     while True:  # the end of the text: reduce until the start rule is done
         act = actions[states[-1]].get("$END")
@@ -212,8 +217,13 @@ def _reduce(rule, method, states, values):
     if picks is not None:
         children = _pick(children, picks)
     if how == SPLICE:
-        return _Kids(children)
+        return _kids(children)
     return method(*children)
+
+
+def _kids(children):
+    """A helper rule's value: its children, in the list that already holds them if any."""
+    return children if type(children) is _Kids else _Kids(children)
 
 
 def _pick(children, picks):
@@ -225,8 +235,10 @@ def _pick(children, picks):
             kids.append(None)
         elif k >= 0:
             kids.append(children[k])
-        else:
+        elif kids:
             kids += children[~k]
+        else:  # a left-recursive helper rule (a, b, c, ...): its list grows in place, as in
+            kids = children[~k]  # Lark's ChildFilterLALR, so that n items cost O(n)
     return kids
 
 

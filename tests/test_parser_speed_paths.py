@@ -132,6 +132,10 @@ def test_deep_and_long_programs_do_not_recurse():
     assert len(parser.parse(deep).nodes) == 1
     calls = "sin(" * 20_000 + "x" + ")" * 20_000
     assert len(parser.parse(calls).nodes) == 20_001
+    lines = "\n".join(f"y{i} = x * {i}" for i in range(50_000)) + "\ny49999"
+    assert len(parser.parse(lines).nodes) == 3  # (x, 49999 and their product)
+    args = "stack([" + ", ".join("x" for _ in range(50_000)) + "]).sum()"
+    assert len(parser.parse(args).nodes) == 3
     long = " + ".join(f"{i % 7 + 1}*sin(x)" for i in range(20_000))
     program = parser.parse(long)
     assert len(program.nodes) == 1 + 3 * 20_000 + 19_999  # x, then number, sin, mul; adds
