@@ -8,13 +8,14 @@ node's PyTorch label is chosen exactly as PyTorch would choose it.
 """
 
 import difflib
+import functools
 import gc
 import math
 import os
 import re
 import unicodedata
 from collections.abc import Callable
-from typing import Any, cast
+from typing import Any, ParamSpec, TypeVar, cast
 
 from . import ops as _ops
 from .errors import GradcliError, ParseError, UnknownNameError
@@ -951,10 +952,25 @@ class paused_gc:
             gc.enable()
 
 
+_P = ParamSpec("_P")
+_R = TypeVar("_R")
+
+
+def without_gc(fn: Callable[_P, _R]) -> Callable[_P, _R]:
+    """``fn`` run inside paused_gc() (for the passes over a whole graph)."""
+
+    @functools.wraps(fn)
+    def paused(*args: _P.args, **kwargs: _P.kwargs) -> _R:
+        with paused_gc():
+            return fn(*args, **kwargs)
+
+    return paused
+
+
+@without_gc
 def parse(text):
     """Parse program text into a Program. Raises ParseError/UnknownNameError."""
-    with paused_gc():
-        return _parse(text)
+    return _parse(text)
 
 
 def _parse(text):
