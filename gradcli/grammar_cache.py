@@ -88,24 +88,25 @@ def store(key, value):
 
 
 def lark_data(parser):
-    """A Lark parser's tables as plain data, or None (its runtime options -- postlex,
-    transformer -- are objects: they are given again at each load, never stored)."""
+    """A Lark parser's tables as a pickle of plain data (kept as bytes, so that a start that
+    needs only the lean loop's tables does not unpickle them), or None. Its runtime options
+    -- postlex, transformer -- are objects: they are given again at each load, never stored."""
     from lark import lark as lark_module
 
     buffer = io.BytesIO()
     try:
         parser.save(buffer, lark_module._LOAD_ALLOWED_OPTIONS)
-        data = _PlainUnpickler(io.BytesIO(buffer.getvalue())).load()
     except Exception:  # noqa: BLE001 - a cache is optional
         return None
-    return data if isinstance(data, dict) and {"data", "memo"} <= data.keys() else None
+    return buffer.getvalue()
 
 
-def lark_from(data, *, postlex=None, transformer=None):
+def lark_from(blob, *, postlex=None, transformer=None):
     """The Lark parser lark_data() described, or None for damaged data."""
     from lark import Lark
 
     try:
+        data = _PlainUnpickler(io.BytesIO(blob)).load()
         return Lark._load_from_dict(
             data["data"], data["memo"], postlex=postlex, transformer=transformer
         )

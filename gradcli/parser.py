@@ -812,7 +812,7 @@ def _get_parser():
         options = {"postlex": _PostLex(), "transformer": _Transformer()}
         entry = _cache_entry()
         parser = None
-        if isinstance(entry.get("lark"), dict):
+        if isinstance(entry.get("lark"), bytes):
             parser = grammar_cache.lark_from(entry["lark"], **options)
         if parser is None:
             from lark import Lark
