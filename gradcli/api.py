@@ -12,7 +12,7 @@ import numpy as np
 from . import engine
 from .errors import InputError
 from .inputs import check_dtype, check_names, shown, to_array
-from .parser import Program, parse, short
+from .parser import Program, parse, short, without_gc
 
 if TYPE_CHECKING:
     import contextlib
@@ -225,6 +225,7 @@ class _LazyRng:
         return getattr(self.rng, name)
 
 
+@without_gc  # its forward and reverse loops make 10^6 objects in a long program
 def run(
     program: Program,
     inputs: Mapping[str, ArrayLike] | None,

@@ -9,17 +9,19 @@ when that directory and the file are the user's own, not writable by anyone else
 symlinks, and is read by an unpickler that refuses every global: the tables are plain
 dicts, lists, strings and numbers, so no stored byte can name a function to call. Anything
 unexpected means no cache: the tables are built from the grammar, as without one.
+
+One file holds both Lark's tables and the lean loop's (gradcli.lalr): a program that parses
+needs only the latter, and so no import of Lark at all.
 """
 
 import contextlib
-import hashlib
 import io
 import os
 import pickle
 import stat
-import sys
+import zlib
 
-FORMAT = b"gradcli lark tables 1"
+FORMAT = b"gradcli lark tables 2"
 MAX_BYTES = 16 << 20  # the tables are ~30 KB; a bigger file is not ours
 _NOFOLLOW = getattr(os, "O_NOFOLLOW", 0)
 _CLOEXEC = getattr(os, "O_CLOEXEC", 0)
@@ -46,38 +48,70 @@ def cache_dir():
     return os.path.join(base, "gradcli")
 
 
-def file_name(grammar, options):
-    """The tables' file name: a digest of everything they depend on."""
-    import lark
-
-    key = repr((grammar, sorted(options.items()), lark.__version__, sys.version_info[:2]))
-    return "lark-tables-" + hashlib.sha256(key.encode("utf-8")).hexdigest() + ".pickle"
+def file_name(key):
+    """The cache file's name for ``key``: a checksum (the whole key is kept in the file and
+    compared, so a clash only costs a rebuild)."""
+    return f"tables-{zlib.crc32(key.encode('utf-8')):08x}.pickle"
 
 
-def load_lark(grammar, *, postlex=None, transformer=None, **options):
-    """``Lark(grammar, postlex=..., transformer=..., **options)``, from the cache when it
-    holds these tables, and stored there when it did not."""
+def load(key):
+    """The plain data (a dict) stored for ``key`` -- a string of everything the data
+    depends on -- or None."""
+    name = file_name(key)
+    directory = _open_dir()
+    if directory is None:
+        return None
+    try:
+        data = _read(directory, name)
+    finally:
+        os.close(directory)
+    if data is None or data.get("key") != key or not isinstance(data.get("value"), dict):
+        return None
+    return data["value"]
+
+
+def store(key, value):
+    """Keep ``value`` (a dict of plain data: dicts, lists, strings, numbers, None) for
+    ``key``; nothing happens without a private cache directory."""
+    directory = _open_dir()
+    if directory is None:
+        return
+    try:
+        body = pickle.dumps({"key": key, "value": value}, protocol=4)
+    except Exception:  # noqa: BLE001 - not plain data: nothing to cache
+        os.close(directory)
+        return
+    try:
+        _write(directory, file_name(key), body)
+    finally:
+        os.close(directory)
+
+
+def lark_data(parser):
+    """A Lark parser's tables as a pickle of plain data (kept as bytes, so that a start that
+    needs only the lean loop's tables does not unpickle them), or None. Its runtime options
+    -- postlex, transformer -- are objects: they are given again at each load, never stored."""
+    from lark import lark as lark_module
+
+    buffer = io.BytesIO()
+    try:
+        parser.save(buffer, lark_module._LOAD_ALLOWED_OPTIONS)
+    except Exception:  # noqa: BLE001 - a cache is optional
+        return None
+    return buffer.getvalue()
+
+
+def lark_from(blob, *, postlex=None, transformer=None):
+    """The Lark parser lark_data() described, or None for damaged data."""
     from lark import Lark
 
-    name = file_name(grammar, options)
-    directory = _open_dir()
     try:
-        if directory is not None:
-            data = _read(directory, name)
-            if data is not None:
-                try:
-                    return Lark._load_from_dict(
-                        data["data"], data["memo"], postlex=postlex, transformer=transformer
-                    )
-                except Exception:  # noqa: BLE001 - a damaged cache only costs a rebuild
-                    pass
-        parser = Lark(grammar, postlex=postlex, transformer=transformer, **options)
-        if directory is not None:
-            _write(directory, name, parser)
-        return parser
-    finally:
-        if directory is not None:
-            os.close(directory)
+        data = _PlainUnpickler(io.BytesIO(blob)).load()
+        return Lark._load_from_dict(
+            data["data"], data["memo"], postlex=postlex, transformer=transformer
+        )
+    except Exception:  # noqa: BLE001 - a damaged cache only costs a rebuild
+        return None
 
 
 def _private(st):
@@ -117,7 +151,7 @@ class _PlainUnpickler(pickle.Unpickler):
 
 
 def _read(directory, name):
-    """The stored tables, or None (missing, not a private regular file, damaged)."""
+    """The stored data, or None (missing, not a private regular file, damaged)."""
     try:
         fd = os.open(name, os.O_RDONLY | _NOFOLLOW | _NONBLOCK | _CLOEXEC, dir_fd=directory)
     except OSError:  # missing, or a symlink (ELOOP)
@@ -139,22 +173,15 @@ def _read(directory, name):
         data = _PlainUnpickler(io.BytesIO(body)).load()
     except Exception:  # noqa: BLE001 - damaged or hostile: not our tables
         return None
-    return data if isinstance(data, dict) and {"data", "memo"} <= data.keys() else None
+    return data if isinstance(data, dict) else None
 
 
-def _write(directory, name, parser):
-    """Store the tables atomically: a new private file in the directory, renamed over the
-    name (which replaces a symlink or FIFO there, never writes through it)."""
-    from lark import lark as lark_module
-
-    # The runtime options (postlex, transformer, ...) are objects: they are given again at
-    # each load, never stored.
+def _write(directory, name, body):
+    """Store ``body`` (a pickle) atomically: a new private file in the directory, renamed
+    over the name (which replaces a symlink or FIFO there, never writes through it)."""
     buffer = io.BytesIO()
     buffer.write(FORMAT + b" " + name.encode() + b"\n")
-    try:
-        parser.save(buffer, lark_module._LOAD_ALLOWED_OPTIONS)
-    except Exception:  # noqa: BLE001 - a cache is optional
-        return
+    buffer.write(body)
     tmp = f".{name}.{os.urandom(8).hex()}.tmp"
     try:
         fd = os.open(

@@ -8,12 +8,14 @@ node's PyTorch label is chosen exactly as PyTorch would choose it.
 """
 
 import difflib
+import functools
+import gc
 import math
 import os
 import re
 import unicodedata
 from collections.abc import Callable
-from typing import Any, cast
+from typing import Any, ParamSpec, TypeVar, cast
 
 from . import ops as _ops
 from .errors import GradcliError, ParseError, UnknownNameError
@@ -111,24 +113,26 @@ class E:
 
 
 class _PostLex:
-    """Drops separators inside brackets and collapses runs of them (Python's rule)."""
+    """Drops separators inside brackets and collapses runs of them (Python's rule); the lean
+    loop (gradcli.lalr) applies the same rule with these names."""
 
     always_accept = ("_SEP",)
+    SEP, OPEN, CLOSE = "_SEP", ("LPAR", "LSQB"), ("RPAR", "RSQB")
 
     def process(self, stream):
         depth, pending, started = 0, None, False
         for tok in stream:
             kind = tok.type
-            if kind == "_SEP":
+            if kind == self.SEP:
                 if depth == 0 and started:
                     pending = tok
                 continue
             if pending is not None:
                 yield pending
                 pending = None
-            if kind in ("LPAR", "LSQB"):
+            if kind in self.OPEN:
                 depth += 1
-            elif kind in ("RPAR", "RSQB") and depth:
+            elif kind in self.CLOSE and depth:
                 depth -= 1
             started = True
             yield tok
@@ -903,22 +907,95 @@ def _grammar_path():
     )
 
 
-def _get_parser():
-    global _parser
-    if _parser is None:
-        from .grammar_cache import load_lark  # never Lark's cache=True: see grammar_cache
+LARK_OPTIONS = {"parser": "lalr", "lexer": "basic", "maybe_placeholders": True}
+_grammar_text = None
 
+
+def _grammar():
+    global _grammar_text
+    if _grammar_text is None:
         with open(_grammar_path(), encoding="utf-8") as f:
-            grammar = f.read()
-        _parser = load_lark(
-            grammar,
-            parser="lalr",
-            lexer="basic",
-            postlex=_PostLex(),
-            transformer=_Transformer(),
-            maybe_placeholders=True,
-        )
+            _grammar_text = f.read()
+    return _grammar_text
+
+
+def _get_parser():
+    """Lark's parser for the grammar: from the per-user cache, or built (and cached, with
+    the lean loop's tables made from it)."""
+    global _parser, _entry
+    if _parser is None:
+        from . import grammar_cache  # never Lark's cache=True: see grammar_cache
+
+        options = {"postlex": _PostLex(), "transformer": _Transformer()}
+        entry = _cache_entry()
+        parser = None
+        if isinstance(entry.get("lark"), bytes):
+            parser = grammar_cache.lark_from(entry["lark"], **options)
+        if parser is None:
+            from lark import Lark
+
+            from . import lalr
+
+            parser = Lark(_grammar(), **options, **LARK_OPTIONS)
+            try:
+                lean = lalr.derive(parser)
+            except lalr.Refused:
+                lean = None
+            _entry = {"lark": grammar_cache.lark_data(parser), "lean": lean}
+            grammar_cache.store(_tables_key(), _entry)
+        _parser = parser
     return _parser
+
+
+_entry: Any = None  # what the per-user cache holds for the grammar: {"lark": ..., "lean": ...}
+_tables: Any = None  # gradcli.lalr.Tables for the grammar, False when the lean loop cannot run
+
+
+def _cache_entry():
+    global _entry
+    if _entry is None:
+        from . import grammar_cache
+
+        _entry = grammar_cache.load(_tables_key()) or {}
+    return _entry
+
+
+def _get_tables():
+    """The lean loop's tables: from the per-user cache (without importing Lark), or made
+    from Lark's parser."""
+    global _tables
+    if _tables is None:
+        from . import lalr
+
+        if "lean" not in _cache_entry():
+            _get_parser()  # builds the tables, and the entry with them
+        _tables = False
+        data = _cache_entry().get("lean")
+        if data is not None:
+            try:
+                _tables = lalr.Tables(data)
+            except Exception:  # noqa: BLE001 - damaged: Lark's loop does the work
+                _tables = False
+    return _tables or None
+
+
+def _tables_key():
+    """Everything the lean loop's tables depend on: the grammar, Lark's options, the
+    callbacks' names, Lark's installed copy (found without importing it) and Python."""
+    import importlib.util
+    import sys
+
+    from . import lalr
+
+    spec = importlib.util.find_spec("lark")
+    origin = spec.origin if spec is not None else None
+    try:
+        st = os.stat(origin) if origin else None
+    except OSError:
+        st = None
+    lark_id = (origin, st.st_mtime_ns, st.st_size) if st else origin
+    targets = sorted(_Transformer.TARGETS.items())
+    return repr((lalr.FORMAT, _grammar(), LARK_OPTIONS, targets, lark_id, sys.version_info[:2]))
 
 
 class _Transformer:
@@ -962,25 +1039,80 @@ class _Transformer:
         "shift",
         "invert",
     )
+    TARGETS = {n: {"call": "call_", "attr": "attr_"}.get(n, n) for n in _names}  # Builder's
 
     def __init__(self):
         self.builder: Builder | None = None
-        for n in self._names:
-            target = {"call": "call_", "attr": "attr_"}.get(n, n)
+        for n, target in self.TARGETS.items():
             setattr(self, n, self._forward(target))
 
     def _forward(self, target):
         def callback(children):
             return getattr(self.builder, target)(*children)
 
+        callback.target = target  # type: ignore[attr-defined]  # what gradcli.lalr calls
         return callback
 
     # Lark looks callbacks up with getattr and wraps them; __default__ is never needed
     # because every rule that survives inlining has an alias above.
 
 
+class paused_gc:
+    """No cyclic garbage collection inside: building a graph of 10^6 nodes makes objects that
+    hold no cycles, and the collector would walk them all again and again (a quarter of the
+    time of a long program)."""
+
+    def __enter__(self):
+        self.was = gc.isenabled()
+        gc.disable()
+
+    def __exit__(self, *exc):
+        if self.was:
+            gc.enable()
+
+
+_P = ParamSpec("_P")
+_R = TypeVar("_R")
+
+
+def without_gc(fn: Callable[_P, _R]) -> Callable[_P, _R]:
+    """``fn`` run inside paused_gc() (for the passes over a whole graph)."""
+
+    @functools.wraps(fn)
+    def paused(*args: _P.args, **kwargs: _P.kwargs) -> _R:
+        with paused_gc():
+            return fn(*args, **kwargs)
+
+    return paused
+
+
+@without_gc
 def parse(text):
     """Parse program text into a Program. Raises ParseError/UnknownNameError."""
+    return _parse(text)
+
+
+def _parse(text):
+    _check_characters(text)
+    if not text.strip() or _only_comments(text):
+        raise ParseError("empty program: write an expression, e.g. 'mean(x^2)'")
+    tables = _get_tables()
+    builder = Builder(text)
+    out = None
+    if tables is not None:
+        from . import lalr
+
+        try:  # Lark's tables and callbacks, without its per-token cost
+            out = cast(E, lalr.parse(tables, text, _PostLex, builder))
+        except lalr.Refused:  # a parse error: Lark's own loop reports it, as always
+            builder = Builder(text)
+    if out is None:
+        out = _lark_parse(text, builder)
+    return _finish(text, builder, out)
+
+
+def _lark_parse(text, builder):
+    """Lark's own loop, with the Builder's callbacks; its errors as gradcli's."""
     from lark.exceptions import (
         UnexpectedCharacters,
         UnexpectedEOF,
@@ -989,15 +1121,11 @@ def parse(text):
     )
     from lark.lexer import Token
 
-    _check_characters(text)
-    if not text.strip() or _only_comments(text):
-        raise ParseError("empty program: write an expression, e.g. 'mean(x^2)'")
     parser = _get_parser()
-    builder = Builder(text)
     transformer = cast(_Transformer, parser.options.transformer)  # the one _get_parser gave
     transformer.builder = builder
     try:
-        out = cast(E, parser.parse(text))  # the transformer's callbacks build an E
+        return cast(E, parser.parse(text))  # the transformer's callbacks build an E
     except GradcliError:
         raise
     except UnexpectedCharacters as e:
@@ -1029,6 +1157,9 @@ def parse(text):
         raise ParseError(f"cannot parse the program: {e}") from None
     finally:
         transformer.builder = None
+
+
+def _finish(text, builder, out):
     if out.kind == "tuple":
         raise builder.error(
             ParseError,

@@ -4,8 +4,11 @@ Rendering never computes anything."""
 import json
 from typing import Any
 
+import numpy as np
+
 from .api import json_value
-from .torchrepr import LINEWIDTH, tensor_repr, tensor_str
+from .parser import paused_gc
+from .torchrepr import LINEWIDTH, _scalar, tensor_repr, tensor_str
 
 HEADERS = ("id", "node", "grad_fn", "shape", "value", "grad")
 CELL_WIDTH, CELL_THRESHOLD = 56, 24  # table cells: narrower lines, earlier summarising
@@ -116,14 +119,29 @@ def _shape(shape):
     return "[" + ", ".join(str(d) for d in shape) + "]"
 
 
-def _cell(value):
+def _cell(value, seen=None):
+    """A value's table cell; ``seen`` (a dict) keeps the texts of 0-d floats made so far."""
     if value is None:
         return ""
+    if type(value) is np.ndarray and value.ndim == 0 and value.dtype.kind == "f":
+        # what tensor_str gives a 0-d float, without its checks (by float: 0.0 == -0.0, so
+        # zeros are not kept; a nan is never found again, so it is made each time)
+        v = value.item()
+        if seen is None or v == 0:
+            return _scalar(v)
+        text = seen.get(v)
+        if text is None:
+            text = seen[v] = _scalar(v)
+        return text
     return tensor_str(value, 0, CELL_WIDTH, CELL_THRESHOLD)
 
 
-def _node_text(result, node, texts=None, limit=NODE_TEXT):
-    text = node.name if node.name is not None else result.text(node)
+def _node_text(result, node, texts=None, limit=NODE_TEXT, source=None):
+    """``source``: the source texts by node id, when the caller has them already."""
+    if node.name is not None:
+        text = node.name
+    else:
+        text = result.text(node) if source is None else source[node.id]
     if texts is not None:
         text = texts.get(node.id, text)
     return text if limit is None or len(text) <= limit else text[: limit - 1] + "…"
@@ -148,11 +166,13 @@ _PIECES = {  # what a node PyTorch makes by decomposition computes, from its ope
 }
 
 
-def piece_texts(result):
+def piece_texts(result, source=None):
     """Texts for the nodes a decomposition made (`2/x` is 2 * x.reciprocal(): the reciprocal
     is `1/x`, not `x`): every node but the last that came from one piece of source text is
-    named for what it computes. One pass, in node order."""
+    named for what it computes. One pass, in node order. ``source``: source_texts(result)."""
     nodes = result.nodes
+    if source is None:
+        source = source_texts(result)
     owner: dict[
         Any, Any
     ] = {}  # the node that stands for a piece of source text: an input, else the last
@@ -160,23 +180,19 @@ def piece_texts(result):
         if owner.get(n.src) is None or nodes[owner[n.src]].op != "input":
             owner[n.src] = n.id
     texts: dict[Any, Any] = {}
-
-    def bare(t):
-        return t[1:-1] if t.startswith("(") and t.endswith(")") else t
-
+    bare = [t[1:-1] if t[:1] == "(" and t[-1:] == ")" else t for t in source]
     for n in nodes:
         if n.op in ("input", "number") or n.name is not None:
             continue
-        own = bare(result.text(n))
+        own = bare[n.id]
         operand = any(  # the text of an operand from elsewhere: 2/(x+1)'s reciprocal
-            nodes[a].src != n.src and own == bare(nodes[a].name or result.text(nodes[a]))
-            for a in n.args
+            nodes[a].src != n.src and own == (nodes[a].name or bare[a]) for a in n.args
         )
         if owner[n.src] == n.id and not operand:  # the source text names it already
             continue
         args = []
         for a in n.args:
-            t = texts.get(a) or (nodes[a].name or result.text(nodes[a]))
+            t = texts.get(a) or (nodes[a].name or source[a])
             args.append(f"({t})" if any(c in t for c in " +-*/@^") else t)
         attrs = dict(n.attrs or {})
         pattern = _PIECES.get(n.op)
@@ -189,22 +205,46 @@ def piece_texts(result):
     return texts
 
 
+def source_texts(result):
+    """Every node's source text, by id (the nodes a decomposition made from one program
+    node come one after another, and share its text)."""
+    program = result.program
+    out = []
+    src, text = None, ""
+    for n in result.nodes:
+        if n.src != src:
+            src, text = n.src, program.source(program.nodes[n.src])
+        out.append(text)
+    return out
+
+
 def rows(result):
     """The graph table: one row per tensor node (Python-number operands are not tensors in
     PyTorch and are left out; they stay in the JSON ``nodes``)."""
+    with paused_gc():  # (strings and tuples of them: nothing for the collector to find)
+        return _rows(result)
+
+
+def _rows(result):
     out = []
-    texts = piece_texts(result)
+    source = source_texts(result)
+    texts = piece_texts(result, source)
+    shapes: dict[tuple, str] = {}
+    seen: dict[float, str] = {}
     for n in result.nodes:
         if n.op == "number":
             continue
+        shape = shapes.get(n.shape)
+        if shape is None:
+            shape = shapes[n.shape] = _shape(n.shape)
         out.append(
             (
                 str(n.id),
-                _node_text(result, n, texts),
+                _node_text(result, n, texts, source=source),
                 n.label or "",
-                _shape(n.shape),
-                _cell(n.value),
-                _cell(n.grad),
+                shape,
+                _cell(n.value, seen),
+                _cell(n.grad, seen),
             )
         )
     return out
@@ -266,11 +306,13 @@ def plain(result, width=None):
     than that becomes one block per node, so that no tensor is ever wrapped by the terminal."""
     head, table, grads = sections(result, width)
     lines = [head, ""]
-    table_lines = _plain_table(HEADERS, table, right={0})
+    table_lines = _plain_table(HEADERS, table, right={0}, consume=True)
     lines += table_lines if fits(table_lines, width) else _node_blocks(result, width)
+    del table_lines
     for title, text in grads:
         lines += ["", title, text]
-    return "\n".join(lines) + "\n"
+    lines.append("")  # the final newline, without a copy of the whole text to add it
+    return "\n".join(lines)
 
 
 def node_blocks(result, width):
@@ -349,19 +391,34 @@ def _hang(prefix, text):
     return prefix + text.replace("\n", "\n" + " " * len(prefix))
 
 
-def _plain_table(headers, rows, right=()):
-    """Aligned columns (those in ``right`` right-aligned); cells may hold several lines."""
-    split = [[c.split("\n") for c in row] for row in [headers] + rows]
-    widths = [max(max(len(line) for line in row[i]) for row in split) for i in range(len(headers))]
+def _plain_table(headers, rows, right=(), consume=False):
+    """Aligned columns (those in ``right`` right-aligned); cells may hold several lines.
+    ``consume`` empties ``rows``, and each row is let go once it is a line (a big table is
+    then never in memory twice)."""
+    table = [tuple(headers), *rows]
+    if consume:
+        rows.clear()
+    widths = []
+    tall: set[int] = set()  # the rows with a cell of several lines
+    for column in zip(*table, strict=True):
+        if "\n" in "\0".join(column):
+            tall.update(k for k, c in enumerate(column) if "\n" in c)
+            widths.append(max(max(map(len, c.split("\n"))) for c in column))
+        else:
+            widths.append(max(map(len, column)))
+    line = "  ".join(
+        ("{:>%d}" if i in right else "{:<%d}") % w if w else "{}" for i, w in enumerate(widths)
+    ).format
     out = []
-    for row in split:
-        height = max(len(c) for c in row)
-        for k in range(height):
-            parts = []
-            for i, c in enumerate(row):
-                text = c[k] if k < len(c) else ""
-                parts.append(text.rjust(widths[i]) if i in right else text.ljust(widths[i]))
-            out.append("  ".join(parts).rstrip())
+    for k, row in enumerate(table):
+        if consume:
+            table[k] = None
+        if k not in tall:
+            out.append(line(*row).rstrip())
+            continue
+        split = [c.split("\n") for c in row]
+        for j in range(max(len(c) for c in split)):
+            out.append(line(*[c[j] if j < len(c) else "" for c in split]).rstrip())
     return out
 
 

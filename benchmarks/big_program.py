@@ -1,0 +1,111 @@
+"""Big programs and the one-liner's start, whole process, in one run: medians and ratios.
+
+    python benchmarks/big_program.py            # 50k, 200k and 800k terms; the one-liner
+    python benchmarks/big_program.py --quick    # fewer repetitions, no 800k
+
+(a) `gradcli grad -f PROGRAM x=1.5` on `c_0*sin(x) + c_1*sin(x) + ...` (the c_i are numbers in
+    the program text, x the one input) with 50,000, 200,000 and 800,000 terms: wall time and
+    peak RSS of the whole process (the text answer goes to a pipe that is read and dropped);
+    goals: 200,000 terms in <= 6 s and <= 700 MB, and 4x the terms in <= 4.5x the time;
+(b) the one-liner `gradcli grad 'mean(2*(x+2)^2)' x=...` against `python -c "import numpy"`,
+    interleaved; goal: <= 1.4x.
+"""
+
+import argparse
+import os
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+
+PY = sys.executable
+ONE_LINER = ["grad", "mean(2*(x+2)^2)", "x=-1.0475,0.2038,0.2971"]
+# As an installed package runs: from compiled bytecode (PYTHONDONTWRITEBYTECODE would have
+# every start compile gradcli's sources again), and with the per-user grammar cache warm (the
+# warm-up runs write both).
+ENV = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
+
+
+def gradcli_cmd():
+    exe = shutil.which("gradcli", path=os.path.dirname(PY)) or shutil.which("gradcli")
+    return [exe] if exe else [PY, "-m", "gradcli"]
+
+
+def program(terms):
+    """The program text: one term per c_i, the c_i cycling through 0.01 ... 10."""
+    return " + ".join(f"{(i % 1000 + 1) / 100:g}*sin(x)" for i in range(terms)) + "\n"
+
+
+def run(cmd):
+    """(wall seconds, CPU seconds, peak RSS in MB) of one whole process, its output read and
+    dropped. On a machine others share, CPU time (user + system) is the steadier measure."""
+    t = time.perf_counter()
+    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, env=ENV)
+    _, status, usage = os.wait4(proc.pid, 0)  # this child's own rusage
+    wall = time.perf_counter() - t
+    proc.returncode = os.waitstatus_to_exitcode(status)
+    if proc.returncode:
+        raise SystemExit(f"{' '.join(cmd)} failed with exit status {proc.returncode}")
+    return wall, usage.ru_utime + usage.ru_stime, usage.ru_maxrss / 1024
+
+
+def interleaved(cmds, reps):
+    """Median wall time of each command, the runs interleaved so that load hits all alike."""
+    times = {k: [] for k in cmds}
+    for cmd in cmds.values():
+        run(cmd)  # warm-up
+    for _ in range(reps):
+        for k, cmd in cmds.items():
+            times[k].append(run(cmd)[0])
+    return {k: statistics.median(v) for k, v in times.items()}
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--quick", action="store_true", help="fewer repetitions, no 800k terms")
+    args = ap.parse_args()
+    gc = gradcli_cmd()
+    sizes = (50_000, 200_000) if args.quick else (50_000, 200_000, 800_000)
+    reps = 1 if args.quick else 3
+    big = {}
+    run(gc + ONE_LINER)  # warm-up: bytecode and the grammar cache
+    with tempfile.TemporaryDirectory() as tmp:
+        for terms in sizes:
+            path = os.path.join(tmp, f"p{terms}.gc")
+            with open(path, "w") as f:
+                f.write(program(terms))
+            runs = [run(gc + ["grad", "-f", path, "x=1.5"]) for _ in range(reps)]
+            big[terms] = tuple(statistics.median(r[k] for r in runs) for k in range(3))
+    one = interleaved(
+        {"gradcli": gc + ONE_LINER, "numpy": [PY, "-c", "import numpy"]}, 7 if args.quick else 21
+    )
+
+    print(
+        f"gradcli big programs — {time.strftime('%Y-%m-%d')}, python {sys.version.split()[0]}, "
+        f"{os.cpu_count()} cores; medians"
+    )
+    print()
+    print("| case | measured | goal |")
+    print("|---|---|---|")
+    for terms, (wall, cpu, peak) in big.items():
+        goal = "≤ 6 s, ≤ 700 MB" if terms == 200_000 else ""
+        print(
+            f"| grad -f, {terms:,} terms | {wall:.2f} s ({cpu:.2f} s CPU), {peak:.0f} MB peak "
+            f"RSS | {goal} |"
+        )
+    for small, large in ((50_000, 200_000), (200_000, 800_000)):
+        if small in big and large in big:
+            print(
+                f"| {large:,} vs {small:,} terms | {big[large][0] / big[small][0]:.2f}× the time "
+                f"({big[large][1] / big[small][1]:.2f}× the CPU time) for 4× the terms | ≤ 4.5× |"
+            )
+    print(
+        f'| one-liner vs `python -c "import numpy"` | {one["gradcli"] * 1e3:.1f} ms vs '
+        f"{one['numpy'] * 1e3:.1f} ms: {one['gradcli'] / one['numpy']:.2f}× | ≤ 1.4× |"
+    )
+
+
+if __name__ == "__main__":
+    main()

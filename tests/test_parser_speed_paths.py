@@ -1,0 +1,237 @@
+"""The lean LALR loop (gradcli.lalr) against Lark's own loop over the same tables: the same
+graph for every program, the same error for every bad one."""
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from gradcli import parser
+from gradcli.errors import GradcliError
+
+PROGRAMS = [
+    "mean(2*(x+2)^2)",
+    "x",
+    "-x^2 + +x - ~m",
+    "2^3^2 * x ** -1",
+    "a = x * 2; b = a + 1\nb * a",
+    "\n\n# a comment\ny = x  # trailing\n\n;; z = y*y ;\nz\n",
+    "y = sum(x,\n dim=0,\n keepdim=True)\ny",
+    "torch.sum(x * x, dim=(0,))",
+    "x.sum()",
+    "x.clamp(min=0, max=1).mean()",
+    "(x * x).relu().sum(0)",
+    "x[0] + x[1:] .sum() + x[::2].sum() + x[:1].sum() + x[1::].sum() + x[:].sum()",
+    "A[..., 0].sum() + A[None, :, 1].sum() + A[(0, 1)] + A[0, ]",
+    "x[1:3:1].sum() + x[:3:].sum() + x[::].sum() + x[1:2:].sum()",
+    "F.relu(x) + torch.nn.functional.relu(x) + nn.functional.relu(x)",
+    "torch.einsum('i,i->', x, x) + torch.einsum(\"i,i->\", [x, x])",
+    "cat([x, x], dim=0).sum() + stack((x, x)).sum() + stack([x, x,]).sum()",
+    "reshape(x, 3, 1).sum() + x.view(-1).sum() + x.reshape((3,)).sum()",
+    "x @ x + x / 2 + 2 / x + x // 2 + x % 2",
+    "(x > 0) & (x < 1) | (x == 2)",
+    "sum(x * (x != 1))",
+    "torch.zeros(3) + torch.tensor([1, 2, 3]) * x",
+    "x.to(torch.float64).sum() + x.double().sum()",
+    "y = x \\\n + 1\ny.sum()",
+    "[[1, 2], [3, 4]] @ x2",
+    "max(x) + torch.max(x, x).sum()",
+    "1 << 2 >> 1 | 4 & 5 + x",
+    "((((((x))))))",
+    "c = 2; c = c + 1; c * x",
+    "mean(x,)",
+    "x.T.sum()",
+    "x.sum(dim=[0]) + x.mean(dim=None)",
+    "nan * x + inf * x + 1e-3 * x + .5 * x",
+]
+
+
+def _lark_only(monkeypatch):
+    monkeypatch.setattr(parser, "_tables", False)
+
+
+def _graph(program):
+    return (
+        [(n.op, n.args, n.attrs, n.start, n.end, n.name) for n in program.nodes],
+        program.inputs,
+        program.output,
+    )
+
+
+def _outcome(text):
+    try:
+        return ("ok", _graph(parser.parse(text)))
+    except GradcliError as e:
+        return (type(e).__name__, e.message, e.position, e.context, e.hint)
+
+
+def test_the_lean_loop_runs():
+    assert parser._get_tables() is not None  # else every test here compares Lark with Lark
+
+
+@pytest.mark.parametrize("text", PROGRAMS)
+def test_same_graph(text, monkeypatch):
+    lean = _outcome(text)
+    _lark_only(monkeypatch)
+    assert _outcome(text) == lean
+
+
+def test_most_programs_build():  # so that test_same_graph compares graphs, not errors
+    built = [t for t in PROGRAMS if _outcome(t)[0] == "ok"]
+    assert len(built) >= len(PROGRAMS) - 3
+
+
+BAD = [
+    "x +",
+    "x + * 2",
+    "(x + 1",
+    "sum(x",
+    "x $ 2",
+    "x = ",
+    "1 < 2 < x",
+    "x[1:2:3:4]",
+    "f(x=1, 2)",
+    "sin(x, y, z)",
+    "unknownfn(x)",
+    "x.nosuch",
+    "a = 1\nb = (2\n",
+    "x\n)",
+    "'abc",
+    "2 = x",
+    "x[...,...]",
+    "x = 1; ; True",
+]
+
+
+@pytest.mark.parametrize("text", BAD)
+def test_same_error(text, monkeypatch):
+    lean = _outcome(text)
+    assert lean[0] != "ok"
+    _lark_only(monkeypatch)
+    assert _outcome(text) == lean
+
+
+ALPHABET = ["x", "y", "2", "1.5", "+", "-", "*", "/", "^", "(", ")", "[", "]", ",", ":", ";"]
+ALPHABET += ["\n", " ", "sum(", "x.mean(", "dim=", "...", "None", "'s'", "=", ".", "==", "~"]
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.sampled_from(ALPHABET), max_size=14))
+def test_random_text_same_outcome(parts):
+    text = "".join(parts)
+    lean = _outcome(text)
+    saved = parser._tables
+    parser._tables = False
+    try:
+        assert _outcome(text) == lean
+    finally:
+        parser._tables = saved
+
+
+def test_deep_and_long_programs_do_not_recurse():
+    deep = "(" * 50_000 + "x" + ")" * 50_000
+    assert len(parser.parse(deep).nodes) == 1
+    calls = "sin(" * 20_000 + "x" + ")" * 20_000
+    assert len(parser.parse(calls).nodes) == 20_001
+    lines = "\n".join(f"y{i} = x * {i}" for i in range(50_000)) + "\ny49999"
+    assert len(parser.parse(lines).nodes) == 3  # (x, 49999 and their product)
+    args = "stack([" + ", ".join("x" for _ in range(50_000)) + "]).sum()"
+    assert len(parser.parse(args).nodes) == 3
+    long = " + ".join(f"{i % 7 + 1}*sin(x)" for i in range(20_000))
+    program = parser.parse(long)
+    assert len(program.nodes) == 1 + 3 * 20_000 + 19_999  # x, then number, sin, mul; adds
+
+
+WARM = """
+import sys
+from gradcli import parser
+program = parser.parse(sys.argv[1])
+print(len(program.nodes), "lark" in sys.modules)
+try:
+    parser.parse("x +")
+except parser.ParseError as e:
+    print(e.message, "lark" in sys.modules)
+"""
+
+
+def test_a_warm_cache_parses_without_lark(tmp_path):
+    """The first start stores Lark's tables and the lean loop's in one file; the next parses
+    from that file without importing Lark, which is imported only to report an error."""
+    import os
+    import subprocess
+    import sys
+
+    env = {**os.environ, "XDG_CACHE_HOME": str(tmp_path / "cache")}
+
+    def run():
+        p = subprocess.run(
+            [sys.executable, "-c", WARM, "mean(2*(x+2)^2)"],
+            env=env,
+            capture_output=True,
+            text=True,
+            check=True,
+        )
+        return p.stdout.splitlines()
+
+    first = run()
+    assert first == ["8 True", "unexpected end of program True"]
+    assert [p.name for p in (tmp_path / "cache" / "gradcli").iterdir()][0].startswith("tables-")
+    assert run() == ["8 False", "unexpected end of program True"]
+
+
+# ---- the text table's fast path against the plain rule it implements ---------------------
+
+
+def reference_table(headers, rows, right=()):
+    """Aligned columns, cells of several lines: each line of each cell padded to its
+    column's widest line, two spaces between columns, trailing spaces cut."""
+    split = [[c.split("\n") for c in row] for row in [headers] + rows]
+    widths = [max(max(len(line) for line in row[i]) for row in split) for i in range(len(headers))]
+    out = []
+    for row in split:
+        for k in range(max(len(c) for c in row)):
+            parts = []
+            for i, c in enumerate(row):
+                text = c[k] if k < len(c) else ""
+                parts.append(text.rjust(widths[i]) if i in right else text.ljust(widths[i]))
+            out.append("  ".join(parts).rstrip())
+    return out
+
+
+CELL = st.text(alphabet="ab1 .-[]\n…{}", max_size=12)
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    st.integers(1, 5).flatmap(
+        lambda n: st.tuples(
+            st.tuples(*[CELL] * n),
+            st.lists(st.tuples(*[CELL] * n), max_size=6),
+            st.sets(st.integers(0, n - 1)),
+        )
+    )
+)
+def test_plain_table_is_the_plain_rule(case):
+    from gradcli import render
+
+    headers, rows, right = case
+    want = reference_table(headers, rows, right)
+    assert render._plain_table(headers, list(rows), right) == want
+    consumed = list(rows)
+    assert render._plain_table(headers, consumed, right, consume=True) == want
+    assert consumed == []
+
+
+def test_cells_of_scalars_are_tensor_str():
+    """The 0-d fast path and its memo give tensor_str's text, -0. and nan included."""
+    import numpy as np
+
+    from gradcli import render
+    from gradcli.torchrepr import tensor_str
+
+    seen = {}
+    values = [0.0, -0.0, 1.0, -1.0, 1e-5, 123456789.0, 0.5, np.nan, np.inf, -np.inf, 3.14159]
+    for dtype in (np.float32, np.float64):
+        for v in values * 2:
+            a = np.asarray(v, dtype=dtype)
+            assert render._cell(a, seen) == tensor_str(a, 0, render.CELL_WIDTH, 24), (v, dtype)
+    assert render._cell(np.asarray([1.0, 2.0])) == tensor_str(np.asarray([1.0, 2.0]), 0, 56, 24)
