@@ -19,7 +19,18 @@ This module is the registry: the families' rows in one list, and the lookups bui
 import difflib
 import math
 
-from . import arithmetic, conv, elementwise, indexing, linalg, losses, nn, reductions, shape
+from . import (
+    arithmetic,
+    conv,
+    creation,
+    elementwise,
+    indexing,
+    linalg,
+    losses,
+    nn,
+    reductions,
+    shape,
+)
 from .core import (
     INTEGER_OR_TUPLE_PARAMS,
     INTEGER_PARAMS,
@@ -41,6 +52,7 @@ TABLE = [
     *nn.ROWS,
     *losses.ROWS,
     *conv.ROWS,
+    *creation.ROWS,
 ]
 
 OPS = {op.name: op for op in TABLE}

@@ -1,0 +1,351 @@
+"""Tensors made inside a program: torch.tensor, zeros, ones, full, arange, linspace, ... They
+are constants, as in PyTorch (nothing made here requires grad), and each row's ``dtype`` is a
+function giving PyTorch's default dtype for the call: floating values are the default float
+(``--dtype``), whole numbers int64 and booleans bool, unless ``dtype=`` says otherwise."""
+
+import math
+
+from .. import dtypes
+from ..errors import EvaluationError, ShapeError
+from .core import REQUIRED, DType, Op, Whole, check_rank, lazy_numpy
+
+np = lazy_numpy(globals())
+
+
+def _kind_of_number(v):
+    """The dtype PyTorch gives a Python scalar: bool, int64 or the default float."""
+    if isinstance(v, bool):
+        return "bool"
+    if isinstance(v, Whole) and math.isfinite(v):
+        return "int64"
+    return None  # the default float
+
+
+def _chosen(attrs, default, default_float):
+    given = attrs.get("dtype")
+    if isinstance(given, DType):
+        return _checked_dtype(given)
+    return default or default_float
+
+
+def _checked_dtype(name):
+    if name not in dtypes.DTYPES:
+        raise EvaluationError(
+            f"torch.{name} is not supported",
+            hint="gradcli has " + ", ".join(f"torch.{n}" for n in dtypes.DTYPES),
+        )
+    return name
+
+
+def _leaves(data):
+    """The numbers of a nested list, without recursion."""
+    out, stack = [], [data]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, (list, tuple)):
+            stack.extend(item)
+        else:
+            out.append(item)
+    return out
+
+
+def _tensor_dtype(attrs, args, default_float):
+    kinds = {_kind_of_number(v) for v in _leaves(attrs["data"])}
+    # any float, or an empty list: the default float
+    default = None if None in kinds or not kinds else "int64" if "int64" in kinds else "bool"
+    return _chosen(attrs, default, default_float)
+
+
+def _tensor(data, dtype):
+    try:
+        values = np.array(data, dtype=np.float64)
+    except ValueError:
+        raise ShapeError(
+            "torch.tensor(): the nested lists have rows of different lengths"
+        ) from None
+    if dtypes.DTYPES[dtype].kind in "iub" and isinstance(data, (bool, Whole)):
+        return dtypes.scalar_array(int(data) if not isinstance(data, bool) else data, dtype)
+    return dtypes.cast(values, dtype)
+
+
+def _tensor_shape(shapes, attrs):
+    data = attrs["data"]
+    if not isinstance(data, (list, tuple, bool, float)):
+        raise ShapeError("torch.tensor() takes a number, True/False or a nested list of numbers")
+    try:
+        return check_rank(np.array(data, dtype=np.float64).shape)
+    except ValueError:
+        raise ShapeError(
+            "torch.tensor(): the nested lists have rows of different lengths"
+        ) from None
+
+
+def _size(attrs):
+    size = attrs["size"]
+    size = size if isinstance(size, tuple) else (size,)
+    if any(d < 0 for d in size):
+        raise ShapeError(
+            f"Trying to create tensor with negative dimension {min(size)}: {list(size)}"
+        )
+    return check_rank(size)
+
+
+def _sized(shapes, attrs):
+    return _size(attrs)
+
+
+def _like(shapes, attrs):
+    return shapes[0]
+
+
+def _like_dtype(attrs, args, default_float):
+    v = args[0]
+    return _chosen(attrs, v.dtype.name if hasattr(v, "dtype") else None, default_float)
+
+
+def _float_dtype(attrs, args, default_float):
+    return _chosen(attrs, None, default_float)
+
+
+def _full_dtype(attrs, args, default_float):
+    return _chosen(attrs, _kind_of_number(attrs["fill_value"]), default_float)
+
+
+def _fill(value, dtype):
+    if isinstance(value, bool) or (isinstance(value, Whole) and math.isfinite(value)):
+        return dtypes.scalar_array(value if isinstance(value, bool) else int(value), dtype)
+    return dtypes.cast(np.asarray(float(value)), dtype)
+
+
+def _whole(v, what):
+    if isinstance(v, bool) or not float(v).is_integer():
+        raise EvaluationError(f"{what} must be a whole number, not {v!r}")
+    return int(v)
+
+
+def _number(v, what):
+    if isinstance(v, bool) or not isinstance(v, float):
+        raise EvaluationError(f"{what} must be a number, not {v!r}")
+    return v
+
+
+# ---- arange -----------------------------------------------------------------------------
+
+
+def _arange_bounds(attrs):
+    start, end, step = attrs["start"], attrs["end"], attrs["step"]
+    if end is None:
+        start, end = 0.0 if not isinstance(start, Whole) else Whole(0), start
+    for name, v in (("start", start), ("end", end), ("step", step)):
+        _number(v, f"arange(): {name}")
+        if not math.isfinite(v):
+            raise EvaluationError("unsupported range: start -> end")
+    if step == 0:
+        raise EvaluationError("step must be nonzero")
+    if (end - start) * step < 0:
+        raise EvaluationError("upper bound and larger bound inconsistent with step sign")
+    return start, end, step
+
+
+def _arange_dtype(attrs, args, default_float):
+    whole = all(
+        isinstance(v, Whole) for v in (attrs["start"], attrs["end"], attrs["step"]) if v is not None
+    )
+    return _chosen(attrs, "int64" if whole else None, default_float)
+
+
+def _arange_length(start, end, step, dtype):
+    if dtypes.DTYPES[dtype].kind in "iu":  # integer bounds: exact
+        return max(0, -((int(start) - int(end)) // int(step)))
+    return max(0, math.ceil((end - start) / step))
+
+
+def _arange_shape(shapes, attrs):
+    start, end, step = _arange_bounds(attrs)
+    return (_arange_length(start, end, step, "float64"),)
+
+
+def _arange(start=0.0, end=None, step=1.0, dtype="float32"):
+    start, end, step = _arange_bounds({"start": start, "end": end, "step": step})
+    n = _arange_length(start, end, step, "float64")
+    if dtypes.DTYPES[dtype].kind in "iub":
+        return (int(start) + int(step) * np.arange(n, dtype=np.int64)).astype(dtype)
+    # PyTorch computes start + i·step in double for a float result, then rounds
+    return (start + step * np.arange(n, dtype=np.float64)).astype(dtype)
+
+
+# ---- linspace, logspace -----------------------------------------------------------------
+
+
+def _steps_shape(shapes, attrs):
+    steps = _whole(attrs["steps"], "steps")
+    if steps < 0:
+        raise ShapeError("number of steps must be non-negative")
+    return (steps,)
+
+
+def _linspace_values(start, end, steps, dtype):
+    """ATen's linspace kernel: from start for the first half, from end for the second, in
+    the result's dtype (integers: computed in double, then truncated)."""
+    dt = dtypes.DTYPES[dtype]
+    work = dt if dt.kind == "f" else np.dtype(np.float64)
+    if steps == 0:
+        return np.zeros(0, work)
+    if steps == 1:
+        return np.full(1, start, work)
+    s, e = work.type(start), work.type(end)
+    step = (e - s) / work.type(steps - 1)
+    i = np.arange(steps)
+    half = steps // 2
+    low = s + step * i.astype(work)
+    high = e - step * (steps - i - 1).astype(work)
+    return np.where(i < half, low, high).astype(work)
+
+
+def _linspace(start, end, steps, dtype="float32"):
+    steps = _whole(steps, "steps")
+    start, end = _number(start, "linspace(): start"), _number(end, "linspace(): end")
+    return dtypes.cast(_linspace_values(start, end, steps, dtype), dtype)
+
+
+def _logspace(start, end, steps, base=10.0, dtype="float32"):
+    steps = _whole(steps, "steps")
+    start, end = _number(start, "logspace(): start"), _number(end, "logspace(): end")
+    dt = dtypes.DTYPES[dtype]
+    work = dt if dt.kind == "f" else np.dtype(np.float64)
+    exps = _linspace_values(start, end, steps, work.name)
+    return dtypes.cast(np.power(work.type(base), exps), dtype)
+
+
+# ---- eye --------------------------------------------------------------------------------
+
+
+def _eye_shape(shapes, attrs):
+    n = _whole(attrs["n"], "n")
+    m = n if attrs["m"] is None else _whole(attrs["m"], "m")
+    if n < 0 or m < 0:
+        raise ShapeError(f"n must be greater or equal to 0, got {min(n, m)}")
+    return (n, m)
+
+
+def _eye(n, m=None, dtype="float32"):
+    n = _whole(n, "n")
+    return np.eye(n, n if m is None else _whole(m, "m"), dtype=dtype)
+
+
+def _constant(name, forward, shape, make_dtype, params, call, arity=0, **kw):
+    return Op(
+        name,
+        forward,
+        None,
+        "",
+        shape,
+        arity=arity,
+        params=params,
+        dtype=make_dtype,
+        mirror=f"torch.{call}",
+        call=call,
+        rule="none: a constant made in the program (no gradient)",
+        saves="none",
+        **kw,
+    )
+
+
+ROWS = [
+    _constant(
+        "tensor",
+        _tensor,
+        _tensor_shape,
+        _tensor_dtype,
+        {"data": REQUIRED, "dtype": None},
+        "tensor(data, dtype=None)",
+        free=("data",),
+        methods=(),
+    ),
+    *(
+        _constant(
+            name,
+            lambda size, dtype, fill=fill: np.full(size, fill, dtype=dtype),
+            _sized,
+            _float_dtype,
+            {"size": REQUIRED, "dtype": None},
+            f"{name}(*size, dtype=None)",
+            variadic=True,
+            methods=(),
+        )
+        for name, fill in (("zeros", 0), ("ones", 1), ("empty", 0))
+    ),
+    _constant(
+        "full",
+        lambda size, fill_value, dtype: np.full(size, _fill(fill_value, dtype), dtype=dtype),
+        _sized,
+        _full_dtype,
+        {"size": REQUIRED, "fill_value": REQUIRED, "dtype": None},
+        "full(size, fill_value, dtype=None)",
+        free=("fill_value",),
+        methods=(),
+    ),
+    _constant(
+        "arange",
+        _arange,
+        _arange_shape,
+        _arange_dtype,
+        {"start": REQUIRED, "end": None, "step": Whole(1), "dtype": None},
+        "arange(start=0, end, step=1, dtype=None)",
+        free=("start", "end", "step"),
+        methods=(),
+    ),
+    _constant(
+        "linspace",
+        _linspace,
+        _steps_shape,
+        _float_dtype,
+        {"start": REQUIRED, "end": REQUIRED, "steps": REQUIRED, "dtype": None},
+        "linspace(start, end, steps, dtype=None)",
+        free=("start", "end"),
+        methods=(),
+    ),
+    _constant(
+        "logspace",
+        _logspace,
+        _steps_shape,
+        _float_dtype,
+        {"start": REQUIRED, "end": REQUIRED, "steps": REQUIRED, "base": 10.0, "dtype": None},
+        "logspace(start, end, steps, base=10.0, dtype=None)",
+        free=("start", "end"),
+        methods=(),
+    ),
+    _constant(
+        "eye",
+        _eye,
+        _eye_shape,
+        _float_dtype,
+        {"n": REQUIRED, "m": None, "dtype": None},
+        "eye(n, m=None, dtype=None)",
+        methods=(),
+    ),
+    *(
+        _constant(
+            f"{name}_like",
+            lambda a, dtype, fill=fill: np.full(a.shape, fill, dtype=dtype),
+            _like,
+            _like_dtype,
+            {"dtype": None},
+            f"{name}_like(a, dtype=None)",
+            arity=1,
+            methods=(),
+        )
+        for name, fill in (("zeros", 0), ("ones", 1))
+    ),
+    _constant(
+        "full_like",
+        lambda a, fill_value, dtype: np.full(a.shape, _fill(fill_value, dtype), dtype=dtype),
+        _like,
+        _like_dtype,
+        {"fill_value": REQUIRED, "dtype": None},
+        "full_like(a, fill_value, dtype=None)",
+        arity=1,
+        free=("fill_value",),
+        methods=(),
+    ),
+]
