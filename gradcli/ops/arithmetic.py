@@ -191,8 +191,12 @@ def _logical(name, fn, arity, example, symbol=None, bool_only=False):
         numbers=bool_only,
         dtype=None if bool_only else "bool",
         mirror=f"torch.{name}(a{', b' if arity == 2 else ''})" + (f", {symbol}" if symbol else ""),
-        rule="no gradient: a boolean result"
-        + (" (of boolean tensors, as in PyTorch)" if bool_only else " (nonzero is True)"),
+        rule="no gradient: "
+        + (
+            "bitwise on integer tensors, logical on boolean ones; floats refused, as in PyTorch"
+            if bool_only
+            else "a boolean result (nonzero is True)"
+        ),
         examples=((example, {"a": ((3,), "away"), "b": ((3,), REAL)}),),
     )
 
@@ -622,8 +626,12 @@ ROWS = [
         None,
         True,
     ),
-    _logical("bitwise_left_shift", intops.left_shift, 2, "sum(b * (a > 0))", "<<", True),
-    _logical("bitwise_right_shift", intops.right_shift, 2, "sum(b * (a > 0))", ">>", True),
+    _logical(
+        "bitwise_left_shift", intops.left_shift, 2, "sum(b * ((a > 0).long() << 2))", "<<", True
+    ),
+    _logical(
+        "bitwise_right_shift", intops.right_shift, 2, "sum(b * ((a > 0).int() >> 1))", ">>", True
+    ),
     _logical("logical_and", np.logical_and, 2, "sum(b * torch.logical_and(a, b))"),
     _logical("logical_or", np.logical_or, 2, "sum(b * (a > 0).logical_or(b))"),
     _logical("logical_xor", np.logical_xor, 2, "sum(b * torch.logical_xor(a > 0, b < 0.5))"),

@@ -57,6 +57,11 @@ def _tensor_dtype(attrs, args, default_float):
 
 
 def _tensor(data, dtype):
+    dt = dtypes.DTYPES[dtype]
+    if dt.kind in "iu":
+        info = np.iinfo(dt)
+        if any(isinstance(v, Whole) and not info.min <= v <= info.max for v in _leaves(data)):
+            raise EvaluationError(f"value cannot be converted to type {dtype} without overflow")
     try:
         values = np.array(data, dtype=np.float64)
     except ValueError:
@@ -197,9 +202,26 @@ def _linspace_values(start, end, steps, dtype):
     step = (e - s) / work.type(steps - 1)
     i = np.arange(steps)
     half = steps // 2
-    low = s + step * i.astype(work)
-    high = e - step * (steps - i - 1).astype(work)
+    low = _fma(np.full(steps, step, work), i.astype(work), s)
+    high = _fma(np.full(steps, -step, work), (steps - i - 1).astype(work), e)
     return np.where(i < half, low, high).astype(work)
+
+
+def _fma(a, b, c):
+    """a·b + c rounded once, as the fused multiply-add ATen's vectorised loop uses (Dekker's
+    exact product and Knuth's exact sum, in a's dtype)."""
+    split = a.dtype.type(134217729.0 if a.dtype == np.float64 else 4097.0)
+    p = a * b
+    ah = a * split - (a * split - a)
+    al = a - ah
+    bh = b * split - (b * split - b)
+    bl = b - bh
+    perr = ((ah * bh - p) + ah * bl + al * bh) + al * bl
+    total = p + c
+    bb = total - p
+    serr = (p - (total - bb)) + (c - bb)
+    out = total + (perr + serr)
+    return np.where(np.isfinite(out), out, p + c)
 
 
 def _linspace(start, end, steps, dtype="float32"):
@@ -209,12 +231,30 @@ def _linspace(start, end, steps, dtype="float32"):
 
 
 def _logspace(start, end, steps, base=10.0, dtype="float32"):
+    """ATen's logspace: start and end in the result's dtype, the exponents and the power
+    in double (from each end, as linspace), then rounded to the result's dtype."""
     steps = _whole(steps, "steps")
     start, end = _number(start, "logspace(): start"), _number(end, "logspace(): end")
     dt = dtypes.DTYPES[dtype]
-    work = dt if dt.kind == "f" else np.dtype(np.float64)
-    exps = _linspace_values(start, end, steps, work.name)
-    return dtypes.cast(np.power(work.type(base), exps), dtype)
+    s, e = (dtypes.convert(float(v), dt) for v in (start, end))
+    if steps == 1:
+        exps = np.full(1, float(s))
+    else:
+        step = float(e - s) / max(steps - 1, 1)
+        i = np.arange(steps, dtype=np.float64)
+        low = float(s) + step * i
+        high = float(e) - step * (steps - i - 1)
+        exps = np.where(i < steps // 2, low, high)
+    # C's pow, as ATen calls it (numpy's vectorised power can differ in the last bit)
+    powers = [_pow(float(base), x) for x in exps.tolist()]
+    return dtypes.cast(np.array(powers, dtype=np.float64).reshape(exps.shape), dt)
+
+
+def _pow(base, x):
+    try:
+        return math.pow(base, x)
+    except (OverflowError, ValueError):  # C gives inf or nan where Python raises
+        return float(np.power(base, x))
 
 
 # ---- eye --------------------------------------------------------------------------------
