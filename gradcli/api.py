@@ -241,7 +241,7 @@ def run(
     parsed the program and hold quietly() themselves (batch enters it once for all records)."""
     program, arrays, wrt, cap, rng = prepare(program, inputs, wrt, dtype, random_seed, max_elements)
     nodes, out = engine.forward(
-        program, arrays, set(wrt), dtype, cap, lean=keep == "inputs" and not detect_anomaly
+        program, arrays, set(wrt), dtype, cap, lean=keep == "inputs" and not detect_anomaly, rng=rng
     )
     text = (lambda node: program.source(program.nodes[node.src])) if detect_anomaly else None
     if detect_anomaly:

@@ -1,6 +1,7 @@
 """The passes: a forward loop that instantiates the program for given inputs, and a reverse
 loop that accumulates adjoints. Both are plain loops over a list in topological order."""
 
+import contextvars
 import math
 import sys
 
@@ -74,7 +75,10 @@ def _typed(op, args, dtype, attrs=None):
         real = ev.name if ev.kind != "c" else "float32" if ev.itemsize == 8 else "float64"
         made = op.dtype(attrs or {}, [a.value for a in args], real)
         values = [a.value for a in args]
-        return values, np.dtype(made), lambda *a, **kw: op.forward(*a, **{**kw, "dtype": made})
+        extra = {"dtype": made}
+        if op.random:  # torch.randn(3) in the program: the run's generator draws it
+            extra["generator"] = _GENERATOR.get()
+        return values, np.dtype(made), lambda *a, **kw: op.forward(*a, **{**kw, **extra})
     cast = attrs.get("dtype") if attrs and op.name in dtypes.CAST_INPUT else None
     if cast is None and _plain(args, dtype):
         if op.numbers:
@@ -157,7 +161,21 @@ def check_size(shape, max_elements, what):
 PLANS = 16  # evaluation plans kept per program
 
 
-def forward(program, arrays, wrt, dtype, max_elements=MAX_ELEMENTS, lean=False):
+# The run's random generator (gradcli.rng, PyTorch's), for torch.rand()/randn()/... made in
+# the program; None where a command evaluates the program more than once (jvp, check, ...)
+_GENERATOR: contextvars.ContextVar = contextvars.ContextVar("generator", default=None)
+
+
+def forward(program, arrays, wrt, dtype, max_elements=MAX_ELEMENTS, lean=False, rng=None):
+    """With ``rng``, random tensors made in the program draw from it (after the inputs)."""
+    token = _GENERATOR.set(rng)
+    try:
+        return _evaluate(program, arrays, wrt, dtype, max_elements, lean)
+    finally:
+        _GENERATOR.reset(token)
+
+
+def _evaluate(program, arrays, wrt, dtype, max_elements=MAX_ELEMENTS, lean=False):
     """(Like every pass here, it expects the caller to hold api.quietly(): inf and nan
     without warnings.) Evaluate ``program`` on ``arrays`` (name -> ndarray of ``dtype``);
     returns the nodes and the id of the output node. Inputs named in ``wrt`` require grad.

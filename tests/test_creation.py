@@ -160,3 +160,51 @@ def test_empty_is_zeros():
     # PyTorch leaves torch.empty's memory as it was; gradcli gives zeros
     got = _ours("torch.empty(2, 3, dtype=torch.int32)", {}, "float32")
     assert got.shape == (2, 3) and got.value.dtype == np.int32 and not got.value.any()
+
+
+RANDOM = [
+    ("torch.rand(3)", {}),
+    ("torch.randn(2, 2)", {}),
+    ("torch.randn(20)", {}),
+    ("torch.rand(3, dtype=torch.float64)", {}),
+    ("torch.randint(0, 10, (3,))", {}),
+    ("torch.randint(5, (4,))", {}),
+    ("torch.randint(-3, 3, (2, 2), dtype=torch.int32)", {}),
+    ("torch.randperm(5)", {}),
+    ("torch.randperm(6, dtype=torch.float64)", {}),
+    ("torch.rand_like(x)", {"x": "randn(2)"}),
+    ("torch.randn_like(x) * x + torch.rand(2)", {"x": "randn(2)"}),
+    ("y * torch.randn(2) + x", {"y": "randn(2)", "x": "rand(2)"}),  # (in order of use)
+]
+
+
+def _torch_inputs(torch, values, dtype):
+    """The VALUE generators as torch calls, drawn in the order the program uses them."""
+    out = {}
+    for name, text in values.items():
+        kind, _, size = text.partition("(")
+        out[name] = getattr(torch, kind)(int(size.rstrip(")")), dtype=getattr(torch, dtype))
+    return out
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+@pytest.mark.parametrize("program,values", RANDOM, ids=[p for p, _ in RANDOM])
+def test_random_tensors_are_torchs_draws(torch, program, values, dtype):
+    torch.manual_seed(1234)
+    theirs = _theirs(torch, program, _torch_inputs(torch, values, dtype), dtype)
+    with api.quietly():
+        prog, arrays, wrt, cap, rng = api.prepare(program, values, None, dtype, 1234)
+        nodes, out = engine.forward(prog, arrays, set(wrt), dtype, cap, rng=rng)
+    ours = nodes[out]
+    assert np.asarray(ours.value).dtype.name == str(theirs.dtype).removeprefix("torch.")
+    np.testing.assert_array_equal(ours.value, theirs.numpy())
+
+
+def test_random_tensors_need_one_evaluation():
+    out = gradcli.evaluate("(x * torch.rand(2)).sum()", {"x": "1,2"}, random_seed=3)
+    again = gradcli.evaluate("(x * torch.rand(2)).sum()", {"x": "1,2"}, random_seed=3)
+    np.testing.assert_array_equal(out.grad["x"], again.grad["x"])
+    from gradcli import derivatives
+
+    with pytest.raises(GradcliError, match="needs one evaluation"):
+        derivatives.jvp("(x * torch.rand(2)).sum()", {"x": "1,2"}, {"x": "1,0"})

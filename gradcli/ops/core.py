@@ -107,6 +107,7 @@ class Op:
         "tensor_params",
         "integer",
         "bare",
+        "random",
     )
 
     def __init__(
@@ -145,6 +146,7 @@ class Op:
         tensor_overload=None,
         integer=None,
         bare=True,
+        random=False,
     ):
         self.name = name
         self.arity = arity  # number of tensor inputs, which come first
@@ -209,6 +211,7 @@ class Op:
         # (integer division, bool negation, ...); the kind of promotion is dtypes.kind_of's
         self.integer = integer
         self.bare = bare  # callable by its bare name (False: a Tensor method only, x.long())
+        self.random = random  # draws from the run's generator (its forward takes generator=)
 
     def names(self):
         """Every spelling that resolves to this op: bare names, qualified names and

@@ -273,6 +273,76 @@ def _eye(n, m=None, dtype="float32"):
     return np.eye(n, n if m is None else _whole(m, "m"), dtype=dtype)
 
 
+# ---- random tensors: the run's generator, PyTorch's draws -----------------------------------
+
+
+def _generator(generator, name):
+    if generator is None:
+        raise EvaluationError(
+            f"torch.{name}() in a program needs one evaluation: grad, batch, graph and explain "
+            "have it, but this command evaluates the program several times",
+            hint=f"give the random tensor as an input instead (x={name}(3))",
+        )
+    return generator
+
+
+def _drawn(draw, name, *args):
+    try:
+        return draw(*args)
+    except ValueError as e:  # rand of an integer dtype, randint's bounds, ...
+        raise EvaluationError(f"{name}(): {e}") from None
+
+
+def _rand(kind):
+    def forward(size, dtype, generator=None):
+        g = _generator(generator, kind)
+        return _drawn(g.rand if kind == "rand" else g.randn, kind, size, dtype)
+
+    return forward
+
+
+def _rand_like(kind):
+    def forward(a, dtype, generator=None):
+        g = _generator(generator, f"{kind}_like")
+        return _drawn(g.rand if kind == "rand" else g.randn, f"{kind}_like", a.shape, dtype)
+
+    return forward
+
+
+def _randint_args(attrs):
+    """torch.randint(high, size) or torch.randint(low, high, size): (low, high, size)."""
+    low, high, size = attrs["low"], attrs["high"], attrs["size"]
+    if size is None:
+        low, high, size = Whole(0), low, high
+    if size is None:
+        raise EvaluationError("randint() needs a size, e.g. torch.randint(0, 10, (3,))")
+    low, high = _whole(low, "randint(): low"), _whole(high, "randint(): high")
+    size = tuple(_whole(d, "randint(): size") for d in (size if isinstance(size, list) else [size]))
+    if low >= high:
+        raise EvaluationError(
+            f"random_ expects 'from' to be less than 'to', but got from={low} >= to={high}"
+        )
+    return low, high, _size({"size": size})
+
+
+def _randint(low, high=None, size=None, dtype="int64", generator=None):
+    low, high, size = _randint_args({"low": low, "high": high, "size": size})
+    g = _generator(generator, "randint")
+    return _drawn(g.randint, "randint", low, high, size, dtype)
+
+
+def _randperm_shape(shapes, attrs):
+    n = _whole(attrs["n"], "randperm(): n")
+    if n < 0:
+        raise ShapeError(f"n must be non-negative, got{n}")
+    return (n,)
+
+
+def _randperm(n, dtype="int64", generator=None):
+    g = _generator(generator, "randperm")
+    return _drawn(g.randperm, "randperm", _whole(n, "n"), dtype)
+
+
 def _constant(name, forward, shape, make_dtype, params, call, arity=0, **kw):
     return Op(
         name,
@@ -285,7 +355,8 @@ def _constant(name, forward, shape, make_dtype, params, call, arity=0, **kw):
         dtype=make_dtype,
         mirror=f"torch.{call}",
         call=call,
-        rule="none: a constant made in the program (no gradient)",
+        rule="none: a constant made in the program (no gradient)"
+        + (", drawn from the run's generator (--random-seed)" if kw.get("random") else ""),
         saves="none",
         **kw,
     )
@@ -387,5 +458,54 @@ ROWS = [
         arity=1,
         free=("fill_value",),
         methods=(),
+    ),
+    *(
+        _constant(
+            name,
+            _rand(name),
+            _sized,
+            _float_dtype,
+            {"size": REQUIRED, "dtype": None},
+            f"{name}(*size, dtype=None)",
+            variadic=True,
+            methods=(),
+            random=True,
+        )
+        for name in ("rand", "randn")
+    ),
+    *(
+        _constant(
+            f"{name}_like",
+            _rand_like(name),
+            _like,
+            _like_dtype,
+            {"dtype": None},
+            f"{name}_like(a, dtype=None)",
+            arity=1,
+            methods=(),
+            random=True,
+        )
+        for name in ("rand", "randn")
+    ),
+    _constant(
+        "randint",
+        _randint,
+        lambda shapes, attrs: _randint_args(attrs)[2],
+        lambda attrs, args, default_float: _chosen(attrs, "int64", default_float),
+        {"low": REQUIRED, "high": None, "size": None, "dtype": None},
+        "randint(low=0, high, size, dtype=None)",
+        free=("low", "high", "size"),
+        methods=(),
+        random=True,
+    ),
+    _constant(
+        "randperm",
+        _randperm,
+        _randperm_shape,
+        lambda attrs, args, default_float: _chosen(attrs, "int64", default_float),
+        {"n": REQUIRED, "dtype": None},
+        "randperm(n, dtype=None)",
+        methods=(),
+        random=True,
     ),
 ]
