@@ -7,7 +7,7 @@ import math
 
 from .. import dtypes
 from ..errors import EvaluationError, ShapeError
-from .core import REQUIRED, DType, Op, Whole, check_rank, lazy_numpy
+from .core import REQUIRED, DType, Op, V, Whole, check_rank, lazy_numpy
 
 np = lazy_numpy(globals())
 
@@ -105,7 +105,8 @@ def _like(shapes, attrs):
 
 def _like_dtype(attrs, args, default_float):
     v = args[0]
-    return _chosen(attrs, v.dtype.name if hasattr(v, "dtype") else None, default_float)
+    own = v.dtype.name if hasattr(v, "dtype") and v.dtype.kind != "c" else None
+    return _chosen(attrs, own, default_float)  # (a dual number's is its real dtype)
 
 
 def _float_dtype(attrs, args, default_float):
@@ -370,6 +371,7 @@ ROWS = [
         _tensor_dtype,
         {"data": REQUIRED, "dtype": None},
         "tensor(data, dtype=None)",
+        examples=(("sum(a * torch.tensor([1, 2, 3]))", V),),
         free=("data",),
         methods=(),
     ),
@@ -383,6 +385,7 @@ ROWS = [
             f"{name}(*size, dtype=None)",
             variadic=True,
             methods=(),
+            examples=((f"sum(a * torch.{name}(3))", V),) if name != "empty" else (),
         )
         for name, fill in (("zeros", 0), ("ones", 1), ("empty", 0))
     ),
@@ -393,6 +396,7 @@ ROWS = [
         _full_dtype,
         {"size": REQUIRED, "fill_value": REQUIRED, "dtype": None},
         "full(size, fill_value, dtype=None)",
+        examples=(("sum(a * torch.full((3,), 2.5))", V),),
         free=("fill_value",),
         methods=(),
     ),
@@ -403,6 +407,7 @@ ROWS = [
         _arange_dtype,
         {"start": REQUIRED, "end": None, "step": Whole(1), "dtype": None},
         "arange(start=0, end, step=1, dtype=None)",
+        examples=(("sum(a * torch.arange(3))", V),),
         free=("start", "end", "step"),
         methods=(),
     ),
@@ -413,6 +418,7 @@ ROWS = [
         _float_dtype,
         {"start": REQUIRED, "end": REQUIRED, "steps": REQUIRED, "dtype": None},
         "linspace(start, end, steps, dtype=None)",
+        examples=(("sum(a * torch.linspace(-1, 2, 3))", V),),
         free=("start", "end"),
         methods=(),
     ),
@@ -445,6 +451,7 @@ ROWS = [
             f"{name}_like(a, dtype=None)",
             arity=1,
             methods=(),
+            examples=((f"sum(a * a + torch.{name}_like(a))", V),),
         )
         for name, fill in (("zeros", 0), ("ones", 1))
     ),
@@ -455,6 +462,7 @@ ROWS = [
         _like_dtype,
         {"fill_value": REQUIRED, "dtype": None},
         "full_like(a, fill_value, dtype=None)",
+        examples=(("sum(a * torch.full_like(a, 3))", V),),
         arity=1,
         free=("fill_value",),
         methods=(),
