@@ -385,30 +385,6 @@ def _cast(method, target=None):
 
 
 ROWS = [
-    _cast("long", "int64"),
-    _cast("int", "int32"),
-    _cast("short", "int16"),
-    _cast("char", "int8"),
-    _cast("byte", "uint8"),
-    _cast("bool", "bool"),
-    _cast("float", "float32"),
-    _cast("double", "float64"),
-    _cast("half", "float16"),
-    _cast("bfloat16", "bfloat16"),
-    _cast("to"),
-    _cast("type"),
-    Op(
-        "_to_copy",
-        lambda a, dtype: a,  # the engine converts the operand to ``dtype``
-        (lambda g, o, a, dtype: g,),
-        "ToCopyBackward0",
-        _same,
-        params={"dtype": REQUIRED},
-        public=False,
-        saves="none",
-        mirror="a.to(dtype)",
-        rule="∂/∂a = 1, in a's dtype",
-    ),
     Op(
         "add",
         lambda a, b: a + b,
@@ -747,5 +723,32 @@ ROWS = [
         mirror="torch.isclose(a, b, rtol, atol, equal_nan)",
         rule="no gradient: a boolean",
         examples=(("sum(a * isclose(a, a + b * 1e-6))", {"a": ((4,), REAL), "b": ((4,), REAL)}),),
+    ),
+]
+# (after add: `gradcli ops` opens with add)
+ROWS += [
+    _cast("long", "int64"),
+    _cast("int", "int32"),
+    _cast("short", "int16"),
+    _cast("char", "int8"),
+    _cast("byte", "uint8"),
+    _cast("bool", "bool"),
+    _cast("float", "float32"),
+    _cast("double", "float64"),
+    _cast("half", "float16"),
+    _cast("bfloat16", "bfloat16"),
+    _cast("to"),
+    _cast("type"),
+    Op(
+        "_to_copy",
+        lambda a, dtype: a,  # the engine converts the operand to ``dtype``
+        (lambda g, o, a, dtype: g,),
+        "ToCopyBackward0",
+        _same,
+        params={"dtype": REQUIRED},
+        public=False,
+        saves="none",
+        mirror="a.to(dtype)",
+        rule="∂/∂a = 1, in a's dtype",
     ),
 ]

@@ -315,10 +315,13 @@ def _randint_args(attrs):
     low, high, size = attrs["low"], attrs["high"], attrs["size"]
     if size is None:
         low, high, size = Whole(0), low, high
-    if size is None:
-        raise EvaluationError("randint() needs a size, e.g. torch.randint(0, 10, (3,))")
+    if not isinstance(size, list):
+        raise EvaluationError(
+            "randint() takes a size tuple last: torch.randint(high, (3,)) or "
+            "torch.randint(low, high, (3,))"
+        )
     low, high = _whole(low, "randint(): low"), _whole(high, "randint(): high")
-    size = tuple(_whole(d, "randint(): size") for d in (size if isinstance(size, list) else [size]))
+    size = tuple(_whole(d, "randint(): size") for d in size)
     if low >= high:
         raise EvaluationError(
             f"random_ expects 'from' to be less than 'to', but got from={low} >= to={high}"
