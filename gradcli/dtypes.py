@@ -316,3 +316,7 @@ BOOL_REFUSED = {
 BOOL_REFUSED |= {"trunc": "\"trunc_vml_cpu\" not implemented for 'Bool'"}
 BOOL_REFUSED |= {"abs": "\"abs_cpu\" not implemented for 'Bool'"}
 BOOL_REFUSED |= {"relu": "Boolean inputs not supported for relu"}
+# Python scalars an operator promotes with besides its tensors: clamp's bounds (an int64
+# tensor clamped at 0.5 is float), square's exponent 2 (a bool tensor squared is int64)
+SCALAR_ATTRS = {"clamp": ("min", "max")}
+IMPLICIT = {"square": 2}

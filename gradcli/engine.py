@@ -91,6 +91,11 @@ def _typed(op, args, dtype, attrs=None):
     skip = dtypes.CONDITIONS.get(op.name)
     described = [_scalar(a.value) if a.op == "number" else _real(a.value) for a in args]
     promoted = [d for k, d in enumerate(described) if k != skip]
+    for k in dtypes.SCALAR_ATTRS.get(op.name, ()):
+        if attrs and isinstance(attrs.get(k), float):
+            promoted.append(_scalar(attrs[k]))
+    if op.name in dtypes.IMPLICIT:
+        promoted.append(dtypes.IMPLICIT[op.name])
     if cast is not None:  # x.to(dtype), x.sum(dtype=...): the op computes in that dtype
         out = dtypes.as_dtype(cast)
         if kind == "floating_only" and op.name != "_to_copy":

@@ -73,10 +73,22 @@ def _tensor(data, dtype):
     return dtypes.cast(values, dtype)
 
 
+def _depth(data):
+    """How deeply lists nest (without recursion)."""
+    deepest, stack = 0, [(data, 0)]
+    while stack:
+        item, d = stack.pop()
+        if isinstance(item, (list, tuple)):
+            deepest = max(deepest, d + 1)
+            stack.extend((x, d + 1) for x in item)
+    return deepest
+
+
 def _tensor_shape(shapes, attrs):
     data = attrs["data"]
     if not isinstance(data, (list, tuple, bool, float)):
         raise ShapeError("torch.tensor() takes a number, True/False or a nested list of numbers")
+    check_rank((0,) * _depth(data))  # too deep for numpy: say so
     try:
         return check_rank(np.array(data, dtype=np.float64).shape)
     except ValueError:
