@@ -54,12 +54,20 @@ def _kw(op, attrs):
     return attrs
 
 
+_EVAL_DTYPES: dict = {}  # "float32" -> np.dtype("float32"), looked up once
+
+
 def _plain(args, dtype):
     """Whether every tensor operand has the evaluation dtype (no promotion to decide)."""
+    ev = _EVAL_DTYPES.get(dtype)
+    if ev is None:
+        ev = _EVAL_DTYPES.setdefault(dtype, np.dtype(dtype))
     for a in args:
         v = a.value
-        if not isinstance(v, float) and v.dtype != dtype:
-            return False
+        if v.__class__ is not float and not isinstance(v, float):
+            t = v.dtype
+            if t is not ev and t != ev:
+                return False
     return True
 
 
@@ -70,6 +78,11 @@ def _typed(op, args, dtype, attrs=None):
     converted to the dtype the op computes in; a number literal is a Python scalar (a
     "wrapped number": ``i + 2`` stays int64), passed as a float where the op computes in
     floating point. Complex dual numbers (forward mode) promote as their real dtype."""
+    if attrs is None and not callable(op.dtype) and _plain(args, dtype):  # the common case
+        if op.numbers:
+            return [a.value for a in args], op.dtype or dtype, op.forward
+        operands = [np.asarray(a.value, dtype=dtype) if a.op == "number" else a.value for a in args]
+        return operands, op.dtype or dtype, op.forward
     if callable(op.dtype):  # a tensor made in the program: the row says its dtype
         ev = np.dtype(dtype)
         real = ev.name if ev.kind != "c" else "float32" if ev.itemsize == 8 else "float64"
