@@ -73,7 +73,7 @@ class Result:
         encode = encode or json_value
         out = {
             "expr": self.program.text,
-            "dtype": self.dtype,
+            "dtype": getattr(self.value, "dtype", np.dtype(self.dtype)).name,  # the output's
             "value": encode(self.value),
             "shape": list(self.shape),
             "grad_fn": self.grad_fn,
@@ -204,7 +204,8 @@ def prepare(
     # requires grad and reports a grad of None.
     names = list(program.inputs) + [n for n in inputs if n not in program.inputs]
     arrays = {n: to_array(inputs[n], dtype, n, rng, cap) for n in names}
-    return program, arrays, resolve_wrt(names, wrt), cap, rng
+    fixed = {n: a.dtype.name for n, a in arrays.items() if a.dtype.kind != "f"}  # int, bool
+    return program, arrays, resolve_wrt(names, wrt, fixed), cap, rng
 
 
 class _LazyRng:
@@ -241,7 +242,7 @@ def run(
     parsed the program and hold quietly() themselves (batch enters it once for all records)."""
     program, arrays, wrt, cap, rng = prepare(program, inputs, wrt, dtype, random_seed, max_elements)
     nodes, out = engine.forward(
-        program, arrays, set(wrt), dtype, cap, lean=keep == "inputs" and not detect_anomaly
+        program, arrays, set(wrt), dtype, cap, lean=keep == "inputs" and not detect_anomaly, rng=rng
     )
     text = (lambda node: program.source(program.nodes[node.src])) if detect_anomaly else None
     if detect_anomaly:
@@ -253,15 +254,25 @@ def run(
     return Result(program, nodes, out, wrt, dtype, keep)
 
 
-def resolve_wrt(inputs: Sequence[str], wrt: str | Iterable[str] | None) -> list[str]:
-    """The input names that require grad, in input order."""
+def resolve_wrt(
+    inputs: Sequence[str], wrt: str | Iterable[str] | None, fixed: Mapping[str, str] | None = None
+) -> list[str]:
+    """The input names that require grad, in input order. ``fixed`` maps the integer and
+    boolean inputs to their dtype: they never require grad (PyTorch refuses them)."""
+    fixed = fixed or {}
     if wrt is None:
-        return list(inputs)
+        return [n for n in inputs if n not in fixed]
     names = [w.strip() for w in wrt.split(",")] if isinstance(wrt, str) else list(wrt)
     unknown = [n for n in names if n and n not in inputs]
     if unknown:
         raise InputError(
             f"--wrt names {', '.join(shown(u) for u in unknown[:10])}, not an input",
             hint=f"the inputs are {', '.join(short(i) for i in list(inputs)[:10]) or 'none'}",
+        )
+    refused = [n for n in names if n in fixed]
+    if refused:
+        raise InputError(
+            "only Tensors of floating point dtype can require gradients",
+            hint=f"--wrt names {shown(refused[0])}, which is {fixed[refused[0]]}; leave it out",
         )
     return [n for n in inputs if n in names]

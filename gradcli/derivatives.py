@@ -46,6 +46,9 @@ def _dual(arrays, dtype, direction):
     h = STEP[dtype]
     out = {}
     for name, x in arrays.items():
+        if x.dtype.kind not in "fc":  # an integer or bool input carries no tangent
+            out[name] = x
+            continue
         z = x.astype(COMPLEX[dtype])
         if name in direction:
             z = z + 1j * h * direction[name]

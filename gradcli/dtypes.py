@@ -263,3 +263,60 @@ def json_ready(a):
     if a.dtype.kind not in "biu":
         raise TypeError(f"json_ready takes integer or bool arrays, not {a.dtype}")
     return a.tolist()
+
+
+# ---- each operator's kind of promotion (promote_for), by name --------------------------------
+# Checked against torch 2.13 on int64 and bool tensors. An operator not listed is floating
+# point only (PyTorch's nn, loss and convolution kernels refuse integers); its kernel name, in
+# the message, is its own name unless KERNELS says PyTorch's.
+_KIND_NAMES = {
+    "same": "neg abs relu sign floor ceil round trunc square nan_to_num hardtanh relu6 clone "
+    "detach contiguous reshape flatten view unflatten movedim expand_as tile fliplr flipud "
+    "narrow index select slice alias unsqueeze squeeze squeeze_dims transpose permute_T expand "
+    "reshape_view permute repeat flip roll tril triu diagonal transpose_last permute_axes diag "
+    "diag_embed diagonal_view max min amax amin pixel_shuffle pixel_unshuffle",
+    "promote": "add sub mul pow maximum minimum floor_divide remainder fmod heaviside clamp cat "
+    "stack where dot mv mm matmul outer kron bmm tensordot cross baddbmm addmm addmv",
+    "sum": "sum prod cumsum trace",
+    "float": "div div_scalar reciprocal exp log sqrt sin cos tan tanh sigmoid log1p expm1 erf "
+    "asin acos atan sinh cosh atan2 log2 log10 exp2 rsqrt asinh acosh atanh rad2deg deg2rad "
+    "sinc logit lgamma digamma polygamma erfinv i0 copysign xlogy logsumexp softsign",
+    "bool": "lt le gt ge eq ne logical_and logical_or logical_xor logical_not isnan isinf "
+    "isfinite signbit isclose",
+    "integral_only": "bitwise_and bitwise_or bitwise_xor bitwise_not",
+    "integer_only": "bitwise_left_shift bitwise_right_shift",
+}
+OP_KINDS = {name: kind for kind, names in _KIND_NAMES.items() for name in names.split()}
+KERNELS = {
+    "softmax": "softmax_lastdim_kernel_impl",
+    "log_softmax": "log_softmax_lastdim_kernel_impl",
+    "gelu": "GeluKernelImpl",
+    "mse_loss": "mse_cpu",
+    "bitwise_left_shift": "lshift_cpu",
+    "bitwise_right_shift": "rshift_cpu",
+}
+_CPU = "leaky_relu hypot logaddexp logaddexp2 elu softplus silu frac bitwise_and bitwise_or"
+KERNELS.update({n: f"{n}_cpu" for n in (_CPU + " bitwise_xor bitwise_not").split()})
+CONDITIONS = {"where": 0}  # operand that is a condition, not promoted with the others
+
+
+def kind_of(name):
+    """(promotion kind, kernel name for PyTorch's message) of an operator."""
+    return OP_KINDS.get(name, "floating_only"), KERNELS.get(name, name)
+
+
+# dtype= on these converts the input first: inside the op (sum, mean, prod, cumsum: one
+# node, as PyTorch records it), or as a copy before it (softmax: ToCopyBackward0 first)
+CAST_INPUT = {"sum", "mean", "prod", "cumsum", "softmax", "log_softmax", "_to_copy"}
+COPY_FIRST = {"softmax", "log_softmax"}
+# Operators that keep their operand's dtype but have no loop for bool (torch 2.13's messages)
+BOOL_REFUSED = {
+    n: f"\"{n}_vml_cpu\" not implemented for 'Bool'" for n in ("floor", "ceil", "round")
+}
+BOOL_REFUSED |= {"trunc": "\"trunc_vml_cpu\" not implemented for 'Bool'"}
+BOOL_REFUSED |= {"abs": "\"abs_cpu\" not implemented for 'Bool'"}
+BOOL_REFUSED |= {"relu": "Boolean inputs not supported for relu"}
+# Python scalars an operator promotes with besides its tensors: clamp's bounds (an int64
+# tensor clamped at 0.5 is float), square's exponent 2 (a bool tensor squared is int64)
+SCALAR_ATTRS = {"clamp": ("min", "max")}
+IMPLICIT = {"square": 2}

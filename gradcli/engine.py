@@ -1,13 +1,16 @@
 """The passes: a forward loop that instantiates the program for given inputs, and a reverse
 loop that accumulates adjoints. Both are plain loops over a list in topological order."""
 
+import contextvars
 import math
 
 import numpy as np
 
+from . import dtypes, intops
 from .errors import EvaluationError, GradcliError
 from .inputs import MAX_ELEMENTS
 from .ops import OPS, fmt_shape
+from .ops.core import Whole
 from .ops.results import Results, spread
 from .parser import caret, short
 
@@ -38,11 +41,129 @@ class Node:
         self.bufs: tuple[_Buffer, ...] = ()  # the engine's buffers this value lives in
 
 
-def _operands(op, args, dtype):
+def _operands(op, args, dtype, attrs=None):
     """Argument values for an op: Python numbers stay numbers only where PyTorch takes them."""
-    if op.numbers:
-        return [a.value for a in args]
-    return [np.asarray(a.value, dtype=dtype) if a.op == "number" else a.value for a in args]
+    return _typed(op, args, dtype, attrs)[0]
+
+
+def _kw(op, attrs):
+    """The attributes an op's rules take: a dtype= that converts the input is the engine's
+    (_typed), not the rule's."""
+    if not attrs:
+        return {}
+    if op.name in dtypes.CAST_INPUT and op.name != "_to_copy":
+        return {k: v for k, v in attrs.items() if k != "dtype"}
+    return attrs
+
+
+_EVAL_DTYPES: dict = {}  # "float32" -> np.dtype("float32"), looked up once
+
+
+def _plain(args, dtype):
+    """Whether every tensor operand has the evaluation dtype (no promotion to decide)."""
+    ev = _EVAL_DTYPES.get(dtype)
+    if ev is None:
+        ev = _EVAL_DTYPES.setdefault(dtype, np.dtype(dtype))
+    for a in args:
+        v = a.value
+        if v.__class__ is not float and not isinstance(v, float):
+            t = v.dtype
+            if t is not ev and t != ev:
+                return False
+    return True
+
+
+def _typed(op, args, dtype, attrs=None):
+    """(operands, the result's dtype, the forward to call) for an op on these arguments, by
+    PyTorch's type promotion (dtypes.promote_for, the kind dtypes.kind_of gives the op).
+    Operands of the evaluation dtype compute as they always have. Otherwise each operand is
+    converted to the dtype the op computes in; a number literal is a Python scalar (a
+    "wrapped number": ``i + 2`` stays int64), passed as a float where the op computes in
+    floating point. Complex dual numbers (forward mode) promote as their real dtype."""
+    if attrs is None and not callable(op.dtype) and _plain(args, dtype):  # the common case
+        if op.numbers:
+            return [a.value for a in args], op.dtype or dtype, op.forward
+        operands = [np.asarray(a.value, dtype=dtype) if a.op == "number" else a.value for a in args]
+        return operands, op.dtype or dtype, op.forward
+    if callable(op.dtype):  # a tensor made in the program: the row says its dtype
+        ev = np.dtype(dtype)
+        real = ev.name if ev.kind != "c" else "float32" if ev.itemsize == 8 else "float64"
+        made = op.dtype(attrs or {}, [a.value for a in args], real)
+        values = [a.value for a in args]
+        extra = {"dtype": made}
+        if op.random:  # torch.randn(3) in the program: the run's generator draws it
+            extra["generator"] = _GENERATOR.get()
+        return values, np.dtype(made), lambda *a, **kw: op.forward(*a, **{**kw, **extra})
+    cast = attrs.get("dtype") if attrs and op.name in dtypes.CAST_INPUT else None
+    if cast is None and _plain(args, dtype):
+        if op.numbers:
+            return [a.value for a in args], op.dtype or dtype, op.forward
+        operands = [np.asarray(a.value, dtype=dtype) if a.op == "number" else a.value for a in args]
+        return operands, op.dtype or dtype, op.forward
+    kind, kernel = dtypes.kind_of(op.name)
+    ev = np.dtype(dtype)
+    real = ev if ev.kind != "c" else np.dtype(np.float32 if ev.itemsize == 8 else np.float64)
+    skip = dtypes.CONDITIONS.get(op.name)
+    described = [_scalar(a.value) if a.op == "number" else _real(a.value) for a in args]
+    promoted = [d for k, d in enumerate(described) if k != skip]
+    for k in dtypes.SCALAR_ATTRS.get(op.name, ()):
+        if attrs and isinstance(attrs.get(k), float):
+            promoted.append(_scalar(attrs[k]))
+    if op.name in dtypes.IMPLICIT:
+        promoted.append(dtypes.IMPLICIT[op.name])
+    if cast is not None:  # x.to(dtype), x.sum(dtype=...): the op computes in that dtype
+        out = dtypes.as_dtype(cast)
+        if kind == "floating_only" and op.name != "_to_copy":
+            dtypes.promote_for(kind, (out, "tensor"), kernel=kernel)  # mean(dtype=int64): refused
+        kind = "promote"
+    else:
+        out = dtypes.promote_for(kind, *promoted, default_float=real.name, kernel=kernel)
+    if kind == "bool":
+        compute = dtypes.result_type(*promoted, default_float=real.name)
+    else:
+        compute = None if kind == "long" else out
+    if out.kind == "b" and op.name in dtypes.BOOL_REFUSED:
+        raise EvaluationError(dtypes.BOOL_REFUSED[op.name])
+    if ev.kind == "c" and out.kind == "f":
+        out = np.promote_types(out, np.complex64)
+    if ev.kind == "c" and compute is not None and compute.kind == "f":
+        compute = np.promote_types(compute, np.complex64)
+    operands = []
+    for k, a in enumerate(args):
+        v = a.value
+        if k == skip or compute is None:
+            operands.append(v if a.op != "number" else np.asarray(v, dtype=ev))
+        elif a.op == "number":
+            if compute.kind in "fc":
+                operands.append(float(v) if op.numbers else np.asarray(v, dtype=compute))
+            else:
+                if op.name == "pow" and k == 1:  # i ** -1, int8 ** 300: PyTorch refuses
+                    intops.check_exponent(described[k], compute)
+                operands.append(dtypes.convert(described[k], compute))
+        elif v.dtype == compute:
+            operands.append(v)
+        else:
+            real_v = v.real if v.dtype.kind == "c" else v  # (a dual number's value)
+            operands.append(
+                v.astype(compute) if compute.kind == "c" else dtypes.cast(real_v, compute)
+            )
+    integer = compute is not None and compute.kind in "biu" and op.integer is not None
+    return operands, out, op.integer if integer else op.forward
+
+
+def _scalar(v):
+    """A number literal as type promotion sees it: int for one written as an integer."""
+    return int(v) if isinstance(v, Whole) and math.isfinite(v) else float(v)
+
+
+def _real(v):
+    """An array as type promotion sees it (a complex dual number as its real dtype)."""
+    if v.dtype.kind == "c":
+        return (
+            np.float32 if v.dtype.itemsize == 8 else np.float64,
+            "tensor" if v.ndim else "zerodim",
+        )
+    return v
 
 
 def check_size(shape, max_elements, what):
@@ -60,7 +181,21 @@ def check_size(shape, max_elements, what):
 PLANS = 16  # evaluation plans kept per program
 
 
-def forward(program, arrays, wrt, dtype, max_elements=MAX_ELEMENTS, lean=False):
+# The run's random generator (gradcli.rng, PyTorch's), for torch.rand()/randn()/... made in
+# the program; None where a command evaluates the program more than once (jvp, check, ...)
+_GENERATOR: contextvars.ContextVar = contextvars.ContextVar("generator", default=None)
+
+
+def forward(program, arrays, wrt, dtype, max_elements=MAX_ELEMENTS, lean=False, rng=None):
+    """With ``rng``, random tensors made in the program draw from it (after the inputs)."""
+    token = _GENERATOR.set(rng)
+    try:
+        return _evaluate(program, arrays, wrt, dtype, max_elements, lean)
+    finally:
+        _GENERATOR.reset(token)
+
+
+def _evaluate(program, arrays, wrt, dtype, max_elements=MAX_ELEMENTS, lean=False):
     """(Like every pass here, it expects the caller to hold api.quietly(): inf and nan
     without warnings.) Evaluate ``program`` on ``arrays`` (name -> ndarray of ``dtype``);
     returns the nodes and the id of the output node. Inputs named in ``wrt`` require grad.
@@ -194,12 +329,20 @@ def _replay(plan, program, arrays, dtype, lean=False):
             value = _const(p.attrs["value"], dtype)
         else:
             op = OPS[op_name]
-            operands = _operands(op, [nodes[a] for a in args], dtype)
+            argn = [nodes[a] for a in args]
+            operands, out_dtype, forward_fn = _typed(op, argn, dtype, attrs)
             fn = (
                 op.ufunc(operands)
-                if lean and big is not None and op.ufunc is not None and _c_order(operands)
+                if lean
+                and big is not None
+                and op.ufunc is not None
+                and forward_fn is op.forward
+                and out_dtype == big
+                and _plain(argn, dtype)
+                and _c_order(operands)
                 else None
             )
+            argn = None
             try:
                 if fn is not None:
                     mine = _dying(drop[len(nodes)], nodes, shape, big)
@@ -208,9 +351,7 @@ def _replay(plan, program, arrays, dtype, lean=False):
                         mine = _Buffer(np.empty(shape, big) if spare is None else spare)
                     value = fn(*operands, out=mine.array)
                 else:
-                    value = np.asarray(
-                        op.forward(*operands, **(attrs or {})), dtype=op.dtype or dtype
-                    )
+                    value = np.asarray(forward_fn(*operands, **_kw(op, attrs)), dtype=out_dtype)
             except GradcliError as e:
                 raise _at(e, program, p) from None
         node = Node(len(nodes), op_name, args, attrs, src, value, rg, label, name)
@@ -334,12 +475,14 @@ def _forward(program, arrays, wrt, dtype, max_elements):
         attrs = attrs or {}
         shape = op.shape([a.shape for a in argn], attrs)
         check_size(shape, max_elements, lambda: "the result")  # _at() says where
-        value = np.asarray(
-            op.forward(*_operands(op, argn, dtype), **attrs), dtype=op.dtype or dtype
-        )
+        operands, out_dtype, fn = _typed(op, argn, dtype, attrs)
+        value = np.asarray(fn(*operands, **_kw(op, attrs)), dtype=out_dtype)
         if value.shape != shape:
             raise RuntimeError(f"{opname}: shape rule says {shape}, forward gave {value.shape}")
-        rg = op.grads is not None and any(a.requires_grad for a in argn)
+        # an integer or bool result cuts the graph: it cannot require grad
+        rg = (
+            op.grads is not None and value.dtype.kind in "fc" and any(a.requires_grad for a in argn)
+        )
         label = op.label_for(tuple(a.op == "number" for a in argn), attrs) if rg else None
         nodes.append(
             Node(len(nodes), opname, tuple(args), attrs or None, current[0], value, rg, label)
@@ -373,6 +516,9 @@ def _forward(program, arrays, wrt, dtype, max_elements):
                 # elements are emitted on first use; a list argument takes them all
                 args = spread(p.op, [where[a] for a in p.args])
                 op = OPS[p.op]
+                cast = p.attrs.get("dtype") if p.op in dtypes.COPY_FIRST and p.attrs else None
+                if cast is not None and nodes[args[0]].value.dtype != cast:  # softmax(dtype=)
+                    args[0] = emit("_to_copy", (args[0],), {"dtype": cast})
                 if op.lower is not None:
                     emit_from = op.lower(emit, nodes.__getitem__, args, p.attrs or {})
                 else:
@@ -458,8 +604,8 @@ def backward(nodes, out, seed, dtype, text=None, on_step=None, free=False):
             continue
         op = OPS[node.op]
         argn = [nodes[a] for a in node.args]
-        vals = _operands(op, argn, dtype)
-        attrs = node.attrs or {}
+        vals = _operands(op, argn, dtype, node.attrs)
+        attrs = _kw(op, node.attrs)
         # a tuple holds one rule per input; a function (cat, stack) gives all at once
         rules = op.grads
         every = (
@@ -491,7 +637,7 @@ def backward(nodes, out, seed, dtype, text=None, on_step=None, free=False):
                     into = None
                 else:
                     ga = rule(g, node.value, *vals, **attrs)
-            ga = _unbroadcast(np.asarray(ga), argn[k].shape, dtype)
+            ga = _unbroadcast(np.asarray(ga), argn[k].shape, argn[k].value.dtype)
             if text is not None:  # --detect-anomaly: name the first backward step to go bad
                 bad = _first_bad(ga)
                 if bad is not None and _first_bad(g) is None:
@@ -623,11 +769,11 @@ def make_seed(out_node, seed, dtype):
                 hint=f"the output has shape {fmt_shape(shape)}; pass --seed-vector with that "
                 f"shape to get the vector-Jacobian product",
             )
-        return np.ones((), dtype=dtype)
+        return np.ones((), dtype=out_node.value.dtype)
     if seed.shape != shape:
         raise EvaluationError(
             f"seed vector has shape {fmt_shape(seed.shape)} but the output has shape "
             f"{fmt_shape(shape)}; they must match (Mismatch in shape: grad_output[0] and "
             f"output[0])"
         )
-    return seed.astype(dtype, copy=False)
+    return seed.astype(out_node.value.dtype, copy=False)  # read in the output's dtype

@@ -97,7 +97,7 @@ def _title(node):
 def _evaluated(expr, inputs, seed_vector, wrt, dtype, random_seed, max_elements):
     """The forward pass, and the seed vector as an array (or None)."""
     program, arrays, names, cap, rng = prepare(expr, inputs, wrt, dtype, random_seed, max_elements)
-    nodes, out = engine.forward(program, arrays, set(names), dtype, cap)
+    nodes, out = engine.forward(program, arrays, set(names), dtype, cap, rng=rng)
     seed = None if seed_vector is None else to_array(seed_vector, dtype, "seed vector", rng, cap)
     return program, nodes, out, names, seed
 

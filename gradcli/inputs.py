@@ -30,6 +30,11 @@ _GENERATOR = re.compile(
 )
 _RANDINT = re.compile(r"([^()\[\]]*?),\s*[(\[]([^()\[\]]*)[)\]]\s*$")
 DTYPES = ("float32", "float64")
+# A typed VALUE names its dtype: int64:0,2,1, bool:[true,false], float64:randn(3); in JSON,
+# {"dtype": "int64", "data": [0, 2, 1]}
+TYPED = ("float32", "float64", "int64", "int32", "int16", "int8", "uint8", "bool")
+_TYPED = re.compile(r"\s*(" + "|".join(TYPED) + r")\s*:(.*)\Z", re.S)
+_WHOLE = re.compile(r"[+-]?\d+\Z")
 
 
 def _reject_constant(name):
@@ -108,8 +113,8 @@ def parse_value(text, name="value"):
     text = text.strip()
     if not text:
         raise InputError(f"{name}: empty value; give a number, a list like 1,2,3 or JSON")
-    if _GENERATOR.match(text):
-        return text
+    if _GENERATOR.match(text) or _TYPED.match(text):
+        return text  # kept as text: to_array reads it
     if _NUMBER.match(text):
         return float(text)
     if text[0] in '[{"' or text in ("null", "true", "false"):
@@ -215,6 +220,9 @@ def _amount(n):
 def _to_array(value, dtype, name, rng, max_elements):
     import numpy as np
 
+    typed = _typed(value, name)
+    if typed is not None:
+        return _typed_array(*typed, name, rng, max_elements)
     if isinstance(value, str):
         m = _GENERATOR.match(value)
         if m:
@@ -308,6 +316,113 @@ def _checked(value, dtype, name):
             f"{name}: nested {len(shape)} lists deep; a tensor has at most {MAX_DIMS} dimensions"
         )
     return np.array(flat, dtype=dtype).reshape(shape)
+
+
+def _typed(value, name):
+    """(dtype, data) of a typed VALUE -- "int64:0,2,1" or {"dtype": "int64", "data": ...} --
+    or None for an untyped one."""
+    if isinstance(value, str):
+        m = _TYPED.match(value)
+        return (m.group(1), m.group(2).strip()) if m else None
+    if not isinstance(value, dict):
+        return None
+    extra = sorted(set(value) - {"dtype", "data"})
+    if extra or "dtype" not in value or "data" not in value:
+        raise InputError(
+            f'{name}: a typed value is an object with exactly the keys "dtype" and "data"'
+            + (f", not {shown(extra[0])}" if extra else ""),
+            hint='e.g. {"dtype": "int64", "data": [0, 2, 1]}',
+        )
+    if value["dtype"] not in TYPED:
+        raise InputError(
+            f"{name}: unknown dtype {shown(str(value['dtype']))}",
+            hint=f"a typed value is one of {', '.join(TYPED)}",
+        )
+    return value["dtype"], value["data"]
+
+
+def _typed_array(dtype, data, name, rng, max_elements):
+    """A typed VALUE as an array of its dtype. Floating data takes the untyped path in that
+    dtype; integer and bool data must be whole numbers (bool: true/false, or numbers, nonzero
+    being true) that fit the dtype, as torch.tensor(data, dtype=...) requires."""
+    import numpy as np
+
+    from .dtypes import cast
+
+    if isinstance(data, str):
+        if not data:
+            raise InputError(f"{name}: empty value after '{dtype}:'")
+        m = _GENERATOR.match(data)
+        if m and dtype in DTYPES:
+            return _to_array(data, dtype, name, rng, max_elements)
+        if m:
+            kind = m.group(1)
+            if kind in ("rand", "randn", "linspace"):
+                raise InputError(
+                    f"{name}: {kind}() makes floating point values, not {dtype}",
+                    hint=f"use float32:{kind}(...) or float64:{kind}(...)",
+                )
+            draw = "int64" if kind in ("randint", "randperm") else "float64"
+            arr = _generate(kind, m.group(2), draw, name, rng, max_elements)
+            return cast(arr, dtype)
+        if dtype in DTYPES:
+            return _to_array(data, dtype, name, rng, max_elements)
+        if data[0] in "[{" or data in ("true", "false"):
+            data = parse_value(data, name)
+        else:
+            items = [t.strip() for t in data.split(",")]
+            data = [_typed_token(t, dtype, name) for t in items]
+            data = data[0] if len(items) == 1 else data
+    elif dtype in DTYPES:
+        return _to_array(data, dtype, name, rng, max_elements)
+    try:
+        obj = np.array(data, dtype=object)
+    except (ValueError, RecursionError):
+        raise InputError(
+            f"{name}: ragged nested list (rows of different lengths or depths)"
+        ) from None
+    if obj.ndim > MAX_DIMS:
+        raise InputError(f"{name}: a tensor has at most {MAX_DIMS} dimensions")
+    dt = np.dtype(dtype)
+    flat = obj.reshape(-1)
+    if any(isinstance(v, (list, tuple)) for v in flat.tolist()):
+        raise InputError(f"{name}: ragged nested list (rows of different lengths or depths)")
+    for v in flat.tolist():
+        _check_element(v, dt, name)
+    if dt.kind == "b":
+        return np.array([bool(v) for v in flat.tolist()], dtype=bool).reshape(obj.shape)
+    return np.array([int(v) for v in flat.tolist()], dtype=dt).reshape(obj.shape)
+
+
+def _typed_token(text, dtype, name):
+    """One item of a typed comma list: a whole number, or true/false for bool."""
+    low = text.lower()
+    if dtype == "bool" and low in ("true", "false"):
+        return low == "true"
+    if _WHOLE.match(text):
+        return int(text)
+    what = "true, false or a whole number" if dtype == "bool" else "a whole number"
+    raise InputError(f"{name}: {ascii(text[:40])} is not {what} ({dtype})")
+
+
+def _check_element(v, dt, name):
+    import numpy as np
+
+    if dt.kind == "b" and type(v) is bool:
+        return
+    if type(v) is float and v.is_integer():
+        v = int(v)
+    if type(v) is not int:
+        what = "true/false or whole numbers" if dt.kind == "b" else "whole numbers"
+        got = json.dumps(v) if isinstance(v, (bool, float, str)) or v is None else type(v).__name__
+        raise InputError(f"{name}: {dt.name} values are {what}, got {got[:40]}")
+    if dt.kind != "b":
+        info = np.iinfo(dt)
+        if not info.min <= v <= info.max:
+            raise InputError(
+                f"{name}: {_amount(v) if abs(v) > 10**18 else v} does not fit in {dt.name} "
+                f"({info.min} to {info.max})"
+            )
 
 
 def _where(path):

@@ -21,6 +21,7 @@ from . import ops as _ops
 from .errors import GradcliError, ParseError, UnknownNameError
 from .ops import INTEGER_OR_TUPLE_PARAMS, INTEGER_PARAMS, KEYWORDS, REQUIRED, SEQUENCE_PARAMS
 from .ops import results as _results
+from .ops.core import DTYPE_NAMES, DType, Whole
 
 CONSTANT_NAMES = {"True": True, "False": False, "None": None}
 NUMBER_NAMES = {"inf": math.inf, "nan": math.nan}  # handy in a calculator: clamp(x, max=inf)
@@ -160,6 +161,10 @@ INTEGER_FOLDS: dict[str, Callable[..., int]] = {
 def _fold(op, a, b: Any = None):  # b: a number, None for the unary ops
     """Python-number arithmetic with IEEE results instead of exceptions (1/0 -> inf)."""
     try:
+        if isinstance(a, Whole) and (b is None or isinstance(b, Whole)):
+            whole = _whole_fold(op, a, b)  # Python's int arithmetic stays int
+            if whole is not None:
+                return whole
         if op == "add":
             return a + b
         if op == "sub":
@@ -194,6 +199,16 @@ def _fold(op, a, b: Any = None):  # b: a number, None for the unary ops
     except ValueError:
         return math.nan
     raise AssertionError(op)
+
+
+def _whole_fold(op, a, b):
+    """+, -, *, //, % and ** (a power >= 0) of integer literals: an integer, as in Python."""
+    if op not in ("add", "sub", "mul", "neg", "floor_divide", "remainder", "pow"):
+        return None
+    if (op in ("floor_divide", "remainder") and b == 0) or (op == "pow" and b < 0):
+        return None
+    r = _fold(op, float(a), None if b is None else float(b))
+    return Whole(r) if math.isfinite(r) and r.is_integer() else None
 
 
 class Builder:
@@ -377,7 +392,8 @@ class Builder:
                 tok.start_pos,
                 tok.end_pos,
             )
-        params = list(op.params)
+        # dtype= is keyword-only, as in PyTorch's signatures (x.to(dtype) says otherwise)
+        params = [p for p in op.params if p != "dtype" or p in op.free]
         if op.listarg and op.variadic:  # einsum('ij,jk', a, b) or einsum('ij,jk', [a, b])
             if not positional or positional[0].kind != "const":
                 raise self.error(
@@ -499,6 +515,16 @@ class Builder:
         default = op.params[pname]
         if pname in op.free:
             return value
+        if pname == "dtype":  # sum(x, dtype=torch.float64)
+            if not (isinstance(value, DType) or (value is None and default is None)):
+                raise self.error(
+                    ParseError,
+                    f"{fname}(): dtype must be a dtype such as torch.float64, not "
+                    f"{_describe(value)}",
+                    e.start,
+                    e.end,
+                )
+            return value
         integer = pname in INTEGER_PARAMS or (
             isinstance(default, int) and not isinstance(default, bool)
         )
@@ -615,7 +641,9 @@ class Builder:
         return e
 
     def number(self, tok):
-        return E("num", float(tok), tok.start_pos, tok.end_pos)
+        text = str(tok)
+        whole = text.isdigit()  # written as an integer: a Python int to type promotion
+        return E("num", Whole(text) if whole else float(text), tok.start_pos, tok.end_pos)
 
     def string(self, tok):
         return E("const", str(tok)[1:-1], tok.start_pos, tok.end_pos)
@@ -662,6 +690,8 @@ class Builder:
         full = _ops.canonical(path)
         if full in _ops.CONSTANTS:
             return E("num", _ops.CONSTANTS[full], obj.start, name_tok.end_pos)
+        if full.startswith("torch.") and full[6:] in DTYPE_NAMES:  # torch.int64, torch.long
+            return E("const", DType(DTYPE_NAMES[full[6:]]), obj.start, name_tok.end_pos)
         if obj.value in ("F", "nn") and not _ops.known(full) and _ops.known(f"Tensor.{name_tok}"):
             return None  # F.sum(): F is an input
         return E("ns", path, obj.start, name_tok.end_pos)
@@ -687,7 +717,7 @@ class Builder:
             )
         try:
             out = INTEGER_FOLDS[op](*[int(v) for v in values])
-            return E("num", float(out), args[0].start, args[-1].end)
+            return E("num", Whole(out), args[0].start, args[-1].end)
         except (ValueError, OverflowError) as e:  # a negative or huge shift count
             raise self.error(ParseError, f"'{tok}': {e}", tok.start_pos) from None
 
@@ -707,12 +737,8 @@ class Builder:
         a, b = self.value(a), self.value(b)
         if a.kind == "num" and b.kind == "num":
             return self.integer_fold("lshift" if str(tok) == "<<" else "rshift", [a, b], tok)
-        raise self.error(
-            ParseError,
-            f"'{tok}' shifts integer tensors, which gradcli does not support yet",
-            tok.start_pos,
-            hint="PyTorch refuses floating point and boolean operands here too",
-        )
+        op = "bitwise_left_shift" if str(tok) == "<<" else "bitwise_right_shift"
+        return self.apply(op, [a, b], None, a.start, b.end)
 
     def invert(self, tilde, e):
         e = self.value(e)
@@ -891,6 +917,8 @@ class Builder:
 
 
 def _describe(value):
+    if isinstance(value, DType):
+        return f"the dtype {value!r}"
     if isinstance(value, str):
         return f"the string '{value}'"
     return repr(value)

@@ -153,6 +153,7 @@ def _documented(name, doc, torch=None):
     out = []
     for found in re.findall(pattern, doc or "", re.M):
         with contextlib.suppress(ValueError):  # (prose that looks like a call)
+            found = found.replace("\\*", "*")  # (reStructuredText's escaped star)
             out.append(parse(f"{name}({' '.join(found.split())})")[1])
     return out
 

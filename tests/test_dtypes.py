@@ -7,9 +7,12 @@ import math
 
 import numpy as np
 import pytest
+from conftest import _compiled, our_labels, torch_labels
 
-from gradcli import dtypes, intops
-from gradcli.errors import EvaluationError, UnknownNameError
+import gradcli
+from gradcli import api, dtypes, engine, intops
+from gradcli.errors import EvaluationError, GradcliError, InputError, UnknownNameError
+from gradcli.inputs import parse_value, to_array
 from gradcli.torchrepr import tensor_repr
 
 NAMES = list(dtypes.DTYPES)
@@ -514,3 +517,310 @@ def test_json_ready(torch):
     assert json.dumps(dtypes.json_ready(np.array([True, False]))) == "[true, false]"
     with pytest.raises(TypeError):
         dtypes.json_ready(np.array([1.5]))
+
+
+# --- programs on typed inputs, against torch -----------------------------------------------
+
+
+I3 = "int64:3,-4,5"
+B3 = "bool:true,false,true"
+X3 = "1.5,-2,3.25"
+# (program, inputs): each runs in gradcli and, as Python, in torch on the same tensors
+PROGRAMS = [
+    ("(x * i).sum()", {"x": X3, "i": I3}),
+    ("(x * (i // 2)).sum()", {"x": X3, "i": I3}),
+    ("i // 2", {"i": I3}),
+    ("i // -3", {"i": I3}),
+    ("7 // i", {"i": I3}),
+    ("i % 3", {"i": I3}),
+    ("i % -3", {"i": I3}),
+    ("-7 % i", {"i": I3}),
+    ("i + 2", {"i": I3}),
+    ("i * 2.5", {"i": I3}),
+    ("i / 2", {"i": I3}),
+    ("i ** 2", {"i": I3}),
+    ("2 ** i.abs()", {"i": I3}),
+    ("i ** 0.5", {"i": I3}),
+    ("-i", {"i": I3}),
+    ("~i", {"i": I3}),
+    ("~m", {"m": B3}),
+    ("i & 6", {"i": I3}),
+    ("i | 8", {"i": I3}),
+    ("i << 2", {"i": I3}),
+    ("i >> 1", {"i": I3}),
+    ("m << 1", {"m": B3}),
+    ("i >> 70", {"i": I3}),
+    ("i << -1", {"i": I3}),
+    ("i.bitwise_xor(i + 1)", {"i": I3}),
+    ("m & (i > 0)", {"m": B3, "i": I3}),
+    ("m | (i > 4)", {"m": B3, "i": I3}),
+    ("m + m", {"m": B3}),
+    ("m * m", {"m": B3}),
+    ("m + 1", {"m": B3}),
+    ("m.sum()", {"m": B3}),
+    ("i.sum()", {"i": I3}),
+    ("i.prod()", {"i": I3}),
+    ("i.max()", {"i": I3}),
+    ("i.cumsum(0)", {"i": I3}),
+    ("i.sin()", {"i": I3}),
+    ("i.exp() * x", {"x": X3, "i": I3}),
+    ("i < x", {"x": X3, "i": I3}),
+    ("i == 5", {"i": I3}),
+    ("i.abs()", {"i": I3}),
+    ("i.relu()", {"i": I3}),
+    ("i.clamp(0.5)", {"i": I3}),
+    ("i.clamp(0, 4)", {"i": I3}),
+    ("i.clamp(max=2.5)", {"i": I3}),
+    ("m.square()", {"m": B3}),
+    ("i.square()", {"i": I3}),
+    ("i.reshape(3, 1) * x", {"x": X3, "i": I3}),
+    ("i.sum(dtype=torch.float64)", {"i": I3}),
+    ("i.float() / 4", {"i": I3}),
+    ("i.to(torch.int8) * 100", {"i": I3}),
+    ("j * 100", {"j": "int8:3,-4,5"}),
+    ("j + 1000", {"j": "int8:3,-4,5"}),
+    ("u - 5", {"u": "uint8:3,4,250"}),
+    ("u + j", {"u": "uint8:3,4,250", "j": "int8:3,-4,5"}),
+    ("k * 2 + i", {"k": "int32:3,-4,5", "i": I3}),
+    ("k.sum()", {"k": "int32:3,-4,5"}),
+    ("(x * m).sum()", {"x": X3, "m": B3}),
+    ("(x * ((x > 1) + (x > 2))).sum()", {"x": X3}),
+    ("(d * x).sum()", {"x": X3, "d": "float64:1,2,3"}),
+    ("d * 2 + 1", {"d": "float64:1,2,3"}),
+    ("(x.double() * 2).sum()", {"x": X3}),
+    ("(x.float() * 2).sum()", {"x": X3}),
+    ("(d.float() * x).sum()", {"x": X3, "d": "float64:1,2,3"}),
+    ("(x * x.long()).sum()", {"x": X3}),
+    ("x.long()", {"x": "nan,inf,-2.7"}),
+    ("x.int()", {"x": "-0.0,1e10,2.5"}),
+    ("x.bool()", {"x": "nan,0,-0.0"}),
+    ("x.to(torch.uint8)", {"x": "300.7,-1,255"}),
+    ("(x.to(torch.float64) + x.type(torch.float64)).sum()", {"x": X3}),
+    ("x.sum(dtype=torch.float64)", {"x": X3}),
+    ("x.mean(dtype=torch.float64)", {"x": X3}),
+    ("x.prod(dtype=torch.float64)", {"x": X3}),
+    ("x.cumsum(0, dtype=torch.float64).sum()", {"x": X3}),
+    ("x.softmax(0, dtype=torch.float64)[0]", {"x": X3}),
+    ("x.log_softmax(0, dtype=torch.float64)[1]", {"x": X3}),
+    ("(x * i.to(torch.float64)).sum()", {"x": X3, "i": I3}),
+    ("i.long() + 1", {"i": I3}),
+    ("(x * i).sum() + (i * 0.5).sum()", {"x": X3, "i": I3}),
+    ("e.sum()", {"e": "int64:[]"}),
+    ("e + 1", {"e": "int64:[]"}),
+    ("i / 0", {"i": I3}),
+    ("(x // i).detach()", {"x": X3, "i": I3}),
+    ("(i % x).sum()", {"x": X3, "i": I3}),
+    ("(x % i).sum()", {"x": X3, "i": I3}),
+    ("torch.where(m, i, x).sum()", {"m": B3, "x": X3, "i": I3}),
+    ("torch.where(m, i, 7)", {"m": B3, "i": I3}),
+    ("i @ i", {"i": I3}),
+    ("(torch.cat([i, x]) * 2).sum()", {"x": X3, "i": I3}),
+    ("torch.maximum(i, x).sum()", {"x": X3, "i": I3}),
+    ("i.reshape(3, 1).T", {"i": I3}),
+    ("i.flip(0)[1:]", {"i": I3}),
+    ("(x * (i > 0) * (i >= x)).sum()", {"x": X3, "i": I3}),
+    ("x.long() // 2", {"x": "-inf,-0.0,7.9"}),
+    ("(x.int().double() * x).sum()", {"x": "nan,-0.0,2.5"}),
+    ("i * 4611686018427387904", {"i": I3}),
+]
+
+
+def _inputs(values, dtype):
+    return {k: to_array(parse_value(v), dtype, k) for k, v in values.items()}
+
+
+def _ours(program, values, dtype):
+    with api.quietly():
+        prog, arrays, wrt, cap, _ = api.prepare(program, values, None, dtype)
+        nodes, out = engine.forward(prog, arrays, set(wrt), dtype, cap)
+    return nodes[out]
+
+
+def _theirs(torch, program, arrays):
+    leaves = {
+        k: torch.from_numpy(a.copy()).requires_grad_(a.dtype.kind == "f") for k, a in arrays.items()
+    }
+    code, out = _compiled(program)
+    ns = {"torch": torch, **leaves}
+    exec(code, ns)
+    return ns[out], leaves
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+@pytest.mark.parametrize("program,values", PROGRAMS, ids=[p for p, _ in PROGRAMS])
+def test_programs_on_typed_inputs(torch, program, values, dtype):
+    torch.set_default_dtype(getattr(torch, dtype))
+    try:
+        arrays = _inputs(values, dtype)
+        theirs, leaves = _theirs(torch, program, arrays)
+    finally:
+        torch.set_default_dtype(torch.float32)
+    ours = _ours(program, values, dtype)
+    assert np.asarray(ours.value).dtype.name == str(theirs.dtype).removeprefix("torch.")
+    assert ours.shape == tuple(theirs.shape)
+    np.testing.assert_allclose(ours.value, theirs.detach().numpy(), rtol=1e-6)
+    assert ours.requires_grad == theirs.requires_grad
+    if not theirs.requires_grad:
+        return
+    seed = np.ones(ours.shape, np.asarray(ours.value).dtype)
+    result = gradcli.evaluate(
+        program, values, dtype=dtype, seed_vector=None if not ours.shape else seed
+    )
+    theirs.backward(torch.from_numpy(seed))
+    assert our_labels(result) == torch_labels(theirs)
+    assert result.grad_fn == type(theirs.grad_fn).__name__
+    assert set(result.grad) == {k for k, v in leaves.items() if v.requires_grad}
+    for k, g in result.grad.items():
+        want = leaves[k].grad
+        if want is None:
+            assert g is None
+        else:
+            assert g.dtype == want.numpy().dtype
+            np.testing.assert_allclose(g, want.numpy(), rtol=1e-6)
+
+
+# programs torch refuses: the same message
+REFUSED = [
+    ("i ** -1", {"i": I3}),
+    ("i // 0", {"i": I3}),
+    ("i % (i - 3)", {"i": I3}),
+    ("i.mean()", {"i": I3}),
+    ("m.mean()", {"m": B3}),
+    ("i.std()", {"i": I3}),
+    ("i.softmax(0)", {"i": I3}),
+    ("-m", {"m": B3}),
+    ("m - m", {"m": B3}),
+    ("x & x", {"x": X3}),
+    ("x.bitwise_not()", {"x": X3}),
+    ("x << 1", {"x": X3}),
+    ("x.bitwise_left_shift(m)", {"x": X3, "m": B3}),
+    ("m.floor()", {"m": B3}),
+    ("m.relu()", {"m": B3}),
+    ("m // m", {"m": B3}),
+    ("i.norm()", {"i": I3}),
+    ("m.abs()", {"m": B3}),
+]
+
+
+@pytest.mark.parametrize("program,values", REFUSED, ids=[p for p, _ in REFUSED])
+def test_refusals_are_torchs(torch, program, values):
+    arrays = _inputs(values, "float32")
+    message = _torch_error(lambda: _theirs(torch, program, arrays))
+    assert message is not None
+    with pytest.raises(GradcliError) as info:
+        _ours(program, values, "float32")
+    assert info.value.message.startswith(message.splitlines()[0])
+    assert info.value.exit_code == 1
+
+
+# --- typed VALUEs: command line, -i JSON, batch records, --wrt -----------------------------
+
+TYPED_VALUES = [
+    ("int64:0,2,1", np.array([0, 2, 1])),
+    ("int64: -3", np.array(-3)),
+    ("int32:[[1, 2], [3, 4]]", np.array([[1, 2], [3, 4]], np.int32)),
+    ("int8:-128,127", np.array([-128, 127], np.int8)),
+    ("uint8:0,255", np.array([0, 255], np.uint8)),
+    ("bool:[true,false]", np.array([True, False])),
+    ("bool:true,false,1,0", np.array([True, False, True, False])),
+    ("float64:1,2", np.array([1.0, 2.0])),
+    ("float32:[1.5]", np.array([1.5], np.float32)),
+    ("int64:[]", np.array([], np.int64)),
+    ("int64:[9223372036854775807]", np.array([2**63 - 1])),
+    ("int64:zeros(2)", np.zeros(2, np.int64)),
+    ("int64:arange(3)", np.arange(3)),
+    ("float64:linspace(0,1,3)", np.linspace(0, 1, 3)),
+    ({"dtype": "int64", "data": [0, 2, 1]}, np.array([0, 2, 1])),
+    ({"dtype": "bool", "data": [[True], [False]]}, np.array([[True], [False]])),
+    ({"dtype": "int32", "data": 4.0}, np.array(4, np.int32)),
+    ({"dtype": "float64", "data": ["nan", 1]}, np.array([np.nan, 1.0])),
+]
+
+
+@pytest.mark.parametrize("value,want", TYPED_VALUES, ids=[str(v) for v, _ in TYPED_VALUES])
+def test_typed_values(value, want):
+    got = to_array(parse_value(value) if isinstance(value, str) else value, "float32", "v")
+    assert got.dtype == want.dtype and got.shape == want.shape
+    np.testing.assert_array_equal(got, want)
+
+
+BAD_TYPED = [
+    ("int8:128", "128 does not fit in int8"),
+    ("uint8:-1", "-1 does not fit in uint8"),
+    ("int64:[9223372036854775808]", "does not fit in int64"),
+    ("int64:1.5", "'1.5' is not a whole number"),
+    ("int64:[1.5]", "whole numbers, got 1.5"),
+    ("int64:[true]", "whole numbers, got true"),
+    ("bool:maybe", "not true, false or a whole number"),
+    ("int64:[[1, 2], [3]]", "ragged"),
+    ("int64:[1, [2]]", "ragged"),
+    ("int64:", "empty value"),
+    ("int64:randn(3)", "randn() makes floating point values"),
+    ({"dtype": "int64"}, 'exactly the keys "dtype" and "data"'),
+    ({"dtype": "int64", "data": [1], "x": 1}, "not x"),
+    ({"dtype": "complex64", "data": [1]}, "unknown dtype complex64"),
+]
+
+
+@pytest.mark.parametrize("value,fragment", BAD_TYPED, ids=[str(v) for v, _ in BAD_TYPED])
+def test_bad_typed_values(value, fragment):
+    with pytest.raises(InputError) as info:
+        to_array(parse_value(value) if isinstance(value, str) else value, "float32", "v")
+    assert fragment in info.value.message and info.value.exit_code == 2
+
+
+def test_integer_inputs_do_not_require_grad():
+    r = gradcli.evaluate("(x * i).sum()", {"x": "1,2", "i": "int64:3,4"})
+    assert r.wrt == ["x"] and list(r.grad) == ["x"]
+    assert [n.label for n in r.nodes if n.op == "input"] == ["AccumulateGrad", None]
+    with pytest.raises(InputError, match="only Tensors of floating point dtype can require"):
+        gradcli.evaluate("(x * i).sum()", {"x": "1,2", "i": "int64:3,4"}, wrt="x,i")
+    with pytest.raises(EvaluationError, match="element 0 of tensors does not require grad"):
+        gradcli.evaluate("(i * 2.5).sum()", {"i": "int64:3,4"})
+
+
+def _cli(*args, stdin=None):
+    from click.testing import CliRunner
+
+    from gradcli.cli import main
+
+    return CliRunner().invoke(main, list(args), input=stdin)
+
+
+def test_typed_values_on_the_command_line_and_in_json(tmp_path):
+    out = _cli("grad", "(x * i).sum()", "x=1,2,3", "i=int64:0,2,1", "--json")
+    assert out.exit_code == 0, out.output
+    got = json.loads(out.output)
+    assert got["grad"] == {"x": [0.0, 2.0, 1.0]} and got["dtype"] == "float32"
+    node = next(n for n in got["nodes"] if n["name"] == "i")
+    assert node["value"] == [0, 2, 1] and node["grad"] is None and node["grad_fn"] is None
+    path = tmp_path / "in.json"
+    path.write_text(json.dumps({"x": [1, 2], "m": {"dtype": "bool", "data": [True, False]}}))
+    out = _cli("grad", "(x * m).sum() + x.double().sum()", "-i", str(path), "--json")
+    got = json.loads(out.output)
+    assert got["dtype"] == "float64" and got["value"] == 4.0 and got["grad"] == {"x": [2.0, 1.0]}
+    text = _cli("grad", "(x * i).sum()", "x=1,2,3", "i=int64:0,2,1").output
+    assert "tensor([0, 2, 1])" not in text and "[0, 2, 1]" in text
+    out = _cli("grad", "(x * i).sum()", "x=1,2", "i=int64:0,2", "--wrt", "i")
+    assert out.exit_code == 2 and "only Tensors of floating point dtype" in out.output
+
+
+def test_typed_values_in_batch_records():
+    lines = [
+        {"expr": "(x * i).sum()", "inputs": {"x": [1, 2], "i": {"dtype": "int64", "data": [3, 4]}}},
+        {"expr": "(x * m).sum()", "inputs": {"x": [1, 2], "m": "bool:false,true"}},
+        {"expr": "(x * i).sum()", "inputs": {"x": [1, 2], "i": {"dtype": "int8", "data": [300]}}},
+    ]
+    out = _cli("batch", stdin="\n".join(json.dumps(x) for x in lines) + "\n")
+    answers = [json.loads(line) for line in out.output.splitlines() if line.startswith("{")]
+    assert answers[0]["grad"] == {"x": [3.0, 4.0]} and answers[0]["value"] == 11.0
+    assert answers[1]["grad"] == {"x": [0.0, 1.0]}
+    assert "does not fit in int8" in answers[2]["error"]["message"]
+
+
+def test_integer_outputs_print_and_serialise_as_torch():
+    out = _cli("graph", "i // 2 + (m & m)", "i=int64:3,-4", "m=bool:true,false", "--format", "json")
+    assert out.exit_code == 0, out.output
+    assert "[1, -2]" in out.output.replace("\n", " ") or '"value": [' in out.output
+    text = _cli("graph", "(x * (m | m)).sum()", "x=1,2", "m=bool:true,false").output
+    assert "[ True, False]" in text

@@ -22,6 +22,7 @@ import math
 from . import (
     arithmetic,
     conv,
+    creation,
     elementwise,
     indexing,
     linalg,
@@ -53,6 +54,7 @@ TABLE = [
     *nn.ROWS,
     *losses.ROWS,
     *conv.ROWS,
+    *creation.ROWS,
 ]
 
 OPS = {op.name: op for op in TABLE}

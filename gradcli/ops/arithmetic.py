@@ -2,10 +2,12 @@
 
 import math
 
+from .. import dtypes, intops
 from ..errors import EvaluationError
 from .core import (
     ELIDE_BYTES,
     REAL,
+    REQUIRED,
     VB,
     Op,
     V,
@@ -186,46 +188,26 @@ def _fmod(a, b):
 
 # ---- boolean tensors: &, |, ~ and the logical functions -----------------------------------
 
-_TORCH_DTYPE = {
-    "float32": "Float",
-    "float64": "Double",
-    "complex64": "ComplexFloat",
-    "complex128": "ComplexDouble",
-}
-
-
-def _bitwise(name, fn):
-    """&, | and ~ as PyTorch overloads them: on boolean tensors (comparison results) they are
-    logical; PyTorch refuses floating point tensors, and so does this."""
-
-    def forward(*xs):
-        for x in xs:
-            kind = np.asarray(x).dtype
-            if kind != np.bool_:
-                raise EvaluationError(
-                    f'"{name}_cpu" not implemented for '
-                    f"'{_TORCH_DTYPE.get(str(kind), str(kind))}'",
-                    hint="&, | and ~ combine boolean tensors, such as comparisons (x > 0)",
-                )
-        return fn(*xs)
-
-    return forward
-
 
 def _logical(name, fn, arity, example, symbol=None, bool_only=False):
-    """A boolean result, no gradient. bool_only: PyTorch's bitwise ops, which refuse
-    floating point tensors; else the logical ones, where nonzero is True."""
+    """No gradient. bool_only: PyTorch's bitwise ops (intops), on bool and integer tensors,
+    which refuse floating point ones; else the logical ones, a bool result, nonzero True."""
     return Op(
         name,
-        _bitwise(name, fn) if bool_only else (lambda *xs: fn(*[_re(x) for x in xs])),
+        fn if bool_only else (lambda *xs: fn(*[_re(x) for x in xs])),
         None,
         "",
         _same if arity == 1 else _bcast,
         arity=arity,
-        dtype="bool",
+        numbers=bool_only,
+        dtype=None if bool_only else "bool",
         mirror=f"torch.{name}(a{', b' if arity == 2 else ''})" + (f", {symbol}" if symbol else ""),
-        rule="no gradient: a boolean result"
-        + (" (of boolean tensors, as in PyTorch)" if bool_only else " (nonzero is True)"),
+        rule="no gradient: "
+        + (
+            "bitwise on integer tensors, logical on boolean ones; floats refused, as in PyTorch"
+            if bool_only
+            else "a boolean result (nonzero is True)"
+        ),
         examples=((example, {"a": ((3,), "away"), "b": ((3,), REAL)}),),
     )
 
@@ -343,6 +325,76 @@ def _isclose(a, b, rtol=1e-05, atol=1e-08, equal_nan=False):
     return close | (np.isfinite(actual) & (actual <= atol + np.abs(rtol * b)))
 
 
+# ---- casts: x.long(), x.to(torch.float64), x.type(torch.int32) ------------------------------
+
+# x.type('torch.DoubleTensor'): the legacy tensor type names
+_TYPE_NAMES = {
+    f"torch.{kind}Tensor": name
+    for kind, name in (
+        ("Float", "float32"),
+        ("Double", "float64"),
+        ("Long", "int64"),
+        ("Int", "int32"),
+        ("Short", "int16"),
+        ("Char", "int8"),
+        ("Byte", "uint8"),
+        ("Bool", "bool"),
+        ("Half", "float16"),
+    )
+}
+
+
+def _target(spelled, what):
+    """The numpy dtype a cast's argument names, refusing what gradcli has no dtype for."""
+    name = _TYPE_NAMES.get(spelled, spelled) if isinstance(spelled, str) else None
+    if name in ("float16", "bfloat16"):
+        raise EvaluationError(
+            f"{what}: torch.{name} (half precision) is not supported",
+            hint="gradcli computes in numpy's float32 and float64: use .float() or .double()",
+        )
+    if name is None or name not in dtypes.DTYPES:
+        raise EvaluationError(
+            f"{what} takes a dtype such as torch.float64 or torch.int64",
+            hint="gradcli has " + ", ".join(f"torch.{n}" for n in dtypes.DTYPES),
+        )
+    return dtypes.DTYPES[name]
+
+
+def _cast_lower(method, target=None):
+    """x.<method>(): no node when x has the dtype already (PyTorch returns x itself), else
+    one copy in the new dtype (ToCopyBackward0; an integer or bool result cuts the graph)."""
+
+    def lower(emit, node, args, attrs):
+        dt = _target(target or attrs.get("dtype"), f"{method}()")
+        value = node(args[0]).value
+        if getattr(value, "dtype", None) == dt:
+            return args[0]
+        return emit("_to_copy", (args[0],), {"dtype": dt.name})
+
+    return lower
+
+
+def _cast(method, target=None):
+    params = {} if target else {"dtype": REQUIRED}
+    call = f"a.{method}()" if target else f"a.{method}(dtype)"
+    return Op(
+        method,
+        None,
+        None,
+        "ToCopyBackward0",
+        _same,
+        params=params,
+        free=tuple(params),
+        lower=_cast_lower(method, target),
+        mirror=call,
+        call=call,
+        rule="∂/∂a = 1, back in a's dtype (a copy); to an integer or bool dtype: no gradient",
+        namespaces=(),
+        methods=(method,),
+        bare=False,
+    )
+
+
 ROWS = [
     Op(
         "add",
@@ -372,6 +424,7 @@ ROWS = [
         rule="∂(a-b)/∂a = 1, ∂(a-b)/∂b = -1",
         examples=(("a - b", VB), ("a - 2", V), ("2 - a", V)),
         aliases=("subtract",),
+        integer=intops.subtract,
     ),
     Op(
         "mul",
@@ -442,6 +495,7 @@ ROWS = [
             ("a ^ 0", V),
         ),
         inputs=("input", "exponent"),
+        integer=intops.power,
     ),
     Op(
         "neg",
@@ -455,6 +509,7 @@ ROWS = [
         rule="∂(-a)/∂a = -1",
         examples=(("-a", V),),
         aliases=("negative",),
+        integer=intops.negative,
     ),
     Op(
         "reciprocal",
@@ -517,6 +572,7 @@ ROWS = [
         mirror="a // b",
         rule="none: PyTorch records NotImplemented, and backward through it fails",
         # no examples for the gradient tests: PyTorch's backward fails (tested on its own)
+        integer=intops.floor_divide,
     ),
     Op(
         "remainder",
@@ -534,6 +590,7 @@ ROWS = [
             ("torch.remainder(a, -0.7)", V),
             ("a.remainder(b)", {"a": ((3,), REAL), "b": ((3,), "nonzero")}),
         ),
+        integer=intops.remainder,
     ),
     Op(
         "fmod",
@@ -549,12 +606,24 @@ ROWS = [
             ("torch.fmod(a, b)", {"a": ((2, 3), REAL), "b": ((3,), "nonzero")}),
             ("a.fmod(1.5)", V),
         ),
+        integer=intops.fmod,
     ),
-    _logical("bitwise_and", lambda a, b: a & b, 2, "sum(b * ((a > 0) & (b < 0.5)))", "&", True),
-    _logical("bitwise_or", lambda a, b: a | b, 2, "sum(b * ((a > 0) | (b < 0.5)))", "|", True),
-    _logical("bitwise_not", lambda a: ~a, 1, "sum(b * ~(a > 0))", "~", True),
+    _logical("bitwise_and", intops.bitwise_and, 2, "sum(b * ((a > 0) & (b < 0.5)))", "&", True),
+    _logical("bitwise_or", intops.bitwise_or, 2, "sum(b * ((a > 0) | (b < 0.5)))", "|", True),
+    _logical("bitwise_not", intops.bitwise_not, 1, "sum(b * ~(a > 0))", "~", True),
     _logical(
-        "bitwise_xor", lambda a, b: a ^ b, 2, "sum(b * (a > 0).bitwise_xor(b < 0.5))", None, True
+        "bitwise_xor",
+        intops.bitwise_xor,
+        2,
+        "sum(b * (a > 0).bitwise_xor(b < 0.5))",
+        None,
+        True,
+    ),
+    _logical(
+        "bitwise_left_shift", intops.left_shift, 2, "sum(b * ((a > 0).long() << 2))", "<<", True
+    ),
+    _logical(
+        "bitwise_right_shift", intops.right_shift, 2, "sum(b * ((a > 0).int() >> 1))", ">>", True
     ),
     _logical("logical_and", np.logical_and, 2, "sum(b * torch.logical_and(a, b))"),
     _logical("logical_or", np.logical_or, 2, "sum(b * (a > 0).logical_or(b))"),
@@ -671,5 +740,32 @@ ROWS = [
         mirror="torch.isclose(a, b, rtol, atol, equal_nan)",
         rule="no gradient: a boolean",
         examples=(("sum(a * isclose(a, a + b * 1e-6))", {"a": ((4,), REAL), "b": ((4,), REAL)}),),
+    ),
+]
+# (after add: `gradcli ops` opens with add)
+ROWS += [
+    _cast("long", "int64"),
+    _cast("int", "int32"),
+    _cast("short", "int16"),
+    _cast("char", "int8"),
+    _cast("byte", "uint8"),
+    _cast("bool", "bool"),
+    _cast("float", "float32"),
+    _cast("double", "float64"),
+    _cast("half", "float16"),
+    _cast("bfloat16", "bfloat16"),
+    _cast("to"),
+    _cast("type"),
+    Op(
+        "_to_copy",
+        lambda a, dtype: a,  # the engine converts the operand to ``dtype``
+        (lambda g, o, a, dtype: g,),
+        "ToCopyBackward0",
+        _same,
+        params={"dtype": REQUIRED},
+        public=False,
+        saves="none",
+        mirror="a.to(dtype)",
+        rule="∂/∂a = 1, in a's dtype",
     ),
 ]

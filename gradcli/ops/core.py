@@ -32,6 +32,32 @@ _LazyNumpy.users.append(globals())
 
 
 REQUIRED = object()  # a parameter default meaning "must be given"
+
+
+class Whole(float):
+    """A number literal written as an integer (``2``, not ``2.0``): a Python int to type
+    promotion (``i + 2`` stays int64), a float to every rule, as it always was."""
+
+    __slots__ = ()
+
+
+# PyTorch's dtype names (torch.<name>) and the canonical name each means; the half types
+# are names gradcli knows to refuse them clearly
+DTYPE_NAMES = {n: n for n in ("float32", "float64", "int64", "int32", "int16", "int8", "uint8")}
+DTYPE_NAMES |= {"bool": "bool", "float16": "float16", "bfloat16": "bfloat16", "half": "float16"}
+DTYPE_NAMES |= {"float": "float32", "double": "float64", "long": "int64", "int": "int32"}
+DTYPE_NAMES |= {"short": "int16"}
+
+
+class DType(str):
+    """A dtype literal in a program (``torch.int64``), by its canonical name ("int64")."""
+
+    __slots__ = ()
+
+    def __repr__(self):
+        return f"torch.{self}"
+
+
 # The kinds of parameters by name, as in PyTorch's signatures: whole numbers, and one whole
 # number or a sequence of them (shapes, lists of dims). ``dim`` is one, or a list where the
 # row says dim_list. Any parameter with an int default is a whole number too.
@@ -81,6 +107,9 @@ class Op:
         "free",
         "tensor_params",
         "grad_into",
+        "integer",
+        "bare",
+        "random",
     )
 
     def __init__(
@@ -118,6 +147,9 @@ class Op:
         receiver=0,
         tensor_overload=None,
         grad_into=False,
+        integer=None,
+        bare=True,
+        random=False,
     ):
         self.name = name
         self.arity = arity  # number of tensor inputs, which come first
@@ -182,6 +214,11 @@ class Op:
         # write their result in and return (the arriving adjoint when nothing else reads it,
         # or a free buffer of the engine's), or None; the numbers are the same either way
         self.grad_into = grad_into
+        # the forward on integer and bool operands where numpy's differs from PyTorch's
+        # (integer division, bool negation, ...); the kind of promotion is dtypes.kind_of's
+        self.integer = integer
+        self.bare = bare  # callable by its bare name (False: a Tensor method only, x.long())
+        self.random = random  # draws from the run's generator (its forward takes generator=)
 
     def names(self):
         """Every spelling that resolves to this op: bare names, qualified names and
@@ -189,7 +226,7 @@ class Op:
         if not self.public:
             return ()
         names = (self.name, *self.aliases)
-        out = list(names)
+        out = list(names) if self.bare else []
         for ns in self.namespaces:
             out += [f"{ns}.{n}" for n in names]
         out += [f"Tensor.{m}" for m in self.methods]
