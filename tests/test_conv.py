@@ -377,3 +377,117 @@ def test_an_infinite_gradient_reaches_only_the_maximum(torch, program):
     ours = gradcli.evaluate(program, {"x": x}, dtype="float64", seed_vector=seed)
     _, grads = run_torch(torch, program, {"x": x}, seed=seed)
     np.testing.assert_array_equal(ours.grad["x"], grads["x"])
+
+
+# -- interpolation ------------------------------------------------------------------------
+
+INTERPOLATE = [
+    # ATen's special cases: an unchanged axis is copied, a doubled one shifts the index
+    ("F.interpolate(x, scale_factor=(1.2, 2), mode='bilinear')", (1, 1, 3, 3)),
+    ("F.interpolate(x, scale_factor=2.1, mode='nearest')", (1, 2, 2)),
+    ("F.interpolate(x, scale_factor=(1.2, 1.2), mode='bicubic')", (1, 1, 3, 3)),
+    ("F.interpolate(x, scale_factor=(1.2, 2), mode='bicubic')", (1, 1, 3, 3)),
+    ("F.interpolate(x, size=(3, 3), mode='bicubic')", (1, 1, 3, 3)),
+    ("F.interpolate(x, scale_factor=(1, 2), mode='nearest')", (1, 1, 3, 3)),
+    ("F.interpolate(x, scale_factor=(1.2, 1.2), mode='nearest-exact')", (1, 1, 3, 3)),
+    # downsampling, one output pixel, align_corners with one output
+    ("F.interpolate(x, size=(2, 3), mode='bicubic')", (1, 2, 7, 8)),
+    ("F.interpolate(x, size=1, mode='linear', align_corners=True)", (2, 1, 5)),
+    ("F.interpolate(x, size=(1, 1), mode='bilinear')", (1, 1, 4, 4)),
+    ("F.interpolate(x, size=(1, 1), mode='area')", (1, 3, 4, 4)),
+    ("F.interpolate(x, size=(3, 1, 4), mode='nearest-exact')", (1, 1, 2, 3, 5)),
+    ("F.interpolate(x, scale_factor=0.3, mode='nearest')", (1, 1, 10)),
+    ("F.interpolate(x, scale_factor=3, mode='bicubic', align_corners=True)", (1, 1, 2, 2)),
+    ("F.interpolate(x, size=4, mode='trilinear', recompute_scale_factor=None)", (1, 1, 2, 3, 3)),
+    ("F.upsample(x, size=(5, 5), mode='bicubic', align_corners=True)", (1, 2, 3, 3)),
+    ("F.upsample_nearest(x, scale_factor=3)", (1, 1, 2)),
+    ("F.upsample_bilinear(x, size=(4, 2))", (2, 1, 3, 3)),
+    ("torch.nn.functional.interpolate(x, 6, None, 'linear', False).sin()", (1, 2, 4)),
+]
+
+
+@pytest.mark.parametrize("program,shape", INTERPOLATE)
+def test_interpolation_against_pytorch(torch, program, shape):
+    _agree(torch, program, _random({"x": shape}))
+
+
+@pytest.mark.parametrize("mode", ["nearest", "nearest-exact", "bilinear", "bicubic", "area"])
+def test_interpolation_of_non_finite_values_and_empty_batches(torch, mode):
+    """A NaN or an infinity spreads exactly as far as PyTorch spreads it (a zero weight
+    times inf is NaN there too), and a batch of zero is empty on both sides."""
+    x = np.arange(12.0).reshape(1, 1, 3, 4)
+    x[0, 0, 1, 1], x[0, 0, 2, 3], x[0, 0, 0, 0] = NAN, INF, -INF
+    program = f"F.interpolate(x, size=(5, 7), mode='{mode}')"
+    seed = np.ones((1, 1, 5, 7))
+    seed[0, 0, 2, 2] = INF
+    ours = gradcli.evaluate(program, {"x": x}, dtype="float64", seed_vector=seed)
+    out, grads = run_torch(torch, program, {"x": x}, seed=seed)
+    np.testing.assert_allclose(ours.value, out.detach().numpy(), rtol=1e-12)
+    np.testing.assert_allclose(ours.grad["x"], grads["x"], rtol=1e-12)
+    empty = {"x": np.zeros((0, 2, 3, 4))}
+    ours = gradcli.evaluate(program, empty, seed_vector=np.zeros((0, 2, 5, 7)))
+    assert ours.value.shape == (0, 2, 5, 7) and ours.grad["x"].shape == (0, 2, 3, 4)
+
+
+def test_interpolation_in_float32_keeps_float32(torch):
+    x = np.random.default_rng(4).standard_normal((2, 3, 5, 6)).astype(np.float32)
+    for mode in ("bilinear", "bicubic", "nearest"):
+        program = f"F.interpolate(x, scale_factor=1.7, mode='{mode}').square().sum()"
+        ours = gradcli.evaluate(program, {"x": x}, dtype="float32")
+        out, grads = run_torch(torch, program, {"x": x}, dtype="float32")
+        assert ours.value.dtype == np.float32 and ours.grad["x"].dtype == np.float32
+        np.testing.assert_allclose(ours.value, out.item(), rtol=2e-5)
+        np.testing.assert_allclose(ours.grad["x"], grads["x"], rtol=2e-5, atol=2e-5)
+
+
+def test_interpolation_forward_mode_and_hessian():
+    from gradcli import derivatives as D
+
+    x = np.random.default_rng(5).standard_normal((1, 1, 3, 3))
+    for mode in ("bilinear", "bicubic", "nearest"):
+        assert D.check(f"F.interpolate(x, size=(4, 5), mode='{mode}').sin().sum()", {"x": x})["ok"]
+
+
+INTERPOLATE_ERRORS = [
+    ("F.interpolate(x, size=2, scale_factor=2)", (1, 1, 3), "only one of size or scale_factor"),
+    ("F.interpolate(x)", (1, 1, 3), "either size or scale_factor should be defined"),
+    ("F.interpolate(x, size=(2, 2, 2))", (1, 1, 3, 3), "same number of spatial dimensions"),
+    ("F.interpolate(x, scale_factor=(2, 2))", (1, 1, 3), "scale_factor must have the same"),
+    (
+        "F.interpolate(x, size=3, recompute_scale_factor=True)",
+        (1, 1, 3),
+        "recompute_scale_factor is not meaningful with an explicit size.",
+    ),
+    (
+        "F.interpolate(x, size=3, align_corners=True)",
+        (1, 1, 3),
+        "align_corners option can only be set with the interpolating modes",
+    ),
+    ("F.interpolate(x, size=3, mode='linear')", (1, 1, 3, 3), "Got 4D input, but linear mode"),
+    ("F.interpolate(x, size=3, mode='trilinear')", (1, 1, 3), "Got 3D input, but trilinear"),
+    ("F.interpolate(x, size=3, mode='bicubic')", (1, 1, 3), "Only 3D, 4D and 5D input Tensors"),
+    ("F.interpolate(x, size=3, mode='foo')", (1, 1, 3), "(got foo)"),
+    ("F.interpolate(x, size=3)", (2, 3), "(got 2D)"),
+    ("F.interpolate(x, scale_factor=0.1)", (1, 1, 4, 3), "output (H: 0, W: 0)"),
+    ("F.interpolate(x, size=3, mode='bilinear')", (1, 1, 0, 3), "input (H: 0, W: 3)"),
+    ("F.interpolate(x, size=3)", (1, 0, 3), "Non-empty 3D data tensor expected"),
+]
+
+
+@pytest.mark.parametrize("program,shape,message", INTERPOLATE_ERRORS)
+def test_interpolation_errors_are_pytorchs(torch, program, shape, message):
+    x = np.ones(shape)
+    with pytest.raises((RuntimeError, ValueError, NotImplementedError)) as theirs:
+        run_torch(torch, program, {"x": x})
+    assert message in str(theirs.value)
+    with pytest.raises(EvaluationError) as ours:
+        gradcli.evaluate(program, {"x": x}, dtype="float64")
+    assert message in ours.value.message
+
+
+def test_antialias_is_a_clear_error():
+    with pytest.raises(EvaluationError, match=r"antialias=True\) is not supported"):
+        gradcli.evaluate(
+            "F.interpolate(x, size=2, mode='bilinear', antialias=True)",
+            {"x": np.ones((1, 1, 4, 4))},
+        )

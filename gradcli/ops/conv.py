@@ -721,19 +721,61 @@ def _adaptive_check(name, d, xs, output_size):
     return output_size
 
 
-def _window_matrix(n, o, dtype):
-    """(o, n): 1 where input position i lies in output window j."""
+def _window_taps(n, o):
+    """Adaptive windows along one axis as taps (see _apply_taps): tap k reads position
+    start + k for the outputs whose window is longer than k."""
     start, end = _adaptive_ranges(n, o)
-    pos = np.arange(n)
-    return ((pos >= start[:, None]) & (pos < end[:, None])).astype(dtype)
+    length = int((end - start).max()) if o else 0
+    taps = []
+    for k in range(length):
+        dst = np.flatnonzero(start + k < end)
+        taps.append((None if dst.size == o else dst, start[dst] + k, None))
+    return taps
 
 
-def _along(x, mats):
-    """Multiply each of the last len(mats) dims by its matrix (a separable linear map)."""
-    d = len(mats)
-    for j, m in enumerate(mats):
-        axis = x.ndim - d + j
-        x = np.moveaxis(np.matmul(m, np.moveaxis(x, axis, -2)), -2, axis)
+def _apply_taps(x, axis, taps, n_out, n_in, transpose=False):
+    """A linear map along one axis, as a few gathers: each tap (dst, src, w) adds
+    w · x[src] to the outputs dst (None: all of them; w None: weight 1). ``transpose``:
+    the adjoint, each tap's contributions summed back onto its (non-decreasing) sources.
+    Nothing is multiplied by a zero weight, so a NaN or an infinity reaches only the
+    outputs whose taps read it, as in ATen's kernels."""
+    shape = list(x.shape)
+    shape[axis] = n_in if transpose else n_out
+    out = None
+    key: list[Any] = [slice(None)] * x.ndim
+    for dst, src, w in taps:
+        if src.size == 0:
+            continue
+        if transpose:
+            v = x if dst is None else np.take(x, dst, axis=axis)
+            v = v if w is None else v * _along_axis(w, axis, x.ndim)
+            starts = np.flatnonzero(np.r_[True, src[1:] != src[:-1]])
+            key[axis] = src[starts]
+            v = np.add.reduceat(v, starts, axis=axis)
+        else:
+            v = np.take(x, src, axis=axis)
+            v = v if w is None else v * _along_axis(w, axis, x.ndim)
+            key[axis] = slice(None) if dst is None else dst
+            if out is None and dst is None:
+                out = v
+                continue
+        if out is None:
+            out = np.zeros(shape, dtype=np.result_type(x, v))
+        out[tuple(key)] += v
+    return np.zeros(shape, dtype=x.dtype) if out is None else out
+
+
+def _along_axis(w, axis, ndim):
+    shape = [1] * ndim
+    shape[axis] = -1
+    return w.reshape(shape)
+
+
+def _separable(x, taps, sizes, transpose=False):
+    """Apply one list of taps per trailing axis (a separable linear map)."""
+    d = len(taps)
+    for j, (t, (n_in, n_out)) in enumerate(zip(taps, sizes, strict=True)):
+        x = _apply_taps(x, x.ndim - d + j, t, n_out, n_in, transpose)
     return x
 
 
@@ -748,16 +790,16 @@ def _adaptive_counts(spatial, out):
 
 def _adaptive_avg(x, output_size):
     spatial = x.shape[-len(output_size) :]
-    dtype = x.real.dtype
-    mats = [_window_matrix(n, o, dtype) for n, o in zip(spatial, output_size, strict=True)]
-    return _along(x, mats) / _adaptive_counts(spatial, output_size)
+    pairs = list(zip(spatial, output_size, strict=True))
+    taps = [_window_taps(n, o) for n, o in pairs]
+    return _separable(x, taps, pairs) / _adaptive_counts(spatial, output_size)
 
 
 def _adaptive_avg_grad(g, o, x, output_size):
     spatial = x.shape[-len(output_size) :]
-    dtype = g.real.dtype
-    mats = [_window_matrix(n, o, dtype).T for n, o in zip(spatial, output_size, strict=True)]
-    return _along(g / _adaptive_counts(spatial, output_size), mats)
+    pairs = list(zip(spatial, output_size, strict=True))
+    taps = [_window_taps(n, o) for n, o in pairs]
+    return _separable(g / _adaptive_counts(spatial, output_size), taps, pairs, transpose=True)
 
 
 def _adaptive_windows(x, output_size):
@@ -1086,6 +1128,232 @@ def _unshuffle(x, r):
     return y.reshape(*lead, c * r * r, h // r, w // r)
 
 
+# -- interpolation ----------------------------------------------------------------------
+
+_MODES = ("nearest", "linear", "bilinear", "bicubic", "trilinear", "area", "nearest-exact")
+_MODE_DIMS = {"linear": 1, "bilinear": 2, "trilinear": 3, "bicubic": 2}
+_AXES = {1: ("W",), 2: ("H", "W"), 3: ("D", "H", "W")}
+_CUBIC_A = -0.75  # PyTorch's bicubic convolution coefficient
+
+
+def _source_scale(n_in, n_out, scale, align_corners, dtype):
+    """ATen's area_pixel_compute_scale: input pixels per output pixel, in the op's dtype."""
+    if align_corners:
+        return dtype.type((n_in - 1) / (n_out - 1)) if n_out > 1 else dtype.type(0)
+    if scale is not None and scale > 0:
+        return dtype.type(1.0 / scale)
+    return dtype.type(n_in) / dtype.type(n_out)
+
+
+def _cubic_weights(t):
+    """The four weights of PyTorch's cubic convolution at fraction t (A = -0.75)."""
+    a = _CUBIC_A
+
+    def near(x):
+        return ((a + 2) * x - (a + 3)) * x * x + 1
+
+    def far(x):
+        return ((a * x - 5 * a) * x + 8 * a) * x - 4 * a
+
+    return (far(t + 1), near(t), near(1 - t), far(2 - t))
+
+
+def _resample_taps(n_in, n_out, mode, scale, align_corners, dtype, backward=False):
+    """Along one axis: the taps (see _apply_taps) of ATen's upsample kernels (1 for nearest,
+    2 for linear, 4 for cubic), with source indices and lambdas computed as ATen computes
+    them. ATen's nearest backward keeps two special cases its forward dropped (an unchanged
+    axis is copied, a doubled one shifts the index), and so does this."""
+    dtype = np.dtype(dtype)
+    o = np.arange(n_out)
+    if mode in ("nearest", "nearest-exact"):
+        s = np.float32(1.0 / scale if scale is not None and scale > 0 else n_in / n_out)
+        if mode == "nearest" and backward and n_out == n_in:
+            idx = o
+        elif mode == "nearest" and backward and n_out == 2 * n_in:
+            idx = o >> 1
+        elif mode == "nearest":
+            idx = np.floor(o.astype(np.float32) * s).astype(np.int64)
+        else:
+            idx = np.floor(((o + 0.5) * np.float64(s)).astype(np.float32)).astype(np.int64)
+        return [(None, np.minimum(idx, n_in - 1), None)]
+    if mode == "linear" and n_out == n_in:  # ATen copies an axis whose size does not change
+        return [(None, o, None)]
+    s = _source_scale(n_in, n_out, scale, align_corners, dtype)
+    od = o.astype(dtype)
+    src = s * od if align_corners else s * (od + dtype.type(0.5)) - dtype.type(0.5)
+    if mode == "linear":
+        src = np.maximum(src, 0)
+    i0 = np.minimum(np.floor(src).astype(np.int64), n_in - 1)
+    t = np.clip(src - i0, 0, 1).astype(dtype)
+    if mode == "linear":
+        return [(None, i0, 1 - t), (None, i0 + (i0 < n_in - 1), t)]
+    # cubic: neighbours i-1 .. i+2, clamped to the edge
+    return [
+        (None, np.clip(i0 - 1 + k, 0, n_in - 1), w.astype(dtype))
+        for k, w in enumerate(_cubic_weights(t))
+    ]
+
+
+def _resample(x, a, spatial, transpose):
+    pairs = list(zip(spatial, a["size"], strict=True))
+    if transpose and a["mode"] == "cubic" and all(n == o for n, o in pairs):
+        return x  # ATen's bicubic backward copies when no size changes
+    taps = [
+        _resample_taps(n, o, a["mode"], s, a["align_corners"], x.real.dtype, transpose)
+        for (n, o), s in zip(pairs, a["scales"], strict=True)
+    ]
+    return _separable(x, taps, pairs, transpose)
+
+
+def _upsample(x, **a):
+    return _resample(x, a, x.shape[-len(a["size"]) :], transpose=False)
+
+
+def _upsample_grad(g, o, x, **a):
+    return _resample(g, a, x.shape[-len(a["size"]) :], transpose=True)
+
+
+_UPSAMPLE_LABELS = {
+    "nearest": "UpsampleNearest{d}DBackward0",
+    "nearest-exact": "UpsampleNearestExact{d}DBackward0",
+    "linear": "UpsampleLinear1DBackward0",
+    "bilinear": "UpsampleBilinear2DBackward0",
+    "bicubic": "UpsampleBicubic2DBackward0",
+    "trilinear": "UpsampleTrilinear3DBackward0",
+}
+
+
+def _upsample_label(kinds, attrs):
+    return _UPSAMPLE_LABELS[attrs["label"]].format(d=len(attrs["size"]))
+
+
+_upsample_label.__doc__ = "UpsampleNearest1D/2D/3D, UpsampleNearestExact1D/2D/3D, ..."
+
+
+def _upsample_shape(shapes, attrs):
+    xs, size = shapes[0], attrs["size"]
+    d = len(size)
+    spatial = xs[-d:]
+    if min(spatial) <= 0 or min(size) <= 0:
+        names = _AXES[d]
+        join = " and " if d == 1 else " "
+        raise ShapeError(
+            "Input and output sizes should be greater than 0, but got input ("
+            + ", ".join(f"{k}: {n}" for k, n in zip(names, spatial, strict=True))
+            + f"){join}output ("
+            + ", ".join(f"{k}: {n}" for k, n in zip(names, size, strict=True))
+            + ")"
+        )
+    if xs[1] == 0:
+        raise ShapeError(
+            f"Non-empty {len(xs)}D data tensor expected but got a tensor with sizes {fmt_shape(xs)}"
+        )
+    return xs[:-d] + tuple(size)
+
+
+def _interpolate_sizes(xs, size, scale_factor, recompute):
+    """F.interpolate's choice between size and scale_factor: the output size, and the
+    scales the kernel is given (None where it derives them from the sizes)."""
+    d = len(xs) - 2
+    if size is not None and scale_factor is not None:
+        raise ShapeError("only one of size or scale_factor should be defined")
+    if size is not None:
+        if recompute:
+            raise ShapeError("recompute_scale_factor is not meaningful with an explicit size.")
+        size = size * d if len(size) == 1 else size
+        if len(size) != d:
+            raise ShapeError(
+                f"Input and output must have the same number of spatial dimensions, but got "
+                f"input with spatial dimensions of {list(xs[2:])} and output size of "
+                f"{tuple(size)}. Please provide input tensor in (N, C, d1, d2, ...,dK) format "
+                f"and output size in (o1, o2, ...,oK) format."
+            )
+        return tuple(size), (None,) * d
+    if scale_factor is None:
+        raise ShapeError("either size or scale_factor should be defined")
+    scales = tuple(scale_factor) if isinstance(scale_factor, (list, tuple)) else (scale_factor,) * d
+    if not all(isinstance(s, (int, float)) and not isinstance(s, bool) for s in scales):
+        raise ShapeError("interpolate(): scale_factor must be a number or a tuple of numbers")
+    if len(scales) != d:
+        raise ShapeError(
+            f"Input and scale_factor must have the same number of spatial dimensions, but got "
+            f"input with spatial dimensions of {list(xs[2:])} and scale_factor of shape "
+            f"{list(scales)}. Please provide input tensor in (N, C, d1, d2, ...,dK) format and "
+            f"scale_factor in (s1, s2, ...,sK) format."
+        )
+    if not all(math.isfinite(s) for s in scales):
+        raise ShapeError(f"interpolate(): scale_factor must be finite, got {list(scales)}")
+    out = tuple(math.floor(n * s) for n, s in zip(xs[2:], scales, strict=True))
+    return out, (None,) * d if recompute else tuple(float(s) for s in scales)
+
+
+def _interpolate(emit, node, x, attrs):
+    """F.interpolate: PyTorch's checks in its order, then one upsample node (area: the
+    adaptive average pooling PyTorch calls)."""
+    mode, align = attrs.get("mode", "nearest"), attrs.get("align_corners")
+    if not isinstance(mode, str):
+        raise ShapeError(f"interpolate(): mode must be a string, got {mode!r}")
+    if align is not None and not isinstance(align, bool):
+        raise ShapeError("interpolate(): align_corners must be True, False or None")
+    recompute = attrs.get("recompute_scale_factor")
+    if recompute is not None and not isinstance(recompute, bool):
+        raise ShapeError("interpolate(): recompute_scale_factor must be True, False or None")
+    if mode in ("nearest", "area", "nearest-exact"):
+        if align is not None:
+            raise ShapeError(
+                "align_corners option can only be set with the interpolating modes: "
+                "linear | bilinear | bicubic | trilinear"
+            )
+    elif align is None:
+        align = False
+    xs = node(x).shape
+    d = len(xs) - 2
+    if d < 1:
+        raise ShapeError(_mode_error(len(xs), mode))
+    scale_factor = attrs.get("scale_factor")
+    size, scales = _interpolate_sizes(xs, attrs.get("size"), scale_factor, recompute)
+    if mode == "area" and attrs.get("size") is None:
+        scales = (None,) * d
+    if attrs.get("antialias"):
+        if not (mode in ("bilinear", "bicubic") and len(xs) == 4):
+            raise ShapeError(
+                "Anti-alias option is restricted to bilinear, bicubic, and lanczos modes and "
+                "requires a 4-D tensor as input"
+            )
+        raise EvaluationError(
+            "interpolate(antialias=True) is not supported", hint="leave antialias=False"
+        )
+    if mode not in _MODES or d > 3 or (mode == "bicubic" and d != 2):
+        raise ShapeError(_mode_error(len(xs), mode))
+    want = _MODE_DIMS.get(mode)
+    if want is not None and want != d:
+        raise ShapeError(f"Got {len(xs)}D input, but {mode} mode needs {want + 2}D input")
+    if mode == "area":
+        return _adaptive_lower("avg", d)(emit, node, (x,), {"output_size": size})
+    kernel = {"linear": "linear", "bilinear": "linear", "trilinear": "linear"}.get(mode, mode)
+    kernel = "cubic" if mode == "bicubic" else kernel
+    a = {"size": size, "scales": scales, "mode": kernel, "align_corners": bool(align)}
+    return emit("resample", (x,), {**a, "label": mode})
+
+
+def _mode_error(ndim, mode):
+    return (
+        f"Input Error: Only 3D, 4D and 5D input Tensors supported (got {ndim}D) for the modes: "
+        f"nearest | linear | bilinear | bicubic | trilinear | lanczos | area | nearest-exact "
+        f"(got {mode})"
+    )
+
+
+def _interpolate_lower(fixed=None):
+    """interpolate and its older spellings (upsample_nearest is mode='nearest',
+    upsample_bilinear mode='bilinear' with align_corners=True)."""
+
+    def lower(emit, node, args, attrs):
+        return _interpolate(emit, node, args[0], {**attrs, **(fixed or {})})
+
+    return lower
+
+
 # -- the rows ---------------------------------------------------------------------------
 
 X1 = {"x": ((1, 2, 6), REAL), "w": ((3, 2, 3), REAL), "b": ((3,), REAL)}
@@ -1347,6 +1615,98 @@ def _lp_row(d):
     )
 
 
+I3 = {"x": ((1, 2, 3), REAL)}
+I4 = {"x": ((2, 1, 3, 4), REAL)}
+I5 = {"x": ((1, 1, 2, 3, 2), REAL)}
+
+
+def _interpolate_rows():
+    """F.interpolate, and F.upsample / upsample_nearest / upsample_bilinear, its older
+    spellings."""
+    params = {"size": None, "scale_factor": None, "mode": "nearest", "align_corners": None}
+    examples = (
+        ("F.interpolate(x, scale_factor=2)", I3),
+        ("F.interpolate(x, size=5, mode='nearest')", I4),
+        ("F.interpolate(x, size=(4, 7), mode='nearest-exact')", I4),
+        ("F.interpolate(x, scale_factor=1.7, mode='linear')", I3),
+        ("F.interpolate(x, size=5, mode='linear', align_corners=True)", I3),
+        ("F.interpolate(x, size=(5, 3), mode='bilinear')", I4),
+        ("F.interpolate(x, scale_factor=(0.7, 2.5), mode='bilinear', align_corners=True)", I4),
+        ("F.interpolate(x, scale_factor=1.5, mode='bilinear', recompute_scale_factor=True)", I4),
+        ("F.interpolate(x, size=(5, 6), mode='bicubic')", I4),
+        ("F.interpolate(x, scale_factor=(1.5, 0.8), mode='bicubic', align_corners=True)", I4),
+        ("F.interpolate(x, size=(3, 4, 3), mode='trilinear')", I5),
+        ("F.interpolate(x, scale_factor=(2, 1.5, 1), mode='trilinear', align_corners=True)", I5),
+        ("F.interpolate(x, scale_factor=(1, 2, 2), mode='nearest')", I5),
+        ("F.interpolate(x, size=(2, 3), mode='area')", I4),
+        ("F.interpolate(x, scale_factor=0.6, mode='area')", I3),
+        ("F.interpolate(x, scale_factor=0.5, mode='area')", {"x": ((1, 2, 2, 3, 4), REAL)}),
+    )
+    labels = (
+        "UpsampleNearest1D/2D/3DBackward0, UpsampleNearestExact1D/2D/3DBackward0, "
+        "UpsampleLinear1DBackward0, UpsampleBilinear2DBackward0, UpsampleBicubic2DBackward0, "
+        "UpsampleTrilinear3DBackward0; area: AdaptiveAvgPool2D/3DBackward0 (1-D between "
+        "UnsqueezeBackward0 and SqueezeBackward1; output size 1: MeanBackward1)"
+    )
+    common = {
+        "namespaces": ("torch.nn.functional",),
+        "methods": (),
+        "free": ("scale_factor", "align_corners", "recompute_scale_factor"),
+        "rule": "a separable linear map along each spatial axis: ∂/∂x applies its transpose",
+    }
+    return [
+        Op(
+            "interpolate",
+            None,
+            (),
+            labels,
+            None,
+            params={**params, "recompute_scale_factor": None, "antialias": False},
+            lower=_interpolate_lower(),
+            mirror="F.interpolate(input, size, scale_factor, mode, align_corners, "
+            "recompute_scale_factor)",
+            examples=examples,
+            **common,
+        ),
+        Op(
+            "upsample",
+            None,
+            (),
+            "as interpolate",
+            None,
+            params=params,
+            lower=_interpolate_lower(),
+            mirror="F.upsample(input, size, scale_factor, mode, align_corners)",
+            examples=(("F.upsample(x, scale_factor=2, mode='bilinear')", I4),),
+            **common,
+        ),
+        Op(
+            "upsample_nearest",
+            None,
+            (),
+            "UpsampleNearest1D/2D/3DBackward0",
+            None,
+            params={"size": None, "scale_factor": None},
+            lower=_interpolate_lower({"mode": "nearest"}),
+            mirror="F.upsample_nearest(input, size, scale_factor)",
+            examples=(("F.upsample_nearest(x, size=(5, 6))", I4),),
+            **common,
+        ),
+        Op(
+            "upsample_bilinear",
+            None,
+            (),
+            "UpsampleBilinear2DBackward0",
+            None,
+            params={"size": None, "scale_factor": None},
+            lower=_interpolate_lower({"mode": "bilinear", "align_corners": True}),
+            mirror="F.upsample_bilinear(input, size, scale_factor)",
+            examples=(("F.upsample_bilinear(x, scale_factor=2)", I4),),
+            **common,
+        ),
+    ]
+
+
 ROWS = [
     *(_conv_row(d) for d in (1, 2, 3)),
     *(_conv_t_row(d) for d in (1, 2, 3)),
@@ -1423,6 +1783,7 @@ ROWS = [
         namespaces=("torch", "torch.nn.functional"),
         methods=(),
     ),
+    *_interpolate_rows(),
     # the nodes the public rows lower to
     Op(
         "convolution",
@@ -1432,6 +1793,15 @@ ROWS = [
         _conv_shape,
         arity=3,
         saves="inputs",
+        public=False,
+    ),
+    Op(
+        "resample",
+        _upsample,
+        (_upsample_grad,),
+        _upsample_label,
+        _upsample_shape,
+        saves="none",
         public=False,
     ),
     Op(
