@@ -640,3 +640,146 @@ def test_triplet_margin_with_distance_loss_errors_are_pytorchs():
         with pytest.raises(gradcli.GradcliError) as e:
             gradcli.evaluate(program, {"a": a, "b": a[0]})
         assert message in e.value.message
+
+
+# -- scaled_dot_product_attention: batches, boolean masks, grouped-query attention ----------
+
+SDPA = [
+    ("F.scaled_dot_product_attention(q, k, v)", (2, 2, 3, 4), (2, 2, 5, 4), (2, 2, 5, 2), None),
+    (
+        "F.scaled_dot_product_attention(q, k, v, is_causal=True, scale=0.3)",
+        (2, 3, 4),
+        (2, 5, 4),
+        (2, 5, 2),
+        None,
+    ),
+    (
+        "F.scaled_dot_product_attention(q, k, v, m)",
+        (2, 2, 3, 4),
+        (2, 2, 5, 4),
+        (2, 2, 5, 2),
+        (3, 5),
+    ),
+    # boolean masks, broadcast over the heads; a row masked everywhere gives zeros
+    (
+        "F.scaled_dot_product_attention(q, k, v, attn_mask=m > 0)",
+        (2, 2, 3, 4),
+        (2, 2, 5, 4),
+        (2, 2, 5, 2),
+        (2, 1, 3, 5),
+    ),
+    (
+        "F.scaled_dot_product_attention(q, k, v, attn_mask=(m > 0) & (m < 9))",
+        (3, 4),
+        (5, 4),
+        (5, 2),
+        [[1, -1, 1, 1, 1], [-1, -1, -1, -1, -1], [1, 1, 1, 1, -1]],
+    ),
+    # grouped-query attention: key and value heads repeated to the query's
+    (
+        "F.scaled_dot_product_attention(q, k, v, enable_gqa=True)",
+        (1, 4, 3, 4),
+        (1, 2, 5, 4),
+        (1, 2, 5, 2),
+        None,
+    ),
+    (
+        "F.scaled_dot_product_attention(q, k, v, enable_gqa=True)",
+        (1, 4, 3, 4),
+        (1, 2, 5, 4),
+        (1, 1, 5, 2),
+        None,
+    ),
+    (
+        "F.scaled_dot_product_attention(q, k, v, is_causal=True, enable_gqa=True, scale=-0.2)",
+        (4, 3, 4),
+        (2, 5, 4),
+        (2, 5, 2),
+        None,
+    ),
+    (
+        "F.scaled_dot_product_attention(q, k, v, enable_gqa=True)",
+        (2, 4, 3, 4),
+        (2, 4, 5, 4),
+        (2, 4, 5, 2),
+        None,
+    ),
+    ("F.scaled_dot_product_attention(q, k, v)", (2, 1, 3, 4), (1, 3, 5, 4), (1, 3, 5, 2), None),
+]
+
+
+@pytest.mark.parametrize("dtype", ["float64", "float32"])
+@pytest.mark.parametrize("program,sq,sk,sv,mask", SDPA)
+def test_attention_against_pytorch(torch, program, sq, sk, sv, mask, dtype):
+    rng = np.random.default_rng(14)
+    inputs = {"q": rng.standard_normal(sq), "k": rng.standard_normal(sk)}
+    inputs["v"] = rng.standard_normal(sv)
+    if mask is not None:
+        inputs["m"] = (
+            np.asarray(mask, float) if isinstance(mask, list) else rng.standard_normal(mask)
+        )
+    wrt = ["q", "k", "v"]
+    shape = _shape_of(program, inputs)
+    seed = np.random.default_rng(15).standard_normal(shape)
+    ours = gradcli.evaluate(program, inputs, wrt=wrt, dtype=dtype, seed_vector=seed)
+    out, grads = run_torch(torch, program, inputs, wrt=wrt, dtype=dtype, seed=seed)
+    rtol = 1e-10 if dtype == "float64" else 2e-5
+    np.testing.assert_allclose(ours.value, out.detach().numpy(), rtol=rtol, atol=rtol)
+    for name in wrt:
+        np.testing.assert_allclose(ours.grad[name], grads[name], rtol=rtol, atol=rtol)
+    assert ours.grad_fn == type(out.grad_fn).__name__
+    assert our_labels(ours) == torch_labels(out)
+
+
+def _shape_of(program, inputs):
+    from gradcli import engine
+    from gradcli.parser import parse
+
+    arrays = {k: np.asarray(v, dtype="float64") for k, v in inputs.items()}
+    nodes, out = engine.forward(parse(program), arrays, set(), "float64")
+    return nodes[out].shape
+
+
+def test_attention_forward_mode_and_hessian():
+    from gradcli import derivatives as D
+
+    rng = np.random.default_rng(16)
+    inputs = {"q": rng.standard_normal((1, 4, 3, 2)), "k": rng.standard_normal((1, 2, 3, 2))}
+    inputs["v"] = rng.standard_normal((1, 2, 3, 2))
+    program = "F.scaled_dot_product_attention(q, k, v, is_causal=True, enable_gqa=True).sum()"
+    assert D.check(program, inputs)["ok"]
+
+
+@pytest.mark.parametrize(
+    "program,shapes,message",
+    [
+        (
+            "F.scaled_dot_product_attention(q, k, v, enable_gqa=True)",
+            ((1, 4, 3, 4), (1, 3, 5, 4), (1, 3, 5, 2)),
+            "Number of heads in key and value must divide the number of heads in",
+        ),
+        (
+            "F.scaled_dot_product_attention(q, k, v, enable_gqa=True)",
+            ((3, 4), (5, 4), (5, 2)),
+            "Dimension out of range (expected to be in range of [-2, 1], but got -3)",
+        ),
+        (
+            "F.scaled_dot_product_attention(q, k, v)",
+            ((4,), (5, 4), (5, 2)),
+            "Expected query, key, and value to all be  at least 2 dimensional",
+        ),
+        (
+            "F.scaled_dot_product_attention(q, k, v)",
+            ((3, 4), (5, 3), (5, 2)),
+            "mat1 and mat2 shapes cannot be multiplied",
+        ),
+    ],
+)
+def test_attention_errors_are_pytorchs(torch, program, shapes, message):
+    inputs = {n: np.ones(s) for n, s in zip("qkv", shapes, strict=True)}
+    with pytest.raises((RuntimeError, IndexError)) as theirs:
+        run_torch(torch, program, inputs)
+    assert message in str(theirs.value)
+    with pytest.raises(gradcli.GradcliError) as ours:
+        gradcli.evaluate(program, inputs)
+    assert message in ours.value.message

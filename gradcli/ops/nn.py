@@ -1242,23 +1242,29 @@ def _sdpa_lower(emit, node, args, attrs):
             "gradcli does not do",
             hint="use dropout_p=0.0",
         )
-    if attrs.get("enable_gqa"):
-        raise EvaluationError("scaled_dot_product_attention(enable_gqa=True) is not supported")
     if mask is not None and attrs.get("is_causal"):
         raise EvaluationError(
             "_scaled_dot_product_attention: Explicit attn_mask should not be set when "
             "is_causal=True"
         )
-    if mask is not None and node(mask).value.dtype == bool:
-        raise EvaluationError(
-            "a boolean attn_mask is not supported yet", hint="pass a float additive mask"
-        )
-    sq, sk = node(q).shape, node(k).shape
-    if len(sq) < 2 or len(sk) < 2:
+    sq, sk, sv = node(q).shape, node(k).shape, node(v).shape
+    if min(len(sq), len(sk), len(sv)) < 2:
         raise ShapeError(
-            f"scaled_dot_product_attention expects query and key of 2 or more dimensions, got "
-            f"{fmt_shape(sq)} and {fmt_shape(sk)}"
+            f"Expected query, key, and value to all be  at least 2 dimensional, but got "
+            f"query.dim: {len(sq)} key.dim: {len(sk)} and value.dim: {len(sv)} instead."
         )
+    if mask is not None:
+        kind = node(mask).value.dtype.kind
+        if kind == "b":  # ATen's convert_boolean_attn_mask: False is -inf, True is 0
+            mask = emit("nn_bool_mask", (mask,))
+        elif kind != "f":
+            raise EvaluationError(
+                f"Expected attn_mask dtype to be bool or float or to match query dtype, but got "
+                f"attn_mask.dtype: {_TORCH_DTYPES.get(str(node(mask).value.dtype), 'long int')} "
+                f"and  query.dtype: {_TORCH_DTYPES.get(str(node(q).value.dtype))} instead."
+            )
+    if attrs.get("enable_gqa"):
+        k, v = (_repeat_heads(emit, node, t, sq) for t in (k, v))
     scale = attrs.get("scale")
     factor = math.sqrt(abs(scale) if scale is not None else 1 / math.sqrt(sq[-1]))
     qs = scalar(
@@ -1272,6 +1278,32 @@ def _sdpa_lower(emit, node, args, attrs):
     elif attrs.get("is_causal"):
         attn = emit("nn_causal_add", (attn,))
     return matmul(emit, node, (emit("nn_safe_softmax", (attn,)), v), {})
+
+
+_TORCH_DTYPES = {"float32": "float", "float64": "double", "int64": "long int", "int32": "int"}
+
+
+def _repeat_heads(emit, node, t, sq):
+    """enable_gqa: key or value repeat_interleave'd along dim -3 to the query's heads, as
+    ATen records it (unsqueeze, expand, a contiguous clone and a view)."""
+    st = node(t).shape
+    for s in (sq, st):
+        if len(s) < 3:
+            raise ShapeError(
+                f"Dimension out of range (expected to be in range of [{-len(s)}, "
+                f"{len(s) - 1}], but got -3)"
+            )
+    if sq[-3] % st[-3]:
+        raise ShapeError(
+            "Number of heads in key and value must divide the number of heads in query"
+        )
+    r = sq[-3] // st[-3]
+    if r == 1:
+        return t
+    t = emit("unsqueeze", (t,), {"dim": len(st) - 2})
+    t = emit("expand", (t,), {"size": st[:-2] + (r,) + st[-2:]})
+    shape = st[:-3] + (st[-3] * r,) + st[-2:]
+    return emit("reshape_view", (emit("clone", (t,)),), {"shape": shape, "kind": "view"})
 
 
 def _safe_softmax_grad(g, o, a):
@@ -1291,8 +1323,9 @@ ROWS += [
         None,
         (),
         "MulBackward1 on q and on TransposeBackward0 of k, the products as torch.matmul "
-        "records them (MmBackward0, or BmmBackward0 with views), AddBackward0 for a mask, "
-        "SafeSoftmaxBackward0",
+        "records them (MmBackward0, or BmmBackward0 with views), AddBackward0 for a mask "
+        "(a boolean one is -inf where False), SafeSoftmaxBackward0; enable_gqa: "
+        "UnsqueezeBackward0, ExpandBackward0, CloneBackward0, ViewBackward0 on k and v",
         None,
         arity=3,
         params={
@@ -1304,7 +1337,8 @@ ROWS += [
         },
         tensor_params=("attn_mask",),
         lower=_sdpa_lower,
-        mirror="F.scaled_dot_product_attention(q, k, v, attn_mask, dropout_p, is_causal, scale)",
+        mirror="F.scaled_dot_product_attention(q, k, v, attn_mask, dropout_p, is_causal, scale, "
+        "enable_gqa)",
         rule="softmax(q kᵀ · scale + mask) v",
         examples=(
             (
@@ -1321,6 +1355,15 @@ ROWS += [
                     "q": ((3, 4), REAL),
                     "k": ((5, 4), REAL),
                     "v": ((5, 2), REAL),
+                    "m": ((3, 5), REAL),
+                },
+            ),
+            (
+                "F.scaled_dot_product_attention(q, k, v, attn_mask=m > 0, enable_gqa=True)",
+                {
+                    "q": ((2, 4, 3, 2), REAL),
+                    "k": ((2, 2, 5, 2), REAL),
+                    "v": ((2, 2, 5, 3), REAL),
                     "m": ((3, 5), REAL),
                 },
             ),
@@ -1346,6 +1389,15 @@ ROWS += [
         _same,
         public=False,
         saves="out",
+    ),
+    Op(
+        "nn_bool_mask",
+        lambda m: np.where(m, 0.0, -np.inf),
+        None,
+        None,
+        _same,
+        public=False,
+        saves="none",
     ),
     Op(
         "nn_causal_add",
