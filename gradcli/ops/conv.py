@@ -31,16 +31,17 @@ def _expand(value, d, message):
     raise ShapeError(message)
 
 
-def _windows(xp, kernel, stride, dilation, out, kernel_first):
-    """A read-only strided view of the padded input's windows: (lead, *kernel, *out) or
-    (lead, *out, *kernel); window o at offset k reads xp[o·stride + k·dilation]."""
+def _windows(xp, kernel, stride, dilation, out, kernel_first, writeable=False):
+    """A strided view of the padded input's windows: (lead, *kernel, *out) or
+    (lead, *out, *kernel); window o at offset k reads xp[o·stride + k·dilation]. Read-only
+    unless ``writeable`` (for windows that do not overlap)."""
     d = len(kernel)
     lead, spatial = xp.strides[:-d], xp.strides[-d:]
     ks = tuple(s * dl for s, dl in zip(spatial, dilation, strict=True))
     os_ = tuple(s * st for s, st in zip(spatial, stride, strict=True))
     shape = xp.shape[:-d] + ((*kernel, *out) if kernel_first else (*out, *kernel))
     strides = lead + ((*ks, *os_) if kernel_first else (*os_, *ks))
-    return np.lib.stride_tricks.as_strided(xp, shape, strides, writeable=False)
+    return np.lib.stride_tricks.as_strided(xp, shape, strides, writeable=writeable)
 
 
 def _pad_to(x, d, before, size, value=0):
@@ -528,36 +529,42 @@ def _max_pool(x, **a):
     return np.take_along_axis(view.reshape(w.shape), idx[..., None], axis=-1)[..., 0]
 
 
+def _kernel_major(view, d):
+    """A window view (lead, *kernel, *out) copied to (prod(kernel), lead, *out): each
+    offset's slab contiguous, so the per-offset passes run at full speed."""
+    lead = view.ndim - 2 * d
+    order = (*range(lead, lead + d), *range(lead), *range(lead + d, view.ndim))
+    shape = (math.prod(view.shape[lead : lead + d]), *view.shape[:lead], *view.shape[lead + d :])
+    return np.ascontiguousarray(view.transpose(order)).reshape(shape)
+
+
 def _max_pool_grad(g, o, x, **a):
     d = len(a["kernel"])
     out, size = _pool_layout(x.shape, a)
     buf = np.zeros(x.shape[:-d] + size, dtype=g.dtype)
-    offsets = _offsets(a["kernel"], a["stride"], a["dilation"], out)
+    k, s, dl = a["kernel"], a["stride"], a["dilation"]
     if not np.iscomplexobj(x) and not np.any(np.isnan(o) | (o == -np.inf)):
         # Each window's maximum is known (o) and lies in the input: the first offset that
-        # reaches it takes the gradient, as PyTorch's strict > does on ties.
+        # reaches it takes the gradient, as PyTorch's strict > does on ties. The windows are
+        # copied offset-major once, so each offset's test is one contiguous pass.
         xp = _pad_to(x, d, a["padding"], size, -np.inf)
-        apart = all(  # windows that do not overlap: each position gets one window's share
-            s >= (k - 1) * dl + 1
-            for k, s, dl in zip(a["kernel"], a["stride"], a["dilation"], strict=True)
-        )
-        taken = None
-        for _, _, key in offsets:
-            hit = xp[(...,) + tuple(key)] == o
-            if taken is None:
-                taken = hit
-            else:
-                hit &= ~taken
-                taken |= hit
+        cols = _kernel_major(_windows(xp, k, s, dl, out, kernel_first=True), d)
+        taken = np.zeros(o.shape, dtype=bool)
+        finite = bool(np.isfinite(g).all())  # g·hit is exact then (inf·0 would be NaN)
+        apart = all(st >= (kk - 1) * dd + 1 for kk, st, dd in zip(k, s, dl, strict=True))
+        for j, _, key in _offsets(k, s, dl, out):
+            hit = np.greater(cols[j] == o, taken)  # a maximum not taken by an earlier offset
+            taken |= hit
+            share = g * hit if finite else np.where(hit, g, 0)
             dest = buf[(...,) + tuple(key)]
-            if apart:
-                dest[...] = np.where(hit, g, 0)
+            if apart:  # each position in at most one window
+                dest[...] = share
             else:
-                dest += np.where(hit, g, 0)
+                dest += share
     else:  # NaN (the last one wins), all -inf (the first valid one), dual numbers
         idx = _max_pool_index(x, a)[1]
-        for k, _, key in offsets:
-            buf[(...,) + tuple(key)] += np.where(idx == k, g, 0)
+        for j, _, key in _offsets(k, s, dl, out):
+            buf[(...,) + tuple(key)] += np.where(idx == j, g, 0)
     return _crop(buf, d, a["padding"], x.shape[-d:])
 
 
