@@ -491,3 +491,27 @@ def test_antialias_is_a_clear_error():
             "F.interpolate(x, size=2, mode='bilinear', antialias=True)",
             {"x": np.ones((1, 1, 4, 4))},
         )
+
+
+@pytest.mark.parametrize(
+    "program",
+    [
+        "conv2d(x, w, padding=1)",
+        "conv2d(x, w, stride=2)",
+        "conv_transpose2d(x, w, padding=1)",
+        "conv1d(x[:, :, 1], w[:, :, 1], dilation=2)",
+    ],
+)
+@pytest.mark.parametrize("where", ["x", "w"])
+def test_convolutions_of_infinities_as_pytorch(torch, program, where):
+    """An infinity in the input or the weights spreads as in PyTorch: the unit-stride input
+    gradient sums contiguous columns only when the weights are finite."""
+    inputs = _random({"x": (1, 2, 4, 5), "w": (2, 2, 3, 3)}, seed=5)
+    inputs[where][0, 1, 1, 2] = INF
+    inputs[where][0, 0, 2, 1] = -INF
+    seed = np.random.default_rng(6).standard_normal(_shape(program, inputs))
+    ours = gradcli.evaluate(program, inputs, dtype="float64", seed_vector=seed)
+    out, grads = run_torch(torch, program, inputs, seed=seed)
+    np.testing.assert_allclose(ours.value, out.detach().numpy(), rtol=1e-12)
+    for name, g in grads.items():
+        np.testing.assert_allclose(ours.grad[name], g, rtol=1e-12, err_msg=name)

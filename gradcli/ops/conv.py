@@ -172,6 +172,60 @@ def _im2col(x, kernel, stride, padding, dilation, out, groups):
     return view.reshape(x.shape[0], groups, cg, math.prod(out))
 
 
+# The input gradient of a unit-stride convolution in "flat" form: with the padded spatial
+# dims flattened, the window at output position p and kernel offset k reads
+# xp_flat[p_flat + s_k], where p_flat is p's index in the padded (not the output) grid. So
+# col2im is one contiguous add per offset, of a slice of length L; the gradient is zero at
+# the L - prod(out) positions between output rows (so this path needs finite weights: zero
+# times an infinity would be NaN). On the benchmark CNN's second convolution it is 20 % faster
+# than the strided col2im; for im2col the strided copy is as fast, so it stays.
+
+
+def _flat_geometry(size, kernel, dilation, out):
+    """(offsets s_k, L) for a padded grid ``size``: L covers every output position."""
+    steps = [math.prod(size[i + 1 :]) for i in range(len(size))]
+    span = sum((o - 1) * st for o, st in zip(out, steps, strict=True)) + 1
+    starts = [
+        sum(k * dl * st for k, dl, st in zip(kk, dilation, steps, strict=True))
+        for kk in np.ndindex(*kernel)
+    ]
+    return starts, span
+
+
+def _flat_col2im(cols, size, kernel, dilation, out):
+    """Columns (N, C, prod(kernel), L) summed back into (N, C, *size)."""
+    n, c = cols.shape[:2]
+    starts, span = _flat_geometry(size, kernel, dilation, out)
+    flat = np.zeros((n, c, math.prod(size)), dtype=cols.dtype)
+    for k, s in enumerate(starts):
+        flat[:, :, s : s + span] += cols[:, :, k]
+    return flat.reshape((n, c, *size))
+
+
+def _to_flat(g, size, span):
+    """(..., *out) -> (..., L) on the padded grid, zero between the output rows."""
+    d = len(size)
+    buf = np.zeros(g.shape[:-d] + tuple(size), dtype=g.dtype)
+    buf[(...,) + tuple(slice(0, o) for o in g.shape[-d:])] = g
+    return buf.reshape(g.shape[:-d] + (math.prod(size),))[..., :span]
+
+
+def _transposed_product(w, g, channels, size, a):
+    """col2im(Wᵀ·g) into the padded grid ``size``: the input gradient of a convolution,
+    and the forward of a transposed one. g is (N, groups·Og, *out); channels = groups·Cg."""
+    groups, n = a["groups"], g.shape[0]
+    kernel, out = w.shape[2:], g.shape[2:]
+    wm = w.reshape(groups, w.shape[0] // groups, -1).transpose(0, 2, 1)
+    if all(s == 1 for s in a["stride"]) and np.isfinite(w).all():
+        span = _flat_geometry(size, kernel, a["dilation"], out)[1]
+        gf = _to_flat(g, size, span).reshape(n, groups, wm.shape[2], span)
+        cols = np.matmul(wm, gf).reshape(n, channels, math.prod(kernel), span)
+        return _flat_col2im(cols, size, kernel, a["dilation"], out)
+    cols = np.matmul(wm, g.reshape(n, groups, wm.shape[2], math.prod(out)))
+    cols = cols.reshape((n, channels, *kernel, *out))
+    return _col2im(cols, size, kernel, a["stride"], a["dilation"], out)
+
+
 def _bias_shape(b, d):
     return b.reshape((-1,) + (1,) * d)
 
@@ -182,14 +236,8 @@ def _convolution(x, w, b=None, **a):
     channels, out = _conv_geometry(x.shape, w.shape, a)
     n = x.shape[0]
     if a["transposed"]:  # the input gradient of a convolution: columns, then col2im
-        wm = w.reshape(groups, w.shape[0] // groups, -1)
-        cols = np.matmul(
-            wm.transpose(0, 2, 1), x.reshape(n, groups, wm.shape[1], math.prod(x.shape[2:]))
-        )
-        cols = cols.reshape((n, channels, *kernel, *x.shape[2:]))
         full = tuple(o + 2 * p for o, p in zip(out, a["padding"], strict=True))
-        y = _col2im(cols, full, kernel, a["stride"], a["dilation"], x.shape[2:])
-        y = _crop(y, d, a["padding"], out)
+        y = _crop(_transposed_product(w, x, channels, full, a), d, a["padding"], out)
     else:
         cols = _im2col(x, kernel, a["stride"], a["padding"], a["dilation"], out, groups)
         y = np.matmul(w.reshape(groups, channels // groups, -1), cols)
@@ -201,18 +249,13 @@ def _convolution(x, w, b=None, **a):
 
 def _conv_grad_input(g, o, x, w, b=None, **a):
     d = w.ndim - 2
-    kernel, groups, n = w.shape[2:], a["groups"], x.shape[0]
+    kernel, groups = w.shape[2:], a["groups"]
     if a["transposed"]:  # a convolution of g with w
         cols = _im2col(g, kernel, a["stride"], a["padding"], a["dilation"], x.shape[2:], groups)
         wm = w.reshape(groups, w.shape[0] // groups, -1)
         return np.matmul(wm, cols).reshape(x.shape)
-    wm = w.reshape(groups, w.shape[0] // groups, -1)
-    cols = np.matmul(
-        wm.transpose(0, 2, 1), g.reshape(n, groups, wm.shape[1], math.prod(g.shape[2:]))
-    )
-    cols = cols.reshape((n, x.shape[1], *kernel, *g.shape[2:]))
     size = tuple(s + 2 * p for s, p in zip(x.shape[2:], a["padding"], strict=True))
-    full = _col2im(cols, size, kernel, a["stride"], a["dilation"], g.shape[2:])
+    full = _transposed_product(w, g, x.shape[1], size, a)
     return _crop(full, d, a["padding"], x.shape[2:])
 
 
