@@ -516,3 +516,17 @@ def test_convolutions_of_infinities_as_pytorch(torch, program, where):
     np.testing.assert_allclose(ours.value, out.detach().numpy(), rtol=1e-12)
     for name, g in grads.items():
         np.testing.assert_allclose(ours.grad[name], g, rtol=1e-12, err_msg=name)
+
+
+@pytest.mark.parametrize(
+    "program", ["max_pool2d(x, 2)", "max_pool2d(x, 3, stride=1, padding=1)", "max_pool1d(x, 2)"]
+)
+def test_pooling_gradients_keep_pytorchs_signed_zeros(torch, program):
+    """Positions that are no window's maximum get +0.0, the maximum gets the seed's -0.0."""
+    x = np.random.default_rng(8).standard_normal((1, 2, 4, 4) if "2d" in program else (2, 6))
+    seed = -np.ones(_shape(program, {"x": x}))
+    seed.flat[0] = -0.0
+    ours = gradcli.evaluate(program, {"x": x}, dtype="float64", seed_vector=seed)
+    _, grads = run_torch(torch, program, {"x": x}, seed=seed)
+    np.testing.assert_array_equal(np.signbit(ours.grad["x"]), np.signbit(grads["x"]))
+    np.testing.assert_array_equal(ours.grad["x"], grads["x"])

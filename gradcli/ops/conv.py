@@ -572,6 +572,19 @@ def _max_pool(x, **a):
     return np.take_along_axis(view.reshape(w.shape), idx[..., None], axis=-1)[..., 0]
 
 
+def select(mask, g):
+    """np.where(mask, g, 0) for float g, bit for bit (-0.0, NaN and inf pass through where
+    the mask holds, +0.0 elsewhere), as a bitwise and: numpy's where branches on every
+    element, which costs ~4 ns each on a random mask against ~0.2 ns here."""
+    ints = {2: np.int16, 4: np.int32, 8: np.int64}.get(g.dtype.itemsize)
+    if g.dtype.kind != "f" or ints is None:
+        return np.where(mask, g, 0)
+    bits = mask.astype(ints)
+    np.negative(bits, out=bits)  # all ones where the mask holds
+    np.bitwise_and(bits, g.view(ints), out=bits)
+    return bits.view(g.dtype)
+
+
 def _kernel_major(view, d):
     """A window view (lead, *kernel, *out) copied to (prod(kernel), lead, *out): each
     offset's slab contiguous, so the per-offset passes run at full speed."""
@@ -593,17 +606,11 @@ def _max_pool_grad(g, o, x, **a):
         xp = _pad_to(x, d, a["padding"], size, -np.inf)
         cols = _kernel_major(_windows(xp, k, s, dl, out, kernel_first=True), d)
         taken = np.zeros(o.shape, dtype=bool)
-        finite = bool(np.isfinite(g).all())  # g·hit is exact then (inf·0 would be NaN)
-        apart = all(st >= (kk - 1) * dd + 1 for kk, st, dd in zip(k, s, dl, strict=True))
         for j, _, key in _offsets(k, s, dl, out):
             hit = np.greater(cols[j] == o, taken)  # a maximum not taken by an earlier offset
             taken |= hit
-            share = g * hit if finite else np.where(hit, g, 0)
-            dest = buf[(...,) + tuple(key)]
-            if apart:  # each position in at most one window
-                dest[...] = share
-            else:
-                dest += share
+            # added into zeros, as ATen does (a -0.0 seed arrives as +0.0)
+            buf[(...,) + tuple(key)] += select(hit, g)
     else:  # NaN (the last one wins), all -inf (the first valid one), dual numbers
         idx = _max_pool_index(x, a)[1]
         for j, _, key in _offsets(k, s, dl, out):
