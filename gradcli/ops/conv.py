@@ -576,10 +576,11 @@ def select(mask, g):
     """np.where(mask, g, 0) for float g, bit for bit (-0.0, NaN and inf pass through where
     the mask holds, +0.0 elsewhere), as a bitwise and: numpy's where branches on every
     element, which costs ~4 ns each on a random mask against ~0.2 ns here."""
+    g = np.asarray(g)
     ints = {2: np.int16, 4: np.int32, 8: np.int64}.get(g.dtype.itemsize)
     if g.dtype.kind != "f" or ints is None:
         return np.where(mask, g, 0)
-    bits = mask.astype(ints)
+    bits = np.asarray(mask).astype(ints)
     np.negative(bits, out=bits)  # all ones where the mask holds
     np.bitwise_and(bits, g.view(ints), out=bits)
     return bits.view(g.dtype)
