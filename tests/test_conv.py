@@ -530,3 +530,82 @@ def test_pooling_gradients_keep_pytorchs_signed_zeros(torch, program):
     _, grads = run_torch(torch, program, {"x": x}, seed=seed)
     np.testing.assert_array_equal(np.signbit(ours.grad["x"]), np.signbit(grads["x"]))
     np.testing.assert_array_equal(ours.grad["x"], grads["x"])
+
+
+# -- affine_grid and grid_sample -----------------------------------------------------------
+
+GRID = [
+    # sample points exactly on pixels, on cell edges, far outside, and NaN
+    ([[[[-1.0, -1.0], [1.0, 1.0], [0.0, 0.0]], [[5.0, -7.0], [-1.0, 0.5], [NAN, 0.2]]]], "zeros"),
+    ([[[[-1.0, -1.0], [1.0, 1.0], [0.0, 0.0]], [[5.0, -7.0], [-1.0, 0.5], [0.3, 0.2]]]], "border"),
+    (
+        [[[[-3.1, 2.2], [1.0, 1.0], [0.0, 4.5]], [[5.0, -7.0], [-1.0, 0.5], [0.3, 0.2]]]],
+        "reflection",
+    ),
+]
+
+
+@pytest.mark.parametrize("mode", ["bilinear", "nearest"])
+@pytest.mark.parametrize("align", [True, False])
+@pytest.mark.parametrize("grid,padding", GRID)
+def test_grid_sample_at_the_edges(torch, grid, padding, align, mode):
+    x = np.arange(24.0).reshape(1, 2, 3, 4) / 7
+    x[0, 1, 2, 3] = INF  # read only by the samples that reach the corner
+    program = f"F.grid_sample(x, g, mode='{mode}', padding_mode='{padding}', align_corners={align})"
+    inputs = {"x": x, "g": np.array(grid)}
+    seed = np.random.default_rng(9).standard_normal((1, 2, 2, 3))
+    wrt = ["x"] if np.isnan(inputs["g"]).any() else ["x", "g"]
+    ours = gradcli.evaluate(program, inputs, dtype="float64", seed_vector=seed, wrt=wrt)
+    out, grads = run_torch(torch, program, inputs, seed=seed, wrt=wrt)
+    np.testing.assert_allclose(ours.value, out.detach().numpy(), rtol=1e-12, atol=1e-12)
+    for name in wrt:
+        np.testing.assert_allclose(ours.grad[name], grads[name], rtol=1e-12, atol=1e-12)
+    assert our_labels(ours) == torch_labels(out)
+
+
+def test_grid_sample_forward_mode_and_hessian():
+    from gradcli import derivatives as D
+
+    rng = np.random.default_rng(10)
+    inputs = {"x": rng.standard_normal((1, 2, 3, 4)), "t": rng.uniform(-0.6, 0.6, (1, 2, 3))}
+    for padding in ("zeros", "border", "reflection"):
+        program = (
+            f"F.grid_sample(x, F.affine_grid(t, (1, 2, 3, 2), align_corners=False), "
+            f"padding_mode='{padding}', align_corners=False).sin().sum()"
+        )
+        assert D.check(program, inputs)["ok"], padding
+
+
+GRID_ERRORS = [
+    ("F.grid_sample(x, g, mode='foo')", (2, 3, 4, 5), (2, 6, 7, 2), "expected mode to be"),
+    ("F.grid_sample(x, g, padding_mode='foo')", (2, 3, 4, 5), (2, 6, 7, 2), "padding_mode"),
+    ("F.grid_sample(x, g)", (2, 3, 4, 5), (3, 6, 7, 2), "same batch size"),
+    ("F.grid_sample(x, g)", (2, 3, 4, 5), (2, 6, 7, 3), "size 2 in last dimension"),
+    ("F.grid_sample(x, g)", (2, 3, 4, 5), (2, 6, 7, 1, 2), "same number of dimensions"),
+    ("F.grid_sample(x, g, mode='bicubic')", (2, 3, 4, 5, 6), (2, 6, 7, 1, 3), "only supports 4D"),
+    ("F.grid_sample(x, g)", (2, 3, 0, 5), (2, 6, 7, 2), "dimension 2 being empty"),
+    ("F.affine_grid(x, (2, 3, 4))", (2, 2, 3), None, "only supports 4D and 5D sizes"),
+    ("F.affine_grid(x, (2, 3, 0, 5))", (2, 2, 3), None, "Expected non-zero, positive output"),
+    ("F.affine_grid(x, (2, 3, 4, 5))", (2, 3, 4), None, "affine matrices of shape Nx2x3"),
+    ("F.affine_grid(x, (2, 3, 4, 5, 6))", (2, 2, 3), None, "affine matrices of shape Nx3x4"),
+    ("F.affine_grid(x, (3, 3, 4, 5))", (2, 2, 3), None, "first two dimensions of batch2"),
+]
+
+
+@pytest.mark.parametrize("program,xs,gs,message", GRID_ERRORS)
+def test_grid_errors_are_pytorchs(torch, program, xs, gs, message):
+    inputs = {"x": np.ones(xs), **({"g": np.zeros(gs)} if gs else {})}
+    with pytest.raises((RuntimeError, ValueError, NotImplementedError)) as theirs:
+        run_torch(torch, program, inputs)
+    assert message in str(theirs.value)
+    with pytest.raises(EvaluationError) as ours:
+        gradcli.evaluate(program, inputs)
+    assert message in ours.value.message
+
+
+def test_grid_sample_bicubic_is_a_clear_error():
+    with pytest.raises(EvaluationError, match="mode='bicubic'\\) is not supported"):
+        gradcli.evaluate(
+            "F.grid_sample(x, g, mode='bicubic')",
+            {"x": np.ones((1, 1, 2, 2)), "g": np.zeros((1, 1, 1, 2))},
+        )

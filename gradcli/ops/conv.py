@@ -1412,6 +1412,267 @@ def _interpolate_lower(fixed=None):
     return lower
 
 
+# -- affine_grid and grid_sample --------------------------------------------------------
+
+
+def _base_grid(size, align_corners, dtype):
+    """(*spatial, d + 1): each output position's normalised (x, y[, z], 1), ATen's
+    linspace_from_neg_one per axis (x runs along the last dimension)."""
+    axes = []
+    for n in size:
+        r = np.linspace(-1, 1, n, dtype=dtype) if n > 1 else np.zeros(1, dtype=dtype)
+        axes.append(r if align_corners or n <= 1 else r * dtype.type((n - 1) / n))
+    mesh = np.meshgrid(*axes, indexing="ij")  # mesh[k] varies along spatial axis k
+    return np.stack([*mesh[::-1], np.ones(tuple(size), dtype=dtype)], axis=-1)
+
+
+def _affine_grid(theta, size, align_corners):
+    base = _base_grid(size[2:], align_corners, np.dtype(theta.real.dtype))
+    n, d = theta.shape[0], len(size) - 2
+    flat = base.reshape(1, -1, d + 1)
+    return np.matmul(flat, theta.transpose(0, 2, 1)).reshape((n, *size[2:], d))
+
+
+def _affine_grid_grad(g, o, theta, size, align_corners):
+    base = _base_grid(size[2:], align_corners, np.dtype(g.real.dtype))
+    d = len(size) - 2
+    flat = base.reshape(-1, d + 1)
+    return np.matmul(g.reshape(g.shape[0], -1, d).transpose(0, 2, 1), flat)
+
+
+def _affine_grid_shape(shapes, attrs):
+    ts, size = shapes[0], attrs["size"]
+    if ts[0] != size[0]:
+        raise ShapeError(
+            f"Expected size for first two dimensions of batch2 tensor to be: [{size[0]}, "
+            f"{ts[-1]}] but got: [{ts[0]}, {ts[-1]}]."
+        )
+    return (size[0], *size[2:], len(size) - 2)
+
+
+def _affine_grid_lower(emit, node, args, attrs):
+    size, align = attrs["size"], attrs.get("align_corners")
+    ts = node(args[0]).shape
+    if align is not None and not isinstance(align, bool):
+        raise ShapeError("affine_grid(): align_corners must be True, False or None")
+    d = len(size) - 2
+    if d == 2 and (len(ts) != 3 or ts[-2:] != (2, 3)):
+        raise ShapeError(
+            f"Expected a batch of 2D affine matrices of shape Nx2x3 for size {tuple(size)}. "
+            f"Got torch.Size({list(ts)})."
+        )
+    if d == 3 and (len(ts) != 3 or ts[-2:] != (3, 4)):
+        raise ShapeError(
+            f"Expected a batch of 3D affine matrices of shape Nx3x4 for size {tuple(size)}. "
+            f"Got torch.Size({list(ts)})."
+        )
+    if d not in (2, 3):
+        raise ShapeError(
+            f"affine_grid only supports 4D and 5D sizes, for 2D and 3D affine transforms, "
+            f"respectively. Got size {tuple(size)}."
+        )
+    if min(size) <= 0:
+        raise ShapeError(f"Expected non-zero, positive output size. Got {tuple(size)}")
+    return emit("affine_grid_generator", args, {"size": tuple(size), "align_corners": bool(align)})
+
+
+def _reflect(x, low, high):
+    """ATen's reflect_coordinates over [low/2, high/2] (twice the bounds, as it takes them),
+    and the derivative's sign; decisions on real parts, so it runs on dual numbers."""
+    if low == high:
+        return 0 * x, np.zeros(np.shape(x))
+    lo, span = low / 2, (high - low) / 2
+    d = x - lo
+    sign = np.where(_re(d) < 0, -1.0, 1.0)
+    d = d * sign
+    flips = np.floor(_re(d) / span)
+    extra = d - flips * span
+    even = flips % 2 == 0
+    return np.where(even, extra + lo, span - extra + lo), np.where(even, sign, -sign)
+
+
+def _source_coords(coord, n, padding, align):
+    """A grid coordinate (normalised, along one axis of size n) as a source position, and
+    d position / d coordinate; ATen's grid_sampler_compute_source_index_set_grad."""
+    scale = (n - 1) / 2 if align else n / 2
+    x = (coord + 1) * scale if align else ((coord + 1) * n - 1) / 2
+    grad = np.full(np.shape(coord), scale)
+    if padding == "reflection":
+        x, sign = _reflect(x, 0, 2 * (n - 1)) if align else _reflect(x, -1, 2 * n - 1)
+        grad = grad * sign
+    if padding in ("border", "reflection"):
+        inside = (_re(x) > 0) & (_re(x) < n - 1)
+        x = np.where(_re(x) <= 0, 0 * x, np.where(_re(x) >= n - 1, 0 * x + (n - 1), x))
+        grad = np.where(inside, grad, 0.0)
+    return x, grad
+
+
+def _grid_taps(x, grid, mode, padding, align):
+    """Per tap (a corner of the cell around each sample, or the nearest position): the flat
+    source index (N, *out) into one (N, ·) plane, the weight, d weight / d position per axis,
+    and whether the tap lies inside the input."""
+    d = grid.shape[-1]
+    spatial = x.shape[2:]
+    pos, dpos = [], []
+    for k in range(d):  # grid[..., 0] is x: the last spatial axis
+        n = spatial[d - 1 - k]
+        p, gp = _source_coords(grid[..., k], n, padding, align)
+        pos.append(p)
+        dpos.append(gp)
+    pos, dpos = pos[::-1], dpos[::-1]  # now in the order of the spatial axes
+    if mode == "nearest":
+        corners = [[np.rint(_re(p))] for p in pos]  # round half to even, as nearbyint
+        weights = [[np.ones(np.shape(p))] for p in pos]
+        slopes = [[np.zeros(np.shape(p))] for p in pos]
+    else:
+        corners, weights, slopes = [], [], []
+        for p in pos:
+            f = np.floor(_re(p))
+            corners.append([f, f + 1])
+            weights.append([f + 1 - p, p - f])
+            slopes.append([-1.0, 1.0])
+    taps = []
+    for pick in np.ndindex(*(len(c) for c in corners)):
+        index = np.zeros(grid.shape[:-1], dtype=np.int64)
+        inside = np.ones(grid.shape[:-1], dtype=bool)
+        for axis, j in enumerate(pick):
+            c = corners[axis][j]
+            ok = (c >= 0) & (c <= spatial[axis] - 1)  # (NaN is outside)
+            inside &= ok
+            index = index * spatial[axis] + np.where(ok, c, 0).astype(np.int64)
+        w = math.prod(weights[axis][j] for axis, j in enumerate(pick))
+        dw = [
+            slopes[axis][j]
+            * math.prod(weights[b][i] for b, i in enumerate(pick) if b != axis)
+            * dpos[axis]
+            for axis, j in enumerate(pick)
+        ]
+        taps.append((index, inside, w, dw))
+    return taps
+
+
+def _gather_plane(x, index):
+    """x (N, C, *S) at flat positions index (N, *out) of each plane: (N, C, *out)."""
+    n, c = x.shape[:2]
+    flat = x.reshape(n, c, -1)
+    return np.take_along_axis(flat, index.reshape(n, 1, -1), axis=2).reshape(
+        (n, c, *index.shape[1:])
+    )
+
+
+def _grid_sample(x, grid, mode="bilinear", padding_mode="zeros", align_corners=False, dims=2):
+    out = None
+    for index, inside, w, _ in _grid_taps(x, grid, mode, padding_mode, align_corners):
+        v = select_taps(_gather_plane(x, index), inside, w)
+        out = v if out is None else out + v
+    return out
+
+
+def select_taps(values, inside, w):
+    """values (0 where the tap lies outside the input: an infinity there is never read)
+    times the weights, as ATen's vectorised kernel masks them (a NaN coordinate's NaN
+    weights make a NaN)."""
+    return np.where(inside[:, None], values, 0) * np.expand_dims(w, 1)
+
+
+def _grid_grad_input(
+    g, o, x, grid, mode="bilinear", padding_mode="zeros", align_corners=False, dims=2
+):
+    n, c = x.shape[:2]
+    plane = math.prod(x.shape[2:])
+    out = np.zeros((n, c, plane), dtype=np.result_type(g, x))
+    base = (np.arange(n * c) * plane).reshape(n, c, 1)
+    for index, inside, w, _ in _grid_taps(x, grid, mode, padding_mode, align_corners):
+        contrib = np.where(inside[:, None], g * np.expand_dims(w, 1), 0).reshape(n, c, -1)
+        pos = (base + index.reshape(n, 1, -1)).reshape(-1)
+        flat = contrib.reshape(-1)
+        summed = np.bincount(pos, weights=flat.real, minlength=n * c * plane)
+        if np.iscomplexobj(flat):
+            summed = summed + 1j * np.bincount(pos, weights=flat.imag, minlength=n * c * plane)
+        out += summed.reshape(n, c, plane).astype(out.dtype)
+    return out.reshape(x.shape)
+
+
+def _grid_grad_grid(
+    g, o, x, grid, mode="bilinear", padding_mode="zeros", align_corners=False, dims=2
+):
+    d = grid.shape[-1]
+    out = np.zeros(grid.shape, dtype=np.result_type(g, grid))
+    if mode == "nearest":
+        return out
+    for index, inside, _, dw in _grid_taps(x, grid, mode, padding_mode, align_corners):
+        v = np.where(inside[:, None], _gather_plane(x, index), 0)
+        gv = np.sum(g * v, axis=1)  # (N, *out)
+        for axis in range(d):  # spatial axis `axis` is grid component d - 1 - axis
+            out[..., d - 1 - axis] += gv * dw[axis]
+    return out
+
+
+def _grid_label(kinds, attrs):
+    return f"GridSampler{attrs['dims']}DBackward0"
+
+
+_grid_label.__doc__ = "GridSampler2DBackward0 / GridSampler3DBackward0"
+
+
+def _grid_sample_shape(shapes, attrs):
+    xs, gs = shapes
+    if len(xs) != len(gs):
+        raise ShapeError(
+            f"grid_sampler(): expected {len(xs)}D input and grid with same number of "
+            f"dimensions, but got input with sizes {fmt_shape(xs)} and grid with sizes "
+            f"{fmt_shape(gs)}"
+        )
+    if xs[0] != gs[0]:
+        raise ShapeError(
+            f"grid_sampler(): expected grid and input to have same batch size, but got input "
+            f"with sizes {fmt_shape(xs)} and grid with sizes {fmt_shape(gs)}"
+        )
+    if gs[-1] != len(xs) - 2:
+        raise ShapeError(
+            f"grid_sampler(): expected grid to have size {len(xs) - 2} in last dimension, but "
+            f"got grid with sizes {fmt_shape(gs)}"
+        )
+    for i in range(2, len(xs)):
+        if xs[i] == 0:
+            raise ShapeError(
+                f"grid_sampler(): expected input to have non-empty spatial dimensions, but "
+                f"input has sizes {fmt_shape(xs)} with dimension {i} being empty"
+            )
+    if len(xs) not in (4, 5):
+        raise ShapeError(
+            f"grid_sampler(): expected 4D or 5D input, but got input with sizes {fmt_shape(xs)}"
+        )
+    return (xs[0], xs[1], *gs[1:-1])
+
+
+def _grid_sample_lower(emit, node, args, attrs):
+    mode, padding = attrs.get("mode", "bilinear"), attrs.get("padding_mode", "zeros")
+    if mode not in ("bilinear", "nearest", "bicubic"):
+        raise ShapeError(
+            f"nn.functional.grid_sample(): expected mode to be 'bilinear', 'nearest' or "
+            f"'bicubic', but got: '{mode}'"
+        )
+    if padding not in ("zeros", "border", "reflection"):
+        raise ShapeError(
+            f"nn.functional.grid_sample(): expected padding_mode to be 'zeros', 'border', or "
+            f"'reflection', but got: '{padding}'"
+        )
+    align = attrs.get("align_corners")
+    if align is not None and not isinstance(align, bool):
+        raise ShapeError("grid_sample(): align_corners must be True, False or None")
+    a = {"mode": mode, "padding_mode": padding, "align_corners": bool(align)}
+    _grid_sample_shape([node(v).shape for v in args], a)
+    a["dims"] = len(node(args[0]).shape) - 2
+    if mode == "bicubic":
+        if len(node(args[0]).shape) != 4:
+            raise ShapeError("grid_sampler(): bicubic interpolation only supports 4D input")
+        raise EvaluationError(
+            "grid_sample(mode='bicubic') is not supported", hint="use 'bilinear' or 'nearest'"
+        )
+    return emit("grid_sampler", args, a)
+
+
 # -- the rows ---------------------------------------------------------------------------
 
 X1 = {"x": ((1, 2, 6), REAL), "w": ((3, 2, 3), REAL), "b": ((3,), REAL)}
@@ -1842,6 +2103,74 @@ ROWS = [
         methods=(),
     ),
     *_interpolate_rows(),
+    Op(
+        "affine_grid",
+        None,
+        (),
+        "AffineGridGeneratorBackward0",
+        None,
+        params={"size": REQUIRED, "align_corners": None},
+        lower=_affine_grid_lower,
+        mirror="F.affine_grid(theta, size, align_corners)",
+        rule="grid = base · θᵀ, base the normalised output positions; ∂/∂θ = gᵀ · base",
+        examples=(
+            ("F.affine_grid(t, (2, 3, 4, 5), align_corners=False)", {"t": ((2, 2, 3), REAL)}),
+            ("F.affine_grid(t, (1, 1, 3, 1), align_corners=True)", {"t": ((1, 2, 3), REAL)}),
+            ("F.affine_grid(t, [1, 2, 2, 3, 4], align_corners=True)", {"t": ((1, 3, 4), REAL)}),
+        ),
+        namespaces=("torch.nn.functional",),
+        methods=(),
+        free=("align_corners",),
+        inputs=("theta",),
+    ),
+    Op(
+        "grid_sample",
+        None,
+        (),
+        "GridSampler2DBackward0 / GridSampler3DBackward0",
+        None,
+        arity=2,
+        params={"mode": "bilinear", "padding_mode": "zeros", "align_corners": None},
+        lower=_grid_sample_lower,
+        mirror="F.grid_sample(input, grid, mode, padding_mode, align_corners)",
+        rule="bilinear (trilinear) or nearest taps at each grid point; ∂/∂grid through the "
+        "tap weights (0 for nearest)",
+        examples=(
+            (
+                "F.grid_sample(x, g, align_corners=False)",
+                {"x": ((2, 2, 3, 4), REAL), "g": ((2, 3, 2, 2), "unit")},
+            ),
+            (
+                "F.grid_sample(x, g * 1.5, padding_mode='border', align_corners=True)",
+                {"x": ((1, 2, 3, 4), REAL), "g": ((1, 2, 5, 2), "unit")},
+            ),
+            (
+                "F.grid_sample(x, g * 2.5, padding_mode='reflection', align_corners=False)",
+                {"x": ((1, 1, 3, 4), REAL), "g": ((1, 4, 3, 2), "unit")},
+            ),
+            (
+                "F.grid_sample(x, g * 2.5, padding_mode='reflection', align_corners=True)",
+                {"x": ((1, 1, 3, 4), REAL), "g": ((1, 4, 3, 2), "unit")},
+            ),
+            (
+                "F.grid_sample(x, g, mode='nearest', align_corners=False)",
+                {"x": ((1, 2, 3, 4), REAL), "g": ((1, 2, 3, 2), "unit")},
+            ),
+            (
+                "F.grid_sample(x, g * 1.2, padding_mode='border', align_corners=False)",
+                {"x": ((1, 2, 2, 3, 4), REAL), "g": ((1, 2, 2, 3, 3), "unit")},
+            ),
+            (
+                "F.grid_sample(x, F.affine_grid(t, (2, 1, 3, 3), align_corners=False), "
+                "align_corners=False)",
+                {"x": ((2, 1, 4, 4), REAL), "t": ((2, 2, 3), "unit")},
+            ),
+        ),
+        namespaces=("torch", "torch.nn.functional"),
+        methods=(),
+        free=("align_corners",),
+        inputs=("input", "grid"),
+    ),
     # the nodes the public rows lower to
     Op(
         "convolution",
@@ -1860,6 +2189,25 @@ ROWS = [
         _upsample_label,
         _upsample_shape,
         saves="none",
+        public=False,
+    ),
+    Op(
+        "affine_grid_generator",
+        _affine_grid,
+        (_affine_grid_grad,),
+        "AffineGridGeneratorBackward0",
+        _affine_grid_shape,
+        saves="none",
+        public=False,
+    ),
+    Op(
+        "grid_sampler",
+        _grid_sample,
+        (_grid_grad_input, _grid_grad_grid),
+        _grid_label,
+        _grid_sample_shape,
+        arity=2,
+        saves="inputs",
         public=False,
     ),
     Op(
