@@ -705,6 +705,45 @@ SDPA = [
         None,
     ),
     ("F.scaled_dot_product_attention(q, k, v)", (2, 1, 3, 4), (1, 3, 5, 4), (1, 3, 5, 2), None),
+    # PyTorch's CPU flash kernel: 4-D, equal batch, heads and head size, a constant mask of
+    # shape (L, S) or (1|B, 1|H, L, S): one ScaledDotProductFlashAttentionForCpuBackward0
+    ("F.scaled_dot_product_attention(q, k, v)", (2, 2, 3, 4), (2, 2, 5, 4), (2, 2, 5, 4), None),
+    (
+        "F.scaled_dot_product_attention(q, k, v, is_causal=True, scale=-0.3)",
+        (1, 2, 4, 3),
+        (1, 2, 4, 3),
+        (1, 2, 4, 3),
+        None,
+    ),
+    (
+        "F.scaled_dot_product_attention(q, k, v, attn_mask=m > 0, enable_gqa=True)",
+        (2, 2, 3, 4),
+        (2, 2, 5, 4),
+        (2, 2, 5, 4),
+        (2, 1, 3, 5),
+    ),
+    (
+        "F.scaled_dot_product_attention(q, k, v, m)",
+        (1, 2, 3, 4),
+        (1, 2, 5, 4),
+        (1, 2, 5, 4),
+        (3, 5),
+    ),
+    (  # a mask of 3 dimensions, or a batch that only broadcasts: the math kernel
+        "F.scaled_dot_product_attention(q, k, v, attn_mask=m > 0)",
+        (1, 2, 3, 4),
+        (1, 2, 5, 4),
+        (1, 2, 5, 4),
+        (1, 3, 5),
+    ),
+    ("F.scaled_dot_product_attention(q, k, v)", (2, 2, 3, 4), (1, 2, 5, 4), (1, 2, 5, 4), None),
+    (
+        "F.scaled_dot_product_attention(q.transpose(2, 3), k.transpose(2, 3), v)",
+        (1, 2, 4, 3),
+        (1, 2, 4, 3),
+        (1, 2, 3, 4),
+        None,
+    ),
 ]
 
 
