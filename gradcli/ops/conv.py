@@ -2166,7 +2166,7 @@ ROWS = [
                 {"x": ((2, 1, 4, 4), REAL), "t": ((2, 2, 3), "unit")},
             ),
         ),
-        namespaces=("torch", "torch.nn.functional"),
+        namespaces=("torch.nn.functional",),
         methods=(),
         free=("align_corners",),
         inputs=("input", "grid"),
