@@ -9,7 +9,9 @@ bias and of the input. Each side runs in its own process: gradcli through gradcl
 with a parsed program and keep="inputs", as a script calling the API would, with numpy's
 BLAS on one thread and on its default threads (and once without the engine's buffer pool,
 to show what the pool holds); PyTorch with torch.set_num_threads(1) and with its default.
-Times are the median and the best of the timed repetitions after warm-up runs, sides
+Times are the median and the best of the timed repetitions after warm-up runs, and the
+median CPU time of the process (which a machine shared with other work disturbs less than
+the wall clock; it counts every thread, so only the one-thread rows compare), sides
 interleaved over rounds (the round with the lowest median is kept), as ratios to PyTorch on
 one thread. Memory is the extra peak resident size of the timed loop (VmHWM minus the
 resident size just before it), so imports and inputs count for neither side.
@@ -90,13 +92,15 @@ for _ in range(5):
     value, grads = step()
 grads = None
 rss = status("VmRSS:")
-times = []
+times, cpu = [], []
 for _ in range(reps):
-    t0 = time.perf_counter()
+    t0, c0 = time.perf_counter(), time.process_time()
     value, grads = step()
     times.append(time.perf_counter() - t0)
+    cpu.append(time.process_time() - c0)
 extra = status("VmHWM:") - rss
 print(json.dumps({"time": statistics.median(times), "best": min(times), "extra": max(extra, 0),
+                  "cpu": statistics.median(cpu),
                   "value": value,
                   "gw1": float(np.asarray(grads["w1"]).sum())}))
 """
@@ -139,8 +143,8 @@ def main():
         f"small CNN, batch 8×3×32×32, forward + backward: median and best of {args.reps}, "
         f"best of {args.rounds} rounds"
     )
-    head = ("side", "median", "ratio", "best", "ratio", "extra peak", "ratio")
-    widths = ("<26", ">10", ">8", ">10", ">8", ">13", ">8")
+    head = ("side", "median", "ratio", "best", "ratio", "cpu", "ratio", "extra peak", "ratio")
+    widths = ("<26", ">10", ">8", ">10", ">8", ">10", ">8", ">13", ">8")
     print("".join(f"{h:{w}}" for h, w in zip(head, widths, strict=True)))
     names = {
         "gradcli1": "gradcli, 1 thread",
@@ -153,9 +157,10 @@ def main():
         ratio = f"{r['time'] / base['time']:.2f}×" if base else "-"
         best = f"{r['best'] / base['best']:.2f}×" if base else "-"
         mem = f"{r['extra'] / max(base['extra'], 1):.2f}×" if base else "-"
+        cpu = f"{r['cpu'] / base['cpu']:.2f}×" if base else "-"
         print(
             f"{names[which]:<26}{r['time'] * 1e3:>8.2f}ms{ratio:>8}{r['best'] * 1e3:>8.2f}ms"
-            f"{best:>8}{r['extra'] / 2**20:>10.1f}MiB{mem:>8}"
+            f"{best:>8}{r['cpu'] * 1e3:>8.2f}ms{cpu:>8}{r['extra'] / 2**20:>10.1f}MiB{mem:>8}"
         )
     if base:
         # the same numbers on both sides, or the comparison means nothing

@@ -377,3 +377,275 @@ def test_an_infinite_gradient_reaches_only_the_maximum(torch, program):
     ours = gradcli.evaluate(program, {"x": x}, dtype="float64", seed_vector=seed)
     _, grads = run_torch(torch, program, {"x": x}, seed=seed)
     np.testing.assert_array_equal(ours.grad["x"], grads["x"])
+
+
+# -- interpolation ------------------------------------------------------------------------
+
+INTERPOLATE = [
+    # ATen's special cases: an unchanged axis is copied, a doubled one shifts the index
+    ("F.interpolate(x, scale_factor=(1.2, 2), mode='bilinear')", (1, 1, 3, 3)),
+    ("F.interpolate(x, scale_factor=2.1, mode='nearest')", (1, 2, 2)),
+    ("F.interpolate(x, scale_factor=(1.2, 1.2), mode='bicubic')", (1, 1, 3, 3)),
+    ("F.interpolate(x, scale_factor=(1.2, 2), mode='bicubic')", (1, 1, 3, 3)),
+    ("F.interpolate(x, size=(3, 3), mode='bicubic')", (1, 1, 3, 3)),
+    ("F.interpolate(x, scale_factor=(1, 2), mode='nearest')", (1, 1, 3, 3)),
+    ("F.interpolate(x, scale_factor=(1.2, 1.2), mode='nearest-exact')", (1, 1, 3, 3)),
+    # downsampling, one output pixel, align_corners with one output
+    ("F.interpolate(x, size=(2, 3), mode='bicubic')", (1, 2, 7, 8)),
+    ("F.interpolate(x, size=1, mode='linear', align_corners=True)", (2, 1, 5)),
+    ("F.interpolate(x, size=(1, 1), mode='bilinear')", (1, 1, 4, 4)),
+    ("F.interpolate(x, size=(1, 1), mode='area')", (1, 3, 4, 4)),
+    ("F.interpolate(x, size=(3, 1, 4), mode='nearest-exact')", (1, 1, 2, 3, 5)),
+    ("F.interpolate(x, scale_factor=0.3, mode='nearest')", (1, 1, 10)),
+    ("F.interpolate(x, scale_factor=3, mode='bicubic', align_corners=True)", (1, 1, 2, 2)),
+    ("F.interpolate(x, size=4, mode='trilinear', recompute_scale_factor=None)", (1, 1, 2, 3, 3)),
+    ("F.upsample(x, size=(5, 5), mode='bicubic', align_corners=True)", (1, 2, 3, 3)),
+    ("F.upsample_nearest(x, scale_factor=3)", (1, 1, 2)),
+    ("F.upsample_bilinear(x, size=(4, 2))", (2, 1, 3, 3)),
+    ("torch.nn.functional.interpolate(x, 6, None, 'linear', False).sin()", (1, 2, 4)),
+]
+
+
+@pytest.mark.parametrize("program,shape", INTERPOLATE)
+def test_interpolation_against_pytorch(torch, program, shape):
+    _agree(torch, program, _random({"x": shape}))
+
+
+@pytest.mark.parametrize("mode", ["nearest", "nearest-exact", "bilinear", "bicubic", "area"])
+def test_interpolation_of_non_finite_values_and_empty_batches(torch, mode):
+    """A NaN or an infinity spreads exactly as far as PyTorch spreads it (a zero weight
+    times inf is NaN there too), and a batch of zero is empty on both sides."""
+    x = np.arange(12.0).reshape(1, 1, 3, 4)
+    x[0, 0, 1, 1], x[0, 0, 2, 3], x[0, 0, 0, 0] = NAN, INF, -INF
+    program = f"F.interpolate(x, size=(5, 7), mode='{mode}')"
+    seed = np.ones((1, 1, 5, 7))
+    seed[0, 0, 2, 2] = INF
+    ours = gradcli.evaluate(program, {"x": x}, dtype="float64", seed_vector=seed)
+    out, grads = run_torch(torch, program, {"x": x}, seed=seed)
+    np.testing.assert_allclose(ours.value, out.detach().numpy(), rtol=1e-12)
+    np.testing.assert_allclose(ours.grad["x"], grads["x"], rtol=1e-12)
+    empty = {"x": np.zeros((0, 2, 3, 4))}
+    ours = gradcli.evaluate(program, empty, seed_vector=np.zeros((0, 2, 5, 7)))
+    assert ours.value.shape == (0, 2, 5, 7) and ours.grad["x"].shape == (0, 2, 3, 4)
+
+
+def test_interpolation_in_float32_keeps_float32(torch):
+    x = np.random.default_rng(4).standard_normal((2, 3, 5, 6)).astype(np.float32)
+    for mode in ("bilinear", "bicubic", "nearest"):
+        program = f"F.interpolate(x, scale_factor=1.7, mode='{mode}').square().sum()"
+        ours = gradcli.evaluate(program, {"x": x}, dtype="float32")
+        out, grads = run_torch(torch, program, {"x": x}, dtype="float32")
+        assert ours.value.dtype == np.float32 and ours.grad["x"].dtype == np.float32
+        np.testing.assert_allclose(ours.value, out.item(), rtol=2e-5)
+        np.testing.assert_allclose(ours.grad["x"], grads["x"], rtol=2e-5, atol=2e-5)
+
+
+def test_interpolation_forward_mode_and_hessian():
+    from gradcli import derivatives as D
+
+    x = np.random.default_rng(5).standard_normal((1, 1, 3, 3))
+    for mode in ("bilinear", "bicubic", "nearest"):
+        assert D.check(f"F.interpolate(x, size=(4, 5), mode='{mode}').sin().sum()", {"x": x})["ok"]
+
+
+INTERPOLATE_ERRORS = [
+    ("F.interpolate(x, size=2, scale_factor=2)", (1, 1, 3), "only one of size or scale_factor"),
+    ("F.interpolate(x)", (1, 1, 3), "either size or scale_factor should be defined"),
+    ("F.interpolate(x, size=(2, 2, 2))", (1, 1, 3, 3), "same number of spatial dimensions"),
+    ("F.interpolate(x, scale_factor=(2, 2))", (1, 1, 3), "scale_factor must have the same"),
+    (
+        "F.interpolate(x, size=3, recompute_scale_factor=True)",
+        (1, 1, 3),
+        "recompute_scale_factor is not meaningful with an explicit size.",
+    ),
+    (
+        "F.interpolate(x, size=3, align_corners=True)",
+        (1, 1, 3),
+        "align_corners option can only be set with the interpolating modes",
+    ),
+    ("F.interpolate(x, size=3, mode='linear')", (1, 1, 3, 3), "Got 4D input, but linear mode"),
+    ("F.interpolate(x, size=3, mode='trilinear')", (1, 1, 3), "Got 3D input, but trilinear"),
+    ("F.interpolate(x, size=3, mode='bicubic')", (1, 1, 3), "Only 3D, 4D and 5D input Tensors"),
+    ("F.interpolate(x, size=3, mode='foo')", (1, 1, 3), "(got foo)"),
+    ("F.interpolate(x, size=3)", (2, 3), "(got 2D)"),
+    ("F.interpolate(x, scale_factor=0.1)", (1, 1, 4, 3), "output (H: 0, W: 0)"),
+    ("F.interpolate(x, size=3, mode='bilinear')", (1, 1, 0, 3), "input (H: 0, W: 3)"),
+    ("F.interpolate(x, size=3)", (1, 0, 3), "Non-empty 3D data tensor expected"),
+]
+
+
+@pytest.mark.parametrize("program,shape,message", INTERPOLATE_ERRORS)
+def test_interpolation_errors_are_pytorchs(torch, program, shape, message):
+    x = np.ones(shape)
+    with pytest.raises((RuntimeError, ValueError, NotImplementedError)) as theirs:
+        run_torch(torch, program, {"x": x})
+    assert message in str(theirs.value)
+    with pytest.raises(EvaluationError) as ours:
+        gradcli.evaluate(program, {"x": x}, dtype="float64")
+    assert message in ours.value.message
+
+
+def test_antialias_is_a_clear_error():
+    with pytest.raises(EvaluationError, match=r"antialias=True\) is not supported"):
+        gradcli.evaluate(
+            "F.interpolate(x, size=2, mode='bilinear', antialias=True)",
+            {"x": np.ones((1, 1, 4, 4))},
+        )
+
+
+@pytest.mark.parametrize(
+    "program",
+    [
+        "conv2d(x, w, padding=1)",
+        "conv2d(x, w, stride=2)",
+        "conv_transpose2d(x, w, padding=1)",
+        "conv1d(x[:, :, 1], w[:, :, 1], dilation=2)",
+    ],
+)
+@pytest.mark.parametrize("where", ["x", "w"])
+def test_convolutions_of_infinities_as_pytorch(torch, program, where):
+    """An infinity in the input or the weights spreads as in PyTorch: the unit-stride input
+    gradient sums contiguous columns only when the weights are finite."""
+    inputs = _random({"x": (1, 2, 4, 5), "w": (2, 2, 3, 3)}, seed=5)
+    inputs[where][0, 1, 1, 2] = INF
+    inputs[where][0, 0, 2, 1] = -INF
+    with np.errstate(all="ignore"):  # (the shape probe runs the engine bare)
+        seed = np.random.default_rng(6).standard_normal(_shape(program, inputs))
+    ours = gradcli.evaluate(program, inputs, dtype="float64", seed_vector=seed)
+    out, grads = run_torch(torch, program, inputs, seed=seed)
+    np.testing.assert_allclose(ours.value, out.detach().numpy(), rtol=1e-12)
+    for name, g in grads.items():
+        np.testing.assert_allclose(ours.grad[name], g, rtol=1e-12, err_msg=name)
+
+
+@pytest.mark.parametrize(
+    "program", ["max_pool2d(x, 2)", "max_pool2d(x, 3, stride=1, padding=1)", "max_pool1d(x, 2)"]
+)
+def test_pooling_gradients_keep_pytorchs_signed_zeros(torch, program):
+    """Positions that are no window's maximum get +0.0, the maximum gets the seed's -0.0."""
+    x = np.random.default_rng(8).standard_normal((1, 2, 4, 4) if "2d" in program else (2, 6))
+    seed = -np.ones(_shape(program, {"x": x}))
+    seed.flat[0] = -0.0
+    ours = gradcli.evaluate(program, {"x": x}, dtype="float64", seed_vector=seed)
+    _, grads = run_torch(torch, program, {"x": x}, seed=seed)
+    np.testing.assert_array_equal(np.signbit(ours.grad["x"]), np.signbit(grads["x"]))
+    np.testing.assert_array_equal(ours.grad["x"], grads["x"])
+
+
+# -- affine_grid and grid_sample -----------------------------------------------------------
+
+GRID = [
+    # sample points exactly on pixels, on cell edges, far outside, and NaN
+    ([[[[-1.0, -1.0], [1.0, 1.0], [0.0, 0.0]], [[5.0, -7.0], [-1.0, 0.5], [NAN, 0.2]]]], "zeros"),
+    ([[[[-1.0, -1.0], [1.0, 1.0], [0.0, 0.0]], [[5.0, -7.0], [-1.0, 0.5], [0.3, 0.2]]]], "border"),
+    (
+        [[[[-3.1, 2.2], [1.0, 1.0], [0.0, 4.5]], [[5.0, -7.0], [-1.0, 0.5], [0.3, 0.2]]]],
+        "reflection",
+    ),
+]
+
+
+@pytest.mark.parametrize("mode", ["bilinear", "nearest"])
+@pytest.mark.parametrize("align", [True, False])
+@pytest.mark.parametrize("grid,padding", GRID)
+def test_grid_sample_at_the_edges(torch, grid, padding, align, mode):
+    x = np.arange(24.0).reshape(1, 2, 3, 4) / 7
+    x[0, 1, 2, 3] = INF  # read only by the samples that reach the corner
+    program = f"F.grid_sample(x, g, mode='{mode}', padding_mode='{padding}', align_corners={align})"
+    inputs = {"x": x, "g": np.array(grid)}
+    seed = np.random.default_rng(9).standard_normal((1, 2, 2, 3))
+    wrt = ["x"] if np.isnan(inputs["g"]).any() else ["x", "g"]
+    ours = gradcli.evaluate(program, inputs, dtype="float64", seed_vector=seed, wrt=wrt)
+    out, grads = run_torch(torch, program, inputs, seed=seed, wrt=wrt)
+    np.testing.assert_allclose(ours.value, out.detach().numpy(), rtol=1e-12, atol=1e-12)
+    for name in wrt:
+        np.testing.assert_allclose(ours.grad[name], grads[name], rtol=1e-12, atol=1e-12)
+    assert our_labels(ours) == torch_labels(out)
+
+
+def test_grid_sample_forward_mode_and_hessian():
+    from gradcli import derivatives as D
+
+    rng = np.random.default_rng(10)
+    inputs = {"x": rng.standard_normal((1, 2, 3, 4)), "t": rng.uniform(-0.6, 0.6, (1, 2, 3))}
+    for padding in ("zeros", "border", "reflection"):
+        program = (
+            f"F.grid_sample(x, F.affine_grid(t, (1, 2, 3, 2), align_corners=False), "
+            f"padding_mode='{padding}', align_corners=False).sin().sum()"
+        )
+        assert D.check(program, inputs)["ok"], padding
+
+
+GRID_ERRORS = [
+    ("F.grid_sample(x, g, mode='foo')", (2, 3, 4, 5), (2, 6, 7, 2), "expected mode to be"),
+    ("F.grid_sample(x, g, padding_mode='foo')", (2, 3, 4, 5), (2, 6, 7, 2), "padding_mode"),
+    ("F.grid_sample(x, g)", (2, 3, 4, 5), (3, 6, 7, 2), "same batch size"),
+    ("F.grid_sample(x, g)", (2, 3, 4, 5), (2, 6, 7, 3), "size 2 in last dimension"),
+    ("F.grid_sample(x, g)", (2, 3, 4, 5), (2, 6, 7, 1, 2), "same number of dimensions"),
+    ("F.grid_sample(x, g, mode='bicubic')", (2, 3, 4, 5, 6), (2, 6, 7, 1, 3), "only supports 4D"),
+    ("F.grid_sample(x, g)", (2, 3, 0, 5), (2, 6, 7, 2), "dimension 2 being empty"),
+    ("F.affine_grid(x, (2, 3, 4))", (2, 2, 3), None, "only supports 4D and 5D sizes"),
+    ("F.affine_grid(x, (2, 3, 0, 5))", (2, 2, 3), None, "Expected non-zero, positive output"),
+    ("F.affine_grid(x, (2, 3, 4, 5))", (2, 3, 4), None, "affine matrices of shape Nx2x3"),
+    ("F.affine_grid(x, (2, 3, 4, 5, 6))", (2, 2, 3), None, "affine matrices of shape Nx3x4"),
+    ("F.affine_grid(x, (3, 3, 4, 5))", (2, 2, 3), None, "first two dimensions of batch2"),
+]
+
+
+@pytest.mark.parametrize("program,xs,gs,message", GRID_ERRORS)
+def test_grid_errors_are_pytorchs(torch, program, xs, gs, message):
+    inputs = {"x": np.ones(xs), **({"g": np.zeros(gs)} if gs else {})}
+    with pytest.raises((RuntimeError, ValueError, NotImplementedError)) as theirs:
+        run_torch(torch, program, inputs)
+    assert message in str(theirs.value)
+    with pytest.raises(EvaluationError) as ours:
+        gradcli.evaluate(program, inputs)
+    assert message in ours.value.message
+
+
+def test_grid_sample_bicubic_is_a_clear_error():
+    with pytest.raises(EvaluationError, match="mode='bicubic'\\) is not supported"):
+        gradcli.evaluate(
+            "F.grid_sample(x, g, mode='bicubic')",
+            {"x": np.ones((1, 1, 2, 2)), "g": np.zeros((1, 1, 1, 2))},
+        )
+
+
+def test_readme_networks_against_pytorch(torch):
+    """The README's LeNet-style network and transformer block: value, every gradient and
+    every label as PyTorch's."""
+    import pathlib
+    import re
+
+    readme = (pathlib.Path(__file__).parent.parent / "README.md").read_text(encoding="utf-8")
+    section = readme.split("## Neural networks")[1].split("\n## ")[0]
+    lenet, block = re.findall(r"```text\n(.*?)```", section, flags=re.S)
+    rng = np.random.default_rng(11)
+    cases = [
+        (
+            lenet,
+            {"x": (2, 1, 12, 12), "w1": (4, 1, 5, 5), "b1": (4,), "w2": (6, 4, 3, 3)}
+            | {"b2": (6,), "W3": (16, 24), "b3": (16,), "W4": (10, 16), "b4": (10,)},
+            np.array([3.0, 7.0]),
+        ),
+        (
+            block,
+            {"x": (2, 5, 8), "g1": (8,), "c1": (8,), "Wq": (8, 8), "Wk": (8, 8), "Wv": (8, 8)}
+            | {"Wo": (8, 8), "W1": (16, 8), "W2": (8, 16), "Wout": (4, 8)},
+            np.array([0, 1, 2, 3, 0, 1, 2, 3, 0, 1], dtype=float),
+        ),
+    ]
+    F = torch.nn.functional
+    for program, shapes, y in cases:
+        inputs = {k: rng.standard_normal(s) * 0.5 for k, s in shapes.items()}
+        ours = gradcli.evaluate(program, {**inputs, "y": y}, wrt=list(shapes), dtype="float64")
+        leaves = {k: torch.tensor(v, requires_grad=True) for k, v in inputs.items()}
+        ns = {"F": F, "torch": torch, **leaves}
+        lines = program.strip().splitlines()
+        exec("\n".join(lines[:-1]), ns)
+        out = eval(lines[-1].replace(", y)", ", yy)"), {**ns, "yy": torch.tensor(y).long()})
+        out.backward()
+        np.testing.assert_allclose(ours.value, out.item(), rtol=1e-10)
+        for k, leaf in leaves.items():
+            np.testing.assert_allclose(ours.grad[k], leaf.grad.numpy(), rtol=1e-9, atol=1e-12)
+        assert our_labels(ours) == torch_labels(out)

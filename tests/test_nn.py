@@ -491,3 +491,335 @@ def test_label_smoothing(torch, args, kw, shape):
     np.testing.assert_allclose(ours.value, out.detach().numpy(), rtol=1e-12)
     np.testing.assert_allclose(ours.grad["x"], grad, rtol=1e-12, atol=1e-15)
     assert our_labels(ours) == torch_labels(out)
+
+
+# -- margin losses over class indices -------------------------------------------------------
+
+NAN, INF = float("nan"), float("inf")
+MARGIN = [
+    ("F.multi_margin_loss(x, t)", (3, 4), [0, 3, 1], {}),
+    ("F.multi_margin_loss(x, t, p=2, margin=0.7, reduction='sum')", (3, 4), [2, 2, 0], {}),
+    ("F.multi_margin_loss(x, t, weight=w, reduction='none')", (3, 4), [1, 0, 3], {"w": 4}),
+    ("F.multi_margin_loss(x, t, 2, 1.5, w)", (2, 3), [2, 0], {"w": 3}),
+    ("F.multi_margin_loss(x, t, reduction='none')", (4,), 2, {}),
+    ("F.multi_margin_loss(x, t, reduction='none')", (4,), [2], {}),
+    ("F.multilabel_margin_loss(x, t)", (3, 4), [[3, 0, -1, 1], [1, 2, 3, -1], [-1, 0, 0, 0]], {}),
+    ("F.multilabel_margin_loss(x, t, reduction='none')", (2, 3), [[1, 1, -1], [0, 1, 2]], {}),
+    ("F.multilabel_margin_loss(x, t, reduction='sum')", (4,), [2, -1, 0, 0], {}),
+]
+
+
+def _margin_case(torch, program, shape, target, extra, dtype, x=None):
+    rng = np.random.default_rng(11)
+    x = rng.standard_normal(shape) if x is None else np.asarray(x, dtype=float)
+    t = np.asarray(target, dtype=np.int64)
+    inputs = {"x": x, "t": t, **{k: rng.uniform(0.5, 2.0, n) for k, n in extra.items()}}
+    ours = gradcli.evaluate(f"({program}).sum()", inputs, wrt=["x"], dtype=dtype)
+    tdtype = getattr(torch, dtype)
+    xt = torch.tensor(x, dtype=tdtype, requires_grad=True)
+    ns = {"F": torch.nn.functional, "x": xt, "t": torch.tensor(t)}
+    ns.update({k: torch.tensor(inputs[k], dtype=tdtype) for k in extra})
+    out = eval(f"({program}).sum()", ns)
+    out.backward()
+    rtol = 1e-12 if dtype == "float64" else 2e-6
+    np.testing.assert_allclose(ours.value, out.item(), rtol=rtol, atol=rtol)
+    np.testing.assert_allclose(ours.grad["x"], xt.grad.numpy(), rtol=rtol, atol=rtol)
+    assert our_labels(ours) == torch_labels(out)
+    assert ours.grad["t"] is None if "t" in ours.grad else True
+    return ours
+
+
+@pytest.mark.parametrize("dtype", ["float64", "float32"])
+@pytest.mark.parametrize("program,shape,target,extra", MARGIN)
+def test_margin_losses_against_pytorch(torch, program, shape, target, extra, dtype):
+    _margin_case(torch, program, shape, target, extra, dtype)
+
+
+@pytest.mark.parametrize("program,shape,target,extra", MARGIN)
+def test_margin_losses_take_float_class_indices_too(program, shape, target, extra):
+    """Today's convention for class indices (cross_entropy's): a float tensor of whole
+    numbers is the same target as an int64 one."""
+    rng = np.random.default_rng(12)
+    inputs = {"x": rng.standard_normal(shape), **{k: np.ones(n) for k, n in extra.items()}}
+    wrt = ["x", "t"]  # a float target may require grad: none flows to it
+    a = gradcli.evaluate(
+        f"({program}).sum()",
+        {**inputs, "t": np.asarray(target, np.int64)},
+        dtype="float64",
+        wrt=["x"],
+    )
+    b = gradcli.evaluate(
+        f"({program}).sum()", {**inputs, "t": np.asarray(target, float)}, dtype="float64", wrt=wrt
+    )
+    assert a.value == b.value and b.grad["t"] is None
+    np.testing.assert_array_equal(a.grad["x"], b.grad["x"])
+
+
+@pytest.mark.parametrize(
+    "program,x,target",
+    [
+        # ties at the hinge (z = 0 exactly: no gradient), NaN and ±inf scores
+        ("F.multi_margin_loss(x, t)", [[0.0, 1.0, 0.0, 2.0]], [1]),
+        ("F.multi_margin_loss(x, t, p=2)", [[0.0, NAN, 1.0, INF]], [2]),
+        ("F.multi_margin_loss(x, t)", [[-INF, 0.5, 1.0]], [0]),
+        ("F.multilabel_margin_loss(x, t)", [[0.0, 1.0, 0.0, 2.0]], [[1, -1, 0, 0]]),
+        ("F.multilabel_margin_loss(x, t)", [[0.0, NAN, 1.0, -INF]], [[2, 0, -1, 0]]),
+        ("F.multilabel_margin_loss(x, t)", [[0.0, 1.0, -0.0]], [[-1, 1, 1]]),  # no targets
+        ("F.multi_margin_loss(x, t)", 2.0, 0),  # a number is one sample of one class
+    ],
+)
+def test_margin_losses_at_the_edges(torch, program, x, target):
+    _margin_case(torch, program, np.shape(x), target, {}, "float64", x=x)
+
+
+def test_margin_losses_of_an_empty_batch_are_zero():
+    for program, t in (
+        ("F.multi_margin_loss(x, t)", np.zeros(0)),
+        ("F.multilabel_margin_loss(x, t)", np.zeros((0, 3))),
+    ):
+        r = gradcli.evaluate(program, {"x": np.zeros((0, 3)), "t": t}, wrt=["x"])
+        assert r.value == 0 and r.grad["x"].shape == (0, 3)
+
+
+def test_margin_losses_have_jvp_and_hessian():
+    from gradcli import derivatives as D
+
+    x = np.random.default_rng(13).standard_normal((3, 4))
+    for program, t in (
+        ("F.multi_margin_loss(x * x, t, p=2)", np.array([0.0, 3.0, 1.0])),
+        ("F.multilabel_margin_loss(x.sin(), t)", np.array([[3, 0, -1, 1]] * 3, dtype=float)),
+    ):
+        assert D.check(program, {"x": x, "t": t}, wrt=["x"])["ok"], program
+
+
+MARGIN_ERRORS = [
+    ("F.multi_margin_loss(x, t, p=3)", (3, 4), [0, 1, 2], "only p == 1 and p == 2 supported"),
+    ("F.multi_margin_loss(x, t)", (3, 4), [0, 1], "Expected target size [3], but got [2]"),
+    ("F.multi_margin_loss(x, t)", (3, 4), [0, 1, 4], "target out of range"),
+    ("F.multi_margin_loss(x, t)", (3, 4), [0, 1, -1], "target out of range"),
+    ("F.multi_margin_loss(x, t)", (2, 3, 4), [0, 1], "Expected non-empty vector or matrix"),
+    ("F.multi_margin_loss(x, t)", (2, 0), [0, 0], "Expected non-empty vector or matrix"),
+    ("F.multilabel_margin_loss(x, t)", (3, 4), [[0, 1, 2, 3]] * 2, "inconsistent target size"),
+    ("F.multilabel_margin_loss(x, t)", (3, 4), [[0, 1, 2, 4]] * 3, "'target' is out of range"),
+    ("F.multilabel_margin_loss(x, t)", (3, 4), [[0, 1, 2, -2]] * 3, "'target' is out of range"),
+]
+
+
+@pytest.mark.parametrize("program,shape,target,message", MARGIN_ERRORS)
+def test_margin_loss_errors_are_pytorchs(torch, program, shape, target, message):
+    x, t = np.ones(shape), np.asarray(target, dtype=np.int64)
+    with pytest.raises((RuntimeError, ValueError)) as theirs:
+        eval(program, {"F": torch.nn.functional, "x": torch.tensor(x), "t": torch.tensor(t)})
+    assert message in str(theirs.value)
+    with pytest.raises(gradcli.GradcliError) as ours:
+        gradcli.evaluate(program, {"x": x, "t": t}, wrt=["x"])
+    assert message in ours.value.message
+
+
+def test_margin_loss_weights_are_refused_as_in_pytorch():
+    with pytest.raises(gradcli.EvaluationError, match="with respect to argument 'weight'"):
+        gradcli.evaluate(
+            "F.multi_margin_loss(x, t, weight=w)",
+            {"x": np.ones((2, 3)), "t": np.zeros(2), "w": np.ones(3)},
+        )
+    with pytest.raises(gradcli.EvaluationError, match="weight must be one-dimensional"):
+        gradcli.evaluate(
+            "F.multi_margin_loss(x, t, weight=w)",
+            {"x": np.ones((2, 3)), "t": np.zeros(2), "w": np.ones((3, 1))},
+            wrt=["x"],
+        )
+
+
+def test_triplet_margin_with_distance_loss_errors_are_pytorchs():
+    a = np.ones((3, 4))
+    for program, message in (
+        ("F.triplet_margin_with_distance_loss(a, a, b)", "anchor 2D, positive 2D, and negative 1D"),
+        ("F.triplet_margin_with_distance_loss(a, a, a, margin=0.0)", "margin must be greater"),
+        ("F.triplet_margin_with_distance_loss(a, a, a, reduction='x')", "reduction must be one of"),
+    ):
+        with pytest.raises(gradcli.GradcliError) as e:
+            gradcli.evaluate(program, {"a": a, "b": a[0]})
+        assert message in e.value.message
+
+
+# -- scaled_dot_product_attention: batches, boolean masks, grouped-query attention ----------
+
+SDPA = [
+    ("F.scaled_dot_product_attention(q, k, v)", (2, 2, 3, 4), (2, 2, 5, 4), (2, 2, 5, 2), None),
+    (
+        "F.scaled_dot_product_attention(q, k, v, is_causal=True, scale=0.3)",
+        (2, 3, 4),
+        (2, 5, 4),
+        (2, 5, 2),
+        None,
+    ),
+    (
+        "F.scaled_dot_product_attention(q, k, v, m)",
+        (2, 2, 3, 4),
+        (2, 2, 5, 4),
+        (2, 2, 5, 2),
+        (3, 5),
+    ),
+    # boolean masks, broadcast over the heads; a row masked everywhere gives zeros
+    (
+        "F.scaled_dot_product_attention(q, k, v, attn_mask=m > 0)",
+        (2, 2, 3, 4),
+        (2, 2, 5, 4),
+        (2, 2, 5, 2),
+        (2, 1, 3, 5),
+    ),
+    (
+        "F.scaled_dot_product_attention(q, k, v, attn_mask=(m > 0) & (m < 9))",
+        (3, 4),
+        (5, 4),
+        (5, 2),
+        [[1, -1, 1, 1, 1], [-1, -1, -1, -1, -1], [1, 1, 1, 1, -1]],
+    ),
+    # grouped-query attention: key and value heads repeated to the query's
+    (
+        "F.scaled_dot_product_attention(q, k, v, enable_gqa=True)",
+        (1, 4, 3, 4),
+        (1, 2, 5, 4),
+        (1, 2, 5, 2),
+        None,
+    ),
+    (
+        "F.scaled_dot_product_attention(q, k, v, enable_gqa=True)",
+        (1, 4, 3, 4),
+        (1, 2, 5, 4),
+        (1, 1, 5, 2),
+        None,
+    ),
+    (
+        "F.scaled_dot_product_attention(q, k, v, is_causal=True, enable_gqa=True, scale=-0.2)",
+        (4, 3, 4),
+        (2, 5, 4),
+        (2, 5, 2),
+        None,
+    ),
+    (
+        "F.scaled_dot_product_attention(q, k, v, enable_gqa=True)",
+        (2, 4, 3, 4),
+        (2, 4, 5, 4),
+        (2, 4, 5, 2),
+        None,
+    ),
+    ("F.scaled_dot_product_attention(q, k, v)", (2, 1, 3, 4), (1, 3, 5, 4), (1, 3, 5, 2), None),
+    # PyTorch's CPU flash kernel: 4-D, equal batch, heads and head size, a constant mask of
+    # shape (L, S) or (1|B, 1|H, L, S): one ScaledDotProductFlashAttentionForCpuBackward0
+    ("F.scaled_dot_product_attention(q, k, v)", (2, 2, 3, 4), (2, 2, 5, 4), (2, 2, 5, 4), None),
+    (
+        "F.scaled_dot_product_attention(q, k, v, is_causal=True, scale=-0.3)",
+        (1, 2, 4, 3),
+        (1, 2, 4, 3),
+        (1, 2, 4, 3),
+        None,
+    ),
+    (
+        "F.scaled_dot_product_attention(q, k, v, attn_mask=m > 0, enable_gqa=True)",
+        (2, 2, 3, 4),
+        (2, 2, 5, 4),
+        (2, 2, 5, 4),
+        (2, 1, 3, 5),
+    ),
+    (
+        "F.scaled_dot_product_attention(q, k, v, m)",
+        (1, 2, 3, 4),
+        (1, 2, 5, 4),
+        (1, 2, 5, 4),
+        (3, 5),
+    ),
+    (  # a mask of 3 dimensions, or a batch that only broadcasts: the math kernel
+        "F.scaled_dot_product_attention(q, k, v, attn_mask=m > 0)",
+        (1, 2, 3, 4),
+        (1, 2, 5, 4),
+        (1, 2, 5, 4),
+        (1, 3, 5),
+    ),
+    ("F.scaled_dot_product_attention(q, k, v)", (2, 2, 3, 4), (1, 2, 5, 4), (1, 2, 5, 4), None),
+    (
+        "F.scaled_dot_product_attention(q.transpose(2, 3), k.transpose(2, 3), v)",
+        (1, 2, 4, 3),
+        (1, 2, 4, 3),
+        (1, 2, 3, 4),
+        None,
+    ),
+]
+
+
+@pytest.mark.parametrize("dtype", ["float64", "float32"])
+@pytest.mark.parametrize("program,sq,sk,sv,mask", SDPA)
+def test_attention_against_pytorch(torch, program, sq, sk, sv, mask, dtype):
+    rng = np.random.default_rng(14)
+    inputs = {"q": rng.standard_normal(sq), "k": rng.standard_normal(sk)}
+    inputs["v"] = rng.standard_normal(sv)
+    if mask is not None:
+        inputs["m"] = (
+            np.asarray(mask, float) if isinstance(mask, list) else rng.standard_normal(mask)
+        )
+    wrt = ["q", "k", "v"]
+    with np.errstate(all="ignore"):  # (the shape probe runs the engine bare)
+        shape = _shape_of(program, inputs)
+    seed = np.random.default_rng(15).standard_normal(shape)
+    ours = gradcli.evaluate(program, inputs, wrt=wrt, dtype=dtype, seed_vector=seed)
+    out, grads = run_torch(torch, program, inputs, wrt=wrt, dtype=dtype, seed=seed)
+    rtol = 1e-10 if dtype == "float64" else 2e-5
+    np.testing.assert_allclose(ours.value, out.detach().numpy(), rtol=rtol, atol=rtol)
+    for name in wrt:
+        np.testing.assert_allclose(ours.grad[name], grads[name], rtol=rtol, atol=rtol)
+    assert ours.grad_fn == type(out.grad_fn).__name__
+    assert our_labels(ours) == torch_labels(out)
+
+
+def _shape_of(program, inputs):
+    from gradcli import engine
+    from gradcli.parser import parse
+
+    arrays = {k: np.asarray(v, dtype="float64") for k, v in inputs.items()}
+    nodes, out = engine.forward(parse(program), arrays, set(), "float64")
+    return nodes[out].shape
+
+
+def test_attention_forward_mode_and_hessian():
+    from gradcli import derivatives as D
+
+    rng = np.random.default_rng(16)
+    inputs = {"q": rng.standard_normal((1, 4, 3, 2)), "k": rng.standard_normal((1, 2, 3, 2))}
+    inputs["v"] = rng.standard_normal((1, 2, 3, 2))
+    program = "F.scaled_dot_product_attention(q, k, v, is_causal=True, enable_gqa=True).sum()"
+    assert D.check(program, inputs)["ok"]
+
+
+@pytest.mark.parametrize(
+    "program,shapes,message",
+    [
+        (
+            "F.scaled_dot_product_attention(q, k, v, enable_gqa=True)",
+            ((1, 4, 3, 4), (1, 3, 5, 4), (1, 3, 5, 2)),
+            "Number of heads in key and value must divide the number of heads in",
+        ),
+        (
+            "F.scaled_dot_product_attention(q, k, v, enable_gqa=True)",
+            ((3, 4), (5, 4), (5, 2)),
+            "Dimension out of range (expected to be in range of [-2, 1], but got -3)",
+        ),
+        (
+            "F.scaled_dot_product_attention(q, k, v)",
+            ((4,), (5, 4), (5, 2)),
+            "Expected query, key, and value to all be  at least 2 dimensional",
+        ),
+        (
+            "F.scaled_dot_product_attention(q, k, v)",
+            ((3, 4), (5, 3), (5, 2)),
+            "mat1 and mat2 shapes cannot be multiplied",
+        ),
+    ],
+)
+def test_attention_errors_are_pytorchs(torch, program, shapes, message):
+    inputs = {n: np.ones(s) for n, s in zip("qkv", shapes, strict=True)}
+    with pytest.raises((RuntimeError, IndexError)) as theirs:
+        run_torch(torch, program, inputs)
+    assert message in str(theirs.value)
+    with pytest.raises(gradcli.GradcliError) as ours:
+        gradcli.evaluate(program, inputs)
+    assert message in ours.value.message

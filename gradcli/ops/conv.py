@@ -31,16 +31,17 @@ def _expand(value, d, message):
     raise ShapeError(message)
 
 
-def _windows(xp, kernel, stride, dilation, out, kernel_first):
-    """A read-only strided view of the padded input's windows: (lead, *kernel, *out) or
-    (lead, *out, *kernel); window o at offset k reads xp[o·stride + k·dilation]."""
+def _windows(xp, kernel, stride, dilation, out, kernel_first, writeable=False):
+    """A strided view of the padded input's windows: (lead, *kernel, *out) or
+    (lead, *out, *kernel); window o at offset k reads xp[o·stride + k·dilation]. Read-only
+    unless ``writeable`` (for windows that do not overlap)."""
     d = len(kernel)
     lead, spatial = xp.strides[:-d], xp.strides[-d:]
     ks = tuple(s * dl for s, dl in zip(spatial, dilation, strict=True))
     os_ = tuple(s * st for s, st in zip(spatial, stride, strict=True))
     shape = xp.shape[:-d] + ((*kernel, *out) if kernel_first else (*out, *kernel))
     strides = lead + ((*ks, *os_) if kernel_first else (*os_, *ks))
-    return np.lib.stride_tricks.as_strided(xp, shape, strides, writeable=False)
+    return np.lib.stride_tricks.as_strided(xp, shape, strides, writeable=writeable)
 
 
 def _pad_to(x, d, before, size, value=0):
@@ -171,6 +172,60 @@ def _im2col(x, kernel, stride, padding, dilation, out, groups):
     return view.reshape(x.shape[0], groups, cg, math.prod(out))
 
 
+# The input gradient of a unit-stride convolution in "flat" form: with the padded spatial
+# dims flattened, the window at output position p and kernel offset k reads
+# xp_flat[p_flat + s_k], where p_flat is p's index in the padded (not the output) grid. So
+# col2im is one contiguous add per offset, of a slice of length L; the gradient is zero at
+# the L - prod(out) positions between output rows (so this path needs finite weights: zero
+# times an infinity would be NaN). On the benchmark CNN's second convolution it is 20 % faster
+# than the strided col2im; for im2col the strided copy is as fast, so it stays.
+
+
+def _flat_geometry(size, kernel, dilation, out):
+    """(offsets s_k, L) for a padded grid ``size``: L covers every output position."""
+    steps = [math.prod(size[i + 1 :]) for i in range(len(size))]
+    span = sum((o - 1) * st for o, st in zip(out, steps, strict=True)) + 1
+    starts = [
+        sum(k * dl * st for k, dl, st in zip(kk, dilation, steps, strict=True))
+        for kk in np.ndindex(*kernel)
+    ]
+    return starts, span
+
+
+def _flat_col2im(cols, size, kernel, dilation, out):
+    """Columns (N, C, prod(kernel), L) summed back into (N, C, *size)."""
+    n, c = cols.shape[:2]
+    starts, span = _flat_geometry(size, kernel, dilation, out)
+    flat = np.zeros((n, c, math.prod(size)), dtype=cols.dtype)
+    for k, s in enumerate(starts):
+        flat[:, :, s : s + span] += cols[:, :, k]
+    return flat.reshape((n, c, *size))
+
+
+def _to_flat(g, size, span):
+    """(..., *out) -> (..., L) on the padded grid, zero between the output rows."""
+    d = len(size)
+    buf = np.zeros(g.shape[:-d] + tuple(size), dtype=g.dtype)
+    buf[(...,) + tuple(slice(0, o) for o in g.shape[-d:])] = g
+    return buf.reshape(g.shape[:-d] + (math.prod(size),))[..., :span]
+
+
+def _transposed_product(w, g, channels, size, a):
+    """col2im(Wᵀ·g) into the padded grid ``size``: the input gradient of a convolution,
+    and the forward of a transposed one. g is (N, groups·Og, *out); channels = groups·Cg."""
+    groups, n = a["groups"], g.shape[0]
+    kernel, out = w.shape[2:], g.shape[2:]
+    wm = w.reshape(groups, w.shape[0] // groups, -1).transpose(0, 2, 1)
+    if all(s == 1 for s in a["stride"]) and np.isfinite(w).all():
+        span = _flat_geometry(size, kernel, a["dilation"], out)[1]
+        gf = _to_flat(g, size, span).reshape(n, groups, wm.shape[2], span)
+        cols = np.matmul(wm, gf).reshape(n, channels, math.prod(kernel), span)
+        return _flat_col2im(cols, size, kernel, a["dilation"], out)
+    cols = np.matmul(wm, g.reshape(n, groups, wm.shape[2], math.prod(out)))
+    cols = cols.reshape((n, channels, *kernel, *out))
+    return _col2im(cols, size, kernel, a["stride"], a["dilation"], out)
+
+
 def _bias_shape(b, d):
     return b.reshape((-1,) + (1,) * d)
 
@@ -181,14 +236,8 @@ def _convolution(x, w, b=None, **a):
     channels, out = _conv_geometry(x.shape, w.shape, a)
     n = x.shape[0]
     if a["transposed"]:  # the input gradient of a convolution: columns, then col2im
-        wm = w.reshape(groups, w.shape[0] // groups, -1)
-        cols = np.matmul(
-            wm.transpose(0, 2, 1), x.reshape(n, groups, wm.shape[1], math.prod(x.shape[2:]))
-        )
-        cols = cols.reshape((n, channels, *kernel, *x.shape[2:]))
         full = tuple(o + 2 * p for o, p in zip(out, a["padding"], strict=True))
-        y = _col2im(cols, full, kernel, a["stride"], a["dilation"], x.shape[2:])
-        y = _crop(y, d, a["padding"], out)
+        y = _crop(_transposed_product(w, x, channels, full, a), d, a["padding"], out)
     else:
         cols = _im2col(x, kernel, a["stride"], a["padding"], a["dilation"], out, groups)
         y = np.matmul(w.reshape(groups, channels // groups, -1), cols)
@@ -200,18 +249,13 @@ def _convolution(x, w, b=None, **a):
 
 def _conv_grad_input(g, o, x, w, b=None, **a):
     d = w.ndim - 2
-    kernel, groups, n = w.shape[2:], a["groups"], x.shape[0]
+    kernel, groups = w.shape[2:], a["groups"]
     if a["transposed"]:  # a convolution of g with w
         cols = _im2col(g, kernel, a["stride"], a["padding"], a["dilation"], x.shape[2:], groups)
         wm = w.reshape(groups, w.shape[0] // groups, -1)
         return np.matmul(wm, cols).reshape(x.shape)
-    wm = w.reshape(groups, w.shape[0] // groups, -1)
-    cols = np.matmul(
-        wm.transpose(0, 2, 1), g.reshape(n, groups, wm.shape[1], math.prod(g.shape[2:]))
-    )
-    cols = cols.reshape((n, x.shape[1], *kernel, *g.shape[2:]))
     size = tuple(s + 2 * p for s, p in zip(x.shape[2:], a["padding"], strict=True))
-    full = _col2im(cols, size, kernel, a["stride"], a["dilation"], g.shape[2:])
+    full = _transposed_product(w, g, x.shape[1], size, a)
     return _crop(full, d, a["padding"], x.shape[2:])
 
 
@@ -528,36 +572,50 @@ def _max_pool(x, **a):
     return np.take_along_axis(view.reshape(w.shape), idx[..., None], axis=-1)[..., 0]
 
 
+def select(mask, g):
+    """np.where(mask, g, 0) for float g, bit for bit (-0.0, NaN and inf pass through where
+    the mask holds, +0.0 elsewhere), as a bitwise and: numpy's where branches on every
+    element, which costs ~4 ns each on a random mask against ~0.2 ns here."""
+    g = np.asarray(g)
+    ints = {2: np.int16, 4: np.int32, 8: np.int64}.get(g.dtype.itemsize)
+    if g.dtype.kind != "f" or ints is None:
+        return np.where(mask, g, 0)
+    bits = np.asarray(mask).astype(ints)
+    np.negative(bits, out=bits)  # all ones where the mask holds
+    np.bitwise_and(bits, g.view(ints), out=bits)
+    return bits.view(g.dtype)
+
+
+def _kernel_major(view, d):
+    """A window view (lead, *kernel, *out) copied to (prod(kernel), lead, *out): each
+    offset's slab contiguous, so the per-offset passes run at full speed."""
+    lead = view.ndim - 2 * d
+    order = (*range(lead, lead + d), *range(lead), *range(lead + d, view.ndim))
+    shape = (math.prod(view.shape[lead : lead + d]), *view.shape[:lead], *view.shape[lead + d :])
+    return np.ascontiguousarray(view.transpose(order)).reshape(shape)
+
+
 def _max_pool_grad(g, o, x, **a):
     d = len(a["kernel"])
     out, size = _pool_layout(x.shape, a)
     buf = np.zeros(x.shape[:-d] + size, dtype=g.dtype)
-    offsets = _offsets(a["kernel"], a["stride"], a["dilation"], out)
+    k, s, dl = a["kernel"], a["stride"], a["dilation"]
     if not np.iscomplexobj(x) and not np.any(np.isnan(o) | (o == -np.inf)):
         # Each window's maximum is known (o) and lies in the input: the first offset that
-        # reaches it takes the gradient, as PyTorch's strict > does on ties.
+        # reaches it takes the gradient, as PyTorch's strict > does on ties. The windows are
+        # copied offset-major once, so each offset's test is one contiguous pass.
         xp = _pad_to(x, d, a["padding"], size, -np.inf)
-        apart = all(  # windows that do not overlap: each position gets one window's share
-            s >= (k - 1) * dl + 1
-            for k, s, dl in zip(a["kernel"], a["stride"], a["dilation"], strict=True)
-        )
-        taken = None
-        for _, _, key in offsets:
-            hit = xp[(...,) + tuple(key)] == o
-            if taken is None:
-                taken = hit
-            else:
-                hit &= ~taken
-                taken |= hit
-            dest = buf[(...,) + tuple(key)]
-            if apart:
-                dest[...] = np.where(hit, g, 0)
-            else:
-                dest += np.where(hit, g, 0)
+        cols = _kernel_major(_windows(xp, k, s, dl, out, kernel_first=True), d)
+        taken = np.zeros(o.shape, dtype=bool)
+        for j, _, key in _offsets(k, s, dl, out):
+            hit = np.greater(cols[j] == o, taken)  # a maximum not taken by an earlier offset
+            taken |= hit
+            # added into zeros, as ATen does (a -0.0 seed arrives as +0.0)
+            buf[(...,) + tuple(key)] += select(hit, g)
     else:  # NaN (the last one wins), all -inf (the first valid one), dual numbers
         idx = _max_pool_index(x, a)[1]
-        for k, _, key in offsets:
-            buf[(...,) + tuple(key)] += np.where(idx == k, g, 0)
+        for j, _, key in _offsets(k, s, dl, out):
+            buf[(...,) + tuple(key)] += np.where(idx == j, g, 0)
     return _crop(buf, d, a["padding"], x.shape[-d:])
 
 
@@ -721,19 +779,61 @@ def _adaptive_check(name, d, xs, output_size):
     return output_size
 
 
-def _window_matrix(n, o, dtype):
-    """(o, n): 1 where input position i lies in output window j."""
+def _window_taps(n, o):
+    """Adaptive windows along one axis as taps (see _apply_taps): tap k reads position
+    start + k for the outputs whose window is longer than k."""
     start, end = _adaptive_ranges(n, o)
-    pos = np.arange(n)
-    return ((pos >= start[:, None]) & (pos < end[:, None])).astype(dtype)
+    length = int((end - start).max()) if o else 0
+    taps = []
+    for k in range(length):
+        dst = np.flatnonzero(start + k < end)
+        taps.append((None if dst.size == o else dst, start[dst] + k, None))
+    return taps
 
 
-def _along(x, mats):
-    """Multiply each of the last len(mats) dims by its matrix (a separable linear map)."""
-    d = len(mats)
-    for j, m in enumerate(mats):
-        axis = x.ndim - d + j
-        x = np.moveaxis(np.matmul(m, np.moveaxis(x, axis, -2)), -2, axis)
+def _apply_taps(x, axis, taps, n_out, n_in, transpose=False):
+    """A linear map along one axis, as a few gathers: each tap (dst, src, w) adds
+    w · x[src] to the outputs dst (None: all of them; w None: weight 1). ``transpose``:
+    the adjoint, each tap's contributions summed back onto its (non-decreasing) sources.
+    Nothing is multiplied by a zero weight, so a NaN or an infinity reaches only the
+    outputs whose taps read it, as in ATen's kernels."""
+    shape = list(x.shape)
+    shape[axis] = n_in if transpose else n_out
+    out = None
+    key: list[Any] = [slice(None)] * x.ndim
+    for dst, src, w in taps:
+        if src.size == 0:
+            continue
+        if transpose:
+            v = x if dst is None else np.take(x, dst, axis=axis)
+            v = v if w is None else v * _along_axis(w, axis, x.ndim)
+            starts = np.flatnonzero(np.r_[True, src[1:] != src[:-1]])
+            key[axis] = src[starts]
+            v = np.add.reduceat(v, starts, axis=axis)
+        else:
+            v = np.take(x, src, axis=axis)
+            v = v if w is None else v * _along_axis(w, axis, x.ndim)
+            key[axis] = slice(None) if dst is None else dst
+            if out is None and dst is None:
+                out = v
+                continue
+        if out is None:
+            out = np.zeros(shape, dtype=np.result_type(x, v))
+        out[tuple(key)] += v
+    return np.zeros(shape, dtype=x.dtype) if out is None else out
+
+
+def _along_axis(w, axis, ndim):
+    shape = [1] * ndim
+    shape[axis] = -1
+    return w.reshape(shape)
+
+
+def _separable(x, taps, sizes, transpose=False):
+    """Apply one list of taps per trailing axis (a separable linear map)."""
+    d = len(taps)
+    for j, (t, (n_in, n_out)) in enumerate(zip(taps, sizes, strict=True)):
+        x = _apply_taps(x, x.ndim - d + j, t, n_out, n_in, transpose)
     return x
 
 
@@ -748,16 +848,16 @@ def _adaptive_counts(spatial, out):
 
 def _adaptive_avg(x, output_size):
     spatial = x.shape[-len(output_size) :]
-    dtype = x.real.dtype
-    mats = [_window_matrix(n, o, dtype) for n, o in zip(spatial, output_size, strict=True)]
-    return _along(x, mats) / _adaptive_counts(spatial, output_size)
+    pairs = list(zip(spatial, output_size, strict=True))
+    taps = [_window_taps(n, o) for n, o in pairs]
+    return _separable(x, taps, pairs) / _adaptive_counts(spatial, output_size)
 
 
 def _adaptive_avg_grad(g, o, x, output_size):
     spatial = x.shape[-len(output_size) :]
-    dtype = g.real.dtype
-    mats = [_window_matrix(n, o, dtype).T for n, o in zip(spatial, output_size, strict=True)]
-    return _along(g / _adaptive_counts(spatial, output_size), mats)
+    pairs = list(zip(spatial, output_size, strict=True))
+    taps = [_window_taps(n, o) for n, o in pairs]
+    return _separable(g / _adaptive_counts(spatial, output_size), taps, pairs, transpose=True)
 
 
 def _adaptive_windows(x, output_size):
@@ -1086,6 +1186,493 @@ def _unshuffle(x, r):
     return y.reshape(*lead, c * r * r, h // r, w // r)
 
 
+# -- interpolation ----------------------------------------------------------------------
+
+_MODES = ("nearest", "linear", "bilinear", "bicubic", "trilinear", "area", "nearest-exact")
+_MODE_DIMS = {"linear": 1, "bilinear": 2, "trilinear": 3, "bicubic": 2}
+_AXES = {1: ("W",), 2: ("H", "W"), 3: ("D", "H", "W")}
+_CUBIC_A = -0.75  # PyTorch's bicubic convolution coefficient
+
+
+def _source_scale(n_in, n_out, scale, align_corners, dtype):
+    """ATen's area_pixel_compute_scale: input pixels per output pixel, in the op's dtype."""
+    if align_corners:
+        return dtype.type((n_in - 1) / (n_out - 1)) if n_out > 1 else dtype.type(0)
+    if scale is not None and scale > 0:
+        return dtype.type(1.0 / scale)
+    return dtype.type(n_in) / dtype.type(n_out)
+
+
+def _cubic_weights(t):
+    """The four weights of PyTorch's cubic convolution at fraction t (A = -0.75)."""
+    a = _CUBIC_A
+
+    def near(x):
+        return ((a + 2) * x - (a + 3)) * x * x + 1
+
+    def far(x):
+        return ((a * x - 5 * a) * x + 8 * a) * x - 4 * a
+
+    return (far(t + 1), near(t), near(1 - t), far(2 - t))
+
+
+def _resample_taps(n_in, n_out, mode, scale, align_corners, dtype, backward=False):
+    """Along one axis: the taps (see _apply_taps) of ATen's upsample kernels (1 for nearest,
+    2 for linear, 4 for cubic), with source indices and lambdas computed as ATen computes
+    them. ATen's nearest backward keeps two special cases its forward dropped (an unchanged
+    axis is copied, a doubled one shifts the index), and so does this."""
+    dtype = np.dtype(dtype)
+    o = np.arange(n_out)
+    if mode in ("nearest", "nearest-exact"):
+        s = np.float32(1.0 / scale if scale is not None and scale > 0 else n_in / n_out)
+        if mode == "nearest" and backward and n_out == n_in:
+            idx = o
+        elif mode == "nearest" and backward and n_out == 2 * n_in:
+            idx = o >> 1
+        elif mode == "nearest":
+            idx = np.floor(o.astype(np.float32) * s).astype(np.int64)
+        else:
+            idx = np.floor(((o + 0.5) * np.float64(s)).astype(np.float32)).astype(np.int64)
+        return [(None, np.minimum(idx, n_in - 1), None)]
+    if mode == "linear" and n_out == n_in:  # ATen copies an axis whose size does not change
+        return [(None, o, None)]
+    s = _source_scale(n_in, n_out, scale, align_corners, dtype)
+    od = o.astype(dtype)
+    src = s * od if align_corners else s * (od + dtype.type(0.5)) - dtype.type(0.5)
+    if mode == "linear":
+        src = np.maximum(src, 0)
+    i0 = np.minimum(np.floor(src).astype(np.int64), n_in - 1)
+    t = np.clip(src - i0, 0, 1).astype(dtype)
+    if mode == "linear":
+        return [(None, i0, 1 - t), (None, i0 + (i0 < n_in - 1), t)]
+    # cubic: neighbours i-1 .. i+2, clamped to the edge
+    return [
+        (None, np.clip(i0 - 1 + k, 0, n_in - 1), w.astype(dtype))
+        for k, w in enumerate(_cubic_weights(t))
+    ]
+
+
+def _resample(x, a, spatial, transpose):
+    pairs = list(zip(spatial, a["size"], strict=True))
+    if transpose and a["mode"] == "cubic" and all(n == o for n, o in pairs):
+        return x  # ATen's bicubic backward copies when no size changes
+    taps = [
+        _resample_taps(n, o, a["mode"], s, a["align_corners"], x.real.dtype, transpose)
+        for (n, o), s in zip(pairs, a["scales"], strict=True)
+    ]
+    return _separable(x, taps, pairs, transpose)
+
+
+def _upsample(x, **a):
+    return _resample(x, a, x.shape[-len(a["size"]) :], transpose=False)
+
+
+def _upsample_grad(g, o, x, **a):
+    return _resample(g, a, x.shape[-len(a["size"]) :], transpose=True)
+
+
+_UPSAMPLE_LABELS = {
+    "nearest": "UpsampleNearest{d}DBackward0",
+    "nearest-exact": "UpsampleNearestExact{d}DBackward0",
+    "linear": "UpsampleLinear1DBackward0",
+    "bilinear": "UpsampleBilinear2DBackward0",
+    "bicubic": "UpsampleBicubic2DBackward0",
+    "trilinear": "UpsampleTrilinear3DBackward0",
+}
+
+
+def _upsample_label(kinds, attrs):
+    return _UPSAMPLE_LABELS[attrs["label"]].format(d=len(attrs["size"]))
+
+
+_upsample_label.__doc__ = "UpsampleNearest1D/2D/3D, UpsampleNearestExact1D/2D/3D, ..."
+
+
+def _upsample_shape(shapes, attrs):
+    xs, size = shapes[0], attrs["size"]
+    d = len(size)
+    spatial = xs[-d:]
+    if min(spatial) <= 0 or min(size) <= 0:
+        names = _AXES[d]
+        join = " and " if d == 1 else " "
+        raise ShapeError(
+            "Input and output sizes should be greater than 0, but got input ("
+            + ", ".join(f"{k}: {n}" for k, n in zip(names, spatial, strict=True))
+            + f"){join}output ("
+            + ", ".join(f"{k}: {n}" for k, n in zip(names, size, strict=True))
+            + ")"
+        )
+    if xs[1] == 0:
+        raise ShapeError(
+            f"Non-empty {len(xs)}D data tensor expected but got a tensor with sizes {fmt_shape(xs)}"
+        )
+    return xs[:-d] + tuple(size)
+
+
+def _interpolate_sizes(xs, size, scale_factor, recompute):
+    """F.interpolate's choice between size and scale_factor: the output size, and the
+    scales the kernel is given (None where it derives them from the sizes)."""
+    d = len(xs) - 2
+    if size is not None and scale_factor is not None:
+        raise ShapeError("only one of size or scale_factor should be defined")
+    if size is not None:
+        if recompute:
+            raise ShapeError("recompute_scale_factor is not meaningful with an explicit size.")
+        size = size * d if len(size) == 1 else size
+        if len(size) != d:
+            raise ShapeError(
+                f"Input and output must have the same number of spatial dimensions, but got "
+                f"input with spatial dimensions of {list(xs[2:])} and output size of "
+                f"{tuple(size)}. Please provide input tensor in (N, C, d1, d2, ...,dK) format "
+                f"and output size in (o1, o2, ...,oK) format."
+            )
+        return tuple(size), (None,) * d
+    if scale_factor is None:
+        raise ShapeError("either size or scale_factor should be defined")
+    scales = tuple(scale_factor) if isinstance(scale_factor, (list, tuple)) else (scale_factor,) * d
+    if not all(isinstance(s, (int, float)) and not isinstance(s, bool) for s in scales):
+        raise ShapeError("interpolate(): scale_factor must be a number or a tuple of numbers")
+    if len(scales) != d:
+        raise ShapeError(
+            f"Input and scale_factor must have the same number of spatial dimensions, but got "
+            f"input with spatial dimensions of {list(xs[2:])} and scale_factor of shape "
+            f"{list(scales)}. Please provide input tensor in (N, C, d1, d2, ...,dK) format and "
+            f"scale_factor in (s1, s2, ...,sK) format."
+        )
+    if not all(math.isfinite(s) for s in scales):
+        raise ShapeError(f"interpolate(): scale_factor must be finite, got {list(scales)}")
+    out = tuple(math.floor(n * s) for n, s in zip(xs[2:], scales, strict=True))
+    return out, (None,) * d if recompute else tuple(float(s) for s in scales)
+
+
+def _interpolate(emit, node, x, attrs):
+    """F.interpolate: PyTorch's checks in its order, then one upsample node (area: the
+    adaptive average pooling PyTorch calls)."""
+    mode, align = attrs.get("mode", "nearest"), attrs.get("align_corners")
+    if not isinstance(mode, str):
+        raise ShapeError(f"interpolate(): mode must be a string, got {mode!r}")
+    if align is not None and not isinstance(align, bool):
+        raise ShapeError("interpolate(): align_corners must be True, False or None")
+    recompute = attrs.get("recompute_scale_factor")
+    if recompute is not None and not isinstance(recompute, bool):
+        raise ShapeError("interpolate(): recompute_scale_factor must be True, False or None")
+    if mode in ("nearest", "area", "nearest-exact"):
+        if align is not None:
+            raise ShapeError(
+                "align_corners option can only be set with the interpolating modes: "
+                "linear | bilinear | bicubic | trilinear"
+            )
+    elif align is None:
+        align = False
+    xs = node(x).shape
+    d = len(xs) - 2
+    if d < 1:
+        raise ShapeError(_mode_error(len(xs), mode))
+    scale_factor = attrs.get("scale_factor")
+    size, scales = _interpolate_sizes(xs, attrs.get("size"), scale_factor, recompute)
+    if mode == "area" and attrs.get("size") is None:
+        scales = (None,) * d
+    if attrs.get("antialias"):
+        if not (mode in ("bilinear", "bicubic") and len(xs) == 4):
+            raise ShapeError(
+                "Anti-alias option is restricted to bilinear, bicubic, and lanczos modes and "
+                "requires a 4-D tensor as input"
+            )
+        raise EvaluationError(
+            "interpolate(antialias=True) is not supported", hint="leave antialias=False"
+        )
+    if mode not in _MODES or d > 3 or (mode == "bicubic" and d != 2):
+        raise ShapeError(_mode_error(len(xs), mode))
+    want = _MODE_DIMS.get(mode)
+    if want is not None and want != d:
+        raise ShapeError(f"Got {len(xs)}D input, but {mode} mode needs {want + 2}D input")
+    if mode == "area":
+        return _adaptive_lower("avg", d)(emit, node, (x,), {"output_size": size})
+    kernel = {"linear": "linear", "bilinear": "linear", "trilinear": "linear"}.get(mode, mode)
+    kernel = "cubic" if mode == "bicubic" else kernel
+    a = {"size": size, "scales": scales, "mode": kernel, "align_corners": bool(align)}
+    return emit("resample", (x,), {**a, "label": mode})
+
+
+def _mode_error(ndim, mode):
+    return (
+        f"Input Error: Only 3D, 4D and 5D input Tensors supported (got {ndim}D) for the modes: "
+        f"nearest | linear | bilinear | bicubic | trilinear | lanczos | area | nearest-exact "
+        f"(got {mode})"
+    )
+
+
+def _interpolate_lower(fixed=None):
+    """interpolate and its older spellings (upsample_nearest is mode='nearest',
+    upsample_bilinear mode='bilinear' with align_corners=True)."""
+
+    def lower(emit, node, args, attrs):
+        return _interpolate(emit, node, args[0], {**attrs, **(fixed or {})})
+
+    return lower
+
+
+# -- affine_grid and grid_sample --------------------------------------------------------
+
+
+def _base_grid(size, align_corners, dtype):
+    """(*spatial, d + 1): each output position's normalised (x, y[, z], 1), ATen's
+    linspace_from_neg_one per axis (x runs along the last dimension)."""
+    axes = []
+    for n in size:
+        r = np.linspace(-1, 1, n, dtype=dtype) if n > 1 else np.zeros(1, dtype=dtype)
+        axes.append(r if align_corners or n <= 1 else r * dtype.type((n - 1) / n))
+    mesh = np.meshgrid(*axes, indexing="ij")  # mesh[k] varies along spatial axis k
+    return np.stack([*mesh[::-1], np.ones(tuple(size), dtype=dtype)], axis=-1)
+
+
+def _affine_grid(theta, size, align_corners):
+    base = _base_grid(size[2:], align_corners, np.dtype(theta.real.dtype))
+    n, d = theta.shape[0], len(size) - 2
+    flat = base.reshape(1, -1, d + 1)
+    return np.matmul(flat, theta.transpose(0, 2, 1)).reshape((n, *size[2:], d))
+
+
+def _affine_grid_grad(g, o, theta, size, align_corners):
+    base = _base_grid(size[2:], align_corners, np.dtype(g.real.dtype))
+    d = len(size) - 2
+    flat = base.reshape(-1, d + 1)
+    return np.matmul(g.reshape(g.shape[0], -1, d).transpose(0, 2, 1), flat)
+
+
+def _affine_grid_shape(shapes, attrs):
+    ts, size = shapes[0], attrs["size"]
+    if ts[0] != size[0]:
+        raise ShapeError(
+            f"Expected size for first two dimensions of batch2 tensor to be: [{size[0]}, "
+            f"{ts[-1]}] but got: [{ts[0]}, {ts[-1]}]."
+        )
+    return (size[0], *size[2:], len(size) - 2)
+
+
+def _affine_grid_lower(emit, node, args, attrs):
+    size, align = attrs["size"], attrs.get("align_corners")
+    ts = node(args[0]).shape
+    if align is not None and not isinstance(align, bool):
+        raise ShapeError("affine_grid(): align_corners must be True, False or None")
+    d = len(size) - 2
+    if d == 2 and (len(ts) != 3 or ts[-2:] != (2, 3)):
+        raise ShapeError(
+            f"Expected a batch of 2D affine matrices of shape Nx2x3 for size {tuple(size)}. "
+            f"Got torch.Size({list(ts)})."
+        )
+    if d == 3 and (len(ts) != 3 or ts[-2:] != (3, 4)):
+        raise ShapeError(
+            f"Expected a batch of 3D affine matrices of shape Nx3x4 for size {tuple(size)}. "
+            f"Got torch.Size({list(ts)})."
+        )
+    if d not in (2, 3):
+        raise ShapeError(
+            f"affine_grid only supports 4D and 5D sizes, for 2D and 3D affine transforms, "
+            f"respectively. Got size {tuple(size)}."
+        )
+    if min(size) <= 0:
+        raise ShapeError(f"Expected non-zero, positive output size. Got {tuple(size)}")
+    return emit("affine_grid_generator", args, {"size": tuple(size), "align_corners": bool(align)})
+
+
+def _reflect(x, low, high):
+    """ATen's reflect_coordinates over [low/2, high/2] (twice the bounds, as it takes them),
+    and the derivative's sign; decisions on real parts, so it runs on dual numbers."""
+    if low == high:
+        return 0 * x, np.zeros(np.shape(x))
+    lo, span = low / 2, (high - low) / 2
+    d = x - lo
+    sign = np.where(_re(d) < 0, -1.0, 1.0)
+    d = d * sign
+    flips = np.floor(_re(d) / span)
+    extra = d - flips * span
+    even = flips % 2 == 0
+    return np.where(even, extra + lo, span - extra + lo), np.where(even, sign, -sign)
+
+
+def _source_coords(coord, n, padding, align):
+    """A grid coordinate (normalised, along one axis of size n) as a source position, and
+    d position / d coordinate; ATen's grid_sampler_compute_source_index_set_grad."""
+    scale = (n - 1) / 2 if align else n / 2
+    x = (coord + 1) * scale if align else ((coord + 1) * n - 1) / 2
+    grad = np.full(np.shape(coord), scale)
+    if padding == "reflection":
+        x, sign = _reflect(x, 0, 2 * (n - 1)) if align else _reflect(x, -1, 2 * n - 1)
+        grad = grad * sign
+    if padding in ("border", "reflection"):
+        inside = (_re(x) > 0) & (_re(x) < n - 1)
+        x = np.where(_re(x) <= 0, 0 * x, np.where(_re(x) >= n - 1, 0 * x + (n - 1), x))
+        grad = np.where(inside, grad, 0.0)
+    return x, grad
+
+
+def _grid_taps(x, grid, mode, padding, align):
+    """Per tap (a corner of the cell around each sample, or the nearest position): the flat
+    source index (N, *out) into one (N, ·) plane, the weight, d weight / d position per axis,
+    and whether the tap lies inside the input."""
+    d = grid.shape[-1]
+    spatial = x.shape[2:]
+    pos, dpos = [], []
+    for k in range(d):  # grid[..., 0] is x: the last spatial axis
+        n = spatial[d - 1 - k]
+        p, gp = _source_coords(grid[..., k], n, padding, align)
+        pos.append(p)
+        dpos.append(gp)
+    pos, dpos = pos[::-1], dpos[::-1]  # now in the order of the spatial axes
+    if mode == "nearest":
+        corners = [[np.rint(_re(p))] for p in pos]  # round half to even, as nearbyint
+        weights = [[np.ones(np.shape(p))] for p in pos]
+        slopes = [[np.zeros(np.shape(p))] for p in pos]
+    else:
+        corners, weights, slopes = [], [], []
+        for p in pos:
+            f = np.floor(_re(p))
+            corners.append([f, f + 1])
+            weights.append([f + 1 - p, p - f])
+            slopes.append([-1.0, 1.0])
+    taps = []
+    for pick in np.ndindex(*(len(c) for c in corners)):
+        index = np.zeros(grid.shape[:-1], dtype=np.int64)
+        inside = np.ones(grid.shape[:-1], dtype=bool)
+        for axis, j in enumerate(pick):
+            c = corners[axis][j]
+            ok = (c >= 0) & (c <= spatial[axis] - 1)  # (NaN is outside)
+            inside &= ok
+            index = index * spatial[axis] + np.where(ok, c, 0).astype(np.int64)
+        w = math.prod(weights[axis][j] for axis, j in enumerate(pick))
+        dw = [
+            slopes[axis][j]
+            * math.prod(weights[b][i] for b, i in enumerate(pick) if b != axis)
+            * dpos[axis]
+            for axis, j in enumerate(pick)
+        ]
+        taps.append((index, inside, w, dw))
+    return taps
+
+
+def _gather_plane(x, index):
+    """x (N, C, *S) at flat positions index (N, *out) of each plane: (N, C, *out)."""
+    n, c = x.shape[:2]
+    flat = x.reshape(n, c, -1)
+    return np.take_along_axis(flat, index.reshape(n, 1, -1), axis=2).reshape(
+        (n, c, *index.shape[1:])
+    )
+
+
+def _grid_sample(x, grid, mode="bilinear", padding_mode="zeros", align_corners=False, dims=2):
+    out = None
+    for index, inside, w, _ in _grid_taps(x, grid, mode, padding_mode, align_corners):
+        v = select_taps(_gather_plane(x, index), inside, w)
+        out = v if out is None else out + v
+    return out
+
+
+def select_taps(values, inside, w):
+    """values (0 where the tap lies outside the input: an infinity there is never read)
+    times the weights, as ATen's vectorised kernel masks them (a NaN coordinate's NaN
+    weights make a NaN)."""
+    return np.where(inside[:, None], values, 0) * np.expand_dims(w, 1)
+
+
+def _grid_grad_input(
+    g, o, x, grid, mode="bilinear", padding_mode="zeros", align_corners=False, dims=2
+):
+    n, c = x.shape[:2]
+    plane = math.prod(x.shape[2:])
+    out = np.zeros((n, c, plane), dtype=np.result_type(g, x))
+    base = (np.arange(n * c) * plane).reshape(n, c, 1)
+    for index, inside, w, _ in _grid_taps(x, grid, mode, padding_mode, align_corners):
+        contrib = np.where(inside[:, None], g * np.expand_dims(w, 1), 0).reshape(n, c, -1)
+        pos = (base + index.reshape(n, 1, -1)).reshape(-1)
+        flat = contrib.reshape(-1)
+        summed = np.bincount(pos, weights=flat.real, minlength=n * c * plane)
+        if np.iscomplexobj(flat):
+            summed = summed + 1j * np.bincount(pos, weights=flat.imag, minlength=n * c * plane)
+        out += summed.reshape(n, c, plane).astype(out.dtype)
+    return out.reshape(x.shape)
+
+
+def _grid_grad_grid(
+    g, o, x, grid, mode="bilinear", padding_mode="zeros", align_corners=False, dims=2
+):
+    d = grid.shape[-1]
+    out = np.zeros(grid.shape, dtype=np.result_type(g, grid))
+    if mode == "nearest":
+        return out
+    for index, inside, _, dw in _grid_taps(x, grid, mode, padding_mode, align_corners):
+        v = np.where(inside[:, None], _gather_plane(x, index), 0)
+        gv = np.sum(g * v, axis=1)  # (N, *out)
+        for axis in range(d):  # spatial axis `axis` is grid component d - 1 - axis
+            out[..., d - 1 - axis] += gv * dw[axis]
+    return out
+
+
+def _grid_label(kinds, attrs):
+    return f"GridSampler{attrs['dims']}DBackward0"
+
+
+_grid_label.__doc__ = "GridSampler2DBackward0 / GridSampler3DBackward0"
+
+
+def _grid_sample_shape(shapes, attrs):
+    xs, gs = shapes
+    if len(xs) != len(gs):
+        raise ShapeError(
+            f"grid_sampler(): expected {len(xs)}D input and grid with same number of "
+            f"dimensions, but got input with sizes {fmt_shape(xs)} and grid with sizes "
+            f"{fmt_shape(gs)}"
+        )
+    if xs[0] != gs[0]:
+        raise ShapeError(
+            f"grid_sampler(): expected grid and input to have same batch size, but got input "
+            f"with sizes {fmt_shape(xs)} and grid with sizes {fmt_shape(gs)}"
+        )
+    if gs[-1] != len(xs) - 2:
+        raise ShapeError(
+            f"grid_sampler(): expected grid to have size {len(xs) - 2} in last dimension, but "
+            f"got grid with sizes {fmt_shape(gs)}"
+        )
+    for i in range(2, len(xs)):
+        if xs[i] == 0:
+            raise ShapeError(
+                f"grid_sampler(): expected input to have non-empty spatial dimensions, but "
+                f"input has sizes {fmt_shape(xs)} with dimension {i} being empty"
+            )
+    if len(xs) not in (4, 5):
+        raise ShapeError(
+            f"grid_sampler(): expected 4D or 5D input, but got input with sizes {fmt_shape(xs)}"
+        )
+    return (xs[0], xs[1], *gs[1:-1])
+
+
+def _grid_sample_lower(emit, node, args, attrs):
+    mode, padding = attrs.get("mode", "bilinear"), attrs.get("padding_mode", "zeros")
+    if mode not in ("bilinear", "nearest", "bicubic"):
+        raise ShapeError(
+            f"nn.functional.grid_sample(): expected mode to be 'bilinear', 'nearest' or "
+            f"'bicubic', but got: '{mode}'"
+        )
+    if padding not in ("zeros", "border", "reflection"):
+        raise ShapeError(
+            f"nn.functional.grid_sample(): expected padding_mode to be 'zeros', 'border', or "
+            f"'reflection', but got: '{padding}'"
+        )
+    align = attrs.get("align_corners")
+    if align is not None and not isinstance(align, bool):
+        raise ShapeError("grid_sample(): align_corners must be True, False or None")
+    a = {"mode": mode, "padding_mode": padding, "align_corners": bool(align)}
+    _grid_sample_shape([node(v).shape for v in args], a)
+    a["dims"] = len(node(args[0]).shape) - 2
+    if mode == "bicubic":
+        if len(node(args[0]).shape) != 4:
+            raise ShapeError("grid_sampler(): bicubic interpolation only supports 4D input")
+        raise EvaluationError(
+            "grid_sample(mode='bicubic') is not supported", hint="use 'bilinear' or 'nearest'"
+        )
+    return emit("grid_sampler", args, a)
+
+
 # -- the rows ---------------------------------------------------------------------------
 
 X1 = {"x": ((1, 2, 6), REAL), "w": ((3, 2, 3), REAL), "b": ((3,), REAL)}
@@ -1347,6 +1934,98 @@ def _lp_row(d):
     )
 
 
+I3 = {"x": ((1, 2, 3), REAL)}
+I4 = {"x": ((2, 1, 3, 4), REAL)}
+I5 = {"x": ((1, 1, 2, 3, 2), REAL)}
+
+
+def _interpolate_rows():
+    """F.interpolate, and F.upsample / upsample_nearest / upsample_bilinear, its older
+    spellings."""
+    params = {"size": None, "scale_factor": None, "mode": "nearest", "align_corners": None}
+    examples = (
+        ("F.interpolate(x, scale_factor=2)", I3),
+        ("F.interpolate(x, size=5, mode='nearest')", I4),
+        ("F.interpolate(x, size=(4, 7), mode='nearest-exact')", I4),
+        ("F.interpolate(x, scale_factor=1.7, mode='linear')", I3),
+        ("F.interpolate(x, size=5, mode='linear', align_corners=True)", I3),
+        ("F.interpolate(x, size=(5, 3), mode='bilinear')", I4),
+        ("F.interpolate(x, scale_factor=(0.7, 2.5), mode='bilinear', align_corners=True)", I4),
+        ("F.interpolate(x, scale_factor=1.5, mode='bilinear', recompute_scale_factor=True)", I4),
+        ("F.interpolate(x, size=(5, 6), mode='bicubic')", I4),
+        ("F.interpolate(x, scale_factor=(1.5, 0.8), mode='bicubic', align_corners=True)", I4),
+        ("F.interpolate(x, size=(3, 4, 3), mode='trilinear')", I5),
+        ("F.interpolate(x, scale_factor=(2, 1.5, 1), mode='trilinear', align_corners=True)", I5),
+        ("F.interpolate(x, scale_factor=(1, 2, 2), mode='nearest')", I5),
+        ("F.interpolate(x, size=(2, 3), mode='area')", I4),
+        ("F.interpolate(x, scale_factor=0.6, mode='area')", I3),
+        ("F.interpolate(x, scale_factor=0.5, mode='area')", {"x": ((1, 2, 2, 3, 4), REAL)}),
+    )
+    labels = (
+        "UpsampleNearest1D/2D/3DBackward0, UpsampleNearestExact1D/2D/3DBackward0, "
+        "UpsampleLinear1DBackward0, UpsampleBilinear2DBackward0, UpsampleBicubic2DBackward0, "
+        "UpsampleTrilinear3DBackward0; area: AdaptiveAvgPool2D/3DBackward0 (1-D between "
+        "UnsqueezeBackward0 and SqueezeBackward1; output size 1: MeanBackward1)"
+    )
+    common = {
+        "namespaces": ("torch.nn.functional",),
+        "methods": (),
+        "free": ("scale_factor", "align_corners", "recompute_scale_factor"),
+        "rule": "a separable linear map along each spatial axis: ∂/∂x applies its transpose",
+    }
+    return [
+        Op(
+            "interpolate",
+            None,
+            (),
+            labels,
+            None,
+            params={**params, "recompute_scale_factor": None, "antialias": False},
+            lower=_interpolate_lower(),
+            mirror="F.interpolate(input, size, scale_factor, mode, align_corners, "
+            "recompute_scale_factor)",
+            examples=examples,
+            **common,
+        ),
+        Op(
+            "upsample",
+            None,
+            (),
+            "as interpolate",
+            None,
+            params=params,
+            lower=_interpolate_lower(),
+            mirror="F.upsample(input, size, scale_factor, mode, align_corners)",
+            examples=(("F.upsample(x, scale_factor=2, mode='bilinear')", I4),),
+            **common,
+        ),
+        Op(
+            "upsample_nearest",
+            None,
+            (),
+            "UpsampleNearest1D/2D/3DBackward0",
+            None,
+            params={"size": None, "scale_factor": None},
+            lower=_interpolate_lower({"mode": "nearest"}),
+            mirror="F.upsample_nearest(input, size, scale_factor)",
+            examples=(("F.upsample_nearest(x, size=(5, 6))", I4),),
+            **common,
+        ),
+        Op(
+            "upsample_bilinear",
+            None,
+            (),
+            "UpsampleBilinear2DBackward0",
+            None,
+            params={"size": None, "scale_factor": None},
+            lower=_interpolate_lower({"mode": "bilinear", "align_corners": True}),
+            mirror="F.upsample_bilinear(input, size, scale_factor)",
+            examples=(("F.upsample_bilinear(x, scale_factor=2)", I4),),
+            **common,
+        ),
+    ]
+
+
 ROWS = [
     *(_conv_row(d) for d in (1, 2, 3)),
     *(_conv_t_row(d) for d in (1, 2, 3)),
@@ -1423,6 +2102,75 @@ ROWS = [
         namespaces=("torch", "torch.nn.functional"),
         methods=(),
     ),
+    *_interpolate_rows(),
+    Op(
+        "affine_grid",
+        None,
+        (),
+        "AffineGridGeneratorBackward0",
+        None,
+        params={"size": REQUIRED, "align_corners": None},
+        lower=_affine_grid_lower,
+        mirror="F.affine_grid(theta, size, align_corners)",
+        rule="grid = base · θᵀ, base the normalised output positions; ∂/∂θ = gᵀ · base",
+        examples=(
+            ("F.affine_grid(t, (2, 3, 4, 5), align_corners=False)", {"t": ((2, 2, 3), REAL)}),
+            ("F.affine_grid(t, (1, 1, 3, 1), align_corners=True)", {"t": ((1, 2, 3), REAL)}),
+            ("F.affine_grid(t, [1, 2, 2, 3, 4], align_corners=True)", {"t": ((1, 3, 4), REAL)}),
+        ),
+        namespaces=("torch.nn.functional",),
+        methods=(),
+        free=("align_corners",),
+        inputs=("theta",),
+    ),
+    Op(
+        "grid_sample",
+        None,
+        (),
+        "GridSampler2DBackward0 / GridSampler3DBackward0",
+        None,
+        arity=2,
+        params={"mode": "bilinear", "padding_mode": "zeros", "align_corners": None},
+        lower=_grid_sample_lower,
+        mirror="F.grid_sample(input, grid, mode, padding_mode, align_corners)",
+        rule="bilinear (trilinear) or nearest taps at each grid point; ∂/∂grid through the "
+        "tap weights (0 for nearest)",
+        examples=(
+            (
+                "F.grid_sample(x, g, align_corners=False)",
+                {"x": ((2, 2, 3, 4), REAL), "g": ((2, 3, 2, 2), "unit")},
+            ),
+            (
+                "F.grid_sample(x, g * 1.5, padding_mode='border', align_corners=True)",
+                {"x": ((1, 2, 3, 4), REAL), "g": ((1, 2, 5, 2), "unit")},
+            ),
+            (
+                "F.grid_sample(x, g * 2.5, padding_mode='reflection', align_corners=False)",
+                {"x": ((1, 1, 3, 4), REAL), "g": ((1, 4, 3, 2), "unit")},
+            ),
+            (
+                "F.grid_sample(x, g * 2.5, padding_mode='reflection', align_corners=True)",
+                {"x": ((1, 1, 3, 4), REAL), "g": ((1, 4, 3, 2), "unit")},
+            ),
+            (
+                "F.grid_sample(x, g, mode='nearest', align_corners=False)",
+                {"x": ((1, 2, 3, 4), REAL), "g": ((1, 2, 3, 2), "unit")},
+            ),
+            (
+                "F.grid_sample(x, g * 1.2, padding_mode='border', align_corners=False)",
+                {"x": ((1, 2, 2, 3, 4), REAL), "g": ((1, 2, 2, 3, 3), "unit")},
+            ),
+            (
+                "F.grid_sample(x, F.affine_grid(t, (2, 1, 3, 3), align_corners=False), "
+                "align_corners=False)",
+                {"x": ((2, 1, 4, 4), REAL), "t": ((2, 2, 3), "unit")},
+            ),
+        ),
+        namespaces=("torch.nn.functional",),
+        methods=(),
+        free=("align_corners",),
+        inputs=("input", "grid"),
+    ),
     # the nodes the public rows lower to
     Op(
         "convolution",
@@ -1431,6 +2179,34 @@ ROWS = [
         "ConvolutionBackward0",
         _conv_shape,
         arity=3,
+        saves="inputs",
+        public=False,
+    ),
+    Op(
+        "resample",
+        _upsample,
+        (_upsample_grad,),
+        _upsample_label,
+        _upsample_shape,
+        saves="none",
+        public=False,
+    ),
+    Op(
+        "affine_grid_generator",
+        _affine_grid,
+        (_affine_grid_grad,),
+        "AffineGridGeneratorBackward0",
+        _affine_grid_shape,
+        saves="none",
+        public=False,
+    ),
+    Op(
+        "grid_sampler",
+        _grid_sample,
+        (_grid_grad_input, _grid_grad_grid),
+        _grid_label,
+        _grid_sample_shape,
+        arity=2,
         saves="inputs",
         public=False,
     ),

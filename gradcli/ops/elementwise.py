@@ -4,6 +4,7 @@ import math
 from fractions import Fraction
 
 from ..errors import EvaluationError, ParseError
+from .conv import select as _select
 from .core import (
     ELIDE_BYTES,
     REAL,
@@ -593,7 +594,7 @@ ROWS = [
     _unary(
         "relu",
         lambda a: _relu(a),
-        lambda g, o, a: np.where(_re(o) <= 0, 0, g),
+        lambda g, o, a: _select(~(_re(o) <= 0), g),  # np.where(o <= 0, 0, g), fast
         "∂relu(a)/∂a = 1 if a > 0 else 0",
         "away",
         namespaces=("torch", "torch.nn.functional"),

@@ -1004,7 +1004,7 @@ ROWS += [
 ]
 
 
-def _triplet_lower(emit, node, args, attrs):
+def _triplet_lower(emit, node, args, attrs, add="AddBackward1"):
     """ATen: clamp_min(margin + d(a, p) - d(a, n), 0), d the pairwise distance (with swap,
     d(a, n) is minimum(d(a, n), d(p, n)))."""
     from .nn import _pairwise_distance_lower
@@ -1023,7 +1023,7 @@ def _triplet_lower(emit, node, args, attrs):
     neg = _pairwise_distance_lower(emit, node, (a, n), dist)
     if attrs.get("swap"):
         neg = emit("minimum", (neg, _pairwise_distance_lower(emit, node, (p, n), dist)))
-    shifted = scalar(emit, "add", pos, attrs.get("margin", 1.0), "AddBackward1")
+    shifted = scalar(emit, "add", pos, attrs.get("margin", 1.0), add)
     return _reduced(emit, emit("loss_clamp_min", (emit("sub", (shifted, neg)),)), reduction)
 
 
@@ -1168,6 +1168,250 @@ ROWS += [
         "MaskedFillBackward0",
         lambda shapes, attrs: broadcast_shapes(*shapes),
         arity=2,
+        public=False,
+    ),
+]
+
+
+# ---- margin losses over class indices ----------------------------------------------------
+
+
+def _frames(shape):
+    """(frames, classes) of a margin loss's input: a vector (or a number) is one frame."""
+    if len(shape) <= 1:
+        return 1, math.prod(shape)
+    return shape[0], shape[1]
+
+
+def _margin_input_check(xs):
+    if len(xs) > 2 or (len(xs) == 2 and xs[1] == 0) or (len(xs) == 1 and xs[0] == 0):
+        raise ShapeError(
+            f"Expected non-empty vector or matrix with optional 0-dim batch size, but got: "
+            f"{fmt_shape(xs)}"
+        )
+
+
+def _multi_margin_shape(shapes, attrs):
+    reduction = check_reduction(attrs.get("reduction", "mean"))
+    xs, ts = shapes[:2]
+    _margin_input_check(xs)
+    frames, classes = _frames(xs)
+    if len(ts) > 1 or math.prod(ts) != frames:
+        raise ShapeError(
+            f"multi_margin_loss: target tensor should be 1-D with size equal to the number of "
+            f"input samples (batch size). Expected target size [{frames}], but got "
+            f"{fmt_shape(ts)}. Input has shape {fmt_shape(xs)}."
+        )
+    if len(shapes) > 2 and shapes[2] != (classes,):
+        raise ShapeError(
+            f"inconsistent weight size, expected {classes} but got {fmt_shape(shapes[2])}"
+        )
+    return ts if reduction == "none" else ()
+
+
+def _targets(t, low, classes, message):
+    """Whole-number targets (float or int64 arrays alike) in [low, classes)."""
+    t = _re(np.asarray(t))
+    if t.dtype.kind == "f" and (not np.all(np.isfinite(t)) or not np.all(t == np.round(t))):
+        raise EvaluationError("class index targets must be whole numbers")
+    if np.any((t < low) | (t >= classes)):
+        raise EvaluationError(message)
+    return t.astype(np.int64)
+
+
+def _multi_margin_parts(x, t, extra, p, margin, weight):
+    """Per frame: the active terms z = margin - x[y] + x[j] > 0 (j ≠ y) and their weights."""
+    frames, classes = _frames(x.shape)
+    x2 = x.reshape(frames, classes)
+    y = _targets(t, 0, classes, "target out of range").reshape(frames)
+    z = margin - np.take_along_axis(x2, y[:, None], axis=1) + x2
+    active = (_re(z) > 0) & (np.arange(classes) != y[:, None])
+    w = (_re(np.asarray(extra[0]))[y] if weight is True else np.ones(frames))[:, None]
+    return x2, y, z, active, w.astype(_re(x2).dtype), classes
+
+
+def _multi_margin(x, t, *extra, p=1, margin=1.0, weight=None, reduction="mean"):
+    _, _, z, active, w, classes = _multi_margin_parts(x, t, extra, p, margin, weight)
+    h = np.where(active, z if p == 1 else z * z, 0)
+    loss = np.sum(h * w, axis=1) / classes
+    if reduction == "none":
+        return loss.reshape(np.shape(t))
+    return _margin_reduce(loss, reduction)
+
+
+def _margin_reduce(loss, reduction):
+    """mean over frames (0 for no frames, as ATen's kernels give) or sum."""
+    if reduction == "sum" or loss.size == 0:
+        return np.sum(loss)
+    return np.sum(loss) / loss.size
+
+
+def _margin_scale(g, frames, reduction):
+    if reduction == "none":
+        return np.reshape(g, (frames, 1))
+    return g / frames if reduction == "mean" and frames else g
+
+
+def _multi_margin_grad(g, o, x, t, *extra, p=1, margin=1.0, weight=None, reduction="mean"):
+    x2, y, z, active, w, classes = _multi_margin_parts(x, t, extra, p, margin, weight)
+    scale = _margin_scale(g, x2.shape[0], reduction) * w / classes
+    gx = np.where(active, scale if p == 1 else 2 * z * scale, 0)
+    np.put_along_axis(gx, y[:, None], -np.sum(gx, axis=1, keepdims=True), axis=1)
+    return gx.reshape(x.shape)
+
+
+def _multi_margin_lower(emit, node, args, attrs):
+    p = attrs.get("p", 1)
+    if p not in (1, 2):
+        raise EvaluationError("only p == 1 and p == 2 supported")
+    if attrs.get("weight") is True:
+        if len(node(args[2]).shape) != 1:
+            raise ShapeError("weight must be one-dimensional")
+        no_grad_for(node, args[2], "multi_margin_loss", "weight")
+    return emit("multi_margin", args, attrs)
+
+
+def _multilabel_shape(shapes, attrs):
+    reduction = check_reduction(attrs.get("reduction", "mean"))
+    xs, ts = shapes
+    _margin_input_check(xs)
+    if ts != xs:
+        raise ShapeError(
+            f"inconsistent target size: {fmt_shape(ts)} for input of size: {fmt_shape(xs)}"
+        )
+    return (xs[0],) if reduction == "none" and len(xs) == 2 else ()
+
+
+def _multilabel_parts(x, t):
+    """z[i, k, d] = 1 - x[i, y_k] + x[i, d] for each listed target y_k (up to the first
+    -1) and each class d that is not a target, where it is positive."""
+    frames, classes = _frames(x.shape)
+    x2 = x.reshape(frames, classes)
+    y = _targets(t, -1, classes, "argument #2 'target' is out of range").reshape(frames, classes)
+    listed = np.cumprod(y >= 0, axis=1).astype(bool)
+    safe = np.where(listed, y, 0)
+    target = np.any((safe[:, :, None] == np.arange(classes)) & listed[:, :, None], axis=1)
+    z = 1 - np.take_along_axis(x2, safe, axis=1)[:, :, None] + x2[:, None, :]
+    active = listed[:, :, None] & ~target[:, None, :] & (_re(z) > 0)
+    return x2, safe, z, active, classes
+
+
+def _multilabel(x, t, reduction="mean"):
+    _, _, z, active, classes = _multilabel_parts(x, t)
+    loss = np.sum(np.where(active, z, 0), axis=(1, 2)) / classes
+    if reduction == "none":
+        return loss if x.ndim == 2 else loss.reshape(())
+    return _margin_reduce(loss, reduction)
+
+
+def _multilabel_grad(g, o, x, t, reduction="mean"):
+    x2, safe, z, active, classes = _multilabel_parts(x, t)
+    scale = _margin_scale(g, x2.shape[0], reduction) / classes
+    coef = np.where(active, scale[:, :, None] if np.ndim(scale) == 2 else scale, 0)
+    gx = np.sum(coef, axis=1)
+    rows = np.broadcast_to(np.arange(x2.shape[0])[:, None], safe.shape)
+    np.add.at(gx, (rows, safe), -np.sum(coef, axis=2))
+    return gx.reshape(x.shape)
+
+
+def _multilabel_lower(emit, node, args, attrs):
+    return emit("multilabel_margin", args, attrs)
+
+
+def _triplet_distance_lower(emit, node, args, attrs):
+    """F.triplet_margin_with_distance_loss with its default distance, pairwise_distance;
+    margin + d(a, p) is a Python number plus a tensor there (AddBackward0)."""
+    if attrs.get("distance_function") is not None:
+        raise EvaluationError(
+            "triplet_margin_with_distance_loss(): distance_function must be None (the default,"
+            " pairwise_distance): a program cannot pass a Python function",
+            hint="write the loss out: clamp_min(margin + d(a, p) - d(a, n), 0)",
+        )
+    margin = attrs.get("margin", 1.0)
+    if margin <= 0:
+        raise EvaluationError(f"margin must be greater than 0, got {margin}")
+    return _triplet_lower(emit, node, args, {**attrs, "p": 2.0, "eps": 1e-6}, "AddBackward0")
+
+
+ROWS += [
+    Op(
+        "multi_margin_loss",
+        None,
+        (),
+        "MultiMarginLossBackward0",
+        None,
+        arity=2,
+        params={"p": 1, "margin": 1.0, "weight": None, "reduction": "mean"},
+        tensor_params=("weight",),
+        lower=_multi_margin_lower,
+        mirror="F.multi_margin_loss(input, target, p, margin, weight, reduction)",
+        rule="Σ_{j≠y} w_y·max(0, margin - x_y + x_j)^p / C per sample",
+        namespaces=("torch.nn.functional",),
+        inputs=("input", "target"),
+    ),
+    Op(
+        "multilabel_margin_loss",
+        None,
+        (),
+        "MultilabelMarginLossBackward0",
+        None,
+        arity=2,
+        params={"reduction": "mean"},
+        lower=_multilabel_lower,
+        mirror="F.multilabel_margin_loss(input, target, reduction)",
+        rule="Σ over listed targets y and non-targets j of max(0, 1 - x_y + x_j) / C",
+        namespaces=("torch.nn.functional",),
+        inputs=("input", "target"),
+    ),
+    Op(
+        "triplet_margin_with_distance_loss",
+        None,
+        (),
+        "ClampMinBackward0 over SubBackward0 over AddBackward0 and the pairwise distances "
+        "(NormBackward1, AddBackward1, SubBackward0; MinimumBackward0 with swap), then "
+        "MeanBackward0 / SumBackward0",
+        None,
+        arity=3,
+        params={"distance_function": None, "margin": 1.0, "swap": False, "reduction": "mean"},
+        lower=_triplet_distance_lower,
+        mirror="F.triplet_margin_with_distance_loss(a, positive, negative, margin=, swap=, "
+        "reduction=)",
+        rule="max(0, margin + d(a, p) - d(a, n)), d = pairwise_distance",
+        examples=(
+            ("F.triplet_margin_with_distance_loss(a, b, c)", _pair("a", "b", "c")),
+            (
+                "F.triplet_margin_with_distance_loss(a, b, c, margin=2.0, swap=True, "
+                "reduction='sum')",
+                _pair("a", "b", "c", domains=("away", "away", "away")),
+            ),
+            (
+                "F.triplet_margin_with_distance_loss(a, b, c, reduction='none')",
+                _pair("a", "b", "c"),
+            ),
+        ),
+        namespaces=("torch.nn.functional",),
+        methods=(),
+        inputs=("anchor", "positive", "negative"),
+    ),
+    Op(
+        "multi_margin",
+        _multi_margin,
+        (_multi_margin_grad, None, None),
+        "MultiMarginLossBackward0",
+        _multi_margin_shape,
+        arity=2,
+        params={"p": 1, "margin": 1.0, "weight": None, "reduction": "mean"},
+        tensor_params=("weight",),
+        public=False,
+    ),
+    Op(
+        "multilabel_margin",
+        _multilabel,
+        (_multilabel_grad, None),
+        "MultilabelMarginLossBackward0",
+        _multilabel_shape,
+        arity=2,
+        params={"reduction": "mean"},
         public=False,
     ),
 ]

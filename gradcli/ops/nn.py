@@ -1242,24 +1242,34 @@ def _sdpa_lower(emit, node, args, attrs):
             "gradcli does not do",
             hint="use dropout_p=0.0",
         )
-    if attrs.get("enable_gqa"):
-        raise EvaluationError("scaled_dot_product_attention(enable_gqa=True) is not supported")
     if mask is not None and attrs.get("is_causal"):
         raise EvaluationError(
             "_scaled_dot_product_attention: Explicit attn_mask should not be set when "
             "is_causal=True"
         )
-    if mask is not None and node(mask).value.dtype == bool:
-        raise EvaluationError(
-            "a boolean attn_mask is not supported yet", hint="pass a float additive mask"
-        )
-    sq, sk = node(q).shape, node(k).shape
-    if len(sq) < 2 or len(sk) < 2:
+    sq, sk, sv = node(q).shape, node(k).shape, node(v).shape
+    if min(len(sq), len(sk), len(sv)) < 2:
         raise ShapeError(
-            f"scaled_dot_product_attention expects query and key of 2 or more dimensions, got "
-            f"{fmt_shape(sq)} and {fmt_shape(sk)}"
+            f"Expected query, key, and value to all be  at least 2 dimensional, but got "
+            f"query.dim: {len(sq)} key.dim: {len(sk)} and value.dim: {len(sv)} instead."
         )
+    if mask is not None:
+        kind = node(mask).value.dtype.kind
+        if kind == "b":  # ATen's convert_boolean_attn_mask: False is -inf, True is 0
+            mask = emit("nn_bool_mask", (mask,))
+        elif kind not in "fc":  # (complex: the dual numbers of forward mode)
+            raise EvaluationError(
+                f"Expected attn_mask dtype to be bool or float or to match query dtype, but got "
+                f"attn_mask.dtype: {_TORCH_DTYPES.get(str(node(mask).value.dtype), 'long int')} "
+                f"and  query.dtype: {_TORCH_DTYPES.get(str(node(q).value.dtype))} instead."
+            )
     scale = attrs.get("scale")
+    if _flash(node, (q, k, v), mask if mask is None else args[3], attrs):
+        flash = {"scale": scale, "is_causal": bool(attrs.get("is_causal"))}
+        extra = () if mask is None else (mask,)
+        return emit("nn_sdpa_flash", (q, k, v, *extra), {**flash, "attn_mask": mask is not None})
+    if attrs.get("enable_gqa"):
+        k, v = (_repeat_heads(emit, node, t, sq) for t in (k, v))
     factor = math.sqrt(abs(scale) if scale is not None else 1 / math.sqrt(sq[-1]))
     qs = scalar(
         emit, "mul", q, -factor if scale is not None and scale < 0 else factor, "MulBackward1"
@@ -1272,6 +1282,99 @@ def _sdpa_lower(emit, node, args, attrs):
     elif attrs.get("is_causal"):
         attn = emit("nn_causal_add", (attn,))
     return matmul(emit, node, (emit("nn_safe_softmax", (attn,)), v), {})
+
+
+def _flash(node, qkv, mask, attrs):
+    """Whether PyTorch's CPU dispatch picks its flash kernel (sdp_utils_cpp's
+    use_flash_attention_cpp): 4-D q, k, v of the same batch, heads and head size, unit
+    last-dim strides, non-empty sequences, and no mask or a constant one of shape (L, S) or
+    (1|B, 1|H, L, S). Then it records one ScaledDotProductFlashAttentionForCpuBackward0."""
+    shapes = [node(t).shape for t in qkv]
+    if any(len(s) != 4 for s in shapes) or attrs.get("dropout_p", 0.0) != 0.0:
+        return False
+    sq, sk, sv = shapes
+    if not (sq[0] == sk[0] == sv[0] and sq[1] == sk[1] == sv[1] and sq[3] == sk[3] == sv[3]):
+        return False
+    if sq[2] == 0 or sk[2] == 0:
+        return False
+    for t in qkv:
+        value = node(t).value
+        if value.strides[-1] != value.itemsize:
+            return False
+    if mask is None:
+        return True
+    m = node(mask)
+    if m.requires_grad:
+        return False
+    if len(m.shape) == 2:
+        return m.shape == (sq[2], sk[2])
+    return (
+        len(m.shape) == 4
+        and m.shape[0] in (1, sq[0])
+        and m.shape[1] in (1, sq[1])
+        and m.shape[2:] == (sq[2], sk[2])
+    )
+
+
+def _flash_probs(q, k, extra, scale, is_causal, attn_mask):
+    """softmax(scale · q kᵀ + mask), a row masked everywhere giving zeros."""
+    factor = scale if scale is not None else 1 / math.sqrt(q.shape[-1])
+    scores = np.matmul(q, np.swapaxes(k, -1, -2))
+    # the causal mask goes on before the scaling, as the kernel does (so a scale <= 0 makes
+    # the masked rows NaN, as there)
+    scores = (scores + _causal_mask(scores.shape) if is_causal else scores) * factor
+    if attn_mask:
+        scores = scores + extra[0]
+    return _safe_softmax(scores), factor
+
+
+def _flash_forward(q, k, v, *extra, scale=None, is_causal=False, attn_mask=False):
+    """The kernel writes its output as (B, L, H, E) and returns the (B, H, L, E) view, so a
+    later transpose(1, 2) is contiguous there, and here."""
+    out = np.matmul(_flash_probs(q, k, extra, scale, is_causal, attn_mask)[0], v)
+    return np.ascontiguousarray(np.swapaxes(out, 1, 2)).swapaxes(1, 2)
+
+
+def _flash_grads(g, o, q, k, v, *extra, scale=None, is_causal=False, attn_mask=False):
+    p, factor = _flash_probs(q, k, extra, scale, is_causal, attn_mask)
+    allowed = np.isfinite(_causal_mask(p.shape)) if is_causal else True
+    p = np.where(allowed, p, 0)  # as the kernel's dV skips what the causal mask hides
+    dv = np.matmul(np.swapaxes(p, -1, -2), g)
+    dp = np.matmul(g, np.swapaxes(v, -1, -2))
+    ds = p * (dp - np.sum(dp * p, axis=-1, keepdims=True)) * factor
+    dq = np.matmul(ds, k)
+    dk = np.matmul(np.swapaxes(ds, -1, -2), q)
+    return [dq, dk, dv, None]
+
+
+def _flash_shape(shapes, attrs):
+    return shapes[0][:-1] + shapes[2][-1:]
+
+
+_TORCH_DTYPES = {"float32": "float", "float64": "double", "int64": "long int", "int32": "int"}
+
+
+def _repeat_heads(emit, node, t, sq):
+    """enable_gqa: key or value repeat_interleave'd along dim -3 to the query's heads, as
+    ATen records it (unsqueeze, expand, a contiguous clone and a view)."""
+    st = node(t).shape
+    for s in (sq, st):
+        if len(s) < 3:
+            raise ShapeError(
+                f"Dimension out of range (expected to be in range of [{-len(s)}, "
+                f"{len(s) - 1}], but got -3)"
+            )
+    if sq[-3] % st[-3]:
+        raise ShapeError(
+            "Number of heads in key and value must divide the number of heads in query"
+        )
+    r = sq[-3] // st[-3]
+    if r == 1:
+        return t
+    t = emit("unsqueeze", (t,), {"dim": len(st) - 2})
+    t = emit("expand", (t,), {"size": st[:-2] + (r,) + st[-2:]})
+    shape = st[:-3] + (st[-3] * r,) + st[-2:]
+    return emit("reshape_view", (emit("clone", (t,)),), {"shape": shape, "kind": "view"})
 
 
 def _safe_softmax_grad(g, o, a):
@@ -1291,8 +1394,9 @@ ROWS += [
         None,
         (),
         "MulBackward1 on q and on TransposeBackward0 of k, the products as torch.matmul "
-        "records them (MmBackward0, or BmmBackward0 with views), AddBackward0 for a mask, "
-        "SafeSoftmaxBackward0",
+        "records them (MmBackward0, or BmmBackward0 with views), AddBackward0 for a mask "
+        "(a boolean one is -inf where False), SafeSoftmaxBackward0; enable_gqa: "
+        "UnsqueezeBackward0, ExpandBackward0, CloneBackward0, ViewBackward0 on k and v",
         None,
         arity=3,
         params={
@@ -1304,7 +1408,8 @@ ROWS += [
         },
         tensor_params=("attn_mask",),
         lower=_sdpa_lower,
-        mirror="F.scaled_dot_product_attention(q, k, v, attn_mask, dropout_p, is_causal, scale)",
+        mirror="F.scaled_dot_product_attention(q, k, v, attn_mask, dropout_p, is_causal, scale, "
+        "enable_gqa)",
         rule="softmax(q kᵀ · scale + mask) v",
         examples=(
             (
@@ -1321,6 +1426,15 @@ ROWS += [
                     "q": ((3, 4), REAL),
                     "k": ((5, 4), REAL),
                     "v": ((5, 2), REAL),
+                    "m": ((3, 5), REAL),
+                },
+            ),
+            (
+                "F.scaled_dot_product_attention(q, k, v, attn_mask=m > 0, enable_gqa=True)",
+                {
+                    "q": ((2, 4, 3, 2), REAL),
+                    "k": ((2, 2, 5, 2), REAL),
+                    "v": ((2, 2, 5, 3), REAL),
                     "m": ((3, 5), REAL),
                 },
             ),
@@ -1346,6 +1460,27 @@ ROWS += [
         _same,
         public=False,
         saves="out",
+    ),
+    Op(
+        "nn_sdpa_flash",
+        _flash_forward,
+        _flash_grads,
+        "ScaledDotProductFlashAttentionForCpuBackward0",
+        _flash_shape,
+        arity=3,
+        params={"scale": None, "is_causal": False, "attn_mask": None},
+        tensor_params=("attn_mask",),
+        public=False,
+        saves="inputs",
+    ),
+    Op(
+        "nn_bool_mask",
+        lambda m: np.where(m, 0.0, -np.inf),
+        None,
+        None,
+        _same,
+        public=False,
+        saves="none",
     ),
     Op(
         "nn_causal_add",
