@@ -280,7 +280,8 @@ _KIND_NAMES = {
     "sum": "sum prod cumsum trace",
     "float": "div div_scalar reciprocal exp log sqrt sin cos tan tanh sigmoid log1p expm1 erf "
     "asin acos atan sinh cosh atan2 log2 log10 exp2 rsqrt asinh acosh atanh rad2deg deg2rad "
-    "sinc logit lgamma digamma polygamma erfinv i0 copysign xlogy logsumexp softsign",
+    "sinc logit lgamma digamma polygamma erfinv i0 copysign xlogy logsumexp softsign "
+    "nn_bool_mask",  # (attention's boolean mask as the 0 / -inf it adds)
     "bool": "lt le gt ge eq ne logical_and logical_or logical_xor logical_not isnan isinf "
     "isfinite signbit isclose",
     "integral_only": "bitwise_and bitwise_or bitwise_xor bitwise_not",
