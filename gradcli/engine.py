@@ -3,6 +3,7 @@ loop that accumulates adjoints. Both are plain loops over a list in topological 
 
 import contextvars
 import math
+from typing import Any
 
 import numpy as np
 
@@ -88,7 +89,7 @@ def _typed(op, args, dtype, attrs=None):
     if callable(op.dtype):  # a tensor made in the program: the row says its dtype
         ev = np.dtype(dtype)
         real = ev.name if ev.kind != "c" else "float32" if ev.itemsize == 8 else "float64"
-        made = op.dtype(attrs or {}, [a.value for a in args], real)
+        made: Any = op.dtype(attrs or {}, [a.value for a in args], real)
         values = [a.value for a in args]
         extra = {"dtype": made}
         if op.random:  # torch.randn(3) in the program: the run's generator draws it
@@ -106,9 +107,9 @@ def _typed(op, args, dtype, attrs=None):
     skip = dtypes.CONDITIONS.get(op.name)
     described = [_scalar(a.value) if a.op == "number" else _real(a.value) for a in args]
     promoted = [d for k, d in enumerate(described) if k != skip]
-    for k in dtypes.SCALAR_ATTRS.get(op.name, ()):
-        if attrs and isinstance(attrs.get(k), float):
-            promoted.append(_scalar(attrs[k]))
+    for key in dtypes.SCALAR_ATTRS.get(op.name, ()):
+        if attrs and isinstance(attrs.get(key), float):
+            promoted.append(_scalar(attrs[key]))
     if op.name in dtypes.IMPLICIT:
         promoted.append(dtypes.IMPLICIT[op.name])
     if cast is not None:  # x.to(dtype), x.sum(dtype=...): the op computes in that dtype
@@ -342,7 +343,6 @@ def _replay(plan, program, arrays, dtype, lean=False):
                 and _c_order(operands)
                 else None
             )
-            argn = None
             try:
                 if fn is not None:
                     mine = _dying(drop[len(nodes)], nodes, shape, big)

@@ -222,7 +222,8 @@ def _to_array(value, dtype, name, rng, max_elements):
 
     typed = _typed(value, name)
     if typed is not None:
-        return _typed_array(*typed, name, rng, max_elements)
+        typed_dtype, data = typed
+        return _typed_array(typed_dtype, data, name, rng, max_elements)
     if isinstance(value, str):
         m = _GENERATOR.match(value)
         if m:

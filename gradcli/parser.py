@@ -158,10 +158,10 @@ INTEGER_FOLDS: dict[str, Callable[..., int]] = {
 }
 
 
-def _fold(op, a, b: Any = None):  # b: a number, None for the unary ops
+def _fold(op, a: Any, b: Any = None):  # b: a number, None for the unary ops
     """Python-number arithmetic with IEEE results instead of exceptions (1/0 -> inf)."""
     try:
-        if isinstance(a, Whole) and (b is None or isinstance(b, Whole)):
+        if _both_whole(a, b):
             whole = _whole_fold(op, a, b)  # Python's int arithmetic stays int
             if whole is not None:
                 return whole
@@ -199,6 +199,11 @@ def _fold(op, a, b: Any = None):  # b: a number, None for the unary ops
     except ValueError:
         return math.nan
     raise AssertionError(op)
+
+
+def _both_whole(a, b):
+    """Whether a fold's operands are integer literals (b: None for the unary ops)."""
+    return isinstance(a, Whole) and (b is None or isinstance(b, Whole))
 
 
 def _whole_fold(op, a, b):
@@ -690,8 +695,9 @@ class Builder:
         full = _ops.canonical(path)
         if full in _ops.CONSTANTS:
             return E("num", _ops.CONSTANTS[full], obj.start, name_tok.end_pos)
-        if full.startswith("torch.") and full[6:] in DTYPE_NAMES:  # torch.int64, torch.long
-            return E("const", DType(DTYPE_NAMES[full[6:]]), obj.start, name_tok.end_pos)
+        dtype_name = full[6:] if full is not None and full.startswith("torch.") else None
+        if dtype_name in DTYPE_NAMES:  # torch.int64, torch.long
+            return E("const", DType(DTYPE_NAMES[dtype_name]), obj.start, name_tok.end_pos)
         if obj.value in ("F", "nn") and not _ops.known(full) and _ops.known(f"Tensor.{name_tok}"):
             return None  # F.sum(): F is an input
         return E("ns", path, obj.start, name_tok.end_pos)

@@ -136,7 +136,7 @@ def _cell(value, seen=None):
     return tensor_str(value, 0, CELL_WIDTH, CELL_THRESHOLD)
 
 
-def _node_text(result, node, texts=None, limit=NODE_TEXT, source=None):
+def _node_text(result, node, texts=None, limit: int | None = NODE_TEXT, source=None):
     """``source``: the source texts by node id, when the caller has them already."""
     if node.name is not None:
         text = node.name

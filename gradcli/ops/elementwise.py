@@ -78,7 +78,7 @@ def _times_local(g, o, into, local):
         and (c is not None or g.flags.c_contiguous)
     ):
         return None
-    gs = None if c is not None else g.reshape(-1)
+    gs = g.reshape(-1) if c is None else np.empty(0, g.dtype)  # (unused with a constant g)
     os, dst = o.reshape(-1), into.reshape(-1)
     t = np.empty(min(BLOCK, os.size), dtype=o.dtype)
     # numpy evaluates `g * temporary` as `temporary *= g` when the temporary is large enough
