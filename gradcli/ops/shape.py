@@ -441,6 +441,133 @@ def _narrow_lower(emit, node, args, attrs):
     return emit("slice", (args[0],), {"dim": d, "start": start, "stop": start + length, "step": 1})
 
 
+# ---- issue 12: hstack and its kin, rot90, repeat_interleave, requires_grad_ ---------------
+
+
+def _at_least(emit, node, a, ndim):
+    """torch.atleast_{1,2,3}d as PyTorch records them: a 0-d tensor is viewed, a 1-d one
+    gains a leading dimension, a 2-d one (for 3) a trailing one."""
+    shape = node(a).shape
+    if len(shape) >= ndim:
+        return a
+    if not shape:
+        return _reshape_ids(emit, node, a, (1,) * ndim)
+    if len(shape) == 1 and ndim >= 2:
+        a = emit("unsqueeze", (a,), {"dim": 0})
+    if ndim == 3:
+        a = emit("unsqueeze", (a,), {"dim": -1})
+    return a
+
+
+def _stack_lower(name, ndim, dim):
+    """hstack/vstack/dstack: each tensor made at least ``ndim``-d, then one cat."""
+
+    def lower(emit, node, args, attrs):
+        if not args:
+            raise ShapeError(f"{name} expects a non-empty TensorList")
+        tensors = tuple(_at_least(emit, node, a, ndim) for a in args)
+        d = 0 if name == "hstack" and len(node(tensors[0]).shape) == 1 else dim
+        return emit("cat", tensors, {"dim": d})
+
+    return lower
+
+
+def _column_stack_lower(emit, node, args, attrs):
+    """column_stack: 0-d and 1-d tensors viewed as columns (n, 1), then hstack."""
+    if not args:
+        raise ShapeError("column_stack expects a non-empty TensorList")
+    cols = []
+    for a in args:
+        shape = node(a).shape
+        cols.append(_reshape_ids(emit, node, a, (math.prod(shape), 1)) if len(shape) < 2 else a)
+    return emit("cat", tuple(cols), {"dim": 1})
+
+
+def _rot90_axes(k, dims, ndim):
+    dims = _seq(dims)
+    if len(dims) != 2:
+        raise ShapeError(f"expected total rotation dims == 2, but got dims = {len(dims)}")
+    if ndim < 2:
+        raise ShapeError(f"expected total dims >= 2, but got total dims = {ndim}")
+    d0, d1 = _axis(dims[0], ndim), _axis(dims[1], ndim)
+    if d0 == d1:
+        raise ShapeError(
+            f"expected rotation dims to be different, but got dim0 = {d0} and dim1 = {d1}"
+        )
+    return k % 4, (d0, d1)
+
+
+def _rot90(a, k=1, dims=(0, 1)):
+    k, axes = _rot90_axes(k, dims, a.ndim)
+    return np.rot90(a, k, axes).copy()
+
+
+def _rot90_shape(shapes, attrs):
+    k, (d0, d1) = _rot90_axes(attrs.get("k", 1), attrs.get("dims", (0, 1)), len(shapes[0]))
+    out = list(shapes[0])
+    if k % 2:
+        out[d0], out[d1] = out[d1], out[d0]
+    return tuple(out)
+
+
+def _repeat_interleave_lower(emit, node, args, attrs):
+    """repeat_interleave with a whole number of repeats, as ATen composes it: unsqueeze after
+    ``dim``, expand, clone and view (the tensor flattened first when dim is None)."""
+    repeats, dim = attrs["repeats"], attrs.get("dim")
+    if (
+        not isinstance(repeats, (int, float))
+        or isinstance(repeats, bool)
+        or repeats != int(repeats)
+    ):
+        raise ShapeError(
+            "repeat_interleave: repeats must be a whole number here (a tensor of "
+            "repeats is not supported)"
+        )
+    repeats = int(repeats)
+    if repeats < 0:
+        raise ShapeError("repeats can not be negative")
+    a = args[0]
+    if dim is None:
+        shape = node(a).shape
+        a = _reshape_ids(emit, node, a, (math.prod(shape),)) if len(shape) != 1 else a
+        d = 0
+    else:
+        d = _axis(dim, len(node(a).shape))
+    shape = node(a).shape or (1,)
+    out_size = attrs.get("output_size")
+    if out_size is not None and out_size != shape[d] * repeats:
+        raise ShapeError(
+            f"repeat_interleave: Invalid output_size {out_size}, expected {shape[d] * repeats}"
+        )
+    u = emit("unsqueeze", (a,), {"dim": d + 1})
+    big = shape[: d + 1] + (repeats,) + shape[d + 1 :]
+    c = emit("clone", (emit("expand", (u,), {"size": big}),))
+    return _reshape_ids(emit, node, c, shape[:d] + (shape[d] * repeats,) + shape[d + 1 :])
+
+
+def _requires_grad_lower(emit, node, args, attrs):
+    """x.requires_grad_(): x itself (no node), so every input's gradient is PyTorch's;
+    PyTorch's errors where it refuses. (A tensor made in the program and marked becomes a
+    leaf in PyTorch whose own .grad gradcli does not report.)"""
+    a, flag = args[0], attrs.get("requires_grad", True)
+    n = node(a)
+    kind = getattr(n.value, "dtype", np.dtype(float)).kind
+    if flag and kind not in "fc":
+        raise ShapeError("only Tensors of floating point dtype can require gradients")
+    if not flag and n.requires_grad and n.op != "input":
+        raise ShapeError(
+            "you can only change requires_grad flags of leaf variables. If you want to use a "
+            "computed variable in a subgraph that doesn't require differentiation use "
+            "var_no_grad = var.detach()."
+        )
+    if not flag and n.requires_grad:
+        raise ShapeError(
+            "requires_grad_(False) on a differentiated input is not supported: write "
+            "x.detach(), or leave the input out of --wrt"
+        )
+    return a
+
+
 ROWS = [
     Op(
         "unsqueeze",
@@ -894,5 +1021,133 @@ ROWS = [
         mirror="torch.narrow(a, dim, start, length)",
         rule="scatter the gradient back",
         examples=(("A.narrow(1, 0, 2)", M), ("a.narrow(0, -2, 2)", V), ("A.narrow(0, 0, 2)", M)),
+    ),
+    Op(
+        "hstack",
+        None,
+        (),
+        "CatBackward0 (over ViewBackward0 for 0-d tensors)",
+        None,
+        listarg=True,
+        lower=_stack_lower("hstack", 1, 1),
+        mirror="torch.hstack([a, b, ...])",
+        rule="split the gradient back",
+        examples=(
+            ("torch.hstack([a, b])", {"a": ((3,), REAL), "b": ((2,), REAL)}),
+            ("torch.hstack((A, A * 2))", M),
+            ("torch.hstack([s, a])", {"s": ((), REAL), "a": ((3,), REAL)}),
+        ),
+        methods=(),
+        inputs=("tensors",),
+    ),
+    Op(
+        "vstack",
+        None,
+        (),
+        "CatBackward0 (over UnsqueezeBackward0 for 1-d, ViewBackward0 for 0-d tensors)",
+        None,
+        listarg=True,
+        lower=_stack_lower("vstack", 2, 0),
+        mirror="torch.vstack([a, b, ...])",
+        rule="split the gradient back",
+        examples=(
+            ("torch.vstack([a, b])", {"a": ((3,), REAL), "b": ((3,), REAL)}),
+            ("torch.vstack([A, a])", {"A": ((2, 3), REAL), "a": ((3,), REAL)}),
+            ("torch.row_stack([s, s])", {"s": ((), REAL)}),
+        ),
+        aliases=("row_stack",),
+        methods=(),
+        inputs=("tensors",),
+    ),
+    Op(
+        "dstack",
+        None,
+        (),
+        "CatBackward0 (over UnsqueezeBackward0 for 1-d and 2-d, ViewBackward0 for 0-d tensors)",
+        None,
+        listarg=True,
+        lower=_stack_lower("dstack", 3, 2),
+        mirror="torch.dstack([a, b, ...])",
+        rule="split the gradient back",
+        examples=(
+            ("torch.dstack([a, b])", {"a": ((3,), REAL), "b": ((3,), REAL)}),
+            ("torch.dstack([A, A])", M),
+            ("torch.dstack([B, B[:, :, :1]])", {"B": ((2, 3, 4), REAL)}),
+        ),
+        methods=(),
+        inputs=("tensors",),
+    ),
+    Op(
+        "column_stack",
+        None,
+        (),
+        "CatBackward0 (over ViewBackward0 for 0-d and 1-d tensors)",
+        None,
+        listarg=True,
+        lower=_column_stack_lower,
+        mirror="torch.column_stack([a, b, ...])",
+        rule="split the gradient back",
+        examples=(
+            ("torch.column_stack([a, b])", {"a": ((3,), REAL), "b": ((3,), REAL)}),
+            ("torch.column_stack([a, A.T])", {"a": ((3,), REAL), "A": ((2, 3), REAL)}),
+            ("torch.column_stack([s, s])", {"s": ((), REAL)}),
+        ),
+        methods=(),
+        inputs=("tensors",),
+    ),
+    Op(
+        "rot90",
+        _rot90,
+        (lambda g, o, a, k=1, dims=(0, 1): _rot90(g, -k, dims),),
+        "Rot90Backward0",
+        _rot90_shape,
+        params={"k": 1, "dims": (0, 1)},
+        saves="none",
+        mirror="torch.rot90(a, k, dims)",
+        rule="rotate back (-k)",
+        examples=(
+            ("A.rot90()", M),
+            ("torch.rot90(A, 2)", M),
+            ("A.rot90(-1)", M),
+            ("A.rot90(0)", M),
+            ("B.rot90(1, [2, 0])", {"B": ((2, 3, 4), REAL)}),
+            ("torch.rot90(B, k=3, dims=(-1, 1))", {"B": ((2, 3, 4), REAL)}),
+        ),
+    ),
+    Op(
+        "repeat_interleave",
+        None,
+        (),
+        "ViewBackward0 over CloneBackward0, ExpandBackward0 and UnsqueezeBackward0 (and "
+        "ViewBackward0 when dim=None flattens)",
+        None,
+        params={"repeats": REQUIRED, "dim": None, "output_size": None},
+        free=("repeats",),
+        lower=_repeat_interleave_lower,
+        mirror="torch.repeat_interleave(a, repeats, dim)",
+        rule="sum the copies' gradients",
+        examples=(
+            ("a.repeat_interleave(2)", V),
+            ("A.repeat_interleave(2, dim=1)", M),
+            ("torch.repeat_interleave(A, 3, 0)", M),
+            ("A.repeat_interleave(2)", M),
+            ("A.T.repeat_interleave(2, 1)", M),
+            ("s.repeat_interleave(3)", {"s": ((), REAL)}),
+        ),
+    ),
+    Op(
+        "requires_grad_",
+        None,
+        (),
+        "none: the tensor itself",
+        None,
+        params={"requires_grad": True},
+        lower=_requires_grad_lower,
+        mirror="a.requires_grad_()",
+        rule="the identity (no node)",
+        examples=(("(a.requires_grad_() * 2).sum()", V),),
+        namespaces=(),
+        methods=("requires_grad_",),
+        bare=False,
     ),
 ]
