@@ -568,6 +568,123 @@ def _requires_grad_lower(emit, node, args, attrs):
     return a
 
 
+def _pad_sources(n, left, right, mode):
+    """For one padded dimension of size n: the source index of each output position (-1
+    where the constant goes)."""
+    src = np.arange(n + left + right) - left
+    if mode == "replicate":
+        return np.clip(src, 0, n - 1)
+    if mode == "reflect":
+        m = np.abs(src) % (2 * n - 2) if n > 1 else np.zeros_like(src)
+        return np.where(m >= n, 2 * n - 2 - m, m)
+    return np.where((src >= 0) & (src < n), src, -1)
+
+
+def _pad_nd(a, pads, mode, value=0.0):
+    out = a
+    for axis, left, right in pads:
+        src = _pad_sources(a.shape[axis], left, right, mode)
+        out = np.take(out, np.maximum(src, 0), axis=axis)
+        if mode == "constant" and (src < 0).any():
+            where = [slice(None)] * out.ndim
+            where[axis] = src < 0
+            out[tuple(where)] = value
+    return out
+
+
+def _pad_nd_grad(g, o, a, pads, mode, value=0.0):
+    """Each output position's gradient added to its source (none for the constant)."""
+    shapes = [a.shape]
+    for axis, _, _ in pads[:-1]:
+        shapes.append(shapes[-1][:axis] + (o.shape[axis],) + shapes[-1][axis + 1 :])
+    for (axis, left, right), shape in zip(reversed(pads), reversed(shapes), strict=True):
+        src = _pad_sources(a.shape[axis], left, right, mode)
+        keep = src >= 0
+        moved = np.moveaxis(g, axis, 0)[keep]
+        out = np.zeros((shape[axis],) + moved.shape[1:], dtype=g.dtype)
+        np.add.at(out, src[keep], moved)
+        g = np.moveaxis(out, 0, axis)
+    return g
+
+
+def _pad_shape(shapes, attrs):
+    shape = list(shapes[0])
+    for axis, left, right in attrs["pads"]:
+        shape[axis] += left + right
+    return check_rank(tuple(shape))
+
+
+def _pad_label(kinds, attrs):
+    """ConstantPadNdBackward0; ReflectionPad{1,2,3}DBackward0, ReplicationPad{1,2,3}DBackward0"""
+    if attrs["mode"] == "constant":
+        return "ConstantPadNdBackward0"
+    kind = "Reflection" if attrs["mode"] == "reflect" else "Replication"
+    return f"{kind}Pad{len(attrs['pads'])}DBackward0"
+
+
+def _pad_lower(emit, node, args, attrs):
+    """F.pad: pairs (left, right) from the last dimension backwards; PyTorch's checks."""
+    shape = node(args[0]).shape
+    mode, value = attrs.get("mode", "constant"), attrs.get("value")
+    pad = _seq(attrs["pad"])
+    if any(isinstance(p, bool) or not isinstance(p, (int, float)) or p != int(p) for p in pad):
+        raise ShapeError(f"pad must be a tuple of whole numbers, got {pad!r}")
+    pad = [int(p) for p in pad]
+    if len(pad) % 2:
+        raise ShapeError("Padding length must be divisible by 2")
+    if mode not in ("constant", "reflect", "replicate", "circular"):
+        raise ShapeError(
+            f"Unrecognised padding mode {mode}",
+            hint="mode is one of 'constant', 'reflect', 'replicate', 'circular'",
+        )
+    if mode == "circular":
+        raise ShapeError(
+            "F.pad(mode='circular') is not supported by gradcli (PyTorch records it as "
+            "slice copies): use torch.cat of slices of the input instead"
+        )
+    if mode != "constant" and value is not None:
+        raise ShapeError(f'Padding mode "{mode}" doesn\'t take in value argument')
+    n = len(pad) // 2
+    if mode == "constant" and len(pad) > 2 * len(shape):
+        raise ShapeError(
+            f"Padding length should be less than or equal to two times the input dimension "
+            f"but got padding length {len(pad)} and input of dimension {len(shape)}"
+        )
+    if mode != "constant" and not (n in (1, 2, 3) and len(shape) in (n + 1, n + 2)):
+        raise ShapeError(
+            f"Padding size {len(pad)} is not supported for {len(shape)}D input tensor. Supported "
+            "combinations for non-constant padding: 2D or 3D input: padding size = 2 (pads "
+            "last dimension); 3D or 4D input: padding size = 4 (pads last 2 dimensions); 4D or "
+            "5D input: padding size = 6 (pads last 3 dimensions)"
+        )
+    if mode != "constant" and 0 in shape[len(shape) - n - 1 :]:
+        raise ShapeError(
+            f"Expected {n + 1}D or {n + 2}D (batch mode) tensor with possibly 0 batch size and "
+            f"other non-zero dimensions for input, but got: {fmt_shape(shape)}"
+        )
+    pads = []
+    for k in range(n):
+        axis, left, right = len(shape) - 1 - k, pad[2 * k], pad[2 * k + 1]
+        size = shape[axis]
+        if mode == "reflect" and (left >= size or right >= size):
+            raise ShapeError(
+                f"Argument #4: Padding size should be less than the corresponding input "
+                f"dimension, but got: padding ({left}, {right}) at dimension {axis} of input "
+                f"{fmt_shape(shape)}"
+            )
+        if size + left + right < 0:
+            raise ShapeError(
+                f"narrow(): length must be non-negative (padding ({left}, {right}) of "
+                f"dimension {axis}, of size {size})"
+            )
+        pads.append((axis, left, right))
+    return emit(
+        "pad_nd",
+        (args[0],),
+        {"pads": tuple(pads), "mode": mode, "value": 0.0 if value is None else float(value)},
+    )
+
+
 ROWS = [
     Op(
         "unsqueeze",
@@ -1149,5 +1266,40 @@ ROWS = [
         namespaces=(),
         methods=("requires_grad_",),
         bare=False,
+    ),
+    Op(
+        "pad",
+        None,
+        (),
+        "ConstantPadNdBackward0; ReflectionPad{1,2,3}DBackward0, ReplicationPad{1,2,3}DBackward0",
+        None,
+        params={"pad": REQUIRED, "mode": "constant", "value": None},
+        free=("pad",),
+        lower=_pad_lower,
+        mirror="F.pad(a, pad, mode, value)",
+        rule="the gradient of each source position, summed over its copies; none for the constant",
+        examples=(
+            ("F.pad(A, (1, 2))", M),
+            ("F.pad(A, (1, 1, 2, 0), value=3.5)", M),
+            ("F.pad(A, [-1, 1])", M),
+            ("torch.nn.functional.pad(A, (1, 2), mode='reflect')", M),
+            ("F.pad(B, (1, 1, 1, 0), 'reflect')", {"B": ((2, 3, 4), REAL)}),
+            ("F.pad(B, (3, -1), mode='reflect')", {"B": ((2, 3, 4), REAL)}),
+            ("F.pad(A, (1, 2), mode='replicate')", M),
+            ("F.pad(C, (1, 1, 2, 1, 1, 0), mode='replicate')", {"C": ((1, 2, 3, 2), REAL)}),
+        ),
+        namespaces=("torch.nn.functional",),
+        methods=(),
+    ),
+    Op(
+        "pad_nd",
+        _pad_nd,
+        (_pad_nd_grad,),
+        _pad_label,
+        _pad_shape,
+        params={"pads": REQUIRED, "mode": "constant", "value": 0.0},
+        saves="none",
+        public=False,
+        rule="the gradient of each source position, summed over its copies",
     ),
 ]
