@@ -584,6 +584,10 @@ def _pad_nd(a, pads, mode, value=0.0):
     out = a
     for axis, left, right in pads:
         src = _pad_sources(a.shape[axis], left, right, mode)
+        if not a.shape[axis]:  # (constant mode) nothing to take: all of it is the constant
+            shape = out.shape[:axis] + (len(src),) + out.shape[axis + 1 :]
+            out = np.full(shape, value, dtype=a.dtype)
+            continue
         out = np.take(out, np.maximum(src, 0), axis=axis)
         if mode == "constant" and (src < 0).any():
             where = [slice(None)] * out.ndim
@@ -594,6 +598,8 @@ def _pad_nd(a, pads, mode, value=0.0):
 
 def _pad_nd_grad(g, o, a, pads, mode, value=0.0):
     """Each output position's gradient added to its source (none for the constant)."""
+    if not pads:
+        return g
     shapes = [a.shape]
     for axis, _, _ in pads[:-1]:
         shapes.append(shapes[-1][:axis] + (o.shape[axis],) + shapes[-1][axis + 1 :])
