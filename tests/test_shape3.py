@@ -108,6 +108,12 @@ B = np.arange(24.0).reshape(2, 3, 4) / 7 - 1
         "F.pad(B, (5, 2, 1, 4), mode='replicate')",
         "F.pad(A, (-1, 3), mode='replicate')",
         "F.pad(A[:, None], (1, 2), 'replicate')",
+        "F.pad(A[None], (3, 3), mode='circular')",
+        "F.pad(A[None], (0, 0), mode='circular')",
+        "F.pad(A[None], (-1, -1), mode='circular')",
+        "F.pad(e[None, None], (7, 2), mode='circular')",
+        "F.pad(B[None, None], (1, 1, 0, 3, 2, 1), mode='circular')",
+        "F.pad(B, (1, 0, 1, 1), 'circular')",
     ],
 )
 def test_edges_as_pytorch(torch, program, dtype):
@@ -170,6 +176,8 @@ def test_float_power_in_forward_mode_and_hessian():
         ("F.pad(A, (1, 1), mode='reflect', value=1.0)", {"A": M}, "doesn't take in value"),
         ("F.pad(e, (1, 1), mode='replicate')", {"e": EDGE}, "is not supported for 1D input"),
         ("F.pad(B, (), mode='reflect')", {"B": B}, "Padding size 0 is not supported"),
+        ("F.pad(A[None], (4, 0), mode='circular')", {"A": M}, "wrapping around more than once"),
+        ("F.pad(A, (1, 1, 1, 1), mode='circular')", {"A": M}, "is not supported for 2D input"),
         ("F.pad(A[:, :0], (1, 1), mode='replicate')", {"A": M}, "other non-zero dimensions"),
         ("(A * 2).requires_grad_(False)", {"A": M}, "only change requires_grad flags of leaf"),
         ("A.long().requires_grad_()", {"A": M}, "only Tensors of floating point"),
@@ -183,9 +191,10 @@ def test_errors_as_pytorch(torch, program, inputs, ours):
     assert error.exit_code in (1, 2)
 
 
-def test_circular_pad_is_refused_clearly():
-    error = refuses("F.pad(A[None], (1, 1), mode='circular')", {"A": M}, "circular")
-    assert "not supported" in str(error) and error.exit_code == 1
+def test_circular_pad_that_would_read_unwritten_elements_is_refused():
+    """(-1, 3) keeps 2 of 3 elements and then wraps 3: PyTorch copies overlapping memory."""
+    error = refuses("F.pad(A[None], (-1, 3), mode='circular')", {"A": M}, "leaves undefined")
+    assert error.exit_code == 1
 
 
 def test_requires_grad_false_on_a_differentiated_input_is_refused_clearly():

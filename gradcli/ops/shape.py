@@ -643,11 +643,6 @@ def _pad_lower(emit, node, args, attrs):
             f"Unrecognised padding mode {mode}",
             hint="mode is one of 'constant', 'reflect', 'replicate', 'circular'",
         )
-    if mode == "circular":
-        raise ShapeError(
-            "F.pad(mode='circular') is not supported by gradcli (PyTorch records it as "
-            "slice copies): use torch.cat of slices of the input instead"
-        )
     if mode != "constant" and value is not None:
         raise ShapeError(f'Padding mode "{mode}" doesn\'t take in value argument')
     n = len(pad) // 2
@@ -672,6 +667,15 @@ def _pad_lower(emit, node, args, attrs):
     for k in range(n):
         axis, left, right = len(shape) - 1 - k, pad[2 * k], pad[2 * k + 1]
         size = shape[axis]
+        if mode == "circular" and (left > size or right > size):
+            raise ShapeError("Padding value causes wrapping around more than once.")
+        kept = size - max(-left, 0) - max(-right, 0)
+        if mode == "circular" and max(left, right) > kept:
+            raise ShapeError(
+                f"circular padding ({left}, {right}) of dimension {axis} wraps around more than "
+                f"the {kept} element(s) kept after the negative padding, which PyTorch leaves "
+                "undefined"
+            )
         if mode == "reflect" and (left >= size or right >= size):
             raise ShapeError(
                 f"Argument #4: Padding size should be less than the corresponding input "
@@ -684,11 +688,63 @@ def _pad_lower(emit, node, args, attrs):
                 f"dimension {axis}, of size {size})"
             )
         pads.append((axis, left, right))
+    if mode == "circular":
+        return _circular_pad(emit, node, args[0], pads)
     return emit(
         "pad_nd",
         (args[0],),
         {"pads": tuple(pads), "mode": mode, "value": 0.0 if value is None else float(value)},
     )
+
+
+def _circular_pad(emit, node, a, pads):
+    """Circular padding as ATen writes it: the input (sliced) copied into a new tensor, then
+    per padded dimension, last first, the left and then the right wrap copied from slices
+    of the result (CopySlices over SliceBackward0 each)."""
+    shape = list(node(a).shape)
+    for axis, left, right in pads:
+        shape[axis] += left + right
+    src, region = a, []
+    for axis, left, right in pads:
+        n = node(a).shape[axis]
+        start, stop = max(-left, 0), n - max(-right, 0)
+        src = emit("slice", (src,), {"dim": axis, "start": start, "stop": stop, "step": 1})
+        region.append((axis, max(left, 0), shape[axis] - max(right, 0)))
+    out = emit("copy_slices_new", (src,), {"shape": tuple(shape), "region": tuple(region)})
+    for axis, left, right in pads:
+        size = shape[axis]
+        copies = []
+        if left > 0:
+            copies.append(((0, left), (size - left - max(right, 0), size - max(right, 0))))
+        if right > 0:
+            copies.append(((size - right, size), (max(left, 0), max(left, 0) + right)))
+        for (to0, to1), (from0, from1) in copies:
+            part = emit("slice", (out,), {"dim": axis, "start": from0, "stop": from1, "step": 1})
+            out = emit("copy_slices", (out, part), {"region": ((axis, to0, to1),)})
+    return out
+
+
+def _region(ndim, region):
+    where = [slice(None)] * ndim
+    for axis, start, stop in region:
+        where[axis] = slice(start, stop)
+    return tuple(where)
+
+
+def _copy_slices(base, src, region):
+    out = np.array(base, copy=True)
+    out[_region(out.ndim, region)] = src
+    return out
+
+
+def _copy_slices_new(src, shape, region):
+    return _copy_slices(np.zeros(shape, dtype=src.dtype), src, region)
+
+
+def _copy_slices_base_grad(g, o, base, src, region):
+    g = np.array(g, copy=True)
+    g[_region(g.ndim, region)] = 0
+    return g
 
 
 ROWS = [
@@ -1277,7 +1333,8 @@ ROWS = [
         "pad",
         None,
         (),
-        "ConstantPadNdBackward0; ReflectionPad{1,2,3}DBackward0, ReplicationPad{1,2,3}DBackward0",
+        "ConstantPadNdBackward0; ReflectionPad{1,2,3}DBackward0, ReplicationPad{1,2,3}DBackward0; "
+        "circular: CopySlices over SliceBackward0 per copy",
         None,
         params={"pad": REQUIRED, "mode": "constant", "value": None},
         free=("pad",),
@@ -1293,6 +1350,9 @@ ROWS = [
             ("F.pad(B, (3, -1), mode='reflect')", {"B": ((2, 3, 4), REAL)}),
             ("F.pad(A, (1, 2), mode='replicate')", M),
             ("F.pad(C, (1, 1, 2, 1, 1, 0), mode='replicate')", {"C": ((1, 2, 3, 2), REAL)}),
+            ("F.pad(A, (1, 2), mode='circular')", M),
+            ("F.pad(B, (2, 0, -1, 2), mode='circular')", {"B": ((2, 3, 4), REAL)}),
+            ("F.pad(C, (1, 1, 0, 2, 1, 0), mode='circular')", {"C": ((1, 2, 3, 2), REAL)}),
         ),
         namespaces=("torch.nn.functional",),
         methods=(),
@@ -1307,5 +1367,28 @@ ROWS = [
         saves="none",
         public=False,
         rule="the gradient of each source position, summed over its copies",
+    ),
+    Op(
+        "copy_slices",
+        _copy_slices,
+        (_copy_slices_base_grad, lambda g, o, base, src, region: g[_region(g.ndim, region)]),
+        "CopySlices",
+        lambda s, at: s[0],
+        arity=2,
+        params={"region": REQUIRED},
+        saves="none",
+        public=False,
+        rule="the region's gradient to the copied tensor, the rest to the base",
+    ),
+    Op(
+        "copy_slices_new",
+        _copy_slices_new,
+        (lambda g, o, src, shape, region: g[_region(g.ndim, region)],),
+        "CopySlices",
+        lambda s, at: tuple(at["shape"]),
+        params={"shape": REQUIRED, "region": REQUIRED},
+        saves="none",
+        public=False,
+        rule="the region's gradient to the copied tensor",
     ),
 ]
