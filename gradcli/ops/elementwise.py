@@ -563,6 +563,20 @@ def _polygamma(n, x):
     return _split(lambda v: _polygamma_r(k, v), lambda v: _polygamma_r(k + 1, v))(x)
 
 
+def _float_power_lower(emit, node, args, attrs):
+    """torch.float_power: each tensor operand copied to float64 (ToCopyBackward0, none for
+    one in float64 already), then pow; Python numbers stay numbers (PowBackward0/2)."""
+    if all(node(a).op == "number" for a in args):
+        raise EvaluationError("float_power(): at least one argument must be a tensor")
+    ops = []
+    for a in args:
+        n = node(a)
+        if n.op != "number" and getattr(n.value, "dtype", None) != np.float64:
+            a = emit("_to_copy", (a,), {"dtype": "float64"})
+        ops.append(a)
+    return emit("pow", tuple(ops))
+
+
 ROWS = [
     _unary("exp", lambda a: np.exp(a), lambda g, o, a: g * o, "∂exp(a)/∂a = exp(a)"),
     _unary("log", lambda a: np.log(a), lambda g, o, a: g / a, "∂ln(a)/∂a = 1/a", "positive"),
@@ -937,5 +951,25 @@ ROWS = [
         mirror="torch.i0(a)",
         namespaces=("torch", "torch.special"),
         methods=("i0",),
+    ),
+    Op(
+        "float_power",
+        None,
+        (),
+        "PowBackward0 (tensor, number), PowBackward1 (two tensors), PowBackward2 (number, "
+        "tensor), over ToCopyBackward0 for an operand not in float64",
+        None,
+        arity=2,
+        numbers=True,
+        lower=_float_power_lower,
+        mirror="torch.float_power(a, b)",
+        rule="pow in float64: ∂(a^b)/∂a = b·a^(b-1), ∂(a^b)/∂b = a^b·ln a",
+        examples=(
+            ("a.float_power(2)", V),
+            ("torch.float_power(a, b)", {"a": ((2, 3), "positive"), "b": ((3,), REAL)}),
+            ("torch.float_power(2, a)", V),
+            ("a.double().float_power(0.5)", {"a": ((3,), "positive")}),
+        ),
+        inputs=("input", "exponent"),
     ),
 ]

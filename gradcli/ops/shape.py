@@ -441,6 +441,312 @@ def _narrow_lower(emit, node, args, attrs):
     return emit("slice", (args[0],), {"dim": d, "start": start, "stop": start + length, "step": 1})
 
 
+# ---- issue 12: hstack and its kin, rot90, repeat_interleave, requires_grad_ ---------------
+
+
+def _at_least(emit, node, a, ndim):
+    """torch.atleast_{1,2,3}d as PyTorch records them: a 0-d tensor is viewed, a 1-d one
+    gains a leading dimension, a 2-d one (for 3) a trailing one."""
+    shape = node(a).shape
+    if len(shape) >= ndim:
+        return a
+    if not shape:
+        return _reshape_ids(emit, node, a, (1,) * ndim)
+    if len(shape) == 1 and ndim >= 2:
+        a = emit("unsqueeze", (a,), {"dim": 0})
+    if ndim == 3:
+        a = emit("unsqueeze", (a,), {"dim": -1})
+    return a
+
+
+def _stack_lower(name, ndim, dim):
+    """hstack/vstack/dstack: each tensor made at least ``ndim``-d, then one cat."""
+
+    def lower(emit, node, args, attrs):
+        if not args:
+            raise ShapeError(f"{name} expects a non-empty TensorList")
+        tensors = tuple(_at_least(emit, node, a, ndim) for a in args)
+        d = 0 if name == "hstack" and len(node(tensors[0]).shape) == 1 else dim
+        return emit("cat", tensors, {"dim": d})
+
+    return lower
+
+
+def _column_stack_lower(emit, node, args, attrs):
+    """column_stack: 0-d and 1-d tensors viewed as columns (n, 1), then hstack."""
+    if not args:
+        raise ShapeError("column_stack expects a non-empty TensorList")
+    cols = []
+    for a in args:
+        shape = node(a).shape
+        cols.append(_reshape_ids(emit, node, a, (math.prod(shape), 1)) if len(shape) < 2 else a)
+    return emit("cat", tuple(cols), {"dim": 1})
+
+
+def _rot90_axes(k, dims, ndim):
+    dims = _seq(dims)
+    if len(dims) != 2:
+        raise ShapeError(f"expected total rotation dims == 2, but got dims = {len(dims)}")
+    if ndim < 2:
+        raise ShapeError(f"expected total dims >= 2, but got total dims = {ndim}")
+    d0, d1 = _axis(dims[0], ndim), _axis(dims[1], ndim)
+    if d0 == d1:
+        raise ShapeError(
+            f"expected rotation dims to be different, but got dim0 = {d0} and dim1 = {d1}"
+        )
+    return k % 4, (d0, d1)
+
+
+def _rot90(a, k=1, dims=(0, 1)):
+    k, axes = _rot90_axes(k, dims, a.ndim)
+    return np.rot90(a, k, axes).copy()
+
+
+def _rot90_shape(shapes, attrs):
+    k, (d0, d1) = _rot90_axes(attrs.get("k", 1), attrs.get("dims", (0, 1)), len(shapes[0]))
+    out = list(shapes[0])
+    if k % 2:
+        out[d0], out[d1] = out[d1], out[d0]
+    return tuple(out)
+
+
+def _repeat_interleave_lower(emit, node, args, attrs):
+    """repeat_interleave with a whole number of repeats, as ATen composes it: unsqueeze after
+    ``dim``, expand, clone and view (the tensor flattened first when dim is None)."""
+    repeats, dim = attrs["repeats"], attrs.get("dim")
+    if (
+        not isinstance(repeats, (int, float))
+        or isinstance(repeats, bool)
+        or repeats != int(repeats)
+    ):
+        raise ShapeError(
+            "repeat_interleave: repeats must be a whole number here (a tensor of "
+            "repeats is not supported)"
+        )
+    repeats = int(repeats)
+    if repeats < 0:
+        raise ShapeError("repeats can not be negative")
+    a = args[0]
+    if dim is None:
+        shape = node(a).shape
+        a = _reshape_ids(emit, node, a, (math.prod(shape),)) if len(shape) != 1 else a
+        d = 0
+    else:
+        d = _axis(dim, len(node(a).shape))
+    shape = node(a).shape or (1,)
+    out_size = attrs.get("output_size")
+    if out_size is not None and out_size != shape[d] * repeats:
+        raise ShapeError(
+            f"repeat_interleave: Invalid output_size {out_size}, expected {shape[d] * repeats}"
+        )
+    u = emit("unsqueeze", (a,), {"dim": d + 1})
+    big = shape[: d + 1] + (repeats,) + shape[d + 1 :]
+    c = emit("clone", (emit("expand", (u,), {"size": big}),))
+    return _reshape_ids(emit, node, c, shape[:d] + (shape[d] * repeats,) + shape[d + 1 :])
+
+
+def _requires_grad_lower(emit, node, args, attrs):
+    """x.requires_grad_(): x itself (no node), so every input's gradient is PyTorch's;
+    PyTorch's errors where it refuses. (A tensor made in the program and marked becomes a
+    leaf in PyTorch whose own .grad gradcli does not report.)"""
+    a, flag = args[0], attrs.get("requires_grad", True)
+    n = node(a)
+    kind = getattr(n.value, "dtype", np.dtype(float)).kind
+    if flag and kind not in "fc":
+        raise ShapeError("only Tensors of floating point dtype can require gradients")
+    if not flag and n.requires_grad and n.op != "input":
+        raise ShapeError(
+            "you can only change requires_grad flags of leaf variables. If you want to use a "
+            "computed variable in a subgraph that doesn't require differentiation use "
+            "var_no_grad = var.detach()."
+        )
+    if not flag and n.requires_grad:
+        raise ShapeError(
+            "requires_grad_(False) on a differentiated input is not supported: write "
+            "x.detach(), or leave the input out of --wrt"
+        )
+    return a
+
+
+def _pad_sources(n, left, right, mode):
+    """For one padded dimension of size n: the source index of each output position (-1
+    where the constant goes)."""
+    src = np.arange(n + left + right) - left
+    if mode == "replicate":
+        return np.clip(src, 0, n - 1)
+    if mode == "reflect":
+        m = np.abs(src) % (2 * n - 2) if n > 1 else np.zeros_like(src)
+        return np.where(m >= n, 2 * n - 2 - m, m)
+    return np.where((src >= 0) & (src < n), src, -1)
+
+
+def _pad_nd(a, pads, mode, value=0.0):
+    out = a
+    for axis, left, right in pads:
+        src = _pad_sources(a.shape[axis], left, right, mode)
+        if not a.shape[axis]:  # (constant mode) nothing to take: all of it is the constant
+            shape = out.shape[:axis] + (len(src),) + out.shape[axis + 1 :]
+            out = np.full(shape, value, dtype=a.dtype)
+            continue
+        out = np.take(out, np.maximum(src, 0), axis=axis)
+        if mode == "constant" and (src < 0).any():
+            where = [slice(None)] * out.ndim
+            where[axis] = src < 0
+            out[tuple(where)] = value
+    return out
+
+
+def _pad_nd_grad(g, o, a, pads, mode, value=0.0):
+    """Each output position's gradient added to its source (none for the constant)."""
+    if not pads:
+        return g
+    shapes = [a.shape]
+    for axis, _, _ in pads[:-1]:
+        shapes.append(shapes[-1][:axis] + (o.shape[axis],) + shapes[-1][axis + 1 :])
+    for (axis, left, right), shape in zip(reversed(pads), reversed(shapes), strict=True):
+        src = _pad_sources(a.shape[axis], left, right, mode)
+        keep = src >= 0
+        moved = np.moveaxis(g, axis, 0)[keep]
+        out = np.zeros((shape[axis],) + moved.shape[1:], dtype=g.dtype)
+        np.add.at(out, src[keep], moved)
+        g = np.moveaxis(out, 0, axis)
+    return g
+
+
+def _pad_shape(shapes, attrs):
+    shape = list(shapes[0])
+    for axis, left, right in attrs["pads"]:
+        shape[axis] += left + right
+    return check_rank(tuple(shape))
+
+
+def _pad_label(kinds, attrs):
+    """ConstantPadNdBackward0; ReflectionPad{1,2,3}DBackward0, ReplicationPad{1,2,3}DBackward0"""
+    if attrs["mode"] == "constant":
+        return "ConstantPadNdBackward0"
+    kind = "Reflection" if attrs["mode"] == "reflect" else "Replication"
+    return f"{kind}Pad{len(attrs['pads'])}DBackward0"
+
+
+def _pad_lower(emit, node, args, attrs):
+    """F.pad: pairs (left, right) from the last dimension backwards; PyTorch's checks."""
+    shape = node(args[0]).shape
+    mode, value = attrs.get("mode", "constant"), attrs.get("value")
+    pad = _seq(attrs["pad"])
+    if any(isinstance(p, bool) or not isinstance(p, (int, float)) or p != int(p) for p in pad):
+        raise ShapeError(f"pad must be a tuple of whole numbers, got {pad!r}")
+    pad = [int(p) for p in pad]
+    if len(pad) % 2:
+        raise ShapeError("Padding length must be divisible by 2")
+    if mode not in ("constant", "reflect", "replicate", "circular"):
+        raise ShapeError(
+            f"Unrecognised padding mode {mode}",
+            hint="mode is one of 'constant', 'reflect', 'replicate', 'circular'",
+        )
+    if mode != "constant" and value is not None:
+        raise ShapeError(f'Padding mode "{mode}" doesn\'t take in value argument')
+    n = len(pad) // 2
+    if mode == "constant" and len(pad) > 2 * len(shape):
+        raise ShapeError(
+            f"Padding length should be less than or equal to two times the input dimension "
+            f"but got padding length {len(pad)} and input of dimension {len(shape)}"
+        )
+    if mode != "constant" and not (n in (1, 2, 3) and len(shape) in (n + 1, n + 2)):
+        raise ShapeError(
+            f"Padding size {len(pad)} is not supported for {len(shape)}D input tensor. Supported "
+            "combinations for non-constant padding: 2D or 3D input: padding size = 2 (pads "
+            "last dimension); 3D or 4D input: padding size = 4 (pads last 2 dimensions); 4D or "
+            "5D input: padding size = 6 (pads last 3 dimensions)"
+        )
+    if mode != "constant" and 0 in shape[len(shape) - n - 1 :]:
+        raise ShapeError(
+            f"Expected {n + 1}D or {n + 2}D (batch mode) tensor with possibly 0 batch size and "
+            f"other non-zero dimensions for input, but got: {fmt_shape(shape)}"
+        )
+    pads = []
+    for k in range(n):
+        axis, left, right = len(shape) - 1 - k, pad[2 * k], pad[2 * k + 1]
+        size = shape[axis]
+        if mode == "circular" and (left > size or right > size):
+            raise ShapeError("Padding value causes wrapping around more than once.")
+        kept = size - max(-left, 0) - max(-right, 0)
+        if mode == "circular" and max(left, right) > kept:
+            raise ShapeError(
+                f"circular padding ({left}, {right}) of dimension {axis} wraps around more than "
+                f"the {kept} element(s) kept after the negative padding, which PyTorch leaves "
+                "undefined"
+            )
+        if mode == "reflect" and (left >= size or right >= size):
+            raise ShapeError(
+                f"Argument #4: Padding size should be less than the corresponding input "
+                f"dimension, but got: padding ({left}, {right}) at dimension {axis} of input "
+                f"{fmt_shape(shape)}"
+            )
+        if size + left + right < 0:
+            raise ShapeError(
+                f"narrow(): length must be non-negative (padding ({left}, {right}) of "
+                f"dimension {axis}, of size {size})"
+            )
+        pads.append((axis, left, right))
+    if mode == "circular":
+        return _circular_pad(emit, node, args[0], pads)
+    return emit(
+        "pad_nd",
+        (args[0],),
+        {"pads": tuple(pads), "mode": mode, "value": 0.0 if value is None else float(value)},
+    )
+
+
+def _circular_pad(emit, node, a, pads):
+    """Circular padding as ATen writes it: the input (sliced) copied into a new tensor, then
+    per padded dimension, last first, the left and then the right wrap copied from slices
+    of the result (CopySlices over SliceBackward0 each)."""
+    shape = list(node(a).shape)
+    for axis, left, right in pads:
+        shape[axis] += left + right
+    src, region = a, []
+    for axis, left, right in pads:
+        n = node(a).shape[axis]
+        start, stop = max(-left, 0), n - max(-right, 0)
+        src = emit("slice", (src,), {"dim": axis, "start": start, "stop": stop, "step": 1})
+        region.append((axis, max(left, 0), shape[axis] - max(right, 0)))
+    out = emit("copy_slices_new", (src,), {"shape": tuple(shape), "region": tuple(region)})
+    for axis, left, right in pads:
+        size = shape[axis]
+        copies = []
+        if left > 0:
+            copies.append(((0, left), (size - left - max(right, 0), size - max(right, 0))))
+        if right > 0:
+            copies.append(((size - right, size), (max(left, 0), max(left, 0) + right)))
+        for (to0, to1), (from0, from1) in copies:
+            part = emit("slice", (out,), {"dim": axis, "start": from0, "stop": from1, "step": 1})
+            out = emit("copy_slices", (out, part), {"region": ((axis, to0, to1),)})
+    return out
+
+
+def _region(ndim, region):
+    where = [slice(None)] * ndim
+    for axis, start, stop in region:
+        where[axis] = slice(start, stop)
+    return tuple(where)
+
+
+def _copy_slices(base, src, region):
+    out = np.array(base, copy=True)
+    out[_region(out.ndim, region)] = src
+    return out
+
+
+def _copy_slices_new(src, shape, region):
+    return _copy_slices(np.zeros(shape, dtype=src.dtype), src, region)
+
+
+def _copy_slices_base_grad(g, o, base, src, region):
+    g = np.array(g, copy=True)
+    g[_region(g.ndim, region)] = 0
+    return g
+
+
 ROWS = [
     Op(
         "unsqueeze",
@@ -894,5 +1200,195 @@ ROWS = [
         mirror="torch.narrow(a, dim, start, length)",
         rule="scatter the gradient back",
         examples=(("A.narrow(1, 0, 2)", M), ("a.narrow(0, -2, 2)", V), ("A.narrow(0, 0, 2)", M)),
+    ),
+    Op(
+        "hstack",
+        None,
+        (),
+        "CatBackward0 (over ViewBackward0 for 0-d tensors)",
+        None,
+        listarg=True,
+        lower=_stack_lower("hstack", 1, 1),
+        mirror="torch.hstack([a, b, ...])",
+        rule="split the gradient back",
+        examples=(
+            ("torch.hstack([a, b])", {"a": ((3,), REAL), "b": ((2,), REAL)}),
+            ("torch.hstack((A, A * 2))", M),
+            ("torch.hstack([s, a])", {"s": ((), REAL), "a": ((3,), REAL)}),
+        ),
+        methods=(),
+        inputs=("tensors",),
+    ),
+    Op(
+        "vstack",
+        None,
+        (),
+        "CatBackward0 (over UnsqueezeBackward0 for 1-d, ViewBackward0 for 0-d tensors)",
+        None,
+        listarg=True,
+        lower=_stack_lower("vstack", 2, 0),
+        mirror="torch.vstack([a, b, ...])",
+        rule="split the gradient back",
+        examples=(
+            ("torch.vstack([a, b])", {"a": ((3,), REAL), "b": ((3,), REAL)}),
+            ("torch.vstack([A, a])", {"A": ((2, 3), REAL), "a": ((3,), REAL)}),
+            ("torch.row_stack([s, s])", {"s": ((), REAL)}),
+        ),
+        aliases=("row_stack",),
+        methods=(),
+        inputs=("tensors",),
+    ),
+    Op(
+        "dstack",
+        None,
+        (),
+        "CatBackward0 (over UnsqueezeBackward0 for 1-d and 2-d, ViewBackward0 for 0-d tensors)",
+        None,
+        listarg=True,
+        lower=_stack_lower("dstack", 3, 2),
+        mirror="torch.dstack([a, b, ...])",
+        rule="split the gradient back",
+        examples=(
+            ("torch.dstack([a, b])", {"a": ((3,), REAL), "b": ((3,), REAL)}),
+            ("torch.dstack([A, A])", M),
+            ("torch.dstack([B, B[:, :, :1]])", {"B": ((2, 3, 4), REAL)}),
+        ),
+        methods=(),
+        inputs=("tensors",),
+    ),
+    Op(
+        "column_stack",
+        None,
+        (),
+        "CatBackward0 (over ViewBackward0 for 0-d and 1-d tensors)",
+        None,
+        listarg=True,
+        lower=_column_stack_lower,
+        mirror="torch.column_stack([a, b, ...])",
+        rule="split the gradient back",
+        examples=(
+            ("torch.column_stack([a, b])", {"a": ((3,), REAL), "b": ((3,), REAL)}),
+            ("torch.column_stack([a, A.T])", {"a": ((3,), REAL), "A": ((2, 3), REAL)}),
+            ("torch.column_stack([s, s])", {"s": ((), REAL)}),
+        ),
+        methods=(),
+        inputs=("tensors",),
+    ),
+    Op(
+        "rot90",
+        _rot90,
+        (lambda g, o, a, k=1, dims=(0, 1): _rot90(g, -k, dims),),
+        "Rot90Backward0",
+        _rot90_shape,
+        params={"k": 1, "dims": (0, 1)},
+        saves="none",
+        mirror="torch.rot90(a, k, dims)",
+        rule="rotate back (-k)",
+        examples=(
+            ("A.rot90()", M),
+            ("torch.rot90(A, 2)", M),
+            ("A.rot90(-1)", M),
+            ("A.rot90(0)", M),
+            ("B.rot90(1, [2, 0])", {"B": ((2, 3, 4), REAL)}),
+            ("torch.rot90(B, k=3, dims=(-1, 1))", {"B": ((2, 3, 4), REAL)}),
+        ),
+    ),
+    Op(
+        "repeat_interleave",
+        None,
+        (),
+        "ViewBackward0 over CloneBackward0, ExpandBackward0 and UnsqueezeBackward0 (and "
+        "ViewBackward0 when dim=None flattens)",
+        None,
+        params={"repeats": REQUIRED, "dim": None, "output_size": None},
+        free=("repeats",),
+        lower=_repeat_interleave_lower,
+        mirror="torch.repeat_interleave(a, repeats, dim)",
+        rule="sum the copies' gradients",
+        examples=(
+            ("a.repeat_interleave(2)", V),
+            ("A.repeat_interleave(2, dim=1)", M),
+            ("torch.repeat_interleave(A, 3, 0)", M),
+            ("A.repeat_interleave(2)", M),
+            ("A.T.repeat_interleave(2, 1)", M),
+            ("s.repeat_interleave(3)", {"s": ((), REAL)}),
+        ),
+    ),
+    Op(
+        "requires_grad_",
+        None,
+        (),
+        "none: the tensor itself",
+        None,
+        params={"requires_grad": True},
+        lower=_requires_grad_lower,
+        mirror="a.requires_grad_()",
+        rule="the identity (no node)",
+        examples=(("(a.requires_grad_() * 2).sum()", V),),
+        namespaces=(),
+        methods=("requires_grad_",),
+        bare=False,
+    ),
+    Op(
+        "pad",
+        None,
+        (),
+        "ConstantPadNdBackward0; ReflectionPad{1,2,3}DBackward0, ReplicationPad{1,2,3}DBackward0; "
+        "circular: CopySlices over SliceBackward0 per copy",
+        None,
+        params={"pad": REQUIRED, "mode": "constant", "value": None},
+        free=("pad",),
+        lower=_pad_lower,
+        mirror="F.pad(a, pad, mode, value)",
+        rule="the gradient of each source position, summed over its copies; none for the constant",
+        examples=(
+            ("F.pad(A, (1, 2))", M),
+            ("F.pad(A, (1, 1, 2, 0), value=3.5)", M),
+            ("F.pad(A, [-1, 1])", M),
+            ("torch.nn.functional.pad(A, (1, 2), mode='reflect')", M),
+            ("F.pad(B, (1, 1, 1, 0), 'reflect')", {"B": ((2, 3, 4), REAL)}),
+            ("F.pad(B, (3, -1), mode='reflect')", {"B": ((2, 3, 4), REAL)}),
+            ("F.pad(A, (1, 2), mode='replicate')", M),
+            ("F.pad(C, (1, 1, 2, 1, 1, 0), mode='replicate')", {"C": ((1, 2, 3, 2), REAL)}),
+            ("F.pad(A, (1, 2), mode='circular')", M),
+            ("F.pad(B, (2, 0, -1, 2), mode='circular')", {"B": ((2, 3, 4), REAL)}),
+            ("F.pad(C, (1, 1, 0, 2, 1, 0), mode='circular')", {"C": ((1, 2, 3, 2), REAL)}),
+        ),
+        namespaces=("torch.nn.functional",),
+        methods=(),
+    ),
+    Op(
+        "pad_nd",
+        _pad_nd,
+        (_pad_nd_grad,),
+        _pad_label,
+        _pad_shape,
+        params={"pads": REQUIRED, "mode": "constant", "value": 0.0},
+        saves="none",
+        public=False,
+        rule="the gradient of each source position, summed over its copies",
+    ),
+    Op(
+        "copy_slices",
+        _copy_slices,
+        (_copy_slices_base_grad, lambda g, o, base, src, region: g[_region(g.ndim, region)]),
+        "CopySlices",
+        lambda s, at: s[0],
+        arity=2,
+        params={"region": REQUIRED},
+        saves="none",
+        public=False,
+        rule="the region's gradient to the copied tensor, the rest to the base",
+    ),
+    Op(
+        "copy_slices_new",
+        _copy_slices_new,
+        (lambda g, o, src, shape, region: g[_region(g.ndim, region)],),
+        "CopySlices",
+        lambda s, at: tuple(at["shape"]),
+        params={"shape": REQUIRED, "region": REQUIRED},
+        saves="none",
+        public=False,
+        rule="the region's gradient to the copied tensor",
     ),
 ]
