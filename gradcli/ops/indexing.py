@@ -9,6 +9,7 @@ from .core import (
     V,
     _bcast,
     _same,
+    fmt_shape,
     lazy_numpy,
     norm_dims,
 )
@@ -24,19 +25,45 @@ def _where(c, a, b):
     return np.where(c, a, b)
 
 
+def _index_items(node, args, items):
+    """The items of x[...] with each tensor item resolved by its dtype: a 0-dim integer tensor
+    is an integer (PyTorch selects with it), an integer tensor an index, a bool (or uint8)
+    tensor a mask over as many dimensions as it has."""
+    tensors = iter(args[1:])
+    out = []
+    for item in items:
+        if item[0] != "tensor":
+            out.append(item)
+            continue
+        n = next(tensors)
+        v = np.asarray(node(n).value)
+        if (v.dtype.kind == "b" or v.dtype == np.uint8) and v.ndim == 0:
+            raise ShapeError("a 0-dim boolean index (x[True]) is not supported")
+        if v.dtype.kind == "b" or v.dtype == np.uint8:
+            out.append(("mask", n, v.astype(bool)))
+        elif v.dtype in (np.int64, np.int32):
+            out.append(("int", int(v)) if v.ndim == 0 else ("tensor", n, v))
+        else:
+            raise ShapeError("tensors used as indices must be long, int, byte or bool tensors")
+    return out
+
+
 def _index_lower(emit, node, args, attrs):
     """x[i], x[a:b:c], A[i, j], A[:, j], x[None], A[..., 0], as PyTorch's applySlicing
     records them, item by item from the left: one SelectBackward0 per integer, one
     SliceBackward0 per slice, one UnsqueezeBackward0 per None; ... skips the dimensions no
     other item names. In a multi-index a slice of everything records nothing (and if
-    nothing is left, PyTorch records an AliasBackward0)."""
+    nothing is left, PyTorch records an AliasBackward0). Integer-tensor indices and masks
+    then index the dimensions they stand at, all at once, in one IndexBackward0."""
     cur = args[0]
-    items = attrs["items"]
+    items = _index_items(node, args, attrs["items"])
     ndim = len(node(cur).shape)
-    named = sum(1 for item in items if item[0] in ("int", "slice"))
+    width = {"int": 1, "slice": 1, "tensor": 1}
+    named = sum(item[2].ndim if item[0] == "mask" else width.get(item[0], 0) for item in items)
     if named > ndim:
         raise ShapeError(f"too many indices for tensor of dimension {ndim}")
     dim = 0
+    at = []  # (dimension, node, array) of each tensor index
     for item in items:
         if item[0] == "ellipsis":
             dim += ndim - named
@@ -44,6 +71,10 @@ def _index_lower(emit, node, args, attrs):
         if item[0] == "none":
             cur = emit("unsqueeze", (cur,), {"dim": dim})
             dim += 1
+            continue
+        if item[0] in ("tensor", "mask"):
+            at.append((dim, item[1], item[2]))
+            dim += item[2].ndim if item[0] == "mask" else 1
             continue
         size = node(cur).shape[dim]
         if item[0] == "int":
@@ -60,9 +91,64 @@ def _index_lower(emit, node, args, attrs):
         if not (attrs["multi"] and start == 0 and stop == size and step == 1):
             cur = emit("slice", (cur,), {"dim": dim, "start": start, "stop": stop, "step": step})
         dim += 1
+    if at:
+        shape = node(cur).shape
+        dims = tuple((d, a.dtype == np.bool_) for d, _, a in at)
+        key = _index_key(shape, dims, [a for _, _, a in at])
+        out = np.empty(shape, dtype=np.int8)[key].shape  # (numpy's rules are PyTorch's)
+        return emit("index_tensor", (cur, *(n for _, n, _ in at)), {"dims": dims, "out": out})
     if cur == args[0]:
         cur = emit("alias", (cur,))
     return cur
+
+
+def _index_key(shape, dims, arrays):
+    """The numpy key of x[...] with tensor indices at ``dims`` ((dimension, is a mask) each),
+    with PyTorch's checks: masks become their nonzero() indices, and every index is in range
+    and broadcasts with the others."""
+    key: list = []
+    for (d, mask), a in zip(dims, arrays, strict=True):
+        key += [slice(None)] * (d - len(key))
+        if not mask:
+            key.append(a)
+            continue
+        for j, (m, s) in enumerate(zip(a.shape, shape[d:], strict=False)):
+            if m != s:
+                raise ShapeError(
+                    f"The shape of the mask {fmt_shape(a.shape)} at index {j} does not match "
+                    f"the shape of the indexed tensor {fmt_shape(shape)} at index {d + j}"
+                )
+        key += list(np.nonzero(a))
+    k = 0
+    for d, part in enumerate(key):
+        if isinstance(part, np.ndarray) and part.dtype != np.bool_:
+            bad = part[(part < -shape[d]) | (part >= shape[d])]
+            if bad.size:
+                raise ShapeError(
+                    f"index {int(bad.flat[0])} is out of bounds for dimension {k} with size "
+                    f"{shape[d]}"
+                )
+            k += 1
+    shapes = [p.shape for p in key if isinstance(p, np.ndarray) and p.dtype != np.bool_]
+    try:
+        np.broadcast_shapes(*shapes)
+    except ValueError:
+        raise ShapeError(
+            "shape mismatch: indexing tensors could not be broadcast together with shapes "
+            + ", ".join(fmt_shape(s) for s in shapes)
+        ) from None
+    return tuple(key)
+
+
+def _index_tensor(a, *idx, dims, out, dtype=None):
+    return a[_index_key(a.shape, dims, [np.asarray(i) for i in idx])]
+
+
+def _index_tensor_grads(g, o, a, *idx, dims, out):
+    """IndexBackward0: the gradient added back where each element came from (repeats add)."""
+    grad = np.zeros(a.shape, dtype=g.dtype)
+    np.add.at(grad, _index_key(a.shape, dims, [np.asarray(i) for i in idx]), g)
+    return [grad] + [None] * len(idx)
 
 
 def _selected(shape, dim, index):
@@ -152,6 +238,18 @@ ROWS = [
             ("A[(None, 1)]", M),
             ("A[()]", M),
         ),
+    ),
+    Op(
+        "index_tensor",
+        _index_tensor,
+        _index_tensor_grads,
+        "IndexBackward0",
+        lambda shapes, attrs: attrs["out"],
+        arity=2,
+        dtype=lambda attrs, values, real: np.asarray(values[0]).dtype.name,
+        public=False,
+        saves="inputs",
+        rule="add the gradient back where each element came from",
     ),
     Op(
         "select",
