@@ -3,6 +3,7 @@ None, ... and integers), checked against torch 2.13 itself (skipped without torc
 GRADCLI_REQUIRE_TORCH=1) and against finite differences."""
 
 import json
+import re
 
 import numpy as np
 import pytest
@@ -23,6 +24,9 @@ INTS = {
     "k": np.array([[0, 1], [2, 0]]),
     "e": np.array([], dtype=np.int64),
     "w": np.array([1, 0], dtype=np.int32),
+    "p": np.array([2, 0, 2]),
+    "q": np.array([[0, 0], [1, 0], [3, 3]]),
+    "r": np.ones((5, 1), dtype=np.int64),
 }
 MASKS = {
     "m": np.array([True, False, True]),
@@ -60,6 +64,27 @@ CASES = [
     "B[:, m]",
     "B[..., k]",
     "(x[i] * x[[1, 1, 3, 4]]).sum()",
+    # index_select, gather, take, masked_fill, masked_select, nonzero
+    "A.index_select(0, p)",
+    "torch.index_select(A, -1, p)",
+    "torch.index_select(A, 1, w)",
+    "x.index_select(0, e)",
+    "torch.index_select(x.sum(), 0, torch.tensor([0]))",
+    "A.gather(1, q)",
+    "torch.gather(A, 0, q[:2, :2])",
+    "torch.gather(A, dim=1, index=q[:, :1])",
+    "x.gather(0, p)",
+    "A.take(q)",
+    "torch.take(x, i)",
+    "A.masked_fill(A > 0, 2.0)",
+    "torch.masked_fill(x, x < 0, -1)",
+    "A.masked_fill(m[:, None], 0.5)",
+    "x[:4].masked_fill(j > 0, 3) * i",
+    "x[:4] * i.masked_fill(i < 0, 7)",
+    "A.masked_select(A > 0)",
+    "A[0].masked_select(A > 0)",
+    "torch.masked_select(A, m[:, None])",
+    "(torch.nonzero(A > 0) * A[0, :2]).sum()",
 ]
 
 
@@ -70,7 +95,8 @@ def _typed(v):
 
 def _ours(program, dtype):
     inputs = {**FLOATS, **INTS, **MASKS}
-    used = {k: v for k, v in inputs.items() if k in program}
+    names = set(re.findall(r"[A-Za-z_]\w*", program))
+    used = {k: v for k, v in inputs.items() if k in names}
     floats = [k for k in used if k in FLOATS]
     return used, floats, dtype
 
@@ -106,7 +132,7 @@ def test_against_torch(torch, program, dtype):
     theirs.backward(torch.from_numpy(seed))
     assert ours.shape == tuple(theirs.shape)
     assert ours.value.dtype == theirs.detach().numpy().dtype
-    np.testing.assert_array_equal(ours.value, theirs.detach().numpy())
+    np.testing.assert_allclose(ours.value, theirs.detach().numpy(), rtol=1e-6)
     assert ours.grad_fn == type(theirs.grad_fn).__name__
     assert our_labels(ours) == torch_labels(theirs)
     for k in floats:
@@ -149,7 +175,33 @@ ERRORS = [
     "x[x]",
     "x[torch.tensor([1], dtype=torch.int8)]",
     "A[m, 1, 2]",
+    "A.index_select(1, torch.tensor([4]))",
+    "A.index_select(1, torch.tensor([[1]]))",
+    "A.index_select(1, x[:1])",
+    "A.gather(1, torch.tensor([[4]]))",
+    "A.gather(1, torch.tensor([-1]))",
+    "A.gather(1, r)",
+    "A.gather(1, A)",
+    "A.take(torch.tensor([12]))",
+    "A.take(torch.tensor([-13]))",
+    "A.take(A)",
+    "A.take(w)",
+    "A.masked_fill(j, 1.0)",
+    "A.masked_select(j)",
 ]
+
+
+@pytest.mark.parametrize("program", ["torch.nonzero(A > 0)", "torch.nonzero(x)", "B.nonzero()"])
+def test_nonzero(torch, program):
+    """nonzero's int64 rows, as PyTorch's (seen through a product that requires grad)."""
+    used, _, _ = _ours(program, "float64")
+    theirs, _ = _torch_run(torch, program, used, "float64")
+    ours = gradcli.evaluate(
+        f"({program} * x[0]).sum()", _given({**used, "x": FLOATS["x"]}), wrt="x"
+    )
+    made = [n.value for n in ours.nodes if n.op == "nonzero_values"]
+    assert made[0].dtype == np.int64
+    np.testing.assert_array_equal(made[0], theirs.numpy())
 
 
 @pytest.mark.parametrize("program", ERRORS)

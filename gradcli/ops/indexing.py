@@ -1,5 +1,7 @@
 """Indexing and selection."""
 
+import math
+
 from ..errors import EvaluationError, ShapeError
 from .core import (
     REAL,
@@ -207,11 +209,12 @@ ROWS = [
         None,
         (),
         "SelectBackward0 per integer, SliceBackward0 per slice, UnsqueezeBackward0 per None; "
-        "AliasBackward0 when nothing else",
+        "then one IndexBackward0 for tensor, list and mask indices; AliasBackward0 when nothing "
+        "else",
         None,
         lower=_index_lower,
         public=False,
-        call="a[i], a[i:j:k], A[i, j], A[:, j], a[None], A[..., i]",
+        call="a[i], a[i:j:k], A[i, j], A[:, j], a[None], A[..., i], a[t], a[[0, 2]], a[mask]",
         mirror="a[...]",
         rule="scatter the gradient back",
         examples=(
@@ -294,3 +297,273 @@ ROWS = [
         rule="the identity",
     ),
 ]
+
+
+def _like_input(attrs, values, real):
+    """The dtype of a selection: its input's (the index or mask is not promoted with it)."""
+    return np.asarray(values[0]).dtype.name
+
+
+def _index_vector(op, a, idx, dim):
+    idx = np.asarray(idx)
+    if idx.dtype not in (np.int64, np.int32):
+        raise EvaluationError(f"{op}(): Expected dtype int32 or int64 for index")
+    if idx.ndim > 1:
+        raise ShapeError(f"{op}(): Index is supposed to be a vector")
+    d = norm_dims(dim, max(a.ndim, 1))[0]
+    size = a.shape[d] if a.ndim else 1
+    bad = idx[(idx < 0) | (idx >= size)]
+    if bad.size:
+        raise ShapeError(
+            f"INDICES element is out of DATA bounds, id={int(bad.flat[0])} axis_dim={size}"
+        )
+    return d, idx.reshape(-1)
+
+
+def _index_select(a, idx, dim, index, dtype=None):
+    d, i = _index_vector("index_select", a, idx, dim)
+    return a[_at(d, i)] if a.ndim else a.copy()
+
+
+def _index_select_grad(g, o, a, idx, dim, index):
+    d, i = _index_vector("index_select", a, idx, dim)
+    out = np.zeros(a.shape, dtype=g.dtype)
+    if not a.ndim:
+        return out + g
+    np.add.at(out, _at(d, i), g)
+    return out
+
+
+def _index_select_shape(shapes, attrs):
+    if attrs["index"] is not True:
+        raise ShapeError("index_select(): argument 'index' must be Tensor, not a number")
+    a, i = shapes
+    if not a:
+        return ()
+    d = norm_dims(attrs["dim"], len(a))[0]
+    return a[:d] + (math.prod(i),) + a[d + 1 :]
+
+
+def _gather_index(a, idx, dim):
+    idx = np.asarray(idx)
+    if idx.dtype not in (np.int64, np.int32):
+        raise EvaluationError("gather(): Expected dtype int32/int64 for index")
+    if idx.ndim != a.ndim and not (idx.ndim <= 1 and a.ndim <= 1):
+        raise ShapeError("Index tensor must have the same number of dimensions as input tensor")
+    a_shape, i_shape = a.shape or (1,), idx.shape or (1,)
+    d = norm_dims(dim, len(a_shape))[0]
+    for k, (n, m) in enumerate(zip(i_shape, a_shape, strict=True)):
+        if k != d and n > m:
+            raise ShapeError(
+                f"Size does not match at dimension {k} expected index {fmt_shape(idx.shape)} to "
+                f"be no larger than self {fmt_shape(a.shape)} apart from dimension {d}"
+            )
+    bad = idx[(idx < 0) | (idx >= a_shape[d])]
+    if bad.size:
+        raise ShapeError(
+            f"index {int(bad.flat[0])} is out of bounds for dimension {d} with size {a_shape[d]}"
+        )
+    # the positions along the other dimensions: the index's own (it may be smaller)
+    grid = list(np.ogrid[tuple(slice(n) for n in i_shape)])
+    grid[d] = idx.reshape(i_shape)
+    return tuple(grid), a_shape
+
+
+def _gather(a, idx, dim, index, dtype=None):
+    key, shape = _gather_index(a, idx, dim)
+    return a.reshape(shape)[key].reshape(np.shape(idx))
+
+
+def _gather_grad(g, o, a, idx, dim, index):
+    key, shape = _gather_index(a, idx, dim)
+    out = np.zeros(shape, dtype=g.dtype)
+    np.add.at(out, key, g.reshape(key[0].shape if len(key) == 1 else np.shape(g) or (1,)))
+    return out.reshape(a.shape)
+
+
+def _gather_shape(shapes, attrs):
+    if attrs["index"] is not True:
+        raise ShapeError("gather(): argument 'index' must be Tensor, not a number")
+    return shapes[1]
+
+
+def _take_index(a, idx):
+    idx = np.asarray(idx)
+    if idx.dtype != np.int64:
+        name = {"f": "Float" if idx.dtype == np.float32 else "Double", "b": "Bool"}
+        got = name.get(idx.dtype.kind, "Int" if idx.dtype == np.int32 else idx.dtype.name)
+        raise EvaluationError(f"take(): Expected a long tensor for index, but got {got}")
+    bad = idx[(idx < -a.size) | (idx >= a.size)]
+    if bad.size:
+        raise ShapeError(
+            f"out of range: tried to access index {int(bad.flat[0])} on a tensor of {a.size} "
+            "elements."
+        )
+    return idx % max(a.size, 1)
+
+
+def _take_grad(g, o, a, idx):
+    out = np.zeros(a.size, dtype=g.dtype)
+    np.add.at(out, _take_index(a, idx), g)
+    return out.reshape(a.shape)
+
+
+def _mask(op, m):
+    if np.asarray(m).dtype != np.bool_:
+        raise EvaluationError(_MASK_ERRORS[op].format(name=dtypes_name(np.asarray(m).dtype)))
+    return m
+
+
+_MASK_ERRORS = {
+    "masked_fill": "masked_fill_ only supports boolean masks, but got mask with dtype {name}",
+    "masked_select": "masked_select: expected BoolTensor for mask",
+}
+
+
+def dtypes_name(dt):
+    """PyTorch's C++ name of a dtype, as its masked_fill message spells it."""
+    names = {"int64": "long int", "int32": "int", "float32": "float", "float64": "double"}
+    return names.get(dt.name, dt.name)
+
+
+def _masked_fill(a, m, value, dtype=None):
+    return np.where(_mask("masked_fill", m), np.asarray(value).astype(a.dtype), a)
+
+
+def _value_dependent(private, forward):
+    """A lowering that works out a result's shape from the values (masked_select, nonzero)
+    and emits ``private``, the op that computes it, with that shape."""
+
+    def lower(emit, node, args, attrs):
+        shape = np.shape(forward(*(node(a).value for a in args)))
+        return emit(private, args, {"out": shape})
+
+    return lower
+
+
+def _masked_select(a, m, dtype=None, out=None):
+    """masked_select: the elements at the True places of the mask, both broadcast."""
+    a, m = np.broadcast_arrays(a, _mask("masked_select", m))
+    return a[m]
+
+
+def _masked_select_grad_all(g, o, a, m, out=None):
+    shape = np.broadcast_shapes(a.shape, m.shape)
+    grad = np.zeros(shape, dtype=g.dtype)
+    grad[np.broadcast_to(m, shape)] = g
+    return [grad, None]
+
+
+def _nonzero(a, out=None, dtype=None):
+    return np.argwhere(np.asarray(a)).astype(np.int64)
+
+
+_X = {"a": ((3, 4), REAL)}
+SELECTION_ROWS = [
+    Op(
+        "index_select",
+        _index_select,
+        (_index_select_grad, None),
+        "IndexSelectBackward0",
+        _index_select_shape,
+        params={"dim": REQUIRED, "index": REQUIRED},
+        tensor_params=("index",),
+        dtype=_like_input,
+        saves="inputs",
+        mirror="torch.index_select(a, dim, index)",
+        call="index_select(a, dim, index)",
+        rule="add the gradient back at each index (repeats add)",
+    ),
+    Op(
+        "gather",
+        _gather,
+        (_gather_grad, None),
+        "GatherBackward0",
+        _gather_shape,
+        params={"dim": REQUIRED, "index": REQUIRED},
+        tensor_params=("index",),
+        dtype=_like_input,
+        saves="inputs",
+        mirror="torch.gather(a, dim, index)",
+        call="gather(a, dim, index)",
+        rule="add the gradient back where each element came from (repeats add)",
+    ),
+    Op(
+        "take",
+        lambda a, idx, dtype=None: np.asarray(a).reshape(-1)[_take_index(a, idx)],
+        (_take_grad, None),
+        "TakeBackward0",
+        lambda shapes, attrs: shapes[1],
+        arity=2,
+        dtype=_like_input,
+        saves="inputs",
+        inputs=("input", "index"),
+        mirror="torch.take(a, index)",
+        call="take(a, index)",
+        rule="add the gradient back at each flat index (repeats add)",
+    ),
+    Op(
+        "masked_fill",
+        _masked_fill,
+        (lambda g, o, a, m, value: np.where(m, 0, g), None),
+        "MaskedFillBackward0",
+        _bcast,
+        arity=2,
+        params={"value": REQUIRED},
+        dtype=_like_input,
+        saves="inputs",
+        inputs=("input", "mask"),
+        mirror="torch.masked_fill(a, mask, value)",
+        call="masked_fill(a, mask, value)",
+        rule="the gradient where the mask is False, 0 where it is True",
+        examples=(
+            ("a.masked_fill(a > 0, 2.0)", _X),
+            ("torch.masked_fill(a, b < 0, -1)", _X | {"b": ((4,), "away")}),
+        ),
+    ),
+    Op(
+        "masked_select",
+        None,
+        (),
+        "MaskedSelectBackward0",
+        None,
+        arity=2,
+        lower=_value_dependent("masked_select_values", _masked_select),
+        inputs=("input", "mask"),
+        mirror="torch.masked_select(a, mask)",
+        call="masked_select(a, mask)",
+        rule="the gradient back at the True places of the (broadcast) mask",
+    ),
+    Op(
+        "masked_select_values",
+        _masked_select,
+        _masked_select_grad_all,
+        "MaskedSelectBackward0",
+        lambda shapes, attrs: attrs["out"],
+        arity=2,
+        dtype=_like_input,
+        saves="inputs",
+        public=False,
+    ),
+    Op(
+        "nonzero",
+        None,
+        (),
+        "",
+        None,
+        lower=_value_dependent("nonzero_values", _nonzero),
+        mirror="torch.nonzero(a)",
+        rule="not differentiable (int64): the indices of the nonzero elements, one row each",
+    ),
+    Op(
+        "nonzero_values",
+        _nonzero,
+        None,
+        "",
+        lambda shapes, attrs: attrs["out"],
+        dtype=lambda attrs, values, real: "int64",
+        saves="none",
+        public=False,
+    ),
+]
+ROWS += SELECTION_ROWS
