@@ -85,6 +85,12 @@ CASES = [
     "A[0].masked_select(A > 0)",
     "torch.masked_select(A, m[:, None])",
     "(torch.nonzero(A > 0) * A[0, :2]).sum()",
+    "torch.take_along_dim(A, q[:, :1], 1)",
+    "torch.take_along_dim(A, q[:1], dim=1)",
+    "A[:1].take_along_dim(q[:, :1], 1)",
+    "torch.take_along_dim(A, q[:, :1], -1)",
+    "torch.take_along_dim(A, q)",
+    "torch.take_along_dim(x.sum(), e)",
 ]
 
 
@@ -188,6 +194,10 @@ ERRORS = [
     "A.take(w)",
     "A.masked_fill(j, 1.0)",
     "A.masked_select(j)",
+    "torch.take_along_dim(A, w[None], 1)",
+    "torch.take_along_dim(A, p, 1)",
+    "torch.take_along_dim(x.sum(), e, 0)",
+    "torch.take_along_dim(A.T, p)",
 ]
 
 

@@ -11,6 +11,7 @@ from .core import (
     V,
     _bcast,
     _same,
+    broadcast_shapes,
     fmt_shape,
     lazy_numpy,
     norm_dims,
@@ -458,6 +459,41 @@ def _nonzero(a, out=None, dtype=None):
     return np.argwhere(np.asarray(a)).astype(np.int64)
 
 
+def _take_along_dim_lower(emit, node, args, attrs):
+    """ATen's take_along_dim: without dim, input.view(-1).gather(0, indices.view(-1));
+    with it, the input and indices expanded to one shape apart from dim (an
+    ExpandBackward0, always), then gather."""
+    from .shape import _view_lower  # noqa: PLC0415 (shape imports this module's helpers)
+
+    a, idx = args
+    kind = np.asarray(node(idx).value).dtype
+    if kind != np.int64:
+        name = {"float32": "Float", "float64": "Double", "int32": "Int", "bool": "Bool"}
+        raise EvaluationError(
+            "torch.take_along_dim(): dtype of indices should be Long but got "
+            + name.get(kind.name, kind.name)
+        )
+    if attrs["dim"] is None:
+        flat = [_view_lower(emit, node, (t,), {"shape": (-1,)}) for t in (a, idx)]
+        return emit("gather", tuple(flat), {"dim": 0, "index": True})
+    sa, si = node(a).shape, node(idx).shape
+    if len(sa) != len(si):
+        raise ShapeError(
+            "torch.take_along_dim(): input and indices should have the same number of "
+            f"dimensions, but got {len(sa)} dimensions for input, and {len(si)} dimensions "
+            "for indices"
+        )
+    if not sa:
+        raise ShapeError(f"Dimension specified as {attrs['dim']} but tensor has no dimensions")
+    d = norm_dims(attrs["dim"], len(sa))[0]
+    one = lambda s: s[:d] + (1,) + s[d + 1 :]  # noqa: E731
+    both = broadcast_shapes(one(sa), one(si))
+    a = emit("expand", (a,), {"size": both[:d] + (sa[d],) + both[d + 1 :]})
+    if si != both[:d] + (si[d],) + both[d + 1 :]:
+        idx = emit("expand", (idx,), {"size": both[:d] + (si[d],) + both[d + 1 :]})
+    return emit("gather", (a, idx), {"dim": d, "index": True})
+
+
 _X = {"a": ((3, 4), REAL)}
 SELECTION_ROWS = [
     Op(
@@ -501,6 +537,20 @@ SELECTION_ROWS = [
         mirror="torch.take(a, index)",
         call="take(a, index)",
         rule="add the gradient back at each flat index (repeats add)",
+    ),
+    Op(
+        "take_along_dim",
+        None,
+        (),
+        "GatherBackward0, after an ExpandBackward0 (with dim) or a ViewBackward0 (without)",
+        None,
+        arity=2,
+        params={"dim": None},
+        lower=_take_along_dim_lower,
+        inputs=("input", "indices"),
+        mirror="torch.take_along_dim(a, indices, dim=None)",
+        call="take_along_dim(a, indices, dim=None)",
+        rule="add the gradient back where each element came from (repeats add)",
     ),
     Op(
         "masked_fill",
