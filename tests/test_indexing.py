@@ -91,6 +91,13 @@ CASES = [
     "torch.take_along_dim(A, q[:, :1], -1)",
     "torch.take_along_dim(A, q)",
     "torch.take_along_dim(x.sum(), e)",
+    "A.index_fill(1, p[:2], -1.0)",
+    "torch.index_fill(A, 0, torch.tensor(1), 2)",
+    "x.index_fill(0, i, 0.5)",
+    "A.index_fill(-1, e, 3.0)",
+    "(F.one_hot(p) * A[0, :3]).sum()",
+    "(F.one_hot(q, 5) * x).sum()",
+    "(torch.nn.functional.one_hot(torch.tensor(1), num_classes=5) * x).sum()",
 ]
 
 
@@ -112,7 +119,7 @@ def _given(used):
 
 
 def _torch_run(torch, program, used, dtype):
-    ns = {"torch": torch}
+    ns = {"torch": torch, "F": torch.nn.functional}
     leaves = {}
     for k, v in used.items():
         if k in FLOATS:
@@ -198,6 +205,14 @@ ERRORS = [
     "torch.take_along_dim(A, p, 1)",
     "torch.take_along_dim(x.sum(), e, 0)",
     "torch.take_along_dim(A.T, p)",
+    "F.one_hot(w)",
+    "F.one_hot(j)",
+    "F.one_hot(p, 2)",
+    "F.one_hot(e)",
+    "F.one_hot(x)",
+    "A.index_fill(1, torch.tensor([4]), 1.0)",
+    "A.index_fill(1, q, 1.0)",
+    "A.index_fill(1, x[:1], 1.0)",
 ]
 
 

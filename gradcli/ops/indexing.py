@@ -436,8 +436,8 @@ def _value_dependent(private, forward):
     and emits ``private``, the op that computes it, with that shape."""
 
     def lower(emit, node, args, attrs):
-        shape = np.shape(forward(*(node(a).value for a in args)))
-        return emit(private, args, {"out": shape})
+        shape = np.shape(forward(*(node(a).value for a in args), **attrs))
+        return emit(private, args, {**attrs, "out": shape})
 
     return lower
 
@@ -492,6 +492,50 @@ def _take_along_dim_lower(emit, node, args, attrs):
     if si != both[:d] + (si[d],) + both[d + 1 :]:
         idx = emit("expand", (idx,), {"size": both[:d] + (si[d],) + both[d + 1 :]})
     return emit("gather", (a, idx), {"dim": d, "index": True})
+
+
+def _one_hot(t, num_classes=-1, out=None, dtype=None):
+    t = np.asarray(t)
+    if t.dtype != np.int64:
+        raise EvaluationError("one_hot is only applicable to index tensor of type LongTensor.")
+    if num_classes == -1 and not t.size:
+        raise ShapeError("Can not infer total number of classes from empty tensor.")
+    if t.size and t.min() < 0:
+        raise EvaluationError("Class values must be non-negative.")
+    n = int(t.max()) + 1 if num_classes == -1 else num_classes
+    if t.size and t.max() >= n:
+        raise EvaluationError("Class values must be smaller than num_classes.")
+    return (t[..., None] == np.arange(n)).astype(np.int64)
+
+
+def _fill_index(a, idx, dim):
+    idx = np.asarray(idx)
+    if idx.dtype != np.int64:
+        raise EvaluationError("index_fill_(): Expected dtype int64 for index.")
+    if idx.ndim > 1:
+        raise ShapeError("Index has to be a vector/scalar")
+    shape = a.shape or (1,)
+    d = norm_dims(dim, len(shape))[0]
+    bad = idx[(idx < -shape[d]) | (idx >= shape[d])]
+    if bad.size:
+        raise ShapeError(
+            f"index {int(bad.flat[0])} is out of bounds for dimension {d} with size {shape[d]}"
+        )
+    return (slice(None),) * d + (idx.reshape(-1) % shape[d],), shape
+
+
+def _index_fill(a, idx, dim, index, value, dtype=None):
+    key, shape = _fill_index(a, idx, dim)
+    out = np.array(a).reshape(shape)
+    out[key] = np.asarray(value).astype(a.dtype)
+    return out.reshape(a.shape)
+
+
+def _index_fill_grad(g, o, a, idx, dim, index, value):
+    key, shape = _fill_index(a, idx, dim)
+    out = np.array(g).reshape(shape)
+    out[key] = 0
+    return out.reshape(a.shape)
 
 
 _X = {"a": ((3, 4), REAL)}
@@ -611,6 +655,46 @@ SELECTION_ROWS = [
         None,
         "",
         lambda shapes, attrs: attrs["out"],
+        dtype=lambda attrs, values, real: "int64",
+        saves="none",
+        public=False,
+    ),
+    Op(
+        "index_fill",
+        _index_fill,
+        (_index_fill_grad, None),
+        "IndexFillBackward0",
+        lambda shapes, attrs: shapes[0],
+        params={"dim": REQUIRED, "index": REQUIRED, "value": REQUIRED},
+        tensor_params=("index",),
+        dtype=_like_input,
+        saves="inputs",
+        mirror="torch.index_fill(a, dim, index, value)",
+        call="index_fill(a, dim, index, value)",
+        rule="the gradient, 0 where the value was filled in",
+    ),
+    Op(
+        "one_hot",
+        None,
+        (),
+        "",
+        None,
+        params={"num_classes": -1},
+        lower=_value_dependent("one_hot_values", _one_hot),
+        namespaces=("torch.nn.functional",),
+        methods=(),
+        inputs=("tensor",),
+        mirror="F.one_hot(tensor, num_classes=-1)",
+        call="one_hot(tensor, num_classes=-1)",
+        rule="not differentiable (int64): 1 at each class index, 0 elsewhere",
+    ),
+    Op(
+        "one_hot_values",
+        _one_hot,
+        None,
+        "",
+        lambda shapes, attrs: attrs["out"],
+        params={"num_classes": -1},
         dtype=lambda attrs, values, real: "int64",
         saves="none",
         public=False,
