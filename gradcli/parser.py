@@ -781,8 +781,9 @@ class Builder:
         return ("ellipsis", tok)
 
     def index(self, obj, lsqb, items, rsqb):
-        """x[i], x[a:b:c], A[i, j], A[:, j], x[None], A[..., 0]: constant integer indices,
-        slices, None (a new axis) and one Ellipsis."""
+        """x[i], x[a:b:c], A[i, j], A[:, j], x[None], A[..., 0], x[t], x[[0, 2]], x[m]: constant
+        integer indices, slices, None (a new axis), one Ellipsis, and integer-tensor, list and
+        boolean-mask indices (which come as further arguments)."""
         obj = self.value(obj)
         if obj.kind == "tuple":  # torch.split(x, 2)[0], x.max(0)[-1]
             item = items[0] if len(items) == 1 else None
@@ -800,6 +801,7 @@ class Builder:
                 if isinstance(item, tuple):
                     raise self.error(ParseError, "an index cannot hold keywords", item[3].start_pos)
         out: list[tuple] = []
+        tensors = []  # integer-tensor, list and mask indices, as further arguments
         for item in items:
             if isinstance(item, tuple) and item[0] == "ellipsis":
                 if ("ellipsis",) in out:
@@ -813,10 +815,17 @@ class Builder:
                 out.append(("slice",) + tuple(self.index_number(b, none_ok=True) for b in item[1:]))
             elif item.kind == "const" and item.value is None:
                 out.append(("none",))
+            elif item.kind == "node":
+                out.append(("tensor",))
+                tensors.append(item)
+            elif item.kind == "list":  # x[[0, 2]]: an int64 tensor, as torch.tensor([0, 2])
+                data = {"data": self.literal(item), "dtype": None}
+                out.append(("tensor",))
+                tensors.append(self.node("tensor", (), data, item.start, item.end))
             else:
                 out.append(("int", self.index_number(item)))
         attrs = {"items": tuple(out), "multi": len(items) > 1}
-        return self.apply("index", [obj], attrs, obj.start, rsqb.end_pos)
+        return self.apply("index", [obj, *tensors], attrs, obj.start, rsqb.end_pos)
 
     def index_number(self, e, none_ok=False):
         if none_ok and (e is None or (e.kind == "const" and e.value is None)):
@@ -824,7 +833,7 @@ class Builder:
         if e is None or e.kind != "num" or not math.isfinite(e.value) or not e.value.is_integer():
             raise self.error(
                 ParseError,
-                "indices must be integer constants (tensor and mask indexing are not supported)",
+                "indices must be integers, slices, None, ..., lists or tensors",
                 e.start if e else 0,
                 e.end if e else None,
             )
