@@ -261,6 +261,15 @@ def _check_work(nodes, out, arrays, names, sweep, cap):
         )
 
 
+def _as_given(arrays):
+    """Prepared arrays as inputs to prepare again: an integer or bool array keeps its dtype
+    as a typed value (an untyped array is read as floating point)."""
+    return {
+        n: a if a.dtype.kind in "fc" else {"dtype": a.dtype.name, "data": a.tolist()}
+        for n, a in arrays.items()
+    }
+
+
 def check(
     expr: str | Program,
     inputs: Mapping[str, ArrayLike] | None,
@@ -288,8 +297,9 @@ def check(
         _tensor_output(nodes[out], "check")
         limit = MAX_EVALUATIONS if max_evaluations is None else max_evaluations
         _check_work(nodes, out, arrays, names, sweep, limit)
-        rev = jacobian(program, arrays, wrt=names, dtype=dtype, mode="reverse", max_elements=cap)
-        fwd = jacobian(program, arrays, wrt=names, dtype=dtype, mode="forward", max_elements=cap)
+        given = _as_given(arrays)
+        rev = jacobian(program, given, wrt=names, dtype=dtype, mode="reverse", max_elements=cap)
+        fwd = jacobian(program, given, wrt=names, dtype=dtype, mode="forward", max_elements=cap)
 
         def value_at(shifted):
             nodes, out = _forward(program, shifted, (), dtype, cap)

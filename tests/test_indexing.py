@@ -248,3 +248,14 @@ def test_typed_inputs_and_output_dtypes():
     r = gradcli.evaluate("(x * i[m]).sum()", given)
     assert float(r.value) == 16.0 and r.grad["x"].dtype == np.float32
     np.testing.assert_array_equal(r.grad["x"], [4.0, 6.0])
+
+
+def test_check_keeps_integer_and_bool_index_inputs():
+    """check evaluates the program again from its prepared arrays: an int64 index or a bool
+    mask must stay one (read as floating point it is PyTorch's "tensors used as indices"
+    error)."""
+    from gradcli.derivatives import check
+
+    for inputs in ({"x": "1,2,3", "i": "int64:0,2"}, {"x": "1,2,3", "i": "bool:[true,false,true]"}):
+        report = check("sum(x[i] * x[i])", inputs)
+        assert report["ok"] is True, report
