@@ -950,3 +950,53 @@ def test_embedding_refuses_max_norm():
             "F.embedding(i, w, max_norm=1.0)", _typed({"i": np.array([0]), "w": np.ones((2, 2))})
         )
     assert "max_norm=None" in e.value.hint
+
+
+# ---- max_poolNd(return_indices=True) ---------------------------------------------------------
+
+POOL_INDICES = [
+    ("F.max_pool1d(x, 2, return_indices=True)", (2, 3, 7)),
+    ("F.max_pool1d(x, 3, 2, 1, 2, True, True)", (3, 9)),
+    ("F.max_pool2d(x, 2, return_indices=True)", (2, 3, 5, 6)),
+    ("F.max_pool2d(x, (3, 2), stride=(2, 1), padding=1, return_indices=True)", (2, 5, 4)),
+    ("F.max_pool2d(x, 2, 1, 0, (2, 1), ceil_mode=True, return_indices=True)", (1, 2, 6, 5)),
+    ("torch.nn.functional.max_pool3d(x, 2, return_indices=True)", (1, 2, 4, 5, 4)),
+    ("F.max_pool3d(x, (2, 3, 2), 1, 1, ceil_mode=True, return_indices=True)", (2, 3, 4, 3)),
+]
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+@pytest.mark.parametrize("call,shape", POOL_INDICES)
+def test_max_pool_indices_match_pytorch(torch, call, shape, dtype):
+    from gradcli import derivatives as D
+
+    rng = np.random.default_rng(5)
+    x = rng.integers(-3, 3, size=shape).astype(dtype)  # ties: the first maximum is taken
+    x.flat[::7] = np.nan
+    x.flat[3::11] = -np.inf
+    env = {"F": torch.nn.functional, "torch": torch, "x": torch.tensor(x, requires_grad=True)}
+    values, indices = eval(call, env)
+    ours = D.jvp(f"{call}[1]", {"x": x}, {"x": np.ones_like(x)}, dtype=dtype)["value"]
+    assert ours.dtype == np.int64
+    np.testing.assert_array_equal(ours, indices.numpy())
+    c = rng.standard_normal(values.shape).astype(dtype)
+    program = f"v, i = {call}\n(v * c).sum() + i.sum()"
+    mine = gradcli.evaluate(program, {"x": x, "c": c}, wrt=["x"], dtype=dtype)
+    theirs = (values * torch.tensor(c)).sum() + indices.sum()
+    theirs.backward()
+    np.testing.assert_allclose(mine.value, theirs.detach().numpy(), rtol=1e-6)
+    np.testing.assert_allclose(mine.grad["x"], env["x"].grad.numpy(), rtol=1e-6, atol=1e-7)
+    assert our_labels(mine) == torch_labels(theirs)
+
+
+def test_max_pool_indices_unpack_and_index_like_a_tuple():
+    x = np.arange(16.0).reshape(1, 4, 4)
+    for program in (
+        "F.max_pool2d(x, 2, return_indices=True)[0].sum()",
+        "v, i = F.max_pool2d(x, 2, return_indices=True)\nv.sum()",
+        "F.max_pool2d(x, 2, return_indices=True)[-2].sum()",
+    ):
+        r = gradcli.evaluate(program, {"x": x}, dtype="float64")
+        assert r.value == 5 + 7 + 13 + 15
+    with pytest.raises(gradcli.GradcliError, match="not enough values to unpack"):
+        gradcli.evaluate("a, b, c = F.max_pool2d(x, 2, return_indices=True)\na.sum()", {"x": x})

@@ -11,8 +11,10 @@ import math
 from typing import Any
 
 from ..errors import EvaluationError, ShapeError
+from . import results
 from .arithmetic import _pow, _pow_grad_base
 from .core import REAL, REQUIRED, Op, _re, _scale, fmt_shape, lazy_numpy
+from .results import Results
 
 np = lazy_numpy(globals())
 
@@ -670,12 +672,7 @@ def _pool_lower(kind, d):
         x = args[0]
         xs = node(x).shape
         kernel, stride, padding, dilation = _pool_attrs(name, d, attrs, kind == "max")
-        if attrs.get("return_indices"):
-            raise EvaluationError(
-                f"{name}(return_indices=True) returns int64 indices, and gradcli has no "
-                f"integer tensors yet",
-                hint="leave return_indices=False for the values",
-            )
+        pair = kind == "max" and attrs.get("return_indices") is True
         if kind == "avg" and attrs.get("divisor_override") == 0:
             raise ShapeError("divisor must be not zero")
         a = {
@@ -692,16 +689,42 @@ def _pool_lower(kind, d):
             _check_1d(name, kind, xs, a)
             a = {k: ((1,) + v if isinstance(v, tuple) else v) for k, v in a.items()}
             a["padding"] = (0,) + a["padding"][1:]
-            y = emit(f"{kind}_pool", (emit("unsqueeze", (x,), {"dim": -2}),), a)
-            return emit("squeeze", (y,), {"dim": -2})
-        if kind == "avg" and d == 2 and len(xs) < 3:
-            raise ShapeError(
-                f"Dimension out of range (expected to be in range of [{-len(xs)}, "
-                f"{len(xs) - 1}], but got {-d - 1})"
-            )
-        return emit(f"{kind}_pool", (x,), a)
+            wide = []  # the unsqueezed input, made once for the values and the indices
+
+            def one(row):
+                if not wide:
+                    wide.append(emit("unsqueeze", (x,), {"dim": -2}))
+                return emit("squeeze", (emit(row, (wide[0],), a),), {"dim": -2})
+
+        else:
+            if kind == "avg" and d == 2 and len(xs) < 3:
+                raise ShapeError(
+                    f"Dimension out of range (expected to be in range of [{-len(xs)}, "
+                    f"{len(xs) - 1}], but got {-d - 1})"
+                )
+
+            def one(row):
+                return emit(row, (x,), a)
+
+        if pair:  # (values, int64 indices), a plain tuple as in PyTorch
+            return Results("tuple", [lambda: one("max_pool"), lambda: one("max_pool_indices")])
+        return one(f"{kind}_pool")
 
     return lower
+
+
+def _max_pool_indices(x, **a):
+    """Where each window's maximum lies: a flat index into the input's spatial dims (the
+    unpadded ones), as max_poolNd(return_indices=True) gives it."""
+    d = len(a["kernel"])
+    _, idx, out, _ = _max_pool_index(x, a)
+    offsets = np.unravel_index(idx, a["kernel"])
+    flat = np.zeros(idx.shape, dtype=np.int64)
+    for j in range(d):
+        o = np.arange(out[j]).reshape((-1,) + (1,) * (d - 1 - j))
+        pos = o * a["stride"][j] - a["padding"][j] + offsets[j] * a["dilation"][j]
+        flat = flat * x.shape[x.ndim - d + j] + pos
+    return flat
 
 
 def _check_1d(name, kind, xs, a):
@@ -930,8 +953,7 @@ def _adaptive_lower(kind, d):
         xs = node(x).shape
         if attrs.get("return_indices"):
             raise EvaluationError(
-                f"{name}(return_indices=True) returns int64 indices, and gradcli has no "
-                f"integer tensors yet",
+                f"{name}(return_indices=True) is not supported yet (max_poolNd's is)",
                 hint="leave return_indices=False for the values",
             )
         size = attrs["output_size"]
@@ -1826,6 +1848,16 @@ def _max_row(d):
     )
 
 
+def _with_indices(d):
+    """max_poolNd(..., return_indices=True): the hidden row of the call that returns
+    (values, indices); the values are the same node as without return_indices."""
+    row = _max_row(d)
+    name = f"max_pool{d}d_with_indices"
+    results.TUPLES[name] = ("tuple", ())
+    results.INDICES_OVERLOADS[f"max_pool{d}d"] = name
+    return Op(name, None, (), row.label, None, params=row.params, lower=row.lower, public=False)
+
+
 def _avg_row(d):
     params = {
         "kernel_size": REQUIRED,
@@ -2228,6 +2260,16 @@ ROWS = [
         saves="inputs",
         public=False,
     ),
+    Op(
+        "max_pool_indices",
+        _max_pool_indices,
+        None,
+        "",
+        _pool_shape,
+        public=False,
+        dtype="int64",
+    ),
+    *(_with_indices(d) for d in (1, 2, 3)),
     Op(
         "avg_pool",
         _avg_pool,
