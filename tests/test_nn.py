@@ -1000,3 +1000,70 @@ def test_max_pool_indices_unpack_and_index_like_a_tuple():
         assert r.value == 5 + 7 + 13 + 15
     with pytest.raises(gradcli.GradcliError, match="not enough values to unpack"):
         gradcli.evaluate("a, b, c = F.max_pool2d(x, 2, return_indices=True)\na.sum()", {"x": x})
+
+
+# ---- max_unpoolNd ---------------------------------------------------------------------------
+
+UNPOOL = [
+    ("F.max_pool1d(x, 2, return_indices=True)", "F.max_unpool1d(v * c, i, 2)", (2, 3, 7)),
+    ("F.max_pool1d(x, 3, 2, 1, return_indices=True)", "F.max_unpool1d(v * c, i, 3, 2, 1)", (3, 9)),
+    ("F.max_pool2d(x, 2, return_indices=True)", "F.max_unpool2d(v * c, i, 2)", (2, 3, 5, 6)),
+    (
+        "F.max_pool2d(x, 2, return_indices=True)",
+        "F.max_unpool2d(v * c, i, 2, output_size=(5, 7))",
+        (3, 5, 7),
+    ),
+    (
+        "F.max_pool2d(x, (3, 2), stride=(2, 1), padding=1, return_indices=True)",
+        "F.max_unpool2d(v * c, i, (3, 2), (2, 1), 1, [1, 2, 5, 4])",
+        (1, 2, 5, 4),
+    ),
+    ("F.max_pool3d(x, 2, return_indices=True)", "F.max_unpool3d(v * c, i, 2)", (1, 2, 4, 4, 6)),
+]
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+@pytest.mark.parametrize("pool,unpool,shape", UNPOOL)
+def test_max_unpool_matches_pytorch(torch, pool, unpool, shape, dtype):
+    rng = np.random.default_rng(11)
+    x = rng.standard_normal(shape).astype(dtype)
+    env = {"F": torch.nn.functional, "x": torch.tensor(x, requires_grad=True)}
+    v, i = eval(pool, env)
+    c = rng.standard_normal(v.shape).astype(dtype)
+    env.update(v=v, i=i, c=torch.tensor(c, requires_grad=True))
+    u = eval(unpool, env)
+    d = rng.standard_normal(u.shape).astype(dtype)
+    theirs = (u * torch.tensor(d)).sum()
+    theirs.backward()
+    program = f"v, i = {pool}\n({unpool} * d).sum()"
+    ours = gradcli.evaluate(program, {"x": x, "c": c, "d": d}, wrt=["x", "c"], dtype=dtype)
+    np.testing.assert_allclose(ours.value, theirs.detach().numpy(), rtol=1e-6)
+    for name in ("x", "c"):
+        want = env[name].grad
+        np.testing.assert_allclose(ours.grad[name], want.numpy(), rtol=1e-6, atol=1e-7)
+    assert our_labels(ours) == torch_labels(theirs)
+
+
+@pytest.mark.parametrize(
+    "unpool,indices",
+    [
+        ("F.max_unpool2d(v, i, 2)", [[[[0, 1], [2, 30]]]]),
+        ("F.max_unpool2d(v, i, 2, output_size=(9, 4))", [[[[0, 1], [2, 3]]]]),
+        ("F.max_unpool2d(v, i, 2, output_size=(4, 4, 4))", [[[[0, 1], [2, 3]]]]),
+        ("F.max_unpool2d(v, i, 2)", [[[0, 1], [2, 3]]]),
+    ],
+)
+def test_max_unpool_errors_are_pytorchs(torch, unpool, indices):
+    v = np.ones((1, 1, 2, 2))
+    i = np.asarray(indices, dtype=np.int64)
+    env = {"F": torch.nn.functional, "v": torch.tensor(v), "i": torch.tensor(i)}
+    with pytest.raises((RuntimeError, ValueError)) as theirs:
+        eval(unpool, env)
+    with pytest.raises(gradcli.GradcliError) as ours:
+        gradcli.evaluate(
+            f"{unpool}.sum()",
+            {"v": v, "i": {"dtype": "int64", "data": i.tolist()}},
+            wrt=["v"],
+            dtype="float64",
+        )
+    assert str(theirs.value).splitlines()[0] in ours.value.message

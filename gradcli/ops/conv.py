@@ -1858,6 +1858,115 @@ def _with_indices(d):
     return Op(name, None, (), row.label, None, params=row.params, lower=row.lower, public=False)
 
 
+def _max_unpool(x, i, out, label=2):
+    """Each input value written at its index into a zero output of spatial size ``out``."""
+    d = len(out)
+    lead, n = x.shape[: x.ndim - d], math.prod(out)
+    idx = i.reshape(lead + (-1,)).astype(np.int64, copy=False)
+    bad = idx[(idx < 0) | (idx >= n)]
+    if bad.size:
+        raise EvaluationError(
+            f"Found an invalid max index: {int(bad.flat[0])} (output volumes are of size "
+            f"{'x'.join(map(str, out))})",
+            hint="the indices are flat positions in output_size, as max_pool gives them",
+        )
+    y = np.zeros(lead + (n,), dtype=x.dtype)
+    np.put_along_axis(y, idx, x.reshape(lead + (-1,)), axis=-1)
+    return y.reshape(lead + tuple(out))
+
+
+def _max_unpool_grad(g, o, x, i, out, label=2):
+    d = len(out)
+    lead = x.shape[: x.ndim - d]
+    idx = i.reshape(lead + (-1,)).astype(np.int64, copy=False)
+    return np.take_along_axis(g.reshape(lead + (-1,)), idx, axis=-1).reshape(x.shape)
+
+
+def _unpool_lower(d):
+    """F.max_unpoolNd: PyTorch's _unpool_output_size, then one MaxUnpool{2,3}D node (1-D:
+    the 2-D one between unsqueeze(-1) and squeeze(-1), as F.max_unpool1d records it)."""
+    name = f"max_unpool{d}d"
+
+    def lower(emit, node, args, attrs):
+        x, i = args
+        xs, ins = node(x).shape, node(i).shape
+        if _re(node(i).value).dtype != np.int64:
+            raise EvaluationError(
+                f"{name}(): the indices must be int64, as max_pool{d}d(return_indices=True) "
+                "gives them",
+                hint="pass the indices max_pool returns, or convert them with .long()",
+            )
+        if len(xs) not in (d + 1, d + 2) or not all(xs[-d - 1 :]):
+            raise ShapeError(
+                f"{name}(): expected a non-empty {d + 1}D or {d + 2}D input, got {fmt_shape(xs)}"
+            )
+        if xs != ins:
+            raise ShapeError(
+                f"Expected shape of indices to be same as that of the input tensor "
+                f"({fmt_shape(xs)}) but got indices tensor with shape: {fmt_shape(ins)}"
+            )
+
+        def msg(key):
+            return f"{name}(): {key} must be an int or a tuple of {d} ints"
+
+        kernel = _expand(attrs["kernel_size"], d, msg("kernel_size"))
+        stride = attrs.get("stride")
+        stride = kernel if stride is None else _expand(stride, d, msg("stride"))
+        padding = _expand(attrs.get("padding", 0), d, msg("padding"))
+        default = tuple((xs[j - d] - 1) * stride[j] + kernel[j] - 2 * padding[j] for j in range(d))
+        given = attrs.get("output_size")
+        if given is None:
+            out = default
+        else:
+            kind = list if isinstance(given, list) else tuple  # (PyTorch's message shows it)
+            given = kind(int(v) for v in given) if isinstance(given, (tuple, list)) else (given,)
+            if len(given) == d + 2:
+                given = given[2:]
+            if len(given) != d:
+                raise ShapeError(
+                    f"output_size should be a sequence containing {d} or {d + 2} elements, "
+                    f"but it has a length of '{len(given)}'"
+                )
+            out = tuple(int(v) for v in given)
+            for j in range(d):
+                lo, hi = default[j] - stride[j], default[j] + stride[j]
+                if not lo < out[j] < hi:
+                    raise ShapeError(
+                        f'invalid output_size "{given}" (dim {j} must be between {lo} and {hi})'
+                    )
+        if min(out) < 0:
+            j = next(j for j in range(d) if out[j] < 0)
+            raise ShapeError(
+                f"max_unpooling: output_size must contain non-negative spatial dimensions, "
+                f"but got output_size[{j}]={out[j]}"
+            )
+        if d == 1:
+            wide = [emit("unsqueeze", (a,), {"dim": -1}) for a in (x, i)]
+            y = emit("max_unpool", tuple(wide), {"out": out + (1,), "label": 2})
+            return emit("squeeze", (y,), {"dim": -1})
+        return emit("max_unpool", (x, i), {"out": out, "label": d})
+
+    return lower
+
+
+def _unpool_row(d):
+    return Op(
+        f"max_unpool{d}d",
+        None,
+        (),
+        f"MaxUnpool{max(d, 2)}DBackward0"
+        + (" between UnsqueezeBackward0 and SqueezeBackward1" if d == 1 else ""),
+        None,
+        arity=2,
+        params={"kernel_size": REQUIRED, "stride": None, "padding": 0, "output_size": None},
+        lower=_unpool_lower(d),
+        mirror=f"F.max_unpool{d}d(input, indices, kernel_size, stride, padding, output_size)",
+        rule="input values placed at their indices in zeros; ∂/∂input = g at the indices",
+        inputs=("input", "indices"),
+        **_spelling(f"max_unpool{d}d"),
+    )
+
+
 def _avg_row(d):
     params = {
         "kernel_size": REQUIRED,
@@ -2270,6 +2379,18 @@ ROWS = [
         dtype="int64",
     ),
     *(_with_indices(d) for d in (1, 2, 3)),
+    *(_unpool_row(d) for d in (1, 2, 3)),
+    Op(
+        "max_unpool",
+        _max_unpool,
+        (_max_unpool_grad, None),
+        lambda kinds, attrs: f"MaxUnpool{attrs['label']}DBackward0",
+        lambda shapes, attrs: shapes[0][: len(shapes[0]) - len(attrs["out"])] + attrs["out"],
+        arity=2,
+        params={"out": REQUIRED, "label": 2},
+        public=False,
+        saves="inputs",
+    ),
     Op(
         "avg_pool",
         _avg_pool,
