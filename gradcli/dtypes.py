@@ -274,7 +274,8 @@ _KIND_NAMES = {
     "detach contiguous reshape flatten view unflatten movedim expand_as tile fliplr flipud "
     "narrow index select slice alias unsqueeze squeeze squeeze_dims transpose permute_T expand "
     "reshape_view permute repeat flip roll tril triu diagonal transpose_last permute_axes diag "
-    "diag_embed diagonal_view max min amax amin pixel_shuffle pixel_unshuffle",
+    "diag_embed diagonal_view max min amax amin pixel_shuffle pixel_unshuffle nn_embedding "
+    "max_unpool",
     "promote": "add sub mul pow maximum minimum floor_divide remainder fmod heaviside clamp cat "
     "stack where dot mv mm matmul outer kron bmm tensordot cross baddbmm addmm addmv",
     "sum": "sum prod cumsum trace",
@@ -299,6 +300,8 @@ KERNELS = {
 _CPU = "leaky_relu hypot logaddexp logaddexp2 elu softplus silu frac bitwise_and bitwise_or"
 KERNELS.update({n: f"{n}_cpu" for n in (_CPU + " bitwise_xor bitwise_not").split()})
 CONDITIONS = {"where": 0}  # operand that is a condition, not promoted with the others
+CONDITIONS["nn_embedding"] = 0  # (the int64 indices: the result has the weight's dtype)
+CONDITIONS["max_unpool"] = 1  # (likewise max_unpool's indices)
 
 
 def kind_of(name):

@@ -823,3 +823,247 @@ def test_attention_errors_are_pytorchs(torch, program, shapes, message):
     with pytest.raises(gradcli.GradcliError) as ours:
         gradcli.evaluate(program, inputs)
     assert message in ours.value.message
+
+
+# ---- embedding ----------------------------------------------------------------------------
+
+
+def _typed(arrays):
+    """Integer and bool arrays as typed inputs (plain arrays are taken in the run's dtype)."""
+    return {
+        k: {"dtype": str(v.dtype), "data": v.tolist()} if v.dtype.kind in "biu" else v
+        for k, v in arrays.items()
+    }
+
+
+def _torch_eval(torch, program, arrays, wrt):
+    env = {"F": torch.nn.functional, "torch": torch}
+    for k, v in arrays.items():
+        env[k] = torch.tensor(v, requires_grad=k in wrt)
+    out = eval(program, env)
+    out.backward()
+    return out, {k: env[k].grad for k in wrt}
+
+
+def _embedding_inputs(dtype, index_shape=(2, 3), rows=5, dim=4, index_dtype=np.int64):
+    rng = np.random.default_rng(7)
+    i = rng.integers(0, rows, size=index_shape).astype(index_dtype)
+    w = rng.normal(size=(rows, dim)).astype(dtype)
+    c = rng.normal(size=index_shape + (dim,)).astype(dtype)
+    return {"i": i, "w": w, "c": c}
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+@pytest.mark.parametrize(
+    "call,index_shape",
+    [
+        ("F.embedding(i, w)", (2, 3)),
+        ("F.embedding(i, w)", ()),
+        ("F.embedding(i, w)", (7,)),
+        ("F.embedding(i, w)", (3, 0)),
+        ("F.embedding(i, w, padding_idx=2)", (3, 4)),
+        ("F.embedding(i, w, padding_idx=-1)", (3, 4)),
+        ("F.embedding(i, w, 0, None, 2.0, True)", (4, 3)),
+        ("F.embedding(i, w, padding_idx=-5, scale_grad_by_freq=True)", (6,)),
+        ("F.embedding(input=i, weight=w, sparse=True)", (2, 3)),
+        ("torch.nn.functional.embedding(i, w, max_norm=None)", (2, 2, 2)),
+    ],
+)
+def test_embedding_matches_pytorch(torch, call, index_shape, dtype):
+    arrays = _embedding_inputs(dtype, index_shape)
+    program = f"({call} * c).sum()"
+    ours = gradcli.evaluate(program, _typed(arrays), wrt=["w"], dtype=dtype)
+    out, grads = _torch_eval(torch, program, arrays, ["w"])
+    tol = {"rtol": 1e-5, "atol": 1e-6} if dtype == "float32" else {"rtol": 1e-12, "atol": 1e-12}
+    np.testing.assert_allclose(ours.value, out.detach().numpy(), **tol)
+    g = grads["w"].to_dense().numpy()
+    assert ours.grad["w"].dtype == g.dtype
+    np.testing.assert_allclose(ours.grad["w"], g, **tol)
+    assert our_labels(ours) == torch_labels(out)
+
+
+def test_embedding_rows_keep_int32_indices_and_the_weight_dtype(torch):
+    arrays = _embedding_inputs("float64", (3,), index_dtype=np.int32)
+    ours = gradcli.evaluate("F.embedding(i, w).sum()", _typed(arrays), wrt=["w"], dtype="float64")
+    theirs = torch.nn.functional.embedding(torch.tensor(arrays["i"]), torch.tensor(arrays["w"]))
+    np.testing.assert_allclose(ours.value, theirs.sum().numpy(), rtol=1e-12)
+    assert ours.value.dtype == np.float64
+
+
+def test_embedding_padding_row_gets_no_gradient_and_nan_passes(torch):
+    w = np.array([[1.0, np.nan], [np.inf, -0.0], [3.0, 4.0]])
+    i = np.array([[0, 1], [1, 2]])
+    program = "(F.embedding(i, w, padding_idx=1) * 2).sum()"
+    ours = gradcli.evaluate(program, _typed({"i": i, "w": w}), wrt=["w"])
+    out, grads = _torch_eval(torch, program, {"i": i, "w": w}, ["w"])
+    np.testing.assert_array_equal(ours.value, out.detach().numpy())
+    np.testing.assert_array_equal(ours.grad["w"], grads["w"].numpy())
+    assert not ours.grad["w"][1].any()
+
+
+def test_embedding_forward_mode_and_finite_differences():
+    from gradcli import derivatives as D
+
+    raw = _embedding_inputs("float64", (2, 3))
+    program = "(F.embedding(i, w) * c).sum()"
+    grad = gradcli.evaluate(program, _typed(raw), wrt=["w"], dtype="float64").grad["w"]
+    fd, h = np.zeros_like(raw["w"]), 1e-6
+    for k in np.ndindex(fd.shape):
+        up, down = raw["w"].copy(), raw["w"].copy()
+        up[k] += h
+        down[k] -= h
+        plus = gradcli.evaluate(program, _typed({**raw, "w": up}), wrt=["w"], dtype="float64")
+        minus = gradcli.evaluate(program, _typed({**raw, "w": down}), wrt=["w"], dtype="float64")
+        fd[k] = (plus.value - minus.value) / (2 * h)
+    np.testing.assert_allclose(grad, fd, rtol=1e-6, atol=1e-9)
+    t = np.random.default_rng(3).standard_normal((5, 4))
+    out = D.jvp(program, _typed(raw), {"w": t}, wrt=["w"], dtype="float64")
+    np.testing.assert_allclose(out["jvp"], np.sum(grad * t), rtol=1e-12)
+
+
+@pytest.mark.parametrize(
+    "program,i,w_shape",
+    [
+        ("F.embedding(i, w)", np.array([0, -1]), (5, 3)),
+        ("F.embedding(i, w)", np.array([0, 5]), (5, 3)),
+        ("F.embedding(i, w)", np.array([0.0, 1.0]), (5, 3)),
+        ("F.embedding(i, w)", np.array([True]), (5, 3)),
+        ("F.embedding(i, w)", np.array([0, 1]), (5,)),
+        ("F.embedding(i, w, padding_idx=5)", np.array([0, 1]), (5, 3)),
+        ("F.embedding(i, w, padding_idx=-6)", np.array([0, 1]), (5, 3)),
+        ("F.embedding(i, w, padding_idx=1.5)", np.array([0, 1]), (5, 3)),
+    ],
+)
+def test_embedding_errors_are_pytorchs(torch, program, i, w_shape):
+    w = np.ones(w_shape)
+    with pytest.raises((RuntimeError, IndexError, AssertionError, TypeError)) as theirs:
+        eval(program, {"F": torch.nn.functional, "i": torch.tensor(i), "w": torch.tensor(w)})
+    with pytest.raises(gradcli.GradcliError) as ours:
+        gradcli.evaluate(program, _typed({"i": i, "w": w}), wrt=["w"], dtype="float64")
+    assert str(theirs.value) in ours.value.message
+    assert ours.value.exit_code in (1, 2)
+
+
+def test_embedding_refuses_max_norm():
+    with pytest.raises(gradcli.EvaluationError, match="max_norm") as e:
+        gradcli.evaluate(
+            "F.embedding(i, w, max_norm=1.0)", _typed({"i": np.array([0]), "w": np.ones((2, 2))})
+        )
+    assert "max_norm=None" in e.value.hint
+
+
+# ---- max_poolNd(return_indices=True) ---------------------------------------------------------
+
+POOL_INDICES = [
+    ("F.max_pool1d(x, 2, return_indices=True)", (2, 3, 7)),
+    ("F.max_pool1d(x, 3, 2, 1, 2, True, True)", (3, 9)),
+    ("F.max_pool2d(x, 2, return_indices=True)", (2, 3, 5, 6)),
+    ("F.max_pool2d(x, (3, 2), stride=(2, 1), padding=1, return_indices=True)", (2, 5, 4)),
+    ("F.max_pool2d(x, 2, 1, 0, (2, 1), ceil_mode=True, return_indices=True)", (1, 2, 6, 5)),
+    ("torch.nn.functional.max_pool3d(x, 2, return_indices=True)", (1, 2, 4, 5, 4)),
+    ("F.max_pool3d(x, (2, 3, 2), 1, 1, ceil_mode=True, return_indices=True)", (2, 3, 4, 3)),
+]
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+@pytest.mark.parametrize("call,shape", POOL_INDICES)
+def test_max_pool_indices_match_pytorch(torch, call, shape, dtype):
+    from gradcli import derivatives as D
+
+    rng = np.random.default_rng(5)
+    x = rng.integers(-3, 3, size=shape).astype(dtype)  # ties: the first maximum is taken
+    x.flat[::7] = np.nan
+    x.flat[3::11] = -np.inf
+    env = {"F": torch.nn.functional, "torch": torch, "x": torch.tensor(x, requires_grad=True)}
+    values, indices = eval(call, env)
+    ours = D.jvp(f"{call}[1]", {"x": x}, {"x": np.ones_like(x)}, dtype=dtype)["value"]
+    assert ours.dtype == np.int64
+    np.testing.assert_array_equal(ours, indices.numpy())
+    c = rng.standard_normal(values.shape).astype(dtype)
+    program = f"v, i = {call}\n(v * c).sum() + i.sum()"
+    mine = gradcli.evaluate(program, {"x": x, "c": c}, wrt=["x"], dtype=dtype)
+    theirs = (values * torch.tensor(c)).sum() + indices.sum()
+    theirs.backward()
+    np.testing.assert_allclose(mine.value, theirs.detach().numpy(), rtol=1e-6)
+    np.testing.assert_allclose(mine.grad["x"], env["x"].grad.numpy(), rtol=1e-6, atol=1e-7)
+    assert our_labels(mine) == torch_labels(theirs)
+
+
+def test_max_pool_indices_unpack_and_index_like_a_tuple():
+    x = np.arange(16.0).reshape(1, 4, 4)
+    for program in (
+        "F.max_pool2d(x, 2, return_indices=True)[0].sum()",
+        "v, i = F.max_pool2d(x, 2, return_indices=True)\nv.sum()",
+        "F.max_pool2d(x, 2, return_indices=True)[-2].sum()",
+    ):
+        r = gradcli.evaluate(program, {"x": x}, dtype="float64")
+        assert r.value == 5 + 7 + 13 + 15
+    with pytest.raises(gradcli.GradcliError, match="not enough values to unpack"):
+        gradcli.evaluate("a, b, c = F.max_pool2d(x, 2, return_indices=True)\na.sum()", {"x": x})
+
+
+# ---- max_unpoolNd ---------------------------------------------------------------------------
+
+UNPOOL = [
+    ("F.max_pool1d(x, 2, return_indices=True)", "F.max_unpool1d(v * c, i, 2)", (2, 3, 7)),
+    ("F.max_pool1d(x, 3, 2, 1, return_indices=True)", "F.max_unpool1d(v * c, i, 3, 2, 1)", (3, 9)),
+    ("F.max_pool2d(x, 2, return_indices=True)", "F.max_unpool2d(v * c, i, 2)", (2, 3, 5, 6)),
+    (
+        "F.max_pool2d(x, 2, return_indices=True)",
+        "F.max_unpool2d(v * c, i, 2, output_size=(5, 7))",
+        (3, 5, 7),
+    ),
+    (
+        "F.max_pool2d(x, (3, 2), stride=(2, 1), padding=1, return_indices=True)",
+        "F.max_unpool2d(v * c, i, (3, 2), (2, 1), 1, [1, 2, 5, 4])",
+        (1, 2, 5, 4),
+    ),
+    ("F.max_pool3d(x, 2, return_indices=True)", "F.max_unpool3d(v * c, i, 2)", (1, 2, 4, 4, 6)),
+]
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+@pytest.mark.parametrize("pool,unpool,shape", UNPOOL)
+def test_max_unpool_matches_pytorch(torch, pool, unpool, shape, dtype):
+    rng = np.random.default_rng(11)
+    x = rng.standard_normal(shape).astype(dtype)
+    env = {"F": torch.nn.functional, "x": torch.tensor(x, requires_grad=True)}
+    v, i = eval(pool, env)
+    c = rng.standard_normal(v.shape).astype(dtype)
+    env.update(v=v, i=i, c=torch.tensor(c, requires_grad=True))
+    u = eval(unpool, env)
+    d = rng.standard_normal(u.shape).astype(dtype)
+    theirs = (u * torch.tensor(d)).sum()
+    theirs.backward()
+    program = f"v, i = {pool}\n({unpool} * d).sum()"
+    ours = gradcli.evaluate(program, {"x": x, "c": c, "d": d}, wrt=["x", "c"], dtype=dtype)
+    np.testing.assert_allclose(ours.value, theirs.detach().numpy(), rtol=1e-6)
+    for name in ("x", "c"):
+        want = env[name].grad
+        np.testing.assert_allclose(ours.grad[name], want.numpy(), rtol=1e-6, atol=1e-7)
+    assert our_labels(ours) == torch_labels(theirs)
+
+
+@pytest.mark.parametrize(
+    "unpool,indices",
+    [
+        ("F.max_unpool2d(v, i, 2)", [[[[0, 1], [2, 30]]]]),
+        ("F.max_unpool2d(v, i, 2, output_size=(9, 4))", [[[[0, 1], [2, 3]]]]),
+        ("F.max_unpool2d(v, i, 2, output_size=(4, 4, 4))", [[[[0, 1], [2, 3]]]]),
+        ("F.max_unpool2d(v, i, 2)", [[[0, 1], [2, 3]]]),
+    ],
+)
+def test_max_unpool_errors_are_pytorchs(torch, unpool, indices):
+    v = np.ones((1, 1, 2, 2))
+    i = np.asarray(indices, dtype=np.int64)
+    env = {"F": torch.nn.functional, "v": torch.tensor(v), "i": torch.tensor(i)}
+    with pytest.raises((RuntimeError, ValueError)) as theirs:
+        eval(unpool, env)
+    with pytest.raises(gradcli.GradcliError) as ours:
+        gradcli.evaluate(
+            f"{unpool}.sum()",
+            {"v": v, "i": {"dtype": "int64", "data": i.tolist()}},
+            wrt=["v"],
+            dtype="float64",
+        )
+    assert str(theirs.value).splitlines()[0] in ours.value.message

@@ -11,8 +11,10 @@ import math
 from typing import Any
 
 from ..errors import EvaluationError, ShapeError
+from . import results
 from .arithmetic import _pow, _pow_grad_base
 from .core import REAL, REQUIRED, Op, _re, _scale, fmt_shape, lazy_numpy
+from .results import Results
 
 np = lazy_numpy(globals())
 
@@ -670,12 +672,7 @@ def _pool_lower(kind, d):
         x = args[0]
         xs = node(x).shape
         kernel, stride, padding, dilation = _pool_attrs(name, d, attrs, kind == "max")
-        if attrs.get("return_indices"):
-            raise EvaluationError(
-                f"{name}(return_indices=True) returns int64 indices, and gradcli has no "
-                f"integer tensors yet",
-                hint="leave return_indices=False for the values",
-            )
+        pair = kind == "max" and attrs.get("return_indices") is True
         if kind == "avg" and attrs.get("divisor_override") == 0:
             raise ShapeError("divisor must be not zero")
         a = {
@@ -692,16 +689,42 @@ def _pool_lower(kind, d):
             _check_1d(name, kind, xs, a)
             a = {k: ((1,) + v if isinstance(v, tuple) else v) for k, v in a.items()}
             a["padding"] = (0,) + a["padding"][1:]
-            y = emit(f"{kind}_pool", (emit("unsqueeze", (x,), {"dim": -2}),), a)
-            return emit("squeeze", (y,), {"dim": -2})
-        if kind == "avg" and d == 2 and len(xs) < 3:
-            raise ShapeError(
-                f"Dimension out of range (expected to be in range of [{-len(xs)}, "
-                f"{len(xs) - 1}], but got {-d - 1})"
-            )
-        return emit(f"{kind}_pool", (x,), a)
+            wide = []  # the unsqueezed input, made once for the values and the indices
+
+            def one(row):
+                if not wide:
+                    wide.append(emit("unsqueeze", (x,), {"dim": -2}))
+                return emit("squeeze", (emit(row, (wide[0],), a),), {"dim": -2})
+
+        else:
+            if kind == "avg" and d == 2 and len(xs) < 3:
+                raise ShapeError(
+                    f"Dimension out of range (expected to be in range of [{-len(xs)}, "
+                    f"{len(xs) - 1}], but got {-d - 1})"
+                )
+
+            def one(row):
+                return emit(row, (x,), a)
+
+        if pair:  # (values, int64 indices), a plain tuple as in PyTorch
+            return Results("tuple", [lambda: one("max_pool"), lambda: one("max_pool_indices")])
+        return one(f"{kind}_pool")
 
     return lower
+
+
+def _max_pool_indices(x, **a):
+    """Where each window's maximum lies: a flat index into the input's spatial dims (the
+    unpadded ones), as max_poolNd(return_indices=True) gives it."""
+    d = len(a["kernel"])
+    _, idx, out, _ = _max_pool_index(x, a)
+    offsets = np.unravel_index(idx, a["kernel"])
+    flat = np.zeros(idx.shape, dtype=np.int64)
+    for j in range(d):
+        o = np.arange(out[j]).reshape((-1,) + (1,) * (d - 1 - j))
+        pos = o * a["stride"][j] - a["padding"][j] + offsets[j] * a["dilation"][j]
+        flat = flat * x.shape[x.ndim - d + j] + pos
+    return flat
 
 
 def _check_1d(name, kind, xs, a):
@@ -930,8 +953,7 @@ def _adaptive_lower(kind, d):
         xs = node(x).shape
         if attrs.get("return_indices"):
             raise EvaluationError(
-                f"{name}(return_indices=True) returns int64 indices, and gradcli has no "
-                f"integer tensors yet",
+                f"{name}(return_indices=True) is not supported yet (max_poolNd's is)",
                 hint="leave return_indices=False for the values",
             )
         size = attrs["output_size"]
@@ -1826,6 +1848,125 @@ def _max_row(d):
     )
 
 
+def _with_indices(d):
+    """max_poolNd(..., return_indices=True): the hidden row of the call that returns
+    (values, indices); the values are the same node as without return_indices."""
+    row = _max_row(d)
+    name = f"max_pool{d}d_with_indices"
+    results.TUPLES[name] = ("tuple", ())
+    results.INDICES_OVERLOADS[f"max_pool{d}d"] = name
+    return Op(name, None, (), row.label, None, params=row.params, lower=row.lower, public=False)
+
+
+def _max_unpool(x, i, out, label=2):
+    """Each input value written at its index into a zero output of spatial size ``out``."""
+    d = len(out)
+    lead, n = x.shape[: x.ndim - d], math.prod(out)
+    idx = i.reshape(lead + (-1,)).astype(np.int64, copy=False)
+    bad = idx[(idx < 0) | (idx >= n)]
+    if bad.size:
+        raise EvaluationError(
+            f"Found an invalid max index: {int(bad.flat[0])} (output volumes are of size "
+            f"{'x'.join(map(str, out))})",
+            hint="the indices are flat positions in output_size, as max_pool gives them",
+        )
+    y = np.zeros(lead + (n,), dtype=x.dtype)
+    np.put_along_axis(y, idx, x.reshape(lead + (-1,)), axis=-1)
+    return y.reshape(lead + tuple(out))
+
+
+def _max_unpool_grad(g, o, x, i, out, label=2):
+    d = len(out)
+    lead = x.shape[: x.ndim - d]
+    idx = i.reshape(lead + (-1,)).astype(np.int64, copy=False)
+    return np.take_along_axis(g.reshape(lead + (-1,)), idx, axis=-1).reshape(x.shape)
+
+
+def _unpool_lower(d):
+    """F.max_unpoolNd: PyTorch's _unpool_output_size, then one MaxUnpool{2,3}D node (1-D:
+    the 2-D one between unsqueeze(-1) and squeeze(-1), as F.max_unpool1d records it)."""
+    name = f"max_unpool{d}d"
+
+    def lower(emit, node, args, attrs):
+        x, i = args
+        xs, ins = node(x).shape, node(i).shape
+        if _re(node(i).value).dtype != np.int64:
+            raise EvaluationError(
+                f"{name}(): the indices must be int64, as max_pool{d}d(return_indices=True) "
+                "gives them",
+                hint="pass the indices max_pool returns, or convert them with .long()",
+            )
+        if len(xs) not in (d + 1, d + 2) or not all(xs[-d - 1 :]):
+            raise ShapeError(
+                f"{name}(): expected a non-empty {d + 1}D or {d + 2}D input, got {fmt_shape(xs)}"
+            )
+        if xs != ins:
+            raise ShapeError(
+                f"Expected shape of indices to be same as that of the input tensor "
+                f"({fmt_shape(xs)}) but got indices tensor with shape: {fmt_shape(ins)}"
+            )
+
+        def msg(key):
+            return f"{name}(): {key} must be an int or a tuple of {d} ints"
+
+        kernel = _expand(attrs["kernel_size"], d, msg("kernel_size"))
+        stride = attrs.get("stride")
+        stride = kernel if stride is None else _expand(stride, d, msg("stride"))
+        padding = _expand(attrs.get("padding", 0), d, msg("padding"))
+        default = tuple((xs[j - d] - 1) * stride[j] + kernel[j] - 2 * padding[j] for j in range(d))
+        given = attrs.get("output_size")
+        if given is None:
+            out = default
+        else:
+            kind = list if isinstance(given, list) else tuple  # (PyTorch's message shows it)
+            given = kind(int(v) for v in given) if isinstance(given, (tuple, list)) else (given,)
+            if len(given) == d + 2:
+                given = given[2:]
+            if len(given) != d:
+                raise ShapeError(
+                    f"output_size should be a sequence containing {d} or {d + 2} elements, "
+                    f"but it has a length of '{len(given)}'"
+                )
+            out = tuple(int(v) for v in given)
+            for j in range(d):
+                lo, hi = default[j] - stride[j], default[j] + stride[j]
+                if not lo < out[j] < hi:
+                    raise ShapeError(
+                        f'invalid output_size "{given}" (dim {j} must be between {lo} and {hi})'
+                    )
+        if min(out) < 0:
+            j = next(j for j in range(d) if out[j] < 0)
+            raise ShapeError(
+                f"max_unpooling: output_size must contain non-negative spatial dimensions, "
+                f"but got output_size[{j}]={out[j]}"
+            )
+        if d == 1:
+            wide = [emit("unsqueeze", (a,), {"dim": -1}) for a in (x, i)]
+            y = emit("max_unpool", tuple(wide), {"out": out + (1,), "label": 2})
+            return emit("squeeze", (y,), {"dim": -1})
+        return emit("max_unpool", (x, i), {"out": out, "label": d})
+
+    return lower
+
+
+def _unpool_row(d):
+    return Op(
+        f"max_unpool{d}d",
+        None,
+        (),
+        f"MaxUnpool{max(d, 2)}DBackward0"
+        + (" between UnsqueezeBackward0 and SqueezeBackward1" if d == 1 else ""),
+        None,
+        arity=2,
+        params={"kernel_size": REQUIRED, "stride": None, "padding": 0, "output_size": None},
+        lower=_unpool_lower(d),
+        mirror=f"F.max_unpool{d}d(input, indices, kernel_size, stride, padding, output_size)",
+        rule="input values placed at their indices in zeros; ∂/∂input = g at the indices",
+        inputs=("input", "indices"),
+        **_spelling(f"max_unpool{d}d"),
+    )
+
+
 def _avg_row(d):
     params = {
         "kernel_size": REQUIRED,
@@ -2227,6 +2368,28 @@ ROWS = [
         _pool_shape,
         saves="inputs",
         public=False,
+    ),
+    Op(
+        "max_pool_indices",
+        _max_pool_indices,
+        None,
+        "",
+        _pool_shape,
+        public=False,
+        dtype="int64",
+    ),
+    *(_with_indices(d) for d in (1, 2, 3)),
+    *(_unpool_row(d) for d in (1, 2, 3)),
+    Op(
+        "max_unpool",
+        _max_unpool,
+        (_max_unpool_grad, None),
+        lambda kinds, attrs: f"MaxUnpool{attrs['label']}DBackward0",
+        lambda shapes, attrs: shapes[0][: len(shapes[0]) - len(attrs["out"])] + attrs["out"],
+        arity=2,
+        params={"out": REQUIRED, "label": 2},
+        public=False,
+        saves="inputs",
     ),
     Op(
         "avg_pool",

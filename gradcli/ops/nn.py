@@ -1681,3 +1681,125 @@ ROWS += [
         saves="none",
     ),
 ]
+
+
+# ---- embedding ---------------------------------------------------------------------------
+
+
+def _embedding_rows(i, w):
+    """The weight rows the indices pick, checked as ATen's index_select checks them."""
+    if i.size and (i.min() < 0 or i.max() >= w.shape[0]):
+        raise EvaluationError(
+            "index out of range in self",
+            hint=f"embedding indices must lie in [0, {w.shape[0]}) for a weight of "
+            f"{w.shape[0]} rows",
+        )
+    return i.astype(np.int64, copy=False)
+
+
+def _embedding(i, w, padding_idx=-1, scale_grad_by_freq=False):
+    return w[_embedding_rows(i, w)]
+
+
+def _embedding_grad(g, o, i, w, padding_idx=-1, scale_grad_by_freq=False):
+    """ATen's embedding_dense_backward: each picked row's adjoint added into its weight
+    row, except at padding_idx; scale_grad_by_freq divides by how often each row is picked."""
+    flat = _embedding_rows(i, w).reshape(-1)
+    rows = g.reshape(-1, w.shape[1])
+    if scale_grad_by_freq:
+        rows = rows / np.bincount(flat, minlength=w.shape[0])[flat][:, None]
+    keep = flat != padding_idx
+    out = np.zeros(w.shape, dtype=g.dtype)
+    np.add.at(out, flat[keep], rows[keep])
+    return out
+
+
+_INDEX_TYPES = {"float32": "torch.FloatTensor", "float64": "torch.DoubleTensor"}
+_INDEX_TYPES |= {"bool": "CPUBoolType", "int8": "CPUCharType", "uint8": "CPUByteType"}
+
+
+def _embedding_lower(emit, node, args, attrs):
+    """F.embedding's checks and its padding_idx (negative: counted from the end), then the
+    one EmbeddingBackward0 node."""
+    i, w = args
+    kind = _re(node(i).value).dtype
+    if kind.name not in ("int64", "int32"):
+        raise EvaluationError(
+            "Expected tensor for argument #1 'indices' to have one of the following scalar "
+            f"types: Long, Int; but got {_INDEX_TYPES.get(kind.name, kind.name)} instead (while "
+            "checking arguments for embedding)",
+            hint="give the indices as an int64 input (i=int64:0,2) or convert them with .long()",
+        )
+    sw = node(w).shape
+    if len(sw) != 2:
+        raise ShapeError("'weight' must be 2-D")
+    if attrs.get("max_norm") is not None:
+        raise EvaluationError(
+            "F.embedding(max_norm=...) renormalises the weight's rows in place before the "
+            "lookup (torch.embedding_renorm_), which gradcli does not do",
+            hint="leave max_norm=None (renormalise the weight in the program if you need it)",
+        )
+    pad = attrs.get("padding_idx")
+    for key in ("padding_idx", "scale_grad_by_freq", "sparse"):
+        v = attrs.get(key)
+        if key == "padding_idx":
+            if v is not None and not (isinstance(v, float) and v.is_integer()):
+                raise ShapeError(
+                    f"embedding(): argument 'padding_idx' (position 3) must be int, not "
+                    f"{type(v).__name__}"
+                )
+        elif not isinstance(v, bool):
+            raise ShapeError(f"embedding(): argument '{key}' must be bool, not {type(v).__name__}")
+    if pad is None:
+        pad = -1
+    else:
+        pad = int(pad)
+        if not -sw[0] <= pad < sw[0]:
+            raise ShapeError(
+                "Padding_idx must be within num_embeddings",
+                hint=f"padding_idx must lie in [{-sw[0]}, {sw[0]}) for a weight of {sw[0]} rows",
+            )
+        pad %= sw[0]
+    at = {"padding_idx": pad, "scale_grad_by_freq": attrs.get("scale_grad_by_freq")}
+    return emit("nn_embedding", (i, w), at)
+
+
+_EMBED = {"I": ((2, 3), REAL), "W": ((2, 4), REAL)}
+
+ROWS += [
+    Op(
+        "embedding",
+        None,
+        (),
+        "EmbeddingBackward0",
+        None,
+        arity=2,
+        params={
+            "padding_idx": None,
+            "max_norm": None,
+            "norm_type": 2.0,
+            "scale_grad_by_freq": False,
+            "sparse": False,
+        },
+        lower=_embedding_lower,
+        mirror="F.embedding(a, weight, padding_idx, max_norm, norm_type, scale_grad_by_freq)",
+        rule="weight[input]; ∂/∂weightᵣ = Σ g where input picks r (none at padding_idx)",
+        # (padding_idx and scale_grad_by_freq change the gradient, not the function, so finite
+        # differences cannot check them: tests/test_nn.py checks them against PyTorch)
+        examples=(("F.embedding((I > 0).long(), W)", _EMBED),),
+        namespaces=("torch.nn.functional",),
+        methods=(),
+        inputs=("input", "weight"),
+    ),
+    Op(
+        "nn_embedding",
+        _embedding,
+        (None, _embedding_grad),
+        "EmbeddingBackward0",
+        lambda shapes, attrs: shapes[0] + shapes[1][1:],
+        arity=2,
+        params={"padding_idx": -1, "scale_grad_by_freq": False},
+        public=False,
+        saves="inputs",
+    ),
+]

@@ -72,6 +72,8 @@ def spread(op_name, args):
 TUPLES: dict[str, tuple[str, tuple[str, ...]]] = {}
 DIM_OVERLOADS = {"max": "max_dim", "min": "min_dim", "median": "median_dim"}
 DIM_OVERLOADS["nanmedian"] = "nanmedian_dim"
+# rows that return (values, indices) when return_indices=True, and the row that does
+INDICES_OVERLOADS: dict[str, str] = {}  # (filled by conv.py: max_pool2d)
 TENSOR_VARARGS = {"meshgrid"}  # torch.meshgrid(a, b) as well as torch.meshgrid([a, b])
 
 
@@ -82,6 +84,8 @@ def tuple_row(name, attrs):
         return name
     if name in DIM_OVERLOADS and attrs.get("dim") is not None:
         return DIM_OVERLOADS[name]
+    if name in INDICES_OVERLOADS and attrs.get("return_indices") is True:
+        return INDICES_OVERLOADS[name]
     return None
 
 
