@@ -261,7 +261,7 @@ def _check_work(nodes, out, arrays, names, sweep, cap):
         )
 
 
-def _as_given(arrays):
+def _as_given(arrays) -> dict[str, Any]:
     """Prepared arrays as inputs to prepare again: an integer or bool array keeps its dtype
     as a typed value (an untyped array is read as floating point)."""
     return {

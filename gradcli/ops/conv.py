@@ -689,7 +689,7 @@ def _pool_lower(kind, d):
             _check_1d(name, kind, xs, a)
             a = {k: ((1,) + v if isinstance(v, tuple) else v) for k, v in a.items()}
             a["padding"] = (0,) + a["padding"][1:]
-            wide = []  # the unsqueezed input, made once for the values and the indices
+            wide: list = []  # the unsqueezed input, made once for the values and the indices
 
             def one(row):
                 if not wide:

@@ -468,10 +468,15 @@ def _take_along_dim_lower(emit, node, args, attrs):
     a, idx = args
     kind = np.asarray(node(idx).value).dtype
     if kind != np.int64:
-        name = {"float32": "Float", "float64": "Double", "int32": "Int", "bool": "Bool"}
+        name: dict[str, str] = {
+            "float32": "Float",
+            "float64": "Double",
+            "int32": "Int",
+            "bool": "Bool",
+        }
         raise EvaluationError(
             "torch.take_along_dim(): dtype of indices should be Long but got "
-            + name.get(kind.name, kind.name)
+            + name.get(kind.name, str(kind.name))
         )
     if attrs["dim"] is None:
         flat = [_view_lower(emit, node, (t,), {"shape": (-1,)}) for t in (a, idx)]
