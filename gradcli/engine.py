@@ -74,6 +74,15 @@ def _plain(args, dtype):
     return True
 
 
+def _as_is(op, args, dtype):
+    """_typed's answer when every tensor operand has the evaluation dtype: the operands as
+    they are (number literals as arrays of that dtype, unless the op takes numbers)."""
+    if op.numbers:
+        return [a.value for a in args], op.dtype or dtype, op.forward
+    operands = [np.asarray(a.value, dtype=dtype) if a.op == "number" else a.value for a in args]
+    return operands, op.dtype or dtype, op.forward
+
+
 def _typed(op, args, dtype, attrs=None):
     """(operands, the result's dtype, the forward to call) for an op on these arguments, by
     PyTorch's type promotion (dtypes.promote_for, the kind dtypes.kind_of gives the op).
@@ -82,10 +91,7 @@ def _typed(op, args, dtype, attrs=None):
     "wrapped number": ``i + 2`` stays int64), passed as a float where the op computes in
     floating point. Complex dual numbers (forward mode) promote as their real dtype."""
     if attrs is None and not callable(op.dtype) and _plain(args, dtype):  # the common case
-        if op.numbers:
-            return [a.value for a in args], op.dtype or dtype, op.forward
-        operands = [np.asarray(a.value, dtype=dtype) if a.op == "number" else a.value for a in args]
-        return operands, op.dtype or dtype, op.forward
+        return _as_is(op, args, dtype)
     if callable(op.dtype):  # a tensor made in the program: the row says its dtype
         ev = np.dtype(dtype)
         real = ev.name if ev.kind != "c" else "float32" if ev.itemsize == 8 else "float64"
@@ -97,10 +103,7 @@ def _typed(op, args, dtype, attrs=None):
         return values, np.dtype(made), lambda *a, **kw: op.forward(*a, **{**kw, **extra})
     cast = attrs.get("dtype") if attrs and op.name in dtypes.CAST_INPUT else None
     if cast is None and _plain(args, dtype):
-        if op.numbers:
-            return [a.value for a in args], op.dtype or dtype, op.forward
-        operands = [np.asarray(a.value, dtype=dtype) if a.op == "number" else a.value for a in args]
-        return operands, op.dtype or dtype, op.forward
+        return _as_is(op, args, dtype)
     kind, kernel = dtypes.kind_of(op.name)
     ev = np.dtype(dtype)
     real = ev if ev.kind != "c" else np.dtype(np.float32 if ev.itemsize == 8 else np.float64)
