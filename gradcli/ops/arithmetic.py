@@ -406,6 +406,7 @@ ROWS = [
         numbers=True,
         mirror="a + b",
         saves="none",
+        stack="elementwise",
         ufunc=lambda ops: np.add,
         rule="∂(a+b)/∂a = 1, ∂(a+b)/∂b = 1",
         examples=(("a + b", VB), ("a + 2", V), ("2 + a", V)),
@@ -420,6 +421,7 @@ ROWS = [
         numbers=True,
         mirror="a - b",
         saves="none",
+        stack="elementwise",
         ufunc=lambda ops: np.subtract,
         rule="∂(a-b)/∂a = 1, ∂(a-b)/∂b = -1",
         examples=(("a - b", VB), ("a - 2", V), ("2 - a", V)),
@@ -443,6 +445,7 @@ ROWS = [
         numbers=True,
         mirror="a * b",
         saves="others",
+        stack="elementwise",
         ufunc=lambda ops: np.multiply,
         grad_into=True,
         rule="∂(a·b)/∂a = b, ∂(a·b)/∂b = a",
@@ -460,6 +463,7 @@ ROWS = [
         _bcast,
         arity=2,
         numbers=True,
+        stack="elementwise",
         mirror="a / b (number / b is b.reciprocal() * number)",
         rule="∂(a/b)/∂a = 1/b, ∂(a/b)/∂b = -a/b²",
         examples=(
@@ -479,6 +483,7 @@ ROWS = [
         numbers=True,
         mirror="a ** b",
         saves="pow",
+        stack="elementwise",
         grad_into=True,
         ufunc=lambda ops: (
             (lambda a, b, out: np.square(a, out=out))
@@ -506,6 +511,7 @@ ROWS = [
         mirror="-a",
         numbers=True,
         saves="none",
+        stack="elementwise",
         rule="∂(-a)/∂a = -1",
         examples=(("-a", V),),
         aliases=("negative",),

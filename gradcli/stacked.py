@@ -1,0 +1,305 @@
+"""Stacked evaluation for batch: records that share a program, dtype, wrt and input shapes
+are evaluated together, their inputs stacked along a new leading axis, so that each node
+costs one numpy call for the whole group instead of one per record.
+
+How the leading axis passes through an op is data on its row (Op.stack): "elementwise"
+(operands broadcast against each other with the axis in front), "reduce" (a reduction
+whose dims move one place right) or "rows" (the op called once per record). A program with
+an op without a rule, a random generator, a seed vector or a task other than grad is
+evaluated one record at a time, as is every record of a group whose stacked evaluation
+fails in any way: each answer is the one its record gives alone, byte for byte
+(tests/test_stacked.py compares them)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from . import api, batch, engine, jsonio
+from .errors import GradcliError
+from .ops import OPS
+from .ops.core import SMALL
+
+MIN_GROUP = 3  # fewer records than this are answered one by one
+# Every stacked value has at most this many elements: the rules' small-tensor paths
+# (ops.core.SMALL) are then the ones a single record takes, and the answers stay identical.
+MAX_ELEMENTS = SMALL
+
+
+class _Job:
+    """A record that may be stacked: its id, program and prepared inputs."""
+
+    __slots__ = ("index", "line_no", "record_id", "program", "arrays", "wrt", "dtype", "cap")
+
+    def __init__(self, index, line_no, record_id, program, arrays, wrt, dtype, cap):
+        self.index, self.line_no, self.record_id = index, line_no, record_id
+        self.program, self.arrays, self.wrt, self.dtype, self.cap = program, arrays, wrt, dtype, cap
+
+
+def answer_many(
+    items: list[tuple[int, bytes | None]],
+    defaults: batch.Defaults,
+    cache: batch.ProgramCache | None = None,
+) -> list[tuple[str, bool]]:
+    """batch.answer() for each (line number, bytes), in order, with the records that can be
+    stacked evaluated in groups."""
+    cache = batch._CACHE if cache is None else cache
+    answers: list[Any] = [None] * len(items)
+    groups: dict[tuple, list[_Job]] = {}
+    for k, (line_no, raw) in enumerate(items):
+        job = _stackable(k, line_no, raw, defaults, cache)
+        if job is None:
+            answers[k] = batch.answer(line_no, raw, defaults, cache)
+        else:
+            groups.setdefault(_key(job), []).append(job)
+    for jobs in groups.values():
+        for k, pair in _group(jobs):
+            answers[k] = pair
+        for job in jobs:
+            if answers[job.index] is None:
+                answers[job.index] = batch.answer(job.line_no, items[job.index][1], defaults, cache)
+    return answers
+
+
+def _key(job):
+    return (
+        id(job.program),
+        job.dtype,
+        tuple(job.wrt),
+        job.cap,
+        tuple((n, a.shape, a.dtype.str, a.flags.c_contiguous) for n, a in job.arrays.items()),
+    )
+
+
+def _stackable(index, line_no, raw, defaults, cache):
+    """The record as a _Job, or None: one the ordinary path answers (anything unusual,
+    every error included, goes there, which says what is wrong in its own words)."""
+    if raw is None or defaults.nodes or defaults.detect_anomaly:
+        return None
+    try:
+        record = batch._record(raw, defaults.max_line_bytes)
+        if any(k not in batch.COMMON for k in record) or record.get("task", "grad") != "grad":
+            return None
+        record_id = batch._check_id(record.get("id", line_no))
+        expr = record.get("expr")
+        if expr is None and "expr" not in record:
+            program = defaults.program()
+        elif isinstance(expr, str):
+            program = cache.get(expr)
+        else:
+            return None
+        inputs = record.get("inputs", {})
+        dtype = record.get("dtype", defaults.dtype)
+        wrt = record.get("wrt", defaults.wrt)
+        if not isinstance(inputs, dict) or not isinstance(dtype, str):
+            return None
+        if any(_generated(v) for v in inputs.values()) or not _plain_program(program):
+            return None  # randn(3), "1,2,3": the ordinary path reads VALUE strings
+        if wrt is not None and not isinstance(wrt, (str, list)):
+            return None
+        _, arrays, names, cap, _ = api.prepare(
+            program, inputs, wrt, dtype, None, defaults.max_elements
+        )
+    except (GradcliError, RecursionError, MemoryError, TypeError, ValueError):
+        return None
+    return _Job(index, line_no, record_id, program, arrays, names, dtype, cap)
+
+
+def _generated(value):
+    """A VALUE string (randn(3), "1,2,3") or a typed one holding a string."""
+    return isinstance(value, str) or (
+        isinstance(value, dict) and isinstance(value.get("data"), str)
+    )
+
+
+_PLAIN: dict[int, tuple[Any, bool]] = {}  # id(program) -> (program, no op draws random numbers)
+
+
+def _plain_program(program):
+    seen = _PLAIN.get(id(program))
+    if seen is None or seen[0] is not program:
+        if len(_PLAIN) >= 4 * batch.CACHE_SIZE:
+            _PLAIN.clear()
+        ok = not any(getattr(OPS.get(n.op), "random", False) for n in program.nodes)
+        seen = _PLAIN[id(program)] = (program, ok)
+    return seen[1]
+
+
+def _group(jobs):
+    """(index, answer) for the records of one group that its stacked evaluation answered;
+    none where the group is too small, or anything goes wrong (they go one by one)."""
+    if len(jobs) < MIN_GROUP:
+        return []
+    first = jobs[0]
+    try:
+        template, out = _template(first)
+        size = max(max(int(np.prod(n.shape)) for n in template), 1)
+        per = MAX_ELEMENTS // size
+        if per < MIN_GROUP:
+            return []
+        done = []
+        for start in range(0, len(jobs), per):
+            part = jobs[start : start + per]
+            if len(part) >= MIN_GROUP:
+                done += _stack(part, template, out)
+        return done
+    except Exception:  # noqa: BLE001 - whatever it is, the records are answered one by one
+        return []
+
+
+def _template(job):
+    """The nodes of one record's evaluation (kept whole): every node's op, arguments,
+    shape, label and the constants, for the stacked passes to follow."""
+    nodes, out = engine.forward(job.program, job.arrays, set(job.wrt), job.dtype, job.cap)
+    for node in nodes:
+        if node.op not in ("input", "number", "const") and OPS[node.op].stack is None:
+            raise _Unstackable(node.op)
+    engine.backward(nodes, out, engine.make_seed(nodes[out], None, job.dtype), job.dtype)
+    return nodes, out
+
+
+class _Unstackable(Exception):
+    pass
+
+
+def _stand_in(node, value):
+    """An engine.Node of the template's op and kind, holding the stacked value."""
+    return engine.Node(node.id, node.op, node.args, node.attrs, node.src, value)
+
+
+def _aligned(values, stacked, argn, rank):
+    """Stacked operands with the record axis in front and ones after it up to ``rank``
+    record dimensions, so that numpy's broadcasting lines up the records' own dims."""
+    out = []
+    for v, s, n in zip(values, stacked, argn, strict=True):
+        if s:
+            shape = n.shape
+            v = v.reshape((v.shape[0],) + (1,) * (rank - len(shape)) + shape)
+        out.append(v)
+    return out
+
+
+def _moved(attrs, ndim):
+    """A reduction's attributes with its dims one place right (past the record axis)."""
+    attrs = dict(attrs)
+    dim = attrs.get("dim")
+    if dim is None:
+        attrs["dim"] = tuple(range(1, ndim + 1))
+    else:
+        dims = (dim,) if isinstance(dim, int) else tuple(dim)
+        attrs["dim"] = tuple(d + 1 if d >= 0 else d for d in dims)
+    return attrs
+
+
+def _rows(fn, values, stacked, b):
+    return [
+        fn(*[v[r, ...] if s else v for v, s in zip(values, stacked, strict=True)]) for r in range(b)
+    ]
+
+
+def _stack(jobs, template, out):
+    b = len(jobs)
+    dtype = jobs[0].dtype
+    values: list[Any] = []
+    stacked: list[bool] = []
+    for node in template:
+        if node.op == "input":
+            values.append(np.stack([job.arrays[node.name] for job in jobs]))
+            stacked.append(True)
+            continue
+        flags = [stacked[a] for a in node.args]
+        if not any(flags):  # a number, a constant, or made from them: the same in every record
+            values.append(node.value)
+            stacked.append(False)
+            continue
+        op = OPS[node.op]
+        argn = [_stand_in(template[a], values[a]) for a in node.args]
+        operands, out_dtype, fn = engine._typed(op, argn, dtype, node.attrs)
+        attrs = engine._kw(op, node.attrs)
+        if op.stack == "elementwise":
+            ops = _aligned(operands, flags, [template[a] for a in node.args], len(node.shape))
+            value = np.asarray(fn(*ops, **attrs), dtype=out_dtype)
+        elif op.stack == "reduce":
+            moved = _moved(attrs, len(template[node.args[0]].shape))
+            value = np.asarray(fn(*operands, **moved), dtype=out_dtype)
+        else:
+            rows = _rows(fn, operands, flags, b, **attrs)
+            value = np.stack([np.asarray(v, dtype=out_dtype) for v in rows])
+        if value.shape != (b, *node.shape) or value.dtype != node.value.dtype:
+            raise _Unstackable(node.op)
+        values.append(value)
+        stacked.append(True)
+    grads = _backward(template, out, values, stacked, b, dtype)
+    answers = []
+    head = template[out]
+    for r, job in enumerate(jobs):
+        value = values[out][r, ...]
+        result = {
+            "expr": job.program.text,
+            "dtype": value.dtype.name,
+            "value": value,
+            "shape": list(head.shape),
+            "grad_fn": None if head.op == "input" else head.label,
+            "grad": {n: None if grads.get(n) is None else grads[n][r, ...] for n in job.wrt},
+        }
+        answers.append((job.index, (jsonio.dumps({"id": job.record_id, **result}), True)))
+    return answers
+
+
+def _backward(template, out, values, stacked, b, dtype):
+    """engine.backward's reverse loop over the stacked values: the gradient of each input
+    that requires grad (name -> stacked array), the same sums in the same order."""
+    adj: list[Any] = [None] * len(template)
+    adj[out] = np.ones((b, *template[out].shape), dtype=values[out].dtype)
+    for i in range(out, -1, -1):
+        g = adj[i]
+        node = template[i]
+        if g is None or not node.args:
+            continue
+        op = OPS[node.op]
+        rules = op.grads
+        if not isinstance(rules, tuple):
+            raise _Unstackable(node.op)
+        flags = [stacked[a] for a in node.args]
+        argn = [_stand_in(template[a], values[a]) for a in node.args]
+        vals = engine._operands(op, argn, dtype, node.attrs)
+        attrs = engine._kw(op, node.attrs)
+        for k, a in enumerate(node.args):
+            arg = template[a]
+            if not arg.requires_grad or rules[k] is None:
+                continue
+            rule = rules[k]
+            if op.stack == "elementwise":
+                ops = _aligned(vals, flags, [template[x] for x in node.args], len(node.shape))
+                ga = _unbroadcast(np.asarray(rule(g, values[i], *ops, **attrs)), b, arg)
+            elif op.stack == "reduce":
+                moved = _moved(attrs, len(arg.shape))
+                ga = _unbroadcast(np.asarray(rule(g, values[i], *vals, **moved)), b, arg)
+            else:
+                rows = _rows(rule, [g, values[i], *vals], [True, True, *flags], b, **attrs)
+                ga = np.stack(
+                    [engine._unbroadcast(np.asarray(v), arg.shape, arg.value.dtype) for v in rows]
+                )
+            if ga.shape != (b, *arg.shape):
+                raise _Unstackable(node.op)
+            adj[a] = ga if adj[a] is None else adj[a] + ga
+    return {n.name: adj[n.id] for n in template if n.op == "input" and n.requires_grad}
+
+
+def _unbroadcast(g, b, arg):
+    """engine._unbroadcast for each record: sum a stacked gradient back to (b, *shape)."""
+    shape = arg.shape
+    if g.ndim == 0 or g.shape[0] != b:
+        raise _Unstackable("a rule's result lost the record axis")
+    if g.shape[1:] != shape:
+        extra = g.ndim - 1 - len(shape)
+        if extra > 0:
+            g = g.sum(axis=tuple(range(1, extra + 1)))
+        axes = tuple(i + 1 for i, n in enumerate(shape) if n == 1 and g.shape[i + 1] != 1)
+        if axes:
+            g = g.sum(axis=axes, keepdims=True)
+        if g.shape[1:] != shape:
+            g = np.broadcast_to(g, (b, *shape))
+    dt = arg.value.dtype
+    return g if g.dtype == dt else g.astype(dt)
