@@ -163,6 +163,14 @@ class _Unstackable(Exception):
     pass
 
 
+def _kind(op, node, template):
+    """The op's stacking rule for this node: a reduction of a number goes by rows (dim=()
+    there would mean every dim, the record axis too)."""
+    if op.stack == "reduce" and not template[node.args[0]].shape:
+        return "rows"
+    return op.stack
+
+
 def _stand_in(node, value):
     """An engine.Node of the template's op and kind, holding the stacked value."""
     return engine.Node(node.id, node.op, node.args, node.attrs, node.src, value)
@@ -184,7 +192,7 @@ def _moved(attrs, ndim):
     """A reduction's attributes with its dims one place right (past the record axis)."""
     attrs = dict(attrs)
     dim = attrs.get("dim")
-    if dim is None:
+    if dim is None or dim == ():  # (dim=() is every dim, as PyTorch's dim=[])
         attrs["dim"] = tuple(range(1, ndim + 1))
     else:
         dims = (dim,) if isinstance(dim, int) else tuple(dim)
@@ -192,9 +200,11 @@ def _moved(attrs, ndim):
     return attrs
 
 
-def _rows(fn, values, stacked, b):
+def _rows(fn, values, stacked, b, attrs):
+    """fn on each record's slice of the stacked values (the others as they are)."""
     return [
-        fn(*[v[r, ...] if s else v for v, s in zip(values, stacked, strict=True)]) for r in range(b)
+        fn(*[v[r, ...] if s else v for v, s in zip(values, stacked, strict=True)], **attrs)
+        for r in range(b)
     ]
 
 
@@ -217,14 +227,15 @@ def _stack(jobs, template, out):
         argn = [_stand_in(template[a], values[a]) for a in node.args]
         operands, out_dtype, fn = engine._typed(op, argn, dtype, node.attrs)
         attrs = engine._kw(op, node.attrs)
-        if op.stack == "elementwise":
+        kind = _kind(op, node, template)
+        if kind == "elementwise":
             ops = _aligned(operands, flags, [template[a] for a in node.args], len(node.shape))
             value = np.asarray(fn(*ops, **attrs), dtype=out_dtype)
-        elif op.stack == "reduce":
+        elif kind == "reduce":
             moved = _moved(attrs, len(template[node.args[0]].shape))
             value = np.asarray(fn(*operands, **moved), dtype=out_dtype)
         else:
-            rows = _rows(fn, operands, flags, b, **attrs)
+            rows = _rows(fn, operands, flags, b, attrs)
             value = np.stack([np.asarray(v, dtype=out_dtype) for v in rows])
         if value.shape != (b, *node.shape) or value.dtype != node.value.dtype:
             raise _Unstackable(node.op)
@@ -265,19 +276,20 @@ def _backward(template, out, values, stacked, b, dtype):
         argn = [_stand_in(template[a], values[a]) for a in node.args]
         vals = engine._operands(op, argn, dtype, node.attrs)
         attrs = engine._kw(op, node.attrs)
+        kind = _kind(op, node, template)
         for k, a in enumerate(node.args):
             arg = template[a]
             if not arg.requires_grad or rules[k] is None:
                 continue
             rule = rules[k]
-            if op.stack == "elementwise":
+            if kind == "elementwise":
                 ops = _aligned(vals, flags, [template[x] for x in node.args], len(node.shape))
                 ga = _unbroadcast(np.asarray(rule(g, values[i], *ops, **attrs)), b, arg)
-            elif op.stack == "reduce":
+            elif kind == "reduce":
                 moved = _moved(attrs, len(arg.shape))
                 ga = _unbroadcast(np.asarray(rule(g, values[i], *vals, **moved)), b, arg)
             else:
-                rows = _rows(rule, [g, values[i], *vals], [True, True, *flags], b, **attrs)
+                rows = _rows(rule, [g, values[i], *vals], [True, True, *flags], b, attrs)
                 ga = np.stack(
                     [engine._unbroadcast(np.asarray(v), arg.shape, arg.value.dtype) for v in rows]
                 )

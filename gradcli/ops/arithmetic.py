@@ -523,6 +523,7 @@ ROWS = [
         (lambda g, o, a: -g * (o * o),),
         "ReciprocalBackward0",
         _same,
+        stack="elementwise",
         mirror="torch.reciprocal(a)",
         rule="∂(1/a)/∂a = -1/a²",
         examples=(("reciprocal(a)", {"a": ((3,), "nonzero")}),),
