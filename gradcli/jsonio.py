@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import importlib
 import json
+import re
 from typing import Any
 
 import numpy as np
@@ -83,25 +84,25 @@ def _array(value: np.ndarray) -> str:
 
 
 def _respell(text: bytes) -> bytes:
-    """orjson's notation is Python's for numbers in [1e-4, 1e15) and 0; the others (with an
-    exponent, or 1e-5's 0.0000ddd) are spelled again as repr() spells the same number.
-    (bytes.find, not a regular expression: a pattern tried at every digit costs more than
-    json's own formatting.)"""
-    spans = set()
-    for needle in (b"e", b"0.0000"):
-        at = text.find(needle)
-        while at >= 0:
-            start = max(text.rfind(b",", 0, at), text.rfind(b"[", 0, at)) + 1
-            ends = [k for k in (text.find(b",", at), text.find(b"]", at)) if k >= 0]
-            end = min(ends) if ends else len(text)
-            spans.add((start, end))
-            at = text.find(needle, end)
-    pieces, done = [], 0
-    for start, end in sorted(spans):
-        pieces += [text[done:start], repr(float(text[start:end])).encode()]
-        done = end
-    pieces.append(text[done:])
-    return b"".join(pieces)
+    """orjson's notation is Python's for numbers in [1e-4, 1e15) and 0, and its digits are
+    always repr()'s (both the shortest that round-trip); the two places it spells them
+    otherwise are put as repr() does: a one-digit exponent (orjson's 1.5e-7 is 1.5e-07)
+    and numbers in [1e-5, 1e-4), which orjson writes 0.0000ddd (repr: d.dde-05). Each
+    pattern starts with a literal, which re finds as fast as bytes.find."""
+    if b"e" in text:
+        text = _SHORT_EXPONENT.sub(rb"e\g<1>0\g<2>", text)
+    if b"0.0000" in text:
+        text = _FIVE_ZEROS.sub(_exponent_5, text)
+    return text
+
+
+_SHORT_EXPONENT = re.compile(rb"e([-+])([0-9])(?![0-9])")
+_FIVE_ZEROS = re.compile(rb"(?<![0-9])0\.0000([0-9]+)")
+
+
+def _exponent_5(match: re.Match) -> bytes:
+    digits = match.group(1)  # (the first is not 0: smaller numbers have an exponent)
+    return digits[:1] + (b"." + digits[1:] if len(digits) > 1 else b"") + b"e-05"
 
 
 def dumps(obj: Any) -> str:
