@@ -140,3 +140,27 @@ def _leaf(value: Any) -> str:
     elif kind is list and all(type(v) is int for v in value):  # a shape
         return "[" + ", ".join(map(int.__repr__, value)) + "]"
     return _plain(value)
+
+
+def grad_answers(expr: str, dtype: str, shape: list[int], grad_fn: str | None, names: list[str]):
+    """For records that share all but their id, value and gradients (a stacked group):
+    ``one(id, value, grads)`` gives exactly dumps({"id": id, "expr": expr, "dtype": dtype,
+    "value": value, "shape": shape, "grad_fn": grad_fn, "grad": dict(zip(names, grads))}),
+    with the parts they share spelled once."""
+    if _orjson is None:
+
+        def plain(record_id, value, grads):
+            grad = dict(zip(names, grads, strict=True))
+            answer = {"id": record_id, "expr": expr, "dtype": dtype, "value": value}
+            return _plain({**answer, "shape": shape, "grad_fn": grad_fn, "grad": grad})
+
+        return plain
+    middle = f', "expr": {_quote(expr)}, "dtype": {_quote(dtype)}, "value": '
+    tail = f', "shape": {_leaf(shape)}, "grad_fn": {_leaf(grad_fn)}, "grad": {{'
+    keys = [f"{_quote(n)}: " for n in names]
+
+    def one(record_id, value, grads):
+        grad = ", ".join([k + _leaf(g) for k, g in zip(keys, grads, strict=True)])
+        return f'{{"id": {_leaf(record_id)}{middle}{_leaf(value)}{tail}{grad}}}}}'
+
+    return one

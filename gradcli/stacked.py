@@ -242,19 +242,20 @@ def _stack(jobs, template, out):
         values.append(value)
         stacked.append(True)
     grads = _backward(template, out, values, stacked, b, dtype)
-    answers = []
     head = template[out]
+    job = jobs[0]
+    write = jsonio.grad_answers(
+        job.program.text,
+        values[out].dtype.name,
+        list(head.shape),
+        None if head.op == "input" else head.label,
+        job.wrt,
+    )
+    columns = [grads.get(n) for n in job.wrt]
+    answers = []
     for r, job in enumerate(jobs):
-        value = values[out][r, ...]
-        result = {
-            "expr": job.program.text,
-            "dtype": value.dtype.name,
-            "value": value,
-            "shape": list(head.shape),
-            "grad_fn": None if head.op == "input" else head.label,
-            "grad": {n: None if grads.get(n) is None else grads[n][r, ...] for n in job.wrt},
-        }
-        answers.append((job.index, (jsonio.dumps({"id": job.record_id, **result}), True)))
+        row = [None if g is None else g[r, ...] for g in columns]
+        answers.append((job.index, (write(job.record_id, values[out][r, ...], row), True)))
     return answers
 
 

@@ -82,8 +82,14 @@ def benchmark_records(n, rng):
     return out
 
 
+@pytest.mark.parametrize("writer", ["orjson", "json"])
 @pytest.mark.parametrize("dtype", ["float32", "float64"])
-def test_benchmark_programs(groups, dtype):
+def test_benchmark_programs(groups, dtype, writer, monkeypatch):
+    """(With orjson, if installed, and with the json module alone.)"""
+    from gradcli import jsonio
+
+    if writer == "json":
+        monkeypatch.setattr(jsonio, "_orjson", None)
     rng = np.random.default_rng(1)
     records = benchmark_records(90, rng)
     answers = same(records, dtype=dtype)
