@@ -12,6 +12,7 @@ fails in any way: each answer is the one its record gives alone, byte for byte
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 import numpy as np
@@ -171,6 +172,34 @@ def _kind(op, node, template):
     return op.stack
 
 
+def _loss_shape(node, template):
+    """A loss's elementwise shape (before its reduction): its inputs' broadcast."""
+    return np.broadcast_shapes(*(template[a].shape for a in node.args))
+
+
+def _reduced(loss, attrs):
+    """ops.losses._reduce_loss for each record: over every dim but the record axis."""
+    axes = tuple(range(1, loss.ndim))
+    if attrs.get("reduction", "mean") == "mean":
+        return np.mean(loss, axis=axes)
+    if attrs.get("reduction", "mean") == "sum":
+        return np.sum(loss, axis=axes)
+    return loss
+
+
+def _spread(g, attrs, shape):
+    """ops.losses._loss_grad_scale for each record: the gradient arriving at a reduced
+    loss, spread over its elementwise losses (the same division, by the same count)."""
+    reduction = attrs.get("reduction", "mean")
+    if reduction == "none":
+        return g
+    n = math.prod(shape)
+    g = g.reshape(g.shape[:1] + (1,) * len(shape))
+    if reduction == "mean" and n:
+        g = g / n
+    return np.broadcast_to(g, g.shape[:1] + tuple(shape))
+
+
 def _stand_in(node, value):
     """An engine.Node of the template's op and kind, holding the stacked value."""
     return engine.Node(node.id, node.op, node.args, node.attrs, node.src, value)
@@ -234,6 +263,12 @@ def _stack(jobs, template, out):
         elif kind == "reduce":
             moved = _moved(attrs, len(template[node.args[0]].shape))
             value = np.asarray(fn(*operands, **moved), dtype=out_dtype)
+        elif kind == "loss":
+            shape = _loss_shape(node, template)
+            ops = _aligned(operands, flags, [template[a] for a in node.args], len(shape))
+            value = np.asarray(
+                _reduced(fn(*ops, **{**attrs, "reduction": "none"}), attrs), dtype=out_dtype
+            )
         else:
             rows = _rows(fn, operands, flags, b, attrs)
             value = np.stack([np.asarray(v, dtype=out_dtype) for v in rows])
@@ -289,6 +324,12 @@ def _backward(template, out, values, stacked, b, dtype):
             elif kind == "reduce":
                 moved = _moved(attrs, len(arg.shape))
                 ga = _unbroadcast(np.asarray(rule(g, values[i], *vals, **moved)), b, arg)
+            elif kind == "loss":
+                shape = _loss_shape(node, template)
+                ops = _aligned(vals, flags, [template[x] for x in node.args], len(shape))
+                spread = _spread(g, attrs, shape)
+                got = rule(spread, values[i], *ops, **{**attrs, "reduction": "none"})
+                ga = _unbroadcast(np.asarray(got), b, arg)
             else:
                 rows = _rows(rule, [g, values[i], *vals], [True, True, *flags], b, attrs)
                 ga = np.stack(

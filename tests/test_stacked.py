@@ -159,6 +159,12 @@ BROADCASTING = [
     ("sum(tanh(A @ B) * (A @ v).sum())", {"A": (3, 4), "B": (4, 2), "v": (4,)}),
     ("sum(dot(u, v) * u)", {"u": (5,), "v": (5,)}),
     ("y = x * 2; y = y + x; sum(y * y)", {"x": (3,)}),
+    ("F.binary_cross_entropy_with_logits(z, t, reduction='sum')", {"z": (2, 3), "t": (2, 3)}),
+    ("sum(F.binary_cross_entropy_with_logits(z, t, reduction='none') * z)", {"z": (4,), "t": (4,)}),
+    ("F.binary_cross_entropy_with_logits(z, t, weight=w)", {"z": (2, 3), "t": (2, 3), "w": (3,)}),
+    ("F.binary_cross_entropy_with_logits(z, t, pos_weight=p)", {"z": (3,), "t": (3,), "p": (3,)}),
+    ("F.binary_cross_entropy_with_logits(z, t)", {"z": (), "t": ()}),
+    ("F.binary_cross_entropy_with_logits(z, t)", {"z": (0,), "t": (0,)}),
     ("sum(x - x) + mean(x)", {"x": (0,)}),  # empty: a sum of nothing, a mean of nothing
     ("sum(x)", {"x": ()}),
     ("x", {"x": ()}),  # the output is the input itself
@@ -168,8 +174,13 @@ BROADCASTING = [
 @pytest.mark.parametrize(("program", "shapes"), BROADCASTING)
 def test_broadcasting_and_shapes(groups, program, shapes):
     rng = np.random.default_rng(4)
+    wrt = [n for n in shapes if n not in ("w", "p")]  # (a loss's weights may not need grad)
     records = [
-        {"expr": program, "inputs": {n: rng.standard_normal(s).tolist() for n, s in shapes.items()}}
+        {
+            "expr": program,
+            "inputs": {n: rng.standard_normal(s).tolist() for n, s in shapes.items()},
+            "wrt": wrt,
+        }
         for _ in range(7)
     ]
     answers = same(records)

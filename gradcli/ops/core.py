@@ -224,7 +224,8 @@ class Op:
         # How a leading axis of records passes through it (gradcli.stacked, batch): None
         # (it cannot: such records are evaluated one at a time), "elementwise" (the forward
         # and rules broadcast over it), "reduce" (a reduction over dim=, the dims moved past
-        # it) or "rows" (called once per record, which is exact whatever the op).
+        # it), "loss" (elementwise with reduction='none', then each record's reduction, as
+        # ops.losses reduces) or "rows" (called once per record: exact whatever the op).
         self.stack = stack
 
     def names(self):
