@@ -507,6 +507,11 @@ def _arrays():
         special[[1, 5, 9]] = [np.nan, np.inf, -np.inf]
         out += [special, np.zeros((2, 0), dtype), np.array(-0.0, dtype), np.full(17, -0.0, dtype)]
         out.append(np.array([1e-4, np.nextafter(1e-4, 0), 1e15, np.nextafter(1e15, 0)] * 5, dtype))
+        small = (rng.uniform(1, 10, 60) * 10.0 ** rng.integers(-12, -3, 60)).astype(dtype)
+        out += [small, small[:1], small[1:3], -small[3:5], np.array([1e-5, 1e-9, 1e-10], dtype)]
+    narrow = rng.integers(0, 2**32, size=20000, dtype=np.uint64).astype(np.uint32)
+    narrow = narrow.view(np.float32)  # every float32 bit pattern alike, subnormals too
+    out.append(narrow[np.isfinite(narrow)])
     return out
 
 
@@ -519,6 +524,23 @@ def test_answer_lines_are_json_module_bytes(json_path):
         assert json_path.dumps(answer) == dumps(answer), (k, arr.dtype)
     nested = {"id": "a, b: c", "nodes": [{"value": arrays[0]}], "grad": {}, "v": [1.5, "nan"]}
     assert json_path.dumps(nested) == dumps(nested)
+
+
+def test_grad_answers_are_dumps(json_path):
+    """A stacked group's answers (the parts they share spelled once) are dumps' bytes."""
+    arrays = _arrays()
+    write = json_path.grad_answers("f(x, y)", "float32", [], "SumBackward0", ["x", "y", "z"])
+    for k, arr in enumerate(arrays):
+        for record_id in (k, f"r{k}", k + 0.5):
+            value = arr[(0,) * arr.ndim] if arr.size else arr
+            grads = [arr, None, value]
+            answer = {"id": record_id, "expr": "f(x, y)", "dtype": "float32", "value": value}
+            answer |= {
+                "shape": [],
+                "grad_fn": "SumBackward0",
+                "grad": dict(zip("xyz", grads, strict=True)),
+            }
+            assert write(record_id, value, grads) == json_path.dumps(answer)
 
 
 TRICKY_RECORDS = [
