@@ -803,6 +803,7 @@ def _parallel(reader, defaults, jobs, emit, output):
     held = [0]  # bytes of the records in ``order``
     idle_deaths = 0
     try:
+        _warm()
         workers += [_start(context, defaults) for _ in range(jobs)]
         while True:
             while order and (done := order[0].answer) is not None:
@@ -858,6 +859,14 @@ def _parallel(reader, defaults, jobs, emit, output):
     finally:
         for w in workers:
             w.stop()
+
+
+def _warm():
+    """What every worker needs loaded (numpy, gradcli's modules, the grammar), loaded once
+    here before the workers fork, not once in each of them."""
+    _Lazy.bind()
+    with contextlib.suppress(GradcliError):
+        _parse("x")  # (the parser's tables: a first parse loads them)
 
 
 def _start(context, defaults):
