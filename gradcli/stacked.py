@@ -270,8 +270,22 @@ def _stack(jobs, template, out):
                 _reduced(fn(*ops, **{**attrs, "reduction": "none"}), attrs), dtype=out_dtype
             )
         else:
-            rows = _rows(fn, operands, flags, b, attrs)
-            value = np.stack([np.asarray(v, dtype=out_dtype) for v in rows])
+
+            def exact(fn=fn, operands=operands, flags=flags, attrs=attrs, out_dtype=out_dtype):
+                rows = _rows(fn, operands, flags, b, attrs)
+                return np.stack([np.asarray(v, dtype=out_dtype) for v in rows])
+
+            fast = _BATCHED.get(node.op) if kind == "matmul" else None
+            if fast is None:
+                value = exact()
+            else:
+                key = (node.op, "forward", _shapes(node, template, operands, flags))
+                batched = fast[0]
+                value = _checked(
+                    key,
+                    exact,
+                    lambda: np.asarray(batched(*operands), out_dtype),  # noqa: B023 (at once)
+                )
         if value.shape != (b, *node.shape) or value.dtype != node.value.dtype:
             raise _Unstackable(node.op)
         values.append(value)
@@ -331,14 +345,83 @@ def _backward(template, out, values, stacked, b, dtype):
                 got = rule(spread, values[i], *ops, **{**attrs, "reduction": "none"})
                 ga = _unbroadcast(np.asarray(got), b, arg)
             else:
-                rows = _rows(rule, [g, values[i], *vals], [True, True, *flags], b, attrs)
-                ga = np.stack(
-                    [engine._unbroadcast(np.asarray(v), arg.shape, arg.value.dtype) for v in rows]
-                )
+
+                def exact(rule=rule, g=g, i=i, vals=vals, flags=flags, attrs=attrs, arg=arg):
+                    rows = _rows(rule, [g, values[i], *vals], [True, True, *flags], b, attrs)
+                    dt = arg.value.dtype
+                    return np.stack(
+                        [engine._unbroadcast(np.asarray(v), arg.shape, dt) for v in rows]
+                    )
+
+                fast = _BATCHED.get(node.op) if kind == "matmul" else None
+                if fast is None:
+                    ga = exact()
+                else:
+                    key = (node.op, k, _shapes(node, template, vals, flags))
+                    rule_k = fast[1][k]
+                    ga = _checked(
+                        key,
+                        exact,
+                        # (called at once, in this pass of the loop)
+                        lambda: _unbroadcast(np.asarray(rule_k(g, *vals)), b, arg),  # noqa: B023
+                    )
             if ga.shape != (b, *arg.shape):
                 raise _Unstackable(node.op)
             adj[a] = ga if adj[a] is None else adj[a] + ga
     return {n.name: adj[n.id] for n in template if n.op == "input" and n.requires_grad}
+
+
+# Matrix products on a stack of records, by numpy's stacked matmul: each record's product
+# is one BLAS call either way, but not necessarily the same call, so each is used only
+# once it gave the same bytes as one call per record (_checked), else one per record.
+def _matmul_vec(a, v):
+    return np.matmul(a, v[..., None])[..., 0]
+
+
+def _t(a):
+    return np.swapaxes(a, -1, -2)
+
+
+_BATCHED = {
+    "mv": (
+        _matmul_vec,
+        (lambda g, a, v: g[..., :, None] * v[..., None, :], lambda g, a, v: _matmul_vec(_t(a), g)),
+    ),
+    "mm": (
+        np.matmul,
+        (lambda g, a, m: np.matmul(g, _t(m)), lambda g, a, m: np.matmul(_t(a), g)),
+    ),
+}
+_VERIFIED: dict[tuple, bool] = {}  # (op, which pass, shapes) -> the stacked call is exact
+
+
+def _shapes(node, template, operands, flags):
+    """What the BLAS calls depend on: each operand's record shape, dtype and layout."""
+    return tuple(
+        (
+            template[a].shape,
+            getattr(o, "dtype", None),
+            getattr(o, "strides", None)[1:] if f else getattr(o, "strides", None),
+            f,
+        )
+        for a, o, f in zip(node.args, operands, flags, strict=True)
+    )
+
+
+def _checked(key, exact, fast):
+    """fast() where it has given exact()'s bytes for this key before; the first time both,
+    compared (a shape and layout whose stacked call differs stays on the exact path)."""
+    known = _VERIFIED.get(key)
+    if known:
+        return fast()
+    if known is False:
+        return exact()
+    want = exact()
+    got = fast()
+    _VERIFIED[key] = (
+        got.shape == want.shape and got.dtype == want.dtype and got.tobytes() == want.tobytes()
+    )
+    return want
 
 
 def _unbroadcast(g, b, arg):

@@ -303,3 +303,29 @@ def test_default_program_and_ids(groups):
     answers = same(lines, expr="mean(exp(x))")
     assert groups[0] == 5
     assert json.loads(answers[0][0])["id"] == "r0"
+
+
+def test_matrix_products_are_checked_before_they_are_stacked(groups, monkeypatch):
+    """numpy's stacked matmul is used for mv only once it gave the bytes of one call per
+    record; one that does not (here made to differ on purpose) stays one call per record."""
+    monkeypatch.setattr(stacked, "_VERIFIED", {})
+    rng = np.random.default_rng(9)
+    lines = [
+        {
+            "expr": "sum(tanh(W @ x + b))",
+            "inputs": {"W": vec(rng, 5, 3), "x": vec(rng, 3), "b": 0.5},
+        }
+        for _ in range(12)
+    ]
+    same(lines)
+    assert stacked._VERIFIED and all(stacked._VERIFIED.values())
+    same(lines)  # (now by the stacked call)
+    forward, rules = stacked._BATCHED["mv"]
+    monkeypatch.setattr(
+        stacked, "_BATCHED", {"mv": (lambda a, v: forward(a, v) * 1.0000001, rules)}
+    )
+    monkeypatch.setattr(stacked, "_VERIFIED", {})
+    same(lines)
+    assert False in stacked._VERIFIED.values()
+    same(lines)
+    assert groups[0] == 48

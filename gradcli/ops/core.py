@@ -225,7 +225,8 @@ class Op:
         # (it cannot: such records are evaluated one at a time), "elementwise" (the forward
         # and rules broadcast over it), "reduce" (a reduction over dim=, the dims moved past
         # it), "loss" (elementwise with reduction='none', then each record's reduction, as
-        # ops.losses reduces) or "rows" (called once per record: exact whatever the op).
+        # ops.losses reduces), "rows" (called once per record: exact whatever the op) or
+        # "matmul" (as rows, or numpy's stacked matmul once that has given the same bytes).
         self.stack = stack
 
     def names(self):
