@@ -3,7 +3,7 @@
 and the bytes written are the same: orjson is used only where its result is known to be
 json's (tests/test_batch.py compares the two paths).
 
-- Reading: orjson.loads where the line has no run of 19 or more digits (orjson makes an
+- Reading: orjson.loads where the line has no integer of 19 or more digits (orjson makes an
   integer past 64 bits a float, json keeps it an int); anything orjson refuses is read again
   by json, whose error message is the one the answer gives.
 - Writing: a float tensor without nan or inf is formatted by orjson: its shortest
@@ -43,7 +43,7 @@ _ORJSON_MAX = 1 << 20
 
 def load_record(raw: bytes, what: str = "record") -> dict[str, Any]:
     """A JSON object from one UTF-8 line, strictly (inputs.load_object's rules and errors)."""
-    if _orjson is not None and len(raw) <= _ORJSON_MAX and _LONG_RUN not in raw.translate(_NINES):
+    if _orjson is not None and len(raw) <= _ORJSON_MAX and not _long_integer(raw):
         try:
             obj = _orjson.loads(raw)
         except _orjson.JSONDecodeError:
@@ -56,6 +56,23 @@ def load_record(raw: bytes, what: str = "record") -> dict[str, Any]:
     except UnicodeDecodeError as e:
         raise InputError(f"line is not valid UTF-8 (byte {e.start})") from None
     return load_object(text, what)
+
+
+def _long_integer(raw: bytes) -> bool:
+    """Whether the line may hold an integer of 19 digits or more (orjson reads one past 64
+    bits as a float, json as an int): a run of 19 digits that is not a fraction (after a
+    '.') nor the whole part of a float (before '.', 'e' or 'E'). Such runs in floats are
+    common (0.0012345678901234567) and orjson reads them as json does."""
+    nines = raw.translate(_NINES)
+    at = nines.find(_LONG_RUN)
+    while at >= 0:
+        end = at + len(_LONG_RUN)
+        while end < len(nines) and nines[end] == 57:  # (57: the byte b"9")
+            end += 1
+        if not (at and raw[at - 1] == 46) and raw[end : end + 1] not in (b".", b"e", b"E"):
+            return True  # (46: the byte b".")
+        at = nines.find(_LONG_RUN, end)
+    return False
 
 
 def _array_value(obj):

@@ -594,8 +594,8 @@ def test_records_read_alike(json_path):
 
     rng = random.Random(8)
     numbers = []
-    for _ in range(3000):  # decimal numbers as records spell them, up to 18 digits
-        digits = "".join(rng.choice("0123456789") for _ in range(rng.randrange(1, 19)))
+    for _ in range(3000):  # decimal numbers as records spell them, up to 40 digits
+        digits = "".join(rng.choice("0123456789") for _ in range(rng.randrange(1, 41)))
         point = rng.randrange(len(digits) + 1)
         text = (digits[:point].lstrip("0") or "0") + (
             "." + digits[point:] if digits[point:] else ""
@@ -609,6 +609,25 @@ def test_records_read_alike(json_path):
     for raw in TRICKY_RECORDS + records:
         assert read(json_path.load_record, raw) == read(canonical, raw), raw[:60]
     assert all(read(canonical, raw)[0] == "ok" for raw in records)  # (numbers, not errors)
+
+
+@pytest.mark.parametrize(
+    ("raw", "long"),
+    [
+        (b'{"x": 0.0012345678901234567}', False),  # a fraction: orjson reads it as json does
+        (b'{"x": 1234567890123456789.5}', False),
+        (b'{"x": 1234567890123456789e3}', False),
+        (b'{"x": [1, 1234567890123456789]}', True),  # an integer past what orjson keeps
+        (b'{"x": -12345678901234567890, "y": 0.5}', True),
+        (b'{"x": 0.5, "y": 0.12345678901234567891, "id": 12345678901234567890}', True),
+        (b'{"x": "1234567890123456789"}', True),  # (in a string: json reads it, the same)
+        (b'{"x": 123456789012345678}', False),
+    ],
+)
+def test_which_lines_orjson_reads(raw, long):
+    from gradcli import jsonio
+
+    assert jsonio._long_integer(raw) is long
 
 
 def test_batch_output_is_the_same_with_and_without_orjson(monkeypatch):
