@@ -292,19 +292,15 @@ def _stack(jobs, template, out):
         stacked.append(True)
     grads = _backward(template, out, values, stacked, b, dtype)
     head = template[out]
-    job = jobs[0]
-    write = jsonio.grad_answers(
-        job.program.text,
-        values[out].dtype.name,
+    lines = jsonio.grad_lines(
+        [job.record_id for job in jobs],
+        jobs[0].program.text,
         list(head.shape),
         None if head.op == "input" else head.label,
-        job.wrt,
+        values[out],
+        {n: grads.get(n) for n in jobs[0].wrt},
     )
-    columns = [grads.get(n) for n in job.wrt]
-    answers = []
-    for r, job in enumerate(jobs):
-        row = [None if g is None else g[r, ...] for g in columns]
-        answers.append((job.index, (write(job.record_id, values[out][r, ...], row), True)))
+    answers = [(job.index, (line, True)) for job, line in zip(jobs, lines, strict=True)]
     return answers
 
 

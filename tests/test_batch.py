@@ -526,21 +526,32 @@ def test_answer_lines_are_json_module_bytes(json_path):
     assert json_path.dumps(nested) == dumps(nested)
 
 
-def test_grad_answers_are_dumps(json_path):
-    """A stacked group's answers (the parts they share spelled once) are dumps' bytes."""
-    arrays = _arrays()
-    write = json_path.grad_answers("f(x, y)", "float32", [], "SumBackward0", ["x", "y", "z"])
-    for k, arr in enumerate(arrays):
-        for record_id in (k, f"r{k}", k + 0.5):
-            value = arr[(0,) * arr.ndim] if arr.size else arr
-            grads = [arr, None, value]
-            answer = {"id": record_id, "expr": "f(x, y)", "dtype": "float32", "value": value}
-            answer |= {
-                "shape": [],
-                "grad_fn": "SumBackward0",
-                "grad": dict(zip("xyz", grads, strict=True)),
-            }
-            assert write(record_id, value, grads) == json_path.dumps(answer)
+def test_grad_lines_are_dumps(json_path):
+    """A stacked group's answers (shared parts spelled once, each stacked gradient written
+    by one orjson call and cut between records) are dumps' bytes, record by record."""
+    import numpy as np
+
+    rng = np.random.default_rng(12)
+    stacks = []
+    for dtype in ("float32", "float64"):
+        for shape in ((5, 3), (4, 2, 3), (3, 1, 1, 2), (1, 4), (6, 0), (2,), (3, 2, 0, 2)):
+            scale = 10.0 ** rng.integers(-12, 18, shape)
+            stacks.append((rng.standard_normal(shape) * scale).astype(dtype))
+        special = rng.standard_normal((4, 3)).astype(dtype)
+        special[2, 1] = np.nan
+        stacks += [special, np.full((3, 2), -0.0, dtype), np.array([[1e-5, 10.00001]] * 3, dtype)]
+    for k, g in enumerate(stacks):
+        b = g.shape[0]
+        ids = [k, f"r{k}", k + 0.5][:b] + list(range(max(0, b - 3)))
+        value = rng.standard_normal(b).astype(g.dtype)
+        value[0] = np.inf
+        grads = {"x": g, "y": None, "z": value}
+        got = json_path.grad_lines(ids, "f(x, y)", [], "SumBackward0", value, grads)
+        for r, record_id in enumerate(ids):
+            answer = {"id": record_id, "expr": "f(x, y)", "dtype": g.dtype.name}
+            answer |= {"value": value[r, ...], "shape": [], "grad_fn": "SumBackward0"}
+            answer["grad"] = {"x": g[r, ...], "y": None, "z": value[r, ...]}
+            assert got[r] == json_path.dumps(answer), (k, r)
 
 
 TRICKY_RECORDS = [
