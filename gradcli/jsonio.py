@@ -7,8 +7,8 @@ json's (tests/test_batch.py compares the two paths).
   integer past 64 bits a float, json keeps it an int); anything orjson refuses is read again
   by json, whose error message is the one the answer gives.
 - Writing: a float tensor without nan or inf is formatted by orjson: its shortest
-  round-trip digits are Python's repr's, and so is its notation for numbers in [1e-4, 1e15)
-  and 0; the few others are spelled again by repr, and ", " is put back between elements.
+  round-trip digits are Python's repr's, and so is its notation from 1e-4 up and for 0; the
+  numbers below 1e-4 are spelled by repr, and ", " is put back between elements.
   Everything else goes through the json module."""
 
 from __future__ import annotations
@@ -90,57 +90,33 @@ _FLOAT = float.__repr__  # (what json.dumps does with a finite float)
 
 def _array(value: np.ndarray) -> str:
     if _orjson is not None and value.dtype.kind == "f" and value.dtype.itemsize in (4, 8):
-        wide = np.ascontiguousarray(value, dtype=np.float64)  # float32 printed as Python does
-        text = _orjson.dumps(wide, option=_orjson.OPT_SERIALIZE_NUMPY)
-        if b"null" not in text:  # (nan and inf: json_value's strings)
-            if b"e" in text or b"0.0000" in text:
-                text = _respell(text)
+        text = _spelled(value)
+        if text is not None:
             return text.replace(b",", b", ").decode("ascii")
     return _plain(json_value(value))
 
 
-def _respell(text: bytes) -> bytes:
-    """orjson's notation is Python's for numbers in [1e-4, 1e15) and 0, and its digits are
-    always repr()'s (both the shortest that round-trip); the two places it spells them
-    otherwise are put as repr() does: a one-digit exponent (orjson's 1.5e-7 is 1.5e-07)
-    and numbers in [1e-5, 1e-4), which orjson writes 0.0000ddd (repr: d.dde-05); found
-    with bytes.find and put right with bytes.replace (no regular expression: one tried at
-    every digit costs more than json's own formatting)."""
-    if b"e-" in text:
-        for short, pairs in _EXPONENTS:
-            if short in text:
-                for old, new in pairs:
-                    text = text.replace(old, new)
-    if b"0.0000" in text:
-        text = _exponent_5(text)
-    return text
-
-
-# e-1 ... e-9 (positive exponents start at e+16); in an array each ends at ',' or ']'
-_EXPONENTS = [
-    (b"e-%d" % d, [(b"e-%d%s" % (d, end), b"e-0%d%s" % (d, end)) for end in (b",", b"]")])
-    for d in range(1, 10)
-]
-_DIGITS = frozenset(b"0123456789")
-
-
-def _exponent_5(text: bytes) -> bytes:
-    """Each 0.0000ddd that is a whole number (not the end of 10.00001) as d.dde-05."""
-    pieces, done = [], 0
-    at = text.find(b"0.0000")
-    while at >= 0:
-        if at and text[at - 1] in _DIGITS:
-            at = text.find(b"0.0000", at + 1)
-            continue
-        ends = [k for k in (text.find(b",", at), text.find(b"]", at)) if k >= 0]
-        end = min(ends) if ends else len(text)
-        digits = text[at + 6 : end]  # (the first is not 0: smaller numbers have an exponent)
-        pieces += [text[done:at], digits[:1], b"." if len(digits) > 1 else b"", digits[1:]]
-        pieces.append(b"e-05")
-        done = end
-        at = text.find(b"0.0000", end)
-    pieces.append(text[done:])
-    return b"".join(pieces)
+def _spelled(value: np.ndarray) -> bytes | None:
+    """A float tensor as json writes its tolist() (without the spaces), by orjson: None
+    where it holds nan or inf (json_value's strings). orjson's digits are always repr()'s
+    (both the shortest that round-trip) and so is its notation, except below 1e-4 (orjson's
+    1.5e-7 and 0.000015 are repr's 1.5e-07 and 1.5e-05): those numbers are written as nan
+    (null), and the nulls replaced by repr() of the numbers, in order."""
+    wide = np.ascontiguousarray(value, dtype=np.float64)  # float32 printed as Python does
+    if not np.isfinite(wide).all():
+        return None
+    small = np.abs(wide) < 1e-4
+    small &= wide != 0
+    if not small.any():
+        return _orjson.dumps(wide, option=_orjson.OPT_SERIALIZE_NUMPY)
+    numbers = wide[small].tolist()
+    wide = wide.copy()  # (ascontiguousarray may have given value itself)
+    wide[small] = np.nan
+    pieces = _orjson.dumps(wide, option=_orjson.OPT_SERIALIZE_NUMPY).split(b"null")
+    out = [pieces[0]]
+    for number, piece in zip(numbers, pieces[1:], strict=True):
+        out += [_FLOAT(number).encode(), piece]
+    return b"".join(out)
 
 
 def dumps(obj: Any) -> str:
@@ -230,12 +206,9 @@ def _rows(stacked: np.ndarray) -> list[str] | None:
         or stacked.dtype.itemsize not in (4, 8)
     ):
         return None
-    wide = np.ascontiguousarray(stacked, dtype=np.float64)
-    text = _orjson.dumps(wide, option=_orjson.OPT_SERIALIZE_NUMPY)
-    if b"null" in text:
+    text = _spelled(stacked)
+    if text is None:
         return None  # (nan or inf somewhere: each record on its own)
-    if b"e" in text or b"0.0000" in text:
-        text = _respell(text)
     opening, closing = b"[" * d, b"]" * d
     parts = text[1:-1].split(closing + b"," + opening)
     if len(parts) != stacked.shape[0]:
