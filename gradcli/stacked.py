@@ -4,11 +4,12 @@ costs one numpy call for the whole group instead of one per record.
 
 How the leading axis passes through an op is data on its row (Op.stack): "elementwise"
 (operands broadcast against each other with the axis in front), "reduce" (a reduction
-whose dims move one place right) or "rows" (the op called once per record). A program with
-an op without a rule, a random generator, a seed vector or a task other than grad is
-evaluated one record at a time, as is every record of a group whose stacked evaluation
-fails in any way: each answer is the one its record gives alone, byte for byte
-(tests/test_stacked.py compares them)."""
+whose dims move one place right), "loss" (elementwise, then each record's reduction),
+"matmul" (numpy's stacked matmul where it was checked to give the same bytes) or "rows"
+(the op called once per record). A program with an op without a rule, a random generator,
+a seed vector or a task other than grad is evaluated one record at a time, as is every
+record of a group whose stacked evaluation fails in any way: each answer is the one its
+record gives alone, byte for byte (tests/test_stacked.py compares them)."""
 
 from __future__ import annotations
 
