@@ -18,6 +18,11 @@ the CPU time of the process and its workers):
   jobs auto  gradcli batch (the default --jobs: every core for a file this size)
 and the goals printed with their ratios: --jobs 1 <= 1.5x the floor, the default --jobs on
 2 cores <= 0.6x --jobs 1.
+
+    python benchmarks/batch_floor.py --baseline /tmp/old   # also an older gradcli's source tree
+
+adds "old jobs 1" and "old jobs auto": the same runs of the gradcli package in that
+directory (e.g. `git archive COMMIT | tar -x -C /tmp/old`), interleaved with the others.
 """
 
 import argparse
@@ -181,6 +186,7 @@ def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("-n", type=int, default=10_000, help="records (default 10,000)")
     ap.add_argument("--reps", type=int, default=7, help="repetitions (default 7)")
+    ap.add_argument("--baseline", metavar="DIR", help="also time the gradcli source in DIR")
     args = ap.parse_args()
     gc = gradcli_cmd()
     with tempfile.TemporaryDirectory() as tmp:
@@ -197,6 +203,15 @@ def main():
         }
         if have("orjson"):
             cmds["orjson"] = [PY, "-c", FLOOR_ORJSON, path]
+        if args.baseline:
+            old = [
+                PY,
+                "-c",
+                f"import sys; sys.path.insert(0, {args.baseline!r}); "
+                "from gradcli.commands import main; sys.argv[0] = 'gradcli'; main()",
+            ]
+            cmds["old jobs 1"] = old + ["batch", "--jobs", "1", path]
+            cmds["old jobs auto"] = old + ["batch", path]
         times = {k: [] for k in cmds}
         cpu = {k: [] for k in cmds}
         for _ in range(args.reps):
@@ -216,7 +231,7 @@ def main():
     print()
     print("| run | wall | / floor | CPU | / floor |")
     print("|---|---|---|---|---|")
-    for k in ("floor", "orjson", "numpy", "jobs 1", "jobs auto"):
+    for k in ("floor", "orjson", "numpy", "jobs 1", "jobs auto", "old jobs 1", "old jobs auto"):
         if k in med:
             print(
                 f"| {k} | {med[k]:.3f} s | {med[k] / med['floor']:.2f} | {cpu_med[k]:.3f} s | "

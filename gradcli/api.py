@@ -213,9 +213,11 @@ class _LazyRng:
     it (making one costs more than evaluating a small record)."""
 
     def __init__(self, seed):
-        from .rng import check_seed
+        if seed is not None and not isinstance(seed, list):  # (batch's [seed, line]: checked)
+            from .rng import check_seed  # (not per record: an import statement costs)
 
-        self.seed = seed if seed is None or isinstance(seed, list) else check_seed(seed)
+            seed = check_seed(seed)
+        self.seed = seed
         self.rng = None
 
     def __getattr__(self, name):

@@ -112,14 +112,16 @@ class _Lazy:
     run: Callable[..., Any]
     dumps: Callable[[Any], str]
     load_record: Callable[[bytes], dict[str, Any]]
+    answer_many: Callable[..., list[tuple[str, bool]]]
     ready = False
 
     @classmethod
     def bind(cls) -> type[_Lazy]:
         if not cls.ready:
-            from . import api, jsonio
+            from . import api, jsonio, stacked
 
             cls.run, cls.dumps, cls.load_record = api.run, jsonio.dumps, jsonio.load_record
+            cls.answer_many = stacked.answer_many
             cls.ready = True
         return cls
 
@@ -699,8 +701,15 @@ def _serial(reader, defaults, emit, output):
     while not reader.eof:
         if reader.pollable:
             output.flush()  # about to wait for input: the answers so far go out now
-        for line_no, raw in reader.fill():
-            emit(*answer(line_no, raw, defaults), raw)
+        items = reader.fill()
+        for (_, raw), (text, ok) in zip(items, answers(items, defaults), strict=True):
+            emit(text, ok, raw)
+
+
+def answers(items: list[tuple[int, bytes | None]], defaults: Defaults) -> list[tuple[str, bool]]:
+    """answer() for each (line number, bytes), in order: records that share a program and
+    input shapes are evaluated together (gradcli.stacked), with the same answers."""
+    return _Lazy.bind().answer_many(items, defaults)
 
 
 class _Slot:
@@ -763,7 +772,7 @@ def _work(conn, parent_end, defaults, parent):
                 return
             if unit is None:
                 return
-            conn.send([answer(n, raw, defaults) for n, raw in unit])
+            conn.send(answers(unit, defaults))
             _settle()
 
 
@@ -794,6 +803,7 @@ def _parallel(reader, defaults, jobs, emit, output):
     held = [0]  # bytes of the records in ``order``
     idle_deaths = 0
     try:
+        _warm()
         workers += [_start(context, defaults) for _ in range(jobs)]
         while True:
             while order and (done := order[0].answer) is not None:
@@ -849,6 +859,14 @@ def _parallel(reader, defaults, jobs, emit, output):
     finally:
         for w in workers:
             w.stop()
+
+
+def _warm():
+    """What every worker needs loaded (numpy, gradcli's modules, the grammar), loaded once
+    here before the workers fork, not once in each of them."""
+    _Lazy.bind()
+    with contextlib.suppress(GradcliError):
+        _parse("x")  # (the parser's tables: a first parse loads them)
 
 
 def _start(context, defaults):

@@ -3,12 +3,12 @@
 and the bytes written are the same: orjson is used only where its result is known to be
 json's (tests/test_batch.py compares the two paths).
 
-- Reading: orjson.loads where the line has no run of 19 or more digits (orjson makes an
+- Reading: orjson.loads where the line has no integer of 19 or more digits (orjson makes an
   integer past 64 bits a float, json keeps it an int); anything orjson refuses is read again
   by json, whose error message is the one the answer gives.
 - Writing: a float tensor without nan or inf is formatted by orjson: its shortest
-  round-trip digits are Python's repr's, and so is its notation for numbers in [1e-4, 1e15)
-  and 0; the few others are spelled again by repr, and ", " is put back between elements.
+  round-trip digits are Python's repr's, and so is its notation from 1e-4 up and for 0; the
+  numbers below 1e-4 are spelled by repr, and ", " is put back between elements.
   Everything else goes through the json module."""
 
 from __future__ import annotations
@@ -43,7 +43,7 @@ _ORJSON_MAX = 1 << 20
 
 def load_record(raw: bytes, what: str = "record") -> dict[str, Any]:
     """A JSON object from one UTF-8 line, strictly (inputs.load_object's rules and errors)."""
-    if _orjson is not None and len(raw) <= _ORJSON_MAX and _LONG_RUN not in raw.translate(_NINES):
+    if _orjson is not None and len(raw) <= _ORJSON_MAX and not _long_integer(raw):
         try:
             obj = _orjson.loads(raw)
         except _orjson.JSONDecodeError:
@@ -56,6 +56,23 @@ def load_record(raw: bytes, what: str = "record") -> dict[str, Any]:
     except UnicodeDecodeError as e:
         raise InputError(f"line is not valid UTF-8 (byte {e.start})") from None
     return load_object(text, what)
+
+
+def _long_integer(raw: bytes) -> bool:
+    """Whether the line may hold an integer of 19 digits or more (orjson reads one past 64
+    bits as a float, json as an int): a run of 19 digits that is not a fraction (after a
+    '.') nor the whole part of a float (before '.', 'e' or 'E'). Such runs in floats are
+    common (0.0012345678901234567) and orjson reads them as json does."""
+    nines = raw.translate(_NINES)
+    at = nines.find(_LONG_RUN)
+    while at >= 0:
+        end = at + len(_LONG_RUN)
+        while end < len(nines) and nines[end] == 57:  # (57: the byte b"9")
+            end += 1
+        if not (at and raw[at - 1] == 46) and raw[end : end + 1] not in (b".", b"e", b"E"):
+            return True  # (46: the byte b".")
+        at = nines.find(_LONG_RUN, end)
+    return False
 
 
 def _array_value(obj):
@@ -73,35 +90,33 @@ _FLOAT = float.__repr__  # (what json.dumps does with a finite float)
 
 def _array(value: np.ndarray) -> str:
     if _orjson is not None and value.dtype.kind == "f" and value.dtype.itemsize in (4, 8):
-        wide = np.ascontiguousarray(value, dtype=np.float64)  # float32 printed as Python does
-        text = _orjson.dumps(wide, option=_orjson.OPT_SERIALIZE_NUMPY)
-        if b"null" not in text:  # (nan and inf: json_value's strings)
-            if b"e" in text or b"0.0000" in text:
-                text = _respell(text)
+        text = _spelled(value)
+        if text is not None:
             return text.replace(b",", b", ").decode("ascii")
     return _plain(json_value(value))
 
 
-def _respell(text: bytes) -> bytes:
-    """orjson's notation is Python's for numbers in [1e-4, 1e15) and 0; the others (with an
-    exponent, or 1e-5's 0.0000ddd) are spelled again as repr() spells the same number.
-    (bytes.find, not a regular expression: a pattern tried at every digit costs more than
-    json's own formatting.)"""
-    spans = set()
-    for needle in (b"e", b"0.0000"):
-        at = text.find(needle)
-        while at >= 0:
-            start = max(text.rfind(b",", 0, at), text.rfind(b"[", 0, at)) + 1
-            ends = [k for k in (text.find(b",", at), text.find(b"]", at)) if k >= 0]
-            end = min(ends) if ends else len(text)
-            spans.add((start, end))
-            at = text.find(needle, end)
-    pieces, done = [], 0
-    for start, end in sorted(spans):
-        pieces += [text[done:start], repr(float(text[start:end])).encode()]
-        done = end
-    pieces.append(text[done:])
-    return b"".join(pieces)
+def _spelled(value: np.ndarray) -> bytes | None:
+    """A float tensor as json writes its tolist() (without the spaces), by orjson: None
+    where it holds nan or inf (json_value's strings). orjson's digits are always repr()'s
+    (both the shortest that round-trip) and so is its notation, except below 1e-4 (orjson's
+    1.5e-7 and 0.000015 are repr's 1.5e-07 and 1.5e-05): those numbers are written as nan
+    (null), and the nulls replaced by repr() of the numbers, in order."""
+    wide = np.ascontiguousarray(value, dtype=np.float64)  # float32 printed as Python does
+    if not np.isfinite(wide).all():
+        return None
+    small = np.abs(wide) < 1e-4
+    small &= wide != 0
+    if not small.any():
+        return _orjson.dumps(wide, option=_orjson.OPT_SERIALIZE_NUMPY)
+    numbers = wide[small].tolist()
+    wide = wide.copy()  # (ascontiguousarray may have given value itself)
+    wide[small] = np.nan
+    pieces = _orjson.dumps(wide, option=_orjson.OPT_SERIALIZE_NUMPY).split(b"null")
+    out = [pieces[0]]
+    for number, piece in zip(numbers, pieces[1:], strict=True):
+        out += [_FLOAT(number).encode(), piece]
+    return b"".join(out)
 
 
 def dumps(obj: Any) -> str:
@@ -139,3 +154,69 @@ def _leaf(value: Any) -> str:
     elif kind is list and all(type(v) is int for v in value):  # a shape
         return "[" + ", ".join(map(int.__repr__, value)) + "]"
     return _plain(value)
+
+
+def grad_lines(
+    ids: list[Any],
+    expr: str,
+    shape: list[int],
+    grad_fn: str | None,
+    value: np.ndarray,
+    grads: dict[str, np.ndarray | None],
+) -> list[str]:
+    """The answers of a stacked group, record r's exactly dumps({"id": ids[r], "expr": expr,
+    "dtype": value.dtype.name, "value": value[r], "shape": shape, "grad_fn": grad_fn,
+    "grad": {name: g[r] or None}}): the parts the records share spelled once, and each
+    stacked gradient by one orjson call where it can be (_rows)."""
+    dtype = value.dtype.name
+    if _orjson is None:
+        return [
+            _plain(
+                {"id": record_id, "expr": expr, "dtype": dtype, "value": value[r, ...]}
+                | {"shape": shape, "grad_fn": grad_fn}
+                | {"grad": {n: None if g is None else g[r, ...] for n, g in grads.items()}}
+            )
+            for r, record_id in enumerate(ids)
+        ]
+    middle = f', "expr": {_quote(expr)}, "dtype": {_quote(dtype)}, "value": '
+    tail = f', "shape": {_leaf(shape)}, "grad_fn": {_leaf(grad_fn)}, "grad": {{'
+    columns = []
+    for name, g in grads.items():
+        texts = ["null"] * len(ids) if g is None else _rows(g)
+        if texts is None:
+            texts = [_leaf(g[r, ...]) for r in range(len(ids))]
+        columns.append([f"{_quote(name)}: {t}" for t in texts])
+    return [
+        f'{{"id": {_leaf(record_id)}{middle}{_leaf(value[r, ...])}{tail}'
+        + ", ".join([c[r] for c in columns])
+        + "}}"
+        for r, record_id in enumerate(ids)
+    ]
+
+
+def _rows(stacked: np.ndarray) -> list[str] | None:
+    """_leaf(stacked[r]) for every r, from one orjson call for the whole stack: its text
+    cut between records (where ']' * d + ',' + '[' * d meets, d the records' dims: inside
+    a record brackets nest less deep). None where _array would not use orjson's text."""
+    d = stacked.ndim - 1
+    if (
+        d < 1
+        or 0 in stacked.shape
+        or stacked.dtype.kind != "f"
+        or stacked.dtype.itemsize not in (4, 8)
+    ):
+        return None
+    text = _spelled(stacked)
+    if text is None:
+        return None  # (nan or inf somewhere: each record on its own)
+    opening, closing = b"[" * d, b"]" * d
+    parts = text[1:-1].split(closing + b"," + opening)
+    if len(parts) != stacked.shape[0]:
+        return None
+    if len(parts) == 1:
+        return [text[1:-1].replace(b",", b", ").decode("ascii")]
+    parts[0] += closing
+    parts[-1] = opening + parts[-1]
+    for k in range(1, len(parts) - 1):
+        parts[k] = opening + parts[k] + closing
+    return [p.replace(b",", b", ").decode("ascii") for p in parts]

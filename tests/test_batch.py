@@ -507,6 +507,11 @@ def _arrays():
         special[[1, 5, 9]] = [np.nan, np.inf, -np.inf]
         out += [special, np.zeros((2, 0), dtype), np.array(-0.0, dtype), np.full(17, -0.0, dtype)]
         out.append(np.array([1e-4, np.nextafter(1e-4, 0), 1e15, np.nextafter(1e15, 0)] * 5, dtype))
+        small = (rng.uniform(1, 10, 60) * 10.0 ** rng.integers(-12, -3, 60)).astype(dtype)
+        out += [small, small[:1], small[1:3], -small[3:5], np.array([1e-5, 1e-9, 1e-10], dtype)]
+    narrow = rng.integers(0, 2**32, size=20000, dtype=np.uint64).astype(np.uint32)
+    narrow = narrow.view(np.float32)  # every float32 bit pattern alike, subnormals too
+    out.append(narrow[np.isfinite(narrow)])
     return out
 
 
@@ -519,6 +524,34 @@ def test_answer_lines_are_json_module_bytes(json_path):
         assert json_path.dumps(answer) == dumps(answer), (k, arr.dtype)
     nested = {"id": "a, b: c", "nodes": [{"value": arrays[0]}], "grad": {}, "v": [1.5, "nan"]}
     assert json_path.dumps(nested) == dumps(nested)
+
+
+def test_grad_lines_are_dumps(json_path):
+    """A stacked group's answers (shared parts spelled once, each stacked gradient written
+    by one orjson call and cut between records) are dumps' bytes, record by record."""
+    import numpy as np
+
+    rng = np.random.default_rng(12)
+    stacks = []
+    for dtype in ("float32", "float64"):
+        for shape in ((5, 3), (4, 2, 3), (3, 1, 1, 2), (1, 4), (6, 0), (2,), (3, 2, 0, 2)):
+            scale = 10.0 ** rng.integers(-12, 18, shape)
+            stacks.append((rng.standard_normal(shape) * scale).astype(dtype))
+        special = rng.standard_normal((4, 3)).astype(dtype)
+        special[2, 1] = np.nan
+        stacks += [special, np.full((3, 2), -0.0, dtype), np.array([[1e-5, 10.00001]] * 3, dtype)]
+    for k, g in enumerate(stacks):
+        b = g.shape[0]
+        ids = [k, f"r{k}", k + 0.5][:b] + list(range(max(0, b - 3)))
+        value = rng.standard_normal(b).astype(g.dtype)
+        value[0] = np.inf
+        grads = {"x": g, "y": None, "z": value}
+        got = json_path.grad_lines(ids, "f(x, y)", [], "SumBackward0", value, grads)
+        for r, record_id in enumerate(ids):
+            answer = {"id": record_id, "expr": "f(x, y)", "dtype": g.dtype.name}
+            answer |= {"value": value[r, ...], "shape": [], "grad_fn": "SumBackward0"}
+            answer["grad"] = {"x": g[r, ...], "y": None, "z": value[r, ...]}
+            assert got[r] == json_path.dumps(answer), (k, r)
 
 
 TRICKY_RECORDS = [
@@ -572,8 +605,8 @@ def test_records_read_alike(json_path):
 
     rng = random.Random(8)
     numbers = []
-    for _ in range(3000):  # decimal numbers as records spell them, up to 18 digits
-        digits = "".join(rng.choice("0123456789") for _ in range(rng.randrange(1, 19)))
+    for _ in range(3000):  # decimal numbers as records spell them, up to 40 digits
+        digits = "".join(rng.choice("0123456789") for _ in range(rng.randrange(1, 41)))
         point = rng.randrange(len(digits) + 1)
         text = (digits[:point].lstrip("0") or "0") + (
             "." + digits[point:] if digits[point:] else ""
@@ -587,6 +620,25 @@ def test_records_read_alike(json_path):
     for raw in TRICKY_RECORDS + records:
         assert read(json_path.load_record, raw) == read(canonical, raw), raw[:60]
     assert all(read(canonical, raw)[0] == "ok" for raw in records)  # (numbers, not errors)
+
+
+@pytest.mark.parametrize(
+    ("raw", "long"),
+    [
+        (b'{"x": 0.0012345678901234567}', False),  # a fraction: orjson reads it as json does
+        (b'{"x": 1234567890123456789.5}', False),
+        (b'{"x": 1234567890123456789e3}', False),
+        (b'{"x": [1, 1234567890123456789]}', True),  # an integer past what orjson keeps
+        (b'{"x": -12345678901234567890, "y": 0.5}', True),
+        (b'{"x": 0.5, "y": 0.12345678901234567891, "id": 12345678901234567890}', True),
+        (b'{"x": "1234567890123456789"}', True),  # (in a string: json reads it, the same)
+        (b'{"x": 123456789012345678}', False),
+    ],
+)
+def test_which_lines_orjson_reads(raw, long):
+    from gradcli import jsonio
+
+    assert jsonio._long_integer(raw) is long
 
 
 def test_batch_output_is_the_same_with_and_without_orjson(monkeypatch):

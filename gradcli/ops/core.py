@@ -110,6 +110,7 @@ class Op:
         "integer",
         "bare",
         "random",
+        "stack",
     )
 
     def __init__(
@@ -150,6 +151,7 @@ class Op:
         integer=None,
         bare=True,
         random=False,
+        stack=None,
     ):
         self.name = name
         self.arity = arity  # number of tensor inputs, which come first
@@ -219,6 +221,13 @@ class Op:
         self.integer = integer
         self.bare = bare  # callable by its bare name (False: a Tensor method only, x.long())
         self.random = random  # draws from the run's generator (its forward takes generator=)
+        # How a leading axis of records passes through it (gradcli.stacked, batch): None
+        # (it cannot: such records are evaluated one at a time), "elementwise" (the forward
+        # and rules broadcast over it), "reduce" (a reduction over dim=, the dims moved past
+        # it), "loss" (elementwise with reduction='none', then each record's reduction, as
+        # ops.losses reduces), "rows" (called once per record: exact whatever the op) or
+        # "matmul" (as rows, or numpy's stacked matmul once that has given the same bytes).
+        self.stack = stack
 
     def names(self):
         """Every spelling that resolves to this op: bare names, qualified names and

@@ -37,6 +37,7 @@ def _unary(name, forward, grad, rule, domain=REAL, label=None, **spelling):
         _same,
         mirror=f"torch.{name}(a)",
         rule=rule,
+        stack="elementwise",
         examples=((f"{name}(a)", {"a": ((3,), domain)}), (f"{name}(A)", {"A": ((2, 2), domain)})),
         **spelling,
     )

@@ -509,6 +509,7 @@ ROWS = [
         "BinaryCrossEntropyWithLogitsBackward0",
         _weighted_shape,
         arity=2,
+        stack="loss",
         params={"weight": None, "reduction": "mean", "pos_weight": None},
         tensor_params=_LOGIT_WEIGHTS,
         public=False,

@@ -213,6 +213,7 @@ ROWS = [
         _reduce_shape,
         params={"dim": None, "keepdim": False, "dtype": None},
         saves="none",
+        stack="reduce",
         mirror="a.sum() / a.sum(dim, keepdim)",
         rule="∂Σa/∂aᵢ = 1",
         examples=(
@@ -235,6 +236,7 @@ ROWS = [
         _reduce_shape,
         params={"dim": None, "keepdim": False, "dtype": None},
         saves="none",
+        stack="reduce",
         mirror="a.mean() / a.mean(dim, keepdim)",
         rule="∂mean(a)/∂aᵢ = 1/n",
         examples=(
