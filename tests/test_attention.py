@@ -31,6 +31,10 @@ def _inputs():
         "kpm": np.array([[False, False, True], [False, False, False]]),
         "kp5": np.array([[False, True, False, False, True], [False] * 5]),
         "bm": np.array([[False, True, False], [False, False, True], [True, False, False]]),
+        "bk": rng.standard_normal((1, 1, E)),
+        "bv": rng.standard_normal((1, 1, E)),
+        "sk": rng.standard_normal((2 * N, 6, E // 2)),
+        "sv": rng.standard_normal((2 * N, 6, E // 2)),
     }
 
 
@@ -69,6 +73,21 @@ PROGRAMS = [
     "use_separate_proj_weight=True, q_proj_weight=Wq, k_proj_weight=Wk, v_proj_weight=Wv, "
     "need_weights=False)[0].sum()",
     f"{SELF.replace('0.0', '0.5')}, training=False)[0].sum()",
+    # a learnt key and value appended (bias_k, bias_v), a zero one (add_zero_attn), the masks
+    # padded for them; static keys and values in place of the projections
+    f"{MHA}(x, x, x, 4, 2, W, b, bk, bv, False, 0.0, Wo, bo)[0].sum()",
+    f"o, w = {MHA}(x, x, x, 4, 2, W, b, bk, bv, False, 0.0, Wo, bo, attn_mask=m, "
+    "key_padding_mask=kpm); o.sum() + (w * w).sum()",
+    f"{MHA}(x, x, x, 4, 2, W, b, None, None, True, 0.0, Wo, bo)[0].sum()",
+    f"{MHA}(x, x, x, 4, 2, W, b, bk, bv, True, 0.0, Wo, bo, attn_mask=bm, "
+    "key_padding_mask=kpm)[0].sum()",
+    f"{MHA}(x, x, x, 4, 2, W, b, bk, bv, True, 0.0, Wo, bo, attn_mask=m, "
+    "need_weights=False)[0].sum()",
+    f"{MHA}(x, y, y, 4, 2, W, b, None, None, False, 0.0, Wo, bo, static_k=sk, static_v=sv)"
+    "[0].sum()",
+    f"{MHA}(x, y, y, 4, 2, W, b, None, None, True, 0.0, Wo, bo, static_k=sk, static_v=sv, "
+    "need_weights=False)[0].sum()",
+    f"{MHA}(u, u, u, 4, 2, W, b, bk, bv, True, 0.0, Wo, bo)[0].sum()",
     f"{MHA}(query=x, key=x, value=x, embed_dim_to_check=4, num_heads=2, in_proj_weight=W, "
     "in_proj_bias=b, bias_k=None, bias_v=None, add_zero_attn=False, dropout_p=0.0, "
     "out_proj_weight=Wo, out_proj_bias=bo)[0].sum()",
@@ -205,6 +224,21 @@ ERRORS = [
         "The shape of the 3D attn_mask is torch.Size([4, 3, 5]), but should be (4, 3, 3).",
     ),
     (f"{SELF}, is_causal=True)", "Need attn_mask if specifying the is_causal hint"),
+    (
+        f"{MHA}(x, x, x, 4, 2, W, b, bk, None, False, 0.0, Wo, bo)",
+        "bias_k is set but bias_v is None",
+    ),
+    (
+        f"{MHA}(x, x, x, 4, 2, W, b, None, bv, False, 0.0, Wo, bo)",
+        "bias_v is set but bias_k is None",
+    ),
+    (
+        f"{MHA}(x, x, x, 4, 2, W, b, bk, bv, False, 0.0, Wo, bo, static_k=sk)",
+        "bias cannot be added to static key.",
+    ),
+    (f"{SELF}, static_k=sk[:2])", "expecting static_k.size(0) of 4, but got 2"),
+    (f"{SELF}, static_v=x)", "expecting static_v.size(0) of 4, but got 3"),
+    (f"{CROSS}, key_padding_mask=kpm)", "Expected key_padded_mask.shape[1] to be 5, but got 3"),
     (f"{SELF}, key_padding_mask=kpm[0])", "expected `key_padding_mask` to be `None` or 2-D"),
 ]
 
@@ -226,9 +260,6 @@ def test_multi_head_attention_errors_are_pytorchs(torch, program, message):
     "program,message",
     [
         (f"{MHA}(x, x, x, 4, 2, W, b, None, None, False, 0.1, Wo, bo)[0]", "dropout_p > 0"),
-        (f"{MHA}(x, x, x, 4, 2, W, b, b, b, False, 0.0, Wo, bo)[0]", "bias_k is not supported"),
-        (f"{MHA}(x, x, x, 4, 2, W, b, None, None, True, 0.0, Wo, bo)[0]", "add_zero_attn=True"),
-        (f"{SELF}, static_k=x)[0]", "static_k is not supported"),
         (f"{SELF}, need_weights=False)[1]", "returns None for the attention weights"),
         (f"{MHA}(x, x, x, 4, 2.5, W, b, None, None, False, 0.0, Wo, bo)[0]", "num_heads must be"),
     ],

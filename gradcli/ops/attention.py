@@ -9,6 +9,7 @@ from ..errors import EvaluationError, ShapeError
 from .core import REQUIRED, Op, fmt_shape, lazy_numpy
 from .nn import scalar
 from .results import TUPLES, Results
+from .shape import _cat_grads, _cat_shape
 
 np = lazy_numpy(globals())
 
@@ -181,15 +182,6 @@ def _mha_lower(emit, node, args, attrs):
             "gradcli does not do here",
             hint="use dropout_p=0.0 or training=False",
         )
-    for k in ("bias_k", "bias_v", "static_k", "static_v"):
-        if t[k] is not None:
-            raise EvaluationError(
-                f"{_NAME}(): {k} is not supported yet",
-                hint="leave it None; write the attention out with F.linear and "
-                "F.scaled_dot_product_attention to add it yourself",
-            )
-    if a["add_zero_attn"]:
-        raise EvaluationError(f"{_NAME}(): add_zero_attn=True is not supported yet")
     sq, sk, sv = (node(x).shape for x in (query, key, value))
     batched = _shape_check(node, sq, sk, sv, t, heads)
     if not batched:
@@ -259,19 +251,34 @@ def _mha_lower(emit, node, args, attrs):
                 )
         else:
             raise EvaluationError(f"attn_mask's dimension {len(shape)} is not supported")
+    bias_k, bias_v = t["bias_k"], t["bias_v"]
+    if bias_k is not None and bias_v is not None:  # one more key and value, for every batch
+        for name in ("static_k", "static_v"):
+            if t[name] is not None:
+                raise EvaluationError(f"bias cannot be added to {_STATIC[name]}.")
+        k = emit("mha_cat", (k, _call(emit, node, "repeat", bias_k, sizes=(1, bsz, 1))), {"dim": 0})
+        v = emit("mha_cat", (v, _call(emit, node, "repeat", bias_v, sizes=(1, bsz, 1))), {"dim": 0})
+        attn_mask, kpm = _pad_masks(emit, node, attn_mask, kpm)
+    elif bias_k is not None or bias_v is not None:
+        given, missing = ("bias_k", "bias_v") if bias_k is not None else ("bias_v", "bias_k")
+        raise EvaluationError(f"{given} is set but {missing} is None")
     q = _call(emit, node, "view", q, shape=(tgt, bsz * heads, head))
     q = _call(emit, node, "transpose", q, dim0=0, dim1=1)
-    k = _call(emit, node, "view", k, shape=(node(k).shape[0], bsz * heads, head))
-    k = _call(emit, node, "transpose", k, dim0=0, dim1=1)
-    v = _call(emit, node, "view", v, shape=(node(v).shape[0], bsz * heads, head))
-    v = _call(emit, node, "transpose", v, dim0=0, dim1=1)
+    k = _heads(emit, node, k, t["static_k"], bsz * heads, head, "static_k")
+    v = _heads(emit, node, v, t["static_v"], bsz * heads, head, "static_v")
+    if a["add_zero_attn"]:  # and one more of zeros
+        zeros = {"size": (bsz * heads, 1, head), "dtype": None}
+        k = emit("mha_cat", (k, emit("zeros", (), zeros)), {"dim": 1})
+        v = emit("mha_cat", (v, emit("zeros", (), zeros)), {"dim": 1})
+        attn_mask, kpm = _pad_masks(emit, node, attn_mask, kpm)
     src = node(k).shape[1]
     if kpm is not None:
-        if node(kpm).shape != (bsz, src):
-            raise EvaluationError(
-                f"expecting key_padding_mask shape of {(bsz, src)}, but got "
-                f"{_size(node(kpm).shape)}"
-            )
+        for d, want in enumerate((bsz, src)):
+            if node(kpm).shape[d] != want:
+                raise EvaluationError(
+                    f"Expected key_padded_mask.shape[{d}] to be {want}, but got "
+                    f"{node(kpm).shape[d]}"
+                )
         kpm = _call(emit, node, "view", kpm, shape=(bsz, 1, 1, src))
         kpm = _call(emit, node, "expand", kpm, size=(-1, heads, -1, -1))
         kpm = _call(emit, node, "reshape", kpm, shape=(bsz * heads, 1, src))
@@ -338,6 +345,31 @@ def _mha_lower(emit, node, args, attrs):
         )
 
     return Results("tuple", [lambda: out, no_weights])
+
+
+_STATIC = {"static_k": "static key", "static_v": "static value"}
+
+
+def _pad_masks(emit, node, attn_mask, kpm):
+    """F.pad(mask, (0, 1)) of each mask given: a column for the key added."""
+    return [
+        None if m is None else _call(emit, node, "pad", m, pad=(0, 1)) for m in (attn_mask, kpm)
+    ]
+
+
+def _heads(emit, node, x, static, rows, head, name):
+    """k or v as (N·H, S, head_dim): the projection's view and transpose, or static_k/v."""
+    if static is None:
+        x = _call(emit, node, "view", x, shape=(node(x).shape[0], rows, head))
+        return _call(emit, node, "transpose", x, dim0=0, dim1=1)
+    shape = node(static).shape
+    for d, want in ((0, rows), (2, head)):
+        if len(shape) != 3 or shape[d] != want:
+            raise EvaluationError(
+                f"expecting {name}.size({d}) of {want}, but got "
+                f"{shape[d] if len(shape) > d else shape}"
+            )
+    return static
 
 
 def _size(shape):
@@ -417,5 +449,15 @@ ROWS = [
         namespaces=("torch.nn.functional",),
         methods=(),
         inputs=("query", "key", "value"),
+    ),
+    Op(  # torch.cat of two 3-D tensors: PyTorch's result is contiguous whatever theirs are
+        "mha_cat",
+        lambda a, b, dim: np.ascontiguousarray(np.concatenate((a, b), axis=dim)),
+        _cat_grads,
+        "CatBackward0",
+        _cat_shape,
+        params={"dim": 0},
+        saves="none",
+        public=False,
     ),
 ]
