@@ -261,6 +261,7 @@ def test_multi_head_attention_errors_are_pytorchs(torch, program, message):
     [
         (f"{MHA}(x, x, x, 4, 2, W, b, None, None, False, 0.1, Wo, bo)[0]", "dropout_p > 0"),
         (f"{SELF}, need_weights=False)[1]", "returns None for the attention weights"),
+        (f"{MHA}(x, x, x, 4, 0, W, b, None, None, False, 0.0, Wo, bo)[0]", "must be positive"),
         (f"{MHA}(x, x, x, 4, 2.5, W, b, None, None, False, 0.0, Wo, bo)[0]", "num_heads must be"),
     ],
 )

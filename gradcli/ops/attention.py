@@ -166,6 +166,8 @@ def _mha_lower(emit, node, args, attrs):
             raise EvaluationError(f"{_NAME}(): {k} must be a tensor or None, got {a[k]!r}")
     query, key, value = args[:3]
     heads = _whole(a["num_heads"], "num_heads")
+    if heads <= 0:  # (PyTorch's Python divides by it: ZeroDivisionError, or a shape error)
+        raise EvaluationError(f"{_NAME}(): num_heads must be positive, got {heads}")
     embed_check = _whole(a["embed_dim_to_check"], "embed_dim_to_check")
     for k in ("add_zero_attn", "training", "need_weights", "use_separate_proj_weight"):
         _flag(a[k], k)
