@@ -444,6 +444,9 @@ ROWS = [
         tensor_params=_TENSORS,
         free=tuple(k for k, v in _PARAMS.items() if v is REQUIRED),
         lower=_mha_lower,
+        call=f"{_NAME}(query, key, value, embed_dim_to_check, num_heads, in_proj_weight, "
+        "in_proj_bias, bias_k, bias_v, add_zero_attn, dropout_p, out_proj_weight, out_proj_bias, "
+        "...)",
         mirror="F.multi_head_attention_forward(query, key, value, embed_dim_to_check, "
         "num_heads, in_proj_weight, in_proj_bias, bias_k, bias_v, add_zero_attn, dropout_p, "
         "out_proj_weight, out_proj_bias, ...)",
