@@ -237,6 +237,12 @@ ERRORS = [
         "bias cannot be added to static key.",
     ),
     (f"{SELF}, static_k=sk[:2])", "expecting static_k.size(0) of 4, but got 2"),
+    (
+        f"{MHA}(x, y, y, 4, 2, None, b, None, None, False, 0.0, Wo, bo, "
+        "use_separate_proj_weight=True, q_proj_weight=Wq, k_proj_weight=Wk[:, :3], "
+        "v_proj_weight=Wv)",
+        "expecting key weights shape of (4, 4), but got torch.Size([4, 3])",
+    ),
     (f"{SELF}, static_v=x)", "expecting static_v.size(0) of 4, but got 3"),
     (f"{CROSS}, key_padding_mask=kpm)", "Expected key_padded_mask.shape[1] to be 5, but got 3"),
     (f"{SELF}, key_padding_mask=kpm[0])", "expected `key_padding_mask` to be `None` or 2-D"),

@@ -6,7 +6,7 @@ values, gradients and grad_fn labels are the ones those rows give PyTorch's call
 import math
 
 from ..errors import EvaluationError, ShapeError
-from .core import REQUIRED, Op, fmt_shape, lazy_numpy
+from .core import REQUIRED, Op, lazy_numpy
 from .nn import scalar
 from .results import TUPLES, Results
 from .shape import _cat_grads, _cat_shape
@@ -145,11 +145,7 @@ def _in_projection(emit, node, q, k, v, weights, b, embed):
         sw, sx = node(w).shape, node(x).shape
         want = (embed, sx[-1])
         if sw != want:
-            raise ShapeError(
-                f"expecting {what} weights shape of {want}, but got {fmt_shape(sw)}".replace(
-                    "[", "torch.Size(["
-                ).replace("]", "])")
-            )
+            raise ShapeError(f"expecting {what} weights shape of {want}, but got {_size(sw)}")
     bs = None if b is None else _call(emit, node, "chunk", b, chunks=3.0)
     return [
         _call(emit, node, "linear", x, w, bias=bs and bs.item(i))
