@@ -204,6 +204,7 @@ NOT_THE_SAME = {
     "torch.kl_div": "reduction is an integer enum there (F.kl_div takes the string)",
     "torch.instance_norm": "weight and bias come before the running statistics; cudnn_enabled",
     "torch.embedding": "the weight comes before the indices (F.embedding's are reversed)",
+    "torch.ctc_loss": "reduction is an integer enum there (F.ctc_loss takes the string)",
 }
 # torch.long, torch.float, ...: dtypes there, the Tensor methods x.long(), x.float() here
 NOT_THE_SAME |= {
@@ -241,9 +242,14 @@ def test_every_spelling_is_pytorchs_and_none_is_missing():
     "program,cls,fragment,hint",
     [
         ("torch.fft.fft(x)", gradcli.UnknownNameError, "torch.fft.fft is not supported", "ops"),
-        ("F.ctc_loss(x)", gradcli.UnknownNameError, "F.ctc_loss is not supported", "ops"),
+        (
+            "F.fractional_max_pool2d(x)",
+            gradcli.UnknownNameError,
+            "F.fractional_max_pool2d is not supported",
+            "ops",
+        ),
         ("torch.nn.Linear(x)", gradcli.UnknownNameError, "torch.nn.Linear is not supported", ""),
-        ("ctc_loss(x)", gradcli.UnknownNameError, "ctc_loss() is not supported", ""),
+        ("stft(x)", gradcli.UnknownNameError, "stft() is not supported", ""),
         ("x.index_add(0)", gradcli.UnknownNameError, "Tensor.index_add is not supported", ""),
         ("x.mT", gradcli.UnknownNameError, "Tensor.mT is not supported", ""),
         ("torch.qqq(x)", gradcli.UnknownNameError, "unknown function 'torch.qqq'", "ops"),

@@ -21,6 +21,7 @@ import math
 
 from . import (
     arithmetic,
+    attention,
     conv,
     creation,
     elementwise,
@@ -54,6 +55,7 @@ TABLE = [
     *nn.ROWS,
     *losses.ROWS,
     *conv.ROWS,
+    *attention.ROWS,
     *creation.ROWS,
 ]
 

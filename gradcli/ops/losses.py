@@ -6,6 +6,7 @@ from ..errors import EvaluationError, ShapeError
 from .core import (
     P3,
     REAL,
+    REQUIRED,
     M,
     Op,
     V,
@@ -1413,6 +1414,342 @@ ROWS += [
         _multilabel_shape,
         arity=2,
         params={"reduction": "mean"},
+        public=False,
+    ),
+]
+
+
+# ---- connectionist temporal classification ------------------------------------------------
+# ATen's LossCTC.cpp, vectorised over the batch: the alpha recursion in log space over the
+# extended targets l' = (blank, l1, blank, l2, ..., blank), one step per time frame; the
+# backward runs the beta recursion and collects exp(α + β) per class (Graves et al. 2006,
+# eq. 16). Every branch is taken on real parts, so both run on dual numbers too.
+
+_NEG = -math.inf
+_CTC_CHECK = " (while checking arguments for ctc_loss_allocate_outputs)"
+
+
+def _ctc_lengths(value, name, batch):
+    """input_lengths / target_lengths, a tensor or a tuple of integers, as int64 (N,)."""
+    a = _re(np.asarray(value))
+    if a.ndim > 1:
+        raise EvaluationError(
+            f"ctc_loss(): {name} must be a 1-D tensor or a tuple of integers, got a tensor of "
+            f"shape {fmt_shape(a.shape)}"
+        )
+    if a.dtype.kind == "f" and not np.all(np.isfinite(a) & (a == np.round(a))):
+        raise EvaluationError(f"ctc_loss(): {name} must be integral, got {a.tolist()}")
+    a = a.reshape(-1).astype(np.int64)
+    if a.size != batch:
+        raise EvaluationError(f"{name} must be of size batch_size")
+    return a
+
+
+def _ctc_inputs(lp, tg, extra, input_lengths, target_lengths, blank):
+    """ATen's checks, then (targets padded to (N, S), input lengths, target lengths)."""
+    steps, batch, classes = lp.shape
+    rest = list(extra)
+    il = input_lengths if input_lengths is not True else rest.pop(0)
+    tl = target_lengths if target_lengths is not True else rest.pop(0)
+    if lp.size == 0:
+        raise EvaluationError("log_probs tensor must not be empty")
+    if not 0 <= blank < classes:
+        raise EvaluationError("blank must be in label range")
+    il = _ctc_lengths(il, "input_lengths", batch)
+    tl = _ctc_lengths(tl, "target_lengths", batch)
+    t = _re(np.asarray(tg))
+    if t.dtype.kind == "f" and not np.all(np.isfinite(t)):
+        raise EvaluationError("ctc_loss(): targets must be finite class indices")
+    t = t.astype(np.int64)  # (PyTorch's targets.to(kLong): a float index is truncated)
+    if np.any(tl < 0):
+        raise EvaluationError(
+            f"Expected target_lengths to have value at least 0, but got value "
+            f"{tl[tl < 0][0]}{_CTC_CHECK}"
+        )
+    width = int(tl.max(initial=0))
+    if t.ndim == 1:  # concatenated targets
+        if t.shape[0] != tl.sum():
+            raise EvaluationError(
+                f"Expected tensor to have size {tl.sum()} at dimension 0, but got size "
+                f"{t.shape[0]} for argument #2 'targets'{_CTC_CHECK}"
+            )
+        starts = np.cumsum(tl) - tl
+        pos = np.minimum(starts[:, None] + np.arange(width), max(t.shape[0] - 1, 0))
+        padded = t[pos] if t.size else np.zeros((batch, width), np.int64)
+    else:
+        if t.shape[0] != batch:
+            raise EvaluationError(
+                f"Expected tensor to have size {batch} at dimension 0, but got size "
+                f"{t.shape[0]} for argument #2 'targets'{_CTC_CHECK}"
+            )
+        if t.shape[1] < width:
+            raise EvaluationError(
+                f"Expected tensor to have size at least {width} at dimension 1, but got size "
+                f"{t.shape[1]} for argument #2 'targets'{_CTC_CHECK}"
+            )
+        padded = t
+    for bad, word in ((il < 0, "at least 0"), (il > steps, f"at most {steps}")):
+        if np.any(bad):
+            raise EvaluationError(
+                f"Expected input_lengths to have value {word}, but got value {il[bad][0]}"
+                f"{_CTC_CHECK}"
+            )
+    used = np.arange(padded.shape[1]) < tl[:, None]
+    padded = np.where(used, padded, blank)  # (the padding is never read)
+    wrong = used & ((padded < 0) | (padded >= classes))
+    if np.any(wrong):
+        raise EvaluationError(
+            f"ctc_loss(): target {padded[wrong][0]} is out of range: targets are class "
+            f"indices in [0, {classes})",
+            hint="PyTorch does not check this and reads past the end of log_probs",
+        )
+    return padded, il, tl
+
+
+def _lse3(a1, a2, a3):
+    """log(e^a1 + e^a2 + e^a3) as ATen computes it: shifted by the largest (0 if all -inf)."""
+    m = np.maximum(np.maximum(_re(a1), _re(a2)), _re(a3))
+    m = np.where(m == _NEG, 0.0, m)
+    return np.log(np.exp(a1 - m) + np.exp(a2 - m) + np.exp(a3 - m)) + m
+
+
+def _shift(a, k):
+    """a[:, s - k] (k > 0) or a[:, s + |k|] (k < 0), -inf where it falls outside."""
+    out = np.full_like(a, _NEG)
+    if k > 0:
+        out[:, k:] = a[:, :-k]
+    else:
+        out[:, :k] = a[:, -k:]
+    return out
+
+
+class _Lattice:
+    """The extended targets of a batch and their log-probabilities at every frame."""
+
+    def __init__(self, lp, padded, il, tl, blank):
+        steps, batch, _ = lp.shape
+        width = 2 * padded.shape[1] + 1
+        self.ext = np.full((batch, width), blank, np.int64)
+        self.ext[:, 1::2] = padded
+        s = np.arange(width)
+        self.states = s <= 2 * tl[:, None]  # (N, L)
+        self.skip = np.zeros((batch, width), bool)  # l'[s] != l'[s - 2]: a label may skip
+        self.skip[:, 2:] = self.ext[:, 2:] != self.ext[:, :-2]
+        self.emit = np.take_along_axis(lp, np.broadcast_to(self.ext, (steps, batch, width)), 2)
+        self.il, self.tl, self.s = il, tl, s
+
+    def alpha(self):
+        e, steps = self.emit, self.emit.shape[0]
+        alpha = np.full(e.shape, _NEG, dtype=e.dtype)
+        alpha[0, :, 0] = e[0, :, 0]
+        if e.shape[2] > 1:
+            alpha[0, :, 1] = np.where(self.tl > 0, e[0, :, 1], _NEG)
+        for t in range(1, steps):
+            prev = alpha[t - 1]
+            la3 = np.where(self.skip, _shift(prev, 2), _NEG)
+            alpha[t] = np.where(self.states, _lse3(prev, _shift(prev, 1), la3) + e[t], _NEG)
+        return alpha
+
+    def nll(self, alpha):
+        batch = np.arange(alpha.shape[1])
+        last = alpha[np.maximum(self.il - 1, 0), batch]  # (N, L)
+        l1 = last[batch, 2 * self.tl]
+        l2 = np.where(self.tl > 0, last[batch, np.maximum(2 * self.tl - 1, 0)], _NEG)
+        m = np.maximum(_re(l1), _re(l2))
+        m = np.where(m == _NEG, 0.0, m)
+        both = np.log(np.exp(l1 - m) + np.exp(l2 - m)) + m
+        ll = np.where(self.tl == 0, l1, both)
+        return -np.where(self.il == 0, np.where(self.tl == 0, 0.0, _NEG), ll)
+
+    def beta(self):
+        e, steps = self.emit, self.emit.shape[0]
+        beta = np.full(e.shape, _NEG, dtype=e.dtype)
+        batch = np.arange(e.shape[1])
+        two = 2 * self.tl
+        s = self.s
+        lb2 = s < two[:, None]
+        lb3 = (s < two[:, None] - 1) & _shift(self.skip, -2)
+        for t in range(steps - 1, -1, -1):
+            row = np.full(e.shape[1:], _NEG, dtype=e.dtype)
+            if t + 1 < steps:
+                nxt = beta[t + 1]
+                b2 = np.where(lb2, _shift(nxt, -1), _NEG)
+                b3 = np.where(lb3, _shift(nxt, -2), _NEG)
+                inner = (t < self.il - 1)[:, None] & self.states
+                row = np.where(inner, _lse3(nxt, b2, b3) + e[t], _NEG)
+            start = batch[self.il - 1 == t]
+            row[start, two[start]] = e[t, start, two[start]]
+            start = start[self.tl[start] > 0]
+            row[start, two[start] - 1] = e[t, start, two[start] - 1]
+            beta[t] = row
+        return beta
+
+
+def _ctc(lp, tg, *extra, input_lengths=None, target_lengths=None, blank=0, zero_infinity=False):
+    padded, il, tl = _ctc_inputs(lp, tg, extra, input_lengths, target_lengths, blank)
+    lattice = _Lattice(lp, padded, il, tl, blank)
+    return lattice.nll(lattice.alpha())
+
+
+def _ctc_grad(
+    g, o, lp, tg, *extra, input_lengths=None, target_lengths=None, blank=0, zero_infinity=False
+):
+    """ATen's ctc_loss_backward: (exp(lp) - exp(log Σ_{s: l'[s] = c} α β + nll - lp)) · g for
+    frames t < input_length, 0 after them and, with zero_infinity, for infinite losses. It
+    does not assume log_probs normalised (the exp(lp) term), as ATen does not."""
+    padded, il, tl = _ctc_inputs(lp, tg, extra, input_lengths, target_lengths, blank)
+    lattice = _Lattice(lp, padded, il, tl, blank)
+    alpha = lattice.alpha()
+    nll = lattice.nll(alpha)
+    ab = alpha + lattice.beta()
+    steps, batch, _ = lp.shape
+    frames = np.arange(steps)[:, None] < il  # (T, N)
+    ab = np.where(frames[:, :, None] & lattice.states, ab, _NEG)
+    # ATen assigns (not adds) the last frame's two end states: a target equal to blank
+    # there overwrites the blank's share
+    n = np.arange(batch)
+    over = n[(il > 0) & (tl > 0)]
+    over = over[lattice.ext[over, 2 * tl[over] - 1] == blank]
+    ab[il[over] - 1, over, 2 * tl[over]] = _NEG
+    where = (np.arange(steps)[:, None, None], n[None, :, None], lattice.ext[None])
+    where = tuple(np.broadcast_to(w, ab.shape) for w in where)
+    top = np.full(lp.shape, _NEG, dtype=_re(ab).dtype)
+    np.maximum.at(top, where, _re(ab))
+    top = np.where(top == _NEG, 0.0, top)
+    total = np.zeros(lp.shape, dtype=ab.dtype)
+    np.add.at(total, where, np.exp(ab - top[where]))
+    collected = np.log(total) + top
+    g = np.broadcast_to(g, nll.shape)
+    grad = (np.exp(lp) - np.exp(collected + nll[None, :, None] - lp)) * g[None, :, None]
+    keep = frames
+    if zero_infinity:
+        keep = keep & (_re(nll) != math.inf)
+    return np.where(keep[:, :, None], grad, 0.0)
+
+
+def _ctc_shape(shapes, attrs):
+    lp, tg = shapes[:2]
+    if len(tg) not in (1, 2):
+        raise ShapeError(
+            f"Expected 1 to 2 dimensions, but got {len(tg)}-dimensional tensor for argument "
+            f"#2 'targets'{_CTC_CHECK}"
+        )
+    return lp[1:2]
+
+
+def _ctc_lengths_of(extra, attrs):
+    """The target lengths, clamped at 1, as the mean divides by them."""
+    tl = attrs["target_lengths"] if attrs["target_lengths"] is not True else extra[-1]
+    return np.maximum(_re(np.asarray(tl)).reshape(-1).astype(np.int64), 1)
+
+
+def _ctc_lower(emit, node, args, attrs):
+    """What F.ctc_loss records: [UnsqueezeBackward0 for one unbatched sequence,]
+    CtcLossBackward0 (the per-sequence losses), [WhereBackward0 with zero_infinity,] then
+    DivBackward0 by the target lengths and MeanBackward0, SumBackward0, or [for one
+    unbatched sequence] SqueezeBackward1."""
+    reduction = check_reduction(attrs.get("reduction", "mean"))
+    lp = args[0]
+    rank = len(node(lp).shape)
+    if rank != 3:
+        if rank == 2:
+            lp = emit("unsqueeze", (lp,), {"dim": 1})
+        else:
+            raise ShapeError(
+                f"Expected 3-dimensional tensor, but got {rank + 1}-dimensional tensor for "
+                f"argument #1 'log_probs'{_CTC_CHECK}"
+            )
+    keys = ("input_lengths", "target_lengths")
+    lengths = {k: attrs[k] for k in keys}
+    for k in keys:
+        if lengths[k] is not True:
+            lengths[k] = _length_attr(lengths[k], k)
+    given = [a for a, k in zip(args[2:], [k for k in keys if lengths[k] is True], strict=True)]
+    out = emit(
+        "ctc",
+        (lp, args[1], *given),
+        {**lengths, "blank": attrs.get("blank", 0), "zero_infinity": attrs["zero_infinity"]},
+    )
+    if attrs.get("zero_infinity"):
+        out = emit("ctc_zero_infinity", (out,))
+    if reduction == "mean":
+        tl = given[-1:] if lengths["target_lengths"] is True else []
+        out = emit("ctc_per_label", (out, *tl), {"target_lengths": lengths["target_lengths"]})
+    if reduction != "none":
+        return _reduced(emit, out, reduction)
+    return out if rank == 3 else emit("squeeze", (out,), {"dim": 0})
+
+
+def _length_attr(value, name):
+    """A tuple (or list, or one number) of whole numbers given for a length."""
+    items = value if isinstance(value, (list, tuple)) else [value]
+    if not all(isinstance(v, (int, float)) and float(v).is_integer() for v in items):
+        raise EvaluationError(
+            f"ctc_loss(): {name} must be a tensor or a tuple of integers, got {value!r}"
+        )
+    return tuple(int(v) for v in items)
+
+
+ROWS += [
+    Op(
+        "ctc_loss",
+        None,
+        (),
+        "CtcLossBackward0, then DivBackward0 and MeanBackward0 (mean) or SumBackward0 "
+        "(sum); WhereBackward0 with zero_infinity; UnsqueezeBackward0 for (T, C) log_probs",
+        None,
+        arity=2,
+        params={
+            "input_lengths": REQUIRED,
+            "target_lengths": REQUIRED,
+            "blank": 0,
+            "reduction": "mean",
+            "zero_infinity": False,
+        },
+        tensor_params=("input_lengths", "target_lengths"),
+        free=("input_lengths", "target_lengths"),
+        lower=_ctc_lower,
+        mirror="F.ctc_loss(log_probs, targets, input_lengths, target_lengths, blank, "
+        "reduction, zero_infinity)",
+        rule="-log Σ over alignments of Π exp(log_probs); ∂/∂lp = exp(lp) - Σ αβ/(p·exp(lp))",
+        namespaces=("torch.nn.functional",),
+        methods=(),
+        inputs=("log_probs", "targets"),
+    ),
+    Op(
+        "ctc",
+        _ctc,
+        (_ctc_grad, None, None, None),
+        "CtcLossBackward0",
+        _ctc_shape,
+        arity=2,
+        params={"input_lengths": None, "target_lengths": None, "blank": 0, "zero_infinity": False},
+        tensor_params=("input_lengths", "target_lengths"),
+        public=False,
+    ),
+    Op(
+        "ctc_zero_infinity",
+        lambda x: np.where(_re(x) == math.inf, 0.0, x),
+        (lambda g, o, x: np.where(_re(x) == math.inf, 0.0, g),),
+        "WhereBackward0",
+        lambda shapes, attrs: shapes[0],
+        public=False,
+    ),
+    Op(
+        "ctc_per_label",
+        lambda x, *extra, target_lengths=None: (
+            x / _ctc_lengths_of(extra, {"target_lengths": target_lengths}).astype(_re(x).dtype)
+        ),
+        (
+            lambda g, o, x, *extra, target_lengths=None: (
+                g / _ctc_lengths_of(extra, {"target_lengths": target_lengths}).astype(_re(x).dtype)
+            ),
+            None,
+        ),
+        "DivBackward0",
+        lambda shapes, attrs: shapes[0],
+        params={"target_lengths": None},
+        tensor_params=("target_lengths",),
         public=False,
     ),
 ]

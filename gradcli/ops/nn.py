@@ -1299,20 +1299,21 @@ def _flash(node, qkv, mask, attrs):
         return False
     for t in qkv:
         value = node(t).value
-        if value.strides[-1] != value.itemsize:
+        if value.strides[-1] != value.itemsize and value.shape[-1] != 1:  # (size 1: any)
             return False
     if mask is None:
         return True
     m = node(mask)
     if m.requires_grad:
         return False
-    if len(m.shape) == 2:
-        return m.shape == (sq[2], sk[2])
+    if len(m.shape) == 2:  # (each dimension may also be 1: it broadcasts)
+        return m.shape[0] in (1, sq[2]) and m.shape[1] in (1, sk[2])
     return (
         len(m.shape) == 4
         and m.shape[0] in (1, sq[0])
         and m.shape[1] in (1, sq[1])
-        and m.shape[2:] == (sq[2], sk[2])
+        and m.shape[2] in (1, sq[2])
+        and m.shape[3] in (1, sk[2])
     )
 
 

@@ -114,7 +114,8 @@ def grad_fns(program, nodes):
             continue
         if n.op in SHARED:
             p = program.nodes[n.src]
-            key = (p.args[0] if p.op == "result_item" else n.src, n.label)
+            # (two splits in one call, of a weight and of a bias, are two nodes)
+            key = (p.args[0] if p.op == "result_item" else n.src, n.label, n.args)
             if key in seen:
                 continue
             seen.add(key)
