@@ -1,5 +1,6 @@
 """PyTorch's CPU random generator, draw for draw: ``torch.manual_seed(N)`` then ``randn``,
-``rand``, ``randint`` and ``randperm`` give the same bits here as in PyTorch 2.13 on CPU.
+``rand``, ``randint``, ``randperm``, ``bernoulli_`` (dropout's masks) and ``exponential_``
+(gumbel_softmax's noise) give the same bits here as in PyTorch 2.13 on CPU.
 
 It mirrors ATen's CPUGeneratorImpl: an mt19937 engine seeded with the low 32 bits of the
 seed (init_genrand), ``random()`` one 32-bit output, ``random64()`` two (the first is the
@@ -135,6 +136,22 @@ class Generator:
         theta = 2.0 * math.pi * u1
         self._next_normal = r * math.sin(theta)
         return r * math.cos(theta)
+
+    def bernoulli(self, shape, p):
+        """torch.empty(shape).bernoulli_(p) for a float p, as booleans: ATen's default CPU
+        kernel draws one bernoulli_distribution<double> per element, a 53-bit uniform from
+        random64() below p. (PyTorch's MKL kernel, which it takes only on Intel CPUs, draws
+        from an MKL stream instead; this is the kernel PyTorch runs on other x86-64 CPUs.)"""
+        return self._uniform(math.prod(shape), np.float64).reshape(shape) < p
+
+    def exponential(self, shape, dtype="float32"):
+        """torch.empty(shape, dtype=dtype).exponential_(): exponential_distribution<double>(1)
+        per element, -log1p(-u) of a 53-bit uniform (libm's log1p, which Python's math
+        calls), rounded to the dtype."""
+        dtype = _floating(dtype)
+        u = self._uniform(math.prod(shape), np.float64).tolist()
+        out = np.fromiter(map(math.log1p, (-v for v in u)), np.float64, len(u))
+        return (-out).astype(dtype).reshape(shape)
 
     def randint(self, low, high, shape, dtype="int64"):
         """torch.randint(low, high, shape, dtype=dtype): random() % range + low, or random64()

@@ -1803,3 +1803,161 @@ ROWS += [
         saves="inputs",
     ),
 ]
+
+
+# ---- dropout: ATen's _dropout_impl, its noise drawn from the run's generator ---------------
+
+_ALPHA = 1.7580993408473766  # SELU's -λα, the value alpha dropout drops to
+
+
+def _alpha_scale(p):
+    return 1.0 / math.sqrt((_ALPHA * _ALPHA * p + 1) * (1 - p))
+
+
+def _dropout_noise(a, p, feature, alpha, name, dtype, generator=None):
+    """noise.bernoulli_(1 - p), one draw per element or per (sample, channel) for the
+    feature variants (noise of shape (N, C, 1, ...)); then noise.div_(1 - p), or for alpha
+    dropout noise.mul_(a). Arithmetic in the input's dtype, as ATen's in-place ops."""
+    if generator is None:
+        raise EvaluationError(
+            f"F.{name}(training=True) in a program draws a random mask, so it needs one "
+            "evaluation: grad, batch, graph and explain have it, but this command evaluates "
+            "the program several times",
+            hint=f"use F.{name}(..., training=False) (the identity) here, or run gradcli grad",
+        )
+    mask = generator.bernoulli(_noise_shape((a.shape,), {"feature": feature}), 1.0 - p)
+    mask = mask.astype(dtype)
+    return mask * _alpha_scale(p) if alpha else mask / (1.0 - p)
+
+
+def _alpha_shift(noise, p):
+    """Alpha dropout's b = (mask - 1)·αa + αap, from the noise (mask·a, a > 0)."""
+    mask = (noise != 0).astype(noise.dtype)
+    a = _alpha_scale(p)
+    return (mask - 1.0) * (_ALPHA * a) + _ALPHA * a * p
+
+
+def _noise_shape(shapes, attrs):
+    s = shapes[0]
+    return s[:2] + (1,) * (len(s) - 2) if attrs["feature"] else s
+
+
+def _dropout_args(name, attrs):
+    p, training, inplace = attrs["p"], attrs["training"], attrs["inplace"]
+    if isinstance(p, bool) or not isinstance(p, float):
+        raise ShapeError(f"{name}(): argument 'p' must be float, not {type(p).__name__}")
+    if not 0.0 <= p <= 1.0:
+        raise ShapeError(f"dropout probability has to be between 0 and 1, but got {p:g}")
+    for key, v in (("training", training), ("inplace", inplace)):
+        if not isinstance(v, bool):
+            raise ShapeError(f"{name}(): argument '{key}' must be bool, not {type(v).__name__}")
+    if inplace:
+        raise EvaluationError(
+            f"{name}(inplace=True) overwrites its input, which a later use of the same name "
+            "would then see; gradcli's values never change in place",
+            hint=f"use {name}(..., inplace=False) (the same numbers on a fresh tensor)",
+        )
+    return float(p), training
+
+
+def _dropout_core(emit, node, x, p, training, feature, alpha, name):
+    """ATen's _dropout_impl: the input itself when nothing is dropped; input * 0 at p = 1;
+    else input * noise, where noise is the Bernoulli(1 - p) mask divided by 1 - p, or for
+    alpha dropout input * (mask·a) + (mask - 1)·αa + αap, in the input's dtype."""
+    value = node(x).value
+    if p == 0.0 or not training or value.size == 0:
+        return x
+    if feature and value.ndim < 2:
+        raise ShapeError("Feature dropout requires at least 2 dimensions in the input")
+    if p == 1.0:
+        return emit("mul", (x, emit("nn_dropout_zero", (x,))))
+    if value.dtype.kind not in "fc":
+        kind = {"b": "Bool", "i": "Long" if value.dtype.itemsize == 8 else "Int"}
+        raise EvaluationError(
+            f"result type Float can't be cast to the desired output type "
+            f"{kind.get(value.dtype.kind, value.dtype.name)}",
+            hint="dropout draws a floating-point noise: give a float input (x.float())",
+        )
+    at = {"p": p, "feature": feature, "alpha": alpha, "name": name}
+    noise = emit("nn_dropout_noise", (x,), at)
+    out = emit("mul", (x, noise))
+    return emit("add", (out, emit("nn_alpha_shift", (noise,), {"p": p}))) if alpha else out
+
+
+def _dropout_lower(name, feature, alpha, dims=None):
+    """F.<name>: PyTorch's checks, then _dropout_impl; dropout1d and dropout3d add a batch
+    dimension to an unbatched input (unsqueeze(0) ... squeeze(0)), as torch's Python does."""
+
+    def lower(emit, node, args, attrs):
+        p, training = _dropout_args(name, attrs)
+        (x,) = args
+        ndim = len(node(x).shape)
+        batched = True
+        if dims is not None and name == "dropout1d" and ndim not in dims:
+            raise ShapeError(
+                f"dropout1d: Expected 2D or 3D input, but received a {ndim}D input. Note that "
+                "dropout1d exists to provide channel-wise dropout on inputs with 1 spatial "
+                "dimension, a channel dimension, and an optional batch dimension (i.e. 2D or "
+                "3D inputs)."
+            )
+        if dims is not None and name != "dropout2d":
+            batched = ndim == dims[1]
+        if not batched:
+            x = emit("unsqueeze", (x,), {"dim": 0})
+        out = _dropout_core(emit, node, x, p, training, feature, alpha, name)
+        return out if batched else emit("squeeze", (out,), {"dim": 0})
+
+    return lower
+
+
+def _dropout_row(name, feature, alpha, dims=None, training=True, spellings=()):
+    kind = "alpha " if alpha else ""
+    what = "per (sample, channel)" if feature else "per element"
+    return Op(
+        name,
+        None,
+        (),
+        "MulBackward0" if not alpha else "AddBackward0 over MulBackward0",
+        None,
+        params={"p": 0.5, "training": training, "inplace": False},
+        lower=_dropout_lower(name, feature, alpha, dims),
+        mirror=f"F.{name}(a, p, training)",
+        rule=f"{kind}dropout: a · noise, a Bernoulli(1 - p) mask drawn {what} from the run's "
+        "generator (--random-seed: PyTorch's mask); the identity when training=False or p = 0",
+        namespaces=("torch.nn.functional",),
+        methods=(),
+        spellings=spellings,
+    )
+
+
+ROWS += [
+    _dropout_row("dropout", False, False),
+    _dropout_row("alpha_dropout", False, True, training=False),
+    _dropout_row("feature_alpha_dropout", True, True, training=False),
+    _dropout_row("dropout1d", True, False, dims=(2, 3)),
+    _dropout_row("dropout2d", True, False, dims=(3, 4)),
+    _dropout_row("dropout3d", True, False, dims=(4, 5)),
+    Op(
+        "nn_dropout_noise",
+        _dropout_noise,
+        None,
+        "",
+        _noise_shape,
+        params={"p": 0.5, "feature": False, "alpha": False, "name": "dropout"},
+        dtype=lambda attrs, args, default_float: args[0].dtype.name,
+        public=False,
+        saves="none",
+        random=True,
+    ),
+    Op("nn_alpha_shift", _alpha_shift, None, "", _same, params={"p": 0.5}, public=False),
+    Op(
+        "nn_dropout_zero",
+        lambda a, dtype: np.zeros((), dtype=dtype),
+        None,
+        "",
+        lambda shapes, attrs: (),
+        dtype=lambda attrs, args, default_float: args[0].dtype.name,
+        public=False,
+        saves="none",
+    ),
+]
