@@ -189,3 +189,75 @@ def test_pytorchs_errors(torch, program, shape, message):
         with pytest.raises((RuntimeError, ValueError, TypeError), match=message.split(",")[0]):
             x = torch.ones(shape, requires_grad=True)
             eval(program, {"F": torch.nn.functional, "x": x})
+
+
+# ---- gumbel_softmax ------------------------------------------------------------------------
+
+GUMBEL = [
+    ("F.gumbel_softmax(x)", (3, 5)),
+    ("F.gumbel_softmax(x, tau=0.5, hard=True)", (4, 6)),
+    ("F.gumbel_softmax(x, 2, True, dim=0)", (40, 30)),
+    ("F.gumbel_softmax(x, dim=1)", (200, 50)),
+    ("F.gumbel_softmax(x, tau=0.3, hard=True, dim=-2)", (2, 7, 3)),
+    ("F.gumbel_softmax(x, hard=True)", (5,)),
+    ("F.gumbel_softmax(x, eps=1e-5) * F.dropout(x, 0.5)", (2, 9)),
+]
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+@pytest.mark.parametrize("program,shape", GUMBEL, ids=[f"{p}-{s}" for p, s in GUMBEL])
+def test_gumbel_softmax_is_torchs(torch, program, shape, dtype):
+    """PyTorch's exponential draws, so the same sample: hard=True's one-hot is exact; soft
+    values agree to rounding (PyTorch's vectorised log and exp are SLEEF's)."""
+    rng = np.random.default_rng(len(program))
+    x = rng.standard_normal(shape)
+    draw = lambda shape: rng.standard_normal(shape).tolist()  # noqa: E731
+    out, grads, seed_vector = _torch_run(torch, program, {"x": x.tolist()}, dtype, 3, draw)
+    ours = gradcli.evaluate(
+        program, {"x": x.tolist()}, dtype=dtype, random_seed=3, seed_vector=seed_vector
+    )
+    tol = {"float32": 1e-5, "float64": 1e-13}[dtype]
+    theirs = out.detach().numpy()
+    assert np.asarray(ours.value).dtype == theirs.dtype
+    if "hard=True" in program or "True," in program:
+        np.testing.assert_array_equal(ours.value, theirs)
+    np.testing.assert_allclose(ours.value, theirs, rtol=tol, atol=tol)
+    np.testing.assert_allclose(ours.grad["x"], grads["x"], rtol=tol, atol=tol)
+    assert our_labels(ours) == torch_labels(out)
+
+
+def test_gumbel_softmax_noise_is_torchs_sample(torch):
+    """With logits 0, softmax(g) is monotone in the noise g, so each row's one-hot marks
+    the largest of PyTorch's gumbels."""
+    torch.manual_seed(8)
+    gumbels = -torch.empty(300, 10).exponential_().log()
+    ours = gradcli.evaluate(
+        "F.gumbel_softmax(x, hard=True)",
+        {"x": np.zeros((300, 10)).tolist()},
+        random_seed=8,
+        seed_vector=np.ones((300, 10)).tolist(),
+    )
+    np.testing.assert_array_equal(np.argmax(ours.value, axis=1), gumbels.argmax(1).numpy())
+
+
+@pytest.mark.parametrize(
+    "program,message",
+    [
+        (
+            "F.gumbel_softmax(x.long())",
+            "Exponential distribution is a continuous probability "
+            "distribution. dtype must be a floating point but you specified Long",
+        ),
+        ("F.gumbel_softmax(x, dim=2)", "(?i)dimension out of range"),
+    ],
+)
+def test_gumbel_softmax_errors(torch, program, message):
+    with pytest.raises(GradcliError, match=message):
+        gradcli.evaluate(program, {"x": np.ones((2, 3)).tolist()}, random_seed=0)
+    with pytest.raises((RuntimeError, IndexError), match=message):
+        eval(program, {"F": torch.nn.functional, "x": torch.ones(2, 3, requires_grad=True)})
+
+
+def test_gumbel_softmax_needs_one_evaluation():
+    with pytest.raises(GradcliError, match="needs one evaluation"):
+        derivatives.jvp("F.gumbel_softmax(x).sum()", {"x": "1,2"}, {"x": "1,0"})

@@ -9,6 +9,7 @@ from .core import (
     M,
     Op,
     V,
+    Whole,
     _abs,
     _dim_shape,
     _one_dim,
@@ -1957,6 +1958,104 @@ ROWS += [
         "",
         lambda shapes, attrs: (),
         dtype=lambda attrs, args, default_float: args[0].dtype.name,
+        public=False,
+        saves="none",
+    ),
+]
+
+
+# ---- gumbel_softmax ----------------------------------------------------------------------
+
+
+def _gumbel_noise(logits, dtype, generator=None):
+    """-empty_like(logits).exponential_().log(): PyTorch's exponential draws; the log is
+    rounded from double (PyTorch's vectorised float log, SLEEF's, can differ by an ulp)."""
+    if generator is None:
+        raise EvaluationError(
+            "F.gumbel_softmax() in a program draws random noise, so it needs one evaluation: "
+            "grad, batch, graph and explain have it, but this command evaluates the program "
+            "several times",
+            hint="run gradcli grad (or give the noise as an input: F.softmax((a + g) / tau))",
+        )
+    e = generator.exponential(logits.shape, dtype)
+    return (-np.log(e.astype(np.float64))).astype(dtype)
+
+
+def _straight_through(y, dim):
+    """y_hard - y_soft.detach(): the one-hot of y_soft's first maximum along dim, minus
+    y_soft, in its dtype (added back to y_soft, the gradient is softmax's)."""
+    if y.ndim == 0:
+        return np.ones_like(y) - y
+    d = _one_dim(dim, y.ndim)
+    hard = np.zeros_like(y)
+    if y.size:
+        np.put_along_axis(hard, np.expand_dims(np.argmax(y, axis=d), d), 1, axis=d)
+    return hard - y
+
+
+def _gumbel_lower(emit, node, args, attrs):
+    """F.gumbel_softmax node for node: softmax((logits + gumbels) / tau, dim), plus, when
+    hard, the straight-through constant y_hard - y_soft.detach()."""
+    (x,) = args
+    for key in ("tau", "eps"):
+        if isinstance(attrs[key], bool) or not isinstance(attrs[key], (int, float)):
+            raise ShapeError(f"gumbel_softmax(): '{key}' must be a number")
+    if not isinstance(attrs["hard"], bool):
+        raise ShapeError("gumbel_softmax(): 'hard' must be True or False")
+    dim = attrs["dim"]
+    if isinstance(dim, bool) or not isinstance(dim, (int, float)) or not float(dim).is_integer():
+        raise ShapeError(f"gumbel_softmax(): argument 'dim' must be int, not {dim!r}")
+    kind = node(x).value.dtype
+    if kind.kind not in "fc":
+        name = {"int64": "Long", "int32": "Int", "bool": "Bool"}.get(kind.name, kind.name)
+        raise EvaluationError(
+            "Exponential distribution is a continuous probability distribution. dtype must be "
+            f"a floating point but you specified {name}",
+            hint="give gumbel_softmax floating-point logits (x.float())",
+        )
+    noisy = emit("add", (x, emit("nn_gumbel_noise", (x,))))
+    y = emit(
+        "softmax", (scalar(emit, "div", noisy, attrs["tau"], "DivBackward0"),), {"dim": int(dim)}
+    )
+    if not attrs["hard"]:
+        return y
+    return emit("add", (emit("nn_straight_through", (y,), {"dim": int(dim)}), y))
+
+
+ROWS += [
+    Op(
+        "gumbel_softmax",
+        None,
+        (),
+        "SoftmaxBackward0 over DivBackward0 over AddBackward0 (hard: AddBackward0 over those)",
+        None,
+        params={"tau": Whole(1), "hard": False, "eps": 1e-10, "dim": Whole(-1)},
+        lower=_gumbel_lower,
+        mirror="F.gumbel_softmax(logits, tau, hard, eps, dim)",
+        rule="softmax((a + g) / τ) with Gumbel noise g = -log(Exp(1)) drawn from the run's "
+        "generator; hard: one-hot of its maximum, with softmax's gradient (straight through)",
+        namespaces=("torch.nn.functional",),
+        methods=(),
+        inputs=("logits",),
+    ),
+    Op(
+        "nn_gumbel_noise",
+        _gumbel_noise,
+        None,
+        "",
+        _same,
+        dtype=lambda attrs, args, default_float: args[0].dtype.name,
+        public=False,
+        saves="none",
+        random=True,
+    ),
+    Op(
+        "nn_straight_through",
+        _straight_through,
+        None,
+        "",
+        _same,
+        params={"dim": -1},
         public=False,
         saves="none",
     ),
