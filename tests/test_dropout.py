@@ -261,3 +261,170 @@ def test_gumbel_softmax_errors(torch, program, message):
 def test_gumbel_softmax_needs_one_evaluation():
     with pytest.raises(GradcliError, match="needs one evaluation"):
         derivatives.jvp("F.gumbel_softmax(x).sum()", {"x": "1,2"}, {"x": "1,0"})
+
+
+# ---- embedding_bag -------------------------------------------------------------------------
+
+_I = [0, 2, 2, 5, 1, 3, 2, 4]
+_LONG = list(np.random.default_rng(0).integers(0, 6, 300))
+BAGS = [
+    ("F.embedding_bag(i, w, o)", {"i": _I, "o": [0, 2, 2, 5]}),
+    ("F.embedding_bag(i, w, o, mode='sum')", {"i": _I, "o": [0, 2, 2, 5]}),
+    ("F.embedding_bag(i, w, o, mode='max')", {"i": _I, "o": [0, 2, 2, 5]}),
+    ("F.embedding_bag(i, w, o, include_last_offset=True)", {"i": _I, "o": [0, 2, 2, 8]}),
+    ("F.embedding_bag(i, w, o, mode='max', include_last_offset=True)", {"i": _I, "o": [0, 3, 8]}),
+    ("F.embedding_bag(i, w, o, padding_idx=2)", {"i": _I, "o": [0, 2, 2, 5]}),
+    ("F.embedding_bag(i, w, o, padding_idx=2, mode='sum')", {"i": _I, "o": [0, 1, 3]}),
+    ("F.embedding_bag(i, w, o, padding_idx=-1, mode='max')", {"i": _I, "o": [0, 3, 6]}),
+    (
+        "F.embedding_bag(i, w, o, mode='sum', per_sample_weights=p)",
+        {"i": _I, "o": [0, 2, 2, 5], "p": (8,)},
+    ),
+    (
+        "F.embedding_bag(i, w, o, None, 2, False, 'sum', False, p, False, 3)",
+        {"i": _I, "o": [0, 4], "p": (8,)},
+    ),
+    ("F.embedding_bag(i, w, o, scale_grad_by_freq=True)", {"i": _I, "o": [0, 3]}),
+    (
+        "F.embedding_bag(i, w, o, mode='sum', scale_grad_by_freq=True)",
+        {"i": [1, 1, 1, 3, 4, 5, 0], "o": [0, 2]},
+    ),
+    ("F.embedding_bag(i, w, o, scale_grad_by_freq=True, padding_idx=1)", {"i": _I, "o": [0, 3]}),
+    ("F.embedding_bag(i, w)", {"i": [[0, 2, 2], [5, 1, 3]]}),
+    ("F.embedding_bag(i, w, mode='max')", {"i": [[0, 2, 2], [5, 1, 3]]}),
+    (
+        "F.embedding_bag(i, w, mode='sum', per_sample_weights=p)",
+        {"i": [[0, 2, 2], [5, 1, 3]], "p": (2, 3)},
+    ),
+    ("F.embedding_bag(i, w, padding_idx=0)", {"i": [[0, 0], [5, 0]]}),
+    ("F.embedding_bag(i, w, o, mode='mean')", {"i": _LONG, "o": [0, 7, 100, 101, 250]}),
+    (
+        "F.embedding_bag(i, w, o, mode='sum', per_sample_weights=p)",
+        {"i": _LONG, "o": [0, 7, 100, 250], "p": (300,)},
+    ),
+    ("F.embedding_bag(i, w, o, mode='max')", {"i": _LONG, "o": [0, 7, 100, 101, 250]}),
+    ("F.embedding_bag(i, w, o)", {"i": [], "o": [0, 0]}),
+    ("F.embedding_bag(i, w, o)", {"i": np.array(_I, dtype=np.int32), "o": [0, 2]}),
+]
+
+
+def _bag_inputs(torch, values, dtype, rng):
+    ours, theirs = {"w": rng.standard_normal((6, 5))}, {}
+    for k, v in values.items():
+        if k == "p":
+            ours[k] = rng.standard_normal(v)
+        else:
+            kind = "int32" if np.asarray(v).dtype == np.int32 else "int64"
+            data = np.asarray(v, dtype=kind).tolist()
+            ours[k] = {"dtype": kind, "data": data}
+            theirs[k] = torch.tensor(data, dtype=getattr(torch, kind))
+    for k in ("w", "p"):
+        if k in ours:
+            theirs[k] = torch.tensor(ours[k], dtype=getattr(torch, dtype), requires_grad=True)
+            ours[k] = ours[k].tolist()
+    return ours, theirs
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+@pytest.mark.parametrize("program,values", BAGS, ids=[f"{p}-{v.get('o')}" for p, v in BAGS])
+def test_embedding_bag_is_torchs(torch, program, values, dtype):
+    """Values bit for bit (float32 per_sample_weights by fused multiply-adds, as fbgemm);
+    gradients to rounding; the one EmbeddingBagBackward0 node (ViewBackward0 over a 2-D
+    per_sample_weights)."""
+    rng = np.random.default_rng(len(program))
+    ours_in, theirs_in = _bag_inputs(torch, values, dtype, rng)
+    out = eval(program, {"F": torch.nn.functional, **theirs_in})
+    seed = rng.standard_normal(tuple(out.shape))
+    out.backward(torch.tensor(seed, dtype=out.dtype))
+    ours = gradcli.evaluate(program, ours_in, dtype=dtype, seed_vector=seed.tolist())
+    assert np.asarray(ours.value).dtype == out.detach().numpy().dtype
+    np.testing.assert_array_equal(ours.value, out.detach().numpy())
+    tol = {"float32": 1e-6, "float64": 1e-14}[dtype]
+    for k in ("w", "p"):
+        if k in theirs_in:
+            theirs = theirs_in[k].grad.numpy()  # (sums of many terms: to their scale)
+            scale = max(1.0, float(np.abs(theirs).max(initial=0)))
+            np.testing.assert_allclose(ours.grad[k], theirs, rtol=tol, atol=tol * scale)
+    assert our_labels(ours) == torch_labels(out)
+
+
+@pytest.mark.parametrize(
+    "program",
+    [
+        "F.embedding_bag(i, W, o).sum()",
+        "(F.embedding_bag(i, W, o, mode='sum', per_sample_weights=p) ** 2).sum()",
+        "(F.embedding_bag(i, W, o, mode='max') ** 2).sum()",
+        "(F.embedding_bag(i, W, o, padding_idx=0) ** 2).sum()",
+    ],
+)
+def test_embedding_bag_finite_differences(program):
+    """(scale_grad_by_freq changes the gradient, not the function: PyTorch checks it.)"""
+    rng = np.random.default_rng(4)
+    inputs = {
+        "i": {"dtype": "int64", "data": [0, 2, 1, 1, 3, 2]},
+        "o": {"dtype": "int64", "data": [0, 1, 4]},
+        "W": (rng.permutation(12) * 0.37 - 1).reshape(4, 3).tolist(),  # no ties for max
+        "p": rng.uniform(0.5, 2, 6).tolist(),
+    }
+    wrt = "W,p" if "per_sample_weights" in program else "W"
+    assert derivatives.check(program, inputs, wrt=wrt)["ok"]
+
+
+@pytest.mark.parametrize(
+    "program,values",
+    [
+        ("F.embedding_bag(i, w, o)", {"i": [0, 9], "o": [0]}),
+        ("F.embedding_bag(i, w, o)", {"i": [-1, 0], "o": [0]}),
+        ("F.embedding_bag(i, w, o)", {"i": _I, "o": [1, 2]}),
+        ("F.embedding_bag(i, w, o)", {"i": _I, "o": [0, 9]}),
+        ("F.embedding_bag(i.float(), w, o)", {"i": _I, "o": [0]}),
+        ("F.embedding_bag(i, w, o, padding_idx=6)", {"i": _I, "o": [0]}),
+        (
+            "F.embedding_bag(i, w, o, mode='max', per_sample_weights=p)",
+            {"i": _I, "o": [0], "p": (8,)},
+        ),
+        ("F.embedding_bag(i, w, o)", {"i": [[0, 1]], "o": [0]}),
+        ("F.embedding_bag(i, w)", {"i": _I}),
+        ("F.embedding_bag(i.view(2, 2, 2), w)", {"i": _I}),
+        ("F.embedding_bag(i, w, o, mode='avg')", {"i": _I, "o": [0]}),
+        ("F.embedding_bag(i, w, o, mode='max', scale_grad_by_freq=True)", {"i": _I, "o": [0]}),
+        ("F.embedding_bag(i, w[0], o)", {"i": _I, "o": [0]}),
+        ("F.embedding_bag(i, w, o.view(1, 1))", {"i": _I, "o": [0]}),
+        (
+            "F.embedding_bag(i, w, o, mode='sum', per_sample_weights=p)",
+            {"i": _I, "o": [0], "p": (5,)},
+        ),
+        (
+            "F.embedding_bag(i, w, o, mode='sum', per_sample_weights=p.double())",
+            {"i": _I, "o": [0], "p": (8,)},
+        ),
+    ],
+)
+def test_embedding_bag_errors_are_torchs(torch, program, values):
+    rng = np.random.default_rng(0)
+    ours_in, theirs_in = _bag_inputs(torch, values, "float32", rng)
+    with pytest.raises((RuntimeError, ValueError, NotImplementedError)) as theirs:
+        eval(program, {"F": torch.nn.functional, **theirs_in})
+    first = str(theirs.value).split("\n")[0][:60]
+    with pytest.raises(GradcliError) as ours:
+        gradcli.evaluate(program, ours_in)
+    assert ours.value.message.startswith(first), (ours.value.message, first)
+
+
+@pytest.mark.parametrize(
+    "program,values,message",
+    [
+        ("F.embedding_bag(i, w, o, max_norm=1.0)", {"i": _I, "o": [0]}, "renormalises"),
+        ("F.embedding_bag(i, w, o)", {"i": _I, "o": [0, 3, 2]}, "offsets must not decrease"),
+        (
+            "F.embedding_bag(i, w, o, include_last_offset=True)",
+            {"i": _I, "o": [0, 2, 5]},
+            "must be the input's length 8, but got 5",
+        ),
+    ],
+)
+def test_embedding_bag_refusals(torch, program, values, message):
+    """What PyTorch does not define (its kernels disagree, or assert) is refused clearly."""
+    ours_in, _ = _bag_inputs(torch, values, "float32", np.random.default_rng(0))
+    with pytest.raises(GradcliError, match=message):
+        gradcli.evaluate(program, ours_in)
