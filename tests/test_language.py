@@ -204,6 +204,7 @@ NOT_THE_SAME = {
     "torch.kl_div": "reduction is an integer enum there (F.kl_div takes the string)",
     "torch.instance_norm": "weight and bias come before the running statistics; cudnn_enabled",
     "torch.embedding": "the weight comes before the indices (F.embedding's are reversed)",
+    "torch.embedding_bag": "the weight comes first, and it returns four tensors",
 }
 # torch.long, torch.float, ...: dtypes there, the Tensor methods x.long(), x.float() here
 NOT_THE_SAME |= {

@@ -1911,8 +1911,7 @@ def _dropout_lower(name, feature, alpha, dims=None):
     return lower
 
 
-def _dropout_row(name, feature, alpha, dims=None, training=True, spellings=()):
-    kind = "alpha " if alpha else ""
+def _dropout_row(name, feature, alpha, dims=None, training=True, torch_too=False):
     what = "per (sample, channel)" if feature else "per element"
     return Op(
         name,
@@ -1923,18 +1922,20 @@ def _dropout_row(name, feature, alpha, dims=None, training=True, spellings=()):
         params={"p": 0.5, "training": training, "inplace": False},
         lower=_dropout_lower(name, feature, alpha, dims),
         mirror=f"F.{name}(a, p, training)",
-        rule=f"{kind}dropout: a · noise, a Bernoulli(1 - p) mask drawn {what} from the run's "
-        "generator (--random-seed: PyTorch's mask); the identity when training=False or p = 0",
-        namespaces=("torch.nn.functional",),
+        rule=("a·m·k + (m - 1)·αk + αkp, k = ((α²p + 1)(1 - p))^-½" if alpha else "a·m / (1 - p)")
+        + f", m ~ Bernoulli(1 - p) drawn {what} (--random-seed: PyTorch's mask); a itself "
+        "when training=False or p = 0",
+        # torch.dropout(input, p, train) is the same function (its flag is named train)
+        namespaces=("torch.nn.functional",) + (("torch",) if torch_too else ()),
+        keywords={"train": "training"} if torch_too else None,
         methods=(),
-        spellings=spellings,
     )
 
 
 ROWS += [
-    _dropout_row("dropout", False, False),
-    _dropout_row("alpha_dropout", False, True, training=False),
-    _dropout_row("feature_alpha_dropout", True, True, training=False),
+    _dropout_row("dropout", False, False, torch_too=True),
+    _dropout_row("alpha_dropout", False, True, training=False, torch_too=True),
+    _dropout_row("feature_alpha_dropout", True, True, training=False, torch_too=True),
     _dropout_row("dropout1d", True, False, dims=(2, 3)),
     _dropout_row("dropout2d", True, False, dims=(3, 4)),
     _dropout_row("dropout3d", True, False, dims=(4, 5)),
@@ -2363,9 +2364,8 @@ ROWS += [
         lower=_embedding_bag_lower,
         mirror="F.embedding_bag(a, weight, offsets, mode=..., per_sample_weights=..., "
         "include_last_offset=..., padding_idx=...)",
-        rule="per bag: Σ weight[i] (× per_sample_weights), their mean, or their maximum per "
-        "feature; ∂/∂weightᵣ = the bag's adjoint where row r is a member (÷ bag size for "
-        "mean; for max, where r held the maximum)",
+        rule="per bag Σ weight[i] (× per_sample_weights), its mean or its maximum per feature; "
+        "∂/∂weightᵣ = Σ the adjoints of r's bags (÷ bag size for mean; max: where r is it)",
         # (no table examples: PyTorch has no forward-mode or double backward of it to
         # compare with; tests/test_dropout.py checks it against PyTorch and finite differences)
         namespaces=("torch.nn.functional",),
