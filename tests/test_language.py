@@ -205,6 +205,7 @@ NOT_THE_SAME = {
     "torch.instance_norm": "weight and bias come before the running statistics; cudnn_enabled",
     "torch.embedding": "the weight comes before the indices (F.embedding's are reversed)",
     "torch.ctc_loss": "reduction is an integer enum there (F.ctc_loss takes the string)",
+    "torch.embedding_bag": "the weight comes first, and it returns four tensors",
 }
 # torch.long, torch.float, ...: dtypes there, the Tensor methods x.long(), x.float() here
 NOT_THE_SAME |= {

@@ -1067,3 +1067,90 @@ def test_max_unpool_errors_are_pytorchs(torch, unpool, indices):
             dtype="float64",
         )
     assert str(theirs.value).splitlines()[0] in ours.value.message
+
+
+def _readme_block():
+    """The README's transformer program and the command line that runs it."""
+    import pathlib
+    import re
+    import shlex
+
+    readme = (pathlib.Path(__file__).parent.parent / "README.md").read_text(encoding="utf-8")
+    section = readme.split("## Neural networks")[1].split("\n## ")[0]
+    block = re.findall(r"```text\n(.*?)```", section, flags=re.S)[1]
+    command = section.split(block)[1].split("```sh\n")[1].split("```")[0]
+    printed = re.search(r"gives `(tensor\(.*?\))`", section.split(command)[1]).group(1)
+    return block, shlex.split(command.replace("\\\n", " "))[1:], printed
+
+
+def _torch_block(torch, program, leaves):
+    """The program run by PyTorch on ``leaves``, drawing dropout's mask from torch's
+    generator as it stands; backward from the loss."""
+    ns = {"F": torch.nn.functional, "torch": torch, **leaves}
+    lines = program.strip().splitlines()
+    exec("\n".join(lines[:-1]), ns)
+    out = eval(lines[-1], ns)
+    out.backward()
+    return out
+
+
+def test_readme_transformer_command_is_pytorchs(torch, tmp_path, monkeypatch):
+    """The README's command line prints the loss it says, and PyTorch, seeded alike and
+    drawing the randn() inputs in the order the program uses them, gives the same value,
+    gradients and labels."""
+    import json
+    import re
+
+    from click.testing import CliRunner
+
+    from gradcli.cli import main
+
+    program, argv, printed = _readme_block()
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "block.grad").write_text(program, encoding="utf-8")
+    r = CliRunner().invoke(main, argv)
+    assert r.exit_code == 0, r.output
+    assert r.output.splitlines()[0] == printed
+    values = dict(a.split("=", 1) for a in argv if "=" in a and not a.startswith("-"))
+    seed = int(argv[argv.index("--random-seed") + 1])
+    ours = gradcli.evaluate(program, values, random_seed=seed)
+    torch.manual_seed(seed)
+    leaves = {}
+    for name in dict.fromkeys(n for n in re.findall(r"[A-Za-z_]\w*", program) if n in values):
+        kind, _, rest = values[name].partition(":")
+        if kind == "int64":  # token ids and targets
+            leaves[name] = torch.tensor(json.loads(rest if "[" in rest else f"[{rest}]"))
+        else:  # randn(11,8), ones(8), ...: drawn now, in the order of use
+            call, size = values[name].rstrip(")").split("(")
+            leaves[name] = getattr(torch, call)(*map(int, size.split(","))).requires_grad_()
+    out = _torch_block(torch, program, leaves)
+    assert f"tensor({out.item():.4f}" in printed
+    np.testing.assert_allclose(ours.value, out.item(), rtol=1e-5)
+    for name, leaf in leaves.items():
+        if leaf.requires_grad:
+            theirs = leaf.grad.numpy()
+            scale = float(np.abs(theirs).max())
+            np.testing.assert_allclose(ours.grad[name], theirs, rtol=1e-4, atol=1e-5 * scale)
+    assert our_labels(ours) == torch_labels(out)
+
+
+@pytest.mark.parametrize("seed", [0, 1, 7])
+def test_readme_transformer_in_float64_is_pytorchs(torch, seed):
+    """The same block in float64 at small weights, dropout's mask drawn as PyTorch draws it:
+    value and every gradient to 1e-10."""
+    program = _readme_block()[0]
+    rng = np.random.default_rng(seed)
+    shapes = {"E": (11, 8), "P": (5, 8), "g1": (8,), "c1": (8,), "Wq": (8, 8), "Wk": (8, 8)}
+    shapes |= {"Wv": (8, 8), "Wo": (8, 8), "W1": (16, 8), "W2": (8, 16)}
+    inputs = {k: rng.standard_normal(s) * 0.5 for k, s in shapes.items()}
+    t = rng.integers(0, 11, (2, 5))
+    y = rng.integers(0, 11, 10)
+    ids = {"t": {"dtype": "int64", "data": t.tolist()}, "y": {"dtype": "int64", "data": y.tolist()}}
+    ours = gradcli.evaluate(program, {**inputs, **ids}, dtype="float64", random_seed=seed)
+    leaves = {k: torch.tensor(v, requires_grad=True) for k, v in inputs.items()}
+    torch.manual_seed(seed)
+    out = _torch_block(torch, program, {**leaves, "t": torch.tensor(t), "y": torch.tensor(y)})
+    np.testing.assert_allclose(ours.value, out.item(), rtol=1e-10)
+    for k, leaf in leaves.items():
+        np.testing.assert_allclose(ours.grad[k], leaf.grad.numpy(), rtol=1e-9, atol=1e-12)
+    assert our_labels(ours) == torch_labels(out)

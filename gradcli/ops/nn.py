@@ -9,6 +9,7 @@ from .core import (
     M,
     Op,
     V,
+    Whole,
     _abs,
     _dim_shape,
     _one_dim,
@@ -1800,6 +1801,594 @@ ROWS += [
         lambda shapes, attrs: shapes[0] + shapes[1][1:],
         arity=2,
         params={"padding_idx": -1, "scale_grad_by_freq": False},
+        public=False,
+        saves="inputs",
+    ),
+]
+
+
+# ---- dropout: ATen's _dropout_impl, its noise drawn from the run's generator ---------------
+
+_ALPHA = 1.7580993408473766  # SELU's -λα, the value alpha dropout drops to
+
+
+def _alpha_scale(p):
+    return 1.0 / math.sqrt((_ALPHA * _ALPHA * p + 1) * (1 - p))
+
+
+def _dropout_noise(a, p, feature, alpha, name, dtype, generator=None):
+    """noise.bernoulli_(1 - p), one draw per element or per (sample, channel) for the
+    feature variants (noise of shape (N, C, 1, ...)); then noise.div_(1 - p), or for alpha
+    dropout noise.mul_(a). Arithmetic in the input's dtype, as ATen's in-place ops."""
+    if generator is None:
+        raise EvaluationError(
+            f"F.{name}(training=True) in a program draws a random mask, so it needs one "
+            "evaluation: grad, batch, graph and explain have it, but this command evaluates "
+            "the program several times",
+            hint=f"use F.{name}(..., training=False) (the identity) here, or run gradcli grad",
+        )
+    mask = generator.bernoulli(_noise_shape((a.shape,), {"feature": feature}), 1.0 - p)
+    mask = mask.astype(dtype)
+    return mask * _alpha_scale(p) if alpha else mask / (1.0 - p)
+
+
+def _alpha_shift(noise, p):
+    """Alpha dropout's b = (mask - 1)·αa + αap, from the noise (mask·a, a > 0)."""
+    mask = (noise != 0).astype(noise.dtype)
+    a = _alpha_scale(p)
+    return (mask - 1.0) * (_ALPHA * a) + _ALPHA * a * p
+
+
+def _noise_shape(shapes, attrs):
+    s = shapes[0]
+    return s[:2] + (1,) * (len(s) - 2) if attrs["feature"] else s
+
+
+def _dropout_args(name, attrs):
+    p, training, inplace = attrs["p"], attrs["training"], attrs["inplace"]
+    if isinstance(p, bool) or not isinstance(p, float):
+        raise ShapeError(f"{name}(): argument 'p' must be float, not {type(p).__name__}")
+    if not 0.0 <= p <= 1.0:
+        raise ShapeError(f"dropout probability has to be between 0 and 1, but got {p:g}")
+    for key, v in (("training", training), ("inplace", inplace)):
+        if not isinstance(v, bool):
+            raise ShapeError(f"{name}(): argument '{key}' must be bool, not {type(v).__name__}")
+    if inplace:
+        raise EvaluationError(
+            f"{name}(inplace=True) overwrites its input, which a later use of the same name "
+            "would then see; gradcli's values never change in place",
+            hint=f"use {name}(..., inplace=False) (the same numbers on a fresh tensor)",
+        )
+    return float(p), training
+
+
+def _dropout_core(emit, node, x, p, training, feature, alpha, name):
+    """ATen's _dropout_impl: the input itself when nothing is dropped; input * 0 at p = 1;
+    else input * noise, where noise is the Bernoulli(1 - p) mask divided by 1 - p, or for
+    alpha dropout input * (mask·a) + (mask - 1)·αa + αap, in the input's dtype."""
+    value = node(x).value
+    if p == 0.0 or not training or value.size == 0:
+        return x
+    if feature and value.ndim < 2:
+        raise ShapeError("Feature dropout requires at least 2 dimensions in the input")
+    if p == 1.0:
+        return emit("mul", (x, emit("nn_dropout_zero", (x,))))
+    if value.dtype.kind not in "fc":
+        kind = {"b": "Bool", "i": "Long" if value.dtype.itemsize == 8 else "Int"}
+        raise EvaluationError(
+            f"result type Float can't be cast to the desired output type "
+            f"{kind.get(value.dtype.kind, value.dtype.name)}",
+            hint="dropout draws a floating-point noise: give a float input (x.float())",
+        )
+    at = {"p": p, "feature": feature, "alpha": alpha, "name": name}
+    noise = emit("nn_dropout_noise", (x,), at)
+    out = emit("mul", (x, noise))
+    return emit("add", (out, emit("nn_alpha_shift", (noise,), {"p": p}))) if alpha else out
+
+
+def _dropout_lower(name, feature, alpha, dims=None):
+    """F.<name>: PyTorch's checks, then _dropout_impl; dropout1d and dropout3d add a batch
+    dimension to an unbatched input (unsqueeze(0) ... squeeze(0)), as torch's Python does."""
+
+    def lower(emit, node, args, attrs):
+        p, training = _dropout_args(name, attrs)
+        (x,) = args
+        ndim = len(node(x).shape)
+        batched = True
+        if dims is not None and name == "dropout1d" and ndim not in dims:
+            raise ShapeError(
+                f"dropout1d: Expected 2D or 3D input, but received a {ndim}D input. Note that "
+                "dropout1d exists to provide channel-wise dropout on inputs with 1 spatial "
+                "dimension, a channel dimension, and an optional batch dimension (i.e. 2D or "
+                "3D inputs)."
+            )
+        if dims is not None and name != "dropout2d":
+            batched = ndim == dims[1]
+        if not batched:
+            x = emit("unsqueeze", (x,), {"dim": 0})
+        out = _dropout_core(emit, node, x, p, training, feature, alpha, name)
+        return out if batched else emit("squeeze", (out,), {"dim": 0})
+
+    return lower
+
+
+def _dropout_row(name, feature, alpha, dims=None, training=True, torch_too=False):
+    what = "per (sample, channel)" if feature else "per element"
+    return Op(
+        name,
+        None,
+        (),
+        "MulBackward0" if not alpha else "AddBackward0 over MulBackward0",
+        None,
+        params={"p": 0.5, "training": training, "inplace": False},
+        lower=_dropout_lower(name, feature, alpha, dims),
+        mirror=f"F.{name}(a, p, training)",
+        rule=("a·m·k + (m - 1)·αk + αkp, k = ((α²p + 1)(1 - p))^-½" if alpha else "a·m / (1 - p)")
+        + f", m ~ Bernoulli(1 - p) drawn {what} (--random-seed: PyTorch's mask); a itself "
+        "when training=False or p = 0",
+        # torch.dropout(input, p, train) is the same function (its flag is named train)
+        namespaces=("torch.nn.functional",) + (("torch",) if torch_too else ()),
+        keywords={"train": "training"} if torch_too else None,
+        methods=(),
+    )
+
+
+ROWS += [
+    _dropout_row("dropout", False, False, torch_too=True),
+    _dropout_row("alpha_dropout", False, True, training=False, torch_too=True),
+    _dropout_row("feature_alpha_dropout", True, True, training=False, torch_too=True),
+    _dropout_row("dropout1d", True, False, dims=(2, 3)),
+    _dropout_row("dropout2d", True, False, dims=(3, 4)),
+    _dropout_row("dropout3d", True, False, dims=(4, 5)),
+    Op(
+        "nn_dropout_noise",
+        _dropout_noise,
+        None,
+        "",
+        _noise_shape,
+        params={"p": 0.5, "feature": False, "alpha": False, "name": "dropout"},
+        dtype=lambda attrs, args, default_float: args[0].dtype.name,
+        public=False,
+        saves="none",
+        random=True,
+    ),
+    Op("nn_alpha_shift", _alpha_shift, None, "", _same, params={"p": 0.5}, public=False),
+    Op(
+        "nn_dropout_zero",
+        lambda a, dtype: np.zeros((), dtype=dtype),
+        None,
+        "",
+        lambda shapes, attrs: (),
+        dtype=lambda attrs, args, default_float: args[0].dtype.name,
+        public=False,
+        saves="none",
+    ),
+]
+
+
+# ---- gumbel_softmax ----------------------------------------------------------------------
+
+
+def _gumbel_noise(logits, dtype, generator=None):
+    """-empty_like(logits).exponential_().log(): PyTorch's exponential draws; the log is
+    rounded from double (PyTorch's vectorised float log, SLEEF's, can differ by an ulp)."""
+    if generator is None:
+        raise EvaluationError(
+            "F.gumbel_softmax() in a program draws random noise, so it needs one evaluation: "
+            "grad, batch, graph and explain have it, but this command evaluates the program "
+            "several times",
+            hint="run gradcli grad (or give the noise as an input: F.softmax((a + g) / tau))",
+        )
+    e = generator.exponential(logits.shape, dtype)
+    return (-np.log(e.astype(np.float64))).astype(dtype)
+
+
+def _straight_through(y, dim):
+    """y_hard - y_soft.detach(): the one-hot of y_soft's first maximum along dim, minus
+    y_soft, in its dtype (added back to y_soft, the gradient is softmax's)."""
+    if y.ndim == 0:
+        return np.ones_like(y) - y
+    d = _one_dim(dim, y.ndim)
+    hard = np.zeros_like(y)
+    if y.size:
+        np.put_along_axis(hard, np.expand_dims(np.argmax(y, axis=d), d), 1, axis=d)
+    return hard - y
+
+
+def _gumbel_lower(emit, node, args, attrs):
+    """F.gumbel_softmax node for node: softmax((logits + gumbels) / tau, dim), plus, when
+    hard, the straight-through constant y_hard - y_soft.detach()."""
+    (x,) = args
+    for key in ("tau", "eps"):
+        if isinstance(attrs[key], bool) or not isinstance(attrs[key], (int, float)):
+            raise ShapeError(f"gumbel_softmax(): '{key}' must be a number")
+    if not isinstance(attrs["hard"], bool):
+        raise ShapeError("gumbel_softmax(): 'hard' must be True or False")
+    dim = attrs["dim"]
+    if isinstance(dim, bool) or not isinstance(dim, (int, float)) or not float(dim).is_integer():
+        raise ShapeError(f"gumbel_softmax(): argument 'dim' must be int, not {dim!r}")
+    kind = node(x).value.dtype
+    if kind.kind not in "fc":
+        name = {"int64": "Long", "int32": "Int", "bool": "Bool"}.get(kind.name, kind.name)
+        raise EvaluationError(
+            "Exponential distribution is a continuous probability distribution. dtype must be "
+            f"a floating point but you specified {name}",
+            hint="give gumbel_softmax floating-point logits (x.float())",
+        )
+    noisy = emit("add", (x, emit("nn_gumbel_noise", (x,))))
+    y = emit(
+        "softmax", (scalar(emit, "div", noisy, attrs["tau"], "DivBackward0"),), {"dim": int(dim)}
+    )
+    if not attrs["hard"]:
+        return y
+    return emit("add", (emit("nn_straight_through", (y,), {"dim": int(dim)}), y))
+
+
+ROWS += [
+    Op(
+        "gumbel_softmax",
+        None,
+        (),
+        "SoftmaxBackward0 over DivBackward0 over AddBackward0 (hard: AddBackward0 over those)",
+        None,
+        params={"tau": Whole(1), "hard": False, "eps": 1e-10, "dim": Whole(-1)},
+        lower=_gumbel_lower,
+        mirror="F.gumbel_softmax(logits, tau, hard, eps, dim)",
+        rule="softmax((a + g) / τ) with Gumbel noise g = -log(Exp(1)) drawn from the run's "
+        "generator; hard: one-hot of its maximum, with softmax's gradient (straight through)",
+        namespaces=("torch.nn.functional",),
+        methods=(),
+        inputs=("logits",),
+    ),
+    Op(
+        "nn_gumbel_noise",
+        _gumbel_noise,
+        None,
+        "",
+        _same,
+        dtype=lambda attrs, args, default_float: args[0].dtype.name,
+        public=False,
+        saves="none",
+        random=True,
+    ),
+    Op(
+        "nn_straight_through",
+        _straight_through,
+        None,
+        "",
+        _same,
+        params={"dim": -1},
+        public=False,
+        saves="none",
+    ),
+]
+
+
+# ---- embedding_bag -----------------------------------------------------------------------
+
+_BAG_MODES = {"sum": 0, "mean": 1, "max": 2}
+
+
+def _bags(i, off, bag_len, include_last):
+    """The flat indices and, per bag, its [start, end) positions: a 2-D input's rows, or
+    1-D offsets (with include_last_offset the last offset ends the last bag)."""
+    flat = i.reshape(-1).astype(np.int64, copy=False)
+    if off is None:
+        starts = np.arange(0, flat.size, bag_len, dtype=np.int64)
+        ends = starts + bag_len
+    else:
+        off = off.astype(np.int64, copy=False)
+        if off.size and off[0] != 0:
+            raise EvaluationError(
+                "offsets[0] has to be 0, i.e., the first sequence in the mini-batch has to "
+                f"start from position 0. However, got {off[0]}"
+            )
+        if off.size and off[-1] > flat.size:
+            raise EvaluationError(
+                f"offsets[-1] can not be greater than input's length {flat.size} but got "
+                f"offsets[-1] of {off[-1]}"
+            )
+        if off.size and (np.diff(off) < 0).any():
+            raise EvaluationError(
+                "embedding_bag's offsets must not decrease: each bag starts where the "
+                "previous one does or later"
+            )
+        if include_last:
+            if off.size > 1 and off[-1] != flat.size:
+                # PyTorch's CPU kernels disagree past the last offset (float64 extends the
+                # last bag to the end, float32 reads uninitialised memory in backward)
+                raise EvaluationError(
+                    f"with include_last_offset=True the last offset ends the last bag, so it "
+                    f"must be the input's length {flat.size}, but got {off[-1]}",
+                    hint=f"append {flat.size} to the offsets (or use include_last_offset=False)",
+                )
+            starts, ends = off[:-1], off[1:]
+        else:
+            starts, ends = off, np.append(off[1:], flat.size)
+    return flat, starts, ends
+
+
+def _bag_members(flat, starts, ends, padding_idx):
+    """(bag of each member, its position in the input): the bags' positions in order,
+    padding_idx left out."""
+    sizes = ends - starts
+    bag = np.repeat(np.arange(starts.size), sizes)
+    pos = np.arange(bag.size) - np.repeat(np.cumsum(sizes) - sizes, sizes) + starts[bag]
+    keep = flat[pos] != padding_idx
+    return bag[keep], pos[keep]
+
+
+def _embedding_bag_parts(i, w, extra, has_offsets, has_psw, bag_len, include_last, padding_idx):
+    off = extra[0] if has_offsets else None
+    psw = extra[has_offsets] if has_psw else None
+    flat, starts, ends = _bags(i, off, bag_len, include_last)
+    bad = np.flatnonzero((flat < 0) | (flat >= w.shape[0]))
+    if bad.size:
+        k = int(bad[0])
+        raise EvaluationError(
+            f"Index {k} of input takes value {flat[k]} which is not in the valid range "
+            f"[0, {w.shape[0]})"
+        )
+    bag, pos = _bag_members(flat, starts, ends, padding_idx)
+    return flat, bag, pos, np.bincount(bag, minlength=starts.size), psw
+
+
+def _embedding_bag(
+    i,
+    w,
+    *extra,
+    mode,
+    padding_idx,
+    include_last_offset,
+    has_offsets,
+    has_psw,
+    bag_len,
+    scale_grad_by_freq,
+):
+    """ATen's embedding_bag forward: each bag's rows summed (times per_sample_weights),
+    averaged over its members, or their maximum per feature; an empty bag is zeros."""
+    flat, bag, pos, sizes, psw = _embedding_bag_parts(
+        i, w, extra, has_offsets, has_psw, bag_len, include_last_offset, padding_idx
+    )
+    rows = w[flat[pos]]
+    out = np.zeros((sizes.size, w.shape[1]), dtype=w.dtype)
+    if mode == "max":
+        for b in np.unique(bag):
+            out[b] = rows[bag == b].max(axis=0)
+        return out
+    if psw is not None and w.dtype == np.float32 and padding_idx < 0:  # fbgemm's kernel
+        return _weighted_bags(out, bag, rows, psw.reshape(-1)[pos])
+    if psw is not None:
+        rows = rows * psw.reshape(-1)[pos][:, None]
+    np.add.at(out, bag, rows)
+    if mode == "mean":
+        out /= np.maximum(sizes, 1)[:, None]
+    return out
+
+
+def _freq_counts(flat, rows):
+    """scale_grad_by_freq's divisor per weight row, as PyTorch 2.13's CPU backward gives it:
+    the k-th distinct index (in sorted order) takes the count of the k-th *sorted index*,
+    which is that index's own count only when no earlier index repeats."""
+    counts = np.bincount(flat, minlength=rows)
+    uniq = np.unique(flat)
+    out = np.ones(rows, dtype=np.int64)
+    out[uniq] = counts[np.sort(flat)[: uniq.size]]
+    return out
+
+
+def _weighted_bags(out, bag, rows, weights):
+    """Σ weight·row per bag in float32 as fbgemm's kernel (which PyTorch takes without a
+    padding_idx) sums it: member after member, each a fused multiply-add (one rounding);
+    the bags' k-th members go together."""
+    from ..rng import _fma
+
+    starts = np.searchsorted(bag, bag, side="left")
+    rank = np.arange(bag.size) - starts  # each member's place in its bag
+    for k in range(int(rank.max()) + 1 if rank.size else 0):
+        at = rank == k
+        b = bag[at]
+        out[b] = _fma(rows[at], np.broadcast_to(weights[at][:, None], rows[at].shape), out[b])
+    return out
+
+
+def _embedding_bag_grads(
+    g,
+    o,
+    i,
+    w,
+    *extra,
+    mode,
+    padding_idx,
+    include_last_offset,
+    has_offsets,
+    has_psw,
+    bag_len,
+    scale_grad_by_freq,
+):
+    """The weight's gradient (each member's bag adjoint into its row: divided by the bag's
+    size for mean, by the row's frequency with scale_grad_by_freq; for max, into the row
+    that held each feature's maximum) and per_sample_weights' (adjoint · row)."""
+    flat, bag, pos, sizes, psw = _embedding_bag_parts(
+        i, w, extra, has_offsets, has_psw, bag_len, include_last_offset, padding_idx
+    )
+    idx = flat[pos]
+    gw = np.zeros(w.shape, dtype=g.dtype)
+    if mode == "max":
+        for b in np.unique(bag):
+            members = idx[bag == b]
+            first = np.argmax(w[members], axis=0)  # the first maximum, as ATen keeps it
+            np.add.at(gw, (members[first], np.arange(w.shape[1])), g[b])
+        return [None, gw] + [None] * len(extra)
+    scale = np.ones(idx.size, dtype=g.dtype)
+    if mode == "mean":
+        scale = scale * (1.0 / np.maximum(sizes, 1)).astype(g.dtype)[bag]  # ATen's axpy scale
+    if scale_grad_by_freq:
+        scale = scale / _freq_counts(flat, w.shape[0])[idx]
+    if psw is not None:
+        scale = scale * psw.reshape(-1)[pos]
+    np.add.at(gw, idx, g[bag] * scale[:, None])
+    grads = [None, gw] + [None] * len(extra)
+    if psw is not None:
+        gp = np.zeros(psw.size, dtype=g.dtype)
+        gp[pos] = np.einsum("ij,ij->i", g[bag], w[idx])
+        grads[-1] = gp.reshape(psw.shape)
+    return grads
+
+
+def _embedding_bag_shape(shapes, attrs):
+    if attrs["has_offsets"]:
+        n = shapes[2][0] - (1 if attrs["include_last_offset"] and shapes[2][0] else 0)
+    else:
+        n = shapes[0][0]
+    return (n, shapes[1][1])
+
+
+def _embedding_bag_lower(emit, node, args, attrs):
+    """F.embedding_bag's checks, in PyTorch's order and words, then one
+    EmbeddingBagBackward0 node (a 2-D per_sample_weights is viewed flat first)."""
+    i, w, *extra = args
+    t = optional(extra, attrs, ("offsets", "per_sample_weights"))
+    off, psw = t["offsets"], t["per_sample_weights"]
+    si, sw = node(i).shape, node(w).shape
+    if psw is not None and node(psw).shape != si:
+        raise ShapeError(
+            f"embedding_bag: If per_sample_weights (torch.Size({list(node(psw).shape)})) is "
+            f"not None, then it must have the same shape as the input (torch.Size({list(si)}))"
+        )
+    if len(sw) != 2:
+        raise ShapeError(f"weight has to be a 2D Tensor, but got Tensor of dimension {len(sw)}")
+    if len(si) == 2:
+        if off is not None:
+            raise ShapeError(
+                "if input is 2D, then offsets has to be None, as input is treated is a "
+                "mini-batch of fixed length sequences. However, found offsets of type "
+                "<class 'torch.Tensor'>"
+            )
+        if si[1] == 0:
+            raise ShapeError("embedding_bag: a 2-D input needs rows of at least one index")
+    elif len(si) == 1:
+        if off is None:
+            raise ShapeError("offsets has to be a 1D Tensor but got None")
+        if len(node(off).shape) != 1:
+            raise ShapeError("offsets has to be a 1D Tensor")
+    else:
+        raise ShapeError(f"input has to be 1D or 2D Tensor, but got Tensor of dimension {len(si)}")
+    mode = attrs["mode"]
+    if mode not in _BAG_MODES:
+        raise ShapeError("mode has to be one of sum, mean or max")
+    for key in ("scale_grad_by_freq", "sparse", "include_last_offset"):
+        if not isinstance(attrs[key], bool):
+            raise ShapeError(f"embedding_bag(): '{key}' must be True or False")
+    if mode == "max" and attrs["scale_grad_by_freq"]:
+        raise ShapeError("max mode does not support scaling the gradient by the frequency")
+    if mode == "max" and attrs["sparse"]:
+        raise ShapeError("max mode does not support sparse weights")
+    if attrs["max_norm"] is not None:
+        raise EvaluationError(
+            "F.embedding_bag(max_norm=...) renormalises the weight's rows in place before "
+            "the lookup (torch.embedding_renorm_), which gradcli does not do",
+            hint="leave max_norm=None (renormalise the weight in the program if you need it)",
+        )
+    if psw is not None and mode != "sum":
+        raise ShapeError(
+            "embedding_bag: per_sample_weights was not None. per_sample_weights is only "
+            f"supported for mode='sum' (got mode='{mode}'). Please open a feature request on "
+            "GitHub."
+        )
+    for name, a in (("indices", i), ("offsets", off)):
+        kind = None if a is None else _re(node(a).value).dtype
+        if kind is not None and kind.name not in ("int64", "int32"):
+            raise EvaluationError(
+                f"Expected tensor for argument #1 '{name}' to have one of the following scalar "
+                f"types: Long, Int; but got {_INDEX_TYPES.get(kind.name, kind.name)} instead "
+                "(while checking arguments for embedding_bag)",
+                hint=f"give the {name} as an int64 input (i=int64:0,2) or convert them with "
+                ".long()",
+            )
+    wd = node(w).value.dtype
+    if psw is not None and node(psw).value.dtype != wd:
+        theirs = _INDEX_TYPES.get(node(psw).value.dtype.name, node(psw).value.dtype.name)
+        raise EvaluationError(
+            "Expected tensor for argument #1 'weight' to have the same type as tensor for "
+            f"argument #1 'per_sample_weights'; but type {_INDEX_TYPES.get(wd.name, wd.name)} "
+            f"does not equal {theirs} (while checking arguments for embedding_bag)"
+        )
+    pad = attrs["padding_idx"]
+    if pad is None:
+        pad = -1
+    else:
+        if isinstance(pad, bool) or not float(pad).is_integer():
+            raise ShapeError(f"embedding_bag(): padding_idx must be int, not {pad!r}")
+        pad = int(pad)
+        if not -sw[0] <= pad < sw[0]:
+            raise ShapeError(
+                f"padding_idx must be within the number of embeddings, -{sw[0]} through "
+                f"{sw[0] - 1}, but got {pad}"
+            )
+        pad %= sw[0]
+    if psw is not None and len(si) == 2:
+        psw = _reshape_ids(emit, node, psw, (-1,))
+    at = {
+        "mode": mode,
+        "padding_idx": pad,
+        "include_last_offset": attrs["include_last_offset"] and off is not None,
+        "has_offsets": off is not None,
+        "has_psw": psw is not None,
+        "bag_len": si[1] if len(si) == 2 else 0,
+        "scale_grad_by_freq": attrs["scale_grad_by_freq"],
+    }
+    tensors = (i, w) + tuple(a for a in (off, psw) if a is not None)
+    return emit("nn_embedding_bag", tensors, at)
+
+
+ROWS += [
+    Op(
+        "embedding_bag",
+        None,
+        (),
+        "EmbeddingBagBackward0",
+        None,
+        arity=2,
+        params={
+            "offsets": None,
+            "max_norm": None,
+            "norm_type": Whole(2),
+            "scale_grad_by_freq": False,
+            "mode": "mean",
+            "sparse": False,
+            "per_sample_weights": None,
+            "include_last_offset": False,
+            "padding_idx": None,
+        },
+        tensor_params=("offsets", "per_sample_weights"),
+        lower=_embedding_bag_lower,
+        mirror="F.embedding_bag(a, weight, offsets, mode=..., per_sample_weights=..., "
+        "include_last_offset=..., padding_idx=...)",
+        rule="per bag Σ weight[i] (× per_sample_weights), its mean or its maximum per feature; "
+        "∂/∂weightᵣ = Σ the adjoints of r's bags (÷ bag size for mean; max: where r is it)",
+        # (no table examples: PyTorch has no forward-mode or double backward of it to
+        # compare with; tests/test_dropout.py checks it against PyTorch and finite differences)
+        namespaces=("torch.nn.functional",),
+        methods=(),
+        inputs=("input", "weight"),
+    ),
+    Op(
+        "nn_embedding_bag",
+        _embedding_bag,
+        _embedding_bag_grads,
+        "EmbeddingBagBackward0",
+        _embedding_bag_shape,
+        arity=2,
+        params={
+            "mode": "mean",
+            "padding_idx": -1,
+            "include_last_offset": False,
+            "has_offsets": False,
+            "has_psw": False,
+            "bag_len": 0,
+            "scale_grad_by_freq": False,
+        },
         public=False,
         saves="inputs",
     ),
