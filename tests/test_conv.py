@@ -259,9 +259,78 @@ def test_errors_are_pytorchs(torch, program, shapes, call):
     assert ours.value.message.startswith(expected), (ours.value.message, expected)
 
 
-def test_return_indices_is_a_clear_error():  # (max_poolNd's indices: tests/test_nn.py)
-    with pytest.raises(EvaluationError, match="adaptive_max_pool1d"):
-        gradcli.evaluate("adaptive_max_pool1d(x, 2, return_indices=True)", {"x": np.ones((1, 4))})
+ADAPTIVE_INDICES = [
+    ("F.adaptive_max_pool1d(x, 3, return_indices=True)", (2, 3, 7)),
+    ("F.adaptive_max_pool1d(x, 9, True)", (3, 5)),  # more outputs than inputs, unbatched
+    ("F.adaptive_max_pool2d(x, (2, 3), return_indices=True)", (2, 3, 5, 7)),
+    ("F.adaptive_max_pool2d(x, (4, 1), return_indices=True)", (2, 3, 7)),
+    ("torch.nn.functional.adaptive_max_pool3d(x, (2, 3, 2), True)", (1, 2, 3, 4, 5)),
+    ("F.adaptive_max_pool3d(x, 2, return_indices=True)", (2, 5, 3, 4)),
+]
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+@pytest.mark.parametrize("call,shape", ADAPTIVE_INDICES)
+def test_adaptive_max_pool_indices_match_pytorch(torch, call, shape, dtype):
+    """(values, int64 indices) as PyTorch's, with ties (the first maximum), NaN (the last)
+    and -inf in the windows; the values' gradient and labels too."""
+    from gradcli import derivatives as D
+
+    rng = np.random.default_rng(12)
+    x = rng.integers(-3, 3, size=shape).astype(dtype)
+    x.flat[::7] = np.nan
+    x.flat[3::11] = -np.inf
+    env = {"F": torch.nn.functional, "torch": torch, "x": torch.tensor(x, requires_grad=True)}
+    values, indices = eval(call, env)
+    ours = D.jvp(f"{call}[1]", {"x": x}, {"x": np.ones_like(x)}, dtype=dtype)["value"]
+    assert ours.dtype == np.int64
+    np.testing.assert_array_equal(ours, indices.numpy())
+    c = rng.standard_normal(values.shape).astype(dtype)
+    program = f"v, i = {call}\n(v * c).sum() + i.sum()"
+    mine = gradcli.evaluate(program, {"x": x, "c": c}, wrt=["x"], dtype=dtype)
+    theirs = (values * torch.tensor(c)).sum() + indices.sum()
+    theirs.backward()
+    np.testing.assert_allclose(mine.value, theirs.detach().numpy(), rtol=1e-6)
+    np.testing.assert_allclose(mine.grad["x"], env["x"].grad.numpy(), rtol=1e-6, atol=1e-7)
+    assert our_labels(mine) == torch_labels(theirs)
+
+
+def test_adaptive_max_pool_indices_feed_max_unpool(torch):
+    x = np.random.default_rng(13).standard_normal((2, 3, 6, 6))
+    program = "v, i = F.adaptive_max_pool2d(x, 3, return_indices=True)\nF.max_unpool2d(v, i, 2)"
+    _agree(torch, program, {"x": x})
+
+
+def test_adaptive_max_pool_indices_of_an_empty_batch(torch):
+    from gradcli import derivatives as D
+
+    x = np.zeros((0, 2, 5, 5))
+    call = "F.adaptive_max_pool2d(x, 2, return_indices=True)[1]"
+    ours = D.jvp(call, {"x": x}, {"x": x}, dtype="float64")["value"]
+    theirs = torch.nn.functional.adaptive_max_pool2d(torch.tensor(x), 2, return_indices=True)[1]
+    assert ours.shape == tuple(theirs.shape) and ours.dtype == np.int64
+
+
+@pytest.mark.parametrize(
+    "call,shape",
+    [
+        ("F.adaptive_max_pool2d(x, (2, 2, 2), return_indices=True)", (1, 2, 5, 5)),
+        ("F.adaptive_max_pool1d(x, 3, return_indices=True)", (5,)),
+        ("F.adaptive_max_pool2d(x, 3, return_indices=True)", (1, 2, 0, 2)),
+        ("F.adaptive_max_pool3d(x, (2, -3, -1), return_indices=True)", (2, 3, 3, 3)),
+        ("F.adaptive_max_pool1d(x, -2, return_indices=True)", (2, 5)),
+        ("F.adaptive_max_pool3d(x, (2, 2), return_indices=True)", (1, 2, 3, 3, 3)),
+        ("F.adaptive_max_pool2d(x, (2, 2, 2))", (1, 2, 5, 5)),
+    ],
+)
+def test_adaptive_max_pool_indices_errors_are_pytorchs(torch, call, shape):
+    """The checks run when the call is made, before either result is used."""
+    x = np.ones(shape)
+    with pytest.raises((RuntimeError, IndexError)) as theirs:
+        eval(call, {"F": torch.nn.functional, "x": torch.tensor(x)})
+    with pytest.raises(EvaluationError) as ours:
+        gradcli.evaluate(f"v, i = {call}\nv.sum()", {"x": x}, dtype="float64")
+    assert ours.value.message.startswith(str(theirs.value).splitlines()[0])
 
 
 @pytest.mark.parametrize(

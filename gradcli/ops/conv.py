@@ -790,10 +790,17 @@ def _adaptive_check(name, d, xs, output_size):
             )
     if isinstance(output_size, int):
         output_size = (output_size,) * d
+    is_max = name.startswith("adaptive_max")
     if not isinstance(output_size, tuple) or len(output_size) != d:
+        if is_max:
+            raise ShapeError(f"{name}(): internal error: output_size.size() must be {d}")
         raise ShapeError(f"{name}: output_size must be {d}")
     if not all(isinstance(o, int) for o in output_size):
         raise ShapeError(f"{name}: output_size must be integers, got {list(output_size)}")
+    if is_max and any(o < 0 for o in output_size):
+        shape = list(xs[:-d] + output_size)
+        first = next(o for o in output_size if o < 0)
+        raise ShapeError(f"Trying to create tensor with negative dimension {first}: {shape}")
     if any(o < 0 for o in output_size):
         raise ShapeError(
             f"{name}: elements of output_size must be greater than or equal to 0 but received "
@@ -920,10 +927,10 @@ def _adaptive_max(x, output_size):
     return np.take_along_axis(w, idx[..., None], axis=-1)[..., 0]
 
 
-def _adaptive_max_grad(g, o, x, output_size):
+def _adaptive_positions(x, output_size):
+    """Where each window's maximum lies: a flat index into the input's spatial dims,
+    (lead, *out), as adaptive_max_poolNd(return_indices=True) gives it."""
     d = len(output_size)
-    if x.size == 0 or 0 in output_size:
-        return np.zeros(x.shape, dtype=g.dtype)
     idx, index = _adaptive_choice(x, output_size)
     lengths = tuple(ix.shape[d + j] for j, ix in enumerate(index))
     offsets = np.unravel_index(idx, lengths)
@@ -934,11 +941,25 @@ def _adaptive_max_grad(g, o, x, output_size):
         shape = [1] * idx.ndim
         shape[idx.ndim - d + j] = output_size[j]
         pos = pos * spatial[j] + starts.reshape(shape) + offsets[j]
-    plane = math.prod(spatial)
+    return pos
+
+
+def _adaptive_max_indices(x, output_size):
+    if x.size == 0 or 0 in output_size:
+        return np.zeros(x.shape[: -len(output_size)] + tuple(output_size), dtype=np.int64)
+    return _adaptive_positions(x, output_size)
+
+
+def _adaptive_max_grad(g, o, x, output_size):
+    d = len(output_size)
+    if x.size == 0 or 0 in output_size:
+        return np.zeros(x.shape, dtype=g.dtype)
+    pos = _adaptive_positions(x, output_size)
+    plane = math.prod(x.shape[-d:])
     lead = math.prod(x.shape[:-d])
     pos = pos + (np.arange(lead) * plane).reshape(x.shape[:-d] + (1,) * d)
     size = lead * plane
-    pos, gg = pos.reshape(-1), np.broadcast_to(g, idx.shape).reshape(-1)
+    pos, gg = pos.reshape(-1), np.broadcast_to(g, pos.shape).reshape(-1)
     out = np.bincount(pos, weights=gg.real, minlength=size)
     if np.iscomplexobj(g):
         out = out + 1j * np.bincount(pos, weights=gg.imag, minlength=size)
@@ -951,11 +972,7 @@ def _adaptive_lower(kind, d):
     def lower(emit, node, args, attrs):
         x = args[0]
         xs = node(x).shape
-        if attrs.get("return_indices"):
-            raise EvaluationError(
-                f"{name}(return_indices=True) is not supported yet (max_poolNd's is)",
-                hint="leave return_indices=False for the values",
-            )
+        pair = kind == "max" and attrs.get("return_indices") is True
         size = attrs["output_size"]
         if d == 1:
             if len(xs) not in (2, 3):
@@ -967,21 +984,38 @@ def _adaptive_lower(kind, d):
                 raise ShapeError(
                     f"{name}() argument 'output_size' should contain one int (got {len(size)})"
                 )
-            size = size if isinstance(size, tuple) else (size,)
-            x = emit("unsqueeze", (x,), {"dim": -2})
-            y = _adaptive_node(emit, kind, f"adaptive_{kind}_pool2d", x, (1, *size), node)
-            return emit("squeeze", (y,), {"dim": -2})
-        return _adaptive_node(emit, kind, name, x, size, node)
+            size = (1, *(size if isinstance(size, tuple) else (size,)))
+            name2 = f"adaptive_{kind}_pool2d"
+            _adaptive_check(name2, 2, xs[:-1] + (1, xs[-1]), size)
+            wide: list = []  # the unsqueezed input, made once for the values and the indices
+
+            def one(row):
+                if not wide:
+                    wide.append(emit("unsqueeze", (x,), {"dim": -2}))
+                y = _adaptive_node(emit, kind, name2, wide[0], size, node, row)
+                return emit("squeeze", (y,), {"dim": -2})
+
+        else:
+            size = _adaptive_check(name, d, xs, size)
+
+            def one(row):
+                return _adaptive_node(emit, kind, name, x, size, node, row)
+
+        if pair:  # (values, int64 indices), a plain tuple as in PyTorch
+            return Results(
+                "tuple", [lambda: one("adaptive_max_pool"), lambda: one("adaptive_max_indices")]
+            )
+        return one(f"adaptive_{kind}_pool")
 
     return lower
 
 
-def _adaptive_node(emit, kind, name, x, size, node):
+def _adaptive_node(emit, kind, name, x, size, node, row):
     d = 3 if name.endswith("3d") else 2
     size = _adaptive_check(name, d, node(x).shape, size)
     if kind == "avg" and all(o == 1 for o in size):  # PyTorch takes the mean
         return emit("mean", (x,), {"dim": tuple(range(-d, 0))[::-1], "keepdim": True})
-    return emit(f"adaptive_{kind}_pool", (x,), {"output_size": size})
+    return emit(row, (x,), {"output_size": size})
 
 
 # -- lp pooling -------------------------------------------------------------------------
@@ -2053,6 +2087,16 @@ def _adaptive_row(kind, d):
     )
 
 
+def _adaptive_with_indices(d):
+    """adaptive_max_poolNd(..., return_indices=True): the hidden row of the call that
+    returns (values, indices), as _with_indices for max_poolNd."""
+    row = _adaptive_row("max", d)
+    name = f"adaptive_max_pool{d}d_with_indices"
+    results.TUPLES[name] = ("tuple", ())
+    results.INDICES_OVERLOADS[f"adaptive_max_pool{d}d"] = name
+    return Op(name, None, (), row.label, None, params=row.params, lower=row.lower, public=False)
+
+
 def _lp_row(d):
     shape = {1: P1, 2: P2, 3: P3}[d]
     positive = {"x": (shape["x"][0], "positive")}
@@ -2418,6 +2462,16 @@ ROWS = [
         saves="inputs",
         public=False,
     ),
+    Op(
+        "adaptive_max_indices",
+        _adaptive_max_indices,
+        None,
+        "",
+        _adaptive_shape,
+        public=False,
+        dtype="int64",
+    ),
+    *(_adaptive_with_indices(d) for d in (1, 2, 3)),
     Op(
         "lp_pow",
         lambda a, exponent: _pow(a, exponent),
