@@ -612,7 +612,7 @@ GRID = [
 ]
 
 
-@pytest.mark.parametrize("mode", ["bilinear", "nearest"])
+@pytest.mark.parametrize("mode", ["bilinear", "nearest", "bicubic"])
 @pytest.mark.parametrize("align", [True, False])
 @pytest.mark.parametrize("grid,padding", GRID)
 def test_grid_sample_at_the_edges(torch, grid, padding, align, mode):
@@ -670,12 +670,44 @@ def test_grid_errors_are_pytorchs(torch, program, xs, gs, message):
     assert message in ours.value.message
 
 
-def test_grid_sample_bicubic_is_a_clear_error():
-    with pytest.raises(EvaluationError, match="mode='bicubic'\\) is not supported"):
-        gradcli.evaluate(
-            "F.grid_sample(x, g, mode='bicubic')",
-            {"x": np.ones((1, 1, 2, 2)), "g": np.zeros((1, 1, 1, 2))},
-        )
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+@pytest.mark.parametrize("padding", ["zeros", "border", "reflection"])
+@pytest.mark.parametrize("align", [True, False])
+def test_grid_sample_bicubic_against_pytorch(torch, padding, align, dtype):
+    """Samples inside, near the edges and far outside (where each of the 4×4 neighbours is
+    padded on its own): value, both gradients and the label, in both dtypes."""
+    rng = np.random.default_rng(14)
+    x = rng.standard_normal((2, 3, 4, 5)).astype(dtype)
+    g = rng.uniform(-2.5, 2.5, (2, 3, 6, 2)).astype(dtype)
+    g[0, 0, 0] = (-1.0, 1.0)  # on the corners: t = 0, the outer weights are 0
+    g[0, 0, 1] = (1.0, -1.0)
+    program = (
+        f"F.grid_sample(x, g, mode='bicubic', padding_mode='{padding}', align_corners={align})"
+    )
+    seed = rng.standard_normal((2, 3, 3, 6)).astype(dtype)
+    ours = gradcli.evaluate(program, {"x": x, "g": g}, dtype=dtype, seed_vector=seed)
+    out, grads = run_torch(torch, program, {"x": x, "g": g}, seed=seed, dtype=dtype)
+    tol = {"rtol": 1e-10, "atol": 1e-12} if dtype == "float64" else {"rtol": 1e-4, "atol": 1e-5}
+    assert ours.value.dtype == np.dtype(dtype)
+    np.testing.assert_allclose(ours.value, out.detach().numpy(), **tol)
+    for name in ("x", "g"):
+        assert ours.grad[name].dtype == np.dtype(dtype)
+        np.testing.assert_allclose(ours.grad[name], grads[name], err_msg=name, **tol)
+    assert our_labels(ours) == torch_labels(out)
+
+
+def test_grid_sample_bicubic_finite_differences_and_forward_mode():
+    from gradcli import derivatives as D
+
+    rng = np.random.default_rng(15)
+    inputs = {"x": rng.standard_normal((1, 2, 3, 4)), "g": rng.uniform(-1.3, 1.3, (1, 2, 3, 2))}
+    for padding in ("zeros", "border", "reflection"):
+        for align in (True, False):
+            program = (
+                f"F.grid_sample(x, g, mode='bicubic', padding_mode='{padding}', "
+                f"align_corners={align}).sin().sum()"
+            )
+            assert D.check(program, inputs)["ok"], (padding, align)
 
 
 def test_readme_networks_against_pytorch(torch):

@@ -1564,36 +1564,40 @@ def _source_coords(coord, n, padding, align):
 
 
 def _grid_taps(x, grid, mode, padding, align):
-    """Per tap (a corner of the cell around each sample, or the nearest position): the flat
-    source index (N, *out) into one (N, ·) plane, the weight, d weight / d position per axis,
-    and whether the tap lies inside the input."""
+    """Per tap (a corner of the cell around each sample, one of the 4×4 bicubic
+    neighbours, or the nearest position): the flat source index (N, *out) into one (N, ·)
+    plane, the weight, d weight / d coordinate per axis, and whether the tap reads the
+    input (outside it reads zero)."""
     d = grid.shape[-1]
     spatial = x.shape[2:]
-    pos, dpos = [], []
-    for k in range(d):  # grid[..., 0] is x: the last spatial axis
-        n = spatial[d - 1 - k]
-        p, gp = _source_coords(grid[..., k], n, padding, align)
-        pos.append(p)
-        dpos.append(gp)
-    pos, dpos = pos[::-1], dpos[::-1]  # now in the order of the spatial axes
-    if mode == "nearest":
-        corners = [[np.rint(_re(p))] for p in pos]  # round half to even, as nearbyint
-        weights = [[np.ones(np.shape(p))] for p in pos]
-        slopes = [[np.zeros(np.shape(p))] for p in pos]
+    if mode == "bicubic":
+        corners, weights, slopes, dpos = _cubic_axes(grid, spatial, padding, align)
     else:
-        corners, weights, slopes = [], [], []
-        for p in pos:
-            f = np.floor(_re(p))
-            corners.append([f, f + 1])
-            weights.append([f + 1 - p, p - f])
-            slopes.append([-1.0, 1.0])
+        pos, dpos = [], []
+        for k in range(d):  # grid[..., 0] is x: the last spatial axis
+            n = spatial[d - 1 - k]
+            p, gp = _source_coords(grid[..., k], n, padding, align)
+            pos.append(p)
+            dpos.append(gp)
+        pos, dpos = pos[::-1], dpos[::-1]  # now in the order of the spatial axes
+        if mode == "nearest":
+            # round half to even, as nearbyint
+            corners = [[_in_bounds(np.rint(_re(p)), n)] for p, n in zip(pos, spatial, strict=True)]
+            weights = [[np.ones(np.shape(p))] for p in pos]
+            slopes = [[np.zeros(np.shape(p))] for p in pos]
+        else:
+            corners, weights, slopes = [], [], []
+            for p, n in zip(pos, spatial, strict=True):
+                f = np.floor(_re(p))
+                corners.append([_in_bounds(f, n), _in_bounds(f + 1, n)])
+                weights.append([f + 1 - p, p - f])
+                slopes.append([-1.0, 1.0])
     taps = []
     for pick in np.ndindex(*(len(c) for c in corners)):
         index = np.zeros(grid.shape[:-1], dtype=np.int64)
         inside = np.ones(grid.shape[:-1], dtype=bool)
         for axis, j in enumerate(pick):
-            c = corners[axis][j]
-            ok = (c >= 0) & (c <= spatial[axis] - 1)  # (NaN is outside)
+            c, ok = corners[axis][j]
             inside &= ok
             index = index * spatial[axis] + np.where(ok, c, 0).astype(np.int64)
         w = math.prod(weights[axis][j] for axis, j in enumerate(pick))
@@ -1605,6 +1609,65 @@ def _grid_taps(x, grid, mode, padding, align):
         ]
         taps.append((index, inside, w, dw))
     return taps
+
+
+def _in_bounds(c, n):
+    """A tap at position c (floats, maybe NaN or huge) of an axis of size n: c, and
+    whether it lies inside (NaN is outside)."""
+    return c, (c >= 0) & (c <= n - 1)
+
+
+def _cubic_axes(grid, spatial, padding, align):
+    """ATen's bicubic grid sampling, per spatial axis: the four neighbours floor(p)-1 ..
+    floor(p)+2 of the unnormalised position p with the padding applied to each neighbour's
+    index (not to p), the cubic convolution weights at t = p - floor(p), d weight / dt, and
+    d p / d coordinate (the padding is not differentiated)."""
+    d = grid.shape[-1]
+    corners, weights, slopes, dpos = [], [], [], []
+    for axis in range(d):
+        n = spatial[axis]
+        coord = grid[..., d - 1 - axis]  # grid[..., 0] is x: the last spatial axis
+        scale = (n - 1) / 2 if align else n / 2
+        p = (coord + 1) * scale if align else coord * scale + (scale - 0.5)
+        f = np.floor(_re(p))
+        t = p - f
+        corners.append([_cubic_tap(f + (k - 1), n, padding, align) for k in range(4)])
+        weights.append(list(_cubic_weights(t)))
+        slopes.append(list(_cubic_slopes(t)))
+        dpos.append(scale)
+    return corners, weights, slopes, dpos
+
+
+def _cubic_slopes(t):
+    """d/dt of _cubic_weights(t), ATen's get_cubic_coefficients_grad negated (it subtracts
+    them)."""
+    a = _CUBIC_A
+    x = -1 - t
+    c0 = ((-3 * a) * x - 10 * a) * x - 8 * a
+    x = 0 - t
+    c1 = (-3 * (a + 2) * x - 2 * (a + 3)) * x
+    x = 1 - t
+    c2 = (3 * (a + 2) * x - 2 * (a + 3)) * x
+    x = 2 - t
+    c3 = (3 * a * x - 10 * a) * x + 8 * a
+    return -c0, -c1, -c2, -c3
+
+
+def _cubic_tap(c, n, padding, align):
+    """A bicubic neighbour's index with ATen's compute_coordinates: zeros reads nothing
+    outside; border clips; reflection reflects, then clips (a NaN clips to 0)."""
+    if padding == "zeros":
+        return _in_bounds(c, n)
+    if padding == "reflection":
+        span = 2 * (n - 1) if align else 2 * n
+        if span == 0:
+            c = np.zeros_like(c)
+        else:
+            r = np.abs(c) if align else np.abs(c + 0.5)
+            extra = r - np.trunc(r / span) * span
+            c = np.minimum(extra, span - extra) - (0 if align else 0.5)
+    c = np.clip(np.where(np.isnan(c), 0, c), 0, n - 1)
+    return c, np.ones(c.shape, dtype=bool)
 
 
 def _gather_plane(x, index):
@@ -1720,12 +1783,8 @@ def _grid_sample_lower(emit, node, args, attrs):
     a = {"mode": mode, "padding_mode": padding, "align_corners": bool(align)}
     _grid_sample_shape([node(v).shape for v in args], a)
     a["dims"] = len(node(args[0]).shape) - 2
-    if mode == "bicubic":
-        if len(node(args[0]).shape) != 4:
-            raise ShapeError("grid_sampler(): bicubic interpolation only supports 4D input")
-        raise EvaluationError(
-            "grid_sample(mode='bicubic') is not supported", hint="use 'bilinear' or 'nearest'"
-        )
+    if mode == "bicubic" and len(node(args[0]).shape) != 4:
+        raise ShapeError("grid_sampler(): bicubic interpolation only supports 4D input")
     return emit("grid_sampler", args, a)
 
 
@@ -2318,8 +2377,8 @@ ROWS = [
         params={"mode": "bilinear", "padding_mode": "zeros", "align_corners": None},
         lower=_grid_sample_lower,
         mirror="F.grid_sample(input, grid, mode, padding_mode, align_corners)",
-        rule="bilinear (trilinear) or nearest taps at each grid point; ∂/∂grid through the "
-        "tap weights (0 for nearest)",
+        rule="bilinear (trilinear), bicubic (4×4, each neighbour padded) or nearest taps at "
+        "each grid point; ∂/∂grid through the tap weights (0 for nearest)",
         examples=(
             (
                 "F.grid_sample(x, g, align_corners=False)",
@@ -2340,6 +2399,15 @@ ROWS = [
             (
                 "F.grid_sample(x, g, mode='nearest', align_corners=False)",
                 {"x": ((1, 2, 3, 4), REAL), "g": ((1, 2, 3, 2), "unit")},
+            ),
+            (
+                "F.grid_sample(x, g * 1.3, mode='bicubic', padding_mode='reflection', "
+                "align_corners=False)",
+                {"x": ((1, 2, 3, 4), REAL), "g": ((1, 2, 3, 2), "unit")},
+            ),
+            (
+                "F.grid_sample(x, g, mode='bicubic', align_corners=True)",
+                {"x": ((2, 1, 4, 3), REAL), "g": ((2, 3, 2, 2), "unit")},
             ),
             (
                 "F.grid_sample(x, g * 1.2, padding_mode='border', align_corners=False)",
