@@ -552,12 +552,80 @@ def test_interpolation_errors_are_pytorchs(torch, program, shape, message):
     assert message in ours.value.message
 
 
-def test_antialias_is_a_clear_error():
-    with pytest.raises(EvaluationError, match=r"antialias=True\) is not supported"):
-        gradcli.evaluate(
-            "F.interpolate(x, size=2, mode='bilinear', antialias=True)",
-            {"x": np.ones((1, 1, 4, 4))},
-        )
+ANTIALIAS = [
+    ("size=(4, 5)", (1, 2, 9, 8)),
+    ("scale_factor=0.37", (2, 1, 7, 7)),
+    ("size=(11, 3)", (1, 1, 5, 6)),  # up along one axis, down along the other
+    ("size=(9, 3)", (1, 1, 9, 8)),  # one axis unchanged (the forward copies it)
+    ("size=(3, 3)", (1, 1, 20, 3)),
+    ("scale_factor=0.5, align_corners=True", (1, 1, 6, 6)),
+    ("size=(1, 1), align_corners=True", (1, 1, 6, 6)),
+    ("scale_factor=(0.6, 2.3), recompute_scale_factor=True", (1, 1, 5, 5)),
+    ("scale_factor=(0.45, 0.7)", (1, 3, 8, 9)),  # the kernel gets the scales, not the sizes
+]
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+@pytest.mark.parametrize("mode", ["bilinear", "bicubic"])
+@pytest.mark.parametrize("args,shape", ANTIALIAS)
+def test_antialias_against_pytorch(torch, args, shape, mode, dtype):
+    x = np.random.default_rng(16).standard_normal(shape).astype(dtype)
+    program = f"F.interpolate(x, {args}, mode='{mode}', antialias=True)"
+    if dtype == "float64":
+        _agree(torch, program, {"x": x})
+        return
+    seed = np.random.default_rng(17).standard_normal(_shape(program, {"x": x})).astype(dtype)
+    ours = gradcli.evaluate(program, {"x": x}, dtype=dtype, seed_vector=seed)
+    out, grads = run_torch(torch, program, {"x": x}, dtype=dtype, seed=seed)
+    assert ours.value.dtype == np.float32 and ours.grad["x"].dtype == np.float32
+    np.testing.assert_allclose(ours.value, out.detach().numpy(), rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(ours.grad["x"], grads["x"], rtol=1e-5, atol=1e-6)
+    assert ours.grad_fn == type(out.grad_fn).__name__
+
+
+@pytest.mark.parametrize("mode", ["bilinear", "bicubic"])
+@pytest.mark.parametrize("size", [(2, 3), (5, 7), (3, 4)])
+def test_antialias_of_non_finite_values_and_empty_batches(torch, mode, size):
+    """NaN and infinities spread as in PyTorch, zero weights included (its backward also
+    runs over an unchanged axis, so an infinite seed reaches the neighbour as NaN)."""
+    x = np.arange(12.0).reshape(1, 1, 3, 4)
+    x[0, 0, 1, 1], x[0, 0, 2, 3], x[0, 0, 0, 0] = NAN, INF, -INF
+    program = f"F.interpolate(x, size={size}, mode='{mode}', antialias=True)"
+    seed = np.ones((1, 1, *size))
+    seed[0, 0, 1, 1] = INF
+    ours = gradcli.evaluate(program, {"x": x}, dtype="float64", seed_vector=seed)
+    out, grads = run_torch(torch, program, {"x": x}, seed=seed)
+    np.testing.assert_allclose(ours.value, out.detach().numpy(), rtol=1e-12)
+    np.testing.assert_allclose(ours.grad["x"], grads["x"], rtol=1e-12)
+    empty = {"x": np.zeros((0, 2, 3, 4))}
+    ours = gradcli.evaluate(program, empty, seed_vector=np.zeros((0, 2, *size)))
+    assert ours.value.shape == (0, 2, *size) and ours.grad["x"].shape == (0, 2, 3, 4)
+
+
+def test_antialias_forward_mode_and_finite_differences():
+    from gradcli import derivatives as D
+
+    x = np.random.default_rng(18).standard_normal((1, 2, 6, 5))
+    for mode in ("bilinear", "bicubic"):
+        program = f"F.interpolate(x, size=(3, 7), mode='{mode}', antialias=True).sin().sum()"
+        assert D.check(program, {"x": x})["ok"], mode
+
+
+@pytest.mark.parametrize(
+    "program,shape",
+    [
+        ("F.interpolate(x, size=2, mode='nearest', antialias=True)", (1, 1, 4, 4)),
+        ("F.interpolate(x, size=2, mode='bilinear', antialias=True)", (1, 1, 4)),
+        ("F.interpolate(x, size=2, mode='trilinear', antialias=True)", (1, 1, 4, 4, 4)),
+    ],
+)
+def test_antialias_errors_are_pytorchs(torch, program, shape):
+    x = np.ones(shape)
+    with pytest.raises(ValueError) as theirs:
+        run_torch(torch, program, {"x": x})
+    with pytest.raises(EvaluationError) as ours:
+        gradcli.evaluate(program, {"x": x}, dtype="float64")
+    assert ours.value.message.startswith(str(theirs.value))
 
 
 @pytest.mark.parametrize(

@@ -1308,7 +1308,66 @@ def _resample_taps(n_in, n_out, mode, scale, align_corners, dtype, backward=Fals
     ]
 
 
+def _aa_filter(x, mode):
+    """ATen's antialiasing filters: the triangle, or Keys' cubic with a = -0.5 (as PIL;
+    not the -0.75 of plain bicubic)."""
+    x = np.abs(x)
+    if mode == "linear":
+        return np.where(x < 1, 1 - x, 0).astype(x.dtype)
+    a = -0.5
+    near = ((a + 2) * x - (a + 3)) * x * x + 1
+    far = ((a * x - 5 * a) * x + 8 * a) * x - 4 * a
+    return np.where(x < 1, near, np.where(x < 2, far, 0)).astype(x.dtype)
+
+
+def _aa_taps(n_in, n_out, mode, scale, align_corners, dtype):
+    """Along one axis: the taps of ATen's antialiased resampling
+    (_compute_indices_min_size_weights_aa): output i averages the inputs within
+    ``support`` of its centre scale·(i + ½), weighted by the filter stretched by the scale
+    when downsampling, normalised to sum 1; in the op's dtype where ATen uses it."""
+    dtype = np.dtype(dtype)
+    s = _source_scale(n_in, n_out, scale, align_corners, dtype)
+    size = 2 if mode == "linear" else 4
+    support = dtype.type(size * 0.5 * float(s) if s >= 1 else size * 0.5)
+    width = math.ceil(support) * 2 + 1
+    invscale = dtype.type(1.0 / float(s)) if s >= 1 else dtype.type(1)
+    center = (float(s) * (np.arange(n_out) + 0.5)).astype(dtype)
+    low = np.trunc((center - support).astype(np.float64) + 0.5).astype(np.int64)
+    high = np.trunc((center + support).astype(np.float64) + 0.5).astype(np.int64)
+    xmin = np.maximum(low, 0)
+    xsize = np.clip(np.minimum(high, n_in) - xmin, 0, width)
+    length = int(xsize.max()) if n_out else 0
+    weights, total = [], np.zeros(n_out, dtype=dtype)
+    for j in range(length):
+        arg = ((j + xmin).astype(dtype) - center).astype(np.float64) + 0.5
+        w = _aa_filter((arg * float(invscale)).astype(dtype), mode)
+        w = np.where(j < xsize, w, 0).astype(dtype)
+        weights.append(w)
+        total += w  # in order, as ATen sums them
+    div = np.where(total != 0, total, 1).astype(dtype)
+    taps = []
+    for j, w in enumerate(weights):
+        dst = np.flatnonzero(j < xsize)
+        taps.append((None if dst.size == n_out else dst, xmin[dst] + j, (w / div)[dst]))
+    return taps
+
+
+def _resample_aa(x, a, spatial, transpose):
+    """Antialiased bilinear / bicubic: separable, the last axis first; the forward skips an
+    axis whose size does not change, the backward (ATen's direct 2-D loop) does not."""
+    d = len(a["size"])
+    for j in reversed(range(d)):
+        n, o = spatial[j], a["size"][j]
+        if n == o and not transpose:
+            continue
+        taps = _aa_taps(n, o, a["mode"], a["scales"][j], a["align_corners"], x.real.dtype)
+        x = _apply_taps(x, x.ndim - d + j, taps, o, n, transpose)
+    return x
+
+
 def _resample(x, a, spatial, transpose):
+    if a.get("antialias"):
+        return _resample_aa(x, a, spatial, transpose)
     pairs = list(zip(spatial, a["size"], strict=True))
     if transpose and a["mode"] == "cubic" and all(n == o for n, o in pairs):
         return x  # ATen's bicubic backward copies when no size changes
@@ -1338,10 +1397,14 @@ _UPSAMPLE_LABELS = {
 
 
 def _upsample_label(kinds, attrs):
+    if attrs.get("antialias"):
+        return f"Upsample{attrs['label'].capitalize()}2DAaBackward0"
     return _UPSAMPLE_LABELS[attrs["label"]].format(d=len(attrs["size"]))
 
 
-_upsample_label.__doc__ = "UpsampleNearest1D/2D/3D, UpsampleNearestExact1D/2D/3D, ..."
+_upsample_label.__doc__ = (
+    "UpsampleNearest1D/2D/3D, UpsampleNearestExact1D/2D/3D, ..., UpsampleBilinear2DAa, ..."
+)
 
 
 def _upsample_shape(shapes, attrs):
@@ -1428,14 +1491,13 @@ def _interpolate(emit, node, x, attrs):
     size, scales = _interpolate_sizes(xs, attrs.get("size"), scale_factor, recompute)
     if mode == "area" and attrs.get("size") is None:
         scales = (None,) * d
-    if attrs.get("antialias"):
-        if not (mode in ("bilinear", "bicubic") and len(xs) == 4):
-            raise ShapeError(
-                "Anti-alias option is restricted to bilinear, bicubic, and lanczos modes and "
-                "requires a 4-D tensor as input"
-            )
-        raise EvaluationError(
-            "interpolate(antialias=True) is not supported", hint="leave antialias=False"
+    antialias = attrs.get("antialias")
+    if antialias is not None and not isinstance(antialias, bool):
+        raise ShapeError("interpolate(): antialias must be True or False")
+    if antialias and not (mode in ("bilinear", "bicubic") and len(xs) == 4):
+        raise ShapeError(
+            "Anti-alias option is restricted to bilinear, bicubic, and lanczos modes and "
+            "requires a 4-D tensor as input"
         )
     if mode not in _MODES or d > 3 or (mode == "bicubic" and d != 2):
         raise ShapeError(_mode_error(len(xs), mode))
@@ -1447,6 +1509,8 @@ def _interpolate(emit, node, x, attrs):
     kernel = {"linear": "linear", "bilinear": "linear", "trilinear": "linear"}.get(mode, mode)
     kernel = "cubic" if mode == "bicubic" else kernel
     a = {"size": size, "scales": scales, "mode": kernel, "align_corners": bool(align)}
+    if antialias:
+        a["antialias"] = True
     return emit("resample", (x,), {**a, "label": mode})
 
 
@@ -2204,11 +2268,20 @@ def _interpolate_rows():
         ("F.interpolate(x, size=(2, 3), mode='area')", I4),
         ("F.interpolate(x, scale_factor=0.6, mode='area')", I3),
         ("F.interpolate(x, scale_factor=0.5, mode='area')", {"x": ((1, 2, 2, 3, 4), REAL)}),
+        (
+            "F.interpolate(x, size=(3, 2), mode='bilinear', antialias=True)",
+            {"x": ((1, 2, 7, 5), REAL)},
+        ),
+        (
+            "F.interpolate(x, scale_factor=0.6, mode='bicubic', antialias=True)",
+            {"x": ((2, 1, 6, 7), REAL)},
+        ),
     )
     labels = (
         "UpsampleNearest1D/2D/3DBackward0, UpsampleNearestExact1D/2D/3DBackward0, "
         "UpsampleLinear1DBackward0, UpsampleBilinear2DBackward0, UpsampleBicubic2DBackward0, "
-        "UpsampleTrilinear3DBackward0; area: AdaptiveAvgPool2D/3DBackward0 (1-D between "
+        "UpsampleTrilinear3DBackward0, antialias=True: UpsampleBilinear2DAaBackward0, "
+        "UpsampleBicubic2DAaBackward0; area: AdaptiveAvgPool2D/3DBackward0 (1-D between "
         "UnsqueezeBackward0 and SqueezeBackward1; output size 1: MeanBackward1)"
     )
     common = {
@@ -2227,7 +2300,7 @@ def _interpolate_rows():
             params={**params, "recompute_scale_factor": None, "antialias": False},
             lower=_interpolate_lower(),
             mirror="F.interpolate(input, size, scale_factor, mode, align_corners, "
-            "recompute_scale_factor)",
+            "recompute_scale_factor, antialias)",
             examples=examples,
             **common,
         ),
