@@ -8,6 +8,7 @@ on real parts. The public rows lower to the nodes PyTorch records (1-D pooling i
 pooling between an unsqueeze and a squeeze, an unbatched convolution likewise)."""
 
 import math
+import threading
 from typing import Any
 
 from ..errors import EvaluationError, ShapeError
@@ -46,12 +47,38 @@ def _windows(xp, kernel, stride, dilation, out, kernel_first, writeable=False):
     return np.lib.stride_tricks.as_strided(xp, shape, strides, writeable=writeable)
 
 
-def _pad_to(x, d, before, size, value=0):
-    """x placed at offset ``before`` in a buffer of spatial ``size`` filled with ``value``."""
+_SCRATCH = threading.local()  # per thread: role -> a flat byte buffer
+_SCRATCH_MAX = 16 << 20  # larger work arrays are not kept (their page faults matter less)
+
+
+def _scratch(role, shape, dtype):
+    """A work array (garbage contents) for a temporary that never leaves the kernel, kept
+    per ``role`` and reused: a fresh array of a few hundred KiB costs its page faults on
+    every call, which on the benchmark CNN was a third of the convolutions' time. One
+    buffer per role, so a role is never used twice in one computation."""
+    dtype = np.dtype(dtype)
+    n = math.prod(shape) * dtype.itemsize
+    store = _SCRATCH.__dict__
+    buf = store.get(role)
+    if buf is None or buf.nbytes < n:
+        buf = np.empty(max(n, 1), dtype=np.uint8)
+        if n <= _SCRATCH_MAX:
+            store[role] = buf
+    return buf[:n].view(dtype).reshape(shape)
+
+
+def _pad_to(x, d, before, size, value=0, scratch=None):
+    """x placed at offset ``before`` in a buffer of spatial ``size`` filled with ``value``
+    (a work array of role ``scratch`` if given)."""
     inner = x.shape[-d:]
     if tuple(before) == (0,) * d and tuple(size) == tuple(inner):
         return x
-    buf = np.full(x.shape[:-d] + tuple(size), value, dtype=x.dtype)
+    shape = x.shape[:-d] + tuple(size)
+    if scratch is None:
+        buf = np.full(shape, value, dtype=x.dtype)
+    else:
+        buf = _scratch(scratch, shape, x.dtype)
+        buf.fill(value)
     buf[(...,) + tuple(slice(b, b + n) for b, n in zip(before, inner, strict=True))] = x
     return buf
 
@@ -164,14 +191,20 @@ def _conv_shape(shapes, attrs):
     return (xs[0], channels, *out)
 
 
-def _im2col(x, kernel, stride, padding, dilation, out, groups):
-    """(N, C, *S) -> columns (N, groups, C/groups·prod(kernel), prod(out)), one copy."""
+def _im2col(x, kernel, stride, padding, dilation, out, groups, scratch=False):
+    """(N, C, *S) -> columns (N, groups, C/groups·prod(kernel), prod(out)), one copy (into
+    a work array if ``scratch``: the caller only reads them)."""
     d = len(kernel)
     size = tuple(n + 2 * p for n, p in zip(x.shape[2:], padding, strict=True))
-    xp = _pad_to(x, d, padding, size)
+    xp = _pad_to(x, d, padding, size, scratch="pad" if scratch else None)
     view = _windows(xp, kernel, stride, dilation, out, kernel_first=True)
     cg = x.shape[1] // groups * math.prod(kernel)
-    return view.reshape(x.shape[0], groups, cg, math.prod(out))
+    shape = (x.shape[0], groups, cg, math.prod(out))
+    if not scratch:
+        return view.reshape(shape)
+    cols = _scratch("cols", shape, x.dtype)
+    np.copyto(cols.reshape(view.shape), view)
+    return cols
 
 
 # The input gradient of a unit-stride convolution in "flat" form: with the padded spatial
@@ -205,9 +238,11 @@ def _flat_col2im(cols, size, kernel, dilation, out):
 
 
 def _to_flat(g, size, span):
-    """(..., *out) -> (..., L) on the padded grid, zero between the output rows."""
+    """(..., *out) -> (..., L) on the padded grid, zero between the output rows (a work
+    array)."""
     d = len(size)
-    buf = np.zeros(g.shape[:-d] + tuple(size), dtype=g.dtype)
+    buf = _scratch("flat", g.shape[:-d] + tuple(size), g.dtype)
+    buf.fill(0)
     buf[(...,) + tuple(slice(0, o) for o in g.shape[-d:])] = g
     return buf.reshape(g.shape[:-d] + (math.prod(size),))[..., :span]
 
@@ -221,9 +256,13 @@ def _transposed_product(w, g, channels, size, a):
     if all(s == 1 for s in a["stride"]) and np.isfinite(w).all():
         span = _flat_geometry(size, kernel, a["dilation"], out)[1]
         gf = _to_flat(g, size, span).reshape(n, groups, wm.shape[2], span)
-        cols = np.matmul(wm, gf).reshape(n, channels, math.prod(kernel), span)
+        cols = _scratch("cols", (n, groups, wm.shape[1], span), np.result_type(wm, gf))
+        np.matmul(wm, gf, out=cols)
+        cols = cols.reshape(n, channels, math.prod(kernel), span)
         return _flat_col2im(cols, size, kernel, a["dilation"], out)
-    cols = np.matmul(wm, g.reshape(n, groups, wm.shape[2], math.prod(out)))
+    gm = g.reshape(n, groups, wm.shape[2], math.prod(out))
+    cols = _scratch("cols", (n, groups, wm.shape[1], gm.shape[3]), np.result_type(wm, gm))
+    np.matmul(wm, gm, out=cols)
     cols = cols.reshape((n, channels, *kernel, *out))
     return _col2im(cols, size, kernel, a["stride"], a["dilation"], out)
 
@@ -241,11 +280,14 @@ def _convolution(x, w, b=None, **a):
         full = tuple(o + 2 * p for o, p in zip(out, a["padding"], strict=True))
         y = _crop(_transposed_product(w, x, channels, full, a), d, a["padding"], out)
     else:
-        cols = _im2col(x, kernel, a["stride"], a["padding"], a["dilation"], out, groups)
+        cols = _im2col(x, kernel, a["stride"], a["padding"], a["dilation"], out, groups, True)
         y = np.matmul(w.reshape(groups, channels // groups, -1), cols)
         y = y.reshape((n, channels, *out))
     if b is not None:
-        y = y + _bias_shape(b, d)
+        if np.result_type(y, b) == y.dtype:  # y is this call's own: added in place
+            y += _bias_shape(b, d)
+        else:
+            y = y + _bias_shape(b, d)
     return y
 
 
@@ -253,7 +295,9 @@ def _conv_grad_input(g, o, x, w, b=None, **a):
     d = w.ndim - 2
     kernel, groups = w.shape[2:], a["groups"]
     if a["transposed"]:  # a convolution of g with w
-        cols = _im2col(g, kernel, a["stride"], a["padding"], a["dilation"], x.shape[2:], groups)
+        cols = _im2col(
+            g, kernel, a["stride"], a["padding"], a["dilation"], x.shape[2:], groups, True
+        )
         wm = w.reshape(groups, w.shape[0] // groups, -1)
         return np.matmul(wm, cols).reshape(x.shape)
     size = tuple(s + 2 * p for s, p in zip(x.shape[2:], a["padding"], strict=True))
@@ -270,10 +314,12 @@ def _batch_product(u, v):
 def _conv_grad_weight(g, o, x, w, b=None, **a):
     kernel, groups, n = w.shape[2:], a["groups"], x.shape[0]
     if a["transposed"]:
-        cols = _im2col(g, kernel, a["stride"], a["padding"], a["dilation"], x.shape[2:], groups)
+        cols = _im2col(
+            g, kernel, a["stride"], a["padding"], a["dilation"], x.shape[2:], groups, True
+        )
         xm = x.reshape(n, groups, x.shape[1] // groups, math.prod(x.shape[2:]))
         return _batch_product(xm, cols).reshape(w.shape)
-    cols = _im2col(x, kernel, a["stride"], a["padding"], a["dilation"], g.shape[2:], groups)
+    cols = _im2col(x, kernel, a["stride"], a["padding"], a["dilation"], g.shape[2:], groups, True)
     gm = g.reshape(n, groups, g.shape[1] // groups, math.prod(g.shape[2:]))
     return _batch_product(gm, cols).reshape(w.shape)
 
@@ -593,8 +639,11 @@ def _kernel_major(view, d):
     offset's slab contiguous, so the per-offset passes run at full speed."""
     lead = view.ndim - 2 * d
     order = (*range(lead, lead + d), *range(lead), *range(lead + d, view.ndim))
+    moved = view.transpose(order)
+    out = _scratch("cols", moved.shape, view.dtype)
+    np.copyto(out, moved)
     shape = (math.prod(view.shape[lead : lead + d]), *view.shape[:lead], *view.shape[lead + d :])
-    return np.ascontiguousarray(view.transpose(order)).reshape(shape)
+    return out.reshape(shape)
 
 
 def _max_pool_grad(g, o, x, **a):
@@ -606,7 +655,7 @@ def _max_pool_grad(g, o, x, **a):
         # Each window's maximum is known (o) and lies in the input: the first offset that
         # reaches it takes the gradient, as PyTorch's strict > does on ties. The windows are
         # copied offset-major once, so each offset's test is one contiguous pass.
-        xp = _pad_to(x, d, a["padding"], size, -np.inf)
+        xp = _pad_to(x, d, a["padding"], size, -np.inf, scratch="pad")
         cols = _kernel_major(_windows(xp, k, s, dl, out, kernel_first=True), d)
         taken = np.zeros(o.shape, dtype=bool)
         for j, _, key in _offsets(k, s, dl, out):
