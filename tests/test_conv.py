@@ -816,3 +816,40 @@ def test_readme_networks_against_pytorch(torch):
         for k, leaf in leaves.items():
             np.testing.assert_allclose(ours.grad[k], leaf.grad.numpy(), rtol=1e-9, atol=1e-12)
         assert our_labels(ours) == torch_labels(out)
+
+
+def test_work_arrays_never_leak_into_results(torch):
+    """The kernels reuse work arrays between calls: a result that were one of them would
+    change under a later convolution or pooling. Every intermediate here is read after
+    several others ran."""
+    program = """u = unfold(x, 2)
+c = conv2d(x, w, padding=1)
+p = max_pool2d(c, 2)
+t = conv_transpose2d(c, v, stride=2)
+d = conv2d(x, w, stride=2)
+u.sum() * 0.1 + (c * c).sum() + p.sum() + t.mean() + d.sum() + unfold(c, 3).mean()"""
+    shapes = {"x": (2, 3, 6, 6), "w": (4, 3, 3, 3), "v": (4, 2, 3, 3)}
+    _agree(torch, program, _random(shapes, seed=19))
+
+
+def test_convolutions_in_threads_agree_with_one_thread():
+    """The work arrays are per thread: concurrent evaluations do not share them."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    rng = np.random.default_rng(20)
+    cases = [
+        ({"x": rng.standard_normal((2, 3, 9 + k, 8)), "w": rng.standard_normal((5, 3, 3, 2))})
+        for k in range(6)
+    ]
+    program = "max_pool2d(relu(conv2d(x, w, padding=1)), 2).square().sum()"
+
+    def run(inputs):
+        r = gradcli.evaluate(program, inputs, dtype="float64")
+        return r.value, r.grad["x"], r.grad["w"]
+
+    serial = [run(c) for c in cases]
+    with ThreadPoolExecutor(4) as pool:
+        for _ in range(3):
+            for got, want in zip(pool.map(run, cases), serial, strict=True):
+                for a, b in zip(got, want, strict=True):
+                    np.testing.assert_array_equal(a, b)
