@@ -562,6 +562,7 @@ ANTIALIAS = [
     ("size=(1, 1), align_corners=True", (1, 1, 6, 6)),
     ("scale_factor=(0.6, 2.3), recompute_scale_factor=True", (1, 1, 5, 5)),
     ("scale_factor=(0.45, 0.7)", (1, 3, 8, 9)),  # the kernel gets the scales, not the sizes
+    ("size=(4, 3)", (2, 1, 4, 3)),  # no size changes
 ]
 
 

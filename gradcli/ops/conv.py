@@ -1405,13 +1405,14 @@ def _resample_aa(x, a, spatial, transpose):
     """Antialiased bilinear / bicubic: separable, the last axis first; the forward skips an
     axis whose size does not change, the backward (ATen's direct 2-D loop) does not."""
     d = len(a["size"])
+    y = x
     for j in reversed(range(d)):
         n, o = spatial[j], a["size"][j]
         if n == o and not transpose:
             continue
         taps = _aa_taps(n, o, a["mode"], a["scales"][j], a["align_corners"], x.real.dtype)
-        x = _apply_taps(x, x.ndim - d + j, taps, o, n, transpose)
-    return x
+        y = _apply_taps(y, y.ndim - d + j, taps, o, n, transpose)
+    return x.copy() if y is x else y  # (a new array, as ATen's copy)
 
 
 def _resample(x, a, spatial, transpose):
