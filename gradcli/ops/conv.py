@@ -1541,9 +1541,7 @@ def _interpolate(emit, node, x, attrs):
     size, scales = _interpolate_sizes(xs, attrs.get("size"), scale_factor, recompute)
     if mode == "area" and attrs.get("size") is None:
         scales = (None,) * d
-    antialias = attrs.get("antialias")
-    if antialias is not None and not isinstance(antialias, bool):
-        raise ShapeError("interpolate(): antialias must be True or False")
+    antialias = bool(attrs.get("antialias"))  # (truthiness, as F.interpolate tests it)
     if antialias and not (mode in ("bilinear", "bicubic") and len(xs) == 4):
         raise ShapeError(
             "Anti-alias option is restricted to bilinear, bicubic, and lanczos modes and "
