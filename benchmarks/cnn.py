@@ -14,7 +14,9 @@ median CPU time of the process (which a machine shared with other work disturbs 
 the wall clock; it counts every thread, so only the one-thread rows compare), sides
 interleaved over rounds (the round with the lowest median is kept), as ratios to PyTorch on
 one thread. Memory is the extra peak resident size of the timed loop (VmHWM minus the
-resident size just before it), so imports and inputs count for neither side.
+resident size just before it), so imports and inputs count for neither side; "held" is what
+the warm-up runs left resident (caches: gradcli's buffer pool and the convolutions' work
+arrays, PyTorch's allocator), which the extra peak does not count.
 """
 
 import argparse
@@ -88,6 +90,8 @@ else:
         loss.backward()
         return loss.item(), {k: v.grad for k, v in t.items()}
 
+grads = None
+rss0 = status("VmRSS:")
 for _ in range(5):
     value, grads = step()
 grads = None
@@ -100,6 +104,7 @@ for _ in range(reps):
     cpu.append(time.process_time() - c0)
 extra = status("VmHWM:") - rss
 print(json.dumps({"time": statistics.median(times), "best": min(times), "extra": max(extra, 0),
+                  "held": max(rss - rss0, 0),
                   "cpu": statistics.median(cpu),
                   "value": value,
                   "gw1": float(np.asarray(grads["w1"]).sum())}))
@@ -144,7 +149,8 @@ def main():
         f"best of {args.rounds} rounds"
     )
     head = ("side", "median", "ratio", "best", "ratio", "cpu", "ratio", "extra peak", "ratio")
-    widths = ("<26", ">10", ">8", ">10", ">8", ">10", ">8", ">13", ">8")
+    head += ("held",)
+    widths = ("<26", ">10", ">8", ">10", ">8", ">10", ">8", ">13", ">8", ">10")
     print("".join(f"{h:{w}}" for h, w in zip(head, widths, strict=True)))
     names = {
         "gradcli1": "gradcli, 1 thread",
@@ -161,6 +167,7 @@ def main():
         print(
             f"{names[which]:<26}{r['time'] * 1e3:>8.2f}ms{ratio:>8}{r['best'] * 1e3:>8.2f}ms"
             f"{best:>8}{r['cpu'] * 1e3:>8.2f}ms{cpu:>8}{r['extra'] / 2**20:>10.1f}MiB{mem:>8}"
+            f"{r['held'] / 2**20:>7.1f}MiB"
         )
     if base:
         # the same numbers on both sides, or the comparison means nothing

@@ -259,9 +259,78 @@ def test_errors_are_pytorchs(torch, program, shapes, call):
     assert ours.value.message.startswith(expected), (ours.value.message, expected)
 
 
-def test_return_indices_is_a_clear_error():  # (max_poolNd's indices: tests/test_nn.py)
-    with pytest.raises(EvaluationError, match="adaptive_max_pool1d"):
-        gradcli.evaluate("adaptive_max_pool1d(x, 2, return_indices=True)", {"x": np.ones((1, 4))})
+ADAPTIVE_INDICES = [
+    ("F.adaptive_max_pool1d(x, 3, return_indices=True)", (2, 3, 7)),
+    ("F.adaptive_max_pool1d(x, 9, True)", (3, 5)),  # more outputs than inputs, unbatched
+    ("F.adaptive_max_pool2d(x, (2, 3), return_indices=True)", (2, 3, 5, 7)),
+    ("F.adaptive_max_pool2d(x, (4, 1), return_indices=True)", (2, 3, 7)),
+    ("torch.nn.functional.adaptive_max_pool3d(x, (2, 3, 2), True)", (1, 2, 3, 4, 5)),
+    ("F.adaptive_max_pool3d(x, 2, return_indices=True)", (2, 5, 3, 4)),
+]
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+@pytest.mark.parametrize("call,shape", ADAPTIVE_INDICES)
+def test_adaptive_max_pool_indices_match_pytorch(torch, call, shape, dtype):
+    """(values, int64 indices) as PyTorch's, with ties (the first maximum), NaN (the last)
+    and -inf in the windows; the values' gradient and labels too."""
+    from gradcli import derivatives as D
+
+    rng = np.random.default_rng(12)
+    x = rng.integers(-3, 3, size=shape).astype(dtype)
+    x.flat[::7] = np.nan
+    x.flat[3::11] = -np.inf
+    env = {"F": torch.nn.functional, "torch": torch, "x": torch.tensor(x, requires_grad=True)}
+    values, indices = eval(call, env)
+    ours = D.jvp(f"{call}[1]", {"x": x}, {"x": np.ones_like(x)}, dtype=dtype)["value"]
+    assert ours.dtype == np.int64
+    np.testing.assert_array_equal(ours, indices.numpy())
+    c = rng.standard_normal(values.shape).astype(dtype)
+    program = f"v, i = {call}\n(v * c).sum() + i.sum()"
+    mine = gradcli.evaluate(program, {"x": x, "c": c}, wrt=["x"], dtype=dtype)
+    theirs = (values * torch.tensor(c)).sum() + indices.sum()
+    theirs.backward()
+    np.testing.assert_allclose(mine.value, theirs.detach().numpy(), rtol=1e-6)
+    np.testing.assert_allclose(mine.grad["x"], env["x"].grad.numpy(), rtol=1e-6, atol=1e-7)
+    assert our_labels(mine) == torch_labels(theirs)
+
+
+def test_adaptive_max_pool_indices_feed_max_unpool(torch):
+    x = np.random.default_rng(13).standard_normal((2, 3, 6, 6))
+    program = "v, i = F.adaptive_max_pool2d(x, 3, return_indices=True)\nF.max_unpool2d(v, i, 2)"
+    _agree(torch, program, {"x": x})
+
+
+def test_adaptive_max_pool_indices_of_an_empty_batch(torch):
+    from gradcli import derivatives as D
+
+    x = np.zeros((0, 2, 5, 5))
+    call = "F.adaptive_max_pool2d(x, 2, return_indices=True)[1]"
+    ours = D.jvp(call, {"x": x}, {"x": x}, dtype="float64")["value"]
+    theirs = torch.nn.functional.adaptive_max_pool2d(torch.tensor(x), 2, return_indices=True)[1]
+    assert ours.shape == tuple(theirs.shape) and ours.dtype == np.int64
+
+
+@pytest.mark.parametrize(
+    "call,shape",
+    [
+        ("F.adaptive_max_pool2d(x, (2, 2, 2), return_indices=True)", (1, 2, 5, 5)),
+        ("F.adaptive_max_pool1d(x, 3, return_indices=True)", (5,)),
+        ("F.adaptive_max_pool2d(x, 3, return_indices=True)", (1, 2, 0, 2)),
+        ("F.adaptive_max_pool3d(x, (2, -3, -1), return_indices=True)", (2, 3, 3, 3)),
+        ("F.adaptive_max_pool1d(x, -2, return_indices=True)", (2, 5)),
+        ("F.adaptive_max_pool3d(x, (2, 2), return_indices=True)", (1, 2, 3, 3, 3)),
+        ("F.adaptive_max_pool2d(x, (2, 2, 2))", (1, 2, 5, 5)),
+    ],
+)
+def test_adaptive_max_pool_indices_errors_are_pytorchs(torch, call, shape):
+    """The checks run when the call is made, before either result is used."""
+    x = np.ones(shape)
+    with pytest.raises((RuntimeError, IndexError)) as theirs:
+        eval(call, {"F": torch.nn.functional, "x": torch.tensor(x)})
+    with pytest.raises(EvaluationError) as ours:
+        gradcli.evaluate(f"v, i = {call}\nv.sum()", {"x": x}, dtype="float64")
+    assert ours.value.message.startswith(str(theirs.value).splitlines()[0])
 
 
 @pytest.mark.parametrize(
@@ -483,12 +552,81 @@ def test_interpolation_errors_are_pytorchs(torch, program, shape, message):
     assert message in ours.value.message
 
 
-def test_antialias_is_a_clear_error():
-    with pytest.raises(EvaluationError, match=r"antialias=True\) is not supported"):
-        gradcli.evaluate(
-            "F.interpolate(x, size=2, mode='bilinear', antialias=True)",
-            {"x": np.ones((1, 1, 4, 4))},
-        )
+ANTIALIAS = [
+    ("size=(4, 5)", (1, 2, 9, 8)),
+    ("scale_factor=0.37", (2, 1, 7, 7)),
+    ("size=(11, 3)", (1, 1, 5, 6)),  # up along one axis, down along the other
+    ("size=(9, 3)", (1, 1, 9, 8)),  # one axis unchanged (the forward copies it)
+    ("size=(3, 3)", (1, 1, 20, 3)),
+    ("scale_factor=0.5, align_corners=True", (1, 1, 6, 6)),
+    ("size=(1, 1), align_corners=True", (1, 1, 6, 6)),
+    ("scale_factor=(0.6, 2.3), recompute_scale_factor=True", (1, 1, 5, 5)),
+    ("scale_factor=(0.45, 0.7)", (1, 3, 8, 9)),  # the kernel gets the scales, not the sizes
+    ("size=(4, 3)", (2, 1, 4, 3)),  # no size changes
+]
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+@pytest.mark.parametrize("mode", ["bilinear", "bicubic"])
+@pytest.mark.parametrize("args,shape", ANTIALIAS)
+def test_antialias_against_pytorch(torch, args, shape, mode, dtype):
+    x = np.random.default_rng(16).standard_normal(shape).astype(dtype)
+    program = f"F.interpolate(x, {args}, mode='{mode}', antialias=True)"
+    if dtype == "float64":
+        _agree(torch, program, {"x": x})
+        return
+    seed = np.random.default_rng(17).standard_normal(_shape(program, {"x": x})).astype(dtype)
+    ours = gradcli.evaluate(program, {"x": x}, dtype=dtype, seed_vector=seed)
+    out, grads = run_torch(torch, program, {"x": x}, dtype=dtype, seed=seed)
+    assert ours.value.dtype == np.float32 and ours.grad["x"].dtype == np.float32
+    np.testing.assert_allclose(ours.value, out.detach().numpy(), rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(ours.grad["x"], grads["x"], rtol=1e-5, atol=1e-6)
+    assert ours.grad_fn == type(out.grad_fn).__name__
+
+
+@pytest.mark.parametrize("mode", ["bilinear", "bicubic"])
+@pytest.mark.parametrize("size", [(2, 3), (5, 7), (3, 4)])
+def test_antialias_of_non_finite_values_and_empty_batches(torch, mode, size):
+    """NaN and infinities spread as in PyTorch, zero weights included (its backward also
+    runs over an unchanged axis, so an infinite seed reaches the neighbour as NaN)."""
+    x = np.arange(12.0).reshape(1, 1, 3, 4)
+    x[0, 0, 1, 1], x[0, 0, 2, 3], x[0, 0, 0, 0] = NAN, INF, -INF
+    program = f"F.interpolate(x, size={size}, mode='{mode}', antialias=True)"
+    seed = np.ones((1, 1, *size))
+    seed[0, 0, 1, 1] = INF
+    ours = gradcli.evaluate(program, {"x": x}, dtype="float64", seed_vector=seed)
+    out, grads = run_torch(torch, program, {"x": x}, seed=seed)
+    np.testing.assert_allclose(ours.value, out.detach().numpy(), rtol=1e-12)
+    np.testing.assert_allclose(ours.grad["x"], grads["x"], rtol=1e-12)
+    empty = {"x": np.zeros((0, 2, 3, 4))}
+    ours = gradcli.evaluate(program, empty, seed_vector=np.zeros((0, 2, *size)))
+    assert ours.value.shape == (0, 2, *size) and ours.grad["x"].shape == (0, 2, 3, 4)
+
+
+def test_antialias_forward_mode_and_finite_differences():
+    from gradcli import derivatives as D
+
+    x = np.random.default_rng(18).standard_normal((1, 2, 6, 5))
+    for mode in ("bilinear", "bicubic"):
+        program = f"F.interpolate(x, size=(3, 7), mode='{mode}', antialias=True).sin().sum()"
+        assert D.check(program, {"x": x})["ok"], mode
+
+
+@pytest.mark.parametrize(
+    "program,shape",
+    [
+        ("F.interpolate(x, size=2, mode='nearest', antialias=True)", (1, 1, 4, 4)),
+        ("F.interpolate(x, size=2, mode='bilinear', antialias=True)", (1, 1, 4)),
+        ("F.interpolate(x, size=2, mode='trilinear', antialias=True)", (1, 1, 4, 4, 4)),
+    ],
+)
+def test_antialias_errors_are_pytorchs(torch, program, shape):
+    x = np.ones(shape)
+    with pytest.raises(ValueError) as theirs:
+        run_torch(torch, program, {"x": x})
+    with pytest.raises(EvaluationError) as ours:
+        gradcli.evaluate(program, {"x": x}, dtype="float64")
+    assert ours.value.message.startswith(str(theirs.value))
 
 
 @pytest.mark.parametrize(
@@ -543,7 +681,7 @@ GRID = [
 ]
 
 
-@pytest.mark.parametrize("mode", ["bilinear", "nearest"])
+@pytest.mark.parametrize("mode", ["bilinear", "nearest", "bicubic"])
 @pytest.mark.parametrize("align", [True, False])
 @pytest.mark.parametrize("grid,padding", GRID)
 def test_grid_sample_at_the_edges(torch, grid, padding, align, mode):
@@ -601,12 +739,44 @@ def test_grid_errors_are_pytorchs(torch, program, xs, gs, message):
     assert message in ours.value.message
 
 
-def test_grid_sample_bicubic_is_a_clear_error():
-    with pytest.raises(EvaluationError, match="mode='bicubic'\\) is not supported"):
-        gradcli.evaluate(
-            "F.grid_sample(x, g, mode='bicubic')",
-            {"x": np.ones((1, 1, 2, 2)), "g": np.zeros((1, 1, 1, 2))},
-        )
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+@pytest.mark.parametrize("padding", ["zeros", "border", "reflection"])
+@pytest.mark.parametrize("align", [True, False])
+def test_grid_sample_bicubic_against_pytorch(torch, padding, align, dtype):
+    """Samples inside, near the edges and far outside (where each of the 4×4 neighbours is
+    padded on its own): value, both gradients and the label, in both dtypes."""
+    rng = np.random.default_rng(14)
+    x = rng.standard_normal((2, 3, 4, 5)).astype(dtype)
+    g = rng.uniform(-2.5, 2.5, (2, 3, 6, 2)).astype(dtype)
+    g[0, 0, 0] = (-1.0, 1.0)  # on the corners: t = 0, the outer weights are 0
+    g[0, 0, 1] = (1.0, -1.0)
+    program = (
+        f"F.grid_sample(x, g, mode='bicubic', padding_mode='{padding}', align_corners={align})"
+    )
+    seed = rng.standard_normal((2, 3, 3, 6)).astype(dtype)
+    ours = gradcli.evaluate(program, {"x": x, "g": g}, dtype=dtype, seed_vector=seed)
+    out, grads = run_torch(torch, program, {"x": x, "g": g}, seed=seed, dtype=dtype)
+    tol = {"rtol": 1e-10, "atol": 1e-12} if dtype == "float64" else {"rtol": 1e-4, "atol": 1e-5}
+    assert ours.value.dtype == np.dtype(dtype)
+    np.testing.assert_allclose(ours.value, out.detach().numpy(), **tol)
+    for name in ("x", "g"):
+        assert ours.grad[name].dtype == np.dtype(dtype)
+        np.testing.assert_allclose(ours.grad[name], grads[name], err_msg=name, **tol)
+    assert our_labels(ours) == torch_labels(out)
+
+
+def test_grid_sample_bicubic_finite_differences_and_forward_mode():
+    from gradcli import derivatives as D
+
+    rng = np.random.default_rng(15)
+    inputs = {"x": rng.standard_normal((1, 2, 3, 4)), "g": rng.uniform(-1.3, 1.3, (1, 2, 3, 2))}
+    for padding in ("zeros", "border", "reflection"):
+        for align in (True, False):
+            program = (
+                f"F.grid_sample(x, g, mode='bicubic', padding_mode='{padding}', "
+                f"align_corners={align}).sin().sum()"
+            )
+            assert D.check(program, inputs)["ok"], (padding, align)
 
 
 def test_readme_networks_against_pytorch(torch):
@@ -641,3 +811,40 @@ def test_readme_networks_against_pytorch(torch):
         for k, leaf in leaves.items():
             np.testing.assert_allclose(ours.grad[k], leaf.grad.numpy(), rtol=1e-9, atol=1e-12)
         assert our_labels(ours) == torch_labels(out)
+
+
+def test_work_arrays_never_leak_into_results(torch):
+    """The kernels reuse work arrays between calls: a result that were one of them would
+    change under a later convolution or pooling. Every intermediate here is read after
+    several others ran."""
+    program = """u = unfold(x, 2)
+c = conv2d(x, w, padding=1)
+p = max_pool2d(c, 2)
+t = conv_transpose2d(c, v, stride=2)
+d = conv2d(x, w, stride=2)
+u.sum() * 0.1 + (c * c).sum() + p.sum() + t.mean() + d.sum() + unfold(c, 3).mean()"""
+    shapes = {"x": (2, 3, 6, 6), "w": (4, 3, 3, 3), "v": (4, 2, 3, 3)}
+    _agree(torch, program, _random(shapes, seed=19))
+
+
+def test_convolutions_in_threads_agree_with_one_thread():
+    """The work arrays are per thread: concurrent evaluations do not share them."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    rng = np.random.default_rng(20)
+    cases = [
+        ({"x": rng.standard_normal((2, 3, 9 + k, 8)), "w": rng.standard_normal((5, 3, 3, 2))})
+        for k in range(6)
+    ]
+    program = "max_pool2d(relu(conv2d(x, w, padding=1)), 2).square().sum()"
+
+    def run(inputs):
+        r = gradcli.evaluate(program, inputs, dtype="float64")
+        return r.value, r.grad["x"], r.grad["w"]
+
+    serial = [run(c) for c in cases]
+    with ThreadPoolExecutor(4) as pool:
+        for _ in range(3):
+            for got, want in zip(pool.map(run, cases), serial, strict=True):
+                for a, b in zip(got, want, strict=True):
+                    np.testing.assert_array_equal(a, b)

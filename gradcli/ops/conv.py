@@ -8,6 +8,7 @@ on real parts. The public rows lower to the nodes PyTorch records (1-D pooling i
 pooling between an unsqueeze and a squeeze, an unbatched convolution likewise)."""
 
 import math
+import threading
 from typing import Any
 
 from ..errors import EvaluationError, ShapeError
@@ -46,12 +47,38 @@ def _windows(xp, kernel, stride, dilation, out, kernel_first, writeable=False):
     return np.lib.stride_tricks.as_strided(xp, shape, strides, writeable=writeable)
 
 
-def _pad_to(x, d, before, size, value=0):
-    """x placed at offset ``before`` in a buffer of spatial ``size`` filled with ``value``."""
+_SCRATCH = threading.local()  # per thread: role -> a flat byte buffer
+_SCRATCH_MAX = 16 << 20  # larger work arrays are not kept (their page faults matter less)
+
+
+def _scratch(role, shape, dtype):
+    """A work array (garbage contents) for a temporary that never leaves the kernel, kept
+    per ``role`` and reused: a fresh array of a few hundred KiB costs its page faults on
+    every call, which on the benchmark CNN was a third of the convolutions' time. One
+    buffer per role, so a role is never used twice in one computation."""
+    dtype = np.dtype(dtype)
+    n = math.prod(shape) * dtype.itemsize
+    store = _SCRATCH.__dict__
+    buf = store.get(role)
+    if buf is None or buf.nbytes < n:
+        buf = np.empty(max(n, 1), dtype=np.uint8)
+        if n <= _SCRATCH_MAX:
+            store[role] = buf
+    return buf[:n].view(dtype).reshape(shape)
+
+
+def _pad_to(x, d, before, size, value=0, scratch=None):
+    """x placed at offset ``before`` in a buffer of spatial ``size`` filled with ``value``
+    (a work array of role ``scratch`` if given)."""
     inner = x.shape[-d:]
     if tuple(before) == (0,) * d and tuple(size) == tuple(inner):
         return x
-    buf = np.full(x.shape[:-d] + tuple(size), value, dtype=x.dtype)
+    shape = x.shape[:-d] + tuple(size)
+    if scratch is None:
+        buf = np.full(shape, value, dtype=x.dtype)
+    else:
+        buf = _scratch(scratch, shape, x.dtype)
+        buf.fill(value)
     buf[(...,) + tuple(slice(b, b + n) for b, n in zip(before, inner, strict=True))] = x
     return buf
 
@@ -164,14 +191,20 @@ def _conv_shape(shapes, attrs):
     return (xs[0], channels, *out)
 
 
-def _im2col(x, kernel, stride, padding, dilation, out, groups):
-    """(N, C, *S) -> columns (N, groups, C/groups·prod(kernel), prod(out)), one copy."""
+def _im2col(x, kernel, stride, padding, dilation, out, groups, scratch=False):
+    """(N, C, *S) -> columns (N, groups, C/groups·prod(kernel), prod(out)), one copy (into
+    a work array if ``scratch``: the caller only reads them)."""
     d = len(kernel)
     size = tuple(n + 2 * p for n, p in zip(x.shape[2:], padding, strict=True))
-    xp = _pad_to(x, d, padding, size)
+    xp = _pad_to(x, d, padding, size, scratch="pad" if scratch else None)
     view = _windows(xp, kernel, stride, dilation, out, kernel_first=True)
     cg = x.shape[1] // groups * math.prod(kernel)
-    return view.reshape(x.shape[0], groups, cg, math.prod(out))
+    shape = (x.shape[0], groups, cg, math.prod(out))
+    if not scratch:
+        return view.reshape(shape)
+    cols = _scratch("cols", shape, x.dtype)
+    np.copyto(cols.reshape(view.shape), view)
+    return cols
 
 
 # The input gradient of a unit-stride convolution in "flat" form: with the padded spatial
@@ -205,9 +238,11 @@ def _flat_col2im(cols, size, kernel, dilation, out):
 
 
 def _to_flat(g, size, span):
-    """(..., *out) -> (..., L) on the padded grid, zero between the output rows."""
+    """(..., *out) -> (..., L) on the padded grid, zero between the output rows (a work
+    array)."""
     d = len(size)
-    buf = np.zeros(g.shape[:-d] + tuple(size), dtype=g.dtype)
+    buf = _scratch("flat", g.shape[:-d] + tuple(size), g.dtype)
+    buf.fill(0)
     buf[(...,) + tuple(slice(0, o) for o in g.shape[-d:])] = g
     return buf.reshape(g.shape[:-d] + (math.prod(size),))[..., :span]
 
@@ -221,9 +256,13 @@ def _transposed_product(w, g, channels, size, a):
     if all(s == 1 for s in a["stride"]) and np.isfinite(w).all():
         span = _flat_geometry(size, kernel, a["dilation"], out)[1]
         gf = _to_flat(g, size, span).reshape(n, groups, wm.shape[2], span)
-        cols = np.matmul(wm, gf).reshape(n, channels, math.prod(kernel), span)
+        cols = _scratch("cols", (n, groups, wm.shape[1], span), np.result_type(wm, gf))
+        np.matmul(wm, gf, out=cols)
+        cols = cols.reshape(n, channels, math.prod(kernel), span)
         return _flat_col2im(cols, size, kernel, a["dilation"], out)
-    cols = np.matmul(wm, g.reshape(n, groups, wm.shape[2], math.prod(out)))
+    gm = g.reshape(n, groups, wm.shape[2], math.prod(out))
+    cols = _scratch("cols", (n, groups, wm.shape[1], gm.shape[3]), np.result_type(wm, gm))
+    np.matmul(wm, gm, out=cols)
     cols = cols.reshape((n, channels, *kernel, *out))
     return _col2im(cols, size, kernel, a["stride"], a["dilation"], out)
 
@@ -241,11 +280,14 @@ def _convolution(x, w, b=None, **a):
         full = tuple(o + 2 * p for o, p in zip(out, a["padding"], strict=True))
         y = _crop(_transposed_product(w, x, channels, full, a), d, a["padding"], out)
     else:
-        cols = _im2col(x, kernel, a["stride"], a["padding"], a["dilation"], out, groups)
+        cols = _im2col(x, kernel, a["stride"], a["padding"], a["dilation"], out, groups, True)
         y = np.matmul(w.reshape(groups, channels // groups, -1), cols)
         y = y.reshape((n, channels, *out))
     if b is not None:
-        y = y + _bias_shape(b, d)
+        if np.result_type(y, b) == y.dtype:  # y is this call's own: added in place
+            y += _bias_shape(b, d)
+        else:
+            y = y + _bias_shape(b, d)
     return y
 
 
@@ -253,7 +295,9 @@ def _conv_grad_input(g, o, x, w, b=None, **a):
     d = w.ndim - 2
     kernel, groups = w.shape[2:], a["groups"]
     if a["transposed"]:  # a convolution of g with w
-        cols = _im2col(g, kernel, a["stride"], a["padding"], a["dilation"], x.shape[2:], groups)
+        cols = _im2col(
+            g, kernel, a["stride"], a["padding"], a["dilation"], x.shape[2:], groups, True
+        )
         wm = w.reshape(groups, w.shape[0] // groups, -1)
         return np.matmul(wm, cols).reshape(x.shape)
     size = tuple(s + 2 * p for s, p in zip(x.shape[2:], a["padding"], strict=True))
@@ -270,10 +314,12 @@ def _batch_product(u, v):
 def _conv_grad_weight(g, o, x, w, b=None, **a):
     kernel, groups, n = w.shape[2:], a["groups"], x.shape[0]
     if a["transposed"]:
-        cols = _im2col(g, kernel, a["stride"], a["padding"], a["dilation"], x.shape[2:], groups)
+        cols = _im2col(
+            g, kernel, a["stride"], a["padding"], a["dilation"], x.shape[2:], groups, True
+        )
         xm = x.reshape(n, groups, x.shape[1] // groups, math.prod(x.shape[2:]))
         return _batch_product(xm, cols).reshape(w.shape)
-    cols = _im2col(x, kernel, a["stride"], a["padding"], a["dilation"], g.shape[2:], groups)
+    cols = _im2col(x, kernel, a["stride"], a["padding"], a["dilation"], g.shape[2:], groups, True)
     gm = g.reshape(n, groups, g.shape[1] // groups, math.prod(g.shape[2:]))
     return _batch_product(gm, cols).reshape(w.shape)
 
@@ -593,8 +639,11 @@ def _kernel_major(view, d):
     offset's slab contiguous, so the per-offset passes run at full speed."""
     lead = view.ndim - 2 * d
     order = (*range(lead, lead + d), *range(lead), *range(lead + d, view.ndim))
+    moved = view.transpose(order)
+    out = _scratch("cols", moved.shape, view.dtype)
+    np.copyto(out, moved)
     shape = (math.prod(view.shape[lead : lead + d]), *view.shape[:lead], *view.shape[lead + d :])
-    return np.ascontiguousarray(view.transpose(order)).reshape(shape)
+    return out.reshape(shape)
 
 
 def _max_pool_grad(g, o, x, **a):
@@ -606,7 +655,7 @@ def _max_pool_grad(g, o, x, **a):
         # Each window's maximum is known (o) and lies in the input: the first offset that
         # reaches it takes the gradient, as PyTorch's strict > does on ties. The windows are
         # copied offset-major once, so each offset's test is one contiguous pass.
-        xp = _pad_to(x, d, a["padding"], size, -np.inf)
+        xp = _pad_to(x, d, a["padding"], size, -np.inf, scratch="pad")
         cols = _kernel_major(_windows(xp, k, s, dl, out, kernel_first=True), d)
         taken = np.zeros(o.shape, dtype=bool)
         for j, _, key in _offsets(k, s, dl, out):
@@ -790,10 +839,17 @@ def _adaptive_check(name, d, xs, output_size):
             )
     if isinstance(output_size, int):
         output_size = (output_size,) * d
+    is_max = name.startswith("adaptive_max")
     if not isinstance(output_size, tuple) or len(output_size) != d:
+        if is_max:
+            raise ShapeError(f"{name}(): internal error: output_size.size() must be {d}")
         raise ShapeError(f"{name}: output_size must be {d}")
     if not all(isinstance(o, int) for o in output_size):
         raise ShapeError(f"{name}: output_size must be integers, got {list(output_size)}")
+    if is_max and any(o < 0 for o in output_size):
+        shape = list(xs[:-d] + output_size)
+        first = next(o for o in output_size if o < 0)
+        raise ShapeError(f"Trying to create tensor with negative dimension {first}: {shape}")
     if any(o < 0 for o in output_size):
         raise ShapeError(
             f"{name}: elements of output_size must be greater than or equal to 0 but received "
@@ -920,10 +976,10 @@ def _adaptive_max(x, output_size):
     return np.take_along_axis(w, idx[..., None], axis=-1)[..., 0]
 
 
-def _adaptive_max_grad(g, o, x, output_size):
+def _adaptive_positions(x, output_size):
+    """Where each window's maximum lies: a flat index into the input's spatial dims,
+    (lead, *out), as adaptive_max_poolNd(return_indices=True) gives it."""
     d = len(output_size)
-    if x.size == 0 or 0 in output_size:
-        return np.zeros(x.shape, dtype=g.dtype)
     idx, index = _adaptive_choice(x, output_size)
     lengths = tuple(ix.shape[d + j] for j, ix in enumerate(index))
     offsets = np.unravel_index(idx, lengths)
@@ -934,11 +990,25 @@ def _adaptive_max_grad(g, o, x, output_size):
         shape = [1] * idx.ndim
         shape[idx.ndim - d + j] = output_size[j]
         pos = pos * spatial[j] + starts.reshape(shape) + offsets[j]
-    plane = math.prod(spatial)
+    return pos
+
+
+def _adaptive_max_indices(x, output_size):
+    if x.size == 0 or 0 in output_size:
+        return np.zeros(x.shape[: -len(output_size)] + tuple(output_size), dtype=np.int64)
+    return _adaptive_positions(x, output_size)
+
+
+def _adaptive_max_grad(g, o, x, output_size):
+    d = len(output_size)
+    if x.size == 0 or 0 in output_size:
+        return np.zeros(x.shape, dtype=g.dtype)
+    pos = _adaptive_positions(x, output_size)
+    plane = math.prod(x.shape[-d:])
     lead = math.prod(x.shape[:-d])
     pos = pos + (np.arange(lead) * plane).reshape(x.shape[:-d] + (1,) * d)
     size = lead * plane
-    pos, gg = pos.reshape(-1), np.broadcast_to(g, idx.shape).reshape(-1)
+    pos, gg = pos.reshape(-1), np.broadcast_to(g, pos.shape).reshape(-1)
     out = np.bincount(pos, weights=gg.real, minlength=size)
     if np.iscomplexobj(g):
         out = out + 1j * np.bincount(pos, weights=gg.imag, minlength=size)
@@ -951,11 +1021,7 @@ def _adaptive_lower(kind, d):
     def lower(emit, node, args, attrs):
         x = args[0]
         xs = node(x).shape
-        if attrs.get("return_indices"):
-            raise EvaluationError(
-                f"{name}(return_indices=True) is not supported yet (max_poolNd's is)",
-                hint="leave return_indices=False for the values",
-            )
+        pair = kind == "max" and attrs.get("return_indices") is True
         size = attrs["output_size"]
         if d == 1:
             if len(xs) not in (2, 3):
@@ -967,21 +1033,38 @@ def _adaptive_lower(kind, d):
                 raise ShapeError(
                     f"{name}() argument 'output_size' should contain one int (got {len(size)})"
                 )
-            size = size if isinstance(size, tuple) else (size,)
-            x = emit("unsqueeze", (x,), {"dim": -2})
-            y = _adaptive_node(emit, kind, f"adaptive_{kind}_pool2d", x, (1, *size), node)
-            return emit("squeeze", (y,), {"dim": -2})
-        return _adaptive_node(emit, kind, name, x, size, node)
+            size = (1, *(size if isinstance(size, tuple) else (size,)))
+            name2 = f"adaptive_{kind}_pool2d"
+            _adaptive_check(name2, 2, xs[:-1] + (1, xs[-1]), size)
+            wide: list = []  # the unsqueezed input, made once for the values and the indices
+
+            def one(row):
+                if not wide:
+                    wide.append(emit("unsqueeze", (x,), {"dim": -2}))
+                y = _adaptive_node(emit, kind, name2, wide[0], size, node, row)
+                return emit("squeeze", (y,), {"dim": -2})
+
+        else:
+            size = _adaptive_check(name, d, xs, size)
+
+            def one(row):
+                return _adaptive_node(emit, kind, name, x, size, node, row)
+
+        if pair:  # (values, int64 indices), a plain tuple as in PyTorch
+            return Results(
+                "tuple", [lambda: one("adaptive_max_pool"), lambda: one("adaptive_max_indices")]
+            )
+        return one(f"adaptive_{kind}_pool")
 
     return lower
 
 
-def _adaptive_node(emit, kind, name, x, size, node):
+def _adaptive_node(emit, kind, name, x, size, node, row):
     d = 3 if name.endswith("3d") else 2
     size = _adaptive_check(name, d, node(x).shape, size)
     if kind == "avg" and all(o == 1 for o in size):  # PyTorch takes the mean
         return emit("mean", (x,), {"dim": tuple(range(-d, 0))[::-1], "keepdim": True})
-    return emit(f"adaptive_{kind}_pool", (x,), {"output_size": size})
+    return emit(row, (x,), {"output_size": size})
 
 
 # -- lp pooling -------------------------------------------------------------------------
@@ -1274,7 +1357,67 @@ def _resample_taps(n_in, n_out, mode, scale, align_corners, dtype, backward=Fals
     ]
 
 
+def _aa_filter(x, mode):
+    """ATen's antialiasing filters: the triangle, or Keys' cubic with a = -0.5 (as PIL;
+    not the -0.75 of plain bicubic)."""
+    x = np.abs(x)
+    if mode == "linear":
+        return np.where(x < 1, 1 - x, 0).astype(x.dtype)
+    a = -0.5
+    near = ((a + 2) * x - (a + 3)) * x * x + 1
+    far = ((a * x - 5 * a) * x + 8 * a) * x - 4 * a
+    return np.where(x < 1, near, np.where(x < 2, far, 0)).astype(x.dtype)
+
+
+def _aa_taps(n_in, n_out, mode, scale, align_corners, dtype):
+    """Along one axis: the taps of ATen's antialiased resampling
+    (_compute_indices_min_size_weights_aa): output i averages the inputs within
+    ``support`` of its centre scale·(i + ½), weighted by the filter stretched by the scale
+    when downsampling, normalised to sum 1; in the op's dtype where ATen uses it."""
+    dtype = np.dtype(dtype)
+    s = _source_scale(n_in, n_out, scale, align_corners, dtype)
+    size = 2 if mode == "linear" else 4
+    support = dtype.type(size * 0.5 * float(s) if s >= 1 else size * 0.5)
+    width = math.ceil(support) * 2 + 1
+    invscale = dtype.type(1.0 / float(s)) if s >= 1 else dtype.type(1)
+    center = (float(s) * (np.arange(n_out) + 0.5)).astype(dtype)
+    low = np.trunc((center - support).astype(np.float64) + 0.5).astype(np.int64)
+    high = np.trunc((center + support).astype(np.float64) + 0.5).astype(np.int64)
+    xmin = np.maximum(low, 0)
+    xsize = np.clip(np.minimum(high, n_in) - xmin, 0, width)
+    length = int(xsize.max()) if n_out else 0
+    weights, total = [], np.zeros(n_out, dtype=dtype)
+    for j in range(length):
+        arg = ((j + xmin).astype(dtype) - center).astype(np.float64) + 0.5
+        w = _aa_filter((arg * float(invscale)).astype(dtype), mode)
+        w = np.where(j < xsize, w, 0).astype(dtype)
+        weights.append(w)
+        total += w  # in order, as ATen sums them
+    div = np.where(total != 0, total, 1).astype(dtype)
+    taps = []
+    for j, w in enumerate(weights):
+        dst = np.flatnonzero(j < xsize)
+        taps.append((None if dst.size == n_out else dst, xmin[dst] + j, (w / div)[dst]))
+    return taps
+
+
+def _resample_aa(x, a, spatial, transpose):
+    """Antialiased bilinear / bicubic: separable, the last axis first; the forward skips an
+    axis whose size does not change, the backward (ATen's direct 2-D loop) does not."""
+    d = len(a["size"])
+    y = x
+    for j in reversed(range(d)):
+        n, o = spatial[j], a["size"][j]
+        if n == o and not transpose:
+            continue
+        taps = _aa_taps(n, o, a["mode"], a["scales"][j], a["align_corners"], x.real.dtype)
+        y = _apply_taps(y, y.ndim - d + j, taps, o, n, transpose)
+    return x.copy() if y is x else y  # (a new array, as ATen's copy)
+
+
 def _resample(x, a, spatial, transpose):
+    if a.get("antialias"):
+        return _resample_aa(x, a, spatial, transpose)
     pairs = list(zip(spatial, a["size"], strict=True))
     if transpose and a["mode"] == "cubic" and all(n == o for n, o in pairs):
         return x  # ATen's bicubic backward copies when no size changes
@@ -1304,10 +1447,14 @@ _UPSAMPLE_LABELS = {
 
 
 def _upsample_label(kinds, attrs):
+    if attrs.get("antialias"):
+        return f"Upsample{attrs['label'].capitalize()}2DAaBackward0"
     return _UPSAMPLE_LABELS[attrs["label"]].format(d=len(attrs["size"]))
 
 
-_upsample_label.__doc__ = "UpsampleNearest1D/2D/3D, UpsampleNearestExact1D/2D/3D, ..."
+_upsample_label.__doc__ = (
+    "UpsampleNearest1D/2D/3D, UpsampleNearestExact1D/2D/3D, ..., UpsampleBilinear2DAa, ..."
+)
 
 
 def _upsample_shape(shapes, attrs):
@@ -1394,14 +1541,11 @@ def _interpolate(emit, node, x, attrs):
     size, scales = _interpolate_sizes(xs, attrs.get("size"), scale_factor, recompute)
     if mode == "area" and attrs.get("size") is None:
         scales = (None,) * d
-    if attrs.get("antialias"):
-        if not (mode in ("bilinear", "bicubic") and len(xs) == 4):
-            raise ShapeError(
-                "Anti-alias option is restricted to bilinear, bicubic, and lanczos modes and "
-                "requires a 4-D tensor as input"
-            )
-        raise EvaluationError(
-            "interpolate(antialias=True) is not supported", hint="leave antialias=False"
+    antialias = bool(attrs.get("antialias"))  # (truthiness, as F.interpolate tests it)
+    if antialias and not (mode in ("bilinear", "bicubic") and len(xs) == 4):
+        raise ShapeError(
+            "Anti-alias option is restricted to bilinear, bicubic, and lanczos modes and "
+            "requires a 4-D tensor as input"
         )
     if mode not in _MODES or d > 3 or (mode == "bicubic" and d != 2):
         raise ShapeError(_mode_error(len(xs), mode))
@@ -1413,6 +1557,8 @@ def _interpolate(emit, node, x, attrs):
     kernel = {"linear": "linear", "bilinear": "linear", "trilinear": "linear"}.get(mode, mode)
     kernel = "cubic" if mode == "bicubic" else kernel
     a = {"size": size, "scales": scales, "mode": kernel, "align_corners": bool(align)}
+    if antialias:
+        a["antialias"] = True
     return emit("resample", (x,), {**a, "label": mode})
 
 
@@ -1530,36 +1676,40 @@ def _source_coords(coord, n, padding, align):
 
 
 def _grid_taps(x, grid, mode, padding, align):
-    """Per tap (a corner of the cell around each sample, or the nearest position): the flat
-    source index (N, *out) into one (N, ·) plane, the weight, d weight / d position per axis,
-    and whether the tap lies inside the input."""
+    """Per tap (a corner of the cell around each sample, one of the 4×4 bicubic
+    neighbours, or the nearest position): the flat source index (N, *out) into one (N, ·)
+    plane, the weight, d weight / d coordinate per axis, and whether the tap reads the
+    input (outside it reads zero)."""
     d = grid.shape[-1]
     spatial = x.shape[2:]
-    pos, dpos = [], []
-    for k in range(d):  # grid[..., 0] is x: the last spatial axis
-        n = spatial[d - 1 - k]
-        p, gp = _source_coords(grid[..., k], n, padding, align)
-        pos.append(p)
-        dpos.append(gp)
-    pos, dpos = pos[::-1], dpos[::-1]  # now in the order of the spatial axes
-    if mode == "nearest":
-        corners = [[np.rint(_re(p))] for p in pos]  # round half to even, as nearbyint
-        weights = [[np.ones(np.shape(p))] for p in pos]
-        slopes = [[np.zeros(np.shape(p))] for p in pos]
+    if mode == "bicubic":
+        corners, weights, slopes, dpos = _cubic_axes(grid, spatial, padding, align)
     else:
-        corners, weights, slopes = [], [], []
-        for p in pos:
-            f = np.floor(_re(p))
-            corners.append([f, f + 1])
-            weights.append([f + 1 - p, p - f])
-            slopes.append([-1.0, 1.0])
+        pos, dpos = [], []
+        for k in range(d):  # grid[..., 0] is x: the last spatial axis
+            n = spatial[d - 1 - k]
+            p, gp = _source_coords(grid[..., k], n, padding, align)
+            pos.append(p)
+            dpos.append(gp)
+        pos, dpos = pos[::-1], dpos[::-1]  # now in the order of the spatial axes
+        if mode == "nearest":
+            # round half to even, as nearbyint
+            corners = [[_in_bounds(np.rint(_re(p)), n)] for p, n in zip(pos, spatial, strict=True)]
+            weights = [[np.ones(np.shape(p))] for p in pos]
+            slopes = [[np.zeros(np.shape(p))] for p in pos]
+        else:
+            corners, weights, slopes = [], [], []
+            for p, n in zip(pos, spatial, strict=True):
+                f = np.floor(_re(p))
+                corners.append([_in_bounds(f, n), _in_bounds(f + 1, n)])
+                weights.append([f + 1 - p, p - f])
+                slopes.append([-1.0, 1.0])
     taps = []
     for pick in np.ndindex(*(len(c) for c in corners)):
         index = np.zeros(grid.shape[:-1], dtype=np.int64)
         inside = np.ones(grid.shape[:-1], dtype=bool)
         for axis, j in enumerate(pick):
-            c = corners[axis][j]
-            ok = (c >= 0) & (c <= spatial[axis] - 1)  # (NaN is outside)
+            c, ok = corners[axis][j]
             inside &= ok
             index = index * spatial[axis] + np.where(ok, c, 0).astype(np.int64)
         w = math.prod(weights[axis][j] for axis, j in enumerate(pick))
@@ -1571,6 +1721,65 @@ def _grid_taps(x, grid, mode, padding, align):
         ]
         taps.append((index, inside, w, dw))
     return taps
+
+
+def _in_bounds(c, n):
+    """A tap at position c (floats, maybe NaN or huge) of an axis of size n: c, and
+    whether it lies inside (NaN is outside)."""
+    return c, (c >= 0) & (c <= n - 1)
+
+
+def _cubic_axes(grid, spatial, padding, align):
+    """ATen's bicubic grid sampling, per spatial axis: the four neighbours floor(p)-1 ..
+    floor(p)+2 of the unnormalised position p with the padding applied to each neighbour's
+    index (not to p), the cubic convolution weights at t = p - floor(p), d weight / dt, and
+    d p / d coordinate (the padding is not differentiated)."""
+    d = grid.shape[-1]
+    corners, weights, slopes, dpos = [], [], [], []
+    for axis in range(d):
+        n = spatial[axis]
+        coord = grid[..., d - 1 - axis]  # grid[..., 0] is x: the last spatial axis
+        scale = (n - 1) / 2 if align else n / 2
+        p = (coord + 1) * scale if align else coord * scale + (scale - 0.5)
+        f = np.floor(_re(p))
+        t = p - f
+        corners.append([_cubic_tap(f + (k - 1), n, padding, align) for k in range(4)])
+        weights.append(list(_cubic_weights(t)))
+        slopes.append(list(_cubic_slopes(t)))
+        dpos.append(scale)
+    return corners, weights, slopes, dpos
+
+
+def _cubic_slopes(t):
+    """d/dt of _cubic_weights(t), ATen's get_cubic_coefficients_grad negated (it subtracts
+    them)."""
+    a = _CUBIC_A
+    x = -1 - t
+    c0 = ((-3 * a) * x - 10 * a) * x - 8 * a
+    x = 0 - t
+    c1 = (-3 * (a + 2) * x - 2 * (a + 3)) * x
+    x = 1 - t
+    c2 = (3 * (a + 2) * x - 2 * (a + 3)) * x
+    x = 2 - t
+    c3 = (3 * a * x - 10 * a) * x + 8 * a
+    return -c0, -c1, -c2, -c3
+
+
+def _cubic_tap(c, n, padding, align):
+    """A bicubic neighbour's index with ATen's compute_coordinates: zeros reads nothing
+    outside; border clips; reflection reflects, then clips (a NaN clips to 0)."""
+    if padding == "zeros":
+        return _in_bounds(c, n)
+    if padding == "reflection":
+        span = 2 * (n - 1) if align else 2 * n
+        if span == 0:
+            c = np.zeros_like(c)
+        else:
+            r = np.abs(c) if align else np.abs(c + 0.5)
+            extra = r - np.trunc(r / span) * span
+            c = np.minimum(extra, span - extra) - (0 if align else 0.5)
+    c = np.clip(np.where(np.isnan(c), 0, c), 0, n - 1)
+    return c, np.ones(c.shape, dtype=bool)
 
 
 def _gather_plane(x, index):
@@ -1686,12 +1895,8 @@ def _grid_sample_lower(emit, node, args, attrs):
     a = {"mode": mode, "padding_mode": padding, "align_corners": bool(align)}
     _grid_sample_shape([node(v).shape for v in args], a)
     a["dims"] = len(node(args[0]).shape) - 2
-    if mode == "bicubic":
-        if len(node(args[0]).shape) != 4:
-            raise ShapeError("grid_sampler(): bicubic interpolation only supports 4D input")
-        raise EvaluationError(
-            "grid_sample(mode='bicubic') is not supported", hint="use 'bilinear' or 'nearest'"
-        )
+    if mode == "bicubic" and len(node(args[0]).shape) != 4:
+        raise ShapeError("grid_sampler(): bicubic interpolation only supports 4D input")
     return emit("grid_sampler", args, a)
 
 
@@ -2053,6 +2258,16 @@ def _adaptive_row(kind, d):
     )
 
 
+def _adaptive_with_indices(d):
+    """adaptive_max_poolNd(..., return_indices=True): the hidden row of the call that
+    returns (values, indices), as _with_indices for max_poolNd."""
+    row = _adaptive_row("max", d)
+    name = f"adaptive_max_pool{d}d_with_indices"
+    results.TUPLES[name] = ("tuple", ())
+    results.INDICES_OVERLOADS[f"adaptive_max_pool{d}d"] = name
+    return Op(name, None, (), row.label, None, params=row.params, lower=row.lower, public=False)
+
+
 def _lp_row(d):
     shape = {1: P1, 2: P2, 3: P3}[d]
     positive = {"x": (shape["x"][0], "positive")}
@@ -2101,11 +2316,20 @@ def _interpolate_rows():
         ("F.interpolate(x, size=(2, 3), mode='area')", I4),
         ("F.interpolate(x, scale_factor=0.6, mode='area')", I3),
         ("F.interpolate(x, scale_factor=0.5, mode='area')", {"x": ((1, 2, 2, 3, 4), REAL)}),
+        (
+            "F.interpolate(x, size=(3, 2), mode='bilinear', antialias=True)",
+            {"x": ((1, 2, 7, 5), REAL)},
+        ),
+        (
+            "F.interpolate(x, scale_factor=0.6, mode='bicubic', antialias=True)",
+            {"x": ((2, 1, 6, 7), REAL)},
+        ),
     )
     labels = (
         "UpsampleNearest1D/2D/3DBackward0, UpsampleNearestExact1D/2D/3DBackward0, "
         "UpsampleLinear1DBackward0, UpsampleBilinear2DBackward0, UpsampleBicubic2DBackward0, "
-        "UpsampleTrilinear3DBackward0; area: AdaptiveAvgPool2D/3DBackward0 (1-D between "
+        "UpsampleTrilinear3DBackward0, antialias=True: UpsampleBilinear2DAaBackward0, "
+        "UpsampleBicubic2DAaBackward0; area: AdaptiveAvgPool2D/3DBackward0 (1-D between "
         "UnsqueezeBackward0 and SqueezeBackward1; output size 1: MeanBackward1)"
     )
     common = {
@@ -2124,7 +2348,7 @@ def _interpolate_rows():
             params={**params, "recompute_scale_factor": None, "antialias": False},
             lower=_interpolate_lower(),
             mirror="F.interpolate(input, size, scale_factor, mode, align_corners, "
-            "recompute_scale_factor)",
+            "recompute_scale_factor, antialias)",
             examples=examples,
             **common,
         ),
@@ -2274,8 +2498,8 @@ ROWS = [
         params={"mode": "bilinear", "padding_mode": "zeros", "align_corners": None},
         lower=_grid_sample_lower,
         mirror="F.grid_sample(input, grid, mode, padding_mode, align_corners)",
-        rule="bilinear (trilinear) or nearest taps at each grid point; ∂/∂grid through the "
-        "tap weights (0 for nearest)",
+        rule="bilinear (trilinear), bicubic (4×4, each neighbour padded) or nearest taps at "
+        "each grid point; ∂/∂grid through the tap weights (0 for nearest)",
         examples=(
             (
                 "F.grid_sample(x, g, align_corners=False)",
@@ -2296,6 +2520,15 @@ ROWS = [
             (
                 "F.grid_sample(x, g, mode='nearest', align_corners=False)",
                 {"x": ((1, 2, 3, 4), REAL), "g": ((1, 2, 3, 2), "unit")},
+            ),
+            (
+                "F.grid_sample(x, g * 1.3, mode='bicubic', padding_mode='reflection', "
+                "align_corners=False)",
+                {"x": ((1, 2, 3, 4), REAL), "g": ((1, 2, 3, 2), "unit")},
+            ),
+            (
+                "F.grid_sample(x, g, mode='bicubic', align_corners=True)",
+                {"x": ((2, 1, 4, 3), REAL), "g": ((2, 3, 2, 2), "unit")},
             ),
             (
                 "F.grid_sample(x, g * 1.2, padding_mode='border', align_corners=False)",
@@ -2418,6 +2651,16 @@ ROWS = [
         saves="inputs",
         public=False,
     ),
+    Op(
+        "adaptive_max_indices",
+        _adaptive_max_indices,
+        None,
+        "",
+        _adaptive_shape,
+        public=False,
+        dtype="int64",
+    ),
+    *(_adaptive_with_indices(d) for d in (1, 2, 3)),
     Op(
         "lp_pow",
         lambda a, exponent: _pow(a, exponent),
