@@ -184,6 +184,7 @@ def grad_lines(
     for name, g in grads.items():
         texts = ["null"] * len(ids) if g is None else _rows(g)
         if texts is None:
+            assert g is not None  # None came from _rows(g), so g is an array
             texts = [_leaf(g[r, ...]) for r in range(len(ids))]
         columns.append([f"{_quote(name)}: {t}" for t in texts])
     return [

@@ -379,7 +379,7 @@ def _t(a):
     return np.swapaxes(a, -1, -2)
 
 
-_BATCHED = {
+_BATCHED: dict[str, tuple[Any, tuple[Any, Any]]] = {
     "mv": (
         _matmul_vec,
         (lambda g, a, v: g[..., :, None] * v[..., None, :], lambda g, a, v: _matmul_vec(_t(a), g)),
@@ -398,7 +398,7 @@ def _shapes(node, template, operands, flags):
         (
             template[a].shape,
             getattr(o, "dtype", None),
-            getattr(o, "strides", None)[1:] if f else getattr(o, "strides", None),
+            o.strides[1:] if f else getattr(o, "strides", None),
             f,
         )
         for a, o, f in zip(node.args, operands, flags, strict=True)

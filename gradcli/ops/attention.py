@@ -73,10 +73,10 @@ def _call(emit, node, name, *args, **attrs):
             full[k] = None if v is None else True
             tensors += [] if v is None else [v]
     full.update(attrs)
-    args = [*args, *tensors]
+    operands = [*args, *tensors]
     if op.lower is not None:
-        return op.lower(emit, node, args, full)
-    return emit(name, tuple(args), full)
+        return op.lower(emit, node, operands, full)
+    return emit(name, tuple(operands), full)
 
 
 def _whole(value, name):
@@ -215,13 +215,15 @@ def _mha_lower(emit, node, args, attrs):
                 f"key's sequence and batch dims {_size(node(key).shape[:2])} do not match "
                 f"value's {_size(node(value).shape[:2])}"
             )
-        weights = [t[f"{x}_proj_weight"] for x in "qkv"]
-        for x, w in zip("qkv", weights, strict=True):
+        projections = [t[f"{x}_proj_weight"] for x in "qkv"]
+        for x, w in zip("qkv", projections, strict=True):
             if w is None:
                 raise EvaluationError(
                     f"use_separate_proj_weight is True but {x}_proj_weight is None"
                 )
-        q, k, v = _in_projection(emit, node, query, key, value, weights, t["in_proj_bias"], embed)
+        q, k, v = _in_projection(
+            emit, node, query, key, value, projections, t["in_proj_bias"], embed
+        )
     else:
         if node(key).shape != node(value).shape:
             raise EvaluationError(

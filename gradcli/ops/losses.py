@@ -1536,7 +1536,7 @@ class _Lattice:
         self.skip = np.zeros((batch, width), bool)  # l'[s] != l'[s - 2]: a label may skip
         self.skip[:, 2:] = self.ext[:, 2:] != self.ext[:, :-2]
         self.emit = np.take_along_axis(lp, np.broadcast_to(self.ext, (steps, batch, width)), 2)
-        self.il, self.tl, self.s = il, tl, s
+        self.il, self.tl, self.s = np.asarray(il), np.asarray(tl), s  # int64 arrays (N,)
 
     def alpha(self):
         e, steps = self.emit, self.emit.shape[0]
