@@ -11,6 +11,7 @@ from .core import (
     VB,
     Op,
     V,
+    Whole,
     _bcast,
     _complex,
     _constant,
@@ -35,6 +36,29 @@ def _pow_label(kinds, attrs):
     if kinds[0]:
         return "PowBackward2"  # number ** tensor
     return "PowBackward1"  # tensor ** tensor
+
+
+def _num(v):
+    """A number literal written as an integer (a Whole) as the plain float numpy takes for a
+    weak scalar, cast to the tensor's dtype as PyTorch casts a wrapped number: numpy takes a
+    float subclass for a float64, so ``x + 2`` on float32 would compute in double, through a
+    float64 temporary of the tensor's size. Up to 2**24 the literal is exact in float32 and
+    a sum, difference or product rounded once from double is the one float32 gives (double
+    rounding is innocuous at 53 >= 2*24 + 2 bits): the same numbers. Larger ones keep the
+    double computation they had."""
+    return float(v) if v.__class__ is Whole and -16777216.0 <= v <= 16777216.0 else v
+
+
+def _add(a, b, out=None):
+    return np.add(_num(a), _num(b), out=out)
+
+
+def _subtract(a, b, out=None):
+    return np.subtract(_num(a), _num(b), out=out)
+
+
+def _multiply(a, b, out=None):
+    return np.multiply(_num(a), _num(b), out=out)
 
 
 def _mul(g, b, into):
@@ -398,7 +422,7 @@ def _cast(method, target=None):
 ROWS = [
     Op(
         "add",
-        lambda a, b: a + b,
+        lambda a, b: _num(a) + _num(b),
         (lambda g, o, a, b: g, lambda g, o, a, b: g),
         "AddBackward0",
         _bcast,
@@ -406,13 +430,13 @@ ROWS = [
         numbers=True,
         mirror="a + b",
         saves="none",
-        ufunc=lambda ops: np.add,
+        ufunc=lambda ops: _add,
         rule="∂(a+b)/∂a = 1, ∂(a+b)/∂b = 1",
         examples=(("a + b", VB), ("a + 2", V), ("2 + a", V)),
     ),
     Op(
         "sub",
-        lambda a, b: a - b,
+        lambda a, b: _num(a) - _num(b),
         (lambda g, o, a, b: g, lambda g, o, a, b: _scale(g, -1.0)),
         _sub_label,
         _bcast,
@@ -420,7 +444,7 @@ ROWS = [
         numbers=True,
         mirror="a - b",
         saves="none",
-        ufunc=lambda ops: np.subtract,
+        ufunc=lambda ops: _subtract,
         rule="∂(a-b)/∂a = 1, ∂(a-b)/∂b = -1",
         examples=(("a - b", VB), ("a - 2", V), ("2 - a", V)),
         aliases=("subtract",),
@@ -428,13 +452,13 @@ ROWS = [
     ),
     Op(
         "mul",
-        lambda a, b: a * b,
+        lambda a, b: _num(a) * _num(b),
         (
             lambda g, o, a, b, into=None: (
-                _scale(g, b) if isinstance(b, float) else _mul(g, b, into)
+                _scale(g, _num(b)) if isinstance(b, float) else _mul(g, b, into)
             ),
             lambda g, o, a, b, into=None: (
-                _scale(g, a) if isinstance(a, float) else _mul(g, a, into)
+                _scale(g, _num(a)) if isinstance(a, float) else _mul(g, a, into)
             ),
         ),
         "MulBackward0",
@@ -443,7 +467,7 @@ ROWS = [
         numbers=True,
         mirror="a * b",
         saves="others",
-        ufunc=lambda ops: np.multiply,
+        ufunc=lambda ops: _multiply,
         grad_into=True,
         rule="∂(a·b)/∂a = b, ∂(a·b)/∂b = a",
         examples=(("a * b", VB), ("a * 2.5", V), ("a * a", V)),
