@@ -7,6 +7,7 @@ import sys
 
 import numpy as np
 import pytest
+from conftest import sample, table_examples
 
 import gradcli
 from gradcli import engine
@@ -166,6 +167,28 @@ def test_dying_temporaries_are_written_over(lean_everything, monkeypatch):
     gradcli.evaluate(p, inputs, dtype="float64")
     _same(gradcli.evaluate(p, inputs, dtype="float64", keep="inputs"), _reference(p.text, inputs))
     assert reused == [False, True, False, False]  # x + 2, (x + 2) * 3, u * u, w * w
+
+
+@pytest.mark.parametrize("program,specs", table_examples())
+def test_every_operator_example_lean_gives_the_same_bits(program, specs, lean_everything):
+    """Every operator's examples (lowered calls, several results, views, in-place rules),
+    kept lean from the evaluation that records the plan on and through replays, give the
+    bits of an evaluation that keeps every value."""
+    rng = np.random.default_rng(1)
+    inputs = {k: sample(shape, domain, rng) for k, (shape, domain) in specs.items()}
+    with gradcli.api.quietly():
+        nodes, out = engine.forward(parse(program), inputs, set(), "float64")
+    shape = np.shape(nodes[out].value)
+    seed = None if shape == () else np.random.default_rng(2).standard_normal(shape)
+    whole = gradcli.evaluate(program, inputs, dtype="float64", seed_vector=seed)
+    p = parse(program)
+    for _ in range(3):  # the first records the plan
+        r = gradcli.evaluate(p, inputs, dtype="float64", seed_vector=seed, keep="inputs")
+        assert np.asarray(r.value).tobytes() == np.asarray(whole.value).tobytes()
+        for k, g in whole.grad.items():
+            assert (g is None) == (r.grad[k] is None), k
+            if g is not None:
+                assert np.asarray(r.grad[k]).tobytes() == np.asarray(g).tobytes(), k
 
 
 def test_the_recording_evaluation_writes_over_dying_temporaries(lean_everything, monkeypatch):
