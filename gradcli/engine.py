@@ -593,9 +593,9 @@ def _stand_in(value):
 
 def _forward(program, arrays, wrt, dtype, max_elements, lean=False):
     nodes: list[Node] = []
-    where: list[Any] = [0] * len(program.nodes)
+    where = [0] * len(program.nodes)
     # the program node being evaluated, for emit() and error positions
-    current: list[Any] = [None]
+    current: list[int | None] = [None]
     rec = (
         _Recording(program, nodes, where, dtype)
         if lean and _records_leanly(program, arrays)
