@@ -15,7 +15,8 @@ table has both sides in this one process, run by run, as a cross-check); extra p
 memory is tracemalloc's peak above what the input takes, each side in a fresh process, so
 that anything gradcli keeps between evaluations (its buffer pool) counts against it: for
 the evaluations after the first (as timed) and, apart, for the first (which records the
-plan, as every `gradcli grad` process does).
+plan, as every `gradcli grad` process does). A last table gives the first evaluation's
+time at the size apart (each side's fresh pages; for gradcli the recording of the plan).
 Goals: time <= 1.0x numpy by hand, extra peak <= numpy by hand's.
 """
 
@@ -110,11 +111,17 @@ def peak(side, which, n, reps):
 
 
 def timed(side, which, n, reps):
-    """Seconds of each of ``reps`` evaluations, after a warm-up (plan recorded, pages
-    touched), in this (fresh) process."""
+    """Seconds of the first evaluation at this size (for gradcli the one that records the
+    plan, as every `gradcli grad` process does; imports done before) and of each of
+    ``reps`` evaluations after a warm-up (plan recorded, pages touched), in this (fresh)
+    process."""
     x = data(n)
     run = runner(side, which)
-    for _ in range(3):
+    run(data(3))  # imports done: they are not an evaluation's time
+    t = time.perf_counter()
+    run(x)
+    first = time.perf_counter() - t
+    for _ in range(2):
         run(x)
     times = []
     for _ in range(reps):
@@ -122,7 +129,7 @@ def timed(side, which, n, reps):
         out = run(x)
         times.append(time.perf_counter() - t)
         del out
-    return times
+    return first, times
 
 
 def child(mode, side, which, n, reps):
@@ -166,10 +173,14 @@ def main():
             np.testing.assert_allclose(got[1], want[1], rtol=1e-5, atol=1e-6)
             np.testing.assert_allclose(float(got[0]), float(want[0]), rtol=1e-4)
             times = {side: [] for side in sides}
+            firsts = {side: [] for side in sides}
             for _ in range(args.rounds):  # interleaved rounds: drift hits both sides alike
                 for side in sides:
-                    times[side] += child("--time", side, which, n, args.reps)
+                    first, later = child("--time", side, which, n, args.reps)
+                    firsts[side].append(first)
+                    times[side] += later
             med = {side: statistics.median(v) for side, v in times.items()}
+            med_first = {side: statistics.median(v) for side, v in firsts.items()}
             mem = {side: child("--peak", side, which, n, 3) for side in sides}
             # the same, both sides in this one process, run by run (each side's memory then
             # comes from the heap the other left: numpy's fresh tensors fault less or more)
@@ -181,7 +192,7 @@ def main():
                     together[side].append(time.perf_counter() - t)
                     del out
             same = {side: statistics.median(v) for side, v in together.items()}
-            rows.append((PROGRAMS[which], n, med, mem, same))
+            rows.append((PROGRAMS[which], n, med, mem, same, med_first))
     print(
         f"large arrays — {time.strftime('%Y-%m-%d')}, python {sys.version.split()[0]}, "
         f"numpy {np.__version__}, 1 thread; medians of {args.rounds} interleaved rounds of "
@@ -194,7 +205,7 @@ def main():
         "| first evaluation: extra peak gradcli | numpy by hand | peak ratio |"
     )
     print("|---|---|---|---|---|---|---|---|---|---|---|")
-    for expr, n, med, mem, _ in rows:
+    for expr, n, med, mem, _, _ in rows:
         (first, later), (nfirst, nlater) = mem["gradcli"], mem["numpy"]
         print(
             f"| `{expr}` | {n:.0e} | {med['gradcli'] * 1e3:.2f} ms | {med['numpy'] * 1e3:.2f} ms "
@@ -207,17 +218,34 @@ def main():
     print()
     print("| program | n | gradcli | numpy by hand | time ratio |")
     print("|---|---|---|---|---|")
-    for expr, n, _, _, same in rows:
+    for expr, n, _, _, same, _ in rows:
         print(
             f"| `{expr}` | {n:.0e} | {same['gradcli'] * 1e3:.2f} ms | "
             f"{same['numpy'] * 1e3:.2f} ms | {same['gradcli'] / same['numpy']:.2f} |"
         )
     print()
+    print("The first evaluation at the size (fresh pages; gradcli records the plan), medians:")
+    print()
+    print("| program | n | gradcli | numpy by hand | time ratio |")
+    print("|---|---|---|---|---|")
+    for expr, n, _, _, _, first in rows:
+        print(
+            f"| `{expr}` | {n:.0e} | {first['gradcli'] * 1e3:.2f} ms | "
+            f"{first['numpy'] * 1e3:.2f} ms | {first['gradcli'] / first['numpy']:.2f} |"
+        )
+    print()
     print(
         json.dumps(
             [
-                {"expr": e, "n": n, "time_s": t, "peak_bytes": m, "one_process_time_s": o}
-                for e, n, t, m, o in rows
+                {
+                    "expr": e,
+                    "n": n,
+                    "time_s": t,
+                    "peak_bytes": m,
+                    "one_process_time_s": o,
+                    "first_time_s": f,
+                }
+                for e, n, t, m, o, f in rows
             ]
         )
     )

@@ -213,7 +213,7 @@ def _evaluate(program, arrays, wrt, dtype, max_elements=MAX_ELEMENTS, lean=False
     )
     plan = program.plans.get(key)
     if plan is None:
-        nodes, out = _forward(program, arrays, wrt, dtype, max_elements)
+        nodes, out = _forward(program, arrays, wrt, dtype, max_elements, lean)
         if len(program.plans) >= PLANS:
             program.plans.clear()
         program.plans[key] = (
@@ -239,39 +239,160 @@ def _evaluate(program, arrays, wrt, dtype, max_elements=MAX_ELEMENTS, lean=False
         )
         entries, _, drop = program.plans[key]
         if lean and any(e[-1] is not None for e in entries):  # (with a tensor worth it)
-            _adopt(nodes, drop)  # (computed keeping everything, the one recorded; now lean)
+            _adopt(nodes, drop, _records_leanly(program, arrays))
         return nodes, out
     return _replay(plan, program, arrays, dtype, lean)
 
 
-def _adopt(nodes, drop):
+def _adopt(nodes, drop, owned=False):
     """After the recording evaluation: the values it computed become the engine's buffers
     (each a fresh result of its node, or a view of an earlier one's), and those the reverse
-    pass will not read are dropped, as a replay drops them on the way."""
-    for node in nodes:
-        if node.op in ("input", "number", "const"):
-            continue  # the caller's arrays and the program's constants are never the engine's
-        v = node.value
-        near = [b for a in node.args for b in nodes[a].bufs]
-        if near:
-            node.bufs = _sharing(v, near)
-        if (
-            not node.bufs
-            and isinstance(v, np.ndarray)
-            and v.nbytes >= LEAN_BYTES
-            and v.flags.owndata
-            and v.flags.writeable
-        ):
-            given = [nodes[a].value for a in node.args] + list((node.attrs or {}).values())
-            if not any(isinstance(g, np.ndarray) and np.may_share_memory(v, g) for g in given):
-                node.bufs = (_Buffer(v),)
-        for b in node.bufs:
-            b.readers.add(node.id)
+    pass will not read are dropped, as a replay drops them on the way. ``owned``: a lean
+    recording (_Recording) did the first part and most drops already."""
+    if not owned:
+        for node in nodes:
+            _own(nodes, node)
     for dropped in drop:
         for a in dropped:
             _release(a, nodes[a].bufs)
             nodes[a].bufs = ()
             nodes[a].value = _stand_in(nodes[a].value)
+
+
+def _own(nodes, node):
+    """A value just computed becomes the engine's: a view of its operands' buffers reads
+    them, and a fresh array that nothing else holds is a buffer of its own."""
+    if node.op in ("input", "number", "const"):
+        return  # the caller's arrays and the program's constants are never the engine's
+    v = node.value
+    near = [b for a in node.args for b in nodes[a].bufs]
+    if near:
+        node.bufs = _sharing(v, near)
+    if (
+        not node.bufs
+        and isinstance(v, np.ndarray)
+        and v.nbytes >= LEAN_BYTES
+        and v.flags.owndata
+        and v.flags.writeable
+    ):
+        given = [nodes[a].value for a in node.args] + list((node.attrs or {}).values())
+        if not any(isinstance(g, np.ndarray) and np.may_share_memory(v, g) for g in given):
+            node.bufs = (_Buffer(v),)
+    for b in node.bufs:
+        b.readers.add(node.id)
+
+
+def _records_leanly(program, arrays):
+    """Whether the recording evaluation is lean (_Recording): with an input worth it (the
+    bookkeeping costs more than it saves on small tensors, and big programs have those)."""
+    return any(arrays[n].nbytes >= LEAN_BYTES for n in program.inputs)
+
+
+class _Recording:
+    """The evaluation that records the plan, kept lean as it goes: a value goes as soon as
+    no later program node can name it (the program's own uses are counted up front; those
+    of the nodes a call is lowered to all happen within the call) and the reverse pass will
+    not read it; and an elementwise result is written, as in a replay, into the buffer of an
+    operand dying with it or a pooled one. From a call that returns several results (whose
+    elements are made later, from any node) on, it keeps everything, as before."""
+
+    def __init__(self, program, nodes, where, dtype):
+        self.program, self.nodes, self.where, self.dtype = program, nodes, where, dtype
+        self.remaining = [0] * len(program.nodes)  # uses of each program node by later ones
+        for p in program.nodes:
+            for a in p.args:
+                self.remaining[a] += 1
+        self.remaining[program.output] += 1  # (the output is read to the end)
+        self.live: dict[int, int] = {}  # node id -> uses left through the program nodes
+        self.need: dict[int, bool] = {}  # node id -> the reverse pass reads its value
+        self.mark = 0  # nodes before this one are settled
+        self.off = False
+        self.mine = None  # the buffer the node being computed is written into
+
+    def compute(self, i, op, args, argn, operands, fn, out_dtype, shape, attrs):
+        """The value of ``op`` on these operands, emitted for program node ``i``."""
+        nodes, out_dtype = self.nodes, np.dtype(out_dtype)
+        rg = op.grads is not None and out_dtype.kind in "fc" and any(a.requires_grad for a in argn)
+        if rg and args:
+            _mark_saved(self.need, nodes, op.name, len(nodes), args)
+        ufunc = (
+            op.ufunc(operands)
+            if op.ufunc is not None
+            and fn is op.forward
+            and math.prod(shape) * out_dtype.itemsize >= LEAN_BYTES
+            and _plain(argn, self.dtype)
+            and _c_order(operands)
+            else None
+        )
+        if ufunc is None:
+            return np.asarray(fn(*operands, **_kw(op, attrs)), dtype=out_dtype)
+        mine = _dying(self._dying(i, op.name, args), nodes, shape, out_dtype)
+        if mine is None:
+            spare = _POOL.take(shape, out_dtype)
+            mine = _Buffer(np.empty(shape, out_dtype) if spare is None else spare)
+        self.mine = mine
+        return ufunc(*operands, out=mine.array)
+
+    def _dying(self, i, op_name, args):
+        """The operands that go right after this node (its rule is already counted in
+        ``need``): it is the last (or only) node of its program node, whose uses of them are
+        the last, and the reverse pass does not read them."""
+        p = self.program.nodes[i]
+        if self.off or op_name != p.op or OPS[p.op].lower is not None:
+            return ()
+        uses: dict[int, int] = {}
+        for a in p.args:
+            e = self.where[a]
+            if e.__class__ is not int:
+                return ()
+            uses[e] = uses.get(e, 0) + 1
+        return [
+            e
+            for e in dict.fromkeys(args)
+            if self.live.get(e, 0) == uses.get(e, 0) and not self.need.get(e)
+        ]
+
+    def adopt(self, node):
+        """After ``node`` is appended: its value becomes the engine's (_own)."""
+        mine, self.mine = self.mine, None
+        if mine is not None and node.value is mine.array:
+            node.bufs = (mine,)
+            mine.readers.add(node.id)
+        else:
+            _own(self.nodes, node)
+
+    def step(self, i):
+        """Program node ``i`` is done: drop what nobody will read any more."""
+        if self.off:
+            return
+        nodes, where, live = self.nodes, self.where, self.live
+        gone = []
+        for a in self.program.nodes[i].args:
+            e = where[a]
+            if e.__class__ is int:
+                live[e] -= 1
+                if not live[e]:
+                    gone.append(e)
+        e = where[i]
+        if isinstance(e, Results):
+            self.off = True
+            return
+        live[e] = live.get(e, 0) + self.remaining[i]
+        gone += [k for k in range(self.mark, len(nodes)) if not live.get(k)]
+        self.mark = len(nodes)
+        for e in dict.fromkeys(gone):
+            n = nodes[e]
+            if (
+                live.get(e)
+                or self.need.get(e)
+                or n.op in ("input", "number")
+                or not isinstance(n.value, np.ndarray)
+                or n.value.nbytes < LEAN_BYTES
+            ):
+                continue
+            _release(e, n.bufs)
+            n.bufs = ()
+            n.value = _stand_in(n.value)
 
 
 def _needed(nodes, out):
@@ -280,21 +401,25 @@ def _needed(nodes, out):
     need = [False] * len(nodes)
     need[out] = True
     for c in nodes:
-        if not c.args or not c.requires_grad:
-            continue
-        saves = OPS[c.op].saves
-        if saves in ("all", "out"):
-            need[c.id] = True
-        if saves == "pow" and nodes[c.args[1]].requires_grad:
-            need[c.id] = True
-        if saves in ("all", "inputs", "pow"):
-            for a in c.args:
-                need[a] = True
-        elif saves == "others":
-            for k, a in enumerate(c.args):
-                if any(nodes[b].requires_grad for j, b in enumerate(c.args) if j != k):
-                    need[a] = True
+        if c.args and c.requires_grad:
+            _mark_saved(need, nodes, c.op, c.id, c.args)
     return need
+
+
+def _mark_saved(need, nodes, op_name, id, args):
+    """need[k] = True for each value k the rule of node ``id`` (requiring grad) reads."""
+    saves = OPS[op_name].saves
+    if saves in ("all", "out"):
+        need[id] = True
+    if saves == "pow" and nodes[args[1]].requires_grad:
+        need[id] = True
+    if saves in ("all", "inputs", "pow"):
+        for a in args:
+            need[a] = True
+    elif saves == "others":
+        for k, a in enumerate(args):
+            if any(nodes[b].requires_grad for j, b in enumerate(args) if j != k):
+                need[a] = True
 
 
 LEAN_BYTES = 1 << 16  # smaller tensors are not worth dropping or recycling
@@ -466,11 +591,16 @@ def _stand_in(value):
     return np.broadcast_to(np.zeros((), dtype=value.dtype), value.shape)
 
 
-def _forward(program, arrays, wrt, dtype, max_elements):
+def _forward(program, arrays, wrt, dtype, max_elements, lean=False):
     nodes: list[Node] = []
     where = [0] * len(program.nodes)
     # the program node being evaluated, for emit() and error positions
     current: list[int | None] = [None]
+    rec = (
+        _Recording(program, nodes, where, dtype)
+        if lean and _records_leanly(program, arrays)
+        else None
+    )
 
     def emit(opname, args, attrs=None):
         op = OPS[opname]
@@ -479,7 +609,10 @@ def _forward(program, arrays, wrt, dtype, max_elements):
         shape = op.shape([a.shape for a in argn], attrs)
         check_size(shape, max_elements, lambda: "the result")  # _at() says where
         operands, out_dtype, fn = _typed(op, argn, dtype, attrs)
-        value = np.asarray(fn(*operands, **_kw(op, attrs)), dtype=out_dtype)
+        if rec is None:
+            value = np.asarray(fn(*operands, **_kw(op, attrs)), dtype=out_dtype)
+        else:
+            value = rec.compute(current[0], op, args, argn, operands, fn, out_dtype, shape, attrs)
         if value.shape != shape:
             raise RuntimeError(f"{opname}: shape rule says {shape}, forward gave {value.shape}")
         # an integer or bool result cuts the graph: it cannot require grad
@@ -490,9 +623,13 @@ def _forward(program, arrays, wrt, dtype, max_elements):
         nodes.append(
             Node(len(nodes), opname, tuple(args), attrs or None, current[0], value, rg, label)
         )
+        if rec is not None:
+            rec.adopt(nodes[-1])
         return len(nodes) - 1
 
     for i, p in enumerate(program.nodes):
+        if rec is not None and i:
+            rec.step(i - 1)
         current[0] = i
         if p.op == "input":
             check_size(arrays[p.name].shape, max_elements, lambda p=p: f"input {short(p.name)}")
@@ -536,6 +673,8 @@ def _forward(program, arrays, wrt, dtype, max_elements):
             continue
         where[i] = len(nodes) - 1
         nodes[-1].name = p.name
+    if rec is not None and program.nodes:
+        rec.step(len(program.nodes) - 1)
     return nodes, where[program.output]
 
 

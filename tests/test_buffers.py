@@ -7,6 +7,7 @@ import sys
 
 import numpy as np
 import pytest
+from conftest import sample, table_examples
 
 import gradcli
 from gradcli import engine
@@ -36,6 +37,16 @@ PROGRAMS = [
     "mean(2 * (x + 2) ^ 2)",
     "sum(tanh(x) * sigmoid(x))",
     "sum(((x - 1) * 3 + x) * 0.5 - x * x)",
+    # calls that return several results: their elements are made later, from other nodes
+    "a, b = x.split(6); y = a * 2; sum(y * b) + sum(a)",
+    "y = x * 2; m = y.max(dim=1); z = y + 1; sum(m.values * 3) + sum(z * z)",
+    # calls lowered to several nodes, around dying temporaries
+    "y = x * 2; s = softmax(y, dim=1); z = s * 3 + y; sum(z * z)",
+    "y = x + 1; z = float_power(y, 2); u = z * 2; sum(u * y)",
+    "y = (x * 2).double(); z = y + 1; sum(z * z)",
+    # a value no later node reads, and a slice of a value that dies before the slice
+    "y = x * 2; w = y + 1; u = x - 1; sum(u * u)",
+    "y = x * 2; i = y[0:2, 1]; z = y + 1; sum(i * 3) + sum(z)",
 ]
 
 OUTPUT_VIEWS = [
@@ -156,6 +167,111 @@ def test_dying_temporaries_are_written_over(lean_everything, monkeypatch):
     gradcli.evaluate(p, inputs, dtype="float64")
     _same(gradcli.evaluate(p, inputs, dtype="float64", keep="inputs"), _reference(p.text, inputs))
     assert reused == [False, True, False, False]  # x + 2, (x + 2) * 3, u * u, w * w
+
+
+@pytest.mark.parametrize("program,specs", table_examples())
+def test_every_operator_example_lean_gives_the_same_bits(program, specs, lean_everything):
+    """Every operator's examples (lowered calls, several results, views, in-place rules),
+    kept lean from the evaluation that records the plan on and through replays, give the
+    bits of an evaluation that keeps every value."""
+    rng = np.random.default_rng(1)
+    inputs = {k: sample(shape, domain, rng) for k, (shape, domain) in specs.items()}
+    with gradcli.api.quietly():
+        nodes, out = engine.forward(parse(program), inputs, set(), "float64")
+    shape = np.shape(nodes[out].value)
+    seed = None if shape == () else np.random.default_rng(2).standard_normal(shape)
+    whole = gradcli.evaluate(program, inputs, dtype="float64", seed_vector=seed)
+    p = parse(program)
+    for _ in range(3):  # the first records the plan
+        r = gradcli.evaluate(p, inputs, dtype="float64", seed_vector=seed, keep="inputs")
+        assert np.asarray(r.value).tobytes() == np.asarray(whole.value).tobytes()
+        for k, g in whole.grad.items():
+            assert (g is None) == (r.grad[k] is None), k
+            if g is not None:
+                assert np.asarray(r.grad[k]).tobytes() == np.asarray(g).tobytes(), k
+
+
+def test_the_recording_evaluation_writes_over_dying_temporaries(lean_everything, monkeypatch):
+    """The first evaluation (the one that records the plan) writes into dying temporaries
+    as a replay does: (x + 2) * 3 into x + 2's buffer, u * u and w * w elsewhere."""
+    reused = []
+    dying = engine._dying
+    monkeypatch.setattr(
+        engine, "_dying", lambda *a: reused.append(dying(*a) is not None) or dying(*a)
+    )
+    p = parse("u = (x + 2) * 3; w = u * u; sum(w * w)")
+    inputs = _inputs()
+    _same(gradcli.evaluate(p, inputs, dtype="float64", keep="inputs"), _reference(p.text, inputs))
+    assert reused == [False, True, False, False]  # x + 2, (x + 2) * 3, u * u, w * w
+
+
+def test_the_recording_evaluation_keeps_no_value_nobody_reads():
+    """mean(2 * (x + 2) ^ 2) needs two tensors the size of x at a time (x + 2, which pow's
+    rule reads, and the square, doubled in place, whose buffer takes the gradient), on the
+    first evaluation as on the later ones; keeping every value until the plan is recorded
+    took three, and computing 2 * square in float64 five."""
+    import tracemalloc
+
+    x = np.random.default_rng(3).standard_normal(200_003).astype(np.float32)
+    p = parse("mean(2 * (x + 2) ^ 2)")
+    peaks = []
+    tracemalloc.start()
+    try:
+        for _ in range(2):  # the first records the plan, the second replays it
+            tracemalloc.reset_peak()
+            base = tracemalloc.get_traced_memory()[0]
+            r = gradcli.evaluate(p, {"x": x}, keep="inputs")
+            peaks.append((tracemalloc.get_traced_memory()[1] - base) / x.nbytes)
+            np.testing.assert_allclose(r.grad["x"], 4 * (x + 2) / x.size, rtol=1e-6)
+            del r
+    finally:
+        tracemalloc.stop()
+    assert max(peaks) < 2.1, peaks
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_integer_literals_compute_in_the_tensors_dtype(dtype):
+    """x * 3 + 2 computes in float32 on float32 (numpy takes the float subclass an integer
+    literal is for a float64): the same bits as 3.0 and 2.0, which are the bits of the
+    double computation rounded; beyond 2**24 a literal keeps that double computation."""
+    x = np.random.default_rng(4).standard_normal(50_000).astype(dtype) * 1e3
+    x[:4] = [np.nan, np.inf, -0.0, 3e38 if dtype == "float32" else 1e308]
+    wide = x.astype(np.float64)
+    for whole, written in [
+        ("sum(x * 3 + 2 - 7 * x)", "sum(x * 3.0 + 2.0 - 7.0 * x)"),
+        ("mean(2 * (x + 2) ^ 2)", "mean(2.0 * (x + 2.0) ^ 2.0)"),
+    ]:
+        a = gradcli.evaluate(whole, {"x": x}, dtype=dtype, keep="inputs")
+        b = gradcli.evaluate(written, {"x": x}, dtype=dtype, keep="inputs")
+        assert a.value.tobytes() == b.value.tobytes()
+        assert a.grad["x"].tobytes() == b.grad["x"].tobytes()
+        assert a.grad["x"].dtype == dtype
+    for k in (3, 16777216, 16777217, 123456789):
+        ones = np.ones_like(x)
+        got = gradcli.evaluate(f"x * {k}", {"x": x}, dtype=dtype, seed_vector=ones).value
+        assert got.dtype == dtype
+        with np.errstate(over="ignore"):
+            want = (wide * k).astype(dtype)
+        assert got.tobytes() == want.tobytes(), k
+
+
+@pytest.mark.parametrize("n", [5000, 300_000])
+def test_the_benchmarks_mean_has_pytorchs_bits(n):
+    """mean(2*(x+2)^2) on the fast paths (a broadcast mean gradient, pow's 2·a·g in a pooled
+    buffer, in place and a block at a time) gives PyTorch's bits, nan, ±inf, -0 and the
+    overflow of 2a (inf where a·2g would be finite) included; first evaluation and replay."""
+    torch = pytest.importorskip("torch")
+    x = (np.random.default_rng(5).standard_normal(n) * 10).astype(np.float32)
+    x[:6] = [np.nan, np.inf, -np.inf, -0.0, 3e38, -3e38]
+    t = torch.tensor(x, requires_grad=True)
+    want = (2 * (t + 2) ** 2).mean()
+    want.backward()
+    assert t.grad is not None
+    p = parse("mean(2*(x+2)^2)")
+    for _ in range(2):
+        r = gradcli.evaluate(p, {"x": x}, keep="inputs")
+        assert np.asarray(r.value).tobytes() == want.detach().numpy().tobytes()
+        assert r.grad["x"].tobytes() == t.grad.numpy().tobytes()
 
 
 @pytest.mark.parametrize("count", [1, 2, 10**6])

@@ -11,6 +11,7 @@ from .core import (
     VB,
     Op,
     V,
+    Whole,
     _bcast,
     _complex,
     _constant,
@@ -37,6 +38,29 @@ def _pow_label(kinds, attrs):
     return "PowBackward1"  # tensor ** tensor
 
 
+def _num(v):
+    """A number literal written as an integer (a Whole) as the plain float numpy takes for a
+    weak scalar, cast to the tensor's dtype as PyTorch casts a wrapped number: numpy takes a
+    float subclass for a float64, so ``x + 2`` on float32 would compute in double, through a
+    float64 temporary of the tensor's size. Up to 2**24 the literal is exact in float32 and
+    a sum, difference or product rounded once from double is the one float32 gives (double
+    rounding is innocuous at 53 >= 2*24 + 2 bits): the same numbers. Larger ones keep the
+    double computation they had."""
+    return float(v) if v.__class__ is Whole and -16777216.0 <= v <= 16777216.0 else v
+
+
+def _add(a, b, out=None):
+    return np.add(_num(a), _num(b), out=out)
+
+
+def _subtract(a, b, out=None):
+    return np.subtract(_num(a), _num(b), out=out)
+
+
+def _multiply(a, b, out=None):
+    return np.multiply(_num(a), _num(b), out=out)
+
+
 def _mul(g, b, into):
     """g · b, into ``into`` when given (of g's shape and dtype)."""
     return g * b if into is None else np.multiply(g, b, out=into)
@@ -48,6 +72,27 @@ def _pow(a, b):
     return np.power(a, b)
 
 
+BLOCK = 1 << 16  # elements at once in a fused pass (elementwise.BLOCK's size): in cache
+
+
+def _twice_times(a, c, into=None):
+    """g · 2a for a broadcast constant g (its value c), into ``into`` when given: 2a first,
+    as PyTorch computes it (2a is inf for |a| over half the largest float, and so is the
+    gradient there, where a · 2c is not), then · c in the order numpy's elision takes for
+    ``g * (2a)``; a block at a time where the layout allows, so a goes through memory once."""
+    out = np.empty(a.shape, np.result_type(a, c)) if into is None else into
+    elided = out.nbytes >= ELIDE_BYTES
+    if not (a.flags.c_contiguous and out.flags.c_contiguous and out.dtype == a.dtype):
+        np.multiply(2.0, a, out=out)
+        return np.multiply(*((out, c) if elided else (c, out)), out=out)
+    src, dst = a.reshape(-1), out.reshape(-1)
+    for s in range(0, dst.size, BLOCK):
+        d = dst[s : s + BLOCK]
+        np.multiply(2.0, src[s : s + BLOCK], out=d)
+        np.multiply(*((d, c) if elided else (c, d)), out=d)
+    return out
+
+
 def _pow_grad_base(g, out, a, b, into=None):
     if not isinstance(b, float):  # PowBackward1: where(exponent == 0, 0, ...)
         return g * np.where(_re(b) == 0, 0, b * np.power(a, b - 1))
@@ -56,9 +101,9 @@ def _pow_grad_base(g, out, a, b, into=None):
     c = _constant(g)
     if b == 2.0:  # g · 2a, in one pass over a when g is a broadcast constant
         if into is None or into.shape != a.shape:
-            return a * (2.0 * c) if c is not None else g * (2.0 * a)
+            return g * (2.0 * a) if c is None else _twice_times(a, c)
         if c is not None:
-            return np.multiply(a, 2.0 * c, out=into)
+            return _twice_times(a, c, into)
         np.multiply(2.0, a, out=into)  # then g · 2a in the order numpy's elision takes
         return np.multiply(*((into, g) if into.nbytes >= ELIDE_BYTES else (g, into)), out=into)
     if b == 1.0:
@@ -398,7 +443,7 @@ def _cast(method, target=None):
 ROWS = [
     Op(
         "add",
-        lambda a, b: a + b,
+        lambda a, b: _num(a) + _num(b),
         (lambda g, o, a, b: g, lambda g, o, a, b: g),
         "AddBackward0",
         _bcast,
@@ -407,13 +452,13 @@ ROWS = [
         mirror="a + b",
         saves="none",
         stack="elementwise",
-        ufunc=lambda ops: np.add,
+        ufunc=lambda ops: _add,
         rule="∂(a+b)/∂a = 1, ∂(a+b)/∂b = 1",
         examples=(("a + b", VB), ("a + 2", V), ("2 + a", V)),
     ),
     Op(
         "sub",
-        lambda a, b: a - b,
+        lambda a, b: _num(a) - _num(b),
         (lambda g, o, a, b: g, lambda g, o, a, b: _scale(g, -1.0)),
         _sub_label,
         _bcast,
@@ -422,7 +467,7 @@ ROWS = [
         mirror="a - b",
         saves="none",
         stack="elementwise",
-        ufunc=lambda ops: np.subtract,
+        ufunc=lambda ops: _subtract,
         rule="∂(a-b)/∂a = 1, ∂(a-b)/∂b = -1",
         examples=(("a - b", VB), ("a - 2", V), ("2 - a", V)),
         aliases=("subtract",),
@@ -430,13 +475,13 @@ ROWS = [
     ),
     Op(
         "mul",
-        lambda a, b: a * b,
+        lambda a, b: _num(a) * _num(b),
         (
             lambda g, o, a, b, into=None: (
-                _scale(g, b) if isinstance(b, float) else _mul(g, b, into)
+                _scale(g, _num(b)) if isinstance(b, float) else _mul(g, b, into)
             ),
             lambda g, o, a, b, into=None: (
-                _scale(g, a) if isinstance(a, float) else _mul(g, a, into)
+                _scale(g, _num(a)) if isinstance(a, float) else _mul(g, a, into)
             ),
         ),
         "MulBackward0",
@@ -446,7 +491,7 @@ ROWS = [
         mirror="a * b",
         saves="others",
         stack="elementwise",
-        ufunc=lambda ops: np.multiply,
+        ufunc=lambda ops: _multiply,
         grad_into=True,
         rule="∂(a·b)/∂a = b, ∂(a·b)/∂b = a",
         examples=(("a * b", VB), ("a * 2.5", V), ("a * a", V)),
