@@ -9,7 +9,9 @@ from .core import (
     M,
     Op,
     V,
+    Whole,
     _bcast,
+    _re,
     _same,
     broadcast_shapes,
     fmt_shape,
@@ -706,3 +708,474 @@ SELECTION_ROWS = [
     ),
 ]
 ROWS += SELECTION_ROWS
+
+
+# The scatter family: PyTorch's scatter/scatter_add/scatter_reduce (and gather) treat a 0-dim
+# tensor as one of one element; index gives, along ``dim``, where each of its elements goes.
+
+
+def _real_dtype(v):
+    """The dtype PyTorch would see (a complex dual number of forward mode is its real one)."""
+    dt = np.asarray(v).dtype
+    return np.dtype(np.float32 if dt.itemsize == 8 else np.float64) if dt.kind == "c" else dt
+
+
+def _scatter_where(op, a, idx, dim, src=None):
+    """PyTorch's checks of scatter(dim, index, src), in its order, and the numpy key that puts
+    the elements of (index-shaped) src where index says; None for an empty index, which
+    changes nothing. ``src`` is None for a number."""
+    idx = np.asarray(idx)
+    rank = max(a.ndim, 1)
+    if not -rank <= dim < rank:
+        raise ShapeError(
+            f"Dimension out of range (expected to be in range of [{-rank}, {rank - 1}], but got "
+            f"{dim})"
+        )
+    d = dim % rank
+    if idx.size and idx.dtype not in (np.int64, np.int32):
+        raise EvaluationError("scatter(): Expected dtype int32/int64 for index")
+    if src is not None and _real_dtype(a) != _real_dtype(src):
+        raise EvaluationError("scatter(): Expected self.dtype to be equal to src.dtype")
+    if not idx.size:
+        return d, None
+    i_shape, a_shape = idx.shape or (1,), a.shape or (1,)
+    if len(i_shape) != len(a_shape):
+        raise ShapeError("Index tensor must have the same number of dimensions as self tensor")
+    s_shape = None if src is None else (np.shape(src) or (1,))
+    if s_shape is not None and len(s_shape) != len(i_shape):
+        raise ShapeError("Index tensor must have the same number of dimensions as src tensor")
+    if any(n > m for k, (n, m) in enumerate(zip(i_shape, a_shape, strict=True)) if k != d) or (
+        s_shape is not None and any(n > m for n, m in zip(i_shape, s_shape, strict=True))
+    ):
+        raise ShapeError(
+            f"Expected index {fmt_shape(idx.shape)} to be no larger than self "
+            f"{fmt_shape(a.shape)} apart from dimension {d}"
+            + (
+                ""
+                if s_shape is None
+                else f" and to be no larger size than src {fmt_shape(s_shape)}"
+            )
+        )
+    bad = idx[(idx < 0) | (idx >= a_shape[d])]
+    if bad.size:
+        raise ShapeError(
+            f"index {int(bad.flat[0])} is out of bounds for dimension {d} with size {a_shape[d]}"
+        )
+    grid = list(np.ogrid[tuple(slice(n) for n in i_shape)])
+    grid[d] = idx.reshape(i_shape)
+    return d, tuple(grid)
+
+
+def _lead(src, key):
+    """The part of src that scatter reads: its leading corner of index's shape."""
+    src = np.asarray(src)
+    src = src.reshape(src.shape or (1,))
+    return src[tuple(slice(n) for n in np.broadcast_shapes(*(k.shape for k in key)))]
+
+
+def _last_writes(shape, key):
+    """The flat targets of key and, for each target written more than once, only the last
+    write in index order (what PyTorch's CPU kernel leaves; PyTorch calls it undefined)."""
+    flat = np.ravel_multi_index(np.broadcast_arrays(*key), shape).reshape(-1)
+    _, last = np.unique(flat[::-1], return_index=True)
+    keep = flat.size - 1 - last
+    return flat[keep], keep
+
+
+def _scatter(a, idx, src, dim, dtype=None):
+    """scatter(dim, index, src): a copy of a with src's elements put where index says."""
+    d, key = _scatter_where("scatter", a, idx, dim, src)
+    out = np.array(a).reshape(a.shape or (1,))
+    if key is not None:
+        targets, keep = _last_writes(out.shape, key)
+        out.reshape(-1)[targets] = _lead(src, key).reshape(-1)[keep]
+    return out.reshape(a.shape)
+
+
+def _scatter_value(a, idx, dim, value, dtype=None):
+    """scatter(dim, index, value): a copy of a with value where index says (cast to a's
+    dtype, as PyTorch's Scalar is)."""
+    d, key = _scatter_where("scatter", a, idx, dim)
+    out = np.array(a).reshape(a.shape or (1,))
+    if key is not None:
+        out[key] = np.asarray(value).astype(a.dtype)
+    return out.reshape(a.shape)
+
+
+def _zero_at(g, idx, dim):
+    """g with 0 where index points (the gradient of what scatter overwrote)."""
+    return _scatter_value(g, idx, dim, 0)
+
+
+def _src_grad(op, g_src, src):
+    """PyTorch's check of a gradient for src (validate_outputs): of src's shape, summed down
+    to it where src broadcasts to it, else the error PyTorch's backward gives."""
+    shape = np.shape(src)
+    if g_src.shape == shape:
+        return g_src
+    try:
+        if np.broadcast_shapes(shape, g_src.shape) == g_src.shape:
+            lead = g_src.ndim - len(shape)
+            axes = tuple(range(lead)) + tuple(
+                lead + k for k, n in enumerate(shape) if n == 1 and g_src.shape[lead + k] != 1
+            )
+            return g_src.sum(axis=axes, keepdims=True).reshape(shape)
+    except ValueError:
+        pass
+    raise EvaluationError(
+        f"Function {op} returned an invalid gradient at index 1 - got {fmt_shape(g_src.shape)} "
+        f"but expected shape compatible with {fmt_shape(shape)}"
+    )
+
+
+def _gathered(g, idx, dim):
+    """g.gather(dim, index), for the scatter family's backward (index already checked)."""
+    g = np.asarray(g)
+    if not np.asarray(idx).size:
+        return np.zeros(np.shape(idx), dtype=g.dtype)
+    _, key = _scatter_where("gather", g, idx, dim)
+    return g.reshape(g.shape or (1,))[key].reshape(np.shape(idx))
+
+
+def _scatter_src_grad(g, o, a, idx, src, dim):
+    return _src_grad("ScatterBackward0", _gathered(g, idx, dim), src)
+
+
+def _scatter_add(a, idx, src, dim, dtype=None):
+    d, key = _scatter_where("scatter", a, idx, dim, src)
+    out = np.array(a).reshape(a.shape or (1,))
+    if key is not None:
+        np.add.at(out, key, _lead(src, key))
+    return out.reshape(a.shape)
+
+
+_REDUCTIONS = ("sum", "prod", "mean", "amax", "amin")
+_UFUNCS = {"sum": "add", "mean": "add", "prod": "multiply", "amax": "maximum", "amin": "minimum"}
+
+
+def _reduce_name(reduce):
+    # PyTorch 2.13's kernel also takes 'max' and 'min' (as amax and amin) but not their backward
+    if reduce not in (*_REDUCTIONS, "max", "min"):
+        raise EvaluationError(
+            f"reduce argument must be either sum, prod, mean, amax or amin, got {reduce}"
+        )
+    return {"max": "amax", "min": "amin"}.get(reduce, reduce)
+
+
+def _identity(reduce, dt):
+    if reduce in ("sum", "mean"):
+        return 0
+    if reduce == "prod":
+        return 1
+    low = reduce == "amax"
+    if dt.kind == "f":
+        return -np.inf if low else np.inf
+    if dt.kind == "b":
+        return not low
+    info = np.iinfo(dt)
+    return info.min if low else info.max
+
+
+def _scatter_reduce(a, idx, src, dim, reduce, include_self=True, dtype=None):
+    """scatter_reduce(dim, index, src, reduce, include_self): each element of src combined
+    into the place index says, with the element there (include_self) or without it."""
+    reduce = _reduce_name(reduce)
+    d, key = _scatter_where("scatter", a, idx, dim, src)
+    out = np.array(a).reshape(a.shape or (1,))
+    if key is None:
+        return out.reshape(a.shape)
+    part = _lead(src, key)
+    if out.dtype.kind == "c" and reduce in ("amax", "amin"):
+        # a dual number (forward mode): the value from the real parts; the tangent is the
+        # mean of the tangents of the elements equal to the result (scatter_reduce_jvp)
+        re = _scatter_reduce(out.real, idx, np.asarray(src).real, dim, reduce, include_self)
+        re = re.reshape(out.shape)
+        hit_self = out.real == re
+        if not include_self:
+            hit_self[key] = False
+        hit_src = part.real == re[key]
+        num = np.where(hit_self, out.imag, 0)
+        np.add.at(num, key, np.where(hit_src, part.imag, 0))
+        den = hit_self.astype(re.dtype)
+        np.add.at(den, key, hit_src.astype(re.dtype))
+        with np.errstate(invalid="ignore", divide="ignore"):
+            return (re + 1j * (num / den)).reshape(a.shape)
+    if not include_self:
+        out[key] = _identity(reduce, out.dtype)
+    getattr(np, _UFUNCS[reduce]).at(out, key, part)
+    if reduce == "mean":
+        count = np.full(out.shape, 1 if include_self else 0, dtype=np.int64)
+        np.add.at(count, key, 1)
+        count = np.maximum(count, 1)
+        if out.dtype.kind in "iu":
+            out //= count.astype(out.dtype)
+        else:
+            out /= count.astype(out.real.dtype)
+    return out.reshape(a.shape)
+
+
+def _scatter_reduce_grads(g, o, a, idx, src, dim, reduce, include_self=True):
+    """ScatterReduceBackward0, as PyTorch's scatter_reduce_backward computes it: prod divides
+    out the element (a zero's gradient is the product of the others), amax/amin split the
+    gradient evenly among the elements equal to the result, mean divides by the count."""
+    if reduce not in _REDUCTIONS:
+        raise EvaluationError(
+            "Expected 'reduce' to be one of 'sum', 'prod', 'mean', 'amax', 'amin' but got "
+            f"{reduce}."
+        )
+    src = np.asarray(src)
+    gather = lambda t: _gathered(t, idx, dim)  # noqa: E731
+    redo = lambda s, t: _scatter_reduce(s, idx, t, dim, reduce, include_self)  # noqa: E731
+    with np.errstate(invalid="ignore", divide="ignore"):
+        if reduce == "sum":
+            g_self, g_src = g, gather(g)
+        elif reduce == "prod":
+            masked_self = np.where(_re(a) == 0, 1, a)
+            g_self = g * redo(masked_self, src) / masked_self
+            zero = _re(src) == 0
+            zeros = gather(_scatter_add(np.zeros(a.shape), idx, zero.astype(np.float64), dim))
+            single = zero & (zeros == 1)
+            masked_src = redo(a, np.where(single, 1, src))
+            g_src = np.where(single, gather(g * masked_src), gather(g * o) / np.where(zero, 1, src))
+        elif reduce == "mean":
+            n = _scatter_add(
+                np.full(np.shape(g), 1.0 if include_self else 0.0),
+                idx,
+                np.ones(src.shape),
+                dim,
+            )
+            n[n == 0] = 1
+            g_self, g_src = g / n, gather(g) / gather(n)
+        else:
+            value = gather(o)
+            self_is = _re(a) == _re(o)
+            src_is = _re(src) == _re(value)
+            n = _scatter_add(self_is.astype(np.float64), idx, src_is.astype(np.float64), dim)
+            spread = g / n
+            g_self, g_src = self_is * spread, src_is * gather(spread)
+    if not include_self:
+        g_self = _zero_at(g_self, idx, dim)
+    g_src = _src_grad("ScatterReduceBackward0", np.asarray(g_src, dtype=g.dtype), src)
+    return [np.asarray(g_self, dtype=g.dtype), None, g_src]
+
+
+def _scatter_legacy(a, idx, src, dim, reduce, dtype=None):
+    """The deprecated scatter(..., reduce='add'|'multiply'), whose derivative PyTorch does not
+    implement. ``src`` is a tensor or a number."""
+    if np.asarray(a).dtype.kind == "c":
+        raise EvaluationError("derivative for aten::scatter is not implemented")
+    tensor = isinstance(src, np.ndarray)
+    d, key = _scatter_where("scatter", a, idx, dim, src if tensor else None)
+    out = np.array(a).reshape(a.shape or (1,))
+    if key is not None:
+        part = _lead(src, key) if tensor else np.asarray(src).astype(out.dtype)
+        (np.add if reduce == "add" else np.multiply).at(out, key, part)
+    return out.reshape(a.shape)
+
+
+def _not_implemented(*args, **kwargs):
+    raise EvaluationError("derivative for aten::scatter is not implemented")
+
+
+def _number_type(v):
+    return "int" if isinstance(v, Whole) else "float"
+
+
+def _scatter_lower(kind, position):
+    """scatter, scatter_add, scatter_reduce: PyTorch's overload for the arguments given (a
+    tensor src, or a number value; reduce=), as the private op that computes it."""
+
+    def lower(emit, node, args, attrs):
+        a, rest = args[0], list(args[1:])
+        if attrs["index"] is not True or node(rest[0]).op == "number":
+            raise ShapeError(
+                f"{kind}(): argument 'index' (position 3) must be Tensor, not a number"
+            )
+        idx = rest.pop(0)
+        src = rest[0] if rest and node(rest[0]).op != "number" else None
+        value = node(rest[0]).value if rest and src is None else attrs.get("value")
+        if len(args) < 3 and attrs.get("src") is not None:  # scatter(0, i, True)
+            value = attrs["src"]
+        if value is not None and not isinstance(value, (bool, float)):
+            raise ShapeError(f"{kind}(): value must be a number, not {value!r}")
+        dim = attrs["dim"]
+        if kind != "scatter":
+            if src is None:
+                got = "None" if value is None else _number_type(value)
+                raise ShapeError(
+                    f"{kind}(): argument 'src' (position {position}) must be Tensor, not {got}"
+                )
+            if kind == "scatter_add":
+                return emit("scatter_add_values", (a, idx, src), {"dim": dim})
+            _reduce_name(attrs["reduce"])
+            extra = {"reduce": attrs["reduce"], "include_self": attrs["include_self"]}
+            return emit("scatter_reduce_values", (a, idx, src), {"dim": dim, **extra})
+        if (src is None) == (value is None):
+            raise ShapeError(
+                "scatter() takes src (a tensor) or value (a number), one of them"
+                if src is None
+                else "scatter() takes src or value, not both"
+            )
+        if attrs["reduce"] is not None:
+            if attrs["reduce"] not in ("add", "multiply"):
+                raise EvaluationError("reduce argument must be either add or multiply.")
+            if src is None:
+                return emit(
+                    "scatter_legacy_value",
+                    (a, idx),
+                    {"dim": dim, "value": float(value), "reduce": attrs["reduce"]},
+                )
+            return emit("scatter_legacy", (a, idx, src), {"dim": dim, "reduce": attrs["reduce"]})
+        if src is None:
+            return emit("scatter_value", (a, idx), {"dim": dim, "value": float(value)})
+        return emit("scatter_src", (a, idx, src), {"dim": dim})
+
+    return lower
+
+
+_S = {"a": ((3, 4), REAL), "b": ((2, 4), REAL)}
+_I = "torch.tensor([[0, 1, 2, 0], [2, 0, 0, 1]])"  # (repeats in the columns: ties add)
+SCATTER_ROWS = [
+    Op(
+        "scatter",
+        None,
+        (),
+        "ScatterBackward0 (src a tensor), ScatterBackward1 (value a number); NotImplemented "
+        "with the deprecated reduce=",
+        None,
+        params={"dim": REQUIRED, "index": REQUIRED, "src": None, "value": None, "reduce": None},
+        tensor_params=("index", "src"),
+        free=("src", "value", "reduce"),
+        lower=_scatter_lower("scatter", 4),
+        mirror="torch.scatter(a, dim, index, src)",
+        call="scatter(a, dim, index, src) or scatter(a, dim, index, value=number)",
+        rule="the gradient, 0 where src was written; src gets it gathered back from index",
+        examples=(
+            (f"a.scatter(0, {_I}, b)", _S),
+            (f"torch.scatter(a, 1, {_I}, 2.5)", _S),
+            (f"a.scatter(-1, {_I}.T[:2], src=b[:, :2])", _S),
+            (f"a.scatter(1, {_I}, value=-1)", _S),
+        ),
+    ),
+    Op(
+        "scatter_add",
+        None,
+        (),
+        "ScatterAddBackward0",
+        None,
+        params={"dim": REQUIRED, "index": REQUIRED, "src": REQUIRED},
+        tensor_params=("index", "src"),
+        lower=_scatter_lower("scatter_add", 3),
+        mirror="torch.scatter_add(a, dim, index, src)",
+        call="scatter_add(a, dim, index, src)",
+        rule="the gradient; src gets it gathered back from index",
+        examples=((f"a.scatter_add(0, {_I}, b)", _S), (f"torch.scatter_add(a, 1, {_I}, b)", _S)),
+    ),
+    Op(
+        "scatter_reduce",
+        None,
+        (),
+        "ScatterReduceBackward0",
+        None,
+        params={
+            "dim": REQUIRED,
+            "index": REQUIRED,
+            "src": REQUIRED,
+            "reduce": REQUIRED,
+            "include_self": True,
+        },
+        tensor_params=("index", "src"),
+        free=("reduce",),
+        lower=_scatter_lower("scatter_reduce", 4),
+        mirror="torch.scatter_reduce(a, dim, index, src, reduce, include_self=True)",
+        call="scatter_reduce(a, dim, index, src, reduce, include_self=True)",
+        rule="sum: the gradient; prod: the product of the others; mean: over the count; "
+        "amax/amin: split evenly among the elements equal to the result",
+        examples=(
+            (f"a.scatter_reduce(0, {_I}, b, 'sum')", _S),
+            (f"a.scatter_reduce(0, {_I}, b, 'prod', include_self=False)", _S),
+            (f"torch.scatter_reduce(a, 1, {_I}, b, reduce='mean')", _S),
+            (f"a.scatter_reduce(0, {_I}, b, 'amax')", _S),
+            (f"a.scatter_reduce(1, {_I}, b, 'amin', include_self=False)", _S),
+        ),
+    ),
+    Op(
+        "scatter_src",
+        _scatter,
+        (lambda g, o, a, idx, src, dim: _zero_at(g, idx, dim), None, _scatter_src_grad),
+        "ScatterBackward0",
+        lambda shapes, attrs: shapes[0],
+        arity=3,
+        params={"dim": REQUIRED},
+        dtype=_like_input,
+        saves="inputs",
+        public=False,
+    ),
+    Op(
+        "scatter_value",
+        _scatter_value,
+        (lambda g, o, a, idx, dim, value: _zero_at(g, idx, dim), None),
+        "ScatterBackward1",
+        lambda shapes, attrs: shapes[0],
+        arity=2,
+        params={"dim": REQUIRED, "value": REQUIRED},
+        dtype=_like_input,
+        saves="inputs",
+        public=False,
+    ),
+    Op(
+        "scatter_add_values",
+        _scatter_add,
+        (
+            lambda g, o, a, idx, src, dim: g,
+            None,
+            lambda g, o, a, idx, src, dim: _src_grad(
+                "ScatterAddBackward0", _gathered(g, idx, dim), src
+            ),
+        ),
+        "ScatterAddBackward0",
+        lambda shapes, attrs: shapes[0],
+        arity=3,
+        params={"dim": REQUIRED},
+        dtype=_like_input,
+        saves="inputs",
+        public=False,
+    ),
+    Op(
+        "scatter_reduce_values",
+        _scatter_reduce,
+        _scatter_reduce_grads,
+        "ScatterReduceBackward0",
+        lambda shapes, attrs: shapes[0],
+        arity=3,
+        params={"dim": REQUIRED, "reduce": REQUIRED, "include_self": True},
+        dtype=_like_input,
+        saves="all",
+        public=False,
+    ),
+    Op(
+        "scatter_legacy",
+        _scatter_legacy,
+        (_not_implemented, None, _not_implemented),
+        "NotImplemented",
+        lambda shapes, attrs: shapes[0],
+        arity=3,
+        params={"dim": REQUIRED, "reduce": REQUIRED},
+        dtype=_like_input,
+        saves="inputs",
+        public=False,
+    ),
+    Op(
+        "scatter_legacy_value",
+        lambda a, idx, dim, value, reduce, dtype=None: _scatter_legacy(a, idx, value, dim, reduce),
+        (_not_implemented, None),
+        "NotImplemented",
+        lambda shapes, attrs: shapes[0],
+        arity=2,
+        params={"dim": REQUIRED, "value": REQUIRED, "reduce": REQUIRED},
+        dtype=_like_input,
+        saves="inputs",
+        public=False,
+    ),
+]
+ROWS += SCATTER_ROWS
