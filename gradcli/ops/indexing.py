@@ -914,6 +914,16 @@ def _scatter_reduce(a, idx, src, dim, reduce, include_self=True, dtype=None):
     return out.reshape(a.shape)
 
 
+def _broadcastable(a, b):
+    """PyTorch's error for tensors of shapes a and b that do not broadcast."""
+    for k in range(1, min(len(a), len(b)) + 1):
+        if a[-k] != b[-k] and 1 not in (a[-k], b[-k]):
+            raise ShapeError(
+                f"The size of tensor a ({a[-k]}) must match the size of tensor b ({b[-k]}) at "
+                f"non-singleton dimension {max(len(a), len(b)) - k}"
+            )
+
+
 def _scatter_reduce_grads(g, o, a, idx, src, dim, reduce, include_self=True):
     """ScatterReduceBackward0, as PyTorch's scatter_reduce_backward computes it: prod divides
     out the element (a zero's gradient is the product of the others), amax/amin split the
@@ -924,6 +934,8 @@ def _scatter_reduce_grads(g, o, a, idx, src, dim, reduce, include_self=True):
             f"{reduce}."
         )
     src = np.asarray(src)
+    if reduce in ("prod", "amax", "amin"):  # src meets index-shaped tensors elementwise
+        _broadcastable(src.shape, np.shape(idx))
     gather = lambda t: _gathered(t, idx, dim)  # noqa: E731
     redo = lambda s, t: _scatter_reduce(s, idx, t, dim, reduce, include_self)  # noqa: E731
     with np.errstate(invalid="ignore", divide="ignore"):
@@ -955,8 +967,16 @@ def _scatter_reduce_grads(g, o, a, idx, src, dim, reduce, include_self=True):
             g_self, g_src = self_is * spread, src_is * gather(spread)
     if not include_self:
         g_self = _zero_at(g_self, idx, dim)
-    g_src = _src_grad("ScatterReduceBackward0", np.asarray(g_src, dtype=g.dtype), src)
-    return [np.asarray(g_self, dtype=g.dtype), None, g_src]
+    return np.asarray(g_self, dtype=g.dtype), np.asarray(g_src, dtype=g.dtype)
+
+
+_SCATTER_REDUCE_GRADS = (
+    lambda g, o, a, idx, src, **attrs: _scatter_reduce_grads(g, o, a, idx, src, **attrs)[0],
+    None,
+    lambda g, o, a, idx, src, **attrs: _src_grad(
+        "ScatterReduceBackward0", _scatter_reduce_grads(g, o, a, idx, src, **attrs)[1], src
+    ),
+)
 
 
 def _scatter_legacy(a, idx, src, dim, reduce, dtype=None):
@@ -1144,7 +1164,7 @@ SCATTER_ROWS = [
     Op(
         "scatter_reduce_values",
         _scatter_reduce,
-        _scatter_reduce_grads,
+        _SCATTER_REDUCE_GRADS,
         "ScatterReduceBackward0",
         lambda shapes, attrs: shapes[0],
         arity=3,
