@@ -78,6 +78,29 @@ CASES = [
     "(torch.scatter_reduce(J, 0, p, I, 'prod') * x).sum()",
     "(J.scatter(0, p, I) * x).sum()",
     "(J.scatter(0, p, 2.7) * x).sum()",
+    # index_add, index_copy, masked_scatter
+    "A.index_add(0, j, S)",
+    "A.index_add(0, torch.tensor([1, 1]), S, alpha=-2.5)",  # repeats add
+    "torch.index_add(A, -1, torch.tensor([3, 0, 3, 1, 2]), x[:3, None] * y, alpha=2)",
+    "A.index_add(0, j.int(), S)",
+    "A.index_add(0, torch.tensor([], dtype=torch.long), S[:0])",
+    "x.sum().index_add(0, torch.tensor([0]), y[1])",
+    "x.index_add(0, p, n)",
+    "(J.index_add(0, p, I, alpha=3) * x).sum()",
+    "A.index_copy(0, j, S)",
+    "A.index_copy(0, torch.tensor([1, 1]), S)",  # repeats: the last stays
+    "torch.index_copy(A, -1, torch.tensor([3, 1]), S.T[:3])",
+    "x.index_copy(0, torch.tensor(3), y[2])",
+    "x.sum().index_copy(0, torch.tensor([0]), y[1])",
+    "x.index_copy(0, p[2:], n[:3])",
+    "A.index_copy(0, torch.tensor([], dtype=torch.long), S[:0])",
+    "x.masked_scatter(m, y)",
+    "x.masked_scatter(x > 1.5, n)",
+    "A.masked_scatter(A > 0, torch.cat([S.reshape(-1), y]))",
+    "A[0].masked_scatter(A > 0, torch.cat([S.reshape(-1), y]))",  # self broadcast
+    "A.masked_scatter(A[0] > 0, torch.cat([S.reshape(-1), y]))",  # mask broadcast
+    "x.masked_scatter(x > 100, y)",
+    "x.sum().masked_scatter(torch.tensor(True), y)",
 ]
 
 
@@ -231,7 +254,31 @@ ERRORS = [
     "A.scatter_add(0, torch.tensor([[3]]), S)",
     "torch.scatter_reduce(A, 0, k, S, 'foo')",
     "torch.scatter_reduce(A, 0, torch.tensor([[7]]), S, 'sum')",
-    "torch.scatter_reduce(A, 0, k, 2.0, 'sum')",
+    "A.scatter_reduce(0, k, 2.0, 'sum')",
+    "A.index_add(0, j.float(), S)",
+    "A.index_add(0, torch.tensor([[0, 1]]), S)",
+    "A.index_add(0, torch.tensor([0, 3]), S)",
+    "A.index_add(0, torch.tensor([0, -1]), S)",
+    "A.index_add(0, j, S.float())",
+    "A.index_add(0, j, S[:, :3])",
+    "A.index_add(0, torch.tensor([0, 1, 2]), S)",
+    "A.index_add(3, j, S)",
+    "A.index_add(1, torch.tensor([0]), S.sum())",
+    "A.index_add(0, j, 2.0)",
+    "A.index_copy(0, j.int(), S)",
+    "A.index_copy(0, torch.tensor([0, 3]), S)",
+    "A.index_copy(0, torch.tensor([0, -1]), S)",
+    "A.index_copy(0, j, S.float())",
+    "A.index_copy(0, j, S[:, :3])",
+    "A.index_copy(0, torch.tensor([0, 1, 2]), S)",
+    "A.index_copy(0, torch.tensor([[0, 1]]), S)",
+    "A.index_copy(0, j, S[None])",
+    "A.index_copy(0, j, S.sum())",
+    "A.masked_scatter(A > 0, y[:1])",
+    "A.masked_scatter((A > 0).int(), S)",
+    "A.masked_scatter(A > 0, S.float())",
+    "A.masked_scatter(A[:2] > 0, S)",
+    "A.masked_scatter(A > 0, 2.0)",
     "torch.scatter_reduce(A, 0, k, S.float(), 'sum')",
 ]
 

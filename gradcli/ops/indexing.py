@@ -1106,7 +1106,7 @@ SCATTER_ROWS = [
         },
         tensor_params=("index", "src"),
         free=("reduce",),
-        lower=_scatter_lower("scatter_reduce", 4),
+        lower=_scatter_lower("scatter_reduce", 3),
         mirror="torch.scatter_reduce(a, dim, index, src, reduce, include_self=True)",
         call="scatter_reduce(a, dim, index, src, reduce, include_self=True)",
         rule="sum: the gradient; prod: the product of the others; mean: over the count; "
@@ -1199,3 +1199,328 @@ SCATTER_ROWS = [
     ),
 ]
 ROWS += SCATTER_ROWS
+
+
+def _type_name(v):
+    """c10's name of an array's dtype (Float, Long, ...), as PyTorch's messages spell it."""
+    from ..dtypes import SCALAR_TYPE_NAMES  # noqa: PLC0415 (dtypes imports numpy eagerly)
+
+    dt = _real_dtype(v)
+    return SCALAR_TYPE_NAMES.get(dt.name, dt.name)
+
+
+def _dim_of(a, dim):
+    rank = max(np.ndim(a), 1)
+    if not -rank <= dim < rank:
+        raise ShapeError(
+            f"Dimension out of range (expected to be in range of [{-rank}, {rank - 1}], but got "
+            f"{dim})"
+        )
+    return dim % rank
+
+
+def _unique_last(idx):
+    """The positions of idx that are the last for their value (the writes that stay)."""
+    _, last = np.unique(idx[::-1], return_index=True)
+    return np.sort(idx.size - 1 - last)
+
+
+def _index_add_where(a, idx, src, dim):
+    """index_add's checks, in PyTorch's order: (dim, the index as a vector)."""
+    idx, src = np.asarray(idx), np.asarray(src)
+    d = _dim_of(a, dim)
+    if idx.ndim > 1:
+        raise ShapeError(
+            f"index_add_(): Index is supposed to be a vector, but got dim: {idx.ndim} with type: "
+            f"{_type_name(idx)} and size: {fmt_shape(idx.shape)}"
+        )
+    if idx.dtype not in (np.int64, np.int32):
+        raise EvaluationError(
+            f"index_add_(): Expected dtype int32/int64 for index but got: {_type_name(idx)}"
+        )
+    if _real_dtype(a) != _real_dtype(src):
+        raise EvaluationError(
+            f"index_add_(): self ({_type_name(a)}) and source ({_type_name(src)}) must have the "
+            "same scalar type"
+        )
+    if not (d == 0 or d < src.ndim):
+        raise ShapeError(
+            f"index_add_(): Indexing dim {d} is out of bounds of the source tensor with dim "
+            f"{src.ndim}"
+        )
+    n = src.shape[d] if src.ndim else 1
+    if idx.size != n:
+        raise ShapeError(
+            f"index_add_(): Number of indices ({idx.size}) should be equal to source.size(dim): "
+            f"({n}), for dim: {d}"
+        )
+    sa, ss = list(a.shape), list(src.shape)
+    if sa and ss:
+        del sa[d], ss[d]
+    if sa != ss:
+        raise ShapeError(
+            "source tensor shape must match self tensor shape, excluding the specified "
+            f"dimension. Got self.shape = {fmt_shape(a.shape)} source.shape = "
+            f"{fmt_shape(src.shape)}"
+        )
+    size = a.shape[d] if a.ndim else 1
+    bad = idx[(idx < 0) | (idx >= size)]
+    if bad.size:
+        raise ShapeError(
+            f"index {int(bad.flat[0])} is out of bounds for dimension {d} with size {size}"
+        )
+    return d, idx.reshape(-1)
+
+
+def _alpha(a, alpha):
+    if isinstance(alpha, bool) or not isinstance(alpha, (int, float)):
+        raise ShapeError(f"index_add(): alpha must be a number, not {alpha!r}")
+    if np.asarray(a).dtype.kind in "iub":
+        if not isinstance(alpha, (int, Whole)):
+            raise EvaluationError(
+                "For integral input tensors, argument alpha must not be a floating point number."
+            )
+        return int(alpha)
+    return alpha
+
+
+def _index_add(a, idx, src, dim, alpha=1, dtype=None):
+    """index_add(dim, index, source, alpha=1): a + alpha·source added at index along dim
+    (repeats add)."""
+    d, i = _index_add_where(a, idx, src, dim)
+    k = _alpha(a, alpha)
+    out = np.array(a).reshape(a.shape or (1,))
+    part = np.asarray(src).reshape(np.shape(src) or (1,))
+    np.add.at(out, _at(d, i), part * k if k != 1 else part)
+    return out.reshape(a.shape)
+
+
+def _index_add_source_grad(g, o, a, idx, src, dim, alpha=1):
+    d, i = _index_add_where(a, idx, src, dim)
+    part = np.asarray(g).reshape(a.shape or (1,))[_at(d, i)].reshape(np.shape(src))
+    return part * _alpha(a, alpha) if alpha != 1 else part
+
+
+def _index_copy_where(a, idx, src, dim):
+    """index_copy's checks, in PyTorch's order: (dim, the index as a vector)."""
+    idx, src = np.asarray(idx), np.asarray(src)
+    d = _dim_of(a, dim)
+    if idx.ndim > 1:
+        raise ShapeError(f"index_copy_(): Index should have dimension 1 or 0 (got {idx.ndim})")
+    if src.ndim == 0 and idx.size != 1:
+        raise ShapeError(
+            f"index_copy_(): When source is scalar, index should have one element (got {idx.size})"
+        )
+    if src.ndim != a.ndim and src.ndim and a.ndim:
+        raise ShapeError(
+            "index_copy_(): When source and destination are not scalars, their dimensionality "
+            f"must match. Source dimensionality ({src.ndim}), destination dimensionality "
+            f"({a.ndim})"
+        )
+    if idx.dtype != np.int64:
+        raise EvaluationError(
+            f"index_copy_(): Expected a long tensor for index, but got {_type_name(idx)}"
+        )
+    if _real_dtype(a) != _real_dtype(src):
+        raise EvaluationError(
+            "index_copy_(): self and source expected to have the same dtype, but got (self) "
+            f"{_type_name(a)} and (source) {_type_name(src)}"
+        )
+    sa, ss = list(a.shape), list(src.shape)
+    if sa:
+        del sa[d]
+    if ss:
+        del ss[d]
+    if sa != ss:
+        raise ShapeError(
+            "index_copy_(): Source/destination tensor must have same slice shapes. Destination "
+            f"slice shape: {' '.join(map(str, sa))} at dimension {d} and source slice shape: "
+            f"{' '.join(map(str, ss))} at dimension 0."
+        )
+    if src.ndim and idx.size != src.shape[d]:
+        raise ShapeError(
+            f"index_copy_(): Number of indices ({idx.size}) should be equal to source.size(dim) "
+            f"({src.shape[d]})"
+        )
+    size = a.shape[d] if a.ndim else 1
+    bad = idx[(idx < 0) | (idx >= size)]
+    if bad.size:
+        raise ShapeError(
+            f"index_copy_(): index {int(bad.flat[0])} is out of bounds for dimension {d} with "
+            f"size {size}"
+        )
+    return d, idx.reshape(-1)
+
+
+def _index_copy(a, idx, src, dim, dtype=None):
+    """index_copy(dim, index, source): a with source's slices at index along dim (of repeats,
+    the last stays, as on PyTorch's CPU)."""
+    d, i = _index_copy_where(a, idx, src, dim)
+    out = np.array(a).reshape(a.shape or (1,))
+    part = np.asarray(src).reshape(np.shape(src) or (1,))
+    keep = _unique_last(i)
+    out[_at(d, i[keep])] = part[_at(d, keep)]
+    return out.reshape(a.shape)
+
+
+def _index_copy_grads(g, o, a, idx, src, dim):
+    d, i = _index_copy_where(a, idx, src, dim)
+    g = np.asarray(g).reshape(a.shape or (1,))
+    g_self = np.array(g)
+    g_self[_at(d, i)] = 0
+    return [g_self.reshape(a.shape), None, g[_at(d, i)].reshape(np.shape(src))]
+
+
+def _masked_scatter_where(a, m, src):
+    """masked_scatter's checks: (the broadcast mask, how many elements it takes)."""
+    m, src = np.asarray(m), np.asarray(src)
+    if m.dtype != np.bool_:
+        raise EvaluationError(
+            f"masked_scatter_ only supports boolean masks, but got mask with dtype {_type_name(m)}"
+        )
+    if _real_dtype(a) != _real_dtype(src):
+        raise EvaluationError(
+            "masked_scatter: expected self and source to have same dtypes but got"
+            f"{_type_name(a)} and {_type_name(src)}"
+        )
+    _broadcastable(m.shape, np.shape(a))
+    mask = np.broadcast_to(m, np.broadcast_shapes(np.shape(a), m.shape))
+    n = int(mask.sum())
+    if src.size < n:
+        raise EvaluationError("Number of elements of source < number of ones in mask")
+    return mask, n
+
+
+def _masked_scatter(a, m, src, dtype=None):
+    """masked_scatter(mask, source): a (broadcast with mask) with source's first elements, in
+    order, at the True places."""
+    mask, n = _masked_scatter_where(a, m, src)
+    out = np.array(np.broadcast_to(a, mask.shape))
+    out[mask] = np.asarray(src).reshape(-1)[:n]
+    return out
+
+
+def _masked_scatter_grads(g, o, a, m, src):
+    """MaskedScatterBackward0: self gets the gradient where the mask is False; source's first
+    elements get it from the True places, the rest 0."""
+    mask, n = _masked_scatter_where(a, m, src)
+    g_src = np.zeros(np.size(src), dtype=g.dtype)
+    g_src[:n] = g[mask]
+    return [np.where(mask, 0, g), None, g_src.reshape(np.shape(src))]
+
+
+def _tensors_only(private, kind, positions):
+    """A lowering to ``private`` that refuses a number where PyTorch takes a tensor (an
+    index, a source), with PyTorch's message (positions as in the Tensor method)."""
+
+    def lower(emit, node, args, attrs):
+        nodes = iter(args[1:])
+        for pname, pos in positions.items():
+            # (a tensor parameter given a constant, True or None, has it in attrs instead)
+            value = node(next(nodes)).value if attrs.get(pname, True) is True else attrs[pname]
+            if not isinstance(value, np.ndarray):
+                got = "bool" if isinstance(value, bool) else _number_type(value)
+                got = "None" if value is None else got
+                raise ShapeError(
+                    f"{kind}(): argument '{pname}' (position {pos}) must be Tensor, not {got}"
+                )
+        return emit(private, args, {k: v for k, v in attrs.items() if k not in positions})
+
+    return lower
+
+
+_T = {"a": ((3, 4), REAL), "b": ((2, 4), REAL)}
+INDEX_WRITE_ROWS = [
+    Op(
+        "index_add",
+        None,
+        (),
+        "IndexAddBackward0",
+        None,
+        params={"dim": REQUIRED, "index": REQUIRED, "source": REQUIRED, "alpha": 1},
+        tensor_params=("index", "source"),
+        free=("alpha",),
+        lower=_tensors_only("index_add_values", "index_add", {"index": 2, "source": 3}),
+        mirror="torch.index_add(a, dim, index, source, alpha=1)",
+        call="index_add(a, dim, index, source, alpha=1)",
+        rule="the gradient; source gets alpha times it selected at index",
+        examples=(
+            ("a.index_add(0, torch.tensor([2, 0]), b)", _T),
+            (
+                "torch.index_add(a, 1, torch.tensor([3, 3, 0]), c, alpha=-2.5)",
+                _T | {"c": ((3, 3), REAL)},
+            ),
+        ),
+    ),
+    Op(
+        "index_add_values",
+        _index_add,
+        (lambda g, o, a, idx, src, dim, alpha=1: g, None, _index_add_source_grad),
+        "IndexAddBackward0",
+        lambda shapes, attrs: shapes[0],
+        arity=3,
+        params={"dim": REQUIRED, "alpha": 1},
+        dtype=_like_input,
+        saves="inputs",
+        public=False,
+    ),
+    Op(
+        "index_copy",
+        None,
+        (),
+        "IndexCopyBackward0",
+        None,
+        params={"dim": REQUIRED, "index": REQUIRED, "source": REQUIRED},
+        tensor_params=("index", "source"),
+        lower=_tensors_only("index_copy_values", "index_copy", {"index": 2, "source": 3}),
+        mirror="torch.index_copy(a, dim, index, source)",
+        call="index_copy(a, dim, index, source)",
+        rule="the gradient, 0 where source was copied in; source gets it selected at index",
+        examples=(
+            ("a.index_copy(0, torch.tensor([2, 0]), b)", _T),
+            ("torch.index_copy(a, -1, torch.tensor([3, 1]), b.T[:3])", _T),
+        ),
+    ),
+    Op(
+        "index_copy_values",
+        _index_copy,
+        _index_copy_grads,
+        "IndexCopyBackward0",
+        lambda shapes, attrs: shapes[0],
+        arity=3,
+        params={"dim": REQUIRED},
+        dtype=_like_input,
+        saves="inputs",
+        public=False,
+    ),
+    Op(
+        "masked_scatter",
+        None,
+        (),
+        "MaskedScatterBackward0",
+        None,
+        arity=3,
+        lower=_tensors_only("masked_scatter_values", "masked_scatter", {"mask": 1, "source": 2}),
+        inputs=("input", "mask", "source"),
+        mirror="torch.masked_scatter(a, mask, source)",
+        call="masked_scatter(a, mask, source)",
+        rule="the gradient where the mask is False; source's first elements get it from the "
+        "True places, in order",
+        examples=(
+            ("a.masked_scatter(a > 0, c)", _T | {"c": ((4, 3), REAL)}),
+            ("torch.masked_scatter(a[0], b > 0, b)", _T),
+        ),
+    ),
+    Op(
+        "masked_scatter_values",
+        _masked_scatter,
+        _masked_scatter_grads,
+        "MaskedScatterBackward0",
+        lambda shapes, attrs: _broadcastable(shapes[1], shapes[0]) or broadcast_shapes(*shapes[:2]),
+        arity=3,
+        dtype=_like_input,
+        saves="inputs",
+        public=False,
+    ),
+]
+ROWS += INDEX_WRITE_ROWS
