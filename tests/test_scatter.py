@@ -101,6 +101,14 @@ CASES = [
     "A.masked_scatter(A[0] > 0, torch.cat([S.reshape(-1), y]))",  # mask broadcast
     "x.masked_scatter(x > 100, y)",
     "x.sum().masked_scatter(torch.tensor(True), y)",
+    # masked_fill with a 0-dim tensor value, gather's sparse_grad
+    "x.masked_fill(m, y.sum())",
+    "A.masked_fill(A > 0, S[0, 1])",
+    "A.masked_fill(m[:4], S[1, 2] * 2)",
+    "x.masked_fill(m, torch.tensor(2.5))",
+    "(J.masked_fill(m, y[0].detach()) * x).sum()",
+    "x.masked_fill(x > 100, y[0])",
+    "A.gather(1, k, sparse_grad=False)",
 ]
 
 
@@ -279,6 +287,9 @@ ERRORS = [
     "A.masked_scatter(A > 0, S.float())",
     "A.masked_scatter(A[:2] > 0, S)",
     "A.masked_scatter(A > 0, 2.0)",
+    "x.masked_fill(m, y[:1])",
+    "x.masked_fill(J, y[0])",
+    "(J.masked_fill(m, y[0]) * x).sum()",  # an int64 result of a tensor requiring grad
     "torch.scatter_reduce(A, 0, k, S.float(), 'sum')",
 ]
 
@@ -327,3 +338,9 @@ def test_deprecated_reduce_values_and_label(torch):
         with pytest.raises(GradcliError, match="not implemented"):
             _ours(program + ".sum()", used, "float64")
         assert type(theirs.grad_fn).__name__ == "NotImplemented"
+
+
+def test_gather_sparse_grad_is_refused_clearly():
+    with pytest.raises(GradcliError, match=r"sparse_grad=True\) is not supported") as err:
+        _ours("A.gather(1, k, sparse_grad=True)", _used("A k"), "float64")
+    assert err.value.exit_code == 1

@@ -372,12 +372,12 @@ def _gather_index(a, idx, dim):
     return tuple(grid), a_shape
 
 
-def _gather(a, idx, dim, index, dtype=None):
+def _gather(a, idx, dim, index, sparse_grad=False, dtype=None):
     key, shape = _gather_index(a, idx, dim)
     return a.reshape(shape)[key].reshape(np.shape(idx))
 
 
-def _gather_grad(g, o, a, idx, dim, index):
+def _gather_grad(g, o, a, idx, dim, index, sparse_grad=False):
     key, shape = _gather_index(a, idx, dim)
     out = np.zeros(shape, dtype=g.dtype)
     np.add.at(out, key, g.reshape(key[0].shape if len(key) == 1 else np.shape(g) or (1,)))
@@ -387,6 +387,11 @@ def _gather_grad(g, o, a, idx, dim, index):
 def _gather_shape(shapes, attrs):
     if attrs["index"] is not True:
         raise ShapeError("gather(): argument 'index' must be Tensor, not a number")
+    if attrs.get("sparse_grad"):
+        raise EvaluationError(
+            "gather(sparse_grad=True) is not supported: gradcli's gradients are dense tensors "
+            "(leave sparse_grad=False, the default)"
+        )
     return shapes[1]
 
 
@@ -431,6 +436,36 @@ def dtypes_name(dt):
 
 def _masked_fill(a, m, value, dtype=None):
     return np.where(_mask("masked_fill", m), np.asarray(value).astype(a.dtype), a)
+
+
+def _masked_fill_label(kinds, attrs):
+    """MaskedFillBackward0 (a number value), MaskedFillBackward1 (a 0-dim tensor value)"""
+    return "MaskedFillBackward0"
+
+
+def _masked_fill_lower(emit, node, args, attrs):
+    """masked_fill(mask, value): PyTorch's Scalar overload for a number (MaskedFillBackward0),
+    its Tensor overload for a 0-dim tensor (MaskedFillBackward1)."""
+    if len(args) == 2 or node(args[2]).op == "number":
+        value = attrs["value"] if len(args) == 2 else node(args[2]).value
+        return emit("masked_fill", tuple(args[:2]), {"value": value})
+    a = node(args[0]).value
+    if node(args[2]).requires_grad and a.dtype.kind in "biu":  # an integer result of a grad
+        raise EvaluationError(f"Autograd not support dtype: {_type_name(a)}")
+    return emit("masked_fill_tensor", tuple(args))
+
+
+def _masked_fill_tensor(a, m, v, dtype=None):
+    v = np.asarray(v)
+    if v.ndim:
+        raise ShapeError(
+            "masked_fill_ only supports a 0-dimensional value tensor, but got tensor with "
+            f"{v.ndim} dimension(s)."
+        )
+    m = _mask("masked_fill", m)
+    if a.dtype.kind != "c" and v.dtype.kind == "c":
+        v = v.real
+    return np.where(m, v.astype(a.dtype), a)
 
 
 def _value_dependent(private, forward):
@@ -567,12 +602,12 @@ SELECTION_ROWS = [
         (_gather_grad, None),
         "GatherBackward0",
         _gather_shape,
-        params={"dim": REQUIRED, "index": REQUIRED},
+        params={"dim": REQUIRED, "index": REQUIRED, "sparse_grad": False},
         tensor_params=("index",),
         dtype=_like_input,
         saves="inputs",
-        mirror="torch.gather(a, dim, index)",
-        call="gather(a, dim, index)",
+        mirror="torch.gather(a, dim, index, sparse_grad=False)",
+        call="gather(a, dim, index, sparse_grad=False)",
         rule="add the gradient back where each element came from (repeats add)",
     ),
     Op(
@@ -607,10 +642,12 @@ SELECTION_ROWS = [
         "masked_fill",
         _masked_fill,
         (lambda g, o, a, m, value: np.where(m, 0, g), None),
-        "MaskedFillBackward0",
+        _masked_fill_label,
         _bcast,
         arity=2,
         params={"value": REQUIRED},
+        tensor_params=("value",),
+        lower=_masked_fill_lower,
         dtype=_like_input,
         saves="inputs",
         inputs=("input", "mask"),
@@ -620,7 +657,23 @@ SELECTION_ROWS = [
         examples=(
             ("a.masked_fill(a > 0, 2.0)", _X),
             ("torch.masked_fill(a, b < 0, -1)", _X | {"b": ((4,), "away")}),
+            ("a.masked_fill(a > 0, b.sum())", _X | {"b": ((4,), REAL)}),
         ),
+    ),
+    Op(
+        "masked_fill_tensor",
+        _masked_fill_tensor,
+        (
+            lambda g, o, a, m, v: np.where(m, 0, g),
+            None,
+            lambda g, o, a, m, v: np.where(m, g, 0).sum(),
+        ),
+        "MaskedFillBackward1",
+        lambda shapes, attrs: broadcast_shapes(*shapes[:2]),
+        arity=3,
+        dtype=_like_input,
+        saves="inputs",
+        public=False,
     ),
     Op(
         "masked_select",
