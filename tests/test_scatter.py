@@ -344,3 +344,26 @@ def test_gather_sparse_grad_is_refused_clearly():
     with pytest.raises(GradcliError, match=r"sparse_grad=True\) is not supported") as err:
         _ours("A.gather(1, k, sparse_grad=True)", _used("A k"), "float64")
     assert err.value.exit_code == 1
+
+
+@pytest.mark.parametrize(
+    "arg", ["A > 0", "x", "n", "A.sum()", "A.sum() * 0", "x > 100", "torch.zeros(2, 0, 3)"]
+)
+def test_nonzero_as_tuple(torch, arg):
+    """nonzero(as_tuple=True): one int64 index vector per dimension, as PyTorch's tuple; each
+    element is used through a product with a tensor requiring grad."""
+    used = _used(arg)
+    theirs, _ = _torch_run(torch, f"torch.nonzero({arg}, as_tuple=True)", used, "float64")
+    for k, want in enumerate(theirs):
+        program = f"(torch.nonzero({arg}, as_tuple=True)[{k}] * x[0]).sum()"
+        ours = gradcli.evaluate(program, _given({**used, "x": FLOATS["x"]}), dtype="float64")
+        made = [n.value for n in ours.nodes if n.op == "nonzero_column"]
+        assert len(made) == 1 and made[0].dtype == np.int64
+        np.testing.assert_array_equal(made[0], want.numpy())
+    given = _given({**used, "x": FLOATS["x"]})
+    ours = gradcli.evaluate(
+        f"t = torch.nonzero({arg}, as_tuple=True); (torch.stack(t) * x[0]).sum()", given
+    )
+    np.testing.assert_array_equal(ours.value, torch.stack(theirs).sum().item() * FLOATS["x"][0])
+    with pytest.raises(GradcliError):  # (one element per dimension, here: too many)
+        gradcli.evaluate(f"torch.nonzero({arg}, as_tuple=True)[{len(theirs)}].sum() * x[0]", given)

@@ -492,8 +492,29 @@ def _masked_select_grad_all(g, o, a, m, out=None):
     return [grad, None]
 
 
-def _nonzero(a, out=None, dtype=None):
+def _nonzero(a, out=None, as_tuple=False, dtype=None):
     return np.argwhere(np.asarray(a)).astype(np.int64)
+
+
+def _nonzero_column(a, column, out=None, dtype=None):
+    a = np.asarray(a)
+    return np.nonzero(a.reshape(a.shape or (1,)))[column].astype(np.int64)
+
+
+def _nonzero_tuple_lower(emit, node, args, attrs):
+    """nonzero(as_tuple=True): one int64 vector of indices per dimension (one for a 0-dim
+    tensor), as PyTorch's tuple."""
+    from . import results  # noqa: PLC0415 (results imports the reductions; keep this light)
+
+    value = np.asarray(node(args[0]).value)
+    columns = np.nonzero(value.reshape(value.shape or (1,)))
+    return results.Results(
+        "tuple",
+        [
+            lambda k=k: emit("nonzero_column", args, {"column": k, "out": columns[k].shape})
+            for k in range(len(columns))
+        ],
+    )
 
 
 def _take_along_dim_lower(emit, node, args, attrs):
@@ -705,9 +726,32 @@ SELECTION_ROWS = [
         (),
         "",
         None,
+        params={"as_tuple": False},
         lower=_value_dependent("nonzero_values", _nonzero),
-        mirror="torch.nonzero(a)",
-        rule="not differentiable (int64): the indices of the nonzero elements, one row each",
+        mirror="torch.nonzero(a, as_tuple=False)",
+        call="nonzero(a, as_tuple=False)",
+        rule="not differentiable (int64): the indices of the nonzero elements, one row each "
+        "(as_tuple=True: one vector per dimension)",
+    ),
+    Op(
+        "nonzero_tuple",
+        None,
+        (),
+        "",
+        None,
+        params={"as_tuple": False},
+        lower=_nonzero_tuple_lower,
+        public=False,
+    ),
+    Op(
+        "nonzero_column",
+        _nonzero_column,
+        None,
+        "",
+        lambda shapes, attrs: attrs["out"],
+        dtype=lambda attrs, values, real: "int64",
+        saves="none",
+        public=False,
     ),
     Op(
         "nonzero_values",
@@ -761,6 +805,16 @@ SELECTION_ROWS = [
     ),
 ]
 ROWS += SELECTION_ROWS
+
+
+def _register_tuples():
+    from . import results  # noqa: PLC0415
+
+    results.TUPLES["nonzero_tuple"] = ("tuple", ())
+    results.AS_TUPLE_OVERLOADS["nonzero"] = "nonzero_tuple"
+
+
+_register_tuples()
 
 
 # The scatter family: PyTorch's scatter/scatter_add/scatter_reduce (and gather) treat a 0-dim
