@@ -1176,7 +1176,9 @@ SCATTER_ROWS = [
         lower=_scatter_lower("scatter", 4),
         mirror="torch.scatter(a, dim, index, src)",
         call="scatter(a, dim, index, src) or scatter(a, dim, index, value=number)",
-        rule="the gradient, 0 where src was written; src gets it gathered back from index",
+        rule="the gradient, 0 where src was written; src gets it gathered back from index "
+        "(of repeated indices the last in index order stays, as on PyTorch's CPU; PyTorch "
+        "calls that order undefined, and every repeat still gets its gradient)",
         examples=(
             (f"a.scatter(0, {_I}, b)", _S),
             (f"torch.scatter(a, 1, {_I}, 2.5)", _S),
@@ -1582,7 +1584,8 @@ INDEX_WRITE_ROWS = [
         lower=_tensors_only("index_copy_values", "index_copy", {"index": 2, "source": 3}),
         mirror="torch.index_copy(a, dim, index, source)",
         call="index_copy(a, dim, index, source)",
-        rule="the gradient, 0 where source was copied in; source gets it selected at index",
+        rule="the gradient, 0 where source was copied in; source gets it selected at index "
+        "(of repeated indices the last stays, as on PyTorch's CPU)",
         examples=(
             ("a.index_copy(0, torch.tensor([2, 0]), b)", _T),
             ("torch.index_copy(a, -1, torch.tensor([3, 1]), b.T[:3])", _T),
