@@ -827,7 +827,7 @@ def _real_dtype(v):
     return np.dtype(np.float32 if dt.itemsize == 8 else np.float64) if dt.kind == "c" else dt
 
 
-def _scatter_where(op, a, idx, dim, src=None):
+def _scatter_where(a, idx, dim, src=None):
     """PyTorch's checks of scatter(dim, index, src), in its order, and the numpy key that puts
     the elements of (index-shaped) src where index says; None for an empty index, which
     changes nothing. ``src`` is None for a number."""
@@ -891,7 +891,7 @@ def _last_writes(shape, key):
 
 def _scatter(a, idx, src, dim, dtype=None):
     """scatter(dim, index, src): a copy of a with src's elements put where index says."""
-    d, key = _scatter_where("scatter", a, idx, dim, src)
+    d, key = _scatter_where(a, idx, dim, src)
     out = np.array(a).reshape(a.shape or (1,))
     if key is not None:
         targets, keep = _last_writes(out.shape, key)
@@ -902,7 +902,7 @@ def _scatter(a, idx, src, dim, dtype=None):
 def _scatter_value(a, idx, dim, value, dtype=None):
     """scatter(dim, index, value): a copy of a with value where index says (cast to a's
     dtype, as PyTorch's Scalar is)."""
-    d, key = _scatter_where("scatter", a, idx, dim)
+    d, key = _scatter_where(a, idx, dim)
     out = np.array(a).reshape(a.shape or (1,))
     if key is not None:
         out[key] = np.asarray(value).astype(a.dtype)
@@ -940,7 +940,7 @@ def _gathered(g, idx, dim):
     g = np.asarray(g)
     if not np.asarray(idx).size:
         return np.zeros(np.shape(idx), dtype=g.dtype)
-    _, key = _scatter_where("gather", g, idx, dim)
+    _, key = _scatter_where(g, idx, dim)
     return g.reshape(g.shape or (1,))[key].reshape(np.shape(idx))
 
 
@@ -949,7 +949,7 @@ def _scatter_src_grad(g, o, a, idx, src, dim):
 
 
 def _scatter_add(a, idx, src, dim, dtype=None):
-    d, key = _scatter_where("scatter", a, idx, dim, src)
+    d, key = _scatter_where(a, idx, dim, src)
     out = np.array(a).reshape(a.shape or (1,))
     if key is not None:
         np.add.at(out, key, _lead(src, key))
@@ -987,7 +987,7 @@ def _scatter_reduce(a, idx, src, dim, reduce, include_self=True, dtype=None):
     """scatter_reduce(dim, index, src, reduce, include_self): each element of src combined
     into the place index says, with the element there (include_self) or without it."""
     reduce = _reduce_name(reduce)
-    d, key = _scatter_where("scatter", a, idx, dim, src)
+    d, key = _scatter_where(a, idx, dim, src)
     out = np.array(a).reshape(a.shape or (1,))
     if key is None:
         return out.reshape(a.shape)
@@ -1092,7 +1092,7 @@ def _scatter_legacy(a, idx, src, dim, reduce, dtype=None):
     if np.asarray(a).dtype.kind == "c":
         raise EvaluationError("derivative for aten::scatter is not implemented")
     tensor = isinstance(src, np.ndarray)
-    d, key = _scatter_where("scatter", a, idx, dim, src if tensor else None)
+    d, key = _scatter_where(a, idx, dim, src if tensor else None)
     out = np.array(a).reshape(a.shape or (1,))
     if key is not None:
         part = _lead(src, key) if tensor else np.asarray(src).astype(out.dtype)
@@ -1176,9 +1176,8 @@ SCATTER_ROWS = [
         lower=_scatter_lower("scatter", 4),
         mirror="torch.scatter(a, dim, index, src)",
         call="scatter(a, dim, index, src) or scatter(a, dim, index, value=number)",
-        rule="the gradient, 0 where src was written; src gets it gathered back from index "
-        "(of repeated indices the last in index order stays, as on PyTorch's CPU; PyTorch "
-        "calls that order undefined, and every repeat still gets its gradient)",
+        rule="the gradient, 0 where src was written; src gets it gathered from index (repeats: "
+        "the last write stays, as on PyTorch's CPU; PyTorch calls it undefined)",
         examples=(
             (f"a.scatter(0, {_I}, b)", _S),
             (f"torch.scatter(a, 1, {_I}, 2.5)", _S),
