@@ -9,7 +9,9 @@ from .core import (
     M,
     Op,
     V,
+    Whole,
     _bcast,
+    _re,
     _same,
     broadcast_shapes,
     fmt_shape,
@@ -370,12 +372,12 @@ def _gather_index(a, idx, dim):
     return tuple(grid), a_shape
 
 
-def _gather(a, idx, dim, index, dtype=None):
+def _gather(a, idx, dim, index, sparse_grad=False, dtype=None):
     key, shape = _gather_index(a, idx, dim)
     return a.reshape(shape)[key].reshape(np.shape(idx))
 
 
-def _gather_grad(g, o, a, idx, dim, index):
+def _gather_grad(g, o, a, idx, dim, index, sparse_grad=False):
     key, shape = _gather_index(a, idx, dim)
     out = np.zeros(shape, dtype=g.dtype)
     np.add.at(out, key, g.reshape(key[0].shape if len(key) == 1 else np.shape(g) or (1,)))
@@ -385,6 +387,11 @@ def _gather_grad(g, o, a, idx, dim, index):
 def _gather_shape(shapes, attrs):
     if attrs["index"] is not True:
         raise ShapeError("gather(): argument 'index' must be Tensor, not a number")
+    if attrs.get("sparse_grad"):
+        raise EvaluationError(
+            "gather(sparse_grad=True) is not supported: gradcli's gradients are dense tensors "
+            "(leave sparse_grad=False, the default)"
+        )
     return shapes[1]
 
 
@@ -431,6 +438,36 @@ def _masked_fill(a, m, value, dtype=None):
     return np.where(_mask("masked_fill", m), np.asarray(value).astype(a.dtype), a)
 
 
+def _masked_fill_label(kinds, attrs):
+    """MaskedFillBackward0 (a number value), MaskedFillBackward1 (a 0-dim tensor value)"""
+    return "MaskedFillBackward0"
+
+
+def _masked_fill_lower(emit, node, args, attrs):
+    """masked_fill(mask, value): PyTorch's Scalar overload for a number (MaskedFillBackward0),
+    its Tensor overload for a 0-dim tensor (MaskedFillBackward1)."""
+    if len(args) == 2 or node(args[2]).op == "number":
+        value = attrs["value"] if len(args) == 2 else node(args[2]).value
+        return emit("masked_fill", tuple(args[:2]), {"value": value})
+    a = node(args[0]).value
+    if node(args[2]).requires_grad and a.dtype.kind in "biu":  # an integer result of a grad
+        raise EvaluationError(f"Autograd not support dtype: {_type_name(a)}")
+    return emit("masked_fill_tensor", tuple(args))
+
+
+def _masked_fill_tensor(a, m, v, dtype=None):
+    v = np.asarray(v)
+    if v.ndim:
+        raise ShapeError(
+            "masked_fill_ only supports a 0-dimensional value tensor, but got tensor with "
+            f"{v.ndim} dimension(s)."
+        )
+    m = _mask("masked_fill", m)
+    if a.dtype.kind != "c" and v.dtype.kind == "c":
+        v = v.real
+    return np.where(m, v.astype(a.dtype), a)
+
+
 def _value_dependent(private, forward):
     """A lowering that works out a result's shape from the values (masked_select, nonzero)
     and emits ``private``, the op that computes it, with that shape."""
@@ -455,8 +492,29 @@ def _masked_select_grad_all(g, o, a, m, out=None):
     return [grad, None]
 
 
-def _nonzero(a, out=None, dtype=None):
+def _nonzero(a, out=None, as_tuple=False, dtype=None):
     return np.argwhere(np.asarray(a)).astype(np.int64)
+
+
+def _nonzero_column(a, column, out=None, dtype=None):
+    a = np.asarray(a)
+    return np.nonzero(a.reshape(a.shape or (1,)))[column].astype(np.int64)
+
+
+def _nonzero_tuple_lower(emit, node, args, attrs):
+    """nonzero(as_tuple=True): one int64 vector of indices per dimension (one for a 0-dim
+    tensor), as PyTorch's tuple."""
+    from . import results  # noqa: PLC0415 (results imports the reductions; keep this light)
+
+    value = np.asarray(node(args[0]).value)
+    columns = np.nonzero(value.reshape(value.shape or (1,)))
+    return results.Results(
+        "tuple",
+        [
+            lambda k=k: emit("nonzero_column", args, {"column": k, "out": columns[k].shape})
+            for k in range(len(columns))
+        ],
+    )
 
 
 def _take_along_dim_lower(emit, node, args, attrs):
@@ -565,12 +623,12 @@ SELECTION_ROWS = [
         (_gather_grad, None),
         "GatherBackward0",
         _gather_shape,
-        params={"dim": REQUIRED, "index": REQUIRED},
+        params={"dim": REQUIRED, "index": REQUIRED, "sparse_grad": False},
         tensor_params=("index",),
         dtype=_like_input,
         saves="inputs",
-        mirror="torch.gather(a, dim, index)",
-        call="gather(a, dim, index)",
+        mirror="torch.gather(a, dim, index, sparse_grad=False)",
+        call="gather(a, dim, index, sparse_grad=False)",
         rule="add the gradient back where each element came from (repeats add)",
     ),
     Op(
@@ -605,10 +663,12 @@ SELECTION_ROWS = [
         "masked_fill",
         _masked_fill,
         (lambda g, o, a, m, value: np.where(m, 0, g), None),
-        "MaskedFillBackward0",
+        _masked_fill_label,
         _bcast,
         arity=2,
         params={"value": REQUIRED},
+        tensor_params=("value",),
+        lower=_masked_fill_lower,
         dtype=_like_input,
         saves="inputs",
         inputs=("input", "mask"),
@@ -618,7 +678,23 @@ SELECTION_ROWS = [
         examples=(
             ("a.masked_fill(a > 0, 2.0)", _X),
             ("torch.masked_fill(a, b < 0, -1)", _X | {"b": ((4,), "away")}),
+            ("a.masked_fill(a > 0, b.sum())", _X | {"b": ((4,), REAL)}),
         ),
+    ),
+    Op(
+        "masked_fill_tensor",
+        _masked_fill_tensor,
+        (
+            lambda g, o, a, m, v: np.where(m, 0, g),
+            None,
+            lambda g, o, a, m, v: np.where(m, g, 0).sum(),
+        ),
+        "MaskedFillBackward1",
+        lambda shapes, attrs: broadcast_shapes(*shapes[:2]),
+        arity=3,
+        dtype=_like_input,
+        saves="inputs",
+        public=False,
     ),
     Op(
         "masked_select",
@@ -650,9 +726,32 @@ SELECTION_ROWS = [
         (),
         "",
         None,
+        params={"as_tuple": False},
         lower=_value_dependent("nonzero_values", _nonzero),
-        mirror="torch.nonzero(a)",
-        rule="not differentiable (int64): the indices of the nonzero elements, one row each",
+        mirror="torch.nonzero(a, as_tuple=False)",
+        call="nonzero(a, as_tuple=False)",
+        rule="not differentiable (int64): the indices of the nonzero elements, one row each "
+        "(as_tuple=True: one vector per dimension)",
+    ),
+    Op(
+        "nonzero_tuple",
+        None,
+        (),
+        "",
+        None,
+        params={"as_tuple": False},
+        lower=_nonzero_tuple_lower,
+        public=False,
+    ),
+    Op(
+        "nonzero_column",
+        _nonzero_column,
+        None,
+        "",
+        lambda shapes, attrs: attrs["out"],
+        dtype=lambda attrs, values, real: "int64",
+        saves="none",
+        public=False,
     ),
     Op(
         "nonzero_values",
@@ -706,3 +805,831 @@ SELECTION_ROWS = [
     ),
 ]
 ROWS += SELECTION_ROWS
+
+
+def _register_tuples():
+    from . import results  # noqa: PLC0415
+
+    results.TUPLES["nonzero_tuple"] = ("tuple", ())
+    results.AS_TUPLE_OVERLOADS["nonzero"] = "nonzero_tuple"
+
+
+_register_tuples()
+
+
+# The scatter family: PyTorch's scatter/scatter_add/scatter_reduce (and gather) treat a 0-dim
+# tensor as one of one element; index gives, along ``dim``, where each of its elements goes.
+
+
+def _real_dtype(v):
+    """The dtype PyTorch would see (a complex dual number of forward mode is its real one)."""
+    dt = np.asarray(v).dtype
+    return np.dtype(np.float32 if dt.itemsize == 8 else np.float64) if dt.kind == "c" else dt
+
+
+def _scatter_where(a, idx, dim, src=None):
+    """PyTorch's checks of scatter(dim, index, src), in its order, and the numpy key that puts
+    the elements of (index-shaped) src where index says; None for an empty index, which
+    changes nothing. ``src`` is None for a number."""
+    idx = np.asarray(idx)
+    rank = max(a.ndim, 1)
+    if not -rank <= dim < rank:
+        raise ShapeError(
+            f"Dimension out of range (expected to be in range of [{-rank}, {rank - 1}], but got "
+            f"{dim})"
+        )
+    d = dim % rank
+    if idx.size and idx.dtype not in (np.int64, np.int32):
+        raise EvaluationError("scatter(): Expected dtype int32/int64 for index")
+    if src is not None and _real_dtype(a) != _real_dtype(src):
+        raise EvaluationError("scatter(): Expected self.dtype to be equal to src.dtype")
+    if not idx.size:
+        return d, None
+    i_shape, a_shape = idx.shape or (1,), a.shape or (1,)
+    if len(i_shape) != len(a_shape):
+        raise ShapeError("Index tensor must have the same number of dimensions as self tensor")
+    s_shape = None if src is None else (np.shape(src) or (1,))
+    if s_shape is not None and len(s_shape) != len(i_shape):
+        raise ShapeError("Index tensor must have the same number of dimensions as src tensor")
+    if any(n > m for k, (n, m) in enumerate(zip(i_shape, a_shape, strict=True)) if k != d) or (
+        s_shape is not None and any(n > m for n, m in zip(i_shape, s_shape, strict=True))
+    ):
+        raise ShapeError(
+            f"Expected index {fmt_shape(idx.shape)} to be no larger than self "
+            f"{fmt_shape(a.shape)} apart from dimension {d}"
+            + (
+                ""
+                if s_shape is None
+                else f" and to be no larger size than src {fmt_shape(s_shape)}"
+            )
+        )
+    bad = idx[(idx < 0) | (idx >= a_shape[d])]
+    if bad.size:
+        raise ShapeError(
+            f"index {int(bad.flat[0])} is out of bounds for dimension {d} with size {a_shape[d]}"
+        )
+    grid = list(np.ogrid[tuple(slice(n) for n in i_shape)])
+    grid[d] = idx.reshape(i_shape)
+    return d, tuple(grid)
+
+
+def _lead(src, key):
+    """The part of src that scatter reads: its leading corner of index's shape."""
+    src = np.asarray(src)
+    src = src.reshape(src.shape or (1,))
+    return src[tuple(slice(n) for n in np.broadcast_shapes(*(k.shape for k in key)))]
+
+
+def _last_writes(shape, key):
+    """The flat targets of key and, for each target written more than once, only the last
+    write in index order (what PyTorch's CPU kernel leaves; PyTorch calls it undefined)."""
+    flat = np.ravel_multi_index(np.broadcast_arrays(*key), shape).reshape(-1)
+    _, last = np.unique(flat[::-1], return_index=True)
+    keep = flat.size - 1 - last
+    return flat[keep], keep
+
+
+def _scatter(a, idx, src, dim, dtype=None):
+    """scatter(dim, index, src): a copy of a with src's elements put where index says."""
+    d, key = _scatter_where(a, idx, dim, src)
+    out = np.array(a).reshape(a.shape or (1,))
+    if key is not None:
+        targets, keep = _last_writes(out.shape, key)
+        out.reshape(-1)[targets] = _lead(src, key).reshape(-1)[keep]
+    return out.reshape(a.shape)
+
+
+def _scatter_value(a, idx, dim, value, dtype=None):
+    """scatter(dim, index, value): a copy of a with value where index says (cast to a's
+    dtype, as PyTorch's Scalar is)."""
+    d, key = _scatter_where(a, idx, dim)
+    out = np.array(a).reshape(a.shape or (1,))
+    if key is not None:
+        out[key] = np.asarray(value).astype(a.dtype)
+    return out.reshape(a.shape)
+
+
+def _zero_at(g, idx, dim):
+    """g with 0 where index points (the gradient of what scatter overwrote)."""
+    return _scatter_value(g, idx, dim, 0)
+
+
+def _src_grad(op, g_src, src):
+    """PyTorch's check of a gradient for src (validate_outputs): of src's shape, summed down
+    to it where src broadcasts to it, else the error PyTorch's backward gives."""
+    shape = np.shape(src)
+    if g_src.shape == shape:
+        return g_src
+    try:
+        if np.broadcast_shapes(shape, g_src.shape) == g_src.shape:
+            lead = g_src.ndim - len(shape)
+            axes = tuple(range(lead)) + tuple(
+                lead + k for k, n in enumerate(shape) if n == 1 and g_src.shape[lead + k] != 1
+            )
+            return g_src.sum(axis=axes, keepdims=True).reshape(shape)
+    except ValueError:
+        pass
+    raise EvaluationError(
+        f"Function {op} returned an invalid gradient at index 1 - got {fmt_shape(g_src.shape)} "
+        f"but expected shape compatible with {fmt_shape(shape)}"
+    )
+
+
+def _gathered(g, idx, dim):
+    """g.gather(dim, index), for the scatter family's backward (index already checked)."""
+    g = np.asarray(g)
+    if not np.asarray(idx).size:
+        return np.zeros(np.shape(idx), dtype=g.dtype)
+    _, key = _scatter_where(g, idx, dim)
+    return g.reshape(g.shape or (1,))[key].reshape(np.shape(idx))
+
+
+def _scatter_src_grad(g, o, a, idx, src, dim):
+    return _src_grad("ScatterBackward0", _gathered(g, idx, dim), src)
+
+
+def _scatter_add(a, idx, src, dim, dtype=None):
+    d, key = _scatter_where(a, idx, dim, src)
+    out = np.array(a).reshape(a.shape or (1,))
+    if key is not None:
+        np.add.at(out, key, _lead(src, key))
+    return out.reshape(a.shape)
+
+
+_REDUCTIONS = ("sum", "prod", "mean", "amax", "amin")
+_UFUNCS = {"sum": "add", "mean": "add", "prod": "multiply", "amax": "maximum", "amin": "minimum"}
+
+
+def _reduce_name(reduce):
+    # PyTorch 2.13's kernel also takes 'max' and 'min' (as amax and amin) but not their backward
+    if reduce not in (*_REDUCTIONS, "max", "min"):
+        raise EvaluationError(
+            f"reduce argument must be either sum, prod, mean, amax or amin, got {reduce}"
+        )
+    return {"max": "amax", "min": "amin"}.get(reduce, reduce)
+
+
+def _identity(reduce, dt):
+    if reduce in ("sum", "mean"):
+        return 0
+    if reduce == "prod":
+        return 1
+    low = reduce == "amax"
+    if dt.kind == "f":
+        return -np.inf if low else np.inf
+    if dt.kind == "b":
+        return not low
+    info = np.iinfo(dt)
+    return info.min if low else info.max
+
+
+def _scatter_reduce(a, idx, src, dim, reduce, include_self=True, dtype=None):
+    """scatter_reduce(dim, index, src, reduce, include_self): each element of src combined
+    into the place index says, with the element there (include_self) or without it."""
+    reduce = _reduce_name(reduce)
+    d, key = _scatter_where(a, idx, dim, src)
+    out = np.array(a).reshape(a.shape or (1,))
+    if key is None:
+        return out.reshape(a.shape)
+    part = _lead(src, key)
+    if out.dtype.kind == "c" and reduce in ("amax", "amin"):
+        # a dual number (forward mode): the value from the real parts; the tangent is the
+        # mean of the tangents of the elements equal to the result (scatter_reduce_jvp)
+        re = _scatter_reduce(out.real, idx, np.asarray(src).real, dim, reduce, include_self)
+        re = re.reshape(out.shape)
+        hit_self = out.real == re
+        if not include_self:
+            hit_self[key] = False
+        hit_src = part.real == re[key]
+        num = np.where(hit_self, out.imag, 0)
+        np.add.at(num, key, np.where(hit_src, part.imag, 0))
+        den = hit_self.astype(re.dtype)
+        np.add.at(den, key, hit_src.astype(re.dtype))
+        with np.errstate(invalid="ignore", divide="ignore"):
+            return (re + 1j * (num / den)).reshape(a.shape)
+    if not include_self:
+        out[key] = _identity(reduce, out.dtype)
+    getattr(np, _UFUNCS[reduce]).at(out, key, part)
+    if reduce == "mean":
+        count = np.full(out.shape, 1 if include_self else 0, dtype=np.int64)
+        np.add.at(count, key, 1)
+        count = np.maximum(count, 1)
+        if out.dtype.kind in "iu":
+            out //= count.astype(out.dtype)
+        else:
+            out /= count.astype(out.real.dtype)
+    return out.reshape(a.shape)
+
+
+def _broadcastable(a, b):
+    """PyTorch's error for tensors of shapes a and b that do not broadcast."""
+    for k in range(1, min(len(a), len(b)) + 1):
+        if a[-k] != b[-k] and 1 not in (a[-k], b[-k]):
+            raise ShapeError(
+                f"The size of tensor a ({a[-k]}) must match the size of tensor b ({b[-k]}) at "
+                f"non-singleton dimension {max(len(a), len(b)) - k}"
+            )
+
+
+def _scatter_reduce_grads(g, o, a, idx, src, dim, reduce, include_self=True):
+    """ScatterReduceBackward0, as PyTorch's scatter_reduce_backward computes it: prod divides
+    out the element (a zero's gradient is the product of the others), amax/amin split the
+    gradient evenly among the elements equal to the result, mean divides by the count."""
+    if reduce not in _REDUCTIONS:
+        raise EvaluationError(
+            "Expected 'reduce' to be one of 'sum', 'prod', 'mean', 'amax', 'amin' but got "
+            f"{reduce}."
+        )
+    src = np.asarray(src)
+    if reduce in ("prod", "amax", "amin"):  # src meets index-shaped tensors elementwise
+        _broadcastable(src.shape, np.shape(idx))
+    gather = lambda t: _gathered(t, idx, dim)  # noqa: E731
+    redo = lambda s, t: _scatter_reduce(s, idx, t, dim, reduce, include_self)  # noqa: E731
+    with np.errstate(invalid="ignore", divide="ignore"):
+        if reduce == "sum":
+            g_self, g_src = g, gather(g)
+        elif reduce == "prod":
+            masked_self = np.where(_re(a) == 0, 1, a)
+            g_self = g * redo(masked_self, src) / masked_self
+            zero = _re(src) == 0
+            zeros = gather(_scatter_add(np.zeros(a.shape), idx, zero.astype(np.float64), dim))
+            single = zero & (zeros == 1)
+            masked_src = redo(a, np.where(single, 1, src))
+            g_src = np.where(single, gather(g * masked_src), gather(g * o) / np.where(zero, 1, src))
+        elif reduce == "mean":
+            n = _scatter_add(
+                np.full(np.shape(g), 1.0 if include_self else 0.0),
+                idx,
+                np.ones(src.shape),
+                dim,
+            )
+            n[n == 0] = 1
+            g_self, g_src = g / n, gather(g) / gather(n)
+        else:
+            value = gather(o)
+            self_is = _re(a) == _re(o)
+            src_is = _re(src) == _re(value)
+            n = _scatter_add(self_is.astype(np.float64), idx, src_is.astype(np.float64), dim)
+            spread = g / n
+            g_self, g_src = self_is * spread, src_is * gather(spread)
+    if not include_self:
+        g_self = _zero_at(g_self, idx, dim)
+    return np.asarray(g_self, dtype=g.dtype), np.asarray(g_src, dtype=g.dtype)
+
+
+_SCATTER_REDUCE_GRADS = (
+    lambda g, o, a, idx, src, **attrs: _scatter_reduce_grads(g, o, a, idx, src, **attrs)[0],
+    None,
+    lambda g, o, a, idx, src, **attrs: _src_grad(
+        "ScatterReduceBackward0", _scatter_reduce_grads(g, o, a, idx, src, **attrs)[1], src
+    ),
+)
+
+
+def _scatter_legacy(a, idx, src, dim, reduce, dtype=None):
+    """The deprecated scatter(..., reduce='add'|'multiply'), whose derivative PyTorch does not
+    implement. ``src`` is a tensor or a number."""
+    if np.asarray(a).dtype.kind == "c":
+        raise EvaluationError("derivative for aten::scatter is not implemented")
+    tensor = isinstance(src, np.ndarray)
+    d, key = _scatter_where(a, idx, dim, src if tensor else None)
+    out = np.array(a).reshape(a.shape or (1,))
+    if key is not None:
+        part = _lead(src, key) if tensor else np.asarray(src).astype(out.dtype)
+        (np.add if reduce == "add" else np.multiply).at(out, key, part)
+    return out.reshape(a.shape)
+
+
+def _not_implemented(*args, **kwargs):
+    raise EvaluationError("derivative for aten::scatter is not implemented")
+
+
+def _number_type(v):
+    return "int" if isinstance(v, Whole) else "float"
+
+
+def _scatter_lower(kind, position):
+    """scatter, scatter_add, scatter_reduce: PyTorch's overload for the arguments given (a
+    tensor src, or a number value; reduce=), as the private op that computes it."""
+
+    def lower(emit, node, args, attrs):
+        a, rest = args[0], list(args[1:])
+        if attrs["index"] is not True or node(rest[0]).op == "number":
+            raise ShapeError(
+                f"{kind}(): argument 'index' (position 3) must be Tensor, not a number"
+            )
+        idx = rest.pop(0)
+        src = rest[0] if rest and node(rest[0]).op != "number" else None
+        value = node(rest[0]).value if rest and src is None else attrs.get("value")
+        if len(args) < 3 and attrs.get("src") is not None:  # scatter(0, i, True)
+            value = attrs["src"]
+        if value is not None and not isinstance(value, (bool, float)):
+            raise ShapeError(f"{kind}(): value must be a number, not {value!r}")
+        dim = attrs["dim"]
+        if kind != "scatter":
+            if src is None:
+                got = "None" if value is None else _number_type(value)
+                raise ShapeError(
+                    f"{kind}(): argument 'src' (position {position}) must be Tensor, not {got}"
+                )
+            if kind == "scatter_add":
+                return emit("scatter_add_values", (a, idx, src), {"dim": dim})
+            _reduce_name(attrs["reduce"])
+            extra = {"reduce": attrs["reduce"], "include_self": attrs["include_self"]}
+            return emit("scatter_reduce_values", (a, idx, src), {"dim": dim, **extra})
+        if (src is None) == (value is None):
+            raise ShapeError(
+                "scatter() takes src (a tensor) or value (a number), one of them"
+                if src is None
+                else "scatter() takes src or value, not both"
+            )
+        if attrs["reduce"] is not None:
+            if attrs["reduce"] not in ("add", "multiply"):
+                raise EvaluationError("reduce argument must be either add or multiply.")
+            if src is None:
+                return emit(
+                    "scatter_legacy_value",
+                    (a, idx),
+                    {"dim": dim, "value": float(value), "reduce": attrs["reduce"]},
+                )
+            return emit("scatter_legacy", (a, idx, src), {"dim": dim, "reduce": attrs["reduce"]})
+        if src is None:
+            return emit("scatter_value", (a, idx), {"dim": dim, "value": float(value)})
+        return emit("scatter_src", (a, idx, src), {"dim": dim})
+
+    return lower
+
+
+_S = {"a": ((3, 4), REAL), "b": ((2, 4), REAL)}
+_I = "torch.tensor([[0, 1, 2, 0], [2, 0, 0, 1]])"  # (repeats in the columns: ties add)
+SCATTER_ROWS = [
+    Op(
+        "scatter",
+        None,
+        (),
+        "ScatterBackward0 (src a tensor), ScatterBackward1 (value a number); NotImplemented "
+        "with the deprecated reduce=",
+        None,
+        params={"dim": REQUIRED, "index": REQUIRED, "src": None, "value": None, "reduce": None},
+        tensor_params=("index", "src"),
+        free=("src", "value", "reduce"),
+        lower=_scatter_lower("scatter", 4),
+        mirror="torch.scatter(a, dim, index, src)",
+        call="scatter(a, dim, index, src) or scatter(a, dim, index, value=number)",
+        rule="the gradient, 0 where src was written; src gets it gathered from index (repeats: "
+        "the last write stays, as on PyTorch's CPU; PyTorch calls it undefined)",
+        examples=(
+            (f"a.scatter(0, {_I}, b)", _S),
+            (f"torch.scatter(a, 1, {_I}, 2.5)", _S),
+            (f"a.scatter(-1, {_I}.T[:2], src=b[:, :2])", _S),
+            (f"a.scatter(1, {_I}, value=-1)", _S),
+        ),
+    ),
+    Op(
+        "scatter_add",
+        None,
+        (),
+        "ScatterAddBackward0",
+        None,
+        params={"dim": REQUIRED, "index": REQUIRED, "src": REQUIRED},
+        tensor_params=("index", "src"),
+        lower=_scatter_lower("scatter_add", 3),
+        mirror="torch.scatter_add(a, dim, index, src)",
+        call="scatter_add(a, dim, index, src)",
+        rule="the gradient; src gets it gathered back from index",
+        examples=((f"a.scatter_add(0, {_I}, b)", _S), (f"torch.scatter_add(a, 1, {_I}, b)", _S)),
+    ),
+    Op(
+        "scatter_reduce",
+        None,
+        (),
+        "ScatterReduceBackward0",
+        None,
+        params={
+            "dim": REQUIRED,
+            "index": REQUIRED,
+            "src": REQUIRED,
+            "reduce": REQUIRED,
+            "include_self": True,
+        },
+        tensor_params=("index", "src"),
+        free=("reduce",),
+        lower=_scatter_lower("scatter_reduce", 3),
+        mirror="torch.scatter_reduce(a, dim, index, src, reduce, include_self=True)",
+        call="scatter_reduce(a, dim, index, src, reduce, include_self=True)",
+        rule="sum: the gradient; prod: the product of the others; mean: over the count; "
+        "amax/amin: split evenly among the elements equal to the result",
+        examples=(
+            (f"a.scatter_reduce(0, {_I}, b, 'sum')", _S),
+            (f"a.scatter_reduce(0, {_I}, b, 'prod', include_self=False)", _S),
+            (f"torch.scatter_reduce(a, 1, {_I}, b, reduce='mean')", _S),
+            (f"a.scatter_reduce(0, {_I}, b, 'amax')", _S),
+            (f"a.scatter_reduce(1, {_I}, b, 'amin', include_self=False)", _S),
+        ),
+    ),
+    Op(
+        "scatter_src",
+        _scatter,
+        (lambda g, o, a, idx, src, dim: _zero_at(g, idx, dim), None, _scatter_src_grad),
+        "ScatterBackward0",
+        lambda shapes, attrs: shapes[0],
+        arity=3,
+        params={"dim": REQUIRED},
+        dtype=_like_input,
+        saves="inputs",
+        public=False,
+    ),
+    Op(
+        "scatter_value",
+        _scatter_value,
+        (lambda g, o, a, idx, dim, value: _zero_at(g, idx, dim), None),
+        "ScatterBackward1",
+        lambda shapes, attrs: shapes[0],
+        arity=2,
+        params={"dim": REQUIRED, "value": REQUIRED},
+        dtype=_like_input,
+        saves="inputs",
+        public=False,
+    ),
+    Op(
+        "scatter_add_values",
+        _scatter_add,
+        (
+            lambda g, o, a, idx, src, dim: g,
+            None,
+            lambda g, o, a, idx, src, dim: _src_grad(
+                "ScatterAddBackward0", _gathered(g, idx, dim), src
+            ),
+        ),
+        "ScatterAddBackward0",
+        lambda shapes, attrs: shapes[0],
+        arity=3,
+        params={"dim": REQUIRED},
+        dtype=_like_input,
+        saves="inputs",
+        public=False,
+    ),
+    Op(
+        "scatter_reduce_values",
+        _scatter_reduce,
+        _SCATTER_REDUCE_GRADS,
+        "ScatterReduceBackward0",
+        lambda shapes, attrs: shapes[0],
+        arity=3,
+        params={"dim": REQUIRED, "reduce": REQUIRED, "include_self": True},
+        dtype=_like_input,
+        saves="all",
+        public=False,
+    ),
+    Op(
+        "scatter_legacy",
+        _scatter_legacy,
+        (_not_implemented, None, _not_implemented),
+        "NotImplemented",
+        lambda shapes, attrs: shapes[0],
+        arity=3,
+        params={"dim": REQUIRED, "reduce": REQUIRED},
+        dtype=_like_input,
+        saves="inputs",
+        public=False,
+    ),
+    Op(
+        "scatter_legacy_value",
+        lambda a, idx, dim, value, reduce, dtype=None: _scatter_legacy(a, idx, value, dim, reduce),
+        (_not_implemented, None),
+        "NotImplemented",
+        lambda shapes, attrs: shapes[0],
+        arity=2,
+        params={"dim": REQUIRED, "value": REQUIRED, "reduce": REQUIRED},
+        dtype=_like_input,
+        saves="inputs",
+        public=False,
+    ),
+]
+ROWS += SCATTER_ROWS
+
+
+def _type_name(v):
+    """c10's name of an array's dtype (Float, Long, ...), as PyTorch's messages spell it."""
+    from ..dtypes import SCALAR_TYPE_NAMES  # noqa: PLC0415 (dtypes imports numpy eagerly)
+
+    dt = _real_dtype(v)
+    return SCALAR_TYPE_NAMES.get(dt.name, dt.name)
+
+
+def _dim_of(a, dim):
+    rank = max(np.ndim(a), 1)
+    if not -rank <= dim < rank:
+        raise ShapeError(
+            f"Dimension out of range (expected to be in range of [{-rank}, {rank - 1}], but got "
+            f"{dim})"
+        )
+    return dim % rank
+
+
+def _unique_last(idx):
+    """The positions of idx that are the last for their value (the writes that stay)."""
+    _, last = np.unique(idx[::-1], return_index=True)
+    return np.sort(idx.size - 1 - last)
+
+
+def _index_add_where(a, idx, src, dim):
+    """index_add's checks, in PyTorch's order: (dim, the index as a vector)."""
+    idx, src = np.asarray(idx), np.asarray(src)
+    d = _dim_of(a, dim)
+    if idx.ndim > 1:
+        raise ShapeError(
+            f"index_add_(): Index is supposed to be a vector, but got dim: {idx.ndim} with type: "
+            f"{_type_name(idx)} and size: {fmt_shape(idx.shape)}"
+        )
+    if idx.dtype not in (np.int64, np.int32):
+        raise EvaluationError(
+            f"index_add_(): Expected dtype int32/int64 for index but got: {_type_name(idx)}"
+        )
+    if _real_dtype(a) != _real_dtype(src):
+        raise EvaluationError(
+            f"index_add_(): self ({_type_name(a)}) and source ({_type_name(src)}) must have the "
+            "same scalar type"
+        )
+    if not (d == 0 or d < src.ndim):
+        raise ShapeError(
+            f"index_add_(): Indexing dim {d} is out of bounds of the source tensor with dim "
+            f"{src.ndim}"
+        )
+    n = src.shape[d] if src.ndim else 1
+    if idx.size != n:
+        raise ShapeError(
+            f"index_add_(): Number of indices ({idx.size}) should be equal to source.size(dim): "
+            f"({n}), for dim: {d}"
+        )
+    sa, ss = list(a.shape), list(src.shape)
+    if sa and ss:
+        del sa[d], ss[d]
+    if sa != ss:
+        raise ShapeError(
+            "source tensor shape must match self tensor shape, excluding the specified "
+            f"dimension. Got self.shape = {fmt_shape(a.shape)} source.shape = "
+            f"{fmt_shape(src.shape)}"
+        )
+    size = a.shape[d] if a.ndim else 1
+    bad = idx[(idx < 0) | (idx >= size)]
+    if bad.size:
+        raise ShapeError(
+            f"index {int(bad.flat[0])} is out of bounds for dimension {d} with size {size}"
+        )
+    return d, idx.reshape(-1)
+
+
+def _alpha(a, alpha):
+    if isinstance(alpha, bool) or not isinstance(alpha, (int, float)):
+        raise ShapeError(f"index_add(): alpha must be a number, not {alpha!r}")
+    if np.asarray(a).dtype.kind in "iub":
+        if not isinstance(alpha, (int, Whole)):
+            raise EvaluationError(
+                "For integral input tensors, argument alpha must not be a floating point number."
+            )
+        return int(alpha)
+    return alpha
+
+
+def _index_add(a, idx, src, dim, alpha=1, dtype=None):
+    """index_add(dim, index, source, alpha=1): a + alpha·source added at index along dim
+    (repeats add)."""
+    d, i = _index_add_where(a, idx, src, dim)
+    k = _alpha(a, alpha)
+    out = np.array(a).reshape(a.shape or (1,))
+    part = np.asarray(src).reshape(np.shape(src) or (1,))
+    np.add.at(out, _at(d, i), part * k if k != 1 else part)
+    return out.reshape(a.shape)
+
+
+def _index_add_source_grad(g, o, a, idx, src, dim, alpha=1):
+    d, i = _index_add_where(a, idx, src, dim)
+    part = np.asarray(g).reshape(a.shape or (1,))[_at(d, i)].reshape(np.shape(src))
+    return part * _alpha(a, alpha) if alpha != 1 else part
+
+
+def _index_copy_where(a, idx, src, dim):
+    """index_copy's checks, in PyTorch's order: (dim, the index as a vector)."""
+    idx, src = np.asarray(idx), np.asarray(src)
+    d = _dim_of(a, dim)
+    if idx.ndim > 1:
+        raise ShapeError(f"index_copy_(): Index should have dimension 1 or 0 (got {idx.ndim})")
+    if src.ndim == 0 and idx.size != 1:
+        raise ShapeError(
+            f"index_copy_(): When source is scalar, index should have one element (got {idx.size})"
+        )
+    if src.ndim != a.ndim and src.ndim and a.ndim:
+        raise ShapeError(
+            "index_copy_(): When source and destination are not scalars, their dimensionality "
+            f"must match. Source dimensionality ({src.ndim}), destination dimensionality "
+            f"({a.ndim})"
+        )
+    if idx.dtype != np.int64:
+        raise EvaluationError(
+            f"index_copy_(): Expected a long tensor for index, but got {_type_name(idx)}"
+        )
+    if _real_dtype(a) != _real_dtype(src):
+        raise EvaluationError(
+            "index_copy_(): self and source expected to have the same dtype, but got (self) "
+            f"{_type_name(a)} and (source) {_type_name(src)}"
+        )
+    sa, ss = list(a.shape), list(src.shape)
+    if sa:
+        del sa[d]
+    if ss:
+        del ss[d]
+    if sa != ss:
+        raise ShapeError(
+            "index_copy_(): Source/destination tensor must have same slice shapes. Destination "
+            f"slice shape: {' '.join(map(str, sa))} at dimension {d} and source slice shape: "
+            f"{' '.join(map(str, ss))} at dimension 0."
+        )
+    if src.ndim and idx.size != src.shape[d]:
+        raise ShapeError(
+            f"index_copy_(): Number of indices ({idx.size}) should be equal to source.size(dim) "
+            f"({src.shape[d]})"
+        )
+    size = a.shape[d] if a.ndim else 1
+    bad = idx[(idx < 0) | (idx >= size)]
+    if bad.size:
+        raise ShapeError(
+            f"index_copy_(): index {int(bad.flat[0])} is out of bounds for dimension {d} with "
+            f"size {size}"
+        )
+    return d, idx.reshape(-1)
+
+
+def _index_copy(a, idx, src, dim, dtype=None):
+    """index_copy(dim, index, source): a with source's slices at index along dim (of repeats,
+    the last stays, as on PyTorch's CPU)."""
+    d, i = _index_copy_where(a, idx, src, dim)
+    out = np.array(a).reshape(a.shape or (1,))
+    part = np.asarray(src).reshape(np.shape(src) or (1,))
+    keep = _unique_last(i)
+    out[_at(d, i[keep])] = part[_at(d, keep)]
+    return out.reshape(a.shape)
+
+
+def _index_copy_grads(g, o, a, idx, src, dim):
+    d, i = _index_copy_where(a, idx, src, dim)
+    g = np.asarray(g).reshape(a.shape or (1,))
+    g_self = np.array(g)
+    g_self[_at(d, i)] = 0
+    return [g_self.reshape(a.shape), None, g[_at(d, i)].reshape(np.shape(src))]
+
+
+def _masked_scatter_where(a, m, src):
+    """masked_scatter's checks: (the broadcast mask, how many elements it takes)."""
+    m, src = np.asarray(m), np.asarray(src)
+    if m.dtype != np.bool_:
+        raise EvaluationError(
+            f"masked_scatter_ only supports boolean masks, but got mask with dtype {_type_name(m)}"
+        )
+    if _real_dtype(a) != _real_dtype(src):
+        raise EvaluationError(
+            "masked_scatter: expected self and source to have same dtypes but got"
+            f"{_type_name(a)} and {_type_name(src)}"
+        )
+    _broadcastable(m.shape, np.shape(a))
+    mask = np.broadcast_to(m, np.broadcast_shapes(np.shape(a), m.shape))
+    n = int(mask.sum())
+    if src.size < n:
+        raise EvaluationError("Number of elements of source < number of ones in mask")
+    return mask, n
+
+
+def _masked_scatter(a, m, src, dtype=None):
+    """masked_scatter(mask, source): a (broadcast with mask) with source's first elements, in
+    order, at the True places."""
+    mask, n = _masked_scatter_where(a, m, src)
+    out = np.array(np.broadcast_to(a, mask.shape))
+    out[mask] = np.asarray(src).reshape(-1)[:n]
+    return out
+
+
+def _masked_scatter_grads(g, o, a, m, src):
+    """MaskedScatterBackward0: self gets the gradient where the mask is False; source's first
+    elements get it from the True places, the rest 0."""
+    mask, n = _masked_scatter_where(a, m, src)
+    g_src = np.zeros(np.size(src), dtype=g.dtype)
+    g_src[:n] = g[mask]
+    return [np.where(mask, 0, g), None, g_src.reshape(np.shape(src))]
+
+
+def _tensors_only(private, kind, positions):
+    """A lowering to ``private`` that refuses a number where PyTorch takes a tensor (an
+    index, a source), with PyTorch's message (positions as in the Tensor method)."""
+
+    def lower(emit, node, args, attrs):
+        nodes = iter(args[1:])
+        for pname, pos in positions.items():
+            # (a tensor parameter given a constant, True or None, has it in attrs instead)
+            value = node(next(nodes)).value if attrs.get(pname, True) is True else attrs[pname]
+            if not isinstance(value, np.ndarray):
+                got = "bool" if isinstance(value, bool) else _number_type(value)
+                got = "None" if value is None else got
+                raise ShapeError(
+                    f"{kind}(): argument '{pname}' (position {pos}) must be Tensor, not {got}"
+                )
+        return emit(private, args, {k: v for k, v in attrs.items() if k not in positions})
+
+    return lower
+
+
+_T = {"a": ((3, 4), REAL), "b": ((2, 4), REAL)}
+INDEX_WRITE_ROWS = [
+    Op(
+        "index_add",
+        None,
+        (),
+        "IndexAddBackward0",
+        None,
+        params={"dim": REQUIRED, "index": REQUIRED, "source": REQUIRED, "alpha": 1},
+        tensor_params=("index", "source"),
+        free=("alpha",),
+        lower=_tensors_only("index_add_values", "index_add", {"index": 2, "source": 3}),
+        mirror="torch.index_add(a, dim, index, source, alpha=1)",
+        call="index_add(a, dim, index, source, alpha=1)",
+        rule="the gradient; source gets alpha times it selected at index",
+        examples=(
+            ("a.index_add(0, torch.tensor([2, 0]), b)", _T),
+            (
+                "torch.index_add(a, 1, torch.tensor([3, 3, 0]), c, alpha=-2.5)",
+                _T | {"c": ((3, 3), REAL)},
+            ),
+        ),
+    ),
+    Op(
+        "index_add_values",
+        _index_add,
+        (lambda g, o, a, idx, src, dim, alpha=1: g, None, _index_add_source_grad),
+        "IndexAddBackward0",
+        lambda shapes, attrs: shapes[0],
+        arity=3,
+        params={"dim": REQUIRED, "alpha": 1},
+        dtype=_like_input,
+        saves="inputs",
+        public=False,
+    ),
+    Op(
+        "index_copy",
+        None,
+        (),
+        "IndexCopyBackward0",
+        None,
+        params={"dim": REQUIRED, "index": REQUIRED, "source": REQUIRED},
+        tensor_params=("index", "source"),
+        lower=_tensors_only("index_copy_values", "index_copy", {"index": 2, "source": 3}),
+        mirror="torch.index_copy(a, dim, index, source)",
+        call="index_copy(a, dim, index, source)",
+        rule="the gradient, 0 where source was copied in; source gets it selected at index "
+        "(of repeated indices the last stays, as on PyTorch's CPU)",
+        examples=(
+            ("a.index_copy(0, torch.tensor([2, 0]), b)", _T),
+            ("torch.index_copy(a, -1, torch.tensor([3, 1]), b.T[:3])", _T),
+        ),
+    ),
+    Op(
+        "index_copy_values",
+        _index_copy,
+        _index_copy_grads,
+        "IndexCopyBackward0",
+        lambda shapes, attrs: shapes[0],
+        arity=3,
+        params={"dim": REQUIRED},
+        dtype=_like_input,
+        saves="inputs",
+        public=False,
+    ),
+    Op(
+        "masked_scatter",
+        None,
+        (),
+        "MaskedScatterBackward0",
+        None,
+        arity=3,
+        lower=_tensors_only("masked_scatter_values", "masked_scatter", {"mask": 1, "source": 2}),
+        inputs=("input", "mask", "source"),
+        mirror="torch.masked_scatter(a, mask, source)",
+        call="masked_scatter(a, mask, source)",
+        rule="the gradient where the mask is False; source's first elements get it from the "
+        "True places, in order",
+        examples=(
+            ("a.masked_scatter(a > 0, c)", _T | {"c": ((4, 3), REAL)}),
+            ("torch.masked_scatter(a[0], b > 0, b)", _T),
+        ),
+    ),
+    Op(
+        "masked_scatter_values",
+        _masked_scatter,
+        _masked_scatter_grads,
+        "MaskedScatterBackward0",
+        lambda shapes, attrs: _broadcastable(shapes[1], shapes[0]) or broadcast_shapes(*shapes[:2]),
+        arity=3,
+        dtype=_like_input,
+        saves="inputs",
+        public=False,
+    ),
+]
+ROWS += INDEX_WRITE_ROWS

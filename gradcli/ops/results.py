@@ -74,6 +74,7 @@ DIM_OVERLOADS = {"max": "max_dim", "min": "min_dim", "median": "median_dim"}
 DIM_OVERLOADS["nanmedian"] = "nanmedian_dim"
 # rows that return (values, indices) when return_indices=True, and the row that does
 INDICES_OVERLOADS: dict[str, str] = {}  # (filled by conv.py: max_pool2d)
+AS_TUPLE_OVERLOADS: dict[str, str] = {}  # ... when as_tuple=True (filled by indexing.py: nonzero)
 TENSOR_VARARGS = {"meshgrid"}  # torch.meshgrid(a, b) as well as torch.meshgrid([a, b])
 
 
@@ -86,6 +87,8 @@ def tuple_row(name, attrs):
         return DIM_OVERLOADS[name]
     if name in INDICES_OVERLOADS and attrs.get("return_indices") is True:
         return INDICES_OVERLOADS[name]
+    if name in AS_TUPLE_OVERLOADS and attrs.get("as_tuple") is True:
+        return AS_TUPLE_OVERLOADS[name]
     return None
 
 
