@@ -51,6 +51,7 @@ class Program:
         self.inputs = inputs  # name -> node id, in order of first use
         self.output = output
         self.plans = {}  # evaluation plans by input shapes (engine.forward)
+        self.once = False  # evaluated only once (api.evaluate on text): no plan recorded
 
     def source(self, node):
         """The source text of a node, elided in the middle when long (in constant time: a
