@@ -547,8 +547,9 @@ def _forward(program, arrays, wrt, dtype, max_elements):
                     args[0] = emit("_to_copy", (args[0],), {"dtype": cast})
                 if op.lower is not None:
                     emit_from = op.lower(emit, nodes.__getitem__, args, p.attrs or {})
-                else:
-                    emit_from = emit(p.op, args, p.attrs)
+                else:  # (the program node's args, where they are the same ids: one tuple)
+                    same = tuple(args)
+                    emit_from = emit(p.op, p.args if same == p.args else same, p.attrs)
             except GradcliError as e:
                 raise _at(e, program, p) from None
             where[i] = emit_from

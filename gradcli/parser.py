@@ -225,6 +225,7 @@ class Builder:
         self.nodes = []
         self.env = {}
         self.inputs = {}
+        self.numbers = {}  # a number literal's attrs, one dict per value (read only)
 
     # -- helpers ------------------------------------------------------------------------
     def error(self, cls, message, start, end=None, hint=None):
@@ -246,7 +247,12 @@ class Builder:
         if e.kind == "ns":
             return self.ns_value(e).value
         if e.kind == "num":
-            return self.node("number", (), {"value": e.value}, e.start, e.end).value
+            v = e.value  # (-0.0 == 0.0 and 2 == 2.0, but they are different literals)
+            key = (v.__class__, v, math.copysign(1.0, v))
+            attrs = self.numbers.get(key)
+            if attrs is None:
+                attrs = self.numbers[key] = {"value": v}
+            return self.node("number", (), attrs, e.start, e.end).value
         if e.kind == "list":
             return self.node("const", (), {"value": self.literal(e)}, e.start, e.end).value
         if e.kind == "tuple":
