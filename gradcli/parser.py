@@ -298,8 +298,12 @@ class Builder:
 
     def apply(self, op, args, attrs, start, end):
         """An operator applied to values: numbers fold as in Python, anything else is a node."""
-        if op in FOLDABLE and all(a.kind == "num" for a in args):
-            return E("num", _fold(op, *[a.value for a in args]), start, end)
+        if op in FOLDABLE:
+            for a in args:
+                if a.kind != "num":
+                    break
+            else:
+                return E("num", _fold(op, *[a.value for a in args]), start, end)
         if op == "div" and args[0].kind == "num" and args[1].kind != "num":
             # Python's `2 / x` is `x.reciprocal() * 2` in PyTorch: two nodes.
             rec = self.node("reciprocal", [self.as_node(args[1])], None, args[1].start, args[1].end)
@@ -312,6 +316,8 @@ class Builder:
         name = str(name_tok)
         spelled = spelled or name
         op = _ops.lookup(name, namespace)
+        if receiver is None and op is not None and not op.params and self.plain_args(op, args):
+            return self.plain_call(op, args, name_tok.start_pos, end)
         if op is None:
             message, hint = _ops.unknown(spelled, name, namespace)
             raise self.error(
@@ -507,6 +513,20 @@ class Builder:
                     hint=_PICK,
                 )
         e = self.apply(several or op.name, args, attrs or None, start, end)
+        return E("tuple", e.value, start, end) if several else e
+
+    @staticmethod
+    def plain_args(op, args):
+        """Whether call() would take ``args`` as they are: as many tensors or numbers as
+        the op (one without parameters or list arguments) takes, nothing by keyword."""
+        if op.listarg or op.name in _results.TENSOR_VARARGS or len(args or ()) != op.arity:
+            return False
+        return all(a.__class__ is E and a.kind != "tuple" for a in args or ())
+
+    def plain_call(self, op, args, start, end):
+        """call() for plain_args: what its checks would come to, without them (sin(x))."""
+        several = _results.tuple_row(op.name, {})
+        e = self.apply(several or op.name, list(args or ()), None, start, end)
         return E("tuple", e.value, start, end) if several else e
 
     def attr(self, op, fname, pname, e):
