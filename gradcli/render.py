@@ -44,6 +44,8 @@ def json_pieces(obj):
         item = todo.pop()
         if isinstance(item, _Raw):
             yield item
+        elif isinstance(item, dict) and (text := _small(item)) is not None:
+            yield text
         elif isinstance(item, dict):
             parts: list[str] = []
             for k, v in item.items():
@@ -62,6 +64,23 @@ def json_pieces(obj):
             yield dumps(json_value(item))
         else:
             yield dumps(item)
+
+
+def _small(obj):
+    """The JSON of a dict of small values (a node of grad --json's "nodes"), in one call of
+    json's encoder; None for one with a large array or a nested dict to stream, or a
+    non-finite float to spell."""
+    import numpy as np
+
+    for v in obj.values():
+        if isinstance(v, dict) or (isinstance(v, np.ndarray) and v.size > JSON_CHUNK):
+            return None
+        if isinstance(v, (list, tuple)) and any(isinstance(e, (dict, np.ndarray)) for e in v):
+            return None
+    try:
+        return dumps(obj)
+    except ValueError:  # (a nan float: json_pieces spells it)
+        return None
 
 
 def _ready(items):

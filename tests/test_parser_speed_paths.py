@@ -381,3 +381,26 @@ def test_piped_text_in_pieces_is_the_text(monkeypatch):
     assert whole.count("\n") == len(whole.splitlines())  # (one final newline)
     run = CliRunner().invoke(main, ["grad", text, "x=0.5"])
     assert run.exit_code == 0 and run.output == whole
+
+
+@pytest.mark.parametrize(
+    ("text", "inputs"),
+    [
+        *EVALUATED,
+        ("mean(2*(x+2)^2) + nan * x.sum() + (1 / x).sum()", {"x": [0.0, 1.0, -2.0]}),
+        ("x.double().sum() * torch.nan + inf * y", {"x": [1.0], "y": 2.0}),
+        ("sum(log(x)) + y.sum()", {"x": "rand(70000)", "y": [1.0, 2.0]}),
+    ],
+)
+def test_json_in_pieces_is_the_json(text, inputs):
+    """grad --json streamed (each small node in one call of the encoder, large arrays in
+    blocks, non-finite numbers spelled) is the JSON of the whole answer."""
+    import json
+
+    import gradcli
+    from gradcli import render
+
+    result = gradcli.evaluate(text, inputs, random_seed=0)
+    streamed = "".join(render.json_pieces(render.result_json(result)))
+    assert streamed == render.dumps(result.to_dict())
+    json.loads(streamed)  # (strict JSON: no NaN literals)
