@@ -149,6 +149,7 @@ def evaluate(
         raise ValueError(f"keep must be 'all' or 'inputs', not {keep!r}")
     check_dtype(dtype)
     program = expr if isinstance(expr, Program) else parse(expr)
+    program.once = program is not expr  # (only this call sees a program parsed here)
     with quietly():
         return run(
             program,

@@ -571,7 +571,8 @@ def answer(as_json, text, obj):
             out.pieces(render.json_pieces(obj()))
             out.write("\n")
         else:
-            out.write(text())
+            for piece in [text] if isinstance(text := text(), str) else text:  # or pieces
+                out.write(piece)
     except MemoryError:
         raise out_of_memory(f"writing the answer{' as JSON' if as_json else ''}") from None
 
@@ -636,7 +637,7 @@ def _emit(result, as_json, nodes=True):
     else:
         answer(
             as_json,
-            lambda: render.plain(result, terminal_width()),
+            lambda: render.plain_pieces(result, terminal_width()),
             lambda: render.result_json(result, nodes=nodes),
         )
 

@@ -207,10 +207,18 @@ def _evaluate(program, arrays, wrt, dtype, max_elements=MAX_ELEMENTS, lean=False
 
     The first evaluation for given input shapes and layouts records a plan: every node's
     op, arguments, shape, label and the decompositions chosen. Those depend on nothing else,
-    so later evaluations with the same shapes (batch records) only compute values."""
+    so later evaluations with the same shapes (batch records) only compute values. A
+    program marked ``once`` (grad's) records none."""
     key = (dtype, frozenset(wrt), max_elements) + tuple(
         (a.shape, a.flags.c_contiguous, a.dtype.str) for a in (arrays[n] for n in program.inputs)
     )
+    if program.once:  # evaluated this once (api.evaluate on text): a plan would be waste
+        nodes, out = _forward(program, arrays, wrt, dtype, max_elements, lean)
+        if lean and any(
+            isinstance(n.value, np.ndarray) and n.value.nbytes >= LEAN_BYTES for n in nodes
+        ):
+            _adopt(nodes, _last_uses(nodes, out), _records_leanly(program, arrays))
+        return nodes, out
     plan = program.plans.get(key)
     if plan is None:
         nodes, out = _forward(program, arrays, wrt, dtype, max_elements, lean)
@@ -602,13 +610,21 @@ def _forward(program, arrays, wrt, dtype, max_elements, lean=False):
         else None
     )
 
+    shapes: dict[tuple, tuple] = {}  # (op, its operands' shapes) -> result shape, no attrs
+
     def emit(opname, args, attrs=None):
         op = OPS[opname]
         argn = [nodes[a] for a in args]
         attrs = attrs or {}
-        shape = op.shape([a.shape for a in argn], attrs)
-        check_size(shape, max_elements, lambda: "the result")  # _at() says where
-        operands, out_dtype, fn = _typed(op, argn, dtype, attrs)
+        # (a long program applies a few ops to a few shapes: each rule is asked once)
+        key = (opname, *[a.shape for a in argn]) if not attrs else None
+        shape = shapes.get(key) if key is not None else None
+        if shape is None:
+            shape = op.shape([a.shape for a in argn], attrs)
+            check_size(shape, max_elements, lambda: "the result")  # _at() says where
+            if key is not None and not attrs:  # (unless the rule filled attrs in)
+                shapes[key] = shape
+        operands, out_dtype, fn = _typed(op, argn, dtype, attrs or None)
         if rec is None:
             value = np.asarray(fn(*operands, **_kw(op, attrs)), dtype=out_dtype)
         else:
@@ -616,10 +632,13 @@ def _forward(program, arrays, wrt, dtype, max_elements, lean=False):
         if value.shape != shape:
             raise RuntimeError(f"{opname}: shape rule says {shape}, forward gave {value.shape}")
         # an integer or bool result cuts the graph: it cannot require grad
-        rg = (
-            op.grads is not None and value.dtype.kind in "fc" and any(a.requires_grad for a in argn)
-        )
-        label = op.label_for(tuple(a.op == "number" for a in argn), attrs) if rg else None
+        rg = False
+        if op.grads is not None and value.dtype.kind in "fc":
+            for a in argn:
+                if a.requires_grad:
+                    rg = True
+                    break
+        label = op.label_for(tuple([a.op == "number" for a in argn]), attrs) if rg else None
         nodes.append(
             Node(len(nodes), opname, tuple(args), attrs or None, current[0], value, rg, label)
         )
@@ -654,15 +673,20 @@ def _forward(program, arrays, wrt, dtype, max_elements, lean=False):
             try:
                 # a call's several results (split, max(dim=)) stand as a Results whose
                 # elements are emitted on first use; a list argument takes them all
-                args = spread(p.op, [where[a] for a in p.args])
+                args = [where[a] for a in p.args]
+                for a in args:
+                    if a.__class__ is not int:  # (a Results: spread it, if the op takes all)
+                        args = spread(p.op, args)
+                        break
                 op = OPS[p.op]
                 cast = p.attrs.get("dtype") if p.op in dtypes.COPY_FIRST and p.attrs else None
                 if cast is not None and nodes[args[0]].value.dtype != cast:  # softmax(dtype=)
                     args[0] = emit("_to_copy", (args[0],), {"dtype": cast})
                 if op.lower is not None:
                     emit_from = op.lower(emit, nodes.__getitem__, args, p.attrs or {})
-                else:
-                    emit_from = emit(p.op, args, p.attrs)
+                else:  # (the program node's args, where they are the same ids: one tuple)
+                    same = tuple(args)
+                    emit_from = emit(p.op, p.args if same == p.args else same, p.attrs)
             except GradcliError as e:
                 raise _at(e, program, p) from None
             where[i] = emit_from
@@ -739,6 +763,7 @@ def backward(nodes, out, seed, dtype, text=None, on_step=None, free=False):
     reached = [False] * len(nodes)
     adj[out] = seed
     reached[out] = True
+    plain = on_step is None and text is None  # (no explain, no anomaly checks)
     for i in range(out, -1, -1):
         g = adj[i]
         node = nodes[i]
@@ -750,6 +775,31 @@ def backward(nodes, out, seed, dtype, text=None, on_step=None, free=False):
         attrs = _kw(op, node.attrs)
         # a tuple holds one rule per input; a function (cat, stack) gives all at once
         rules = op.grads
+        if (
+            plain
+            and rules.__class__ is tuple
+            and g.nbytes < LEAN_BYTES
+            and not held[i]
+            and not node.bufs
+            and not any([n.bufs for n in argn])
+        ):  # a small adjoint, no buffer of the engine's near: the steps below, in short
+            value = node.value
+            for k, a in enumerate(node.args):
+                arg = argn[k]
+                rule = rules[k]
+                if rule is None or not arg.requires_grad:
+                    continue
+                ga = np.asarray(rule(g, value, *vals, **attrs))
+                if ga.shape != arg.shape or ga.dtype != arg.value.dtype:
+                    ga = _unbroadcast(ga, arg.shape, arg.value.dtype)
+                if held[a] or ga.nbytes >= LEAN_BYTES:
+                    _sum_into(adj, held, a, ga, (g, value, *vals, *attrs.values()), ())
+                else:
+                    adj[a] = ga if adj[a] is None else adj[a] + ga
+                reached[a] = True
+            if free and i != out:
+                node.value = adj[i] = None
+            continue
         every = (
             None
             if rules is None or isinstance(rules, tuple)

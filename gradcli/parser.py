@@ -51,6 +51,7 @@ class Program:
         self.inputs = inputs  # name -> node id, in order of first use
         self.output = output
         self.plans = {}  # evaluation plans by input shapes (engine.forward)
+        self.once = False  # evaluated only once (api.evaluate on text): no plan recorded
 
     def source(self, node):
         """The source text of a node, elided in the middle when long (in constant time: a
@@ -224,6 +225,7 @@ class Builder:
         self.nodes = []
         self.env = {}
         self.inputs = {}
+        self.numbers = {}  # a number literal's attrs, one dict per value (read only)
 
     # -- helpers ------------------------------------------------------------------------
     def error(self, cls, message, start, end=None, hint=None):
@@ -245,7 +247,12 @@ class Builder:
         if e.kind == "ns":
             return self.ns_value(e).value
         if e.kind == "num":
-            return self.node("number", (), {"value": e.value}, e.start, e.end).value
+            v = e.value  # (-0.0 == 0.0 and 2 == 2.0, but they are different literals)
+            key = (v.__class__, v, math.copysign(1.0, v))
+            attrs = self.numbers.get(key)
+            if attrs is None:
+                attrs = self.numbers[key] = {"value": v}
+            return self.node("number", (), attrs, e.start, e.end).value
         if e.kind == "list":
             return self.node("const", (), {"value": self.literal(e)}, e.start, e.end).value
         if e.kind == "tuple":
@@ -291,8 +298,12 @@ class Builder:
 
     def apply(self, op, args, attrs, start, end):
         """An operator applied to values: numbers fold as in Python, anything else is a node."""
-        if op in FOLDABLE and all(a.kind == "num" for a in args):
-            return E("num", _fold(op, *[a.value for a in args]), start, end)
+        if op in FOLDABLE:
+            for a in args:
+                if a.kind != "num":
+                    break
+            else:
+                return E("num", _fold(op, *[a.value for a in args]), start, end)
         if op == "div" and args[0].kind == "num" and args[1].kind != "num":
             # Python's `2 / x` is `x.reciprocal() * 2` in PyTorch: two nodes.
             rec = self.node("reciprocal", [self.as_node(args[1])], None, args[1].start, args[1].end)
@@ -305,6 +316,8 @@ class Builder:
         name = str(name_tok)
         spelled = spelled or name
         op = _ops.lookup(name, namespace)
+        if receiver is None and op is not None and not op.params and self.plain_args(op, args):
+            return self.plain_call(op, args, name_tok.start_pos, end)
         if op is None:
             message, hint = _ops.unknown(spelled, name, namespace)
             raise self.error(
@@ -500,6 +513,20 @@ class Builder:
                     hint=_PICK,
                 )
         e = self.apply(several or op.name, args, attrs or None, start, end)
+        return E("tuple", e.value, start, end) if several else e
+
+    @staticmethod
+    def plain_args(op, args):
+        """Whether call() would take ``args`` as they are: as many tensors or numbers as
+        the op (one without parameters or list arguments) takes, nothing by keyword."""
+        if op.listarg or op.name in _results.TENSOR_VARARGS or len(args or ()) != op.arity:
+            return False
+        return all(a.__class__ is E and a.kind != "tuple" for a in args or ())
+
+    def plain_call(self, op, args, start, end):
+        """call() for plain_args: what its checks would come to, without them (sin(x))."""
+        several = _results.tuple_row(op.name, {})
+        e = self.apply(several or op.name, list(args or ()), None, start, end)
         return E("tuple", e.value, start, end) if several else e
 
     def attr(self, op, fname, pname, e):

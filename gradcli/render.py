@@ -44,6 +44,8 @@ def json_pieces(obj):
         item = todo.pop()
         if isinstance(item, _Raw):
             yield item
+        elif isinstance(item, dict) and (text := _small(item)) is not None:
+            yield text
         elif isinstance(item, dict):
             parts: list[str] = []
             for k, v in item.items():
@@ -62,6 +64,23 @@ def json_pieces(obj):
             yield dumps(json_value(item))
         else:
             yield dumps(item)
+
+
+def _small(obj):
+    """The JSON of a dict of small values (a node of grad --json's "nodes"), in one call of
+    json's encoder; None for one with a large array or a nested dict to stream, or a
+    non-finite float to spell."""
+    import numpy as np
+
+    for v in obj.values():
+        if isinstance(v, dict) or (isinstance(v, np.ndarray) and v.size > JSON_CHUNK):
+            return None
+        if isinstance(v, (list, tuple)) and any(isinstance(e, (dict, np.ndarray)) for e in v):
+            return None
+    try:
+        return dumps(obj)
+    except ValueError:  # (a nan float: json_pieces spells it)
+        return None
 
 
 def _ready(items):
@@ -211,9 +230,11 @@ def source_texts(result):
     program = result.program
     out = []
     src, text = None, ""
+    kept: dict[str, str] = {}  # one copy of each text (a long program repeats a few)
     for n in result.nodes:
         if n.src != src:
             src, text = n.src, program.source(program.nodes[n.src])
+            text = kept.setdefault(text, text)
         out.append(text)
     return out
 
@@ -231,16 +252,18 @@ def _rows(result):
     texts = piece_texts(result, source)
     shapes: dict[tuple, str] = {}
     seen: dict[float, str] = {}
+    kept: dict[str, str] = {}  # one copy of each cut text: rows of sin(x) share one
     for n in result.nodes:
         if n.op == "number":
             continue
         shape = shapes.get(n.shape)
         if shape is None:
             shape = shapes[n.shape] = _shape(n.shape)
+        text = _node_text(result, n, texts, source=source)
         out.append(
             (
                 str(n.id),
-                _node_text(result, n, texts, source=source),
+                kept.setdefault(text, text),
                 n.label or "",
                 shape,
                 _cell(n.value, seen),
@@ -304,15 +327,34 @@ def fitted_repr(value, width, **suffixes):
 def plain(result, width=None):
     """The text answer. ``width`` is the terminal's (None when piped): a graph table wider
     than that becomes one block per node, so that no tensor is ever wrapped by the terminal."""
+    return "".join(plain_pieces(result, width))
+
+
+PIECE_LINES = 4096  # table lines per piece of plain_pieces()
+
+
+def plain_pieces(result, width=None):
+    """plain()'s text in pieces of at most PIECE_LINES table lines each: piped, a table of
+    10^6 rows is never in memory as one text (nor as a list of lines)."""
     head, table, grads = sections(result, width)
-    lines = [head, ""]
-    table_lines = _plain_table(HEADERS, table, right={0}, consume=True)
-    lines += table_lines if fits(table_lines, width) else _node_blocks(result, width)
-    del table_lines
+    yield head + "\n\n"
+    if width is None:  # (every line fits)
+        lines = _table_lines(HEADERS, table, right={0}, consume=True)
+    else:
+        lines = _plain_table(HEADERS, table, right={0}, consume=True)
+        if not fits(lines, width):
+            lines = _node_blocks(result, width)
+    chunk = []
+    for line in lines:
+        chunk.append(line)
+        if len(chunk) == PIECE_LINES:
+            yield "\n".join(chunk) + "\n"
+            chunk = []
+    if chunk:
+        yield "\n".join(chunk) + "\n"
+    del lines, chunk
     for title, text in grads:
-        lines += ["", title, text]
-    lines.append("")  # the final newline, without a copy of the whole text to add it
-    return "\n".join(lines)
+        yield f"\n{title}\n{text}\n"
 
 
 def node_blocks(result, width):
@@ -395,6 +437,11 @@ def _plain_table(headers, rows, right=(), consume=False):
     """Aligned columns (those in ``right`` right-aligned); cells may hold several lines.
     ``consume`` empties ``rows``, and each row is let go once it is a line (a big table is
     then never in memory twice)."""
+    return list(_table_lines(headers, rows, right, consume))
+
+
+def _table_lines(headers, rows, right=(), consume=False):
+    """_plain_table's lines, one at a time (the widths are worked out first)."""
     table = [tuple(headers), *rows]
     if consume:
         rows.clear()
@@ -409,17 +456,15 @@ def _plain_table(headers, rows, right=(), consume=False):
     line = "  ".join(
         ("{:>%d}" if i in right else "{:<%d}") % w if w else "{}" for i, w in enumerate(widths)
     ).format
-    out = []
     for k, row in enumerate(table):
         if consume:
             table[k] = None
         if k not in tall:
-            out.append(line(*row).rstrip())
+            yield line(*row).rstrip()
             continue
         split = [c.split("\n") for c in row]
         for j in range(max(len(c) for c in split)):
-            out.append(line(*[c[j] if j < len(c) else "" for c in split]).rstrip())
-    return out
+            yield line(*[c[j] if j < len(c) else "" for c in split]).rstrip()
 
 
 def rich_print(result, console):

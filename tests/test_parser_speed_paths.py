@@ -235,3 +235,172 @@ def test_cells_of_scalars_are_tensor_str():
             a = np.asarray(v, dtype=dtype)
             assert render._cell(a, seen) == tensor_str(a, 0, render.CELL_WIDTH, 24), (v, dtype)
     assert render._cell(np.asarray([1.0, 2.0])) == tensor_str(np.asarray([1.0, 2.0]), 0, 56, 24)
+
+
+# ---- the short paths of a long program's evaluation, against the general ones -------------
+
+EVALUATED = [
+    ("mean(2*(x+2)^2)", {"x": [-1.0, 0.25, 3.0]}),
+    (" + ".join(f"{i % 5 - 2}*sin(x)" for i in range(40)), {"x": 1.5}),
+    ("y = x * 2; z = y * y + y; z.sum() + (x / 3).sum()", {"x": [1.0, -2.0]}),
+    (
+        "(x + b).sum() * c - (c * x).mean()",
+        {"x": [[1.0, 2.0], [3.0, 4.0]], "b": [1.0, 0.5], "c": 2.0},
+    ),
+    ("(x * -0.0 + x * 0.0 + 1 / (x * -0.0)).sum()", {"x": [1.0, 2.0]}),
+    ("(i * 2 + x * 2.0 + i * 2.5).sum()", {"i": "int64:[1, 2]", "x": [0.5, 1.5]}),
+    ("relu(x).sum() + abs(x).sum() + max(x) + (x > 0).sum()", {"x": [-1.0, 0.0, 1.0, 1.0]}),
+    ("sin(x).sum() + torch.cos(x).sum() + x.exp().sum() + tanh(x)[0]", {"x": [0.1, 0.2]}),
+]
+
+
+def _everything(result):
+    import numpy as np
+
+    def arr(v):
+        return None if v is None else (np.asarray(v).dtype.str, np.asarray(v).tobytes())
+
+    return (
+        [
+            (n.op, n.args, n.attrs, n.name, n.label, n.shape, arr(n.value), arr(n.grad))
+            for n in result.nodes
+        ],
+        {k: arr(v) for k, v in result.grad.items()},
+    )
+
+
+@pytest.mark.parametrize(("text", "inputs"), EVALUATED)
+def test_one_shot_evaluation_is_the_recorded_one(text, inputs):
+    """api.evaluate on text evaluates once and records no plan; the same program parsed
+    first records one, and its replays: the same nodes, values and gradients, bit for bit."""
+    import gradcli
+
+    once = gradcli.evaluate(text, inputs)
+    assert once.program.once and not once.program.plans
+    program = parser.parse(text)
+    recorded = gradcli.evaluate(program, inputs)
+    assert not program.once and program.plans
+    replayed = gradcli.evaluate(program, inputs)
+    assert _everything(once) == _everything(recorded) == _everything(replayed)
+
+
+@pytest.mark.parametrize(("text", "inputs"), EVALUATED)
+def test_backward_short_path_is_the_long_one(text, inputs):
+    """The reverse pass's short path for small adjoints gives the long path's adjoints
+    (the long one runs when each step is watched, as gradcli explain does)."""
+    import gradcli
+    from gradcli import engine
+
+    short = gradcli.evaluate(text, inputs)
+    program, arrays, wrt, cap, rng = gradcli.api.prepare(text, inputs, None, "float32")
+    program.once = True
+    with gradcli.api.quietly():
+        nodes, out = engine.forward(program, arrays, set(wrt), "float32", cap, rng=rng)
+        seed = engine.make_seed(nodes[out], None, "float32")
+        engine.backward(nodes, out, seed, "float32", on_step=lambda *step: None)
+    long = gradcli.api.Result(program, nodes, out, wrt, "float32")
+    assert _everything(short) == _everything(long)
+
+
+def test_each_shape_rule_is_asked_again_for_new_shapes():
+    """Shapes are looked up per op and operand shapes: another pair of shapes is checked
+    (and refused) by the rule itself."""
+    import gradcli
+    from gradcli.errors import GradcliError
+
+    ok = gradcli.evaluate("(x + x).sum() + (y + y).sum()", {"x": [1.0, 2.0], "y": [[1.0]]})
+    assert float(ok.value) == 8.0
+    with pytest.raises(GradcliError, match="cannot be broadcast"):
+        gradcli.evaluate("(x + x).sum() + (x + y).sum()", {"x": [1.0, 2.0], "y": [1.0, 2.0, 3.0]})
+
+
+def test_number_literals_keep_their_sign_and_kind():
+    """Number nodes share one attrs dict per literal value, but -0.0 is not 0.0 and 2 is
+    not 2.0 (an integer literal keeps int64 arithmetic int64)."""
+    import math
+
+    from gradcli.ops.core import Whole
+
+    program = parser.parse("x * 0.0 + x * -0.0 + x * 2 + x * 2.0 + x * 0.0 + i * 2")
+    numbers = [n.attrs["value"] for n in program.nodes if n.op == "number"]
+    assert [math.copysign(1, v) for v in numbers] == [1, -1, 1, 1, 1, 1]
+    assert [isinstance(v, Whole) for v in numbers] == [False, False, True, False, False, True]
+    zeros = [n.attrs for n in program.nodes if n.op == "number" and n.attrs["value"] == 0]
+    assert zeros[0] is zeros[2] and zeros[0] is not zeros[1]
+
+
+def _public_ops():
+    from gradcli.ops import TABLE
+
+    return sorted(op.name for op in TABLE if op.public and not op.params and op.bare)
+
+
+@pytest.mark.parametrize("name", _public_ops())
+def test_plain_calls_are_calls(name, monkeypatch):
+    """The Builder's short path for calls without parameters (sin(x)) builds what the
+    general path builds, or fails as it fails, for every such operator and argument count."""
+    texts = [f"{name}(x)", f"{name}(x, y)", f"{name}(x, 2)", f"{name}(x, y, z)", f"{name}()"]
+    texts += [f"{name}((x, y))", f"{name}(x, dim=0)", f"{name}(x.max(dim=0))"]
+    short = [_outcome(t) for t in texts]
+    monkeypatch.setattr(parser.Builder, "plain_args", staticmethod(lambda op, args: False))
+    assert [_outcome(t) for t in texts] == short
+
+
+def test_plain_calls_are_taken():  # (else the test above compares the general path with itself)
+    taken = []
+    plain_call = parser.Builder.plain_call
+
+    def spy(self, *args):
+        taken.append(args[0].name)
+        return plain_call(self, *args)
+
+    saved, parser.Builder.plain_call = parser.Builder.plain_call, spy
+    try:
+        parser.parse("sin(x) + exp(sin(x))")
+    finally:
+        parser.Builder.plain_call = saved
+    assert taken == ["sin", "sin", "exp"]
+
+
+def test_piped_text_in_pieces_is_the_text(monkeypatch):
+    """The piped answer written a few lines at a time is plain()'s text, and the command's
+    output is that text."""
+    from click.testing import CliRunner
+
+    import gradcli
+    from gradcli import render
+    from gradcli.cli import main
+
+    text = " + ".join(f"{i % 7 + 1}*sin(x)" for i in range(30))
+    result = gradcli.evaluate(text, {"x": 0.5})
+    whole = render.plain(result)
+    monkeypatch.setattr(render, "PIECE_LINES", 7)
+    pieces = list(render.plain_pieces(result))
+    assert len(pieces) > 4 and "".join(pieces) == whole
+    assert render.plain(result) == whole
+    assert whole.count("\n") == len(whole.splitlines())  # (one final newline)
+    run = CliRunner().invoke(main, ["grad", text, "x=0.5"])
+    assert run.exit_code == 0 and run.output == whole
+
+
+@pytest.mark.parametrize(
+    ("text", "inputs"),
+    [
+        *EVALUATED,
+        ("mean(2*(x+2)^2) + nan * x.sum() + (1 / x).sum()", {"x": [0.0, 1.0, -2.0]}),
+        ("x.double().sum() * torch.nan + inf * y", {"x": [1.0], "y": 2.0}),
+        ("sum(log(x)) + y.sum()", {"x": "rand(70000)", "y": [1.0, 2.0]}),
+    ],
+)
+def test_json_in_pieces_is_the_json(text, inputs):
+    """grad --json streamed (each small node in one call of the encoder, large arrays in
+    blocks, non-finite numbers spelled) is the JSON of the whole answer."""
+    import json
+
+    import gradcli
+    from gradcli import render
+
+    result = gradcli.evaluate(text, inputs, random_seed=0)
+    streamed = "".join(render.json_pieces(render.result_json(result)))
+    assert streamed == render.dumps(result.to_dict())
+    json.loads(streamed)  # (strict JSON: no NaN literals)

@@ -1143,6 +1143,7 @@ def _scatter_lower(kind, position):
                 if src is None
                 else "scatter() takes src or value, not both"
             )
+        number = None if value is None else float(value)  # (used where src is None)
         if attrs["reduce"] is not None:
             if attrs["reduce"] not in ("add", "multiply"):
                 raise EvaluationError("reduce argument must be either add or multiply.")
@@ -1150,11 +1151,11 @@ def _scatter_lower(kind, position):
                 return emit(
                     "scatter_legacy_value",
                     (a, idx),
-                    {"dim": dim, "value": float(value), "reduce": attrs["reduce"]},
+                    {"dim": dim, "value": number, "reduce": attrs["reduce"]},
                 )
             return emit("scatter_legacy", (a, idx, src), {"dim": dim, "reduce": attrs["reduce"]})
         if src is None:
-            return emit("scatter_value", (a, idx), {"dim": dim, "value": float(value)})
+            return emit("scatter_value", (a, idx), {"dim": dim, "value": number})
         return emit("scatter_src", (a, idx, src), {"dim": dim})
 
     return lower
