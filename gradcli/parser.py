@@ -357,7 +357,11 @@ class Builder:
                         a.end,
                     )
                 positional.append(a)
-        if receiver is not None:  # x.where(c, y) is where(c, x, y): the row says where x goes
+        ahead = op.inputs[len(positional) : op.receiver]  # x.polygamma(n=1): n comes by name
+        mine = op.inputs[min(op.receiver, len(op.inputs) - 1)]
+        if receiver is not None and ahead and mine not in tensor_kw and {*ahead} <= {*tensor_kw}:
+            tensor_kw[mine] = (receiver, None)
+        elif receiver is not None:  # x.where(c, y) is where(c, x, y): the row says where x goes
             positional.insert(min(op.receiver, len(positional)), receiver)
         if (
             op.tensor_overload

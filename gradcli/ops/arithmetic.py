@@ -708,6 +708,7 @@ ROWS = [
         arity=3,
         numbers=True,
         mirror="torch.lerp(a, b, weight)",
+        inputs=("input", "end", "weight"),
         rule="∂/∂a = 1 - w, ∂/∂b = w, ∂/∂w = b - a",
         call="lerp(a, b, weight)",
         examples=(
@@ -724,6 +725,7 @@ ROWS = [
         _bcast,
         arity=2,
         mirror="torch.heaviside(a, values)",
+        inputs=("input", "values"),
         rule="no derivative (PyTorch's backward raises)",
         call="heaviside(a, values)",
         examples=(("sum(a * heaviside([-1, 0, 2], [0.5, 0.5, 0.5]))", V),),

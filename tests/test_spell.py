@@ -1,0 +1,197 @@
+"""The rest of PyTorch's spelling: the keyword names of tensor arguments (every row against
+PyTorch's signature), boolean lists and x[True] as indices, quantile with a tensor q,
+.view(dtype), and pow's and flatten's edges, with PyTorch 2.13 as the oracle: value, dtype,
+gradient of every input and every label."""
+
+import math
+
+import numpy as np
+import pytest
+from conftest import our_labels, run_torch, torch_labels
+
+import gradcli
+from gradcli import signatures
+from gradcli.errors import GradcliError
+from gradcli.ops import TABLE
+
+NAN, INF = math.nan, math.inf
+
+
+def check(torch, program, inputs, dtype="float64", wrt=None):
+    shape = np.shape(values(program, inputs, dtype))
+    seed = None if shape == () else np.random.default_rng(1).standard_normal(shape)
+    ours = gradcli.evaluate(program, inputs, dtype=dtype, wrt=wrt, seed_vector=seed)
+    out, grads = run_torch(torch, program, inputs, wrt=wrt, dtype=dtype, seed=seed)
+    theirs = out.detach().numpy()
+    rtol = 1e-9 if dtype == "float64" else 2e-5
+    assert ours.value.shape == theirs.shape
+    assert str(ours.value.dtype) == str(out.dtype).removeprefix("torch.")
+    np.testing.assert_allclose(ours.value, theirs, rtol=rtol, atol=1e-12, equal_nan=True)
+    assert set(ours.grad) == set(grads)
+    for name, g in grads.items():
+        if g is None:
+            assert ours.grad[name] is None, name
+        else:
+            np.testing.assert_allclose(
+                ours.grad[name], g, rtol=rtol, atol=1e-12, equal_nan=True, err_msg=name
+            )
+    assert ours.grad_fn == type(out.grad_fn).__name__
+    assert our_labels(ours) == torch_labels(out)
+    return ours
+
+
+def values(program, inputs, dtype="float64"):
+    """The output of a program, which nothing differentiates."""
+    from gradcli import engine
+    from gradcli.api import quietly
+    from gradcli.parser import parse
+
+    arrays = {
+        k: np.asarray(v, dtype=None if np.asarray(v).dtype.kind in "iub" else dtype)
+        for k, v in inputs.items()
+    }
+    with quietly():
+        nodes, out = engine.forward(parse(program), arrays, set(), dtype)
+    return nodes[out].value
+
+
+def refuses(program, inputs, expect, **kw):
+    with pytest.raises(GradcliError) as ours:
+        gradcli.evaluate(program, inputs, **kw)
+    assert expect in str(ours.value)
+    return ours.value
+
+
+# ---- 1. PyTorch's keyword names for tensor arguments -------------------------------------
+
+
+def _tensor_names(op):
+    """(our names of the tensor arguments a program may pass by keyword, PyTorch's names at
+    the same places), from the row and from its PyTorch signature: PyTorch's parameters that
+    are not the row's constant parameters are its tensors, in order; a Tensor method's
+    receiver (self) has no name."""
+    qualified, params = signatures.parse(signatures.load()[op.name])
+    theirs = [
+        name
+        for name, _, _, varargs in params
+        if name not in op.params and name not in op.keywords.values() and not varargs
+    ]
+    ours = list(op.inputs[: max(op.arity, 1)])
+    if qualified.startswith("Tensor."):
+        ours.pop(op.receiver)
+    return ours, theirs[: len(ours)]
+
+
+KEYWORDED = [
+    op
+    for op in TABLE
+    if op.public
+    and op.arity > 0
+    and op.name in signatures.load()
+    # (einsum's *operands, meshgrid's *tensors: PyTorch takes them by position only)
+    and not any(
+        v and n not in op.params for n, _, _, v in signatures.parse(signatures.load()[op.name])[1]
+    )
+]
+
+
+def test_the_walk_covers_the_table():
+    assert len(KEYWORDED) > 250
+    names = {op.name for op in KEYWORDED}
+    assert {"conv2d", "addmm", "lerp", "polygamma", "tensordot", "cdist", "addr"} <= names
+
+
+@pytest.mark.parametrize("op", KEYWORDED, ids=lambda op: op.name)
+def test_tensor_keywords_are_pytorchs(op):
+    ours, theirs = _tensor_names(op)
+    assert ours == theirs, f"{op.name}: {signatures.load()[op.name]}"
+    # and none of PyTorch's required arguments is positional only
+    assert signatures.not_taken(op)[1] == []
+
+
+A = np.arange(6.0).reshape(2, 3) / 4 - 0.5
+B3 = np.arange(12.0).reshape(2, 3, 2) / 5 - 1
+
+
+@pytest.mark.parametrize(
+    "program, inputs",
+    [
+        ("F.conv1d(x, weight=w, bias=b)", {"x": B3, "w": np.ones((4, 3, 2)), "b": np.ones(4)}),
+        ("F.conv1d(input=x, weight=w)", {"x": B3, "w": np.ones((1, 3, 2)) / 3}),
+        ("F.conv2d(x, weight=w, bias=b, padding=1)", {"x": B3[None], "w": B3[None], "b": [2.0]}),
+        ("torch.conv2d(x, weight=w)", {"x": B3[None], "w": B3[None]}),
+        ("F.conv3d(x, weight=w)", {"x": B3[None, None], "w": B3[None, None, :, :2]}),
+        (
+            "F.conv_transpose1d(x, weight=w, bias=b)",
+            {"x": B3, "w": B3.reshape(3, 2, 2), "b": [1.0, -1]},
+        ),
+        ("F.conv_transpose2d(x, weight=w)", {"x": B3[None], "w": B3[:, :, None]}),
+        ("F.conv_transpose3d(x, weight=w)", {"x": B3[None, None], "w": B3[None, None]}),
+        ("torch.addmm(s, mat1=A, mat2=A.T)", {"s": [1.0, 2.0], "A": A}),
+        ("torch.addmm(input=s, mat1=A, mat2=A.T, beta=2)", {"s": [1.0, 2.0], "A": A}),
+        ("torch.mm(A, mat2=A.T)", {"A": A}),
+        ("torch.matmul(A, other=A.T)", {"A": A}),
+        ("A.matmul(other=A.T)", {"A": A}),
+        ("torch.bmm(b, mat2=b.transpose(1, 2))", {"b": B3}),
+        ("b.bmm(mat2=b.transpose(1, 2))", {"b": B3}),
+        ("torch.baddbmm(s, batch1=b, batch2=b.transpose(1, 2), alpha=3)", {"s": [1.0], "b": B3}),
+        ("torch.addmv(s, mat=A, vec=v)", {"s": [1.0, 2.0], "A": A, "v": [1.0, -2, 3]}),
+        ("s.addmv(mat=A, vec=v)", {"s": [1.0, 2.0], "A": A, "v": [1.0, -2, 3]}),
+        ("torch.addr(S, vec1=u, vec2=v)", {"S": A, "u": [1.0, 2], "v": [1.0, -2, 3]}),
+        ("torch.addr(s, u, v, beta=0.5, alpha=-2)", {"s": [3.0], "u": [1.0, 2], "v": [1.0, -2]}),
+        ("S.addr(u, vec2=v, beta=0)", {"S": A, "u": [1.0, 2], "v": [1.0, -2, 3]}),
+        ("torch.lerp(x, end=y, weight=0.25)", {"x": [1.0, 2], "y": [3.0, -4]}),
+        ("torch.lerp(x, y, weight=w)", {"x": [1.0, 2], "y": [3.0, -4], "w": [0.5, 2]}),
+        ("x.lerp(end=y, weight=w)", {"x": [1.0, 2], "y": [3.0, -4], "w": [0.5, 2]}),
+        (
+            "x * torch.heaviside(y, values=v)",
+            {"x": [1.0, 2, 3], "y": [-1.0, 0, 2], "v": [0.5, 0.2, 3]},
+        ),
+        ("torch.polygamma(n=1, input=x)", {"x": [0.5, 2.0]}),
+        ("torch.special.polygamma(2, input=x)", {"x": [0.5, 2.0]}),
+        ("x.polygamma(1)", {"x": [0.5, 2.0]}),
+        ("x.polygamma(n=3)", {"x": [0.5, 2.0]}),
+        ("torch.tensordot(a=A, b=A, dims=([0, 1], [0, 1]))", {"A": A}),
+        ("torch.tensordot(A, b=A.T, dims=1)", {"A": A}),
+        ("torch.cdist(x1=A, x2=A + 1)", {"A": A}),
+        ("torch.cdist(A, x2=A * 2, p=1)", {"A": A}),
+        ("x.where(condition=x > 0, other=y)", {"x": [1.0, -2], "y": [5.0, 6]}),
+        ("torch.dot(x, tensor=y)", {"x": [1.0, -2], "y": [5.0, 6]}),
+        ("torch.outer(x, vec2=y)", {"x": [1.0, -2], "y": [5.0, 6, 7]}),
+        ("torch.mv(A, vec=v)", {"A": A, "v": [1.0, -2, 3]}),
+    ],
+)
+def test_tensor_arguments_by_pytorchs_names(torch, program, inputs):
+    wrt = None if "heaviside" not in program else ["x"]  # (its backward is not implemented)
+    check(torch, program, {k: np.asarray(v) for k, v in inputs.items()}, wrt=wrt)
+
+
+@pytest.mark.parametrize(
+    "program, expect",
+    [
+        ("F.conv1d(x, weight=x, input=x)", "got argument 'input' twice"),
+        ("torch.addmm(x, mat2=x)", "'mat2' given by name, but an argument before it is missing"),
+        ("torch.addmm(x, other=x, mat2=x)", "unexpected keyword argument 'other'"),
+        ("torch.lerp(x, x, third=x)", "unexpected keyword argument 'third'"),
+        ("x.polygamma(n=1, input=x)", "twice"),
+        ("torch.polygamma(x)", "polygamma() takes 2 tensor arguments, got 1"),
+    ],
+)
+def test_tensor_keyword_mistakes(program, expect):
+    refuses(program, {"x": np.ones((1, 1, 1))}, expect)
+
+
+@pytest.mark.parametrize(
+    "program, inputs",
+    [
+        ("torch.tensordot(A, A)", {"A": A}),
+        ("torch.tensordot(u, u, dims=1)", {"u": [1.0, -2, 3]}),
+        ("torch.tensordot(s, s, dims=0)", {"s": 2.0}),
+        ("torch.tensordot(w, w, dims=0)", {"w": [2.0]}),
+        ("torch.tensordot(r, r, dims=([1], [1]))", {"r": [[1.0, -2, 3]]}),
+        ("torch.tensordot(c, w, dims=([1], [0]))", {"c": [[3.0]], "w": [2.0]}),
+        ("torch.tensordot(A, b, dims=2)", {"A": A, "b": B3.reshape(2, 3, 2)}),
+    ],
+)
+def test_tensordot_to_one_number_is_a_dot(torch, program, inputs):
+    check(torch, program, {k: np.asarray(v) for k, v in inputs.items()})
