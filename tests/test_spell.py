@@ -195,3 +195,108 @@ def test_tensor_keyword_mistakes(program, expect):
 )
 def test_tensordot_to_one_number_is_a_dot(torch, program, inputs):
     check(torch, program, {k: np.asarray(v) for k, v in inputs.items()})
+
+
+# ---- 2. lists of booleans, True and False as indices -------------------------------------
+
+X = np.array([1.0, -2.0, 3.0])
+A2 = np.arange(6.0).reshape(2, 3) - 2.5
+B4 = np.arange(24.0).reshape(2, 3, 4) / 7 - 1
+
+
+@pytest.mark.parametrize(
+    "program",
+    [
+        "x[[True, False, True]]",
+        "x[[False, False, False]]",
+        "x[[True, True, True]] * 2",
+        "A[[True, False]]",
+        "A[:, [True, False, True]]",
+        "A[[False, True], 1:]",
+        "A[[True, False], [0]]",
+        "A[[True, False], 1]",
+        "A[[True, False], [True, False, True]]",
+        "B[..., [True, False, True, True]]",
+        "B[[True, False], None, [True, True, False]]",
+        "x[[True, 1]]",
+        "x[[1, True, False]]",
+        "x[True]",
+        "x[False]",
+        "A[True]",
+        "A[False]",
+        "A[True, 0]",
+        "A[0, True]",
+        "A[True, True]",
+        "A[None, True]",
+        "A[True, ...]",
+        "A[..., True]",
+        "A[..., False]",
+        "A[True, :, 1:]",
+        "A[False, 0]",
+        "A[True, [1, 0]]",
+        "A[[1, 0], True]",
+        "A[True, [1, 0], True]",
+        "A[[True, False], True]",
+        "A[True, [True, False]]",
+        "A[[1, 0], True, [0, 2]]",
+        "x[0][True]",
+        "x[0][False]",
+        "x[True][0]",
+        "(x * 2)[True].sum()",
+        # a list holding lists or None is a tuple of indices (PyTorch's treatSequenceAsTuple)
+        "A[[[1, 0], [0, 2]]]",
+        "A[[[1], [0]]]",
+        "x[[[True, False, True]]]",
+        "x[[[0, 1]]]",
+        "A[[None, 0]]",
+        "A[[0, 1, 0] * 11]",
+        "x[[]]",
+        "A[[1, 0, 1]]",
+    ],
+)
+def test_boolean_and_list_indices(torch, program):
+    if "* 11" in program:  # (Python repeats the list; gradcli's lists have no *)
+        program = program.replace("[0, 1, 0] * 11", str([0, 1, 0] * 11))
+    check(torch, program, {"x": X, "A": A2, "B": B4})
+
+
+@pytest.mark.parametrize(
+    "program, expect",
+    [
+        (
+            "x[[True]]",
+            "The shape of the mask [1] at index 0 does not match the shape of the "
+            "indexed tensor [3] at index 0",
+        ),
+        ("A[[True], [0]]", "The shape of the mask [1] at index 0 does not match"),
+        (
+            "A[False, [0, 1]]",
+            "shape mismatch: indexing tensors could not be broadcast together with shapes [0], [2]",
+        ),
+        ("x[0][[True]]", "too many indices for tensor of dimension 0"),
+        ("A[[[True, False, True], [False, True, False]]]", "The shape of the mask [3] at index 0"),
+    ],
+)
+def test_boolean_index_errors_are_pytorchs(torch, program, expect):
+    refuses(program, {"x": X, "A": A2}, expect)
+    with pytest.raises(IndexError, match=r"mask|mismatch|too many"):
+        run_torch(torch, program, {"x": X, "A": A2})
+
+
+def test_a_list_index_holds_numbers_and_booleans():
+    # (a list holding a tensor is a tuple of indices: x[True, x], and x is no index)
+    refuses("x[[True, x]]", {"x": X}, "tensors used as indices must be long, int, byte or bool")
+    refuses("x[[True, 'a']]", {"x": X}, "a list literal holds numbers only")
+
+
+def test_a_zero_dim_boolean_tensor_indexes_as_true_does(torch):
+    for m in (True, False):
+        ours = gradcli.evaluate("x[m].sum()", {"x": X, "m": {"dtype": "bool", "data": m}})
+        x = torch.tensor(X, dtype=torch.float32, requires_grad=True)
+        out = x[torch.tensor(m)].sum()
+        out.backward()
+        assert ours.value == pytest.approx(out.item())
+        np.testing.assert_array_equal(ours.grad["x"], x.grad.numpy())
+        assert our_labels(ours) == torch_labels(out)
+    r = gradcli.jvp("x[True].sum()", {"x": X}, {"x": [1.0, 2.0, 3.0]})
+    assert float(r["jvp"]) == 6.0
