@@ -300,3 +300,50 @@ def test_a_zero_dim_boolean_tensor_indexes_as_true_does(torch):
         assert our_labels(ours) == torch_labels(out)
     r = gradcli.jvp("x[True].sum()", {"x": X}, {"x": [1.0, 2.0, 3.0]})
     assert float(r["jvp"]) == 6.0
+
+
+# ---- 5. pow at its edges, flatten's dims ---------------------------------------------------
+
+EDGE = np.array([-INF, -0.0, 0.0, INF, -2.0, NAN, 0.5, 4.0])
+
+
+@pytest.mark.parametrize("dtype", ["float64", "float32"])
+@pytest.mark.parametrize("e", ["0.5", "-0.5", "1.5", "0.25", "2", "3", "-1", "-2", "0", "1", "2.5"])
+@pytest.mark.parametrize("spelling", ["x ** {e}", "torch.pow(x, {e})", "x.pow({e})"])
+def test_pow_by_a_number_at_the_edges(torch, spelling, e, dtype):
+    program = spelling.format(e=e)
+    ours = check(torch, program, {"x": EDGE}, dtype=dtype)
+    x = torch.tensor(EDGE, dtype=getattr(torch, dtype), requires_grad=True)
+    out = eval(program, {"torch": torch, "x": x})  # noqa: S307
+    out.backward(torch.tensor(np.random.default_rng(1).standard_normal(EDGE.shape), dtype=x.dtype))
+    # the signs of the zeros and infinities too (-0 ** -0.5 is -inf: PyTorch's 1/sqrt)
+    for a, b in ((ours.value, out.detach().numpy()), (ours.grad["x"], x.grad.numpy())):
+        np.testing.assert_array_equal(np.signbit(a)[~np.isnan(b)], np.signbit(b)[~np.isnan(b)])
+
+
+@pytest.mark.parametrize(
+    "program",
+    [
+        "s.flatten(1)",
+        "s.flatten(-2)",
+        "s.flatten(0, 1)",
+        "x.flatten(2)",
+        "x.flatten(0, 2)",
+        "x.flatten(-3)",
+        "A.flatten(3)",
+        "A.flatten(0, -3)",
+        "torch.flatten(x, 2)",
+    ],
+)
+def test_flatten_dims_out_of_range_are_pytorchs_error(torch, program):
+    inputs = {"s": np.asarray(2.0), "x": X, "A": A2}
+    used = {k: v for k, v in inputs.items() if f"{k}." in program or f"({k}," in program}
+    with pytest.raises(IndexError) as theirs:
+        eval(program, {"torch": torch}, {k: torch.tensor(v) for k, v in used.items()})  # noqa: S307
+    error = refuses(program, used, str(theirs.value))
+    assert error.exit_code == 1
+
+
+def test_flatten_of_a_number_in_range(torch):
+    for program in ("s.flatten()", "s.flatten(-1, 0)", "torch.flatten(s, 0, -1)"):
+        check(torch, program, {"s": np.asarray(2.0)})

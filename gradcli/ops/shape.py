@@ -51,7 +51,7 @@ def _unsqueeze_shape(shapes, attrs):
     shape, d = shapes[0], attrs["dim"]
     if not -len(shape) - 1 <= d <= len(shape):
         raise ShapeError(
-            f"dimension out of range (expected to be in range of "
+            f"Dimension out of range (expected to be in range of "
             f"[{-len(shape) - 1}, {len(shape)}], but got {d})"
         )
     d = d % (len(shape) + 1)
@@ -91,7 +91,7 @@ def _axis(d, ndim):
     """One dimension, PyTorch's range check (a 0-d tensor has dims 0 and -1)."""
     if not ndim and d not in (0, -1):
         raise ShapeError(
-            f"dimension out of range (expected to be in range of [-1, 0], but got {d})"
+            f"Dimension out of range (expected to be in range of [-1, 0], but got {d})"
         )
     return norm_dims(d, ndim)[0] if ndim else 0
 
@@ -103,7 +103,8 @@ def _reshape_lower(emit, node, args, attrs):
 def _flatten_lower(emit, node, args, attrs):
     a = args[0]
     shape = node(a).shape
-    if not shape:
+    if not shape:  # (PyTorch checks the dims as for a tensor of one dimension)
+        norm_dims(attrs.get("start_dim", 0), 0), norm_dims(attrs.get("end_dim", -1), 0)
         return _reshape_ids(emit, node, a, (1,))
     start = norm_dims(attrs.get("start_dim", 0), len(shape))[0]
     end = norm_dims(attrs.get("end_dim", -1), len(shape))[0]
@@ -156,7 +157,7 @@ def _stack_shape(shapes, attrs):
     d = attrs["dim"]
     if not -len(first) - 1 <= d <= len(first):
         raise ShapeError(
-            f"dimension out of range (expected to be in range of "
+            f"Dimension out of range (expected to be in range of "
             f"[{-len(first) - 1}, {len(first)}], but got {d})"
         )
     d %= len(first) + 1
