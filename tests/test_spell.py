@@ -347,3 +347,72 @@ def test_flatten_dims_out_of_range_are_pytorchs_error(torch, program):
 def test_flatten_of_a_number_in_range(torch):
     for program in ("s.flatten()", "s.flatten(-1, 0)", "torch.flatten(s, 0, -1)"):
         check(torch, program, {"s": np.asarray(2.0)})
+
+
+# ---- 4. .view(dtype): the same bits as another dtype ---------------------------------------
+
+BITS = np.array([[1.0, -2.0, 3.5, 0.0], [-0.0, INF, NAN, 1e-40]])
+
+
+@pytest.mark.parametrize(
+    "source", ["float32", "float64", "int32", "int64", "int8", "uint8", "bool"]
+)
+@pytest.mark.parametrize(
+    "target", ["float32", "float64", "int32", "int64", "int16", "int8", "uint8", "bool"]
+)
+def test_view_as_another_dtype_reads_the_same_bits(torch, source, target):
+    data = {"bool": BITS != 0, "uint8": np.arange(8, dtype=np.uint8).reshape(2, 4) * 37}.get(
+        source, BITS
+    )
+    t = torch.tensor(data).to(getattr(torch, source))
+    program = f"x.view(torch.{target})"
+    try:
+        theirs = t.view(getattr(torch, target))
+    except RuntimeError as e:
+        refuses(program, {"x": {"dtype": source, "data": t.tolist()}}, str(e))
+        return
+    ours = values(program, {"x": t.numpy()}, dtype=source if "float" in source else "float64")
+    assert str(ours.dtype) == target and ours.shape == tuple(theirs.shape)
+    np.testing.assert_array_equal(ours, theirs.numpy())
+
+
+@pytest.mark.parametrize(
+    "program",
+    [
+        "x * x.view(torch.int32)",
+        "x.double().view(torch.int64) * x",
+        "(x + 1).view(torch.float32) * x",  # the same dtype: still no gradient through it
+        "x * x.view(torch.int8)[..., ::4]",
+        "x * x.view(torch.uint8).view(torch.int32)",
+    ],
+)
+def test_a_dtype_view_cuts_the_graph(torch, program):
+    check(torch, program, {"x": BITS[0]}, dtype="float32")
+
+
+@pytest.mark.parametrize(
+    "program",
+    [
+        "s.view(torch.int8)",
+        "s.view(torch.int64)",
+        "A.T.view(torch.int8)",
+        "A.view(torch.int64)",
+        "A[:, :3].view(torch.int64)",
+    ],
+)
+def test_dtype_view_errors(torch, program):
+    inputs = {"s": np.asarray(2.0, np.float32), "A": np.ascontiguousarray(BITS[:, :3], np.float32)}
+    used = {k: v for k, v in inputs.items() if f"{k}." in program or f"{k}[" in program}
+    env = {k: torch.tensor(v) for k, v in used.items()}
+    with pytest.raises((RuntimeError, TypeError)) as theirs:
+        eval(program, {"torch": torch}, env)  # noqa: S307
+    refuses(program, used, str(theirs.value))
+
+
+def test_dtype_view_of_a_number_and_its_shape_arguments(torch):
+    s = torch.tensor(2.0)
+    ours = values("s.view(torch.int32)", {"s": 2.0}, dtype="float32")
+    assert ours == s.view(torch.int32).item() and ours.shape == () and ours.dtype == np.int32
+    refuses("x.view(torch.float16)", {"x": X}, "view(): torch.float16 is not supported")
+    for bad in ("x.view(1.5)", "x.view(True)", "x.view('a')"):
+        assert refuses(bad, {"x": X}, "view(): shape must be an integer").exit_code == 2
