@@ -416,3 +416,71 @@ def test_dtype_view_of_a_number_and_its_shape_arguments(torch):
     refuses("x.view(torch.float16)", {"x": X}, "view(): torch.float16 is not supported")
     for bad in ("x.view(1.5)", "x.view(True)", "x.view('a')"):
         assert refuses(bad, {"x": X}, "view(): shape must be an integer").exit_code == 2
+
+
+# ---- 3. quantile and nanquantile with a tensor q -------------------------------------------
+
+QA = np.array([[3.0, 1, 4, 1.5], [9, 2, 6, 5], [5, 3, 5, 8]])
+QN = np.array([[3.0, NAN, 4, 1.5], [NAN, NAN, NAN, NAN], [5, 3, 5, 8]])
+
+
+@pytest.mark.parametrize("dtype", ["float64", "float32"])
+@pytest.mark.parametrize("q", [[0.2, 0.7], 0.3, [0.5, 0.5, 1.0, 0.0], [0.25]])
+@pytest.mark.parametrize(
+    "program",
+    [
+        "torch.quantile(A, q)",
+        "torch.quantile(A, q, dim=1)",
+        "A.quantile(q, dim=0, keepdim=True)",
+        "torch.quantile(A, q, -1, True)",
+        "torch.quantile(A, q, interpolation='midpoint')",
+        "torch.quantile(A, q, 1, interpolation='lower')",
+        "torch.quantile(A, q, 0, interpolation='higher')",
+        "torch.quantile(A, q, interpolation='nearest')",
+        "torch.nanquantile(A, q)",
+        "torch.nanquantile(A, q, 1)",
+        "N.nanquantile(q, dim=1)",
+        "torch.quantile(N, q, dim=1)",
+        "torch.nanquantile(N, q, 0, keepdim=True)",
+        "torch.quantile(v, q)",
+        "torch.quantile(s, q)",
+    ],
+)
+def test_quantile_with_a_tensor_q(torch, program, q, dtype):
+    inputs = {"A": QA, "N": QN, "v": QA[0], "s": np.asarray(2.0), "q": np.asarray(q)}
+    used = {k: v for k, v in inputs.items() if k in program.replace("quantile", "")}
+    check(torch, program, used, dtype=dtype)  # q requires grad: it gets one, as in PyTorch
+    check(torch, program, used, dtype=dtype, wrt=[k for k in used if k != "q"])
+
+
+def test_quantile_with_a_constant_tensor_q(torch):
+    check(
+        torch, "torch.quantile(A, torch.tensor([0.1, 0.9], dtype=torch.float64), dim=0)", {"A": QA}
+    )
+    check(torch, "A.nanquantile(torch.tensor(0.5, dtype=torch.float64))", {"A": QN})
+
+
+@pytest.mark.parametrize(
+    "program, expect",
+    [
+        ("torch.quantile(A, Q)", "quantile() q must be a scalar or 1D tensor"),
+        ("torch.quantile(A, q.float())", "quantile() q tensor must be same dtype as the input"),
+        ("torch.quantile(A, q * 2)", "quantile() q values must be in the range [0, 1]"),
+        ("torch.nanquantile(A, q - 1)", "nanquantile() q values must be in the range [0, 1]"),
+    ],
+)
+def test_quantile_q_errors(torch, program, expect):
+    inputs = {"A": QA, "q": np.asarray([0.2, 0.7]), "Q": np.asarray([[0.2, 0.7]])}
+    used = {k: v for k, v in inputs.items() if k in program.replace("quantile", "")}
+    refuses(program, used, expect, dtype="float64")
+    with pytest.raises((RuntimeError, TypeError)):
+        run_torch(torch, program, used)
+
+
+def test_a_list_q_is_read_as_a_tensor(torch):
+    # (PyTorch's binding wants a float or a Tensor; gradcli reads the list as torch.tensor)
+    ours = gradcli.evaluate(
+        "torch.quantile(A, [0.5, 0.2], dim=1)", {"A": QA}, seed_vector=np.ones((2, 3))
+    )
+    theirs = torch.quantile(torch.tensor(QA, dtype=torch.float32), torch.tensor([0.5, 0.2]), dim=1)
+    np.testing.assert_allclose(ours.value, theirs.numpy())
