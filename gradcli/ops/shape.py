@@ -185,8 +185,11 @@ def _view_lower(emit, node, args, attrs):
     value = np.asarray(node(a).value)
     if isinstance(attrs["shape"], DType):
         return _view_dtype_lower(emit, value, a, attrs["shape"])
-    items = attrs["shape"] if isinstance(attrs["shape"], list) else [attrs["shape"]]
-    if not all(isinstance(v, float) and math.isfinite(v) and v.is_integer() for v in items):
+    items = attrs["shape"] if isinstance(attrs["shape"], (list, tuple)) else [attrs["shape"]]
+    if not all(
+        isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v) and v == int(v)
+        for v in items
+    ):
         raise ParseError("view(): shape must be an integer, a list of integers or a dtype")
     shape = _resolve_shape(tuple(int(v) for v in items), value.size)
     if not value.flags.c_contiguous:
