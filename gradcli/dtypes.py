@@ -277,7 +277,7 @@ _KIND_NAMES = {
     "diag_embed diagonal_view max min amax amin pixel_shuffle pixel_unshuffle nn_embedding "
     "max_unpool",
     "promote": "add sub mul pow maximum minimum floor_divide remainder fmod heaviside clamp cat "
-    "stack where dot mv mm matmul outer kron bmm tensordot cross baddbmm addmm addmv",
+    "stack where dot mv mm matmul outer kron bmm tensordot cross baddbmm addmm addmv addr",
     "sum": "sum prod cumsum trace",
     "float": "div div_scalar reciprocal exp log sqrt sin cos tan tanh sigmoid log1p expm1 erf "
     "asin acos atan sinh cosh atan2 log2 log10 exp2 rsqrt asinh acosh atanh rad2deg deg2rad "

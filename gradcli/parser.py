@@ -370,7 +370,11 @@ class Builder:
                         a.end,
                     )
                 positional.append(a)
-        if receiver is not None:  # x.where(c, y) is where(c, x, y): the row says where x goes
+        ahead = op.inputs[len(positional) : op.receiver]  # x.polygamma(n=1): n comes by name
+        mine = op.inputs[min(op.receiver, len(op.inputs) - 1)]
+        if receiver is not None and ahead and mine not in tensor_kw and {*ahead} <= {*tensor_kw}:
+            tensor_kw[mine] = (receiver, None)
+        elif receiver is not None:  # x.where(c, y) is where(c, x, y): the row says where x goes
             positional.insert(min(op.receiver, len(positional)), receiver)
         if (
             op.tensor_overload
@@ -827,6 +831,8 @@ class Builder:
             for item in items:
                 if isinstance(item, tuple):
                     raise self.error(ParseError, "an index cannot hold keywords", item[3].start_pos)
+        elif len(items) == 1 and _sequence_as_tuple(items[0]):
+            items = items[0].value  # A[[[0, 1], [1, 0]]] is A[[0, 1], [1, 0]], as in PyTorch
         out: list[tuple] = []
         tensors = []  # integer-tensor, list and mask indices, as further arguments
         for item in items:
@@ -845,14 +851,43 @@ class Builder:
             elif item.kind == "node":
                 out.append(("tensor",))
                 tensors.append(item)
-            elif item.kind == "list":  # x[[0, 2]]: an int64 tensor, as torch.tensor([0, 2])
-                data = {"data": self.literal(item), "dtype": None}
+            elif item.kind == "list" or (item.kind == "const" and isinstance(item.value, bool)):
+                # x[[0, 2]] indexes with torch.tensor([0, 2]) (int64; [] too), x[[True, False]]
+                # masks with a bool tensor, x[True] is x[torch.tensor(True)]
+                data = {"data": self.index_literal(item), "dtype": None}
+                if data["data"] == []:
+                    data["dtype"] = DType("int64")
                 out.append(("tensor",))
                 tensors.append(self.node("tensor", (), data, item.start, item.end))
             else:
                 out.append(("int", self.index_number(item)))
         attrs = {"items": tuple(out), "multi": len(items) > 1}
         return self.apply("index", [obj, *tensors], attrs, obj.start, rsqb.end_pos)
+
+    def index_literal(self, e):
+        """A list index (or True, False) as torch.tensor's data: numbers, or booleans, which
+        in a list that also holds numbers count as 1 and 0 (x[[True, 1]] is x[[1, 1]])."""
+        if e.kind == "const":
+            return e.value
+        out: list[Any] = []
+        stack, leaves = [(e, out)], []
+        while stack:
+            item, dest = stack.pop()
+            for el in item.value:
+                if isinstance(el, E) and el.kind == "list":
+                    dest.append([])
+                    stack.append((el, dest[-1]))
+                elif isinstance(el, E) and el.kind == "const" and isinstance(el.value, bool):
+                    dest.append(el.value)
+                    leaves.append((dest, len(dest) - 1))
+                elif isinstance(el, E) and el.kind == "num":
+                    dest.append(el.value)
+                else:  # (literal's message for anything else)
+                    self.literal(E("list", [el], e.start, e.end))
+        if any(type(x) is not bool for x in _leaf_values(out)):
+            for dest, k in leaves:
+                dest[k] = Whole(int(dest[k]))
+        return out
 
     def index_number(self, e, none_ok=False):
         if none_ok and (e is None or (e.kind == "const" and e.value is None)):
@@ -975,6 +1010,29 @@ def _grammar_path():
     return (
         shipped if os.path.exists(shipped) else os.path.join(here, "..", "grammars", "gradcli.lark")
     )
+
+
+def _sequence_as_tuple(e):
+    """PyTorch's treatSequenceAsTuple: a list index of fewer than 32 items holding a list, a
+    tensor or None is a tuple of indices, not one tensor."""
+    if not isinstance(e, E) or e.kind != "list" or len(e.value) >= 32:
+        return False
+    return any(
+        isinstance(el, E)
+        and (el.kind in ("list", "node") or (el.kind, el.value) == ("const", None))
+        for el in e.value
+    )
+
+
+def _leaf_values(data):
+    out, stack = [], [data]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, list):
+            stack.extend(item)
+        else:
+            out.append(item)
+    return out
 
 
 LARK_OPTIONS = {"parser": "lalr", "lexer": "basic", "maybe_placeholders": True}

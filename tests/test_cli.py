@@ -330,7 +330,7 @@ def test_ops_card_says_which_of_pytorchs_arguments_it_does_not_take():
     assert card["not_taken"] == ["alpha"] and card["positional_only"] == []
     assert "  not taken:  alpha (always PyTorch's default)" in run("ops", "add").output
     card = json.loads(run("ops", "conv2d", "--json").output)
-    assert card["not_taken"] == [] and card["positional_only"] == ["weight"]
+    assert card["not_taken"] == [] and card["positional_only"] == []  # weight= is taken
     r = run("grad", "sum(torch.add(x, x, alpha=2))", "x=1")  # what "not taken" means
     assert r.exit_code == 2 and "alpha" in r.output
     # every name the card does not list as not taken is one a program may pass

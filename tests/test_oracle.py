@@ -511,7 +511,7 @@ def test_shape_ops_at_the_edges(torch, program):
         ("A.select(1, 3)", "index 3 out of range"),
         ("A.roll((1, 2), 0)", "shifts and dimensions must align"),
         ("A.unflatten(1, (2, 2))", "don't multiply up to the size of dim 1 (3)"),
-        ("A.transpose(0, 2)", "dimension out of range"),
+        ("A.transpose(0, 2)", "Dimension out of range"),
         ("A.movedim((0, 1), 0)", "should contain the same number of dims"),
     ],
 )

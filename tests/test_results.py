@@ -492,7 +492,7 @@ ERRORS = [
         gradcli.EvaluationError,
         "cannot compute aminmax over an empty dimension",
     ),
-    ("x.cummax(1).values.sum()", {"x": V}, gradcli.EvaluationError, "dimension out of range"),
+    ("x.cummax(1).values.sum()", {"x": V}, gradcli.EvaluationError, "Dimension out of range"),
     (
         "torch.std_mean(x, unbiased=False, correction=1)[0]",
         {"x": V},

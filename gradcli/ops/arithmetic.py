@@ -69,6 +69,14 @@ def _mul(g, b, into):
 def _pow(a, b):
     if isinstance(b, float) and b == 2.0 and not isinstance(a, float):
         return np.square(a)  # the common case, at the cost of one multiply
+    return _power(a, b)
+
+
+def _power(a, b):
+    """a ** b as PyTorch's kernel for a number exponent computes it: ** 0.5 is sqrt and
+    ** -0.5 is 1 / sqrt (so -0 gives -inf and -inf gives nan, where C's pow gives inf, 0)."""
+    if isinstance(b, float) and b in (0.5, -0.5) and not isinstance(a, float):
+        return np.sqrt(a) if b == 0.5 else 1 / np.sqrt(a)
     return np.power(a, b)
 
 
@@ -108,7 +116,7 @@ def _pow_grad_base(g, out, a, b, into=None):
         return np.multiply(*((into, g) if into.nbytes >= ELIDE_BYTES else (g, into)), out=into)
     if b == 1.0:
         return g * np.ones_like(a)
-    return g * (b * np.power(a, b - 1))
+    return g * (b * _power(a, b - 1))
 
 
 def _pow_grad_exponent(g, out, a, b, into=None):
@@ -760,6 +768,7 @@ ROWS = [
         arity=3,
         numbers=True,
         mirror="torch.lerp(a, b, weight)",
+        inputs=("input", "end", "weight"),
         rule="∂/∂a = 1 - w, ∂/∂b = w, ∂/∂w = b - a",
         call="lerp(a, b, weight)",
         examples=(
@@ -776,6 +785,7 @@ ROWS = [
         _bcast,
         arity=2,
         mirror="torch.heaviside(a, values)",
+        inputs=("input", "values"),
         rule="no derivative (PyTorch's backward raises)",
         call="heaviside(a, values)",
         examples=(("sum(a * heaviside([-1, 0, 2], [0.5, 0.5, 0.5]))", V),),

@@ -1950,6 +1950,7 @@ def _conv_row(d):
         tensor_params=("bias",),
         lower=_conv_lower(d, False),
         mirror=f"F.conv{d}d(input, weight, bias, stride, padding, dilation, groups)",
+        inputs=("input", "weight"),
         rule="im2col and one matrix product per group; ∂/∂input is col2im of Wᵀ·g",
         examples=examples,
         **_spelling(f"conv{d}d"),
@@ -2007,6 +2008,7 @@ def _conv_t_row(d):
             f"groups, dilation)"
         ),
         rule="the input gradient of a convolution: Wᵀ·x then col2im",
+        inputs=("input", "weight"),
         examples=examples,
         **_spelling(f"conv_transpose{d}d"),
     )

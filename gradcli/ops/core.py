@@ -306,7 +306,7 @@ def norm_dims(dim, ndim):
     for d in dims:
         if not -rank <= d < rank:
             raise ShapeError(
-                f"dimension out of range (expected to be in range of "
+                f"Dimension out of range (expected to be in range of "
                 f"[{-rank}, {rank - 1}], but got {d})"
             )
         d = d % rank
@@ -397,7 +397,7 @@ def _dim_shape(shapes, attrs):
         _one_dim(attrs["dim"], len(shapes[0]))
     elif attrs["dim"] not in (0, -1):
         raise ShapeError(
-            f"dimension out of range (expected to be in range of [-1, 0], but got {attrs['dim']})"
+            f"Dimension out of range (expected to be in range of [-1, 0], but got {attrs['dim']})"
         )
     return shapes[0]
 

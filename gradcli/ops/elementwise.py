@@ -923,6 +923,8 @@ ROWS = [
         arity=2,
         numbers=True,
         mirror="torch.polygamma(n, a)",
+        inputs=("n", "input"),
+        receiver=1,
         rule="∂ψ⁽ⁿ⁾(a)/∂a = ψ⁽ⁿ⁺¹⁾(a)",
         call="polygamma(n, a)",
         examples=(

@@ -33,7 +33,8 @@ def _where(c, a, b):
 def _index_items(node, args, items):
     """The items of x[...] with each tensor item resolved by its dtype: a 0-dim integer tensor
     is an integer (PyTorch selects with it), an integer tensor an index, a bool (or uint8)
-    tensor a mask over as many dimensions as it has."""
+    tensor a mask over as many dimensions as it has (none: x[True] is a new dimension that the
+    mask keeps or, False, empties)."""
     tensors = iter(args[1:])
     out = []
     for item in items:
@@ -42,9 +43,7 @@ def _index_items(node, args, items):
             continue
         n = next(tensors)
         v = np.asarray(node(n).value)
-        if (v.dtype.kind == "b" or v.dtype == np.uint8) and v.ndim == 0:
-            raise ShapeError("a 0-dim boolean index (x[True]) is not supported")
-        if v.dtype.kind == "b" or v.dtype == np.uint8:
+        if v.dtype.kind == "b" or v.dtype == np.uint8:  # (x[True]: a 0-dim mask)
             out.append(("mask", n, v.astype(bool)))
         elif v.dtype in (np.int64, np.int32):
             out.append(("int", int(v)) if v.ndim == 0 else ("tensor", n, v))
@@ -73,8 +72,13 @@ def _index_lower(emit, node, args, attrs):
         if item[0] == "ellipsis":
             dim += ndim - named
             continue
-        if item[0] == "none":
+        if item[0] == "none" or (item[0] == "mask" and item[2].ndim == 0):
             cur = emit("unsqueeze", (cur,), {"dim": dim})
+        if item[0] == "none":
+            dim += 1
+            continue
+        if item[0] == "mask" and item[2].ndim == 0:  # x[True]: the new dimension, masked
+            at.append((dim, item[1], item[2]))
             dim += 1
             continue
         if item[0] in ("tensor", "mask"):
@@ -117,6 +121,7 @@ def _index_key(shape, dims, arrays):
         if not mask:
             key.append(a)
             continue
+        a = a.reshape(-1) if a.ndim == 0 else a  # x[True]: over the dimension added for it
         for j, (m, s) in enumerate(zip(a.shape, shape[d:], strict=False)):
             if m != s:
                 raise ShapeError(

@@ -255,6 +255,16 @@ def _addmv_shape(shapes, attrs):
     return (a[0],)
 
 
+def _addr_shape(shapes, attrs):
+    s, a, b = shapes
+    for name, v in (("vec1", a), ("vec2", b)):
+        if len(v) != 1:
+            raise ShapeError(f"addr: Expected 1-D argument {name}, but got {len(v)}-D")
+    out = (a[0], b[0])
+    _expand_check(s, out)
+    return out
+
+
 def _baddbmm_shape(shapes, attrs):
     out = _bmm_shape(shapes[1:], attrs)
     _expand_check(shapes[0], out)
@@ -589,7 +599,8 @@ def _permute(emit, a, order):
 
 def _tensordot_lower(emit, node, args, attrs):
     """torch.tensordot: sum away contracted dimensions of size 1, permute the contracted
-    dimensions together, and one mm between the two reshaped operands."""
+    dimensions together, and one mm between the two reshaped operands (a dot when the result
+    is one number)."""
     a, b = args
     sa, sb = node(a).shape, node(b).shape
     d1, d2 = _tensordot_dims(attrs.get("dims", 2), len(sa), len(sb))
@@ -617,9 +628,16 @@ def _tensordot_lower(emit, node, args, attrs):
     free1 = [i for i in range(len(sa)) if i not in c1]
     free2 = [j for j in range(len(sb)) if j not in c2]
     size1, size2 = math.prod(ta[i] for i in free1), math.prod(tb[j] for j in free2)
-    a = _reshape_ids(emit, node, _permute(emit, a, free1 + c1), (size1, csize))
-    b = _reshape_ids(emit, node, _permute(emit, b, c2 + free2), (csize, size2))
-    out = emit("mm", (a, b))
+    a, b = _permute(emit, a, free1 + c1), _permute(emit, b, c2 + free2)
+    if size1 == 1 and size2 == 1:  # one number out: a dot of the flattened operands
+        a, b = (
+            x if len(node(x).shape) == 1 else _reshape_ids(emit, node, x, (csize,)) for x in (a, b)
+        )
+        out = emit("dot", (a, b))
+    else:
+        a = _reshape_ids(emit, node, a, (size1, csize))
+        b = _reshape_ids(emit, node, b, (csize, size2))
+        out = emit("mm", (a, b))
     shape = tuple(ta[i] for i in free1) + tuple(tb[j] for j in free2)
     return _reshape_ids(emit, node, out, shape)
 
@@ -1002,6 +1020,7 @@ ROWS = [
         _bmm_shape,
         arity=2,
         mirror="torch.bmm(a, b)",
+        inputs=("input", "mat2"),
         rule="∂(AB)/∂A = G Bᵀ, ∂(AB)/∂B = Aᵀ G, per batch",
         examples=(("bmm(A, B)", {"A": ((2, 2, 3), REAL), "B": ((2, 3, 2), REAL)}),),
     ),
@@ -1018,6 +1037,7 @@ ROWS = [
         arity=3,
         params={"beta": 1.0, "alpha": 1.0},
         mirror="torch.baddbmm(a, b, c, beta=beta, alpha=alpha)",
+        inputs=("input", "batch1", "batch2"),
         rule="β·∂a + α·(∂(BC)/∂B = G Cᵀ, ∂(BC)/∂C = Bᵀ G)",
         examples=(
             (
@@ -1043,6 +1063,7 @@ ROWS = [
         arity=3,
         params={"beta": 1.0, "alpha": 1.0},
         mirror="torch.addmm(a, b, c, beta=beta, alpha=alpha)",
+        inputs=("input", "mat1", "mat2"),
         rule="β·∂a + α·(∂(BC)/∂B = G Cᵀ, ∂(BC)/∂C = Bᵀ G)",
         examples=(
             ("addmm(s, A, B)", {"s": ((2,), REAL), "A": ((3, 4), REAL), "B": ((4, 2), REAL)}),
@@ -1065,12 +1086,36 @@ ROWS = [
         arity=3,
         params={"beta": 1.0, "alpha": 1.0},
         mirror="torch.addmv(a, b, c, beta=beta, alpha=alpha)",
+        inputs=("input", "mat", "vec"),
         rule="β·∂a + α·(∂(Av)/∂A = g vᵀ, ∂(Av)/∂v = Aᵀg)",
         examples=(
             ("addmv(s, A, v)", {"s": ((3,), REAL), "A": ((3, 4), REAL), "v": ((4,), REAL)}),
             (
                 "addmv(s, A, v, beta=-1, alpha=3)",
                 {"s": ((3,), REAL), "A": ((3, 4), REAL), "v": ((4,), REAL)},
+            ),
+        ),
+    ),
+    Op(
+        "addr",
+        _add_product(np.multiply.outer),
+        (
+            lambda g, o, s, a, b, beta=1.0, alpha=1.0: g * beta,
+            lambda g, o, s, a, b, beta=1.0, alpha=1.0: (g @ b) * alpha,
+            lambda g, o, s, a, b, beta=1.0, alpha=1.0: (a @ g) * alpha,
+        ),
+        "AddrBackward0",
+        _addr_shape,
+        arity=3,
+        params={"beta": 1.0, "alpha": 1.0},
+        mirror="torch.addr(a, b, c, beta=beta, alpha=alpha)",
+        inputs=("input", "vec1", "vec2"),
+        rule="β·∂a + α·(∂(u vᵀ)/∂u = G v, ∂(u vᵀ)/∂v = Gᵀ u)",
+        examples=(
+            ("torch.addr(S, u, v)", {"S": ((3, 2), REAL), "u": ((3,), REAL), "v": ((2,), REAL)}),
+            (
+                "torch.addr(s, u, v, beta=0.5, alpha=-2)",
+                {"s": ((2,), REAL), "u": ((3,), REAL), "v": ((2,), REAL)},
             ),
         ),
     ),
@@ -1123,6 +1168,7 @@ ROWS = [
         free=("dims",),
         lower=_tensordot_lower,
         mirror="torch.tensordot(a, b, dims)",
+        inputs=("a", "b"),
         rule="a permutation, reshapes and one mm",
         examples=(
             ("tensordot(A, B)", {"A": ((2, 3, 2), REAL), "B": ((3, 2, 2), REAL)}),
@@ -1162,6 +1208,7 @@ ROWS = [
         params={"p": 2.0, "compute_mode": MM_IF_NECESSARY},
         lower=_cdist_lower,
         mirror="torch.cdist(a, b, p)",
+        inputs=("x1", "x2"),
         rule="∂‖aᵢ − bⱼ‖ₚ per pair of rows, summed",
         examples=(
             # (PyTorch cannot differentiate its CdistBackward0 again, which the table's jvp

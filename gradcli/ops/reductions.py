@@ -6,6 +6,7 @@ from ..errors import ShapeError
 from .core import (
     REAL,
     REQUIRED,
+    DType,
     M,
     Op,
     V,
@@ -596,9 +597,21 @@ def _quantile_lower(name, ignore_nan):
         a = args[0]
         shape = node(a).shape
         q, dim, keepdim, mode = attrs["q"], attrs["dim"], attrs["keepdim"], attrs["interpolation"]
-        if not isinstance(q, float):
-            raise ShapeError(f"{name}(): q must be a number (a tensor q is not supported)")
-        if not 0 <= q <= 1:
+        qnode = args[1] if q is True and node(args[1]).op != "number" else None
+        if q is True and qnode is None:  # a number literal (it came as an operand)
+            q = float(node(args[1]).value)
+        if qnode is not None:  # a tensor q: 1-D gives a leading dimension
+            qv = np.asarray(_re(node(qnode).value))
+            if qv.ndim > 1:
+                raise ShapeError(f"{name}() q must be a scalar or 1D tensor")
+            if qv.dtype != _re(np.asarray(node(a).value)).dtype:
+                raise ShapeError(f"{name}() q tensor must be same dtype as the input tensor")
+            if not ((qv >= 0) & (qv <= 1)).all():
+                raise ShapeError(f"{name}() q values must be in the range [0, 1]")
+            q = float(qv) if qv.ndim == 0 else tuple(float(v) for v in qv)
+        elif not isinstance(q, float):
+            raise ShapeError(f"{name}(): q must be a number or a tensor, not {type(q).__name__}")
+        elif not 0 <= q <= 1:
             raise ShapeError(f"{name}() q must be in the range [0, 1] but got {q:g}")
         if mode not in _MODES:
             raise ShapeError(
@@ -628,20 +641,67 @@ def _quantile_lower(name, ignore_nan):
         out = emit("quantile_gather", (cur,), {**at, "which": "below"})
         if mode in ("linear", "midpoint"):
             above = emit("quantile_gather", (cur,), {**at, "which": "above"})
-            weight = emit("quantile_weight", (cur,), at)
+            if mode == "linear" and qnode is not None:  # (q's tangent flows in forward mode)
+                weight = _quantile_q_weight(emit, node, cur, qnode, ignore_nan)
+            else:
+                weight = emit("quantile_weight", (cur,), at)
             out = emit("lerp", (out, above, weight))
+        if isinstance(q, tuple):  # PyTorch's unsqueeze_(0).transpose_(0, -1).squeeze_(-1)
+            out = emit("quantile_unsqueeze_", (out,))
+            out = emit("quantile_transpose_", (out,))
         return emit("squeeze_dims", (out,), {"dim": -1})
 
     return lower
 
 
-def _gathered(s):
-    return s[:-1] + (1,)
+def _quantile_q_weight(emit, node, cur, qnode, ignore_nan):
+    """The weights for a tensor q, as PyTorch computes them: ranks from q
+    (q·(n - 1) with NaN rows at the last index, or q·(non-NaN count - 1) at least 0), less
+    the ranks below them; so q gets the gradient (above - below)·(n - 1)."""
+    r = _re(np.asarray(node(cur).value))
+    nan = np.isnan(r)
+    if ignore_nan:
+        count = np.sum(~nan, axis=-1, keepdims=True) - 1
+        ranks = emit("mul", (qnode, _constant(emit, count, "int64")))
+        fill, mask = 0.0, _re(np.asarray(node(ranks).value)) < 0
+    else:
+        last = r.shape[-1] - 1
+        ranks = emit(
+            "nn_scalar", (qnode,), {"fn": "mul", "other": float(last), "label": "MulBackward1"}
+        )
+        nan = nan.any(axis=-1, keepdims=True)
+        both = np.broadcast_shapes(node(ranks).shape, nan.shape)
+        if node(ranks).shape != both:
+            ranks = emit("expand", (ranks,), {"size": both})
+        fill, mask = float(last), np.broadcast_to(nan, both)
+    ranks = emit("masked_fill", (ranks, _constant(emit, mask, "bool")), {"value": fill})
+    below = np.floor(_re(np.asarray(node(ranks).value)))
+    return emit("sub", (ranks, _constant(emit, below, "int64")))
+
+
+def _constant(emit, array, dtype):
+    return emit("tensor", (), {"data": np.asarray(array).tolist(), "dtype": DType(dtype)})
+
+
+def _unsqueeze_front(a):
+    return a[None]
+
+
+def _transpose_ends(a):
+    return np.swapaxes(a, 0, -1)
+
+
+def _gathered(s, q):
+    return s[:-1] + (len(q) if isinstance(q, tuple) else 1,)
 
 
 def _add_along(shape, idx, g):
+    """The gradient of a gather along the last axis: repeated indices (two q with the same
+    rank) add."""
     out = np.zeros(shape, dtype=g.dtype)
-    np.put_along_axis(out, idx, g, axis=-1)  # (one index per row)
+    rows = np.arange(math.prod(shape[:-1]))[:, None]
+    k = idx.shape[-1]
+    np.add.at(out.reshape(-1, shape[-1]), (rows, idx.reshape(-1, k)), np.reshape(g, (-1, k)))
     return out
 
 
@@ -733,9 +793,11 @@ RESULT_ROWS = [
             None,
             params={"q": REQUIRED, "dim": None, "keepdim": False, "interpolation": "linear"},
             free=("q",),
+            tensor_params=("q",),  # (a number too comes as an operand; the lower tells)
             lower=_quantile_lower(name, name == "nanquantile"),
             mirror=f"torch.{name}(a, q, dim=None, keepdim=False, interpolation='linear')",
-            rule="the gradient goes to the two order statistics around rank q·(n - 1)",
+            rule="the gradient goes to the two order statistics around rank q·(n - 1) (and to "
+            "a tensor q, whose 1-D form gives a leading dimension: (above - below)·(n - 1))",
             examples=examples,
         )
         for name, examples in (
@@ -745,6 +807,7 @@ RESULT_ROWS = [
                     ("torch.quantile(A, 0.3)", {"A": ((2, 3), "distinct")}),
                     ("A.quantile(0.75, dim=0, keepdim=True)", {"A": ((4, 3), "distinct")}),
                     ("torch.quantile(a, 0.4, interpolation='midpoint')", D5),
+                    ("A.quantile(q, dim=1)", {"A": ((2, 5), "distinct"), "q": ((3,), "prob")}),
                     (
                         "torch.quantile(A, 0.6, 1, interpolation='nearest')",
                         {"A": ((2, 5), "distinct")},
@@ -756,6 +819,7 @@ RESULT_ROWS = [
                 (
                     ("a.nanquantile(0.25)", D5),
                     ("torch.nanquantile(A, 0.5, dim=1)", {"A": ((2, 4), "distinct")}),
+                    ("torch.nanquantile(a, q)", {"a": ((5,), "distinct"), "q": ((), "prob")}),
                 ),
             ),
         )
@@ -771,21 +835,39 @@ RESULT_ROWS = [
             ),
         ),
         "GatherBackward0",
-        lambda shapes, at: _gathered(shapes[0]),
+        lambda shapes, at: _gathered(shapes[0], at["q"]),
         public=False,
         saves="inputs",
     ),
     Op(
         "quantile_weight",
         lambda s, q, mode, ignore_nan: (
-            np.full(_gathered(s.shape), 0.5)
+            np.full(_gathered(s.shape, q), 0.5)
             if mode == "midpoint"
             else _ranks(s, q, mode, ignore_nan) - np.floor(_ranks(s, q, mode, ignore_nan))
         ),
         None,
         "",
-        lambda shapes, at: _gathered(shapes[0]),
+        lambda shapes, at: _gathered(shapes[0], at["q"]),
         public=False,
+    ),
+    Op(
+        "quantile_unsqueeze_",
+        _unsqueeze_front,
+        (lambda g, o, a: g[0],),
+        "UnsqueezeBackward1",
+        lambda shapes, at: (1, *shapes[0]),
+        public=False,
+        saves="none",
+    ),
+    Op(
+        "quantile_transpose_",
+        _transpose_ends,
+        (lambda g, o, a: _transpose_ends(g),),
+        "TransposeBackward1",
+        lambda shapes, at: (shapes[0][-1], *shapes[0][1:-1], shapes[0][0]),
+        public=False,
+        saves="none",
     ),
     Op(
         "cumprod",

@@ -2,10 +2,12 @@
 
 import math
 
-from ..errors import ShapeError
+from .. import dtypes
+from ..errors import EvaluationError, ParseError, ShapeError
 from .core import (
     REAL,
     REQUIRED,
+    DType,
     M,
     Op,
     V,
@@ -51,7 +53,7 @@ def _unsqueeze_shape(shapes, attrs):
     shape, d = shapes[0], attrs["dim"]
     if not -len(shape) - 1 <= d <= len(shape):
         raise ShapeError(
-            f"dimension out of range (expected to be in range of "
+            f"Dimension out of range (expected to be in range of "
             f"[{-len(shape) - 1}, {len(shape)}], but got {d})"
         )
     d = d % (len(shape) + 1)
@@ -91,7 +93,7 @@ def _axis(d, ndim):
     """One dimension, PyTorch's range check (a 0-d tensor has dims 0 and -1)."""
     if not ndim and d not in (0, -1):
         raise ShapeError(
-            f"dimension out of range (expected to be in range of [-1, 0], but got {d})"
+            f"Dimension out of range (expected to be in range of [-1, 0], but got {d})"
         )
     return norm_dims(d, ndim)[0] if ndim else 0
 
@@ -103,7 +105,8 @@ def _reshape_lower(emit, node, args, attrs):
 def _flatten_lower(emit, node, args, attrs):
     a = args[0]
     shape = node(a).shape
-    if not shape:
+    if not shape:  # (PyTorch checks the dims as for a tensor of one dimension)
+        norm_dims(attrs.get("start_dim", 0), 0), norm_dims(attrs.get("end_dim", -1), 0)
         return _reshape_ids(emit, node, a, (1,))
     start = norm_dims(attrs.get("start_dim", 0), len(shape))[0]
     end = norm_dims(attrs.get("end_dim", -1), len(shape))[0]
@@ -156,7 +159,7 @@ def _stack_shape(shapes, attrs):
     d = attrs["dim"]
     if not -len(first) - 1 <= d <= len(first):
         raise ShapeError(
-            f"dimension out of range (expected to be in range of "
+            f"Dimension out of range (expected to be in range of "
             f"[{-len(first) - 1}, {len(first)}], but got {d})"
         )
     d %= len(first) + 1
@@ -176,10 +179,19 @@ def _seq(value):
 
 
 def _view_lower(emit, node, args, attrs):
-    """Tensor.view: ViewBackward0, and PyTorch's error where only a copy would do."""
+    """Tensor.view: ViewBackward0, and PyTorch's error where only a copy would do; with a
+    dtype, the same bits read as that dtype."""
     a = args[0]
     value = np.asarray(node(a).value)
-    shape = _resolve_shape(attrs["shape"], value.size)
+    if isinstance(attrs["shape"], DType):
+        return _view_dtype_lower(emit, value, a, attrs["shape"])
+    items = attrs["shape"] if isinstance(attrs["shape"], (list, tuple)) else [attrs["shape"]]
+    if not all(
+        isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v) and v == int(v)
+        for v in items
+    ):
+        raise ParseError("view(): shape must be an integer, a list of integers or a dtype")
+    shape = _resolve_shape(tuple(int(v) for v in items), value.size)
     if not value.flags.c_contiguous:
         try:
             np.reshape(value, shape, copy=False)
@@ -189,6 +201,44 @@ def _view_lower(emit, node, args, attrs):
                 "one dimension spans across two contiguous subspaces). Use .reshape(...) instead."
             ) from None
     return emit("reshape_view", (a,), {"shape": shape, "kind": "view"})
+
+
+def _view_dtype_lower(emit, value, a, dtype):
+    """x.view(dtype), as PyTorch checks it: the same shape for the same element size; else
+    the last dimension, contiguous, scales by the ratio of the sizes. The result never
+    requires grad (PyTorch's view.dtype is not differentiable, even float32 as float32)."""
+    if dtype not in dtypes.DTYPES:
+        raise EvaluationError(f"view(): torch.{dtype} is not supported")
+    old, new = value.dtype, dtypes.DTYPES[dtype]
+    if value.dtype.kind == "c":  # (a dual number of forward mode: its value's bits)
+        old = np.dtype(np.float32 if old.itemsize == 8 else np.float64)
+    shape = value.shape
+    if old.itemsize != new.itemsize:
+        names = dtypes.SCALAR_TYPE_NAMES
+        what = f"to view {names[old.name]} as {names[new.name]} (different element sizes)"
+        if not shape:
+            raise ShapeError(f"self.dim() cannot be 0 {what}")
+        stride = value.strides[-1] // value.itemsize
+        if stride != 1 and shape[-1] > 1:
+            raise ShapeError(f"self.stride(-1) must be 1 {what}, but got {stride}")
+        if new.itemsize > old.itemsize:
+            k = new.itemsize // old.itemsize
+            if shape[-1] % k:
+                raise ShapeError(
+                    f"self.size(-1) must be divisible by {k} {what}, but got {shape[-1]}"
+                )
+            shape = shape[:-1] + (shape[-1] // k,)
+        else:
+            shape = shape[:-1] + (shape[-1] * (old.itemsize // new.itemsize),)
+    return emit("view_dtype", (a,), {"dtype": new.name, "shape": shape})
+
+
+def _view_dtype(a, dtype, shape):
+    a = np.ascontiguousarray(_re(a))
+    a = a.reshape(1) if a.ndim == 0 else a
+    new = dtypes.DTYPES[dtype]
+    out = a.view(np.uint8) != 0 if new.kind == "b" else a.view(new)
+    return out.reshape(shape)
 
 
 def _unflatten_lower(emit, node, args, attrs):
@@ -968,18 +1018,32 @@ ROWS = [
         "ViewBackward0",
         None,
         params={"shape": REQUIRED},
+        free=("shape",),  # (or a dtype: the row checks it)
         variadic=True,
         lower=_view_lower,
-        mirror="a.view(*shape)",
-        rule="reshape back",
+        mirror="a.view(*shape), a.view(dtype)",
+        rule="reshape back; a view as another dtype has no gradient",
         examples=(
             ("A.view(-1)", M),
             ("A.view(3, 2)", M),
             ("B.view((4, -1))", {"B": ((2, 3, 4), REAL)}),
             ("a.view([3, 1])", V),
+            ("a * torch.tensor([1.5, -2, 0], dtype=torch.float32).view(torch.int32)", V),
         ),
         namespaces=(),
         methods=("view",),
+    ),
+    Op(
+        "view_dtype",
+        _view_dtype,
+        None,
+        "",
+        lambda shapes, attrs: attrs["shape"],
+        params={"dtype": REQUIRED, "shape": REQUIRED},
+        dtype=lambda attrs, values, real: attrs["dtype"],
+        public=False,
+        mirror="a.view(dtype)",
+        rule="no gradient: the bits read as another dtype",
     ),
     Op(
         "unflatten",
