@@ -137,6 +137,29 @@ def torch_signatures(torch, qualified):
     out += _documented(name, f.__doc__)
     if module == "torch" and hasattr(torch.Tensor, name):
         out += [[("input", None, False, False), *o] for o in _documented(name, None, torch)]
+    if module == "torch":  # the names ATen's schemas give, on the documented overloads
+        out += [
+            [(n, *p[1:]) for n, p in zip(names, o, strict=True)]
+            for o in list(out)
+            for names in _schema_names(torch, name)
+            if len(names) == len(o) and names != [p[0] for p in o]
+        ]
+    return out
+
+
+def _schema_names(torch, name):
+    """The argument names of each schema of ``aten::name``: what PyTorch's argument parser
+    reads, where a docstring may name an argument otherwise (masked_scatter's ``source`` is
+    ``tensor`` there). ``self`` is ``input``; ``.out`` overloads and ``out`` are left out."""
+    try:
+        schemas = torch._C._jit_get_schemas_for_operator(f"aten::{name}")
+    except RuntimeError:
+        return []
+    out = []
+    for schema in schemas:
+        if not schema.overload_name.endswith("out"):
+            names = ["input" if a.name == "self" else a.name for a in schema.arguments]
+            out.append([n for n in names if n != "out" and not n.startswith("_")])
     return out
 
 

@@ -106,7 +106,8 @@ def _flatten_lower(emit, node, args, attrs):
     a = args[0]
     shape = node(a).shape
     if not shape:  # (PyTorch checks the dims as for a tensor of one dimension)
-        norm_dims(attrs.get("start_dim", 0), 0), norm_dims(attrs.get("end_dim", -1), 0)
+        norm_dims(attrs.get("start_dim", 0), 0)
+        norm_dims(attrs.get("end_dim", -1), 0)
         return _reshape_ids(emit, node, a, (1,))
     start = norm_dims(attrs.get("start_dim", 0), len(shape))[0]
     end = norm_dims(attrs.get("end_dim", -1), len(shape))[0]
