@@ -86,11 +86,12 @@ def test_repl_needs_a_terminal():
 
 
 class Screen:
-    """A tmux session of its own (private socket) running one command."""
+    """A tmux session of its own (private socket) running one command. Each session gets a
+    socket of its own: the server of a session that just ended may still be going away."""
 
-    def __init__(self, tmp_path, command, env):
+    def __init__(self, tmp_path, command, env, number=0):
         self.tmux = need_tool("tmux", "tmux")
-        self.sock = str(tmp_path / "tmux.sock")
+        self.sock = str(tmp_path / f"tmux{number}.sock")
         environment = " ".join(f"{k}={v}" for k, v in env.items())
         self.run(
             "new-session", "-d", "-x", "100", "-y", "30", "-s", "t", f"env {environment} {command}"
@@ -129,7 +130,7 @@ def repl(tmp_path):
 
     def start():
         env = {"XDG_DATA_HOME": str(tmp_path / "data"), "TERM": "xterm-256color"}
-        screen = Screen(tmp_path, script + " repl", env)
+        screen = Screen(tmp_path, script + " repl", env, len(screens))
         screens.append(screen)
         screen.wait(lambda s: ">>>" in s, "the prompt")
         return screen
