@@ -2,6 +2,7 @@
 a call's several results as an index (x[torch.where(m)]), torch.where(condition) itself,
 and cat's contiguous result under a later view."""
 
+import itertools
 import json
 
 import numpy as np
@@ -92,3 +93,71 @@ def test_a_tuple_index_in_jacobian_and_check():
 def test_a_tuple_index_with_other_items_is_refused():
     with pytest.raises(GradcliError):
         gradcli.evaluate("A[torch.where(A > 0), 0].sum()", INPUTS)
+
+
+# ---- 2. cat and stack lay their result out as PyTorch does --------------------------------
+
+C = np.arange(48.0).reshape(2, 3, 4, 2) - 20.0  # (N, H, W, C): .permute(0, 3, 1, 2) is NCHW
+
+
+@pytest.mark.parametrize(
+    "program",
+    [
+        "torch.cat([A.t(), A.t()]).view(-1).sum()",
+        "(torch.cat([A.t(), A.t() * 2], dim=1).view(-1) ** 2).sum()",
+        "(torch.cat([B.transpose(0, 2), B.permute(2, 1, 0)], 2).view(4, -1) * 2).sum()",
+        "(torch.cat([A.t(), A.t()]).reshape(-1) ** 2).sum()",
+        "(torch.stack([A.t(), A.t()]).view(-1) ** 2).sum()",
+        "(torch.stack([A.t(), A.t()], dim=1).reshape(-1) ** 2).sum()",
+        "(torch.stack([A.t(), A.t()], dim=-1).view(-1) ** 2).sum()",
+        "(torch.hstack([A.t(), A.t()]).view(-1) ** 2).sum()",
+        "(torch.vstack([A.t(), A.t()]).view(-1) ** 2).sum()",
+        # channels-last inputs give a channels-last cat (reshape copies), mixed ones contiguous
+        "(torch.cat([C.permute(0, 3, 1, 2), C.permute(0, 3, 1, 2)]).reshape(-1) ** 2).sum()",
+        "(torch.cat([C.permute(0, 3, 1, 2), C.permute(0, 3, 1, 2)], 1).flatten() ** 2).sum()",
+        "(torch.cat([C.permute(0, 3, 1, 2), C.permute(0, 3, 1, 2) + 0]).reshape(-1) ** 2).sum()",
+        "(torch.cat([C.permute(0, 3, 1, 2), C.permute(0, 3, 1, 2).contiguous()]).view(-1)).sum()",
+        "(torch.stack([C.permute(0, 3, 1, 2), C.permute(0, 3, 1, 2)]).reshape(-1) ** 2).sum()",
+    ],
+)
+def test_a_view_after_cat_sees_pytorchs_layout(torch, program):
+    check(torch, program, {**INPUTS, "C": C})
+
+
+@pytest.mark.parametrize(
+    "program",
+    [
+        "torch.cat([C.permute(0, 3, 1, 2), C.permute(0, 3, 1, 2)]).view(-1).sum()",
+        "torch.stack([C.permute(0, 3, 1, 2), C.permute(0, 3, 1, 2)], 1).view(-1).sum()",
+    ],
+)
+def test_a_view_of_a_channels_last_cat_fails_as_in_pytorch(torch, program):
+    with pytest.raises(GradcliError, match="view size is not compatible"):
+        gradcli.evaluate(program, {"C": C})
+    with pytest.raises(RuntimeError, match="view size is not compatible"):
+        run_torch(torch, program, {"C": C})
+
+
+@pytest.mark.parametrize("shape", [(2, 3), (2, 3, 4), (2, 3, 4, 2), (1, 3, 1, 2), (2, 1, 2, 3, 2)])
+def test_cat_and_stack_strides_are_pytorchs(torch, shape):
+    """Every permuted layout, cat and stack along every dim, with itself and with a
+    contiguous copy: the strides of every dimension longer than 1 are PyTorch's."""
+    from gradcli.ops import OPS
+
+    def strides(a):  # (of the dimensions longer than 1, in elements)
+        step = a.itemsize if isinstance(a, np.ndarray) else 1
+        sizes = a.strides if isinstance(a, np.ndarray) else a.stride()
+        return [s // step for s, n in zip(sizes, a.shape, strict=True) if n > 1]
+
+    base = torch.arange(float(np.prod(shape))).reshape(shape)
+    for perm in itertools.permutations(range(len(shape))):
+        t = base.permute(perm)
+        for other in (t, t.contiguous()):
+            for d in range(len(shape) + 1):
+                for theirs, ours in (("cat", "cat"), ("stack", "stack")):
+                    if theirs == "cat" and d == len(shape):
+                        continue
+                    want = getattr(torch, theirs)([t, other], d)
+                    got = OPS[ours].forward(t.numpy(), other.numpy(), dim=d)
+                    np.testing.assert_array_equal(got, want.numpy())
+                    assert strides(got) == strides(want)
