@@ -161,3 +161,66 @@ def test_cat_and_stack_strides_are_pytorchs(torch, shape):
                     got = OPS[ours].forward(t.numpy(), other.numpy(), dim=d)
                     np.testing.assert_array_equal(got, want.numpy())
                     assert strides(got) == strides(want)
+
+
+# ---- 3. a number literal divides (and raises to 3 and -2) in the tensor's own dtype --------
+
+
+def _edgy(dtype, n=4000):
+    rng = np.random.default_rng(3)
+    x = rng.standard_normal(n) * rng.choice([1e-40, 1e-30, 1e-3, 1.0, 1e3, 1e30], n)
+    x[:9] = [0.0, -0.0, np.inf, -np.inf, np.nan, 1e-45, -3e38, 3e38, 1.0]
+    with np.errstate(over="ignore"):
+        return x.astype(dtype)
+
+
+def _bits(a):
+    a = np.asarray(a)
+    return a.view(np.int32 if a.dtype == np.float32 else np.int64)
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+@pytest.mark.parametrize("k", ["3", "7", "-10", "4", "0", "16777216", "-16777216", "0.1"])
+@pytest.mark.parametrize("spelling", ["x / {k}", "x.div({k})", "torch.true_divide(x, {k})"])
+def test_division_by_a_literal_is_pytorchs_to_the_bit(torch, dtype, k, spelling):
+    x = _edgy(dtype)
+    program = spelling.format(k=k)
+    ours = values(program, {"x": x}) if dtype == "float64" else _values32(program, x)
+    with np.errstate(all="ignore"):
+        # what gradcli computed before: an integer literal in double, then rounded
+        today = x / float(k) if "." in k else (x.astype(np.float64) / float(k)).astype(dtype)
+    theirs = eval(program, {"torch": torch, "x": torch.from_numpy(x)}).numpy()  # noqa: S307
+    assert ours.dtype == np.dtype(dtype)
+    np.testing.assert_array_equal(_bits(ours), _bits(theirs))
+    np.testing.assert_array_equal(_bits(ours), _bits(today))
+
+
+def _values32(program, x):
+    from gradcli import engine
+    from gradcli.api import quietly
+    from gradcli.parser import parse
+
+    with quietly():
+        nodes, out = engine.forward(parse(program), {"x": x}, set(), "float32")
+    return nodes[out].value
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+@pytest.mark.parametrize("k", ["3", "-2", "3.0", "-2.0", "2", "-1"])
+def test_pow_by_three_and_minus_two_is_pytorchs_to_the_bit(torch, dtype, k):
+    x = _edgy(dtype)
+    program = f"x ** {k}"
+    ours = values(program, {"x": x}) if dtype == "float64" else _values32(program, x)
+    theirs = eval(program, {"torch": torch, "x": torch.from_numpy(x)}).numpy()  # noqa: S307
+    assert ours.dtype == np.dtype(dtype)
+    np.testing.assert_array_equal(_bits(ours), _bits(theirs))
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+@pytest.mark.parametrize("k", ["3", "7", "10", "0.1", "-3"])
+def test_the_gradient_of_a_division_by_a_literal_is_pytorchs_to_the_bit(torch, dtype, k):
+    x = np.random.default_rng(5).standard_normal(3000).astype(dtype)
+    program = f"((x / {k}) ** 2).sum()"
+    ours = gradcli.evaluate(program, {"x": x}, dtype=dtype)
+    _, grads = run_torch(torch, program, {"x": x}, dtype=dtype)
+    np.testing.assert_array_equal(_bits(ours.grad["x"]), _bits(grads["x"]))
