@@ -392,7 +392,8 @@ class Builder:
                     end,
                 )
         start = receiver.start if receiver is not None else name_tok.start_pos
-        if op.name == "where" and receiver is None and len(positional) == 1 and not keywords:
+        one = len(positional) == 1 and not keywords and not tensor_kw
+        if op.name == "where" and receiver is None and one:
             # torch.where(condition) is torch.nonzero(condition, as_tuple=True)
             e = self.apply("nonzero_tuple", positional, {"as_tuple": True}, start, end)
             return E("tuple", e.value, start, end)

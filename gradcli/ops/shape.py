@@ -389,6 +389,16 @@ def _expand_as_lower(emit, node, args, attrs):
     return emit("expand", (args[0],), {"size": node(args[1]).shape})
 
 
+def _view_as_lower(emit, node, args, attrs):
+    """a.view_as(b) is a.view(b.size()): b gives only its shape."""
+    return _view_lower(emit, node, args[:1], {"shape": node(args[1]).shape})
+
+
+def _reshape_as_lower(emit, node, args, attrs):
+    """a.reshape_as(b) is a.reshape(b.shape): b gives only its shape."""
+    return _reshape_ids(emit, node, args[0], node(args[1]).shape)
+
+
 def _repeated(shape, sizes):
     sizes = _seq(sizes)
     if len(sizes) < len(shape):
@@ -1155,6 +1165,37 @@ ROWS = [
         examples=(("a.expand_as(A)", {"a": ((3,), REAL), "A": ((2, 3), REAL)}),),
         namespaces=(),
         methods=("expand_as",),
+    ),
+    Op(
+        "view_as",
+        None,
+        (),
+        "ViewBackward0",
+        None,
+        arity=2,
+        lower=_view_as_lower,
+        mirror="a.view_as(b)",
+        rule="reshape back (b gives only its shape)",
+        examples=(("a.view_as(A)", {"a": ((6,), REAL), "A": ((2, 3), REAL)}),),
+        namespaces=(),
+        methods=("view_as",),
+    ),
+    Op(
+        "reshape_as",
+        None,
+        (),
+        "ViewBackward0, or as reshape for strided tensors",
+        None,
+        arity=2,
+        lower=_reshape_as_lower,
+        mirror="a.reshape_as(b)",
+        rule="reshape back (b gives only its shape)",
+        examples=(
+            ("a.reshape_as(A)", {"a": ((6,), REAL), "A": ((2, 3), REAL)}),
+            ("A.t().reshape_as(A)", {"A": ((2, 3), REAL)}),
+        ),
+        namespaces=(),
+        methods=("reshape_as",),
     ),
     Op(
         "repeat",
