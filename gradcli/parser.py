@@ -392,6 +392,11 @@ class Builder:
                     end,
                 )
         start = receiver.start if receiver is not None else name_tok.start_pos
+        one = len(positional) == 1 and not keywords and not tensor_kw
+        if op.name == "where" and receiver is None and one:
+            # torch.where(condition) is torch.nonzero(condition, as_tuple=True)
+            e = self.apply("nonzero_tuple", positional, {"as_tuple": True}, start, end)
+            return E("tuple", e.value, start, end)
         for k, iname in enumerate(op.inputs):
             if iname not in tensor_kw:
                 continue
@@ -816,6 +821,12 @@ class Builder:
         integer indices, slices, None (a new axis), one Ellipsis, and integer-tensor, list and
         boolean-mask indices (which come as further arguments)."""
         obj = self.value(obj)
+        if len(items) == 1 and isinstance(items[0], E) and items[0].kind == "tuple":
+            # x[torch.nonzero(m, as_tuple=True)], x[torch.where(m)]: a call's several results
+            # index as the tuple of their tensors (how many is known when evaluated)
+            attrs = {"items": (("tensors",),), "multi": True}
+            args = [self.as_node(obj), items[0].value]
+            return self.node("index", args, attrs, obj.start, rsqb.end_pos)
         if obj.kind == "tuple":  # torch.split(x, 2)[0], x.max(0)[-1]
             item = items[0] if len(items) == 1 else None
             if not isinstance(item, E) or item.kind != "num" or not item.value.is_integer():

@@ -43,9 +43,9 @@ def _num(v):
     weak scalar, cast to the tensor's dtype as PyTorch casts a wrapped number: numpy takes a
     float subclass for a float64, so ``x + 2`` on float32 would compute in double, through a
     float64 temporary of the tensor's size. Up to 2**24 the literal is exact in float32 and
-    a sum, difference or product rounded once from double is the one float32 gives (double
-    rounding is innocuous at 53 >= 2*24 + 2 bits): the same numbers. Larger ones keep the
-    double computation they had."""
+    a sum, difference, product or quotient rounded once from double is the one float32
+    gives (double rounding is innocuous at 53 >= 2*24 + 2 bits): the same numbers. Larger
+    ones keep the double computation they had."""
     return float(v) if v.__class__ is Whole and -16777216.0 <= v <= 16777216.0 else v
 
 
@@ -61,6 +61,13 @@ def _multiply(a, b, out=None):
     return np.multiply(_num(a), _num(b), out=out)
 
 
+def _over(g, k):
+    """g / k for a Python number k, as DivBackward0 computes grad / other (not g * (1/k),
+    which is a last bit off for most k), keeping a broadcast constant a broadcast constant."""
+    c = _constant(g)
+    return g / k if c is None else np.broadcast_to(c / k, g.shape)
+
+
 def _mul(g, b, into):
     """g · b, into ``into`` when given (of g's shape and dtype)."""
     return g * b if into is None else np.multiply(g, b, out=into)
@@ -74,12 +81,19 @@ def _pow(a, b):
 
 def _power(a, b):
     """a ** b as PyTorch's kernel for a number exponent computes it: ** 0.5 is sqrt and
-    ** -0.5 is 1 / sqrt (so -0 gives -inf and -inf gives nan, where C's pow gives inf, 0)."""
+    ** -0.5 is 1 / sqrt (so -0 gives -inf and -inf gives nan, where C's pow gives inf, 0);
+    ** 3 is a * a * a and ** -2 is 1 / (a * a), in the tensor's own dtype (pow rounds once,
+    and from double for a float32 tensor: a last bit off PyTorch's in a quarter of the
+    elements)."""
     if isinstance(b, float) and b in (0.5, -0.5) and not isinstance(a, float):
         return np.sqrt(a) if b == 0.5 else 1 / np.sqrt(a)
+    if isinstance(b, float) and b in (3.0, -2.0) and getattr(a, "dtype", None) in _FLOATS:
+        square = a * a
+        return square * a if b == 3.0 else np.reciprocal(square)
     return np.power(a, b)
 
 
+_FLOATS = ("float32", "float64")  # (numpy dtypes compare equal to their names)
 BLOCK = 1 << 16  # elements at once in a fused pass (elementwise.BLOCK's size): in cache
 
 
@@ -507,9 +521,9 @@ ROWS = [
     ),
     Op(
         "div",
-        lambda a, b: a / b,
+        lambda a, b: _num(a) / _num(b),
         (
-            lambda g, o, a, b: _scale(g, 1.0 / b) if isinstance(b, float) and b else g / b,
+            lambda g, o, a, b: _over(g, _num(b)) if isinstance(b, float) else g / b,
             lambda g, o, a, b: -g * ((a / b) / b),
         ),
         "DivBackward0",

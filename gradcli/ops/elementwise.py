@@ -818,6 +818,7 @@ ROWS = [
         lambda a: np.arcsinh(a),
         lambda g, o, a: g / np.sqrt(a * a + 1),
         "∂asinh(a)/∂a = 1/√(a²+1)",
+        aliases=("arcsinh",),
     ),
     _unary_attrs(
         "acosh",
@@ -831,7 +832,8 @@ ROWS = [
         ),
         mirror="torch.acosh(a)",
         namespaces=("torch",),
-        methods=("acosh",),
+        methods=("acosh", "arccosh"),
+        aliases=("arccosh",),
     ),
     _unary(
         "atanh",
@@ -839,6 +841,7 @@ ROWS = [
         lambda g, o, a: g / (1 - a * a),
         "∂atanh(a)/∂a = 1/(1-a²)",
         "unit",
+        aliases=("arctanh",),
     ),
     _unary(
         "rad2deg",
@@ -854,7 +857,7 @@ ROWS = [
         "∂/∂a = π/180",
         label="Deg2RadBackward0",
     ),
-    _unary("trunc", lambda a: np.trunc(_re(a)), _zero_grad, "zero (as PyTorch)"),
+    _unary("trunc", lambda a: np.trunc(_re(a)), _zero_grad, "zero (as PyTorch)", aliases=("fix",)),
     _unary("frac", lambda a: a - np.trunc(_re(a)), lambda g, o, a: g, "∂(a - trunc(a))/∂a = 1"),
     _unary(
         "sinc",
@@ -902,6 +905,7 @@ ROWS = [
         lambda a: _lgamma(a),
         lambda g, o, a: g * _digamma(a),
         "∂log|Γ(a)|/∂a = ψ(a)",
+        spellings=("torch.special.gammaln",),
     ),
     _unary_attrs(
         "digamma",
@@ -913,6 +917,7 @@ ROWS = [
         mirror="torch.digamma(a)",
         namespaces=("torch", "torch.special"),
         methods=("digamma",),
+        spellings=("torch.special.psi",),
     ),
     Op(
         "polygamma",

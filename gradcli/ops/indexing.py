@@ -35,6 +35,8 @@ def _index_items(node, args, items):
     is an integer (PyTorch selects with it), an integer tensor an index, a bool (or uint8)
     tensor a mask over as many dimensions as it has (none: x[True] is a new dimension that the
     mask keeps or, False, empties)."""
+    if items == (("tensors",),):  # x[t] with t a call's several results: x[t[0], t[1], ...]
+        items = (("tensor",),) * (len(args) - 1)
     tensors = iter(args[1:])
     out = []
     for item in items:

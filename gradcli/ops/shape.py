@@ -144,6 +144,53 @@ def _cat_shape(shapes, attrs):
     return first[:d] + (sum(s[d] for s in shapes),) + first[d + 1 :]
 
 
+# the dimension order, innermost first, of a channels-last 4-D and 5-D layout
+_CHANNELS_LAST = {4: (1, 3, 2, 0), 5: (1, 4, 3, 2, 0)}
+
+
+def _channels_last(a):
+    """Whether PyTorch's suggest_memory_format() names ``a``'s strides channels-last (4-D)
+    or channels-last-3d (5-D), by c10's is_channels_last_strides_2d/3d."""
+    order = _CHANNELS_LAST.get(a.ndim)
+    if order is None:
+        return False
+    strides = [st // a.itemsize for st in a.strides]
+    if strides[1] == 0:  # (a trivial C dimension: NCHW)
+        return False
+    least = 0
+    for d in order:
+        if a.shape[d] == 0 or strides[d] < least or (d == 0 and least == strides[1]):
+            return False
+        least = strides[d] * a.shape[d] if a.shape[d] > 1 else strides[d]
+    return True
+
+
+def _cat(*args, dim=0):
+    """torch.cat's value in PyTorch's memory layout (which a later view can depend on):
+    channels-last when every input is channels-last, else contiguous -- numpy would keep
+    its inputs' layout (a cat of transposes is transposed)."""
+    out = np.concatenate(args, axis=_one_dim(dim, args[0].ndim))
+    if all(_channels_last(a) for a in args):
+        return np.moveaxis(np.ascontiguousarray(np.moveaxis(out, 1, -1)), -1, 1)
+    return np.ascontiguousarray(out)
+
+
+def _stack(*args, dim=0):
+    """torch.stack's value in its layout: PyTorch cats the inputs along dim and views the
+    result with dim split in two (or, at the last dim, cats them unsqueezed)."""
+    shape = args[0].shape
+    d = _one_dim(dim, len(shape) + 1)
+    if d == len(shape):  # (unsqueezed with stride 1, as PyTorch does; numpy's differs)
+        parts = (
+            np.lib.stride_tricks.as_strided(a, (*shape, 1), (*a.strides, a.itemsize)) for a in args
+        )
+        return _cat(*parts, dim=d)
+    out = _cat(*args, dim=d)
+    st = out.strides
+    strides = st[:d] + (st[d] * shape[d], st[d]) + st[d + 1 :]
+    return np.lib.stride_tricks.as_strided(out, shape[:d] + (len(args),) + shape[d:], strides)
+
+
 def _cat_grads(g, o, *args, dim=0):
     d = _one_dim(dim, g.ndim)
     bounds = np.cumsum([a.shape[d] for a in args])[:-1]
@@ -340,6 +387,16 @@ def _contiguous_lower(emit, node, args, attrs):
 
 def _expand_as_lower(emit, node, args, attrs):
     return emit("expand", (args[0],), {"size": node(args[1]).shape})
+
+
+def _view_as_lower(emit, node, args, attrs):
+    """a.view_as(b) is a.view(b.size()): b gives only its shape."""
+    return _view_lower(emit, node, args[:1], {"shape": node(args[1]).shape})
+
+
+def _reshape_as_lower(emit, node, args, attrs):
+    """a.reshape_as(b) is a.reshape(b.shape): b gives only its shape."""
+    return _reshape_ids(emit, node, args[0], node(args[1]).shape)
 
 
 def _repeated(shape, sizes):
@@ -934,7 +991,7 @@ ROWS = [
     ),
     Op(
         "cat",
-        lambda *args, dim=0: np.concatenate(args, axis=_one_dim(dim, args[0].ndim)),
+        _cat,
         _cat_grads,
         "CatBackward0",
         _cat_shape,
@@ -952,7 +1009,7 @@ ROWS = [
     ),
     Op(
         "stack",
-        lambda *args, dim=0: np.stack(args, axis=dim),
+        _stack,
         _stack_grads,
         "StackBackward0",
         _stack_shape,
@@ -1108,6 +1165,37 @@ ROWS = [
         examples=(("a.expand_as(A)", {"a": ((3,), REAL), "A": ((2, 3), REAL)}),),
         namespaces=(),
         methods=("expand_as",),
+    ),
+    Op(
+        "view_as",
+        None,
+        (),
+        "ViewBackward0",
+        None,
+        arity=2,
+        lower=_view_as_lower,
+        mirror="a.view_as(b)",
+        rule="reshape back (b gives only its shape)",
+        examples=(("a.view_as(A)", {"a": ((6,), REAL), "A": ((2, 3), REAL)}),),
+        namespaces=(),
+        methods=("view_as",),
+    ),
+    Op(
+        "reshape_as",
+        None,
+        (),
+        "ViewBackward0, or as reshape for strided tensors",
+        None,
+        arity=2,
+        lower=_reshape_as_lower,
+        mirror="a.reshape_as(b)",
+        rule="reshape back (b gives only its shape)",
+        examples=(
+            ("a.reshape_as(A)", {"a": ((6,), REAL), "A": ((2, 3), REAL)}),
+            ("A.t().reshape_as(A)", {"A": ((2, 3), REAL)}),
+        ),
+        namespaces=(),
+        methods=("reshape_as",),
     ),
     Op(
         "repeat",
