@@ -18,12 +18,23 @@ from collections.abc import Callable
 from typing import Any, ParamSpec, TypeVar, cast
 
 from . import ops as _ops
-from .errors import GradcliError, ParseError, UnknownNameError
+from .errors import EvaluationError, GradcliError, ParseError, UnknownNameError
 from .ops import INTEGER_OR_TUPLE_PARAMS, INTEGER_PARAMS, KEYWORDS, REQUIRED, SEQUENCE_PARAMS
 from .ops import results as _results
 from .ops.core import DTYPE_NAMES, DType, Whole
 
 CONSTANT_NAMES = {"True": True, "False": False, "None": None}
+
+
+def _takes_inplace(op):
+    """Whether PyTorch's function for ``op`` has ``inplace=False`` (F.relu, F.elu, ...): read
+    from its signature line, the one place that records PyTorch's argument names."""
+    from . import signatures
+
+    line = signatures.load().get(op.name)
+    return line is not None and "inplace=False" in line
+
+
 NUMBER_NAMES = {"inf": math.inf, "nan": math.nan}  # handy in a calculator: clamp(x, max=inf)
 COMPARISONS = {"<": "lt", "<=": "le", ">": "gt", ">=": "ge", "==": "eq", "!=": "ne"}
 CHOICES = {"reduction": ("mean", "sum", "none", "batchmean"), "approximate": ("none", "tanh")}
@@ -310,6 +321,24 @@ class Builder:
             return self.node("mul", [rec.value, self.as_node(args[0])], None, start, end)
         return self.node(op, [self.as_node(a) for a in args], attrs, start, end)
 
+    def inplace_false(self, name, value, tok):
+        """PyTorch's ``inplace=`` of an activation: False is the only meaning gradcli has
+        (True would overwrite a tensor a later use of the same name reads)."""
+        if value.kind == "const" and value.value is False:
+            return
+        if value.kind == "const" and value.value is True:
+            raise self.error(
+                EvaluationError,
+                f"{name}(inplace=True) overwrites its input, which a later use of the same name "
+                "would then read; gradcli values never change in place",
+                tok.start_pos,
+                tok.end_pos,
+                hint=f"use {name}(..., inplace=False) (the same numbers on a fresh tensor)",
+            )
+        raise self.error(
+            ParseError, f"{name}(): inplace must be True or False", tok.start_pos, tok.end_pos
+        )
+
     def call(self, name_tok, args, end, receiver=None, namespace=None, spelled=None):
         """A call by name: bare (namespace None), a method (namespace "Tensor", with the
         receiver as first argument) or qualified (torch.sum, F.relu: a module's path)."""
@@ -339,6 +368,9 @@ class Builder:
                             ParseError, f"{name}() got argument '{kw}' twice", tok.start_pos
                         )
                     tensor_kw[kw] = (value, tok)
+                    continue
+                if kw == "inplace" and kw not in op.params and _takes_inplace(op):
+                    self.inplace_false(name, value, tok)  # F.relu(x, inplace=False)
                     continue
                 if kw not in op.params:
                     close = (

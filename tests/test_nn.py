@@ -1154,3 +1154,31 @@ def test_readme_transformer_in_float64_is_pytorchs(torch, seed):
     for k, leaf in leaves.items():
         np.testing.assert_allclose(ours.grad[k], leaf.grad.numpy(), rtol=1e-9, atol=1e-12)
     assert our_labels(ours) == torch_labels(out)
+
+
+@pytest.mark.parametrize(
+    "call",
+    [
+        "F.relu(x, inplace=False)",
+        "F.leaky_relu(x, 0.2, inplace=False)",
+        "F.elu(x, inplace=False)",
+        "F.hardtanh(x, inplace=False)",
+        "F.threshold(x, 0.5, 2.0, inplace=False)",
+    ],
+)
+def test_inplace_false_is_the_same_call(call):
+    """PyTorch's activations take inplace=False: the same numbers and labels as without it."""
+    x = {"x": np.array([-1.5, 0.25, 2.0], np.float32)}
+    plain = call.replace(", inplace=False", "")
+    a, b = gradcli.evaluate(f"({call}).sum()", x), gradcli.evaluate(f"({plain}).sum()", x)
+    assert np.array_equal(a.grad["x"], b.grad["x"]) and our_labels(a) == our_labels(b)
+
+
+def test_inplace_true_is_refused_naming_the_way_out():
+    with pytest.raises(gradcli.EvaluationError, match=r"leaky_relu\(inplace=True\)") as e:
+        gradcli.evaluate("F.leaky_relu(x, 0.2, inplace=True).sum()", {"x": np.ones(2)})
+    assert "inplace=False" in e.value.hint
+    with pytest.raises(gradcli.ParseError, match="inplace must be True or False"):
+        gradcli.evaluate("F.elu(x, inplace=1).sum()", {"x": np.ones(2)})
+    with pytest.raises(gradcli.UnknownNameError, match="unexpected keyword argument 'inplace'"):
+        gradcli.evaluate("F.gelu(x, inplace=False).sum()", {"x": np.ones(2)})  # PyTorch's too
