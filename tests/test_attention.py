@@ -108,16 +108,18 @@ def _typed(arrays):
     }
 
 
-def _compare(torch, program, dtype):
+def _compare(torch, program, dtype, seed=None):
     ins = _used(program, _inputs())
     wrt = [k for k, v in ins.items() if v.dtype != bool]
-    ours = gradcli.evaluate(program, _typed(ins), wrt=wrt, dtype=dtype)
+    ours = gradcli.evaluate(program, _typed(ins), wrt=wrt, dtype=dtype, random_seed=seed)
     tdtype = getattr(torch, dtype)
     leaves = {
         k: torch.tensor(v, dtype=torch.bool if v.dtype == bool else tdtype, requires_grad=k in wrt)
         for k, v in ins.items()
     }
     ns = {"F": torch.nn.functional, **leaves}
+    if seed is not None:
+        torch.manual_seed(seed)
     *stmts, last = program.split(";")
     for stmt in stmts:
         exec(stmt.strip(), ns)
@@ -265,7 +267,6 @@ def test_multi_head_attention_errors_are_pytorchs(torch, program, message):
 @pytest.mark.parametrize(
     "program,message",
     [
-        (f"{MHA}(x, x, x, 4, 2, W, b, None, None, False, 0.1, Wo, bo)[0]", "dropout_p > 0"),
         (f"{SELF}, need_weights=False)[1]", "returns None for the attention weights"),
         (f"{MHA}(x, x, x, 4, 0, W, b, None, None, False, 0.0, Wo, bo)[0]", "must be positive"),
         (f"{MHA}(x, x, x, 4, 2.5, W, b, None, None, False, 0.0, Wo, bo)[0]", "num_heads must be"),
@@ -274,3 +275,53 @@ def test_multi_head_attention_errors_are_pytorchs(torch, program, message):
 def test_multi_head_attention_refusals_are_clear(program, message):
     with pytest.raises(gradcli.GradcliError, match=message):
         gradcli.evaluate(program, _typed(_used(program, _inputs())), seed_vector=1.0)
+
+
+DROPPED = [
+    f"o, w = {SELF.replace('0.0', '0.4')}); (o * o).sum() + (w * w).sum()",
+    f"o, w = {SELF.replace('0.0', '0.4')}, average_attn_weights=False); (w * w).sum()",
+    f"{SELF.replace('0.0', '0.3')}, need_weights=False)[0].tanh().sum()",
+    f"{CROSS.replace('0.0', '0.6')}, key_padding_mask=kp5)[0].sum()",
+    f"{CROSS.replace('0.0', '0.6')}, attn_mask=m3, need_weights=False)[0].sum()",
+    f"o, w = {MHA}(u, u, u, 4, 2, W, b, bk, bv, True, 0.5, Wo, bo); o.sum() + (w * w).sum()",
+    f"{SELF.replace('0.0', '1.0')})[0].sum()",  # all dropped: the output is the bias
+    f"{SELF.replace('0.0', '1.0')}, need_weights=False)[0].sum()",
+    # scaled_dot_product_attention itself drops, in its math kernel, after the softmax
+    "q = x.transpose(0, 1); k = y.transpose(0, 1); "
+    "F.scaled_dot_product_attention(q, k, k * 2, dropout_p=0.5).sum()",
+    "q = x.transpose(0, 1); k = y.transpose(0, 1); "
+    "(F.scaled_dot_product_attention(q, k, k, attn_mask=m3[:2, :, :], dropout_p=0.3) ** 2).sum()",
+]
+
+
+@pytest.mark.parametrize("seed", [0, 7, 123])
+@pytest.mark.parametrize("dtype", ["float64", "float32"])
+@pytest.mark.parametrize("program", DROPPED)
+def test_multi_head_attention_dropout_draws_pytorchs_mask(torch, program, dtype, seed):
+    """dropout_p > 0 with training=True: F.dropout on the softmax's weights, or with
+    need_weights=False the dropout of scaled_dot_product_attention's math kernel; under a
+    seed the mask is the one PyTorch draws after torch.manual_seed(seed)."""
+    _compare(torch, program, dtype, seed)
+
+
+def test_multi_head_attention_dropout_drops_weights():
+    ins = _used(SELF, _inputs())
+    program = f"{SELF.replace('0.0', '0.5')})[1]"
+    w = gradcli.evaluate(program, ins, seed_vector=np.ones((N, L, L)), random_seed=1).value
+    assert (w == 0).any() and not (w == 0).all()
+    with pytest.raises(gradcli.GradcliError, match="needs one evaluation") as e:
+        D.check(f"{program}.sum()", ins, wrt=["x"])
+    assert "training=False" in e.value.hint
+    program = "F.scaled_dot_product_attention(x, x, x, dropout_p=0.5).sum()"
+    with pytest.raises(gradcli.GradcliError, match="needs one evaluation") as e:
+        D.check(program, {"x": np.ones((2, 3))}, wrt=["x"])
+    assert "dropout_p=0.0" in e.value.hint
+
+
+@pytest.mark.parametrize("p", ["1.5", "-0.5"])
+def test_sdpa_dropout_probability_is_checked(torch, p):
+    program = f"F.scaled_dot_product_attention(x, x, x, dropout_p={p})"
+    with pytest.raises(RuntimeError):
+        eval(program, {"F": torch.nn.functional, "x": torch.ones(1, 2, 3, 4)})
+    with pytest.raises(gradcli.GradcliError, match="has to be between 0 and 1"):
+        gradcli.evaluate(f"{program}.sum()", {"x": np.ones((1, 2, 3, 4))}, random_seed=0)
