@@ -325,3 +325,52 @@ def test_sdpa_dropout_probability_is_checked(torch, p):
         eval(program, {"F": torch.nn.functional, "x": torch.ones(1, 2, 3, 4)})
     with pytest.raises(gradcli.GradcliError, match="has to be between 0 and 1"):
         gradcli.evaluate(f"{program}.sum()", {"x": np.ones((1, 2, 3, 4))}, random_seed=0)
+
+
+# queries of several layouts: scaled_dot_product_attention's flash kernel lays its output out
+# as the query, so what a later view or reshape of it records is PyTorch's
+LAYOUTS = {
+    "contiguous": ("a", (2, 3, 4, 6)),
+    "transposed": ("a.transpose(1, 2)", (2, 4, 3, 6)),
+    "permuted": ("a.permute(1, 2, 0, 3)", (4, 2, 3, 6)),
+    "sliced": ("a[..., :6]", (2, 3, 4, 12)),
+    "transposed slice": ("a[..., :6].transpose(1, 2)", (2, 4, 3, 12)),
+    "expanded": ("a.expand(2, 3, 4, 6)", (1, 3, 4, 6)),
+    "expanded heads": ("a.expand(2, 3, 4, 6)", (2, 1, 4, 6)),
+    "stepped": ("a[:, :, ::2]", (2, 3, 8, 6)),
+}
+AFTER = [
+    "o.view(2, 72)",
+    "o.transpose(1, 2).reshape(2, 4, 18)",
+    "o.transpose(1, 2).contiguous().view(2, 4, 18)",
+    "o.reshape(2, -1)",
+    "o.permute(2, 0, 1, 3).reshape(8, 18)",
+]
+
+
+@pytest.mark.parametrize("after", AFTER)
+@pytest.mark.parametrize("layout", LAYOUTS)
+def test_sdpa_output_is_laid_out_as_the_query(torch, layout, after):
+    query, shape = LAYOUTS[layout]
+    rng = np.random.default_rng(3)
+    ins = {"a": rng.standard_normal(shape), "k": rng.standard_normal((2, 3, 5, 6))}
+    program = f"q = {query}; o = F.scaled_dot_product_attention(q, k, k * 2); ({after} ** 2).sum()"
+    leaves = {n: torch.tensor(v, requires_grad=True) for n, v in ins.items()}
+    ns = {"F": torch.nn.functional, **leaves}
+    *stmts, last = program.split(";")
+    for stmt in stmts:
+        exec(stmt.strip(), ns)
+    assert type(ns["o"].grad_fn).__name__ == "ScaledDotProductFlashAttentionForCpuBackward0"
+    try:
+        out = eval(last.strip(), ns)
+    except RuntimeError as e:  # a view of a layout it cannot view
+        assert "view size is not compatible" in str(e)
+        with pytest.raises(gradcli.GradcliError, match="view size is not compatible"):
+            gradcli.evaluate(program, ins, wrt=list(ins))
+        return
+    out.backward()
+    ours = gradcli.evaluate(program, ins, wrt=list(ins), dtype="float64")
+    np.testing.assert_allclose(ours.value, out.item(), rtol=1e-10)
+    for n, v in leaves.items():
+        np.testing.assert_allclose(ours.grad[n], v.grad.numpy(), rtol=1e-9, atol=1e-12)
+    assert our_labels(ours) == torch_labels(out)

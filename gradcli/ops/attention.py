@@ -331,12 +331,9 @@ def _mha_lower(emit, node, args, attrs):
         dropout_p=dropout,
         is_causal=is_causal,
     )
-    flash = node(out).op == "nn_sdpa_flash"
     out = _call(emit, node, "permute", out, dims=(2, 0, 1, 3))
-    if flash:  # PyTorch's flash kernel lays its output out as the query: this is a view
-        out = emit("reshape_view", (out,), {"shape": (bsz * tgt, embed), "kind": "view"})
-    else:
-        out = _call(emit, node, "reshape", out, shape=(bsz * tgt, embed))
+    # (PyTorch's flash kernel lays its output out as the query, (L, N, H, E): a view here)
+    out = _call(emit, node, "reshape", out, shape=(bsz * tgt, embed))
     out = out_proj(out)
 
     def no_weights():

@@ -1339,10 +1339,37 @@ def _flash_probs(q, k, extra, scale, is_causal, attn_mask):
 
 
 def _flash_forward(q, k, v, *extra, scale=None, is_causal=False, attn_mask=False):
-    """The kernel writes its output as (B, L, H, E) and returns the (B, H, L, E) view, so a
-    later transpose(1, 2) is contiguous there, and here."""
+    """The kernel's output is at::empty_like(query): laid out as the query is, so that a
+    later view or reshape of it is a view (or a copy) exactly where PyTorch's is."""
     out = np.matmul(_flash_probs(q, k, extra, scale, is_causal, attn_mask)[0], v)
-    return np.ascontiguousarray(np.swapaxes(out, 1, 2)).swapaxes(1, 2)
+    outer = _layout_like(q.shape, q.strides)
+    return np.ascontiguousarray(out.transpose(outer)).transpose(np.argsort(outer))
+
+
+def _layout_like(shape, strides):
+    """ATen's infer_dense_strides, as empty_like lays a tensor out: the dimensions from
+    outermost to innermost, by an insertion sort on the strides (a zero stride is left
+    where it is; equal strides put the larger size outside)."""
+    perm = list(range(len(shape) - 1, -1, -1))  # innermost first
+
+    def swap(d0, d1):
+        s0, s1 = strides[d0], strides[d1]
+        if s0 == 0 or s1 == 0:
+            return 0
+        if s0 != s1:
+            return -1 if s0 < s1 else 1
+        return 1 if shape[d0] > shape[d1] else 0
+
+    for i in range(1, len(perm)):
+        j = i
+        for k in range(i - 1, -1, -1):
+            c = swap(perm[k], perm[j])
+            if c > 0:
+                perm[k], perm[j] = perm[j], perm[k]
+                j = k
+            elif c < 0:
+                break
+    return perm[::-1]
 
 
 def _flash_grads(g, o, q, k, v, *extra, scale=None, is_causal=False, attn_mask=False):
