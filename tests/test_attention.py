@@ -374,3 +374,56 @@ def test_sdpa_output_is_laid_out_as_the_query(torch, layout, after):
     for n, v in leaves.items():
         np.testing.assert_allclose(ours.grad[n], v.grad.numpy(), rtol=1e-9, atol=1e-12)
     assert our_labels(ours) == torch_labels(out)
+
+
+# (beside attention for this wave: torch.adaptive_max_pool1d, which unlike
+# F.adaptive_max_pool1d returns (values, indices) without being asked)
+POOLED = [
+    "v, i = torch.adaptive_max_pool1d(x, 3); (v * v).sum() + i.sum()",
+    "torch.adaptive_max_pool1d(x, 9)[0].sum()",
+    "torch.adaptive_max_pool1d(input=x[0], output_size=(2,))[0].sum()",
+    "(torch.adaptive_max_pool1d(x, 4)[1] * 1.0 + F.adaptive_max_pool1d(x, 4)).sum()",
+]
+
+
+@pytest.mark.parametrize("dtype", ["float64", "float32"])
+@pytest.mark.parametrize("program", POOLED)
+def test_torch_adaptive_max_pool1d_returns_values_and_indices(torch, program, dtype):
+    x = np.random.default_rng(5).standard_normal((2, 3, 7))
+    ours = gradcli.evaluate(program, {"x": x}, wrt=["x"], dtype=dtype)
+    leaf = torch.tensor(x, dtype=getattr(torch, dtype), requires_grad=True)
+    ns = {"F": torch.nn.functional, "torch": torch, "x": leaf}
+    *stmts, last = program.split(";")
+    for stmt in stmts:
+        exec(stmt.strip(), ns)
+    out = eval(last.strip(), ns)
+    out.backward()
+    np.testing.assert_allclose(ours.value, out.item(), rtol=1e-6)
+    np.testing.assert_allclose(ours.grad["x"], leaf.grad.numpy(), rtol=1e-6)
+    assert our_labels(ours) == torch_labels(out)
+
+
+def test_torch_adaptive_max_pool1d_indices_are_torchs(torch):
+    x = np.random.default_rng(6).standard_normal((3, 8))
+    program = "(x[:, :3] * torch.adaptive_max_pool1d(x, 3)[1]).sum()"
+    ours = gradcli.evaluate(program, {"x": x}, wrt=["x"])
+    theirs = torch.adaptive_max_pool1d(torch.tensor(x), 3)[1]
+    assert theirs.dtype == torch.int64
+    np.testing.assert_array_equal(ours.grad["x"][:, :3], theirs.numpy())
+
+
+@pytest.mark.parametrize(
+    "program,theirs,ours",
+    [
+        ("torch.adaptive_max_pool1d(x, 2, True)", "3 were given", "got 3"),
+        ("torch.adaptive_max_pool1d(x, 2, return_indices=True)", "'return_indices'", None),
+        ("torch.adaptive_max_pool1d(x, -1)", "negative dimension -1", None),
+        ("torch.adaptive_max_pool1d(x.view(1, 1, 3, 5), 2)", "Expected 2 to 3 dimensions", None),
+    ],
+)
+def test_torch_adaptive_max_pool1d_errors(torch, program, theirs, ours):
+    with pytest.raises((TypeError, RuntimeError)) as e:
+        eval(program, {"torch": torch, "x": torch.ones(3, 5)})
+    assert theirs in str(e.value)
+    with pytest.raises(gradcli.GradcliError, match=ours or theirs):
+        gradcli.evaluate(f"{program}[0].sum()", {"x": np.ones((3, 5))})
