@@ -108,16 +108,18 @@ def _typed(arrays):
     }
 
 
-def _compare(torch, program, dtype):
+def _compare(torch, program, dtype, seed=None):
     ins = _used(program, _inputs())
     wrt = [k for k, v in ins.items() if v.dtype != bool]
-    ours = gradcli.evaluate(program, _typed(ins), wrt=wrt, dtype=dtype)
+    ours = gradcli.evaluate(program, _typed(ins), wrt=wrt, dtype=dtype, random_seed=seed)
     tdtype = getattr(torch, dtype)
     leaves = {
         k: torch.tensor(v, dtype=torch.bool if v.dtype == bool else tdtype, requires_grad=k in wrt)
         for k, v in ins.items()
     }
     ns = {"F": torch.nn.functional, **leaves}
+    if seed is not None:
+        torch.manual_seed(seed)
     *stmts, last = program.split(";")
     for stmt in stmts:
         exec(stmt.strip(), ns)
@@ -265,7 +267,6 @@ def test_multi_head_attention_errors_are_pytorchs(torch, program, message):
 @pytest.mark.parametrize(
     "program,message",
     [
-        (f"{MHA}(x, x, x, 4, 2, W, b, None, None, False, 0.1, Wo, bo)[0]", "dropout_p > 0"),
         (f"{SELF}, need_weights=False)[1]", "returns None for the attention weights"),
         (f"{MHA}(x, x, x, 4, 0, W, b, None, None, False, 0.0, Wo, bo)[0]", "must be positive"),
         (f"{MHA}(x, x, x, 4, 2.5, W, b, None, None, False, 0.0, Wo, bo)[0]", "num_heads must be"),
@@ -274,3 +275,155 @@ def test_multi_head_attention_errors_are_pytorchs(torch, program, message):
 def test_multi_head_attention_refusals_are_clear(program, message):
     with pytest.raises(gradcli.GradcliError, match=message):
         gradcli.evaluate(program, _typed(_used(program, _inputs())), seed_vector=1.0)
+
+
+DROPPED = [
+    f"o, w = {SELF.replace('0.0', '0.4')}); (o * o).sum() + (w * w).sum()",
+    f"o, w = {SELF.replace('0.0', '0.4')}, average_attn_weights=False); (w * w).sum()",
+    f"{SELF.replace('0.0', '0.3')}, need_weights=False)[0].tanh().sum()",
+    f"{CROSS.replace('0.0', '0.6')}, key_padding_mask=kp5)[0].sum()",
+    f"{CROSS.replace('0.0', '0.6')}, attn_mask=m3, need_weights=False)[0].sum()",
+    f"o, w = {MHA}(u, u, u, 4, 2, W, b, bk, bv, True, 0.5, Wo, bo); o.sum() + (w * w).sum()",
+    f"{SELF.replace('0.0', '1.0')})[0].sum()",  # all dropped: the output is the bias
+    f"{SELF.replace('0.0', '1.0')}, need_weights=False)[0].sum()",
+    # scaled_dot_product_attention itself drops, in its math kernel, after the softmax
+    "q = x.transpose(0, 1); k = y.transpose(0, 1); "
+    "F.scaled_dot_product_attention(q, k, k * 2, dropout_p=0.5).sum()",
+    "q = x.transpose(0, 1); k = y.transpose(0, 1); "
+    "(F.scaled_dot_product_attention(q, k, k, attn_mask=m3[:2, :, :], dropout_p=0.3) ** 2).sum()",
+]
+
+
+@pytest.mark.parametrize("seed", [0, 7, 123])
+@pytest.mark.parametrize("dtype", ["float64", "float32"])
+@pytest.mark.parametrize("program", DROPPED)
+def test_multi_head_attention_dropout_draws_pytorchs_mask(torch, program, dtype, seed):
+    """dropout_p > 0 with training=True: F.dropout on the softmax's weights, or with
+    need_weights=False the dropout of scaled_dot_product_attention's math kernel; under a
+    seed the mask is the one PyTorch draws after torch.manual_seed(seed)."""
+    _compare(torch, program, dtype, seed)
+
+
+def test_multi_head_attention_dropout_drops_weights():
+    ins = _used(SELF, _inputs())
+    program = f"{SELF.replace('0.0', '0.5')})[1]"
+    w = gradcli.evaluate(program, ins, seed_vector=np.ones((N, L, L)), random_seed=1).value
+    assert (w == 0).any() and not (w == 0).all()
+    with pytest.raises(gradcli.GradcliError, match="needs one evaluation") as e:
+        D.check(f"{program}.sum()", ins, wrt=["x"])
+    assert "training=False" in e.value.hint
+    program = "F.scaled_dot_product_attention(x, x, x, dropout_p=0.5).sum()"
+    with pytest.raises(gradcli.GradcliError, match="needs one evaluation") as e:
+        D.check(program, {"x": np.ones((2, 3))}, wrt=["x"])
+    assert "dropout_p=0.0" in e.value.hint
+
+
+@pytest.mark.parametrize("p", ["1.5", "-0.5"])
+def test_sdpa_dropout_probability_is_checked(torch, p):
+    program = f"F.scaled_dot_product_attention(x, x, x, dropout_p={p})"
+    with pytest.raises(RuntimeError):
+        eval(program, {"F": torch.nn.functional, "x": torch.ones(1, 2, 3, 4)})
+    with pytest.raises(gradcli.GradcliError, match="has to be between 0 and 1"):
+        gradcli.evaluate(f"{program}.sum()", {"x": np.ones((1, 2, 3, 4))}, random_seed=0)
+
+
+# queries of several layouts: scaled_dot_product_attention's flash kernel lays its output out
+# as the query, so what a later view or reshape of it records is PyTorch's
+LAYOUTS = {
+    "contiguous": ("a", (2, 3, 4, 6)),
+    "transposed": ("a.transpose(1, 2)", (2, 4, 3, 6)),
+    "permuted": ("a.permute(1, 2, 0, 3)", (4, 2, 3, 6)),
+    "sliced": ("a[..., :6]", (2, 3, 4, 12)),
+    "transposed slice": ("a[..., :6].transpose(1, 2)", (2, 4, 3, 12)),
+    "expanded": ("a.expand(2, 3, 4, 6)", (1, 3, 4, 6)),
+    "expanded heads": ("a.expand(2, 3, 4, 6)", (2, 1, 4, 6)),
+    "stepped": ("a[:, :, ::2]", (2, 3, 8, 6)),
+}
+AFTER = [
+    "o.view(2, 72)",
+    "o.transpose(1, 2).reshape(2, 4, 18)",
+    "o.transpose(1, 2).contiguous().view(2, 4, 18)",
+    "o.reshape(2, -1)",
+    "o.permute(2, 0, 1, 3).reshape(8, 18)",
+]
+
+
+@pytest.mark.parametrize("after", AFTER)
+@pytest.mark.parametrize("layout", LAYOUTS)
+def test_sdpa_output_is_laid_out_as_the_query(torch, layout, after):
+    query, shape = LAYOUTS[layout]
+    rng = np.random.default_rng(3)
+    ins = {"a": rng.standard_normal(shape), "k": rng.standard_normal((2, 3, 5, 6))}
+    program = f"q = {query}; o = F.scaled_dot_product_attention(q, k, k * 2); ({after} ** 2).sum()"
+    leaves = {n: torch.tensor(v, requires_grad=True) for n, v in ins.items()}
+    ns = {"F": torch.nn.functional, **leaves}
+    *stmts, last = program.split(";")
+    for stmt in stmts:
+        exec(stmt.strip(), ns)
+    assert type(ns["o"].grad_fn).__name__ == "ScaledDotProductFlashAttentionForCpuBackward0"
+    try:
+        out = eval(last.strip(), ns)
+    except RuntimeError as e:  # a view of a layout it cannot view
+        assert "view size is not compatible" in str(e)
+        with pytest.raises(gradcli.GradcliError, match="view size is not compatible"):
+            gradcli.evaluate(program, ins, wrt=list(ins))
+        return
+    out.backward()
+    ours = gradcli.evaluate(program, ins, wrt=list(ins), dtype="float64")
+    np.testing.assert_allclose(ours.value, out.item(), rtol=1e-10)
+    for n, v in leaves.items():
+        np.testing.assert_allclose(ours.grad[n], v.grad.numpy(), rtol=1e-9, atol=1e-12)
+    assert our_labels(ours) == torch_labels(out)
+
+
+# (beside attention for this wave: torch.adaptive_max_pool1d, which unlike
+# F.adaptive_max_pool1d returns (values, indices) without being asked)
+POOLED = [
+    "v, i = torch.adaptive_max_pool1d(x, 3); (v * v).sum() + i.sum()",
+    "torch.adaptive_max_pool1d(x, 9)[0].sum()",
+    "torch.adaptive_max_pool1d(input=x[0], output_size=(2,))[0].sum()",
+    "(torch.adaptive_max_pool1d(x, 4)[1] * 1.0 + F.adaptive_max_pool1d(x, 4)).sum()",
+]
+
+
+@pytest.mark.parametrize("dtype", ["float64", "float32"])
+@pytest.mark.parametrize("program", POOLED)
+def test_torch_adaptive_max_pool1d_returns_values_and_indices(torch, program, dtype):
+    x = np.random.default_rng(5).standard_normal((2, 3, 7))
+    ours = gradcli.evaluate(program, {"x": x}, wrt=["x"], dtype=dtype)
+    leaf = torch.tensor(x, dtype=getattr(torch, dtype), requires_grad=True)
+    ns = {"F": torch.nn.functional, "torch": torch, "x": leaf}
+    *stmts, last = program.split(";")
+    for stmt in stmts:
+        exec(stmt.strip(), ns)
+    out = eval(last.strip(), ns)
+    out.backward()
+    np.testing.assert_allclose(ours.value, out.item(), rtol=1e-6)
+    np.testing.assert_allclose(ours.grad["x"], leaf.grad.numpy(), rtol=1e-6)
+    assert our_labels(ours) == torch_labels(out)
+
+
+def test_torch_adaptive_max_pool1d_indices_are_torchs(torch):
+    x = np.random.default_rng(6).standard_normal((3, 8))
+    program = "(x[:, :3] * torch.adaptive_max_pool1d(x, 3)[1]).sum()"
+    ours = gradcli.evaluate(program, {"x": x}, wrt=["x"])
+    theirs = torch.adaptive_max_pool1d(torch.tensor(x), 3)[1]
+    assert theirs.dtype == torch.int64
+    np.testing.assert_array_equal(ours.grad["x"][:, :3], theirs.numpy())
+
+
+@pytest.mark.parametrize(
+    "program,theirs,ours",
+    [
+        ("torch.adaptive_max_pool1d(x, 2, True)", "3 were given", "got 3"),
+        ("torch.adaptive_max_pool1d(x, 2, return_indices=True)", "'return_indices'", None),
+        ("torch.adaptive_max_pool1d(x, -1)", "negative dimension -1", None),
+        ("torch.adaptive_max_pool1d(x.view(1, 1, 3, 5), 2)", "Expected 2 to 3 dimensions", None),
+    ],
+)
+def test_torch_adaptive_max_pool1d_errors(torch, program, theirs, ours):
+    with pytest.raises((TypeError, RuntimeError)) as e:
+        eval(program, {"torch": torch, "x": torch.ones(3, 5)})
+    assert theirs in str(e.value)
+    with pytest.raises(gradcli.GradcliError, match=ours or theirs):
+        gradcli.evaluate(f"{program}[0].sum()", {"x": np.ones((3, 5))})

@@ -206,6 +206,7 @@ NOT_THE_SAME = {
     "torch.embedding": "the weight comes before the indices (F.embedding's are reversed)",
     "torch.ctc_loss": "reduction is an integer enum there (F.ctc_loss takes the string)",
     "torch.embedding_bag": "the weight comes first, and it returns four tensors",
+    "torch.adaptive_max_pool1d": "it returns (values, indices) (F.'s the values alone)",
 }
 # torch.long, torch.float, ...: dtypes there, the Tensor methods x.long(), x.float() here
 NOT_THE_SAME |= {

@@ -7,7 +7,7 @@ import math
 
 from ..errors import EvaluationError, ShapeError
 from .core import REQUIRED, Op, lazy_numpy
-from .nn import scalar
+from .nn import _dropout_core, scalar
 from .results import TUPLES, Results
 from .shape import _cat_grads, _cat_shape
 
@@ -174,12 +174,7 @@ def _mha_lower(emit, node, args, attrs):
         raise EvaluationError(f"{_NAME}(): dropout_p must be a number, got {dropout!r}")
     if not a["training"]:
         dropout = 0.0
-    if dropout != 0.0:
-        raise EvaluationError(
-            f"{_NAME} with dropout_p > 0 and training=True draws a random dropout mask, which "
-            "gradcli does not do here",
-            hint="use dropout_p=0.0 or training=False",
-        )
+    dropout = float(dropout)
     sq, sk, sv = (node(x).shape for x in (query, key, value))
     batched = _shape_check(node, sq, sk, sv, t, heads)
     if not batched:
@@ -297,6 +292,12 @@ def _mha_lower(emit, node, args, attrs):
         else:
             w = _call(emit, node, "bmm", scaled, kt)
         w = _call(emit, node, "softmax", w, dim=-1)
+        if dropout > 0.0:  # F.dropout(w, p=dropout_p): the weights returned are dropped too
+            if dropout > 1.0:
+                raise ShapeError(
+                    f"dropout probability has to be between 0 and 1, but got {dropout}"
+                )
+            w = _dropout_core(emit, node, w, dropout, True, False, False, _NAME)
 
         def output():
             out = _call(emit, node, "bmm", w, v)
@@ -327,15 +328,12 @@ def _mha_lower(emit, node, args, attrs):
         k,
         v,
         attn_mask=attn_mask,
-        dropout_p=0.0,
+        dropout_p=dropout,
         is_causal=is_causal,
     )
-    flash = node(out).op == "nn_sdpa_flash"
     out = _call(emit, node, "permute", out, dims=(2, 0, 1, 3))
-    if flash:  # PyTorch's flash kernel lays its output out as the query: this is a view
-        out = emit("reshape_view", (out,), {"shape": (bsz * tgt, embed), "kind": "view"})
-    else:
-        out = _call(emit, node, "reshape", out, shape=(bsz * tgt, embed))
+    # (PyTorch's flash kernel lays its output out as the query, (L, N, H, E): a view here)
+    out = _call(emit, node, "reshape", out, shape=(bsz * tgt, embed))
     out = out_proj(out)
 
     def no_weights():
@@ -448,7 +446,8 @@ ROWS = [
         mirror="F.multi_head_attention_forward(query, key, value, embed_dim_to_check, "
         "num_heads, in_proj_weight, in_proj_bias, bias_k, bias_v, add_zero_attn, dropout_p, "
         "out_proj_weight, out_proj_bias, ...)",
-        rule="(attn_output, attn_weights): softmax(q kᵀ/√d + mask) v per head, projected",
+        rule="(attn_output, attn_weights): softmax(q kᵀ/√d + mask) v per head, projected; "
+        "the weights dropped for dropout_p > 0 and training=True",
         namespaces=("torch.nn.functional",),
         methods=(),
         inputs=("query", "key", "value"),

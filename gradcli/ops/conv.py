@@ -2223,7 +2223,7 @@ def _avg_row(d):
 # none is a Tensor method (Tensor.unfold is a different function)
 _TORCH_TOO = {"conv1d", "conv2d", "conv3d", "conv_transpose1d", "conv_transpose2d"}
 _TORCH_TOO |= {"conv_transpose3d", "max_pool1d", "max_pool2d", "max_pool3d", "avg_pool1d"}
-_TORCH_TOO |= {"adaptive_avg_pool1d", "adaptive_max_pool1d"}
+_TORCH_TOO |= {"adaptive_avg_pool1d"}  # (torch.adaptive_max_pool1d is a row of its own)
 
 
 def _spelling(name):
@@ -2268,6 +2268,38 @@ def _adaptive_with_indices(d):
     results.TUPLES[name] = ("tuple", ())
     results.INDICES_OVERLOADS[f"adaptive_max_pool{d}d"] = name
     return Op(name, None, (), row.label, None, params=row.params, lower=row.lower, public=False)
+
+
+def _torch_adaptive_max1d():
+    """torch.adaptive_max_pool1d(input, output_size): ATen's own function, which returns
+    (values, indices) always, where F.adaptive_max_pool1d gives the values alone unless
+    return_indices=True."""
+    name = "torch_adaptive_max_pool1d"
+    results.TUPLES[name] = ("tuple", ())
+    pair = _adaptive_lower("max", 1)
+    x = ((2, 2, 7), "distinct")
+    return Op(
+        name,
+        None,
+        (),
+        "AdaptiveMaxPool2DBackward0 between UnsqueezeBackward0 and SqueezeBackward1",
+        None,
+        params={"output_size": REQUIRED},
+        lower=lambda emit, node, args, attrs: pair(
+            emit, node, args, {**attrs, "return_indices": True}
+        ),
+        call="torch.adaptive_max_pool1d(input, output_size)",
+        mirror="F.adaptive_max_pool1d(input, output_size, return_indices=True)",
+        rule="(values, their int64 indices) over F.adaptive_max_pool1d's windows",
+        examples=(
+            ("torch.adaptive_max_pool1d(x, 3)[0]", {"x": x}),
+            ("torch.adaptive_max_pool1d(x, 9)[0]", {"x": x}),
+        ),
+        namespaces=(),
+        methods=(),
+        bare=False,
+        spellings=("torch.adaptive_max_pool1d",),
+    )
 
 
 def _lp_row(d):
@@ -2400,6 +2432,7 @@ ROWS = [
     *(_avg_row(d) for d in (1, 2, 3)),
     *(_adaptive_row("avg", d) for d in (1, 2, 3)),
     *(_adaptive_row("max", d) for d in (1, 2, 3)),
+    _torch_adaptive_max1d(),
     *(_lp_row(d) for d in (1, 2, 3)),
     Op(
         "unfold",

@@ -1237,12 +1237,14 @@ def _sdpa_lower(emit, node, args, attrs):
 
     q, k, v = args[:3]
     mask = args[3] if attrs.get("attn_mask") is True else None
-    if attrs.get("dropout_p", 0.0) != 0.0:
-        raise EvaluationError(
-            "scaled_dot_product_attention with dropout_p > 0 draws a random mask, which "
-            "gradcli does not do",
-            hint="use dropout_p=0.0",
+    dropout = attrs.get("dropout_p", 0.0)
+    if isinstance(dropout, bool) or not isinstance(dropout, (int, float)):
+        raise ShapeError(
+            f"scaled_dot_product_attention(): argument 'dropout_p' must be float, not "
+            f"{type(dropout).__name__}"
         )
+    if not 0.0 <= dropout <= 1.0:
+        raise ShapeError(f"dropout probability has to be between 0 and 1, but got {dropout:g}")
     if mask is not None and attrs.get("is_causal"):
         raise EvaluationError(
             "_scaled_dot_product_attention: Explicit attn_mask should not be set when "
@@ -1282,7 +1284,13 @@ def _sdpa_lower(emit, node, args, attrs):
         attn = emit("add", (attn, mask))
     elif attrs.get("is_causal"):
         attn = emit("nn_causal_add", (attn,))
-    return matmul(emit, node, (emit("nn_safe_softmax", (attn,)), v), {})
+    attn = emit("nn_safe_softmax", (attn,))
+    # a dropout_p > 0 takes the math kernel, which drops after the softmax: at::dropout(attn,
+    # p, true), on CPU the same _dropout_impl (and draws) as F.dropout's
+    attn = _dropout_core(
+        emit, node, attn, float(dropout), True, False, False, "scaled_dot_product_attention"
+    )
+    return matmul(emit, node, (attn, v), {})
 
 
 def _flash(node, qkv, mask, attrs):
@@ -1331,10 +1339,37 @@ def _flash_probs(q, k, extra, scale, is_causal, attn_mask):
 
 
 def _flash_forward(q, k, v, *extra, scale=None, is_causal=False, attn_mask=False):
-    """The kernel writes its output as (B, L, H, E) and returns the (B, H, L, E) view, so a
-    later transpose(1, 2) is contiguous there, and here."""
+    """The kernel's output is at::empty_like(query): laid out as the query is, so that a
+    later view or reshape of it is a view (or a copy) exactly where PyTorch's is."""
     out = np.matmul(_flash_probs(q, k, extra, scale, is_causal, attn_mask)[0], v)
-    return np.ascontiguousarray(np.swapaxes(out, 1, 2)).swapaxes(1, 2)
+    outer = _layout_like(q.shape, q.strides)
+    return np.ascontiguousarray(out.transpose(outer)).transpose(np.argsort(outer))
+
+
+def _layout_like(shape, strides):
+    """ATen's infer_dense_strides, as empty_like lays a tensor out: the dimensions from
+    outermost to innermost, by an insertion sort on the strides (a zero stride is left
+    where it is; equal strides put the larger size outside)."""
+    perm = list(range(len(shape) - 1, -1, -1))  # innermost first
+
+    def swap(d0, d1):
+        s0, s1 = strides[d0], strides[d1]
+        if s0 == 0 or s1 == 0:
+            return 0
+        if s0 != s1:
+            return -1 if s0 < s1 else 1
+        return 1 if shape[d0] > shape[d1] else 0
+
+    for i in range(1, len(perm)):
+        j = i
+        for k in range(i - 1, -1, -1):
+            c = swap(perm[k], perm[j])
+            if c > 0:
+                perm[k], perm[j] = perm[j], perm[k]
+                j = k
+            elif c < 0:
+                break
+    return perm[::-1]
 
 
 def _flash_grads(g, o, q, k, v, *extra, scale=None, is_causal=False, attn_mask=False):
@@ -1398,7 +1433,8 @@ ROWS += [
         "MulBackward1 on q and on TransposeBackward0 of k, the products as torch.matmul "
         "records them (MmBackward0, or BmmBackward0 with views), AddBackward0 for a mask "
         "(a boolean one is -inf where False), SafeSoftmaxBackward0; enable_gqa: "
-        "UnsqueezeBackward0, ExpandBackward0, CloneBackward0, ViewBackward0 on k and v",
+        "UnsqueezeBackward0, ExpandBackward0, CloneBackward0, ViewBackward0 on k and v; "
+        "dropout_p > 0: MulBackward0 on the softmax",
         None,
         arity=3,
         params={
@@ -1412,7 +1448,7 @@ ROWS += [
         lower=_sdpa_lower,
         mirror="F.scaled_dot_product_attention(q, k, v, attn_mask, dropout_p, is_causal, scale, "
         "enable_gqa)",
-        rule="softmax(q kᵀ · scale + mask) v",
+        rule="softmax(q kᵀ · scale + mask) v (dropped as F.dropout drops, for dropout_p > 0)",
         examples=(
             (
                 "F.scaled_dot_product_attention(q, k, v)",
@@ -1816,16 +1852,25 @@ def _alpha_scale(p):
     return 1.0 / math.sqrt((_ALPHA * _ALPHA * p + 1) * (1 - p))
 
 
+# the calls that drop through _dropout_core without being a dropout row: how to say it
+_DRAWERS = {
+    "scaled_dot_product_attention": ("dropout_p > 0", "use dropout_p=0.0"),
+    "multi_head_attention_forward": ("dropout_p > 0, training=True", "use training=False"),
+}
+
+
 def _dropout_noise(a, p, feature, alpha, name, dtype, generator=None):
     """noise.bernoulli_(1 - p), one draw per element or per (sample, channel) for the
     feature variants (noise of shape (N, C, 1, ...)); then noise.div_(1 - p), or for alpha
     dropout noise.mul_(a). Arithmetic in the input's dtype, as ATen's in-place ops."""
     if generator is None:
+        default = ("training=True", f"use F.{name}(..., training=False) (the identity)")
+        what, hint = _DRAWERS.get(name, default)
         raise EvaluationError(
-            f"F.{name}(training=True) in a program draws a random mask, so it needs one "
+            f"F.{name}({what}) in a program draws a random mask, so it needs one "
             "evaluation: grad, batch, graph and explain have it, but this command evaluates "
             "the program several times",
-            hint=f"use F.{name}(..., training=False) (the identity) here, or run gradcli grad",
+            hint=f"{hint} here, or run gradcli grad",
         )
     mask = generator.bernoulli(_noise_shape((a.shape,), {"feature": feature}), 1.0 - p)
     mask = mask.astype(dtype)
