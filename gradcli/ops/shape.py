@@ -429,6 +429,65 @@ def _repeat_shape(shapes, attrs):
     return check_rank(tuple(n * r for n, r in zip(padded, sizes, strict=True)))
 
 
+def _whole(fname, pname, v):
+    """A parameter PyTorch takes only as an int (the parser gives numbers as floats)."""
+    if isinstance(v, tuple) and len(v) == 1:  # (size is a shape parameter elsewhere)
+        v = v[0]
+    if isinstance(v, bool) or not (isinstance(v, (int, float)) and float(v).is_integer()):
+        raise ParseError(f"{fname}(): {pname} must be an integer")
+    return int(v)
+
+
+def _unfold_windows(shape, dimension, size, step):
+    """Tensor.unfold's checks, in PyTorch's order: the axis, the window's size and step, and
+    the number of windows (a 0-d tensor is one of length 1, and gets no new dimension)."""
+    dimension, size, step = (
+        _whole("unfold", k, v)
+        for k, v in (("dimension", dimension), ("size", size), ("step", step))
+    )
+    d = _axis(dimension, len(shape))
+    n = shape[d] if shape else 1
+    if size > n:
+        raise ShapeError(f"maximum size for tensor at dimension {d} is {n} but size is {size}")
+    if size < 0:
+        raise ShapeError(f"size is {size} but must be >= 0")
+    if step <= 0:
+        raise ShapeError(f"step is {step} but must be > 0")
+    return d, size, step, (n - size) // step + 1
+
+
+def _unfold_dim_shape(shapes, attrs):
+    shape = shapes[0]
+    d, size, _, count = _unfold_windows(shape, attrs["dimension"], attrs["size"], attrs["step"])
+    if not shape:
+        return (size,)
+    return check_rank(shape[:d] + (count,) + shape[d + 1 :] + (size,))
+
+
+def _unfold_dim(a, dimension, size, step):
+    """The windows as a strided view of a (read-only, as PyTorch's result is a view)."""
+    d, size, step, count = _unfold_windows(a.shape, dimension, size, step)
+    if not a.ndim:
+        return np.array(a.reshape(1)[:size])
+    shape = a.shape[:d] + (count,) + a.shape[d + 1 :] + (size,)
+    strides = a.strides[:d] + (a.strides[d] * step,) + a.strides[d + 1 :] + (a.strides[d],)
+    return np.lib.stride_tricks.as_strided(a, shape, strides, writeable=False)
+
+
+def _unfold_dim_grad(g, o, a, dimension, size, step):
+    """Each window's gradient added back where it came from: for each offset k in the window,
+    the windows' k-th elements are the positions k, k + step, ... (distinct, so one slice)."""
+    if not a.ndim:
+        return g.sum().reshape(())
+    d, size, step, count = _unfold_windows(a.shape, dimension, size, step)
+    out = np.zeros(a.shape, dtype=g.dtype)
+    at = [slice(None)] * a.ndim
+    for k in range(size if count else 0):
+        at[d] = slice(k, k + step * (count - 1) + 1, step)
+        out[tuple(at)] += g[..., k]
+    return out
+
+
 def _tile_lower(emit, node, args, attrs):
     """torch.tile: repeat, with ones prepended to dims when it has fewer than the tensor."""
     dims = _seq(attrs["dims"])
@@ -1216,6 +1275,28 @@ ROWS = [
         ),
         methods=("repeat",),
         namespaces=(),
+    ),
+    Op(
+        "unfold_dim",
+        _unfold_dim,
+        (_unfold_dim_grad,),
+        "UnfoldBackward0",
+        _unfold_dim_shape,
+        params={"dimension": REQUIRED, "size": REQUIRED, "step": REQUIRED},
+        saves="none",
+        call="a.unfold(dimension, size, step)",
+        mirror="a.unfold(dimension, size, step)",
+        rule="sum each window's gradient back into the positions it was taken from",
+        examples=(
+            ("a.unfold(0, 2, 1)", V),
+            ("A.unfold(1, 2, 1)", M),
+            ("A.unfold(0, 1, 3)", M),
+            ("B.unfold(-1, 3, 2)", {"B": ((2, 3, 5), REAL)}),
+            ("s.unfold(0, 1, 1)", {"s": ((), REAL)}),
+        ),
+        namespaces=(),
+        methods=("unfold",),
+        bare=False,
     ),
     Op(
         "tile",
