@@ -335,3 +335,29 @@ def torch_function(torch, program, names, dtype="float64"):
         return ns[out_name]
 
     return f
+
+
+def pool_indices_match_pytorch(torch, call, shape, dtype, seed):
+    """A pooling ``call`` with return_indices on x against PyTorch: the int64 indices (with
+    ties, where the first maximum is taken, NaN and -inf in the windows), the values'
+    gradient through ``v, i = call`` and the labels."""
+    import gradcli
+    from gradcli import derivatives as D
+
+    rng = np.random.default_rng(seed)
+    x = rng.integers(-3, 3, size=shape).astype(dtype)
+    x.flat[::7] = np.nan
+    x.flat[3::11] = -np.inf
+    env = {"F": torch.nn.functional, "torch": torch, "x": torch.tensor(x, requires_grad=True)}
+    values, indices = eval(call, env)
+    ours = D.jvp(f"{call}[1]", {"x": x}, {"x": np.ones_like(x)}, dtype=dtype)["value"]
+    assert ours.dtype == np.int64
+    np.testing.assert_array_equal(ours, indices.numpy())
+    c = rng.standard_normal(values.shape).astype(dtype)
+    program = f"v, i = {call}\n(v * c).sum() + i.sum()"
+    mine = gradcli.evaluate(program, {"x": x, "c": c}, wrt=["x"], dtype=dtype)
+    theirs = (values * torch.tensor(c)).sum() + indices.sum()
+    theirs.backward()
+    np.testing.assert_allclose(mine.value, theirs.detach().numpy(), rtol=1e-6)
+    np.testing.assert_allclose(mine.grad["x"], env["x"].grad.numpy(), rtol=1e-6, atol=1e-7)
+    assert our_labels(mine) == torch_labels(theirs)

@@ -5,7 +5,7 @@ dilation, ceil_mode windows that start in the padding, empty batches, ties, NaN,
 import numpy as np
 import pytest
 from click.testing import CliRunner
-from conftest import our_labels, run_torch, torch_labels
+from conftest import our_labels, pool_indices_match_pytorch, run_torch, torch_labels
 
 import gradcli
 from gradcli.cli import main
@@ -274,25 +274,7 @@ ADAPTIVE_INDICES = [
 def test_adaptive_max_pool_indices_match_pytorch(torch, call, shape, dtype):
     """(values, int64 indices) as PyTorch's, with ties (the first maximum), NaN (the last)
     and -inf in the windows; the values' gradient and labels too."""
-    from gradcli import derivatives as D
-
-    rng = np.random.default_rng(12)
-    x = rng.integers(-3, 3, size=shape).astype(dtype)
-    x.flat[::7] = np.nan
-    x.flat[3::11] = -np.inf
-    env = {"F": torch.nn.functional, "torch": torch, "x": torch.tensor(x, requires_grad=True)}
-    values, indices = eval(call, env)
-    ours = D.jvp(f"{call}[1]", {"x": x}, {"x": np.ones_like(x)}, dtype=dtype)["value"]
-    assert ours.dtype == np.int64
-    np.testing.assert_array_equal(ours, indices.numpy())
-    c = rng.standard_normal(values.shape).astype(dtype)
-    program = f"v, i = {call}\n(v * c).sum() + i.sum()"
-    mine = gradcli.evaluate(program, {"x": x, "c": c}, wrt=["x"], dtype=dtype)
-    theirs = (values * torch.tensor(c)).sum() + indices.sum()
-    theirs.backward()
-    np.testing.assert_allclose(mine.value, theirs.detach().numpy(), rtol=1e-6)
-    np.testing.assert_allclose(mine.grad["x"], env["x"].grad.numpy(), rtol=1e-6, atol=1e-7)
-    assert our_labels(mine) == torch_labels(theirs)
+    pool_indices_match_pytorch(torch, call, shape, dtype, seed=12)
 
 
 def test_adaptive_max_pool_indices_feed_max_unpool(torch):

@@ -6,7 +6,7 @@ import collections
 
 import numpy as np
 import pytest
-from conftest import our_labels, run_torch, torch_labels
+from conftest import our_labels, pool_indices_match_pytorch, run_torch, torch_labels
 
 import gradcli
 
@@ -968,25 +968,7 @@ POOL_INDICES = [
 @pytest.mark.parametrize("dtype", ["float32", "float64"])
 @pytest.mark.parametrize("call,shape", POOL_INDICES)
 def test_max_pool_indices_match_pytorch(torch, call, shape, dtype):
-    from gradcli import derivatives as D
-
-    rng = np.random.default_rng(5)
-    x = rng.integers(-3, 3, size=shape).astype(dtype)  # ties: the first maximum is taken
-    x.flat[::7] = np.nan
-    x.flat[3::11] = -np.inf
-    env = {"F": torch.nn.functional, "torch": torch, "x": torch.tensor(x, requires_grad=True)}
-    values, indices = eval(call, env)
-    ours = D.jvp(f"{call}[1]", {"x": x}, {"x": np.ones_like(x)}, dtype=dtype)["value"]
-    assert ours.dtype == np.int64
-    np.testing.assert_array_equal(ours, indices.numpy())
-    c = rng.standard_normal(values.shape).astype(dtype)
-    program = f"v, i = {call}\n(v * c).sum() + i.sum()"
-    mine = gradcli.evaluate(program, {"x": x, "c": c}, wrt=["x"], dtype=dtype)
-    theirs = (values * torch.tensor(c)).sum() + indices.sum()
-    theirs.backward()
-    np.testing.assert_allclose(mine.value, theirs.detach().numpy(), rtol=1e-6)
-    np.testing.assert_allclose(mine.grad["x"], env["x"].grad.numpy(), rtol=1e-6, atol=1e-7)
-    assert our_labels(mine) == torch_labels(theirs)
+    pool_indices_match_pytorch(torch, call, shape, dtype, seed=5)
 
 
 def test_max_pool_indices_unpack_and_index_like_a_tuple():
