@@ -932,17 +932,18 @@ def _accumulate(old, old_bufs, ga, ga_bufs, reader):
     return new, bufs
 
 
-def _unbroadcast(g, shape, dtype):
-    """Sum a gradient back to the shape of the input it belongs to."""
-    if g.shape != shape:
-        extra = g.ndim - len(shape)
+def _unbroadcast(g, shape, dtype, lead=0):
+    """Sum a gradient back to the shape of the input it belongs to, after ``lead`` leading
+    axes that stay as they are (batch's stacked records)."""
+    if g.shape[lead:] != shape:
+        extra = g.ndim - lead - len(shape)
         if extra > 0:
-            g = g.sum(axis=tuple(range(extra)))
-        axes = tuple(i for i, n in enumerate(shape) if n == 1 and g.shape[i] != 1)
+            g = g.sum(axis=tuple(range(lead, lead + extra)))
+        axes = tuple(lead + i for i, n in enumerate(shape) if n == 1 and g.shape[lead + i] != 1)
         if axes:
             g = g.sum(axis=axes, keepdims=True)
-        if g.shape != shape:
-            g = np.broadcast_to(g, shape)
+        if g.shape[lead:] != shape:
+            g = np.broadcast_to(g, g.shape[:lead] + tuple(shape))
     return g if g.dtype == dtype else g.astype(dtype)
 
 

@@ -423,17 +423,6 @@ def _checked(key, exact, fast):
 
 def _unbroadcast(g, b, arg):
     """engine._unbroadcast for each record: sum a stacked gradient back to (b, *shape)."""
-    shape = arg.shape
     if g.ndim == 0 or g.shape[0] != b:
         raise _Unstackable("a rule's result lost the record axis")
-    if g.shape[1:] != shape:
-        extra = g.ndim - 1 - len(shape)
-        if extra > 0:
-            g = g.sum(axis=tuple(range(1, extra + 1)))
-        axes = tuple(i + 1 for i, n in enumerate(shape) if n == 1 and g.shape[i + 1] != 1)
-        if axes:
-            g = g.sum(axis=axes, keepdims=True)
-        if g.shape[1:] != shape:
-            g = np.broadcast_to(g, (b, *shape))
-    dt = arg.value.dtype
-    return g if g.dtype == dt else g.astype(dt)
+    return engine._unbroadcast(g, arg.shape, arg.value.dtype, lead=1)
