@@ -1,0 +1,201 @@
+"""PyTorch spellings that were missing or too lenient, checked against torch 2.13 itself
+(skipped without torch unless GRADCLI_REQUIRE_TORCH=1): index_reduce (values, dtypes,
+gradients, labels and error texts, with ties, zeros in prod, repeated and empty indices and
+include_self both ways, plus finite differences)."""
+
+import json
+import re
+import warnings
+
+import numpy as np
+import pytest
+from conftest import our_labels, torch_labels
+
+import gradcli
+from gradcli.errors import GradcliError
+
+RNG = np.random.default_rng(12)
+FLOATS = {
+    "A": RNG.standard_normal((3, 4)),
+    "S": RNG.standard_normal((2, 4)),
+    "C": RNG.standard_normal((3, 3)),
+    "x": np.array([1.0, 2.0, 3.0, 2.0, 1.0]),  # ties with y at the places p sends y to
+    "y": np.array([2.0, 2.0, 3.0, 0.0, 1.0]),
+    "z": np.array([1.0, 0.0, 3.0, 2.0, 1.0]),  # zeros, for prod
+    "w": np.array([0.0, 2.0, 0.0, 0.0, 5.0]),
+    "n": np.array([np.nan, 2.0, -1.0, 0.5, np.inf]),
+}
+INTS = {
+    "p": np.array([1, 1, 2, 0, 4]),
+    "q": np.array([0, 0, 0, 0, 0]),
+    "e": np.zeros((0,), dtype=np.int64),
+    "j": np.array([2, 0]),
+    "r": np.array([1, 1]),
+    "h": np.array([3, 0, 3], dtype=np.int32),
+    "J": np.array([1, 1, 3, 0, 3]),
+    "I": np.array([4, -3, 7, 0, 2]),
+}
+
+INDEX_REDUCES = ("prod", "mean", "amax", "amin")
+CASES = [
+    *(f"x.index_reduce(0, p, y, '{r}')" for r in INDEX_REDUCES),
+    *(f"x.index_reduce(0, p, y, '{r}', include_self=False)" for r in INDEX_REDUCES),
+    *(f"A.index_reduce(0, j, S, '{r}')" for r in INDEX_REDUCES),
+    *(f"A.index_reduce(0, r, S, '{r}', include_self=False)" for r in INDEX_REDUCES),
+    *(f"torch.index_reduce(A, 1, h, C, '{r}')" for r in INDEX_REDUCES),
+    *(f"A.index_reduce(-1, h.long(), C, reduce='{r}', include_self=False)" for r in INDEX_REDUCES),
+    *(f"x.index_reduce(0, p, n, '{r}')" for r in INDEX_REDUCES),  # nan and inf
+    "z.index_reduce(0, p, w, 'prod')",  # one zero in source at a place, one in self
+    "z.index_reduce(0, p, w, 'prod', include_self=False)",
+    "z.index_reduce(0, q, w, 'prod')",  # three zeros in source at one place
+    "z.index_reduce(0, q, w, 'prod', include_self=False)",
+    "z.index_reduce(0, J, y, 'prod')",  # a zero in self, one in source
+    "z.index_reduce(0, q, w, 'amax', include_self=False)",  # ties among source
+    "A.index_reduce(0, e, S[:0], 'prod')",  # an empty index changes nothing
+    "A.index_reduce(0, e, S[:0], 'mean', include_self=False)",
+    "x.sum().index_reduce(0, torch.tensor([0]), y[1], 'prod')",  # 0-dim self and source
+    "x.index_reduce(0, torch.tensor(3), y[2:3], 'amin')",  # a 0-dim index
+    "(torch.index_reduce(J, 0, p, I, 'mean') * x).sum()",  # integer mean: floor division
+    "(torch.index_reduce(J, 0, p, I, 'mean', include_self=False) * x).sum()",
+    "(torch.index_reduce(J, 0, p, I, 'amax', include_self=False) * x).sum()",
+    "(torch.index_reduce(J, 0, p, I, 'prod') * x).sum()",
+]
+
+
+def _typed(v):
+    return f"{v.dtype.name}:{json.dumps(v.tolist())}"
+
+
+def _used(program):
+    names = set(re.findall(r"[A-Za-z_]\w*", program))
+    return {k: v for k, v in {**FLOATS, **INTS}.items() if k in names}
+
+
+def _given(used):
+    return {k: v if k in FLOATS else _typed(v) for k, v in used.items()}
+
+
+def _torch_run(torch, program, used, dtype):
+    ns = {"torch": torch}
+    leaves = {}
+    for k, v in used.items():
+        if k in FLOATS:
+            leaves[k] = ns[k] = torch.tensor(v, dtype=getattr(torch, dtype), requires_grad=True)
+        else:
+            ns[k] = torch.from_numpy(v)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # "index_reduce() is in beta"
+        return eval(program, ns), leaves
+
+
+def _ours(program, used, dtype, seed=None):
+    floats = [k for k in used if k in FLOATS]
+    return gradcli.evaluate(
+        program, _given(used), dtype=dtype, wrt=",".join(floats), seed_vector=seed
+    )
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+@pytest.mark.parametrize("program", CASES)
+def test_index_reduce_against_torch(torch, program, dtype):
+    used = _used(program)
+    theirs, leaves = _torch_run(torch, program, used, dtype)
+    seed = RNG.standard_normal(tuple(theirs.shape)).astype(dtype) if theirs.dim() else None
+    ours = _ours(program, used, dtype, seed)
+    theirs.backward(torch.from_numpy(seed) if seed is not None else None)
+    assert ours.shape == tuple(theirs.shape)
+    assert ours.value.dtype == theirs.detach().numpy().dtype
+    np.testing.assert_allclose(ours.value, theirs.detach().numpy(), rtol=1e-6)
+    assert ours.grad_fn == type(theirs.grad_fn).__name__
+    assert our_labels(ours) == torch_labels(theirs)
+    for k, leaf in leaves.items():
+        want = None if leaf.grad is None else leaf.grad.numpy()
+        if want is None:
+            assert ours.grad[k] is None or not np.any(ours.grad[k])
+            continue
+        assert ours.grad[k].dtype == want.dtype
+        np.testing.assert_allclose(ours.grad[k], want, rtol=1e-5, atol=1e-6)
+
+
+@pytest.mark.parametrize(
+    "program",
+    [
+        "(z.index_reduce(0, p, w, 'prod') ** 2).sum()",
+        "(z.index_reduce(0, J, y, 'prod', include_self=False) ** 2).sum()",
+        "(A.index_reduce(0, r, S, 'mean', include_self=False) ** 2).sum()",
+        "(torch.index_reduce(A, 1, h, C, 'amax') ** 2).sum()",
+        "(A.index_reduce(1, h.long(), C, 'amin', include_self=False) ** 2).sum()",
+    ],
+)
+def test_index_reduce_finite_differences(program):
+    """prod is a polynomial, so its gradient at zeros is checked by differences too."""
+    used = _used(program)
+    given = _given(used)
+    floats = [k for k in used if k in FLOATS]
+    ours = gradcli.evaluate(program, given, dtype="float64", wrt=",".join(floats))
+    for k in floats:
+        base = used[k]
+        numeric = np.zeros_like(base)
+        for pos in np.ndindex(base.shape):
+            h = np.zeros_like(base)
+            h[pos] = 1e-6
+            up = gradcli.evaluate(program, {**given, k: base + h}, dtype="float64").value
+            down = gradcli.evaluate(program, {**given, k: base - h}, dtype="float64").value
+            numeric[pos] = (up - down) / 2e-6
+        np.testing.assert_allclose(ours.grad[k], numeric, rtol=1e-6, atol=1e-7)
+
+
+@pytest.mark.parametrize(
+    "program",
+    [
+        "A.index_reduce(0, j, S, 'sum')",  # sum is index_add's, not index_reduce's
+        "A.index_reduce(0, j, S, 'max')",
+        "A.index_reduce(0, j.float(), S, 'prod')",
+        "A.index_reduce(0, j, S.double(), 'prod')",
+        "A.index_reduce(0, torch.tensor([1, 2, 0]), S, 'mean')",
+        "A.index_reduce(0, torch.tensor([[1], [2]]), S, 'mean')",
+        "A.index_reduce(2, j, S, 'amax')",
+        "A.index_reduce(0, j, C, 'amax')",
+        "A.index_reduce(0, torch.tensor([3, 0]), S, 'amin')",
+        "A.index_reduce(0, torch.tensor([-1, 0]), S, 'amin')",
+        "x.sum().index_reduce(0, torch.tensor([0]), y[:1], 'prod')",
+        "x.index_reduce(0, torch.tensor(3), y[2], 'amin')",
+        "(x > 1).index_reduce(0, p, y > 1, 'prod')",
+    ],
+)
+def test_index_reduce_errors_as_torch(torch, program):
+    used = _used(program)
+    with pytest.raises(Exception) as theirs:
+        _torch_run(torch, program, used, "float32")
+    with pytest.raises(GradcliError) as ours:
+        _ours(program, used, "float32")
+    assert ours.value.exit_code == 1
+    assert str(theirs.value).split("\n")[0] in ours.value.message
+
+
+@pytest.mark.parametrize(
+    "program, message",
+    [
+        ("A.index_reduce(0, j, 2.0, 'prod')", "argument 'source' (position 3) must be Tensor"),
+        ("A.index_reduce(0, 1, S, 'prod')", "argument 'index' (position 2) must be Tensor"),
+        ("A.index_reduce(0, j, S, 'prod', include_self=1)", "include_self must be True or False"),
+        ("A.index_reduce(0, j, S)", "needs the argument 'reduce'"),
+    ],
+)
+def test_index_reduce_bad_arguments(program, message):
+    with pytest.raises(GradcliError, match=re.escape(message)):
+        _ours(program, _used(program), "float32")
+
+
+def test_index_reduce_int32_index_backward_without_self(torch):
+    """PyTorch's backward of include_self=False fills with an int32 index and refuses it (the
+    forward, and the backward with include_self, take int32)."""
+    program = "A.index_reduce(1, h, C, 'amin', include_self=False).sum()"
+    used = _used(program)
+    theirs, _ = _torch_run(torch, program, used, "float64")
+    with pytest.raises(Exception, match="index_fill_") as want:
+        theirs.backward()
+    with pytest.raises(GradcliError) as ours:
+        _ours(program, used, "float64")
+    assert ours.value.exit_code == 1
+    assert str(want.value) in ours.value.message
