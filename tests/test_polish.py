@@ -1,7 +1,9 @@
 """PyTorch spellings that were missing or too lenient, checked against torch 2.13 itself
 (skipped without torch unless GRADCLI_REQUIRE_TORCH=1): index_reduce (values, dtypes,
 gradients, labels and error texts, with ties, zeros in prod, repeated and empty indices and
-include_self both ways, plus finite differences)."""
+include_self both ways, plus finite differences); torch.where's condition= by name; a call's
+several results among other index items (x[t, 0]); inplace= only where PyTorch's function has
+it; Tensor.unfold's int size; adaptive pooling to an output size of 0."""
 
 import json
 import re
@@ -12,6 +14,8 @@ import pytest
 from conftest import our_labels, torch_labels
 
 import gradcli
+from gradcli import engine
+from gradcli.api import prepare
 from gradcli.errors import GradcliError
 
 RNG = np.random.default_rng(12)
@@ -34,6 +38,16 @@ INTS = {
     "h": np.array([3, 0, 3], dtype=np.int32),
     "J": np.array([1, 1, 3, 0, 3]),
     "I": np.array([4, -3, 7, 0, 2]),
+    "i": np.array([2, 0]),
+    "k": np.array([2, 0], dtype=np.int32),
+    "l": np.array([2, 0, 1]),
+}
+MASKS = {
+    "m": np.array([True, False, True, True, False]),
+    "b": np.array([True, False, True]),
+    "M": np.array([[False, False, True, False], [False, False, False, False], [False] * 4]),
+    "N": np.array([[False, True, True, False], [False, False, False, False], [False] * 4]),
+    "u": np.array([False, True, False, False]),
 }
 
 INDEX_REDUCES = ("prod", "mean", "amax", "amin")
@@ -68,7 +82,7 @@ def _typed(v):
 
 def _used(program):
     names = set(re.findall(r"[A-Za-z_]\w*", program))
-    return {k: v for k, v in {**FLOATS, **INTS}.items() if k in names}
+    return {k: v for k, v in {**FLOATS, **INTS, **MASKS}.items() if k in names}
 
 
 def _given(used):
@@ -85,7 +99,7 @@ def _torch_run(torch, program, used, dtype):
             ns[k] = torch.from_numpy(v)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # "index_reduce() is in beta"
-        return eval(program, ns), leaves
+        return eval(program, ns, {"F": torch.nn.functional}), leaves
 
 
 def _ours(program, used, dtype, seed=None):
@@ -197,5 +211,173 @@ def test_index_reduce_int32_index_backward_without_self(torch):
         theirs.backward()
     with pytest.raises(GradcliError) as ours:
         _ours(program, used, "float64")
+    assert ours.value.exit_code == 1
+    assert str(want.value) in ours.value.message
+
+
+# -- torch.where by keyword, and a call's results among other index items ---------------
+
+SPELLED = [
+    "torch.where(condition=m, input=x, other=y)",
+    "torch.where(m, input=x, other=y)",
+    "torch.where(condition=x > 1.5, input=x, other=2.0)",
+    "x.where(condition=m, other=y)",
+    "x[torch.where(condition=m)]",
+    "A[torch.where(condition=A > 0)]",
+    "torch.where(condition=A > 0)[1] * A[0, :1]",
+    "A[torch.nonzero(M, as_tuple=True), 0]",  # one True: each result one element
+    "A[1:, torch.nonzero(M, as_tuple=True)]",
+    "A[..., torch.nonzero(u, as_tuple=True)]",
+    "A[torch.meshgrid(i[:1], i[1:], indexing='ij'), 1]",  # one-element results of 2 dims
+    "A[torch.meshgrid(k[:1], k[1:], indexing='ij'), -1]",  # int32 results
+    "A[torch.meshgrid(b[:1], b[1:2], b[2:], indexing='ij'), 0]",  # bool results: a mask
+    "A[torch.meshgrid(i[:1], i[1:], indexing='ij'), torch.meshgrid(i[1:], indexing='ij')]",
+]
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+@pytest.mark.parametrize("program", SPELLED)
+def test_spellings_against_torch(torch, program, dtype):
+    used = _used(program)
+    theirs, leaves = _torch_run(torch, program, used, dtype)
+    seed = RNG.standard_normal(tuple(theirs.shape)).astype(dtype) if theirs.dim() else None
+    ours = _ours(program, used, dtype, seed)
+    theirs.backward(torch.from_numpy(seed) if seed is not None else None)
+    assert ours.shape == tuple(theirs.shape)
+    np.testing.assert_array_equal(ours.value, theirs.detach().numpy())
+    assert ours.grad_fn == type(theirs.grad_fn).__name__
+    assert our_labels(ours) == torch_labels(theirs)
+    for k, leaf in leaves.items():
+        want = np.zeros(used[k].shape) if leaf.grad is None else leaf.grad.numpy()
+        got = ours.grad[k] if ours.grad[k] is not None else np.zeros(used[k].shape)
+        np.testing.assert_allclose(got, want, rtol=1e-6)
+
+
+def test_results_held_by_a_name_index_as_the_call():
+    """t = torch.nonzero(m, as_tuple=True); x[t, 0] is x[torch.nonzero(...), 0]."""
+    used = _used("A M")
+    named = _ours("t = torch.nonzero(M, as_tuple=True); A[t, 0] * 2", used, "float64", [1.0, 2.0])
+    inline = _ours("A[torch.nonzero(M, as_tuple=True), 0] * 2", used, "float64", [1.0, 2.0])
+    np.testing.assert_array_equal(named.value, inline.value)
+    np.testing.assert_array_equal(named.grad["A"], inline.grad["A"])
+
+
+@pytest.mark.parametrize(
+    "program",
+    [
+        "A[torch.nonzero(N, as_tuple=True), 0]",  # two Trues: results of two elements
+        "A[torch.meshgrid(i, i[:1], indexing='ij'), 1]",
+        "A[torch.meshgrid(x[:1], x[1:2], indexing='ij'), 1]",  # float results
+        "A[torch.nonzero(A[0, 0] * 0, as_tuple=True), 1]",  # an empty result
+    ],
+)
+def test_results_index_errors_as_torch(torch, program):
+    used = _used(program)
+    with pytest.raises(TypeError) as theirs:
+        _torch_run(torch, program, used, "float32")
+    with pytest.raises(GradcliError) as ours:
+        _ours(program, used, "float32")
+    assert ours.value.exit_code == 1
+    assert str(theirs.value) in ours.value.message
+
+
+@pytest.mark.parametrize(
+    "program, message",
+    [
+        ("torch.where(input=x)", "'input' given by name, but an argument before it is missing"),
+        ("torch.where(cond=m, input=x, other=y)", "unexpected keyword argument 'cond'"),
+        ("torch.where(condition=m, input=x)", "where() takes 3 tensor arguments, got 2"),
+        ("torch.where(x > 0, self=x, other=y)", "unexpected keyword argument 'self'"),
+    ],
+)
+def test_where_by_name_refused(torch, program, message):
+    used = _used(program)
+    with pytest.raises(TypeError):
+        _torch_run(torch, program, used, "float32")
+    with pytest.raises(GradcliError, match=re.escape(message)) as ours:
+        _ours(program, used, "float32")
+    assert ours.value.exit_code == 2
+
+
+# -- leniencies closed: inplace= where PyTorch has none, unfold's size as a list --------
+
+
+@pytest.mark.parametrize(
+    "program, word",
+    [
+        ("torch.relu(x, inplace=False)", "inplace"),
+        ("torch.relu(x, inplace=True)", "inplace"),
+        ("x.relu(inplace=False)", "inplace"),
+        ("torch.selu(x, inplace=False)", "inplace"),
+        ("torch.celu(x, inplace=False)", "inplace"),
+        ("torch.rrelu(x, inplace=False)", "inplace"),
+        ("torch.threshold(x, 1.5, 0.0, inplace=False)", "inplace"),
+        ("x.unfold(0, [2], 1)", "size"),
+        ("x.unfold(0, (2,), 1)", "size"),
+        ("x.unfold(0, 2, [1])", "step"),
+        ("x.unfold([0], 2, 1)", "dimension"),
+        ("x.unfold(0, True, 1)", "size"),
+    ],
+)
+def test_refused_as_torch_refuses(torch, program, word):
+    """PyTorch's TypeError; gradcli's usage error names the argument."""
+    used = _used(program)
+    with pytest.raises(TypeError):
+        _torch_run(torch, program, used, "float32")
+    with pytest.raises(GradcliError) as ours:
+        _ours(program, used, "float32")
+    assert ours.value.exit_code == 2
+    assert word in ours.value.message
+
+
+@pytest.mark.parametrize(
+    "program",
+    [
+        "F.relu(x, inplace=False)",
+        "torch.nn.functional.relu(x, inplace=False)",
+        "F.selu(x, inplace=False)",
+        "F.threshold(x, 1.5, 0.0, inplace=False)",
+        "F.leaky_relu(x, 0.2, inplace=False)",
+        "x.unfold(0, 2, 1)",
+        "x.unfold(dimension=0, size=3, step=2)",
+    ],
+)
+def test_still_taken(torch, program):
+    used = _used(program)
+    theirs, _ = _torch_run(torch, program, used, "float64")
+    ours = _ours(program, used, "float64", np.ones(tuple(theirs.shape)))
+    np.testing.assert_allclose(ours.value, theirs.detach().numpy())
+    assert ours.grad_fn == type(theirs.grad_fn).__name__
+
+
+# -- adaptive pooling to an output size of 0 --------------------------------------------
+
+EMPTY_POOLS = [
+    "F.adaptive_max_pool1d(A[None], 0)",
+    "F.adaptive_max_pool1d(A, 0)",
+    "F.adaptive_avg_pool1d(A, 0)",
+    "F.adaptive_max_pool1d(A, 0, return_indices=True)[0]",
+    "torch.adaptive_max_pool1d(A, [0])[0]",
+    "F.adaptive_max_pool2d(A[None], (0, 2))",
+    "F.adaptive_avg_pool2d(A[None, None], (2, 0))",
+    "F.adaptive_max_pool3d(A[None, None], (1, 0, 2))",
+    "F.adaptive_avg_pool3d(A[None, None, None], (1, 2, 0))",
+]
+
+
+@pytest.mark.parametrize("program", EMPTY_POOLS)
+def test_adaptive_pool_to_size_zero(torch, program):
+    """The forward gives PyTorch's empty result; the backward is PyTorch's error (its
+    adaptive_pool_empty_output_check), not a gradient of zeros."""
+    used = _used(program)
+    theirs, _ = _torch_run(torch, program, used, "float32")
+    seed = np.ones(tuple(theirs.shape), dtype=np.float32)
+    with pytest.raises(RuntimeError) as want:
+        theirs.backward(torch.from_numpy(seed))
+    prog, arrays, _, _, _ = prepare(program, _given(used), "", "float32")
+    nodes, out = engine.forward(prog, arrays, set(), "float32")
+    assert nodes[out].value.shape == tuple(theirs.shape)
+    with pytest.raises(GradcliError) as ours:
+        _ours(program, used, "float32", seed)
     assert ours.value.exit_code == 1
     assert str(want.value) in ours.value.message

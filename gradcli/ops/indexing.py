@@ -6,6 +6,7 @@ from ..errors import EvaluationError, ShapeError
 from .core import (
     REAL,
     REQUIRED,
+    DType,
     M,
     Op,
     V,
@@ -1732,3 +1733,35 @@ INDEX_REDUCE_ROWS = [
     ),
 ]
 ROWS += INDEX_REDUCE_ROWS
+
+
+def _index_sequence_lower(emit, node, args, attrs):
+    """A call's several results standing among other items of an index (x[t, 0], with t from
+    nonzero(as_tuple=True)): PyTorch reads them as a sequence, the list of their elements
+    (torch.tensor([t[0], t[1], ...])), which only one-element integer tensors can be."""
+    values = [np.asarray(node(a).value) for a in args]
+    if any(v.size != 1 or v.dtype.kind not in "iub" for v in values):
+        raise ShapeError(
+            "only integer tensors of a single element can be converted to an index",
+            hint="index with the results themselves, x[t], or pick one, x[t[0], 0]",
+        )
+    if values and all(v.dtype.kind == "b" or v.dtype == np.uint8 for v in values):
+        data = [bool(v.item()) for v in values]  # a bool list: a mask
+    else:
+        data = [Whole(int(v.item())) for v in values]
+    return emit("tensor", (), {"data": data, "dtype": None if data else DType("int64")})
+
+
+INDEX_SEQUENCE_ROWS = [
+    Op(
+        "index_sequence",
+        None,
+        (),
+        "",
+        None,
+        lower=_index_sequence_lower,
+        public=False,
+        rule="none: an index (no gradient)",
+    ),
+]
+ROWS += INDEX_SEQUENCE_ROWS
