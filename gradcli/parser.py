@@ -900,6 +900,10 @@ class Builder:
                 out.append(("tensor",))
                 seq = self.node("index_sequence", [item.value], None, item.start, item.end)
                 tensors.append(seq)
+            elif item.kind == "list" and _tensors_and_numbers(item.value):  # x[(i, j), 0]
+                out.append(("tensor",))
+                ids = [self.as_node(el) for el in item.value]
+                tensors.append(self.node("index_sequence", ids, None, item.start, item.end))
             elif item.kind == "list" or (item.kind == "const" and isinstance(item.value, bool)):
                 # x[[0, 2]] indexes with torch.tensor([0, 2]) (int64; [] too), x[[True, False]]
                 # masks with a bool tensor, x[True] is x[torch.tensor(True)]
@@ -1071,6 +1075,13 @@ def _sequence_as_tuple(e):
         and (el.kind in ("list", "node") or (el.kind, el.value) == ("const", None))
         for el in e.value
     )
+
+
+def _tensors_and_numbers(items):
+    """Whether a list or tuple item of an index holds tensors, and numbers at most (as
+    PyTorch reads it: one index of their values; other mixes keep the list's own rules)."""
+    kinds = {el.kind if isinstance(el, E) else "keyword" for el in items}
+    return "node" in kinds and kinds <= {"node", "num"}
 
 
 def _leaf_values(data):

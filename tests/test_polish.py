@@ -41,6 +41,9 @@ INTS = {
     "i": np.array([2, 0]),
     "k": np.array([2, 0], dtype=np.int32),
     "l": np.array([2, 0, 1]),
+    "i0": np.array(1),
+    "i1": np.array(0),
+    "i2": np.array(2, dtype=np.int32),
 }
 MASKS = {
     "m": np.array([True, False, True, True, False]),
@@ -232,6 +235,11 @@ SPELLED = [
     "A[torch.meshgrid(k[:1], k[1:], indexing='ij'), -1]",  # int32 results
     "A[torch.meshgrid(b[:1], b[1:2], b[2:], indexing='ij'), 0]",  # bool results: a mask
     "A[torch.meshgrid(i[:1], i[1:], indexing='ij'), torch.meshgrid(i[1:], indexing='ij')]",
+    "A[(i0, i1), 0]",  # a tuple of tensors among other items: one index of their values
+    "A[[i0, i2, i1], 1:]",
+    "A[(i0, 2), ...]",
+    "A[(i[:1], 2, i1), -1]",
+    "A[((i0, i1), 0)]",
 ]
 
 
@@ -253,13 +261,24 @@ def test_spellings_against_torch(torch, program, dtype):
         np.testing.assert_allclose(got, want, rtol=1e-6)
 
 
-def test_results_held_by_a_name_index_as_the_call():
-    """t = torch.nonzero(m, as_tuple=True); x[t, 0] is x[torch.nonzero(...), 0]."""
-    used = _used("A M")
-    named = _ours("t = torch.nonzero(M, as_tuple=True); A[t, 0] * 2", used, "float64", [1.0, 2.0])
-    inline = _ours("A[torch.nonzero(M, as_tuple=True), 0] * 2", used, "float64", [1.0, 2.0])
-    np.testing.assert_array_equal(named.value, inline.value)
-    np.testing.assert_array_equal(named.grad["A"], inline.grad["A"])
+@pytest.mark.parametrize(
+    "named, inline",
+    [
+        (
+            "t = torch.nonzero(M, as_tuple=True); A[t, 0] * 2",
+            "A[torch.nonzero(M, as_tuple=True), 0] * 2",
+        ),
+        ("t = (i0, i1); A[t, 0] * 2", "A[(i0, i1), 0] * 2"),
+    ],
+)
+def test_tuples_held_by_a_name_index_as_written_out(named, inline):
+    """A name bound to a call's results, or to a tuple of tensors, indexes as the call or
+    the tuple written in the index."""
+    used = _used(inline)
+    a = _ours(named, used, "float64", [1.0, 2.0])
+    b = _ours(inline, used, "float64", [1.0, 2.0])
+    np.testing.assert_array_equal(a.value, b.value)
+    np.testing.assert_array_equal(a.grad["A"], b.grad["A"])
 
 
 @pytest.mark.parametrize(
@@ -269,6 +288,8 @@ def test_results_held_by_a_name_index_as_the_call():
         "A[torch.meshgrid(i, i[:1], indexing='ij'), 1]",
         "A[torch.meshgrid(x[:1], x[1:2], indexing='ij'), 1]",  # float results
         "A[torch.nonzero(A[0, 0] * 0, as_tuple=True), 1]",  # an empty result
+        "A[(i, i0), 0]",
+        "A[(i0, x[0]), 0]",
     ],
 )
 def test_results_index_errors_as_torch(torch, program):

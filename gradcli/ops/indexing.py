@@ -1736,10 +1736,15 @@ ROWS += INDEX_REDUCE_ROWS
 
 
 def _index_sequence_lower(emit, node, args, attrs):
-    """A call's several results standing among other items of an index (x[t, 0], with t from
-    nonzero(as_tuple=True)): PyTorch reads them as a sequence, the list of their elements
-    (torch.tensor([t[0], t[1], ...])), which only one-element integer tensors can be."""
-    values = [np.asarray(node(a).value) for a in args]
+    """A call's several results, or a tuple or list of tensors (and numbers), standing among
+    other items of an index (x[t, 0], with t from nonzero(as_tuple=True); x[(i, j), 0]):
+    PyTorch reads them as a sequence, one index of their values (torch.tensor([t[0], t[1],
+    ...])), which only one-element integer tensors can be."""
+    values = []
+    for a in args:
+        n = node(a)
+        whole = n.op == "number" and float(n.value).is_integer()  # x[(i, 1), 0]
+        values.append(np.asarray(int(n.value) if whole else n.value))
     if any(v.size != 1 or v.dtype.kind not in "iub" for v in values):
         raise ShapeError(
             "only integer tensors of a single element can be converted to an index",
