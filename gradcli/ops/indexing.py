@@ -1689,6 +1689,10 @@ def _index_reduce_grads(g, o, a, idx, src, dim, reduce, include_self=True):
 
 
 _R = {"a": ((3, 4), REAL), "b": ((2, 4), REAL), "c": ((3, 3), REAL)}
+_INDEX_REDUCE_RULE = (
+    "prod: the product of the others; mean: over the count; amax/amin: split evenly among "
+    "the elements equal to the result (as scatter_reduce, index spread along dim)"
+)
 INDEX_REDUCE_ROWS = [
     Op(
         "index_reduce",
@@ -1708,8 +1712,7 @@ INDEX_REDUCE_ROWS = [
         lower=_tensors_only("index_reduce_values", "index_reduce", {"index": 2, "source": 3}),
         mirror="torch.index_reduce(a, dim, index, source, reduce, include_self=True)",
         call="index_reduce(a, dim, index, source, reduce, include_self=True)",
-        rule="prod: the product of the others; mean: over the count; amax/amin: split evenly "
-        "among the elements equal to the result (as scatter_reduce, index spread along dim)",
+        rule=_INDEX_REDUCE_RULE,
         examples=(
             ("a.index_reduce(0, torch.tensor([2, 0]), b, 'prod')", _R),
             ("a.index_reduce(0, torch.tensor([1, 1]), b, 'mean', include_self=False)", _R),
@@ -1731,6 +1734,7 @@ INDEX_REDUCE_ROWS = [
         dtype=_like_input,
         saves="all",
         public=False,
+        rule=_INDEX_REDUCE_RULE,
     ),
 ]
 ROWS += INDEX_REDUCE_ROWS
