@@ -435,3 +435,32 @@ def test_index_reduce_hessian_matches_torch(torch, program):
     for a, row in zip(floats, theirs, strict=True):
         for b, block in zip(floats, row, strict=True):
             np.testing.assert_allclose(ours[a][b], block.numpy(), rtol=1e-10, atol=1e-12)
+
+
+@pytest.mark.parametrize(
+    "program, first, second, want",
+    [
+        (
+            "(A[(i0, i1), 0] * 1).sum()",
+            {"i0": 1, "i1": 0},
+            {"i0": 0, "i1": 0},
+            2 * FLOATS["A"][0, 0],
+        ),
+        (
+            "(A[torch.nonzero(M, as_tuple=True), 0] * 1).sum()",
+            {"M": MASKS["M"]},
+            {"M": np.roll(MASKS["M"], 1, axis=0)},
+            FLOATS["A"][1, 0] + FLOATS["A"][2, 0],
+        ),
+    ],
+)
+def test_sequence_index_recomputed_on_replay(program, first, second, want):
+    """A batch evaluates a program again from its recorded plan: the sequence index is
+    computed from the new values, not kept from the first."""
+    prog = gradcli.parser.parse(program)
+    for values in (first, second):
+        arrays = {"A": FLOATS["A"], **{k: np.asarray(v) for k, v in values.items()}}
+        with gradcli.api.quietly():
+            nodes, out = engine.forward(prog, arrays, {"A"}, "float64")
+    assert len(prog.plans) == 1
+    np.testing.assert_allclose(nodes[out].value, want)

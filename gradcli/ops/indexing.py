@@ -6,7 +6,6 @@ from ..errors import EvaluationError, ShapeError
 from .core import (
     REAL,
     REQUIRED,
-    DType,
     M,
     Op,
     V,
@@ -1740,36 +1739,41 @@ INDEX_REDUCE_ROWS = [
 ROWS += INDEX_REDUCE_ROWS
 
 
-def _index_sequence_lower(emit, node, args, attrs):
+def _index_sequence(*values, dtype):
     """A call's several results, or a tuple or list of tensors (and numbers), standing among
     other items of an index (x[t, 0], with t from nonzero(as_tuple=True); x[(i, j), 0]):
     PyTorch reads them as a sequence, one index of their values (torch.tensor([t[0], t[1],
-    ...])), which only one-element integer tensors can be."""
-    values = []
-    for a in args:
-        n = node(a)
-        whole = n.op == "number" and float(n.value).is_integer()  # x[(i, 1), 0]
-        values.append(np.asarray(int(n.value) if whole else n.value))
-    if any(v.size != 1 or v.dtype.kind not in "iub" for v in values):
-        raise ShapeError(
-            "only integer tensors of a single element can be converted to an index",
-            hint="index with the results themselves, x[t], or pick one, x[t[0], 0]",
-        )
-    if values and all(v.dtype.kind == "b" or v.dtype == np.uint8 for v in values):
-        data = [bool(v.item()) for v in values]  # a bool list: a mask
-    else:
-        data = [Whole(int(v.item())) for v in values]
-    return emit("tensor", (), {"data": data, "dtype": None if data else DType("int64")})
+    ...])), which only one-element integer tensors can be. Computed from the values on
+    every evaluation (a replayed plan has other ones)."""
+    items = []
+    for v in values:
+        if isinstance(v, float) and v.is_integer():  # a number: x[(i, 1), 0]
+            v = int(v)
+        v = np.asarray(v)
+        if v.size != 1 or v.dtype.kind not in "iub":
+            raise ShapeError(
+                "only integer tensors of a single element can be converted to an index",
+                hint="index with the results themselves, x[t], or pick one, x[t[0], 0]",
+            )
+        items.append(v.item())
+    return np.array(items, dtype=dtype)
+
+
+def _index_sequence_dtype(attrs, values, real):
+    """Bool (a mask) when every element is a bool (or uint8) tensor, else int64."""
+    masks = [isinstance(v, np.ndarray) and v.dtype in (np.bool_, np.uint8) for v in values]
+    return "bool" if masks and all(masks) else "int64"
 
 
 INDEX_SEQUENCE_ROWS = [
     Op(
         "index_sequence",
+        _index_sequence,
         None,
-        (),
         "",
-        None,
-        lower=_index_sequence_lower,
+        lambda shapes, attrs: (len(shapes),),
+        dtype=_index_sequence_dtype,
+        saves="none",
         public=False,
         rule="none: an index (no gradient)",
     ),
