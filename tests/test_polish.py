@@ -225,8 +225,6 @@ SPELLED = [
     "torch.where(m, input=x, other=y)",
     "torch.where(condition=x > 1.5, input=x, other=2.0)",
     "x.where(condition=m, other=y)",
-    "torch.where(m, self=2.0, other=y)",  # a number's name in the number overload
-    "torch.where(condition=m, self=2.0, other=3.0) * x",
     "x[torch.where(condition=m)]",
     "A[torch.where(condition=A > 0)]",
     "torch.where(condition=A > 0)[1] * A[0, :1]",
@@ -310,6 +308,7 @@ def test_results_index_errors_as_torch(torch, program):
         ("torch.where(input=x)", "'input' given by name, but an argument before it is missing"),
         ("torch.where(cond=m, input=x, other=y)", "unexpected keyword argument 'cond'"),
         ("torch.where(condition=m, input=x)", "where() takes 3 tensor arguments, got 2"),
+        ("torch.where(x > 0, self=x, other=y)", "unexpected keyword argument 'self'"),
     ],
 )
 def test_where_by_name_refused(torch, program, message):

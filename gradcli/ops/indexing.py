@@ -213,7 +213,6 @@ ROWS = [
         ),
         receiver=1,  # x.where(condition, y) is torch.where(condition, x, y)
         inputs=("condition", "input", "other"),
-        keywords={"self": "input"},  # (PyTorch's name of input in its number overload)
     ),
     Op(
         "index",
