@@ -26,13 +26,16 @@ from .ops.core import DTYPE_NAMES, DType, Whole
 CONSTANT_NAMES = {"True": True, "False": False, "None": None}
 
 
-def _takes_inplace(op):
+def _takes_inplace(op, namespace=None):
     """Whether PyTorch's function for ``op`` has ``inplace=False`` (F.relu, F.elu, ...): read
-    from its signature line, the one place that records PyTorch's argument names."""
+    from its signature line, the one place that records PyTorch's argument names. Called in
+    another namespace (torch.relu, x.relu()), PyTorch's function has no ``inplace``."""
     from . import signatures
 
     line = signatures.load().get(op.name)
-    return line is not None and "inplace=False" in line
+    if line is None or "inplace=False" not in line:
+        return False
+    return namespace is None or line.partition("(")[0].rpartition(".")[0] == namespace
 
 
 NUMBER_NAMES = {"inf": math.inf, "nan": math.nan}  # handy in a calculator: clamp(x, max=inf)
@@ -369,7 +372,7 @@ class Builder:
                         )
                     tensor_kw[kw] = (value, tok)
                     continue
-                if kw == "inplace" and kw not in op.params and _takes_inplace(op):
+                if kw == "inplace" and kw not in op.params and _takes_inplace(op, namespace):
                     self.inplace_false(name, value, tok)  # F.relu(x, inplace=False)
                     continue
                 if kw not in op.params:
@@ -424,11 +427,6 @@ class Builder:
                     end,
                 )
         start = receiver.start if receiver is not None else name_tok.start_pos
-        one = len(positional) == 1 and not keywords and not tensor_kw
-        if op.name == "where" and receiver is None and one:
-            # torch.where(condition) is torch.nonzero(condition, as_tuple=True)
-            e = self.apply("nonzero_tuple", positional, {"as_tuple": True}, start, end)
-            return E("tuple", e.value, start, end)
         for k, iname in enumerate(op.inputs):
             if iname not in tensor_kw:
                 continue
@@ -451,6 +449,10 @@ class Builder:
                 tok.start_pos,
                 tok.end_pos,
             )
+        if op.name == "where" and receiver is None and len(positional) == 1 and not keywords:
+            # torch.where(condition) (or condition=m) is torch.nonzero(condition, as_tuple=True)
+            e = self.apply("nonzero_tuple", positional, {"as_tuple": True}, start, end)
+            return E("tuple", e.value, start, end)
         # dtype= is keyword-only, as in PyTorch's signatures (x.to(dtype) says otherwise)
         params = [p for p in op.params if p != "dtype" or p in op.free]
         if op.listarg and op.variadic:  # einsum('ij,jk', a, b) or einsum('ij,jk', [a, b])
@@ -894,6 +896,14 @@ class Builder:
             elif item.kind == "node":
                 out.append(("tensor",))
                 tensors.append(item)
+            elif item.kind == "tuple":  # x[t, 0]: a call's results as a sequence, as in PyTorch
+                out.append(("tensor",))
+                seq = self.node("index_sequence", [item.value], None, item.start, item.end)
+                tensors.append(seq)
+            elif item.kind == "list" and _tensors_and_numbers(item.value):  # x[(i, j), 0]
+                out.append(("tensor",))
+                ids = [self.as_node(el) for el in item.value]
+                tensors.append(self.node("index_sequence", ids, None, item.start, item.end))
             elif item.kind == "list" or (item.kind == "const" and isinstance(item.value, bool)):
                 # x[[0, 2]] indexes with torch.tensor([0, 2]) (int64; [] too), x[[True, False]]
                 # masks with a bool tensor, x[True] is x[torch.tensor(True)]
@@ -1065,6 +1075,13 @@ def _sequence_as_tuple(e):
         and (el.kind in ("list", "node") or (el.kind, el.value) == ("const", None))
         for el in e.value
     )
+
+
+def _tensors_and_numbers(items):
+    """Whether a list or tuple item of an index holds tensors, and numbers at most (as
+    PyTorch reads it: one index of their values; other mixes keep the list's own rules)."""
+    kinds = {el.kind if isinstance(el, E) else "keyword" for el in items}
+    return "node" in kinds and kinds <= {"node", "num"}
 
 
 def _leaf_values(data):

@@ -252,7 +252,7 @@ def test_every_spelling_is_pytorchs_and_none_is_missing():
         ),
         ("torch.nn.Linear(x)", gradcli.UnknownNameError, "torch.nn.Linear is not supported", ""),
         ("stft(x)", gradcli.UnknownNameError, "stft() is not supported", ""),
-        ("x.index_reduce(0)", gradcli.UnknownNameError, "Tensor.index_reduce is not supported", ""),
+        ("x.index_put(0)", gradcli.UnknownNameError, "Tensor.index_put is not supported", ""),
         ("x.mT", gradcli.UnknownNameError, "Tensor.mT is not supported", ""),
         ("torch.qqq(x)", gradcli.UnknownNameError, "unknown function 'torch.qqq'", "ops"),
         ("F.rleu(x)", gradcli.UnknownNameError, "unknown function 'F.rleu'", "'F.relu'"),

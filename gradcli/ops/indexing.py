@@ -1341,33 +1341,33 @@ def _unique_last(idx):
     return np.sort(idx.size - 1 - last)
 
 
-def _index_add_where(a, idx, src, dim):
-    """index_add's checks, in PyTorch's order: (dim, the index as a vector)."""
+def _index_add_where(a, idx, src, dim, kind="index_add"):
+    """index_add's (or index_reduce's) checks, in PyTorch's order: (dim, the index as a
+    vector)."""
     idx, src = np.asarray(idx), np.asarray(src)
     d = _dim_of(a, dim)
     if idx.ndim > 1:
         raise ShapeError(
-            f"index_add_(): Index is supposed to be a vector, but got dim: {idx.ndim} with type: "
+            f"{kind}_(): Index is supposed to be a vector, but got dim: {idx.ndim} with type: "
             f"{_type_name(idx)} and size: {fmt_shape(idx.shape)}"
         )
     if idx.dtype not in (np.int64, np.int32):
         raise EvaluationError(
-            f"index_add_(): Expected dtype int32/int64 for index but got: {_type_name(idx)}"
+            f"{kind}_(): Expected dtype int32/int64 for index but got: {_type_name(idx)}"
         )
     if _real_dtype(a) != _real_dtype(src):
         raise EvaluationError(
-            f"index_add_(): self ({_type_name(a)}) and source ({_type_name(src)}) must have the "
+            f"{kind}_(): self ({_type_name(a)}) and source ({_type_name(src)}) must have the "
             "same scalar type"
         )
     if not (d == 0 or d < src.ndim):
         raise ShapeError(
-            f"index_add_(): Indexing dim {d} is out of bounds of the source tensor with dim "
-            f"{src.ndim}"
+            f"{kind}_(): Indexing dim {d} is out of bounds of the source tensor with dim {src.ndim}"
         )
     n = src.shape[d] if src.ndim else 1
     if idx.size != n:
         raise ShapeError(
-            f"index_add_(): Number of indices ({idx.size}) should be equal to source.size(dim): "
+            f"{kind}_(): Number of indices ({idx.size}) should be equal to source.size(dim): "
             f"({n}), for dim: {d}"
         )
     sa, ss = list(a.shape), list(src.shape)
@@ -1384,6 +1384,8 @@ def _index_add_where(a, idx, src, dim):
     if bad.size:
         raise ShapeError(
             f"index {int(bad.flat[0])} is out of bounds for dimension {d} with size {size}"
+            if kind == "index_add"
+            else "index out of range in self"
         )
     return d, idx.reshape(-1)
 
@@ -1641,3 +1643,138 @@ INDEX_WRITE_ROWS = [
     ),
 ]
 ROWS += INDEX_WRITE_ROWS
+
+
+# index_reduce is scatter_reduce with the index spread over source's shape along dim: the
+# same forward and the same backward (PyTorch's index_reduce_backward is scatter_reduce's
+# formulas with index_select for gather), after index_add's checks.
+_INDEX_REDUCTIONS = ("prod", "mean", "amax", "amin")
+
+
+def _index_reduce_key(a, idx, src, dim, reduce):
+    """index_reduce's checks, in PyTorch's order, and (dim, scatter_reduce's index: the
+    index along dim, of source's shape)."""
+    if reduce not in _INDEX_REDUCTIONS:
+        raise EvaluationError(
+            f"index_reduce(): Expected reduce to be one of prod, mean, amax or amin but got "
+            f"{reduce}."
+        )
+    d, i = _index_add_where(a, idx, src, dim, "index_reduce")
+    if _real_dtype(a) == np.bool_:
+        raise EvaluationError("\"index_func_\" not implemented for 'Bool'")
+    shape = np.shape(src) or (1,)
+    along = [1] * len(shape)
+    along[d] = -1
+    return d, np.broadcast_to(i.reshape(along), shape)
+
+
+def _index_reduce(a, idx, src, dim, reduce, include_self=True, dtype=None):
+    """index_reduce(dim, index, source, reduce, include_self): each slice of source combined
+    (prod, mean, amax, amin) into the slice of a that index names along dim."""
+    d, key = _index_reduce_key(a, idx, src, dim, reduce)
+    src = np.asarray(src)
+    return _scatter_reduce(a, key, src.reshape(src.shape or (1,)), d, reduce, include_self)
+
+
+def _index_reduce_grads(g, o, a, idx, src, dim, reduce, include_self=True):
+    """IndexReduceBackward0, as PyTorch's index_reduce_backward computes it."""
+    d, key = _index_reduce_key(a, idx, src, dim, reduce)
+    if not include_self and np.asarray(idx).dtype != np.int64:  # (its index_fill takes int64)
+        raise EvaluationError("index_fill_(): Expected dtype int64 for index.")
+    part = np.asarray(src).reshape(np.shape(src) or (1,))
+    g_self, g_src = _scatter_reduce_grads(g, o, a, key, part, d, reduce, include_self)
+    return [g_self, None, g_src.reshape(np.shape(src))]
+
+
+_R = {"a": ((3, 4), REAL), "b": ((2, 4), REAL), "c": ((3, 3), REAL)}
+_INDEX_REDUCE_RULE = (
+    "prod: the product of the others; mean: over the count; amax/amin: split evenly among "
+    "the elements equal to the result (as scatter_reduce, index spread along dim)"
+)
+INDEX_REDUCE_ROWS = [
+    Op(
+        "index_reduce",
+        None,
+        (),
+        "IndexReduceBackward0",
+        None,
+        params={
+            "dim": REQUIRED,
+            "index": REQUIRED,
+            "source": REQUIRED,
+            "reduce": REQUIRED,
+            "include_self": True,
+        },
+        tensor_params=("index", "source"),
+        free=("reduce",),
+        lower=_tensors_only("index_reduce_values", "index_reduce", {"index": 2, "source": 3}),
+        mirror="torch.index_reduce(a, dim, index, source, reduce, include_self=True)",
+        call="index_reduce(a, dim, index, source, reduce, include_self=True)",
+        rule=_INDEX_REDUCE_RULE,
+        examples=(
+            ("a.index_reduce(0, torch.tensor([2, 0]), b, 'prod')", _R),
+            ("a.index_reduce(0, torch.tensor([1, 1]), b, 'mean', include_self=False)", _R),
+            ("torch.index_reduce(a, 1, torch.tensor([3, 0, 3]), c, 'amax')", _R),
+            (
+                "a.index_reduce(-1, torch.tensor([0, 2, 0]), c, reduce='amin', include_self=False)",
+                _R,
+            ),
+        ),
+    ),
+    Op(
+        "index_reduce_values",
+        _index_reduce,
+        _index_reduce_grads,
+        "IndexReduceBackward0",
+        lambda shapes, attrs: shapes[0],
+        arity=3,
+        params={"dim": REQUIRED, "reduce": REQUIRED, "include_self": True},
+        dtype=_like_input,
+        saves="all",
+        public=False,
+        rule=_INDEX_REDUCE_RULE,
+    ),
+]
+ROWS += INDEX_REDUCE_ROWS
+
+
+def _index_sequence(*values, dtype):
+    """A call's several results, or a tuple or list of tensors (and numbers), standing among
+    other items of an index (x[t, 0], with t from nonzero(as_tuple=True); x[(i, j), 0]):
+    PyTorch reads them as a sequence, one index of their values (torch.tensor([t[0], t[1],
+    ...])), which only one-element integer tensors can be. Computed from the values on
+    every evaluation (a replayed plan has other ones)."""
+    items = []
+    for v in values:
+        if isinstance(v, float) and v.is_integer():  # a number: x[(i, 1), 0]
+            v = int(v)
+        v = np.asarray(v)
+        if v.size != 1 or v.dtype.kind not in "iub":
+            raise ShapeError(
+                "only integer tensors of a single element can be converted to an index",
+                hint="index with the results themselves, x[t], or pick one, x[t[0], 0]",
+            )
+        items.append(v.item())
+    return np.array(items, dtype=dtype)
+
+
+def _index_sequence_dtype(attrs, values, real):
+    """Bool (a mask) when every element is a bool (or uint8) tensor, else int64."""
+    masks = [isinstance(v, np.ndarray) and v.dtype in (np.bool_, np.uint8) for v in values]
+    return "bool" if masks and all(masks) else "int64"
+
+
+INDEX_SEQUENCE_ROWS = [
+    Op(
+        "index_sequence",
+        _index_sequence,
+        None,
+        "",
+        lambda shapes, attrs: (len(shapes),),
+        dtype=_index_sequence_dtype,
+        saves="none",
+        public=False,
+        rule="none: an index (no gradient)",
+    ),
+]
+ROWS += INDEX_SEQUENCE_ROWS

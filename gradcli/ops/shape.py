@@ -1283,6 +1283,7 @@ ROWS = [
         "UnfoldBackward0",
         _unfold_dim_shape,
         params={"dimension": REQUIRED, "size": REQUIRED, "step": REQUIRED},
+        free=("size",),  # an int, as in PyTorch: not a shape (x.unfold(0, [2], 1) is refused)
         saves="none",
         call="a.unfold(dimension, size, step)",
         mirror="a.unfold(dimension, size, step)",
