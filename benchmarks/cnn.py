@@ -27,6 +27,7 @@ import json
 import os
 import subprocess
 import sys
+import time
 
 PROGRAM = """h = relu(conv2d(x, w1, b1))
 h = max_pool2d(h, 2)
@@ -174,6 +175,7 @@ def main():
     for r in range(args.rounds):  # interleaved, each round in another order, so a busy
         turn = list(procs)  # moment hits every side alike
         for which in turn[r % len(turn) :] + turn[: r % len(turn)]:
+            time.sleep(0.3)  # (the threads of a default-threads side spin a while after it)
             ask(procs[which], "run")
     sides = {which: ask(proc, "end") for which, proc in procs.items()}
     for proc in procs.values():
