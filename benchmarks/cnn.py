@@ -142,7 +142,7 @@ def start(which, reps):
         [sys.executable, "-c", SIDE, which, str(reps), PROGRAM],
         stdin=subprocess.PIPE,
         stdout=subprocess.PIPE,
-        stderr=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL if which.startswith("torch") else None,
         text=True,
         env=env,
     )
