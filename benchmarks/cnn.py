@@ -1,6 +1,6 @@
 """A small CNN, forward and backward in process: gradcli against PyTorch eager.
 
-    python benchmarks/cnn.py                       # 3 blocks of 50 steps a side
+    python benchmarks/cnn.py                       # 3 rounds of 50 steps a side
     python benchmarks/cnn.py --reps 200 --rounds 5
 
 Batch 8 of 3×32×32 → conv 16 3×3 → relu → max_pool 2 → conv 32 3×3 → relu →
@@ -9,17 +9,17 @@ bias and of the input. Each side runs in its own process: gradcli through gradcl
 with a parsed program and keep="inputs", as a script calling the API would, with numpy's
 BLAS on one thread and on its default threads (and once without the engine's buffer pool,
 to show what the pool holds); PyTorch with torch.set_num_threads(1) and with its default.
-Every side's process starts, warms up (5 steps) and waits; then each runs one block of
---reps timed steps in turn, --rounds times, the order rotated every round, so a busy moment
-of a shared machine hits the sides alike instead of whichever ran in it. Times are the
-median and the best of all timed steps, and the median CPU time of a step (which other
-work disturbs less than the wall clock; it counts every thread, so only the one-thread rows
-compare), as ratios to PyTorch on one thread. Memory: "extra peak" is the largest rise of
-the resident size within a block (VmHWM, reset at the block's start, minus the resident
-size then), the memory a step takes beyond what the process already holds; "held" is the
-resident size at the end over the one before the warm-up: what the steps leave resident
-(gradcli's buffer pool and convolution work arrays, the heap either side keeps, code pages
-faulted in on first use).
+Every side's process starts, warms up (5 steps) and waits; then the sides take turns of 5
+timed steps each, the order rotated every turn, until each has run --reps steps, --rounds
+times over, so a busy moment of a shared machine hits the sides alike instead of whichever
+ran in it. Times are the median and the best of all timed steps, and the median CPU time
+of a step (which other work disturbs less than the wall clock; it counts every thread, so
+only the one-thread rows compare), as ratios to PyTorch on one thread. Memory: "extra
+peak" is the largest rise of the resident size within a turn (VmHWM, reset at the turn's
+start, minus the resident size then), the memory a step takes beyond what the process
+already holds; "held" is the resident size at the end over the one before the warm-up:
+what the steps leave resident (gradcli's buffer pool and convolution work arrays, the heap
+either side keeps, code pages faulted in on first use).
 """
 
 import argparse
@@ -96,8 +96,8 @@ else:
 
 def reset_peak():
     # VmHWM starts afresh at the current resident size (Linux's clear_refs "5"), so the peak
-    # of a block counts that block alone, not an import's or the warm-up's; False where the
-    # kernel does not allow it (the peak then covers everything before the block too)
+    # of a turn counts that turn alone, not an import's or the warm-up's; False where the
+    # kernel does not allow it (the peak then covers everything before the turn too)
     try:
         with open("/proc/self/clear_refs", "w") as f:
             f.write("5")
@@ -112,12 +112,12 @@ for _ in range(5):
 grads = None
 print(json.dumps({"ready": True}), flush=True)
 times, cpu, extra, resets = [], [], 0, True
-for line in sys.stdin:  # "run": one block of timed repetitions; "end": the totals
+for line in sys.stdin:  # "run N": a turn of N timed steps; "end": the totals
     if line.strip() == "end":
         break
     resets = reset_peak() and resets
     rss = status("VmRSS:")
-    for _ in range(reps):
+    for _ in range(int(line.split()[1])):
         t0, c0 = time.perf_counter(), time.process_time()
         value, grads = step()
         times.append(time.perf_counter() - t0)
@@ -132,11 +132,12 @@ print(json.dumps({"time": statistics.median(times), "best": min(times), "extra":
 """
 
 
+TURN = 5  # steps a side runs before the next side's turn
 ONE_THREAD = {k: "1" for k in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS")}
 
 
 def start(which, reps):
-    """A side's process, warmed up and waiting for its first block; None without PyTorch."""
+    """A side's process, warmed up and waiting for its first turn; None without PyTorch."""
     env = dict(os.environ, **(ONE_THREAD if which.startswith("gradcli1") else {}))
     proc = subprocess.Popen(
         [sys.executable, "-c", SIDE, which, str(reps), PROGRAM],
@@ -162,7 +163,9 @@ def ask(proc, line):
 def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--reps", type=int, default=50)
-    ap.add_argument("--rounds", type=int, default=3, help="interleaved blocks of reps per side")
+    ap.add_argument(
+        "--rounds", type=int, default=3, help="rounds of --reps steps a side, interleaved"
+    )
     args = ap.parse_args()
     order = ["gradcli1", "gradcli", "gradcli1-nopool", "torch1", "torch"]
     procs = {}
@@ -172,18 +175,26 @@ def main():
             print(f"({which} skipped: PyTorch is not installed)")
         else:
             procs[which] = proc
-    for r in range(args.rounds):  # interleaved, each round in another order, so a busy
-        turn = list(procs)  # moment hits every side alike
-        for which in turn[r % len(turn) :] + turn[: r % len(turn)]:
-            time.sleep(0.3)  # (the threads of a default-threads side spin a while after it)
-            ask(procs[which], "run")
+    # Each round runs --reps steps a side in turns of a few steps, the order rotated every
+    # turn, so a busy moment of the machine hits every side alike.
+    turn, k = list(procs), 0
+    for _ in range(args.rounds):
+        left = args.reps
+        while left:
+            n = min(TURN, left)
+            for which in turn[k % len(turn) :] + turn[: k % len(turn)]:
+                ask(procs[which], f"run {n}")
+                if which in ("gradcli", "torch"):
+                    time.sleep(0.2)  # (its threads spin a while after it: not into the next)
+            left -= n
+            k += 1
     sides = {which: ask(proc, "end") for which, proc in procs.items()}
     for proc in procs.values():
         proc.wait()
     base = sides.get("torch1")
     print(
-        f"small CNN, batch 8×3×32×32, forward + backward: median and best of {args.rounds} "
-        f"interleaved blocks of {args.reps} steps"
+        f"small CNN, batch 8×3×32×32, forward + backward: median and best of "
+        f"{args.rounds}×{args.reps} steps a side, interleaved {TURN} at a time"
     )
     head = ("side", "median", "ratio", "best", "ratio", "cpu", "ratio", "extra peak", "ratio")
     head += ("held",)
