@@ -1,6 +1,6 @@
 """A small CNN, forward and backward in process: gradcli against PyTorch eager.
 
-    python benchmarks/cnn.py                       # 50 timed repetitions, 3 rounds
+    python benchmarks/cnn.py                       # 3 rounds of 50 steps a side
     python benchmarks/cnn.py --reps 200 --rounds 5
 
 Batch 8 of 3×32×32 → conv 16 3×3 → relu → max_pool 2 → conv 32 3×3 → relu →
@@ -9,14 +9,17 @@ bias and of the input. Each side runs in its own process: gradcli through gradcl
 with a parsed program and keep="inputs", as a script calling the API would, with numpy's
 BLAS on one thread and on its default threads (and once without the engine's buffer pool,
 to show what the pool holds); PyTorch with torch.set_num_threads(1) and with its default.
-Times are the median and the best of the timed repetitions after warm-up runs, and the
-median CPU time of the process (which a machine shared with other work disturbs less than
-the wall clock; it counts every thread, so only the one-thread rows compare), sides
-interleaved over rounds (the round with the lowest median is kept), as ratios to PyTorch on
-one thread. Memory is the extra peak resident size of the timed loop (VmHWM minus the
-resident size just before it), so imports and inputs count for neither side; "held" is what
-the warm-up runs left resident (caches: gradcli's buffer pool and the convolutions' work
-arrays, PyTorch's allocator), which the extra peak does not count.
+Every side's process starts, warms up (5 steps) and waits; then the sides take turns of 5
+timed steps each, the order rotated every turn, until each has run --reps steps, --rounds
+times over, so a busy moment of a shared machine hits the sides alike instead of whichever
+ran in it. Times are the median and the best of all timed steps, and the median CPU time
+of a step (which other work disturbs less than the wall clock; it counts every thread, so
+only the one-thread rows compare), as ratios to PyTorch on one thread. Memory: "extra
+peak" is the largest rise of the resident size within a turn (VmHWM, reset at the turn's
+start, minus the resident size then), the memory a step takes beyond what the process
+already holds; "held" is the resident size at the end over the one before the warm-up:
+what the steps leave resident (gradcli's buffer pool and convolution work arrays, the heap
+either side keeps, code pages faulted in on first use).
 """
 
 import argparse
@@ -24,6 +27,7 @@ import json
 import os
 import subprocess
 import sys
+import time
 
 PROGRAM = """h = relu(conv2d(x, w1, b1))
 h = max_pool2d(h, 2)
@@ -90,63 +94,107 @@ else:
         loss.backward()
         return loss.item(), {k: v.grad for k, v in t.items()}
 
-grads = None
+def reset_peak():
+    # VmHWM starts afresh at the current resident size (Linux's clear_refs "5"), so the peak
+    # of a turn counts that turn alone, not an import's or the warm-up's; False where the
+    # kernel does not allow it (the peak then covers everything before the turn too)
+    try:
+        with open("/proc/self/clear_refs", "w") as f:
+            f.write("5")
+        return True
+    except OSError:
+        return False
+
+
 rss0 = status("VmRSS:")
 for _ in range(5):
     value, grads = step()
 grads = None
-rss = status("VmRSS:")
-times, cpu = [], []
-for _ in range(reps):
-    t0, c0 = time.perf_counter(), time.process_time()
-    value, grads = step()
-    times.append(time.perf_counter() - t0)
-    cpu.append(time.process_time() - c0)
-extra = status("VmHWM:") - rss
-print(json.dumps({"time": statistics.median(times), "best": min(times), "extra": max(extra, 0),
-                  "held": max(rss - rss0, 0),
-                  "cpu": statistics.median(cpu),
-                  "value": value,
-                  "gw1": float(np.asarray(grads["w1"]).sum())}))
+print(json.dumps({"ready": True}), flush=True)
+times, cpu, extra, resets = [], [], 0, True
+for line in sys.stdin:  # "run N": a turn of N timed steps; "end": the totals
+    if line.strip() == "end":
+        break
+    resets = reset_peak() and resets
+    rss = status("VmRSS:")
+    for _ in range(int(line.split()[1])):
+        t0, c0 = time.perf_counter(), time.process_time()
+        value, grads = step()
+        times.append(time.perf_counter() - t0)
+        cpu.append(time.process_time() - c0)
+    grads_sum = float(np.asarray(grads["w1"]).sum())
+    grads = None
+    extra = max(extra, status("VmHWM:") - rss)
+    print(json.dumps({"done": True}), flush=True)
+print(json.dumps({"time": statistics.median(times), "best": min(times), "extra": extra,
+                  "held": max(status("VmRSS:") - rss0, 0), "resets": resets,
+                  "cpu": statistics.median(cpu), "value": value, "gw1": grads_sum}))
 """
 
 
+TURN = 5  # steps a side runs before the next side's turn
 ONE_THREAD = {k: "1" for k in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS")}
 
 
-def run(which, reps):
+def start(which, reps):
+    """A side's process, warmed up and waiting for its first turn; None without PyTorch."""
     env = dict(os.environ, **(ONE_THREAD if which.startswith("gradcli1") else {}))
-    out = subprocess.run(
+    proc = subprocess.Popen(
         [sys.executable, "-c", SIDE, which, str(reps), PROGRAM],
-        check=True,
-        capture_output=True,
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL if which.startswith("torch") else None,
         text=True,
         env=env,
     )
-    return json.loads(out.stdout)
+    assert proc.stdout is not None
+    if not proc.stdout.readline():  # (it died: the import of torch failed)
+        proc.wait()
+        return None
+    return proc
+
+
+def ask(proc, line):
+    proc.stdin.write(line + "\n")
+    proc.stdin.flush()
+    return json.loads(proc.stdout.readline())
 
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--reps", type=int, default=50)
-    ap.add_argument("--rounds", type=int, default=3, help="interleaved rounds (best is kept)")
+    ap.add_argument(
+        "--rounds", type=int, default=3, help="rounds of --reps steps a side, interleaved"
+    )
     args = ap.parse_args()
     order = ["gradcli1", "gradcli", "gradcli1-nopool", "torch1", "torch"]
-    sides = {}
-    for _ in range(args.rounds):  # interleaved, so a busy moment hits every side alike
-        for which in list(order):
-            try:
-                r = run(which, args.reps)
-            except subprocess.CalledProcessError:
-                print(f"({which} skipped: PyTorch is not installed)")
-                order.remove(which)
-                continue
-            if which not in sides or r["time"] < sides[which]["time"]:
-                sides[which] = r
+    procs = {}
+    for which in order:
+        proc = start(which, args.reps)
+        if proc is None:
+            print(f"({which} skipped: PyTorch is not installed)")
+        else:
+            procs[which] = proc
+    # Each round runs --reps steps a side in turns of a few steps, the order rotated every
+    # turn, so a busy moment of the machine hits every side alike.
+    turn, k = list(procs), 0
+    for _ in range(args.rounds):
+        left = args.reps
+        while left:
+            n = min(TURN, left)
+            for which in turn[k % len(turn) :] + turn[: k % len(turn)]:
+                ask(procs[which], f"run {n}")
+                if which in ("gradcli", "torch"):
+                    time.sleep(0.2)  # (its threads spin a while after it: not into the next)
+            left -= n
+            k += 1
+    sides = {which: ask(proc, "end") for which, proc in procs.items()}
+    for proc in procs.values():
+        proc.wait()
     base = sides.get("torch1")
     print(
-        f"small CNN, batch 8×3×32×32, forward + backward: median and best of {args.reps}, "
-        f"best of {args.rounds} rounds"
+        f"small CNN, batch 8×3×32×32, forward + backward: median and best of "
+        f"{args.rounds}×{args.reps} steps a side, interleaved {TURN} at a time"
     )
     head = ("side", "median", "ratio", "best", "ratio", "cpu", "ratio", "extra peak", "ratio")
     head += ("held",)
@@ -169,6 +217,8 @@ def main():
             f"{best:>8}{r['cpu'] * 1e3:>8.2f}ms{cpu:>8}{r['extra'] / 2**20:>10.1f}MiB{mem:>8}"
             f"{r['held'] / 2**20:>7.1f}MiB"
         )
+    if not all(r["resets"] for r in sides.values()):
+        print("(VmHWM could not be reset here: the extra peak covers the warm-up and imports)")
     if base:
         # the same numbers on both sides, or the comparison means nothing
         ours, theirs = sides["gradcli1"], base

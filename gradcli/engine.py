@@ -193,6 +193,7 @@ _GENERATOR: contextvars.ContextVar = contextvars.ContextVar("generator", default
 def forward(program, arrays, wrt, dtype, max_elements=MAX_ELEMENTS, lean=False, rng=None):
     """With ``rng``, random tensors made in the program draw from it (after the inputs)."""
     token = _GENERATOR.set(rng)
+    _POOL.evaluation()
     try:
         return _evaluate(program, arrays, wrt, dtype, max_elements, lean)
     finally:
@@ -565,12 +566,19 @@ def _dying(dropped, nodes, shape, dtype):
 class _Pool:
     """A few freed buffers kept for later results, as PyTorch's caching allocator does: a
     fresh multi-megabyte buffer costs page faults that reuse avoids. Capped, thread-safe.
-    Only the engine's own buffers come here, once nothing reads them (_Buffer)."""
+    Only the engine's own buffers come here, once nothing reads them (_Buffer). A buffer is
+    kept across evaluations only while they reuse it: one that a whole evaluation after
+    the one that freed it did not take goes (the recording evaluation frees buffers, a
+    convolution's result for one, that its replays never ask for: held, they were memory
+    no step used). Evaluations running at once in several threads age it faster, which
+    costs only a reuse."""
 
     def __init__(self, max_bytes=64 << 20, min_bytes=1 << 16):
         import threading
 
         self.buffers, self.max_bytes, self.min_bytes = [], max_bytes, min_bytes
+        self.kept: list[int] = []  # for each buffer, the evaluation that freed it
+        self.evaluations = 0
         self.lock = threading.Lock()
 
     def keep(self, value):
@@ -579,6 +587,7 @@ class _Pool:
         with self.lock:
             if sum(b.nbytes for b in self.buffers) + value.nbytes <= self.max_bytes:
                 self.buffers.append(value)
+                self.kept.append(self.evaluations)
 
     def take(self, shape, dtype):
         """A free buffer of this shape and dtype (its contents are garbage), or None: the
@@ -587,8 +596,19 @@ class _Pool:
             for k in range(len(self.buffers) - 1, -1, -1):
                 b = self.buffers[k]
                 if b.shape == shape and b.dtype == dtype:
+                    del self.kept[k]
                     return self.buffers.pop(k)
         return None
+
+    def evaluation(self):
+        """An evaluation begins: buffers freed before the previous one began, which it
+        did not take, go."""
+        with self.lock:
+            self.evaluations += 1
+            if self.kept and self.kept[0] < self.evaluations - 1:
+                young = [k for k, e in enumerate(self.kept) if e >= self.evaluations - 1]
+                self.buffers = [self.buffers[k] for k in young]
+                self.kept = [self.kept[k] for k in young]
 
 
 _POOL = _Pool()

@@ -321,3 +321,49 @@ def test_explain_sees_each_contribution_unchanged(lean_everything):
     assert seen
     for _, ga, copy in seen:
         np.testing.assert_array_equal(ga, copy)
+
+
+def test_the_pool_keeps_a_buffer_only_while_evaluations_take_it():
+    """A buffer freed in one evaluation waits through the next; one that a whole later
+    evaluation did not take goes, and one taken and freed again each time stays."""
+    pool = engine._Pool()
+    idle, busy = np.empty(1 << 14), np.empty((64, 256), np.float32)
+    pool.evaluation()
+    pool.keep(idle)
+    pool.keep(busy)
+    pool.evaluation()  # (the next evaluation: both may still be asked for)
+    assert [b is idle for b in pool.buffers] == [True, False]
+    for _ in range(4):
+        taken = pool.take((64, 256), np.dtype(np.float32))
+        assert taken is busy
+        pool.keep(taken)
+        pool.evaluation()
+    assert pool.buffers == [busy]
+    assert pool.take((1 << 14,), np.dtype(np.float64)) is None
+    assert len(pool.kept) == len(pool.buffers)
+
+
+def test_the_cnn_leaves_no_pooled_buffer_its_steps_do_not_use(monkeypatch):
+    """The recording evaluation frees convolution results that the replays, which compute
+    them afresh, never ask the pool for: after two replays the pool holds none of them
+    (unless a replay took it), and every replay gives the first evaluation's bits."""
+    rng = np.random.default_rng(3)
+    shapes = {"x": (4, 3, 20, 20), "w1": (16, 3, 3, 3), "w2": (8, 16, 3, 3), "W": (10, 8)}
+    data = {k: rng.standard_normal(s).astype(np.float32) for k, s in shapes.items()}
+    data["y"] = np.array([1, 0, 9, 3], dtype=np.float32)
+    p = parse(
+        "h = relu(conv2d(x, w1)); h = max_pool2d(h, 2); h = relu(conv2d(h, w2)); "
+        "h = flatten(adaptive_avg_pool2d(h, 1), 1); cross_entropy(h @ W.T, y)"
+    )
+    first = gradcli.evaluate(p, data, wrt=list(shapes), keep="inputs")
+    left = list(engine._POOL.buffers)
+    assert any(b.shape == (4, 16, 18, 18) for b in left)  # (the recording's conv result)
+    taken, take = [], engine._POOL.take
+    monkeypatch.setattr(engine._POOL, "take", lambda *a: taken.append(take(*a)) or taken[-1])
+    for _ in range(3):
+        r = gradcli.evaluate(p, data, wrt=list(shapes), keep="inputs")
+        assert np.asarray(r.value).tobytes() == np.asarray(first.value).tobytes()
+        for name in shapes:
+            assert r.grad[name].tobytes() == first.grad[name].tobytes(), name
+    for b in left:
+        assert any(t is b for t in taken) or not any(k is b for k in engine._POOL.buffers)

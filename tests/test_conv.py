@@ -830,3 +830,39 @@ def test_convolutions_in_threads_agree_with_one_thread():
             for got, want in zip(pool.map(run, cases), serial, strict=True):
                 for a, b in zip(got, want, strict=True):
                     np.testing.assert_array_equal(a, b)
+
+
+@pytest.mark.parametrize(
+    "call,shape",
+    [
+        ("F.adaptive_max_pool1d(x, 0)", (2, 3, 5)),
+        ("F.adaptive_max_pool1d(x, 0)", (3, 5)),
+        ("F.adaptive_max_pool2d(x, (0, 2))", (2, 3, 5, 5)),
+        ("F.adaptive_max_pool2d(x, 0)", (3, 5, 5)),
+        ("F.adaptive_max_pool3d(x, (2, 0, 2))", (2, 3, 4, 4, 4)),
+        ("F.adaptive_avg_pool1d(x, 0)", (2, 3, 5)),
+        ("F.adaptive_avg_pool2d(x, (2, 0))", (2, 3, 5, 5)),
+        ("F.adaptive_avg_pool3d(x, (0, 2, 2))", (2, 3, 4, 4, 4)),
+    ],
+)
+def test_adaptive_pool_to_an_empty_size_has_a_value_but_no_gradient(torch, call, shape):
+    """An output size of 0 gives an empty value; PyTorch's backward then refuses the empty
+    gradient (it checks every dimension after the first), and so does ours."""
+    x = np.random.default_rng(0).standard_normal(shape)
+    t = torch.tensor(x, requires_grad=True)
+    y = eval(call, {"F": torch.nn.functional, "x": t})
+    with pytest.raises(RuntimeError) as theirs:
+        y.sum().backward()
+    assert _shape(call, {"x": x}) == tuple(y.shape)
+    with pytest.raises(EvaluationError) as ours:
+        gradcli.evaluate(f"{call}.sum()", {"x": x}, dtype="float64")
+    assert ours.value.message.startswith(str(theirs.value).splitlines()[0])
+
+
+def test_adaptive_pool_of_an_empty_batch_still_has_a_gradient(torch):
+    x = np.zeros((0, 3, 5, 5))
+    for call in ("F.adaptive_max_pool2d(x, 2)", "F.adaptive_avg_pool2d(x, (2, 3))"):
+        t = torch.tensor(x, requires_grad=True)
+        eval(call, {"F": torch.nn.functional, "x": t}).sum().backward()
+        ours = gradcli.evaluate(f"{call}.sum()", {"x": x}, dtype="float64")
+        assert ours.grad["x"].shape == tuple(t.grad.shape)

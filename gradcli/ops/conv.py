@@ -932,19 +932,20 @@ def _adaptive_avg(x, output_size):
     return _separable(x, taps, pairs) / _adaptive_counts(spatial, output_size)
 
 
-def _adaptive_empty_check(kind, g, output_size):
-    """PyTorch's backward refuses a gradient with an empty non-batch dimension (output size 0)."""
-    for i in range(1, g.ndim):
-        if g.shape[i] == 0:
+def _adaptive_grad_check(kind, g, output_size):
+    """PyTorch's backward refuses a gradient with an empty non-batch dimension (an output
+    size of 0), though the forward gives one."""
+    for i, n in enumerate(g.shape[1:], 1):
+        if n == 0:
             raise EvaluationError(
                 f"adaptive_{kind}_pool{len(output_size)}d_backward(): Expected grad_output to "
-                "have non-zero size for non-batch dimensions, but grad_output has sizes "
+                f"have non-zero size for non-batch dimensions, but grad_output has sizes "
                 f"{fmt_shape(g.shape)} with dimension {i} being empty"
             )
 
 
 def _adaptive_avg_grad(g, o, x, output_size):
-    _adaptive_empty_check("avg", g, output_size)
+    _adaptive_grad_check("avg", g, output_size)
     spatial = x.shape[-len(output_size) :]
     pairs = list(zip(spatial, output_size, strict=True))
     taps = [_window_taps(n, o) for n, o in pairs]
@@ -1012,7 +1013,7 @@ def _adaptive_max_indices(x, output_size):
 
 
 def _adaptive_max_grad(g, o, x, output_size):
-    _adaptive_empty_check("max", g, output_size)
+    _adaptive_grad_check("max", g, output_size)
     d = len(output_size)
     if x.size == 0 or 0 in output_size:
         return np.zeros(x.shape, dtype=g.dtype)
