@@ -74,7 +74,10 @@ class _Registry(dict):
         return self._has(key)
 
     def get(self, key, default=None):
-        return dict.__getitem__(self, key) if self._has(key) else default
+        try:
+            return self[key]  # a name already loaded: dict's own lookup, nothing more
+        except KeyError:
+            return default
 
     def __iter__(self):
         return iter(self.keys())
@@ -261,15 +264,16 @@ def lookup(name, namespace=None):
     """The op a program means by ``name`` in ``namespace``: None for a bare call, "Tensor"
     for a method, or a module ("torch.nn.functional"). A method that PyTorch's Tensor does
     not have falls back to the bare function (x.softplus() is softplus(x))."""
-    if namespace is None:
-        return SPELLINGS.get(name)
-    op = SPELLINGS.get(f"{namespace}.{name}")
-    if op is None and namespace == "Tensor" and name in SPELLINGS:
+    try:  # (a subscript: dict's own lookup for a loaded name, the hot path of a long program)
+        return SPELLINGS[name if namespace is None else f"{namespace}.{name}"]
+    except KeyError:
+        pass
+    if namespace == "Tensor" and name in SPELLINGS:
         from . import pytorch
 
         if name not in pytorch.names()["Tensor"]:
             return SPELLINGS[name]
-    return op
+    return None
 
 
 def known(path):
