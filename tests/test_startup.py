@@ -104,7 +104,11 @@ def test_the_one_liner_imports_only_what_it_uses(cache):
     code, out, err, cold = run(cache, *ONE_LINER)  # writes the grammar's tables and the index
     assert (code, out, err) == (0, EXPECTED, "")
     assert "gradcli.ops.nn" in cold  # no index yet: the whole table
+    (index,) = index_files(cache)
+    before = os.stat(index)
     code, out, err, warm = run(cache, *ONE_LINER)
+    after = os.stat(index)
+    assert (after.st_ino, after.st_mtime_ns) == (before.st_ino, before.st_mtime_ns)  # only read
     assert (code, out, err) == (0, EXPECTED, "")
     assert {"numpy", "click", "gradcli.ops.arithmetic", "gradcli.ops.reductions"} <= warm
     assert sorted(m for m in LAZY if m in warm) == []
