@@ -118,9 +118,8 @@ _index_cache: list = []  # [the index, or None when there is none to trust]
 
 
 def _rows(family):
-    import importlib
-
-    return importlib.import_module(f"{__name__}.{family}").ROWS
+    # (__import__ rather than importlib.import_module: `python -X importtime` then shows it)
+    return __import__(f"{__name__}.{family}", fromlist=["ROWS"]).ROWS
 
 
 def _index_key():
