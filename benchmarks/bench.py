@@ -2,6 +2,7 @@
 
     python benchmarks/bench.py            # everything (PyTorch optional: skipped if absent)
     python benchmarks/bench.py --quick    # fewer repetitions
+    python benchmarks/bench.py --startup  # only the one-liner's start, and where it goes
 
 (a) the one-liner `gradcli grad 'mean(2*(x+2)^2)' x=...`, whole process, against
     `python -c 'import torch ...'`;
@@ -11,6 +12,11 @@
     against PyTorch eager and against hand-written numpy (the floor for a numpy engine);
 (d) programs of 50,000 and 200,000 terms read with -f (time should grow linearly);
 (e) peak memory of (c) at 10^7 elements, above what the inputs take, against PyTorch's.
+
+--startup: the one-liner against `python -c "import numpy"` (goal <= 1.4x), interleaved, wall and
+CPU (user + system) medians, run from compiled bytecode with the per-user caches warm (as an
+installed package starts); then, from one `python -X importtime` run, the import time of each
+top-level package the one-liner imports and `import numpy` does not.
 """
 
 import argparse
@@ -38,9 +44,14 @@ def have_torch():
     return subprocess.run([PY, "-c", "import torch"], capture_output=True).returncode == 0
 
 
+# As an installed package runs: from compiled bytecode (PYTHONDONTWRITEBYTECODE would have
+# every start compile gradcli's sources again).
+ENV = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
+
+
 def timed(cmd, **kw):
     t = time.perf_counter()
-    subprocess.run(cmd, check=True, stdout=subprocess.DEVNULL, **kw)
+    subprocess.run(cmd, check=True, stdout=subprocess.DEVNULL, env=ENV, **kw)
     return time.perf_counter() - t
 
 
@@ -118,10 +129,72 @@ def in_process(which, n, reps):
     return json.loads(p.stdout)
 
 
+def rusage_run(cmd):
+    """(wall, CPU) seconds of one whole process, its output dropped."""
+    t = time.perf_counter()
+    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, env=ENV)
+    _, status, usage = os.wait4(proc.pid, 0)
+    wall = time.perf_counter() - t
+    if os.waitstatus_to_exitcode(status):
+        raise SystemExit(f"{' '.join(cmd)} failed")
+    return wall, usage.ru_utime + usage.ru_stime
+
+
+def import_times(cmd):
+    """{module: self microseconds} from one `python -X importtime` run of ``cmd``."""
+    p = subprocess.run(
+        [PY, "-X", "importtime", *cmd], capture_output=True, text=True, env=ENV, check=True
+    )
+    out = {}
+    for line in p.stderr.splitlines():
+        if line.startswith("import time:") and "self [us]" not in line:
+            own, _, name = line.split(":", 1)[1].split("|")
+            out[name.strip()] = int(own)
+    return out
+
+
+def startup(reps):
+    """The one-liner's whole process against numpy's import, and what its extra time is."""
+    subprocess.run([PY, "-m", "compileall", "-q", os.path.dirname(HERE) + "/gradcli"], env=ENV)
+    one = gradcli_cmd() + ["grad", EXPR, X]
+    cmds = {"gradcli": one, "numpy": [PY, "-c", "import numpy"]}
+    for cmd in cmds.values():
+        rusage_run(cmd)  # warm-up: the per-user caches, the page cache
+    runs = {k: [] for k in cmds}
+    for _ in range(reps):
+        for k, cmd in cmds.items():
+            runs[k].append(rusage_run(cmd))
+    wall = {k: statistics.median(r[0] for r in v) for k, v in runs.items()}
+    cpu = {k: statistics.median(r[1] for r in v) for k, v in runs.items()}
+    print(f"one-liner start — {reps} interleaved runs each, load {os.getloadavg()[0]:.2f}; medians")
+    print()
+    print('| | gradcli one-liner | `python -c "import numpy"` | ratio | goal |')
+    print("|---|---|---|---|---|")
+    for what, m in (("wall", wall), ("CPU", cpu)):
+        g, n = m["gradcli"], m["numpy"]
+        print(f"| {what} | {g * 1e3:.1f} ms | {n * 1e3:.1f} ms | {g / n:.2f}× | ≤ 1.4× |")
+    # the console script is a Python file: run it with -X importtime too
+    ours = import_times(one[1:] if one[0] == PY else one)
+    numpy_only = import_times(cmds["numpy"][1:])
+    extra: dict[str, int] = {}
+    for name, us in ours.items():
+        if name not in numpy_only:
+            top = name.split(".")[0] if not name.startswith("gradcli.") else name
+            extra[top] = extra.get(top, 0) + us
+    print()
+    print(f"imports beyond numpy's (one run, self time): {sum(extra.values()) / 1e3:.1f} ms")
+    for name, us in sorted(extra.items(), key=lambda kv: -kv[1])[:25]:
+        print(f"  {us / 1e3:6.2f} ms  {name}")
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--quick", action="store_true", help="fewer repetitions")
+    ap.add_argument("--startup", action="store_true", help="only the one-liner's start")
     args = ap.parse_args()
+    if args.startup:
+        startup(7 if args.quick else 21)
+        return
     reps = 5 if args.quick else 11
     torch_ok = have_torch()
     gc = gradcli_cmd()

@@ -606,10 +606,10 @@ def styled(stream=None):
 def terminal_width():
     """The terminal's columns when stdout is one (COLUMNS first, as rich reads it), else None:
     piped text keeps one stable layout. A width it cannot use (COLUMNS=0) is taken as 80."""
-    import shutil
-
     if not sys.stdout.isatty():
         return None
+    import shutil
+
     columns = shutil.get_terminal_size((80, 24)).columns
     # (Python 3.10 returns 0 for a terminal that reports no width, 3.11 the fallback)
     return columns if columns > 0 else 80

@@ -7,7 +7,6 @@ before any tensor sees it, as in Python), and names bound to numbers stay number
 node's PyTorch label is chosen exactly as PyTorch would choose it.
 """
 
-import difflib
 import functools
 import gc
 import math
@@ -376,6 +375,8 @@ class Builder:
                     self.inplace_false(name, value, tok)  # F.relu(x, inplace=False)
                     continue
                 if kw not in op.params:
+                    import difflib
+
                     close = (
                         difflib.get_close_matches(kw, list(op.params), n=1) if len(kw) < 64 else []
                     )
