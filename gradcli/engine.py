@@ -474,19 +474,16 @@ def _replay(plan, program, arrays, dtype, lean=False):
         else:
             op = OPS[op_name]
             argn = [nodes[a] for a in args]
+            maybe = lean and big is not None and op.ufunc is not None and _plain(argn, dtype)
+            if run and not (maybe and not attrs):  # (_typed may convert, so read, operands)
+                later = _run_done(run, later, nodes)
             operands, out_dtype, forward_fn = _typed(op, argn, dtype, attrs)
             fn = (
                 op.ufunc(operands)
-                if lean
-                and big is not None
-                and op.ufunc is not None
-                and forward_fn is op.forward
-                and out_dtype == big
-                and _plain(argn, dtype)
-                and _c_order(operands)
+                if maybe and forward_fn is op.forward and out_dtype == big and _c_order(operands)
                 else None
             )
-            blockwise = fn is not None and _blockwise(operands, shape)
+            blockwise = fn is not None and not attrs and _blockwise(operands, shape)
             if run and not (blockwise and shape == run[0][2].shape):
                 later = _run_done(run, later, nodes)
             try:
