@@ -541,7 +541,7 @@ def _run_done(run, later, nodes):
     return []
 
 
-RUN_BLOCK = 1 << 15  # elements a run of elementwise nodes works on at once (_blocks)
+RUN_BLOCK = 1 << 17  # elements a run of elementwise nodes works on at once (_blocks)
 
 
 def _blockwise(operands, shape):
