@@ -555,9 +555,9 @@ def _blocks(run):
     """Compute each ``(ufunc, operands, out)`` of ``run``, in order, a block of RUN_BLOCK
     elements at a time: element by element the same calls as on the whole arrays, so the
     same numbers, with a later node reading its operands' blocks while they are in cache.
-    A node may write into the buffer of an operand dying with it (each block is read
-    before it is written) or one freed by an earlier node of the run (whose readers come
-    before it, block by block as in the whole)."""
+    A node may write into the buffer of an operand dying with it: each block of it is
+    read before it is written, as in the whole. (Nothing the run frees reaches the pool
+    before the run is computed: _run_done.)"""
     if len(run) == 1:
         fn, operands, out = run[0]
         fn(*operands, out=out)
