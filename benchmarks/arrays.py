@@ -8,7 +8,9 @@ API `grad` calls) with keep="inputs" (only what backward needs is kept, as in Py
 program parsed once, as a program evaluated again for new inputs is. The baseline is the
 forward and the backward each written out by hand in numpy, reusing a dead temporary with out=
 or an in-place operator where a person would. Single thread (the thread variables are set
-before numpy is imported); time is the median of all runs, made in rounds that alternate a
+before numpy is imported); time is CPU time (user + system, so page faults count; on a
+machine shared with other work wall time mostly measures the others; the wall ratio is
+printed beside it), the median of all runs, made in rounds that alternate a
 process of one side with a process of the other (so drift hits both alike, and neither
 side's allocator state -- glibc's heap and mmap threshold -- is the other's; a second
 table has both sides in this one process, run by run, as a cross-check); extra peak
@@ -111,23 +113,23 @@ def peak(side, which, n, reps):
 
 
 def timed(side, which, n, reps):
-    """Seconds of the first evaluation at this size (for gradcli the one that records the
-    plan, as every `gradcli grad` process does; imports done before) and of each of
-    ``reps`` evaluations after a warm-up (plan recorded, pages touched), in this (fresh)
-    process."""
+    """(CPU seconds, wall seconds) of the first evaluation at this size (for gradcli the
+    one that records the plan, as every `gradcli grad` process does; imports done before)
+    and of each of ``reps`` evaluations after a warm-up (plan recorded, pages touched), in
+    this (fresh) process."""
     x = data(n)
     run = runner(side, which)
     run(data(3))  # imports done: they are not an evaluation's time
-    t = time.perf_counter()
+    c, t = time.process_time(), time.perf_counter()
     run(x)
-    first = time.perf_counter() - t
+    first = (time.process_time() - c, time.perf_counter() - t)
     for _ in range(2):
         run(x)
     times = []
     for _ in range(reps):
-        t = time.perf_counter()
+        c, t = time.process_time(), time.perf_counter()
         out = run(x)
-        times.append(time.perf_counter() - t)
+        times.append((time.process_time() - c, time.perf_counter() - t))
         del out
     return first, times
 
@@ -143,6 +145,11 @@ def child(mode, side, which, n, reps):
             check=True,
         ).stdout
     )
+
+
+def _medians(pairs):
+    """(median CPU, median wall) of (CPU, wall) pairs."""
+    return tuple(statistics.median(p[k] for p in pairs) for k in (0, 1))
 
 
 def main():
@@ -179,37 +186,39 @@ def main():
                     first, later = child("--time", side, which, n, args.reps)
                     firsts[side].append(first)
                     times[side] += later
-            med = {side: statistics.median(v) for side, v in times.items()}
-            med_first = {side: statistics.median(v) for side, v in firsts.items()}
+            # (CPU, wall) medians
+            med = {side: _medians(v) for side, v in times.items()}
+            med_first = {side: _medians(v) for side, v in firsts.items()}
             mem = {side: child("--peak", side, which, n, 3) for side in sides}
             # the same, both sides in this one process, run by run (each side's memory then
             # comes from the heap the other left: numpy's fresh tensors fault less or more)
             together = {side: [] for side in sides}
             for _ in range(args.rounds * args.reps):
                 for side in sides:
-                    t = time.perf_counter()
+                    t = time.process_time()
                     out = runs[side](x)
-                    together[side].append(time.perf_counter() - t)
+                    together[side].append(time.process_time() - t)
                     del out
             same = {side: statistics.median(v) for side, v in together.items()}
             rows.append((PROGRAMS[which], n, med, mem, same, med_first))
     print(
         f"large arrays — {time.strftime('%Y-%m-%d')}, python {sys.version.split()[0]}, "
         f"numpy {np.__version__}, 1 thread; medians of {args.rounds} interleaved rounds of "
-        f"{args.reps} runs, each side in its own processes"
+        f"{args.reps} runs, each side in its own processes; CPU time (the wall-time ratio beside)"
     )
     print()
     print(
-        "| program | n | gradcli | numpy by hand | time ratio (goal ≤ 1.0) "
+        "| program | n | gradcli | numpy by hand | time ratio (goal ≤ 1.0) | wall ratio "
         "| extra peak gradcli | numpy by hand | peak ratio (goal ≤ 1.0) "
         "| first evaluation: extra peak gradcli | numpy by hand | peak ratio |"
     )
-    print("|---|---|---|---|---|---|---|---|---|---|---|")
+    print("|---|---|---|---|---|---|---|---|---|---|---|---|")
     for expr, n, med, mem, _, _ in rows:
         (first, later), (nfirst, nlater) = mem["gradcli"], mem["numpy"]
+        (cpu, wall), (ncpu, nwall) = med["gradcli"], med["numpy"]
         print(
-            f"| `{expr}` | {n:.0e} | {med['gradcli'] * 1e3:.2f} ms | {med['numpy'] * 1e3:.2f} ms "
-            f"| {med['gradcli'] / med['numpy']:.2f} | {later / 2**20:.1f} MiB "
+            f"| `{expr}` | {n:.0e} | {cpu * 1e3:.2f} ms | {ncpu * 1e3:.2f} ms "
+            f"| {cpu / ncpu:.2f} | {wall / nwall:.2f} | {later / 2**20:.1f} MiB "
             f"| {nlater / 2**20:.1f} MiB | {later / nlater:.2f} | {first / 2**20:.1f} MiB "
             f"| {nfirst / 2**20:.1f} MiB | {first / nfirst:.2f} |"
         )
@@ -226,12 +235,13 @@ def main():
     print()
     print("The first evaluation at the size (fresh pages; gradcli records the plan), medians:")
     print()
-    print("| program | n | gradcli | numpy by hand | time ratio |")
-    print("|---|---|---|---|---|")
+    print("| program | n | gradcli CPU | numpy by hand CPU | CPU ratio | wall ratio |")
+    print("|---|---|---|---|---|---|")
     for expr, n, _, _, _, first in rows:
+        (cpu, wall), (ncpu, nwall) = first["gradcli"], first["numpy"]
         print(
-            f"| `{expr}` | {n:.0e} | {first['gradcli'] * 1e3:.2f} ms | "
-            f"{first['numpy'] * 1e3:.2f} ms | {first['gradcli'] / first['numpy']:.2f} |"
+            f"| `{expr}` | {n:.0e} | {cpu * 1e3:.2f} ms | {ncpu * 1e3:.2f} ms "
+            f"| {cpu / ncpu:.2f} | {wall / nwall:.2f} |"
         )
     print()
     print(
@@ -240,10 +250,12 @@ def main():
                 {
                     "expr": e,
                     "n": n,
-                    "time_s": t,
+                    "cpu_s": {side: v[0] for side, v in t.items()},
+                    "wall_s": {side: v[1] for side, v in t.items()},
                     "peak_bytes": m,
-                    "one_process_time_s": o,
-                    "first_time_s": f,
+                    "one_process_cpu_s": o,
+                    "first_cpu_s": {side: v[0] for side, v in f.items()},
+                    "first_wall_s": {side: v[1] for side, v in f.items()},
                 }
                 for e, n, t, m, o, f in rows
             ]

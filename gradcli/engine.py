@@ -454,8 +454,15 @@ def _last_uses(nodes, out):
 
 
 def _replay(plan, program, arrays, dtype, lean=False):
+    """Evaluate a recorded plan. Lean, a run of consecutive elementwise ufunc nodes of one
+    shape (tanh(x) * sigmoid(x), 2 * (x + 2) ^ 2) is computed a block at a time (_blocks):
+    each node's result still goes to its own buffer, but its operands are read back while
+    in cache, not streamed from memory once per node. What the run drops is let go only
+    after it is computed (until then its blocks are still to be read)."""
     entries, out, drop = plan
     nodes: list[Node] = []
+    run: list = []  # (ufunc, operands, out) of the pending run, in order
+    later: list[int] = []  # the values the pending run drops
     for op_name, args, attrs, src, rg, label, name, shape, big in entries:
         p = program.nodes[src]
         mine = None  # the buffer this node's result is written into, if the engine gave one
@@ -468,25 +475,31 @@ def _replay(plan, program, arrays, dtype, lean=False):
         else:
             op = OPS[op_name]
             argn = [nodes[a] for a in args]
+            maybe = lean and big is not None and op.ufunc is not None and _plain(argn, dtype)
+            if run and not (maybe and not attrs):  # (_typed may convert, so read, operands)
+                later = _run_done(run, later, nodes)
             operands, out_dtype, forward_fn = _typed(op, argn, dtype, attrs)
             fn = (
                 op.ufunc(operands)
-                if lean
-                and big is not None
-                and op.ufunc is not None
-                and forward_fn is op.forward
-                and out_dtype == big
-                and _plain(argn, dtype)
-                and _c_order(operands)
+                if maybe and forward_fn is op.forward and out_dtype == big and _c_order(operands)
                 else None
             )
+            blockwise = fn is not None and not attrs and _blockwise(operands, shape)
+            if run and not (blockwise and shape == run[0][2].shape):
+                later = _run_done(run, later, nodes)
             try:
                 if fn is not None:
                     mine = _dying(drop[len(nodes)], nodes, shape, big)
                     if mine is None:
                         spare = _POOL.take(shape, big)
                         mine = _Buffer(np.empty(shape, big) if spare is None else spare)
-                    value = fn(*operands, out=mine.array)
+                    if blockwise and mine.array.flags.c_contiguous:
+                        run.append((fn, operands, mine.array))  # computed by _blocks
+                        value = mine.array
+                    else:
+                        if run:
+                            later = _run_done(run, later, nodes)
+                        value = fn(*operands, out=mine.array)
                 else:
                     value = np.asarray(forward_fn(*operands, **_kw(op, attrs)), dtype=out_dtype)
             except GradcliError as e:
@@ -504,11 +517,68 @@ def _replay(plan, program, arrays, dtype, lean=False):
                 node.bufs = _sharing(value, near)
                 for b in node.bufs:
                     b.readers.add(node.id)
-        for a in drop[node.id]:  # values the reverse pass will not read: gone, shapes kept
-            _release(nodes[a].id, nodes[a].bufs)
-            nodes[a].bufs = ()
-            nodes[a].value = _stand_in(nodes[a].value)
+        if run:
+            later += drop[node.id]
+        else:
+            _let_go(drop[node.id], nodes)
+    if run:
+        _run_done(run, later, nodes)
     return nodes, out
+
+
+def _let_go(dropped, nodes):
+    """Values the reverse pass will not read: gone, shapes kept, their buffers freed."""
+    for a in dropped:
+        _release(nodes[a].id, nodes[a].bufs)
+        nodes[a].bufs = ()
+        nodes[a].value = _stand_in(nodes[a].value)
+
+
+def _run_done(run, later, nodes):
+    """Compute the pending run, then let go of what it dropped; a fresh list for the next."""
+    _blocks(run)
+    run.clear()
+    _let_go(later, nodes)
+    return []
+
+
+RUN_BLOCK = 1 << 17  # elements a run of elementwise nodes works on at once (_blocks)
+
+
+def _blockwise(operands, shape):
+    """Whether an elementwise ufunc may be computed a block at a time on these operands:
+    each is a number, a 0-d array or a C-ordered array of the result's shape (not a
+    broadcast one, whose flat blocks would not line up)."""
+    return all(o.shape == shape for o in operands if isinstance(o, np.ndarray) and o.ndim)
+
+
+def _blocks(run):
+    """Compute each ``(ufunc, operands, out)`` of ``run``, in order, a block of RUN_BLOCK
+    elements at a time: element by element the same calls as on the whole arrays, so the
+    same numbers, with a later node reading its operands' blocks while they are in cache.
+    A node may write into the buffer of an operand dying with it: each block of it is
+    read before it is written, as in the whole. (Nothing the run frees reaches the pool
+    before the run is computed: _run_done.)"""
+    if len(run) == 1:
+        fn, operands, out = run[0]
+        fn(*operands, out=out)
+        return
+    flat = [
+        (
+            fn,
+            [o.reshape(-1) if isinstance(o, np.ndarray) and o.ndim else o for o in operands],
+            [k for k, o in enumerate(operands) if isinstance(o, np.ndarray) and o.ndim],
+            out.reshape(-1),
+        )
+        for fn, operands, out in run
+    ]
+    for s in range(0, flat[0][3].size, RUN_BLOCK):
+        e = s + RUN_BLOCK
+        for fn, operands, arrays, out in flat:
+            block = operands.copy()
+            for k in arrays:
+                block[k] = operands[k][s:e]
+            fn(*block, out=out[s:e])
 
 
 def _c_order(operands):

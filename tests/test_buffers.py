@@ -10,6 +10,7 @@ import pytest
 from conftest import sample, table_examples
 
 import gradcli
+import gradcli.api
 from gradcli import engine
 from gradcli.parser import parse
 
@@ -367,3 +368,142 @@ def test_the_cnn_leaves_no_pooled_buffer_its_steps_do_not_use(monkeypatch):
             assert r.grad[name].tobytes() == first.grad[name].tobytes(), name
     for b in left:
         assert any(t is b for t in taken) or not any(k is b for k in engine._POOL.buffers)
+
+
+# Runs of elementwise nodes computed a block at a time (engine._blocks): each built so that
+# a block read after it was overwritten, a buffer let go too early, or a run that went on
+# across a view, a broadcast or a dtype change would change the numbers
+RUNS = [
+    # a run whose first value a view reads after it; the view is not part of the run
+    "y = x * 2; z = y + 1; v = y.reshape(-1); w = z * 3; sum(w * v.reshape(12, 10))",
+    # a value of the run read by a later node that is no elementwise ufunc (sum(dim=)),
+    # then broadcast against the run's last value (the blocks would not line up)
+    "y = x * 2; z = y + 1; u = z * z; s = sum(y, dim=0); sum(u + s)",
+    "y = x - 1; z = y * y; b = sum(x, dim=1, keepdim=True); w = z * b; sum(w + y)",
+    # dtype mixes: a float32 copy and a float64 value meet (promotion, not a plain run)
+    "y = x * 2; z = y.float(); u = z * z; w = u + 1; sum(w + y)",
+    # number literals (0-d operands) and a div, which is no ufunc row, inside a chain
+    "y = x * 2 + 1; z = y * y - 3; sum(z / 2 + y)",
+    # dying operands written over within the run, and one value read again after it
+    "a = x + 1; b = a * 2; c = b - 3; d = c * c; e = d + c; sum(e * b)",
+    "sum(tanh(x) * sigmoid(x) + tanh(x * 2) - sigmoid(x) * x)",
+]
+
+
+@pytest.fixture
+def small_blocks(lean_everything, monkeypatch):
+    """Blocks of 7 elements: the 120 of X go in 17 full blocks and a short last one; and
+    every multi-node run is counted, so that the tests see the path taken."""
+    monkeypatch.setattr(engine, "RUN_BLOCK", 7)
+    runs = []
+    blocks = engine._blocks
+
+    def counted(run):
+        runs.append(len(run))
+        return blocks(run)
+
+    monkeypatch.setattr(engine, "_blocks", counted)
+    return runs
+
+
+@pytest.mark.parametrize("program", RUNS + PROGRAMS)
+def test_runs_computed_a_block_at_a_time(program, small_blocks):
+    p = parse(program)
+    gradcli.evaluate(p, _inputs(), dtype="float64")  # records the plan
+    for seed in range(3):
+        inputs = _inputs(seed)
+        x = inputs["x"].copy()
+        _same(
+            gradcli.evaluate(p, inputs, dtype="float64", keep="inputs"), _reference(program, inputs)
+        )
+        np.testing.assert_array_equal(inputs["x"], x)
+
+
+def test_the_runs_are_the_ones_expected(small_blocks):
+    """Where the chains break: a view, a reduction, a broadcast (computed on the whole
+    arrays), a dtype other than the evaluation's, a div (no ufunc row)."""
+    want = {
+        RUNS[0]: [2, 1, 1],  # x * 2, y + 1 | reshape | z * 3 | reshape | w * v
+        RUNS[1]: [3],  # x * 2, y + 1, z * z | sum(dim=) | u + s broadcast, whole
+        RUNS[2]: [2, 1],  # x - 1, y * y | sum(dim=) | z * b broadcast, whole | w + y
+        RUNS[3]: [1],  # x * 2 | float() | float32 nodes, whole (not the evaluation's dtype)
+        RUNS[4]: [4, 1],  # x * 2, + 1, y * y, - 3 | div | + y
+        RUNS[5]: [6],  # the whole chain, sum aside
+        RUNS[6]: [9],
+        "sum(tanh(x) * sigmoid(x))": [3],
+        "mean(2 * (x + 2) ^ 2)": [3],
+    }
+    for program, runs in want.items():
+        p = parse(program)
+        gradcli.evaluate(p, _inputs(), dtype="float64")
+        del small_blocks[:]
+        gradcli.evaluate(p, _inputs(1), dtype="float64", keep="inputs")
+        assert small_blocks == runs, program
+
+
+def test_a_pending_run_lends_nothing_to_the_pool(small_blocks, monkeypatch):
+    """What a run drops goes to the (process-wide, thread-shared) pool only after the run
+    is computed: while its blocks are pending, no pooled buffer is memory they read or
+    write."""
+    pending = []
+    blocks = engine._blocks
+
+    def watched(run):
+        for _, operands, out in run:
+            for b in engine._POOL.buffers:
+                for a in [out, *operands]:
+                    assert not (isinstance(a, np.ndarray) and np.may_share_memory(a, b))
+        pending.append(len(run))
+        return blocks(run)
+
+    monkeypatch.setattr(engine, "_blocks", watched)
+    for program in RUNS:
+        p = parse(program)
+        gradcli.evaluate(p, _inputs(), dtype="float64")
+        for seed in range(2):
+            inputs = _inputs(seed)
+            _same(
+                gradcli.evaluate(p, inputs, dtype="float64", keep="inputs"),
+                _reference(program, inputs),
+            )
+    assert max(pending) > 1
+
+
+@pytest.mark.parametrize("program", ["sum(tanh(x) * sigmoid(x))", "mean(2 * (x + 2) ^ 2)"])
+def test_blocks_give_the_whole_arrays_bits(program):
+    """float32 at the default thresholds, a size that is no multiple of the block, nan,
+    ±inf, ±0 and values where tanh and σ saturate: the replay (a block at a time) gives
+    the bits of an evaluation on whole arrays with nothing kept lean."""
+    n = 3 * engine.RUN_BLOCK + 5
+    x = (np.random.default_rng(8).standard_normal(n) * 8).astype(np.float32)
+    x[:8] = [np.nan, np.inf, -np.inf, -0.0, 0.0, 90.0, -90.0, 1e-30]
+    whole = gradcli.evaluate(program, {"x": x})
+    p = parse(program)
+    for _ in range(3):  # the first records the plan; the others replay it in blocks
+        r = gradcli.evaluate(p, {"x": x}, keep="inputs")
+        assert np.asarray(r.value).tobytes() == np.asarray(whole.value).tobytes()
+        assert r.grad["x"].tobytes() == whole.grad["x"].tobytes()
+
+
+@pytest.mark.parametrize("rule", ["tanh", "sigmoid"])
+@pytest.mark.parametrize("where", ["apart", "into g", "constant g"])
+def test_the_fused_rules_give_the_expressions_bits(rule, where):
+    """_times_local's three ways (the local derivative in the destination block, in a
+    scratch block when the destination is g, a broadcast constant g) against the
+    whole-tensor expression, nan and ±inf included."""
+    from gradcli.ops import elementwise as ew
+
+    rng = np.random.default_rng(9)
+    n = 2 * ew.BLOCK + 3
+    o = np.tanh(rng.standard_normal(n) * 3).astype(np.float32)
+    g = (rng.standard_normal(n) * 5).astype(np.float32)
+    o[:3], g[3:6] = [np.nan, 1.0, -0.0], [np.nan, np.inf, -np.inf]
+    if where == "constant g":
+        g = np.broadcast_to(np.float32(0.25), (n,))
+    fn = ew._tanh_grad if rule == "tanh" else ew._sigmoid_grad
+    with np.errstate(all="ignore"):
+        want = fn(g, o, None)
+        into = g.copy() if where == "into g" else np.full(n, 7.0, np.float32)
+        got = fn(into if where == "into g" else g, o, None, into=into)
+    assert got is into
+    assert got.tobytes() == want.tobytes()

@@ -8,6 +8,7 @@ from .conv import select as _select
 from .core import (
     ELIDE_BYTES,
     REAL,
+    SMALL,
     M,
     Op,
     V,
@@ -68,8 +69,10 @@ def _times_local(g, o, into, local):
     """g · d for an elementwise rule whose local derivative d is a function of the output
     o alone: ``local(t, o)`` writes d of a block of o into t, and each block of g · d goes
     to ``into`` (which may be g itself), so a rule makes no temporary the size of the
-    tensor. Element by element the same operations as the whole-tensor expression; None
-    where the tensors are not laid out for it (the caller then computes that expression)."""
+    tensor: d goes into the block of ``into`` itself where that overlaps neither g nor o,
+    else into a scratch block of at most 1/64 of the tensor. Element by element the same
+    operations as the whole-tensor expression; None where the tensors are not laid out for
+    it (the caller then computes that expression)."""
     c = _constant(g)
     if not (
         into is not None
@@ -81,15 +84,18 @@ def _times_local(g, o, into, local):
         return None
     gs = g.reshape(-1) if c is None else np.empty(0, g.dtype)  # (unused with a constant g)
     os, dst = o.reshape(-1), into.reshape(-1)
-    t = np.empty(min(BLOCK, os.size), dtype=o.dtype)
+    apart = not np.may_share_memory(into, o) and (c is not None or not np.may_share_memory(into, g))
+    step = BLOCK if apart else min(BLOCK, max(SMALL, os.size >> 6))
+    t = None if apart else np.empty(min(step, os.size), dtype=o.dtype)
     # numpy evaluates `g * temporary` as `temporary *= g` when the temporary is large enough
     # to elide; the operands' order picks which NaN a NaN · NaN keeps, so it is kept too
     elided = o.nbytes >= ELIDE_BYTES
-    for s in range(0, os.size, BLOCK):
-        tb = t[: min(BLOCK, os.size - s)]
-        local(tb, os[s : s + BLOCK])
-        gb = c if c is not None else gs[s : s + BLOCK]
-        np.multiply(*((tb, gb) if elided else (gb, tb)), out=dst[s : s + BLOCK])
+    for s in range(0, os.size, step):
+        db = dst[s : s + step]
+        tb = db if t is None else t[: db.size]
+        local(tb, os[s : s + step])
+        gb = c if c is not None else gs[s : s + step]
+        np.multiply(*((tb, gb) if elided else (gb, tb)), out=db)
     return into
 
 
