@@ -479,9 +479,10 @@ def _replay(plan, program, arrays, dtype, lean=False):
             if run and not (maybe and not attrs):  # (_typed may convert, so read, operands)
                 later = _run_done(run, later, nodes)
             operands, out_dtype, forward_fn = _typed(op, argn, dtype, attrs)
+            ufunc = op.ufunc if maybe and forward_fn is op.forward else None
             fn = (
-                op.ufunc(operands)
-                if maybe and forward_fn is op.forward and out_dtype == big and _c_order(operands)
+                ufunc(operands)
+                if ufunc is not None and out_dtype == big and _c_order(operands)
                 else None
             )
             blockwise = fn is not None and not attrs and _blockwise(operands, shape)

@@ -2,7 +2,7 @@
 gradient helpers more than one family uses."""
 
 import math
-from collections.abc import Callable
+from typing import Any
 
 from ..errors import ShapeError
 
@@ -159,14 +159,14 @@ class Op:
         self.forward = forward  # (*inputs, **attrs) -> array
         # one rule per tensor input, (g, out, *inputs, **attrs) -> array; or one function
         # giving the list of all inputs' gradients (list arguments); None: no gradient
-        self.grads: tuple | Callable[..., list] | None = grads
+        self.grads: Any = grads  # tuple | Callable[..., list] | None
         self.label = label
         self.shape = shape  # (shapes, attrs) -> shape; raises ShapeError
         self.mirror = mirror or f"torch.{name}(a)"
         self.rule = rule  # the local derivative, for people
         self.examples = examples  # ((program, {input: (shape, domain)}), ...) for the tests
         self.numbers = numbers  # takes Python numbers as operands (arithmetic operators)
-        self.lower = lower  # shape-dependent decomposition into other ops (matmul)
+        self.lower: Any = lower  # shape-dependent decomposition into other ops (matmul)
         self.public = public  # callable by name from programs
         self.call = call  # how a program spells it, when not as a call by name (a.T)
         self.dtype = dtype  # the output dtype when not the evaluation dtype ("bool")
@@ -179,7 +179,7 @@ class Op:
         self.saves = saves
         # operands -> the numpy ufunc that computes this op (so a result can be written
         # into a dying operand's buffer), or None where the op is not one ufunc call
-        self.ufunc = ufunc
+        self.ufunc: Any = ufunc
         # How programs spell it, as PyTorch does. ``aliases`` are other names of the same
         # function (clip for clamp), valid bare, in each of ``namespaces`` ("torch",
         # "torch.nn.functional", "torch.special", "torch.linalg") and as methods;
