@@ -683,18 +683,42 @@ def answer_lines(
     ``first_line`` the file line number of the first, so that ids and per-record random
     seeds come out as for the whole file; ``defaults`` are Defaults' fields (expr, dtype,
     wrt, nodes, random_seed, max_elements, detect_anomaly, max_line_bytes). A blank line is
-    numbered but not answered."""
+    numbered but not answered. Records are answered in blocks (blocks()), evaluated together
+    where they share a program and shapes, as batch does: the first answer comes once a
+    block of lines is read."""
     from .api import quietly
 
     settings = Defaults(**defaults)
+    for block in blocks(_numbered(lines, first_line)):
+        with quietly():
+            done = answers(block, settings)
+        for text, _ in done:
+            yield text
+
+
+def _numbered(lines, first_line):
     for k, line in enumerate(lines):
         raw = line.encode() if isinstance(line, str) else bytes(line)
         raw = raw.rstrip(b"\r\n")
-        if not raw or raw.isspace():
-            continue
-        with quietly():
-            text, _ = answer(first_line + k, raw, settings)
-        yield text
+        if raw and not raw.isspace():
+            yield first_line + k, raw
+
+
+def blocks(
+    pairs: Iterable[tuple[int, bytes | None]],
+) -> Iterator[list[tuple[int, bytes | None]]]:
+    """(line number, bytes) pairs in lists of at most CHUNK lines and about CHUNK_BYTES
+    bytes: the units answers() evaluates together, memory bounded whatever the input."""
+    block: list[tuple[int, bytes | None]] = []
+    size = 0
+    for pair in pairs:
+        block.append(pair)
+        size += len(pair[1] or b"")
+        if len(block) >= CHUNK or size >= CHUNK_BYTES:
+            yield block
+            block, size = [], 0
+    if block:
+        yield block
 
 
 def _serial(reader, defaults, emit, output):

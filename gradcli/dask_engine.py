@@ -315,8 +315,8 @@ def _answer_pairs(pairs, nbytes, settings):
 
     answers, failed = [], 0
     with quietly():
-        for line_no, raw in pairs:
-            text, ok = b.answer(line_no, raw, settings)
-            answers.append(text)
-            failed += not ok
+        for block in b.blocks(pairs):  # (evaluated together where they can be: b.answers)
+            for text, ok in b.answers(block, settings):
+                answers.append(text)
+                failed += not ok
     return answers, failed, nbytes
