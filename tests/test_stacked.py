@@ -351,3 +351,16 @@ def test_answer_lines_evaluates_records_together(groups):
     assert got == want
     assert groups[0] >= 690  # (all but the odd ones, across several blocks)
     assert '"line": 46' in got[5]
+
+
+def test_a_lone_record_costs_no_pass_over_its_program(monkeypatch):
+    """batch -f with one record of a huge program: the check for random draws (a pass over
+    every node) is made only for a group worth stacking, and the answer is the same."""
+    looked = []
+    real = stacked._plain_program
+    monkeypatch.setattr(stacked, "_plain_program", lambda p: looked.append(p) or real(p))
+    line = {"inputs": {"x": [1.0, 2.0]}}
+    want = alone([line], expr="sum(sin(x))")
+    assert together([line], expr="sum(sin(x))") == want and looked == []
+    three = alone([line] * 3, expr="sum(sin(x))")
+    assert together([line] * 3, expr="sum(sin(x))") == three and len(looked) == 1
