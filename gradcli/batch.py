@@ -891,15 +891,7 @@ def _parallel(reader, defaults, jobs, emit_lines, output):
             )
             if want_input and not reader.pollable:
                 _queue(reader.fill(), order, todo, held, defaults)
-            for w in workers:
-                while len(w.units) < DEPTH and todo:
-                    unit = todo.popleft()
-                    try:
-                        w.conn.send(unit.pairs)
-                    except OSError:  # it died: the unit never reached it
-                        todo.appendleft(unit)
-                        break
-                    w.units.append(unit)
+            _hand_out(workers, todo)
             waiting = [w.conn for w in workers if w.units]
             waiting += [w.process.sentinel for w in workers]
             if want_input and reader.pollable:
@@ -928,6 +920,20 @@ def _parallel(reader, defaults, jobs, emit_lines, output):
     finally:
         for w in workers:
             w.stop()
+
+
+def _hand_out(workers, todo):
+    """Units to the workers: first one to each worker that has none, then the next ones."""
+    for depth in range(1, DEPTH + 1):
+        for w in workers:
+            if len(w.units) < depth and todo:
+                unit = todo.popleft()
+                try:
+                    w.conn.send(unit.pairs)
+                except OSError:  # it died: the unit never reached it
+                    todo.appendleft(unit)
+                    continue
+                w.units.append(unit)
 
 
 def _receive(worker):
