@@ -389,8 +389,18 @@ class _Reader:
         if len(parts) > 1:
             self._pieces.append(parts[0])
             self._line(b"".join(self._pieces), items)
-            for part in parts[1:-1]:
-                self._line(part, items)
+            middle = parts[1:-1]
+            if len(data) <= self.max_line:  # (none of them over the limit, nor the first)
+                n = self.line_no
+                items += [
+                    (n + k, p.rstrip(b"\r"))
+                    for k, p in enumerate(middle, 1)
+                    if p and not p.isspace()
+                ]
+                self.line_no = n + len(middle)
+            else:
+                for part in middle:
+                    self._line(part, items)
             self._pieces, self._pending = [], 0
         tail = parts[-1]
         if tail:
@@ -497,14 +507,20 @@ class _Output:
                 f"cannot write output: {getattr(e, 'strerror', None) or e} "
                 "(after 0 complete records)"
             ) from None
-        self.lines: list[bytes] = []
+        self.lines: list[bytes] = []  # whole answer lines, one or more to an item
+        self.pending = 0  # answers in ``lines``
         self.size = 0
         self.complete = 0  # answers written whole
         self.broken = False
 
     def add(self, text: str) -> None:
-        self.lines.append(text.encode() + b"\n")  # ASCII: render.dumps escapes the rest
-        self.size += len(self.lines[-1])
+        self.add_lines(text.encode() + b"\n", 1)  # ASCII: render.dumps escapes the rest
+
+    def add_lines(self, data: bytes, count: int) -> None:
+        """``count`` whole answer lines, each ending in a newline."""
+        self.lines.append(data)
+        self.pending += count
+        self.size += len(data)
         if self.size >= 1 << 16:
             self.flush()
 
@@ -524,7 +540,7 @@ class _Output:
                     written += os.write(self.fd, view[written:])
         except BaseException as e:  # a full disk, a reader gone, a second signal
             self.broken = True  # nothing more is written: no line twice, none cut
-            n = self._cut(written)
+            n = self._cut(data, written)
             if isinstance(e, OSError) and not isinstance(e, BrokenPipeError):
                 raise OutputError(
                     f"cannot write output: {e.strerror or e} "
@@ -533,25 +549,24 @@ class _Output:
             raise
         finally:
             self.signals.in_write = False
-        self.complete += len(self.lines)
-        self.lines, self.size = [], 0
+        self.complete += self.pending
+        self.lines, self.pending, self.size = [], 0, 0
         self.signals.deferred()
 
-    def _cut(self, written):
-        """After a failed write of ``written`` bytes: count the answers written whole, and
-        take back a cut line where the output is a regular file."""
-        for line in self.lines:
-            if written < len(line):
-                break
-            written -= len(line)
-            self.complete += 1
-        if written and self.fd is not None:
+    def _cut(self, data, written):
+        """After a failed write of the first ``written`` bytes of ``data``: count the
+        answers written whole, and take back a cut line where the output is a regular
+        file."""
+        whole = data.rfind(b"\n", 0, written) + 1  # (the bytes of the whole lines written)
+        self.complete += data.count(b"\n", 0, whole)
+        cut = written - whole
+        if cut and self.fd is not None:
             try:
                 if stat.S_ISREG(os.fstat(self.fd).st_mode):
-                    os.ftruncate(self.fd, os.lseek(self.fd, 0, os.SEEK_CUR) - written)
+                    os.ftruncate(self.fd, os.lseek(self.fd, 0, os.SEEK_CUR) - cut)
             except OSError:
                 pass
-        self.lines = []
+        self.lines, self.pending = [], 0
         return self.complete
 
 
@@ -644,20 +659,25 @@ def run(
         output = _Output(out, signals)
 
         def emit(text, ok, raw):
+            emit_lines(text.encode() + b"\n", 1, not ok, len(raw or b"") + 1)
+
+        def emit_lines(data, count, bad, nbytes):
+            """``count`` answer lines, ``bad`` of them errors, for ``nbytes`` of input
+            (blank lines and line ends aside)."""
             nonlocal failed, done
             _settle()
-            output.add(text)
-            failed += not ok
-            done += len(raw or b"") + 1  # (blank lines and line ends aside)
+            output.add_lines(data, count)
+            failed += bad
+            done += nbytes
             if progress is not None:
-                progress(done, output.complete + len(output.lines), False, failed)
+                progress(done, output.complete + output.pending, False, failed)
 
         try:
             try:
                 if jobs <= 1:
                     _serial(reader, defaults, emit, output)
                 else:
-                    _parallel(reader, defaults, min(jobs, max_jobs()), emit, output)
+                    _parallel(reader, defaults, min(jobs, max_jobs()), emit_lines, output)
             finally:
                 output.flush()
         except _Stopped as s:
@@ -683,18 +703,42 @@ def answer_lines(
     ``first_line`` the file line number of the first, so that ids and per-record random
     seeds come out as for the whole file; ``defaults`` are Defaults' fields (expr, dtype,
     wrt, nodes, random_seed, max_elements, detect_anomaly, max_line_bytes). A blank line is
-    numbered but not answered."""
+    numbered but not answered. Records are answered in blocks (blocks()), evaluated together
+    where they share a program and shapes, as batch does: the first answer comes once a
+    block of lines is read."""
     from .api import quietly
 
     settings = Defaults(**defaults)
+    for block in blocks(_numbered(lines, first_line)):
+        with quietly():
+            done = answers(block, settings)
+        for text, _ in done:
+            yield text
+
+
+def _numbered(lines, first_line):
     for k, line in enumerate(lines):
         raw = line.encode() if isinstance(line, str) else bytes(line)
         raw = raw.rstrip(b"\r\n")
-        if not raw or raw.isspace():
-            continue
-        with quietly():
-            text, _ = answer(first_line + k, raw, settings)
-        yield text
+        if raw and not raw.isspace():
+            yield first_line + k, raw
+
+
+def blocks(
+    pairs: Iterable[tuple[int, bytes | None]],
+) -> Iterator[list[tuple[int, bytes | None]]]:
+    """(line number, bytes) pairs in lists of at most CHUNK lines and about CHUNK_BYTES
+    bytes: the units answers() evaluates together, memory bounded whatever the input."""
+    block: list[tuple[int, bytes | None]] = []
+    size = 0
+    for pair in pairs:
+        block.append(pair)
+        size += len(pair[1] or b"")
+        if len(block) >= CHUNK or size >= CHUNK_BYTES:
+            yield block
+            block, size = [], 0
+    if block:
+        yield block
 
 
 def _serial(reader, defaults, emit, output):
@@ -712,20 +756,26 @@ def answers(items: list[tuple[int, bytes | None]], defaults: Defaults) -> list[t
     return _Lazy.bind().answer_many(items, defaults)
 
 
-class _Slot:
-    """One record on its way through the workers."""
+class _Unit:
+    """Records that go to a worker together: ``pairs`` (line number, bytes) in input order,
+    of ``size`` bytes; once answered, ``answer`` their answer lines (each ending in a
+    newline, as the worker wrote them) and ``failed`` how many are errors. ``deaths``: the
+    dying workers the (single) record of a retried unit was in."""
 
-    __slots__ = ("line_no", "raw", "answer", "deaths")
-    raw: bytes | None
-    answer: tuple[str, bool] | None
+    __slots__ = ("pairs", "size", "answer", "failed", "deaths")
 
-    def __init__(self, line_no: int, raw: bytes | None) -> None:
-        self.line_no, self.raw, self.answer, self.deaths = line_no, raw, None, 0
+    def __init__(self, pairs: list[tuple[int, bytes | None]], size: int, deaths: int = 0) -> None:
+        self.pairs, self.size, self.deaths = pairs, size, deaths
+        self.answer: bytes | None = None
+        self.failed = 0
+
+
+DEPTH = 2  # units sent to a worker at once: the next one is there when it ends one
 
 
 class _Worker:
-    """One worker process and the connection to it; ``unit`` is the records it is
-    answering (None: idle)."""
+    """One worker process and the connection to it; ``units`` are the units sent to it and
+    not yet answered, in the order it answers them (the first is the one it is on)."""
 
     def __init__(self, context, defaults):
         self.conn, child = context.Pipe()
@@ -734,7 +784,7 @@ class _Worker:
         )
         self.process.start()
         child.close()
-        self.unit: list[_Slot] | None = None
+        self.units: collections.deque[_Unit] = collections.deque()
 
     def stop(self):
         self.process.kill()
@@ -756,7 +806,14 @@ def _die_with_parent(parent):
 
 
 def _work(conn, parent_end, defaults, parent):
-    """A worker: answer units of records until told to stop or the parent goes."""
+    """A worker: answer units of records until told to stop or the parent goes. A thread
+    takes the units off the pipe as they come (the parent sends the next one while this
+    one is answered, and must never wait on a worker that is itself waiting to send); each
+    unit's answers go back as one block of bytes, the lines as they are written."""
+    import gc
+    import queue
+    import threading
+
     from .api import quietly
 
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C reaches the whole group: parent decides
@@ -764,16 +821,31 @@ def _work(conn, parent_end, defaults, parent):
         signal.signal(signum, signal.SIG_DFL)  # (a fork inherits the parent's handlers)
     parent_end.close()
     _die_with_parent(parent)
-    with quietly():
+    inbox: queue.SimpleQueue[Any] = queue.SimpleQueue()
+
+    def take():
         while True:
             try:
-                unit = conn.recv()
+                pairs = conn.recv()
             except (EOFError, OSError):
+                pairs = None
+            inbox.put(pairs)
+            if pairs is None:
                 return
-            if unit is None:
+
+    threading.Thread(target=take, daemon=True).start()
+    first = True
+    with quietly():
+        while (pairs := inbox.get()) is not None:
+            done = answers(pairs, defaults)
+            text = "".join([line + "\n" for line, _ in done])
+            try:
+                conn.send((text.encode(), sum(not ok for _, ok in done)))
+            except OSError:
                 return
-            conn.send(answers(unit, defaults))
-            _settle()
+            if first:  # its programs parsed, its caches warm: see _settle
+                gc.freeze()
+                first = False
 
 
 def _context():
@@ -785,47 +857,42 @@ def _context():
     return multiprocessing.get_context(method)
 
 
-def _parallel(reader, defaults, jobs, emit, output):
+def _parallel(reader, defaults, jobs, emit_lines, output):
     """Units of records on ``jobs`` worker processes, answers written in input order.
 
     One loop waits on the workers and (for a pipe) the input together, so an answer goes
     out as soon as it and every answer before it are done, and lines are handed out as
-    soon as they arrive. At most about HELD_BYTES of input (and its answers) wait in this
-    process, however long the input. A worker that dies (kill -9, the OOM killer) is
-    replaced and its records answered again, each alone; a record whose worker dies twice
-    gets an error answer. Workers are killed on the way out, whatever the way."""
+    soon as they arrive; each worker has the next unit before it ends one. At most about
+    HELD_BYTES of input (and its answers) wait in this process, however long the input. A
+    worker that dies (kill -9, the OOM killer) is replaced and the records of the unit it
+    was on answered again, each alone; a record whose worker dies twice gets an error
+    answer. Workers are killed on the way out, whatever the way."""
     from multiprocessing.connection import wait
 
     context = _context()
     workers: list[_Worker] = []
-    order: collections.deque[_Slot] = collections.deque()  # read, not yet written, in order
-    todo: collections.deque[list[_Slot]] = collections.deque()  # units waiting for a worker
+    order: collections.deque[_Unit] = collections.deque()  # read, not yet written, in order
+    todo: collections.deque[_Unit] = collections.deque()  # units waiting for a worker
     held = [0]  # bytes of the records in ``order``
     idle_deaths = 0
     try:
         _warm()
+        _settle()  # before the fork: the workers' collector does not walk (and copy) it all
         workers += [_start(context, defaults) for _ in range(jobs)]
         while True:
-            while order and (done := order[0].answer) is not None:
-                slot = order.popleft()
-                held[0] -= len(slot.raw or b"")
-                emit(done[0], done[1], slot.raw)
+            while order and (unit := order[0]).answer is not None:
+                order.popleft()
+                held[0] -= unit.size
+                emit_lines(unit.answer, len(unit.pairs), unit.failed, unit.size + len(unit.pairs))
             if reader.eof and not order:
                 return
             want_input = not reader.eof and (
-                not order or (len(order) < 4 * jobs * CHUNK and held[0] < HELD_BYTES)
+                not order or (len(order) < 4 * DEPTH * jobs and held[0] < HELD_BYTES)
             )
             if want_input and not reader.pollable:
                 _queue(reader.fill(), order, todo, held, defaults)
-            for w in workers:
-                if w.unit is None and todo:
-                    w.unit = todo.popleft()
-                    try:
-                        w.conn.send([(s.line_no, s.raw) for s in w.unit])
-                    except OSError:  # it died idle: the records never reached it
-                        todo.appendleft(w.unit)
-                        w.unit = None
-            waiting = [w.conn for w in workers if w.unit is not None]
+            _hand_out(workers, todo)
+            waiting = [w.conn for w in workers if w.units]
             waiting += [w.process.sentinel for w in workers]
             if want_input and reader.pollable:
                 waiting.append(reader.fd)
@@ -838,19 +905,13 @@ def _parallel(reader, defaults, jobs, emit, output):
             if want_input and reader.pollable and reader.fd in ready:
                 _queue(reader.fill(), order, todo, held, defaults)
             for k, w in enumerate(workers):
-                if w.unit is not None and w.conn in ready:
-                    try:
-                        answers = w.conn.recv()
-                    except (EOFError, OSError):
-                        pass  # it died with the unit: its sentinel says so
-                    else:
-                        for slot, pair in zip(w.unit, answers, strict=True):
-                            slot.answer = pair
-                        w.unit = None
+                if w.units and w.conn in ready:
+                    _receive(w)
                 if w.process.sentinel in ready:
+                    _receive(w)  # (what it sent before it died)
                     w.stop()
-                    if w.unit is not None:
-                        _lost(w, todo)
+                    if w.units:
+                        _lost(w, order, todo)
                     else:
                         idle_deaths += 1
                         if idle_deaths > 8 * jobs:
@@ -861,9 +922,38 @@ def _parallel(reader, defaults, jobs, emit, output):
             w.stop()
 
 
+def _hand_out(workers, todo):
+    """Units to the workers: first one to each worker that has none, then the next ones."""
+    for depth in range(1, DEPTH + 1):
+        for w in workers:
+            if len(w.units) < depth and todo:
+                unit = todo.popleft()
+                try:
+                    w.conn.send(unit.pairs)
+                except OSError:  # it died: the unit never reached it
+                    todo.appendleft(unit)
+                    continue
+                w.units.append(unit)
+
+
+def _receive(worker):
+    """The answers the worker has sent, each to its unit."""
+    try:
+        while worker.units and worker.conn.poll():
+            data, failed = worker.conn.recv()
+            unit = worker.units.popleft()
+            unit.answer, unit.failed = data, failed
+    except (EOFError, OSError):
+        pass  # it died: its sentinel says so
+
+
 def _warm():
     """What every worker needs loaded (numpy, gradcli's modules, the grammar), loaded once
     here before the workers fork, not once in each of them."""
+    import ctypes  # noqa: F401 - (for _die_with_parent)
+    import queue  # noqa: F401 - (for _work)
+    import threading  # noqa: F401
+
     _Lazy.bind()
     with contextlib.suppress(GradcliError):
         _parse("x")  # (the parser's tables: a first parse loads them)
@@ -879,29 +969,39 @@ def _start(context, defaults):
 
 
 def _queue(items, order, todo, held, defaults):
-    """New records into ``order``, and in units of CHUNK lines or CHUNK_BYTES bytes into
-    ``todo`` (a line too long to read is answered here)."""
-    unit, size = [], 0
+    """New records into ``order`` and ``todo``, in units of CHUNK lines or CHUNK_BYTES
+    bytes (a line too long to read is answered here, a unit of its own)."""
+    pairs: list[tuple[int, bytes | None]] = []
+    size = 0
     for line_no, raw in items:
-        slot = _Slot(line_no, raw)
-        order.append(slot)
         if raw is None:
-            slot.answer = answer(line_no, None, defaults)
+            _push(pairs, size, order, todo, held)
+            pairs, size = [], 0
+            unit = _Unit([(line_no, None)], 0)
+            text, ok = answer(line_no, None, defaults)
+            unit.answer, unit.failed = text.encode() + b"\n", int(not ok)
+            order.append(unit)
             continue
-        held[0] += len(raw)
-        unit.append(slot)
+        pairs.append((line_no, raw))
         size += len(raw)
-        if len(unit) >= CHUNK or size >= CHUNK_BYTES:
-            todo.append(unit)
-            unit, size = [], 0
-    if unit:
+        if len(pairs) >= CHUNK or size >= CHUNK_BYTES:
+            _push(pairs, size, order, todo, held)
+            pairs, size = [], 0
+    _push(pairs, size, order, todo, held)
+
+
+def _push(pairs, size, order, todo, held):
+    if pairs:
+        unit = _Unit(pairs, size)
+        order.append(unit)
         todo.append(unit)
+        held[0] += size
 
 
-def _lost(worker, todo):
-    """A worker died answering ``worker.unit``: each of its records is tried again alone,
-    first in line so the output moves on; one that was in a dying worker twice gets an
-    error answer instead."""
+def _lost(worker, order, todo):
+    """A worker died answering ``worker.units[0]``: each of its records is tried again
+    alone, first in line so the output moves on; one that was in a dying worker twice gets
+    an error answer instead. The units queued behind it go back as they were."""
     code = worker.process.exitcode
     if code is not None and code < 0:
         try:
@@ -912,20 +1012,25 @@ def _lost(worker, todo):
             how += ", perhaps by the out-of-memory killer"
     else:
         how = f"exit status {code}"
-    again = []
-    for slot in worker.unit:
-        slot.deaths += 1
-        if slot.deaths < 2:
-            again.append([slot])
-            continue
+    dead, *queued = worker.units
+    worker.units.clear()
+    again = queued
+    if dead.deaths:  # a record tried again alone, and its worker died again
+        line_no, raw = dead.pairs[0]
         message = (
             f"the worker process answering this record died ({how}), twice; the record "
             "is skipped (try it with --jobs 1, or with smaller inputs)"
         )
-        record_id = _known_id(slot.line_no, slot.raw)
-        slot.answer = _error(record_id, "EvaluationError", message, slot.line_no), False
+        text = _error(_known_id(line_no, raw), "EvaluationError", message, line_no)
+        dead.answer, dead.failed = text.encode() + b"\n", 1
+    else:
+        alone = [_Unit([pair], len(pair[1] or b""), deaths=1) for pair in dead.pairs]
+        at = order.index(dead)  # (the unit in input order is replaced by its records)
+        del order[at]
+        for k, unit in enumerate(alone):
+            order.insert(at + k, unit)
+        again = alone + queued
     todo.extendleft(reversed(again))
-    worker.unit = None
 
 
 def _known_id(line_no, raw):

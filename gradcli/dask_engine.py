@@ -155,7 +155,7 @@ def _one_input(client, name, settings, first_line, size, threads, output, totals
 
     def write(future):
         try:
-            answers, failed, nbytes = future.result()
+            data, count, failed, nbytes = future.result()
         except dd.KilledWorker as e:
             raise EvaluationError(
                 f"the Dask workers answering a block of '{name}' kept dying ({e})",
@@ -163,10 +163,9 @@ def _one_input(client, name, settings, first_line, size, threads, output, totals
             ) from None
         except (OSError, ImportError) as e:  # (ImportError: a worker without fsspec, s3fs, ...)
             raise InputError(f"a Dask worker cannot read '{name}': {e}") from None
-        for text in answers:
-            output.add(text)
+        output.add_lines(data, count)
         totals[0] += nbytes
-        totals[1] += len(answers)
+        totals[1] += count
         totals[2] += failed
         if progress is not None:
             progress(totals[0], totals[1], False, totals[2])
@@ -306,17 +305,18 @@ def _answer_range(where, start, end, first_line, settings):
             bom=start == 0,
             max_line=settings.max_line_bytes,
         )
-        answers, failed, _ = _answer_pairs(pairs, 0, settings)
-    return answers, failed, end - start
+        data, count, failed, _ = _answer_pairs(pairs, 0, settings)
+    return data, count, failed, end - start
 
 
 def _answer_pairs(pairs, nbytes, settings):
+    """(the answer lines as they are written, how many, how many failed, ``nbytes``)."""
     from .api import quietly
 
-    answers, failed = [], 0
+    lines, failed = [], 0
     with quietly():
-        for line_no, raw in pairs:
-            text, ok = b.answer(line_no, raw, settings)
-            answers.append(text)
-            failed += not ok
-    return answers, failed, nbytes
+        for block in b.blocks(pairs):  # (evaluated together where they can be: b.answers)
+            for text, ok in b.answers(block, settings):
+                lines.append(text + "\n")
+                failed += not ok
+    return "".join(lines).encode(), len(lines), failed, nbytes

@@ -96,7 +96,7 @@ def _stackable(index, line_no, raw, defaults, cache):
         wrt = record.get("wrt", defaults.wrt)
         if not isinstance(inputs, dict) or not isinstance(dtype, str):
             return None
-        if any(_generated(v) for v in inputs.values()) or not _plain_program(program):
+        if any(_generated(v) for v in inputs.values()):
             return None  # randn(3), "1,2,3": the ordinary path reads VALUE strings
         if wrt is not None and not isinstance(wrt, (str, list)):
             return None
@@ -131,9 +131,9 @@ def _plain_program(program):
 def _group(jobs):
     """(index, answer) for the records of one group that its stacked evaluation answered;
     none where the group is too small, or anything goes wrong (they go one by one)."""
-    if len(jobs) < MIN_GROUP:
-        return []
     first = jobs[0]
+    if len(jobs) < MIN_GROUP or not _plain_program(first.program):
+        return []  # (a program's every node is looked at only for a group worth stacking)
     try:
         template, out = _template(first)
         size = max(max(int(np.prod(n.shape)) for n in template), 1)

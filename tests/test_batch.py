@@ -171,6 +171,35 @@ def test_lines_numbers_every_line_and_skips_blank_ones(monkeypatch):
     assert list(batch.lines(io.BytesIO(data))) == [(1, b"a"), (4, b"bb"), (5, None), (6, b"last")]
 
 
+class _Trickle(io.RawIOBase):
+    """A stream that gives at most ``step`` bytes a read."""
+
+    def __init__(self, data, step):
+        self.data, self.at, self.step = data, 0, step
+
+    def readable(self):
+        return True
+
+    def read1(self, n):
+        chunk = self.data[self.at : self.at + min(n, self.step)]
+        self.at += len(chunk)
+        return chunk
+
+
+@pytest.mark.parametrize("step", [1, 2, 3, 7, 64, 1 << 20])
+@pytest.mark.parametrize("limit", [6, 1 << 20])
+def test_lines_are_the_same_whatever_the_reads(monkeypatch, step, limit):
+    """Lines split from one read together or across many reads, under and over the line
+    limit, with a byte-order mark, CR LF, blank and white lines: the same pairs."""
+    from gradcli import batch
+
+    monkeypatch.setattr(batch, "MAX_LINE", limit)
+    data = b"\xef\xbb\xbfab\r\n\n \t\r\nxyz\n" + b"q" * 9 + b"\n\n\r\nlast\r"
+    got = list(batch.lines(_Trickle(data, step)))  # type: ignore[arg-type]
+    long = (5, None) if limit < 9 else (5, b"q" * 9)
+    assert got == [(1, b"ab"), (4, b"xyz"), long, (8, b"last")]
+
+
 def test_byte_order_mark_on_the_first_line_is_not_an_error():
     r = run(["--expr", EXPR], b"\xef\xbb\xbf" + json.dumps(GOOD).encode() + b"\n")
     assert r.exit_code == 0 and answers(r.stdout)[0]["id"] == "walk"

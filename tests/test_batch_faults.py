@@ -289,6 +289,35 @@ def test_a_record_that_kills_its_worker_is_an_error_answer(monkeypatch, tmp_path
     assert all("grad" in r for k, r in enumerate(rows) if k != 99)
 
 
+def test_units_queued_behind_a_dying_one_are_not_blamed(monkeypatch, tmp_path):
+    """Each worker holds the unit it is on and the next one: when it dies, only the first
+    unit's records are tried again alone (each one's death counted), the next goes back as
+    it was; with two deadly records among many units only those two are error answers."""
+    real = batch.answer
+
+    def deadly(line_no, raw, defaults, cache=None):
+        if b"poison" in raw:
+            os.kill(os.getpid(), signal.SIGKILL)
+        return real(line_no, raw, defaults, cache)
+
+    monkeypatch.setattr(batch, "answer", deadly)
+    monkeypatch.setattr(batch, "CHUNK", 50)  # many units, two to a worker
+    lines = records(1500).splitlines()
+    for k in (120, 121):  # (the same unit: retried alone, each queued behind the other)
+        lines[k] = json.dumps({"id": f"poison{k}", "inputs": {"x": [1.0]}})
+    lines[777] = json.dumps({"id": "poison777", "inputs": {"x": [1.0]}})
+    out_path = tmp_path / "out.jsonl"
+    with open(out_path, "w") as out:
+        summary = batch.run(
+            io.BytesIO("\n".join(lines).encode()), out, batch.Defaults(EXPR), jobs=2
+        )
+    rows = [json.loads(r) for r in out_path.read_text().splitlines()]
+    assert summary == (1500, 3, None)
+    bad = [k for k, r in enumerate(rows) if "error" in r]
+    assert bad == [120, 121, 777]
+    assert [r["id"] for r in rows] == [f"poison{k}" if k in bad else k + 1 for k in range(1500)]
+
+
 # ---- item 6: a full disk -----------------------------------------------------------------
 
 

@@ -187,3 +187,42 @@ def test_max_line_bytes_reaches_the_workers(cluster, tmp_path):
         assert r.stdout_bytes == alone.stdout_bytes
         r = invoke(*dask, "--max-line-bytes", limit, data=source.read_bytes())  # shipped
         assert r.stdout_bytes == alone.stdout_bytes
+
+
+def test_records_on_the_workers_are_evaluated_together(cluster, tmp_path, monkeypatch):
+    """A block's records go through batch.answers (stacked where they can be), with the
+    answers that each record gives alone, in this process and on the workers."""
+    import random
+
+    from gradcli import batch, dask_engine
+    from gradcli.api import quietly
+
+    rng = random.Random(3)
+    lines = []
+    for k in range(600):
+        if k % 2:
+            inputs = {"x": [rng.gauss(0, 1) for _ in range(3)]}
+            lines.append(json.dumps({"id": k, "expr": "mean(2*(x+2)^2)", "inputs": inputs}))
+        else:
+            inputs = {"x": [rng.gauss(0, 1) for _ in range(4)], "b": rng.gauss(0, 1)}
+            lines.append(json.dumps({"id": k, "expr": "sum(tanh(x) * b)", "inputs": inputs}))
+    lines[11] = '{"inputs": '
+    path = tmp_path / "in.jsonl"
+    path.write_text("\n".join(lines) + "\n")
+    settings = batch.Defaults()
+    with quietly():
+        want = [batch.answer(k + 1, line.encode(), settings) for k, line in enumerate(lines)]
+    calls = []
+    monkeypatch.setattr(batch, "answers", lambda block, d: calls.append(len(block)) or want[:0])
+    pairs = [(k + 1, line.encode()) for k, line in enumerate(lines)]
+    dask_engine._answer_pairs(pairs, 0, settings)
+    assert calls and max(calls) > 100  # whole blocks, not record by record
+    monkeypatch.undo()
+    r = CliRunner().invoke(
+        main,
+        ["batch", "--engine", "dask", "--scheduler", cluster.scheduler_address,
+         "--blocksize", "16KiB", str(path)],
+    )  # fmt: skip
+    assert r.exit_code == 1, r.output
+    assert r.stdout == "".join(text + "\n" for text, _ in want)
+    assert "1 of 600 records failed" in r.stderr

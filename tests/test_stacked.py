@@ -98,12 +98,12 @@ def test_benchmark_programs(groups, dtype, writer, monkeypatch):
 
 
 def test_whole_runs_match_one_at_a_time(tmp_path):
-    """gradcli batch with --jobs 1 and 2 against answer_lines (one record at a time)."""
+    """gradcli batch with --jobs 1 and 2 against batch.answer (one record at a time)."""
     rng = np.random.default_rng(2)
     records = benchmark_records(600, rng)
     path = tmp_path / "in.jsonl"
     path.write_text("".join(json.dumps(r) + "\n" for r in records))
-    want = "".join(line + "\n" for line in batch.answer_lines(path.read_text().splitlines()))
+    want = "".join(text + "\n" for text, _ in alone(path.read_bytes().splitlines()))
     for jobs in ("1", "2"):
         got = subprocess.run(
             [sys.executable, "-m", "gradcli", "batch", "--jobs", jobs, str(path)],
@@ -329,3 +329,38 @@ def test_matrix_products_are_checked_before_they_are_stacked(groups, monkeypatch
     assert False in stacked._VERIFIED.values()
     same(lines)
     assert groups[0] == 48
+
+
+def test_answer_lines_evaluates_records_together(groups):
+    """answer_lines (a block of a split file) stacks its records, with the answers that
+    each record gives alone: line numbers from first_line, blank and bad lines included."""
+    rng = np.random.default_rng(6)
+    lines = [json.dumps(r) for r in benchmark_records(700, rng)]
+    lines[5] = '{"inputs": {"x": [1, 2'
+    lines[9] = ""
+    lines[12] = json.dumps({"expr": "sum(x)", "inputs": {"x": [math.nan, 1.0]}, "id": "n"})
+    first = 41
+    settings = batch.Defaults()
+    with quietly():
+        want = [
+            batch.answer(first + k, line.encode(), settings)[0]
+            for k, line in enumerate(lines)
+            if line
+        ]
+    got = list(batch.answer_lines(lines, first_line=first))
+    assert got == want
+    assert groups[0] >= 690  # (all but the odd ones, across several blocks)
+    assert '"line": 46' in got[5]
+
+
+def test_a_lone_record_costs_no_pass_over_its_program(monkeypatch):
+    """batch -f with one record of a huge program: the check for random draws (a pass over
+    every node) is made only for a group worth stacking, and the answer is the same."""
+    looked = []
+    real = stacked._plain_program
+    monkeypatch.setattr(stacked, "_plain_program", lambda p: looked.append(p) or real(p))
+    line = {"inputs": {"x": [1.0, 2.0]}}
+    want = alone([line], expr="sum(sin(x))")
+    assert together([line], expr="sum(sin(x))") == want and looked == []
+    three = alone([line] * 3, expr="sum(sin(x))")
+    assert together([line] * 3, expr="sum(sin(x))") == three and len(looked) == 1
