@@ -8,6 +8,7 @@ from typing import Any
 import numpy as np
 
 from . import dtypes, intops
+from . import wave as _wave
 from .errors import EvaluationError, GradcliError
 from .inputs import MAX_ELEMENTS
 from .ops import OPS, fmt_shape
@@ -611,6 +612,10 @@ def _forward(program, arrays, wrt, dtype, max_elements, lean=False):
     )
 
     shapes: dict[tuple, tuple] = {}  # (op, its operands' shapes) -> result shape, no attrs
+    # 0-d nodes of the program evaluated together, by waves (gradcli.wave)
+    waves = _wave.Wave(nodes, dtype) if rec is None and _wave.ENABLED else None
+    if waves is not None and waves.dtype.kind != "f":
+        waves = None
 
     def emit(opname, args, attrs=None):
         op = OPS[opname]
@@ -624,6 +629,8 @@ def _forward(program, arrays, wrt, dtype, max_elements, lean=False):
             check_size(shape, max_elements, lambda: "the result")  # _at() says where
             if key is not None and not attrs:  # (unless the rule filled attrs in)
                 shapes[key] = shape
+        if waves is not None and waves.pending and waves.waiting(argn):
+            waves.flush()  # (its operands' values are computed first)
         operands, out_dtype, fn = _typed(op, argn, dtype, attrs or None)
         if rec is None:
             value = np.asarray(fn(*operands, **_kw(op, attrs)), dtype=out_dtype)
@@ -650,6 +657,8 @@ def _forward(program, arrays, wrt, dtype, max_elements, lean=False):
         if rec is not None and i:
             rec.step(i - 1)
         current[0] = i
+        if waves is not None and waves.node(i, p, where, Node):
+            continue
         if p.op == "input":
             check_size(arrays[p.name].shape, max_elements, lambda p=p: f"input {short(p.name)}")
             rg = p.name in wrt
@@ -683,11 +692,15 @@ def _forward(program, arrays, wrt, dtype, max_elements, lean=False):
                 if cast is not None and nodes[args[0]].value.dtype != cast:  # softmax(dtype=)
                     args[0] = emit("_to_copy", (args[0],), {"dtype": cast})
                 if op.lower is not None:
+                    if waves is not None:  # (a lowering may read its operands' values)
+                        waves.flush()
                     emit_from = op.lower(emit, nodes.__getitem__, args, p.attrs or {})
                 else:  # (the program node's args, where they are the same ids: one tuple)
                     same = tuple(args)
                     emit_from = emit(p.op, p.args if same == p.args else same, p.attrs)
             except GradcliError as e:
+                if waves is not None:  # (an error of an earlier node comes first)
+                    waves.flush()
                 raise _at(e, program, p) from None
             where[i] = emit_from
             if isinstance(emit_from, Results):
@@ -699,6 +712,8 @@ def _forward(program, arrays, wrt, dtype, max_elements, lean=False):
         nodes[-1].name = p.name
     if rec is not None and program.nodes:
         rec.step(len(program.nodes) - 1)
+    if waves is not None:
+        waves.flush()
     return nodes, where[program.output]
 
 
