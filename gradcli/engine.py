@@ -773,6 +773,8 @@ def backward(nodes, out, seed, dtype, text=None, on_step=None, free=False):
     [(input id, contribution sent)])`` sees each step (gradcli explain); ``text`` (node ->
     source) turns on anomaly checks; ``free`` drops each intermediate's value and adjoint as
     soon as the pass is past it (its consumers come after it, so were processed before)."""
+    if on_step is None and text is None and _wave.backward(nodes, out, seed, dtype, free):
+        return  # (0-d nodes of the ops gradcli.wave stacks: by waves, the same sums)
     adj = [None] * len(nodes)
     held: list[tuple[_Buffer, ...]] = [()] * len(nodes)  # the buffers each adjoint lives in
     reached = [False] * len(nodes)

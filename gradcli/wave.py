@@ -197,6 +197,10 @@ class Wave:
             if part.shape != out[s : s + SMALL].shape:
                 return None
             out[s : s + SMALL] = part
+        # A nan's sign and payload depend on the order in which a loop of numpy's takes two
+        # nan operands, which differs between its loops: those are computed one by one.
+        for j in np.flatnonzero(np.isnan(out)):
+            out[j] = _one(nodes, ids[j], self.dtype)
         return out
 
     def _chain(self, unit):
@@ -205,14 +209,162 @@ class Wave:
         col = np.empty(len(ids) + 1, ev)
         col[0] = nodes[unit.head].value
         col[1:] = self._column([nodes[i].args[1] for i in ids])
-        return CHAINS[unit.op].accumulate(col, dtype=ev)[1:]
+        acc = CHAINS[unit.op].accumulate(col, dtype=ev)
+        return None if np.isnan(acc[-1]) else acc[1:]  # (a nan goes on: see _group)
+
+
+def _typed(op, argn, dtype):
+    from .engine import _typed
+
+    return _typed(op, argn, dtype)
 
 
 def _one(nodes, i, dtype):
     """Node ``i``'s value computed alone, as the forward pass computes it."""
-    from .engine import _typed
-
     node = nodes[i]
     op = OPS[node.op]
     operands, out_dtype, fn = _typed(op, [nodes[a] for a in node.args], dtype)
     return np.asarray(fn(*operands), dtype=out_dtype)
+
+
+FOLD = 16  # an adjoint summed from more contributions than this is one accumulate
+
+
+def _gather(values, ev):
+    """0-d values (arrays, numpy scalars, weak number literals) as one array of dtype ev."""
+    first = values[0]
+    if all(v is first for v in values):
+        return np.full(len(values), first, ev)
+    return np.fromiter(map(float, values), ev, len(values))
+
+
+def backward(nodes, out, seed, dtype, free=False):
+    """engine.backward's reverse loop, by waves, where every node the pass runs a rule for is
+    a 0-d node of WAVE_OPS on 0-d operands (and weak number literals) of the evaluation
+    dtype: each rule is one stacked call for all its nodes of one level, and each adjoint is
+    the same sum, in the same order, as node by node. Returns False, having changed
+    nothing, where that does not hold (the caller then runs the loop itself)."""
+    ev = np.dtype(dtype)
+    if (
+        not ENABLED
+        or ev.kind != "f"
+        or seed.__class__ is not np.ndarray
+        or seed.shape
+        or seed.dtype != ev
+    ):
+        return False
+    # The structure, from the output back: who sends what to whom, and the level of each
+    # node (one more than its consumers' where a rule computes what it is sent; the same
+    # where the adjoint is sent on unchanged).
+    level = [-1] * (out + 1)
+    level[out] = 0
+    # node id -> what it is sent, in order: ~i for consumer i's own adjoint sent on, else
+    # 2 * i + k for what consumer i's rule for its argument k computes
+    sources: list = [None] * (out + 1)
+    by_level: list[list[int]] = [[]]  # node ids of each level, from the output back
+    rules_at: list[dict] = [{}]  # level -> (op, arg position) -> consumer ids
+    number = "number"
+    for i in range(out, -1, -1):
+        lv = level[i]
+        if lv < 0:
+            continue
+        by_level[lv].append(i)
+        node = nodes[i]
+        args = node.args
+        if not args:
+            continue
+        name = node.op
+        v = node.value
+        if (
+            name not in WAVE_OPS
+            or node.attrs
+            or node.bufs
+            or v.__class__ is not np.ndarray
+            or v.shape
+            or v.dtype != ev
+        ):
+            return False
+        rules = OPS[name].grads
+        for k, a in enumerate(args):
+            arg = nodes[a]
+            if arg.op == number:
+                if name not in NUMBER_OPS or not _weak(arg.value):
+                    return False
+                continue
+            w = arg.value
+            if w.__class__ is not np.ndarray or w.shape or w.dtype != ev:
+                return False
+            if not arg.requires_grad or rules[k] is None:
+                continue
+            if (name, k) in PASS:
+                la = lv
+                what = ~i
+            else:
+                la = lv + 1
+                rules_at[lv].setdefault((name, k), []).append(i)
+                what = 2 * i + k
+            if level[a] < la:
+                level[a] = la
+                if la == len(by_level):
+                    by_level.append([])
+                    rules_at.append({})
+            got = sources[a]
+            if got is None:
+                sources[a] = [what]
+            else:
+                got.append(what)
+    # The numbers, level by level: each adjoint, then every rule of that level at once.
+    adj: dict[int, object] = {out: seed}
+    asarray = np.asarray
+    sent: dict[int, object] = {}  # 2 * consumer id + arg position -> what it sent
+    for lv, ids in enumerate(by_level):
+        for a in ids:  # (from the last back: a sent-on adjoint is summed before its use)
+            got = sources[a]
+            if got is None:
+                continue
+            # (what a rule sends is an array, node by node: np.asarray of its result)
+            parts = [asarray(adj[~w]) if w < 0 else sent[w] for w in got]
+            if len(parts) > FOLD:
+                acc = np.add.accumulate(_gather(parts, ev), dtype=ev)
+                if not np.isnan(acc[-1]):  # (a nan: one by one, see Wave._group)
+                    adj[a] = ev.type(acc[-1])  # (0-d + 0-d is a numpy scalar, node by node)
+                    continue
+            g = parts[0]
+            for c in parts[1:]:
+                g = g + c
+            adj[a] = g
+        for (name, k), consumers in rules_at[lv].items():
+            rule = OPS[name].grads[k]
+            n = len(consumers)
+            g = _gather([adj[i] for i in consumers], ev)
+            o = _gather([nodes[i].value for i in consumers], ev)
+            arity = len(nodes[consumers[0]].args)
+            cols = [
+                _gather([nodes[nodes[i].args[j]].value for i in consumers], ev)
+                for j in range(arity)
+            ]
+            result = np.empty(n, ev)
+            for s in range(0, n, SMALL):
+                e = s + SMALL
+                part = np.asarray(rule(g[s:e], o[s:e], *[c[s:e] for c in cols]))
+                if part.shape != result[s:e].shape:
+                    return False
+                result[s:e] = part  # (a cast to the input's dtype, as _unbroadcast's)
+            for j in np.flatnonzero(np.isnan(result)):  # (see Wave._group)
+                i = consumers[j]
+                node = nodes[i]
+                argn = [nodes[a] for a in node.args]
+                vals = _typed(OPS[name], argn, dtype)[0]
+                result[j] = np.asarray(rule(adj[i], node.value, *vals))
+            for j, i in enumerate(consumers):
+                sent[2 * i + k] = result[j, ...]
+    for node in nodes:
+        i = node.id
+        if free and i != out and node.args and i in adj:
+            node.value = None
+            adj[i] = None
+        if node.requires_grad:
+            node.grad = adj.get(i)
+        if i > out or level[i] < 0:
+            node.label = None
+    return True
