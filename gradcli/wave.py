@@ -62,7 +62,7 @@ class Wave:
     def __init__(self, nodes, dtype):
         self.nodes = nodes
         self.dtype = np.dtype(dtype)
-        self.of: dict[int, object] = {}  # node id -> the _Group or _Chain it was deferred in
+        self.of: list = []  # node id -> the _Group or _Chain it was deferred in, or None
         self.pending = 0  # deferred nodes not computed yet
         self.groups: dict[tuple, _Group] = {}
         self.tails: dict[int, _Chain] = {}  # the last link's id -> its chain
@@ -103,7 +103,7 @@ class Wave:
                 tensor = True
                 if arg.requires_grad:
                     rg = True
-                u = of.get(a)
+                u = of[a] if a < len(of) else None
                 lv = u.level if u is not None and u.result is None else -1
                 if lv >= level:
                     level = lv + 1
@@ -132,6 +132,8 @@ class Wave:
                 unit = self.groups[key] = _Group(level, name)
                 self.units.append(unit)
         unit.ids.append(n)
+        if len(of) <= n:
+            of.extend([None] * (n + 1 - len(of)))
         of[n] = unit
         self.pending += 1
         op = OPS[name]
@@ -146,7 +148,7 @@ class Wave:
         """Whether any of these nodes' values is deferred and not computed yet."""
         of = self.of
         for a in argn:
-            u = of.get(a.id)
+            u = of[a.id] if a.id < len(of) else None
             if u is not None and u.result is None:
                 return True
         return False
@@ -168,7 +170,7 @@ class Wave:
             if values is None:
                 for i in ids:
                     nodes[i].value = _one(nodes, i, self.dtype)
-                    del self.of[i]
+                    self.of[i] = None
                 continue
             unit.result = values
             for k, i in enumerate(ids):
@@ -178,7 +180,7 @@ class Wave:
         """The 0-d values (or weak number literals) of nodes ``ids`` as one array."""
         nodes, of = self.nodes, self.of
         first = ids[0]
-        u = of.get(first)
+        u = of[first] if first < len(of) else None
         if u is not None and u.result is not None and ids == u.ids:
             return u.result  # (a whole unit's results, in order: the common case)
         if all(i == first for i in ids):
@@ -310,28 +312,53 @@ def backward(nodes, out, seed, dtype, free=False):
                     rules_at.append({})
             got = sources[a]
             if got is None:
-                sources[a] = [what]
+                sources[a] = what
+            elif got.__class__ is int:
+                sources[a] = [got, what]
             else:
                 got.append(what)
-    # The numbers, level by level: each adjoint, then every rule of that level at once.
-    adj: dict[int, object] = {out: seed}
+    # The numbers, level by level: each adjoint, then every rule of that level at once. An
+    # input sent one thing has it as its adjoint; what is sent to one of several waits in
+    # ``sent`` (as its stacked array and row) for the sum.
+    adj: list = [None] * (out + 1)
+    adj[out] = seed
     asarray = np.asarray
-    sent: dict[int, object] = {}  # 2 * consumer id + arg position -> what it sent
+    sent: dict[int, tuple] = {}  # 2 * consumer id + arg position -> (array, row)
+
+    def part(w):  # (what a rule sends is an array, node by node: np.asarray of its result)
+        if w < 0:
+            return asarray(adj[~w])
+        r, j = sent.pop(w)
+        return r[j, ...]
+
+    def number(w):
+        if w < 0:
+            return float(adj[~w])
+        r, j = sent[w]
+        return float(r[j])
+
     for lv, ids in enumerate(by_level):
         for a in ids:  # (from the last back: a sent-on adjoint is summed before its use)
             got = sources[a]
             if got is None:
                 continue
-            # (what a rule sends is an array, node by node: np.asarray of its result)
-            parts = [asarray(adj[~w]) if w < 0 else sent[w] for w in got]
-            if len(parts) > FOLD:
-                acc = np.add.accumulate(_gather(parts, ev), dtype=ev)
+            sources[a] = None
+            if got.__class__ is int:
+                if got < 0:
+                    adj[a] = asarray(adj[~got])
+                continue  # (else set by the rule)
+            if len(got) > FOLD:
+                col = np.fromiter(map(number, got), ev, len(got))
+                acc = np.add.accumulate(col, dtype=ev)
                 if not np.isnan(acc[-1]):  # (a nan: one by one, see Wave._group)
+                    for w in got:
+                        if w >= 0:
+                            del sent[w]
                     adj[a] = ev.type(acc[-1])  # (0-d + 0-d is a numpy scalar, node by node)
                     continue
-            g = parts[0]
-            for c in parts[1:]:
-                g = g + c
+            g = part(got[0])
+            for w in got[1:]:
+                g = g + part(w)
             adj[a] = g
         for (name, k), consumers in rules_at[lv].items():
             rule = OPS[name].grads[k]
@@ -346,10 +373,10 @@ def backward(nodes, out, seed, dtype, free=False):
             result = np.empty(n, ev)
             for s in range(0, n, SMALL):
                 e = s + SMALL
-                part = np.asarray(rule(g[s:e], o[s:e], *[c[s:e] for c in cols]))
-                if part.shape != result[s:e].shape:
+                part_ = np.asarray(rule(g[s:e], o[s:e], *[c[s:e] for c in cols]))
+                if part_.shape != result[s:e].shape:
                     return False
-                result[s:e] = part  # (a cast to the input's dtype, as _unbroadcast's)
+                result[s:e] = part_  # (a cast to the input's dtype, as _unbroadcast's)
             for j in np.flatnonzero(np.isnan(result)):  # (see Wave._group)
                 i = consumers[j]
                 node = nodes[i]
@@ -357,14 +384,18 @@ def backward(nodes, out, seed, dtype, free=False):
                 vals = _typed(OPS[name], argn, dtype)[0]
                 result[j] = np.asarray(rule(adj[i], node.value, *vals))
             for j, i in enumerate(consumers):
-                sent[2 * i + k] = result[j, ...]
+                a = nodes[i].args[k]
+                if sources[a].__class__ is int:  # (its only source)
+                    adj[a] = result[j, ...]
+                else:
+                    sent[2 * i + k] = (result, j)
     for node in nodes:
         i = node.id
-        if free and i != out and node.args and i in adj:
+        if free and i < out and node.args and level[i] >= 0:
             node.value = None
             adj[i] = None
         if node.requires_grad:
-            node.grad = adj.get(i)
+            node.grad = adj[i] if i <= out else None
         if i > out or level[i] < 0:
             node.label = None
     return True
