@@ -207,3 +207,24 @@ def test_values_are_views_of_one_array_and_read_only_stand_ins_never_leak():
         if n.op in wave.WAVE_OPS:
             assert n.value.flags.writeable and n.value.base is not None
     assert engine.Node  # (the engine's node type holds them)
+
+
+def test_keep_inputs_and_anomaly_checks_unchanged(node_by_node):
+    """keep="inputs" frees intermediates as node by node does; --detect-anomaly (which
+    takes the node-by-node pass) names the same node."""
+    program = _sum_of(f"{k % 5 + 1} * sin(x * {k % 3 + 1}) / y" for k in range(500))
+
+    def kept():
+        r = gradcli.evaluate(program, {"x": 0.3, "y": 2.0}, keep="inputs")
+        return [(n.op, n.label, _bits(n.value), _bits(n.grad)) for n in r.nodes]
+
+    alone, waved = node_by_node(kept)
+    assert waved == alone
+    assert any(n[2] is None for n in alone[1]) and any(n[3] is not None for n in alone[1])
+
+    def anomaly():
+        return gradcli.evaluate(program, {"x": 0.3, "y": 0.0}, detect_anomaly=True)
+
+    alone, waved = node_by_node(anomaly)
+    assert waved == alone
+    assert alone[0] == "error" and "anomaly" in alone[2]
