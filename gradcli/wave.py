@@ -265,7 +265,6 @@ def backward(nodes, out, seed, dtype, free=False):
     sources: list = [None] * (out + 1)
     by_level: list[list[int]] = [[]]  # node ids of each level, from the output back
     rules_at: list[dict] = [{}]  # level -> (op, arg position) -> consumer ids
-    number = "number"
     for i in range(out, -1, -1):
         lv = level[i]
         if lv < 0:
@@ -289,7 +288,7 @@ def backward(nodes, out, seed, dtype, free=False):
         rules = OPS[name].grads
         for k, a in enumerate(args):
             arg = nodes[a]
-            if arg.op == number:
+            if arg.op == "number":
                 if name not in NUMBER_OPS or not _weak(arg.value):
                     return False
                 continue
