@@ -8,6 +8,7 @@ from typing import Any
 import numpy as np
 
 from . import dtypes, intops
+from . import wave as _wave
 from .errors import EvaluationError, GradcliError
 from .inputs import MAX_ELEMENTS
 from .ops import OPS, fmt_shape
@@ -702,6 +703,10 @@ def _forward(program, arrays, wrt, dtype, max_elements, lean=False):
     )
 
     shapes: dict[tuple, tuple] = {}  # (op, its operands' shapes) -> result shape, no attrs
+    # 0-d nodes of the program evaluated together, by waves (gradcli.wave)
+    waves = _wave.Wave(nodes, dtype) if rec is None and _wave.ENABLED else None
+    if waves is not None and waves.dtype.kind != "f":
+        waves = None
 
     def emit(opname, args, attrs=None):
         op = OPS[opname]
@@ -715,6 +720,8 @@ def _forward(program, arrays, wrt, dtype, max_elements, lean=False):
             check_size(shape, max_elements, lambda: "the result")  # _at() says where
             if key is not None and not attrs:  # (unless the rule filled attrs in)
                 shapes[key] = shape
+        if waves is not None and waves.pending and waves.waiting(argn):
+            waves.flush()  # (its operands' values are computed first)
         operands, out_dtype, fn = _typed(op, argn, dtype, attrs or None)
         if rec is None:
             value = np.asarray(fn(*operands, **_kw(op, attrs)), dtype=out_dtype)
@@ -741,6 +748,8 @@ def _forward(program, arrays, wrt, dtype, max_elements, lean=False):
         if rec is not None and i:
             rec.step(i - 1)
         current[0] = i
+        if waves is not None and waves.node(i, p, where, Node):
+            continue
         if p.op == "input":
             check_size(arrays[p.name].shape, max_elements, lambda p=p: f"input {short(p.name)}")
             rg = p.name in wrt
@@ -774,11 +783,15 @@ def _forward(program, arrays, wrt, dtype, max_elements, lean=False):
                 if cast is not None and nodes[args[0]].value.dtype != cast:  # softmax(dtype=)
                     args[0] = emit("_to_copy", (args[0],), {"dtype": cast})
                 if op.lower is not None:
+                    if waves is not None:  # (a lowering may read its operands' values)
+                        waves.flush()
                     emit_from = op.lower(emit, nodes.__getitem__, args, p.attrs or {})
                 else:  # (the program node's args, where they are the same ids: one tuple)
                     same = tuple(args)
                     emit_from = emit(p.op, p.args if same == p.args else same, p.attrs)
             except GradcliError as e:
+                if waves is not None:  # (an error of an earlier node comes first)
+                    waves.flush()
                 raise _at(e, program, p) from None
             where[i] = emit_from
             if isinstance(emit_from, Results):
@@ -790,6 +803,8 @@ def _forward(program, arrays, wrt, dtype, max_elements, lean=False):
         nodes[-1].name = p.name
     if rec is not None and program.nodes:
         rec.step(len(program.nodes) - 1)
+    if waves is not None:
+        waves.flush()
     return nodes, where[program.output]
 
 
@@ -849,6 +864,8 @@ def backward(nodes, out, seed, dtype, text=None, on_step=None, free=False):
     [(input id, contribution sent)])`` sees each step (gradcli explain); ``text`` (node ->
     source) turns on anomaly checks; ``free`` drops each intermediate's value and adjoint as
     soon as the pass is past it (its consumers come after it, so were processed before)."""
+    if on_step is None and text is None and _wave.backward(nodes, out, seed, dtype, free):
+        return  # (0-d nodes of the ops gradcli.wave stacks: by waves, the same sums)
     adj = [None] * len(nodes)
     held: list[tuple[_Buffer, ...]] = [()] * len(nodes)  # the buffers each adjoint lives in
     reached = [False] * len(nodes)

@@ -1,0 +1,400 @@
+"""Wavefront evaluation of big programs of 0-d values: nodes of the same op that do not depend
+on each other are computed by one numpy call on their operands stacked, and a left chain of
+the same arithmetic op (``t1 + t2 + t3 + ...``) by one ``ufunc.accumulate``, which adds in the
+same order, one rounding per step, as the chain node by node.
+
+Only ops whose stacked rows were checked to give the same bits as one value at a time take
+part (WAVE_OPS; tests/test_wave.py compares them at float32 and float64 with nan, inf and -0),
+and only on 0-d operands of the evaluation dtype (floating point) or number literals. Every
+other node is evaluated as before; a stacked call of a rule is at most ops.core.SMALL
+elements, so that the rules' small-tensor paths are the ones a single value takes."""
+
+import numpy as np
+
+from .ops import OPS
+from .ops.core import SMALL, Whole
+
+# Ops whose forward and gradient rules give the same bits on a stack of 0-d values as on each
+# value alone (tests/test_wave.py checks every one of them).
+WAVE_OPS = frozenset(
+    {"add", "sub", "mul", "div", "neg", "sin", "cos", "tan", "exp", "log", "tanh", "sqrt"}
+    | {"sigmoid", "abs", "relu", "square", "reciprocal", "atan", "expm1", "log1p"}
+)
+# Ops that take number literals (as weak scalars, cast to the tensor's dtype: ops.arithmetic's
+# _num): a column of them in that dtype gives the same numbers.
+NUMBER_OPS = frozenset({"add", "sub", "mul", "div"})
+# A left chain of one of these on 0-d values is one accumulate.
+CHAINS = {"add": np.add, "sub": np.subtract, "mul": np.multiply, "div": np.divide}
+# Gradient rules that send the arriving adjoint on unchanged (the same array).
+PASS = frozenset({("add", 0), ("add", 1), ("sub", 0)})
+WHOLE = float(1 << 24)  # a whole-number literal up to this is exact in float32 (_num)
+
+ENABLED = True  # (tests switch it off to compare with node-by-node evaluation)
+
+
+def _weak(v):
+    """Whether a number literal computes as a weak scalar in the tensor's dtype."""
+    return v.__class__ is float or (v.__class__ is Whole and -WHOLE <= v <= WHOLE)
+
+
+class _Group:
+    """Nodes of one op, level and operand kinds: one stacked call."""
+
+    __slots__ = ("level", "op", "ids", "result")
+
+    def __init__(self, level, op):
+        self.level, self.op, self.ids, self.result = level, op, [], None
+
+
+class _Chain:
+    """op(op(op(head, r1), r2), r3)...: the values of its links are one accumulate."""
+
+    __slots__ = ("level", "op", "head", "ids", "result")
+
+    def __init__(self, level, op, head):
+        self.level, self.op, self.head, self.ids, self.result = level, op, head, [], None
+
+
+class Wave:
+    """The forward pass's deferred nodes: ``defer`` takes a node (returning a stand-in value
+    of its shape and dtype) or declines it; ``flush`` computes every deferred value."""
+
+    def __init__(self, nodes, dtype):
+        self.nodes = nodes
+        self.dtype = np.dtype(dtype)
+        self.of: list = []  # node id -> the _Group or _Chain it was deferred in, or None
+        self.pending = 0  # deferred nodes not computed yet
+        self.groups: dict[tuple, _Group] = {}
+        self.tails: dict[int, _Chain] = {}  # the last link's id -> its chain
+        self.units: list = []
+        self.stand_in = np.broadcast_to(np.zeros((), self.dtype), ())  # (read-only)
+
+    def node(self, i, p, where, node_class):
+        """Program node ``i`` (``p``) appended to the nodes as a deferred node, as the forward
+        pass's emit() would append it, if it is one (an op of WAVE_OPS without attributes on
+        0-d operands of the evaluation dtype or weak number literals); else False, and
+        nothing is done. Its value is a stand-in until flush()."""
+        name = p.op
+        if p.attrs or name not in WAVE_OPS:
+            return False
+        nodes, ev, of = self.nodes, self.dtype, self.of
+        args = []
+        levels = []
+        kinds = []
+        level = 0
+        tensor = rg = False
+        for a in p.args:
+            a = where[a]
+            if a.__class__ is not int:  # (one of several results)
+                return False
+            arg = nodes[a]
+            v = arg.value
+            if arg.op == "number":
+                if name not in NUMBER_OPS or not _weak(v):
+                    return False
+                lv = -1
+            else:
+                if (
+                    v.__class__ is not np.ndarray
+                    or v.shape
+                    or (v.dtype is not ev and v.dtype != ev)
+                ):
+                    return False
+                tensor = True
+                if arg.requires_grad:
+                    rg = True
+                u = of[a] if a < len(of) else None
+                lv = u.level if u is not None and u.result is None else -1
+                if lv >= level:
+                    level = lv + 1
+            args.append(a)
+            levels.append(lv)
+            kinds.append(arg.op == "number")
+        if not tensor:
+            return False
+        n = len(nodes)
+        unit = None
+        if name in CHAINS and levels[0] >= 0:
+            first = args[0]
+            chain = self.tails.get(first)
+            if chain is not None and chain.op == name and levels[1] < chain.level:
+                del self.tails[first]
+                unit = chain
+            elif nodes[first].op == name:  # a chain starts from an earlier link
+                unit = _Chain(level, name, first)
+                self.units.append(unit)
+            if unit is not None:
+                self.tails[n] = unit
+        if unit is None:
+            key = (level, name, *kinds)
+            unit = self.groups.get(key)
+            if unit is None:
+                unit = self.groups[key] = _Group(level, name)
+                self.units.append(unit)
+        unit.ids.append(n)
+        if len(of) <= n:
+            of.extend([None] * (n + 1 - len(of)))
+        of[n] = unit
+        self.pending += 1
+        op = OPS[name]
+        if op.grads is None:
+            rg = False
+        label = op.label_for(tuple(kinds), {}) if rg else None
+        nodes.append(node_class(n, name, tuple(args), None, i, self.stand_in, rg, label, p.name))
+        where[i] = n
+        return True
+
+    def waiting(self, argn):
+        """Whether any of these nodes' values is deferred and not computed yet."""
+        of = self.of
+        for a in argn:
+            u = of[a.id] if a.id < len(of) else None
+            if u is not None and u.result is None:
+                return True
+        return False
+
+    def flush(self):
+        """Compute every deferred value, by levels; a unit that fails in any way is
+        computed node by node, as the forward pass would have (its error is theirs)."""
+        if not self.pending:
+            return
+        units = sorted(self.units, key=lambda u: u.level)  # (stable: groups in order made)
+        self.pending, self.groups, self.tails, self.units = 0, {}, {}, []
+        nodes = self.nodes
+        for unit in units:
+            ids = unit.ids
+            try:
+                values = self._chain(unit) if isinstance(unit, _Chain) else self._group(unit)
+            except Exception:  # (never expected: then exactly as node by node)
+                values = None
+            if values is None:
+                for i in ids:
+                    nodes[i].value = _one(nodes, i, self.dtype)
+                    self.of[i] = None
+                continue
+            unit.result = values
+            for k, i in enumerate(ids):
+                nodes[i].value = values[k, ...]
+
+    def _column(self, ids):
+        """The 0-d values (or weak number literals) of nodes ``ids`` as one array."""
+        nodes, of = self.nodes, self.of
+        first = ids[0]
+        u = of[first] if first < len(of) else None
+        if u is not None and u.result is not None and ids == u.ids:
+            return u.result  # (a whole unit's results, in order: the common case)
+        if all(i == first for i in ids):
+            return np.full(len(ids), nodes[first].value, self.dtype)
+        return np.fromiter((float(nodes[i].value) for i in ids), self.dtype, len(ids))
+
+    def _group(self, unit):
+        nodes, ev = self.nodes, self.dtype
+        ids = unit.ids
+        fn = OPS[unit.op].forward
+        arity = len(nodes[ids[0]].args)
+        cols = [self._column([nodes[i].args[k] for i in ids]) for k in range(arity)]
+        out = np.empty(len(ids), ev)
+        for s in range(0, len(ids), SMALL):
+            part = np.asarray(fn(*[c[s : s + SMALL] for c in cols]), dtype=ev)
+            if part.shape != out[s : s + SMALL].shape:
+                return None
+            out[s : s + SMALL] = part
+        # A nan's sign and payload depend on the order in which a loop of numpy's takes two
+        # nan operands, which differs between its loops: those are computed one by one.
+        for j in np.flatnonzero(np.isnan(out)):
+            out[j] = _one(nodes, ids[j], self.dtype)
+        return out
+
+    def _chain(self, unit):
+        nodes, ev = self.nodes, self.dtype
+        ids = unit.ids
+        col = np.empty(len(ids) + 1, ev)
+        col[0] = nodes[unit.head].value
+        col[1:] = self._column([nodes[i].args[1] for i in ids])
+        acc = CHAINS[unit.op].accumulate(col, dtype=ev)
+        return None if np.isnan(acc[-1]) else acc[1:]  # (a nan goes on: see _group)
+
+
+def _typed(op, argn, dtype):
+    from .engine import _typed
+
+    return _typed(op, argn, dtype)
+
+
+def _one(nodes, i, dtype):
+    """Node ``i``'s value computed alone, as the forward pass computes it."""
+    node = nodes[i]
+    op = OPS[node.op]
+    operands, out_dtype, fn = _typed(op, [nodes[a] for a in node.args], dtype)
+    return np.asarray(fn(*operands), dtype=out_dtype)
+
+
+FOLD = 16  # an adjoint summed from more contributions than this is one accumulate
+
+
+def _gather(values, ev):
+    """0-d values (arrays, numpy scalars, weak number literals) as one array of dtype ev."""
+    first = values[0]
+    if all(v is first for v in values):
+        return np.full(len(values), first, ev)
+    return np.fromiter(map(float, values), ev, len(values))
+
+
+def backward(nodes, out, seed, dtype, free=False):
+    """engine.backward's reverse loop, by waves, where every node the pass runs a rule for is
+    a 0-d node of WAVE_OPS on 0-d operands (and weak number literals) of the evaluation
+    dtype: each rule is one stacked call for all its nodes of one level, and each adjoint is
+    the same sum, in the same order, as node by node. Returns False, having changed
+    nothing, where that does not hold (the caller then runs the loop itself)."""
+    ev = np.dtype(dtype)
+    if (
+        not ENABLED
+        or ev.kind != "f"
+        or seed.__class__ is not np.ndarray
+        or seed.shape
+        or seed.dtype != ev
+    ):
+        return False
+    # The structure, from the output back: who sends what to whom, and the level of each
+    # node (one more than its consumers' where a rule computes what it is sent; the same
+    # where the adjoint is sent on unchanged).
+    level = [-1] * (out + 1)
+    level[out] = 0
+    # node id -> what it is sent, in order: ~i for consumer i's own adjoint sent on, else
+    # 2 * i + k for what consumer i's rule for its argument k computes
+    sources: list = [None] * (out + 1)
+    by_level: list[list[int]] = [[]]  # node ids of each level, from the output back
+    rules_at: list[dict] = [{}]  # level -> (op, arg position) -> consumer ids
+    for i in range(out, -1, -1):
+        lv = level[i]
+        if lv < 0:
+            continue
+        by_level[lv].append(i)
+        node = nodes[i]
+        args = node.args
+        if not args:
+            continue
+        name = node.op
+        v = node.value
+        if (
+            name not in WAVE_OPS
+            or node.attrs
+            or node.bufs
+            or v.__class__ is not np.ndarray
+            or v.shape
+            or v.dtype != ev
+        ):
+            return False
+        rules = OPS[name].grads
+        for k, a in enumerate(args):
+            arg = nodes[a]
+            if arg.op == "number":
+                if name not in NUMBER_OPS or not _weak(arg.value):
+                    return False
+                continue
+            w = arg.value
+            if w.__class__ is not np.ndarray or w.shape or w.dtype != ev:
+                return False
+            if not arg.requires_grad or rules[k] is None:
+                continue
+            if (name, k) in PASS:
+                la = lv
+                what = ~i
+            else:
+                la = lv + 1
+                rules_at[lv].setdefault((name, k), []).append(i)
+                what = 2 * i + k
+            if level[a] < la:
+                level[a] = la
+                if la == len(by_level):
+                    by_level.append([])
+                    rules_at.append({})
+            got = sources[a]
+            if got is None:
+                sources[a] = what
+            elif got.__class__ is int:
+                sources[a] = [got, what]
+            else:
+                got.append(what)
+    # The numbers, level by level: each adjoint, then every rule of that level at once. An
+    # input sent one thing has it as its adjoint; what is sent to one of several waits in
+    # ``sent`` (as its stacked array and row) for the sum.
+    adj: list = [None] * (out + 1)
+    adj[out] = seed
+    asarray = np.asarray
+    sent: dict[int, tuple] = {}  # 2 * consumer id + arg position -> (array, row)
+
+    def part(w):  # (what a rule sends is an array, node by node: np.asarray of its result)
+        if w < 0:
+            return asarray(adj[~w])
+        r, j = sent.pop(w)
+        return r[j, ...]
+
+    def number(w):
+        if w < 0:
+            return float(adj[~w])
+        r, j = sent[w]
+        return float(r[j])
+
+    for lv, ids in enumerate(by_level):
+        for a in ids:  # (from the last back: a sent-on adjoint is summed before its use)
+            got = sources[a]
+            if got is None:
+                continue
+            sources[a] = None
+            if got.__class__ is int:
+                if got < 0:
+                    adj[a] = asarray(adj[~got])
+                continue  # (else set by the rule)
+            if len(got) > FOLD:
+                col = np.fromiter(map(number, got), ev, len(got))
+                acc = np.add.accumulate(col, dtype=ev)
+                if not np.isnan(acc[-1]):  # (a nan: one by one, see Wave._group)
+                    for w in got:
+                        if w >= 0:
+                            del sent[w]
+                    adj[a] = ev.type(acc[-1])  # (0-d + 0-d is a numpy scalar, node by node)
+                    continue
+            g = part(got[0])
+            for w in got[1:]:
+                g = g + part(w)
+            adj[a] = g
+        for (name, k), consumers in rules_at[lv].items():
+            rule = OPS[name].grads[k]
+            n = len(consumers)
+            g = _gather([adj[i] for i in consumers], ev)
+            o = _gather([nodes[i].value for i in consumers], ev)
+            arity = len(nodes[consumers[0]].args)
+            cols = [
+                _gather([nodes[nodes[i].args[j]].value for i in consumers], ev)
+                for j in range(arity)
+            ]
+            result = np.empty(n, ev)
+            for s in range(0, n, SMALL):
+                e = s + SMALL
+                part_ = np.asarray(rule(g[s:e], o[s:e], *[c[s:e] for c in cols]))
+                if part_.shape != result[s:e].shape:
+                    return False
+                result[s:e] = part_  # (a cast to the input's dtype, as _unbroadcast's)
+            for j in np.flatnonzero(np.isnan(result)):  # (see Wave._group)
+                i = consumers[j]
+                node = nodes[i]
+                argn = [nodes[a] for a in node.args]
+                vals = _typed(OPS[name], argn, dtype)[0]
+                result[j] = np.asarray(rule(adj[i], node.value, *vals))
+            for j, i in enumerate(consumers):
+                a = nodes[i].args[k]
+                if sources[a].__class__ is int:  # (its only source)
+                    adj[a] = result[j, ...]
+                else:
+                    sent[2 * i + k] = (result, j)
+    for node in nodes:
+        i = node.id
+        if free and i < out and node.args and level[i] >= 0:
+            node.value = None
+            adj[i] = None
+        if node.requires_grad:
+            node.grad = adj[i] if i <= out else None
+        if i > out or level[i] < 0:
+            node.label = None
+    return True
