@@ -9,6 +9,8 @@ and only on 0-d operands of the evaluation dtype (floating point) or number lite
 other node is evaluated as before; a stacked call of a rule is at most ops.core.SMALL
 elements, so that the rules' small-tensor paths are the ones a single value takes."""
 
+from typing import Any
+
 import numpy as np
 
 from .ops import OPS
@@ -43,7 +45,8 @@ class _Group:
     __slots__ = ("level", "op", "ids", "result")
 
     def __init__(self, level, op):
-        self.level, self.op, self.ids, self.result = level, op, [], None
+        self.level, self.op, self.ids = level, op, []
+        self.result: Any = None
 
 
 class _Chain:
@@ -52,7 +55,8 @@ class _Chain:
     __slots__ = ("level", "op", "head", "ids", "result")
 
     def __init__(self, level, op, head):
-        self.level, self.op, self.head, self.ids, self.result = level, op, head, [], None
+        self.level, self.op, self.head, self.ids = level, op, head, []
+        self.result: Any = None
 
 
 class Wave:
@@ -113,18 +117,19 @@ class Wave:
         if not tensor:
             return False
         n = len(nodes)
-        unit = None
+        unit: _Group | _Chain | None = None
         if name in CHAINS and levels[0] >= 0:
             first = args[0]
             chain = self.tails.get(first)
             if chain is not None and chain.op == name and levels[1] < chain.level:
                 del self.tails[first]
-                unit = chain
             elif nodes[first].op == name:  # a chain starts from an earlier link
-                unit = _Chain(level, name, first)
-                self.units.append(unit)
-            if unit is not None:
-                self.tails[n] = unit
+                chain = _Chain(level, name, first)
+                self.units.append(chain)
+            else:
+                chain = None
+            if chain is not None:
+                self.tails[n] = unit = chain
         if unit is None:
             key = (level, name, *kinds)
             unit = self.groups.get(key)
@@ -376,12 +381,12 @@ def backward(nodes, out, seed, dtype, free=False):
                 if part_.shape != result[s:e].shape:
                     return False
                 result[s:e] = part_  # (a cast to the input's dtype, as _unbroadcast's)
-            for j in np.flatnonzero(np.isnan(result)):  # (see Wave._group)
-                i = consumers[j]
+            for nan_at in np.flatnonzero(np.isnan(result)):  # (see Wave._group)
+                i = consumers[nan_at]
                 node = nodes[i]
                 argn = [nodes[a] for a in node.args]
                 vals = _typed(OPS[name], argn, dtype)[0]
-                result[j] = np.asarray(rule(adj[i], node.value, *vals))
+                result[nan_at] = np.asarray(rule(adj[i], node.value, *vals))
             for j, i in enumerate(consumers):
                 a = nodes[i].args[k]
                 if sources[a].__class__ is int:  # (its only source)
