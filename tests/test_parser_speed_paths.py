@@ -390,17 +390,27 @@ def test_piped_text_in_pieces_is_the_text(monkeypatch):
         ("mean(2*(x+2)^2) + nan * x.sum() + (1 / x).sum()", {"x": [0.0, 1.0, -2.0]}),
         ("x.double().sum() * torch.nan + inf * y", {"x": [1.0], "y": 2.0}),
         ("sum(log(x)) + y.sum()", {"x": "rand(70000)", "y": [1.0, 2.0]}),
+        ('y = sum(x,  # é, ü: "quoted"\n dim=0)\ny * -0.0 + y * 0.1', {"x": [1.0, 2.0]}),
+        (
+            "v, i = x.max(dim=0); (v * y).sum() + x.double().sum()",
+            {"x": [[1, 5], [3, 2]], "y": 2.0},
+        ),
     ],
 )
-def test_json_in_pieces_is_the_json(text, inputs):
-    """grad --json streamed (each small node in one call of the encoder, large arrays in
-    blocks, non-finite numbers spelled) is the JSON of the whole answer."""
+@pytest.mark.parametrize("block", [1, 2, 4096])
+def test_json_in_pieces_is_the_json(text, inputs, block, monkeypatch):
+    """grad --json streamed (the nodes spelled a block at a time, large arrays in blocks,
+    non-finite numbers spelled) is the JSON of the whole answer."""
     import json
 
     import gradcli
     from gradcli import render
 
+    monkeypatch.setattr(render, "NODE_BLOCK", block)
     result = gradcli.evaluate(text, inputs, random_seed=0)
-    streamed = "".join(render.json_pieces(render.result_json(result)))
+    pieces = list(render.json_pieces(render.result_json(result)))
+    streamed = "".join(pieces)
     assert streamed == render.dumps(result.to_dict())
     json.loads(streamed)  # (strict JSON: no NaN literals)
+    if block == 1:
+        assert len(pieces) > len(result.nodes)  # (a piece per node: the blocks were cut)
