@@ -282,22 +282,24 @@ def piece_texts(result, source=None):
     nodes = result.nodes
     if source is None:
         source = source_texts(result)
-    owner: dict[
-        Any, Any
-    ] = {}  # the node that stands for a piece of source text: an input, else the last
-    for n in nodes:
-        if owner.get(n.src) is None or nodes[owner[n.src]].op != "input":
+    owner: dict[Any, Any] = {}  # the node that stands for a piece of source text: an
+    for n in nodes:  # input, else the last
+        o = owner.get(n.src)
+        if o is None or nodes[o].op != "input":
             owner[n.src] = n.id
     texts: dict[Any, Any] = {}
-    bare = [t[1:-1] if t[:1] == "(" and t[-1:] == ")" else t for t in source]
+    bare = [t[1:-1] if t.startswith("(") and t.endswith(")") else t for t in source]
     for n in nodes:
-        if n.op in ("input", "number") or n.name is not None:
+        if n.name is not None or n.op == "number" or n.op == "input":
             continue
-        own = bare[n.id]
-        operand = any(  # the text of an operand from elsewhere: 2/(x+1)'s reciprocal
-            nodes[a].src != n.src and own == (nodes[a].name or bare[a]) for a in n.args
-        )
-        if owner[n.src] == n.id and not operand:  # the source text names it already
+        own, src = bare[n.id], n.src
+        operand = False  # the text of an operand from elsewhere: 2/(x+1)'s reciprocal
+        for a in n.args:
+            m = nodes[a]
+            if m.src != src and own == (m.name or bare[a]):
+                operand = True
+                break
+        if not operand and owner[src] == n.id:  # the source text names it already
             continue
         args = []
         for a in n.args:
@@ -341,28 +343,39 @@ def rows(result):
 
 def _rows(result):
     out = []
+    append = out.append
     source = source_texts(result)
     texts = piece_texts(result, source)
     shapes: dict[tuple, str] = {}
     seen: dict[float, str] = {}
     kept: dict[str, str] = {}  # one copy of each cut text: rows of sin(x) share one
-    for n in result.nodes:
+    ndarray = np.ndarray
+    for n, text in zip(result.nodes, source, strict=True):
         if n.op == "number":
             continue
         shape = shapes.get(n.shape)
         if shape is None:
             shape = shapes[n.shape] = _shape(n.shape)
-        text = _node_text(result, n, texts, source=source)
-        out.append(
-            (
-                str(n.id),
-                kept.setdefault(text, text),
-                n.label or "",
-                shape,
-                _cell(n.value, seen),
-                _cell(n.grad, seen),
-            )
-        )
+        # _node_text(result, n, texts, source=source), inline: once per row
+        if n.name is not None:
+            text = n.name
+        if texts:
+            text = texts.get(n.id, text)
+        if len(text) > NODE_TEXT:
+            text = text[: NODE_TEXT - 1] + "…"
+        cells = []
+        for value in (n.value, n.grad):  # _cell(value, seen), its 0-d floats inline
+            if type(value) is ndarray and value.ndim == 0 and value.dtype.kind == "f":
+                v = value.item()
+                cell = seen.get(v)
+                if cell is None:
+                    cell = _scalar(v)
+                    if v != 0 and v == v:  # (0.0 == -0.0 and nan != nan: not kept)
+                        seen[v] = cell
+                cells.append(cell)
+            else:
+                cells.append(_cell(value))
+        append((str(n.id), kept.setdefault(text, text), n.label or "", shape, *cells))
     return out
 
 
