@@ -138,6 +138,7 @@ class Tables:
             for size, origin, how, picks, target in data["rules"]
         ]
         self.chains = {}  # (state below, state, lookahead) -> state after pass-throughs
+        self.gotos = {}  # (state below, rule's origin, lookahead) -> the same after a goto
 
 
 def parse(tables, text, postlex, builder):
@@ -149,6 +150,7 @@ def parse(tables, text, postlex, builder):
     with the post-lexer's rule for separators: none inside brackets, none first, one for a
     run (a separator is held back until a lexeme follows it)."""
     actions, rules, kept, chains = tables.actions, tables.rules, tables.kept, tables.chains
+    gotos = tables.gotos
     methods = [getattr(builder, r[4]) if r[2] == CALL else None for r in rules]
     ignore, sep, opens = tables.ignore, postlex.SEP, postlex.OPEN
     special = ignore | {sep, STRAY, *opens, *postlex.CLOSE}  # (the rest only pass through)
@@ -212,7 +214,14 @@ def parse(tables, text, postlex, builder):
                 children = []
             if picks is not None:
                 children = _pick(children, picks)
-            push_state(actions[states[-1]][origin])
+            # the goto, and the pass-throughs that follow it on this lookahead (the same
+            # for the same state below, rule and lookahead: worked out once)
+            key = (states[-1], origin, k)
+            top = gotos.get(key)
+            if top is None:
+                below = states[-1]
+                top = gotos[key] = _chain(tables, below, actions[below][origin], k)
+            push_state(top)
             push_value(methods[~act](*children) if how == CALL else _kids(children))
     end = tables.end
     while True:  # the end of the text: reduce until the start rule is done
