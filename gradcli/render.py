@@ -319,18 +319,20 @@ def piece_texts(result, source=None):
 def source_texts(result):
     """Every node's source text, by id (the nodes a decomposition made from one program
     node come one after another, and share its text)."""
-    return list(_source_iter(result))
+    return list(_source_iter(result, share=True))
 
 
-def _source_iter(result):
-    """source_texts(result), one at a time."""
+def _source_iter(result, share=False):
+    """source_texts(result), one at a time; ``share``: equal texts as one string (for a
+    list that keeps them all)."""
     program = result.program
     src, text = None, ""
     kept: dict[str, str] = {}  # one copy of each text (a long program repeats a few)
     for n in result.nodes:
         if n.src != src:
             src, text = n.src, program.source(program.nodes[n.src])
-            text = kept.setdefault(text, text)
+            if share:
+                text = kept.setdefault(text, text)
         yield text
 
 
