@@ -28,6 +28,8 @@ def _array_value(obj):
 
     if isinstance(obj, (np.ndarray, np.generic)):
         return json_value(obj)
+    if isinstance(obj, _Nodes):  # (result_json's nodes, dumped whole rather than streamed)
+        return obj.result.to_dict(nodes=True)["nodes"]
     raise TypeError(f"{type(obj).__name__} is not JSON")
 
 

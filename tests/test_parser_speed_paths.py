@@ -472,7 +472,7 @@ def test_json_in_pieces_is_the_json(text, inputs, block, monkeypatch):
     result = gradcli.evaluate(text, inputs, random_seed=0)
     pieces = list(render.json_pieces(render.result_json(result)))
     streamed = "".join(pieces)
-    assert streamed == render.dumps(result.to_dict())
+    assert streamed == render.dumps(result.to_dict()) == render.dumps(render.result_json(result))
     json.loads(streamed)  # (strict JSON: no NaN literals)
     if block == 1:
         assert len(pieces) > len(result.nodes)  # (a piece per node: the blocks were cut)
