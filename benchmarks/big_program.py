@@ -16,9 +16,15 @@
 
 prints, in process, each stage's CPU time (per term) and its tracemalloc peak above what was
 alive when it started: parse, forward, backward, the text table, the JSON answer.
+
+    python benchmarks/big_program.py --stages 50000 --against ../main --reps 3
+
+runs the stages in fresh processes of this checkout and of another one (its gradcli put first
+on PYTHONPATH), interleaved, and prints each stage's median CPU time side by side.
 """
 
 import argparse
+import json
 import os
 import shutil
 import statistics
@@ -113,11 +119,47 @@ def stages(terms):
     return [(name, cpu, peak) for (name, cpu, _), (_, _, peak) in zip(timed, traced, strict=True)]
 
 
+def compare(terms, other, reps):
+    """--stages in fresh processes of this checkout and of ``other``, interleaved."""
+    here = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    trees = {"this": here, "other": os.path.abspath(other)}
+    runs: dict = {k: [] for k in trees}
+    for _ in range(reps):
+        for k, tree in trees.items():
+            env = {**ENV, "PYTHONPATH": tree}
+            cmd = [PY, os.path.abspath(__file__), "--stages", str(terms), "--json-out"]
+            out = subprocess.run(cmd, env=env, cwd=tree, capture_output=True, text=True)
+            if out.returncode:
+                raise SystemExit(f"{tree}: {out.stderr.strip()}")
+            runs[k].append(json.loads(out.stdout))
+    print(f"grad -f stages, {terms:,} terms, µs per term (median CPU of {reps}, interleaved)")
+    print(f"this: {trees['this']}; other: {trees['other']}; load {os.getloadavg()[0]:.1f}")
+    print()
+    print("| stage | this | other | this/other | peak this | peak other |")
+    print("|---|---|---|---|---|---|")
+    for i, (name, _, _) in enumerate(runs["this"][0]):
+        cpu = {k: statistics.median(r[i][1] for r in v) / terms * 1e6 for k, v in runs.items()}
+        peak = {k: statistics.median(r[i][2] for r in v) for k, v in runs.items()}
+        print(
+            f"| {name} | {cpu['this']:.1f} | {cpu['other']:.1f} | "
+            f"{cpu['this'] / cpu['other']:.2f} | {peak['this']:.0f} MB | {peak['other']:.0f} MB |"
+        )
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--quick", action="store_true", help="fewer repetitions, no 800k terms")
     ap.add_argument("--stages", type=int, metavar="TERMS", help="the per-stage profile only")
+    ap.add_argument("--against", metavar="DIR", help="with --stages: compare with a checkout")
+    ap.add_argument("--reps", type=int, default=3, help="with --against: runs of each")
+    ap.add_argument("--json-out", action="store_true", help=argparse.SUPPRESS)
     args = ap.parse_args()
+    if args.stages and args.json_out:  # (one run of --against's)
+        print(json.dumps(stages(args.stages)))
+        return
+    if args.stages and args.against:
+        compare(args.stages, args.against, args.reps)
+        return
     if args.stages:
         print(f"grad -f stages, {args.stages:,} terms (CPU time; tracemalloc peak of the stage)")
         print()

@@ -25,6 +25,7 @@ import re
 PASS, CALL, SPLICE = 0, 1, 2  # a rule's reduction: pass the child on, call a method, or keep
 # the children for the parent rule to splice in (Lark's inlined ``__x_star_0`` helper rules)
 FORMAT = 1  # of derive()'s data
+STRAY = "_gradcli_stray_character"  # the regex group of a character no terminal matches
 
 
 class Refused(Exception):
@@ -123,7 +124,11 @@ class Tables:
     def __init__(self, data):
         if data.get("format") != FORMAT:
             raise Refused("tables of another format")
-        self.regex = re.compile(data["pattern"], data["flags"])
+        # Lark's terminal regex, and last a character no terminal matches (which ends the
+        # loop: finditer would skip it)
+        if f"(?P<{STRAY}>" in data["pattern"]:
+            raise Refused(f"a terminal named {STRAY}")
+        self.regex = re.compile(f"(?:{data['pattern']})|(?P<{STRAY}>[\\s\\S])", data["flags"])
         self.ignore = frozenset(data["ignore"])
         self.kept = frozenset(data["kept"])
         self.start, self.end = data["start"], data["end"]
@@ -133,26 +138,54 @@ class Tables:
             for size, origin, how, picks, target in data["rules"]
         ]
         self.chains = {}  # (state below, state, lookahead) -> state after pass-throughs
+        self.gotos = {}  # (state below, rule's origin, lookahead) -> the same after a goto
 
 
 def parse(tables, text, postlex, builder):
     """The start rule's value for ``text``: each CALL rule calls ``getattr(builder,
-    target)``; ``postlex`` names the separator and bracket terminals (see _lexemes). Raises
-    Refused where Lark would raise a parse error."""
+    target)``; ``postlex`` names the separator and bracket terminals. Raises Refused where
+    Lark would raise a parse error.
+
+    The lexemes are the regex's matches over the whole text, without ignored terminals, and
+    with the post-lexer's rule for separators: none inside brackets, none first, one for a
+    run (a separator is held back until a lexeme follows it)."""
     actions, rules, kept, chains = tables.actions, tables.rules, tables.kept, tables.chains
+    gotos = tables.gotos
     methods = [getattr(builder, r[4]) if r[2] == CALL else None for r in rules]
+    ignore, sep, opens = tables.ignore, postlex.SEP, postlex.OPEN
+    special = ignore | {sep, STRAY, *opens, *postlex.CLOSE}  # (the rest only pass through)
+    depth = 0
+    pending = started = False  # a separator held back; a lexeme seen
     states = [tables.start]
     values: list = []
     push_state, push_value = states.append, values.append
     new_str = str.__new__
-    for m in _lexemes(tables, text, postlex):
+    for m in tables.regex.finditer(text):
         kind = m.lastgroup
-        while True:
-            act = actions[states[-1]].get(kind)
+        if kind in special:
+            if kind in ignore:
+                continue
+            if kind == sep:
+                pending = pending or (depth == 0 and started)
+                continue
+            if kind == STRAY:
+                raise Refused("a character no terminal matches")
+            if kind in opens:
+                depth += 1
+            elif depth:
+                depth -= 1
+        started = True
+        while True:  # the held-back separator first, then this lexeme
+            k = sep if pending else kind
+            act = actions[states[-1]].get(k)
             if act is None:
-                raise Refused(kind)
+                raise Refused(k)
             if act >= 0:  # shift
                 push_state(act)
+                if pending:
+                    pending = False
+                    push_value(None)
+                    continue
                 if kind in kept:
                     tok = new_str(Token, m.group())
                     tok.type = kind
@@ -161,25 +194,35 @@ def parse(tables, text, postlex, builder):
                 else:
                     push_value(None)
                 break
-            rule = rules[~act]
-            if rule[2] == PASS:  # a chain of them, once worked out for these states
-                key = (states[-2], states[-1], kind)
+            size, origin, how, picks, _ = rules[~act]
+            if how == PASS:  # a chain of them, once worked out for these states
+                key = (states[-2], states[-1], k)
                 top = chains.get(key)
                 if top is None:
-                    top = chains[key] = _chain(tables, states[-2], states[-1], kind)
+                    top = chains[key] = _chain(tables, states[-2], states[-1], k)
                 states[-1] = top
                 continue
-            size = rule[0]  # (what _reduce does, inline: this is the hot path)
-            if size:
+            # (what _reduce does, inline: this is the hot path)
+            if size == 1:
+                children = [values.pop()]
+                del states[-1]
+            elif size:
                 children = values[-size:]
                 del values[-size:]
                 del states[-size:]
             else:
                 children = []
-            if rule[3] is not None:
-                children = _pick(children, rule[3])
-            push_state(actions[states[-1]][rule[1]])
-            push_value(methods[~act](*children) if rule[2] == CALL else _kids(children))
+            if picks is not None:
+                children = _pick(children, picks)
+            # the goto, and the pass-throughs that follow it on this lookahead (the same
+            # for the same state below, rule and lookahead: worked out once)
+            key = (states[-1], origin, k)
+            top = gotos.get(key)
+            if top is None:
+                below = states[-1]
+                top = gotos[key] = _chain(tables, below, actions[below][origin], k)
+            push_state(top)
+            push_value(methods[~act](*children) if how == CALL else _kids(children))
     end = tables.end
     while True:  # the end of the text: reduce until the start rule is done
         act = actions[states[-1]].get("$END")
@@ -240,34 +283,3 @@ def _pick(children, picks):
         else:  # a left-recursive helper rule (a, b, c, ...): its list grows in place, as in
             kids = children[~k]  # Lark's ChildFilterLALR, so that n items cost O(n)
     return kids
-
-
-def _lexemes(tables, text, postlex):
-    """The regex's matches over the whole text, without ignored terminals, and with the
-    post-lexer's rule for separators: none inside brackets, none first, one for a run."""
-    ignore, sep, opens, closes = tables.ignore, postlex.SEP, postlex.OPEN, postlex.CLOSE
-    pos = depth = 0
-    pending = None
-    started = False
-    for m in tables.regex.finditer(text):
-        if m.start() != pos:
-            raise Refused("a character no terminal matches")
-        pos = m.end()
-        kind = m.lastgroup
-        if kind in ignore:
-            continue
-        if kind == sep:
-            if depth == 0 and started:
-                pending = m
-            continue
-        if pending is not None:
-            yield pending
-            pending = None
-        if kind in opens:
-            depth += 1
-        elif kind in closes and depth:
-            depth -= 1
-        started = True
-        yield m
-    if pos != len(text):
-        raise Refused("a character no terminal matches")

@@ -230,6 +230,9 @@ def _whole_fold(op, a, b):
     return Whole(r) if math.isfinite(r) and r.is_integer() else None
 
 
+_PLAIN_SEVERAL: dict[str, str | None] = {}  # tuple_row(name, {}) by name, as plain calls ask
+
+
 class Builder:
     """The parser's callbacks: each reduce makes at most one node."""
 
@@ -250,22 +253,28 @@ class Builder:
         )
 
     def node(self, op, args, attrs, start, end):
-        self.nodes.append(PNode(op, tuple(args), attrs, start, end))
-        return E("node", len(self.nodes) - 1, start, end)
+        return E("node", self.node_id(op, args, attrs, start, end), start, end)
+
+    def node_id(self, op, args, attrs, start, end):
+        """node() without its value: the new node's id."""
+        nodes = self.nodes
+        nodes.append(PNode(op, args if args.__class__ is tuple else tuple(args), attrs, start, end))
+        return len(nodes) - 1
 
     def as_node(self, e, what="an operand"):
         """The node id of a value used as a tensor (numbers and list literals become nodes)."""
-        if e.kind == "node":
+        kind = e.kind
+        if kind == "node":
             return e.value
-        if e.kind == "ns":
+        if kind == "ns":
             return self.ns_value(e).value
-        if e.kind == "num":
+        if kind == "num":
             v = e.value  # (-0.0 == 0.0 and 2 == 2.0, but they are different literals)
             key = (v.__class__, v, math.copysign(1.0, v))
             attrs = self.numbers.get(key)
             if attrs is None:
                 attrs = self.numbers[key] = {"value": v}
-            return self.node("number", (), attrs, e.start, e.end).value
+            return self.node_id("number", (), attrs, e.start, e.end)
         if e.kind == "list":
             return self.node("const", (), {"value": self.literal(e)}, e.start, e.end).value
         if e.kind == "tuple":
@@ -321,7 +330,8 @@ class Builder:
             # Python's `2 / x` is `x.reciprocal() * 2` in PyTorch: two nodes.
             rec = self.node("reciprocal", [self.as_node(args[1])], None, args[1].start, args[1].end)
             return self.node("mul", [rec.value, self.as_node(args[0])], None, start, end)
-        return self.node(op, [self.as_node(a) for a in args], attrs, start, end)
+        ids = tuple([a.value if a.kind == "node" else self.as_node(a) for a in args])
+        return E("node", self.node_id(op, ids, attrs, start, end), start, end)
 
     def inplace_false(self, name, value, tok):
         """PyTorch's ``inplace=`` of an activation: False is the only meaning gradcli has
@@ -569,8 +579,10 @@ class Builder:
 
     def plain_call(self, op, args, start, end):
         """call() for plain_args: what its checks would come to, without them (sin(x))."""
-        several = _results.tuple_row(op.name, {})
-        e = self.apply(several or op.name, list(args or ()), None, start, end)
+        several = _PLAIN_SEVERAL.get(op.name, False)
+        if several is False:
+            several = _PLAIN_SEVERAL[op.name] = _results.tuple_row(op.name, {})
+        e = self.apply(several or op.name, args or (), None, start, end)
         return E("tuple", e.value, start, end) if several else e
 
     def attr(self, op, fname, pname, e):

@@ -2,11 +2,12 @@
 Rendering never computes anything."""
 
 import json
+import math
 from typing import Any
 
 import numpy as np
 
-from .api import json_value
+from .api import _special, json_value
 from .parser import paused_gc
 from .torchrepr import LINEWIDTH, _scalar, tensor_repr, tensor_str
 
@@ -27,6 +28,8 @@ def _array_value(obj):
 
     if isinstance(obj, (np.ndarray, np.generic)):
         return json_value(obj)
+    if isinstance(obj, _Nodes):  # (result_json's nodes, dumped whole rather than streamed)
+        return obj.result.to_dict(nodes=True)["nodes"]
     raise TypeError(f"{type(obj).__name__} is not JSON")
 
 
@@ -44,6 +47,8 @@ def json_pieces(obj):
         item = todo.pop()
         if isinstance(item, _Raw):
             yield item
+        elif isinstance(item, _Nodes):
+            yield from item.pieces()
         elif isinstance(item, dict) and (text := _small(item)) is not None:
             yield text
         elif isinstance(item, dict):
@@ -73,7 +78,7 @@ def _small(obj):
     import numpy as np
 
     for v in obj.values():
-        if isinstance(v, dict) or (isinstance(v, np.ndarray) and v.size > JSON_CHUNK):
+        if isinstance(v, (dict, _Nodes)) or (isinstance(v, np.ndarray) and v.size > JSON_CHUNK):
             return None
         if isinstance(v, (list, tuple)) and any(isinstance(e, (dict, np.ndarray)) for e in v):
             return None
@@ -126,8 +131,95 @@ def to_json(result, nodes=True):
 
 
 def result_json(result, nodes=True):
-    """grad --json's object with the tensors left as arrays, for json_pieces."""
-    return result.to_dict(nodes=nodes, encode=_keep)
+    """grad --json's object with the tensors left as arrays, for json_pieces; its "nodes"
+    list is a _Nodes, whose text json_pieces makes a block of nodes at a time (a program of
+    10^6 nodes never has 10^6 dicts alive)."""
+    if nodes and result.keep != "all":
+        return result.to_dict(nodes=True)  # (which says why there are no nodes)
+    obj = result.to_dict(nodes=False, encode=_keep)
+    if nodes:
+        obj["nodes"] = _Nodes(result)
+    return obj
+
+
+NODE_BLOCK = 4096  # nodes per piece of _Nodes.pieces()
+
+
+class _Nodes:
+    """grad --json's "nodes" of a Result, as json_pieces streams them: exactly the text
+    dumps() gives the list of Result.to_dict()'s node dicts."""
+
+    def __init__(self, result):
+        self.result = result
+
+    def pieces(self):
+        from json.encoder import encode_basestring_ascii as quote
+
+        nodes = self.result.nodes
+        if not nodes:
+            yield "[]"
+            return
+        texts = _source_iter(self.result)
+        lists: dict[tuple, str] = {}  # the JSON of an args tuple or a shape, by value
+        numbers: dict[float, str] = {}  # the JSON of a 0-d float's value (not 0 or nan)
+        block: list[str] = []
+        opening = "["
+        for n, text in zip(nodes, texts, strict=True):
+            args, shape = lists.get(n.args), lists.get(n.shape)
+            if args is None:
+                args = lists[n.args] = _int_list(n.args)
+            if shape is None:
+                shape = lists[n.shape] = _int_list(n.shape)
+            head = (
+                f'{{"id": {n.id}, "name": {"null" if n.name is None else quote(n.name)}, '
+                f'"text": {quote(text)}, "op": {quote(n.op)}, '
+                f'"grad_fn": {"null" if n.label is None else quote(n.label)}, '
+                f'"inputs": {args}, "shape": {shape}, "value": '
+            )
+            value, grad = _json_leaf(n.value, numbers), _json_leaf(n.grad, numbers)
+            if value is None or grad is None:  # a large array: streamed in blocks
+                if block:
+                    yield opening + ", ".join(block)
+                    block, opening = [], ", "
+                yield opening + head
+                opening = ", "
+                yield from json_pieces(n.value) if value is None else [value]
+                yield ', "grad": '
+                yield from json_pieces(n.grad) if grad is None else [grad]
+                yield "}"
+                continue
+            block.append(f'{head}{value}, "grad": {grad}}}')
+            if len(block) == NODE_BLOCK:
+                yield opening + ", ".join(block)
+                block, opening = [], ", "
+        yield (opening + ", ".join(block) if block else "") + "]"
+
+
+def _int_list(items):
+    return "[" + ", ".join([str(int(k)) for k in items]) + "]"
+
+
+def _json_leaf(value, numbers):
+    """The JSON of a node's value or gradient (json_value's, in dumps()'s spelling), or
+    None for an array large enough to stream."""
+    import numpy as np
+
+    if value is None:
+        return "null"
+    if type(value) is np.ndarray and value.ndim == 0 and value.dtype.kind == "f":
+        v = value.item()
+    elif type(value) is float:
+        v = value
+    elif isinstance(value, np.ndarray) and value.size > JSON_CHUNK:
+        return None
+    else:
+        return dumps(json_value(value))
+    text = numbers.get(v)
+    if text is None:
+        text = float.__repr__(v) if math.isfinite(v) else f'"{_special(v)}"'
+        if v != 0 and v == v:  # (0.0 == -0.0 and nan != nan: those are never kept)
+            numbers[v] = text
+    return text
 
 
 def _keep(value):
@@ -192,22 +284,24 @@ def piece_texts(result, source=None):
     nodes = result.nodes
     if source is None:
         source = source_texts(result)
-    owner: dict[
-        Any, Any
-    ] = {}  # the node that stands for a piece of source text: an input, else the last
-    for n in nodes:
-        if owner.get(n.src) is None or nodes[owner[n.src]].op != "input":
+    owner: dict[Any, Any] = {}  # the node that stands for a piece of source text: an
+    for n in nodes:  # input, else the last
+        o = owner.get(n.src)
+        if o is None or nodes[o].op != "input":
             owner[n.src] = n.id
     texts: dict[Any, Any] = {}
-    bare = [t[1:-1] if t[:1] == "(" and t[-1:] == ")" else t for t in source]
+    bare = [t[1:-1] if t.startswith("(") and t.endswith(")") else t for t in source]
     for n in nodes:
-        if n.op in ("input", "number") or n.name is not None:
+        if n.name is not None or n.op == "number" or n.op == "input":
             continue
-        own = bare[n.id]
-        operand = any(  # the text of an operand from elsewhere: 2/(x+1)'s reciprocal
-            nodes[a].src != n.src and own == (nodes[a].name or bare[a]) for a in n.args
-        )
-        if owner[n.src] == n.id and not operand:  # the source text names it already
+        own, src = bare[n.id], n.src
+        operand = False  # the text of an operand from elsewhere: 2/(x+1)'s reciprocal
+        for a in n.args:
+            m = nodes[a]
+            if m.src != src and own == (m.name or bare[a]):
+                operand = True
+                break
+        if not operand and owner[src] == n.id:  # the source text names it already
             continue
         args = []
         for a in n.args:
@@ -227,16 +321,21 @@ def piece_texts(result, source=None):
 def source_texts(result):
     """Every node's source text, by id (the nodes a decomposition made from one program
     node come one after another, and share its text)."""
+    return list(_source_iter(result, share=True))
+
+
+def _source_iter(result, share=False):
+    """source_texts(result), one at a time; ``share``: equal texts as one string (for a
+    list that keeps them all)."""
     program = result.program
-    out = []
     src, text = None, ""
     kept: dict[str, str] = {}  # one copy of each text (a long program repeats a few)
     for n in result.nodes:
         if n.src != src:
             src, text = n.src, program.source(program.nodes[n.src])
-            text = kept.setdefault(text, text)
-        out.append(text)
-    return out
+            if share:
+                text = kept.setdefault(text, text)
+        yield text
 
 
 def rows(result):
@@ -248,28 +347,39 @@ def rows(result):
 
 def _rows(result):
     out = []
+    append = out.append
     source = source_texts(result)
     texts = piece_texts(result, source)
     shapes: dict[tuple, str] = {}
     seen: dict[float, str] = {}
     kept: dict[str, str] = {}  # one copy of each cut text: rows of sin(x) share one
-    for n in result.nodes:
+    ndarray = np.ndarray
+    for n, text in zip(result.nodes, source, strict=True):
         if n.op == "number":
             continue
         shape = shapes.get(n.shape)
         if shape is None:
             shape = shapes[n.shape] = _shape(n.shape)
-        text = _node_text(result, n, texts, source=source)
-        out.append(
-            (
-                str(n.id),
-                kept.setdefault(text, text),
-                n.label or "",
-                shape,
-                _cell(n.value, seen),
-                _cell(n.grad, seen),
-            )
-        )
+        # _node_text(result, n, texts, source=source), inline: once per row
+        if n.name is not None:
+            text = n.name
+        if texts:
+            text = texts.get(n.id, text)
+        if len(text) > NODE_TEXT:
+            text = text[: NODE_TEXT - 1] + "…"
+        cells = []
+        for value in (n.value, n.grad):  # _cell(value, seen), its 0-d floats inline
+            if type(value) is ndarray and value.ndim == 0 and value.dtype.kind == "f":
+                v = value.item()
+                cell = seen.get(v)
+                if cell is None:
+                    cell = _scalar(v)
+                    if v != 0 and v == v:  # (0.0 == -0.0 and nan != nan: not kept)
+                        seen[v] = cell
+                cells.append(cell)
+            else:
+                cells.append(_cell(value))
+        append((str(n.id), kept.setdefault(text, text), n.label or "", shape, *cells))
     return out
 
 

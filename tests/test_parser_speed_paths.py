@@ -42,6 +42,16 @@ PROGRAMS = [
     "x.T.sum()",
     "x.sum(dim=[0]) + x.mean(dim=None)",
     "nan * x + inf * x + 1e-3 * x + .5 * x",
+    "# é ü — a comment of unicode text\ny = x * 2  # ∂y/∂x = 2\ny.sum()",
+    "a, b = x.max(dim=0)\nv, w = (x, 2 * x)\nc = a + b; c.sum() + v.sum() + w.sum()",
+    "s, m = torch.std_mean(x); s * m",
+    "y = x;\n;\n\n y = y + 1 ;; y = y * y\n\n",
+    "x.max(dim=0)[0].sum() + x.max(dim=0).values.sum() + torch.aminmax(x).min",
+    "F.softmax(x, dim=-1).sum() + x.float().sum() + (2 - x).sum() + (x ** 2.5).sum()",
+    "f = x\n" + "f = f * 1.5 + sin(f)\n" * 200 + "f.sum()",
+    " + ".join(f"{i % 97 / 7:.3f}*cos(x{i % 3})" for i in range(3000)),
+    "sum([" + ", ".join(str(i) for i in range(3000)) + "] * x)",
+    "(" * 300 + "x" + " + 1)" * 300,
 ]
 
 
@@ -99,6 +109,23 @@ BAD = [
     "2 = x",
     "x[...,...]",
     "x = 1; ; True",
+    "x + é",
+    "# é\nx + 1 +",
+    "y = x * 2  # ü\ny +* 3",
+    "x\u200b + 1",
+    "x + \x00",
+    "a, b = 1",
+    "(x, y)",
+    "'s'",
+    "x.max(dim=0)",
+    "x.max(dim=0).nosuch",
+    "sum(x, dim=1.5)",
+    "x ` 2",
+    "y = (x +\n 1\n" + "z = y * 2\n" * 50,
+    " + ".join("sin(x)" for _ in range(3000)) + " +",
+    " + ".join("sin(x)" for _ in range(3000)) + " ) ",
+    "x" + " + x" * 2000 + " $",
+    "x; " * 500 + "x x",
 ]
 
 
@@ -235,6 +262,41 @@ def test_cells_of_scalars_are_tensor_str():
             a = np.asarray(v, dtype=dtype)
             assert render._cell(a, seen) == tensor_str(a, 0, render.CELL_WIDTH, 24), (v, dtype)
     assert render._cell(np.asarray([1.0, 2.0])) == tensor_str(np.asarray([1.0, 2.0]), 0, 56, 24)
+
+
+def test_rows_are_the_cells_and_texts_of_each_node():
+    """The table's rows, built in one pass with 0-d floats inline, are what the general
+    helpers (_node_text, _cell) give each tensor node: names, pieces of decompositions
+    (2/x), long texts cut, -0., nan, inf and arrays included."""
+    import gradcli
+    from gradcli import render
+
+    cases = [
+        ("y = 2 / (x + 1); z = y * -0.0 + y / 0.0; (z + x * nan).sum()", {"x": [1.0, 2.0]}),
+        ("a = x * 2; b = a.sum() * 0.0; b * -1 + a[0] * inf", {"x": [1.5, -2.0]}),
+        (" + ".join(f"{i % 5 - 2}*sin(x)" for i in range(60)), {"x": 1.5}),
+        ("(" + " + ".join(f"{i % 5 - 2}*sin(x)" for i in range(60)) + ").sum()", {"x": [1.5, 2]}),
+        ("v, i = A.max(dim=0); (v @ A).sum() + torch.std_mean(A)[1]", {"A": [[1, 2], [3, 4]]}),
+        ("x_with_a_name_longer_than_the_column = x * 3; x_with_a_name_longer_than_the_column", 2),
+    ]
+    for text, inputs in cases:
+        if not isinstance(inputs, dict):
+            inputs = {"x": float(inputs)}
+        result = gradcli.evaluate(text, inputs)
+        texts = render.piece_texts(result)
+        want = [
+            (
+                str(n.id),
+                render._node_text(result, n, texts),
+                n.label or "",
+                render._shape(n.shape),
+                render._cell(n.value),
+                render._cell(n.grad),
+            )
+            for n in result.nodes
+            if n.op != "number"
+        ]
+        assert render.rows(result) == want, text
 
 
 # ---- the short paths of a long program's evaluation, against the general ones -------------
@@ -390,17 +452,27 @@ def test_piped_text_in_pieces_is_the_text(monkeypatch):
         ("mean(2*(x+2)^2) + nan * x.sum() + (1 / x).sum()", {"x": [0.0, 1.0, -2.0]}),
         ("x.double().sum() * torch.nan + inf * y", {"x": [1.0], "y": 2.0}),
         ("sum(log(x)) + y.sum()", {"x": "rand(70000)", "y": [1.0, 2.0]}),
+        ('y = sum(x,  # é, ü: "quoted"\n dim=0)\ny * -0.0 + y * 0.1', {"x": [1.0, 2.0]}),
+        (
+            "v, i = x.max(dim=0); (v * y).sum() + x.double().sum()",
+            {"x": [[1, 5], [3, 2]], "y": 2.0},
+        ),
     ],
 )
-def test_json_in_pieces_is_the_json(text, inputs):
-    """grad --json streamed (each small node in one call of the encoder, large arrays in
-    blocks, non-finite numbers spelled) is the JSON of the whole answer."""
+@pytest.mark.parametrize("block", [1, 2, 4096])
+def test_json_in_pieces_is_the_json(text, inputs, block, monkeypatch):
+    """grad --json streamed (the nodes spelled a block at a time, large arrays in blocks,
+    non-finite numbers spelled) is the JSON of the whole answer."""
     import json
 
     import gradcli
     from gradcli import render
 
+    monkeypatch.setattr(render, "NODE_BLOCK", block)
     result = gradcli.evaluate(text, inputs, random_seed=0)
-    streamed = "".join(render.json_pieces(render.result_json(result)))
-    assert streamed == render.dumps(result.to_dict())
+    pieces = list(render.json_pieces(render.result_json(result)))
+    streamed = "".join(pieces)
+    assert streamed == render.dumps(result.to_dict()) == render.dumps(render.result_json(result))
     json.loads(streamed)  # (strict JSON: no NaN literals)
+    if block == 1:
+        assert len(pieces) > len(result.nodes)  # (a piece per node: the blocks were cut)
