@@ -346,7 +346,7 @@ def rows(result):
 
 
 def _rows(result):
-    out = []
+    out: list[tuple] = []
     append = out.append
     source = source_texts(result)
     texts = piece_texts(result, source)
