@@ -183,7 +183,33 @@ def _nll_parts(logp, t, extra, weight, ignore_index):
     return picked, wt.astype(_re(logp).dtype), take, cls
 
 
+def _plain_index(logp, t, weight, ignore_index):
+    """The class indices of nll's common case, cheaply, or None: a real 2-D float32/float64
+    input, no weight, and every target a whole number in [0, classes) that ignore_index
+    cannot equal. Anything else (and every error) takes _nll_parts's general path."""
+    n, classes = logp.shape if logp.ndim == 2 else (0, 0)
+    if not n or weight is True or 0 <= ignore_index < classes or n >= 1 << 24:
+        return None
+    if logp.dtype not in (np.float32, np.float64):
+        return None
+    t = np.asarray(t)
+    if t.dtype.kind not in "biuf" or t.shape != (n,):
+        return None
+    few = n <= 256  # a CNN's batch: Python's loop over a list beats numpy's calls
+    tl = t.tolist() if few else None
+    if not (all(0 <= v < classes for v in tl) if few else t.min() >= 0 and t.max() < classes):
+        return None  # (nan fails both)
+    idx = t.astype(np.int64)
+    return idx if (idx.tolist() == tl if few else np.array_equal(idx, t)) else None
+
+
 def _nll_loss(logp, t, *extra, weight=None, ignore_index=-100, reduction="mean", nd=False):
+    idx = _plain_index(logp, t, weight, ignore_index)
+    if idx is not None:  # every weight 1: the general path's -picked * 1 and sum(ones)
+        loss = -logp[np.arange(idx.size), idx]
+        if reduction == "mean":
+            return loss.sum() / logp.dtype.type(idx.size)
+        return loss.sum() if reduction == "sum" else loss
     picked, wt, _, _ = _nll_parts(logp, t, extra, weight, ignore_index)
     loss = -picked * wt
     if reduction == "mean":
@@ -192,6 +218,13 @@ def _nll_loss(logp, t, *extra, weight=None, ignore_index=-100, reduction="mean",
 
 
 def _nll_grad(g, o, logp, t, *extra, weight=None, ignore_index=-100, reduction="mean", nd=False):
+    idx = _plain_index(logp, t, weight, ignore_index)
+    if idx is not None:  # the general path's arithmetic, each weight a 1 of logp's dtype
+        n = idx.size
+        scale = -logp.dtype.type(1) * (g / logp.dtype.type(n) if reduction == "mean" else g)
+        out = np.zeros(logp.shape, dtype=np.result_type(g, logp))
+        out[np.arange(n), idx] = scale
+        return out
     _, wt, take, cls = _nll_parts(logp, t, extra, weight, ignore_index)
     scale = -wt * (g / np.sum(wt) if reduction == "mean" else g)
     out = np.zeros(logp.shape, dtype=np.result_type(g, logp))
