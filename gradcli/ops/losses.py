@@ -195,12 +195,16 @@ def _plain_index(logp, t, weight, ignore_index):
     t = np.asarray(t)
     if t.dtype.kind not in "biuf" or t.shape != (n,):
         return None
-    few = n <= 256  # a CNN's batch: Python's loop over a list beats numpy's calls
-    tl = t.tolist() if few else None
-    if not (all(0 <= v < classes for v in tl) if few else t.min() >= 0 and t.max() < classes):
-        return None  # (nan fails both)
+    if n <= 256:  # a CNN's batch: Python's loop over a list beats numpy's calls
+        tl = t.tolist()
+        if not all(0 <= v < classes for v in tl):
+            return None  # (nan fails)
+        idx = t.astype(np.int64)
+        return idx if idx.tolist() == tl else None
+    if not (t.min() >= 0 and t.max() < classes):
+        return None  # (nan fails)
     idx = t.astype(np.int64)
-    return idx if (idx.tolist() == tl if few else np.array_equal(idx, t)) else None
+    return idx if np.array_equal(idx, t) else None
 
 
 def _nll_loss(logp, t, *extra, weight=None, ignore_index=-100, reduction="mean", nd=False):
