@@ -5,11 +5,16 @@ PyTorch is an oracle only. Without it the oracle tests skip, unless GRADCLI_REQU
 
 import ast
 import collections
+import json
 import math
 import os
+import re
+import warnings
 
 import numpy as np
 import pytest
+
+import gradcli
 
 
 def _torch():
@@ -361,3 +366,67 @@ def pool_indices_match_pytorch(torch, call, shape, dtype, seed):
     np.testing.assert_allclose(mine.value, theirs.detach().numpy(), rtol=1e-6)
     np.testing.assert_allclose(mine.grad["x"], env["x"].grad.numpy(), rtol=1e-6, atol=1e-7)
     assert our_labels(mine) == torch_labels(theirs)
+
+
+class NamedInputs:
+    """Programs over fixed named inputs (floats the gradients are taken of; integer and bool
+    tensors passed typed), run by gradcli and by torch alike, for the tests that check a family
+    of operators case by case (tests/test_scatter.py, tests/test_polish.py)."""
+
+    def __init__(self, floats, others, quiet=False):
+        self.floats = floats
+        self.inputs = {**floats, **others}
+        self.quiet = quiet  # torch's warnings are not what the test checks ("in beta")
+
+    def used(self, program):
+        """The inputs the program names."""
+        names = set(re.findall(r"[A-Za-z_]\w*", program))
+        return {k: v for k, v in self.inputs.items() if k in names}
+
+    def given(self, used):
+        """gradcli's spelling of them: floats as arrays, the rest "dtype:[...]"."""
+        return {
+            k: v if k in self.floats else f"{v.dtype.name}:{json.dumps(v.tolist())}"
+            for k, v in used.items()
+        }
+
+    def torch_run(self, torch, program, used, dtype):
+        """(torch's result, {float input name: its leaf tensor})."""
+        ns = {"torch": torch, "F": torch.nn.functional}
+        leaves = {}
+        for k, v in used.items():
+            if k in self.floats:
+                leaves[k] = ns[k] = torch.tensor(v, dtype=getattr(torch, dtype), requires_grad=True)
+            else:
+                ns[k] = torch.from_numpy(v)
+        with warnings.catch_warnings():
+            if self.quiet:
+                warnings.simplefilter("ignore")
+            return eval(program, ns), leaves
+
+    def ours(self, program, used, dtype, seed=None):
+        floats = [k for k in used if k in self.floats]
+        return gradcli.evaluate(
+            program, self.given(used), dtype=dtype, wrt=",".join(floats), seed_vector=seed
+        )
+
+    def check(self, torch, program, dtype, rng):
+        """Value, dtype, shape, label, label multiset and every float input's gradient (for
+        a random seed vector) the same as torch's."""
+        used = self.used(program)
+        theirs, leaves = self.torch_run(torch, program, used, dtype)
+        seed = rng.standard_normal(tuple(theirs.shape)).astype(dtype) if theirs.dim() else None
+        ours = self.ours(program, used, dtype, seed)
+        theirs.backward(torch.from_numpy(seed) if seed is not None else None)
+        assert ours.shape == tuple(theirs.shape)
+        assert ours.value.dtype == theirs.detach().numpy().dtype
+        np.testing.assert_allclose(ours.value, theirs.detach().numpy(), rtol=1e-6)
+        assert ours.grad_fn == type(theirs.grad_fn).__name__
+        assert our_labels(ours) == torch_labels(theirs)
+        for k, leaf in leaves.items():
+            want = None if leaf.grad is None else leaf.grad.numpy()
+            if want is None:
+                assert ours.grad[k] is None or not np.any(ours.grad[k])
+                continue
+            assert ours.grad[k].dtype == want.dtype
+            np.testing.assert_allclose(ours.grad[k], want, rtol=1e-5, atol=1e-6)

@@ -4,12 +4,9 @@ GRADCLI_REQUIRE_TORCH=1) — values, dtypes, every floating input's gradient, gr
 error messages, with repeated indices, ties, zeros, nan, empty indices and negative dims — and
 against finite differences."""
 
-import json
-import re
-
 import numpy as np
 import pytest
-from conftest import our_labels, torch_labels
+from conftest import NamedInputs
 
 import gradcli
 from gradcli import derivatives as D
@@ -112,58 +109,14 @@ CASES = [
 ]
 
 
-def _typed(v):
-    return f"{v.dtype.name}:{json.dumps(v.tolist())}"
-
-
-def _used(program):
-    names = set(re.findall(r"[A-Za-z_]\w*", program))
-    inputs = {**FLOATS, **INTS, **MASKS}
-    return {k: v for k, v in inputs.items() if k in names}
-
-
-def _given(used):
-    return {k: v if k in FLOATS else _typed(v) for k, v in used.items()}
-
-
-def _torch_run(torch, program, used, dtype):
-    ns = {"torch": torch}
-    leaves = {}
-    for k, v in used.items():
-        if k in FLOATS:
-            leaves[k] = ns[k] = torch.tensor(v, dtype=getattr(torch, dtype), requires_grad=True)
-        else:
-            ns[k] = torch.from_numpy(v)
-    return eval(program, ns), leaves
-
-
-def _ours(program, used, dtype, seed=None):
-    floats = [k for k in used if k in FLOATS]
-    return gradcli.evaluate(
-        program, _given(used), dtype=dtype, wrt=",".join(floats), seed_vector=seed
-    )
+CASE = NamedInputs(FLOATS, {**INTS, **MASKS})
+_used, _given, _torch_run, _ours = CASE.used, CASE.given, CASE.torch_run, CASE.ours
 
 
 @pytest.mark.parametrize("dtype", ["float32", "float64"])
 @pytest.mark.parametrize("program", CASES)
 def test_against_torch(torch, program, dtype):
-    used = _used(program)
-    theirs, leaves = _torch_run(torch, program, used, dtype)
-    seed = RNG.standard_normal(tuple(theirs.shape)).astype(dtype) if theirs.dim() else None
-    ours = _ours(program, used, dtype, seed)
-    theirs.backward(torch.from_numpy(seed) if seed is not None else None)
-    assert ours.shape == tuple(theirs.shape)
-    assert ours.value.dtype == theirs.detach().numpy().dtype
-    np.testing.assert_allclose(ours.value, theirs.detach().numpy(), rtol=1e-6)
-    assert ours.grad_fn == type(theirs.grad_fn).__name__
-    assert our_labels(ours) == torch_labels(theirs)
-    for k, leaf in leaves.items():
-        want = None if leaf.grad is None else leaf.grad.numpy()
-        if want is None:
-            assert ours.grad[k] is None or not np.any(ours.grad[k])
-            continue
-        assert ours.grad[k].dtype == want.dtype
-        np.testing.assert_allclose(ours.grad[k], want, rtol=1e-5, atol=1e-6)
+    CASE.check(torch, program, dtype, RNG)
 
 
 def test_repeated_index_keeps_the_last_write():
