@@ -3,6 +3,8 @@ a buffer still read through a view, by a later node, by the reverse pass, as the
 as an input must never be overwritten. Each program here is built so that a wrong reuse
 changes its numbers; the engine must not rely on reference counts to know."""
 
+import os
+import subprocess
 import sys
 
 import numpy as np
@@ -507,3 +509,59 @@ def test_the_fused_rules_give_the_expressions_bits(rule, where):
         got = fn(into if where == "into g" else g, o, None, into=into)
     assert got is into
     assert got.tobytes() == want.tobytes()
+
+
+STEADY = r"""
+import ctypes
+import numpy as np
+import gradcli
+
+
+class Info(ctypes.Structure):  # glibc's struct mallinfo2
+    _fields_ = [(name, ctypes.c_size_t) for name in (
+        "arena", "ordblks", "smblks", "hblks", "hblkhd", "usmblks", "fsmblks", "uordblks",
+        "fordblks", "keepcost")]
+
+
+libc = ctypes.CDLL(None)
+libc.mallinfo2.restype = Info
+x = np.ones(1 << 15, dtype=np.float32)  # 128 KiB: its temporaries reach the engine's pool
+program = gradcli.parse("sum(exp(x) * 2 + x)")
+for _ in range(3):  # recorded, then replayed with the engine's buffers
+    gradcli.evaluate(program, {"x": x}, wrt=["x"], keep="inputs")
+before = libc.mallinfo2().hblks
+a = np.empty(3 << 18, dtype=np.float32)  # 3 MiB, larger than anything freed so far
+print(libc.mallinfo2().hblks - before)  # 1: a block of its own (mmap); 0: the heap's
+"""
+
+
+def _glibc_mallinfo2():
+    import ctypes
+
+    try:
+        return sys.platform.startswith("linux") and bool(ctypes.CDLL(None).mallinfo2)
+    except (AttributeError, OSError):
+        return False
+
+
+@pytest.mark.skipif(not _glibc_mallinfo2(), reason="glibc's malloc (mallinfo2, glibc 2.33+)")
+@pytest.mark.parametrize("setting, mapped", [("", 0), ("default", 1)])
+def test_the_heap_serves_a_steps_arrays(setting, mapped):
+    """At its first large free the engine fixes glibc's malloc thresholds (_steady_heap):
+    then a block under 4 MiB comes from the heap, whose freed pages the next step reuses,
+    and not from a fresh mmap that faults every page (glibc's own moving threshold, which
+    GRADCLI_MALLOC=default keeps, maps a 3 MiB block no free has raised it to)."""
+    env = dict(os.environ, GRADCLI_MALLOC=setting)
+    out = subprocess.run(
+        [sys.executable, "-c", STEADY], env=env, capture_output=True, text=True, check=True
+    )
+    assert int(out.stdout) == mapped
+
+
+def test_gradcli_malloc_default_leaves_glibc_alone(monkeypatch):
+    """GRADCLI_MALLOC=default: _steady_heap returns before it touches the C library."""
+    import ctypes
+
+    monkeypatch.setenv("GRADCLI_MALLOC", "default")
+    monkeypatch.setattr(ctypes, "CDLL", None)  # (calling it would raise TypeError)
+    engine._steady_heap()
