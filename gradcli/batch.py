@@ -779,6 +779,8 @@ class _Worker:
 
     def __init__(self, context, defaults):
         self.conn, child = context.Pipe()
+        for end in (self.conn, child):
+            _roomy(end)
         self.process = context.Process(
             target=_work, args=(child, self.conn, defaults, os.getpid()), daemon=True
         )
@@ -790,6 +792,20 @@ class _Worker:
         self.process.kill()
         self.conn.close()
         self.process.join()
+
+
+def _roomy(conn):
+    """A unit (or its answers) fits in the socket's send buffer, so its sender goes on
+    at once: the default, about 200 KB, is less than a unit, and the parent would wait
+    on the worker's reader thread (which needs the worker's GIL, every few ms a turn)
+    while the other workers' answers wait to go out. As large as the system allows."""
+    import socket
+
+    try:
+        with socket.socket(fileno=os.dup(conn.fileno())) as end:
+            end.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, 2 * CHUNK_BYTES)
+    except (OSError, ValueError):
+        pass
 
 
 def _die_with_parent(parent):

@@ -372,6 +372,22 @@ def test_first_records_of_any_kind_answered_as_always(jobs):
     assert outputs[0][0] == (7, 5, None)
 
 
+def test_a_unit_fits_in_the_send_buffer_where_the_system_allows():
+    """Each end of a worker's connection sends a whole unit without waiting for the other
+    side to read: its send buffer is raised from the default (about 200 KB, less than a
+    unit) as far as net.core.wmem_max lets it."""
+    import socket
+
+    worker = batch._Worker(batch._context(), batch.Defaults(EXPR))
+    try:
+        with socket.socket(fileno=os.dup(worker.conn.fileno())) as end:
+            size = end.getsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF)
+    finally:
+        worker.stop()
+    allowed = int(Path("/proc/sys/net/core/wmem_max").read_text())
+    assert size >= min(2 * batch.CHUNK_BYTES, allowed)
+
+
 # ---- item 6: a full disk -----------------------------------------------------------------
 
 
