@@ -779,6 +779,8 @@ class _Worker:
 
     def __init__(self, context, defaults):
         self.conn, child = context.Pipe()
+        for end in (self.conn, child):
+            _roomy(end)
         self.process = context.Process(
             target=_work, args=(child, self.conn, defaults, os.getpid()), daemon=True
         )
@@ -790,6 +792,20 @@ class _Worker:
         self.process.kill()
         self.conn.close()
         self.process.join()
+
+
+def _roomy(conn):
+    """A unit (or its answers) fits in the socket's send buffer, so its sender goes on
+    at once: the default, about 200 KB, is less than a unit, and the parent would wait
+    on the worker's reader thread (which needs the worker's GIL, every few ms a turn)
+    while the other workers' answers wait to go out. As large as the system allows."""
+    import socket
+
+    try:
+        with socket.socket(fileno=os.dup(conn.fileno())) as end:
+            end.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, 2 * CHUNK_BYTES)
+    except (OSError, ValueError):
+        pass
 
 
 def _die_with_parent(parent):
@@ -876,9 +892,11 @@ def _parallel(reader, defaults, jobs, emit_lines, output):
     held = [0]  # bytes of the records in ``order``
     idle_deaths = 0
     try:
-        _warm()
+        first = [] if reader.pollable else reader.fill()  # (a pipe: lines as they come)
+        _warm(first, defaults)
         _settle()  # before the fork: the workers' collector does not walk (and copy) it all
         workers += [_start(context, defaults) for _ in range(jobs)]
+        _queue(first, order, todo, held, defaults)
         while True:
             while order and (unit := order[0]).answer is not None:
                 order.popleft()
@@ -947,16 +965,34 @@ def _receive(worker):
         pass  # it died: its sentinel says so
 
 
-def _warm():
+def _warm(items=(), defaults=None):
     """What every worker needs loaded (numpy, gradcli's modules, the grammar), loaded once
-    here before the workers fork, not once in each of them."""
+    here before the workers fork, not once in each of them; and the programs of ``items``
+    (the first records) parsed into the cache, with the operator families they import:
+    otherwise every worker parses them and imports those at its first unit, at once. Only
+    parsing, never evaluating: a record that kills its process does so in a worker."""
     import ctypes  # noqa: F401 - (for _die_with_parent)
     import queue  # noqa: F401 - (for _work)
     import threading  # noqa: F401
 
-    _Lazy.bind()
+    lazy = _Lazy.bind()
     with contextlib.suppress(GradcliError):
         _parse("x")  # (the parser's tables: a first parse loads them)
+    texts = set()
+    if defaults is not None and defaults.expr is not None:
+        with contextlib.suppress(GradcliError):
+            defaults.program()
+    for _, raw in items:
+        if raw is None or len(raw) > CHUNK_BYTES or len(texts) >= CACHE_SIZE:
+            continue
+        try:  # a warm-up only: what goes wrong here, the worker answers in its own words
+            record = lazy.load_record(raw)
+            text = record.get("expr") if isinstance(record, dict) else None
+            if isinstance(text, str) and len(text) <= CACHE_TEXT and text not in texts:
+                texts.add(text)
+                _CACHE.get(text)
+        except Exception:  # noqa: BLE001, S112
+            continue
 
 
 def _start(context, defaults):

@@ -318,6 +318,76 @@ def test_units_queued_behind_a_dying_one_are_not_blamed(monkeypatch, tmp_path):
     assert [r["id"] for r in rows] == [f"poison{k}" if k in bad else k + 1 for k in range(1500)]
 
 
+def test_first_programs_parsed_once_before_the_workers_fork(monkeypatch, tmp_path):
+    """The programs of the first records are parsed in this process before the fork, so
+    the workers find them in the cache they inherit instead of each parsing them (and
+    importing their operators) at its first unit; later programs are the workers' own."""
+    log = tmp_path / "parsed"
+    real = batch._parse
+
+    def logged(text):
+        with open(log, "a") as f:
+            f.write(json.dumps([os.getpid(), text]) + "\n")
+        return real(text)
+
+    monkeypatch.setattr(batch, "_parse", logged)
+    monkeypatch.setattr(batch, "_CACHE", batch.ProgramCache())
+    early = ["sum(sin(x))", "mean(x * x)"]
+    lines = [{"id": k, "expr": early[k % 2], "inputs": {"x": [k, 2.0]}} for k in range(50)]
+    lines.append({"id": "late", "expr": "sum(exp(x))", "inputs": {"x": [1.0]}})
+    data = "".join(json.dumps(r) + "\n" for r in lines).encode()
+    monkeypatch.setattr(batch, "BLOCK", data.index(b'{"id": "late"'))  # the first read's end
+    out = io.StringIO()
+    summary = batch.run(io.BytesIO(data), out, batch.Defaults(), jobs=2)
+    assert summary == (51, 0, None)
+    parsed = [tuple(json.loads(r)) for r in log.read_text().splitlines()]
+    here = os.getpid()
+    assert sorted(t for pid, t in parsed if t in early) == sorted(early)  # each once ...
+    assert all(pid == here for pid, t in parsed if t in early)  # ... here, before the fork
+    assert [pid != here for pid, t in parsed if t == "sum(exp(x))"] == [True]
+
+
+@pytest.mark.parametrize("jobs", [1, 2])
+def test_first_records_of_any_kind_answered_as_always(jobs):
+    """What the parse before the fork reads may be anything: bad JSON, not an object, no
+    program, a program that is not text or does not parse, one too long to cache. Nothing
+    of it is reported there; each record gets the answer --jobs 1 gives it."""
+    long_expr = "+".join(["x"] * 3000)  # past CACHE_TEXT
+    lines = [
+        b"{not json",
+        b"[1, 2]",
+        json.dumps({"id": "none", "inputs": {"x": [1.0]}}).encode(),
+        json.dumps({"id": "num", "expr": 3, "inputs": {"x": [1.0]}}).encode(),
+        json.dumps({"id": "bad", "expr": "sum(x", "inputs": {"x": [1.0]}}).encode(),
+        json.dumps({"id": "long", "expr": f"sum({long_expr})", "inputs": {"x": [1.0]}}).encode(),
+        json.dumps({"id": "ok", "expr": "sum(x^2)", "inputs": {"x": [1.0, 2.0]}}).encode(),
+    ]
+    data = b"\n".join(lines) + b"\n"
+    outputs = []
+    for j in (1, jobs):
+        out = io.StringIO()
+        summary = batch.run(io.BytesIO(data), out, batch.Defaults(), jobs=j)
+        outputs.append((summary, out.getvalue()))
+    assert outputs[0] == outputs[1]
+    assert outputs[0][0] == (7, 5, None)
+
+
+def test_a_unit_fits_in_the_send_buffer_where_the_system_allows():
+    """Each end of a worker's connection sends a whole unit without waiting for the other
+    side to read: its send buffer is raised from the default (about 200 KB, less than a
+    unit) as far as net.core.wmem_max lets it."""
+    import socket
+
+    worker = batch._Worker(batch._context(), batch.Defaults(EXPR))
+    try:
+        with socket.socket(fileno=os.dup(worker.conn.fileno())) as end:
+            size = end.getsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF)
+    finally:
+        worker.stop()
+    allowed = int(Path("/proc/sys/net/core/wmem_max").read_text())
+    assert size >= min(2 * batch.CHUNK_BYTES, allowed)
+
+
 # ---- item 6: a full disk -----------------------------------------------------------------
 
 
