@@ -978,7 +978,7 @@ def _warm(items=(), defaults=None):
     lazy = _Lazy.bind()
     with contextlib.suppress(GradcliError):
         _parse("x")  # (the parser's tables: a first parse loads them)
-    texts = set()
+    texts: set[str] = set()
     if defaults is not None and defaults.expr is not None:
         with contextlib.suppress(GradcliError):
             defaults.program()
