@@ -59,9 +59,6 @@ def parse_blocksize(text: str | None) -> int | None:
 def client_for(scheduler: str | None, workers: int | None) -> Iterator[Any]:
     """A Dask client: of the scheduler at ``scheduler``, or of a local cluster of ``workers``
     processes (every core when neither is given), loopback only, closed on the way out."""
-    import logging
-    import warnings
-
     dd = _distributed()
     if scheduler is not None:
         try:
@@ -72,6 +69,36 @@ def client_for(scheduler: str | None, workers: int | None) -> Iterator[Any]:
             yield client
         return
     n = workers if workers is not None else min(b.cores(), 8)
+    with _forkserver(), _local_client(dd, n) as client:
+        yield client
+
+
+@contextlib.contextmanager
+def _forkserver() -> Iterator[None]:
+    """Local workers forked from one warm server process that has imported Dask and gradcli
+    once, where the platform has one: a spawned worker imports them itself (about a second of
+    CPU each, on every start), and its slower exit adds to every run's wall time."""
+    import multiprocessing
+
+    import dask
+    from distributed.utils import get_mp_context
+
+    if "forkserver" not in multiprocessing.get_all_start_methods():
+        yield
+        return
+    with dask.config.set({"distributed.worker.multiprocessing-method": "forkserver"}):
+        # (after Dask's own choice of modules, which this one replaces; it has no effect
+        # once the server runs, as on a second cluster in one process)
+        get_mp_context().set_forkserver_preload(["distributed", "gradcli.batch"])
+        yield
+
+
+@contextlib.contextmanager
+def _local_client(dd, n: int) -> Iterator[Any]:
+    """A client of a new local cluster of ``n`` worker processes, closed on the way out."""
+    import logging
+    import warnings
+
     try:
         with warnings.catch_warnings():  # ("Port 8787 is already in use": it takes another)
             warnings.simplefilter("ignore")
