@@ -59,9 +59,6 @@ def parse_blocksize(text: str | None) -> int | None:
 def client_for(scheduler: str | None, workers: int | None) -> Iterator[Any]:
     """A Dask client: of the scheduler at ``scheduler``, or of a local cluster of ``workers``
     processes (every core when neither is given), loopback only, closed on the way out."""
-    import logging
-    import warnings
-
     dd = _distributed()
     if scheduler is not None:
         try:
@@ -72,6 +69,45 @@ def client_for(scheduler: str | None, workers: int | None) -> Iterator[Any]:
             yield client
         return
     n = workers if workers is not None else min(b.cores(), 8)
+    with _local_client(dd, n) as client:
+        yield client
+
+
+# What the fork server imports once for every local worker: Dask, and gradcli's evaluation
+# (otherwise each worker's first block imports it, some 0.2 s of CPU).
+WARM = ["distributed", "gradcli.batch", "gradcli.api", "gradcli.engine", "gradcli.stacked"]
+
+
+@contextlib.contextmanager
+def _forkserver() -> Iterator[None]:
+    """Local workers forked from one warm server process, where the platform has one: a
+    spawned worker imports Dask and gradcli itself (about a second of CPU each, on every
+    start), and exits more slowly. The server is started here, before this process imports
+    dask.distributed, so that the two imports run side by side."""
+    import importlib.util
+    import multiprocessing
+
+    if "forkserver" not in multiprocessing.get_all_start_methods() or not all(
+        importlib.util.find_spec(m) for m in ("dask", "distributed")
+    ):
+        yield
+        return
+    import multiprocessing.forkserver
+
+    import dask
+
+    multiprocessing.get_context("forkserver").set_forkserver_preload(WARM)
+    multiprocessing.forkserver.ensure_running()  # (no effect if it runs: a second cluster)
+    with dask.config.set({"distributed.worker.multiprocessing-method": "forkserver"}):
+        yield
+
+
+@contextlib.contextmanager
+def _local_client(dd, n: int) -> Iterator[Any]:
+    """A client of a new local cluster of ``n`` worker processes, closed on the way out."""
+    import logging
+    import warnings
+
     try:
         with warnings.catch_warnings():  # ("Port 8787 is already in use": it takes another)
             warnings.simplefilter("ignore")
@@ -101,6 +137,11 @@ def run_all(
     blocksize: str | None = None,
 ) -> b.Summary:
     """batch.run_all() on a Dask cluster: the same outputs, byte for byte, and Summary."""
+    with _forkserver() if scheduler is None else contextlib.nullcontext():
+        return _run_all(plan, defaults, first_line, progress, scheduler, workers, blocksize)
+
+
+def _run_all(plan, defaults, first_line, progress, scheduler, workers, blocksize):
     import sys
 
     from .api import quietly

@@ -2,6 +2,7 @@
 each output byte-identical to single-process `gradcli batch FILE`, whatever the blocks, and
 every line exactly once when a worker is killed mid-run."""
 
+import contextlib
 import gzip
 import json
 import os
@@ -145,6 +146,56 @@ def test_workers_start_a_local_cluster(tmp_path):
     path.write_bytes(mixed(30))
     r = invoke("--engine", "dask", "--workers", "2", "--blocksize", "500", str(path))
     assert r.stdout_bytes == invoke(str(path)).stdout_bytes and r.exit_code == 1
+
+
+def test_local_workers_start_warm_and_a_killed_one_is_replaced(tmp_path, monkeypatch):
+    """--workers: the workers are forked from a server that has imported gradcli.batch (where
+    the platform has a fork server), and one killed mid-run is started again the same way:
+    every line is answered once, as one process answers it."""
+    import multiprocessing
+
+    extra("dask.distributed")
+    from gradcli import dask_engine
+
+    source = tmp_path / "slow.jsonl"
+    source.write_text(
+        "".join(f"{SLOW}\n" if k % 2 else '{"inputs": {"x": [1]}}\n' for k in range(40))
+    )
+    started = threading.Event()
+    state = {}
+    real = dask_engine.client_for
+
+    @contextlib.contextmanager
+    def watched(scheduler, workers):
+        with real(scheduler, workers) as client:
+            state["client"] = client
+            # (eval: a builtin, which pickles by name, so no test module goes to the workers)
+            state["warm"] = client.run(eval, "'gradcli.batch' in __import__('sys').modules")
+            started.set()
+            yield client
+
+    monkeypatch.setattr(dask_engine, "client_for", watched)
+    result = {}
+    thread = threading.Thread(target=lambda: result.update(r=invoke(
+        "--engine", "dask", "--workers", "2", "--blocksize", "600", str(source)
+    )))  # fmt: skip
+    thread.start()
+    assert started.wait(60)
+    client, killed = state["client"], None
+    deadline = time.monotonic() + 30
+    while killed is None and time.monotonic() < deadline and thread.is_alive():
+        for address, keys in client.processing().items():
+            if any("_answer_range" in str(k) for k in keys):
+                killed = client.run(os.getpid, workers=[address])[address]
+                os.kill(killed, 9)
+                break
+        time.sleep(0.01)
+    thread.join(120)
+    assert killed is not None and "r" in result, result
+    if "forkserver" in multiprocessing.get_all_start_methods():
+        assert len(state["warm"]) == 2 and all(state["warm"].values()), state["warm"]
+    alone = invoke(str(source))
+    assert result["r"].stdout_bytes == alone.stdout_bytes and result["r"].exit_code == 0
 
 
 def test_usage_errors():
