@@ -94,7 +94,7 @@ def _forkserver() -> Iterator[None]:
         return
     import multiprocessing.forkserver
 
-    import dask
+    import dask.config
 
     multiprocessing.get_context("forkserver").set_forkserver_preload(WARM)
     multiprocessing.forkserver.ensure_running()  # (no effect if it runs: a second cluster)
