@@ -430,3 +430,20 @@ class NamedInputs:
                 continue
             assert ours.grad[k].dtype == want.dtype
             np.testing.assert_allclose(ours.grad[k], want, rtol=1e-5, atol=1e-6)
+
+    def check_differences(self, program):
+        """float64 gradients of every float input against central differences."""
+        used = self.used(program)
+        given = self.given(used)
+        floats = [k for k in used if k in self.floats]
+        ours = gradcli.evaluate(program, given, dtype="float64", wrt=",".join(floats))
+        for k in floats:
+            base = used[k]
+            numeric = np.zeros_like(base)
+            for pos in np.ndindex(base.shape):
+                h = np.zeros_like(base)
+                h[pos] = 1e-6
+                up = gradcli.evaluate(program, {**given, k: base + h}, dtype="float64").value
+                down = gradcli.evaluate(program, {**given, k: base - h}, dtype="float64").value
+                numeric[pos] = (up - down) / 2e-6
+            np.testing.assert_allclose(ours.grad[k], numeric, rtol=1e-6, atol=1e-7)

@@ -144,20 +144,7 @@ def test_repeated_index_keeps_the_last_write():
 )
 def test_finite_differences(program):
     """prod is a polynomial, so its gradient at zeros is checked by differences too."""
-    used = _used(program)
-    given = _given(used)
-    floats = [k for k in used if k in FLOATS]
-    ours = gradcli.evaluate(program, given, dtype="float64", wrt=",".join(floats))
-    for k in floats:
-        base = used[k]
-        numeric = np.zeros_like(base)
-        for pos in np.ndindex(base.shape):
-            h = np.zeros_like(base)
-            h[pos] = 1e-6
-            up = gradcli.evaluate(program, {**given, k: base + h}, dtype="float64").value
-            down = gradcli.evaluate(program, {**given, k: base - h}, dtype="float64").value
-            numeric[pos] = (up - down) / 2e-6
-        np.testing.assert_allclose(ours.grad[k], numeric, rtol=1e-6, atol=1e-7)
+    CASE.check_differences(program)
 
 
 @pytest.mark.parametrize(
