@@ -866,3 +866,31 @@ def test_adaptive_pool_of_an_empty_batch_still_has_a_gradient(torch):
         eval(call, {"F": torch.nn.functional, "x": t}).sum().backward()
         ours = gradcli.evaluate(f"{call}.sum()", {"x": x}, dtype="float64")
         assert ours.grad["x"].shape == tuple(t.grad.shape)
+
+
+EMPTY_SHAPES = [(0, 4, 4), (1, 0, 4, 4), (0, 3, 4, 4), (2, 0, 4), (3, 0), (2, 3, 0), (0, 0, 4)]
+EMPTY_SHAPES += [(1, 0, 2, 4, 4), (0, 2, 4, 4), (0, 0, 4, 4), (0, 4)]
+
+
+@pytest.mark.parametrize("kind", ["max", "avg"])
+@pytest.mark.parametrize("d", [1, 2, 3])
+@pytest.mark.parametrize("shape", EMPTY_SHAPES)
+def test_adaptive_pools_of_empty_dimensions_fail_where_pytorchs_do(torch, kind, d, shape):
+    """Which empty dimensions each adaptive pool refuses, and whether forward or backward
+    does: max pooling and the 3-d average pool refuse any empty dimension after the first in
+    the forward (the 1-d max pool under its own name), the 1-d and 2-d average pools only an
+    empty pooled one, and their backward an empty result (0 channels)."""
+    call = f"F.adaptive_{kind}_pool{d}d(x, 2).sum()"
+    x = torch.zeros(shape, dtype=torch.float64, requires_grad=True)
+    try:
+        eval(call, {"F": torch.nn.functional, "x": x}).backward()
+        expected = None
+    except RuntimeError as e:
+        expected = str(e).splitlines()[0]
+    if expected is None:
+        ours = gradcli.evaluate(call, {"x": np.zeros(shape)}, dtype="float64")
+        assert ours.grad["x"].shape == shape
+    else:
+        with pytest.raises(GradcliError) as e:
+            gradcli.evaluate(call, {"x": np.zeros(shape)}, dtype="float64")
+        assert e.value.message.startswith(expected), (e.value.message, expected)

@@ -825,18 +825,27 @@ def _adaptive_shape(shapes, attrs):
     return xs[:-d] + out
 
 
-def _adaptive_check(name, d, xs, output_size):
-    if len(xs) not in (d + 1, d + 2):
-        colon = ":" if name.startswith("adaptive_max") else ""
-        raise ShapeError(
-            f"{name}(): Expected {d + 1}D or {d + 2}D tensor, but got{colon} {fmt_shape(xs)}"
-        )
-    for i in range(len(xs) - d, len(xs)):
+def _nonempty(name, xs, first):
+    """PyTorch's check that no dimension from ``first`` on is empty: max pooling and the 3-d
+    average pool check every dimension after the first, the 1-d and 2-d average pools only the
+    pooled ones (an average over 0 channels is an empty result; over 0 positions, an error)."""
+    for i in range(first, len(xs)):
         if xs[i] == 0:
             raise ShapeError(
                 f"{name}(): Expected input to have non-zero size for non-batch dimensions, but "
                 f"input has sizes {fmt_shape(xs)} with dimension {i} being empty"
             )
+
+
+def _adaptive_check(name, d, xs, output_size):
+    if name == "adaptive_avg_pool3d":  # checks emptiness before the number of dimensions
+        _nonempty(name, xs, 1)
+    if len(xs) not in (d + 1, d + 2):
+        colon = ":" if name.startswith("adaptive_max") else ""
+        raise ShapeError(
+            f"{name}(): Expected {d + 1}D or {d + 2}D tensor, but got{colon} {fmt_shape(xs)}"
+        )
+    _nonempty(name, xs, 1 if name.startswith("adaptive_max") or d == 3 else len(xs) - d)
     if isinstance(output_size, int):
         output_size = (output_size,) * d
     is_max = name.startswith("adaptive_max")
@@ -1049,6 +1058,8 @@ def _adaptive_lower(kind, d):
                 )
             size = (1, *(size if isinstance(size, tuple) else (size,)))
             name2 = f"adaptive_{kind}_pool2d"
+            if kind == "max":  # checked as itself; the average pool as the 2-d one it runs
+                _nonempty(name, xs, 1)
             _adaptive_check(name2, 2, xs[:-1] + (1, xs[-1]), size)
             wide: list = []  # the unsqueezed input, made once for the values and the indices
 
