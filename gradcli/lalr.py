@@ -23,6 +23,8 @@ itself, which reports the error exactly as always (the callbacks run in the same
 the same error comes first).
 """
 
+import functools
+import operator
 import re
 
 PASS, CALL, SPLICE = 0, 1, 2  # a rule's reduction: pass the child on, call a method, or keep
@@ -215,21 +217,27 @@ class _Stacks:
             out.append(state)
         return out[::-1]
 
+    def forget(self, sid) -> int:
+        """Every stack but ``sid``'s forgotten; its new id."""
+        states = self.states(sid)
+        self.ids.clear()
+        self.below.clear()
+        self.steps.clear()
+        new = self.push(None, states[0])
+        for state in states[1:]:
+            new = self.push(new, state)
+        return new
+
     def step(self, sid, code):
         """``steps[sid + code]``, worked out: Lark's reductions on this lookahead until it
         shifts (or, for $END, until the start rule is done)."""
-        if len(self.below) > LIMIT:  # forget every stack but this one
-            states = self.states(sid)
-            self.ids.clear()
-            self.below.clear()
-            self.steps.clear()
-            sid = None
-            for state in states:
-                sid = self.push(sid, state)
+        if len(self.below) > LIMIT:
+            sid = self.forget(sid)
         tables, below = self.tables, self.below
         actions, rules, width = tables.actions, tables.rules, self.width
         kind = tables.names[code]
-        key, reduced = sid + code, []
+        key = sid + code
+        reduced: list = []
         while True:
             act = actions[below[sid // width][1]].get(kind)
             if act is None or (act >= 0 and kind == "$END"):
@@ -261,7 +269,7 @@ def parse(tables, text, postlex, builder):
         (
             size == 1 and picks is None and how == CALL,
             size,
-            picks,
+            _picker(picks),
             getattr(builder, target) if how == CALL else None,
         )
         for size, _, how, picks, target in tables.rules
@@ -299,11 +307,18 @@ def parse(tables, text, postlex, builder):
         while True:  # the held-back separator first, then this lexeme
             k = sep if pending else kind
             sid, reduced = steps.get(sid + k) or step(sid, k)
-            for unary, size, picks, method in reduced:
-                if unary:  # (number, name: the hot path)
+            for unary, size, pick, method in reduced:  # (what _apply does, inline)
+                if unary:  # number, name: one child, passed on
                     values[-1] = method(values[-1])
+                    continue
+                if size:
+                    children = values[-size:]
+                    del values[-size:]
                 else:
-                    _apply(values, size, picks, method)
+                    children = []
+                if pick is not None:
+                    children = pick(children)
+                push(_kids(children) if method is None else method(*children))
             if pending:
                 pending = False
                 push(None)
@@ -317,24 +332,31 @@ def parse(tables, text, postlex, builder):
                 push(None)
             break
     _, reduced = step(sid, code["$END"])  # the end of the text: the start rule's reductions
-    for unary, size, picks, method in reduced:
-        if unary:
-            values[-1] = method(values[-1])
-        else:
-            _apply(values, size, picks, method)
+    for _, size, pick, method in reduced:
+        _apply(values, size, pick, method)
     return values[-1]
 
 
-def _apply(values, size, picks, method):
+def _apply(values, size, pick, method):
     """One reduction on the value stack: its children popped, its value pushed."""
     if size:
         children = values[-size:]
         del values[-size:]
     else:
         children = []
-    if picks is not None:
-        children = _pick(children, picks)
+    if pick is not None:
+        children = pick(children)
     values.append(_kids(children) if method is None else method(*children))
+
+
+def _picker(picks):
+    """What gives a rule's children as Lark's child filter passes them on (None: all of
+    them): an itemgetter where some are only left out, else _pick."""
+    if picks is None:
+        return None
+    if len(picks) > 1 and all(k is not None and k >= 0 for k in picks):
+        return operator.itemgetter(*picks)
+    return functools.partial(_pick, picks=picks)
 
 
 def _kids(children):
