@@ -7,9 +7,12 @@ their child on. This loop runs the same tables with Lark's own terminal regex, r
 same rules in the same order and gives each callback the children Lark's child filter would
 give it (placeholders included), but
 
-- takes lexemes from one ``finditer``, and makes a token (a str with ``type``, ``start_pos``
-  and ``end_pos``) only for the terminals a callback keeps;
-- replaces a pass-through reduction (``?rule`` with one child) by its goto, without a call;
+- takes the lexemes' texts from one ``findall`` of Lark's terminal regex without its groups,
+  tells each distinct text's terminal once, and makes a token (a str with ``type``,
+  ``start_pos`` and ``end_pos``) only for the terminals a callback keeps;
+- keeps the stack of states as interned ids, so that what a kind of lexeme does on a stack
+  (the reductions it triggers, then its shift) is worked out once: a pass-through reduction
+  (``?rule`` with one child) then costs nothing, and a table is looked up only for a new stack;
 - calls the Builder's method for a rule directly.
 
 ``derive(lark_parser)`` reads all that out of a Lark object as plain data (dicts, lists,
@@ -20,11 +23,13 @@ itself, which reports the error exactly as always (the callbacks run in the same
 the same error comes first).
 """
 
+import functools
+import operator
 import re
 
 PASS, CALL, SPLICE = 0, 1, 2  # a rule's reduction: pass the child on, call a method, or keep
 # the children for the parent rule to splice in (Lark's inlined ``__x_star_0`` helper rules)
-FORMAT = 1  # of derive()'s data
+FORMAT = 2  # of derive()'s data
 STRAY = "_gradcli_stray_character"  # the regex group of a character no terminal matches
 
 
@@ -103,9 +108,13 @@ def derive(parser):
         for state, row in table.states.items()
     }
     kept = {str(s.name) for r in callbacks for s in r.expansion if s.is_term and not s.filter_out}
+    terminals = [(str(t.name), t.pattern.to_regexp()) for t in scanner.terminals]
+    if "|".join(f"(?P<{n}>{p})" for n, p in terminals) != scanner._mres[0].pattern:
+        raise Refused("Lark's terminal regex is not the alternation of its terminals")
     return {
         "format": FORMAT,
         "pattern": scanner._mres[0].pattern,
+        "terminals": terminals,  # (name, regex) in the order Lark tries them
         "flags": scanner._mres[0].flags,
         "ignore": sorted(str(t) for t in lexer.ignore_types),
         "kept": sorted(kept),  # the terminals some callback receives
@@ -124,21 +133,127 @@ class Tables:
     def __init__(self, data):
         if data.get("format") != FORMAT:
             raise Refused("tables of another format")
-        # Lark's terminal regex, and last a character no terminal matches (which ends the
-        # loop: finditer would skip it)
-        if f"(?P<{STRAY}>" in data["pattern"]:
-            raise Refused(f"a terminal named {STRAY}")
-        self.regex = re.compile(f"(?:{data['pattern']})|(?P<{STRAY}>[\\s\\S])", data["flags"])
-        self.ignore = frozenset(data["ignore"])
-        self.kept = frozenset(data["kept"])
+        # The lexemes: Lark's terminals tried in Lark's order, then any other character
+        # (which ends the loop). Without Lark's named groups: re skips an alternative that
+        # starts with a literal or a character set on the first character, but tries every
+        # one that starts with a group; which terminal a lexeme is, its text alone says
+        # (the terminal regex matched on it), since no terminal looks around or anchors.
+        alternatives = [f"(?:{regex})" for _, regex in data["terminals"]]
+        self.lexeme = re.compile("|".join([*alternatives, r"[\s\S]"]), data["flags"])
+        if self.lexeme.groups or self.lexeme.fullmatch("") or any(map(_looks_around, alternatives)):
+            raise Refused("a terminal with a group, an empty match or a look around")
+        self.terminal = re.compile(data["pattern"], data["flags"])
+        symbols = {sym for row in data["actions"].values() for sym in row}
+        self.names = sorted(symbols | {STRAY, *(name for name, _ in data["terminals"])})
+        self.code = {name: k for k, name in enumerate(self.names)}  # (a lexeme's kind)
+        self.ignore = frozenset(self.code[name] for name in data["ignore"])
+        self.kept = frozenset(self.code[name] for name in data["kept"])
         self.start, self.end = data["start"], data["end"]
         self.actions = data["actions"]
         self.rules = [
             (size, origin, how, None if picks is None else tuple(picks), target)
             for size, origin, how, picks, target in data["rules"]
         ]
-        self.chains = {}  # (state below, state, lookahead) -> state after pass-throughs
-        self.gotos = {}  # (state below, rule's origin, lookahead) -> the same after a goto
+
+
+def _looks_around(regex):
+    """Whether a terminal's regex may look past its own text: an anchor, a look-ahead or
+    -behind, a word boundary or a back reference (conservatively: any such spelling)."""
+    if any(e in "bBAZ0123456789" for e in re.findall(r"\\(.)", regex, re.DOTALL)):
+        return True
+    bare = re.sub(r"\\.", "", regex, flags=re.DOTALL).replace("[^", "[")
+    return any(s in bare for s in ("^", "$", "(?=", "(?!", "(?<", "(?P="))
+
+
+class _Kinds(dict):
+    """A lexeme's text -> its terminal's code, worked out once per distinct text."""
+
+    def __init__(self, tables):
+        super().__init__()
+        self.tables = tables
+
+    def __missing__(self, text):
+        tables = self.tables
+        m = tables.terminal.match(text)
+        if m is None and len(text) == 1:
+            code = tables.code[STRAY]
+        elif m is None or m.end() != len(text) or m.lastgroup is None:
+            raise Refused(f"the lexeme {text!r} is not one terminal")
+        else:
+            code = tables.code[m.lastgroup]
+        self[text] = code
+        return code
+
+
+LIMIT = 1 << 17  # interned stacks kept at most (a deeply nested program has many)
+
+
+class _Stacks:
+    """The parser's stack of states as interned ids: equal stacks have the same id, so the
+    work a kind of lexeme does on a stack -- the reductions it triggers, its shift -- is
+    worked out once, in ``steps``. A long program repeats a few stacks over and over (the
+    stack after ``... +`` is the same for every term of a sum). An id is a multiple of
+    ``width``, the number of codes, so that ``id + code`` keys ``steps``."""
+
+    def __init__(self, tables, calls):
+        self.tables, self.calls = tables, calls
+        self.width = len(tables.code)
+        self.ids: dict = {}  # (id below, state) -> id
+        self.below: list = []  # id // width -> (id below, state)
+        self.steps: dict = {}  # id + code -> (id after, the rules reduced before the shift)
+
+    def push(self, below, state):
+        key = (below, state)
+        sid = self.ids.get(key)
+        if sid is None:
+            sid = self.ids[key] = len(self.below) * self.width
+            self.below.append(key)
+        return sid
+
+    def states(self, sid):
+        out = []
+        while sid is not None:
+            sid, state = self.below[sid // self.width]
+            out.append(state)
+        return out[::-1]
+
+    def forget(self, sid) -> int:
+        """Every stack but ``sid``'s forgotten; its new id."""
+        states = self.states(sid)
+        self.ids.clear()
+        self.below.clear()
+        self.steps.clear()
+        new = self.push(None, states[0])
+        for state in states[1:]:
+            new = self.push(new, state)
+        return new
+
+    def step(self, sid, code):
+        """``steps[sid + code]``, worked out: Lark's reductions on this lookahead until it
+        shifts (or, for $END, until the start rule is done)."""
+        if len(self.below) > LIMIT:
+            sid = self.forget(sid)
+        tables, below = self.tables, self.below
+        actions, rules, width = tables.actions, tables.rules, self.width
+        kind = tables.names[code]
+        key = sid + code
+        reduced: list = []
+        while True:
+            act = actions[below[sid // width][1]].get(kind)
+            if act is None or (act >= 0 and kind == "$END"):
+                raise Refused(kind)
+            if act >= 0:  # shift
+                self.steps[key] = hit = (self.push(sid, act), tuple(reduced))
+                return hit
+            size, origin, how, _, _ = rules[~act]
+            if how != PASS:
+                reduced.append(self.calls[~act])
+            for _ in range(size):
+                sid = below[sid // width][0]
+            sid = self.push(sid, actions[below[sid // width][1]][origin])
+            if kind == "$END" and below[sid // width][1] == tables.end:
+                self.steps[key] = hit = (sid, tuple(reduced))
+                return hit
 
 
 def parse(tables, text, postlex, builder):
@@ -149,26 +264,40 @@ def parse(tables, text, postlex, builder):
     The lexemes are the regex's matches over the whole text, without ignored terminals, and
     with the post-lexer's rule for separators: none inside brackets, none first, one for a
     run (a separator is held back until a lexeme follows it)."""
-    actions, rules, kept, chains = tables.actions, tables.rules, tables.kept, tables.chains
-    gotos = tables.gotos
-    methods = [getattr(builder, r[4]) if r[2] == CALL else None for r in rules]
-    ignore, sep, opens = tables.ignore, postlex.SEP, postlex.OPEN
-    special = ignore | {sep, STRAY, *opens, *postlex.CLOSE}  # (the rest only pass through)
-    depth = 0
+    code = tables.code
+    calls = [
+        (
+            size == 1 and picks is None and how == CALL,
+            size,
+            _picker(picks),
+            getattr(builder, target) if how == CALL else None,
+        )
+        for size, _, how, picks, target in tables.rules
+    ]
+    stacks = _Stacks(tables, calls)
+    steps, step = stacks.steps, stacks.step
+    kinds = _Kinds(tables)
+    names, kept, ignore = tables.names, tables.kept, tables.ignore
+    sep, stray = code[postlex.SEP], code[STRAY]
+    opens = {code[name] for name in postlex.OPEN}
+    special = ignore | opens | {sep, stray, *(code[name] for name in postlex.CLOSE)}
+    depth = pos = 0
     pending = started = False  # a separator held back; a lexeme seen
-    states = [tables.start]
+    sid = stacks.push(None, tables.start)
     values: list = []
-    push_state, push_value = states.append, values.append
+    push = values.append
     new_str = str.__new__
-    for m in tables.regex.finditer(text):
-        kind = m.lastgroup
+    for lexeme in tables.lexeme.findall(text):
+        start = pos
+        pos += len(lexeme)
+        kind = kinds[lexeme]
         if kind in special:
             if kind in ignore:
                 continue
             if kind == sep:
                 pending = pending or (depth == 0 and started)
                 continue
-            if kind == STRAY:
+            if kind == stray:
                 raise Refused("a character no terminal matches")
             if kind in opens:
                 depth += 1
@@ -177,91 +306,57 @@ def parse(tables, text, postlex, builder):
         started = True
         while True:  # the held-back separator first, then this lexeme
             k = sep if pending else kind
-            act = actions[states[-1]].get(k)
-            if act is None:
-                raise Refused(k)
-            if act >= 0:  # shift
-                push_state(act)
-                if pending:
-                    pending = False
-                    push_value(None)
+            sid, reduced = steps.get(sid + k) or step(sid, k)
+            for unary, size, pick, method in reduced:  # (what _apply does, inline)
+                if unary:  # number, name: one child, passed on
+                    values[-1] = method(values[-1])
                     continue
-                if kind in kept:
-                    tok = new_str(Token, m.group())
-                    tok.type = kind
-                    tok.start_pos, tok.end_pos = m.span()
-                    push_value(tok)
+                if size:
+                    children = values[-size:]
+                    del values[-size:]
                 else:
-                    push_value(None)
-                break
-            size, origin, how, picks, _ = rules[~act]
-            if how == PASS:  # a chain of them, once worked out for these states
-                key = (states[-2], states[-1], k)
-                top = chains.get(key)
-                if top is None:
-                    top = chains[key] = _chain(tables, states[-2], states[-1], k)
-                states[-1] = top
+                    children = []
+                if pick is not None:
+                    children = pick(children)
+                push(_kids(children) if method is None else method(*children))
+            if pending:
+                pending = False
+                push(None)
                 continue
-            # (what _reduce does, inline: this is the hot path)
-            if size == 1:
-                children = [values.pop()]
-                del states[-1]
-            elif size:
-                children = values[-size:]
-                del values[-size:]
-                del states[-size:]
+            if kind in kept:
+                tok = new_str(Token, lexeme)
+                tok.type = names[kind]
+                tok.start_pos, tok.end_pos = start, pos
+                push(tok)
             else:
-                children = []
-            if picks is not None:
-                children = _pick(children, picks)
-            # the goto, and the pass-throughs that follow it on this lookahead (the same
-            # for the same state below, rule and lookahead: worked out once)
-            key = (states[-1], origin, k)
-            top = gotos.get(key)
-            if top is None:
-                below = states[-1]
-                top = gotos[key] = _chain(tables, below, actions[below][origin], k)
-            push_state(top)
-            push_value(methods[~act](*children) if how == CALL else _kids(children))
-    end = tables.end
-    while True:  # the end of the text: reduce until the start rule is done
-        act = actions[states[-1]].get("$END")
-        if act is None or act >= 0:
-            raise Refused("$END")
-        rule = rules[~act]
-        if rule[2] == PASS:
-            states[-1] = actions[states[-2]][rule[1]]
-        else:
-            value = _reduce(rule, methods[~act], states, values)
-            push_state(actions[states[-1]][rule[1]])
-            push_value(value)
-        if states[-1] == end:
-            return values[-1]
+                push(None)
+            break
+    _, reduced = step(sid, code["$END"])  # the end of the text: the start rule's reductions
+    for _, size, pick, method in reduced:
+        _apply(values, size, pick, method)
+    return values[-1]
 
 
-def _chain(tables, below, state, kind):
-    """The state on top of ``below`` once every pass-through reduction on ``kind`` is done."""
-    actions, rules = tables.actions, tables.rules
-    while True:
-        act = actions[state].get(kind)
-        if act is None or act >= 0 or rules[~act][2] != PASS:
-            return state
-        state = actions[below][rules[~act][1]]
-
-
-def _reduce(rule, method, states, values):
-    size, _, how, picks, _ = rule
+def _apply(values, size, pick, method):
+    """One reduction on the value stack: its children popped, its value pushed."""
     if size:
         children = values[-size:]
         del values[-size:]
-        del states[-size:]
     else:
         children = []
-    if picks is not None:
-        children = _pick(children, picks)
-    if how == SPLICE:
-        return _kids(children)
-    return method(*children)
+    if pick is not None:
+        children = pick(children)
+    values.append(_kids(children) if method is None else method(*children))
+
+
+def _picker(picks):
+    """What gives a rule's children as Lark's child filter passes them on (None: all of
+    them): an itemgetter where some are only left out, else _pick."""
+    if picks is None:
+        return None
+    if len(picks) > 1 and all(k is not None and k >= 0 for k in picks):
+        return operator.itemgetter(*picks)
+    return functools.partial(_pick, picks=picks)
 
 
 def _kids(children):

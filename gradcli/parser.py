@@ -236,12 +236,15 @@ _PLAIN_SEVERAL: dict[str, str | None] = {}  # tuple_row(name, {}) by name, as pl
 class Builder:
     """The parser's callbacks: each reduce makes at most one node."""
 
+    direct = True  # the short paths of x + y, 2 * x and sin(x) (tests compare them with off)
+
     def __init__(self, text):
         self.text = text
         self.nodes = []
         self.env = {}
         self.inputs = {}
         self.numbers = {}  # a number literal's attrs, one dict per value (read only)
+        self.unary: dict[str, str] = {}  # unary_op() by name
 
     # -- helpers ------------------------------------------------------------------------
     def error(self, cls, message, start, end=None, hint=None):
@@ -729,18 +732,20 @@ class Builder:
         return e
 
     def number(self, tok):
-        text = str(tok)
-        whole = text.isdigit()  # written as an integer: a Python int to type promotion
-        return E("num", Whole(text) if whole else float(text), tok.start_pos, tok.end_pos)
+        whole = tok.isdigit()  # written as an integer: a Python int to type promotion
+        return E("num", Whole(tok) if whole else float(tok), tok.start_pos, tok.end_pos)
 
     def string(self, tok):
         return E("const", str(tok)[1:-1], tok.start_pos, tok.end_pos)
 
     def name(self, tok):
-        name = str(tok)
-        if name in self.env:
-            e = self.env[name]
+        e = self.env.get(tok)
+        if e is not None:
             return E(e.kind, e.value, tok.start_pos, tok.end_pos)
+        i = self.inputs.get(tok)  # (an input's name, unless it is F or nn: a module first)
+        if i is not None and tok not in _ops.ROOTS:
+            return E("node", i, tok.start_pos, tok.end_pos)
+        name = str(tok)
         if name in CONSTANT_NAMES:
             return E("const", CONSTANT_NAMES[name], tok.start_pos, tok.end_pos)
         if name in NUMBER_NAMES:
@@ -789,6 +794,14 @@ class Builder:
     def _binary(op):
         def callback(self, *children):
             a, b = children[0], children[-1]
+            ka, kb = a.kind, b.kind
+            if self.direct and kb == "node" and (ka == "node" or (ka == "num" and op != "div")):
+                # what apply() comes to for a tensor right operand (x + y, 2 * sin(x)), as
+                # directly as it can be said: the hot path of a long program
+                nodes = self.nodes
+                x = a.value if ka == "node" else self.as_node(a)
+                nodes.append(PNode(op, (x, b.value), None, a.start, b.end))
+                return E("node", len(nodes) - 1, a.start, b.end)
             return self.apply(op, [a, b], None, a.start, b.end)
 
         return callback
@@ -989,7 +1002,28 @@ class Builder:
         return ("kw", str(name_tok), e, name_tok)
 
     def call_(self, name_tok, *rest):
-        return self.call(name_tok, rest[0] if len(rest) == 2 else None, rest[-1].end_pos)
+        args, end = rest[0] if len(rest) == 2 else None, rest[-1].end_pos
+        if self.direct and args is not None and len(args) == 1 and args[0].__class__ is E:
+            a = args[0]
+            op = self.unary.get(name_tok)
+            if op is None:
+                op = self.unary[name_tok] = self.unary_op(str(name_tok))
+            if op and a.kind == "node":  # sin(x): what call() comes to, directly
+                nodes = self.nodes
+                nodes.append(PNode(op, (a.value,), None, name_tok.start_pos, end))
+                return E("node", len(nodes) - 1, name_tok.start_pos, end)
+        return self.call(name_tok, args, end)
+
+    @staticmethod
+    def unary_op(name):
+        """The op name a bare call ``name(t)`` of one tensor makes a node of, where call()
+        takes the plain path and apply() makes the node as it is; else ''."""
+        op = _ops.lookup(name, None)
+        if op is None or op.params or op.arity != 1 or op.name in FOLDABLE:
+            return ""
+        if op.listarg or op.name in _results.TENSOR_VARARGS or _results.tuple_row(op.name, {}):
+            return ""
+        return op.name
 
     def value(self, e):
         """``e`` as an operand: a module name becomes an input or an error."""

@@ -405,6 +405,7 @@ def test_plain_calls_are_calls(name, monkeypatch):
     texts += [f"{name}((x, y))", f"{name}(x, dim=0)", f"{name}(x.max(dim=0))"]
     short = [_outcome(t) for t in texts]
     monkeypatch.setattr(parser.Builder, "plain_args", staticmethod(lambda op, args: False))
+    monkeypatch.setattr(parser.Builder, "direct", False)  # (sin(x) without call())
     assert [_outcome(t) for t in texts] == short
 
 
@@ -417,10 +418,12 @@ def test_plain_calls_are_taken():  # (else the test above compares the general p
         return plain_call(self, *args)
 
     saved, parser.Builder.plain_call = parser.Builder.plain_call, spy
+    parser.Builder.direct = False  # (which takes sin(x) before call() is reached)
     try:
         parser.parse("sin(x) + exp(sin(x))")
     finally:
         parser.Builder.plain_call = saved
+        parser.Builder.direct = True
     assert taken == ["sin", "sin", "exp"]
 
 
