@@ -1008,8 +1008,11 @@ def backward(nodes, out, seed, dtype, text=None, on_step=None, free=False):
 def _into(g, bufs, reader, node, arg, vals, free):
     """Where a rule may write its result (of the node's shape and g's dtype, for an input of
     that shape and dtype): the arriving adjoint g itself if only it reads its buffer, the
-    node has no other input to send it to and the pass frees it after this step; else a
-    pooled buffer. None where dtypes or shapes differ, and when the pool
+    node has no other input to send it to and the pass frees it after this step -- or then,
+    where the node's own value is a whole buffer that only the node reads (so it dies with
+    this step too), that value: handed over (the node no longer reads the buffer), the rule
+    may write over it and over g alike (elementwise._times_local does, and needs no
+    scratch); else a pooled buffer. None where dtypes or shapes differ, and when the pool
     has none (the rule then allocates its result, which later joins the pool)."""
     if (
         arg.shape != node.shape
@@ -1018,6 +1021,10 @@ def _into(g, bufs, reader, node, arg, vals, free):
     ):
         return None
     if free and len(node.args) == 1 and _sole(g, bufs, reader):
+        if _sole(node.value, node.bufs, node.id):
+            node.bufs[0].readers.discard(node.id)  # (unused, the caller pools it: once)
+            node.bufs = ()
+            return node.value
         return g
     return _POOL.take(g.shape, g.dtype)
 
