@@ -711,9 +711,12 @@ def _steady_heap():
             return
         import ctypes
 
-        libc = ctypes.CDLL(None)
-        libc.mallopt(-3, MMAP_THRESHOLD)  # M_MMAP_THRESHOLD
-        libc.mallopt(-1, TRIM_THRESHOLD)  # M_TRIM_THRESHOLD
+        # (the process's own symbols, libc's among them: as ctypes.CDLL(None) finds them,
+        # without the library object and function class CDLL makes, which stay as cyclic
+        # garbage, 3.5 KB, until a collection; this runs within an evaluation, gc off)
+        mallopt = ctypes.pythonapi["mallopt"]
+        mallopt(-3, MMAP_THRESHOLD)  # M_MMAP_THRESHOLD
+        mallopt(-1, TRIM_THRESHOLD)  # M_TRIM_THRESHOLD
     except (AttributeError, OSError, ValueError):
         pass  # not glibc (macOS, musl, Windows): nothing to fix
 
@@ -1011,8 +1014,9 @@ def _into(g, bufs, reader, node, arg, vals, free):
     node has no other input to send it to and the pass frees it after this step -- or then,
     where the node's own value is a whole buffer that only the node reads (so it dies with
     this step too), that value: handed over (the node no longer reads the buffer), the rule
-    may write over it and over g alike (elementwise._times_local does, and needs no
-    scratch); else a pooled buffer. None where dtypes or shapes differ, and when the pool
+    may write over it and over g alike, its result in either (elementwise._times_local
+    does, and needs no scratch; the caller pools the value if the result is not in it);
+    else a pooled buffer. None where dtypes or shapes differ, and when the pool
     has none (the rule then allocates its result, which later joins the pool)."""
     if (
         arg.shape != node.shape

@@ -540,10 +540,10 @@ def test_the_benchmarks_tanh_hands_both_values_to_their_rules(monkeypatch):
 @pytest.mark.parametrize("rule", ["tanh", "sigmoid"])
 @pytest.mark.parametrize("n", [5, 256, 257, 3 * 65536 + 7])
 def test_the_fused_rules_into_the_output_give_the_expressions_bits(rule, n):
-    """into is o (the reverse pass hands o and g over, both dying): d in o's own block
-    (tanh) or in g's blocks already consumed (sigmoid: after a first block of FIRST
-    elements, then blocks as long as what is consumed), with no scratch; the bits of the
-    whole-tensor expression, nan and ±inf included, for sizes around the first block."""
+    """into is o (the reverse pass hands o and g over, both dying): g · d into g, d in o's
+    own block (tanh) or in o's blocks already consumed (sigmoid: after a first block of
+    FIRST elements, then blocks as long as what is consumed), with no scratch; the bits of
+    the whole-tensor expression, nan and ±inf included, for sizes around the first block."""
     from gradcli.ops import elementwise as ew
 
     rng = np.random.default_rng(10)
@@ -553,8 +553,8 @@ def test_the_fused_rules_into_the_output_give_the_expressions_bits(rule, n):
     fn = ew._tanh_grad if rule == "tanh" else ew._sigmoid_grad
     with np.errstate(all="ignore"):
         want = fn(g, o, None)
-        got = fn(g.copy(), into := o.copy(), None, into=into)
-    assert got is into
+        got = fn(dying := g.copy(), into := o.copy(), None, into=into)
+    assert got is dying
     assert got.tobytes() == want.tobytes()
 
 
@@ -636,5 +636,5 @@ def test_gradcli_malloc_default_leaves_glibc_alone(monkeypatch):
     import ctypes
 
     monkeypatch.setenv("GRADCLI_MALLOC", "default")
-    monkeypatch.setattr(ctypes, "CDLL", None)  # (calling it would raise TypeError)
+    monkeypatch.setattr(ctypes, "pythonapi", None)  # (indexing it would raise TypeError)
     engine._steady_heap()

@@ -68,16 +68,16 @@ def _sigmoid_into(a, out):
 def _times_local(g, o, into, local, in_place=False):
     """g · d for an elementwise rule whose local derivative d is a function of the output
     o alone: ``local(t, o)`` writes d of a block of o into t, and each block of g · d goes
-    to ``into``, so a rule makes no temporary the size of the tensor. ``into`` may be g
-    itself, or o itself: the reverse pass gives o only when this step is the last to read
-    o and g alike (_into), so both are the rule's to write over. d goes into the block of
-    ``into`` where that overlaps neither g nor o; into o's own block where ``into`` is o
-    and ``local`` may work in place (``in_place``: it reads each element of o before it
-    writes that element of t); into the part of g already consumed where ``into`` is o
-    (after a first block of FIRST elements); else into a scratch block of at most 1/64 of
-    the tensor. Element by element the same operations as the whole-tensor expression;
-    None where the tensors are not laid out for it (the caller then computes that
-    expression)."""
+    to ``into`` (which may be g itself), so a rule makes no temporary the size of the
+    tensor: d goes into the block of ``into`` itself where that overlaps neither g nor o,
+    else into a scratch block of at most 1/64 of the tensor. ``into`` may also be o
+    itself: the reverse pass gives o only when this step is the last to read o and g alike
+    (engine._into), so both are the rule's to write over; g · d then goes into g, and d
+    into o's own block where ``local`` may work in place (``in_place``: it reads each
+    element of o before it writes that element of t), else into o's blocks already
+    consumed (after a first block of FIRST elements): no scratch. Element by element the
+    same operations as the whole-tensor expression; None where the tensors are not laid
+    out for it (the caller then computes that expression)."""
     c = _constant(g)
     if not (
         into is not None
@@ -93,24 +93,23 @@ def _times_local(g, o, into, local, in_place=False):
     # numpy evaluates `g * temporary` as `temporary *= g` when the temporary is large enough
     # to elide; the operands' order picks which NaN a NaN · NaN keeps, so it is kept too
     elided = o.nbytes >= ELIDE_BYTES
-    if into is o and in_place:  # o dies with this step: d of each block in that block
-        for s in range(0, n, BLOCK):
-            db = dst[s : s + BLOCK]
-            local(db, db)
-            gb = c if c is not None else gs[s : s + BLOCK]
-            np.multiply(*((db, gb) if elided else (gb, db)), out=db)
-        return into
-    if into is o and c is None:  # o and g die: d in g's blocks already consumed
-        first = np.empty(min(FIRST, n), dtype=o.dtype)  # (the first block's, before any)
+    if into is o and c is None:  # o and g die with this step: g · d goes into g
+        if in_place:  # d of each block in o's block
+            for s in range(0, n, BLOCK):
+                ob, gb = os[s : s + BLOCK], gs[s : s + BLOCK]
+                local(ob, ob)
+                np.multiply(*((ob, gb) if elided else (gb, ob)), out=gb)
+            return g
+        first = np.empty(min(FIRST, n), dtype=o.dtype)  # (the first block's d, before any)
         s = 0
-        while s < n:
-            db = dst[s : s + (min(BLOCK, s) if s else first.size)]
-            tb = gs[: db.size] if s else first
-            local(tb, db)
-            gb = gs[s : s + db.size]
-            np.multiply(*((tb, gb) if elided else (gb, tb)), out=db)
-            s += db.size
-        return into
+        while s < n:  # d in o's blocks already consumed, as long as they are
+            e = s + (min(BLOCK, s) if s else first.size)
+            ob, gb = os[s:e], gs[s:e]
+            tb = os[: ob.size] if s else first
+            local(tb, ob)
+            np.multiply(*((tb, gb) if elided else (gb, tb)), out=gb)
+            s = e
+        return g
     apart = not np.may_share_memory(into, o) and (c is not None or not np.may_share_memory(into, g))
     step = BLOCK if apart else min(BLOCK, max(SMALL, n >> 6))
     t = None if apart else np.empty(min(step, n), dtype=o.dtype)
@@ -123,7 +122,7 @@ def _times_local(g, o, into, local, in_place=False):
     return into
 
 
-FIRST = 256  # elements of the first block of _times_local into o (d's scratch: then g's)
+FIRST = 256  # elements of _times_local's first block when into is o (then o's, consumed)
 
 
 def _tanh_local(t, o):
