@@ -711,9 +711,12 @@ def _steady_heap():
             return
         import ctypes
 
-        libc = ctypes.CDLL(None)
-        libc.mallopt(-3, MMAP_THRESHOLD)  # M_MMAP_THRESHOLD
-        libc.mallopt(-1, TRIM_THRESHOLD)  # M_TRIM_THRESHOLD
+        # (the process's own symbols, libc's among them: as ctypes.CDLL(None) finds them,
+        # without the library object and function class CDLL makes, which stay as cyclic
+        # garbage, 3.5 KB, until a collection; this runs within an evaluation, gc off)
+        mallopt = ctypes.pythonapi["mallopt"]
+        mallopt(-3, MMAP_THRESHOLD)  # M_MMAP_THRESHOLD
+        mallopt(-1, TRIM_THRESHOLD)  # M_TRIM_THRESHOLD
     except (AttributeError, OSError, ValueError):
         pass  # not glibc (macOS, musl, Windows): nothing to fix
 
@@ -1008,8 +1011,12 @@ def backward(nodes, out, seed, dtype, text=None, on_step=None, free=False):
 def _into(g, bufs, reader, node, arg, vals, free):
     """Where a rule may write its result (of the node's shape and g's dtype, for an input of
     that shape and dtype): the arriving adjoint g itself if only it reads its buffer, the
-    node has no other input to send it to and the pass frees it after this step; else a
-    pooled buffer. None where dtypes or shapes differ, and when the pool
+    node has no other input to send it to and the pass frees it after this step -- or then,
+    where the node's own value is a whole buffer that only the node reads (so it dies with
+    this step too), that value: handed over (the node no longer reads the buffer), the rule
+    may write over it and over g alike, its result in either (elementwise._times_local
+    does, and needs no scratch; the caller pools the value if the result is not in it);
+    else a pooled buffer. None where dtypes or shapes differ, and when the pool
     has none (the rule then allocates its result, which later joins the pool)."""
     if (
         arg.shape != node.shape
@@ -1018,6 +1025,10 @@ def _into(g, bufs, reader, node, arg, vals, free):
     ):
         return None
     if free and len(node.args) == 1 and _sole(g, bufs, reader):
+        if _sole(node.value, node.bufs, node.id):
+            node.bufs[0].readers.discard(node.id)  # (unused, the caller pools it: once)
+            node.bufs = ()
+            return node.value
         return g
     return _POOL.take(g.shape, g.dtype)
 

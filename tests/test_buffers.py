@@ -54,6 +54,8 @@ PROGRAMS = [
 
 OUTPUT_VIEWS = [
     # the output itself is a view of an intermediate's buffer; later nodes die around it
+    ("y = sigmoid(x); z = tanh(y) * y; y.t()", (10, 12)),
+    ("y = tanh(x * 2); z = sigmoid(y); y.reshape(-1)", (120,)),
     ("y = x * 3; q = y + 1; r = q * q; y.reshape(-1)", (120,)),
     ("y = x + 1; v = y.t(); z = y * 2; v", (10, 12)),
 ]
@@ -487,6 +489,75 @@ def test_blocks_give_the_whole_arrays_bits(program):
         assert r.grad["x"].tobytes() == whole.grad["x"].tobytes()
 
 
+def test_a_value_is_handed_to_its_rule_only_when_nothing_else_reads_it():
+    """_into gives a unary node's rule the node's own value to write over only when the pass
+    frees it after this step, only the node reads its buffer (no view, no adjoint) and
+    only this step reads g; then the node no longer reads that buffer."""
+    rng = np.random.default_rng(11)
+    x, o, g = (rng.standard_normal(8) for _ in range(3))
+    arg = engine.Node(0, "input", (), None, 0, x, True)
+    node = engine.Node(1, "sigmoid", (0,), None, 1, o, True)
+    ob, gb = engine._Buffer(o), engine._Buffer(g)
+    node.bufs = (ob,)
+    ob.readers.update({1, 2})  # node 2, a view of o, still reads it
+    gb.readers.add(~1)
+    assert engine._into(g, (gb,), ~1, node, arg, [x], True) is g
+    ob.readers.discard(2)
+    gb.readers.add(~3)  # another adjoint aliases g
+    assert engine._into(g, (gb,), ~1, node, arg, [x], True) is not o
+    gb.readers.discard(~3)
+    assert engine._into(g, (gb,), ~1, node, arg, [x], False) is not o  # (not freed)
+    assert node.bufs == (ob,) and ob.readers == {1}
+    assert engine._into(g, (gb,), ~1, node, arg, [x], True) is o
+    assert node.bufs == () and not ob.readers
+
+
+def test_the_benchmarks_tanh_hands_both_values_to_their_rules(monkeypatch):
+    """sum(tanh(x) * sigmoid(x)) at the default thresholds: σ's and tanh's rules each get
+    their node's value (dying with the step) to write over, in the recording evaluation and
+    in replays, and the bits are those of an evaluation that keeps every value."""
+    given = []
+    into = engine._into
+    monkeypatch.setattr(
+        engine,
+        "_into",
+        lambda g, b, r, node, *a: (
+            given.append((node.op, (got := into(g, b, r, node, *a)) is node.value)) or got
+        ),
+    )
+    x = (np.random.default_rng(12).standard_normal(300_001) * 4).astype(np.float32)
+    x[:5] = [np.nan, np.inf, -np.inf, -0.0, 1e-30]
+    whole = gradcli.evaluate("sum(tanh(x) * sigmoid(x))", {"x": x})
+    p = parse("sum(tanh(x) * sigmoid(x))")
+    for _ in range(3):
+        del given[:]
+        r = gradcli.evaluate(p, {"x": x}, keep="inputs")
+        assert np.asarray(r.value).tobytes() == np.asarray(whole.value).tobytes()
+        assert r.grad["x"].tobytes() == whole.grad["x"].tobytes()
+        assert ("sigmoid", True) in given and ("tanh", True) in given, given
+
+
+@pytest.mark.parametrize("rule", ["tanh", "sigmoid"])
+@pytest.mark.parametrize("n", [5, 256, 257, 3 * 65536 + 7])
+def test_the_fused_rules_into_the_output_give_the_expressions_bits(rule, n):
+    """into is o (the reverse pass hands o and g over, both dying): g · d into g, d in o's
+    own block (tanh) or in o's blocks already consumed (sigmoid: after a first block of
+    FIRST elements, then blocks as long as what is consumed), with no scratch; the bits of
+    the whole-tensor expression, nan and ±inf included, for sizes around the first block."""
+    from gradcli.ops import elementwise as ew
+
+    rng = np.random.default_rng(10)
+    o = np.tanh(rng.standard_normal(n) * 3).astype(np.float32)
+    g = (rng.standard_normal(n) * 5).astype(np.float32)
+    o[:3], g[-3:] = [np.nan, 1.0, -0.0], [np.nan, np.inf, -np.inf]
+    fn = ew._tanh_grad if rule == "tanh" else ew._sigmoid_grad
+    with np.errstate(all="ignore"):
+        want = fn(g, o, None)
+        got = fn(dying := g.copy(), into := o.copy(), None, into=into)
+    assert got is dying
+    assert got.tobytes() == want.tobytes()
+
+
 @pytest.mark.parametrize("rule", ["tanh", "sigmoid"])
 @pytest.mark.parametrize("where", ["apart", "into g", "constant g"])
 def test_the_fused_rules_give_the_expressions_bits(rule, where):
@@ -565,5 +636,5 @@ def test_gradcli_malloc_default_leaves_glibc_alone(monkeypatch):
     import ctypes
 
     monkeypatch.setenv("GRADCLI_MALLOC", "default")
-    monkeypatch.setattr(ctypes, "CDLL", None)  # (calling it would raise TypeError)
+    monkeypatch.setattr(ctypes, "pythonapi", None)  # (indexing it would raise TypeError)
     engine._steady_heap()

@@ -65,14 +65,19 @@ def _sigmoid_into(a, out):
     return out
 
 
-def _times_local(g, o, into, local):
+def _times_local(g, o, into, local, in_place=False):
     """g · d for an elementwise rule whose local derivative d is a function of the output
     o alone: ``local(t, o)`` writes d of a block of o into t, and each block of g · d goes
     to ``into`` (which may be g itself), so a rule makes no temporary the size of the
     tensor: d goes into the block of ``into`` itself where that overlaps neither g nor o,
-    else into a scratch block of at most 1/64 of the tensor. Element by element the same
-    operations as the whole-tensor expression; None where the tensors are not laid out for
-    it (the caller then computes that expression)."""
+    else into a scratch block of at most 1/64 of the tensor. ``into`` may also be o
+    itself: the reverse pass gives o only when this step is the last to read o and g alike
+    (engine._into), so both are the rule's to write over; g · d then goes into g, and d
+    into o's own block where ``local`` may work in place (``in_place``: it reads each
+    element of o before it writes that element of t), else into o's blocks already
+    consumed (after a first block of FIRST elements): no scratch. Element by element the
+    same operations as the whole-tensor expression; None where the tensors are not laid
+    out for it (the caller then computes that expression)."""
     c = _constant(g)
     if not (
         into is not None
@@ -84,13 +89,31 @@ def _times_local(g, o, into, local):
         return None
     gs = g.reshape(-1) if c is None else np.empty(0, g.dtype)  # (unused with a constant g)
     os, dst = o.reshape(-1), into.reshape(-1)
-    apart = not np.may_share_memory(into, o) and (c is not None or not np.may_share_memory(into, g))
-    step = BLOCK if apart else min(BLOCK, max(SMALL, os.size >> 6))
-    t = None if apart else np.empty(min(step, os.size), dtype=o.dtype)
+    n = os.size
     # numpy evaluates `g * temporary` as `temporary *= g` when the temporary is large enough
     # to elide; the operands' order picks which NaN a NaN · NaN keeps, so it is kept too
     elided = o.nbytes >= ELIDE_BYTES
-    for s in range(0, os.size, step):
+    if into is o and c is None:  # o and g die with this step: g · d goes into g
+        if in_place:  # d of each block in o's block
+            for s in range(0, n, BLOCK):
+                ob, gb = os[s : s + BLOCK], gs[s : s + BLOCK]
+                local(ob, ob)
+                np.multiply(*((ob, gb) if elided else (gb, ob)), out=gb)
+            return g
+        first = np.empty(min(FIRST, n), dtype=o.dtype)  # (the first block's d, before any)
+        s = 0
+        while s < n:  # d in o's blocks already consumed, as long as they are
+            e = s + (min(BLOCK, s) if s else first.size)
+            ob, gb = os[s:e], gs[s:e]
+            tb = os[: ob.size] if s else first
+            local(tb, ob)
+            np.multiply(*((tb, gb) if elided else (gb, tb)), out=gb)
+            s = e
+        return g
+    apart = not np.may_share_memory(into, o) and (c is not None or not np.may_share_memory(into, g))
+    step = BLOCK if apart else min(BLOCK, max(SMALL, n >> 6))
+    t = None if apart else np.empty(min(step, n), dtype=o.dtype)
+    for s in range(0, n, step):
         db = dst[s : s + step]
         tb = db if t is None else t[: db.size]
         local(tb, os[s : s + step])
@@ -99,13 +122,16 @@ def _times_local(g, o, into, local):
     return into
 
 
+FIRST = 256  # elements of _times_local's first block when into is o (then o's, consumed)
+
+
 def _tanh_local(t, o):
     np.multiply(o, o, out=t)
     np.subtract(1, t, out=t)
 
 
 def _tanh_grad(g, o, a, into=None):
-    fused = _times_local(g, o, into, _tanh_local)
+    fused = _times_local(g, o, into, _tanh_local, in_place=True)
     return g * (1 - o * o) if fused is None else fused
 
 
