@@ -579,7 +579,7 @@ def explain(seed_vector, **options):
     "--blocksize",
     metavar="SIZE",
     help="dask: bytes per block (1048576, 256KiB, 64MiB); default: the inputs spread "
-    "over 4 blocks per worker, 256 KiB to 64 MiB each.",
+    "over 16 blocks per worker, 64 KiB to 64 MiB each.",
 )
 def batch(
     sources,

@@ -26,8 +26,14 @@ from . import batch as b
 from .errors import EvaluationError, InputError
 
 INSTALL = "install the extra: pip install 'gradcli[dask]'"
-MIN_BLOCK = 256 * 1024  # the default block size: 4 blocks per worker, within these bounds
+# The default block size: BLOCKS blocks per worker thread, within these bounds. Many small
+# blocks rather than a few large ones, so that the workers end together: a block is a few
+# tenths of a second of work at the low bound, and a worker that falls behind (this
+# process's work shares its core) takes fewer of them.
+BLOCKS = 16
+MIN_BLOCK = 64 * 1024
 MAX_BLOCK = 64 * 1024 * 1024
+SHIP_BLOCK = 1024 * 1024  # the default size of the blocks of lines shipped from here
 AHEAD = 3  # blocks in flight per worker thread, beyond the one being written
 SCAN = 1 << 16  # bytes per read when looking for a line end
 
@@ -102,14 +108,33 @@ def _forkserver() -> Iterator[None]:
         yield
 
 
+# Our own local cluster's settings (its nannies pass them on to the workers): Dask's periodic
+# work, which on a loaded core competes with the evaluation (a worker's event loop wants the
+# GIL from the evaluating thread for each of these, and the scheduler and the nannies run in
+# this process, which reads and writes).
+LOCAL_CONFIG = {
+    # a sample of the evaluating thread's stack every 10 ms, for the dashboard's profile
+    "distributed.worker.profile.enabled": False,
+    # each server's check that its event loop is not blocked, every 20 ms (warns after 3 s)
+    "distributed.admin.tick.interval": "1s",
+    # each server's CPU, memory, disk and network counters, every 0.5 s, for the dashboard
+    "distributed.admin.system-monitor.interval": "5s",
+}
+
+
 @contextlib.contextmanager
 def _local_client(dd, n: int) -> Iterator[Any]:
-    """A client of a new local cluster of ``n`` worker processes, closed on the way out."""
+    """A client of a new local cluster of ``n`` worker processes, closed on the way out. The
+    client takes answers from the workers directly (not through the scheduler: both run in
+    this process, which would receive each answer twice)."""
     import logging
     import warnings
 
+    import dask.config
+
     try:
-        with warnings.catch_warnings():  # ("Port 8787 is already in use": it takes another)
+        with warnings.catch_warnings(), dask.config.set(LOCAL_CONFIG):
+            # ("Port 8787 is already in use": it takes another)
             warnings.simplefilter("ignore")
             cluster = dd.LocalCluster(
                 n_workers=n,
@@ -122,7 +147,7 @@ def _local_client(dd, n: int) -> Iterator[Any]:
             )
     except OSError as e:
         raise EvaluationError(f"cannot start a local Dask cluster: {e}") from None
-    with cluster, dd.Client(cluster) as client:
+    with cluster, dd.Client(cluster, direct_to_workers=True) as client:
         yield client
 
 
@@ -170,6 +195,7 @@ def _run_all(plan, defaults, first_line, progress, scheduler, workers, blocksize
                                 output,
                                 totals,
                                 progress,
+                                scheduler is None,
                             )
                     finally:
                         output.flush()
@@ -183,15 +209,16 @@ def _run_all(plan, defaults, first_line, progress, scheduler, workers, blocksize
     return b.Summary(totals[1], totals[2], stopped)
 
 
-def _one_input(client, name, settings, first_line, size, threads, output, totals, progress):
-    """Every block of one input through the cluster, the answers to ``output`` in order."""
+def _one_input(client, name, settings, first_line, size, threads, output, totals, progress, settle):
+    """Every block of one input through the cluster, the answers to ``output`` in order;
+    ``settle``: the workers are this run's own (see _settle)."""
     dd = _distributed()
     length = _splittable_size(name)
     if length is not None:
-        blocksize = size or min(MAX_BLOCK, max(MIN_BLOCK, -(-length // (4 * threads))))
-        tasks = _range_tasks(client, name, length, blocksize, first_line, settings)
+        blocksize = size or min(MAX_BLOCK, max(MIN_BLOCK, -(-length // (BLOCKS * threads))))
+        tasks = _range_tasks(client, name, length, blocksize, first_line, settings, settle)
     else:
-        tasks = _shipped_tasks(name, size or 4 * MIN_BLOCK, first_line, settings)
+        tasks = _shipped_tasks(name, size or SHIP_BLOCK, first_line, settings, settle)
     window: collections.deque[Any] = collections.deque()
 
     def write(future):
@@ -241,7 +268,7 @@ def _splittable_size(name):
         raise InputError(f"cannot read '{name}': {e.strerror}") from None
 
 
-def _range_tasks(client, name, length, blocksize, first_line, settings):
+def _range_tasks(client, name, length, blocksize, first_line, settings, settle):
     """(function, args) of each byte-range block, after the pass that counts newlines."""
     where = name if b.is_url(name) else os.path.abspath(name)
     starts = list(range(0, length, blocksize))
@@ -257,11 +284,11 @@ def _range_tasks(client, name, length, blocksize, first_line, settings):
     line = first_line
     for start, end, newlines in counts:
         if start < end:
-            yield _answer_range, (where, start, end, line, settings)
+            yield _answer_range, (where, start, end, line, settings, settle)
         line += newlines
 
 
-def _shipped_tasks(name, blocksize, first_line, settings):
+def _shipped_tasks(name, blocksize, first_line, settings, settle):
     """(function, args) of blocks of lines read here, about ``blocksize`` bytes each."""
     stream = b.open_input(name)
     try:
@@ -271,10 +298,10 @@ def _shipped_tasks(name, blocksize, first_line, settings):
             block.append((line_no, raw))
             held += len(raw or b"") + 1
             if held >= blocksize:
-                yield _answer_pairs, (block, held, settings)
+                yield _answer_pairs, (block, held, settings, settle)
                 block, held = [], 0
         if block:
-            yield _answer_pairs, (block, held, settings)
+            yield _answer_pairs, (block, held, settings, settle)
     finally:
         if name != "-":
             stream.close()
@@ -336,7 +363,7 @@ class _Range:
         return data
 
 
-def _answer_range(where, start, end, first_line, settings):
+def _answer_range(where, start, end, first_line, settings, settle=False):
     """The answers of the lines in bytes [start, end) of a file, numbered from first_line."""
     with _open(where) as f:
         f.seek(start)
@@ -346,14 +373,16 @@ def _answer_range(where, start, end, first_line, settings):
             bom=start == 0,
             max_line=settings.max_line_bytes,
         )
-        data, count, failed, _ = _answer_pairs(pairs, 0, settings)
+        data, count, failed, _ = _answer_pairs(pairs, 0, settings, settle)
     return data, count, failed, end - start
 
 
-def _answer_pairs(pairs, nbytes, settings):
+def _answer_pairs(pairs, nbytes, settings, settle=False):
     """(the answer lines as they are written, how many, how many failed, ``nbytes``)."""
     from .api import quietly
 
+    if settle:
+        _settle(settings)
     lines, failed = [], 0
     with quietly():
         for block in b.blocks(pairs):  # (evaluated together where they can be: b.answers)
@@ -361,3 +390,19 @@ def _answer_pairs(pairs, nbytes, settings):
                 lines.append(text + "\n")
                 failed += not ok
     return "".join(lines).encode(), len(lines), failed, nbytes
+
+
+_SETTLED = False
+
+
+def _settle(settings):
+    """On a worker of a local cluster this run started, before its first block: what --jobs
+    does before it forks its workers. The parser's tables and the default program loaded,
+    then everything alive (Dask's worker and gradcli's modules) frozen out of the cyclic
+    garbage collector's walks (batch._settle). Not on someone else's cluster: anything frozen
+    in a long-lived worker is never collected."""
+    global _SETTLED
+    if not _SETTLED:
+        b._warm((), settings)
+        b._settle()
+        _SETTLED = True

@@ -171,6 +171,10 @@ def test_local_workers_start_warm_and_a_killed_one_is_replaced(tmp_path, monkeyp
             state["client"] = client
             # (eval: a builtin, which pickles by name, so no test module goes to the workers)
             state["warm"] = client.run(eval, "'gradcli.batch' in __import__('sys').modules")
+            state["profile"] = client.run(
+                eval, "__import__('dask').config.get('distributed.worker.profile.enabled')"
+            )
+            state["direct"] = client.direct_to_workers
             started.set()
             yield client
 
@@ -196,6 +200,9 @@ def test_local_workers_start_warm_and_a_killed_one_is_replaced(tmp_path, monkeyp
         assert len(state["warm"]) == 2 and all(state["warm"].values()), state["warm"]
     alone = invoke(str(source))
     assert result["r"].stdout_bytes == alone.stdout_bytes and result["r"].exit_code == 0
+    # our own cluster's settings reached the workers (no stack sampling of the evaluation),
+    # and the answers come to this process once, from the workers
+    assert list(state["profile"].values()) == [False, False] and state["direct"] is True
 
 
 def test_usage_errors():
