@@ -4,10 +4,10 @@ sin(x)), against the plain paths: Lark's own loop, and the Builder's general app
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from test_parser_speed_paths import BAD, PROGRAMS
+from test_parser_speed_paths import _outcome as _plain_outcome
 
 from gradcli import lalr, parser
-from tests.test_parser_speed_paths import BAD, PROGRAMS
-from tests.test_parser_speed_paths import _outcome as _plain_outcome
 
 
 def _outcome(text):
