@@ -138,16 +138,12 @@ class Generator:
         return r * math.cos(theta)
 
     def bernoulli(self, shape, p):
-        """torch.empty(shape).bernoulli_(p) for a float p, as booleans. ATen has two CPU
-        kernels: on Intel CPUs (cpuinfo's vendor of processor 0) MKL's, which seeds an
-        MCG31 stream with one random() draw and takes u < p of its uniforms (chunks of the
-        tensor skip ahead in the one stream, so the threads do not matter); elsewhere the
-        default one, a bernoulli_distribution<double> per element: a 53-bit uniform from
-        random64() below p."""
-        n = math.prod(shape)
-        if _intel():
-            return (_mcg31(int(self.random(1)[0]), n) < p).reshape(shape)
-        return self._uniform(n, np.float64).reshape(shape) < p
+        """torch.empty(shape).bernoulli_(p) for a float p, as booleans: ATen's default CPU
+        kernel, a bernoulli_distribution<double> per element (a 53-bit uniform from
+        random64() below p). ATen's source also has an MKL kernel for Intel CPUs, but
+        PyTorch 2.13's CPU build runs the default one on them as well (checked on a
+        GenuineIntel AVX-512 machine under every ATEN_CPU_CAPABILITY)."""
+        return self._uniform(math.prod(shape), np.float64).reshape(shape) < p
 
     def exponential(self, shape, dtype="float32"):
         """torch.empty(shape, dtype=dtype).exponential_(): exponential_distribution<double>(1)
@@ -207,54 +203,6 @@ class Generator:
                     perm[i] = perm[z]
                     perm[z] = i
         return np.frombuffer(perm, dtype=np.int64).copy()
-
-
-# ---- MKL's MCG31 stream, for bernoulli_ on Intel CPUs --------------------------------------
-
-_MCG_A, _MCG_M = 1132489760, 2**31 - 1
-
-
-def _mcg31(seed, n):
-    """The first n uniforms of vslNewStream(VSL_BRNG_MCG31, seed): x₀ = seed mod m (1 if
-    that is 0), xₖ₊₁ = a·xₖ mod m, uₖ = xₖ / m. A first block is stepped one by one, then
-    each next block is the previous one times a^block (products stay below 2**62)."""
-    block = 1024
-    x = (seed & 0xFFFFFFFF) % _MCG_M or 1
-    first = []
-    for _ in range(min(n, block)):
-        first.append(x)
-        x = x * _MCG_A % _MCG_M
-    out = np.empty(n, dtype=np.uint64)
-    out[: len(first)] = first
-    step, m = np.uint64(pow(_MCG_A, block, _MCG_M)), np.uint64(_MCG_M)
-    for start in range(block, n, block):
-        stop = min(start + block, n)
-        out[start:stop] = out[start - block : stop - block] * step % m
-    return out.astype(np.float64) / _MCG_M
-
-
-def _cpu_vendor():
-    """The CPU's vendor string ("GenuineIntel", "AuthenticAMD", ...) or ""."""
-    try:
-        with open("/proc/cpuinfo", encoding="ascii", errors="replace") as f:
-            for line in f:
-                if line.startswith("vendor_id"):
-                    return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    import platform
-
-    return "GenuineIntel" if "GenuineIntel" in platform.processor() else ""
-
-
-_VENDOR: list = []
-
-
-def _intel():
-    """Whether PyTorch's bernoulli_ takes its MKL kernel here (x86-64 Intel CPUs)."""
-    if not _VENDOR:
-        _VENDOR.append(_cpu_vendor())
-    return _VENDOR[0] == "GenuineIntel"
 
 
 # ---- randint's bounds for floating dtypes (native/DistributionTemplates.h) ----------------
