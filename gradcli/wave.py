@@ -59,6 +59,10 @@ class _Chain:
         self.result: Any = None
 
 
+_CHECKED = _Group(-1, "")  # (a unit computed: no level to wait for, no rows to read)
+_CHECKED.result = True
+
+
 class Wave:
     """The forward pass's deferred nodes: ``defer`` takes a node (returning a stand-in value
     of its shape and dtype) or declines it; ``flush`` computes every deferred value."""
@@ -66,8 +70,9 @@ class Wave:
     def __init__(self, nodes, dtype):
         self.nodes = nodes
         self.dtype = np.dtype(dtype)
-        self.of: dict[int, Any] = {}  # node id -> the _Group or _Chain it was deferred in
-        self.seen: dict[int, bool] = {}  # a 0-d operand of the dtype, not deferred -> rg
+        # node id -> the _Group or _Chain it was deferred in; _CHECKED for a 0-d operand of
+        # the dtype computed otherwise
+        self.of: list = []
         self.labels: dict[tuple, str] = {}  # (op, operands that are numbers) -> label
         self.pending = 0  # deferred nodes not computed yet
         self.groups: dict[tuple, _Group] = {}
@@ -83,69 +88,56 @@ class Wave:
         name = p.op
         if name not in WAVE_OPS or p.attrs:
             return False
-        nodes, of, seen = self.nodes, self.of, self.seen
-        level = lv0 = lv1 = 0
-        tensor = rg = False
-        kinds: tuple = ()
-        pargs = p.args
-        args = pargs
-        for k, a in enumerate(pargs):
+        nodes, of = self.nodes, self.of
+        known = len(of)
+        level = 0
+        rg = False
+        ids: tuple = ()  # the operands' node ids
+        levels: tuple = ()  # their levels, -1 where computed (or a number)
+        kinds: tuple = ()  # whether each is a number literal
+        for a in p.args:
             a = where[a]
             if a.__class__ is not int:  # (one of several results)
                 return False
-            if a != pargs[k]:
-                args = None
-            u = of.get(a)
-            if u is not None:  # a node deferred here: 0-d, of the evaluation dtype
-                tensor = True
-                if nodes[a].requires_grad:
-                    rg = True
-                lv = u.level if u.result is None else -1
-                kind = False
-            else:
-                grad = seen.get(a)
-                if grad is None:  # (not seen yet: what it is)
-                    arg = nodes[a]
-                    v = arg.value
-                    if arg.op == "number":
-                        if name not in NUMBER_OPS or not _weak(v):
-                            return False
-                        kinds += (True,)
-                        if k:
-                            lv1 = -1
-                        else:
-                            lv0 = -1
-                        continue
-                    ev = self.dtype
-                    if (
-                        v.__class__ is not np.ndarray
-                        or v.shape
-                        or (v.dtype is not ev and v.dtype != ev)
-                    ):
+            u = of[a] if a < known else None
+            if u is None:  # (not deferred, nor seen yet: what it is)
+                arg = nodes[a]
+                v = arg.value
+                if arg.op == "number":
+                    if name not in NUMBER_OPS or not _weak(v):
                         return False
-                    grad = seen[a] = arg.requires_grad  # (a tensor's value stays as it is)
-                tensor = True
-                if grad:
-                    rg = True
-                lv = -1
-                kind = False
+                    ids += (a,)
+                    levels += (-1,)
+                    kinds += (True,)
+                    continue
+                ev = self.dtype
+                if (
+                    v.__class__ is not np.ndarray
+                    or v.shape
+                    or (v.dtype is not ev and v.dtype != ev)
+                ):
+                    return False
+                if a >= known:
+                    of.extend([None] * (a + 1 - known))
+                    known = a + 1
+                u = of[a] = _CHECKED  # (a value computed before stays as it is)
+            if nodes[a].requires_grad:
+                rg = True
+            lv = u.level if u.result is None else -1
             if lv >= level:
                 level = lv + 1
-            kinds += (kind,)
-            if k:
-                lv1 = lv
-            else:
-                lv0 = lv
-        if not tensor:
+            ids += (a,)
+            levels += (lv,)
+            kinds += (False,)
+        if False not in kinds:  # (numbers only)
             return False
-        if args is None:
-            args = tuple([where[a] for a in pargs])
+        args = p.args if ids == p.args else ids
         n = len(nodes)
         unit: _Group | _Chain | None = None
-        if lv0 >= 0 and name in CHAINS:
+        if name in CHAINS and levels[0] >= 0:
             first = args[0]
             chain = self.tails.get(first)
-            if chain is not None and chain.op == name and lv1 < chain.level:
+            if chain is not None and chain.op == name and levels[1] < chain.level:
                 del self.tails[first]
             elif nodes[first].op == name:  # a chain starts from an earlier link
                 chain = _Chain(level, name, first)
@@ -161,7 +153,9 @@ class Wave:
                 unit = self.groups[key] = _Group(level, name)
                 self.units.append(unit)
         unit.ids.append(n)
-        of[n] = unit
+        if known < n:
+            of.extend([None] * (n - known))
+        of.append(unit)
         self.pending += 1
         label = None
         if rg:
@@ -181,7 +175,7 @@ class Wave:
         """Whether any of these nodes' values is deferred and not computed yet."""
         of = self.of
         for a in argn:
-            u = of.get(a.id)
+            u = of[a.id] if a.id < len(of) else None
             if u is not None and u.result is None:
                 return True
         return False
@@ -203,7 +197,7 @@ class Wave:
             if values is None:
                 for i in ids:
                     nodes[i].value = _one(nodes, i, self.dtype)
-                    del self.of[i]
+                    self.of[i] = None
                 continue
             unit.result = values
             for k, i in enumerate(ids):
@@ -213,7 +207,7 @@ class Wave:
         """The 0-d values (or weak number literals) of nodes ``ids`` as one array."""
         nodes, of = self.nodes, self.of
         first = ids[0]
-        u = of.get(first)
+        u = of[first] if first < len(of) else None
         if u is not None and u.result is not None and ids == u.ids:
             return u.result  # (a whole unit's results, in order: the common case)
         if all(i == first for i in ids):
