@@ -159,14 +159,14 @@ class Wave:
         self.pending += 1
         label = None
         if rg:
-            key = (name, kinds)
-            label = self.labels.get(key)
+            known_as = (name, kinds)
+            label = self.labels.get(known_as)
             if label is None:
                 op = OPS[name]
                 if op.grads is None:
                     rg = False
                 else:
-                    label = self.labels[key] = op.label_for(kinds, {})
+                    label = self.labels[known_as] = op.label_for(kinds, {})
         nodes.append(node_class(n, name, args, None, i, self.stand_in, rg, label, p.name))
         where[i] = n
         return True
@@ -443,10 +443,10 @@ def backward(nodes, out, seed, dtype, free=False):
                 else:
                     several.append(j)
             if several:
-                at = np.array(several, np.int32)
-                w = 2 * np.array(consumers, np.int64)[at] + k
+                rows = np.array(several, np.int32)
+                w = 2 * np.array(consumers, np.int64)[rows] + k
                 made[w] = len(results)
-                row[w] = at
+                row[w] = rows
                 results.append(result)
     for node in nodes:
         i = node.id
