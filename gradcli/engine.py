@@ -783,6 +783,10 @@ def _forward(program, arrays, wrt, dtype, max_elements, lean=False):
         if rec is not None and i:
             rec.step(i - 1)
         current[0] = i
+        if p.op == "number":  # (first: a big program is a quarter numbers)
+            nodes.append(Node(len(nodes), "number", (), None, i, p.attrs["value"], name=p.name))
+            where[i] = len(nodes) - 1
+            continue
         if waves is not None and waves.node(i, p, where, Node):
             continue
         if p.op == "input":
@@ -800,8 +804,6 @@ def _forward(program, arrays, wrt, dtype, max_elements, lean=False):
                     "AccumulateGrad" if rg else None,
                 )
             )
-        elif p.op == "number":
-            nodes.append(Node(len(nodes), "number", (), None, i, p.attrs["value"]))
         elif p.op == "const":
             nodes.append(Node(len(nodes), "const", (), None, i, _const(p.attrs["value"], dtype)))
         else:

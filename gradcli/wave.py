@@ -59,6 +59,10 @@ class _Chain:
         self.result: Any = None
 
 
+_CHECKED = _Group(-1, "")  # (a unit computed: no level to wait for, no rows to read)
+_CHECKED.result = True
+
+
 class Wave:
     """The forward pass's deferred nodes: ``defer`` takes a node (returning a stand-in value
     of its shape and dtype) or declines it; ``flush`` computes every deferred value."""
@@ -66,7 +70,10 @@ class Wave:
     def __init__(self, nodes, dtype):
         self.nodes = nodes
         self.dtype = np.dtype(dtype)
-        self.of: list = []  # node id -> the _Group or _Chain it was deferred in, or None
+        # node id -> the _Group or _Chain it was deferred in; _CHECKED for a 0-d operand of
+        # the dtype computed otherwise
+        self.of: list = []
+        self.labels: dict[tuple, str] = {}  # (op, operands that are numbers) -> label
         self.pending = 0  # deferred nodes not computed yet
         self.groups: dict[tuple, _Group] = {}
         self.tails: dict[int, _Chain] = {}  # the last link's id -> its chain
@@ -79,43 +86,52 @@ class Wave:
         0-d operands of the evaluation dtype or weak number literals); else False, and
         nothing is done. Its value is a stand-in until flush()."""
         name = p.op
-        if p.attrs or name not in WAVE_OPS:
+        if name not in WAVE_OPS or p.attrs:
             return False
-        nodes, ev, of = self.nodes, self.dtype, self.of
-        args = []
-        levels = []
-        kinds = []
+        nodes, of = self.nodes, self.of
+        known = len(of)
         level = 0
-        tensor = rg = False
+        rg = False
+        ids: tuple = ()  # the operands' node ids
+        levels: tuple = ()  # their levels, -1 where computed (or a number)
+        kinds: tuple = ()  # whether each is a number literal
         for a in p.args:
             a = where[a]
             if a.__class__ is not int:  # (one of several results)
                 return False
-            arg = nodes[a]
-            v = arg.value
-            if arg.op == "number":
-                if name not in NUMBER_OPS or not _weak(v):
-                    return False
-                lv = -1
-            else:
+            u = of[a] if a < known else None
+            if u is None:  # (not deferred, nor seen yet: what it is)
+                arg = nodes[a]
+                v = arg.value
+                if arg.op == "number":
+                    if name not in NUMBER_OPS or not _weak(v):
+                        return False
+                    ids += (a,)
+                    levels += (-1,)
+                    kinds += (True,)
+                    continue
+                ev = self.dtype
                 if (
                     v.__class__ is not np.ndarray
                     or v.shape
                     or (v.dtype is not ev and v.dtype != ev)
                 ):
                     return False
-                tensor = True
-                if arg.requires_grad:
-                    rg = True
-                u = of[a] if a < len(of) else None
-                lv = u.level if u is not None and u.result is None else -1
-                if lv >= level:
-                    level = lv + 1
-            args.append(a)
-            levels.append(lv)
-            kinds.append(arg.op == "number")
-        if not tensor:
+                if a >= known:
+                    of.extend([None] * (a + 1 - known))
+                    known = a + 1
+                u = of[a] = _CHECKED  # (a value computed before stays as it is)
+            if nodes[a].requires_grad:
+                rg = True
+            lv = u.level if u.result is None else -1
+            if lv >= level:
+                level = lv + 1
+            ids += (a,)
+            levels += (lv,)
+            kinds += (False,)
+        if False not in kinds:  # (numbers only)
             return False
+        args = p.args if ids == p.args else ids
         n = len(nodes)
         unit: _Group | _Chain | None = None
         if name in CHAINS and levels[0] >= 0:
@@ -131,21 +147,27 @@ class Wave:
             if chain is not None:
                 self.tails[n] = unit = chain
         if unit is None:
-            key = (level, name, *kinds)
+            key = (level, name, kinds)
             unit = self.groups.get(key)
             if unit is None:
                 unit = self.groups[key] = _Group(level, name)
                 self.units.append(unit)
         unit.ids.append(n)
-        if len(of) <= n:
-            of.extend([None] * (n + 1 - len(of)))
-        of[n] = unit
+        if known < n:
+            of.extend([None] * (n - known))
+        of.append(unit)
         self.pending += 1
-        op = OPS[name]
-        if op.grads is None:
-            rg = False
-        label = op.label_for(tuple(kinds), {}) if rg else None
-        nodes.append(node_class(n, name, tuple(args), None, i, self.stand_in, rg, label, p.name))
+        label = None
+        if rg:
+            known_as = (name, kinds)
+            label = self.labels.get(known_as)
+            if label is None:
+                op = OPS[name]
+                if op.grads is None:
+                    rg = False
+                else:
+                    label = self.labels[known_as] = op.label_for(kinds, {})
+        nodes.append(node_class(n, name, args, None, i, self.stand_in, rg, label, p.name))
         where[i] = n
         return True
 
@@ -245,6 +267,19 @@ def _gather(values, ev):
     return np.fromiter(map(float, values), ev, len(values))
 
 
+def _sent(got, made, row, results):
+    """What ``got`` (2 * consumer + arg position, each) was sent, as one column, where one
+    rule's stacked array sent it all; else None."""
+    w = np.fromiter(got, np.int64, len(got))
+    if w.min() < 0:
+        return None
+    which = made[w]
+    first = which[0]
+    if (which != first).any():
+        return None
+    return results[first][row[w]]
+
+
 def backward(nodes, out, seed, dtype, free=False):
     """engine.backward's reverse loop, by waves, where every node the pass runs a rule for is
     a 0-d node of WAVE_OPS on 0-d operands (and weak number literals) of the evaluation
@@ -270,6 +305,10 @@ def backward(nodes, out, seed, dtype, free=False):
     sources: list = [None] * (out + 1)
     by_level: list[list[int]] = [[]]  # node ids of each level, from the output back
     rules_at: list[dict] = [{}]  # level -> (op, arg position) -> consumer ids
+    # op -> (rule, whether it sends the adjoint on, its key) for each argument position
+    per_op: dict[str, tuple] = {}
+    # node id -> whether its value was seen to be 0-d of dtype ev (values do not change here)
+    good = [False] * (out + 1)
     for i in range(out, -1, -1):
         lv = level[i]
         if lv < 0:
@@ -280,34 +319,43 @@ def backward(nodes, out, seed, dtype, free=False):
         if not args:
             continue
         name = node.op
-        v = node.value
-        if (
-            name not in WAVE_OPS
-            or node.attrs
-            or node.bufs
-            or v.__class__ is not np.ndarray
-            or v.shape
-            or v.dtype != ev
-        ):
+        if name not in WAVE_OPS or node.attrs or node.bufs:
             return False
-        rules = OPS[name].grads
+        if not good[i]:
+            v = node.value
+            if v.__class__ is not np.ndarray or v.shape or v.dtype != ev:
+                return False
+        how = per_op.get(name)
+        if how is None:
+            rules = OPS[name].grads
+            how = per_op[name] = tuple(
+                (rules[k], (name, k) in PASS, (name, k)) for k in range(len(rules))
+            )
         for k, a in enumerate(args):
             arg = nodes[a]
-            if arg.op == "number":
-                if name not in NUMBER_OPS or not _weak(arg.value):
+            if not good[a]:
+                if arg.op == "number":
+                    if name not in NUMBER_OPS or not _weak(arg.value):
+                        return False
+                    continue
+                w = arg.value
+                if w.__class__ is not np.ndarray or w.shape or w.dtype != ev:
                     return False
+                good[a] = True
+            rule, passes, key = how[k]
+            if rule is None or not arg.requires_grad:
                 continue
-            w = arg.value
-            if w.__class__ is not np.ndarray or w.shape or w.dtype != ev:
-                return False
-            if not arg.requires_grad or rules[k] is None:
-                continue
-            if (name, k) in PASS:
+            if passes:
                 la = lv
                 what = ~i
             else:
                 la = lv + 1
-                rules_at[lv].setdefault((name, k), []).append(i)
+                at = rules_at[lv]
+                got = at.get(key)
+                if got is None:
+                    at[key] = [i]
+                else:
+                    got.append(i)
                 what = 2 * i + k
             if level[a] < la:
                 level[a] = la
@@ -322,24 +370,25 @@ def backward(nodes, out, seed, dtype, free=False):
             else:
                 got.append(what)
     # The numbers, level by level: each adjoint, then every rule of that level at once. An
-    # input sent one thing has it as its adjoint; what is sent to one of several waits in
-    # ``sent`` (as its stacked array and row) for the sum.
+    # input sent one thing has it as its adjoint; what is sent to one of several waits, as
+    # its stacked array and row (numpy columns: ``made[w]`` indexes ``results``, ``row[w]``
+    # the row in it), for the sum.
     adj: list = [None] * (out + 1)
     adj[out] = seed
     asarray = np.asarray
-    sent: dict[int, tuple] = {}  # 2 * consumer id + arg position -> (array, row)
+    results: list = []  # each rule's stacked array, in the order computed
+    made = np.empty(2 * (out + 1), np.int32)  # 2 * consumer id + arg position -> result
+    row = np.empty(2 * (out + 1), np.int32)  # -> its row there (entries written are read)
 
     def part(w):  # (what a rule sends is an array, node by node: np.asarray of its result)
         if w < 0:
             return asarray(adj[~w])
-        r, j = sent.pop(w)
-        return r[j, ...]
+        return results[made[w]][row[w], ...]
 
     def number(w):
         if w < 0:
             return float(adj[~w])
-        r, j = sent[w]
-        return float(r[j])
+        return float(results[made[w]][row[w]])
 
     for lv, ids in enumerate(by_level):
         for a in ids:  # (from the last back: a sent-on adjoint is summed before its use)
@@ -352,12 +401,11 @@ def backward(nodes, out, seed, dtype, free=False):
                     adj[a] = asarray(adj[~got])
                 continue  # (else set by the rule)
             if len(got) > FOLD:
-                col = np.fromiter(map(number, got), ev, len(got))
+                col = _sent(got, made, row, results)
+                if col is None:  # (sent on, or from several rules: one by one)
+                    col = np.fromiter(map(number, got), ev, len(got))
                 acc = np.add.accumulate(col, dtype=ev)
                 if not np.isnan(acc[-1]):  # (a nan: one by one, see Wave._group)
-                    for w in got:
-                        if w >= 0:
-                            del sent[w]
                     adj[a] = ev.type(acc[-1])  # (0-d + 0-d is a numpy scalar, node by node)
                     continue
             g = part(got[0])
@@ -387,12 +435,19 @@ def backward(nodes, out, seed, dtype, free=False):
                 argn = [nodes[a] for a in node.args]
                 vals = _typed(OPS[name], argn, dtype)[0]
                 result[nan_at] = np.asarray(rule(adj[i], node.value, *vals))
+            several = []  # rows sent to an input of several sources
             for j, i in enumerate(consumers):
                 a = nodes[i].args[k]
                 if sources[a].__class__ is int:  # (its only source)
                     adj[a] = result[j, ...]
                 else:
-                    sent[2 * i + k] = (result, j)
+                    several.append(j)
+            if several:
+                rows = np.array(several, np.int32)
+                w = 2 * np.array(consumers, np.int64)[rows] + k
+                made[w] = len(results)
+                row[w] = rows
+                results.append(result)
     for node in nodes:
         i = node.id
         if free and i < out and node.args and level[i] >= 0:
