@@ -23,6 +23,13 @@ and the goals printed with their ratios: --jobs 1 <= 1.5x the floor, the default
 
 adds "old jobs 1" and "old jobs auto": the same runs of the gradcli package in that
 directory (e.g. `git archive COMMIT | tar -x -C /tmp/old`), interleaved with the others.
+
+    python benchmarks/batch_floor.py --timeline      # where the wall time of one run goes
+
+runs `gradcli batch` (the default --jobs) once more, with gradcli.batch.answers (each
+unit of records a process answers) and os.write timed in every process of the run, and
+prints, from the process's start, when its imports end, when each process starts its
+first unit and ends its last, and when the last byte is written.
 """
 
 import argparse
@@ -154,6 +161,103 @@ with np.errstate(all="ignore"):
 """
 
 
+TIMELINE = r"""
+import os, sys, time
+log = os.open(os.environ["TIMELINE_LOG"], os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
+
+def event(what):
+    os.write(log, f"{os.getpid()} {time.time():.6f} {time.process_time():.6f} {what}\n".encode())
+
+event("python up")
+from gradcli import batch, commands
+event("imports")
+real_answers, real_write = batch.answers, os.write
+
+def answers(items, defaults):
+    event(f"unit {len(items)}")
+    try:
+        return real_answers(items, defaults)
+    finally:
+        event("unit end")
+
+def write(fd, data):
+    n = real_write(fd, data)
+    if fd == 1:
+        event(f"write {n}")
+    return n
+
+def timed(name):
+    real = getattr(batch, name)
+
+    def call(*args, **kwargs):
+        event(f"{name}")
+        try:
+            return real(*args, **kwargs)
+        finally:
+            event(f"{name} end")
+
+    setattr(batch, name, call)
+
+for name in ("_warm", "_start"):
+    if hasattr(batch, name):
+        timed(name)
+batch.answers, os.write = answers, write
+sys.argv[0] = "gradcli"
+try:
+    commands.main()
+finally:
+    event("exit")
+"""
+
+
+def timeline(path, args):
+    """One run with its events timed in every process (TIMELINE), summed up per process."""
+    with tempfile.TemporaryDirectory() as tmp:
+        log = os.path.join(tmp, "events")
+        env = dict(os.environ, TIMELINE_LOG=log)
+        start = time.time()
+        subprocess.run(
+            [PY, "-c", TIMELINE, "batch", *args, path],
+            env=env,
+            check=True,
+            stdout=subprocess.DEVNULL,
+        )
+        end = time.time()
+        with open(log) as f:
+            events = [line.split(" ", 3) for line in f.read().splitlines()]
+    parent = events[0][0]
+    print(
+        f"timeline of `gradcli batch {' '.join(args)}`, ms from the process's start "
+        f"(exit seen at {(end - start) * 1e3:.0f} ms)"
+    )
+    pids = list(dict.fromkeys(pid for pid, _, _, _ in events))
+    for pid in pids:
+        mine = [(float(t) - start, what) for p, t, _, what in events if p == pid]
+        cpu = [float(c) for p, _, c, _ in events if p == pid]
+        cpu_at = {what: float(c) for p, _, c, what in events if p == pid}
+        units = [t for t, what in mine if what.startswith("unit ") and what != "unit end"]
+        ends = [t for t, what in mine if what == "unit end"]
+        writes = [t for t, what in mine if what.startswith("write")]
+        busy = sum(b - a for a, b in zip(units, ends, strict=False))
+        parts = [("parent" if pid == parent else "worker") + f" {pid}:"]
+        for t, what in mine:
+            if what in ("python up", "imports", "exit"):
+                parts.append(f"{what} {t * 1e3:.0f}")
+            elif what.startswith("_"):  # (a function of gradcli.batch's, timed)
+                parts.append(f"{what} {t * 1e3:.0f} (CPU {cpu_at[what] * 1e3:.0f})")
+        if units:
+            parts.append(
+                f"{len(units)} units {units[0] * 1e3:.0f}-{ends[-1] * 1e3:.0f} "
+                f"(busy {busy * 1e3:.0f})"
+            )
+        if writes:
+            parts.append(
+                f"{len(writes)} writes, first {writes[0] * 1e3:.0f} last {writes[-1] * 1e3:.0f}"
+            )
+        parts.append(f"CPU {cpu[-1] * 1e3:.0f} at its last event")
+        print("  " + ", ".join(parts))
+
+
 def cpu_of_children():
     r = resource.getrusage(resource.RUSAGE_CHILDREN)
     return r.ru_utime + r.ru_stime
@@ -187,6 +291,10 @@ def main():
     ap.add_argument("-n", type=int, default=10_000, help="records (default 10,000)")
     ap.add_argument("--reps", type=int, default=7, help="repetitions (default 7)")
     ap.add_argument("--baseline", metavar="DIR", help="also time the gradcli source in DIR")
+    ap.add_argument(
+        "--timeline", action="store_true", help="only print where one run's wall time goes"
+    )
+    ap.add_argument("--jobs", default=None, help="with --timeline: this --jobs (default: auto)")
     args = ap.parse_args()
     gc = gradcli_cmd()
     with tempfile.TemporaryDirectory() as tmp:
@@ -194,6 +302,9 @@ def main():
         with open(path, "w") as f:
             for rec in records(args.n):
                 f.write(json.dumps(rec) + "\n")
+        if args.timeline:
+            timeline(path, [] if args.jobs is None else ["--jobs", args.jobs])
+            return
         sizes = check_answers(gc, path, args.n)
         cmds = {
             "floor": [PY, "-c", FLOOR, path],

@@ -887,9 +887,10 @@ def _work(conn, parent_end, defaults, parent):
     with quietly():
         while (pairs := inbox.get()) is not None:
             done = answers(pairs, defaults)
-            text = "".join([line + "\n" for line, _ in done])
-            try:
-                conn.send((text.encode(), sum(not ok for _, ok in done)))
+            data = "\n".join([line for line, _ in done] + [""]).encode()  # (a newline each)
+            try:  # (not serialized: the bytes as they are, copied once in each process)
+                conn.send_bytes(b"%d" % sum(not ok for _, ok in done))
+                conn.send_bytes(data)
             except OSError:
                 return
             if first:  # its programs parsed, its caches warm: see _settle
@@ -991,7 +992,8 @@ def _receive(worker):
     """The answers the worker has sent, each to its unit."""
     try:
         while worker.units and worker.conn.poll():
-            data, failed = worker.conn.recv()
+            failed = int(worker.conn.recv_bytes())
+            data = worker.conn.recv_bytes()  # (sent right after, or the worker died)
             unit = worker.units.popleft()
             unit.answer, unit.failed = data, failed
     except (EOFError, OSError):
