@@ -1016,6 +1016,8 @@ class Builder:
         return E("list", [a for a in (args or ()) if a is not None], lsqb.start_pos, rsqb.end_pos)
 
     def args(self, *items):
+        if None not in items:  # (f(x): one argument, no trailing comma's placeholder)
+            return [*items]
         return [a for a in items if a is not None]
 
     def kwarg(self, name_tok, e):
