@@ -266,21 +266,19 @@ def parse(tables, text, postlex, builder):
     run (a separator is held back until a lexeme follows it)."""
     code = tables.code
     calls = [
-        (
-            size == 1 and picks is None and how == CALL,
-            size,
-            _picker(picks),
-            getattr(builder, target) if how == CALL else None,
-        )
-        for size, _, how, picks, target in tables.rules
+        _call(size, how, picks, target, builder) for size, _, how, picks, target in tables.rules
     ]
     stacks = _Stacks(tables, calls)
     steps, step = stacks.steps, stacks.step
-    kinds = _Kinds(tables)
-    names, kept, ignore = tables.names, tables.kept, tables.ignore
+    kinds: dict = {}  # a lexeme's text -> its terminal's code (a plain dict: the fast lookup)
+    tell = _Kinds(tables).__missing__
+    ignore = tables.ignore
     sep, stray = code[postlex.SEP], code[STRAY]
     opens = {code[name] for name in postlex.OPEN}
-    special = ignore | opens | {sep, stray, *(code[name] for name in postlex.CLOSE)}
+    special = [False] * len(tables.names)  # by code: a terminal the loop looks at itself
+    for k in ignore | opens | {sep, stray, *(code[name] for name in postlex.CLOSE)}:
+        special[k] = True
+    kept = [name if k in tables.kept else None for k, name in enumerate(tables.names)]
     depth = pos = 0
     pending = started = False  # a separator held back; a lexeme seen
     sid = stacks.push(None, tables.start)
@@ -290,8 +288,11 @@ def parse(tables, text, postlex, builder):
     for lexeme in tables.lexeme.findall(text):
         start = pos
         pos += len(lexeme)
-        kind = kinds[lexeme]
-        if kind in special:
+        try:
+            kind = kinds[lexeme]
+        except KeyError:
+            kind = kinds[lexeme] = tell(lexeme)
+        if special[kind]:
             if kind in ignore:
                 continue
             if kind == sep:
@@ -306,35 +307,62 @@ def parse(tables, text, postlex, builder):
         started = True
         while True:  # the held-back separator first, then this lexeme
             k = sep if pending else kind
-            sid, reduced = steps.get(sid + k) or step(sid, k)
-            for unary, size, pick, method in reduced:  # (what _apply does, inline)
-                if unary:  # number, name: one child, passed on
-                    values[-1] = method(values[-1])
-                    continue
-                if size:
-                    children = values[-size:]
-                    del values[-size:]
+            try:
+                sid, reduced = steps[sid + k]
+            except KeyError:
+                sid, reduced = step(sid, k)
+            for arity, size, a, b, c, method, _ in reduced:  # (what _apply does, inline)
+                if arity == 1:
+                    if size == 1:  # number, name: one child, passed on
+                        values[-1] = method(values[-1])
+                        continue
+                    out = method(values[a])
+                elif arity == 2:  # x * y: the children at a and b of the rule's
+                    out = method(values[a], values[b])
+                elif arity == 3:  # x + y, sin(x)
+                    out = method(values[a], values[b], values[c])
                 else:
-                    children = []
-                if pick is not None:
-                    children = pick(children)
-                push(_kids(children) if method is None else method(*children))
+                    _apply(values, size, a, method)  # (a: the rule's picker)
+                    continue
+                del values[-size:]
+                push(out)
             if pending:
                 pending = False
                 push(None)
                 continue
-            if kind in kept:
+            name = kept[kind]
+            if name is None:
+                push(None)
+            else:
                 tok = new_str(Token, lexeme)
-                tok.type = names[kind]
+                tok.type = name
                 tok.start_pos, tok.end_pos = start, pos
                 push(tok)
-            else:
-                push(None)
             break
     _, reduced = step(sid, code["$END"])  # the end of the text: the start rule's reductions
-    for _, size, pick, method in reduced:
-        _apply(values, size, pick, method)
+    for call in reduced:
+        _apply(values, call[1], call[6], call[5])
     return values[-1]
+
+
+def _call(size, how, picks, target, builder):
+    """How the loop reduces by a rule: (arity, size, a, b, c, method, picker). A CALL rule
+    whose callback takes 1 to 3 of its children, none spliced and no placeholder, has arity
+    1 to 3 and the children's offsets on the value stack in a, b, c (a call with neither
+    a slice of the stack nor an argument tuple); any other rule has arity 0, its picker in
+    a; the picker (for _apply) is last in each."""
+    method = getattr(builder, target) if how == CALL else None
+    pick = _picker(picks)
+    order = list(range(size)) if picks is None else list(picks)
+    if (
+        how == CALL
+        and size
+        and 1 <= len(order) <= 3
+        and all(k is not None and k >= 0 for k in order)
+    ):
+        offsets = [k - size for k in order] + [0] * (3 - len(order))
+        return (len(order), size, *offsets, method, pick)
+    return (0, size, pick, None, None, method, pick)
 
 
 def _apply(values, size, pick, method):

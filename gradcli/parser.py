@@ -14,6 +14,7 @@ import os
 import re
 import unicodedata
 from collections.abc import Callable
+from math import copysign
 from typing import Any, ParamSpec, TypeVar, cast
 
 from . import ops as _ops
@@ -272,12 +273,7 @@ class Builder:
         if kind == "ns":
             return self.ns_value(e).value
         if kind == "num":
-            v = e.value  # (-0.0 == 0.0 and 2 == 2.0, but they are different literals)
-            key = (v.__class__, v, math.copysign(1.0, v))
-            attrs = self.numbers.get(key)
-            if attrs is None:
-                attrs = self.numbers[key] = {"value": v}
-            return self.node_id("number", (), attrs, e.start, e.end)
+            return self.number_node(e)
         if e.kind == "list":
             return self.node("const", (), {"value": self.literal(e)}, e.start, e.end).value
         if e.kind == "tuple":
@@ -294,6 +290,17 @@ class Builder:
             e.start,
             e.end,
         )
+
+    def number_node(self, e):
+        """The id of a new number node for the number ``e``."""
+        v = e.value  # (-0.0 == 0.0 and 2 == 2.0, but they are different literals)
+        key = (v.__class__, v, copysign(1.0, v))
+        attrs = self.numbers.get(key)
+        if attrs is None:
+            attrs = self.numbers[key] = {"value": v}
+        nodes = self.nodes
+        nodes.append(PNode("number", (), attrs, e.start, e.end))
+        return len(nodes) - 1
 
     def literal(self, e):
         """A list literal of numbers as nested Python lists (checked, without recursion)."""
@@ -791,23 +798,36 @@ class Builder:
         return E("ns", path, obj.start, name_tok.end_pos)
 
     @staticmethod
-    def _binary(op):
-        def callback(self, *children):
-            a, b = children[0], children[-1]
-            ka, kb = a.kind, b.kind
-            if self.direct and kb == "node" and (ka == "node" or (ka == "num" and op != "div")):
+    def _binary(op, spelled=False):
+        """The callback of a binary operator: (a, b), or (a, its token, b) where the grammar
+        names the operator's terminal (``spelled``)."""
+
+        def callback(self, a, b):
+            ka = a.kind
+            if self.direct and b.kind == "node":
                 # what apply() comes to for a tensor right operand (x + y, 2 * sin(x)), as
                 # directly as it can be said: the hot path of a long program
+                if ka == "node":
+                    x = a.value
+                elif ka == "num" and op != "div":
+                    x = self.number_node(a)
+                else:
+                    return self.apply(op, [a, b], None, a.start, b.end)
                 nodes = self.nodes
-                x = a.value if ka == "node" else self.as_node(a)
                 nodes.append(PNode(op, (x, b.value), None, a.start, b.end))
                 return E("node", len(nodes) - 1, a.start, b.end)
             return self.apply(op, [a, b], None, a.start, b.end)
 
-        return callback
+        if not spelled:
+            return callback
 
-    add, sub, mul = _binary("add"), _binary("sub"), _binary("mul")
-    div, matmul, pow = _binary("div"), _binary("matmul"), _binary("pow")
+        def with_token(self, a, tok, b):
+            return callback(self, a, b)
+
+        return with_token
+
+    add, sub, pow = _binary("add", True), _binary("sub", True), _binary("pow", True)
+    mul, div, matmul = _binary("mul"), _binary("div"), _binary("matmul")
     floordiv, mod = _binary("floor_divide"), _binary("remainder")
 
     def integer_fold(self, op, args, tok):
@@ -996,22 +1016,25 @@ class Builder:
         return E("list", [a for a in (args or ()) if a is not None], lsqb.start_pos, rsqb.end_pos)
 
     def args(self, *items):
+        if None not in items:  # (f(x): one argument, no trailing comma's placeholder)
+            return [*items]
         return [a for a in items if a is not None]
 
     def kwarg(self, name_tok, e):
         return ("kw", str(name_tok), e, name_tok)
 
-    def call_(self, name_tok, *rest):
-        args, end = rest[0] if len(rest) == 2 else None, rest[-1].end_pos
-        if self.direct and args is not None and len(args) == 1 and args[0].__class__ is E:
+    def call_(self, name_tok, args, rpar):  # (args: None for f())
+        end = rpar.end_pos
+        if self.direct and args is not None and len(args) == 1:
             a = args[0]
-            op = self.unary.get(name_tok)
-            if op is None:
-                op = self.unary[name_tok] = self.unary_op(str(name_tok))
-            if op and a.kind == "node":  # sin(x): what call() comes to, directly
-                nodes = self.nodes
-                nodes.append(PNode(op, (a.value,), None, name_tok.start_pos, end))
-                return E("node", len(nodes) - 1, name_tok.start_pos, end)
+            if a.__class__ is E and a.kind == "node":
+                op = self.unary.get(name_tok)
+                if op is None:
+                    op = self.unary[name_tok] = self.unary_op(str(name_tok))
+                if op:  # sin(x): what call() comes to, directly
+                    nodes = self.nodes
+                    nodes.append(PNode(op, (a.value,), None, name_tok.start_pos, end))
+                    return E("node", len(nodes) - 1, name_tok.start_pos, end)
         return self.call(name_tok, args, end)
 
     @staticmethod
