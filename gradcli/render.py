@@ -3,8 +3,8 @@ Rendering never computes anything."""
 
 import json
 import math
-from itertools import islice
-from operator import attrgetter, itemgetter
+from itertools import chain, islice
+from operator import attrgetter, itemgetter, ne
 from typing import Any
 
 import numpy as np
@@ -287,13 +287,7 @@ def piece_texts(result, source=None):
     if source is None:
         source = source_texts(result)
     srcs = list(map(_SRC, nodes))
-    # the node that stands for a piece of source text: the last (ids are places in nodes)...
-    owner: dict[Any, int] = dict(zip(srcs, range(len(srcs)), strict=True))
-    ops = list(map(_OP, nodes))
-    inputs: dict[Any, int] = {}
-    for i in _places(ops, "input"):  # ... but the first input that came from it
-        inputs.setdefault(srcs[i], i)
-    owner.update(inputs)
+    owns = _owners(srcs, list(map(_OP, nodes)))
     names = list(map(_NAME, nodes))
     bare = [t[1:-1] if t[:1] == "(" and t[-1:] == ")" else t for t in source]
     texts: dict[Any, Any] = {}
@@ -308,7 +302,7 @@ def piece_texts(result, source=None):
             if own == (names[a] or bare[a]) and srcs[a] != src:
                 break
         else:
-            if owner[src] == i:  # the source text names it already
+            if owns[i]:  # the source text names it already
                 continue
         args = []
         for a in n.args:
@@ -326,6 +320,36 @@ def piece_texts(result, source=None):
 
 
 _SRC, _OP, _NAME = attrgetter("src"), attrgetter("op"), attrgetter("name")
+
+
+def _owners(srcs, ops):
+    """Whether each node stands for the piece of source text it came from: the first input
+    that came from it, else the last node (ids are places in the list). Where the nodes of
+    each piece come one after another (sorted, as forward makes them), the last of a run."""
+    inputs: dict[Any, int] = {}
+    for i in _places(ops, "input"):
+        inputs.setdefault(srcs[i], i)
+    try:
+        runs = srcs == sorted(srcs)
+    except TypeError:
+        runs = False
+    if not runs:
+        owner: dict[Any, int] = dict(zip(srcs, range(len(srcs)), strict=True))
+        owner.update(inputs)
+        return [owner[s] == i for i, s in enumerate(srcs)]
+    owns = list(map(ne, srcs, islice(chain(srcs, [_END]), 1, None)))
+    for s, i in inputs.items():  # (its run: the nodes before and after it from s)
+        j, k = i, i + 1
+        while j and srcs[j - 1] == s:
+            j -= 1
+        while k < len(srcs) and srcs[k] == s:
+            k += 1
+        owns[j:k] = [False] * (k - j)
+        owns[i] = True
+    return owns
+
+
+_END = object()  # (after the last node: not any node's source)
 
 
 def _places(items, item):
@@ -393,7 +417,7 @@ def _grid(result):
     widths = [len(h) for h in HEADERS]
     tall: list[int] = []
     ragged = False  # a grad cell empty or ending in whitespace: lines are stripped
-    ndarray = np.ndarray
+    ndarray, floats = np.ndarray, _FLOATS
     for n, text in zip(result.nodes, source, strict=True):
         if n.op == "number":
             continue
@@ -410,7 +434,7 @@ def _grid(result):
             text = kept.setdefault(text, text)
         # _cell(value, seen), its 0-d floats inline
         value = n.value
-        if type(value) is ndarray and value.ndim == 0 and value.dtype.kind == "f":
+        if type(value) is ndarray and not value.ndim and value.dtype in floats:
             v = value.item()
             cell = values.get(v)
             if cell is None:
@@ -427,7 +451,7 @@ def _grid(result):
             elif len(cell) > widths[4]:
                 widths[4] = len(cell)
         value = n.grad
-        if type(value) is ndarray and value.ndim == 0 and value.dtype.kind == "f":
+        if type(value) is ndarray and not value.ndim and value.dtype in floats:
             v = value.item()
             grad = grads.get(v)
             if grad is None:
@@ -456,6 +480,7 @@ def _grid(result):
 
 
 _TEXT, _LABEL = itemgetter(1), itemgetter(2)
+_FLOATS = frozenset(np.dtype(t) for t in np.typecodes["Float"])  # (by dtype: a 0-d one's cell)
 
 
 def sections(result, width=None):
