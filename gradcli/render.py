@@ -435,41 +435,15 @@ def _grid(result):
         # _cell(value, seen), its 0-d floats inline
         value = n.value
         if type(value) is ndarray and not value.ndim and value.dtype in floats:
-            v = value.item()
-            cell = values.get(v)
-            if cell is None:
-                cell = _scalar(v)
-                if len(cell) > widths[4]:
-                    widths[4] = len(cell)
-                if v != 0 and v == v:  # (0.0 == -0.0 and nan != nan: not kept)
-                    values[v] = cell
+            cell = values.get(v := value.item()) or _new_scalar(v, values, widths, 4)
         else:
-            cell = _cell(value)
-            if "\n" in cell:
-                tall.append(len(out))
-                widths[4] = max(widths[4], *map(len, cell.split("\n")))
-            elif len(cell) > widths[4]:
-                widths[4] = len(cell)
+            cell = _other_cell(value, widths, 4, tall, len(out))
         value = n.grad
         if type(value) is ndarray and not value.ndim and value.dtype in floats:
-            v = value.item()
-            grad = grads.get(v)
-            if grad is None:
-                grad = _scalar(v)
-                if len(grad) > widths[5]:
-                    widths[5] = len(grad)
-                if v != 0 and v == v:
-                    grads[v] = grad
+            grad = grads.get(v := value.item()) or _new_scalar(v, grads, widths, 5)
         else:
-            grad = _cell(value)
-            if "\n" in grad:
-                if not tall or tall[-1] != len(out):
-                    tall.append(len(out))
-                widths[5] = max(widths[5], *map(len, grad.split("\n")))
-            elif len(grad) > widths[5]:
-                widths[5] = len(grad)
-            if not grad or grad[-1].isspace():
-                ragged = True
+            grad = _other_cell(value, widths, 5, tall, len(out))
+            ragged = ragged or not grad or grad[-1].isspace()
         append((n.id, text, n.label or "", shape, cell, grad))
     if out:
         widths[0] = max(widths[0], len(str(out[-1][0])))  # (ids grow)
@@ -477,6 +451,29 @@ def _grid(result):
         widths[2] = max(widths[2], *map(len, map(_LABEL, out)))
         widths[3] = max(widths[3], *map(len, shapes.values()))
     return _Grid(out, widths, tall, ragged)
+
+
+def _new_scalar(v, seen, widths, column):
+    """The cell of a 0-d float not in ``seen`` yet, kept there (but 0.0 == -0.0 and nan !=
+    nan: those are not), the column widened to it."""
+    cell = _scalar(v)
+    widths[column] = max(widths[column], len(cell))
+    if v != 0 and v == v:
+        seen[v] = cell
+    return cell
+
+
+def _other_cell(value, widths, column, tall, row):
+    """_cell(value) for any other value, the column widened to its widest line and ``row``
+    noted in ``tall`` when it has several."""
+    cell = _cell(value)
+    if "\n" in cell:
+        if not tall or tall[-1] != row:
+            tall.append(row)
+        widths[column] = max(widths[column], *map(len, cell.split("\n")))
+    else:
+        widths[column] = max(widths[column], len(cell))
+    return cell
 
 
 _TEXT, _LABEL = itemgetter(1), itemgetter(2)

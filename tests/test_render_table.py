@@ -18,16 +18,7 @@ from gradcli.torchrepr import tensor_str
 # ---- the reference: the algorithm before the fast path ----------------------------------
 
 
-def old_elide(text, start=0, end=None, limit=parser.MAX_TEXT):
-    end = len(text) if end is None else end
-    if end - start <= limit:
-        return " ".join(text[start:end].split())
-    half = limit // 2 - 1
-    return (
-        " ".join(text[start : start + half].split())
-        + " … "
-        + " ".join(text[end - half : end].split())
-    )
+old_elide = parser.elide  # (unchanged: the rule a node's source text follows)
 
 
 def old_source_texts(result):
