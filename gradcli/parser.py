@@ -69,11 +69,56 @@ class Program:
 
     def source(self, node):
         """The source text of a node, elided in the middle when long (in constant time: a
-        deep program has many long, nested spans)."""
-        return elide(self.text, node.start, node.end)
+        deep program has many long, nested spans). A span whose only whitespace is lone
+        spaces (all of a one-line program's) is cut out as it is, not split and joined."""
+        text, start, end = self.text, node.start, node.end
+        _, first, lines = self._spaces()
+        if end - start <= MAX_TEXT and (
+            end <= first or (lines and text.find("\n", start, end) < 0)
+        ):
+            return text[start:end].strip(" ")
+        return elide(text, start, end)
+
+    def sources(self, nodes):
+        """[self.source(node) for node in nodes], a run of one node as one text; the spans
+        before the text's first newline (or other uneven whitespace) without a call each."""
+        text, (_, first, _), source = self.text, self._spaces(), self.source
+        half = MAX_TEXT // 2 - 1
+        out: list[str] = []
+        append, last, t = out.append, None, ""
+        for node in nodes:
+            if node is not last:
+                last, start, end = node, node.start, node.end
+                if end > first:
+                    t = source(node)
+                elif end - start <= MAX_TEXT:
+                    t = text[start:end].strip(" ")
+                else:
+                    t = text[start : start + half].strip(" ") + " … "
+                    t += text[end - half : end].strip(" ")
+            append(t)
+        return out
+
+    def _spaces(self):
+        known = self.__dict__.get("_spacing")
+        if known is None or known[0] is not self.text:
+            known = self._spacing = _spacing(self.text)
+        return known
 
     def position(self, offset):
         return position_of(self.text, offset)
+
+
+# the whitespace str.split() splits at but a space, the ASCII ones first (tests check it)
+_SPACES = "\t\n\x0b\x0c\r\x1c\x1d\x1e\x1f\x85\xa0\u1680\u2000\u2001\u2002\u2003\u2004\u2005"
+_SPACES += "\u2006\u2007\u2008\u2009\u200a\u2028\u2029\u202f\u205f\u3000"
+
+
+def _spacing(text):
+    """(text, where its first whitespace other than a lone space is, whether all such is
+    newlines): a span before that, or without a newline then, has only lone spaces."""
+    odd = [c for c in ("  ", *(_SPACES[:9] if text.isascii() else _SPACES)) if c in text]
+    return text, min((text.find(c) for c in odd), default=len(text)), set(odd) <= {"\n"}
 
 
 def elide(text, start=0, end=None, limit=MAX_TEXT):

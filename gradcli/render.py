@@ -3,6 +3,8 @@ Rendering never computes anything."""
 
 import json
 import math
+from itertools import chain, islice
+from operator import attrgetter, itemgetter, ne
 from typing import Any
 
 import numpy as np
@@ -284,76 +286,138 @@ def piece_texts(result, source=None):
     nodes = result.nodes
     if source is None:
         source = source_texts(result)
-    owner: dict[Any, Any] = {}  # the node that stands for a piece of source text: an
-    for n in nodes:  # input, else the last
-        o = owner.get(n.src)
-        if o is None or nodes[o].op != "input":
-            owner[n.src] = n.id
+    srcs = list(map(_SRC, nodes))
+    owns = _owners(srcs, list(map(_OP, nodes)))
+    names = list(map(_NAME, nodes))
+    bare = [t[1:-1] if t[:1] == "(" and t[-1:] == ")" else t for t in source]
     texts: dict[Any, Any] = {}
-    bare = [t[1:-1] if t.startswith("(") and t.endswith(")") else t for t in source]
     for n in nodes:
-        if n.name is not None or n.op == "number" or n.op == "input":
+        if n.name is not None:
             continue
-        own, src = bare[n.id], n.src
-        operand = False  # the text of an operand from elsewhere: 2/(x+1)'s reciprocal
-        for a in n.args:
-            m = nodes[a]
-            if m.src != src and own == (m.name or bare[a]):
-                operand = True
+        op = n.op
+        if op == "number" or op == "input":
+            continue
+        i, src, own = n.id, n.src, bare[n.id]
+        for a in n.args:  # the text of an operand from elsewhere: 2/(x+1)'s reciprocal
+            if own == (names[a] or bare[a]) and srcs[a] != src:
                 break
-        if not operand and owner[src] == n.id:  # the source text names it already
-            continue
+        else:
+            if owns[i]:  # the source text names it already
+                continue
         args = []
         for a in n.args:
-            t = texts.get(a) or (nodes[a].name or source[a])
+            t = texts.get(a) or (names[a] or source[a])
             args.append(f"({t})" if any(c in t for c in " +-*/@^") else t)
         attrs = dict(n.attrs or {})
-        pattern = _PIECES.get(n.op)
+        pattern = _PIECES.get(op)
         try:
-            texts[n.id] = (pattern or "").format(*args, **attrs) if pattern else None
+            texts[i] = (pattern or "").format(*args, **attrs) if pattern else None
         except (IndexError, KeyError):
-            texts[n.id] = None
-        if texts[n.id] is None:
-            texts[n.id] = f"{n.op}({', '.join(args)})"
+            texts[i] = None
+        if texts[i] is None:
+            texts[i] = f"{op}({', '.join(args)})"
     return texts
+
+
+_SRC, _OP, _NAME = attrgetter("src"), attrgetter("op"), attrgetter("name")
+
+
+def _owners(srcs, ops):
+    """Whether each node stands for the piece of source text it came from: the first input
+    that came from it, else the last node (ids are places in the list). Where the nodes of
+    each piece come one after another (sorted, as forward makes them), the last of a run."""
+    inputs: dict[Any, int] = {}
+    for i in _places(ops, "input"):
+        inputs.setdefault(srcs[i], i)
+    try:
+        runs = srcs == sorted(srcs)
+    except TypeError:
+        runs = False
+    if not runs:
+        owner: dict[Any, int] = dict(zip(srcs, range(len(srcs)), strict=True))
+        owner.update(inputs)
+        return [owner[s] == i for i, s in enumerate(srcs)]
+    owns = list(map(ne, srcs, islice(chain(srcs, [_END]), 1, None)))
+    for s, i in inputs.items():  # (its run: the nodes before and after it from s)
+        j, k = i, i + 1
+        while j and srcs[j - 1] == s:
+            j -= 1
+        while k < len(srcs) and srcs[k] == s:
+            k += 1
+        owns[j:k] = [False] * (k - j)
+        owns[i] = True
+    return owns
+
+
+_END = object()  # (after the last node: not any node's source)
+
+
+def _places(items, item):
+    """The places of ``item`` in the list ``items``, found at C speed."""
+    at = -1
+    while True:
+        try:
+            at = items.index(item, at + 1)
+        except ValueError:
+            return
+        yield at
 
 
 def source_texts(result):
     """Every node's source text, by id (the nodes a decomposition made from one program
-    node come one after another, and share its text)."""
-    return list(_source_iter(result, share=True))
+    node come one after another, and share its text); equal texts as one string."""
+    out: list[str] = []
+    for block in _source_blocks(result, share=True):
+        out += block
+    return out
 
 
-def _source_iter(result, share=False):
-    """source_texts(result), one at a time; ``share``: equal texts as one string (for a
-    list that keeps them all)."""
+def _source_iter(result):
+    """source_texts(result), one at a time (equal texts not made one)."""
+    for block in _source_blocks(result):
+        yield from block
+
+
+def _source_blocks(result, share=False):
+    """The nodes' source texts, NODE_BLOCK at a time; ``share``: equal texts as one string
+    (for a list that keeps them all: a long program repeats a few)."""
     program = result.program
-    src, text = None, ""
-    kept: dict[str, str] = {}  # one copy of each text (a long program repeats a few)
-    for n in result.nodes:
-        if n.src != src:
-            src, text = n.src, program.source(program.nodes[n.src])
-            if share:
-                text = kept.setdefault(text, text)
-        yield text
+    pnodes = map(program.nodes.__getitem__, map(_SRC, result.nodes))
+    kept: dict[str, str] = {}
+    while block := program.sources(islice(pnodes, NODE_BLOCK)):
+        yield list(map(kept.setdefault, block, block)) if share else block
 
 
 def rows(result):
     """The graph table: one row per tensor node (Python-number operands are not tensors in
     PyTorch and are left out; they stay in the JSON ``nodes``)."""
     with paused_gc():  # (strings and tuples of them: nothing for the collector to find)
-        return _rows(result)
+        table = _grid(result)
+    return [(str(r[0]), *r[1:]) for r in table.rows]
 
 
-def _rows(result):
-    out: list[tuple] = []
-    append = out.append
+class _Grid:
+    """The graph table's rows, each (id, text, grad_fn, shape, value, grad) with the id an
+    int, and what its lines need: each column's width (the headers' included), the places
+    of the rows with a cell of several lines, and whether a line may end in whitespace."""
+
+    def __init__(self, rows, widths, tall, ragged):
+        self.rows, self.widths, self.tall, self.ragged = rows, widths, tall, ragged
+
+
+def _grid(result):
     source = source_texts(result)
     texts = piece_texts(result, source)
+    out: list[tuple] = []
+    append = out.append
     shapes: dict[tuple, str] = {}
-    seen: dict[float, str] = {}
     kept: dict[str, str] = {}  # one copy of each cut text: rows of sin(x) share one
-    ndarray = np.ndarray
+    values: dict[float, str] = {}  # the cells of 0-d floats, by value, per column
+    grads: dict[float, str] = {}
+    widths = [len(h) for h in HEADERS]
+    tall: list[int] = []
+    ragged = False  # a grad cell empty or ending in whitespace: lines are stripped
+    ndarray, floats = np.ndarray, _FLOATS
     for n, text in zip(result.nodes, source, strict=True):
         if n.op == "number":
             continue
@@ -367,31 +431,70 @@ def _rows(result):
             text = texts.get(n.id, text)
         if len(text) > NODE_TEXT:
             text = text[: NODE_TEXT - 1] + "…"
-        cells = []
-        for value in (n.value, n.grad):  # _cell(value, seen), its 0-d floats inline
-            if type(value) is ndarray and value.ndim == 0 and value.dtype.kind == "f":
-                v = value.item()
-                cell = seen.get(v)
-                if cell is None:
-                    cell = _scalar(v)
-                    if v != 0 and v == v:  # (0.0 == -0.0 and nan != nan: not kept)
-                        seen[v] = cell
-                cells.append(cell)
-            else:
-                cells.append(_cell(value))
-        append((str(n.id), kept.setdefault(text, text), n.label or "", shape, *cells))
-    return out
+            text = kept.setdefault(text, text)
+        # _cell(value, seen), its 0-d floats inline
+        value = n.value
+        if type(value) is ndarray and not value.ndim and value.dtype in floats:
+            cell = values.get(v := value.item()) or _new_scalar(v, values, widths, 4)
+        else:
+            cell = _other_cell(value, widths, 4, tall, len(out))
+        value = n.grad
+        if type(value) is ndarray and not value.ndim and value.dtype in floats:
+            grad = grads.get(v := value.item()) or _new_scalar(v, grads, widths, 5)
+        else:
+            grad = _other_cell(value, widths, 5, tall, len(out))
+            ragged = ragged or not grad or grad[-1].isspace()
+        append((n.id, text, n.label or "", shape, cell, grad))
+    if out:
+        widths[0] = max(widths[0], len(str(out[-1][0])))  # (ids grow)
+        widths[1] = max(widths[1], *map(len, map(_TEXT, out)))
+        widths[2] = max(widths[2], *map(len, map(_LABEL, out)))
+        widths[3] = max(widths[3], *map(len, shapes.values()))
+    return _Grid(out, widths, tall, ragged)
+
+
+def _new_scalar(v, seen, widths, column):
+    """The cell of a 0-d float not in ``seen`` yet, kept there (but 0.0 == -0.0 and nan !=
+    nan: those are not), the column widened to it."""
+    cell = _scalar(v)
+    widths[column] = max(widths[column], len(cell))
+    if v != 0 and v == v:
+        seen[v] = cell
+    return cell
+
+
+def _other_cell(value, widths, column, tall, row):
+    """_cell(value) for any other value, the column widened to its widest line and ``row``
+    noted in ``tall`` when it has several."""
+    cell = _cell(value)
+    if "\n" in cell:
+        if not tall or tall[-1] != row:
+            tall.append(row)
+        widths[column] = max(widths[column], *map(len, cell.split("\n")))
+    else:
+        widths[column] = max(widths[column], len(cell))
+    return cell
+
+
+_TEXT, _LABEL = itemgetter(1), itemgetter(2)
+_FLOATS = frozenset(np.dtype(t) for t in np.typecodes["Float"])  # (by dtype: a 0-d one's cell)
 
 
 def sections(result, width=None):
     """(output repr, table rows, [(name, grad repr)]) — what both renderers show."""
+    head, grads = _ends(result, width)
+    return head, rows(result), grads
+
+
+def _ends(result, width):
+    """(output repr, [(name, grad repr)]): what stands before and after the table."""
     out = result.output
     head = fitted_repr(out.value, width, grad_fn=result.grad_fn, requires_grad=out.requires_grad)
     grads = [
         (grad_title(name, width), "None" if g is None else fitted_repr(g, width))
         for name, g in result.grad.items()
     ]
-    return head, rows(result), grads
+    return head, grads
 
 
 def grad_title(name, width):
@@ -446,25 +549,58 @@ PIECE_LINES = 4096  # table lines per piece of plain_pieces()
 def plain_pieces(result, width=None):
     """plain()'s text in pieces of at most PIECE_LINES table lines each: piped, a table of
     10^6 rows is never in memory as one text (nor as a list of lines)."""
-    head, table, grads = sections(result, width)
+    head, grads = _ends(result, width)
     yield head + "\n\n"
+    with paused_gc():  # (strings and tuples of them: nothing for the collector to find)
+        grid = _grid(result)
     if width is None:  # (every line fits)
-        lines = _table_lines(HEADERS, table, right={0}, consume=True)
+        for block in _grid_lines(grid):
+            yield "\n".join(block) + "\n"
     else:
-        lines = _plain_table(HEADERS, table, right={0}, consume=True)
+        lines = [line for block in _grid_lines(grid) for line in block]
         if not fits(lines, width):
             lines = _node_blocks(result, width)
-    chunk = []
-    for line in lines:
-        chunk.append(line)
-        if len(chunk) == PIECE_LINES:
-            yield "\n".join(chunk) + "\n"
-            chunk = []
-    if chunk:
-        yield "\n".join(chunk) + "\n"
-    del lines, chunk
+        for k in range(0, len(lines), PIECE_LINES):
+            yield "\n".join(lines[k : k + PIECE_LINES]) + "\n"
+        del lines
+    del grid
     for title, text in grads:
         yield f"\n{title}\n{text}\n"
+
+
+def _grid_lines(grid):
+    """The lines _table_lines(HEADERS, rows, right={0}) gives the grid's rows, a list of
+    PIECE_LINES at a time (the header's included); the rows let go as they are made lines.
+    A row of one-line cells is one % of its tuple (the id right-aligned, no padding after the
+    grad); a row with a cell of several lines is a line per line of its cells."""
+    rows, widths = grid.rows, grid.widths
+    cells = [f"%-{w}s" for w in widths[1:]]
+    padded = "  ".join([f"%{widths[0]}s", *cells])  # every cell a str
+    line = "  ".join([f"%{widths[0]}d", *cells[:-1], "%s"])
+    tall, ragged = set(grid.tall), grid.ragged
+    lines = [(padded % HEADERS).rstrip()]
+    start = 0
+    while True:
+        stop = start + PIECE_LINES - len(lines)
+        block = rows[start:stop]
+        rows[start:stop] = [None] * len(block)
+        if tall and not tall.isdisjoint(range(start, stop)):
+            for k, row in enumerate(block, start):
+                if k not in tall:
+                    lines.append((line % row).rstrip() if ragged else line % row)
+                    continue
+                split = [c.split("\n") for c in (str(row[0]), *row[1:])]
+                for j in range(max(map(len, split))):
+                    text = padded % tuple([c[j] if j < len(c) else "" for c in split])
+                    lines.append(text.rstrip())
+        elif ragged:
+            lines += [(line % row).rstrip() for row in block]
+        else:
+            lines += map(line.__mod__, block)
+        yield lines
+        if stop >= len(rows):
+            return
+        start, lines = stop, []
 
 
 def node_blocks(result, width):

@@ -71,15 +71,14 @@ class _Formatter:
 
 
 def _scalar(v):
-    """What _Formatter + format give for one float, without building arrays."""
-    if not math.isfinite(v) or v == 0:
-        return f"{v:.0f}" + ("." if math.isfinite(v) else "")
+    """What _Formatter + format give for one float, without building arrays (the usual
+    magnitudes tested first: nan fails every comparison)."""
     m = abs(v)
-    if m > 1.0e8 or m < 1.0e-4:
-        return f"{v:.{PRECISION}e}"
-    if v == math.ceil(v):
-        return f"{v:.0f}."
-    return f"{v:.{PRECISION}f}"
+    if 1.0e-4 <= m <= 1.0e8:
+        return f"{v:.0f}." if v == math.ceil(v) else f"{v:.{PRECISION}f}"
+    if m == 0 or m != m or m == math.inf:
+        return f"{v:.0f}" + ("." if m == 0 else "")
+    return f"{v:.{PRECISION}e}"
 
 
 def _summarized(a):
