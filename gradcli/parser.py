@@ -133,6 +133,25 @@ class E:
 _new = object.__new__
 
 
+def _node_value(nodes, op, args, start, end):
+    """E("node", node_id(op, args, None, start, end), start, end) for a tuple ``args``,
+    without the two __init__ calls: the direct paths' node."""
+    n = _new(PNode)
+    n.op = op
+    n.args = args
+    n.attrs = None
+    n.start = start
+    n.end = end
+    n.name = None
+    nodes.append(n)
+    e = _new(E)
+    e.kind = "node"
+    e.value = len(nodes) - 1
+    e.start = start
+    e.end = end
+    return e
+
+
 class _PostLex:
     """Drops separators inside brackets and collapses runs of them (Python's rule); the lean
     loop (gradcli.lalr) applies the same rule with these names."""
@@ -835,22 +854,7 @@ class Builder:
                     x = self.number_node(a)
                 else:
                     return self.apply(op, [a, b], None, a.start, b.end)
-                nodes = self.nodes
-                start, end = a.start, b.end
-                n = _new(PNode)  # PNode(op, (x, b.value), None, start, end), without __init__
-                n.op = op
-                n.args = (x, b.value)
-                n.attrs = None
-                n.start = start
-                n.end = end
-                n.name = None
-                nodes.append(n)
-                e = _new(E)  # E("node", len(nodes) - 1, start, end)
-                e.kind = "node"
-                e.value = len(nodes) - 1
-                e.start = start
-                e.end = end
-                return e
+                return _node_value(self.nodes, op, (x, b.value), a.start, b.end)
             return self.apply(op, [a, b], None, a.start, b.end)
 
         if not spelled:
@@ -1067,22 +1071,7 @@ class Builder:
                 if op is None:
                     op = self.unary[name_tok] = self.unary_op(str(name_tok))
                 if op:  # sin(x): what call() comes to, directly
-                    nodes = self.nodes
-                    start = name_tok.start_pos
-                    n = _new(PNode)  # PNode(op, (a.value,), None, start, end)
-                    n.op = op
-                    n.args = (a.value,)
-                    n.attrs = None
-                    n.start = start
-                    n.end = end
-                    n.name = None
-                    nodes.append(n)
-                    e = _new(E)  # E("node", len(nodes) - 1, start, end)
-                    e.kind = "node"
-                    e.value = len(nodes) - 1
-                    e.start = start
-                    e.end = end
-                    return e
+                    return _node_value(self.nodes, op, (a.value,), name_tok.start_pos, end)
         return self.call(name_tok, args, end)
 
     @staticmethod
