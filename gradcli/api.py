@@ -124,6 +124,7 @@ def _special(x):
     return "nan" if math.isnan(x) else ("inf" if x > 0 else "-inf")
 
 
+@without_gc  # parse and run in one pause: the first collection after it would walk the graph
 def evaluate(
     expr: str | Program,
     inputs: Mapping[str, ArrayLike] | None = None,

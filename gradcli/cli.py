@@ -15,6 +15,7 @@ from .commands import (
     _count,
     _discard_stdout,
     _fail,
+    _keep_until_exit,
     _max_elements,
     _random_seed,
     _read_text,
@@ -25,6 +26,7 @@ from .commands import (
     answer,
     ascii_text,
     console,
+    frozen,
     grad_command,
     styled,
     terminal_width,
@@ -648,9 +650,14 @@ def batch(
             None if max_line_bytes is None else _count(max_line_bytes, "--max-line-bytes"),
         )
         if program is not None:
-            defaults.program()  # a bad default program is a usage error, not 10,000 bad records
+            from .parser import paused_gc
+
+            with paused_gc():  # a bad default program is a usage error, not 10,000 bad records
+                defaults.program()
+                frozen()  # (it lives as long as the run: never walked by the collector)
         plan = b.plan_outputs(inputs, output)
         _answer_batch(b, plan, inputs, defaults, n_jobs, first, cluster)
+        _keep_until_exit(defaults)
 
     _run(False, body)
 
